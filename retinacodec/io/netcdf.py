@@ -1,0 +1,134 @@
+"""Atomic netCDF writing and validated reading of labeled results."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from ..errors import RetinaCodecError
+
+_STACKED_ATTR = "_retinacodec_stacked"
+_DATAARRAY_ATTR = "_retinacodec_dataarray"
+
+
+def _unstack_multiindex(ds: xr.Dataset) -> xr.Dataset:
+    """Replace every pandas MultiIndex by its level coords, remembering how to rebuild it."""
+    stacked = {}
+    for name, index in ds.indexes.items():
+        if isinstance(index, pd.MultiIndex):
+            stacked[name] = list(index.names)
+    if stacked:
+        ds = ds.reset_index(list(stacked))
+        ds.attrs[_STACKED_ATTR] = json.dumps(stacked)
+    return ds
+
+
+def _restack_multiindex(ds: xr.Dataset) -> xr.Dataset:
+    stacked = json.loads(ds.attrs.pop(_STACKED_ATTR, "{}"))
+    for dim, levels in stacked.items():
+        ds = ds.set_index({dim: levels})
+    return ds
+
+
+def _clean_attrs(attrs: dict) -> dict:
+    """netCDF attrs hold strings, numbers and flat lists; booleans and None are stored as text."""
+    clean = {}
+    for key, value in attrs.items():
+        if value is None or isinstance(value, bool):
+            clean[key] = str(value)
+        elif isinstance(value, dict):
+            clean[key] = json.dumps(value)
+        else:
+            clean[key] = value
+    return clean
+
+
+def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
+    """Write a labeled result to netCDF atomically.
+
+    The data go to a temporary file in the target folder, which is then renamed onto ``path``,
+    so an interruption never leaves a half-written file under the final name.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataArray
+        The result. Stacked (MultiIndex) dims such as ``sample = (time, cell)`` are stored as their
+        level coords and rebuilt by :func:`read_netcdf`.
+    path : str or path-like
+        Destination file; its folder is created if needed.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    path = Path(path)
+    if isinstance(obj, xr.DataArray):
+        name = obj.name if obj.name is not None else "__xarray_dataarray_variable__"
+        ds = obj.to_dataset(name=name)
+        ds.attrs = dict(obj.attrs)
+        ds.attrs[_DATAARRAY_ATTR] = str(name)
+    elif isinstance(obj, xr.Dataset):
+        ds = obj.copy()
+    else:
+        raise RetinaCodecError(
+            f"cannot write {type(obj).__name__} to netCDF: expected an xarray Dataset or DataArray"
+        )
+    ds = _unstack_multiindex(ds)
+    ds.attrs = _clean_attrs(ds.attrs)
+    for var in ds.variables.values():
+        var.attrs = _clean_attrs(var.attrs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_netcdf(path: str | os.PathLike) -> xr.Dataset | xr.DataArray:
+    """Read a result written by :func:`write_netcdf` (or any netCDF file) fully into memory.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A netCDF file.
+
+    Returns
+    -------
+    xarray.Dataset or xarray.DataArray
+        A DataArray when one was written, else a Dataset; dims, coords, attrs and stacked
+        indexes restored.
+
+    Raises
+    ------
+    RetinaCodecError
+        If the file is missing or is not a readable netCDF file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RetinaCodecError(f"netCDF file not found: {path} (expected an existing .nc file)")
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as opened:
+            ds = opened.load()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise RetinaCodecError(
+            f"cannot read {path} as netCDF ({exc.__class__.__name__}: {exc}); expected a netCDF4 file"
+        ) from None
+    ds = _restack_multiindex(ds)
+    name = ds.attrs.pop(_DATAARRAY_ATTR, None)
+    if name is not None:
+        da = ds[name]
+        da.attrs = dict(ds.attrs)
+        if name == "__xarray_dataarray_variable__":
+            da.name = None
+        return da
+    return ds

@@ -1,0 +1,25 @@
+"""Models: the virtual retina (ground truth), the retina CNN, training, loading and adapters.
+
+Names load lazily (torch is imported on first use).
+"""
+from __future__ import annotations
+
+import importlib
+
+_ATTRIBUTES = {
+    "VirtualRetina": "retinacodec.models.virtual_retina",
+    "RetinaCNN": "retinacodec.models.retina_cnn",
+    "load": "retinacodec.models.registry",
+    "predict": "retinacodec.models.registry",
+    "windows": "retinacodec.models.registry",
+    "adapt": "retinacodec.models.adapter",
+    "AdaptedModel": "retinacodec.models.adapter",
+}
+
+__all__ = sorted(_ATTRIBUTES)
+
+
+def __getattr__(name: str):
+    if name in _ATTRIBUTES:
+        return getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+    raise AttributeError(f"module 'retinacodec.models' has no attribute {name!r}")

@@ -1,0 +1,46 @@
+"""Figures, one module per result kind; matplotlib only (Agg backend, no screen needed).
+
+Each figure function returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Save ``fig`` to ``path`` atomically (temp file, then rename) and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or path-like
+        Destination; the format follows the suffix (``.png``, ``.pdf``, ``.svg``).
+    dpi : int
+        Resolution for raster formats.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        plt.close(fig)
+    return path

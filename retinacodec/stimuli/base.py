@@ -1,0 +1,117 @@
+"""The labeled stimulus container: construction and validation shared by every generator."""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ..errors import RetinaCodecError
+
+DEFAULT_SIZE = 50
+"""Default frame height and width in pixels (the retina model's input, 1 px = 55 µm)."""
+DEFAULT_FRAME_RATE_HZ = 100.0
+"""Default frame rate in Hz (1 frame = 10 ms)."""
+PIXEL_SIZE_UM = 55.0
+"""Size of one pixel on the retina in micrometres."""
+STIMULUS_DIMS = ("time", "y", "x")
+
+
+def make_stimulus(
+    frames: np.ndarray,
+    frame_rate_hz: float = DEFAULT_FRAME_RATE_HZ,
+    *,
+    kind: str,
+    units: str = "contrast",
+    **attrs,
+) -> xr.DataArray:
+    """Wrap a (time, y, x) array of contrast frames as a labeled stimulus.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        Array of shape (time, y, x); contrast in [-1, 1] (0 = mean luminance).
+    frame_rate_hz : float
+        Frames per second.
+    kind : str
+        Generator name, stored in attrs for provenance.
+    units : str
+        Unit of the values (``"contrast"``: Weber contrast relative to the mean luminance).
+    **attrs
+        Further provenance (seed, generator parameters).
+
+    Returns
+    -------
+    xarray.DataArray
+        float32, dims (time, y, x), coords time in seconds and y, x in pixels, attrs
+        ``frame_rate_hz``, ``units``, ``pixel_size_um``, ``kind`` and the given attrs.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim != 3:
+        raise RetinaCodecError(f"stimulus frames have shape {frames.shape}; expected (time, y, x)")
+    n_time, n_y, n_x = frames.shape
+    stim = xr.DataArray(
+        frames,
+        dims=STIMULUS_DIMS,
+        coords={
+            "time": np.arange(n_time) / float(frame_rate_hz),
+            "y": np.arange(n_y),
+            "x": np.arange(n_x),
+        },
+        name="stimulus",
+        attrs={
+            "frame_rate_hz": float(frame_rate_hz),
+            "units": units,
+            "pixel_size_um": PIXEL_SIZE_UM,
+            "kind": kind,
+            **attrs,
+        },
+    )
+    stim["time"].attrs["units"] = "s"
+    stim["y"].attrs["units"] = "pixel"
+    stim["x"].attrs["units"] = "pixel"
+    return validate_stimulus(stim)
+
+
+def validate_stimulus(stim: xr.DataArray, *, min_frames: int = 1) -> xr.DataArray:
+    """Check that ``stim`` is a usable stimulus and return it.
+
+    Parameters
+    ----------
+    stim : xarray.DataArray
+        Candidate stimulus.
+    min_frames : int
+        Fewest frames accepted (a model that needs a history of N frames asks for N).
+
+    Returns
+    -------
+    xarray.DataArray
+        The same stimulus, transposed to (time, y, x).
+
+    Raises
+    ------
+    RetinaCodecError
+        If it is not a DataArray with dims {time, y, x}, lacks ``frame_rate_hz``, has too few
+        frames, or holds NaN or infinite values.
+    """
+    if not isinstance(stim, xr.DataArray):
+        raise RetinaCodecError(
+            f"stimulus is a {type(stim).__name__}; expected an xarray.DataArray with dims (time, y, x)"
+        )
+    if set(stim.dims) != set(STIMULUS_DIMS):
+        raise RetinaCodecError(f"stimulus has dims {stim.dims}; expected (time, y, x)")
+    stim = stim.transpose(*STIMULUS_DIMS)
+    rate = stim.attrs.get("frame_rate_hz")
+    if rate is None or not np.isfinite(rate) or float(rate) <= 0:
+        raise RetinaCodecError(
+            f"stimulus attr frame_rate_hz is {rate!r}; expected a positive number of frames per second"
+        )
+    if stim.sizes["time"] < min_frames:
+        raise RetinaCodecError(
+            f"stimulus has {stim.sizes['time']} frames; expected at least {min_frames}"
+        )
+    values = stim.values
+    if not np.issubdtype(values.dtype, np.number):
+        raise RetinaCodecError(f"stimulus has dtype {values.dtype}; expected floating-point contrast")
+    if not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).sum())
+        raise RetinaCodecError(f"stimulus holds {bad} NaN or infinite values; expected finite contrast")
+    return stim
