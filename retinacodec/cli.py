@@ -21,7 +21,8 @@ def _cmd_stimulus(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}: {stim.attrs['kind']} stimulus, {stim.sizes['time']} frames of "
           f"{stim.sizes['y']}x{stim.sizes['x']} px at {stim.attrs['frame_rate_hz']:g} Hz")
     if args.plot:
-        from .plots import plot_stimulus, save_figure
+        from .plots import save_figure
+        from .plots.stimulus import plot_stimulus
 
         save_figure(plot_stimulus(stim), args.plot)
         print(f"wrote {args.plot}")
@@ -29,7 +30,8 @@ def _cmd_stimulus(args: argparse.Namespace) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     from .io import write_netcdf
-    from .plots import plot_stimulus, save_figure
+    from .plots import save_figure
+    from .plots.stimulus import plot_stimulus
     from .stimuli import list_protocols, render_protocol
 
     out = Path(args.output)

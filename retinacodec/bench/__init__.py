@@ -6,5 +6,6 @@ against a reference run in the same process and prints ratios, never absolute pa
 BENCHMARKS = {
     "contributions": "hidden-layer IG against Captum, quadrature convergence, memory per image",
     "sae": "SAE fit time and recovery against scikit-learn's dictionary learning",
-    "inference": "retina model inference speed and virtual-retina simulation speed",
+    "inference": "retina CNN inference speed over 10,000 frames",
+    "virtual_retina": "virtual-retina simulation speed against a plain scipy reference",
 }
