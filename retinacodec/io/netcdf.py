@@ -3,23 +3,25 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ..errors import RetinaCodecError
+from .atomic import atomic_destination
 
 _STACKED_ATTR = "_retinacodec_stacked"
 _DATAARRAY_ATTR = "_retinacodec_dataarray"
+_JSON_ATTRS = "_retinacodec_json_attrs"
 
 
 def _unstack_multiindex(ds: xr.Dataset) -> xr.Dataset:
     """Replace every pandas MultiIndex by its level coords, remembering how to rebuild it."""
     stacked = {}
-    for name, index in ds.indexes.items():
-        if isinstance(index, pd.MultiIndex):
+    for name, index in ds.indexes.items():  # a MultiIndex is listed under its dim and each level
+        if isinstance(index, pd.MultiIndex) and name in ds.dims:
             stacked[name] = list(index.names)
     if stacked:
         ds = ds.reset_index(list(stacked))
@@ -35,16 +37,25 @@ def _restack_multiindex(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _clean_attrs(attrs: dict) -> dict:
-    """netCDF attrs hold strings, numbers and flat lists; booleans and None are stored as text."""
-    clean = {}
+    """netCDF attrs hold strings, numbers and flat lists; booleans, None and dicts are stored
+    as JSON text, their names listed under ``_JSON_ATTRS`` for :func:`_restore_attrs`."""
+    clean, encoded = {}, []
     for key, value in attrs.items():
-        if value is None or isinstance(value, bool):
-            clean[key] = str(value)
-        elif isinstance(value, dict):
-            clean[key] = json.dumps(value)
+        if value is None or isinstance(value, (bool, np.bool_, dict)):
+            clean[key] = json.dumps(value.item() if isinstance(value, np.bool_) else value)
+            encoded.append(key)
         else:
             clean[key] = value
+    if encoded:
+        clean[_JSON_ATTRS] = json.dumps(encoded)
     return clean
+
+
+def _restore_attrs(attrs: dict) -> dict:
+    """Undo :func:`_clean_attrs`."""
+    attrs = dict(attrs)
+    encoded = json.loads(attrs.pop(_JSON_ATTRS, "[]"))
+    return {key: json.loads(value) if key in encoded else value for key, value in attrs.items()}
 
 
 def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
@@ -82,15 +93,8 @@ def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Pat
     ds.attrs = _clean_attrs(ds.attrs)
     for var in ds.variables.values():
         var.attrs = _clean_attrs(var.attrs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_destination(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -123,6 +127,9 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset | xr.DataArray:
         raise RetinaCodecError(
             f"cannot read {path} as netCDF ({exc.__class__.__name__}: {exc}); expected a netCDF4 file"
         ) from None
+    ds.attrs = _restore_attrs(ds.attrs)
+    for var in ds.variables.values():
+        var.attrs = _restore_attrs(var.attrs)
     ds = _restack_multiindex(ds)
     name = ds.attrs.pop(_DATAARRAY_ATTR, None)
     if name is not None:

@@ -1,0 +1,38 @@
+"""Atomic file writing: write to a temporary file beside the target, then rename it into place."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary file lives in the target's folder (so the rename is atomic on one file
+    system) and keeps the target's suffix (so writers that check suffixes are content). If the
+    block raises, the temporary file is removed and any existing file at ``path`` is untouched.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The final destination; its folder is created if needed.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary path to write to.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
