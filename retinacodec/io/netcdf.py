@@ -37,18 +37,26 @@ def _restack_multiindex(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _clean_attrs(attrs: dict) -> dict:
-    """netCDF attrs hold strings, numbers and flat lists; booleans, None and dicts are stored
-    as JSON text, their names listed under ``_JSON_ATTRS`` for :func:`_restore_attrs`."""
+    """netCDF attrs hold strings, numbers and arrays; booleans, None, dicts, lists and tuples are
+    stored as JSON text (netCDF would turn a one-element list into a scalar), their names listed
+    under ``_JSON_ATTRS`` for :func:`_restore_attrs`."""
     clean, encoded = {}, []
     for key, value in attrs.items():
-        if value is None or isinstance(value, (bool, np.bool_, dict)):
-            clean[key] = json.dumps(value.item() if isinstance(value, np.bool_) else value)
+        if value is None or isinstance(value, (bool, np.bool_, dict, list, tuple)):
+            clean[key] = json.dumps(value, default=_json_scalar)
             encoded.append(key)
         else:
             clean[key] = value
     if encoded:
         clean[_JSON_ATTRS] = json.dumps(encoded)
     return clean
+
+
+def _json_scalar(value):
+    """JSON fallback for numpy scalars and arrays inside attrs."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"attr value {value!r} of type {type(value).__name__} cannot be stored in netCDF")
 
 
 def _restore_attrs(attrs: dict) -> dict:
