@@ -10,7 +10,7 @@ from .grating import grating
 from .moving_bar import moving_bar
 from .natural import natural_jitter
 from .object_motion import object_motion
-from .recipes import GENERATORS, list_protocols, load_recipe, render_protocol
+from .recipes import GENERATORS, list_protocols, load_recipe, load_stimulus, render_protocol
 from .white_noise import white_noise
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "grating",
     "list_protocols",
     "load_recipe",
+    "load_stimulus",
     "make_stimulus",
     "moving_bar",
     "natural_jitter",

@@ -28,6 +28,7 @@ from .grating import grating
 from .moving_bar import moving_bar
 from .natural import natural_jitter
 from .object_motion import object_motion
+from .base import validate_stimulus
 from .white_noise import white_noise
 
 GENERATORS: dict[str, Callable[..., xr.DataArray]] = {
@@ -213,3 +214,34 @@ def render_protocol(
     stim.attrs["protocol"] = source
     stim.attrs["protocol_description"] = description
     return stim
+
+
+def load_stimulus(spec: str | os.PathLike, *, progress: bool = True) -> xr.DataArray:
+    """Get a stimulus from a shipped protocol name, a TOML recipe or a netCDF file.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        A name from :func:`list_protocols`, a ``.toml`` recipe, or a ``.nc`` file holding a
+        stimulus DataArray (time, y, x) such as ``retinacodec stimulus`` writes.
+    progress : bool
+        Show progress bars while rendering.
+
+    Returns
+    -------
+    xarray.DataArray
+        The validated stimulus (time, y, x).
+    """
+    if str(spec).endswith(".nc"):
+        from ..io import read_netcdf
+
+        stim = read_netcdf(spec)
+        if isinstance(stim, xr.Dataset):
+            if "stimulus" not in stim:
+                raise RetinaCodecError(
+                    f"{spec} holds variables {sorted(stim.data_vars)}; expected a stimulus "
+                    "DataArray (time, y, x) or a Dataset with a 'stimulus' variable"
+                )
+            stim = stim["stimulus"]
+        return validate_stimulus(stim)
+    return render_protocol(spec, progress=progress)
