@@ -1,0 +1,29 @@
+"""Modes: sparse decomposition of contributions (the SAE) and contribution-vs-activation statistics.
+
+``SAE`` and ``fit_modes`` load torch, so they are imported on first use.
+"""
+from __future__ import annotations
+
+import importlib
+
+_ATTRIBUTES = {
+    "SAE": "retinacodec.modes.sae",
+    "fit_modes": "retinacodec.modes.workflow",
+    "hoyer": "retinacodec.modes.compare",
+    "near_zero_fraction": "retinacodec.modes.compare",
+    "dimensions_for_variance": "retinacodec.modes.compare",
+    "sparsity": "retinacodec.modes.compare",
+    "pca_dimensions": "retinacodec.modes.compare",
+    "mode_labels": "retinacodec.modes.compare",
+    "mode_label_comparison": "retinacodec.modes.compare",
+    "channel_sign_correlation": "retinacodec.modes.compare",
+    "sign_correlation": "retinacodec.modes.compare",
+}
+
+__all__ = sorted(_ATTRIBUTES)
+
+
+def __getattr__(name: str):
+    if name in _ATTRIBUTES:
+        return getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+    raise AttributeError(f"module 'retinacodec.modes' has no attribute {name!r}")

@@ -1,0 +1,143 @@
+"""Turn what a user hands the SAE (numpy array, DataArray, contributions Dataset) into a checked
+(sample, feature) matrix, and remember the labels needed to label the results."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from ..errors import RetinaCodecError
+
+SAMPLE_DIM = "sample"
+SIGN_DIM = "sign"
+FEATURE_DIM = "feature"
+"""Name of the stacked (channel, sign) dim of split-sign inputs."""
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """A validated (sample, feature) matrix with the labels it came with.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float32 array (n_samples, n_features); split-sign inputs hold magnitudes.
+    samples : xarray.DataArray or None
+        1-D template over the sample dim carrying the sample coords (None for numpy input).
+    features : xarray.DataArray or None
+        1-D template over the feature dim carrying the feature coords (None for numpy input).
+    attrs : dict
+        Provenance attrs of the input (Dataset attrs updated by the variable's attrs).
+    """
+
+    values: np.ndarray
+    samples: xr.DataArray | None
+    features: xr.DataArray | None
+    attrs: dict
+
+    @property
+    def labeled(self) -> bool:
+        return self.samples is not None
+
+
+def select_variable(data: xr.Dataset | xr.DataArray, variable: str) -> xr.DataArray:
+    """Pick ``variable`` out of a contributions Dataset (a DataArray passes through), with the
+    Dataset's attrs merged under the variable's own."""
+    if isinstance(data, xr.DataArray):
+        return data
+    if variable not in data.data_vars:
+        raise RetinaCodecError(
+            f"the Dataset has no variable {variable!r} (it has {sorted(map(str, data.data_vars))}); "
+            "expected a contributions Dataset with 'contribution' and 'activation'"
+        )
+    selected = data[variable]
+    return selected.assign_attrs({**data.attrs, **selected.attrs})
+
+
+def as_feature_matrix(data, variable: str = "contribution") -> FeatureMatrix:
+    """Validate ``data`` and flatten it to a (sample, feature) matrix.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, xarray.DataArray or xarray.Dataset
+        A 2-D array (sample, feature); a DataArray with dims (sample, channel) or
+        (sample, channel, sign); or a contributions Dataset, of which ``variable`` is used.
+        The sample dim is ``"sample"`` when present, else the first dim.
+    variable : str
+        Variable of a Dataset to use (``"contribution"`` or ``"activation"``).
+
+    Returns
+    -------
+    FeatureMatrix
+        For (sample, channel, sign) input the feature dim is ``"feature"``, a stacked index over
+        (channel, sign) with sign varying fastest, and the values are magnitudes ``|x|`` (so the
+        ``neg`` features are the sizes of the negative contributions, whichever sign convention
+        the input used).
+
+    Raises
+    ------
+    RetinaCodecError
+        On non-numeric data, a wrong number of dims, no samples or features, or NaN/inf values.
+    """
+    if isinstance(data, (xr.Dataset, xr.DataArray)):
+        return _from_dataarray(select_variable(data, variable))
+    try:
+        values = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise RetinaCodecError(
+            f"cannot read {type(data).__name__} as a numeric array; expected a 2-D array "
+            "(sample, feature), an xarray DataArray or a contributions Dataset"
+        ) from None
+    if values.ndim != 2:
+        raise RetinaCodecError(f"input has shape {values.shape}; expected a 2-D array (sample, feature)")
+    return FeatureMatrix(_checked(values), None, None, {})
+
+
+def _from_dataarray(da: xr.DataArray) -> FeatureMatrix:
+    if da.ndim not in (2, 3):
+        raise RetinaCodecError(
+            f"input has dims {da.dims}; expected (sample, channel) or (sample, channel, sign)"
+        )
+    samples_along = sample_dim(da)
+    feature_dims = sorted((dim for dim in da.dims if dim != samples_along), key=lambda dim: dim == SIGN_DIM)
+    da = da.transpose(samples_along, *feature_dims)
+    features = da.isel({samples_along: 0}, drop=True)
+    samples = da.isel({dim: 0 for dim in feature_dims}, drop=True)
+    values = da.values.astype(np.float64)
+    if len(feature_dims) == 2:
+        if SIGN_DIM not in feature_dims:
+            raise RetinaCodecError(
+                f"3-D input has dims {da.dims}; expected (sample, channel, sign) with a 'sign' dim"
+            )
+        features = features.stack({FEATURE_DIM: feature_dims})
+        values = np.abs(values.reshape(len(values), -1))
+    return FeatureMatrix(_checked(values), samples, features, dict(da.attrs))
+
+
+def sample_dim(da: xr.DataArray) -> str:
+    """The sample dim of ``da``: ``"sample"`` when present, else the first dim."""
+    return SAMPLE_DIM if SAMPLE_DIM in da.dims else str(da.dims[0])
+
+
+def _checked(values: np.ndarray) -> np.ndarray:
+    if values.shape[0] == 0 or values.shape[1] == 0:
+        raise RetinaCodecError(f"input has shape {values.shape}; expected at least one sample and one feature")
+    n_bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+    if n_bad:
+        raise RetinaCodecError(
+            f"input has {n_bad} NaN or infinite values; expected finite numbers (drop or fill them first)"
+        )
+    return values.astype(np.float32)
+
+
+def label_matrix(values: np.ndarray, rows: xr.DataArray | str, columns: xr.DataArray | str,
+                 attrs: dict) -> xr.DataArray:
+    """Label a 2-D array: each axis by a 1-D template whose coords it takes, or by a dim name
+    (then numbered 0, 1, ...)."""
+    axes = [rows, columns]
+    dims = [axis.dims[0] if isinstance(axis, xr.DataArray) else axis for axis in axes]
+    labeled = xr.DataArray(values, dims=dims, attrs=attrs)
+    for axis, dim, size in zip(axes, dims, values.shape):
+        labeled = labeled.assign_coords(axis.coords if isinstance(axis, xr.DataArray) else {dim: np.arange(size)})
+    return labeled

@@ -1,0 +1,35 @@
+"""fit_modes: the one call behind ``retinacodec modes``."""
+import numpy as np
+import pytest
+import xarray as xr
+
+from retinacodec import RetinaCodecError
+from retinacodec.io import read_netcdf, write_netcdf
+from retinacodec.modes.compare import dimensions_for_variance
+from retinacodec.modes.workflow import fit_modes
+
+
+def test_fit_modes_collects_modes_loadings_and_statistics(tmp_path, contributions, fast):
+    ds = contributions(split=True)
+    sae, result = fit_modes(ds, labels="cell_type", **fast)
+    np.testing.assert_array_equal(result["modes"].values, sae.modes_.values)
+    np.testing.assert_array_equal(result["loadings"].values, sae.transform(ds).values)
+    assert result["loadings"].indexes["sample"].equals(ds.indexes["sample"])
+    assert float(result["r2"]) == sae.r2_ and float(result["mean_l0"]) == sae.l0_
+    usage = (result["loadings"].values > 0).mean(0)
+    np.testing.assert_allclose(result["mode_usage"].values, usage)
+    np.testing.assert_array_equal(result["dead_modes"].values.astype(bool), usage == 0)
+    net = np.abs(ds["contribution"].sel(sign="pos")) - np.abs(ds["contribution"].sel(sign="neg"))
+    assert int(result["n_dimensions_95"]) == dimensions_for_variance(net.values, 0.95)
+    assert result["label_correlation"].dims == ("mode", "label")
+    assert set(result["label"].values) == {"ON", "OFF"}
+    assert result.attrs["model"] == "toy" and "sae_params" in result.attrs
+    path = write_netcdf(result, tmp_path / "modes.nc")
+    xr.testing.assert_allclose(read_netcdf(path)["loadings"], result["loadings"])
+
+
+def test_fit_modes_without_labels_and_bad_input(contributions, fast):
+    _, result = fit_modes(contributions(split=False), variable="activation", **fast)
+    assert "label_correlation" not in result and result["modes"].dims == ("mode", "channel")
+    with pytest.raises(RetinaCodecError, match="contributions Dataset"):
+        fit_modes(np.ones((10, 3)), **fast)
