@@ -31,8 +31,12 @@ def _unstack_multiindex(ds: xr.Dataset) -> xr.Dataset:
 
 def _restack_multiindex(ds: xr.Dataset) -> xr.Dataset:
     stacked = json.loads(ds.attrs.pop(_STACKED_ATTR, "{}"))
-    for dim, levels in stacked.items():
-        ds = ds.set_index({dim: levels})
+    for dim, levels in stacked.items():  # from_arrays keeps one-level MultiIndexes too
+        index = pd.MultiIndex.from_arrays([ds[level].values for level in levels], names=levels)
+        level_attrs = {level: ds[level].attrs for level in levels}
+        ds = ds.drop_vars(levels).assign_coords(xr.Coordinates.from_pandas_multiindex(index, dim))
+        for level, attrs in level_attrs.items():
+            ds[level].attrs = attrs
     return ds
 
 
