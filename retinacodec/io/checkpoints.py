@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from ..errors import RetinaCodecError
+from .atomic import atomic_destination
 
 CHECKPOINT_FORMAT = "retinacodec-checkpoint"
 """Value of the ``format`` key that marks a retinacodec checkpoint."""
@@ -39,15 +39,8 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
         The written path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_destination(path) as tmp:
         torch.save({**payload, "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

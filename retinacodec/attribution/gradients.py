@@ -1,0 +1,76 @@
+"""Shared gradient utilities: batches of (input, step) rows and target gradients at a hidden layer."""
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import torch
+
+from ..targets import Reducer
+
+
+def row_batches(n_inputs: int, n_steps: int, batch_size: int,
+                device: torch.device | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Split the ``n_inputs * n_steps`` (input, step) rows into batches of at most ``batch_size``.
+
+    The indices live on ``device`` (default CPU).
+
+    Yields
+    ------
+    input_index, step_index : torch.Tensor
+        int64, shape (rows,): which input and which quadrature node each row of the batch is;
+        rows are input-major, so one batch holds all steps of several inputs.
+    """
+    n_rows = n_inputs * n_steps
+    for start in range(0, n_rows, batch_size):
+        rows = torch.arange(start, min(n_rows, start + batch_size), device=device)
+        yield rows // n_steps, rows % n_steps
+
+
+def take_rows(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Rows ``index`` of ``tensor`` (N, ...); a tensor with one row (1, ...) is shared by all rows."""
+    if tensor.shape[0] == 1:
+        return tensor.expand(len(index), *tensor.shape[1:])
+    return tensor.index_select(0, index)
+
+
+def per_row(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Reshape one value per row, shape (rows,), to broadcast against ``like`` (rows, ...)."""
+    return values.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def target_gradients(
+    output: torch.Tensor,
+    reducers: Sequence[Reducer],
+    input_index: torch.Tensor,
+    activation: torch.Tensor,
+) -> list[torch.Tensor]:
+    """Gradient of each target with respect to the layer activation, row by row.
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        Model output computed from ``activation``, shape (rows, ...).
+    reducers : sequence of Reducer
+        One per target (see :mod:`retinacodec.targets`).
+    input_index : torch.Tensor
+        int64, shape (rows,): the actual input each row belongs to.
+    activation : torch.Tensor
+        Layer activation rows that require grad, shape (rows, ...).
+
+    Returns
+    -------
+    list of torch.Tensor
+        One per target, shape of ``activation``: :math:`\\partial F_j(\\text{row}) / \\partial a_\\text{row}`.
+
+    Notes
+    -----
+    Rows do not interact (a network in eval mode), so the gradient of the sum over rows is the
+    gradient of each row's target. The downstream graph is built once and reused for every target.
+    """
+    gradients = []
+    for j, reducer in enumerate(reducers):
+        value = reducer(output, input_index).sum()
+        (gradient,) = torch.autograd.grad(value, activation, retain_graph=j < len(reducers) - 1,
+                                          allow_unused=True)
+        gradients.append(torch.zeros_like(activation) if gradient is None else gradient)
+    return gradients

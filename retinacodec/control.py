@@ -1,0 +1,429 @@
+"""Network control: silence a layer's channels, or all but some, and measure what changes.
+
+:func:`ablate` and :func:`preserve` are context managers that zero channels of a layer's output
+with a forward hook; :func:`top_channels` picks a mode's strongest channels and
+:func:`associated_mode` the mode most tied to a class or cell. :func:`classifier_control` and
+:func:`retina_control` run the experiments of CODEC's network-control section and return labeled
+results (see :func:`retinacodec.plots.control.plot_control`).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import __version__
+from .attribution.ig import _evaluating, resolve_device
+from .attribution.inputs import prepare_inputs
+from .contribution_maps import channel_weights, check_batch_size
+from .errors import RetinaCodecError
+from .models.adapter import AdaptedModel, adapt
+from .models.registry import windows
+from .modes.sae import SAE
+from .receptive_fields import resolve_cells
+
+INTERVENTIONS = ("none", "ablate", "preserve")
+"""Conditions of the control experiments: unperturbed, named channels zeroed, all others zeroed."""
+
+
+def _channel_positions(channels: Sequence[int]) -> np.ndarray:
+    positions = np.asarray(channels).ravel()
+    if positions.size and (not np.issubdtype(positions.dtype, np.integer) or positions.min() < 0):
+        raise RetinaCodecError(f"channels {list(positions)}; expected non-negative integer channel indices")
+    return positions.astype(np.int64)
+
+
+@contextmanager
+def _zeroed(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int], keep: bool) -> Iterator[None]:
+    adapted = adapt(model)
+    module = adapted.module.get_submodule(adapted.resolve(layer))
+    positions = _channel_positions(channels)
+
+    def hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        axis = adapted.channel_axis(layer, output)
+        n_channels = output.shape[axis]
+        if positions.size and positions.max() >= n_channels:
+            raise RetinaCodecError(
+                f"channel {int(positions.max())} is out of range; layer {layer!r} has {n_channels} "
+                f"channels (expected indices 0..{n_channels - 1})"
+            )
+        mask = torch.full((n_channels,), float(not keep), dtype=output.dtype, device=output.device)
+        mask[torch.as_tensor(positions, device=output.device)] = float(keep)
+        shape = [1] * output.ndim
+        shape[axis] = n_channels
+        return output * mask.reshape(shape)
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def ablate(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int]) -> Iterator[None]:
+    """Zero the named channels of a layer's output while the context is open.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or AdaptedModel
+        The network (changed in place: a forward hook on the layer, removed on exit, also when
+        the block raises).
+    layer : str
+        Layer name or alias (see :func:`retinacodec.models.adapt`).
+    channels : sequence of int
+        Channel indices along the layer's channel axis.
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown layer or a negative index on entry; for an index past the layer's channel
+        count at the first forward pass inside the context.
+
+    Examples
+    --------
+    >>> with ablate(model, "bipolar", [0, 3]):  # doctest: +SKIP
+    ...     rates = model(x)
+    """
+    with _zeroed(model, layer, channels, keep=False):
+        yield
+
+
+@contextmanager
+def preserve(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int]) -> Iterator[None]:
+    """Zero every channel of a layer's output except the named ones while the context is open.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or AdaptedModel
+        The network (a forward hook on the layer, removed on exit, also when the block raises).
+    layer : str
+        Layer name or alias.
+    channels : sequence of int
+        Channel indices to keep; ``preserve(model, layer, range(n_channels))`` changes nothing.
+
+    Raises
+    ------
+    RetinaCodecError
+        As for :func:`ablate`.
+    """
+    with _zeroed(model, layer, channels, keep=True):
+        yield
+
+
+def top_channels(modes: SAE | xr.DataArray | np.ndarray, mode: int, fraction: float = 0.02) -> np.ndarray:
+    """A mode's strongest channels.
+
+    Parameters
+    ----------
+    modes : SAE, xarray.DataArray or numpy.ndarray
+        Fitted SAE or dictionary (see :func:`retinacodec.contribution_maps.channel_weights`).
+    mode : int
+        Position of the mode along ``mode``.
+    fraction : float
+        Fraction of the layer's channels to pick, in (0, 1]; at least one channel is picked.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 channel positions, strongest first (weight :math:`\\sum_s |d_{mcs}|`; ties keep
+        channel order), ``max(1, round(fraction * n_channels))`` of them.
+
+    Raises
+    ------
+    RetinaCodecError
+        For a mode out of range or a fraction outside (0, 1].
+    """
+    weights = channel_weights(modes)
+    n_modes, n_channels = weights.shape
+    if isinstance(mode, bool) or not isinstance(mode, (int, np.integer)) or not 0 <= mode < n_modes:
+        raise RetinaCodecError(f"mode {mode!r} is out of range; expected an integer in 0..{n_modes - 1}")
+    if not 0 < fraction <= 1:
+        raise RetinaCodecError(f"fraction is {fraction!r}; expected a number in (0, 1]")
+    count = max(1, int(round(fraction * n_channels)))
+    return np.argsort(-weights.values[int(mode)], kind="stable")[:count].astype(np.int64)
+
+
+def associated_mode(loadings: xr.DataArray | np.ndarray, labels, label) -> int:
+    """The mode whose loadings correlate best with being ``label`` (a class, or a cell).
+
+    Parameters
+    ----------
+    loadings : xarray.DataArray or numpy.ndarray
+        (sample, mode) SAE loadings.
+    labels : array-like
+        (sample,) label of each sample: the class of each image, or the ``cell`` level of a
+        retina sample index.
+    label
+        The label of interest.
+
+    Returns
+    -------
+    int
+        Position of the mode with the largest Pearson correlation between its loading and the
+        indicator ``labels == label`` (modes with constant loadings are skipped).
+
+    Raises
+    ------
+    RetinaCodecError
+        If shapes disagree, every or no sample has the label, or every mode is constant.
+    """
+    values = np.asarray(loadings, dtype=float)
+    labels = np.asarray(labels).ravel()
+    if values.ndim != 2 or values.shape[0] != labels.size:
+        raise RetinaCodecError(
+            f"loadings have shape {values.shape} for {labels.size} labels; expected (sample, mode) with one "
+            "label per sample"
+        )
+    indicator = (labels == label).astype(float)
+    if indicator.min() == indicator.max():
+        raise RetinaCodecError(f"{int(indicator.sum())} of {labels.size} samples have label {label!r}; "
+                               "expected some samples with it and some without")
+    centred = values - values.mean(axis=0)
+    spread = np.linalg.norm(centred, axis=0)
+    if not (spread > 0).any():
+        raise RetinaCodecError("every mode has constant loadings; expected loadings that vary across samples")
+    indicator -= indicator.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = np.where(spread > 0, centred.T @ indicator / (spread * np.linalg.norm(indicator)), -np.inf)
+    return int(np.argmax(correlation))
+
+
+def _outputs(model: AdaptedModel, inputs: torch.Tensor, batch_size: int, dtype: torch.dtype) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([model.module(inputs[start:start + batch_size].to(dtype))
+                          for start in range(0, inputs.shape[0], batch_size)])
+
+
+def _perturbations(model: AdaptedModel, layer: str, channels: Mapping[str, Sequence[int]]):
+    """(selection, intervention, context manager) for ablation and preservation of every selection."""
+    if not channels:
+        raise RetinaCodecError("no channel selections given; expected e.g. {'contribution': [...], 'activation': [...]}")
+    model.resolve(layer)
+    conditions = []
+    for name, chosen in channels.items():
+        _channel_positions(chosen)
+        conditions.append((name, "ablate", ablate(model, layer, chosen)))
+        conditions.append((name, "preserve", preserve(model, layer, chosen)))
+    return conditions
+
+
+def _outputs_under(model: AdaptedModel, layer: str, channels: Mapping[str, Sequence[int]], inputs: torch.Tensor,
+                   batch_size: int, dtype: torch.dtype, progress: bool) -> dict[tuple[str, str], torch.Tensor]:
+    """Model outputs for every (selection, intervention); ``none`` is computed once and shared."""
+    perturbations = _perturbations(model, layer, channels)
+    bar = tqdm(total=1 + len(perturbations), desc="control", unit="condition", disable=not progress)
+    with bar:
+        unperturbed = _outputs(model, inputs, batch_size, dtype)
+        bar.update()
+        outputs = {(name, "none"): unperturbed for name in channels}
+        for name, intervention, context in perturbations:
+            with context:
+                outputs[name, intervention] = _outputs(model, inputs, batch_size, dtype)
+            bar.update()
+    return outputs
+
+
+def _selection_coords(channels: Mapping[str, Sequence[int]]) -> dict:
+    return {"selection": list(channels), "intervention": list(INTERVENTIONS)}
+
+
+def classifier_control(
+    model: nn.Module | AdaptedModel,
+    images,
+    labels,
+    layer: str,
+    channels: Mapping[str, Sequence[int]],
+    target_class: int,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> xr.Dataset:
+    """Accuracy of an image classifier when channel selections of a layer are ablated or preserved.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or AdaptedModel
+        Classifier with output (N, n_classes) logits; eval mode for the call.
+    images : torch.Tensor, numpy.ndarray or xarray.DataArray
+        (image, colour, y, x) model-ready inputs.
+    labels : array-like
+        (image,) true class of each image.
+    layer : str
+        Layer whose channels are silenced.
+    channels : mapping of str to sequence of int
+        Named channel selections, e.g. ``{"contribution": top_channels(c_modes, m1),
+        "activation": top_channels(a_modes, m2)}``.
+    target_class : int
+        The class the selections are associated with.
+    batch_size : int
+        Images per forward pass.
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    progress : bool
+        Show a progress bar over conditions.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``target_accuracy`` (selection, intervention): fraction of the target-class images
+        classified correctly; ``off_target_accuracy``: the same for all other images;
+        ``n_channels`` (selection). ``intervention`` is ``none``, ``ablate``, ``preserve``.
+        Attrs: kind, layer, target_class, image counts, model, package version.
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown layer, bad channel indices, labels of another length, or no image of the
+        target class (or none of another class).
+    """
+    adapted = adapt(model)
+    batch_size = check_batch_size(batch_size)
+    labels = np.asarray(labels).ravel()
+    device = resolve_device(device)
+    with _evaluating(adapted.module, device) as dtype:
+        values = prepare_inputs(adapted.module, images, "zero", dtype, device).values
+        if labels.size != values.shape[0]:
+            raise RetinaCodecError(f"{labels.size} labels for {values.shape[0]} images; expected one label per image")
+        on_target = labels == target_class
+        if on_target.all() or not on_target.any():
+            raise RetinaCodecError(f"{int(on_target.sum())} of {labels.size} images are of class {target_class}; "
+                                   "expected images of the target class and of other classes")
+        outputs = _outputs_under(adapted, layer, channels, values, batch_size, dtype, progress)
+    accuracy = np.empty((len(channels), len(INTERVENTIONS), 2))
+    for i, name in enumerate(channels):
+        for j, intervention in enumerate(INTERVENTIONS):
+            correct = outputs[name, intervention].argmax(dim=1).cpu().numpy() == labels
+            accuracy[i, j] = correct[on_target].mean(), correct[~on_target].mean()
+    return xr.Dataset(
+        {
+            "target_accuracy": (("selection", "intervention"), accuracy[..., 0],
+                                {"long_name": f"accuracy on class {target_class}"}),
+            "off_target_accuracy": (("selection", "intervention"), accuracy[..., 1],
+                                    {"long_name": "accuracy on the other classes"}),
+            "n_channels": ("selection", [len(_channel_positions(c)) for c in channels.values()]),
+        },
+        coords=_selection_coords(channels),
+        attrs={
+            "kind": "classifier_control",
+            "layer": str(layer),
+            "target_class": int(target_class),
+            "n_target_images": int(on_target.sum()),
+            "n_off_target_images": int((~on_target).sum()),
+            "model": type(adapted.module).__name__,
+            "retinacodec_version": __version__,
+        },
+    )
+
+
+CONSTANT_RELATIVE_STD = 1e-6
+"""A response whose standard deviation over time is below this fraction of its mean magnitude
+counts as constant (float32 rounding of an unchanging rate); its correlation is NaN."""
+
+
+def _pearson_over_time(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation per column of two (time, cell) arrays; NaN where one is constant."""
+    constant = np.zeros(a.shape[1], dtype=bool)
+    for values in (a, b):
+        constant |= values.std(axis=0) <= CONSTANT_RELATIVE_STD * np.abs(values).mean(axis=0)
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    return np.where(constant, np.nan, correlation)
+
+
+def retina_control(
+    model: nn.Module,
+    stimulus: xr.DataArray,
+    layer: str,
+    channels: Mapping[str, Sequence[int]],
+    cells: int | Sequence[int] | None = None,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> xr.Dataset:
+    """How a retina model's cells respond when channel selections of a layer are ablated or preserved.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A retina model (see :func:`retinacodec.receptive_fields.irf` for what it must provide).
+    stimulus : xarray.DataArray
+        (time, y, x) contrast at the model's frame rate and size.
+    layer : str
+        Layer whose channels are silenced (e.g. ``"bipolar"``, ``"amacrine"``).
+    channels : mapping of str to sequence of int
+        Named channel selections (e.g. contribution-mode and activation-mode channels).
+    cells : int or sequence of int, optional
+        Cells to report (all by default).
+    batch_size : int
+        Windows per forward pass.
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    progress : bool
+        Show a progress bar over conditions.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over (selection, intervention, cell): ``mean_rate`` (Hz) over the stimulus,
+        ``rate_change`` (Hz) = mean rate minus the unperturbed mean rate, and ``correlation``, the
+        Pearson correlation over time with the unperturbed response (1 for ``none``; NaN when a
+        response is constant, see :data:`CONSTANT_RELATIVE_STD`); ``n_channels`` (selection). Attrs: kind, layer, model, stimulus,
+        package version.
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown layer or cell, bad channel indices, or a stimulus that does not fit.
+
+    Notes
+    -----
+    The model runs on each window with :meth:`forward`, so hooks on every layer apply (the
+    FFT shortcut of :func:`retinacodec.models.predict` bypasses the first layer's hooks).
+    """
+    adapted = adapt(model)
+    batch_size = check_batch_size(batch_size)
+    device = resolve_device(device)
+    with _evaluating(adapted.module, device) as dtype:
+        inputs, times = windows(adapted.module, stimulus)
+        rates = _outputs_under(adapted, layer, channels, inputs, batch_size, dtype, progress)
+        unperturbed = next(iter(rates.values()))
+        cell_list = resolve_cells(cells, adapted.module, unperturbed)
+    reference = unperturbed[:, cell_list].cpu().numpy().astype(np.float64)
+    shape = (len(channels), len(INTERVENTIONS), len(cell_list))
+    mean_rate, correlation = np.empty(shape), np.empty(shape)
+    for i, name in enumerate(channels):
+        for j, intervention in enumerate(INTERVENTIONS):
+            perturbed = rates[name, intervention][:, cell_list].cpu().numpy().astype(np.float64)
+            mean_rate[i, j] = perturbed.mean(axis=0)
+            correlation[i, j] = _pearson_over_time(perturbed, reference)
+    types = getattr(adapted.module, "cell_type", None)
+    coords = {**_selection_coords(channels), "cell": cell_list}
+    if types is not None:
+        coords["cell_type"] = ("cell", [str(types[c]) for c in cell_list])
+    dims = ("selection", "intervention", "cell")
+    return xr.Dataset(
+        {
+            "mean_rate": (dims, mean_rate, {"units": "Hz"}),
+            "rate_change": (dims, mean_rate - reference.mean(axis=0), {"units": "Hz",
+                            "long_name": "mean rate minus the unperturbed mean rate"}),
+            "correlation": (dims, correlation, {"long_name": "Pearson correlation with the unperturbed response"}),
+            "n_channels": ("selection", [len(_channel_positions(c)) for c in channels.values()]),
+        },
+        coords=coords,
+        attrs={
+            "kind": "retina_control",
+            "layer": str(layer),
+            "model": str(getattr(adapted.module, "name", type(adapted.module).__name__)),
+            "stimulus": str(stimulus.attrs.get("kind", "unknown")),
+            "n_times": int(len(times)),
+            "retinacodec_version": __version__,
+        },
+    )

@@ -1,0 +1,136 @@
+"""How well predicted firing rates match responses: Pearson correlation and FEVe, per cell."""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .errors import RetinaCodecError
+
+
+def _check_responses(name: str, data: xr.DataArray, dims: tuple[str, ...]) -> xr.DataArray:
+    if not isinstance(data, xr.DataArray):
+        raise RetinaCodecError(f"{name} is a {type(data).__name__}; expected an xarray.DataArray {dims}")
+    if set(data.dims) != set(dims):
+        raise RetinaCodecError(f"{name} has dims {data.dims}; expected {dims}")
+    values = np.asarray(data.values)
+    if not np.issubdtype(values.dtype, np.number) or not np.isfinite(values).all():
+        raise RetinaCodecError(f"{name} holds non-numeric, NaN or infinite values; expected finite numbers")
+    return data.transpose(*dims)
+
+
+def _aligned(pred: xr.DataArray, true: xr.DataArray, true_dims: tuple[str, ...]) -> tuple[xr.DataArray, xr.DataArray]:
+    """Both restricted to their common time points and cells (checked: at least 2 time points)."""
+    pred = _check_responses("pred", pred, ("time", "cell"))
+    true = _check_responses("true", true, true_dims)
+    try:
+        pred, true = xr.align(pred, true, join="inner")
+    except ValueError as exc:
+        raise RetinaCodecError(
+            f"cannot align pred {dict(pred.sizes)} with true {dict(true.sizes)} ({exc}); expected "
+            f"equal lengths along time and cell, or coordinates to align them on"
+        ) from None
+    if pred.sizes["time"] < 2 or pred.sizes["cell"] < 1:
+        raise RetinaCodecError(
+            f"pred and true share {pred.sizes['time']} time points and {pred.sizes['cell']} cells; "
+            f"expected at least 2 common time points and 1 common cell"
+        )
+    return pred, true
+
+
+def _per_cell(values: np.ndarray, template: xr.DataArray, name: str, **attrs) -> xr.DataArray:
+    """A (cell,) result carrying ``template``'s cell coords (cell, cell_type, y, x, ...)."""
+    coords = {key: coord for key, coord in template.coords.items() if coord.dims == ("cell",)}
+    return xr.DataArray(values, dims=("cell",), coords=coords, name=name, attrs=attrs)
+
+
+def pearson_r(pred: xr.DataArray, true: xr.DataArray) -> xr.DataArray:
+    """Pearson correlation between predicted and true responses over time, per cell.
+
+    Parameters
+    ----------
+    pred, true : xarray.DataArray
+        Responses with dims (time, cell), e.g. rates in Hz. They are aligned on their common
+        ``time`` and ``cell`` coordinates (an inner join), so a prediction that starts later
+        than the responses (a CNN needs a full history) is compared on the shared frames.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``pearson_r`` with dims (cell,), the cell coords of ``pred``; NaN for a cell whose
+        prediction or response is constant.
+
+    Raises
+    ------
+    RetinaCodecError
+        For non-DataArrays, wrong dims, non-finite values or fewer than 2 shared time points.
+
+    Notes
+    -----
+    .. math:: r_c = \\frac{\\sum_t (p_{tc} - \\bar p_c)(y_{tc} - \\bar y_c)}
+              {\\sqrt{\\sum_t (p_{tc} - \\bar p_c)^2 \\sum_t (y_{tc} - \\bar y_c)^2}}
+    """
+    pred, true = _aligned(pred, true, ("time", "cell"))
+    p = np.asarray(pred.values, dtype=float)
+    y = np.asarray(true.values, dtype=float)
+    p = p - p.mean(axis=0)
+    y = y - y.mean(axis=0)
+    denominator = np.sqrt((p**2).sum(axis=0) * (y**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(denominator > 0, (p * y).sum(axis=0) / denominator, np.nan)
+    return _per_cell(r, pred, "pearson_r", n_time=int(pred.sizes["time"]))
+
+
+def feve(pred: xr.DataArray, trials: xr.DataArray) -> xr.DataArray:
+    """Fraction of explainable variance explained (FEVe) of repeated trials, per cell.
+
+    Parameters
+    ----------
+    pred : xarray.DataArray
+        Predicted responses, dims (time, cell).
+    trials : xarray.DataArray
+        Measured responses to repeats of the same stimulus, dims (trial, time, cell), at least 2
+        trials; aligned with ``pred`` on common ``time`` and ``cell`` coordinates.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``feve`` with dims (cell,): 1 for a prediction as good as the trial-averaged truth allows,
+        0 for one no better than the mean, negative for worse; NaN where the responses hold no
+        explainable variance (total variance not above the noise variance).
+
+    Raises
+    ------
+    RetinaCodecError
+        For wrong dims, non-finite values, fewer than 2 trials or 2 shared time points.
+
+    Notes
+    -----
+    Following Cadena et al. (2019, PLoS Comput Biol 15: e1006897), with :math:`y_{kt}` the
+    response on trial :math:`k = 1..K` at time :math:`t = 1..T` and :math:`\\hat y_t` the
+    prediction,
+
+    .. math::
+        \\mathrm{FEV_e} = 1 - \\frac{\\frac{1}{KT}\\sum_{k,t}(y_{kt} - \\hat y_t)^2 - \\sigma^2_\\varepsilon}
+                                   {\\operatorname{Var}[y] - \\sigma^2_\\varepsilon},
+        \\qquad
+        \\sigma^2_\\varepsilon = \\frac{1}{T}\\sum_t \\operatorname{Var}_k[y_{kt}],
+
+    where :math:`\\operatorname{Var}_k` is the unbiased variance over trials (ddof = 1) and
+    :math:`\\operatorname{Var}[y]` the unbiased variance over all :math:`KT` responses. The
+    numerator is the prediction's error beyond trial-to-trial noise, the denominator the
+    variance a perfect model could explain (the same measure is used by Maheswaranathan et al.
+    2023 for retina CNNs).
+    """
+    pred, trials = _aligned(pred, trials, ("trial", "time", "cell"))
+    if trials.sizes["trial"] < 2:
+        raise RetinaCodecError(f"trials has {trials.sizes['trial']} trial; expected at least 2 repeats")
+    y = np.asarray(trials.values, dtype=float)
+    p = np.asarray(pred.values, dtype=float)
+    n_trials, n_time, n_cells = y.shape
+    error = ((y - p[None]) ** 2).mean(axis=(0, 1))
+    noise = y.var(axis=0, ddof=1).mean(axis=0)
+    total = y.reshape(n_trials * n_time, n_cells).var(axis=0, ddof=1)
+    explainable = total - noise
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where(explainable > 0, 1.0 - (error - noise) / explainable, np.nan)
+    return _per_cell(value, pred, "feve", n_trials=int(n_trials), n_time=int(n_time))

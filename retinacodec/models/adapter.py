@@ -1,0 +1,349 @@
+"""Adapt any ``torch.nn.Module``: named layers, a layer's output, and the network from a layer on.
+
+Contributions need two things of a network: the output of one hidden layer for a batch of inputs
+(the *upstream* part), and the model output when that layer's output is replaced by a given tensor
+(the *downstream* part, run once per integration step). :func:`adapt` provides both with forward
+hooks, for any module.
+
+Where a module's forward is a known chain of its children (``nn.Sequential``, torchvision's ResNet,
+EfficientNet and VisionTransformer with its Encoder, and the retina CNN), the downstream part runs
+only the children after the layer, so each step costs only the downstream computation. Inside a
+module whose forward is not known (a residual block, say) the downstream part reruns that
+enclosing module, from its recorded input, with the layer's output replaced, then the chain after
+it; at worst (a model with an unknown forward) the whole network is rerun from the input with the
+layer replaced, and the upstream part is recomputed at every step.
+"""
+from __future__ import annotations
+
+import difflib
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping, Union
+
+import torch
+from torch import nn
+
+from ..errors import RetinaCodecError
+
+Step = Union[str, Callable[[torch.Tensor], torch.Tensor]]
+"""One step of a chain: the name of a child module, or a function applied between children."""
+
+Context = tuple[tuple, dict]
+"""The positional and keyword arguments a module was called with."""
+
+
+class _Stop(Exception):
+    """Raised by a capture hook to skip the rest of a forward pass."""
+
+
+def _flatten(x: torch.Tensor) -> torch.Tensor:
+    return torch.flatten(x, 1)
+
+
+def _class_token(x: torch.Tensor) -> torch.Tensor:
+    return x[:, 0]
+
+
+def _loaded_class(module_name: str, class_name: str) -> type | None:
+    """A class from an already imported module (a model of that class implies the import)."""
+    return getattr(sys.modules.get(module_name), class_name, None)
+
+
+def _chain(module: nn.Module) -> list[Step] | None:
+    """The forward pass of ``module`` as a list of steps, when it is known; else None."""
+    kind = type(module)
+    if kind.forward is nn.Sequential.forward:
+        return [name for name, child in module.named_children()]
+    if kind is _loaded_class("torchvision.models.resnet", "ResNet"):
+        return ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4",
+                "avgpool", _flatten, "fc"]
+    if kind is _loaded_class("torchvision.models.efficientnet", "EfficientNet"):
+        return ["features", "avgpool", _flatten, "classifier"]
+    if kind is _loaded_class("torchvision.models.vision_transformer", "VisionTransformer"):
+        def embed(x: torch.Tensor) -> torch.Tensor:
+            tokens = module._process_input(x)
+            return torch.cat([module.class_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+
+        return [embed, "encoder", _class_token, "heads"]
+    if kind is _loaded_class("torchvision.models.vision_transformer", "Encoder"):
+        return [lambda x: x + module.pos_embedding, "dropout", "layers", "ln"]
+    retina_cnn = _loaded_class("retinacodec.models.retina_cnn", "RetinaCNN")
+    if kind is retina_cnn:
+        return ["bipolar", "amacrine", "ganglion"]
+    return None
+
+
+@dataclass
+class Capture:
+    """What one forward pass recorded.
+
+    Attributes
+    ----------
+    activation : torch.Tensor
+        The layer's output, shape (N, ...).
+    output : torch.Tensor or None
+        The model's output, or None when the pass stopped at the layer.
+    context : Context or None
+        The arguments of the module the downstream part reruns (None when it needs none).
+    """
+
+    activation: torch.Tensor
+    output: torch.Tensor | None
+    context: Context | None
+
+
+class Downstream:
+    """The network from a layer's output to the model output.
+
+    Call it as ``downstream(activation, context)``: ``activation`` replaces the layer's output,
+    ``context`` (from :attr:`Capture.context`, rows matching ``activation``) holds the recorded
+    input of the enclosing module that must be rerun, or None when :attr:`needs_context` is False.
+    """
+
+    def __init__(self, layer: nn.Module, entry: nn.Module | None, tail: list[Callable]):
+        self._layer = layer
+        self._entry = entry
+        self._tail = tail
+
+    @property
+    def needs_context(self) -> bool:
+        """False when the layer is a cut of a known chain: only the modules after it run."""
+        return self._entry is not None
+
+    def __call__(self, activation: torch.Tensor, context: Context | None = None) -> torch.Tensor:
+        hidden = activation.clone()  # modules after the layer may work in place (ReLU(inplace=True))
+        if self._entry is not None:
+            args, kwargs = context
+            with _replaced_output(self._layer, hidden):
+                hidden = self._entry(*args, **kwargs)
+        for step in self._tail:
+            hidden = step(hidden)
+        return hidden
+
+
+@contextmanager
+def _replaced_output(layer: nn.Module, replacement: torch.Tensor) -> Iterator[None]:
+    calls = []
+
+    def hook(module, inputs, output):
+        calls.append(1)
+        return replacement
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+    if len(calls) != 1:
+        raise RetinaCodecError(f"the layer ran {len(calls)} times while rerunning its enclosing module; "
+                               "expected exactly once")
+
+
+def map_context(context: Context, function: Callable[[torch.Tensor], torch.Tensor]) -> Context:
+    """Apply ``function`` to every tensor among the recorded arguments ``context``."""
+    def apply(value):
+        return function(value) if isinstance(value, torch.Tensor) else value
+
+    args, kwargs = context
+    return tuple(apply(v) for v in args), {k: apply(v) for k, v in kwargs.items()}
+
+
+def select_rows(context: Context, index: torch.Tensor, n_inputs: int) -> Context:
+    """Pick rows ``index`` of every tensor argument in ``context`` whose first dim has size ``n_inputs``."""
+    return map_context(context, lambda t: t.index_select(0, index) if t.ndim and t.shape[0] == n_inputs else t)
+
+
+class AdaptedModel:
+    """A network with named layers; see :func:`adapt`.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        The wrapped network (not copied).
+    """
+
+    def __init__(self, module: nn.Module, aliases: Mapping[str, str] | None = None,
+                 channel_axes: Mapping[str, int] | None = None):
+        if not isinstance(module, nn.Module):
+            raise RetinaCodecError(f"cannot adapt a {type(module).__name__}; expected a torch.nn.Module")
+        self.module = module
+        self._modules = {name: m for name, m in module.named_modules() if name}
+        self._aliases = dict(aliases or {})
+        for alias, target in self._aliases.items():
+            if target not in self._modules:
+                raise RetinaCodecError(f"alias {alias!r} points to {target!r}, which is not a module of "
+                                       f"{type(module).__name__}; expected a dotted module name")
+        self._channel_axes = {self.resolve(k): v for k, v in (channel_axes or {}).items()}
+
+    @property
+    def layers(self) -> list[str]:
+        """Names that :meth:`resolve` accepts: the aliases, then every submodule's dotted name."""
+        return [*self._aliases, *self._modules]
+
+    def resolve(self, layer: str) -> str:
+        """The dotted module name of ``layer`` (an alias or a dotted name).
+
+        Raises
+        ------
+        RetinaCodecError
+            If there is no such layer; the message lists the valid names, or the closest ones.
+        """
+        if isinstance(layer, str):
+            if layer in self._aliases:
+                return self._aliases[layer]
+            if layer in self._modules:
+                return layer
+        names = self.layers
+        if len(names) <= 30:
+            expected = f"expected one of: {', '.join(names)}"
+        else:
+            close = difflib.get_close_matches(str(layer), names, n=8, cutoff=0.3)
+            expected = (f"closest names: {', '.join(close) or 'none'} ({len(names)} layers in all; "
+                        "see AdaptedModel.layers)")
+        raise RetinaCodecError(f"unknown layer {layer!r} in {type(self.module).__name__}; {expected}")
+
+    def channel_axis(self, layer: str, activation: torch.Tensor) -> int:
+        """The axis of ``activation`` (the layer's output) that holds channels.
+
+        Conv maps (N, C, H, W) and (N, C, D, H, W) and vectors (N, C): axis 1; token sequences
+        (N, T, D) such as ViT encoder blocks: axis 2 (channels = D). Every other axis but the batch
+        axis 0 is space (or tokens), summed over by contributions. ``adapt(..., channel_axes=)``
+        overrides the rule per layer (e.g. axis 1 for a Conv1d output (N, C, L)).
+        """
+        name = self.resolve(layer)
+        if name in self._channel_axes:
+            axis = self._channel_axes[name] % activation.ndim
+            if axis == 0:
+                raise RetinaCodecError(f"channel axis of layer {layer!r} is 0, the batch axis; expected >= 1")
+            return axis
+        by_rank = {2: 1, 3: 2, 4: 1, 5: 1}
+        if activation.ndim not in by_rank:
+            raise RetinaCodecError(
+                f"layer {layer!r} outputs shape {tuple(activation.shape)}; expected (N, C), (N, T, D), "
+                "(N, C, H, W) or (N, C, D, H, W), or pass channel_axes= to adapt()"
+            )
+        return by_rank[activation.ndim]
+
+    def _plan(self, name: str) -> tuple[nn.Module | None, list[Callable]]:
+        """Find the module to rerun for a layer (None: the layer is a cut) and the steps after it."""
+        parts = name.split(".")
+        parent, tails = self.module, []
+        for depth, part in enumerate(parts):
+            steps = _chain(parent)
+            if steps is None or part not in steps:
+                break
+            position = steps.index(part)
+            tails.append([getattr(parent, s) if isinstance(s, str) else s for s in steps[position + 1:]])
+            parent = getattr(parent, part)
+        else:
+            depth = len(parts)
+        entry = None if depth == len(parts) else parent
+        return entry, [step for tail in reversed(tails) for step in tail]
+
+    def downstream(self, layer: str) -> Downstream:
+        """The network from ``layer``'s output to the model output (see :class:`Downstream`)."""
+        name = self.resolve(layer)
+        entry, tail = self._plan(name)
+        return Downstream(self._modules[name], entry, tail)
+
+    def capture(self, x: torch.Tensor, layer: str, *, stop: bool = False) -> Capture:
+        """Run the model on ``x`` and record the layer's output (and the downstream context).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Model input, shape (N, ...).
+        layer : str
+            Layer name or alias.
+        stop : bool
+            Stop the forward pass right after the layer (the upstream part only; ``output`` is None).
+
+        Returns
+        -------
+        Capture
+
+        Raises
+        ------
+        RetinaCodecError
+            If the layer does not run, runs more than once, or does not output a tensor.
+        """
+        name = self.resolve(layer)
+        module = self._modules[name]
+        entry, _ = self._plan(name)
+        recorded: dict = {"calls": 0}
+
+        def record_output(mod, inputs, output):
+            recorded["calls"] += 1
+            recorded.setdefault("activation", output)
+            if stop:
+                raise _Stop
+            # the rest of the pass gets a copy: it may change it in place (a residual sum) and must
+            # not change the recorded output, which stays in the graph leading to the model output
+            return output.clone() if isinstance(output, torch.Tensor) else None
+
+        def record_context(mod, args, kwargs):
+            recorded.setdefault("context", map_context((args, kwargs), torch.Tensor.clone))
+
+        handles = [module.register_forward_hook(record_output)]
+        if entry is not None and entry is not self.module:
+            handles.append(entry.register_forward_pre_hook(record_context, with_kwargs=True))
+        output = None
+        try:
+            output = self.module(x)
+        except _Stop:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        if recorded["calls"] != 1 and not stop:
+            raise RetinaCodecError(
+                f"layer {layer!r} ran {recorded['calls']} times in one forward pass of "
+                f"{type(self.module).__name__}; expected a module that runs exactly once (a module "
+                "reused in several places, such as the relu of a torchvision Bottleneck, has no single output)"
+            )
+        if "activation" not in recorded:
+            raise RetinaCodecError(f"layer {layer!r} did not run in the forward pass; expected a layer on the path")
+        activation = recorded["activation"]
+        if not isinstance(activation, torch.Tensor):
+            raise RetinaCodecError(f"layer {layer!r} outputs a {type(activation).__name__}; expected a tensor")
+        context = ((x,), {}) if entry is self.module else recorded.get("context")
+        return Capture(activation, output, context)
+
+
+def adapt(module: nn.Module | AdaptedModel, layers: Mapping[str, str] | None = None,
+          channel_axes: Mapping[str, int] | None = None) -> AdaptedModel:
+    """Wrap a network so that its hidden layers can be named, read and replaced.
+
+    Parameters
+    ----------
+    module : torch.nn.Module or AdaptedModel
+        Any network (an AdaptedModel is returned as is when no new option is given).
+    layers : mapping of str to str, optional
+        Friendly aliases, ``{"alias": "dotted.module.name"}``. Dotted module names always work
+        (``"layer3"``, ``"layer3.2"``, ``"encoder.layers.encoder_layer_5"``); the retina CNN's
+        stages are its modules ``bipolar``, ``amacrine`` and ``ganglion``.
+    channel_axes : mapping of str to int, optional
+        Channel axis per layer where the rule of :meth:`AdaptedModel.channel_axis` is wrong.
+
+    Returns
+    -------
+    AdaptedModel
+
+    Raises
+    ------
+    RetinaCodecError
+        If ``module`` is not a module or an alias points to no module.
+
+    Examples
+    --------
+    >>> import torchvision
+    >>> model = adapt(torchvision.models.resnet18(weights=None), layers={"block8": "layer4.1"})
+    >>> model.resolve("block8")
+    'layer4.1'
+    """
+    if isinstance(module, AdaptedModel):
+        if layers is None and channel_axes is None:
+            return module
+        module = module.module
+    return AdaptedModel(module, layers, channel_axes)

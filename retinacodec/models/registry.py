@@ -1,0 +1,264 @@
+"""Loading trained retina CNNs and running them on labeled stimuli.
+
+``load`` turns a name or a path into a model in eval mode, ``windows`` turns a stimulus into the
+model's inputs (a strided view, no copy) and ``predict`` returns labeled firing rates.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..errors import RetinaCodecError
+from ..io.checkpoints import load_checkpoint
+from ..stimuli.base import validate_stimulus
+from .retina_cnn import RetinaCNN
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+"""Folder of the shipped models: ``models/`` in the repository root, one sub-folder per name."""
+CHECKPOINT_NAME = "model.pt"
+"""File name of a model's weights inside its folder."""
+VIRTUAL_RETINA_NAME = "virtual_retina.json"
+"""File name of the virtual-retina parameters a model was trained on, inside its folder."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to :class:`torch.device`."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise RetinaCodecError(f"unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N' or 'auto'") from None
+
+
+def checkpoint_path(name_or_path: str | os.PathLike) -> Path:
+    """The checkpoint file a model name or path refers to.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A shipped model name (a folder of ``models/``, e.g. ``"default"``), a model folder
+        holding ``model.pt``, or a checkpoint file.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the checkpoint file (existence is checked by the loader).
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text)
+    if not path.exists() and os.sep not in text and "/" not in text and not text.endswith(".pt"):
+        shipped = sorted(p.name for p in MODELS_DIR.glob("*/") if (p / CHECKPOINT_NAME).is_file())
+        if text not in shipped:
+            raise RetinaCodecError(
+                f"unknown model {text!r}; expected a checkpoint path, a model folder, or a shipped "
+                f"name ({', '.join(shipped) or f'none found in {MODELS_DIR}'})"
+            )
+        path = MODELS_DIR / text
+    return path / CHECKPOINT_NAME if path.is_dir() else path
+
+
+def model_from_checkpoint(payload: dict[str, Any]) -> RetinaCNN:
+    """Rebuild a :class:`RetinaCNN` with its weights from a checkpoint payload (see ``io.checkpoints``).
+
+    Raises
+    ------
+    RetinaCodecError
+        If the payload lacks ``config`` or ``state_dict``, or they do not fit each other.
+    """
+    if "config" not in payload or "state_dict" not in payload:
+        raise RetinaCodecError("checkpoint lacks 'config' or 'state_dict'; expected a retina CNN checkpoint")
+    model = RetinaCNN.from_config(payload["config"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise RetinaCodecError(
+            f"checkpoint weights do not fit its architecture ({str(exc).splitlines()[0]})"
+        ) from None
+    return model
+
+
+def load(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> RetinaCNN:
+    """Load a trained retina CNN in eval mode.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        ``"default"`` (the shipped model, ``models/default/`` in the repository root), another
+        shipped name, a model folder, or a checkpoint file.
+    device : str or torch.device
+        ``"cpu"`` (default), ``"cuda"``, or ``"auto"`` (CUDA when available).
+
+    Returns
+    -------
+    RetinaCNN
+        The model in eval mode, with metadata ``name``, ``cell_type``, ``cell_position`` (px),
+        ``frame_rate_hz``, ``history``, the stimulus normalisation buffers, and ``checkpoint``
+        (the file read). When the model's folder holds ``virtual_retina.json`` (the shipped
+        default does), ``model.virtual_retina`` is the :class:`VirtualRetina` it was trained on;
+        otherwise None.
+
+    Raises
+    ------
+    RetinaCodecError
+        If the name is unknown or the checkpoint is missing or corrupt.
+    """
+    path = checkpoint_path(name_or_path)
+    device = resolve_device(device)
+    model = model_from_checkpoint(load_checkpoint(path))
+    model.checkpoint = str(path)
+    model.virtual_retina = None
+    parameters = path.parent / VIRTUAL_RETINA_NAME
+    if parameters.is_file():
+        from .virtual_retina import VirtualRetina
+
+        try:
+            mapping = json.loads(parameters.read_text())
+        except (OSError, ValueError) as exc:
+            raise RetinaCodecError(f"cannot read virtual-retina parameters {parameters} ({exc}); expected JSON") from None
+        model.virtual_retina = VirtualRetina.from_dict(mapping)
+    return model.to(device).eval()
+
+
+def _check_stimulus(model: RetinaCNN, stimulus: xr.DataArray) -> xr.DataArray:
+    stimulus = validate_stimulus(stimulus, min_frames=model.history)
+    shape = (stimulus.sizes["y"], stimulus.sizes["x"])
+    if shape != (model.size, model.size):
+        raise RetinaCodecError(
+            f"stimulus frames are {shape[0]} x {shape[1]} px; model {model.name!r} expects "
+            f"{model.size} x {model.size} px"
+        )
+    rate = float(stimulus.attrs["frame_rate_hz"])
+    if not np.isclose(rate, model.frame_rate_hz, rtol=1e-6):
+        raise RetinaCodecError(
+            f"stimulus frame rate is {rate:g} Hz; model {model.name!r} was trained at "
+            f"{model.frame_rate_hz:g} Hz (resample the stimulus)"
+        )
+    return stimulus
+
+
+def _normalised_frames(model: RetinaCNN, stimulus: xr.DataArray) -> torch.Tensor:
+    """(time, y, x) float32 tensor of ``(stimulus - mean) / std`` on the model's device."""
+    device = model.stimulus_mean.device
+    frames = torch.as_tensor(np.asarray(stimulus.values, dtype=np.float32), device=device)
+    return (frames - model.stimulus_mean.float()) / model.stimulus_std.float()
+
+
+def windows(model: RetinaCNN, stimulus: xr.DataArray) -> tuple[torch.Tensor, np.ndarray]:
+    """The model's input windows for every frame of ``stimulus`` that has a full history.
+
+    Parameters
+    ----------
+    model : RetinaCNN
+        Supplies ``history``, the frame size, the frame rate and the normalisation.
+    stimulus : xarray.DataArray
+        (time, y, x) contrast at the model's frame rate and frame size.
+
+    Returns
+    -------
+    inputs : torch.Tensor
+        float32 (n_windows, history, y, x), n_windows = time - history + 1, normalised as in
+        training; window ``i`` holds frames ``i .. i + history - 1`` in order, so its last channel
+        is the frame at ``times[i]``. A strided view of one normalised copy of the stimulus (not
+        contiguous; no per-window copy): slice it into batches rather than calling ``.contiguous()``
+        on the whole.
+    times : numpy.ndarray
+        (n_windows,) the stimulus's time coordinate (s) of each window's last frame.
+
+    Raises
+    ------
+    RetinaCodecError
+        For a stimulus of the wrong frame size or rate, fewer frames than ``history``, or
+        non-finite values.
+    """
+    stimulus = _check_stimulus(model, stimulus)
+    frames = _normalised_frames(model, stimulus)
+    inputs = frames.unfold(0, model.history, 1).permute(0, 3, 1, 2)
+    return inputs, np.asarray(stimulus["time"].values[model.history - 1:])
+
+
+def predict(
+    model: RetinaCNN,
+    stimulus: xr.DataArray,
+    batch_size: int = 1000,
+    progress: bool = False,
+) -> xr.DataArray:
+    """Firing rates of the model's cells for a stimulus.
+
+    Parameters
+    ----------
+    model : RetinaCNN
+        A trained model (see :func:`load`); run in eval mode (running batch-norm statistics, no
+        noise) without gradients; its previous mode is restored afterwards.
+    stimulus : xarray.DataArray
+        (time, y, x) contrast at the model's frame rate and frame size, at least ``history``
+        frames.
+    batch_size : int
+        Windows per forward pass (memory grows linearly with it).
+    progress : bool
+        Show a progress bar over batches.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``rate`` in Hz, dims (time, cell), time = the stimulus's own time coords from frame
+        ``history - 1`` on (the first frame with a full history); coords cell (index),
+        cell_type, y, x (receptive-field centre, px); attrs units, model, checkpoint,
+        package version.
+
+    Notes
+    -----
+    Each batch is a contiguous stretch of ``batch_size + history - 1`` frames passed through
+    :meth:`RetinaCNN.forward_movie`, which equals :meth:`RetinaCNN.forward` on its windows.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise RetinaCodecError(f"batch_size is {batch_size!r}; expected a positive integer")
+    stimulus = _check_stimulus(model, stimulus)
+    frames = _normalised_frames(model, stimulus)
+    n_windows = frames.shape[0] - model.history + 1
+    starts = range(0, n_windows, int(batch_size))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            rates = torch.cat([
+                model.forward_movie(frames[None, start:start + batch_size + model.history - 1])[0]
+                for start in tqdm(starts, desc="predict", unit="batch", disable=not progress)
+            ]).cpu().numpy()
+    finally:
+        model.train(was_training)
+    return rates_to_dataarray(model, rates, stimulus["time"].values[model.history - 1:])
+
+
+def rates_to_dataarray(model: RetinaCNN, rates: np.ndarray, times: np.ndarray) -> xr.DataArray:
+    """Label a (time, cell) array of the model's rates (Hz) with its cells' metadata."""
+    rate = xr.DataArray(
+        np.asarray(rates, dtype=np.float32),
+        dims=("time", "cell"),
+        coords={
+            "time": np.asarray(times),
+            "cell": np.arange(model.n_cells),
+            "cell_type": ("cell", list(model.cell_type)),
+            "y": ("cell", model.cell_position[:, 0]),
+            "x": ("cell", model.cell_position[:, 1]),
+        },
+        name="rate",
+        attrs={
+            "units": "Hz",
+            "model": model.name,
+            "checkpoint": str(getattr(model, "checkpoint", "")),
+            "retinacodec_version": __version__,
+        },
+    )
+    rate["time"].attrs["units"] = "s"
+    rate["y"].attrs["units"] = "pixel"
+    rate["x"].attrs["units"] = "pixel"
+    return rate

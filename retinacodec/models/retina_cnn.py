@@ -1,0 +1,300 @@
+"""The retina CNN: the deep-retina architecture (McIntosh et al. 2016; Maheswaranathan et al. 2023).
+
+Two convolutional layers stand for the bipolar and amacrine layers of the inner retina and a dense
+readout for the ganglion cells. Each named submodule (``bipolar``, ``amacrine``, ``ganglion``)
+ends with its nonlinearity, so a forward hook on it sees that layer's output.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.fft import next_fast_len
+from torch import nn
+
+from ..errors import RetinaCodecError
+
+ARCHITECTURE_KEYS = (
+    "n_cells", "history", "size", "bipolar_channels", "bipolar_kernel", "amacrine_channels",
+    "amacrine_kernel", "noise_std",
+)
+"""Constructor arguments that define the network's shape (stored in checkpoints)."""
+
+
+class GaussianNoise(nn.Module):
+    """Add zero-mean Gaussian noise of standard deviation ``std`` in training mode only.
+
+    Parameters
+    ----------
+    std : float
+        Standard deviation of the noise, in units of the (batch-normalised) input.
+    """
+
+    def __init__(self, std: float) -> None:
+        super().__init__()
+        self.std = float(std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.std > 0:
+            return x + self.std * torch.randn_like(x)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"std={self.std:g}"
+
+
+def _layer(in_channels: int, out_channels: int, kernel: int, noise_std: float) -> nn.Sequential:
+    """Convolution -> batch norm -> Gaussian noise (training only) -> ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel),
+        nn.BatchNorm2d(out_channels),
+        GaussianNoise(noise_std),
+        nn.ReLU(),
+    )
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise RetinaCodecError(f"{name} is {value!r}; expected a positive integer")
+    return int(value)
+
+
+class RetinaCNN(nn.Module):
+    """Convolutional model of the retina mapping a stimulus history to ganglion-cell rates.
+
+    Parameters
+    ----------
+    n_cells : int
+        Number of ganglion cells (outputs).
+    history : int
+        Number of frames each input window spans (time lags; 40 frames = 400 ms at 100 Hz).
+    size : int
+        Height and width of the input frames (px).
+    bipolar_channels, bipolar_kernel : int
+        Channels and square kernel edge (px) of the first ("bipolar") convolution.
+    amacrine_channels, amacrine_kernel : int
+        Channels and kernel edge (px) of the second ("amacrine") convolution.
+    noise_std : float
+        Standard deviation of the Gaussian noise added after each batch norm during training
+        (regularisation, as in deep-retina); 0 disables it.
+    cell_type : list of str, optional
+        Ganglion-cell type per output; default ``"unknown"``.
+    cell_position : array-like, optional
+        (n_cells, 2) [y, x] receptive-field centres (px); default NaN.
+    frame_rate_hz : float
+        Frame rate the model was trained at (Hz).
+    stimulus_mean, stimulus_std : float
+        Mean and standard deviation of the training stimulus (contrast); inputs are normalised
+        as ``(stimulus - mean) / std`` before :meth:`forward`. Stored as buffers.
+
+    Attributes
+    ----------
+    bipolar : torch.nn.Sequential
+        Conv2d(history -> bipolar_channels) -> BatchNorm2d -> GaussianNoise -> ReLU.
+    amacrine : torch.nn.Sequential
+        Conv2d(bipolar_channels -> amacrine_channels) -> BatchNorm2d -> GaussianNoise -> ReLU.
+    ganglion : torch.nn.Sequential
+        Flatten -> Linear(-> n_cells) -> BatchNorm1d -> Softplus; output rates in Hz.
+    name : str
+        Model name (set by the loader; ``"untrained"`` for a fresh network).
+
+    Notes
+    -----
+    Convolutions are "valid" (no padding): with the defaults the bipolar layer is 8 x 36 x 36 and
+    the amacrine layer 8 x 26 x 26. The input's channels are time lags in chronological order:
+    channel ``history - 1`` is the current frame, channel 0 the frame ``history - 1`` steps back.
+    """
+
+    def __init__(
+        self,
+        n_cells: int,
+        history: int = 40,
+        size: int = 50,
+        bipolar_channels: int = 8,
+        bipolar_kernel: int = 15,
+        amacrine_channels: int = 8,
+        amacrine_kernel: int = 11,
+        noise_std: float = 0.05,
+        *,
+        cell_type: list[str] | None = None,
+        cell_position: Any = None,
+        frame_rate_hz: float = 100.0,
+        stimulus_mean: float = 0.0,
+        stimulus_std: float = 1.0,
+    ) -> None:
+        super().__init__()
+        n_cells = _positive_int("n_cells", n_cells)
+        history = _positive_int("history", history)
+        size = _positive_int("size", size)
+        shape = {key: _positive_int(key, value) for key, value in (
+            ("bipolar_channels", bipolar_channels), ("bipolar_kernel", bipolar_kernel),
+            ("amacrine_channels", amacrine_channels), ("amacrine_kernel", amacrine_kernel))}
+        readout = size - shape["bipolar_kernel"] - shape["amacrine_kernel"] + 2
+        if readout < 1:
+            raise RetinaCodecError(
+                f"kernels {bipolar_kernel} and {amacrine_kernel} px leave no output on a {size} px "
+                f"input; expected bipolar_kernel + amacrine_kernel <= size + 1"
+            )
+        if not np.isfinite(noise_std) or noise_std < 0:
+            raise RetinaCodecError(f"noise_std is {noise_std!r}; expected a number >= 0")
+        if not (np.isfinite(stimulus_std) and stimulus_std > 0 and np.isfinite(stimulus_mean)):
+            raise RetinaCodecError(
+                f"stimulus normalisation mean={stimulus_mean!r}, std={stimulus_std!r}; expected a "
+                f"finite mean and a positive std"
+            )
+        self.architecture = {"n_cells": n_cells, "history": history, "size": size, **shape,
+                             "noise_std": float(noise_std)}
+        self.bipolar = _layer(history, shape["bipolar_channels"], shape["bipolar_kernel"], noise_std)
+        self.amacrine = _layer(shape["bipolar_channels"], shape["amacrine_channels"],
+                               shape["amacrine_kernel"], noise_std)
+        self.ganglion = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(shape["amacrine_channels"] * readout * readout, n_cells),
+            nn.BatchNorm1d(n_cells),
+            nn.Softplus(),
+        )
+        self.register_buffer("stimulus_mean", torch.tensor(float(stimulus_mean)))
+        self.register_buffer("stimulus_std", torch.tensor(float(stimulus_std)))
+        self.cell_type = ["unknown"] * n_cells if cell_type is None else [str(t) for t in cell_type]
+        if len(self.cell_type) != n_cells:
+            raise RetinaCodecError(f"{len(self.cell_type)} cell types for {n_cells} cells; expected one per cell")
+        position = np.full((n_cells, 2), np.nan) if cell_position is None else np.asarray(cell_position, float)
+        if position.shape != (n_cells, 2):
+            raise RetinaCodecError(f"cell_position has shape {position.shape}; expected ({n_cells}, 2) [y, x] px")
+        self.cell_position = position
+        self.frame_rate_hz = float(frame_rate_hz)
+        self.name = "untrained"
+
+    @property
+    def history(self) -> int:
+        """Frames per input window."""
+        return self.architecture["history"]
+
+    @property
+    def size(self) -> int:
+        """Input frame height and width (px)."""
+        return self.architecture["size"]
+
+    @property
+    def n_cells(self) -> int:
+        """Number of ganglion cells."""
+        return self.architecture["n_cells"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Firing rates for a batch of normalised stimulus windows.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (N, history, size, size) normalised stimulus windows, last channel = current frame.
+
+        Returns
+        -------
+        torch.Tensor
+            (N, n_cells) firing rates in Hz.
+        """
+        return self.ganglion(self.amacrine(self.bipolar(x)))
+
+    def forward_movie(self, movie: torch.Tensor) -> torch.Tensor:
+        """Firing rates at every frame with a full history, computing the first layer by FFT.
+
+        Equal (to float precision) to :meth:`forward` on every window of ``movie``, but the
+        bipolar convolution, which dominates the cost, is done as one spatiotemporal convolution
+        over the whole movie. Forward hooks on ``bipolar`` do not fire here (its convolution is
+        bypassed); use :meth:`forward` on windows for hooked analyses.
+
+        Parameters
+        ----------
+        movie : torch.Tensor
+            (B, T, size, size) normalised contiguous frames, T >= history.
+
+        Returns
+        -------
+        torch.Tensor
+            (B, T - history + 1, n_cells) rates in Hz; index ``t`` is the window ending at frame
+            ``t + history - 1``.
+
+        Notes
+        -----
+        With :math:`W_{c,l}` the kernel of output channel :math:`c` at lag channel :math:`l` and
+        :math:`s` the movie, the bipolar convolution is the cross-correlation
+        :math:`u_c(t, i, j) = b_c + \\sum_{l,p,q} W_{c,l}(p,q)\\, s(t + l, i + p, j + q)`,
+        evaluated as :math:`\\mathcal F^{-1}[\\mathcal F s \\cdot \\overline{\\mathcal F W_c}]`
+        with periodic transforms at least as long as the movie (the next length FFTs handle
+        fast); the periodic wrap-around touches only indices past the valid range, which are
+        discarded.
+        """
+        if movie.ndim != 4 or movie.shape[-2:] != (self.size, self.size) or movie.shape[1] < self.history:
+            raise RetinaCodecError(
+                f"movie has shape {tuple(movie.shape)}; expected (batch, time >= {self.history}, "
+                f"{self.size}, {self.size})"
+            )
+        conv = self.bipolar[0]
+        n_batch, n_time = movie.shape[:2]
+        shape = (next_fast_len(n_time, real=True), self.size, self.size)
+        dims = (-3, -2, -1)
+        spectrum = torch.fft.rfftn(movie, s=shape, dim=dims)
+        kernel = torch.fft.rfftn(conv.weight, s=shape, dim=dims)
+        drive = torch.fft.irfftn(spectrum[:, None] * kernel.conj()[None], s=shape, dim=dims)
+        n_windows = n_time - self.history + 1
+        side = self.size - conv.kernel_size[0] + 1
+        drive = drive[:, :, :n_windows, :side, :side] + conv.bias[None, :, None, None, None]
+        drive = drive.transpose(1, 2).reshape(n_batch * n_windows, conv.out_channels, side, side)
+        hidden = self.bipolar[1:](drive)
+        rates = self.ganglion(self.amacrine(hidden))
+        return rates.reshape(n_batch, n_windows, self.n_cells)
+
+    def config(self) -> dict[str, Any]:
+        """Architecture and metadata as plain types (str, int, float, lists), for checkpoints.
+
+        Returns
+        -------
+        dict
+            ``architecture`` (constructor shape arguments), ``cell_type``, ``cell_position``
+            ([y, x] px per cell, NaN written as None), ``frame_rate_hz``, ``name``.
+        """
+        position = [[None if np.isnan(v) else float(v) for v in row] for row in self.cell_position]
+        return {
+            "architecture": dict(self.architecture),
+            "cell_type": list(self.cell_type),
+            "cell_position": position,
+            "frame_rate_hz": self.frame_rate_hz,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RetinaCNN:
+        """Build an (untrained) network from :meth:`config`'s mapping.
+
+        Raises
+        ------
+        RetinaCodecError
+            If the mapping lacks a key or holds an unknown architecture argument.
+        """
+        try:
+            architecture = dict(config["architecture"])
+            unknown = sorted(set(architecture) - set(ARCHITECTURE_KEYS))
+            if unknown:
+                raise RetinaCodecError(
+                    f"unknown architecture arguments {unknown}; expected some of {list(ARCHITECTURE_KEYS)}"
+                )
+            position = np.array([[np.nan if v is None else v for v in row]
+                                 for row in config["cell_position"]], dtype=float)
+            model = cls(**architecture, cell_type=config["cell_type"],
+                        cell_position=position.reshape(-1, 2),
+                        frame_rate_hz=config["frame_rate_hz"])
+        except (KeyError, TypeError) as exc:
+            raise RetinaCodecError(
+                f"model configuration is incomplete or malformed ({exc!r}); expected the keys "
+                f"architecture, cell_type, cell_position, frame_rate_hz"
+            ) from None
+        model.name = str(config.get("name", "untrained"))
+        return model
+
+    def set_normalisation(self, mean: float, std: float) -> None:
+        """Store the stimulus normalisation (contrast mean and standard deviation)."""
+        if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+            raise RetinaCodecError(f"normalisation mean={mean!r}, std={std!r}; expected finite, std > 0")
+        self.stimulus_mean.fill_(float(mean))
+        self.stimulus_std.fill_(float(std))

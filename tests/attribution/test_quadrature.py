@@ -1,0 +1,55 @@
+"""Quadrature rules against analytic integrals and their textbook convergence orders."""
+import math
+
+import numpy as np
+import pytest
+
+from retinacodec.attribution.quadrature import METHODS, quadrature
+from retinacodec.errors import RetinaCodecError
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n", [2, 5, 16])
+def test_nodes_lie_in_the_unit_interval_and_weights_sum_to_one(method, n):
+    alphas, weights = quadrature(method, n)
+    assert alphas.shape == weights.shape == (n,)
+    assert np.all((alphas >= 0) & (alphas <= 1)) and np.all(np.diff(alphas) > 0)
+    assert weights.sum() == pytest.approx(1.0, abs=1e-14)
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_gauss_legendre_is_exact_up_to_degree_2n_minus_1(n):
+    alphas, weights = quadrature("gausslegendre", n)
+    for degree in range(2 * n):
+        assert weights @ alphas**degree == pytest.approx(1 / (degree + 1), rel=1e-12)
+    assert abs(weights @ alphas ** (2 * n) * (2 * n + 1) - 1) > 1e-9  # and no further
+
+
+def test_riemann_rules_on_the_identity_match_hand_sums():
+    n = 10
+    exact = {"riemann_trapezoid": 0.5, "riemann_middle": 0.5,
+             "riemann_left": (n - 1) / (2 * n), "riemann_right": (n + 1) / (2 * n)}
+    for method, value in exact.items():
+        alphas, weights = quadrature(method, n)
+        assert weights @ alphas == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.parametrize("method, order", [("riemann_left", 1), ("riemann_right", 1),
+                                           ("riemann_middle", 2), ("riemann_trapezoid", 2)])
+def test_riemann_errors_fall_at_the_textbook_order(method, order):
+    exact = 1 - math.cos(1.0)  # integral of sin over [0, 1]
+    errors = [abs(np.sin(a) @ w - exact) for a, w in (quadrature(method, n) for n in (64, 128))]
+    assert errors[0] / errors[1] == pytest.approx(2**order, rel=0.05)
+
+
+def test_gauss_legendre_error_falls_faster_than_any_riemann_rule():
+    exact = 1 - math.cos(1.0)
+    alphas, weights = quadrature("gausslegendre", 6)
+    assert abs(np.sin(alphas) @ weights - exact) < 1e-12
+
+
+@pytest.mark.parametrize("method, n", [("simpson", 10), ("gausslegendre", 0), ("riemann_trapezoid", 1),
+                                       ("riemann_left", 2.5), ("riemann_left", True)])
+def test_bad_rule_or_step_count_is_a_retinacodec_error(method, n):
+    with pytest.raises(RetinaCodecError, match="method|n_steps"):
+        quadrature(method, n)

@@ -1,0 +1,190 @@
+"""Network control: hooks that zero channels, checked against networks run by hand, and the
+experiments against accuracies and rates known in advance."""
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from torch import nn
+
+from retinacodec.control import (
+    ablate,
+    associated_mode,
+    classifier_control,
+    preserve,
+    retina_control,
+    top_channels,
+)
+from retinacodec.errors import RetinaCodecError
+from retinacodec.models.retina_cnn import RetinaCNN
+from retinacodec.stimuli import white_noise
+
+
+def conv_net(seed=0):
+    torch.manual_seed(seed)
+    features = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU())
+    head = nn.Sequential(nn.Flatten(), nn.Linear(6 * 6 * 6, 4))
+    return nn.Sequential(features, head).eval()
+
+
+def inputs(n=5):
+    return torch.randn(n, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+
+
+def test_ablating_every_channel_before_the_head_gives_the_output_of_a_zero_activation():
+    model, x = conv_net(), inputs()
+    with torch.no_grad(), ablate(model, "0", range(6)):
+        ablated = model(x)
+    expected = model[1](torch.zeros(5, 6, 6, 6)).detach()
+    np.testing.assert_allclose(ablated.numpy(), expected.numpy(), rtol=1e-6)
+
+
+def test_ablate_and_preserve_zero_exactly_the_named_channels():
+    model, x = conv_net(), inputs()
+    with torch.no_grad():
+        hidden = model[0](x)
+        keep = torch.zeros(1, 6, 1, 1)
+        keep[:, [1, 4]] = 1.0
+        with ablate(model, "0", [1, 4]):
+            ablated = model(x)
+        with preserve(model, "0", [1, 4]):
+            preserved = model(x)
+        with preserve(model, "0", range(6)):
+            everything = model(x)
+        unperturbed = model(x)
+        expected_ablated, expected_preserved = model[1](hidden * (1 - keep)), model[1](hidden * keep)
+    np.testing.assert_allclose(ablated.numpy(), expected_ablated.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(preserved.numpy(), expected_preserved.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(everything.numpy(), unperturbed.numpy())
+
+
+def test_hooks_are_removed_after_the_context_even_after_an_error():
+    model, x = conv_net(), inputs()
+    with torch.no_grad():
+        before = model(x)
+        with pytest.raises(ZeroDivisionError):
+            with ablate(model, "0", [0, 1, 2]):
+                assert model[0]._forward_hooks
+                1 / 0
+        assert not model[0]._forward_hooks
+        np.testing.assert_array_equal(model(x).numpy(), before.numpy())
+        with pytest.raises(RetinaCodecError, match="channel 6 is out of range; layer '0' has 6 channels"):
+            with preserve(model, "0", [6]):
+                model(x)
+        assert not model[0]._forward_hooks
+
+
+def test_bad_layer_or_channels_raise():
+    model = conv_net()
+    with pytest.raises(RetinaCodecError, match="unknown layer 'conv9'"):
+        with ablate(model, "conv9", [0]):
+            pass
+    with pytest.raises(RetinaCodecError, match="non-negative integer"):
+        with ablate(model, "0", [-1]):
+            pass
+    with pytest.raises(RetinaCodecError, match="non-negative integer"):
+        with ablate(model, "0", [0.5]):
+            pass
+
+
+def test_top_channels_of_a_hand_made_mode():
+    weights = np.zeros((2, 100))
+    weights[1, [7, 42, 3]] = [0.5, 0.9, 0.2]
+    modes = xr.DataArray(weights, dims=("mode", "channel"))
+    assert top_channels(modes, 1, fraction=0.02).tolist() == [42, 7]
+    assert top_channels(modes, 1, fraction=0.001).tolist() == [42]  # at least one channel
+    assert top_channels(modes, 1, fraction=0.03).tolist() == [42, 7, 3]
+    split = xr.DataArray(np.array([[[0.6, 0.0], [0.1, 0.4], [0.0, 0.3]]]), dims=("mode", "channel", "sign"),
+                         coords={"sign": ["neg", "pos"]}).stack(feature=("channel", "sign"))
+    assert top_channels(split, 0, fraction=0.5).tolist() == [0, 1]  # |neg| + |pos|: 0.6, 0.5, 0.3
+    with pytest.raises(RetinaCodecError, match="mode 2 is out of range"):
+        top_channels(modes, 2)
+    with pytest.raises(RetinaCodecError, match="fraction"):
+        top_channels(modes, 0, fraction=0.0)
+
+
+def test_associated_mode_is_the_one_that_loads_on_the_label():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 20)
+    loadings = rng.uniform(0, 0.2, size=(60, 4))
+    loadings[labels == 2, 3] += 1.0
+    loadings[:, 0] = 0.5  # constant: skipped
+    assert associated_mode(loadings, labels, 2) == 3
+    with pytest.raises(RetinaCodecError, match="expected some samples with it and some without"):
+        associated_mode(loadings, labels, 7)
+
+
+def one_channel_per_class():
+    """Hidden channel k = ReLU(x_k) + 0.1; logit k = hidden channel k (summed over space)."""
+    model = nn.Sequential(nn.Conv2d(4, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(4)[:, :, None, None])
+        model[0].bias.fill_(0.1)
+    labels = np.array([0, 1, 2, 2, 3, 2, 0, 1])
+    x = torch.zeros(len(labels), 4, 3, 3)
+    x[np.arange(len(labels)), labels] = 1.0  # each image drives its own class's channel
+    return model.eval(), x, labels
+
+
+def test_classifier_control_accuracies_follow_the_silenced_channels():
+    model, x, labels = one_channel_per_class()
+    result = classifier_control(model, x, labels, "1", {"class channel": [2], "other channel": [0]},
+                                target_class=2, progress=False)
+    assert result["target_accuracy"].dims == ("selection", "intervention")
+    # ablating channel 2: class-2 images fall to the tie of 0.1 logits (argmax 0); others unaffected
+    # preserving channel 2: only logit 2 is non-zero, so every image is called class 2
+    np.testing.assert_allclose(result["target_accuracy"].sel(selection="class channel"), [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(result["off_target_accuracy"].sel(selection="class channel"), [1.0, 1.0, 0.0])
+    # ablating channel 0: the two class-0 images tie at 0.1 and argmax picks class 1; preserving it:
+    # only class-0 images (logit 1.1 vs 0) survive, and the rest tie at 0 -> argmax 0
+    np.testing.assert_allclose(result["target_accuracy"].sel(selection="other channel"), [1.0, 1.0, 0.0])
+    np.testing.assert_allclose(result["off_target_accuracy"].sel(selection="other channel"), [1.0, 3 / 5, 2 / 5])
+    assert result.attrs["n_target_images"] == 3 and result["n_channels"].values.tolist() == [1, 1]
+    with pytest.raises(RetinaCodecError, match="expected images of the target class and of other classes"):
+        classifier_control(model, x, labels, "1", {"a": [0]}, target_class=9, progress=False)
+
+
+def test_retina_control_against_hand_run_networks():
+    torch.manual_seed(0)
+    model = RetinaCNN(3, size=16, bipolar_kernel=5, amacrine_kernel=5, bipolar_channels=4, amacrine_channels=4).eval()
+    stimulus = white_noise(n_frames=70, size=16, seed=0)
+    result = retina_control(model, stimulus, "bipolar", {"one": [1], "all": [0, 1, 2, 3]}, cells=[0, 2],
+                            progress=False)
+    windows = torch.as_tensor(stimulus.values).unfold(0, 40, 1).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        hidden = model.bipolar(windows)
+        mask = torch.tensor([1.0, 0.0, 1.0, 1.0]).reshape(1, 4, 1, 1)
+        reference = model(windows)[:, [0, 2]].numpy()
+        without_one = model.ganglion(model.amacrine(hidden * mask))[:, [0, 2]].numpy()
+        silent = model.ganglion(model.amacrine(torch.zeros_like(hidden)))[0, [0, 2]].numpy()
+    one = result.sel(selection="one")
+    np.testing.assert_allclose(one["rate_change"].sel(intervention="ablate"),
+                               without_one.mean(0) - reference.mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(one["correlation"].sel(intervention="ablate"),
+                               [np.corrcoef(without_one[:, c], reference[:, c])[0, 1] for c in range(2)], rtol=1e-5)
+    everything = result.sel(selection="all")
+    np.testing.assert_allclose(everything["mean_rate"].sel(intervention="ablate"), silent, rtol=1e-5)
+    assert np.isnan(everything["correlation"].sel(intervention="ablate")).all()  # a constant response
+    np.testing.assert_allclose(everything["rate_change"].sel(intervention="preserve"), 0.0, atol=1e-6)
+    np.testing.assert_allclose(everything["correlation"].sel(intervention="preserve"), 1.0, rtol=1e-6)
+    with pytest.raises(RetinaCodecError, match="cell index 3 is out of range"):
+        retina_control(model, stimulus, "bipolar", {"one": [1]}, cells=[3], progress=False)
+
+
+def test_control_figure_draws_the_result(tmp_path):
+    from matplotlib.image import imread
+
+    from retinacodec.plots import save_figure
+    from retinacodec.plots.control import plot_control
+
+    model, x, labels = one_channel_per_class()
+    result = classifier_control(model, x, labels, "1", {"contribution": [2], "activation": [0]}, target_class=2,
+                                progress=False)
+    fig = plot_control(result)
+    target_axis, off_axis = fig.axes[:2]
+    heights = [patch.get_height() for patch in target_axis.patches]  # selection-major, intervention-minor
+    np.testing.assert_allclose(heights, result["target_accuracy"].values.ravel())
+    np.testing.assert_allclose([p.get_height() for p in off_axis.patches], result["off_target_accuracy"].values.ravel())
+    assert [t.get_text() for t in target_axis.get_xticklabels()] == ["none", "ablate", "preserve"]
+    assert imread(save_figure(fig, tmp_path / "control.png")).ndim == 3
+    with pytest.raises(RetinaCodecError, match="expected the Dataset of classifier_control"):
+        plot_control(result.drop_attrs())
