@@ -28,6 +28,76 @@ def _cmd_stimulus(args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}")
 
 
+def _cmd_train(args: argparse.Namespace) -> None:
+    from .models.train import train_from_recipe
+
+    result = train_from_recipe(args.recipe, args.output, resume=not args.restart, device=args.device)
+    print(result.summary())
+
+
+def _cmd_contributions(args: argparse.Namespace) -> None:
+    from .attribution.ig import contributions
+    from .io import write_netcdf
+    from .models.registry import load
+    from .stimuli import load_stimulus
+
+    stim = load_stimulus(args.stimulus)
+    targets = args.target.split(",")
+    target = targets if len(targets) > 1 else targets[0]
+    options = dict(path=args.path, baseline=args.baseline, n_steps=args.n_steps, method=args.method,
+                   split=args.split, batch_size=args.batch_size, device=args.device)
+    if any(v is not None for v in (args.workers, args.scheduler, args.chunk_size, args.job_dir)):
+        from .parallel import run_contributions
+
+        result = run_contributions(
+            args.model, stim, args.layer, target, args.job_dir or f"{args.output}.parts",
+            chunk_size=args.chunk_size or 256, workers=args.workers, scheduler=args.scheduler,
+            overwrite=args.overwrite, **options,
+        )
+    else:
+        result = contributions(load(args.model), stim, args.layer, target, **options)
+    write_netcdf(result, args.output)
+    error = abs(result["completeness_error"]).max().item()
+    print(f"wrote {args.output}: contributions of {result.sizes['channel']} channels of "
+          f"'{args.layer}' to {args.target} for {result.sizes['sample']} samples; "
+          f"max |completeness error| {error:.2e}")
+    if args.plot:
+        from .plots import save_figure
+        from .plots.contributions import plot_contributions
+
+        save_figure(plot_contributions(result), args.plot)
+        print(f"wrote {args.plot}")
+
+
+def _cmd_modes(args: argparse.Namespace) -> None:
+    from .io import read_netcdf, write_netcdf
+    from .modes.workflow import fit_modes
+
+    data = read_netcdf(args.contributions)
+    if not hasattr(data, "data_vars") or args.variable not in data:
+        raise RetinaCodecError(
+            f"{args.contributions} holds no '{args.variable}' variable; expected a contributions "
+            "file written by 'retinacodec contributions'"
+        )
+    sae, result = fit_modes(
+        data, variable=args.variable, labels=args.labels, nonnegative=not args.signed,
+        n_modes=args.n_modes, epochs=args.epochs, seed=args.seed, device=args.device,
+    )
+    write_netcdf(result, args.output)
+    print(f"wrote {args.output}: {result.sizes['mode']} modes of {args.variable}, "
+          f"R^2 {float(result['r2']):.3f}, mean L0 {float(result['mean_l0']):.2f}, "
+          f"{int(result['dead_modes'].sum())} dead modes")
+    if args.save_sae:
+        sae.save(args.save_sae)
+        print(f"wrote {args.save_sae}")
+    if args.plot:
+        from .plots import save_figure
+        from .plots.modes import plot_modes
+
+        save_figure(plot_modes(result["modes"], result["loadings"]), args.plot)
+        print(f"wrote {args.plot}")
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     from .io import write_netcdf
     from .plots import save_figure
@@ -55,6 +125,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output netCDF file")
     p.add_argument("--plot", help="also save a figure (a few frames + mean luminance) to this PNG")
     p.set_defaults(func=_cmd_stimulus)
+
+    p = sub.add_parser("train", help="train a retina CNN from a TOML recipe (resumes if interrupted)")
+    p.add_argument("--recipe", required=True, help="training recipe, e.g. models/default/recipe.toml")
+    p.add_argument("-o", "--output", required=True, help="model folder to write")
+    p.add_argument("--restart", action="store_true", help="ignore a previous run's checkpoint")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("contributions", help="hidden-layer contributions (Integrated Gradients)")
+    p.add_argument("--model", default="default", help="'default' or a checkpoint path")
+    p.add_argument("--stimulus", required=True, help="protocol name, TOML recipe or netCDF stimulus")
+    p.add_argument("--layer", required=True, help="layer name or alias, e.g. bipolar, amacrine")
+    p.add_argument("--target", required=True,
+                   help="cell:I, type:NAME, class:K or top; several separated by commas")
+    p.add_argument("--path", choices=("layer", "input"), default="layer",
+                   help="integrate in the layer's space (layer) or along the input (input)")
+    p.add_argument("--baseline", choices=("zero", "mean"), default="zero")
+    p.add_argument("--n-steps", type=int, default=20, help="quadrature nodes along the path")
+    p.add_argument("--method", default="gausslegendre",
+                   help="gausslegendre, riemann_trapezoid, riemann_left, riemann_right, riemann_middle")
+    p.add_argument("--split", choices=("sign",), default=None,
+                   help="keep positive and negative parts apart before summing over space")
+    p.add_argument("--batch-size", type=int, default=64, help="inputs x steps per forward pass")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--workers", type=int, help="run on a local Dask cluster of N worker processes")
+    p.add_argument("--scheduler", help="run on the Dask cluster at this scheduler address")
+    p.add_argument("--chunk-size", type=int, help="windows per resumable chunk (default 256 when "
+                   "--workers, --scheduler or --job-dir is given)")
+    p.add_argument("--job-dir", help="folder for the chunk parts and manifest (default OUTPUT.parts)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard a different job's parts in --job-dir")
+    p.add_argument("-o", "--output", required=True, help="output netCDF file")
+    p.add_argument("--plot", help="also save a figure to this PNG")
+    p.set_defaults(func=_cmd_contributions)
+
+    p = sub.add_parser("modes", help="fit sparse-autoencoder modes to a contributions file")
+    p.add_argument("contributions", help="netCDF file written by 'retinacodec contributions'")
+    p.add_argument("-o", "--output", required=True, help="output netCDF file")
+    p.add_argument("--variable", choices=("contribution", "activation"), default="contribution")
+    p.add_argument("--labels", help="sample coord to correlate modes with, e.g. cell_type")
+    p.add_argument("--signed", action="store_true",
+                   help="allow a signed dictionary (needed for contributions without --split sign)")
+    p.add_argument("--n-modes", type=int, default=None, help="default: 3 x channels")
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--save-sae", help="also save the fitted SAE (netCDF) for irf/control")
+    p.add_argument("--plot", help="also save a figure to this PNG")
+    p.set_defaults(func=_cmd_modes)
 
     p = sub.add_parser("demo", help="run the main job on the shipped default and write results")
     p.add_argument("-o", "--output", default="demo_out", help="output folder (default: demo_out)")

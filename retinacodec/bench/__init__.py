@@ -7,5 +7,6 @@ BENCHMARKS = {
     "contributions": "hidden-layer IG against Captum, quadrature convergence, memory per image",
     "sae": "SAE fit time and recovery against scikit-learn's dictionary learning",
     "inference": "retina CNN inference speed over 10,000 frames",
+    "parallel": "chunked contributions job: samples/s in one process and with 1 and 2 Dask workers",
     "virtual_retina": "virtual-retina simulation speed against a plain scipy reference",
 }

@@ -1,0 +1,12 @@
+"""Chunked, resumable, optionally Dask-distributed runs over the sample axis.
+
+:func:`run_chunked` is the generic runner (a function of a chunk -> ``xarray.Dataset``, a
+:class:`Chunking` of the inputs, a job folder); :func:`run_contributions` is the concrete job for
+hidden-layer contributions of a retina model over a stimulus or of a classifier over images.
+"""
+from .cluster import dask_client
+from .contributions import run_contributions
+from .manifest import Chunk, Chunking, Manifest
+from .runner import run_chunked
+
+__all__ = ["Chunk", "Chunking", "Manifest", "dask_client", "run_chunked", "run_contributions"]

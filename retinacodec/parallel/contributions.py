@@ -1,0 +1,218 @@
+"""The contributions job: :func:`retinacodec.attribution.ig.contributions` over chunks of inputs.
+
+For a retina model the inputs are the stimulus's time windows (a chunk of windows ``i..j`` gets the
+frames ``i .. j + history - 2``); for a classifier they are images (a chunk of image indices).
+Workers load the model themselves, by checkpoint path or by calling a factory, once per process.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from torch import nn
+
+from ..attribution.ig import contributions
+from ..errors import RetinaCodecError
+from ..targets import as_targets
+from .manifest import Chunk, Chunking, file_digest
+from .runner import run_chunked
+
+_OPTIONS = tuple(name for name in inspect.signature(contributions).parameters
+                 if name not in ("model", "x", "layer", "target", "progress"))
+"""Keyword arguments of ``contributions`` a job passes through (path, baseline, n_steps, ...)."""
+_LOADED: dict[str, nn.Module] = {}
+"""This process's loaded model (one at a time), by the key of :func:`_model_key`."""
+
+
+def _describe(obj: Any) -> str:
+    """A stable text naming a callable: ``module.qualname``, with a partial's arguments."""
+    if isinstance(obj, functools.partial):
+        arguments = [repr(a) for a in obj.args] + [f"{k}={v!r}" for k, v in sorted(obj.keywords.items())]
+        return f"{_describe(obj.func)}({', '.join(arguments)})"
+    named = obj if hasattr(obj, "__qualname__") else type(obj)
+    return f"{named.__module__}.{named.__qualname__}"
+
+
+def _model_key(spec: str | Callable[[], nn.Module]) -> str:
+    if callable(spec):
+        return _describe(spec)
+    stat = Path(spec).stat()
+    return f"{spec}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def load_job_model(spec: str | Callable[[], nn.Module]) -> nn.Module:
+    """The model of a job, loaded once per process: a checkpoint path or a factory's result."""
+    key = _model_key(spec)
+    if key not in _LOADED:
+        from ..models.registry import load
+
+        _LOADED.clear()
+        _LOADED[key] = spec() if callable(spec) else load(spec)
+    return _LOADED[key]
+
+
+@dataclass(frozen=True)
+class ContributionJob:
+    """``contributions`` of one chunk's inputs; picklable, so Dask workers can run it.
+
+    Attributes
+    ----------
+    model : str or callable
+        Checkpoint path, or a picklable factory returning the model (deterministic: e.g. it loads
+        fixed weights).
+    layer, target
+        As for :func:`retinacodec.attribution.ig.contributions`.
+    options : dict
+        Further keyword arguments of ``contributions`` (path, baseline, n_steps, ...).
+    """
+
+    model: str | Callable[[], nn.Module]
+    layer: str
+    target: Any
+    options: dict
+
+    def __call__(self, chunk: Chunk, data: Any) -> xr.Dataset:
+        result = contributions(load_job_model(self.model), data, self.layer, self.target, progress=False,
+                               **self.options)
+        index = result.indexes["sample"]
+        if "image" not in index.names:  # a stimulus chunk's times are already those of its frames
+            return result
+        level = index.names.index("image")
+        shifted = index.set_levels(index.levels[level] + chunk.start, level=level)  # global image numbers
+        return result.assign_coords(xr.Coordinates.from_pandas_multiindex(shifted, "sample"))
+
+
+def _fingerprint(values: Any) -> dict[str, Any]:
+    """Shape, dtype and SHA-256 of an array's bytes."""
+    array = np.ascontiguousarray(values.detach().cpu().numpy() if hasattr(values, "detach") else values)
+    return {"shape": list(array.shape), "dtype": str(array.dtype),
+            "sha256": hashlib.sha256(array.tobytes()).hexdigest()}
+
+
+def _describe_option(value: Any) -> Any:
+    """A JSON-typed stand-in for an option value (arrays by fingerprint)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (np.ndarray, xr.DataArray)) or hasattr(value, "detach"):
+        return _fingerprint(np.asarray(value) if isinstance(value, xr.DataArray) else value)
+    if callable(value):
+        return _describe(value)
+    return str(value)
+
+
+def _is_stimulus(x: Any) -> bool:
+    return isinstance(x, xr.DataArray) and set(x.dims) == {"time", "y", "x"}
+
+
+def run_contributions(
+    model: str | os.PathLike | Callable[[], nn.Module],
+    x: Any,
+    layer: str,
+    target: Any,
+    out_dir: str | os.PathLike,
+    chunk_size: int = 256,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    threads: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    **contribution_kwargs: Any,
+) -> xr.Dataset:
+    """Hidden-layer contributions as a chunked, resumable, optionally distributed job.
+
+    Equals :func:`retinacodec.attribution.ig.contributions` on all of ``x`` (to float rounding;
+    bit for bit when ``chunk_size`` is a multiple of its inputs per batch,
+    ``batch_size // n_steps``), whatever the number of workers and however often the job was
+    interrupted and resumed.
+
+    Parameters
+    ----------
+    model : str, path-like or callable
+        A retina model name or checkpoint (see :func:`retinacodec.models.registry.load`), or a
+        picklable, deterministic factory ``() -> nn.Module`` (e.g. a classifier loading fixed
+        weights). Each worker loads it itself, once.
+    x : xarray.DataArray or array
+        A stimulus (time, y, x) in contrast for a retina model (inputs: one window of ``history``
+        frames per time point), or inputs (N, ...) such as images (N, C, H, W).
+    layer, target
+        As for ``contributions``; ``target`` names (``"cell:0"``, ``"top"``, ...) or Target
+        objects (picklable).
+    out_dir : str or path-like
+        Job folder for the parts and the manifest.
+    chunk_size : int
+        Inputs (windows or images) per chunk.
+    workers, scheduler, threads, overwrite, progress
+        As for :func:`retinacodec.parallel.run_chunked`.
+    **contribution_kwargs
+        ``path``, ``baseline``, ``n_steps``, ``method``, ``split``, ``batch_size``, ``device`` of
+        ``contributions``. ``baseline="mean"`` for images is the mean over all of ``x`` (as in
+        one call), not over each chunk.
+
+    Returns
+    -------
+    xarray.Dataset
+        As ``contributions`` returns: ``contribution``, ``activation`` (sample, channel[, sign]), ...
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown keyword, a stimulus shorter than the model's history, a folder holding a
+        different job, or any error ``contributions`` raises for a chunk.
+    """
+    unknown = sorted(set(contribution_kwargs) - set(_OPTIONS))
+    if unknown:
+        raise RetinaCodecError(f"unknown contributions option(s) {', '.join(unknown)}; expected some "
+                               f"of {', '.join(_OPTIONS)}")
+    if callable(model):
+        spec, model_id = model, {"factory": _describe(model)}
+    else:
+        from ..models.registry import checkpoint_path
+
+        path = checkpoint_path(model).resolve()
+        if not path.is_file():
+            raise RetinaCodecError(f"checkpoint not found: {path} (expected an existing .pt file)")
+        spec, model_id = str(path), {"name": os.fspath(model), "sha256": file_digest(path)[0]}
+    options = dict(contribution_kwargs)
+    if _is_stimulus(x):
+        history = int(load_job_model(spec).history)
+        n_inputs = x.sizes["time"] - history + 1
+        if n_inputs < 1:
+            raise RetinaCodecError(f"stimulus has {x.sizes['time']} frames; the model needs at least "
+                                   f"{history} (its history)")
+        inputs = {"kind": "stimulus", "frames": _fingerprint(x.values), "time": _fingerprint(x["time"].values),
+                  "attrs": {k: str(v) for k, v in sorted(x.attrs.items())}}
+
+        def data(chunk: Chunk) -> xr.DataArray:
+            return x.isel(time=slice(chunk.start, chunk.stop + history - 1))
+    else:
+        values = x.values if isinstance(x, xr.DataArray) else x
+        if getattr(values, "ndim", 0) < 2 or len(values) == 0:
+            raise RetinaCodecError(f"inputs have shape {getattr(values, 'shape', None)}; expected a "
+                                   f"stimulus (time, y, x) DataArray or a batch (N, ...) with N >= 1")
+        n_inputs = len(values)
+        inputs = {"kind": "batch", "values": _fingerprint(values)}
+        if isinstance(options.get("baseline"), str) and options["baseline"] == "mean":
+            options["baseline"] = np.asarray(values, dtype=np.float64).mean(axis=0)
+
+        def data(chunk: Chunk) -> Any:
+            return values[chunk.start:chunk.stop]
+    params = {
+        "job": "contributions",
+        "model": model_id,
+        "inputs": inputs,
+        "layer": str(layer),
+        "target": [str(t) for t in as_targets(target)],
+        "options": {k: _describe_option(v) for k, v in sorted(contribution_kwargs.items())},
+    }
+    job = ContributionJob(spec, layer, target, options)
+    return run_chunked(job, Chunking(int(n_inputs), chunk_size), out_dir, params, data=data,
+                       workers=workers, scheduler=scheduler, threads=threads, overwrite=overwrite,
+                       progress=progress)

@@ -1,0 +1,210 @@
+"""Chunked, resumable, Dask-distributed jobs: equal to one process and to one ``contributions`` call."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from retinacodec.attribution.ig import contributions
+from retinacodec.errors import RetinaCodecError
+from retinacodec.io import read_netcdf, write_netcdf
+from retinacodec.io.checkpoints import save_checkpoint
+from retinacodec.models.registry import load
+from retinacodec.models.retina_cnn import RetinaCNN
+from retinacodec.parallel import Chunking, run_chunked, run_contributions
+from retinacodec.stimuli.base import make_stimulus
+
+TARGETS = ["cell:0", "cell:2"]
+OPTIONS = dict(n_steps=4, batch_size=16)  # 4 windows per internal batch
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = RetinaCNN(3, history=6, size=16, bipolar_channels=4, bipolar_kernel=5, amacrine_channels=5,
+                      amacrine_kernel=5, cell_type=["ON", "OFF", "ON"], stimulus_mean=0.1, stimulus_std=0.5)
+    model.train()
+    model(torch.randn(32, 6, 16, 16))  # move the batch-norm running statistics off their defaults
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_checkpoint({"config": model.config(), "state_dict": model.state_dict()}, path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def stimulus():
+    frames = np.random.default_rng(0).uniform(-1, 1, (45, 16, 16)).astype(np.float32)
+    return make_stimulus(frames, frame_rate_hz=100.0, kind="white_noise", seed=0)  # 40 windows
+
+
+@pytest.fixture(scope="module")
+def reference(checkpoint, stimulus):
+    """One ``contributions`` call on the whole stimulus: what every job must reproduce."""
+    return contributions(load(checkpoint), stimulus, "amacrine", TARGETS, progress=False, **OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        yield cluster.scheduler_address
+
+
+def _job(checkpoint, stimulus, folder, **kwargs):
+    kwargs = {"chunk_size": 8, "progress": False, **OPTIONS, **kwargs}
+    return run_contributions(checkpoint, stimulus, "amacrine", TARGETS, folder, **kwargs)
+
+
+def _manifest(folder):
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def test_chunks_depend_only_on_inputs_and_chunk_size():
+    assert [(c.index, c.start, c.stop) for c in Chunking(10, 4)] == [(0, 0, 4), (1, 4, 8), (2, 8, 10)]
+    assert len(Chunking(8, 4)) == 2 and len(Chunking(3, 50)) == 1
+    with pytest.raises(RetinaCodecError, match="chunk_size is 0"):
+        Chunking(10, 0)
+
+
+def test_single_process_job_equals_one_call_on_the_whole_stimulus(tmp_path, checkpoint, stimulus, reference):
+    result = _job(checkpoint, stimulus, tmp_path / "aligned")  # chunks of 8 = two internal batches
+    xr.testing.assert_identical(result, reference)
+    manifest = _manifest(tmp_path / "aligned")
+    assert sorted(manifest["parts"]) == ["0", "1", "2", "3", "4"] and manifest["runs"] == 1
+    assert [(p["start"], p["stop"]) for p in manifest["parts"].values()] == [(0, 8), (8, 16), (16, 24),
+                                                                             (24, 32), (32, 40)]
+    unaligned = _job(checkpoint, stimulus, tmp_path / "unaligned", chunk_size=7)  # batches differ
+    xr.testing.assert_allclose(unaligned, reference, rtol=1e-5, atol=1e-6)
+    assert unaligned.attrs == reference.attrs
+
+
+def test_two_workers_give_the_same_parts_as_one_process(tmp_path, checkpoint, stimulus, reference, scheduler):
+    single = _job(checkpoint, stimulus, tmp_path / "single")
+    distributed = _job(checkpoint, stimulus, tmp_path / "dask", scheduler=scheduler)
+    xr.testing.assert_identical(distributed, single)
+    xr.testing.assert_identical(distributed, reference)
+    hashes = [{k: p["sha256"] for k, p in _manifest(tmp_path / name)["parts"].items()} for name in ("single", "dask")]
+    assert hashes[0] == hashes[1]
+
+
+def test_image_batches_on_a_local_cluster_use_the_mean_over_all_images(tmp_path, checkpoint):
+    images = np.random.default_rng(1).normal(size=(11, 6, 16, 16)).astype(np.float32)
+    whole = contributions(load(checkpoint), images, "bipolar", "top", baseline="mean", progress=False, **OPTIONS)
+    whole = read_netcdf(write_netcdf(whole, tmp_path / "whole.nc"))  # labelled as netCDF gives them back
+    job = run_contributions(checkpoint, images, "bipolar", "top", tmp_path / "images", chunk_size=4,
+                            workers=1, baseline="mean", progress=False, **OPTIONS)
+    assert list(job.indexes["sample"].get_level_values(0)) == list(range(11))
+    xr.testing.assert_allclose(job, whole, rtol=1e-5, atol=1e-6)
+    chunk_mean = run_contributions(checkpoint, images[4:8], "bipolar", "top", tmp_path / "chunk", chunk_size=4,
+                                   baseline="mean", progress=False, **OPTIONS)
+    assert not np.allclose(chunk_mean.baseline_value, job.baseline_value.isel(sample=slice(4, 8)))
+
+
+KILLED_JOB = """
+import sys, time
+import retinacodec.parallel.runner as runner
+from retinacodec.io import read_netcdf
+from retinacodec.parallel import run_contributions
+
+compute_part = runner.compute_part
+def slow_part(*args):  # give the test time to kill the job between chunks
+    digest = compute_part(*args)
+    time.sleep(0.4)
+    return digest
+runner.compute_part = slow_part
+run_contributions(sys.argv[1], read_netcdf(sys.argv[2]), "amacrine", ["cell:0", "cell:2"], sys.argv[3],
+                  chunk_size=4, n_steps=4, batch_size=16, progress=False)
+"""
+
+
+def test_killed_job_resumes_and_recomputes_only_missing_chunks(tmp_path, checkpoint, stimulus, reference):
+    write_netcdf(stimulus, tmp_path / "stimulus.nc")
+    folder = tmp_path / "job"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_JOB, checkpoint, str(tmp_path / "stimulus.nc"),
+                                str(folder)])
+    try:
+        deadline = time.monotonic() + 60
+        while not ((folder / "manifest.json").is_file() and len(_manifest(folder)["parts"]) >= 2):
+            assert process.poll() is None and time.monotonic() < deadline, "job ended before it was killed"
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    before = _manifest(folder)["parts"]
+    assert 2 <= len(before) < 10
+    mtimes = {k: (folder / p["file"]).stat().st_mtime_ns for k, p in before.items()}
+    result = _job(checkpoint, stimulus, folder, chunk_size=4)
+    xr.testing.assert_identical(result, reference)
+    after = _manifest(folder)
+    assert after["runs"] == 2 and len(after["parts"]) == 10
+    assert {k for k, p in after["parts"].items() if p["run"] == 1} == set(before)
+    assert all((folder / before[k]["file"]).stat().st_mtime_ns == mtimes[k] for k in before)
+    assert not list(folder.glob(".*.tmp.*"))
+
+
+def test_corrupt_or_missing_parts_are_recomputed(tmp_path, checkpoint, stimulus, reference, scheduler):
+    folder = tmp_path / "job"
+    _job(checkpoint, stimulus, folder)
+    parts = {k: folder / p["file"] for k, p in _manifest(folder)["parts"].items()}
+    data = parts["1"].read_bytes()
+    parts["1"].write_bytes(data[: len(data) // 2])  # half a file
+    parts["2"].write_bytes(b"not a netCDF file" * 100)  # garbage
+    parts["3"].write_bytes(parts["0"].read_bytes())  # a readable netCDF, but the wrong one
+    parts["4"].unlink()
+    result = _job(checkpoint, stimulus, folder, scheduler=scheduler)
+    xr.testing.assert_identical(result, reference)
+    runs = {k: p["run"] for k, p in _manifest(folder)["parts"].items()}
+    assert runs == {"0": 1, "1": 2, "2": 2, "3": 2, "4": 2}
+
+
+def test_different_parameters_are_refused_unless_overwritten(tmp_path, checkpoint, stimulus):
+    folder = tmp_path / "job"
+    _job(checkpoint, stimulus, folder)
+    with pytest.raises(RetinaCodecError, match=r"options .*n_steps.*overwrite"):
+        _job(checkpoint, stimulus, folder, n_steps=6)
+    with pytest.raises(RetinaCodecError, match="chunking"):
+        _job(checkpoint, stimulus, folder, chunk_size=5)
+    with pytest.raises(RetinaCodecError, match="inputs"):
+        _job(checkpoint, stimulus.isel(time=slice(0, 30)), folder)
+    assert _manifest(folder)["runs"] == 1
+    fresh = _job(checkpoint, stimulus, tmp_path / "fresh", n_steps=6)
+    replaced = _job(checkpoint, stimulus, folder, n_steps=6, overwrite=True)
+    xr.testing.assert_identical(replaced, fresh)
+    assert {p["run"] for p in _manifest(folder)["parts"].values()} == {1}
+
+
+def test_bad_input_is_refused(tmp_path, checkpoint, stimulus):
+    with pytest.raises(RetinaCodecError, match="unknown contributions option"):
+        _job(checkpoint, stimulus, tmp_path / "a", n_step=4)
+    with pytest.raises(RetinaCodecError, match="at least 6"):
+        _job(checkpoint, stimulus.isel(time=slice(0, 5)), tmp_path / "b")
+    with pytest.raises(RetinaCodecError, match="both workers and scheduler"):
+        _job(checkpoint, stimulus, tmp_path / "c", workers=2, scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(RetinaCodecError, match="threads is 0"):
+        _job(checkpoint, stimulus, tmp_path / "d", threads=0)
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "manifest.json").write_text("{truncated")
+    with pytest.raises(RetinaCodecError, match="cannot read job manifest"):
+        _job(checkpoint, stimulus, tmp_path / "e")
+    with pytest.raises(RetinaCodecError, match="without a 'sample' dim"):
+        run_chunked(lambda chunk, data: xr.Dataset(), Chunking(3, 2), tmp_path / "f", {}, progress=False)
+
+
+def test_a_model_factory_gives_the_same_result_as_its_checkpoint(tmp_path, checkpoint):
+    import functools
+
+    images = np.random.default_rng(2).normal(size=(5, 6, 16, 16)).astype(np.float32)
+    by_path = run_contributions(checkpoint, images, "bipolar", "top", tmp_path / "path", chunk_size=2,
+                                progress=False, **OPTIONS)
+    by_factory = run_contributions(functools.partial(load, checkpoint), images, "bipolar", "top",
+                                   tmp_path / "factory", chunk_size=2, progress=False, **OPTIONS)
+    xr.testing.assert_identical(by_factory, by_path)
+    assert _manifest(tmp_path / "factory")["params"]["model"] == {
+        "factory": f"retinacodec.models.registry.load({checkpoint!r})"}
