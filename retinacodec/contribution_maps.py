@@ -16,7 +16,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
-from .attribution.ig import _evaluating, contributions, resolve_device
+from .attribution.ig import contributions
+from .device import evaluating, resolve_device
 from .attribution.gradients import per_row, row_batches, take_rows
 from .attribution.inputs import prepare_inputs
 from .attribution.quadrature import quadrature
@@ -462,7 +463,7 @@ def contribution_maps(
     batch_size = check_batch_size(batch_size)
     target = as_target(target)
     device = resolve_device(device)
-    with _evaluating(adapted.module, device) as dtype:
+    with evaluating(adapted.module, device) as dtype:
         prepared = prepare_inputs(adapted.module, images, baseline, dtype, device)
         values = prepared.values
         if values.ndim != 4:

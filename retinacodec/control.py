@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
-from .attribution.ig import _evaluating, resolve_device
+from .device import evaluating, resolve_device
 from .attribution.inputs import prepare_inputs
 from .contribution_maps import channel_weights, check_batch_size
 from .errors import RetinaCodecError
@@ -286,7 +286,7 @@ def classifier_control(
     batch_size = check_batch_size(batch_size)
     labels = np.asarray(labels).ravel()
     device = resolve_device(device)
-    with _evaluating(adapted.module, device) as dtype:
+    with evaluating(adapted.module, device) as dtype:
         values = prepare_inputs(adapted.module, images, "zero", dtype, device).values
         if labels.size != values.shape[0]:
             raise RetinaCodecError(f"{labels.size} labels for {values.shape[0]} images; expected one label per image")
@@ -391,7 +391,7 @@ def retina_control(
     adapted = adapt(model)
     batch_size = check_batch_size(batch_size)
     device = resolve_device(device)
-    with _evaluating(adapted.module, device) as dtype:
+    with evaluating(adapted.module, device) as dtype:
         inputs, times = windows(adapted.module, stimulus)
         rates = _outputs_under(adapted, layer, channels, inputs, batch_size, dtype, progress)
         unperturbed = next(iter(rates.values()))

@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
-from .attribution.ig import _evaluating, resolve_device
+from .device import evaluating, resolve_device
 from .attribution.inputs import prepare_inputs
 from .contribution_maps import (
     channel_weights,
@@ -210,7 +210,7 @@ def irf(
     elif layer is not None or selected_modes is not None:
         raise RetinaCodecError("layer= or selected_modes= given without modes=; expected modes to decompose by")
     device = resolve_device(device)
-    with _evaluating(module, device) as dtype:
+    with evaluating(module, device) as dtype:
         inputs, window_times = windows(module, stimulus)
         positions = _time_positions(window_times, times, float(stimulus.attrs["frame_rate_hz"]), module.history)
         with torch.no_grad():

@@ -1,8 +1,7 @@
 """Hidden-layer Integrated Gradients: the contribution of each channel of a layer to a target."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, adapt
-from ..models.registry import resolve_device
+from ..device import evaluating, resolve_device
 from ..targets import Cell, Target, as_targets
 from .conductance import conductance_map
 from .gradients import take_rows
@@ -24,19 +23,6 @@ from .quadrature import quadrature
 
 PATHS = ("layer", "input")
 SIGNS = ("neg", "pos")
-
-
-@contextmanager
-def _evaluating(module: nn.Module, device: torch.device) -> Iterator[torch.dtype]:
-    """Put ``module`` in eval mode on ``device`` for the duration; yield its floating dtype."""
-    parameters = [p for p in module.parameters() if p.is_floating_point()]
-    home = parameters[0].device if parameters else device
-    training = module.training
-    module.eval().to(device)
-    try:
-        yield parameters[0].dtype if parameters else torch.get_default_dtype()
-    finally:
-        module.train(training).to(home)
 
 
 def _sum_space(values: torch.Tensor, lead: int, channel_axis: int, split: bool) -> np.ndarray:
@@ -161,7 +147,7 @@ def contributions(
     targets = as_targets(target)
     module = adapted.module
     target_device = resolve_device(device)
-    with _evaluating(module, target_device) as dtype:
+    with evaluating(module, target_device) as dtype:
         inputs = prepare_inputs(module, x, baseline, dtype, target_device)
         results = _run(adapted, name, targets, inputs, path, alphas_np, weights_np, split == "sign",
                        batch_size, progress)

@@ -23,7 +23,7 @@ import torch
 from sklearn.decomposition import MiniBatchDictionaryLearning
 from threadpoolctl import threadpool_limits
 
-from ..modes._network import resolve_device
+from ..device import resolve_device
 from ..modes.planted import atom_recovery, planted_problem
 from ..modes.sae import SAE
 

@@ -16,6 +16,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..device import resolve_device
 from ..errors import RetinaCodecError
 from ..io.checkpoints import load_checkpoint
 from ..stimuli.base import validate_stimulus
@@ -27,16 +28,6 @@ CHECKPOINT_NAME = "model.pt"
 """File name of a model's weights inside its folder."""
 VIRTUAL_RETINA_NAME = "virtual_retina.json"
 """File name of the virtual-retina parameters a model was trained on, inside its folder."""
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to :class:`torch.device`."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise RetinaCodecError(f"unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N' or 'auto'") from None
 
 
 def checkpoint_path(name_or_path: str | os.PathLike) -> Path:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
+from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from .. import __version__
@@ -25,7 +26,8 @@ from ..errors import RetinaCodecError
 from ..io.atomic import atomic_destination
 from ..io.checkpoints import load_checkpoint, save_checkpoint
 from ..stimuli.base import validate_stimulus
-from .registry import CHECKPOINT_NAME, VIRTUAL_RETINA_NAME, resolve_device
+from ..device import resolve_device
+from .registry import CHECKPOINT_NAME, VIRTUAL_RETINA_NAME
 from .retina_cnn import ARCHITECTURE_KEYS, RetinaCNN
 
 LAST_CHECKPOINT_NAME = "last.pt"
@@ -55,8 +57,9 @@ class TrainingSettings:
     patience: int = 4
     """Epochs without a lower validation loss before training stops."""
     readout_envelope_px: float = 3.0
-    """Standard deviation (px) of the Gaussian that shapes each cell's initial readout weights
-    around its position; ``inf`` for PyTorch's plain initialisation."""
+    """Standard deviation (px) of a Gaussian around each cell's position that multiplies its
+    readout weights during training (a prior that the cell reads out from near where it is;
+    kept in the final weights); ``inf`` for a plain dense readout."""
     seed: int = 0
     """Seed of the weight initialisation, the batch order and the training noise."""
 
@@ -194,21 +197,20 @@ def _recordings(stimuli, responses, model: RetinaCNN, settings: TrainingSettings
     return recordings
 
 
-def _initialise_readout(model: RetinaCNN, recordings: list[_Recording], envelope_px: float) -> None:
-    """Start the readout at each cell's position, with the targets' mean rate and spread.
+class _Envelope(torch.nn.Module):
+    """Parametrisation of the readout during training: free weights times a fixed envelope."""
 
-    Each cell's readout weights (random, as PyTorch initialises them) are multiplied by a
-    Gaussian of standard deviation ``envelope_px`` centred on the cell's position (cells without
-    a position keep uniform weights), so training starts by looking in the right place. With
-    standardised readout input :math:`z`, the rate is :math:`\\mathrm{softplus}(\\gamma z +
-    \\beta)`; :math:`\\beta = \\mathrm{softplus}^{-1}(\\bar y)` puts the mean rate at the target
-    mean and :math:`\\gamma = s_y / (2\\sigma(\\beta))` (the softplus slope at :math:`\\beta` is
-    the logistic :math:`\\sigma`) gives half the targets' standard deviation.
-    """
-    targets = torch.cat([rec.rates[:rec.n_train] for rec in recordings])
-    mean = targets.mean(0).clamp_min(1e-3)
-    spread = targets.std(0).clamp_min(1e-3)
-    beta = mean + torch.log(-torch.expm1(-mean))
+    def __init__(self, envelope: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("envelope", envelope)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.envelope
+
+
+def _readout_envelope(model: RetinaCNN, envelope_px: float) -> torch.Tensor:
+    """(n_cells, channels * side * side) Gaussian of ``envelope_px`` around each cell's position
+    on the readout grid (ones for a cell without position)."""
     architecture = model.architecture
     margin = (architecture["bipolar_kernel"] - 1) / 2 + (architecture["amacrine_kernel"] - 1) / 2
     side = model.size - architecture["bipolar_kernel"] - architecture["amacrine_kernel"] + 2
@@ -218,10 +220,24 @@ def _initialise_readout(model: RetinaCNN, recordings: list[_Recording], envelope
                + (centres[None, None, :] - position[:, 1, None, None]) ** 2)
     envelope = torch.exp(-squared / (2 * envelope_px**2))
     envelope = torch.where(torch.isnan(envelope), torch.ones_like(envelope), envelope)
-    linear, norm = model.ganglion[1], model.ganglion[2]
+    channels = architecture["amacrine_channels"]
+    return envelope[:, None].expand(-1, channels, -1, -1).reshape(model.n_cells, -1).contiguous()
+
+
+def _initialise_readout(model: RetinaCNN, recordings: list[_Recording]) -> None:
+    """Start the ganglion batch norm so that initial rates have the targets' mean and spread.
+
+    With standardised readout input :math:`z`, the rate is :math:`\\mathrm{softplus}(\\gamma z +
+    \\beta)`; :math:`\\beta = \\mathrm{softplus}^{-1}(\\bar y)` puts the mean rate at the target
+    mean and :math:`\\gamma = s_y / (2\\sigma(\\beta))` (the softplus slope at :math:`\\beta` is
+    the logistic :math:`\\sigma`) gives half the targets' standard deviation.
+    """
+    targets = torch.cat([rec.rates[:rec.n_train] for rec in recordings])
+    mean = targets.mean(0).clamp_min(1e-3)
+    spread = targets.std(0).clamp_min(1e-3)
+    beta = mean + torch.log(-torch.expm1(-mean))
+    norm = model.ganglion[2]
     with torch.no_grad():
-        weight = linear.weight.view(model.n_cells, -1, side, side)
-        weight.mul_(envelope[:, None].to(weight.device))
         norm.bias.copy_(beta)
         norm.weight.copy_(spread / (2 * torch.sigmoid(beta)))
 
@@ -363,7 +379,10 @@ def train_model(
                           frame_rate_hz=float(stimuli[0].attrs["frame_rate_hz"])).to(device)
         model.name = name
         recordings = _recordings(stimuli, responses, model, settings, device)
-        _initialise_readout(model, recordings, settings.readout_envelope_px)
+        _initialise_readout(model, recordings)
+        if np.isfinite(settings.readout_envelope_px):
+            envelope = _readout_envelope(model, settings.readout_envelope_px).to(device)
+            parametrize.register_parametrization(model.ganglion[1], "weight", _Envelope(envelope))
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
                                      weight_decay=settings.weight_decay)
         sampler = torch.Generator().manual_seed(settings.seed)
@@ -432,6 +451,8 @@ def train_model(
                 }, last_path)
 
     model.load_state_dict(best_state)
+    if parametrize.is_parametrized(model.ganglion[1]):
+        parametrize.remove_parametrizations(model.ganglion[1], "weight", leave_parametrized=True)
     model.eval()
     if output_dir is not None:
         save_checkpoint({

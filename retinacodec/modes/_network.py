@@ -7,7 +7,6 @@ import math
 import torch
 from torch import nn
 
-from ..errors import RetinaCodecError
 
 INITIAL_ACTIVE_FRACTION = 0.05
 """Fraction of codes above threshold at initialisation (sets the scale of the last encoder layer)."""
@@ -18,21 +17,6 @@ RESAMPLE_NORM = 0.2
 modes grow by gradient only where they help instead of disrupting every reconstruction."""
 ACTIVE_CODES = ("shifted", "sigmoid")
 """What an active code equals: ``(s - threshold) / (1 - threshold)`` or the sigmoid ``s`` itself."""
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Turn ``"auto"`` into CUDA when available (else CPU) and check any other device name."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise RetinaCodecError(
-            f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'"
-        ) from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RetinaCodecError(f"device {device!r} asked for but CUDA is not available; use 'auto' or 'cpu'")
-    return resolved
 
 
 class ThresholdedSAE(nn.Module):

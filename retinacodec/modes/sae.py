@@ -16,7 +16,8 @@ from .. import __version__
 from ..errors import RetinaCodecError
 from ..io import read_netcdf, write_netcdf
 from ._inputs import FeatureMatrix, as_feature_matrix, label_matrix
-from ._network import ACTIVE_CODES, ThresholdedSAE, resolve_device
+from ..device import resolve_device
+from ._network import ACTIVE_CODES, ThresholdedSAE
 
 _SAVED_KIND = "retinacodec.SAE"
 _WEIGHT_PREFIX = "weight__"

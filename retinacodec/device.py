@@ -1,0 +1,56 @@
+"""Where computations run: device names and temporary evaluation mode."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from .errors import RetinaCodecError
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Turn a device name into a :class:`torch.device`.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown name, or CUDA asked for on a machine without it.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise RetinaCodecError(
+            f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RetinaCodecError(f"device {device!r} asked for but CUDA is not available; use 'auto' or 'cpu'")
+    return resolved
+
+
+@contextmanager
+def evaluating(module: nn.Module, device: torch.device) -> Iterator[torch.dtype]:
+    """Put ``module`` in eval mode on ``device`` for the duration; yield its floating dtype.
+
+    The module's training flag and device are restored on exit, also after an error.
+    """
+    parameters = [p for p in module.parameters() if p.is_floating_point()]
+    home = parameters[0].device if parameters else device
+    training = module.training
+    module.eval().to(device)
+    try:
+        yield parameters[0].dtype if parameters else torch.get_default_dtype()
+    finally:
+        module.train(training).to(home)
