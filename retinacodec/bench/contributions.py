@@ -1,0 +1,284 @@
+"""Contributions engine against Captum: speed, quadrature convergence and memory per image.
+
+``python -m retinacodec.bench contributions [--threads 2] [--size 224] [--steps 10] [--repeats 3]
+[--max-steps 32] [--sections speed,convergence,memory]``
+
+1. Speed on a random ResNet-50 (weights=None, random batch-norm statistics), 2 images: our layer
+   path at ``layer4`` against Captum's LayerIntegratedGradients, and our input path (conductance)
+   against Captum's LayerConductance, same steps, same process, interleaved repeats (best wall
+   time of each); the agreement of the results is printed too.
+2. Steps each quadrature rule needs for 1% and 0.1% relative completeness error
+   (sum over samples of |error| / sum of |f(x) - f(baseline)|), doubling from 1 up to
+   ``--max-steps``, on the retina CNN (the shipped default if there is one, else a random one), on
+   the ResNet-50 and on the same ResNet-50 with Softplus for ReLU, next to the error of Captum's
+   default (Gauss-Legendre, 50 steps), and the time of each at equal completeness error.
+3. Peak memory per image (Linux): each job runs in a fresh process; after building the model and
+   one plain forward pass the peak resident set size is reset (``/proc/self/clear_refs``); the
+   figure is the job's peak (``VmHWM``) above the resident size before it, per image.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import time
+from typing import Callable
+
+import numpy as np
+
+TOLERANCES = (1e-2, 1e-3)
+CAPTUM_DEFAULT_STEPS = 50
+
+
+def _resnet50(seed: int = 0, smooth: bool = False):
+    """A random ResNet-50 whose batch norms have random statistics and affine terms (a fresh one is
+    positively homogeneous, which makes IG from a zero baseline exact with any rule); ``smooth``
+    swaps its ReLUs for Softplus (no kinks along the path)."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(seed)
+    model = torchvision.models.resnet50(weights=None)
+    generator = torch.Generator().manual_seed(seed + 1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.3, generator=generator)
+            module.running_var.uniform_(0.5, 2.0, generator=generator)
+            module.weight.data.normal_(1.0, 0.2, generator=generator)
+            module.bias.data.normal_(0.0, 0.3, generator=generator)
+        if smooth and hasattr(module, "relu"):
+            module.relu = torch.nn.Softplus()
+    return model.eval()
+
+
+def _images(size: int, n: int = 2, seed: int = 2):
+    import torch
+
+    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def _jobs(model, images, steps: int) -> dict[str, Callable]:
+    """The four timed computations: ours and Captum's, for both paths, at ``layer4``."""
+    import torch
+    from captum.attr import LayerConductance, LayerIntegratedGradients
+
+    from ..attribution.ig import contributions
+    from ..targets import TopLogit
+
+    with torch.no_grad():
+        classes = model(images).argmax(1)
+    zeros = torch.zeros_like(images)
+    return {
+        "ours layer path": lambda: contributions(model, images, "layer4", TopLogit(), n_steps=steps,
+                                                 progress=False).contribution.values,
+        "Captum LayerIntegratedGradients": lambda: LayerIntegratedGradients(model, model.layer4).attribute(
+            images, baselines=zeros, target=classes, n_steps=steps).sum((2, 3)).detach().numpy(),
+        "ours input path": lambda: contributions(model, images, "layer4", TopLogit(), path="input",
+                                                 n_steps=steps, progress=False).contribution.values,
+        "Captum LayerConductance": lambda: LayerConductance(model, model.layer4).attribute(
+            images, baselines=zeros, target=classes, n_steps=steps).sum((2, 3)).detach().numpy(),
+    }
+
+
+def _speed(args) -> None:
+    model, images = _resnet50(), _images(args.size)
+    jobs = _jobs(model, images, args.steps)
+    results = {name: job() for name, job in jobs.items()}  # warm-up, and the results to compare
+    best = {name: np.inf for name in jobs}
+    for _ in range(args.repeats):
+        for name, job in jobs.items():
+            start = time.perf_counter()
+            job()
+            best[name] = min(best[name], time.perf_counter() - start)
+    print(f"\n1. speed: ResNet-50 (random), {images.shape[0]} images of {args.size} px, layer4, "
+          f"{args.steps} steps, {args.threads} threads, best of {args.repeats} (wall s)")
+    for ours, captum in (("ours layer path", "Captum LayerIntegratedGradients"),
+                         ("ours input path", "Captum LayerConductance")):
+        gap = np.linalg.norm(results[ours] - results[captum]) / np.linalg.norm(results[captum])
+        print(f"   {ours:<17} {best[ours]:7.2f}   {captum:<32} {best[captum]:7.2f}   "
+              f"speed-up {best[captum] / best[ours]:5.1f}x   relative difference {gap:.1e}", flush=True)
+
+
+def _relative_completeness(ds) -> float:
+    return float(np.abs(ds.completeness_error).sum() / np.abs(ds.target_value - ds.baseline_value).sum())
+
+
+def _first_steps(error_at: Callable[[int], float], minimum: int, maximum: int,
+                 thresholds: list[float]) -> dict[float, tuple[int, float]]:
+    """For each threshold, the first step count (doubling from ``minimum``) whose error is below it,
+    with the wall time of that run; thresholds not reached by ``maximum`` are left out."""
+    found: dict[float, tuple[int, float]] = {}
+    n = minimum
+    while n <= maximum and len(found) < len(thresholds):
+        start = time.perf_counter()
+        error = error_at(n)
+        seconds = time.perf_counter() - start
+        for threshold in thresholds:
+            if error <= threshold and threshold not in found:
+                found[threshold] = (n, seconds)
+        n *= 2
+    return found
+
+
+def _retina_case():
+    """The retina CNN (shipped default, else random) and white noise for 20 windows."""
+    import torch
+
+    from ..errors import RetinaCodecError
+    from ..models.registry import load
+    from ..models.retina_cnn import RetinaCNN
+    from ..stimuli.base import make_stimulus
+
+    try:
+        model, label = load("default"), "default (trained)"
+    except RetinaCodecError:
+        torch.manual_seed(0)
+        model, label = RetinaCNN(4).eval(), "random init (no trained default shipped)"
+    frames = np.random.default_rng(0).uniform(-1, 1, (model.history + 19, model.size, model.size))
+    stimulus = make_stimulus(frames.astype(np.float32), frame_rate_hz=model.frame_rate_hz, kind="white_noise")
+    return model, stimulus, label
+
+
+def _convergence(args) -> None:
+    from ..attribution.ig import contributions
+    from ..attribution.quadrature import METHODS
+    from ..targets import Cell, TopLogit
+
+    retina, stimulus, retina_label = _retina_case()
+    resnet, images = _resnet50(), _images(args.size)
+    cases = {  # column: (model, x, layer, target, path, baseline)
+        "retina layer bipolar": (retina, stimulus, "bipolar", Cell(0), "layer", "mean"),
+        "retina input amacrine": (retina, stimulus, "amacrine", Cell(0), "input", "mean"),
+        "resnet50 layer layer3": (resnet, images, "layer3", TopLogit(), "layer", "zero"),
+        "resnet50 input layer4": (resnet, images, "layer4", TopLogit(), "input", "zero"),
+        "softplus-resnet50 input": (_resnet50(smooth=True), images, "layer4", TopLogit(), "input", "zero"),
+    }
+    print(f"\n2. steps for relative completeness error 1% / 0.1% (doubling up to {args.max_steps}); "
+          f"retina CNN: {retina_label}, {stimulus.sizes['time'] - retina.history + 1} windows; "
+          f"ResNet-50: {images.shape[0]} images of {args.size} px")
+    captum = {}
+    for name, case in cases.items():
+        start = time.perf_counter()
+        captum[name] = (_captum_completeness(*case), time.perf_counter() - start)
+    print(f"   {'rule':<28}" + "".join(f"{name:>24}" for name in cases), flush=True)
+    matched: dict[str, list[tuple[float, str, int]]] = {name: [] for name in cases}
+    for method in METHODS:
+        cells = []
+        for name, (model, x, layer, target, path, baseline) in cases.items():
+            def error_at(n, model=model, x=x, layer=layer, target=target, path=path, baseline=baseline):
+                return _relative_completeness(contributions(model, x, layer, target, path=path, baseline=baseline,
+                                                            n_steps=n, method=method, progress=False))
+
+            found = _first_steps(error_at, 2 if method == "riemann_trapezoid" else 1, args.max_steps,
+                                 [*TOLERANCES, captum[name][0]])
+            cells.append(" / ".join(str(found[t][0]) if t in found else f">{args.max_steps}" for t in TOLERANCES))
+            if captum[name][0] in found:
+                n, seconds = found[captum[name][0]]
+                matched[name].append((seconds, method, n))
+        print(f"   {'ours ' + method:<28}" + "".join(f"{cell:>24}" for cell in cells), flush=True)
+    print(f"   {'Captum default: error':<28}" + "".join(f"{error:>24.1e}" for error, _ in captum.values()))
+    print("   at equal completeness error (Captum's default against our fastest rule reaching its error; "
+          "for the layer path Captum computes our sum, so equal steps give equal error):")
+    for name, (error, seconds) in captum.items():
+        model, x, layer, target, path, baseline = cases[name]
+        if path == "layer":
+            start = time.perf_counter()
+            contributions(model, x, layer, target, baseline=baseline, n_steps=CAPTUM_DEFAULT_STEPS, progress=False)
+            ours = time.perf_counter() - start
+            verdict = f"ours gausslegendre {CAPTUM_DEFAULT_STEPS} steps {ours:.2f} s: speed-up {seconds / ours:.1f}x"
+        elif matched[name]:
+            ours, method, n = min(matched[name])
+            verdict = f"ours {method} {n} steps {ours:.2f} s: speed-up {seconds / ours:.1f}x"
+        else:
+            verdict = f"no rule of ours reaches it within {args.max_steps} steps"
+        print(f"     {name:<24} Captum {CAPTUM_DEFAULT_STEPS} steps {seconds:.2f} s; {verdict}")
+
+
+def _captum_completeness(model, x, layer, target, path, baseline) -> float:
+    """Relative completeness error of Captum's default (Gauss-Legendre, 50 steps) on one case:
+    LayerIntegratedGradients for the layer path, LayerConductance for the input path."""
+    import torch
+    from captum.attr import LayerConductance, LayerIntegratedGradients
+
+    from ..attribution.inputs import prepare_inputs
+    from ..models.adapter import adapt
+    from ..targets import TopLogit
+
+    module = dict(model.named_modules())[adapt(model).resolve(layer)]
+    prepared = prepare_inputs(model, x, baseline, torch.float32, torch.device("cpu"))
+    inputs = prepared.values.contiguous()
+    start = prepared.baseline.expand_as(inputs)
+    with torch.no_grad():
+        output, reference = model(inputs), model(start)
+    if isinstance(target, TopLogit):
+        classes = output.argmax(1)
+    else:
+        classes = torch.full((len(inputs),), target.i if hasattr(target, "i") else target.k)
+    method = LayerIntegratedGradients if path == "layer" else LayerConductance
+    attribution = method(model, module).attribute(inputs, baselines=start, target=classes,
+                                                  n_steps=CAPTUM_DEFAULT_STEPS).detach()
+    change = (output.gather(1, classes[:, None]) - reference.gather(1, classes[:, None])).squeeze(1)
+    error = (attribution.flatten(1).sum(1) - change).abs().sum()
+    return float(error / change.abs().sum())
+
+
+def _memory_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (Linux), in KiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def _memory_job(job_name: str, size: int, steps: int, threads: int, queue) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    model, images = _resnet50(), _images(size)
+    jobs = _jobs(model, images, steps)
+    with torch.no_grad():
+        model(images)
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # reset the peak (VmHWM) to the current resident set size
+    before = _memory_kib("VmRSS")
+    jobs[job_name]()
+    queue.put((_memory_kib("VmHWM") - before) / 1024 / images.shape[0])
+
+
+def _memory(args) -> None:
+    context = multiprocessing.get_context("spawn")
+    print(f"\n3. peak memory per image (MiB above the resident size before the job; fresh process per job), "
+          f"ResNet-50, {args.size} px, layer4, {args.steps} steps")
+    for name in ("ours layer path", "Captum LayerIntegratedGradients", "ours input path", "Captum LayerConductance"):
+        queue = context.Queue()
+        process = context.Process(target=_memory_job, args=(name, args.size, args.steps, args.threads, queue))
+        process.start()
+        process.join()
+        print(f"   {name:<32} {queue.get():8.0f} MiB/image", flush=True)
+
+
+SECTIONS = {"speed": _speed, "convergence": _convergence, "memory": _memory}
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark and print its tables."""
+    # idle OpenMP threads sleep instead of spinning: on shared cores, spinning threads of one job
+    # steal time from the other and make the timings erratic (only effective before torch loads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    parser = argparse.ArgumentParser(prog="python -m retinacodec.bench contributions",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--size", type=int, default=224, help="image edge in px (default 224)")
+    parser.add_argument("--steps", type=int, default=10, help="quadrature steps for the speed test")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (best is kept)")
+    parser.add_argument("--max-steps", type=int, default=32, help="largest step count tried for convergence")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run (default: {','.join(SECTIONS)})")
+    args = parser.parse_args(argv)
+    unknown = set(args.sections.split(",")) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; expected some of {', '.join(SECTIONS)}")
+    torch.set_num_threads(args.threads)
+    for section in args.sections.split(","):
+        SECTIONS[section](args)
+    return 0
