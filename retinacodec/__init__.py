@@ -16,13 +16,14 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "stimuli", "io", "models", "targets", "metrics", "modes", "plots", "control", "parallel",
-    "hypotheses",
+    "hypotheses", "imagenet",
 }
 _ATTRIBUTES = {
     # public name: (module, attribute)
     "contributions": ("retinacodec.attribution.ig", "contributions"),
     "SAE": ("retinacodec.modes.sae", "SAE"),
     "irf": ("retinacodec.receptive_fields", "irf"),
+    "run_imagenet": ("retinacodec.imagenet.analysis", "run_imagenet"),
 }
 
 __all__ = ["RetinaCodecError", "__version__", *sorted(_SUBMODULES), *sorted(_ATTRIBUTES)]

@@ -98,6 +98,19 @@ def _cmd_modes(args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}")
 
 
+def _cmd_imagenet(args: argparse.Namespace) -> None:
+    from .imagenet.analysis import run_imagenet
+
+    summary = run_imagenet(
+        args.model, args.images, labels=args.labels, weights=args.weights, layers=args.layers,
+        out_dir=args.output, n_augment=args.n_augment, n_steps=args.n_steps, path=args.path,
+        sae_epochs=args.sae_epochs, control_classes=args.control_classes,
+        class_token=not args.no_class_token, seed=args.seed, device=args.device,
+    )
+    print(f"wrote {Path(args.output) / 'report.md'}: {summary.sizes['layer']} layers, "
+          f"top-1 {100 * summary.attrs['top1_accuracy']:.1f} %")
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     from .io import write_netcdf
     from .plots import save_figure
@@ -174,6 +187,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-sae", help="also save the fitted SAE (netCDF) for irf/control")
     p.add_argument("--plot", help="also save a figure to this PNG")
     p.set_defaults(func=_cmd_modes)
+
+    p = sub.add_parser("imagenet", help="CODEC analyses of an image classifier on ImageNet images")
+    p.add_argument("--model", default="efficientnet_lite0",
+                   help="efficientnet_lite0 (pretrained, shipped), resnet50 or vit_b_16")
+    p.add_argument("--images", default="sample",
+                   help="'sample' (20 shipped ImageNet images), an ImageFolder or a flat folder")
+    p.add_argument("--labels", help="labels file for a flat image folder")
+    p.add_argument("--weights", help="local state_dict file for resnet50 / vit_b_16")
+    p.add_argument("--layers", nargs="+", help="layer names or aliases (default: every block)")
+    p.add_argument("--n-augment", type=int, help="random crops/flips per image (default: enough "
+                   "for 256 SAE samples)")
+    p.add_argument("--n-steps", type=int, default=10, help="quadrature nodes along the path")
+    p.add_argument("--path", choices=("layer", "input"), default="layer")
+    p.add_argument("--sae-epochs", type=int, default=200)
+    p.add_argument("--control-classes", type=int, default=10)
+    p.add_argument("--no-class-token", action="store_true",
+                   help="ViT heads: sum over patch tokens only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("-o", "--output", required=True, help="output folder (resumable per layer)")
+    p.set_defaults(func=_cmd_imagenet)
 
     p = sub.add_parser("demo", help="run the main job on the shipped default and write results")
     p.add_argument("-o", "--output", default="demo_out", help="output folder (default: demo_out)")

@@ -14,6 +14,7 @@ _ATTRIBUTES = {
     "windows": "retinacodec.models.registry",
     "adapt": "retinacodec.models.adapter",
     "AdaptedModel": "retinacodec.models.adapter",
+    "load_classifier": "retinacodec.models.zoo",
 }
 
 __all__ = sorted(_ATTRIBUTES)

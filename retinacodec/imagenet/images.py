@@ -1,0 +1,308 @@
+"""Image sources for the ImageNet analyses, preprocessing as each model was trained, and seeded
+augmentation.
+
+Three sources: ``"sample"``, the 20 ImageNet validation images shipped in foolbox's package data
+(``imagenet_NN_CLASS.jpg``; foolbox itself is never imported); a folder in torchvision
+``ImageFolder`` layout (one sub-folder per class, classes numbered in sorted folder-name order,
+so the 1000 ImageNet synset folders ``n01440764`` .. give the usual class indices); or a flat
+folder of images plus a labels file.
+
+Every image gives one *center view* (resize the shorter side, center crop, normalise: the
+evaluation transform of the model's weights) and, with ``n_augment > 0``, that many *random
+views*: a square crop of 60-100 % of the shorter side at a random place, resized to the crop
+size, flipped left-right with probability 1/2. A view depends only on (seed, image, view), so
+any chunk of views can be loaded on its own and reloads identically.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
+
+from ..errors import RetinaCodecError
+from ..models.zoo import Preprocessing
+
+SAMPLE = "sample"
+"""Name of the shipped sample source."""
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
+CROP_FRACTION = (0.6, 1.0)
+"""Side of a random crop as a fraction of the image's shorter side (low, high)."""
+_SAMPLE_NAME = re.compile(r"imagenet_(\d+)_(\d+)\.jpg")
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Image files with their class indices.
+
+    Attributes
+    ----------
+    paths : tuple of pathlib.Path
+        One file per image, in a fixed order.
+    labels : tuple of int
+        0-based ImageNet class index of each image.
+    description : str
+        Where the images came from, for reports.
+    """
+
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...]
+    description: str
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the file names and labels (not the pixels): identifies the image list."""
+        text = "\n".join(f"{p.name}\t{label}" for p, label in zip(self.paths, self.labels))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def sample_images() -> ImageSource:
+    """The 20 ImageNet validation images of foolbox's package data, labelled from their file names.
+
+    Raises
+    ------
+    RetinaCodecError
+        If foolbox is not installed or its data folder lacks the images.
+    """
+    spec = importlib.util.find_spec("foolbox")
+    if spec is None or not spec.submodule_search_locations:
+        raise RetinaCodecError("the ImageNet sample needs the foolbox package (its data folder holds the "
+                               "images); expected it installed (pip install foolbox)")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+    found = sorted((int(m.group(1)), int(m.group(2)), folder / m.group(0))
+                   for m in map(_SAMPLE_NAME.fullmatch, os.listdir(folder) if folder.is_dir() else []) if m)
+    if not found:
+        raise RetinaCodecError(f"no imagenet_NN_CLASS.jpg images in {folder}; expected foolbox's package data")
+    return ImageSource(tuple(p for _, _, p in found), tuple(label for _, label, _ in found),
+                       f"foolbox ImageNet sample ({len(found)} validation images)")
+
+
+def _image_folder(root: Path, class_dirs: list[Path]) -> ImageSource:
+    paths, labels = [], []
+    for index, class_dir in enumerate(class_dirs):
+        files = sorted(p for p in class_dir.iterdir() if _is_image(p))
+        paths += files
+        labels += [index] * len(files)
+    return ImageSource(tuple(paths), tuple(labels),
+                       f"{root} (ImageFolder layout, {len(class_dirs)} class folders)")
+
+
+def _read_labels(labels_file: Path, root: Path) -> ImageSource:
+    if not labels_file.is_file():
+        raise RetinaCodecError(f"labels file not found: {labels_file} (expected lines 'FILE_NAME CLASS_INDEX')")
+    paths, labels = [], []
+    for number, line in enumerate(labels_file.read_text().splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = re.split(r"[,\s]+", line)
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise RetinaCodecError(f"{labels_file} line {number}: {line!r}; expected 'FILE_NAME CLASS_INDEX' "
+                                   "(whitespace or comma separated, class index a non-negative integer)")
+        path = root / parts[0]
+        if not _is_image(path):
+            raise RetinaCodecError(f"{labels_file} line {number}: no image {path}; expected a file of the folder "
+                                   f"with one of the suffixes {', '.join(IMAGE_SUFFIXES)}")
+        paths.append(path)
+        labels.append(int(parts[1]))
+    return ImageSource(tuple(paths), tuple(labels), f"{root} (labels from {labels_file.name})")
+
+
+def find_images(images: str | os.PathLike = SAMPLE, labels: str | os.PathLike | None = None) -> ImageSource:
+    """Find the images of a source and their labels.
+
+    Parameters
+    ----------
+    images : str or path-like
+        ``"sample"``; a folder with one sub-folder of images per class (``ImageFolder`` layout);
+        or a flat folder of images, which then needs ``labels``.
+    labels : str or path-like, optional
+        For a flat folder: a text file of lines ``FILE_NAME CLASS_INDEX`` (whitespace or comma
+        separated, 0-based class indices, ``#`` comments); only the listed files are used.
+
+    Returns
+    -------
+    ImageSource
+
+    Raises
+    ------
+    RetinaCodecError
+        If the folder does not exist, holds no images, a flat folder comes without labels file,
+        or the labels file is malformed or names missing files.
+    """
+    if isinstance(images, str) and images == SAMPLE:
+        if labels is not None:
+            raise RetinaCodecError("the sample images are labelled by their file names; expected no labels file")
+        return sample_images()
+    root = Path(images)
+    if not root.is_dir():
+        raise RetinaCodecError(f"image folder not found: {root} (expected 'sample' or a folder of images)")
+    try:
+        if labels is not None:
+            source = _read_labels(Path(labels), root)
+        else:
+            class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+            if not class_dirs and any(_is_image(p) for p in root.iterdir()):
+                raise RetinaCodecError(f"{root} holds images but no class sub-folders; expected a labels file "
+                                       "(lines 'FILE_NAME CLASS_INDEX') for a flat folder")
+            source = _image_folder(root, class_dirs)
+    except OSError as exc:
+        raise RetinaCodecError(f"cannot read the image folder {root} ({type(exc).__name__}: {exc.strerror}); "
+                               "expected a readable folder of images") from None
+    if not source.paths:
+        raise RetinaCodecError(f"no images found in {root}; expected files with one of the suffixes "
+                               f"{', '.join(IMAGE_SUFFIXES)} (in class sub-folders, or listed in a labels file)")
+    return source
+
+
+def read_image(path: Path) -> Image.Image:
+    """Decode an image file as RGB.
+
+    Raises
+    ------
+    RetinaCodecError
+        If the file is missing or is not a readable image.
+    """
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise RetinaCodecError(f"cannot read image {path} ({type(exc).__name__}); expected a readable image "
+                               "file") from None
+
+
+def _to_model(image: Image.Image, prep: Preprocessing) -> torch.Tensor:
+    return TF.normalize(TF.to_tensor(image), list(prep.mean), list(prep.std))
+
+
+def center_view(image: Image.Image, prep: Preprocessing) -> torch.Tensor:
+    """The model-ready evaluation view (3, crop, crop): resize the shorter side to ``prep.resize``,
+    center crop ``prep.crop`` px, normalise."""
+    mode = InterpolationMode(prep.interpolation)
+    resized = TF.resize(image, prep.resize, interpolation=mode, antialias=True)
+    return _to_model(TF.center_crop(resized, prep.crop), prep)
+
+
+def random_view(image: Image.Image, prep: Preprocessing, rng: np.random.Generator) -> torch.Tensor:
+    """A model-ready random view (3, crop, crop): a square of :data:`CROP_FRACTION` of the shorter
+    side at a uniformly random place, resized to ``prep.crop`` px, flipped left-right with
+    probability 1/2, normalised."""
+    width, height = image.size
+    side = max(1, int(round(rng.uniform(*CROP_FRACTION) * min(width, height))))
+    top = int(rng.integers(0, height - side + 1))
+    left = int(rng.integers(0, width - side + 1))
+    view = TF.resized_crop(image, top, left, side, side, [prep.crop, prep.crop],
+                           interpolation=InterpolationMode(prep.interpolation), antialias=True)
+    if rng.random() < 0.5:
+        view = TF.hflip(view)
+    return _to_model(view, prep)
+
+
+def denormalise(views: torch.Tensor, prep: Preprocessing) -> np.ndarray:
+    """Model-ready views (N, 3, y, x) back to displayable RGB (N, y, x, 3) in [0, 1]."""
+    mean = torch.tensor(prep.mean).reshape(1, 3, 1, 1)
+    std = torch.tensor(prep.std).reshape(1, 3, 1, 1)
+    return (views.cpu() * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+
+
+def augmentations_needed(n_images: int, min_samples: int) -> int:
+    """Random views per image so that images x (1 + views) reaches ``min_samples`` (0 when it does)."""
+    return max(0, -(-min_samples // max(n_images, 1)) - 1)
+
+
+@dataclass(frozen=True)
+class Views:
+    """The center view and ``n_augment`` random views of every image, image-major.
+
+    View ``i`` is view ``i % (1 + n_augment)`` of image ``i // (1 + n_augment)``; view 0 of an
+    image is its center view.
+
+    Attributes
+    ----------
+    source : ImageSource
+    preprocessing : Preprocessing
+    n_augment : int
+        Random views per image.
+    seed : int
+        Seed of the random views.
+    """
+
+    source: ImageSource
+    preprocessing: Preprocessing
+    n_augment: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_augment, bool) or not isinstance(self.n_augment, (int, np.integer)) or self.n_augment < 0:
+            raise RetinaCodecError(f"n_augment is {self.n_augment!r}; expected a non-negative integer")
+
+    @property
+    def per_image(self) -> int:
+        """Views per image (1 + n_augment)."""
+        return 1 + int(self.n_augment)
+
+    def __len__(self) -> int:
+        return len(self.source.paths) * self.per_image
+
+    @property
+    def image(self) -> np.ndarray:
+        """Image index of every view, (view,)."""
+        return np.arange(len(self)) // self.per_image
+
+    @property
+    def view(self) -> np.ndarray:
+        """View number within its image of every view (0: center view), (view,)."""
+        return np.arange(len(self)) % self.per_image
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Class index of every view, (view,)."""
+        return np.asarray(self.source.labels, dtype=np.int64)[self.image]
+
+    def center(self, images: Sequence[int] | None = None) -> np.ndarray:
+        """Positions of the center views of ``images`` (all images by default)."""
+        images = np.arange(len(self.source.paths)) if images is None else np.asarray(images, dtype=np.int64)
+        return images * self.per_image
+
+    def load(self, positions: Sequence[int]) -> torch.Tensor:
+        """Model-ready views at ``positions``, float32 (N, 3, crop, crop).
+
+        Raises
+        ------
+        RetinaCodecError
+            If an image file cannot be read.
+        """
+        images, views = self.image, self.view
+        loaded: list[torch.Tensor] = []
+        cached = (None, None)
+        for i in np.asarray(positions, dtype=np.int64):
+            index = int(images[i])
+            if cached[0] != index:
+                cached = (index, read_image(self.source.paths[index]))
+            if views[i] == 0:
+                loaded.append(center_view(cached[1], self.preprocessing))
+            else:
+                rng = np.random.default_rng([self.seed, index, int(views[i])])
+                loaded.append(random_view(cached[1], self.preprocessing, rng))
+        return torch.stack(loaded)
+
+    def sample_coords(self) -> xr.Coordinates:
+        """Coords of a ``sample`` dim over all views: the stacked index (image, view) and
+        ``true_class`` (the image's label)."""
+        index = pd.MultiIndex.from_arrays([self.image, self.view], names=["image", "view"])
+        coords = xr.Coordinates.from_pandas_multiindex(index, "sample")
+        return coords.assign(true_class=("sample", self.labels))

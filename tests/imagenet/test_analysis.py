@@ -1,0 +1,134 @@
+"""The ImageNet pipeline: top-1 of the pretrained EfficientNet-Lite0 on the sample, a small
+end-to-end run checked against hand computations, resumption, and bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from retinacodec import RetinaCodecError
+from retinacodec.imagenet.analysis import predict, run_imagenet
+from retinacodec.imagenet.images import Views, find_images, read_image
+from retinacodec.io import read_netcdf
+from retinacodec.imagenet.report import write_report
+from retinacodec.models.zoo import MODELS, weights_origin
+
+PREP = MODELS["efficientnet_lite0"].preprocessing
+SMALL = dict(layers=["block16"], n_augment=1, n_steps=2, sae_epochs=3, control_classes=[609], n_map_images=1,
+             n_map_modes=2, batch_size=16, chunk_size=6, device="cpu", progress=False)
+
+
+def test_top1_of_pretrained_efficientnet_lite0_on_the_sample(lite0, sample_files):
+    """A real pretrained model: it names the class (read from each file name) of most of the 20
+    validation images (18 of 20 at the time of writing)."""
+    views = Views(find_images("sample"), PREP, n_augment=0, seed=0)
+    predicted = predict(lite0, views, batch_size=20, progress=False)
+    labels = np.array([label for _, label in sample_files])
+    correct = int((predicted == labels).sum())
+    print(f"EfficientNet-Lite0 top-1 on the sample: {correct}/20")
+    assert correct >= 14
+
+
+def _outputs_with(model, layer_module, inputs, keep=None, drop=None):
+    """Logits with channels of a layer's output zeroed by a hand-written hook."""
+    def hook(module, args, output):
+        mask = torch.ones(output.shape[1]) if drop is not None else torch.zeros(output.shape[1])
+        mask[list(drop if drop is not None else keep)] = 0.0 if drop is not None else 1.0
+        return output * mask.reshape(1, -1, 1, 1)
+
+    handle = layer_module.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            return model(inputs)
+    finally:
+        handle.remove()
+
+
+def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference_transform, capsys):
+    folder, labels_file = flat_folder
+    out = tmp_path / "out"
+    summary = run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=out, **SMALL)
+    layer_dir = out / "layers" / "block16"
+    for name in ("summary.nc", "control.nc", "maps.nc", "modes_contribution.nc", "modes_activation.nc",
+                 "control.png", "maps.png", "modes_contribution.png", "modes_activation.png"):
+        assert (layer_dir / name).stat().st_size > 0, name
+    for name in ("summary.nc", "predictions.nc", "report.md", "control_across_layers.png", "sparsity.png",
+                 "PCA_dimensions.png", "mode_class_correlations.png"):
+        assert (out / name).stat().st_size > 0, name
+
+    # references: the four center views through torchvision's transform, and the model by hand
+    files = sorted(folder.glob("*.jpg"))
+    labels = np.array([243, 559, 609, 609])
+    inputs = torch.stack([reference_transform(PREP)(read_image(f)) for f in files])
+    with torch.no_grad():
+        predicted = lite0(inputs).argmax(1).numpy()
+    assert summary.attrs["n_correct"] == int((predicted == labels).sum())
+    assert "top-1" in capsys.readouterr().out
+
+    # activations of the center views: the block output summed over space, sign by sign
+    recorded = []
+    handle = lite0.blocks[15].register_forward_hook(lambda m, i, o: recorded.append(o))
+    with torch.no_grad():
+        lite0(inputs)
+    handle.remove()
+    block = recorded[0]
+    parts = xr.concat([read_netcdf(p) for p in sorted((layer_dir / "contributions").glob("part-*.nc"))], "sample")
+    assert parts.sizes["sample"] == 8
+    center = parts["activation"].isel(sample=slice(0, None, 2))
+    assert np.allclose(center.sel(sign="pos").values, block.clamp(min=0).sum((2, 3)).numpy(), rtol=1e-4, atol=1e-3)
+    assert np.allclose(center.sel(sign="neg").values, block.clamp(max=0).sum((2, 3)).numpy(), rtol=1e-4, atol=1e-3)
+    loadings = read_netcdf(layer_dir / "modes_contribution.nc")["loadings"]
+    assert list(loadings["true_class"].values) == list(np.repeat(labels, 2))
+
+    # control: the contribution mode's strongest 2 % channels (6 of 320), ablated and preserved by hand
+    control = read_netcdf(layer_dir / "control.nc").sel(target_class=609)
+    for selection in ("contribution", "activation"):
+        dictionary = read_netcdf(layer_dir / f"modes_{selection}.nc")["modes"]
+        weights = np.abs(dictionary.unstack("feature")).sum("sign").transpose("mode", "channel").values
+        mode = int(control["mode"].sel(selection=selection))
+        channels = np.argsort(-weights[mode], kind="stable")[:6]
+        on_target = labels == 609
+        for intervention, kwargs in (("ablate", {"drop": channels}), ("preserve", {"keep": channels})):
+            correct = _outputs_with(lite0, lite0.blocks[15], inputs, **kwargs).argmax(1).numpy() == labels
+            assert float(control["target_accuracy"].sel(selection=selection, intervention=intervention)) \
+                == correct[on_target].mean()
+            assert float(control["off_target_accuracy"].sel(selection=selection, intervention=intervention)) \
+                == correct[~on_target].mean()
+    assert float(summary["target_accuracy"].sel(layer="block16", selection="contribution", intervention="none")) \
+        == (predicted == labels)[labels == 609].mean()
+
+    report = (out / "report.md").read_text()
+    assert "| Control strategy | Contribution mode | Activation mode |" in report
+    assert "| Ablation (remove 2% of channels): target-class accuracy |" in report
+    assert "| Preservation (retain only 2% of channels): target-class accuracy |" in report
+    assert "Off-target accuracy after ablation" in report
+    assert f"Top-1 accuracy: {summary.attrs['n_correct']}/4" in report
+    assert "augmented by random crops and flips: 1 random view per image" in report
+    unweighted = summary.assign_attrs(weights="random", weights_sha256="", pretrained=False,
+                                      warning=weights_origin("resnet50", None)["warning"])
+    text = write_report(unweighted, tmp_path / "random.md", {}).read_text()
+    assert "**WARNING — RANDOM WEIGHTS: resnet50 has no pretrained weights here" in text
+
+    # resume: the finished layer is read back, not recomputed
+    stamp = (layer_dir / "summary.nc").stat().st_mtime_ns
+    again = run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=out, **SMALL)
+    assert "layer block16: finished earlier, skipped" in capsys.readouterr().out
+    assert (layer_dir / "summary.nc").stat().st_mtime_ns == stamp
+    xr.testing.assert_identical(again["target_accuracy"], summary["target_accuracy"])
+    with pytest.raises(RetinaCodecError, match="other settings"):
+        run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=out, **{**SMALL, "n_steps": 3})
+
+
+def test_bad_input_is_refused(tmp_path, flat_folder):
+    folder, labels_file = flat_folder
+    with pytest.raises(RetinaCodecError, match="unknown model 'vgg'; expected one of"):
+        run_imagenet("vgg", folder, labels=labels_file, out_dir=tmp_path)
+    with pytest.raises(RetinaCodecError, match="unknown layer 'block99' .*closest names: block9"):
+        run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path, layers=["block99"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RetinaCodecError, match="no images found"):
+        run_imagenet("efficientnet_lite0", empty, out_dir=tmp_path)
+    with pytest.raises(RetinaCodecError, match="unknown path"):
+        run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path, path="diagonal")
