@@ -16,7 +16,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..device import resolve_device
+from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..io.checkpoints import load_checkpoint
 from ..stimuli.base import validate_stimulus
@@ -179,7 +179,7 @@ def windows(model: RetinaCNN, stimulus: xr.DataArray) -> tuple[torch.Tensor, np.
 def predict(
     model: RetinaCNN,
     stimulus: xr.DataArray,
-    batch_size: int = 1000,
+    batch_size: int = 256,
     progress: bool = False,
 ) -> xr.DataArray:
     """Firing rates of the model's cells for a stimulus.
@@ -193,7 +193,7 @@ def predict(
         (time, y, x) contrast at the model's frame rate and frame size, at least ``history``
         frames.
     batch_size : int
-        Windows per forward pass (memory grows linearly with it).
+        Windows per forward pass (memory grows linearly with it; a few hundred is fastest on CPU).
     progress : bool
         Show a progress bar over batches.
 
@@ -216,16 +216,11 @@ def predict(
     frames = _normalised_frames(model, stimulus)
     n_windows = frames.shape[0] - model.history + 1
     starts = range(0, n_windows, int(batch_size))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            rates = torch.cat([
-                model.forward_movie(frames[None, start:start + batch_size + model.history - 1])[0]
-                for start in tqdm(starts, desc="predict", unit="batch", disable=not progress)
-            ]).cpu().numpy()
-    finally:
-        model.train(was_training)
+    with evaluating(model, frames.device), torch.no_grad():
+        rates = torch.cat([
+            model.forward_movie(frames[None, start:start + batch_size + model.history - 1])[0]
+            for start in tqdm(starts, desc="predict", unit="batch", disable=not progress)
+        ]).cpu().numpy()
     return rates_to_dataarray(model, rates, stimulus["time"].values[model.history - 1:])
 
 

@@ -26,7 +26,7 @@ from ..errors import RetinaCodecError
 from ..io.atomic import atomic_destination
 from ..io.checkpoints import load_checkpoint, save_checkpoint
 from ..stimuli.base import validate_stimulus
-from ..device import resolve_device
+from ..device import evaluating, resolve_device
 from .registry import CHECKPOINT_NAME, VIRTUAL_RETINA_NAME
 from .retina_cnn import ARCHITECTURE_KEYS, RetinaCNN
 
@@ -264,16 +264,14 @@ def _movie_batch(recordings, pieces, n_windows: int, history: int) -> tuple[torc
 
 def _evaluate(model: RetinaCNN, recordings: list[_Recording], loss_fn, chunk: int = 1000) -> tuple[float, float]:
     """Validation Poisson loss and mean (over cells) Pearson r, in eval mode."""
-    model.eval()
     predicted, observed = [], []
-    with torch.no_grad():
+    with evaluating(model, recordings[0].frames.device), torch.no_grad():
         for rec in recordings:
             for start in range(rec.validation_start, rec.rates.shape[0], chunk):
                 stop = min(start + chunk, rec.rates.shape[0])
                 movie = rec.frames[start:stop + model.history - 1]
                 predicted.append(model.forward_movie(movie[None])[0])
                 observed.append(rec.rates[start:stop])
-    model.train()
     pred, true = torch.cat(predicted).double(), torch.cat(observed).double()
     loss = float(loss_fn(pred, true))
     pred, true = pred - pred.mean(0), true - true.mean(0)

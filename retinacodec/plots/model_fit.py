@@ -1,0 +1,80 @@
+"""Figure of a model's fit: predicted against true rates for example cells, and r per cell type."""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from ..errors import RetinaCodecError
+from ..metrics import pearson_r
+
+
+def plot_model_fit(
+    pred: xr.DataArray,
+    true: xr.DataArray,
+    cells: list[int] | None = None,
+    duration_s: float = 5.0,
+    title: str | None = None,
+) -> Figure:
+    """Predicted and true firing rates of a few cells, and the Pearson r of every cell by type.
+
+    Parameters
+    ----------
+    pred, true : xarray.DataArray
+        Rates in Hz, dims (time, cell), aligned on their common time points (see
+        :func:`retinacodec.metrics.pearson_r`); a ``cell_type`` coord on ``pred`` groups the cells.
+    cells : list of int, optional
+        Positions (along ``cell``) of the cells whose traces are drawn; default the best-fit cell
+        of each type.
+    duration_s : float
+        Length of the traces shown, from the first common time point (s).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row of traces per chosen cell (true in black, predicted in colour, r in the label)
+        and a right-hand panel with each cell's r as a dot over its type's mean bar.
+    """
+    r = pearson_r(pred, true)
+    pred, true = xr.align(pred.transpose("time", "cell"), true.transpose("time", "cell"), join="inner")
+    types = (np.asarray(pred["cell_type"].values, dtype=str) if "cell_type" in pred.coords
+             else np.full(pred.sizes["cell"], "cell"))
+    order = list(dict.fromkeys(types))
+    if cells is None:
+        scores = np.nan_to_num(r.values, nan=-np.inf)
+        cells = [int(np.flatnonzero(types == t)[np.argmax(scores[types == t])]) for t in order]
+    if not cells or any(not 0 <= c < pred.sizes["cell"] for c in cells):
+        raise RetinaCodecError(f"cells {cells} are not positions of the {pred.sizes['cell']} cells")
+    times = pred["time"].values
+    shown = times <= times[0] + duration_s
+
+    fig = Figure(figsize=(11, 1.6 * len(cells) + 1.0), layout="constrained")
+    grid = fig.add_gridspec(len(cells), 2, width_ratios=[3.2, 1])
+    colours = {t: f"C{i}" for i, t in enumerate(order)}
+    for row, cell in enumerate(cells):
+        ax = fig.add_subplot(grid[row, 0])
+        ax.plot(times[shown], true.values[shown, cell], color="k", lw=1.0, label="true")
+        ax.plot(times[shown], pred.values[shown, cell], color=colours[types[cell]], lw=1.0,
+                label="predicted")
+        ax.set_ylabel("rate (Hz)")
+        ax.set_title(f"cell {cell} ({types[cell]}), r = {r.values[cell]:.2f}", fontsize=9, loc="left")
+        if row == 0:
+            ax.legend(loc="upper right", fontsize=8, frameon=False)
+        if row == len(cells) - 1:
+            ax.set_xlabel("time (s)")
+    summary = fig.add_subplot(grid[:, 1])
+    for i, cell_type in enumerate(order):
+        values = r.values[types == cell_type]
+        summary.bar(i, np.nanmean(values), color=colours[cell_type], alpha=0.4)
+        summary.plot(np.full(values.size, i) + np.linspace(-0.2, 0.2, values.size), values, "o",
+                     color=colours[cell_type], ms=4)
+    summary.set_xticks(range(len(order)), order, rotation=30)
+    summary.set_ylabel("Pearson r")
+    summary.set_ylim(min(0.0, float(np.nanmin(r.values)) - 0.05), 1.0)
+    summary.axhline(float(r.mean()), color="k", ls="--", lw=0.8)
+    summary.set_title(f"mean r = {float(r.mean()):.3f}", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return fig
