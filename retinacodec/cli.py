@@ -112,17 +112,13 @@ def _cmd_imagenet(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from .io import write_netcdf
-    from .plots import save_figure
-    from .plots.stimulus import plot_stimulus
-    from .stimuli import list_protocols, render_protocol
+    from .demo import run_demo
+    from .pipeline.settings import DemoSettings
 
-    out = Path(args.output)
-    for name in list_protocols():
-        stim = render_protocol(name)
-        write_netcdf(stim, out / f"stimulus_{name}.nc")
-        save_figure(plot_stimulus(stim), out / f"stimulus_{name}.png")
-        print(f"{name}: {stim.sizes['time']} frames -> {out / f'stimulus_{name}.nc'} and .png")
+    run_demo(  # it reports each step and the report's path as it goes
+        args.output, model=args.model, nwb=args.nwb, overwrite=args.overwrite,
+        settings=DemoSettings.fast() if args.fast else None,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the main job on the shipped default and write results")
     p.add_argument("-o", "--output", default="demo_out", help="output folder (default: demo_out)")
+    p.add_argument("--model", default="default", help="'default' or a checkpoint with its virtual retina")
+    p.add_argument("--nwb", help="analyse an NWB recording instead (a model is trained on it first)")
+    p.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
+    p.add_argument("--fast", action="store_true", help="tiny settings for a smoke test (numbers not meaningful)")
     p.set_defaults(func=_cmd_demo)
     return parser
 
