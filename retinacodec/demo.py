@@ -1,0 +1,207 @@
+"""``retinacodec demo``: the whole CODEC pipeline on the shipped model (or on a recording), with
+results, figures and a report in one resumable folder.
+
+Steps (each written atomically and listed in ``manifest.json``; a rerun resumes after the last
+finished one): [train (recordings only)], fit, contributions, modes, compare, irf, control,
+hypotheses. Figures, ``summary.json`` and ``report.md`` are redrawn from the results every run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+import xarray as xr
+
+from . import __version__
+from .errors import RetinaCodecError
+from .io.atomic import atomic_destination
+from .io.checkpoints import load_checkpoint
+from .models.adapter import adapt
+from .models.registry import checkpoint_path, load
+from .models.retina_cnn import RetinaCNN
+from .pipeline import steps
+from .pipeline.figures import draw_figures
+from .pipeline.report import report, summary
+from .pipeline.settings import DemoSettings
+from .pipeline.workspace import Workspace, file_digest
+from .stimuli import natural_jitter
+
+REPORT = "report.md"
+SUMMARY = "summary.json"
+
+
+@contextmanager
+def _threads(count: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _training_seeds(checkpoint: Path) -> set[int]:
+    """Seeds of the stimuli a model was trained and evaluated on, from its recipe (if recorded)."""
+    recipe = load_checkpoint(checkpoint).get("provenance", {}).get("recipe", {})
+    entries = recipe.get("data", {}).get("stimuli", []) if isinstance(recipe, dict) else []
+    seeds = {int(entry.get("parameters", {}).get("seed", -1)) for entry in entries if isinstance(entry, dict)}
+    evaluation = recipe.get("evaluation", {}) if isinstance(recipe, dict) else {}
+    return seeds | ({int(evaluation["seed"])} if "seed" in evaluation else set())
+
+
+def _check_layers(model: torch.nn.Module, layers: tuple[str, ...]) -> None:
+    """Refuse layers the model (or, before training, a model of its class) does not have."""
+    adapted = adapt(model)
+    for layer in layers:
+        adapted.resolve(layer)
+
+
+def _stimulus(n_frames: int, seed: int, progress: bool) -> xr.DataArray:
+    return natural_jitter(n_frames=n_frames, seed=seed, progress=progress)
+
+
+def run_demo(
+    output_dir: str | os.PathLike,
+    *,
+    model: str | os.PathLike = "default",
+    nwb: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    settings: DemoSettings | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Run the CODEC pipeline end to end and write results, figures and ``report.md``.
+
+    Parameters
+    ----------
+    output_dir : str or path-like
+        Folder for the results (created). A folder holding other files, or a demo run of other
+        inputs, is refused unless ``overwrite``; a folder of an interrupted run with the same
+        inputs is resumed.
+    model : str or path-like
+        Model name or path (see :func:`retinacodec.models.load`); it must carry the virtual retina
+        it was trained on (the shipped ``"default"`` does). Ignored with ``nwb``.
+    nwb : str or path-like, optional
+        An NWB recording (stimulus movie and units): a model is trained on its first part,
+        briefly, and analysed on the held-out rest; hypotheses are predicted, not tested.
+    overwrite : bool
+        Write into a non-empty folder, recomputing every step.
+    progress : bool
+        Show progress bars and one line per step (stderr).
+    settings : DemoSettings, optional
+        Stimulus lengths, quadrature, epochs, controls (:class:`DemoSettings` defaults, which fit
+        the shipped model's demo into a few minutes on 2 CPU cores).
+    log : callable, optional
+        Receives the per-step lines instead of stderr.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of ``report.md``.
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown or corrupt model, a model without a virtual retina (and no ``nwb``), a
+        missing or corrupt NWB file or one without a stimulus or units, an unknown layer, demo
+        seeds that the model was trained on, or a folder that may not be written.
+    """
+    settings = settings or DemoSettings()
+    if not progress and log is None:
+        log = lambda line: None  # noqa: E731
+    started = time.perf_counter()
+    with _threads(settings.threads):
+        if nwb is None:
+            return _run_virtual_retina(Path(output_dir), model, overwrite, progress, settings, log, started)
+        return _run_recording(Path(output_dir), Path(nwb), overwrite, progress, settings, log, started)
+
+
+def _fingerprint(settings: DemoSettings, **inputs) -> dict:
+    """What a run's results depend on: input digests (not paths, so a moved file still resumes),
+    settings and package version."""
+    return {**inputs, "settings": settings.to_dict(), "retinacodec_version": __version__}
+
+
+def _run_virtual_retina(folder: Path, name, overwrite: bool, progress: bool, settings: DemoSettings, log,
+                        started: float) -> Path:
+    checkpoint = checkpoint_path(name)
+    model = load(name)
+    retina = model.virtual_retina
+    if retina is None:
+        raise RetinaCodecError(f"model {str(name)!r} carries no virtual retina (virtual_retina.json beside "
+                               f"{checkpoint.name}); expected the shipped default or another model trained on the "
+                               "virtual retina, or --nwb RECORDING")
+    _check_layers(model, settings.layers)
+    seeds = list(range(settings.seed, settings.seed + 4))
+    used = sorted(set(seeds) & _training_seeds(checkpoint))
+    if used:
+        raise RetinaCodecError(f"the demo's stimulus seeds {used} were used to train or evaluate {checkpoint}; "
+                               "expected fresh seeds (pass another --seed)")
+    workspace = Workspace(folder, _fingerprint(settings, checkpoint_sha256=file_digest(checkpoint)), overwrite, log)
+    analysis = _stimulus(settings.analysis_frames, seeds[1], progress)
+    found = workspace.run("fit", lambda: steps.virtual_retina_fit(model, retina, settings, progress))
+    found |= _analyse(workspace, model, analysis, found, settings, progress)
+    found |= workspace.run("hypotheses", lambda: steps.layer_hypotheses(
+        model, _stimulus(settings.hypothesis_frames, seeds[2], progress), found, settings, progress, retina=retina,
+        match_stimulus=_stimulus(settings.match_frames, seeds[3], progress)))
+    source = (f"Model `{model.name}` ({checkpoint}), trained on the virtual retina; every stimulus below is fresh "
+              f"natural jitter (seeds {seeds[0]}–{seeds[-1]}) that the model never saw.")
+    return _finish(workspace, found, settings, source, f"{model.name} against the virtual retina", started)
+
+
+def _run_recording(folder: Path, nwb: Path, overwrite: bool, progress: bool, settings: DemoSettings, log,
+                   started: float) -> Path:
+    stimulus, spikes = steps.load_recording(nwb)
+    _check_layers(RetinaCNN(1, history=2, size=8, bipolar_kernel=3, amacrine_kernel=3), settings.layers)
+    workspace = Workspace(folder, _fingerprint(settings, nwb_sha256=file_digest(nwb)), overwrite, log)
+    (train_stimulus, train_spikes), (heldout, heldout_spikes) = steps.split_recording(
+        stimulus, spikes, settings.nwb_heldout_fraction)
+    workspace.run("train", lambda: steps.train_on_recording(workspace.folder, train_stimulus, train_spikes,
+                                                            settings, progress))
+    model = load(workspace.path("model"))
+    if heldout.sizes["time"] < model.history:
+        raise RetinaCodecError(f"the held-out part of {nwb} has {heldout.sizes['time']} frames; expected at least "
+                               f"{model.history} (a longer recording or a larger heldout fraction)")
+    found = workspace.run("fit", lambda: steps.recording_fit(model, heldout, heldout_spikes))
+    analysis = heldout.isel(time=slice(0, settings.analysis_frames))
+    found |= _analyse(workspace, model, analysis, found, settings, progress)
+    found |= workspace.run("hypotheses", lambda: steps.layer_hypotheses(
+        model, heldout.isel(time=slice(0, settings.hypothesis_frames)), found, settings, progress))
+    source = (f"Recording `{nwb}` ({spikes.sizes['cell']} units, {stimulus.sizes['time']} frames): a model was "
+              f"trained on its first {100 * (1 - settings.nwb_heldout_fraction):.0f}% for {settings.nwb_epochs} "
+              "epochs and is analysed on the held-out rest. There is no ground truth, so hypotheses are "
+              "predictions only.")
+    return _finish(workspace, found, settings, source, "model of the recording (held-out part)", started)
+
+
+def _analyse(workspace: Workspace, model, analysis: xr.DataArray, found: dict, settings: DemoSettings,
+             progress: bool) -> dict:
+    """The steps shared by both sources: contributions, modes, comparison, IRFs, control."""
+    found = dict(found)
+    found |= workspace.run("contributions", lambda: steps.layer_contributions(model, analysis, settings, progress))
+    found |= workspace.run("modes", lambda: steps.layer_modes(found, settings, progress))
+    found |= workspace.run("compare", lambda: steps.comparison(found, settings))
+    cells = steps.irf_cells(found["fit"], settings.irf_cells)
+    found |= workspace.run("irf", lambda: steps.mode_irfs(model, analysis, found, cells, settings, progress))
+    found |= workspace.run("control", lambda: steps.control_experiments(model, analysis, found, settings, progress))
+    return found
+
+
+def _finish(workspace: Workspace, found: dict, settings: DemoSettings, source: str, title: str,
+            started: float) -> Path:
+    """Figures, summary.json and report.md."""
+    figures = draw_figures(found, workspace.folder, settings.layers, title)
+    numbers = summary(found, settings.layers)
+    with atomic_destination(workspace.path(SUMMARY)) as tmp:
+        tmp.write_text(json.dumps(numbers, indent=1) + "\n")
+    seconds = {**workspace.seconds(), "total (this run)": time.perf_counter() - started}
+    text = report(found, numbers, figures, source, seconds, settings.to_dict())
+    with atomic_destination(workspace.path(REPORT)) as tmp:
+        tmp.write_text(text)
+    workspace.log(f"wrote {workspace.path(REPORT)}")
+    return workspace.path(REPORT)

@@ -1,0 +1,281 @@
+"""From contribution modes to testable hypotheses: which pathway a mode's channels stand for, what
+blocking it should do to each ganglion cell, and how sure the prediction is."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+from scipy.special import erf
+from torch import nn
+
+from .. import __version__
+from ..contribution_maps import modes_layer
+from ..errors import RetinaCodecError
+from ..models.adapter import adapt
+from ..modes.sae import SAE
+from ..stimuli.base import validate_stimulus
+from .cnn import LayerRecording, activity_at, record_layer, scaled_mean_rates
+from .effects import TYPE_DIM, by_type, categories, changed, check_criterion, effect_z, type_counts
+from .match import PATHWAY_NAMES, drugs_for, pathway_correlation
+from .select import Candidate, candidates, mode_table
+
+KIND = "hypotheses"
+"""Value of the ``kind`` attr of a hypotheses Dataset."""
+
+
+def _count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise RetinaCodecError(f"{name} is {value!r}; expected an integer >= {minimum}")
+    return int(value)
+
+
+def _listed(values: Sequence[int]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def generate(
+    model: nn.Module,
+    stimulus: xr.DataArray,
+    modes: SAE | xr.Dataset | xr.DataArray,
+    layer: str,
+    *,
+    virtual_retina=None,
+    match_stimulus: xr.DataArray | None = None,
+    gain: float = 0.0,
+    channel_fraction: float = 0.5,
+    max_hypotheses: int = 6,
+    n_shuffles: int = 10,
+    seed: int = 0,
+    recording_s: float = 60.0,
+    z_min: float = 2.0,
+    batch_size: int = 250,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Turn a layer's modes into hypotheses a physiologist can test, one per distinct channel set.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A retina CNN (see :func:`retinacodec.models.load`).
+    stimulus : xarray.DataArray
+        (time, y, x) stimulus under which the effects are predicted (and later tested).
+    modes : SAE, xarray.Dataset or xarray.DataArray
+        Modes of ``layer``: the Dataset of :func:`retinacodec.modes.workflow.fit_modes` (best: its
+        loadings tie modes to cell types, ``mode_usage`` ranks them, ``dead_modes`` are
+        skipped), a fitted SAE, or a dictionary (mode, channel[, sign]) / (mode, feature).
+    layer : str
+        The layer the modes were fitted on (``"bipolar"``, ``"amacrine"``).
+    virtual_retina : VirtualRetina, optional
+        Ground truth whose pathways the channel sets are matched to; ``model.virtual_retina`` when
+        omitted. Without one (a model of a recording) no pathway is named.
+    match_stimulus : xarray.DataArray, optional
+        Held-out stimulus on which channel and pathway activities are correlated; ``stimulus``
+        when omitted.
+    gain : float
+        The intervention: the channels' (and, in the test, the matched pathway's) output is
+        multiplied by ``gain``; 0 blocks (the default, named after the drug that does it), 2
+        boosts to double.
+    channel_fraction : float
+        A mode's channels are those whose weight (:func:`~retinacodec.contribution_maps.channel_weights`)
+        is at least this fraction of the mode's largest weight, in (0, 1].
+    max_hypotheses : int
+        Most hypotheses (distinct channel sets), chosen by :func:`~retinacodec.hypotheses.select.candidates`.
+    n_shuffles : int
+        Shuffled controls: each permutes the layer's channel labels once (seeded) and maps every
+        hypothesis's channel set through the permutation (same size, other channels).
+    seed : int
+        Seed of the permutations.
+    recording_s : float
+        Length (s) of the imagined recording of each condition; with ``z_min`` it decides which
+        changes count (:func:`~retinacodec.hypotheses.effects.categories`) and sets the
+        confidence.
+    z_min : float
+        Poisson standard errors a change must reach to count.
+    batch_size : int
+        Windows per forward pass.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``hypothesis`` (``"<layer>-<k>"``): ``layer``, ``reason``, ``modes``, ``channels``
+        (text), ``n_channels``, ``mode_usage``; ``block`` (the matched pathway, "" without a
+        retina), ``pathway_name``, ``drug``, ``drug_also_blocks``, ``match_r`` and
+        ``pathway_correlation`` (hypothesis, pathway); ``predicted_change`` and ``affected``
+        (hypothesis, cell), ``predicted_effect`` (Hz) and ``predicted_category`` (hypothesis,
+        type); ``effect_z``, ``detectability``, ``confidence``; ``baseline_rate`` (cell) in Hz; the
+        controls ``shuffled_channels`` (shuffle, hypothesis) and ``shuffled_change`` (shuffle,
+        hypothesis, cell). Attrs: kind, intervention, model, stimulus provenance, settings.
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown layer, modes of another layer, bad settings, or stimuli that do not fit.
+
+    Notes
+    -----
+    *Prediction.* :math:`\\hat\\Delta_i = \\bar r_i^{\\,\\text{ablated}} - \\bar r_i`, the change of
+    cell :math:`i`'s mean rate over the stimulus when the set's channels are zeroed (the
+    intervention of :func:`retinacodec.control.ablate`) or multiplied by ``gain``.
+
+    *Match.* Correlation, pooled over time and the cells' positions, of the set's summed
+    activity with each pathway's activity (:func:`~retinacodec.hypotheses.match.pathway_correlation`)
+    on ``match_stimulus``; the pathway with the largest correlation :math:`\\rho^*` is matched.
+
+    *Confidence.* :math:`c = \\max(\\rho^*, 0) \\cdot \\operatorname{erf}(z / \\sqrt 2)`, with
+    :math:`z` the largest :func:`~retinacodec.hypotheses.effects.effect_z` over cell types (type
+    means pooled over the type's cells, recording ``recording_s``):
+    :math:`\\operatorname{erf}(z/\\sqrt2)` is the probability that a normal deviate lies within
+    :math:`z`, near 1 for an effect far above the noise. Without a retina :math:`c` is this
+    detectability alone.
+    """
+    stimulus = validate_stimulus(stimulus)
+    check_criterion(recording_s, z_min)
+    max_hypotheses = _count("max_hypotheses", max_hypotheses, 1)
+    n_shuffles = _count("n_shuffles", n_shuffles, 0)
+    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not np.isfinite(gain) or gain < 0 or gain == 1:
+        raise RetinaCodecError(f"gain is {gain!r}; expected a factor >= 0 other than 1 (0 blocks, 2 doubles)")
+    if not (isinstance(channel_fraction, (int, float)) and 0 < channel_fraction <= 1):
+        raise RetinaCodecError(f"channel_fraction is {channel_fraction!r}; expected a number in (0, 1]")
+    table = mode_table(modes)
+    modes_layer(table.weights, layer, adapt(model))
+    retina = virtual_retina if virtual_retina is not None else getattr(model, "virtual_retina", None)
+    chosen = candidates(table, channel_fraction, max_hypotheses)
+    if not chosen:
+        raise RetinaCodecError("every mode is dead or empty; expected fitted modes with non-zero atoms")
+
+    recording = record_layer(model, stimulus, layer, batch_size, progress)
+    n_channels = recording.activation.shape[1]
+    if table.weights.sizes["channel"] != n_channels:
+        raise RetinaCodecError(f"the modes have {table.weights.sizes['channel']} channels; layer {layer!r} "
+                               f"has {n_channels}")
+    rng = np.random.default_rng(seed)
+    permutations = [rng.permutation(n_channels) for _ in range(n_shuffles)]
+    shuffled = [[tuple(sorted(int(p[c]) for c in item.channels)) for item in chosen] for p in permutations]
+    unique = list(dict.fromkeys([item.channels for item in chosen] + [s for row in shuffled for s in row]))
+    means = dict(zip(unique, scaled_mean_rates(model, recording, layer, unique, gain, batch_size, progress)))
+
+    rates = recording.rates
+    cell_coords = {name: rates[name] for name in ("cell", "cell_type", "y", "x") if name in rates.coords}
+    baseline = xr.DataArray(rates.values.astype(np.float64).mean(axis=0), dims="cell", coords=cell_coords)
+    ids = [f"{layer}-{k}" for k in range(len(chosen))]
+    change = xr.DataArray(np.stack([means[item.channels] for item in chosen]) - baseline.values,
+                          dims=("hypothesis", "cell"), coords={"hypothesis": ids, **cell_coords})
+    shape = (n_shuffles, len(chosen))
+    shuffled_rates = np.array([[means[s] for s in row] for row in shuffled], dtype=float).reshape(*shape, baseline.size)
+    shuffled_text = np.array([[_listed(s) for s in row] for row in shuffled], dtype=object).reshape(shape).astype(str)
+    shuffled_change = xr.DataArray(
+        shuffled_rates - baseline.values,
+        dims=("shuffle", "hypothesis", "cell"),
+        coords={"shuffle": np.arange(n_shuffles), "hypothesis": ids, **cell_coords})
+    effect = by_type(change)
+    z = effect_z(effect, by_type(baseline), recording_s, type_counts(baseline)).max(TYPE_DIM)
+
+    ds = xr.Dataset(
+        {
+            "layer": ("hypothesis", [layer] * len(chosen)),
+            "reason": ("hypothesis", [item.reason for item in chosen]),
+            "modes": ("hypothesis", [_listed(item.modes) for item in chosen]),
+            "channels": ("hypothesis", [_listed(item.channels) for item in chosen]),
+            "n_channels": ("hypothesis", [len(item.channels) for item in chosen]),
+            "mode_usage": ("hypothesis", [item.usage for item in chosen],
+                           {"long_name": "summed fraction of samples where the set's modes are active"}),
+            "baseline_rate": baseline.assign_attrs(units="Hz", long_name="mean rate of the unperturbed model"),
+            "predicted_change": change.assign_attrs(
+                units="Hz", long_name="mean rate with the channels zeroed minus unperturbed"),
+            "affected": changed(change, baseline, recording_s, z_min),
+            "predicted_effect": effect.assign_attrs(units="Hz",
+                                                    long_name="mean predicted change over the type's cells"),
+            "predicted_category": categories(change, baseline, recording_s, z_min),
+            "effect_z": z.assign_attrs(long_name="largest type effect over its Poisson standard error"),
+            "detectability": ("hypothesis", erf(z.values / math.sqrt(2))),
+            "shuffled_channels": (("shuffle", "hypothesis"), shuffled_text),
+            "shuffled_change": shuffled_change.assign_attrs(units="Hz"),
+        },
+        attrs={
+            "kind": KIND,
+            "intervention": "block" if gain == 0 else f"scale by {gain:g}",
+            "gain": float(gain),
+            "model": str(getattr(model, "name", type(model).__name__)),
+            "layer": layer,
+            "stimulus": str(stimulus.attrs.get("kind", "unknown")),
+            "stimulus_seed": int(stimulus.attrs.get("seed", -1)),
+            "stimulus_frames": int(stimulus.sizes["time"]),
+            "model_history": int(getattr(model, "history", 1)),
+            "channel_fraction": float(channel_fraction),
+            "recording_s": float(recording_s),
+            "z_min": float(z_min),
+            "n_shuffles": n_shuffles,
+            "seed": int(seed),
+            "retinacodec_version": __version__,
+        },
+    )
+    if retina is None:
+        return _unmatched(ds)
+    if match_stimulus is not None:
+        match_stimulus = validate_stimulus(match_stimulus)
+        recording = record_layer(model, match_stimulus, layer, batch_size, progress)
+    return _matched(ds, recording, match_stimulus if match_stimulus is not None else stimulus, retina, chosen,
+                    progress)
+
+
+def _unmatched(ds: xr.Dataset) -> xr.Dataset:
+    """Hypotheses without a reference circuit: no pathway, and confidence = detectability."""
+    empty = ("hypothesis", [""] * ds.sizes["hypothesis"])
+    ds = ds.assign(block=empty, pathway_name=empty, drug=empty, drug_also_blocks=empty,
+                   match_r=("hypothesis", np.full(ds.sizes["hypothesis"], np.nan)))
+    ds["confidence"] = ds["detectability"]
+    ds.attrs["match"] = "none (no virtual retina)"
+    return ds
+
+
+def _matched(ds: xr.Dataset, recording: LayerRecording, match_stimulus: xr.DataArray, retina,
+             chosen: list[Candidate], progress: bool) -> xr.Dataset:
+    """Match every channel set to the pathway whose activity it follows best; name the drug."""
+    cells = retina.cells
+    positions = np.unique(np.stack([cells["y"].values, cells["x"].values], axis=1), axis=0)
+    activity = retina.interneuron_activity(match_stimulus, positions=positions, progress=progress)
+    activity = activity.sel(time=recording.rates["time"].values).transpose("time", "pathway", "position")
+    correlation = pathway_correlation(activity_at(recording, positions), activity.values,
+                                      [item.channels for item in chosen])
+    best = correlation.argmax(axis=1)
+    pathways = [str(activity["pathway"].values[b]) for b in best]
+    drugs = [drugs_for(p, retina) if ds.attrs["gain"] == 0 else ("", "") for p in pathways]
+    ds = ds.assign_coords(pathway=activity["pathway"].values).assign(
+        pathway_correlation=(("hypothesis", "pathway"), correlation),
+        block=("hypothesis", pathways),
+        pathway_name=("hypothesis", [PATHWAY_NAMES.get(p, p) for p in pathways]),
+        drug=("hypothesis", [d for d, _ in drugs]),
+        drug_also_blocks=("hypothesis", [a for _, a in drugs]),
+        match_r=("hypothesis", correlation[np.arange(len(best)), best]),
+    )
+    ds["confidence"] = ds["match_r"].clip(min=0) * ds["detectability"]
+    ds.attrs.update(match="correlation of summed channel activity with pathway activity at the cells' positions",
+                    match_stimulus=str(match_stimulus.attrs.get("kind", "unknown")),
+                    match_stimulus_seed=int(match_stimulus.attrs.get("seed", -1)))
+    return ds
+
+
+def combine(hypotheses: Sequence[xr.Dataset]) -> xr.Dataset:
+    """Join hypotheses of several layers (same model and stimulus) along ``hypothesis``.
+
+    Raises
+    ------
+    RetinaCodecError
+        If the inputs are not hypotheses Datasets or their cells or shuffles differ.
+    """
+    if not hypotheses or any(not isinstance(h, xr.Dataset) or h.attrs.get("kind") != KIND for h in hypotheses):
+        raise RetinaCodecError("expected a non-empty list of Datasets from retinacodec.hypotheses.generate()")
+    first = hypotheses[0]
+    for other in hypotheses[1:]:
+        if (not np.allclose(first["baseline_rate"].values, other["baseline_rate"].values)
+                or first.sizes.get("shuffle") != other.sizes.get("shuffle")):
+            raise RetinaCodecError("the hypotheses differ in cells, stimulus or shuffles; expected one model and "
+                                   "stimulus")
+    joined = xr.concat(hypotheses, dim="hypothesis", data_vars="minimal", coords="minimal", compat="override",
+                       combine_attrs="drop_conflicts")
+    joined.attrs["layer"] = ", ".join(dict.fromkeys(str(h.attrs.get("layer")) for h in hypotheses))
+    return joined

@@ -1,0 +1,127 @@
+"""Which modes become hypotheses: each mode's channels, grouped into distinct channel sets, chosen
+by their ties to cell types and by how often they are used."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from ..contribution_maps import channel_weights
+from ..errors import RetinaCodecError
+from ..modes.compare import label_correlation
+from ..modes.sae import SAE
+from .match import type_name
+
+
+TIED = 0.2
+"""Correlation of a mode's loadings with a cell type above which the mode counts as tied to it
+(the CODEC paper's threshold for label-specific modes)."""
+
+
+@dataclass
+class Candidate:
+    """One distinct channel set and why it was chosen."""
+
+    channels: tuple[int, ...]
+    """Channel positions of the set."""
+    reason: str
+    """Why the set is a hypothesis (tied to a cell type, or used often)."""
+    modes: list[int] = field(default_factory=list)
+    """Every live mode whose channels are exactly this set."""
+    usage: float = float("nan")
+    """Summed fraction of samples where those modes are active (NaN when unknown)."""
+
+
+@dataclass
+class ModeTable:
+    """A layer's modes as the hypotheses need them."""
+
+    weights: xr.DataArray
+    """(mode, channel) non-negative channel weights."""
+    alive: np.ndarray
+    """bool (mode,): modes that are not dead and have a non-zero atom."""
+    usage: np.ndarray | None
+    """(mode,) fraction of samples where each mode is active, when known."""
+    loadings: xr.DataArray | None
+    """(sample, mode) loadings with a ``cell_type`` sample coord, when known."""
+
+
+def mode_table(modes: SAE | xr.Dataset | xr.DataArray) -> ModeTable:
+    """Read weights, live modes, usage and loadings from an SAE, a fit_modes Dataset or a dictionary.
+
+    Raises
+    ------
+    RetinaCodecError
+        For a Dataset without ``modes``, or a dictionary :func:`channel_weights` refuses.
+    """
+    usage = dead = loadings = None
+    if isinstance(modes, xr.Dataset):
+        if "modes" not in modes:
+            raise RetinaCodecError("the modes Dataset has no 'modes' variable; expected the result of fit_modes()")
+        usage = np.asarray(modes["mode_usage"].values, dtype=float) if "mode_usage" in modes else None
+        dead = np.asarray(modes["dead_modes"].values, dtype=bool) if "dead_modes" in modes else None
+        if "loadings" in modes and "cell_type" in modes["loadings"].coords:
+            loadings = modes["loadings"]
+        modes = modes["modes"].assign_attrs({**modes.attrs, **modes["modes"].attrs})
+    elif isinstance(modes, SAE) and hasattr(modes, "dead_modes_"):
+        dead = np.asarray(modes.dead_modes_, dtype=bool)
+    weights = channel_weights(modes)
+    alive = weights.values.max(axis=1) > 0
+    if dead is not None:
+        alive &= ~dead
+    return ModeTable(weights, alive, usage, loadings)
+
+
+def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -> list[Candidate]:
+    """The distinct channel sets to turn into hypotheses, at most ``max_hypotheses``.
+
+    Parameters
+    ----------
+    table : ModeTable
+        From :func:`mode_table`.
+    channel_fraction : float
+        A mode's channels are those with weight >= this fraction of its largest weight.
+    max_hypotheses : int
+        Most sets returned.
+
+    Returns
+    -------
+    list of Candidate
+        First, for each cell type (when loadings with cell types are known), the set of the live
+        mode whose loadings correlate best with being that type (:func:`label_correlation`, above :data:`TIED`; types
+        sharing a set are listed in its reason); then the sets of the most used modes (or,
+        without usage, the largest atoms); a set already chosen is not repeated.
+    """
+    values = table.weights.values
+    mode_ids = table.weights["mode"].values
+    live = np.flatnonzero(table.alive)
+    channel_sets = {int(m): tuple(int(c) for c in np.flatnonzero(values[m] >= channel_fraction * values[m].max()))
+                    for m in live}
+    ranked: list[tuple[int, str]] = []  # (mode, reason), the cell-type modes first
+    if table.loadings is not None:
+        correlation, classes = label_correlation(table.loadings.values, np.asarray(table.loadings["cell_type"].values))
+        for column, cell_type in enumerate(classes):
+            best = int(live[np.argmax(correlation[live, column])])
+            if len(classes) > 1 and correlation[best, column] > TIED:
+                ranked.append((best, f"mode most tied to {type_name(str(cell_type))} cells "
+                                     f"(r = {correlation[best, column]:.2f})"))
+    n_typed = len(ranked)
+    score = table.usage if table.usage is not None else values.sum(axis=1)
+    for mode in live[np.argsort(-score[live], kind="stable")]:
+        ranked.append((int(mode), f"used in {100 * score[mode]:.0f}% of samples" if table.usage is not None
+                       else "largest atom"))
+    chosen: dict[tuple[int, ...], Candidate] = {}
+    for position, (mode, reason) in enumerate(ranked):
+        channels = channel_sets[mode]
+        if channels in chosen and position < n_typed:
+            chosen[channels].reason += f"; {reason}"
+        elif channels not in chosen and len(chosen) < max_hypotheses:
+            chosen[channels] = Candidate(channels, reason)
+    for mode in live:
+        if channel_sets[mode] in chosen:
+            candidate = chosen[channel_sets[mode]]
+            candidate.modes.append(int(mode_ids[mode]))
+            if table.usage is not None:
+                candidate.usage = float(np.nansum([candidate.usage, table.usage[mode]]))
+    return list(chosen.values())

@@ -1,0 +1,50 @@
+"""The demo's figures, drawn from the steps' results with the package's plot functions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..plots import save_figure
+from ..plots.contributions import plot_contributions
+from ..plots.control import plot_control
+from ..plots.hypotheses import plot_hypotheses
+from ..plots.irf import plot_irf
+from ..plots.model_fit import plot_model_fit
+from ..plots.modes import plot_dimensions, plot_modes, plot_sparsity
+
+
+def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str) -> dict[str, str]:
+    """Write every figure of a demo run into ``folder``.
+
+    Parameters
+    ----------
+    found : dict
+        Every step's outputs by name.
+    folder : pathlib.Path
+        Output folder.
+    layers : tuple of str
+        The layers analysed.
+    title : str
+        Title of the model-fit figure (what was fitted).
+
+    Returns
+    -------
+    dict
+        Figure key -> file name relative to ``folder``.
+    """
+    fit = found["fit"]
+    irf = found["irf"]
+    first_cell = int(irf["cell"].values[0])
+    figures = {
+        "model_fit": plot_model_fit(fit["predicted"], fit["true"], title=title),
+        "contributions": plot_contributions(found[f"contributions_{layers[-1]}"], select={"cell": first_cell}),
+        **{f"modes_{layer}": plot_modes(found[f"sae_{layer}"], found[f"modes_{layer}"]["loadings"])
+           for layer in layers},
+        "sparsity": plot_sparsity(found["sparsity"]),
+        "dimensions": plot_dimensions(found["dimensions"]),
+        **{f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell)) for cell in irf["cell"].values},
+        **{f"control_{layer}": plot_control(found[f"control_{layer}"]) for layer in layers},
+        "hypotheses": plot_hypotheses(found["hypotheses"]),
+    }
+    for key, figure in figures.items():
+        save_figure(figure, folder / f"{key}.png")
+    return {key: f"{key}.png" for key in figures}

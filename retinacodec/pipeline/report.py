@@ -1,0 +1,227 @@
+"""The demo's headline numbers (``summary.json``) and its report (``report.md``)."""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ..hypotheses import to_markdown
+from ..hypotheses.effects import by_type
+from ..hypotheses.match import type_name
+from ..models.train import fit_table
+from ..receptive_fields import irf_variability
+
+
+def _completeness(contributions: xr.Dataset) -> tuple[float, float]:
+    """(max |completeness error| in Hz, median of |error| / |target - baseline|)."""
+    error = np.abs(contributions["completeness_error"].values)
+    span = np.abs(contributions["target_value"].values - contributions["baseline_value"].values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(span > 0, error / span, np.nan)
+    return float(error.max()), float(np.nanmedian(relative))
+
+
+OUTCOMES = ("confirmed", "confirmed (no change)", "partly confirmed", "refuted")
+"""Outcomes of a tested hypothesis (see :func:`retinacodec.hypotheses.score`)."""
+
+
+def _plain(value):
+    """NaN -> None (valid JSON), recursively through dicts; other values unchanged."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+def summary(found: dict, layers: tuple[str, ...]) -> dict:
+    """Headline numbers of a demo run as plain types.
+
+    Returns
+    -------
+    dict
+        ``model_r`` (mean Pearson r over cells) and ``model_r_by_type``; per layer
+        ``completeness_error_max_hz``, ``completeness_error_median_relative``, ``sae_r2`` and
+        ``sae_r2_activation``; ``irf_explained``; with a virtual retina ``recovery_score``,
+        ``recovery_score_shuffled``, ``outcomes`` (count per outcome) and ``agreement`` (every
+        measure's confidence-weighted mean, modes against shuffled); ``n_hypotheses``. NaN
+        (e.g. a recovery score without any confidence) is given as None.
+    """
+    r = found["fit"]["pearson_r"]
+    numbers = {"model_r": float(r.mean()),
+               "model_r_by_type": {t: float(r.values[np.asarray(r["cell_type"].values) == t].mean())
+                                   for t in dict.fromkeys(str(t) for t in r["cell_type"].values)}}
+    for layer in layers:
+        largest, relative = _completeness(found[f"contributions_{layer}"])
+        numbers[f"completeness_error_max_hz_{layer}"] = largest
+        numbers[f"completeness_error_median_relative_{layer}"] = relative
+        numbers[f"sae_r2_{layer}"] = float(found[f"modes_{layer}"]["r2"])
+        numbers[f"sae_r2_activation_{layer}"] = float(found[f"modes_activation_{layer}"]["r2"])
+    numbers["irf_explained"] = float(found["irf"].attrs["explained_overall"])
+    hypotheses = found["hypotheses"]
+    numbers["n_hypotheses"] = int(hypotheses.sizes["hypothesis"])
+    if "recovery_score" in hypotheses:
+        numbers["recovery_score"] = float(hypotheses["recovery_score"])
+        numbers["recovery_score_shuffled"] = float(hypotheses["recovery_score_shuffled"])
+        outcomes = [str(o) for o in hypotheses["outcome"].values]
+        numbers["outcomes"] = {o: outcomes.count(o) for o in OUTCOMES}
+        weighted = hypotheses["weighted_score"]
+        numbers["agreement"] = {str(m): {str(s): float(weighted.sel(measure=m, selection=s))
+                                         for s in weighted["selection"].values} for m in weighted["measure"].values}
+    return _plain(numbers)
+
+
+def _f(value, spec: str) -> str:
+    """A number of the summary formatted with ``spec``; "n/a" for None."""
+    return "n/a" if value is None else format(value, spec)
+
+
+def _image(path: str, caption: str) -> str:
+    return f"![{caption}]({path})\n\n*{caption}*\n"
+
+
+def _modes_table(found: dict, layers) -> str:
+    rows = ["| layer | variable | R² | mean active modes | dead modes | modes tied to a cell type (r > "
+            f"{found[f'modes_{layers[0]}'].attrs.get('label_threshold', 0.2):g}) | best cell-type r |",
+            "|---|---|---|---|---|---|---|"]
+    for layer in layers:
+        for variable, suffix in (("contribution", ""), ("activation", "_activation")):
+            modes = found[f"modes{suffix}_{layer}"]
+            rows.append(f"| {layer} | {variable} | {float(modes['r2']):.3f} | {float(modes['mean_l0']):.2f} | "
+                        f"{int(modes['dead_modes'].sum())} of {modes.sizes['mode']} | {int(modes['n_modes_above'])} | "
+                        f"{float(modes['max_label_correlation'].max()):.2f} |")
+    return "\n".join(rows)
+
+
+def _comparison_table(found: dict, layers) -> str:
+    hoyer, dims, coupling = found["sparsity"], found["dimensions"], found["sign_correlation"]
+    rows = ["| layer | Hoyer sparsity, contribution | Hoyer sparsity, activation | PCA dims for 95 %, "
+            "contribution | PCA dims, activation | corr(pos, abs(neg)) of contributions |", "|---|---|---|---|---|---|"]
+    for layer in layers:
+        rows.append(f"| {layer} | {float(hoyer['hoyer_mean'].sel(layer=layer, variable='contribution')):.3f} | "
+                    f"{float(hoyer['hoyer_mean'].sel(layer=layer, variable='activation')):.3f} | "
+                    f"{int(dims['n_dimensions'].sel(layer=layer, variable='contribution'))} | "
+                    f"{int(dims['n_dimensions'].sel(layer=layer, variable='activation'))} | "
+                    f"{float(coupling['mean'].sel(layer=layer)):.2f} |")
+    return "\n".join(rows)
+
+
+def _irf_text(result: xr.Dataset) -> str:
+    variability = irf_variability(result)
+    lines = [f"The modes shown explain {100 * float(result.attrs['explained_overall']):.0f}% of the IRFs' squared "
+             "norm (the rest is the residual: other modes and channels no active mode uses)."]
+    for cell in result["cell"].values:
+        cell_type = type_name(str(result["cell_type"].sel(cell=cell).values))
+        explained = 100 * float(result["explained"].sel(cell=cell).mean())
+        lines.append(f"- cell {cell} ({cell_type}): explained {explained:.0f}%, IRF variability over time "
+                     f"{float(variability.sel(cell=cell)):.2f} (0 = same shape at every time)")
+    return "\n".join(lines)
+
+
+def _control_table(found: dict, layers) -> str:
+    rows = ["| layer | target | channels silenced | selection | target cells' rate change, ablate (Hz) | "
+            "preserve (Hz) | correlation with unperturbed, ablate |", "|---|---|---|---|---|---|---|"]
+    for layer in layers:
+        result = found[f"control_{layer}"]
+        kind, label = str(result.attrs["target_kind"]), str(result.attrs["target_label"])
+        cells = np.asarray(result[kind].values).astype(str) == label
+        target = f"{type_name(label)} cells" if kind == "cell_type" else f"cell {label}"
+        for selection in result["selection"].values:
+            chosen = result.sel(selection=selection).isel(cell=np.flatnonzero(cells))
+            n_channels = int(result["n_channels"].sel(selection=selection))
+            rows.append(f"| {layer} | {target} | {n_channels} | {selection} modes | "
+                        f"{float(chosen['rate_change'].sel(intervention='ablate').mean()):+.2f} | "
+                        f"{float(chosen['rate_change'].sel(intervention='preserve').mean()):+.2f} | "
+                        f"{float(chosen['correlation'].sel(intervention='ablate').mean()):.2f} |")
+    return "\n".join(rows)
+
+
+def report(found: dict, numbers: dict, figures: dict[str, str], source: str, seconds: dict[str, float],
+           settings: dict) -> str:
+    """The text of ``report.md``: numbers, figures and the hypotheses in plain words.
+
+    Parameters
+    ----------
+    found : dict
+        Every step's outputs by name.
+    numbers : dict
+        :func:`summary` of the run.
+    figures : dict
+        Figure key -> file name (relative to the report).
+    source : str
+        One line saying what was analysed (model, or recording and its trained model).
+    seconds : dict
+        Wall time per step (s).
+    settings : dict
+        The demo settings.
+    """
+    hypotheses = found["hypotheses"]
+    layers = tuple(settings["layers"])
+    tested = "recovery_score" in numbers
+    lines = ["# CODEC demo report", "", source, "", "## Headline numbers", "",
+             "| quantity | value |", "|---|---|",
+             f"| model correlation (mean Pearson r over cells, held-out) | {_f(numbers['model_r'], '.3f')} |"]
+    for layer in layers:
+        lines.append(f"| completeness error, {layer} (max abs; median relative) | "
+                     f"{_f(numbers[f'completeness_error_max_hz_{layer}'], '.2e')} Hz; "
+                     f"{_f(numbers[f'completeness_error_median_relative_{layer}'], '.1e')} |")
+        lines.append(f"| SAE R², {layer} contributions (activations) | {_f(numbers[f'sae_r2_{layer}'], '.3f')} "
+                     f"({_f(numbers[f'sae_r2_activation_{layer}'], '.3f')}) |")
+    if tested:
+        lines += [f"| recovery score (virtual retina) | {_f(numbers['recovery_score'], '.2f')} |",
+                  "| recovery score, shuffled mode-to-channel control (mean of "
+                  f"{hypotheses.sizes.get('shuffle', 0)}) | "
+                  f"{_f(numbers['recovery_score_shuffled'], '.2f')} |",
+                  f"| hypotheses {' / '.join(OUTCOMES)} | "
+                  f"{' / '.join(str(numbers['outcomes'][o]) for o in OUTCOMES)} |"]
+    lines += ["", "## Model fit", "", fit_table(found["fit"]["pearson_r"]), "", _image(figures["model_fit"],
+              "Predicted (colour) and true (black) rates of the best-fit cell of each type; r per cell by type."),
+              "## Contributions", "",
+              f"Integrated Gradients ({settings['ig_steps']} Gauss-Legendre nodes, zero-activation baseline) of every "
+              f"channel of each layer to every cell's rate at {settings['analysis_windows']} time points spread over "
+              f"{settings['analysis_snippets']} stretches of the analysed stimulus. "
+              "Completeness: the contributions of a sample sum to its rate minus the baseline rate, up to the "
+              "errors in the table above.", "",
+              _image(figures["contributions"], f"Contributions and activations of the {layers[-1]} channels over "
+                     "time for one cell, and completeness."),
+              "## Modes", "", _modes_table(found, layers), ""]
+    lines += [_image(figures[f"modes_{layer}"], f"Contribution modes of the {layer} layer and their loadings.")
+              for layer in layers]
+    lines += ["## Contributions versus activations", "", _comparison_table(found, layers), "",
+              _image(figures["sparsity"], "Sparsity of contributions and activations across channels, per layer."),
+              _image(figures["dimensions"], "PCA dimensions for 95 % of the variance, per layer."),
+              "## Instantaneous receptive fields by mode", "", _irf_text(found["irf"]), ""]
+    lines += [_image(path, f"IRF of cell {key.removeprefix('irf_cell')} split by mode (rank-1 frames at the peak lag).")
+              for key, path in figures.items() if key.startswith("irf_cell")]
+    lines += ["## Control: contribution modes against activation modes", "",
+              f"The top {100 * settings['control_fraction']:.0f}% channels of the contribution mode and of the "
+              "activation mode most tied to the target cells are silenced (ablate) or kept alone (preserve).", "",
+              _control_table(found, layers), "", "How the modes were chosen:", ""]
+    lines += [f"- {layer}: {found[f'control_{layer}'].attrs['selection_rule']}" for layer in layers] + [""]
+    lines += [_image(figures[f"control_{layer}"], f"Control experiment in the {layer} layer.") for layer in layers]
+    lines += ["## Hypotheses", ""]
+    if tested:
+        lines += [
+            "Each hypothesis takes a distinct channel set of a layer's contribution modes, names the "
+            "virtual-retina pathway whose activity the channels follow best (correlation at the cells' positions "
+            "on held-out natural jitter), predicts each cell's change of mean rate from silencing the channels in "
+            "the CNN, and is tested by blocking that pathway in the virtual retina. A cell type counts as changed "
+            f"when a {hypotheses.attrs['recording_s']:g} s recording would see the change at "
+            f"{hypotheses.attrs['z_min']:g} standard errors; a hypothesis's type agreement is the share of types "
+            "predicted or seen to change whose direction it got right; the recovery score is the "
+            "confidence-weighted mean type agreement, and its control uses the same weights with the channels "
+            "shuffled.", ""]
+    else:
+        lines += ["Predicted effects of silencing each channel set (no ground truth to test them against).", ""]
+    if tested:
+        lines += ["| measure (confidence-weighted mean over hypotheses) | modes' channels | shuffled channels |",
+                  "|---|---|---|"]
+        lines += [f"| {measure.replace('_', ' ')} | {_f(values['modes'], '.2f')} | {_f(values['shuffled'], '.2f')} |"
+                  for measure, values in numbers["agreement"].items()]
+        lines += ["", "Per hypothesis:", ""]
+    lines += [to_markdown(hypotheses), _image(figures["hypotheses"], "Hypotheses: predicted against observed change "
+              "per cell, and agreement against the shuffled control." if tested else "Predicted effects per type.")]
+    by = by_type(hypotheses["baseline_rate"])
+    lines += ["Mean model rates (Hz) under that stimulus: " +
+              ", ".join(f"{type_name(str(t))} {float(v):.1f}" for t, v in zip(by["type"].values, by.values)), "",
+              "## Run", "", "| step | seconds |", "|---|---|"]
+    lines += [f"| {step} | {value:.0f} |" for step, value in seconds.items()]
+    lines += ["", "Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items()), ""]
+    return "\n".join(lines)

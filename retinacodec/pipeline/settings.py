@@ -1,0 +1,96 @@
+"""Settings of the demo pipeline: stimulus lengths, quadrature, SAE epochs, hypothesis controls."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..errors import RetinaCodecError
+
+LAYERS = ("bipolar", "amacrine")
+"""The retina CNN's hidden layers, in the order of the network (the demo's default)."""
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """How much work each step of :func:`retinacodec.demo.run_demo` does.
+
+    The defaults fit the whole demo on the shipped model into a few minutes on 2 CPU cores;
+    :meth:`fast` is a tiny variant for tests and smoke runs (numbers are then not meaningful).
+    """
+
+    layers: tuple[str, ...] = LAYERS
+    """Layers whose contributions are decomposed (names or aliases the model's adapter knows)."""
+    fit_frames: int = 2000
+    """Frames of fresh natural jitter for the model-fit check (100 Hz: 2000 frames = 20 s)."""
+    analysis_frames: int = 3000
+    """Frames of natural jitter analysed (contributions, modes, IRFs, control; 30 s)."""
+    analysis_windows: int = 100
+    """Time points (windows) whose contributions are computed, x cells = SAE samples."""
+    analysis_snippets: int = 10
+    """Stretches of ``analysis_frames`` the time points are spread over (natural jitter holds
+    still between saccades, so one short stretch shows little)."""
+    ig_steps: int = 10
+    """Gauss-Legendre nodes of the Integrated Gradients path."""
+    sae_epochs: int = 60
+    """Most SAE epochs per fit (early stopping may end sooner)."""
+    sae_batch_size: int = 128
+    """SAE samples per gradient step."""
+    irf_cells: int = 2
+    """Cells whose IRFs are decomposed by mode (the best-fit cell of the first types)."""
+    irf_times: int = 3
+    """Time points per IRF cell."""
+    irf_modes: int = 4
+    """Modes (the most used) the IRFs are split into; the rest is the residual."""
+    irf_layer: str | None = None
+    """Layer whose modes split the IRFs (one of ``layers``; None: the last of them)."""
+    control_fraction: float = 0.25
+    """Fraction of a layer's channels silenced in the control experiment (top channels of a mode)."""
+    control_frames: int = 300
+    """Frames (from the start of the analysed natural jitter) of the control experiment."""
+    hypothesis_frames: int = 2000
+    """Frames of natural jitter under which hypotheses are predicted and tested (20 s)."""
+    match_frames: int = 3000
+    """Frames of held-out natural jitter on which channels are matched to pathways (30 s; shorter
+    stretches of natural jitter can leave channels silent and the match unstable)."""
+    max_hypotheses: int = 6
+    """Most hypotheses per layer."""
+    n_shuffles: int = 10
+    """Shuffled mode-to-channel controls."""
+    nwb_epochs: int = 4
+    """Training epochs for a model of an NWB recording."""
+    nwb_heldout_fraction: float = 0.25
+    """Final fraction of an NWB recording kept out of training, for the fit check and analyses."""
+    batch_size: int = 64
+    """Network evaluations per batch in contributions and IRFs."""
+    threads: int = 1
+    """torch CPU threads (1 is fastest for these small networks on shared cores)."""
+    seed: int = 9100
+    """Seed of everything random; stimuli use seed, seed + 1, ... (fresh seeds, not training ones)."""
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type == "int" and (isinstance(value, bool) or not isinstance(value, int) or value < 0
+                                        or (value == 0 and field.name not in ("n_shuffles", "seed"))):
+                raise RetinaCodecError(f"demo setting {field.name} is {value!r}; expected a positive integer")
+        for name in ("control_fraction", "nwb_heldout_fraction"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 < value < 1):
+                raise RetinaCodecError(f"demo setting {name} is {value!r}; expected a number in (0, 1)")
+        if not self.layers or not all(isinstance(layer, str) and layer for layer in self.layers):
+            raise RetinaCodecError(f"demo setting layers is {self.layers!r}; expected one or more layer names")
+        if self.irf_layer is not None and self.irf_layer not in self.layers:
+            raise RetinaCodecError(f"demo setting irf_layer is {self.irf_layer!r}; expected one of the layers "
+                                   f"{', '.join(self.layers)}")
+
+    @classmethod
+    def fast(cls) -> DemoSettings:
+        """Tiny settings for tests: every step runs, in seconds, with meaningless numbers."""
+        return cls(fit_frames=300, analysis_frames=200, analysis_windows=12, analysis_snippets=3, ig_steps=4,
+                   sae_epochs=4, sae_batch_size=32, irf_cells=1, irf_times=2, irf_modes=2, control_frames=60,
+                   hypothesis_frames=200, match_frames=150, max_hypotheses=2, n_shuffles=2,
+                   nwb_epochs=1)
+
+    def to_dict(self) -> dict:
+        """The settings as a plain mapping (for the manifest and the report)."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,227 @@
+"""The computations of the demo's steps; each returns ``{output name: result}`` for a Workspace.
+
+Every function here calls the library's own stages (training, contributions, modes, IRFs,
+control, hypotheses); this module only chooses their inputs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from scipy.ndimage import uniform_filter1d
+from tqdm.auto import tqdm
+
+from ..attribution.ig import contributions
+from ..control import associated_mode, retina_control, top_channels
+from ..errors import RetinaCodecError
+from ..hypotheses import combine, generate, test
+from ..hypotheses.match import type_name
+from ..metrics import pearson_r
+from ..models.registry import predict
+from ..models.retina_cnn import RetinaCNN
+from ..models.train import TrainingSettings, evaluate_on_virtual_retina, train_model
+from ..modes.compare import pca_dimensions, sign_correlation, sparsity
+from ..modes.workflow import fit_modes
+from ..receptive_fields import irf
+from ..targets import Cell
+from .settings import DemoSettings
+
+SMOOTHING_FRAMES = 5
+"""Boxcar (frames) that turns a recording's spike counts into the rate a model's fit is judged by."""
+
+
+def virtual_retina_fit(model: RetinaCNN, retina, settings: DemoSettings, progress: bool) -> dict:
+    """Predicted against true rates on fresh natural jitter (:func:`evaluate_on_virtual_retina`)."""
+    return {"fit": evaluate_on_virtual_retina(model, retina, n_frames=settings.fit_frames, seed=settings.seed,
+                                              progress=progress)}
+
+
+def recording_fit(model: RetinaCNN, stimulus: xr.DataArray, spikes: xr.DataArray) -> dict:
+    """Predicted rates against the recorded rate (spike counts x frame rate, smoothed over
+    :data:`SMOOTHING_FRAMES` frames) on the held-out part of a recording."""
+    predicted = predict(model, stimulus)
+    rate = spikes * float(stimulus.attrs["frame_rate_hz"])
+    observed = rate.copy(data=uniform_filter1d(rate.values.astype(np.float64), SMOOTHING_FRAMES, axis=0))
+    observed = observed.assign_coords(cell=predicted["cell"].values).sel(time=predicted["time"])
+    observed.attrs = {"units": "Hz", "smoothing_frames": SMOOTHING_FRAMES}
+    return {"fit": xr.Dataset({"predicted": predicted.drop_vars(["y", "x"]), "true": observed.reset_coords(drop=True),
+                               "pearson_r": pearson_r(predicted, observed)},
+                              attrs={"model": model.name, "stimulus": "held-out recording"})}
+
+
+def train_on_recording(folder: Path, stimulus: xr.DataArray, spikes: xr.DataArray, settings: DemoSettings,
+                       progress: bool) -> dict:
+    """Train a retina CNN briefly on a recording (resumable in ``folder/model``).
+
+    The default kernels (15 and 11 px for 50 px frames) are scaled to the frame size.
+    """
+    size = int(stimulus.sizes["y"])
+    odd = lambda value: max(3, int(round(value)) // 2 * 2 + 1)  # noqa: E731
+    architecture = {"bipolar_kernel": odd(15 * size / 50), "amacrine_kernel": odd(11 * size / 50)}
+    rates = spikes * float(stimulus.attrs["frame_rate_hz"])
+    train_model(stimulus, rates, architecture=architecture, output_dir=folder / "model",
+                settings=TrainingSettings(epochs=settings.nwb_epochs, seed=settings.seed), name="recording",
+                progress=progress)
+    return {"model": Path("model") / "model.pt"}
+
+
+def snippets(stimulus: xr.DataArray, history: int, settings: DemoSettings) -> list[xr.DataArray]:
+    """Non-overlapping stretches of ``stimulus``, evenly spread, holding ``analysis_windows``
+    windows in all (fewer stretches when the stimulus is short).
+
+    Raises
+    ------
+    RetinaCodecError
+        If the stimulus cannot hold one window per stretch.
+    """
+    count = settings.analysis_snippets
+    per = -(-settings.analysis_windows // count)
+    count = min(count, stimulus.sizes["time"] // (history - 1 + per))
+    if count < 1:
+        raise RetinaCodecError(f"the analysed stimulus has {stimulus.sizes['time']} frames; expected at least "
+                               f"{history - 1 + per} (history {history} + {per - 1} frames)")
+    length = history - 1 + per
+    starts = np.linspace(0, stimulus.sizes["time"] - length, count).round().astype(int)
+    return [stimulus.isel(time=slice(start, start + length)) for start in starts]
+
+
+def layer_contributions(model: RetinaCNN, stimulus: xr.DataArray, settings: DemoSettings, progress: bool) -> dict:
+    """Split-sign contributions of every channel of each layer to every cell's rate, at the
+    windows of the stretches of :func:`snippets`."""
+    cells = [Cell(i) for i in range(model.n_cells)]
+    parts = snippets(stimulus, model.history, settings)
+    outputs = {}
+    for layer in settings.layers:
+        pieces = [contributions(model, part, layer, cells, split="sign", n_steps=settings.ig_steps,
+                                batch_size=settings.batch_size, progress=False)
+                  for part in tqdm(parts, desc=f"contributions of {layer}", unit="stretch", disable=not progress)]
+        outputs[f"contributions_{layer}"] = xr.concat(pieces, dim="sample")
+    return outputs
+
+
+def layer_modes(found: dict, settings: DemoSettings, progress: bool) -> dict:
+    """SAE modes of contributions and of activations for each layer (with cell-type statistics)."""
+    outputs = {}
+    for layer in settings.layers:
+        for variable, suffix in (("contribution", ""), ("activation", "_activation")):
+            sae, result = fit_modes(found[f"contributions_{layer}"], labels="cell_type", variable=variable,
+                                    epochs=settings.sae_epochs, batch_size=settings.sae_batch_size,
+                                    seed=settings.seed, device="cpu", progress=progress)
+            outputs[f"modes{suffix}_{layer}"] = result
+            outputs[f"sae{suffix}_{layer}"] = sae
+    return outputs
+
+
+def comparison(found: dict, settings: DemoSettings) -> dict:
+    """Contribution-vs-activation statistics across layers: sparsity, PCA dimensions, sign coupling."""
+    layers = {layer: found[f"contributions_{layer}"] for layer in settings.layers}
+    return {"sparsity": sparsity(layers), "dimensions": pca_dimensions(layers),
+            "sign_correlation": sign_correlation(layers)}
+
+
+def used_modes(modes: xr.Dataset, count: int) -> list[int]:
+    """Positions of the ``count`` most used live modes."""
+    usage = np.where(modes["dead_modes"].values.astype(bool), -1.0, modes["mode_usage"].values)
+    return [int(m) for m in np.argsort(-usage, kind="stable")[:count] if usage[m] > 0]
+
+
+def irf_cells(fit: xr.Dataset, count: int) -> list[int]:
+    """The best-fit cell of each type, OMS first (then ON, OFF, ON-OFF, others), ``count`` of them."""
+    r = fit["pearson_r"]
+    types = list(dict.fromkeys(str(t) for t in r["cell_type"].values))
+    order = sorted(types, key=lambda t: (["oms", "on", "off", "on_off"] + types).index(t))
+    labels = np.asarray(r["cell_type"].values, dtype=str)
+    best = [int(r["cell"].values[np.flatnonzero(labels == t)[np.nanargmax(r.values[labels == t])]]) for t in order]
+    if len(best) < count:
+        ranked = r["cell"].values[np.argsort(-np.nan_to_num(r.values, nan=-2.0))]
+        best += [int(c) for c in ranked if int(c) not in best]
+    return best[:count]
+
+
+def mode_irfs(model: RetinaCNN, stimulus: xr.DataArray, found: dict, cells: list[int], settings: DemoSettings,
+              progress: bool) -> dict:
+    """IRFs of a few cells at a few of the analysed times, split by the most used contribution modes
+    of one layer."""
+    layer = settings.irf_layer or settings.layers[-1]
+    analysed = np.unique(found[f"contributions_{layer}"].indexes["sample"].get_level_values("time"))
+    times = analysed[np.linspace(0, len(analysed) - 1, settings.irf_times).round().astype(int)]
+    result = irf(model, stimulus, cells=cells, times=times, method="gradient", layer=layer,
+                 modes=found[f"sae_{layer}"], selected_modes=used_modes(found[f"modes_{layer}"], settings.irf_modes),
+                 batch_size=settings.batch_size, progress=progress)
+    return {"irf": result}
+
+
+def control_target(loadings: xr.DataArray) -> tuple[str, np.ndarray, object]:
+    """(kind, labels, label) of the control target: the OMS cell type (else the first type) by
+    ``cell_type``, or the first cell by ``cell`` when all cells share a type."""
+    types = np.asarray(loadings["cell_type"].values, dtype=str)
+    distinct = list(dict.fromkeys(types))
+    if len(distinct) > 1:
+        return "cell_type", types, "oms" if "oms" in distinct else distinct[0]
+    cells = np.asarray(loadings["cell"].values)
+    return "cell", cells, cells[0]
+
+
+def _control_mode(modes: xr.Dataset, target: str, labels: np.ndarray, label) -> tuple[int, str]:
+    """(mode, how it was chosen): the mode most tied to the target, or the largest atom when no
+    mode's loadings vary (a dead SAE)."""
+    try:
+        return associated_mode(modes["loadings"], labels, label), f"mode most tied to the {target}"
+    except RetinaCodecError:
+        return int(np.argmax(np.abs(np.asarray(modes["modes"].values)).sum(axis=1))), "largest atom (no mode varies)"
+
+
+def control_experiments(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings,
+                        progress: bool) -> dict:
+    """Ablate or preserve the top channels of the contribution mode and of the activation mode most
+    tied to the target cells, in each layer (:func:`retina_control`)."""
+    outputs = {}
+    for layer in settings.layers:
+        selections, rules = {}, []
+        for variable, suffix in (("contribution", ""), ("activation", "_activation")):
+            modes = found[f"modes{suffix}_{layer}"]
+            kind, labels, label = control_target(modes["loadings"])
+            target = f"{type_name(str(label))} cells" if kind == "cell_type" else f"cell {label}"
+            mode, rule = _control_mode(modes, target, labels, label)
+            selections[variable] = top_channels(found[f"sae{suffix}_{layer}"], mode, settings.control_fraction)
+            rules.append(f"{variable}: {rule}")
+        result = retina_control(model, stimulus.isel(time=slice(0, settings.control_frames)), layer, selections,
+                                batch_size=settings.batch_size, progress=progress)
+        outputs[f"control_{layer}"] = result.assign_attrs(target_kind=kind, target_label=str(label),
+                                                          selection_rule="; ".join(rules))
+    return outputs
+
+
+def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings, progress: bool,
+                     retina=None, match_stimulus: xr.DataArray | None = None) -> dict:
+    """Hypotheses from each layer's contribution modes; tested on the virtual retina when there is one."""
+    per_layer = [generate(model, stimulus, found[f"modes_{layer}"], layer, virtual_retina=retina,
+                          match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
+                          n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
+                 for layer in settings.layers]
+    hypotheses = combine(per_layer)
+    if retina is not None:
+        hypotheses = test(hypotheses, retina, stimulus, progress=progress)
+    return {"hypotheses": hypotheses}
+
+
+def load_recording(path: str | Path) -> tuple[xr.DataArray, xr.DataArray]:
+    """(stimulus, spike counts) of an NWB recording (:func:`retinacodec.io.read_nwb`); unit
+    columns ``y`` and ``x`` (read as ``cell_y``, ``cell_x``) become the cells' positions."""
+    from ..io import read_nwb
+
+    recording = read_nwb(path)
+    spikes = recording["spikes"]
+    positions = {"cell_y": "y", "cell_x": "x"}
+    if set(positions) <= set(spikes.coords):
+        spikes = spikes.rename(positions)
+    return recording["stimulus"], spikes
+
+
+def split_recording(stimulus: xr.DataArray, spikes: xr.DataArray, heldout: float) -> tuple[tuple, tuple]:
+    """((train stimulus, spikes), (held-out stimulus, spikes)): the last ``heldout`` fraction held out."""
+    cut = int(round((1 - heldout) * stimulus.sizes["time"]))
+    first, rest = slice(0, cut), slice(cut, None)
+    return ((stimulus.isel(time=first), spikes.isel(time=first)), (stimulus.isel(time=rest), spikes.isel(time=rest)))
+

@@ -1,0 +1,167 @@
+"""The demo's output folder: refuses foreign folders, records finished steps in a manifest, and
+lets a rerun resume from the steps whose files still read back unchanged."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Union
+
+import xarray as xr
+
+from .. import __version__
+from ..errors import RetinaCodecError
+from ..io import read_netcdf, write_netcdf
+from ..io.atomic import atomic_destination
+from ..modes.sae import SAE
+
+MANIFEST = "manifest.json"
+"""File that marks a folder as a demo run and lists its finished steps."""
+PROGRAM = "retinacodec demo"
+Result = Union[xr.Dataset, xr.DataArray, SAE, Path]
+"""What a step returns per output name: a labeled result or SAE (written here as ``<name>.nc``),
+or the path (relative to the folder) of a file the step wrote itself."""
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Workspace:
+    """An output folder whose steps run once and are reused by later runs with the same inputs.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The output folder (created if missing).
+    fingerprint : dict
+        What the results depend on (model and recording digests, settings, package version); a
+        folder holding a run with another fingerprint is refused unless ``overwrite``.
+    overwrite : bool
+        Write into a folder that holds other files or another run, recomputing every step.
+    log : callable, optional
+        Called with one line per step (default: print to stderr).
+
+    Raises
+    ------
+    RetinaCodecError
+        If ``folder`` is a file, or holds files of something else (or another demo run) and
+        ``overwrite`` is False.
+    """
+
+    def __init__(self, folder: str | os.PathLike, fingerprint: dict, overwrite: bool = False,
+                 log: Callable[[str], None] | None = None):
+        self.folder = Path(folder)
+        self.fingerprint = json.loads(json.dumps(fingerprint))
+        self.log = log or (lambda line: print(line, file=sys.stderr))
+        if self.folder.exists() and not self.folder.is_dir():
+            raise RetinaCodecError(f"{self.folder} is a file; expected an output folder")
+        previous = self._previous_manifest()
+        contents = sorted(p.name for p in self.folder.iterdir()) if self.folder.is_dir() else []
+        if contents and not overwrite:
+            if previous is None:
+                shown = ", ".join(contents[:5]) + (", ..." if len(contents) > 5 else "")
+                raise RetinaCodecError(f"{self.folder} exists and holds other files ({shown}); expected a new or "
+                                       "empty folder or an interrupted demo run (pass --overwrite to write into it)")
+            if previous.get("fingerprint") != self.fingerprint:
+                raise RetinaCodecError(f"{self.folder} holds a demo run of another model, recording or settings; "
+                                       "expected the same inputs to resume (pass --overwrite to replace it)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        resumed = previous is not None and not overwrite and previous.get("fingerprint") == self.fingerprint
+        self.steps: dict = dict(previous["steps"]) if resumed else {}
+        self.resumed: list[str] = []
+        self._save()
+
+    def _previous_manifest(self) -> dict | None:
+        path = self.folder / MANIFEST
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return manifest if isinstance(manifest, dict) and manifest.get("program") == PROGRAM else None
+
+    def _save(self) -> None:
+        manifest = {"program": PROGRAM, "retinacodec_version": __version__, "fingerprint": self.fingerprint,
+                    "steps": self.steps}
+        with atomic_destination(self.folder / MANIFEST) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+
+    def path(self, name: str) -> Path:
+        """Path of a file in the folder."""
+        return self.folder / name
+
+    def run(self, step: str, compute: Callable[[], dict[str, Result]]) -> dict[str, Result]:
+        """The outputs of a step: read back when a previous run finished it, else computed and written.
+
+        Parameters
+        ----------
+        step : str
+            Step name (unique within the run).
+        compute : callable
+            Returns ``{output name: result}``; xarray results and SAEs are written atomically as
+            ``<name>.nc`` (paths are files the step wrote itself, relative to the folder).
+
+        Returns
+        -------
+        dict
+            The outputs as read back from their files (so a resumed run sees the same numbers).
+        """
+        record = self.steps.get(step)
+        if record is not None:
+            loaded = self._load(record)
+            if loaded is not None:
+                self.resumed.append(step)
+                self.log(f"{step}: finished earlier ({record['seconds']:.0f} s), read back")
+                return loaded
+            self.log(f"{step}: earlier files missing or changed, recomputing")
+        started = time.perf_counter()
+        outputs = compute()
+        files = {}
+        for name, value in outputs.items():
+            if isinstance(value, Path):
+                files[name] = {"file": value.as_posix(), "kind": "file"}
+                continue
+            file = f"{name}.nc"
+            if isinstance(value, SAE):
+                value.save(self.folder / file)
+            else:
+                write_netcdf(value, self.folder / file)
+            files[name] = {"file": file, "kind": "sae" if isinstance(value, SAE) else "netcdf"}
+        for entry in files.values():
+            entry["sha256"] = file_digest(self.folder / entry["file"])
+        seconds = time.perf_counter() - started
+        self.steps[step] = {"outputs": files, "seconds": seconds}
+        self._save()
+        self.log(f"{step}: done in {seconds:.0f} s")
+        return self._load(self.steps[step])
+
+    def _load(self, record: dict) -> dict[str, Result] | None:
+        """The outputs of a finished step, or None when a file is missing, changed or unreadable."""
+        loaded = {}
+        for name, entry in record["outputs"].items():
+            path = self.folder / entry["file"]
+            if not path.is_file() or file_digest(path) != entry["sha256"]:
+                return None
+            try:
+                if entry["kind"] == "sae":
+                    loaded[name] = SAE.load(path)
+                elif entry["kind"] == "netcdf":
+                    loaded[name] = read_netcdf(path)
+                else:
+                    loaded[name] = Path(entry["file"])
+            except (RetinaCodecError, OSError, KeyError, ValueError):
+                return None
+        return loaded
+
+    def seconds(self) -> dict[str, float]:
+        """Wall time (s) each finished step took when it was computed."""
+        return {step: float(record["seconds"]) for step, record in self.steps.items()}

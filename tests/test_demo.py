@@ -1,0 +1,185 @@
+"""The demo pipeline with tiny settings: the files it writes, the folders it refuses, resuming after
+an interruption with the same numbers, a run on an NWB recording, and one clear error per mistake."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from retinacodec.demo import run_demo
+from retinacodec.errors import RetinaCodecError
+from retinacodec.io import read_netcdf, write_nwb
+from retinacodec.io.checkpoints import save_checkpoint
+from retinacodec.models.retina_cnn import RetinaCNN
+from retinacodec.models.virtual_retina import VirtualRetina
+from retinacodec.pipeline import DemoSettings, Workspace
+from retinacodec.pipeline import steps as demo_steps
+from retinacodec.stimuli import natural_jitter
+
+FAST = DemoSettings.fast()
+STEPS = ["fit", "contributions", "modes", "compare", "irf", "control", "hypotheses"]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A random retina CNN (8-frame history, 4 + 4 channels) on the virtual retina's cells, saved as
+    a model folder with its virtual retina, as the shipped default is."""
+    retina = VirtualRetina()
+    cells = retina.cells
+    torch.manual_seed(0)
+    model = RetinaCNN(cells.sizes["cell"], history=8, bipolar_channels=4, amacrine_channels=4,
+                      cell_type=list(cells["cell_type"].values),
+                      cell_position=np.stack([cells["y"].values, cells["x"].values], axis=1))
+    model.name = "tiny"
+    folder = tmp_path_factory.mktemp("tiny_model")
+    save_checkpoint({"config": model.config(), "state_dict": model.state_dict()}, folder / "model.pt")
+    (folder / "virtual_retina.json").write_text(json.dumps(retina.to_dict()))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo") / "out"
+    report = run_demo(folder, model=tiny_model, settings=FAST, progress=False)
+    assert report == folder / "report.md"
+    return folder
+
+
+def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
+    manifest = json.loads((finished / "manifest.json").read_text())
+    assert list(manifest["steps"]) == STEPS
+    for record in manifest["steps"].values():
+        for output in record["outputs"].values():
+            if output["kind"] == "netcdf":
+                read_netcdf(finished / output["file"])
+    figures = sorted(p.name for p in finished.glob("*.png"))
+    for name in ("model_fit.png", "modes_bipolar.png", "modes_amacrine.png", "hypotheses.png", "sparsity.png",
+                 "control_amacrine.png"):
+        assert name in figures
+    assert any(name.startswith("irf_cell") for name in figures)
+    report = (finished / "report.md").read_text()
+    for name in figures:
+        assert f"]({name})" in report
+    numbers = json.loads((finished / "summary.json").read_text())
+    contributions = read_netcdf(finished / "contributions_bipolar.nc")
+    assert numbers["completeness_error_max_hz_bipolar"] == pytest.approx(
+        float(np.abs(contributions["completeness_error"]).max()))
+    assert f"| {numbers['model_r']:.3f} |" in report
+    assert 0.0 <= numbers["recovery_score"] <= 1.0 and 0.0 <= numbers["recovery_score_shuffled"] <= 1.0
+    assert f"| recovery score (virtual retina) | {numbers['recovery_score']:.2f} |" in report
+    hypotheses = read_netcdf(finished / "hypotheses.nc")
+    assert "observed_change" in hypotheses and hypotheses.sizes["shuffle"] == FAST.n_shuffles
+    assert report.count("Blocking the ") >= hypotheses.sizes["hypothesis"]
+
+
+def test_model_fit_of_the_report_is_the_correlation_of_the_written_rates(finished):
+    fit = read_netcdf(finished / "fit.nc")
+    predicted, true = fit["predicted"].values, fit["true"].values
+    by_hand = [np.corrcoef(predicted[:, c], true[:, c])[0, 1] for c in range(predicted.shape[1])]
+    numbers = json.loads((finished / "summary.json").read_text())
+    assert numbers["model_r"] == pytest.approx(np.nanmean(by_hand), abs=1e-6)
+
+
+def test_demo_refuses_a_folder_with_other_files_or_another_run(tmp_path, tiny_model, finished):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(RetinaCodecError, match="holds other files .*notes.txt.*--overwrite"):
+        run_demo(tmp_path, model=tiny_model, settings=FAST, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    other = dataclasses.replace(FAST, seed=FAST.seed + 10)
+    with pytest.raises(RetinaCodecError, match="another model, recording or settings"):
+        run_demo(finished, model=tiny_model, settings=other, progress=False)
+
+
+def test_demo_resumes_after_an_interruption_and_ends_with_the_same_numbers(tmp_path, tiny_model, finished,
+                                                                           monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(demo_steps, "mode_irfs", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run_demo(tmp_path, model=tiny_model, settings=FAST, progress=False)
+    assert list(json.loads((tmp_path / "manifest.json").read_text())["steps"]) == STEPS[:4]
+    assert not (tmp_path / "report.md").exists()
+
+    def recomputed(*args, **kwargs):
+        raise AssertionError("a finished step ran again")
+
+    lines = []
+    with monkeypatch.context() as patch:
+        for name in ("virtual_retina_fit", "layer_contributions", "layer_modes", "comparison"):
+            patch.setattr(demo_steps, name, recomputed)
+        run_demo(tmp_path, model=tiny_model, settings=FAST, progress=False, log=lines.append)
+    assert [line.split(":")[0] for line in lines if "read back" in line] == STEPS[:4]
+    resumed = json.loads((tmp_path / "summary.json").read_text())
+    assert resumed == json.loads((finished / "summary.json").read_text())
+    again, first = read_netcdf(tmp_path / "hypotheses.nc"), read_netcdf(finished / "hypotheses.nc")
+    np.testing.assert_array_equal(again["predicted_change"].values, first["predicted_change"].values)
+    np.testing.assert_array_equal(again["observed_change"].values, first["observed_change"].values)
+
+
+def test_workspace_recomputes_a_step_whose_file_changed_and_overwrite_starts_afresh(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"numbers": scalar(len(calls))}
+
+    Workspace(tmp_path, {"a": 1}).run("step", compute)
+    assert Workspace(tmp_path, {"a": 1}).run("step", compute)["numbers"].item() == 1 and len(calls) == 1
+    (tmp_path / "numbers.nc").write_bytes(b"not netCDF")
+    assert Workspace(tmp_path, {"a": 1}).run("step", compute)["numbers"].item() == 2
+    assert Workspace(tmp_path, {"a": 2}, overwrite=True).run("step", compute)["numbers"].item() == 3
+    with pytest.raises(RetinaCodecError, match="is a file"):
+        Workspace(tmp_path / "numbers.nc", {"a": 2})
+
+
+def scalar(value):
+    return xr.DataArray(value, name="numbers")
+
+
+def test_demo_on_an_nwb_recording_trains_a_model_and_predicts_without_testing(tmp_path):
+    retina = VirtualRetina()
+    stimulus = natural_jitter(n_frames=700, size=36, seed=4, progress=False)
+    spikes = retina.respond(stimulus, seed=1)["spikes"].values
+    times = stimulus["time"].values
+    trains = [np.repeat(times, spikes[:, c]) for c in range(spikes.shape[1])]
+    path = write_nwb(tmp_path / "recording.nwb", stimulus, trains, cell_type=list(retina.cells["cell_type"].values))
+    settings = dataclasses.replace(FAST, analysis_windows=8, hypothesis_frames=120)
+    report = run_demo(tmp_path / "out", nwb=path, settings=settings, progress=False)
+    text = report.read_text()
+    assert "no ground truth" in text and "recovery score" not in text.lower()
+    assert (tmp_path / "out" / "model" / "model.pt").is_file()
+    hypotheses = read_netcdf(tmp_path / "out" / "hypotheses.nc")
+    assert "observed_change" not in hypotheses and (hypotheses["block"].values == "").all()
+    assert "Silencing what channels" in text
+    for name in ("model_fit.png", "modes_bipolar.png", "hypotheses.png"):
+        assert (tmp_path / "out" / name).is_file()
+
+
+def test_missing_corrupt_or_incomplete_recordings_and_unknown_layers_raise_one_clear_error(tmp_path, tiny_model):
+    with pytest.raises(RetinaCodecError, match="NWB file not found"):
+        run_demo(tmp_path / "a", nwb=tmp_path / "missing.nwb", progress=False)
+    (tmp_path / "corrupt.nwb").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(RetinaCodecError, match="not an HDF5 file"):
+        run_demo(tmp_path / "b", nwb=tmp_path / "corrupt.nwb", progress=False)
+    stimulus = natural_jitter(n_frames=60, size=36, seed=4, progress=False)
+    write_nwb(tmp_path / "no_units.nwb", stimulus, [])
+    with pytest.raises(RetinaCodecError, match="no units table"):
+        run_demo(tmp_path / "c", nwb=tmp_path / "no_units.nwb", progress=False)
+    with pytest.raises(RetinaCodecError, match="unknown layer 'retina9'"):
+        run_demo(tmp_path / "d", model=tiny_model, settings=dataclasses.replace(FAST, layers=("bipolar", "retina9")),
+                 progress=False)
+    with pytest.raises(RetinaCodecError, match="unknown model 'nonesuch'"):
+        run_demo(tmp_path / "e", model="nonesuch", progress=False)
+    assert not any((tmp_path / name).exists() for name in "abcde")

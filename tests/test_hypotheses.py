@@ -1,0 +1,310 @@
+"""Hypotheses: predictions checked against retina_control and a forward pass by hand, matching
+against planted activity, drug names against the DRUGS table, scores against hand computations,
+and the test against the virtual retina's own wiring."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import retinacodec.hypotheses as hyp
+from retinacodec.control import retina_control
+from retinacodec.errors import RetinaCodecError
+from retinacodec.hypotheses.cnn import activity_at, record_layer
+from retinacodec.hypotheses.effects import by_type, categories
+from retinacodec.hypotheses.match import drugs_for, pathway_correlation
+from retinacodec.models.adapter import adapt
+from retinacodec.models.registry import predict, windows
+from retinacodec.models.retina_cnn import RetinaCNN
+from retinacodec.models.virtual_retina import VirtualRetina
+from retinacodec.plots.hypotheses import plot_hypotheses
+from retinacodec.stimuli import natural_jitter
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def retina():
+    return VirtualRetina()
+
+
+@pytest.fixture(scope="module")
+def small_cnn(retina):
+    """A random retina CNN on the virtual retina's cells (short history, 4 + 4 channels)."""
+    torch.manual_seed(3)
+    cells = retina.cells
+    model = RetinaCNN(cells.sizes["cell"], history=8, bipolar_channels=4, amacrine_channels=4,
+                      cell_type=list(cells["cell_type"].values),
+                      cell_position=np.stack([cells["y"].values, cells["x"].values], axis=1)).eval()
+    with torch.no_grad():  # spread the readout so that silencing channels moves the rates
+        model.ganglion[2].weight.mul_(4.0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def stimulus():
+    return natural_jitter(n_frames=100, seed=21, progress=False)
+
+
+def dictionary(layer="bipolar"):
+    """Three modes over four channels: channels {0, 1}, {2} and {1, 3} at half weight or more."""
+    weights = np.array([[1.0, 0.6, 0.1, 0.0], [0.0, 0.2, 1.0, 0.3], [0.0, 0.9, 0.0, 1.0]])
+    return xr.DataArray(weights, dims=("mode", "channel"), attrs={"layer": layer})
+
+
+def listed(text: xr.DataArray) -> list[int]:
+    return [int(c) for c in str(text.values).split(", ")]
+
+
+def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_same_channels(small_cnn, stimulus,
+                                                                                           retina):
+    for layer in ("bipolar", "amacrine"):
+        result = hyp.generate(small_cnn, stimulus, dictionary(layer), layer, virtual_retina=retina, n_shuffles=2,
+                              seed=5, progress=False)
+        assert list(result["channels"].values) == ["1, 3", "0, 1", "2"]  # largest atoms first
+        sets = {f"{h}": listed(result["channels"].sel(hypothesis=h)) for h in result["hypothesis"].values}
+        for k in range(2):
+            for h in result["hypothesis"].values:
+                sets[f"{h}/{k}"] = listed(result["shuffled_channels"].sel(shuffle=k, hypothesis=h))
+        control = retina_control(small_cnn, stimulus, layer, sets, progress=False)
+        measured = control["rate_change"].sel(intervention="ablate")
+        for h in result["hypothesis"].values:
+            np.testing.assert_allclose(result["predicted_change"].sel(hypothesis=h), measured.sel(selection=h),
+                                       rtol=1e-3, atol=1e-4)
+            for k in range(2):
+                np.testing.assert_allclose(result["shuffled_change"].sel(shuffle=k, hypothesis=h),
+                                           measured.sel(selection=f"{h}/{k}"), rtol=1e-3, atol=1e-4)
+                assert len(sets[f"{h}/{k}"]) == len(sets[h])
+        assert np.abs(result["predicted_change"]).max() > 0.01  # the comparison is not between zeros
+        unperturbed = control["mean_rate"].sel(intervention="none").isel(selection=0)
+        np.testing.assert_allclose(result["baseline_rate"], unperturbed, rtol=1e-4)
+
+
+def test_same_seed_gives_the_same_shuffles_and_another_seed_other_ones(small_cnn, stimulus):
+    kwargs = dict(n_shuffles=4, progress=False, virtual_retina=None)
+    first = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", seed=1, **kwargs)
+    again = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", seed=1, **kwargs)
+    other = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", seed=2, **kwargs)
+    assert (first["shuffled_channels"].values == again["shuffled_channels"].values).all()
+    assert (first["shuffled_channels"].values != other["shuffled_channels"].values).any()
+    assert (first["block"].values == "").all() and np.isnan(first["match_r"].values).all()
+    np.testing.assert_array_equal(first["confidence"].values, first["detectability"].values)
+    none = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", seed=1, **{**kwargs, "n_shuffles": 0})
+    assert none.sizes["shuffle"] == 0 and none["shuffled_change"].shape == (0, 3, small_cnn.n_cells)
+    np.testing.assert_array_equal(none["predicted_change"].values, first["predicted_change"].values)
+
+
+def test_layer_activity_at_a_pixel_is_the_forward_pass_output_at_the_centred_map_position(small_cnn, stimulus):
+    positions = np.array([[19, 31], [25, 25], [30, 20]])
+    for layer, offset in (("bipolar", 7), ("amacrine", 12)):  # (15 - 1) / 2 and that + (11 - 1) / 2
+        recorded = activity_at(record_layer(small_cnn, stimulus, layer), positions)
+        inputs, _ = windows(small_cnn, stimulus)
+        with torch.no_grad():
+            direct = adapt(small_cnn).capture(inputs[:20].contiguous(), layer).activation.numpy()
+        expected = direct[:, :, positions[:, 0] - offset, positions[:, 1] - offset]
+        np.testing.assert_allclose(recorded[:20], expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(RetinaCodecError, match="outside the layer's 26 x 26 map"):
+        activity_at(record_layer(small_cnn, stimulus, "amacrine"), np.array([[5, 25]]))
+
+
+def test_match_picks_the_pathway_whose_activity_the_channels_carry():
+    rng = np.random.default_rng(0)
+    pathways = rng.standard_normal((300, 6, 4))
+    channels = np.stack([2.0 * pathways[:, 5] + 0.5,  # wide-field, scaled and shifted
+                         pathways[:, 1] + 0.1 * rng.standard_normal((300, 4)),
+                         -pathways[:, 0],
+                         np.zeros((300, 4))], axis=1)
+    r = pathway_correlation(channels, pathways, [[0], [1], [2], [3], [0, 3]])
+    assert r[0].argmax() == 5 and r[0, 5] == pytest.approx(1.0)
+    assert r[1].argmax() == 1 and r[1, 1] > 0.99
+    assert r[2, 0] == pytest.approx(-1.0)
+    np.testing.assert_array_equal(r[3], 0.0)  # a silent channel matches nothing
+    np.testing.assert_allclose(r[4], r[0])
+
+
+def test_drugs_are_named_from_the_virtual_retinas_pharmacology(retina):
+    assert drugs_for("amacrine_wide", retina) == ("picrotoxin", "")
+    assert drugs_for("amacrine_narrow", retina) == ("strychnine", "")
+    drug, also = drugs_for("bipolar_on_sustained", retina)
+    assert drug == "L-AP4 or APB" and also == "ON transient bipolar"
+    assert drugs_for("bipolar_off_sustained", retina) == ("", "")
+
+
+def records(predicted, observed, confidence, shuffled, types=("on", "off", "oms"), per_type=4, baseline=10.0,
+            blocks=None):
+    """Hand-made tested hypotheses: changes per type (Hz), spread equally over each type's cells."""
+    cell_type = np.repeat(types, per_type)
+
+    def per_cell(values):
+        return np.repeat(np.asarray(values, dtype=float), per_type, axis=-1)
+
+    n = len(predicted)
+    coords = {"hypothesis": [f"h{i}" for i in range(n)], "cell": np.arange(cell_type.size),
+              "cell_type": ("cell", cell_type), "shuffle": np.arange(len(shuffled))}
+    return xr.Dataset(
+        {
+            "predicted_change": (("hypothesis", "cell"), per_cell(predicted)),
+            "observed_change": (("hypothesis", "cell"), per_cell(observed)),
+            "shuffled_change": (("shuffle", "hypothesis", "cell"), per_cell(shuffled)),
+            "baseline_rate": ("cell", np.full(cell_type.size, baseline)),
+            "observed_baseline_rate": ("cell", np.full(cell_type.size, baseline)),
+            "confidence": ("hypothesis", np.asarray(confidence, dtype=float)),
+            "block": ("hypothesis", blocks or ["amacrine_wide"] * n),
+        },
+        coords=coords, attrs={"kind": "hypotheses", "recording_s": 60.0, "z_min": 2.0, "model_history": 1},
+    )
+
+
+def test_recovery_score_of_hand_made_records_is_the_hand_computed_value():
+    # type order (on, off, oms); 3 Hz on 10 Hz over 4 cells is 9.9 standard errors, 0 is none
+    tested = records(
+        predicted=[[-3, 3, 0], [0, 0, 3], [0, 0, 0]],
+        observed=[[-3, 0, 0], [0, 0, 3], [0, -3, 0]],
+        confidence=[0.5, 0.8, 0.2],
+        shuffled=[[[3, 0, 0], [-3, 0, 3], [0, -3, 0]],
+                  [[0, 0, 0], [0, 0, 0], [0, 0, 0]]],
+    )
+    scored = hyp.score(tested)
+    # h0: types changed {on-, off+} vs {on-}: 1 right of 2; h1: {oms+} both: 1; h2: {} vs {off-}: 0
+    np.testing.assert_allclose(scored["type_agreement"], [0.5, 1.0, 0.0])
+    assert list(scored["outcome"].values) == ["partly confirmed", "confirmed", "refuted"]
+    assert float(scored["recovery_score"]) == pytest.approx((0.5 * 0.5 + 0.8 * 1.0 + 0.2 * 0.0) / 1.5)
+    # shuffle 0: h0 {on+} vs {on-}: 0; h1 {on-, oms+} vs {oms+}: 1/2; h2 {off-}: 1 -> (0.4 + 0.2) / 1.5
+    np.testing.assert_allclose(scored["shuffled_agreement"], [[0.0, 0.5, 1.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(scored["recovery_score_each_shuffle"], [0.6 / 1.5, 0.0])
+    assert float(scored["recovery_score_shuffled"]) == pytest.approx(0.2)
+    # per cell: h1 predicts exactly the four OMS cells that changed, with the right sign
+    assert float(scored["sign_agreement"].sel(hypothesis="h1")) == 1.0
+    assert float(scored["auroc"].sel(hypothesis="h1")) == 1.0
+    # h0: |predicted| 3 Hz for the 4 ON (changed) and 4 OFF cells, 0 for OMS: 16 wins and 16 ties of 32 pairs
+    assert float(scored["auroc"].sel(hypothesis="h0")) == 0.75
+    # signs of the changed cells: right for h0 and h1, a predicted 0 for h2's OFF cells is not their sign
+    np.testing.assert_array_equal(scored["sign_agreement"], [1.0, 1.0, 0.0])
+    weighted = scored["weighted_score"]
+    assert float(weighted.sel(measure="type_agreement", selection="modes")) == pytest.approx(1.05 / 1.5)
+    assert float(weighted.sel(measure="type_agreement", selection="shuffled")) == pytest.approx(0.2)
+    assert float(weighted.sel(measure="sign_agreement", selection="modes")) == pytest.approx(1.3 / 1.5)
+
+
+def test_type_agreement_counts_no_predicted_and_no_observed_change_as_right_and_small_changes_as_none():
+    nothing = records(predicted=[[0.2, 0, 0]], observed=[[0, 0.3, 0]], confidence=[1.0], shuffled=[[[0, 0, 0]]])
+    # 0.2 and 0.3 Hz on 10 Hz over 4 cells: below 2 standard errors (0.58 Hz) in 60 s
+    scored = hyp.score(nothing)
+    assert scored["type_agreement"].values.tolist() == [1.0]
+    assert str(scored["outcome"].values[0]) == "confirmed (no change)"
+    assert (scored["observed_category"].values == 0).all()
+    assert np.isnan(float(hyp.recovery_score(scored["type_agreement"], xr.zeros_like(scored["confidence"]))))
+
+
+def test_blocking_the_wide_field_amacrine_in_the_virtual_retina_confirms_what_its_wiring_predicts(retina):
+    stimulus = natural_jitter(n_frames=900, seed=31, progress=False)
+    cell_type = np.asarray(retina.cells["cell_type"].values)
+    types = tuple(dict.fromkeys(cell_type))
+    fed = retina.cells_fed_by("amacrine_wide").values
+    reached = {str(t) for t in cell_type[fed]}
+    assert reached == {"oms", "on_off"}  # directly, and through the transient bipolar terminals
+    # both connections inhibit, so blocking them should raise the rates of the cells they reach
+    up = np.array([1.0 if t in reached else 0.0 for t in types])
+    hand = records(predicted=[up], observed=[np.zeros(len(types))], confidence=[0.9],
+                   shuffled=[[-up], [np.roll(up, 1) * -2]], types=types, per_type=5)
+    tested = hyp.test(hand.drop_vars(["observed_change", "observed_baseline_rate"]), retina, stimulus,
+                      progress=False)
+    np.testing.assert_array_equal(tested["observed_change"].values[0, ~fed], 0.0)  # not reached: no change at all
+    assert (tested["observed_change"].values[0, cell_type == "oms"] > 0).all()
+    assert tested["observed_category"].isel(hypothesis=0).to_series().to_dict() == {
+        t: int(t in reached) for t in types}
+    assert tested["type_agreement"].values.tolist() == [1.0] and tested["sign_agreement"].values.tolist() == [1.0]
+    assert float(tested["recovery_score"]) == 1.0
+    assert float(tested["recovery_score_shuffled"]) < 0.5
+
+
+def test_boosting_instead_of_blocking_scales_the_channels_in_the_cnn_and_the_pathway_in_the_retina(small_cnn,
+                                                                                                   stimulus, retina):
+    boosted = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", virtual_retina=retina, gain=2.0,
+                           n_shuffles=1, progress=False)
+    assert boosted.attrs["intervention"] == "scale by 2" and (boosted["drug"].values == "").all()
+    # doubling channels of the bipolar output = doubling their input weights in the next (linear) convolution
+    for h in boosted["hypothesis"].values:
+        twice = copy.deepcopy(small_cnn)
+        with torch.no_grad():
+            twice.amacrine[0].weight[:, listed(boosted["channels"].sel(hypothesis=h))] *= 2.0
+        expected = predict(twice, stimulus).mean("time") - predict(small_cnn, stimulus).mean("time")
+        np.testing.assert_allclose(boosted["predicted_change"].sel(hypothesis=h), expected, rtol=1e-3, atol=1e-4)
+    # in the retina, doubling the wide-field amacrine's inhibition lowers the rates of the cells it reaches
+    types = tuple(dict.fromkeys(str(t) for t in retina.cells["cell_type"].values))
+    down = np.array([-1.0 if t in ("oms", "on_off") else 0.0 for t in types])
+    hand = records(predicted=[down], observed=[down], confidence=[1.0], shuffled=[[-down]], types=types,
+                   per_type=5).drop_vars(["observed_change", "observed_baseline_rate"])
+    tested = hyp.test(hand.assign_attrs(gain=2.0), retina, natural_jitter(n_frames=900, seed=31, progress=False),
+                      progress=False)
+    assert int(tested["observed_category"].isel(hypothesis=0).sel(type="oms")) == -1
+    assert "scaled by 2" in tested.attrs["test"] and float(tested["recovery_score"]) == 1.0
+    with pytest.raises(RetinaCodecError, match="gain is 1"):
+        hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", gain=1, progress=False)
+
+
+def test_markdown_says_the_intervention_drug_cell_types_and_outcome_in_words(retina):
+    stimulus = natural_jitter(n_frames=900, seed=31, progress=False)
+    types = tuple(dict.fromkeys(str(t) for t in retina.cells["cell_type"].values))
+    effect = np.array([{"oms": 2.0, "on_off": 0.8}.get(t, 0.0) for t in types])  # the cells it reaches
+    hand = records(predicted=[effect], observed=[effect], confidence=[0.8], shuffled=[[effect]], types=types,
+                   per_type=5, baseline=5.0)
+    hand = hand.drop_vars(["observed_change", "observed_baseline_rate"]).assign(
+        layer=("hypothesis", ["amacrine"]), reason=("hypothesis", ["mode most tied to OMS cells (r = 0.61)"]),
+        modes=("hypothesis", ["3, 7"]), channels=("hypothesis", ["2, 5"]),
+        pathway_name=("hypothesis", ["wide-field amacrine"]), drug=("hypothesis", ["picrotoxin"]),
+        drug_also_blocks=("hypothesis", [""]), match_r=("hypothesis", [0.8]))
+    hand = hand.assign(predicted_effect=by_type(hand["predicted_change"]),
+                       predicted_category=categories(hand["predicted_change"], hand["baseline_rate"], 60.0, 2.0))
+    hand.attrs["stimulus"] = "natural_jitter"
+    text = hyp.to_markdown(hand)
+    assert text.startswith("1. Blocking the wide-field amacrine pathway (picrotoxin) should raise the OMS cells' "
+                           "rates by ~2.0 Hz (+40%) and raise the ON-OFF cells' rates by ~0.8 Hz (+16%) under "
+                           "natural jitter; confidence 0.80.")
+    assert "channels 2, 5 of layer amacrine" in text and "mode most tied to OMS cells" in text
+    tested = hyp.test(hand, retina, stimulus, progress=False)
+    text = hyp.to_markdown(tested)
+    assert "*Virtual retina:* ON-OFF +" in text and ", OMS +" in text and "**confirmed**" in text
+    assert "Recovery score 1.00" in text
+
+
+def test_plot_shows_one_panel_per_hypothesis_and_the_scores(tmp_path):
+    tested = hyp.score(records(predicted=[[-3, 3, 0], [0, 0, 3]], observed=[[-3, 0, 0], [0, 0, 3]],
+                               confidence=[0.5, 0.8], shuffled=[[[3, 0, 0], [0, 0, 0]]]))
+    tested = tested.assign(pathway_name=("hypothesis", ["ON sustained bipolar", "wide-field amacrine"]),
+                           drug=("hypothesis", ["L-AP4 or APB", "picrotoxin"]))
+    figure = plot_hypotheses(tested)
+    assert len(figure.axes) == 3
+    titles = " ".join(ax.get_title() for ax in figure.axes)
+    assert "picrotoxin" in titles and "confirmed" in titles and "0.81 vs shuffled 0.00" in figure.get_suptitle()
+    with pytest.raises(RetinaCodecError, match="generate"):
+        plot_hypotheses(xr.Dataset())
+
+
+def test_bad_inputs_raise_one_clear_error(small_cnn, stimulus, retina):
+    with pytest.raises(RetinaCodecError, match="unknown layer 'retina9'"):
+        hyp.generate(small_cnn, stimulus, dictionary("retina9"), "retina9", progress=False)
+    with pytest.raises(RetinaCodecError, match="fitted on layer 'amacrine', not 'bipolar'"):
+        hyp.generate(small_cnn, stimulus, dictionary("amacrine"), "bipolar", progress=False)
+    with pytest.raises(RetinaCodecError, match="recording_s"):
+        hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", recording_s=0, progress=False)
+    with pytest.raises(RetinaCodecError, match="the modes have 5 channels"):
+        wide = xr.DataArray(np.ones((2, 5)), dims=("mode", "channel"), attrs={"layer": "bipolar"})
+        hyp.generate(small_cnn, stimulus, wide, "bipolar", progress=False)
+    unmatched = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", virtual_retina=None, n_shuffles=1,
+                             progress=False)
+    with pytest.raises(RetinaCodecError, match="name no pathway"):
+        hyp.test(unmatched, retina, stimulus, progress=False)
+    with pytest.raises(RetinaCodecError, match="kind = 'hypotheses'"):
+        hyp.test(xr.Dataset(), retina, stimulus, progress=False)
+    other = VirtualRetina.from_dict({"cells": {"on": [[25, 25]]}})
+    matched = unmatched.assign(block=("hypothesis", ["amacrine_wide"] * unmatched.sizes["hypothesis"]))
+    with pytest.raises(RetinaCodecError, match="not the hypotheses' cells"):
+        hyp.test(matched, other, stimulus, progress=False)
