@@ -179,8 +179,9 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
               f"{settings['analysis_snippets']} stretches of the analysed stimulus. "
               "Completeness: the contributions of a sample sum to its rate minus the baseline rate, up to the "
               "errors in the table above.", "",
-              _image(figures["contributions"], f"Contributions and activations of the {layers[-1]} channels over "
-                     "time for one cell, and completeness."),
+              _image(figures["contributions"], f"Contributions and activations of the {layers[-1]} channels for "
+                     "one cell at the analysed time points (short stretches across the stimulus; lines join "
+                     "neighbouring stretches), and completeness."),
               "## Modes", "", _modes_table(found, layers), ""]
     lines += [_image(figures[f"modes_{layer}"], f"Contribution modes of the {layer} layer and their loadings.")
               for layer in layers]
