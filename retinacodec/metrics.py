@@ -18,7 +18,9 @@ def _check_responses(name: str, data: xr.DataArray, dims: tuple[str, ...]) -> xr
     return data.transpose(*dims)
 
 
-def _aligned(pred: xr.DataArray, true: xr.DataArray, true_dims: tuple[str, ...]) -> tuple[xr.DataArray, xr.DataArray]:
+def _aligned(
+    pred: xr.DataArray, true: xr.DataArray, true_dims: tuple[str, ...]
+) -> tuple[xr.DataArray, xr.DataArray]:
     """Both restricted to their common time points and cells (checked: at least 2 time points)."""
     pred = _check_responses("pred", pred, ("time", "cell"))
     true = _check_responses("true", true, true_dims)

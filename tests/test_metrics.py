@@ -34,8 +34,8 @@ def test_pearson_r_is_nan_for_a_constant_prediction():
 
 def _trials(values):
     values = np.asarray(values, dtype=float)
-    return xr.DataArray(values, dims=("trial", "time", "cell"),
-                        coords={"time": np.arange(values.shape[1]) / 100.0, "cell": np.arange(values.shape[2])})
+    coords = {"time": np.arange(values.shape[1]) / 100.0, "cell": np.arange(values.shape[2])}
+    return xr.DataArray(values, dims=("trial", "time", "cell"), coords=coords)
 
 
 def test_feve_worked_example():

@@ -76,7 +76,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"expected a file written by retinacodec (torch.save of a plain dict)"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise RetinaCodecError(f"{path} is not a retinacodec checkpoint (no format={CHECKPOINT_FORMAT!r} key)")
+        raise RetinaCodecError(
+            f"{path} is not a retinacodec checkpoint (no format={CHECKPOINT_FORMAT!r} key)"
+        )
     if payload.get("format_version") != CHECKPOINT_VERSION:
         raise RetinaCodecError(
             f"{path} has checkpoint format version {payload.get('format_version')!r}; this retinacodec "

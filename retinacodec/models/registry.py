@@ -114,7 +114,9 @@ def load(name_or_path: str | os.PathLike = "default", device: str | torch.device
         try:
             mapping = json.loads(parameters.read_text())
         except (OSError, ValueError) as exc:
-            raise RetinaCodecError(f"cannot read virtual-retina parameters {parameters} ({exc}); expected JSON") from None
+            raise RetinaCodecError(
+                f"cannot read virtual-retina parameters {parameters} ({exc}); expected JSON"
+            ) from None
         model.virtual_retina = VirtualRetina.from_dict(mapping)
     return model.to(device).eval()
 

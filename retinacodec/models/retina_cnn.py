@@ -158,10 +158,15 @@ class RetinaCNN(nn.Module):
         self.register_buffer("stimulus_std", torch.tensor(float(stimulus_std)))
         self.cell_type = ["unknown"] * n_cells if cell_type is None else [str(t) for t in cell_type]
         if len(self.cell_type) != n_cells:
-            raise RetinaCodecError(f"{len(self.cell_type)} cell types for {n_cells} cells; expected one per cell")
-        position = np.full((n_cells, 2), np.nan) if cell_position is None else np.asarray(cell_position, float)
+            raise RetinaCodecError(
+                f"{len(self.cell_type)} cell types for {n_cells} cells; expected one per cell"
+            )
+        position = (np.full((n_cells, 2), np.nan) if cell_position is None
+                    else np.asarray(cell_position, float))
         if position.shape != (n_cells, 2):
-            raise RetinaCodecError(f"cell_position has shape {position.shape}; expected ({n_cells}, 2) [y, x] px")
+            raise RetinaCodecError(
+                f"cell_position has shape {position.shape}; expected ({n_cells}, 2) [y, x] px"
+            )
         self.cell_position = position
         self.frame_rate_hz = float(frame_rate_hz)
         self.name = "untrained"

@@ -22,11 +22,11 @@ from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..io.atomic import atomic_destination
 from ..io.checkpoints import load_checkpoint, save_checkpoint
 from ..stimuli.base import validate_stimulus
-from ..device import evaluating, resolve_device
 from .registry import CHECKPOINT_NAME, VIRTUAL_RETINA_NAME
 from .retina_cnn import ARCHITECTURE_KEYS, RetinaCNN
 
@@ -136,10 +136,14 @@ def _check_pairs(stimuli: list[xr.DataArray], responses: list[xr.DataArray], his
             )
         values = np.asarray(resp.values, dtype=float)
         if not np.isfinite(values).all() or (values < 0).any():
-            raise RetinaCodecError(f"responses {index} holds negative or non-finite rates; expected rates >= 0 Hz")
+            raise RetinaCodecError(
+                f"responses {index} holds negative or non-finite rates; expected rates >= 0 Hz"
+            )
         cells = resp.sizes["cell"] if cells is None else cells
         if resp.sizes["cell"] != cells:
-            raise RetinaCodecError(f"responses {index} has {resp.sizes['cell']} cells; expected {cells} like the first")
+            raise RetinaCodecError(
+                f"responses {index} has {resp.sizes['cell']} cells; expected {cells} like the first"
+            )
     return stimuli, [resp.transpose("time", "cell") for resp in responses]
 
 
@@ -262,7 +266,9 @@ def _movie_batch(recordings, pieces, n_windows: int, history: int) -> tuple[torc
     return movies, targets
 
 
-def _evaluate(model: RetinaCNN, recordings: list[_Recording], loss_fn, chunk: int = 1000) -> tuple[float, float]:
+def _evaluate(
+    model: RetinaCNN, recordings: list[_Recording], loss_fn, chunk: int = 1000
+) -> tuple[float, float]:
     """Validation Poisson loss and mean (over cells) Pearson r, in eval mode."""
     predicted, observed = [], []
     with evaluating(model, recordings[0].frames.device), torch.no_grad():
@@ -366,7 +372,8 @@ def train_model(
     loss_fn = torch.nn.PoissonNLLLoss(log_input=False)
     identity = {
         "architecture": {**architecture, "n_cells": responses[0].sizes["cell"], "size": size},
-        "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("epochs", "patience")},
+        "settings": {key: value for key, value in dataclasses.asdict(settings).items()
+                     if key not in ("epochs", "patience")},
         "data": _fingerprint(stimuli, responses),
     }
     last_path = Path(output_dir) / LAST_CHECKPOINT_NAME if output_dir is not None else None
@@ -702,7 +709,9 @@ def evaluate_on_virtual_retina(
 
     retina = retina if retina is not None else getattr(model, "virtual_retina", None)
     if retina is None:
-        raise RetinaCodecError(f"model {model.name!r} has no virtual retina; expected one to evaluate against")
+        raise RetinaCodecError(
+            f"model {model.name!r} has no virtual retina; expected one to evaluate against"
+        )
     cells = retina.cells
     if list(cells["cell_type"].values) != list(model.cell_type):
         raise RetinaCodecError(
@@ -714,7 +723,8 @@ def evaluate_on_virtual_retina(
     predicted = predict(model, stim, progress=progress)
     r = pearson_r(predicted, true)
     return xr.Dataset(
-        {"predicted": predicted.drop_vars(["y", "x"]), "true": true.drop_vars(["y", "x"]).sel(time=predicted["time"]),
+        {"predicted": predicted.drop_vars(["y", "x"]),
+         "true": true.drop_vars(["y", "x"]).sel(time=predicted["time"]),
          "pearson_r": r},
         attrs={"model": model.name, "stimulus": "natural_jitter", "seed": int(seed),
                "n_frames": int(n_frames), "retinacodec_version": __version__},

@@ -98,7 +98,7 @@ def test_missing_corrupt_or_foreign_checkpoints_raise(tmp_path):
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
     with pytest.raises(RetinaCodecError, match="not a retinacodec checkpoint"):
         load(tmp_path / "tensor.pt")
-    save_checkpoint({"config": RetinaCNN(2, **SMALL).config(), "state_dict": RetinaCNN(3, **SMALL).state_dict()},
-                    tmp_path / "mismatch.pt")
+    mismatch = {"config": RetinaCNN(2, **SMALL).config(), "state_dict": RetinaCNN(3, **SMALL).state_dict()}
+    save_checkpoint(mismatch, tmp_path / "mismatch.pt")
     with pytest.raises(RetinaCodecError, match="do not fit"):
         load(tmp_path / "mismatch.pt")

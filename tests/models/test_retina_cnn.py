@@ -62,8 +62,9 @@ def test_config_round_trip_keeps_architecture_and_metadata():
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(n_cells=0), dict(n_cells=2, history=0), dict(n_cells=2, size=10, bipolar_kernel=9, amacrine_kernel=5),
-    dict(n_cells=2, noise_std=-1.0), dict(n_cells=2, cell_type=["on"]), dict(n_cells=2, cell_position=[[1, 2]]),
+    dict(n_cells=0), dict(n_cells=2, history=0),
+    dict(n_cells=2, size=10, bipolar_kernel=9, amacrine_kernel=5), dict(n_cells=2, noise_std=-1.0),
+    dict(n_cells=2, cell_type=["on"]), dict(n_cells=2, cell_position=[[1, 2]]),
     dict(n_cells=2, stimulus_std=0.0),
 ])
 def test_bad_arguments_raise(kwargs):

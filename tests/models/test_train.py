@@ -9,7 +9,12 @@ import xarray as xr
 
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.registry import MODELS_DIR, load, predict
-from retinacodec.models.train import TrainingSettings, evaluate_on_virtual_retina, train_model, train_from_recipe
+from retinacodec.models.train import (
+    TrainingSettings,
+    evaluate_on_virtual_retina,
+    train_from_recipe,
+    train_model,
+)
 from retinacodec.stimuli.base import make_stimulus
 
 ARCH = dict(history=6, bipolar_kernel=5, amacrine_kernel=3, bipolar_channels=4, amacrine_channels=4)
@@ -126,6 +131,34 @@ seed = 5
     (tmp_path / "bad.toml").write_text("[data]\nsource = 'tape'\n")
     with pytest.raises(RetinaCodecError, match="virtual_retina"):
         train_from_recipe(tmp_path / "bad.toml", tmp_path / "out2", progress=False)
+
+
+def test_recipe_trains_on_an_nwb_recording(tmp_path):
+    from retinacodec.io import write_nwb
+
+    stimulus, rates = ln_retina(n_frames=400)
+    counts = np.random.default_rng(2).poisson(rates.values / 100.0)
+    spike_times = [np.repeat(stimulus["time"].values, counts[:, c]) + 0.005 for c in range(3)]
+    write_nwb(tmp_path / "recording.nwb", stimulus, spike_times, cell_type=["on", "off", "on"])
+    (tmp_path / "recipe.toml").write_text("""
+[data]
+source = "nwb"
+path = "recording.nwb"
+[architecture]
+history = 6
+bipolar_kernel = 5
+amacrine_kernel = 3
+[training]
+epochs = 1
+segment_windows = 24
+""")
+    result = train_from_recipe(tmp_path / "recipe.toml", tmp_path / "out", progress=False)
+    model = load(tmp_path / "out")
+    assert result.evaluation is None and model.virtual_retina is None
+    assert model.cell_type == ["on", "off", "on"] and model.name == tmp_path.name
+    # the targets were spike counts per frame turned into Hz: predicted rates are on the Hz scale
+    predicted = predict(model, stimulus).values.mean(axis=0)
+    np.testing.assert_allclose(predicted, rates.values.mean(axis=0), rtol=0.5)
 
 
 @pytest.mark.skipif(not (MODELS_DIR / "default" / "model.pt").is_file(), reason="default model not built")
