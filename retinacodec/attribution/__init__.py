@@ -3,7 +3,7 @@
 - :mod:`.ig`: :func:`contributions`, the public entry point (labeled results).
 - :mod:`.layer_path`: the straight path in the layer's own space.
 - :mod:`.conductance`: layer conductance, the straight path in input space.
-- :mod:`.quadrature`: nodes and weights of the path integral.
+- :mod:`.quadrature`: nodes and weights of the path integral, derivative estimates at the nodes.
 - :mod:`.gradients`: shared gradient utilities; :mod:`.inputs`: inputs, baselines, sample labels.
 """
 from .ig import contributions

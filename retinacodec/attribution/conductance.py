@@ -1,40 +1,16 @@
 """Layer conductance: a hidden layer's share of Integrated Gradients along the input path."""
 from __future__ import annotations
 
-import warnings
 from typing import Sequence
 
+import numpy as np
 import torch
-import torch.autograd.forward_ad as forward_ad
 from tqdm import tqdm
 
-from ..errors import RetinaCodecError
-from ..models.adapter import AdaptedModel, Context, Downstream, map_context
+from ..models.adapter import AdaptedModel, Downstream
 from ..targets import Reducer
 from .gradients import per_row, row_batches, take_rows, target_gradients
-from .tangents import forward_mode
-
-
-def _activation_and_tangent(model: AdaptedModel, layer: str, points: torch.Tensor, direction: torch.Tensor,
-                            with_context: bool) -> tuple[torch.Tensor, torch.Tensor, Context | None]:
-    """Layer output at ``points`` and its derivative along ``direction`` (one forward-mode pass).
-
-    Returns the activation (rows, ...), its tangent (same shape), and the recorded context of the
-    downstream part without tangents (None unless ``with_context``).
-    """
-    with torch.no_grad(), forward_ad.dual_level(), forward_mode(model.module), warnings.catch_warnings():
-        # torch loads its forward-mode decompositions with the deprecated torch.jit.script
-        warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
-        try:
-            capture = model.capture(forward_ad.make_dual(points, direction), layer, stop=True)
-        except NotImplementedError as exc:
-            raise RetinaCodecError(
-                f"path='input' needs forward-mode derivatives of every operation below layer "
-                f"{layer!r}, and one has none ({str(exc).splitlines()[0]}); use path='layer'"
-            ) from None
-        activation, tangent = forward_ad.unpack_dual(capture.activation)
-        context = map_context(capture.context, lambda t: forward_ad.unpack_dual(t).primal) if with_context else None
-    return activation, torch.zeros_like(activation) if tangent is None else tangent, context
+from .quadrature import node_derivatives
 
 
 def conductance_map(
@@ -44,6 +20,8 @@ def conductance_map(
     reducers: Sequence[Reducer],
     inputs: torch.Tensor,
     baseline: torch.Tensor,
+    ends: tuple[torch.Tensor, torch.Tensor],
+    method: str,
     alphas: torch.Tensor,
     weights: torch.Tensor,
     batch_size: int,
@@ -65,6 +43,10 @@ def conductance_map(
         Actual inputs, shape (N, ...).
     baseline : torch.Tensor
         Baseline input, shape (1, ...) or (N, ...).
+    ends : tuple of torch.Tensor
+        The layer output at the baseline, (1, ...) or (N, ...), and at ``inputs``, (N, ...).
+    method : str
+        The quadrature rule that gave ``alphas`` and ``weights``.
     alphas, weights : torch.Tensor
         Quadrature nodes in [0, 1] and weights, shape (n_steps,).
     batch_size : int
@@ -82,30 +64,41 @@ def conductance_map(
     With :math:`x(\\alpha) = x_0 + \\alpha (x - x_0)`, :math:`a(\\alpha)` the layer output at
     :math:`x(\\alpha)` and :math:`F` the target as a function of the layer output,
 
-    .. math:: c = \\sum_k w_k \\, \\nabla F\\big(a(\\alpha_k)\\big) \\odot a'(\\alpha_k)
-              \\approx \\int_0^1 \\nabla F\\big(a(\\alpha)\\big) \\odot a'(\\alpha)\\,d\\alpha .
+    .. math:: c = \\sum_k w_k \\, \\nabla F\\big(a(\\alpha_k)\\big) \\odot \\hat a'(\\alpha_k)
+              \\approx \\int_0^1 \\nabla F\\big(a(\\alpha)\\big) \\odot a'(\\alpha)\\,d\\alpha ,
 
-    :math:`a'(\\alpha_k) = J_a(x(\\alpha_k))\\,(x - x_0)` is computed exactly by forward-mode
-    differentiation (a Jacobian-vector product, see :mod:`.tangents`), so each rule converges at
-    its own rate; when every path from input to output passes through the layer, :math:`\\sum c \\to f(x) - f(x_0)`.
-    (Captum's LayerConductance instead multiplies the gradient by differences of :math:`a` between
-    consecutive nodes and ignores the rule's weights, so its error falls as :math:`1/n` at best.)
+    where :math:`\\hat a'(\\alpha_k) = \\sum_j D_{kj}\\, a(s_j)` differentiates the layer's path
+    through its values at the nodes and at the two ends (see
+    :func:`~retinacodec.attribution.quadrature.node_derivatives`). Each node costs one forward
+    pass and one backward pass of the network above the layer, the ends are known already, and
+    each rule keeps its order of convergence (exactly so where :math:`a` is linear in
+    :math:`\\alpha`); when every path from input to output passes through the layer,
+    :math:`\\sum c \\to f(x) - f(x_0)`. Captum's LayerConductance instead multiplies the gradient
+    by differences of :math:`a` between consecutive points and ignores the rule's weights, so its
+    error falls as :math:`1/n` at best, and it needs :math:`n + 1` passes. Memory: the layer's
+    output at every node of the inputs of one call is kept until they are combined.
     """
     n_inputs, n_steps = inputs.shape[0], alphas.shape[0]
-    result = None
+    support, matrix = node_derivatives(method, alphas.cpu().numpy())
+    node_position = np.searchsorted(support, alphas.cpu().numpy())
+    start, end = ends
+    path = end.new_empty((n_inputs, len(support), *end.shape[1:]))  # a(s_j) of every input
+    path[:, 0], path[:, -1] = start, end
+    weighted = None  # w_k * grad F_t(a(alpha_k)), shape (N, n_targets, n_steps, ...)
     for input_index, step_index in row_batches(n_inputs, n_steps, batch_size, inputs.device):
-        start = take_rows(baseline, input_index)
-        direction = inputs[input_index] - start
-        points = start + per_row(alphas[step_index], start) * direction
-        activation, tangent, context = _activation_and_tangent(model, layer, points, direction,
-                                                               downstream.needs_context)
-        if result is None:
-            result = activation.new_zeros((n_inputs, len(reducers), *activation.shape[1:]))
-        rows = activation.detach().requires_grad_()
+        origin = take_rows(baseline, input_index)
+        points = origin + per_row(alphas[step_index], origin) * (inputs[input_index] - origin)
+        with torch.no_grad():
+            capture = model.capture(points, layer, stop=True)
+        if weighted is None:
+            weighted = end.new_zeros((n_inputs, len(reducers), n_steps, *end.shape[1:]))
+        rows = capture.activation.detach().requires_grad_()
+        path[input_index, torch.as_tensor(node_position, device=inputs.device)[step_index]] = rows.detach()
         with torch.enable_grad():
-            gradients = target_gradients(downstream(rows, context), reducers, input_index, rows)
-        scale = per_row(weights[step_index], rows) * tangent
+            gradients = target_gradients(downstream(rows, capture.context), reducers, input_index, rows)
+        scale = per_row(weights[step_index], rows)
         for j, gradient in enumerate(gradients):
-            result[:, j].index_add_(0, input_index, scale * gradient)
+            weighted[input_index, j, step_index] = scale * gradient
         bar.update(len(input_index))
-    return result
+    derivatives = torch.einsum("ks,ns...->nk...", torch.as_tensor(matrix, dtype=end.dtype, device=end.device), path)
+    return (weighted * derivatives.unsqueeze(1)).sum(2)

@@ -141,7 +141,7 @@ def contributions(
         raise RetinaCodecError(f"unknown split {split!r}; expected None or 'sign'")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise RetinaCodecError(f"batch_size is {batch_size!r}; expected a positive integer")
-    alphas_np, weights_np = quadrature(method, n_steps)
+    rule = (method, *quadrature(method, n_steps))
     adapted = adapt(model)
     name = adapted.resolve(layer)
     targets = as_targets(target)
@@ -149,8 +149,7 @@ def contributions(
     target_device = resolve_device(device)
     with evaluating(module, target_device) as dtype:
         inputs = prepare_inputs(module, x, baseline, dtype, target_device)
-        results = _run(adapted, name, targets, inputs, path, alphas_np, weights_np, split == "sign",
-                       batch_size, progress)
+        results = _run(adapted, name, targets, inputs, path, rule, split == "sign", batch_size, progress)
     contribution, activation, target_value, baseline_value = results
     index = _sample_index(inputs, targets)
     dims = ("sample", "channel", "sign") if split else ("sample", "channel")
@@ -191,14 +190,17 @@ def contributions(
 
 
 def _run(adapted: AdaptedModel, layer: str, targets: Sequence[Target], inputs: Inputs, path: str,
-         alphas_np: np.ndarray, weights_np: np.ndarray, split: bool, batch_size: int,
+         rule: tuple[str, np.ndarray, np.ndarray], split: bool, batch_size: int,
          progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Compute contributions chunk by chunk of inputs; arrays are sample-major (input, target)."""
+    """Compute contributions chunk by chunk of inputs; arrays are sample-major (input, target).
+    ``rule`` is the quadrature method's name, nodes and weights."""
     values, baseline = inputs.values, inputs.baseline
+    method, alphas_np, weights_np = rule
+    n_steps = len(alphas_np)
     alphas = torch.as_tensor(alphas_np, dtype=baseline.dtype, device=baseline.device)
     weights = torch.as_tensor(weights_np, dtype=baseline.dtype, device=baseline.device)
     downstream = adapted.downstream(layer)
-    n_inputs, n_steps = values.shape[0], len(alphas_np)
+    n_inputs = values.shape[0]
     chunk = max(1, batch_size // n_steps)
     with torch.no_grad():
         shared = adapted.capture(baseline, layer) if baseline.shape[0] == 1 else None
@@ -222,8 +224,9 @@ def _run(adapted: AdaptedModel, layer: str, targets: Sequence[Target], inputs: I
                                              actual.context, alphas, weights, batch_size, bar)
             else:
                 start_output = take_rows(base.output, local)
-                elementwise = conductance_map(adapted, layer, downstream, reducers, chunk_values,
-                                              chunk_baseline, alphas, weights, batch_size, bar)
+                elementwise = conductance_map(adapted, layer, downstream, reducers, chunk_values, chunk_baseline,
+                                              (base.activation, actual.activation), method, alphas, weights,
+                                              batch_size, bar)
             axis = adapted.channel_axis(layer, actual.activation)
             n_targets = len(targets)
             summed = _sum_space(elementwise, 2, axis, split)

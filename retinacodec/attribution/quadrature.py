@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.interpolate import BarycentricInterpolator
 
 from ..errors import RetinaCodecError
 
@@ -66,3 +67,39 @@ def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
         return np.linspace(0.0, 1.0, n), weights
     offset = {"riemann_left": 0.0, "riemann_middle": 0.5, "riemann_right": 1.0}[method]
     return (np.arange(n) + offset) / n, np.full(n, 1.0 / n)
+
+
+def node_derivatives(method: str, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weights that estimate a path's derivative at the quadrature nodes from its values.
+
+    A function :math:`a(\\alpha)` known at the support points (the nodes and the ends 0 and 1)
+    has derivatives at the nodes :math:`a'(\\alpha_k) \\approx \\sum_j D_{kj}\\, a(s_j)`: the
+    derivative of the polynomial through the support points, all of them for ``gausslegendre``
+    (its nodes cluster at the ends as Chebyshev points do, so the interpolant is stable and the
+    estimate converges faster than any power of :math:`1/n` for smooth :math:`a`), and the 3
+    nearest ones for the equispaced Riemann rules (error :math:`O(n^{-2})`, as good as those
+    rules' own; a global polynomial through equispaced points would be unstable).
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    alphas : numpy.ndarray
+        The rule's nodes, shape (n,), from :func:`quadrature`.
+
+    Returns
+    -------
+    support : numpy.ndarray
+        float64, shape (s,): the increasing union of the nodes and {0, 1}.
+    matrix : numpy.ndarray
+        float64, shape (n, s): :math:`D`. It is exact for any :math:`a` linear in
+        :math:`\\alpha`.
+    """
+    support = np.union1d(alphas, [0.0, 1.0])
+    width = len(support) if method == "gausslegendre" else min(3, len(support))
+    matrix = np.zeros((len(alphas), len(support)))
+    for k, node in enumerate(alphas):
+        nearest = np.sort(np.argsort(np.abs(support - node), kind="stable")[:width])
+        with np.errstate(divide="ignore", invalid="ignore"):  # scipy fixes up evaluation at a support point
+            matrix[k, nearest] = BarycentricInterpolator(support[nearest], np.eye(width)).derivative(node)
+    return support, matrix

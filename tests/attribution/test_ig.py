@@ -38,9 +38,11 @@ def test_completeness_holds_for_every_rule_on_both_paths(smooth_convnet, images,
 @pytest.mark.parametrize("method, order", [("riemann_left", 1), ("riemann_right", 1),
                                            ("riemann_middle", 2), ("riemann_trapezoid", 2)])
 def test_completeness_error_falls_at_the_rule_s_order(smooth_convnet, images, path, method, order):
+    """On the input path the error of the derivative estimate adds to the rule's (same order); the
+    two partly cancel for the trapezoid rule up to about 32 steps, so the order is read beyond."""
     errors = [np.abs(contributions(smooth_convnet, images[:2], "1", ClassLogit(0), path=path, method=method,
                                    n_steps=n, batch_size=7, progress=False).completeness_error).max()
-              for n in (32, 64)]
+              for n in (64, 128)]
     assert errors[0] / errors[1] == pytest.approx(2**order, rel=0.15)
 
 

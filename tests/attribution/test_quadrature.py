@@ -1,10 +1,10 @@
-"""Quadrature rules against analytic integrals and their textbook convergence orders."""
+"""Quadrature rules and node-derivative estimates against analytic answers and their textbook orders."""
 import math
 
 import numpy as np
 import pytest
 
-from retinacodec.attribution.quadrature import METHODS, quadrature
+from retinacodec.attribution.quadrature import METHODS, node_derivatives, quadrature
 from retinacodec.errors import RetinaCodecError
 
 
@@ -53,3 +53,28 @@ def test_gauss_legendre_error_falls_faster_than_any_riemann_rule():
 def test_bad_rule_or_step_count_is_a_retinacodec_error(method, n):
     with pytest.raises(RetinaCodecError, match="method|n_steps"):
         quadrature(method, n)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_node_derivatives_are_exact_for_quadratics_and_keep_the_support_ends(method):
+    alphas, _ = quadrature(method, 9)
+    support, matrix = node_derivatives(method, alphas)
+    assert support[0] == 0.0 and support[-1] == 1.0 and np.isin(alphas, support).all()
+    assert np.allclose(matrix @ (3 * support**2 - support + 2), 6 * alphas - 1, atol=1e-10)
+
+
+@pytest.mark.parametrize("method, order", [("riemann_middle", 2), ("riemann_trapezoid", 2)])
+def test_node_derivatives_of_riemann_rules_converge_at_second_order(method, order):
+    errors = []
+    for n in (64, 128):
+        alphas, _ = quadrature(method, n)
+        support, matrix = node_derivatives(method, alphas)
+        errors.append(np.abs(matrix @ np.sin(3 * support) - 3 * np.cos(3 * alphas)).max())
+    assert errors[0] / errors[1] == pytest.approx(2**order, rel=0.1)
+
+
+def test_node_derivatives_of_gauss_legendre_converge_spectrally():
+    for n, tolerance in ((8, 1e-5), (16, 1e-11)):
+        alphas, _ = quadrature("gausslegendre", n)
+        support, matrix = node_derivatives("gausslegendre", alphas)
+        assert np.abs(matrix @ np.sin(3 * support) - 3 * np.cos(3 * alphas)).max() < tolerance
