@@ -199,8 +199,8 @@ def _contributions(run: _Run, alias: str, module_name: str, folder: Path) -> xr.
               "layer": module_name}
     job = ContributionJob(run.factory, module_name, "top", run.options["contributions"])
     result = run_chunked(job, Chunking(len(views), run.options["chunk_size"]), folder / "contributions", params,
-                         data=lambda chunk: views.load(range(chunk.start, chunk.stop)),
-                         threads=torch.get_num_threads(), progress=run.progress)
+                         data=lambda chunk: views.load(range(chunk.start, chunk.stop)), progress=run.progress,
+                         **run.options["parallel"])
     sample_coords = [name for name, coord in result.coords.items() if coord.dims == ("sample",)]
     result = result.drop_vars(sample_coords).assign_coords(views.sample_coords())
     return result.assign_attrs(layer=alias, layer_module=module_name, model=run.model)
@@ -336,6 +336,9 @@ def run_imagenet(
     class_token: bool = True,
     batch_size: int = 64,
     chunk_size: int = 256,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    threads: int | None = None,
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
@@ -390,7 +393,15 @@ def run_imagenet(
     batch_size : int
         Network evaluations per batch.
     chunk_size : int
-        Views per contributions chunk (the unit of resumption).
+        Views per contributions chunk (the unit of resumption and of distribution).
+    workers : int, optional
+        Compute the contributions on a local Dask cluster of this many worker processes.
+    scheduler : str, optional
+        Compute the contributions on the Dask cluster of this scheduler address instead.
+    threads : int, optional
+        Torch threads per chunk; by default this process's torch threads when the chunks run
+        here and 1 on Dask workers (one thread per worker). Results agree across any of these
+        settings to float rounding, and bit for bit at equal ``threads``.
     seed : int
         Seed of the random views, of the SAE, of the class and image draws, and of random weights.
     device : str
@@ -457,7 +468,10 @@ def run_imagenet(
     control_images = _control_set(np.asarray(source.labels), classes, n_off_target, seed)
     options = {"contributions": {"path": path, "n_steps": n_steps, "method": method, "split": "sign",
                                  "batch_size": batch_size, "device": device},
-               "chunk_size": chunk_size, "batch_size": batch_size, "device": device}
+               "chunk_size": chunk_size, "batch_size": batch_size, "device": device,
+               "parallel": {"workers": workers, "scheduler": scheduler,
+                            "threads": threads or (torch.get_num_threads() if workers is None and scheduler is None
+                                                   else 1)}}
     run = _Run(model, adapted, factory, views, params, out, options, control_images,
                views.load(views.center(control_images)), predictions, progress)
     summaries = [_layer(run, alias, name, classes) for alias, name in aliases.items()]

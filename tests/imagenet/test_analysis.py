@@ -120,6 +120,21 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
         run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=out, **{**SMALL, "n_steps": 3})
 
 
+def test_two_dask_workers_give_the_same_contributions_as_one_process(tmp_path, flat_folder):
+    """The contributions of a run on a local cluster of 2 workers equal those of the single-process
+    run at equal threads per chunk (chunks hold 6 of the 8 views, so both workers get one)."""
+    folder, labels_file = flat_folder
+    settings = {**SMALL, "threads": 1}
+    runs = {}
+    for name, workers in (("here", None), ("dask", 2)):
+        run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path / name, workers=workers,
+                     **settings)
+        parts = sorted((tmp_path / name / "layers" / "block16" / "contributions").glob("part-*.nc"))
+        assert len(parts) == 2
+        runs[name] = xr.concat([read_netcdf(p) for p in parts], "sample")
+    xr.testing.assert_identical(runs["here"], runs["dask"])
+
+
 def test_bad_input_is_refused(tmp_path, flat_folder):
     folder, labels_file = flat_folder
     with pytest.raises(RetinaCodecError, match="unknown model 'vgg'; expected one of"):
