@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cli_retina import DEFAULT_IRF_TIMES, cmd_control, cmd_irf
 from .errors import RetinaCodecError
 
 
@@ -44,8 +45,8 @@ def _cmd_contributions(args: argparse.Namespace) -> None:
     stim = load_stimulus(args.stimulus)
     targets = args.target.split(",")
     target = targets if len(targets) > 1 else targets[0]
-    options = dict(path=args.path, baseline=args.baseline, n_steps=args.n_steps, method=args.method,
-                   split=args.split, batch_size=args.batch_size, device=args.device)
+    options = {"path": args.path, "baseline": args.baseline, "n_steps": args.n_steps, "method": args.method,
+               "split": args.split, "batch_size": args.batch_size, "device": args.device}
     if any(v is not None for v in (args.workers, args.scheduler, args.chunk_size, args.job_dir)):
         from .parallel import run_contributions
 
@@ -105,7 +106,8 @@ def _cmd_imagenet(args: argparse.Namespace) -> None:
         args.model, args.images, labels=args.labels, weights=args.weights, layers=args.layers,
         out_dir=args.output, n_augment=args.n_augment, n_steps=args.n_steps, path=args.path,
         sae_epochs=args.sae_epochs, control_classes=args.control_classes,
-        class_token=not args.no_class_token, seed=args.seed, device=args.device,
+        class_token=not args.no_class_token, batch_size=args.batch_size, chunk_size=args.chunk_size,
+        workers=args.workers, scheduler=args.scheduler, threads=args.threads, seed=args.seed, device=args.device,
     )
     print(f"wrote {Path(args.output) / 'report.md'}: {summary.sizes['layer']} layers, "
           f"top-1 {100 * summary.attrs['top1_accuracy']:.1f} %")
@@ -184,6 +186,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="also save a figure to this PNG")
     p.set_defaults(func=_cmd_modes)
 
+    p = sub.add_parser("irf", help="instantaneous receptive fields of retina cells, optionally split by modes")
+    p.add_argument("--model", default="default", help="'default' or a checkpoint path")
+    p.add_argument("--stimulus", required=True, help="protocol name, TOML recipe or netCDF stimulus")
+    p.add_argument("--cells", required=True, help="cell indices, comma-separated, e.g. 0,3")
+    p.add_argument("--times", help="times in s: comma-separated seconds and/or start:stop[:step] ranges "
+                   f"(stop included, step one frame by default); default {DEFAULT_IRF_TIMES} evenly spaced "
+                   "times, since the whole time axis can take several GB")
+    p.add_argument("--method", choices=("gradient", "ig"), default="gradient",
+                   help="gradient at the stimulus, or averaged along the path from zero contrast (ig)")
+    p.add_argument("--n-steps", type=int, default=20, help="quadrature nodes for ig (and SAE loadings)")
+    p.add_argument("--modes", help="split each IRF by these modes: an SAE saved by 'retinacodec modes "
+                   "--save-sae' (per-sample loadings) or a 'retinacodec modes' output (every mode loading 1)")
+    p.add_argument("--layer", help="layer the modes were fitted on (default: the one they record)")
+    p.add_argument("--selected-modes", help="mode positions to keep, comma-separated (the rest go to the "
+                   "residual; default all)")
+    p.add_argument("--batch-size", type=int, default=32, help="windows x path nodes per forward pass")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("-o", "--output", required=True, help="output netCDF file")
+    p.add_argument("--plot", help="also save a figure of the first cell to this PNG")
+    p.set_defaults(func=cmd_irf)
+
+    p = sub.add_parser(
+        "control", help="silence a retina layer's top channels of a contribution and an activation mode",
+        description="Ablate (zero) or preserve (keep alone) the top channels of the contribution mode, and of "
+                    "the activation mode, most tied to a target, and measure the cells' rates. Retina models "
+                    "only: for image classifiers, 'retinacodec imagenet' runs the control experiment per layer.",
+    )
+    p.add_argument("--model", default="default", help="'default' or a checkpoint path")
+    p.add_argument("--stimulus", required=True, help="protocol name, TOML recipe or netCDF stimulus")
+    p.add_argument("--modes", required=True, help="contribution modes: the output of 'retinacodec modes' "
+                   "(or its --save-sae file, with --mode)")
+    p.add_argument("--activation-modes", help="activation modes to compare with: the output of "
+                   "'retinacodec modes --variable activation' (or its --save-sae file, with --activation-mode)")
+    p.add_argument("--target", help="type:NAME or cell:I: the modes most tied to it are silenced (unless "
+                   "--mode / --activation-mode) and the table sets its cells apart (default: the OMS cells, "
+                   "else the first type, else the first cell)")
+    p.add_argument("--mode", type=int, help="contribution mode position to use instead of the associated one")
+    p.add_argument("--activation-mode", type=int, help="activation mode position to use instead")
+    p.add_argument("--fraction", type=float, default=0.02,
+                   help="fraction of the layer's channels silenced per mode (at least one; default 0.02)")
+    p.add_argument("--layer", help="layer the modes were fitted on (default: the one they record)")
+    p.add_argument("--cells", help="cell indices to report, comma-separated (default all)")
+    p.add_argument("--batch-size", type=int, default=256, help="windows per forward pass")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("-o", "--output", required=True, help="output netCDF file")
+    p.add_argument("--plot", help="also save a bar chart to this PNG")
+    p.set_defaults(func=cmd_control)
+
     p = sub.add_parser("imagenet", help="CODEC analyses of an image classifier on ImageNet images")
     p.add_argument("--model", default="efficientnet_lite0",
                    help="efficientnet_lite0 (pretrained, shipped), resnet50 or vit_b_16")
@@ -200,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--control-classes", type=int, default=10)
     p.add_argument("--no-class-token", action="store_true",
                    help="ViT heads: sum over patch tokens only")
+    p.add_argument("--batch-size", type=int, default=64, help="network evaluations per batch")
+    p.add_argument("--chunk-size", type=int, default=256,
+                   help="views per resumable contributions chunk (the unit of distribution)")
+    p.add_argument("--workers", type=int, help="contributions on a local Dask cluster of N worker processes")
+    p.add_argument("--scheduler", help="contributions on the Dask cluster at this scheduler address")
+    p.add_argument("--threads", type=int, help="torch threads per chunk (default: all here, 1 on Dask workers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("-o", "--output", required=True, help="output folder (resumable per layer)")

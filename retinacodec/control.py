@@ -393,9 +393,9 @@ def retina_control(
     device = resolve_device(device)
     with evaluating(adapted.module, device) as dtype:
         inputs, times = windows(adapted.module, stimulus)
+        cell_list = resolve_cells(cells, adapted.module, _outputs(adapted, inputs[:1], 1, dtype))  # before the runs
         rates = _outputs_under(adapted, layer, channels, inputs, batch_size, dtype, progress)
         unperturbed = next(iter(rates.values()))
-        cell_list = resolve_cells(cells, adapted.module, unperturbed)
     reference = unperturbed[:, cell_list].cpu().numpy().astype(np.float64)
     shape = (len(channels), len(INTERVENTIONS), len(cell_list))
     mean_rate, correlation = np.empty(shape), np.empty(shape)

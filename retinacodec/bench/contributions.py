@@ -11,7 +11,9 @@
    (sum over samples of |error| / sum of |f(x) - f(baseline)|), doubling from 1 up to
    ``--max-steps``, on the retina CNN (the shipped default if there is one, else a random one), on
    the ResNet-50 and on the same ResNet-50 with Softplus for ReLU, next to the error of Captum's
-   default (Gauss-Legendre, 50 steps), and the time of each at equal completeness error.
+   default (Gauss-Legendre, 50 steps), and the time of each at equal completeness error. The input
+   path is measured at layers with a nonlinear network above them (``bipolar``, ``layer3``): above
+   ``layer4`` (pool and a linear map) every rule is complete with a single node.
 3. Peak memory per image (Linux): each job runs in a fresh process; after building the model and
    one plain forward pass the peak resident set size is reset (``/proc/self/clear_refs``); the
    figure is the job's peak (``VmHWM``) above the resident size before it, per image.
@@ -148,10 +150,10 @@ def _convergence(args) -> None:
     resnet, images = _resnet50(), _images(args.size)
     cases = {  # column: (model, x, layer, target, path, baseline)
         "retina layer bipolar": (retina, stimulus, "bipolar", Cell(0), "layer", "mean"),
-        "retina input amacrine": (retina, stimulus, "amacrine", Cell(0), "input", "mean"),
+        "retina input bipolar": (retina, stimulus, "bipolar", Cell(0), "input", "mean"),
         "resnet50 layer layer3": (resnet, images, "layer3", TopLogit(), "layer", "zero"),
-        "resnet50 input layer4": (resnet, images, "layer4", TopLogit(), "input", "zero"),
-        "softplus-resnet50 input": (_resnet50(smooth=True), images, "layer4", TopLogit(), "input", "zero"),
+        "resnet50 input layer3": (resnet, images, "layer3", TopLogit(), "input", "zero"),
+        "softplus-resnet50 input": (_resnet50(smooth=True), images, "layer3", TopLogit(), "input", "zero"),
     }
     print(f"\n2. steps for relative completeness error 1% / 0.1% (doubling up to {args.max_steps}); "
           f"retina CNN: {retina_label}, {stimulus.sizes['time'] - retina.history + 1} windows; "

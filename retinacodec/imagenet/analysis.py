@@ -433,6 +433,11 @@ def run_imagenet(
                         ("chunk_size", chunk_size), ("n_map_images", n_map_images), ("n_map_modes", n_map_modes),
                         ("n_off_target", n_off_target), ("min_samples", min_samples)):
         _check_positive(name, value)
+    for name, value in (("workers", workers), ("threads", threads)):
+        if value is not None:
+            _check_positive(name, value)
+    if workers is not None and scheduler is not None:
+        raise RetinaCodecError("both workers and scheduler given; expected at most one")
     if not 0 < control_fraction <= 1:
         raise RetinaCodecError(f"control_fraction is {control_fraction!r}; expected a fraction in (0, 1]")
     origin = weights_origin(model, weights, seed)
@@ -470,8 +475,8 @@ def run_imagenet(
                                  "batch_size": batch_size, "device": device},
                "chunk_size": chunk_size, "batch_size": batch_size, "device": device,
                "parallel": {"workers": workers, "scheduler": scheduler,
-                            "threads": threads or (torch.get_num_threads() if workers is None and scheduler is None
-                                                   else 1)}}
+                            "threads": threads if threads is not None else (
+                                torch.get_num_threads() if workers is None and scheduler is None else 1)}}
     run = _Run(model, adapted, factory, views, params, out, options, control_images,
                views.load(views.center(control_images)), predictions, progress)
     summaries = [_layer(run, alias, name, classes) for alias, name in aliases.items()]

@@ -147,3 +147,7 @@ def test_bad_input_is_refused(tmp_path, flat_folder):
         run_imagenet("efficientnet_lite0", empty, out_dir=tmp_path)
     with pytest.raises(RetinaCodecError, match="unknown path"):
         run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path, path="diagonal")
+    for bad, message in (({"workers": 0}, "workers is 0"), ({"threads": -1}, "threads is -1"),
+                         ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "both workers and scheduler")):
+        with pytest.raises(RetinaCodecError, match=message):
+            run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path, **bad)
