@@ -5,8 +5,8 @@
 
 1. Speed on a random ResNet-50 (weights=None, random batch-norm statistics), 2 images: our layer
    path at ``layer4`` against Captum's LayerIntegratedGradients, and our input path (conductance)
-   against Captum's LayerConductance, same steps, same process, interleaved repeats (best wall
-   time of each); the agreement of the results is printed too.
+   at ``layer4`` and ``layer3`` against Captum's LayerConductance, same steps, same process,
+   interleaved repeats (best wall time of each); the agreement of the results is printed too.
 2. Steps each quadrature rule needs for 1% and 0.1% relative completeness error
    (sum over samples of |error| / sum of |f(x) - f(baseline)|), doubling from 1 up to
    ``--max-steps``, on the retina CNN (the shipped default if there is one, else a random one), on
@@ -60,7 +60,8 @@ def _images(size: int, n: int = 2, seed: int = 2):
 
 
 def _jobs(model, images, steps: int) -> dict[str, Callable]:
-    """The four timed computations: ours and Captum's, for both paths, at ``layer4``."""
+    """The timed computations: ours and Captum's, the layer path at ``layer4`` and the input path
+    at ``layer4`` and ``layer3``."""
     import torch
     from captum.attr import LayerConductance, LayerIntegratedGradients
 
@@ -70,15 +71,22 @@ def _jobs(model, images, steps: int) -> dict[str, Callable]:
     with torch.no_grad():
         classes = model(images).argmax(1)
     zeros = torch.zeros_like(images)
+
+    def ours(layer: str, path: str) -> Callable:
+        return lambda: contributions(model, images, layer, TopLogit(), path=path, n_steps=steps,
+                                     progress=False).contribution.values
+
+    def captum(method, layer: str) -> Callable:
+        return lambda: method(model, getattr(model, layer)).attribute(
+            images, baselines=zeros, target=classes, n_steps=steps).sum((2, 3)).detach().numpy()
+
     return {
-        "ours layer path": lambda: contributions(model, images, "layer4", TopLogit(), n_steps=steps,
-                                                 progress=False).contribution.values,
-        "Captum LayerIntegratedGradients": lambda: LayerIntegratedGradients(model, model.layer4).attribute(
-            images, baselines=zeros, target=classes, n_steps=steps).sum((2, 3)).detach().numpy(),
-        "ours input path": lambda: contributions(model, images, "layer4", TopLogit(), path="input",
-                                                 n_steps=steps, progress=False).contribution.values,
-        "Captum LayerConductance": lambda: LayerConductance(model, model.layer4).attribute(
-            images, baselines=zeros, target=classes, n_steps=steps).sum((2, 3)).detach().numpy(),
+        "ours layer path": ours("layer4", "layer"),
+        "Captum LayerIntegratedGradients": captum(LayerIntegratedGradients, "layer4"),
+        "ours input path": ours("layer4", "input"),
+        "Captum LayerConductance": captum(LayerConductance, "layer4"),
+        "ours input path layer3": ours("layer3", "input"),
+        "Captum LayerConductance layer3": captum(LayerConductance, "layer3"),
     }
 
 
@@ -92,12 +100,13 @@ def _speed(args) -> None:
             start = time.perf_counter()
             job()
             best[name] = min(best[name], time.perf_counter() - start)
-    print(f"\n1. speed: ResNet-50 (random), {images.shape[0]} images of {args.size} px, layer4, "
+    print(f"\n1. speed: ResNet-50 (random), {images.shape[0]} images of {args.size} px, layer4 (and layer3), "
           f"{args.steps} steps, {args.threads} threads, best of {args.repeats} (wall s)")
     for ours, captum in (("ours layer path", "Captum LayerIntegratedGradients"),
-                         ("ours input path", "Captum LayerConductance")):
+                         ("ours input path", "Captum LayerConductance"),
+                         ("ours input path layer3", "Captum LayerConductance layer3")):
         gap = np.linalg.norm(results[ours] - results[captum]) / np.linalg.norm(results[captum])
-        print(f"   {ours:<17} {best[ours]:7.2f}   {captum:<32} {best[captum]:7.2f}   "
+        print(f"   {ours:<24} {best[ours]:7.2f}   {captum:<32} {best[captum]:7.2f}   "
               f"speed-up {best[captum] / best[ours]:5.1f}x   relative difference {gap:.1e}", flush=True)
 
 
@@ -249,7 +258,8 @@ def _memory(args) -> None:
     context = multiprocessing.get_context("spawn")
     print(f"\n3. peak memory per image (MiB above the resident size before the job; fresh process per job), "
           f"ResNet-50, {args.size} px, layer4, {args.steps} steps")
-    for name in ("ours layer path", "Captum LayerIntegratedGradients", "ours input path", "Captum LayerConductance"):
+    for name in ("ours layer path", "Captum LayerIntegratedGradients", "ours input path", "Captum LayerConductance",
+                 "ours input path layer3", "Captum LayerConductance layer3"):
         queue = context.Queue()
         process = context.Process(target=_memory_job, args=(name, args.size, args.steps, args.threads, queue))
         process.start()
