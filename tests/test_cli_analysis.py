@@ -3,7 +3,6 @@ equal the library's, --plot writes a PNG, and each user mistake gives exit statu
 one line on stderr (never a traceback)."""
 import numpy as np
 import pytest
-import torch
 import xarray as xr
 from matplotlib.image import imread
 
@@ -21,14 +20,6 @@ from retinacodec.targets import Cell
 
 LAYER = "amacrine"
 N_WINDOWS = 9  # 48 frames with a history of 40
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,6 @@ FAST = DemoSettings.fast()
 STEPS = ["fit", "contributions", "modes", "compare", "irf", "control", "hypotheses"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """A random retina CNN (8-frame history, 4 + 4 channels) on the virtual retina's cells, saved as

@@ -22,14 +22,6 @@ from retinacodec.plots.hypotheses import plot_hypotheses
 from retinacodec.stimuli import natural_jitter
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def retina():
     return VirtualRetina()

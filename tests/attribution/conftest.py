@@ -1,16 +1,7 @@
-"""Small networks for the contributions tests; one torch thread (tiny nets, shared cores)."""
+"""Small networks for the contributions tests."""
 import pytest
 import torch
 from torch import nn
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread is fastest for these small nets and avoids OpenMP spin-waiting on shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

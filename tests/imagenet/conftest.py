@@ -39,16 +39,6 @@ def sample_files() -> list[tuple[Path, int]]:
     return [(f, label_from_name(f)) for f in files]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: the CPU test machine's cores are shared, and OpenMP spin-waiting on a
-    busy core costs more than it gains for these small batches."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def lite0() -> torch.nn.Module:
     return load_classifier("efficientnet_lite0")

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import scipy.special
-import torch
 import xarray as xr
 
 import retinacodec
@@ -36,15 +35,6 @@ DRUG_FEEDS = {
     "gabazine": {"oms"},
     "TPMPA": {"on_off", "oms"},  # the OFF transient terminals also excite the OMS cell
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """These stimuli are short: torch's thread synchronisation would cost more than it saves."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
