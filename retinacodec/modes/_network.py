@@ -7,11 +7,13 @@ import math
 import torch
 from torch import nn
 
-
-INITIAL_ACTIVE_FRACTION = 0.05
-"""Fraction of codes above threshold at initialisation (sets the scale of the last encoder layer)."""
+INITIAL_ACTIVE_FRACTION = 0.1
+"""Fraction of the samples on which each mode fires at initialisation: those most like its seed."""
 RESAMPLE_MARGIN = 1.0
 """Logit margin by which a resampled mode's code exceeds the threshold on its seed sample."""
+REFERENCE_SAMPLES = 1024
+"""Samples whose mean hidden vector is removed from an aimed code row, on which the initial firing
+fraction is set, and on which the initial atom scale is fitted."""
 RESAMPLE_NORM = 0.2
 """Norm of a resampled atom relative to the mean norm of the other atoms: small, so that new
 modes grow by gradient only where they help instead of disrupting every reconstruction."""
@@ -73,46 +75,75 @@ class ThresholdedSAE(nn.Module):
 
     @torch.no_grad()
     def initialize(self, x: torch.Tensor, nonnegative: bool, generator: torch.Generator) -> None:
-        """Seeded initialisation: default layers from ``generator``, the code layer scaled so that
-        about :data:`INITIAL_ACTIVE_FRACTION` of the codes start above threshold (for thresholds
-        above sigmoid(1) ~ 0.73; more below), and the atoms
-        drawn from the data, ``D_k = x_s / (fraction * k)`` (absolute values when non-negative)."""
+        """Seeded, data-driven initialisation: every mode starts as one training sample.
+
+        The hidden layers get PyTorch's default uniform initialisation (from ``generator``).
+        Mode k is seeded by a random sample ``x_s``: its code row is aimed at ``x_s`` (see
+        :meth:`aim`) so that it fires on the :data:`INITIAL_ACTIVE_FRACTION` of a reference
+        batch most like ``x_s``, and its atom is ``c x_s`` (absolute values when
+        non-negative), with the one scale ``c`` that best reconstructs the reference batch.
+        Each mode thus starts as a plausible part of the data that fires where that part is
+        likely, instead of a random direction that gradient descent must first drag into the
+        data (with a random code layer, many modes start dead or fire everywhere).
+        """
         for module in self.encoder:
             if isinstance(module, nn.Linear):
                 bound = 1.0 / math.sqrt(module.in_features)
                 module.weight.copy_(_uniform(module.weight.shape, bound, generator))
                 module.bias.copy_(_uniform(module.bias.shape, bound, generator))
-        n_modes, width = self.to_codes.weight.shape
-        # the hidden layer is layer-normalised, so |h|^2 ~ width and w.h ~ N(0, std^2 width)
-        z_score = _normal_quantile(1.0 - INITIAL_ACTIVE_FRACTION)
-        std = max(_logit(self.threshold), 1.0) / z_score / math.sqrt(width)
-        self.to_codes.weight.copy_(torch.randn(n_modes, width, generator=generator) * std)
-        seeds = torch.randint(len(x), (n_modes,), generator=generator)
-        atoms = x[seeds.to(x.device)].float() / (INITIAL_ACTIVE_FRACTION * n_modes)
-        self.dictionary.copy_(atoms.abs() if nonnegative else atoms)
+        n_modes = self.dictionary.shape[0]
+        samples = x[torch.randint(len(x), (n_modes,), generator=generator).to(x.device)].float()
+        reference = torch.randperm(len(x), generator=generator)[:REFERENCE_SAMPLES]
+        reference = x[reference.to(x.device)].float()
+        self.aim(torch.arange(n_modes, device=x.device), samples, reference, INITIAL_ACTIVE_FRACTION)
+        atoms = samples.abs() if nonnegative else samples
+        reconstruction = self.encode(reference) @ atoms
+        power = reconstruction.square().sum()
+        scale = float((reference * reconstruction).sum() / power) if power > 0 else 0.0
+        if not scale > 0:  # nothing fired, or signed data anti-aligned: a neutral guess
+            scale = 1.0 / n_modes
+        self.dictionary.copy_(atoms * scale)
+
+    @torch.no_grad()
+    def aim(self, modes: torch.Tensor, x: torch.Tensor, reference: torch.Tensor,
+            fraction: float | None = None) -> None:
+        """Point the code rows of ``modes`` at the samples ``x``, one per mode.
+
+        The row takes the direction of the sample's hidden vector minus the mean hidden vector
+        of the ``reference`` samples, so that the mode fires on the sample and on similar
+        ones rather than on all. Its length makes the mode fire on the ``fraction`` of the
+        reference samples that lie furthest along that direction, or, without ``fraction``
+        (or where that cut is not positive), gives a pre-sigmoid value of
+        ``logit(threshold) + RESAMPLE_MARGIN`` on the sample itself.
+        """
+        h = self.hidden(x)
+        h_reference = self.hidden(reference)
+        direction = h - h_reference.mean(0)
+        # pre-activation on the sample = gain * direction.h; the floor keeps the gain bounded
+        # when the sample is barely distinguishable from the reference mean
+        projection = (direction * h).sum(1)
+        projection = torch.maximum(projection, 0.5 * direction.square().sum(1)).clamp(min=1e-6)
+        gain = (_logit(self.threshold) + RESAMPLE_MARGIN) / projection
+        if fraction is not None:
+            rank = max(1, round(fraction * len(reference)))
+            cut = (direction @ h_reference.T).topk(rank, dim=1).values[:, -1]
+            gain = torch.where(cut > 0, _logit(self.threshold) / cut.clamp(min=1e-6), gain)
+        self.to_codes.weight[modes] = direction * gain[:, None]
 
     @torch.no_grad()
     def resample(self, modes: torch.Tensor, x: torch.Tensor, reference: torch.Tensor,
                  nonnegative: bool) -> None:
         """Point the given dead modes at the poorly reconstructed samples ``x``, one per mode.
 
-        The code row points along the sample's hidden vector minus the mean hidden vector of
-        ``reference`` samples, scaled so that the mode's pre-sigmoid value on the sample is
-        ``logit(threshold) + RESAMPLE_MARGIN``: it fires on that sample and on similar ones
-        rather than on all. The atom takes the direction of the sample's residual
-        ``x - x_hat`` (its positive part when non-negative) and :data:`RESAMPLE_NORM` times the
-        mean norm of the other atoms.
+        The code row is aimed at the sample (see :meth:`aim`). The atom takes the direction of
+        the sample's residual ``x - x_hat`` (its positive part when non-negative) and
+        :data:`RESAMPLE_NORM` times the mean norm of the other atoms.
         """
         _, reconstruction = self(x)
         residual = x - reconstruction
         if nonnegative:
             residual = residual.clamp(min=0.0)
-        h = self.hidden(x)
-        direction = h - self.hidden(reference).mean(0)
-        # pre-activation on the sample = gain * direction.h; the floor keeps the gain bounded
-        # when the sample is barely distinguishable from the reference mean
-        projection = torch.maximum((direction * h).sum(1), 0.5 * direction.square().sum(1)).clamp(min=1e-6)
-        self.to_codes.weight[modes] = direction * ((_logit(self.threshold) + RESAMPLE_MARGIN) / projection)[:, None]
+        self.aim(modes, x, reference)
         others = torch.ones(len(self.dictionary), dtype=torch.bool, device=modes.device)
         others[modes] = False
         norms = self.dictionary[others].norm(dim=1)
@@ -127,6 +158,3 @@ def _uniform(shape: torch.Size, bound: float, generator: torch.Generator) -> tor
 def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
-
-def _normal_quantile(p: float) -> float:
-    return math.sqrt(2.0) * torch.special.erfinv(torch.tensor(2.0 * p - 1.0, dtype=torch.float64)).item()

@@ -27,11 +27,12 @@ def test_planted_problem_is_what_it_says():
 
 
 def test_sae_recovers_planted_atoms_as_well_as_sklearn():
-    """Four planted problems (24 features, 12 atoms, 3 active per sample, amplitudes in
-    [0.5, 1.5], noise 0.01). scikit-learn gets the true number of atoms and its best alpha of
-    (0.01, 0.1, 1) on these problems; the SAE its defaults (3 x 24 modes). Single problems
-    scatter (scikit-learn lands in poor local optima on some), so the means are compared."""
-    ours, theirs = [], []
+    """Four planted problems (1000 samples, 24 features, 12 atoms, 3 active per sample,
+    amplitudes in [0.5, 1.5], noise 0.01). scikit-learn gets the true number of atoms and its
+    best alpha of (0.01, 0.1, 1) on these problems; the SAE its defaults (3 x 24 modes, early
+    stopping). The SAE must match or beat scikit-learn on every problem, not only on average:
+    over 8 problems x 3 SAE seeds its lead was at least +0.0034 (it reaches ~0.9999 where
+    scikit-learn's best is 0.9956)."""
     for seed in range(4):
         x, atoms = planted_problem(n_samples=1000, seed=seed)
         with warnings.catch_warnings():
@@ -41,10 +42,9 @@ def test_sae_recovers_planted_atoms_as_well_as_sklearn():
                 fit_algorithm="cd", transform_algorithm="lasso_cd", batch_size=128, max_iter=100,
                 random_state=0,
             ).fit(x)
-        sae = SAE(epochs=80, early_stopping=False, progress=False, device="cpu", seed=0).fit(x)
-        ours.append(atom_recovery(atoms, np.asarray(sae.modes_)))
-        theirs.append(atom_recovery(atoms, reference.components_))
+        sae = SAE(progress=False, device="cpu", seed=0).fit(x)
+        ours = atom_recovery(atoms, np.asarray(sae.modes_))
+        theirs = atom_recovery(atoms, reference.components_)
+        assert theirs > 0.9  # the reference itself works on these problems
         assert sae.r2_ > 0.9
-    assert np.mean(theirs) > 0.9  # the reference itself works on these problems
-    assert min(ours) > 0.96
-    assert np.mean(ours) >= np.mean(theirs), (ours, theirs)
+        assert ours > 0.99 and ours >= theirs, (seed, ours, theirs)

@@ -24,7 +24,7 @@ def binary_data():
 def test_estimator_contract(fast):
     sae = SAE(n_modes=7, l1=0.0, **fast)
     params = sae.get_params()
-    assert params["n_modes"] == 7 and params["threshold"] == 0.9 and params["l1_on"] == "dictionary"
+    assert params["n_modes"] == 7 and params["threshold"] == 0.9 and params["l1_on"] == "codes"
     twin = clone(sae)
     assert twin is not sae and twin.get_params() == params
     assert sae.set_params(threshold=0.8) is sae and sae.threshold == 0.8
@@ -128,8 +128,9 @@ def test_split_sign_input_is_flattened_to_magnitudes(contributions, fast):
 
 
 def test_dead_modes_are_the_never_active_ones_and_resampling_revives_them(binary_data):
-    # 0.999 makes most modes start (and stay) below threshold
-    settings = dict(n_modes=30, threshold=0.999, epochs=12, batch_size=32, progress=False, device="cpu")
+    # a threshold of 0.999 and a strong L1 on the codes silence many modes
+    settings = dict(n_modes=30, threshold=0.999, l1=3.0, l1_on="codes", epochs=12, batch_size=32,
+                    progress=False, device="cpu")
     reported = SAE(resample_dead=False, **settings).fit(binary_data)
     resampled = SAE(resample_dead=True, **settings).fit(binary_data)
     for sae in (reported, resampled):
@@ -218,3 +219,25 @@ def test_transform_checks_fit_and_features(binary_data, fast):
         sae.transform(binary_data[:, :9])
     with pytest.raises(RetinaCodecError, match="expected \\(sample, 30\\)"):
         sae.inverse_transform(np.zeros((4, 5)))
+
+
+def test_small_fit_runs_on_one_thread_and_restores_the_setting(binary_data, fast):
+    import torch
+
+    torch.set_num_threads(2)
+    seen = []
+    sae = SAE(**fast)
+    epoch = sae._epoch
+    sae._epoch = lambda x: (seen.append(torch.get_num_threads()), epoch(x))[1]
+    sae.fit(binary_data)
+    assert seen and set(seen) == {1}  # 32 x 10 x 40 multiply-adds per batch: tiny
+    assert torch.get_num_threads() == 2
+
+
+def test_default_learning_rate_shrinks_with_width(binary_data, fast):
+    sae = SAE(**fast).fit(binary_data)
+    assert sae.get_params()["lr"] is None
+    assert sae._lr == pytest.approx(0.015)  # capped for 10 features
+    wide = np.tile(binary_data, (1, 30))  # 300 features
+    assert SAE(**{**fast, "epochs": 1}).fit(wide)._lr == pytest.approx(0.075 / np.sqrt(300))
+    assert SAE(lr=1e-3, **fast).fit(binary_data)._lr == 1e-3
