@@ -51,10 +51,11 @@ class SAE(TransformerMixin, BaseEstimator):
         Hard threshold in (0, 1) on the sigmoid codes.
     l1 : float
         Weight of the L1 penalty (mean absolute value of the codes or of the dictionary).
-    l1_on : {"codes", "dictionary"}
-        What the L1 penalty acts on. ``"codes"`` (the default) makes the loadings sparse and
-        finds planted atoms faster and more exactly (see Notes); ``"dictionary"`` is the
-        paper's reference code (use a small ``l1`` there, e.g. 1e-4).
+    l1_on : {"dictionary", "codes"}
+        What the L1 penalty acts on. ``"dictionary"`` (the default, as in the paper's reference
+        code) is stable on dense inputs such as activations; ``"codes"`` (use ``l1=1.0``) makes
+        the loadings sparse and finds planted sparse atoms faster and more exactly, but on
+        dense, offset inputs it can collapse to a few modes (see Notes).
     active_codes : {"shifted", "sigmoid"}
         Value of a code whose sigmoid output ``s`` reaches the threshold: ``"shifted"`` gives
         ``(s - threshold) / (1 - threshold)`` in [0, 1), continuous at the threshold, so
@@ -134,12 +135,14 @@ class SAE(TransformerMixin, BaseEstimator):
     per batch) a CPU fit runs on one torch thread and restores the thread count afterwards.
 
     On four planted problems (2000 samples, 24 features, 12 atoms, 3 active per sample,
-    amplitudes 0.5-1.5; default settings, seed 0) the atoms are recovered with mean best-match
-    cosines 0.998-1.000, R^2 0.994-0.996, and 3-4 active modes per sample; 30-60 of the 72
-    modes end dead, because 12 suffice and the L1 on the codes prunes the rest.
-    ``l1_on="dictionary", l1=1e-4`` recovers 0.995-0.998 with R^2 0.991-0.997, 8-10 active
-    modes per sample and few dead modes, and reaches a given recovery about twice as slowly
-    (scikit-learn's MiniBatchDictionaryLearning with the true 12 atoms: 0.938-0.997).
+    amplitudes 0.5-1.5; seed 0) ``l1_on="codes", l1=1.0`` recovers the atoms with mean
+    best-match cosines 0.998-1.000, R^2 0.994-0.996, and 3-4 active modes per sample; 30-60 of
+    the 72 modes end dead, because 12 suffice and the L1 on the codes prunes the rest. The
+    default (``l1_on="dictionary", l1=1e-4``) recovers 0.995-0.998 with R^2 0.991-0.997, 8-10
+    active modes per sample and few dead modes, and reaches a given recovery up to twice as
+    slowly (scikit-learn's MiniBatchDictionaryLearning with the true 12 atoms: 0.938-0.997).
+    On the demo's activations of the retina CNN's bipolar layer (2000 x 16, dense), the default
+    reaches R^2 0.990-0.993 over seeds 0-5, and the L1 on the codes only 0.44-0.98.
     ``active_codes="shifted"`` is the default because the reference's active codes span only
     [threshold, 1) = [0.9, 1), so amplitudes must be built from several modes: with
     ``"sigmoid"`` the same problems give recoveries 0.92-0.96 and R^2 0.51-0.66 (0.95-0.98
@@ -157,8 +160,8 @@ class SAE(TransformerMixin, BaseEstimator):
         self,
         n_modes: int | None = None,
         threshold: float = 0.9,
-        l1: float = 1.0,
-        l1_on: str = "codes",
+        l1: float = 1e-4,
+        l1_on: str = "dictionary",
         active_codes: str = "shifted",
         nonnegative: bool = True,
         lr: float | None = None,

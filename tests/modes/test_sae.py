@@ -24,7 +24,7 @@ def binary_data():
 def test_estimator_contract(fast):
     sae = SAE(n_modes=7, l1=0.0, **fast)
     params = sae.get_params()
-    assert params["n_modes"] == 7 and params["threshold"] == 0.9 and params["l1_on"] == "codes"
+    assert params["n_modes"] == 7 and params["threshold"] == 0.9 and params["l1_on"] == "dictionary"
     twin = clone(sae)
     assert twin is not sae and twin.get_params() == params
     assert sae.set_params(threshold=0.8) is sae and sae.threshold == 0.8
