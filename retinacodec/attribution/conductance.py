@@ -79,8 +79,9 @@ def conductance_map(
     output at every node of the inputs of one call is kept until they are combined.
     """
     n_inputs, n_steps = inputs.shape[0], alphas.shape[0]
-    support, matrix = node_derivatives(method, alphas.cpu().numpy())
-    node_position = np.searchsorted(support, alphas.cpu().numpy())
+    nodes = alphas.cpu().numpy()
+    support, matrix = node_derivatives(method, nodes)
+    node_position = torch.as_tensor(np.searchsorted(support, nodes), device=inputs.device)
     start, end = ends
     path = end.new_empty((n_inputs, len(support), *end.shape[1:]))  # a(s_j) of every input
     path[:, 0], path[:, -1] = start, end
@@ -93,7 +94,7 @@ def conductance_map(
         if weighted is None:
             weighted = end.new_zeros((n_inputs, len(reducers), n_steps, *end.shape[1:]))
         rows = capture.activation.detach().requires_grad_()
-        path[input_index, torch.as_tensor(node_position, device=inputs.device)[step_index]] = rows.detach()
+        path[input_index, node_position[step_index]] = rows.detach()
         with torch.enable_grad():
             gradients = target_gradients(downstream(rows, capture.context), reducers, input_index, rows)
         scale = per_row(weights[step_index], rows)
