@@ -8,8 +8,7 @@ the command line starts fast; ``retinacodec.contributions`` and friends load on 
 """
 from __future__ import annotations
 
-import importlib
-
+from ._lazy import lazy_getattr
 from .errors import RetinaCodecError
 
 __version__ = "0.1.0"
@@ -19,21 +18,12 @@ _SUBMODULES = {
     "hypotheses", "imagenet",
 }
 _ATTRIBUTES = {
-    # public name: (module, attribute)
-    "contributions": ("retinacodec.attribution.ig", "contributions"),
-    "SAE": ("retinacodec.modes.sae", "SAE"),
-    "irf": ("retinacodec.receptive_fields", "irf"),
-    "run_imagenet": ("retinacodec.imagenet.analysis", "run_imagenet"),
+    "contributions": "retinacodec.attribution.ig",
+    "SAE": "retinacodec.modes.sae",
+    "irf": "retinacodec.receptive_fields",
+    "run_imagenet": "retinacodec.imagenet.analysis",
 }
 
 __all__ = ["RetinaCodecError", "__version__", *sorted(_SUBMODULES), *sorted(_ATTRIBUTES)]
 
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"retinacodec.{name}")
-    if name in _ATTRIBUTES:
-        module, attribute = _ATTRIBUTES[name]
-        loaded = importlib.import_module(module)
-        return loaded if attribute is None else getattr(loaded, attribute)
-    raise AttributeError(f"module 'retinacodec' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _ATTRIBUTES, _SUBMODULES)

@@ -4,13 +4,7 @@ per-layer pipeline :func:`run_imagenet` (:mod:`~retinacodec.imagenet.analysis`),
 report."""
 from __future__ import annotations
 
-
-def __getattr__(name: str):
-    if name == "run_imagenet":  # torch and the modes stack load on first use
-        from .analysis import run_imagenet
-
-        return run_imagenet
-    raise AttributeError(f"module 'retinacodec.imagenet' has no attribute {name!r}")
-
+from .._lazy import lazy_getattr
 
 __all__ = ["run_imagenet"]
+__getattr__ = lazy_getattr(__name__, {"run_imagenet": "retinacodec.imagenet.analysis"})  # torch loads on first use

@@ -1,12 +1,8 @@
 """Reading and writing: netCDF results (atomic), NWB recordings, model checkpoints."""
+from .._lazy import lazy_getattr
 from .netcdf import read_netcdf, write_netcdf
 
 __all__ = ["read_netcdf", "write_netcdf", "read_nwb", "write_nwb"]
 
-
-def __getattr__(name: str):
-    if name in ("read_nwb", "write_nwb"):  # pynwb is slow to import; load it only when asked
-        from . import nwb
-
-        return getattr(nwb, name)
-    raise AttributeError(f"module 'retinacodec.io' has no attribute {name!r}")
+# pynwb is slow to import; load it only when asked
+__getattr__ = lazy_getattr(__name__, {"read_nwb": "retinacodec.io.nwb", "write_nwb": "retinacodec.io.nwb"})

@@ -4,7 +4,7 @@ Names load lazily (torch is imported on first use).
 """
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_getattr
 
 _ATTRIBUTES = {
     "VirtualRetina": "retinacodec.models.virtual_retina",
@@ -23,8 +23,4 @@ _ATTRIBUTES = {
 
 __all__ = sorted(_ATTRIBUTES)
 
-
-def __getattr__(name: str):
-    if name in _ATTRIBUTES:
-        return getattr(importlib.import_module(_ATTRIBUTES[name]), name)
-    raise AttributeError(f"module 'retinacodec.models' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _ATTRIBUTES)
