@@ -42,6 +42,7 @@ from ..modes.compare import pca_dimensions, sparsity
 from ..modes.sae import SAE
 from ..modes.workflow import fit_modes
 from ..parallel import Chunking, run_chunked
+from ..parallel.cluster import check_cluster_options
 from ..parallel.contributions import ContributionJob, load_job_model
 from ..plots import save_figure
 from ..plots.control import plot_control
@@ -433,11 +434,9 @@ def run_imagenet(
                         ("chunk_size", chunk_size), ("n_map_images", n_map_images), ("n_map_modes", n_map_modes),
                         ("n_off_target", n_off_target), ("min_samples", min_samples)):
         _check_positive(name, value)
-    for name, value in (("workers", workers), ("threads", threads)):
-        if value is not None:
-            _check_positive(name, value)
-    if workers is not None and scheduler is not None:
-        raise RetinaCodecError("both workers and scheduler given; expected at most one")
+    if threads is not None:
+        _check_positive("threads", threads)
+    check_cluster_options(workers, scheduler)
     if not 0 < control_fraction <= 1:
         raise RetinaCodecError(f"control_fraction is {control_fraction!r}; expected a fraction in (0, 1]")
     origin = weights_origin(model, weights, seed)

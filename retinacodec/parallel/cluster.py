@@ -8,6 +8,21 @@ from typing import Any
 from ..errors import RetinaCodecError
 
 
+def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
+    """Refuse cluster options :func:`dask_client` cannot use, before any work is done.
+
+    Raises
+    ------
+    RetinaCodecError
+        If both are given or ``workers`` is not a positive integer.
+    """
+    if workers is not None and scheduler is not None:
+        raise RetinaCodecError("both workers and scheduler given; expected at most one (a local "
+                               "cluster of N workers, or the address of a running scheduler)")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise RetinaCodecError(f"workers is {workers!r}; expected a positive integer")
+
+
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
     """Yield a ``dask.distributed.Client``, or None for the single-process path.
@@ -31,9 +46,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         If both are given, ``workers`` is not a positive integer, or the scheduler cannot be
         reached.
     """
-    if workers is not None and scheduler is not None:
-        raise RetinaCodecError("both workers and scheduler given; expected at most one (a local "
-                               "cluster of N workers, or the address of a running scheduler)")
+    check_cluster_options(workers, scheduler)
     if workers is None and scheduler is None:
         yield None
         return
@@ -48,8 +61,6 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         with client:
             yield client
         return
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise RetinaCodecError(f"workers is {workers!r}; expected a positive integer")
     # ":0": the scheduler's HTTP server (and dashboard, if bokeh is installed) on a free port, not 8787
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
