@@ -85,14 +85,12 @@ def conductance_map(
     start, end = ends
     path = end.new_empty((n_inputs, len(support), *end.shape[1:]))  # a(s_j) of every input
     path[:, 0], path[:, -1] = start, end
-    weighted = None  # w_k * grad F_t(a(alpha_k)), shape (N, n_targets, n_steps, ...)
+    weighted = end.new_zeros((n_inputs, len(reducers), n_steps, *end.shape[1:]))  # w_k grad F_t(a(alpha_k))
     for input_index, step_index in row_batches(n_inputs, n_steps, batch_size, inputs.device):
         origin = take_rows(baseline, input_index)
         points = origin + per_row(alphas[step_index], origin) * (inputs[input_index] - origin)
         with torch.no_grad():
             capture = model.capture(points, layer, stop=True)
-        if weighted is None:
-            weighted = end.new_zeros((n_inputs, len(reducers), n_steps, *end.shape[1:]))
         rows = capture.activation.detach().requires_grad_()
         path[input_index, node_position[step_index]] = rows.detach()
         with torch.enable_grad():
