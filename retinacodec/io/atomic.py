@@ -39,7 +39,24 @@ def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def _current_umask() -> int:
+def _toggled_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_IMPORT_UMASK = _toggled_umask()  # read once, at import, before any writer thread exists
+_PROC_STATUS = Path("/proc/self/status")
+
+
+def _current_umask() -> int:
+    """The umask now where the OS shows it without changing it (Linux's /proc), else at import.
+
+    Toggling ``os.umask`` to read it would race with files that other threads create meanwhile
+    (they would get mode 0666), so it is toggled only once, at import.
+    """
+    if _PROC_STATUS.is_file():
+        for line in _PROC_STATUS.read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return _IMPORT_UMASK

@@ -60,7 +60,8 @@ def _json_scalar(value):
     """JSON fallback for numpy scalars and arrays inside attrs."""
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()
-    raise TypeError(f"attr value {value!r} of type {type(value).__name__} cannot be stored in netCDF")
+    raise RetinaCodecError(f"attr value {value!r} of type {type(value).__name__} cannot be stored in netCDF; "
+                           "expected strings, numbers, booleans, None, numpy values, or lists and dicts of them")
 
 
 def _restore_attrs(attrs: dict) -> dict:

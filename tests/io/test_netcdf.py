@@ -136,3 +136,23 @@ def test_read_text_file(tmp_path):
     path.write_text("these are not the data you are looking for\n")
     with pytest.raises(RetinaCodecError, match="cannot read .*notes.nc as netCDF.*expected"):
         read_netcdf(path)
+
+
+def test_an_attr_that_cannot_be_stored_is_a_clear_error(tmp_path):
+    data = xr.DataArray(np.zeros(3), dims="time", attrs={"bad": {"object": object()}})
+    with pytest.raises(RetinaCodecError, match="cannot be stored in netCDF"):
+        write_netcdf(data, tmp_path / "bad.nc")
+    assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+def test_atomic_writes_get_the_umask_mode_without_toggling_it(tmp_path, monkeypatch):
+    from retinacodec.io import atomic
+
+    def no_toggle(mask):
+        raise AssertionError("os.umask was toggled after import")
+
+    monkeypatch.setattr(atomic.os, "umask", no_toggle)
+    with atomic.atomic_destination(tmp_path / "x.txt") as tmp:
+        tmp.write_text("x")
+    mode = (tmp_path / "x.txt").stat().st_mode & 0o777
+    assert mode == 0o666 & ~atomic._IMPORT_UMASK
