@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec
 
 from ..stimuli.base import validate_stimulus
-from ..stimuli.checks import check_int
+from .._validation import check_int
 
 
 def plot_stimulus(stim: xr.DataArray, n_shown: int = 6) -> Figure:

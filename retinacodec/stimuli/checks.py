@@ -1,115 +1,11 @@
-"""Validation of generator parameters and the provenance attrs every generator records.
+"""Checks of the parameters every stimulus generator shares, and the provenance attrs it records.
 
-Each check returns the value converted to its plain Python type, or raises
-:class:`~retinacodec.errors.RetinaCodecError` naming the parameter, the value given and what was
-expected. Generators call them first thing, so a bad recipe value fails before any work is done.
+Built on :mod:`retinacodec._validation`; generators call them first thing, so a bad recipe value
+fails before any work is done.
 """
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Sequence
-
-from ..errors import RetinaCodecError
-
-
-def check_int(name: str, value, *, minimum: int = 1) -> int:
-    """Return ``value`` as an ``int`` if it is a whole number >= ``minimum``.
-
-    Parameters
-    ----------
-    name : str
-        Parameter name, for the message.
-    value : object
-        Candidate value; booleans and non-integral floats are refused.
-    minimum : int
-        Smallest accepted value.
-
-    Returns
-    -------
-    int
-        The value.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise RetinaCodecError(
-            f"{name} is {value!r} ({type(value).__name__}); expected an integer >= {minimum}"
-        )
-    if value < minimum:
-        raise RetinaCodecError(f"{name} is {value}; expected an integer >= {minimum}")
-    return int(value)
-
-
-def check_number(
-    name: str,
-    value,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    strictly_above: float | None = None,
-    strictly_below: float | None = None,
-) -> float:
-    """Return ``value`` as a finite ``float`` within the given bounds.
-
-    Parameters
-    ----------
-    name : str
-        Parameter name, for the message.
-    value : object
-        Candidate value (an int or float; booleans are refused).
-    minimum, maximum : float, optional
-        Inclusive bounds.
-    strictly_above, strictly_below : float, optional
-        Exclusive bounds.
-
-    Returns
-    -------
-    float
-        The value.
-    """
-    bounds = []
-    if minimum is not None:
-        bounds.append(f">= {minimum:g}")
-    if strictly_above is not None:
-        bounds.append(f"> {strictly_above:g}")
-    if maximum is not None:
-        bounds.append(f"<= {maximum:g}")
-    if strictly_below is not None:
-        bounds.append(f"< {strictly_below:g}")
-    expected = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise RetinaCodecError(f"{name} is {value!r} ({type(value).__name__}); expected {expected}")
-    value = float(value)
-    if (
-        not math.isfinite(value)
-        or (minimum is not None and value < minimum)
-        or (maximum is not None and value > maximum)
-        or (strictly_above is not None and value <= strictly_above)
-        or (strictly_below is not None and value >= strictly_below)
-    ):
-        raise RetinaCodecError(f"{name} is {value:g}; expected {expected}")
-    return value
-
-
-def check_choice(name: str, value, choices: Sequence[str]) -> str:
-    """Return ``value`` if it is one of ``choices``.
-
-    Parameters
-    ----------
-    name : str
-        Parameter name, for the message.
-    value : object
-        Candidate value.
-    choices : sequence of str
-        Accepted values.
-
-    Returns
-    -------
-    str
-        The value.
-    """
-    if not isinstance(value, str) or value not in choices:
-        raise RetinaCodecError(f"{name} is {value!r}; expected one of: {', '.join(choices)}")
-    return value
+from .._validation import check_int, check_number
 
 
 def check_contrast(value, *, signed: bool = False) -> float:

@@ -4,14 +4,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .._validation import check_number
 from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
-from .checks import (
-    check_contrast,
-    check_frame_grid,
-    check_number,
-    check_seed,
-    provenance,
-)
+from .checks import check_contrast, check_frame_grid, check_seed, provenance
 
 STEP_SEGMENTS_S = {"dark_before": 2.0, "light": 3.0, "dark_after": 3.0, "mean": 2.0}
 """Durations in seconds of the step part and of each mean-luminance gap (Baden et al. 2016)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .._validation import check_number
 from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
-from .checks import check_contrast, check_frame_grid, check_number, check_seed, provenance
+from .checks import check_contrast, check_frame_grid, check_seed, provenance
 from .geometry import position_along
 
 

@@ -15,15 +15,9 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from ..errors import RetinaCodecError
+from .._validation import check_choice, check_number
 from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
-from .checks import (
-    check_choice,
-    check_contrast,
-    check_frame_grid,
-    check_number,
-    check_seed,
-    provenance,
-)
+from .checks import check_contrast, check_frame_grid, check_seed, provenance
 
 SAMPLE_IMAGES = ("china", "flower")
 """Names of the photographs (scikit-learn's sample images without the ``.jpg``)."""
