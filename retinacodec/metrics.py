@@ -45,6 +45,43 @@ def _per_cell(values: np.ndarray, template: xr.DataArray, name: str, **attrs) ->
     return xr.DataArray(values, dims=("cell",), coords=coords, name=name, attrs=attrs)
 
 
+def column_correlation(a: np.ndarray, b: np.ndarray, *, constant: float = np.nan) -> np.ndarray:
+    """Pearson correlation of matching columns of two arrays, over their first axis.
+
+    The package's one definition of a column-wise correlation: rates against rates per cell,
+    mode loadings against labels, channel activity against pathway activity.
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray
+        Shape (n, ...) each; ``b`` broadcasts against ``a`` (a (n, 1) column against (n, k)
+        columns gives k correlations).
+    constant : float
+        The value returned for a column pair in which either column is constant (zero variance):
+        NaN by default (undefined), or e.g. 0 where "no relation" is the meaning needed.
+
+    Returns
+    -------
+    numpy.ndarray
+        The correlations, shape of the broadcast trailing axes, in [-1, 1] (``constant`` where
+        undefined).
+
+    Notes
+    -----
+    .. math:: r = \\frac{\\sum_i (a_i - \\bar a)(b_i - \\bar b)}
+              {\\sqrt{\\sum_i (a_i - \\bar a)^2 \\sum_i (b_i - \\bar b)^2}}
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    denominator = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
+    numerator = (a * b).sum(axis=0)
+    defined = denominator > 0
+    r = np.clip(numerator / np.where(defined, denominator, 1.0), -1.0, 1.0)  # clip: rounding
+    return np.where(defined, r, constant)
+
+
 def pearson_r(pred: xr.DataArray, true: xr.DataArray) -> xr.DataArray:
     """Pearson correlation between predicted and true responses over time, per cell.
 
@@ -72,13 +109,7 @@ def pearson_r(pred: xr.DataArray, true: xr.DataArray) -> xr.DataArray:
               {\\sqrt{\\sum_t (p_{tc} - \\bar p_c)^2 \\sum_t (y_{tc} - \\bar y_c)^2}}
     """
     pred, true = _aligned(pred, true, ("time", "cell"))
-    p = np.asarray(pred.values, dtype=float)
-    y = np.asarray(true.values, dtype=float)
-    p = p - p.mean(axis=0)
-    y = y - y.mean(axis=0)
-    denominator = np.sqrt((p**2).sum(axis=0) * (y**2).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(denominator > 0, (p * y).sum(axis=0) / denominator, np.nan)
+    r = column_correlation(pred.values, true.values)
     return _per_cell(r, pred, "pearson_r", n_time=int(pred.sizes["time"]))
 
 

@@ -71,3 +71,18 @@ def test_pearson_r_bad_inputs_raise(pred, true):
 def test_feve_needs_two_trials():
     with pytest.raises(RetinaCodecError, match="at least 2"):
         feve(_responses(np.zeros((4, 1))), _trials(np.ones((1, 4, 1))))
+
+
+def test_column_correlation_matches_numpy_and_says_what_a_constant_column_gives():
+    from retinacodec.metrics import column_correlation
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    expected = [np.corrcoef(a[:, k], b[:, k])[0, 1] for k in range(4)]
+    np.testing.assert_allclose(column_correlation(a, b), expected, rtol=1e-12)
+    np.testing.assert_allclose(column_correlation(a, b[:, :1]), [np.corrcoef(a[:, k], b[:, 0])[0, 1] for k in range(4)])
+    a[:, 2] = 1.0
+    assert np.isnan(column_correlation(a, b)[2])
+    assert column_correlation(a, b, constant=0.0)[2] == 0.0
+    assert column_correlation(a, b, constant=-np.inf)[2] == -np.inf
+    assert column_correlation(b[:, :1], 3 * b[:, :1] - 2)[0] == 1.0
