@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from ..errors import RetinaCodecError
 from ..stimuli.base import validate_stimulus
 from .vr_circuit import CircuitFilters, ganglion_drive, interneuron_maps
@@ -372,7 +372,7 @@ class VirtualRetina:
         chunk = CHUNK_FRAMES if isinstance(ops, TorchOps) else max(n_time, 1)
         drive = np.zeros((n_time, len(self._cell_types), len(PATHWAYS)))
         maps_out = None
-        for start in tqdm(range(0, n_time, chunk), disable=not progress,
+        for start in progress_bar(range(0, n_time, chunk), progress=progress,
                           desc="virtual retina", unit="chunk"):
             stop = min(start + chunk, n_time)
             first = max(start - warmup, 0)

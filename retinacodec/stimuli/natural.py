@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 from scipy import ndimage
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from ..errors import RetinaCodecError
 from .._validation import check_choice, check_number
 from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
@@ -228,7 +228,7 @@ def natural_jitter(
 
     offsets = np.arange(size) - (size - 1) / 2.0
     frames = np.empty((n_frames, size, size), dtype=np.float32)
-    for t in tqdm(range(n_frames), desc="natural_jitter", unit="frame", disable=not progress):
+    for t in progress_bar(range(n_frames), desc="natural_jitter", unit="frame", progress=progress):
         rows = scale * (gaze[t, 0] + offsets)
         cols = scale * (gaze[t, 1] + offsets)
         grid = np.meshgrid(rows, cols, indexing="ij")
