@@ -23,10 +23,10 @@ def plot_phenomena(
     Parameters
     ----------
     flash : xarray.Dataset
-        Output of :func:`retinacodec.models.vr_phenomena.flash_response`: ``rate`` (time, cell)
+        Output of :func:`retinacodec.models.virtual_retina.phenomena.flash_response`: ``rate`` (time, cell)
         in Hz with coords ``cell_type`` and ``epoch``.
     oms : xarray.DataArray
-        Output of :func:`retinacodec.models.vr_phenomena.oms_index`, dim (cell).
+        Output of :func:`retinacodec.models.virtual_retina.phenomena.oms_index`, dim (cell).
     oms_blocked : xarray.DataArray, optional
         The same under a block (e.g. the wide-field amacrine); its ``block`` attr labels the bars.
     flash_blocked : xarray.Dataset, optional

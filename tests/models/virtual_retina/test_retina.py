@@ -11,11 +11,11 @@ import xarray as xr
 
 import retinacodec
 from retinacodec.errors import RetinaCodecError
-from retinacodec.models import virtual_retina as vr_module
+from retinacodec.models.virtual_retina import retina as vr_module
 from retinacodec.models.virtual_retina import DRUGS, VirtualRetina
-from retinacodec.models.vr_filters import TemporalFilter, blur_matrix, lowpass, undershoot
-from retinacodec.models.vr_params import VirtualRetinaParams
-from retinacodec.models.vr_phenomena import oms_index
+from retinacodec.models.virtual_retina.filters import TemporalFilter, blur_matrix, lowpass, undershoot
+from retinacodec.models.virtual_retina.params import VirtualRetinaParams
+from retinacodec.models.virtual_retina.phenomena import oms_index
 from retinacodec.stimuli.base import make_stimulus
 
 # The wiring of VIRTUAL_RETINA.md written out by hand: which ganglion types each interneuron
@@ -331,7 +331,7 @@ def test_bad_inputs_raise(retina, noise):
 def test_plot_phenomena_draws_flash_and_oms_panels(retina, oms, tmp_path):
     from matplotlib.figure import Figure
 
-    from retinacodec.models.vr_phenomena import flash_response
+    from retinacodec.models.virtual_retina.phenomena import flash_response
     from retinacodec.plots import save_figure
     from retinacodec.plots.virtual_retina import plot_phenomena
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RetinaCodecError
+from ...errors import RetinaCodecError
 
 GANGLION_TYPES = ("on", "off", "on_off", "oms")
 """Ganglion cell types: ON sustained, OFF sustained, ON-OFF transient, object-motion-sensitive."""

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 import numpy as np
 import xarray as xr
 
-from ..stimuli.base import make_stimulus
-from ..stimuli.object_motion import object_motion
-from .virtual_retina import FRAME_RATE_HZ, VirtualRetina
+from ...stimuli.base import make_stimulus
+from ...stimuli.object_motion import object_motion
+from .retina import FRAME_RATE_HZ, VirtualRetina
 
 FLASH_EPOCHS = (("grey", 50), ("light", 100), ("grey", 100), ("dark", 100))
 """Full-field flash protocol: (epoch, frames) at 100 Hz: 0.5 s grey, 1 s light, 1 s grey, 1 s dark."""

@@ -6,7 +6,7 @@ wide-field GABAergic amacrine (annulus of transient bipolars onto the OMS cell a
 terminals) -> four ganglion types (ON, OFF, ON-OFF transient, object-motion-sensitive) with
 softplus rates and Poisson spikes, on the 50 x 50 px grid at 100 Hz (1 px = 55 µm, 1 frame = 10 ms).
 See ``VIRTUAL_RETINA.md`` for the sources of each stage; the maths is in
-:func:`~retinacodec.models.vr_circuit.interneuron_maps`.
+:func:`~retinacodec.models.virtual_retina.circuit.interneuron_maps`.
 """
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import xarray as xr
 
-from .._progress import progress_bar
-from ..errors import RetinaCodecError
-from ..stimuli.base import validate_stimulus
-from .vr_circuit import CircuitFilters, ganglion_drive, interneuron_maps
-from .vr_filters import ScipyOps, TorchOps
-from .vr_params import GANGLION_TYPES, PATHWAYS, Connection, VirtualRetinaParams
+from ..._progress import progress_bar
+from ...errors import RetinaCodecError
+from ...stimuli.base import validate_stimulus
+from .circuit import CircuitFilters, ganglion_drive, interneuron_maps
+from .filters import ScipyOps, TorchOps
+from .params import GANGLION_TYPES, PATHWAYS, Connection, VirtualRetinaParams
 
 FRAME_RATE_HZ = 100.0
 """The only frame rate the circuit's kinetics are defined at."""
@@ -80,7 +80,7 @@ class VirtualRetina:
     Notes
     -----
     The default cells are 5 per type at integer pixels within 19..31 of the 50 x 50 field (see
-    :func:`~retinacodec.models.vr_params.jittered_layout`), where a CNN with a 40-frame history
+    :func:`~retinacodec.models.virtual_retina.params.jittered_layout`), where a CNN with a 40-frame history
     and valid 15 + 11 px convolutions (output pixels 12..37) sees their whole receptive fields.
     The circuit is convolutional, so any stimulus size that holds the cells works.
 
@@ -298,7 +298,7 @@ class VirtualRetina:
         if pathway_drive:
             data["drive"] = (("time", "cell", "pathway"), drive, {"units": "1"})
             coords["pathway"] = list(PATHWAYS)
-        from .. import __version__
+        from ... import __version__
 
         return xr.Dataset(data, coords=coords, attrs={
             "model": "VirtualRetina",
@@ -345,7 +345,7 @@ class VirtualRetina:
         wiring = self._wiring(block, scale)[0]
         maps = self._simulate(stim.values, wiring, read_maps=positions if positions is not None else True,
                               progress=progress)[1]
-        from .. import __version__
+        from ... import __version__
 
         attrs = {"units": "release units", "model": "VirtualRetina", "retinacodec_version": __version__}
         if positions is None:

@@ -1,8 +1,8 @@
 """The virtual retina's circuit: stimulus -> interneuron maps -> ganglion generator signals.
 
 Written once against a small set of array operations (``blur``, ``temporal``, ``relu``,
-``sigmoid``) so that the same circuit runs on :class:`~retinacodec.models.vr_filters.TorchOps`
-(fast) and on :class:`~retinacodec.models.vr_filters.ScipyOps` (plain reference).
+``sigmoid``) so that the same circuit runs on :class:`~retinacodec.models.virtual_retina.filters.TorchOps`
+(fast) and on :class:`~retinacodec.models.virtual_retina.filters.ScipyOps` (plain reference).
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .vr_filters import TemporalFilter, lowpass, undershoot
-from .vr_params import PATHWAYS, Connection, VirtualRetinaParams
+from .filters import TemporalFilter, lowpass, undershoot
+from .params import PATHWAYS, Connection, VirtualRetinaParams
 
 FRAME_MS = 10.0
 """Duration of one frame (ms); the circuit runs at 100 Hz."""
