@@ -99,7 +99,7 @@ def cmd_irf(args: argparse.Namespace) -> None:
     """``retinacodec irf``: IRFs of the chosen cells at the chosen times, optionally by mode."""
     import numpy as np
 
-    from .contribution_maps import channel_weights
+    from .modes.selection import channel_weights
     from .io import write_netcdf
     from .models.registry import load, windows
     from .modes.sae import SAE
@@ -244,7 +244,8 @@ def cmd_control(args: argparse.Namespace) -> None:
 
     import torch
 
-    from .contribution_maps import channel_weights, check_layer_channels, modes_layer
+    from .attribution.routed import check_layer_channels
+    from .modes.selection import channel_weights, modes_layer
     from .control import retina_control, top_channels
     from .io import write_netcdf
     from .models.adapter import adapt

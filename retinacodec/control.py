@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 from . import __version__
 from .device import evaluating, resolve_device
 from .attribution.inputs import prepare_inputs
-from .contribution_maps import channel_weights, check_batch_size
+from ._validation import check_int
+from .modes.selection import channel_weights
 from .errors import RetinaCodecError
 from .models.adapter import AdaptedModel, adapt
 from .models.registry import windows
@@ -122,7 +123,7 @@ def top_channels(modes: SAE | xr.DataArray | np.ndarray, mode: int, fraction: fl
     Parameters
     ----------
     modes : SAE, xarray.DataArray or numpy.ndarray
-        Fitted SAE or dictionary (see :func:`retinacodec.contribution_maps.channel_weights`).
+        Fitted SAE or dictionary (see :func:`retinacodec.modes.selection.channel_weights`).
     mode : int
         Position of the mode along ``mode``.
     fraction : float
@@ -283,7 +284,7 @@ def classifier_control(
         target class (or none of another class).
     """
     adapted = adapt(model)
-    batch_size = check_batch_size(batch_size)
+    batch_size = check_int("batch_size", batch_size)
     labels = np.asarray(labels).ravel()
     device = resolve_device(device)
     with evaluating(adapted.module, device) as dtype:
@@ -389,7 +390,7 @@ def retina_control(
     FFT shortcut of :func:`retinacodec.models.predict` bypasses the first layer's hooks).
     """
     adapted = adapt(model)
-    batch_size = check_batch_size(batch_size)
+    batch_size = check_int("batch_size", batch_size)
     device = resolve_device(device)
     with evaluating(adapted.module, device) as dtype:
         inputs, times = windows(adapted.module, stimulus)

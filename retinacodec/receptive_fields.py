@@ -20,17 +20,9 @@ from tqdm.auto import tqdm
 from . import __version__
 from .device import evaluating, resolve_device
 from .attribution.inputs import prepare_inputs
-from .contribution_maps import (
-    channel_weights,
-    check_batch_size,
-    check_layer_channels,
-    mode_loadings,
-    modes_layer,
-    path_rule,
-    routed_gradients,
-    selected_mode_positions,
-    shares_tensor,
-)
+from ._validation import check_int
+from .attribution.routed import check_layer_channels, path_rule, routed_gradients
+from .modes.selection import channel_weights, mode_loadings, modes_layer, selected_mode_positions, shares_tensor
 from .errors import RetinaCodecError
 from .models.adapter import adapt
 from .models.registry import windows
@@ -143,7 +135,7 @@ def irf(
         Contribution (or activation) modes of ``layer``: a fitted SAE, whose loadings at each
         (time, cell) come from that sample's contributions, or a dictionary (mode, channel) or
         (mode, feature), with every mode loading 1 (see
-        :func:`~retinacodec.contribution_maps.channel_shares`).
+        :func:`~retinacodec.modes.selection.channel_shares`).
     selected_modes : sequence of int, optional
         Positions of the modes to return (all by default); the others fall into the residual.
     batch_size : int
@@ -194,15 +186,15 @@ def irf(
 
     With modes, the part of mode :math:`m` is
     :math:`\\mathrm{IRF}^{(m)} = \\sum_c s_{mc} J_{r_i,h_c} J_{h_c,s}` (shares
-    :math:`s_{mc}` of :func:`~retinacodec.contribution_maps.channel_shares`, gradient routed through
-    channel :math:`c` of the layer by :func:`~retinacodec.contribution_maps.routed_gradients`);
+    :math:`s_{mc}` of :func:`~retinacodec.modes.selection.channel_shares`, gradient routed through
+    channel :math:`c` of the layer by :func:`~retinacodec.attribution.routed.routed_gradients`);
     the residual holds the channels no active mode uses, the modes not selected, and any path
     that bypasses the layer.
     """
     adapted = adapt(model)
     module = adapted.module
     alphas, node_weights = path_rule(method, n_steps, quadrature_rule)
-    batch_size = check_batch_size(batch_size)
+    batch_size = check_int("batch_size", batch_size)
     weights = None if modes is None else channel_weights(modes)
     if weights is not None:
         layer = modes_layer(weights, layer, adapted)

@@ -1,5 +1,5 @@
 """Contribution maps against direct autograd, Captum's Integrated Gradients and a linear model's
-analytic maps; channel shares against hand computations."""
+analytic maps."""
 import numpy as np
 import pytest
 import torch
@@ -8,7 +8,8 @@ import xarray as xr
 from captum.attr import IntegratedGradients
 from torch import nn
 
-from retinacodec.contribution_maps import channel_shares, channel_weights, contribution_maps
+from retinacodec.contribution_maps import contribution_maps
+from retinacodec.modes.selection import channel_weights
 from retinacodec.errors import RetinaCodecError
 
 
@@ -80,25 +81,6 @@ def test_maps_of_a_torchvision_resnet_add_up_over_channel_groups():
     (gradient,) = torch.autograd.grad(model(x_grad)[:, 2].sum(), x_grad)
     expected = (gradient * x).sum(dim=1).numpy()
     np.testing.assert_allclose(maps.sum("mode"), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
-
-
-def test_channel_shares_by_hand():
-    weights = np.array([[1.0, 0.0, 2.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
-    loadings = np.array([[0.5, 1.0, 0.0], [0.0, 0.0, 0.9]])
-    shares = channel_shares(weights, loadings, np.arange(3))
-    np.testing.assert_allclose(shares[0], [[1 / 3, 0, 1], [2 / 3, 1, 0], [0, 0, 0]], rtol=1e-6)
-    np.testing.assert_array_equal(shares[1], 0.0)  # only a mode with an empty atom is active
-    np.testing.assert_allclose(channel_shares(weights, None, np.array([1])), [[[0.5, 1.0, 0.0]]])
-
-
-def test_channel_weights_of_split_sign_modes_sum_magnitudes_over_sign():
-    atoms = xr.DataArray(np.array([[[0.2, 0.5], [0.0, 1.0]]]), dims=("mode", "channel", "sign"),
-                         coords={"channel": [0, 1], "sign": ["neg", "pos"]}, attrs={"layer": "bipolar"})
-    stacked = atoms.stack(feature=("channel", "sign"))
-    weights = channel_weights(stacked)
-    assert weights.dims == ("mode", "channel") and weights.attrs["layer"] == "bipolar"
-    np.testing.assert_allclose(weights.values, [[0.7, 1.0]])
-    np.testing.assert_allclose(channel_weights(atoms).values, [[0.7, 1.0]])
 
 
 def test_bad_input_raises():

@@ -11,7 +11,7 @@ from scipy.special import erf
 from torch import nn
 
 from .. import __version__
-from ..contribution_maps import modes_layer
+from ..modes.selection import modes_layer
 from ..errors import RetinaCodecError
 from ..models.adapter import adapt
 from ..modes.sae import SAE
@@ -78,7 +78,7 @@ def generate(
         multiplied by ``gain``; 0 blocks (the default, named after the drug that does it), 2
         boosts to double.
     channel_fraction : float
-        A mode's channels are those whose weight (:func:`~retinacodec.contribution_maps.channel_weights`)
+        A mode's channels are those whose weight (:func:`~retinacodec.modes.selection.channel_weights`)
         is at least this fraction of the mode's largest weight, in (0, 1].
     max_hypotheses : int
         Most hypotheses (distinct channel sets), chosen by :func:`~retinacodec.hypotheses.select.candidates`.

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from ..contribution_maps import channel_weights
+from ..modes.selection import channel_weights
 from ..errors import RetinaCodecError
 from ..modes.compare import label_correlation
 from ..modes.sae import SAE
