@@ -110,6 +110,58 @@ def reflect(position: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return low + np.where(folded > width, 2 * width - folded, folded)
 
 
+def _gaze_path(rng: np.random.Generator, n_frames: int, frame_rate_hz: float, bounds: list[np.ndarray], *,
+               drift_std_px: float, saccade_rate_hz: float, saccade_amplitude_px: float,
+               switch_probability: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The gaze of :func:`natural_jitter`: (n_frames, 2) positions in stimulus px, the image index
+    and the saccade flag per frame (the random process of its Notes)."""
+    n_images = len(bounds)
+    duration_s = n_frames / frame_rate_hz
+    saccade_times = rng.uniform(0.0, duration_s, rng.poisson(saccade_rate_hz * duration_s))
+    saccade = np.zeros(n_frames, dtype=bool)
+    saccade[np.floor(saccade_times * frame_rate_hz).astype(int)] = True
+    saccade[0] = False
+    drift = rng.normal(0.0, drift_std_px, size=(n_frames, 2))
+    angle = rng.uniform(0.0, 2 * np.pi, size=n_frames)
+    switch = rng.random(n_frames) < switch_probability
+    other_image = rng.integers(0, max(n_images - 1, 1), size=n_frames)
+    landing = rng.random((n_frames, 2))
+
+    def uniform_position(index: int, unit: np.ndarray) -> np.ndarray:
+        low, high = bounds[index][:, 0], bounds[index][:, 1]
+        return low + unit * (high - low)
+
+    image_index = np.empty(n_frames, dtype=int)
+    gaze = np.empty((n_frames, 2))
+    image_index[0] = rng.integers(0, n_images)
+    gaze[0] = uniform_position(image_index[0], rng.random(2))
+    for t in range(1, n_frames):
+        current = image_index[t - 1]
+        if saccade[t] and switch[t] and n_images > 1:
+            image_index[t] = (current + 1 + other_image[t]) % n_images
+            gaze[t] = uniform_position(image_index[t], landing[t])
+            continue
+        step = drift[t]
+        if saccade[t]:
+            step = saccade_amplitude_px * np.array([np.sin(angle[t]), np.cos(angle[t])])
+        image_index[t] = current
+        gaze[t] = reflect(gaze[t - 1] + step, bounds[current])
+    return gaze, image_index, saccade
+
+
+def _window_frames(pictures: list[np.ndarray], gaze: np.ndarray, image_index: np.ndarray, size: int,
+                   scale: float, progress: bool) -> np.ndarray:
+    """float32 (n_frames, size, size) bilinear samples of the pictures around each gaze position."""
+    offsets = np.arange(size) - (size - 1) / 2.0
+    frames = np.empty((len(gaze), size, size), dtype=np.float32)
+    for t in progress_bar(range(len(gaze)), desc="natural_jitter", unit="frame", progress=progress):
+        rows = scale * (gaze[t, 0] + offsets)
+        cols = scale * (gaze[t, 1] + offsets)
+        grid = np.meshgrid(rows, cols, indexing="ij")
+        frames[t] = ndimage.map_coordinates(pictures[image_index[t]], grid, order=1)
+    return frames
+
+
 def natural_jitter(
     *,
     n_frames: int = 3000,
@@ -193,46 +245,11 @@ def natural_jitter(
 
     pictures = [contrast_image(name, scale) for name in images]
     bounds = [gaze_bounds(picture.shape, size, scale) for picture in pictures]
-    rng = np.random.default_rng(seed)
-
-    duration_s = n_frames / frame_rate_hz
-    saccade_times = rng.uniform(0.0, duration_s, rng.poisson(saccade_rate_hz * duration_s))
-    saccade = np.zeros(n_frames, dtype=bool)
-    saccade[np.floor(saccade_times * frame_rate_hz).astype(int)] = True
-    saccade[0] = False
-    drift = rng.normal(0.0, drift_std_px, size=(n_frames, 2))
-    angle = rng.uniform(0.0, 2 * np.pi, size=n_frames)
-    switch = rng.random(n_frames) < switch_probability
-    other_image = rng.integers(0, max(len(images) - 1, 1), size=n_frames)
-    landing = rng.random((n_frames, 2))
-
-    def uniform_position(index: int, unit: np.ndarray) -> np.ndarray:
-        low, high = bounds[index][:, 0], bounds[index][:, 1]
-        return low + unit * (high - low)
-
-    image_index = np.empty(n_frames, dtype=int)
-    gaze = np.empty((n_frames, 2))
-    image_index[0] = rng.integers(0, len(images))
-    gaze[0] = uniform_position(image_index[0], rng.random(2))
-    for t in range(1, n_frames):
-        current = image_index[t - 1]
-        if saccade[t] and switch[t] and len(images) > 1:
-            image_index[t] = (current + 1 + other_image[t]) % len(images)
-            gaze[t] = uniform_position(image_index[t], landing[t])
-            continue
-        step = drift[t]
-        if saccade[t]:
-            step = saccade_amplitude_px * np.array([np.sin(angle[t]), np.cos(angle[t])])
-        image_index[t] = current
-        gaze[t] = reflect(gaze[t - 1] + step, bounds[current])
-
-    offsets = np.arange(size) - (size - 1) / 2.0
-    frames = np.empty((n_frames, size, size), dtype=np.float32)
-    for t in progress_bar(range(n_frames), desc="natural_jitter", unit="frame", progress=progress):
-        rows = scale * (gaze[t, 0] + offsets)
-        cols = scale * (gaze[t, 1] + offsets)
-        grid = np.meshgrid(rows, cols, indexing="ij")
-        frames[t] = ndimage.map_coordinates(pictures[image_index[t]], grid, order=1)
+    gaze, image_index, saccade = _gaze_path(
+        np.random.default_rng(seed), n_frames, frame_rate_hz, bounds, drift_std_px=drift_std_px,
+        saccade_rate_hz=saccade_rate_hz, saccade_amplitude_px=saccade_amplitude_px,
+        switch_probability=switch_probability)
+    frames = _window_frames(pictures, gaze, image_index, size, scale, progress)
     frames *= np.float32(contrast)
 
     stim = make_stimulus(
