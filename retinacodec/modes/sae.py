@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from contextlib import contextmanager
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +15,20 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..device import resolve_device
+from ..device import resolve_device, torch_threads
 from ..errors import RetinaCodecError
-from ..io import read_netcdf, write_netcdf
 from ._inputs import FeatureMatrix, as_feature_matrix, label_matrix
 from ._network import ACTIVE_CODES, REFERENCE_SAMPLES, ThresholdedSAE
+from .sae_io import load_sae, save_sae
 
-_SAVED_KIND = "retinacodec.SAE"
-_WEIGHT_PREFIX = "weight__"
 _L1_TARGETS = ("dictionary", "codes")
+SMALL_WORK = 1 << 20
+"""Below this many multiply-adds per batch, a CPU fit runs on one torch thread: on matrices
+this small, splitting work between threads costs more than it saves (an SAE on 24 features
+steps about 1.2x faster on one thread than on two)."""
+NEGATIVE_TOLERANCE = 0.05
+"""Largest norm of the negative part of a non-negative fit's input, relative to the input's norm,
+that is taken for noise (fitted, with a warning) rather than for signed data (refused)."""
 LR_WIDTH = 0.075
 """``lr=None`` means ``min(LR_MAX, LR_WIDTH / sqrt(n_features))``: Adam moves every weight by
 about ``lr`` per step, so a pre-activation summed over ``n_features`` inputs moves by about
@@ -212,14 +217,17 @@ class SAE(TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         data = self._training_matrix(X)
-        with _threads_for(self._work(data), self.device):
+        with torch_threads(self._threads(data)):
             x = self._start(data)
-            best, stale = np.inf, 0
+            best, stale, kept = np.inf, 0, None
+            resample_until = self._resampling_epochs(len(x))
             epochs = tqdm(range(int(self.epochs)), desc="SAE", unit="epoch", disable=not self.progress)
             for epoch in epochs:
                 dead, errors = self._epoch(x)
                 epochs.set_postfix(loss=f"{self.history_[-1]:.4g}", dead=int(dead.sum()))
-                if self.resample_dead and epoch < self.epochs // 2 and dead.any():
+                if kept is None or self.history_[-1] < kept[0]:
+                    kept = (self.history_[-1], {k: v.detach().clone() for k, v in self._network.state_dict().items()})
+                if self.resample_dead and epoch < resample_until and dead.any():
                     self._resample(dead, x, errors)
                 # resampled modes must pay off within the patience, like any other change
                 if self.history_[-1] < best * (1.0 - self.tol):
@@ -228,8 +236,17 @@ class SAE(TransformerMixin, BaseEstimator):
                     stale += 1
                 if self.early_stopping and stale >= self.n_iter_no_change:
                     break
+            self._network.load_state_dict(kept[1])
             self._finish(data, x)
         return self
+
+    def _resampling_epochs(self, n_samples: int) -> int:
+        """Epochs during which dead modes are resampled: the warm-up's, then half of the rest.
+
+        Modes die once the learning rate has reached its peak, so the half of training in which
+        resampling pays off is counted from the end of the warm-up."""
+        warmup = math.ceil(WARMUP_STEPS / math.ceil(n_samples / int(self.batch_size)))
+        return min(warmup, int(self.epochs)) + max(int(self.epochs) - warmup, 0) // 2
 
     def partial_fit(self, X, y=None) -> SAE:
         """One pass (epoch) over ``X``, continuing from the current state.
@@ -254,7 +271,7 @@ class SAE(TransformerMixin, BaseEstimator):
         data = self._training_matrix(X)
         if hasattr(self, "_network"):
             self._check_n_features(data)
-        with _threads_for(self._work(data), self.device):
+        with torch_threads(self._threads(data)):
             if hasattr(self, "_network"):
                 x = torch.from_numpy(data.values / self.scale_).to(self._network.dictionary.device)
             else:
@@ -265,11 +282,13 @@ class SAE(TransformerMixin, BaseEstimator):
             self._finish(data, x)
         return self
 
-    def _work(self, data: FeatureMatrix) -> int:
-        """Multiply-adds of one batch through the network: what decides the torch threads."""
+    def _threads(self, data: FeatureMatrix) -> int | None:
+        """One torch thread for a CPU fit under :data:`SMALL_WORK` multiply-adds per batch, else
+        None (the setting as it is)."""
         n_features = data.values.shape[1]
         n_modes = 3 * n_features if self.n_modes is None else int(self.n_modes)
-        return int(self.batch_size) * n_features * (n_features + n_modes)
+        work = int(self.batch_size) * n_features * (n_features + n_modes)
+        return 1 if work < SMALL_WORK and resolve_device(self.device).type == "cpu" else None
 
     def _learning_rate(self, n_features: int) -> float:
         if self.lr is None:
@@ -302,11 +321,7 @@ class SAE(TransformerMixin, BaseEstimator):
                 "pass more samples or a smaller batch_size"
             )
         if self.nonnegative and data.values.min() < 0:
-            raise RetinaCodecError(
-                f"input has negative values (min {data.values.min():.3g}) but nonnegative=True: "
-                "non-negative modes and loadings cannot reconstruct them; pass split-sign "
-                "contributions (sample, channel, sign), non-negative data, or nonnegative=False"
-            )
+            _check_negative_part(data.values)
         return data
 
     def _start(self, data: FeatureMatrix) -> torch.Tensor:
@@ -485,102 +500,28 @@ class SAE(TransformerMixin, BaseEstimator):
         return label_matrix(modes, "mode", self._features, self._provenance())
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted SAE to netCDF (atomic): modes, every network weight, training history
-        and dead modes as variables; hyperparameters and fitted scalars as attrs. No pickle.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Destination ``.nc`` file.
-
-        Returns
-        -------
-        pathlib.Path
-            The written path.
-        """
-        check_is_fitted(self, "modes_")
-        modes = self.modes_ if isinstance(self.modes_, xr.DataArray) else xr.DataArray(
-            self.modes_, dims=("mode", "feature"))
-        ds = xr.Dataset({"modes": (modes.dims, modes.values)}, coords=modes.coords)
-        ds["history"] = ("epoch", self.history_)
-        ds["dead_modes"] = ("mode", self.dead_modes_.astype(np.int8))
-        for name, tensor in self._network.state_dict().items():
-            array = tensor.detach().cpu().numpy()
-            key = _WEIGHT_PREFIX + name
-            ds[key] = ([f"{key}_{axis}" for axis in range(array.ndim)], array)
-        ds.attrs = {
-            **self._provenance(),
-            "kind": _SAVED_KIND,
-            "labeled": int(self._features is not None),
-            "scale": self.scale_,
-            "r2": self.r2_,
-            "l0": self.l0_,
-            "n_iter": self.n_iter_,
-            "n_resampled": self.n_resampled_,
-            "input_attrs": json.dumps(self._attrs),
-        }
-        return write_netcdf(ds, path)
+        """Write the fitted SAE to netCDF (atomic); see :func:`retinacodec.modes.sae_io.save_sae`."""
+        return save_sae(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SAE:
-        """Read an SAE written by :meth:`save`; its transforms equal those before saving.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A file written by :meth:`save`.
-
-        Returns
-        -------
-        SAE
-            The fitted estimator, on the device its ``device`` parameter resolves to now.
-        """
-        ds = read_netcdf(path)
-        if not isinstance(ds, xr.Dataset) or ds.attrs.get("kind") != _SAVED_KIND:
-            raise RetinaCodecError(f"{path} is not a saved SAE (expected a file written by SAE.save)")
-        sae = cls(**json.loads(ds.attrs["sae_params"]))
-        modes = ds["modes"]
-        n_modes, n_features = modes.shape
-        network = ThresholdedSAE(n_features, n_modes, sae.threshold, sae.active_codes)
-        state = {name[len(_WEIGHT_PREFIX):]: torch.from_numpy(ds[name].values)
-                 for name in ds.data_vars if str(name).startswith(_WEIGHT_PREFIX)}
-        network.load_state_dict(state)
-        sae._attach(network.to(resolve_device(sae.device)))
-        sae._generator = torch.Generator().manual_seed(int(sae.seed))
-        sae._features = modes.isel(mode=0, drop=True) if int(ds.attrs["labeled"]) else None
-        sae._attrs = json.loads(ds.attrs["input_attrs"])
-        sae.n_features_in_ = n_features
-        sae.scale_ = float(ds.attrs["scale"])
-        sae.r2_ = float(ds.attrs["r2"])
-        sae.l0_ = float(ds.attrs["l0"])
-        sae.n_iter_ = int(ds.attrs["n_iter"])
-        sae.n_resampled_ = int(ds.attrs["n_resampled"])
-        sae.history_ = ds["history"].values
-        sae.dead_modes_ = ds["dead_modes"].values.astype(bool)
-        sae.modes_ = sae._label_modes()
-        return sae
+        """Read an SAE written by :meth:`save`; see :func:`retinacodec.modes.sae_io.load_sae`."""
+        return load_sae(path, cls)
 
 
-SMALL_WORK = 1 << 20
-"""Below this many multiply-adds per batch, a CPU fit runs on one torch thread: on matrices
-this small, splitting work between threads costs more than it saves (an SAE on 24 features
-steps about 1.2x faster on one thread than on two)."""
-
-
-@contextmanager
-def _threads_for(work: int, device: str):
-    """One torch thread for the duration of a small CPU fit; the setting is restored after.
-    (torch's thread count is per process: fits running at once in several Python threads see
-    each other's setting.)"""
-    before = torch.get_num_threads()
-    small = work < SMALL_WORK and before > 1 and resolve_device(device).type == "cpu"
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(before)
+def _check_negative_part(values: np.ndarray) -> None:
+    """Warn about a negative part small enough to be noise; refuse a larger one."""
+    share = float(np.linalg.norm(np.minimum(values, 0.0)) / np.linalg.norm(values))
+    if share > NEGATIVE_TOLERANCE:
+        raise RetinaCodecError(
+            f"input has negative values (min {values.min():.3g}, {100 * share:.1f}% of the input's norm, "
+            f"more than the {100 * NEGATIVE_TOLERANCE:g}% taken for noise) but nonnegative=True: non-negative "
+            "modes and loadings cannot reconstruct them; pass split-sign contributions (sample, channel, sign), "
+            "non-negative data, or nonnegative=False"
+        )
+    warnings.warn(f"input has small negative values (min {values.min():.3g}, {100 * share:.2f}% of the input's "
+                  "norm), taken for noise: fitted as they are, though non-negative modes cannot reconstruct them",
+                  stacklevel=4)
 
 
 def _simple_attrs(attrs: dict) -> dict:
