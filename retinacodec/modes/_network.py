@@ -17,7 +17,7 @@ fraction is set, and on which the initial atom scale is fitted."""
 RESAMPLE_NORM = 0.2
 """Norm of a resampled atom relative to the mean norm of the other atoms: small, so that new
 modes grow by gradient only where they help instead of disrupting every reconstruction."""
-ACTIVE_CODES = ("shifted", "sigmoid")
+ACTIVE_CODES = ("linear", "shifted", "sigmoid")
 """What an active code equals: ``(s - threshold) / (1 - threshold)`` or the sigmoid ``s`` itself."""
 
 
@@ -46,7 +46,7 @@ class ThresholdedSAE(nn.Module):
     def __init__(self, n_features: int, n_modes: int, threshold: float, active_codes: str):
         super().__init__()
         self.threshold = threshold
-        self.shifted = active_codes == "shifted"
+        self.active_codes = active_codes
         self.encoder = nn.Sequential(
             nn.Linear(n_features, n_features),
             nn.ReLU(),
@@ -64,8 +64,11 @@ class ThresholdedSAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Thresholded codes (loadings), (batch, n_modes)."""
-        s = torch.sigmoid(self.to_codes(self.hidden(x)))
-        if self.shifted:
+        pre = self.to_codes(self.hidden(x))
+        if self.active_codes == "linear":
+            return self.threshold * (pre - _logit(self.threshold)).clamp(min=0.0)
+        s = torch.sigmoid(pre)
+        if self.active_codes == "shifted":
             return (s - self.threshold).clamp(min=0.0) / (1.0 - self.threshold)
         return s * (s >= self.threshold).to(s.dtype)
 

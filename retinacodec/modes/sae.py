@@ -21,7 +21,7 @@ from ._inputs import FeatureMatrix, as_feature_matrix, label_matrix
 from ._network import ACTIVE_CODES, REFERENCE_SAMPLES, ThresholdedSAE
 from .sae_io import load_sae, save_sae
 
-_L1_TARGETS = ("dictionary", "codes")
+_L1_TARGETS = ("dictionary", "codes", "contributions")
 SMALL_WORK = 1 << 20
 """Below this many multiply-adds per batch, a CPU fit runs on one torch thread: on matrices
 this small, splitting work between threads costs more than it saves (an SAE on 24 features
@@ -37,6 +37,10 @@ LR_MAX = 0.015
 WARMUP_STEPS = 100
 """Steps over which the learning rate ramps up linearly from ``lr / WARMUP_STEPS`` to ``lr``:
 full-size first steps, taken before Adam's moment estimates settle, can kill most modes."""
+GRADIENT_CLIP = 1.0
+"""Largest norm of the gradient (all parameters together) of one step: on heavy-tailed inputs
+(the demo's activations reach 9 standard deviations) a step after resampling can otherwise
+throw the fit out of its basin (loss x30, most modes dead)."""
 ADAM_BETAS = (0.9, 0.99)
 """Adam's moment decay rates: the second moment forgets faster than PyTorch's default 0.999,
 which lets the step sizes follow the quickly shrinking gradients of the first epochs."""
@@ -165,9 +169,9 @@ class SAE(TransformerMixin, BaseEstimator):
         self,
         n_modes: int | None = None,
         threshold: float = 0.9,
-        l1: float = 1e-4,
-        l1_on: str = "dictionary",
-        active_codes: str = "shifted",
+        l1: float = 0.3,
+        l1_on: str = "contributions",
+        active_codes: str = "linear",
         nonnegative: bool = True,
         lr: float | None = None,
         batch_size: int = 128,
@@ -366,7 +370,10 @@ class SAE(TransformerMixin, BaseEstimator):
             codes, reconstruction = network(batch)
             squared = (batch - reconstruction).square()
             # codes are >= 0, so their mean is their L1 norm per entry
-            penalty = codes.mean() if on_codes else network.dictionary.abs().mean()
+            if self.l1_on == "contributions":
+                penalty = (codes @ network.dictionary.norm(dim=1)).mean() / x.shape[1]
+            else:
+                penalty = codes.mean() if on_codes else network.dictionary.abs().mean()
             loss = torch.add(squared.mean(), penalty, alpha=l1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -374,6 +381,7 @@ class SAE(TransformerMixin, BaseEstimator):
                 self._steps += 1
                 for group in optimizer.param_groups:
                     group["lr"] = self._lr * self._steps / WARMUP_STEPS
+            torch.nn.utils.clip_grad_norm_(network.parameters(), GRADIENT_CLIP)
             optimizer.step()
             with torch.no_grad():
                 if self.nonnegative:
