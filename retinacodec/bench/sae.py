@@ -8,8 +8,8 @@
 
    - scikit-learn's ``MiniBatchDictionaryLearning`` (the true number of atoms, positive code and
      dictionary, alpha 0.1, batch 128, its own early stopping), on the data as they are;
-   - scikit-learn's ``NMF`` (the true number of atoms, NNDSVDa start), on the data clipped at 0
-     (NMF refuses negative values);
+   - scikit-learn's ``NMF`` (the true number of atoms; NNDSVDa start, random when overcomplete),
+     on the data clipped at 0 (NMF refuses negative values);
    - ``SAE(n_modes=2 x atoms)`` with its defaults (or ``--params``).
 
    Printed per problem: recovery (mean Hungarian-matched best cosine with the true atoms), R^2
@@ -130,7 +130,7 @@ def run_problem(problem: dict, sae_seeds: int, device: str, params: dict) -> dic
         row = {"sklearn": {**_scores(x, atoms, reference.components_, reference.transform(x)),
                            "fit_s": trace.times[-1], "to_goal_s": trace.reach(atoms, goal)}}
         start = time.perf_counter()
-        nmf = NMF(n_components=n_atoms, init="nndsvda", max_iter=500, random_state=seed)
+        nmf = NMF(n_components=n_atoms, max_iter=500, random_state=seed)  # NNDSVDa when not overcomplete
         codes = nmf.fit_transform(np.clip(x, 0.0, None))
         row["nmf"] = {**_scores(x, atoms, nmf.components_, codes), "fit_s": time.perf_counter() - start}
     row["sae"] = []

@@ -64,7 +64,10 @@ class ThresholdedSAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Thresholded codes (loadings), (batch, n_modes)."""
-        pre = self.to_codes(self.hidden(x))
+        return self.codes(self.to_codes(self.hidden(x)))
+
+    def codes(self, pre: torch.Tensor) -> torch.Tensor:
+        """Codes from the pre-sigmoid values ``pre`` (any shape): the head of :meth:`encode`."""
         if self.active_codes == "linear":
             return self.threshold * (pre - _logit(self.threshold)).clamp(min=0.0)
         s = torch.sigmoid(pre)
@@ -105,6 +108,10 @@ class ThresholdedSAE(nn.Module):
         scale = float((reference * reconstruction).sum() / power) if power > 0 else 0.0
         if not scale > 0:  # nothing fired, or signed data anti-aligned: a neutral guess
             scale = 1.0 / n_modes
+        # where barely anything fires (few samples), the fitted scale would be unbounded: at most
+        # the scale at which a mode firing with the resampling margin reproduces its seed sample
+        full = float(self.codes(torch.tensor(_logit(self.threshold) + RESAMPLE_MARGIN)))
+        scale = min(scale, 1.0 / full)
         self.dictionary.copy_(atoms * scale)
 
     @torch.no_grad()
@@ -127,6 +134,10 @@ class ThresholdedSAE(nn.Module):
         projection = (direction * h).sum(1)
         projection = torch.maximum(projection, 0.5 * direction.square().sum(1)).clamp(min=1e-6)
         gain = (_logit(self.threshold) + RESAMPLE_MARGIN) / projection
+        # no reference sample may drive the mode harder than its own sample does: a sample that
+        # barely differs from the reference mean would otherwise get an unbounded gain
+        reach = (direction @ h_reference.T).max(1).values
+        gain = torch.minimum(gain, (_logit(self.threshold) + RESAMPLE_MARGIN) / reach.clamp(min=1e-6))
         if fraction is not None:
             rank = max(1, round(fraction * len(reference)))
             cut = (direction @ h_reference.T).topk(rank, dim=1).values[:, -1]

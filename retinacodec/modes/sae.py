@@ -227,10 +227,11 @@ class SAE(TransformerMixin, BaseEstimator):
             resample_until = self._resampling_epochs(len(x))
             epochs = tqdm(range(int(self.epochs)), desc="SAE", unit="epoch", disable=not self.progress)
             for epoch in epochs:
+                start = {name: value.detach().clone() for name, value in self._network.state_dict().items()}
                 dead, errors = self._epoch(x)
                 epochs.set_postfix(loss=f"{self.history_[-1]:.4g}", dead=int(dead.sum()))
                 if kept is None or self.history_[-1] < kept[0]:
-                    kept = (self.history_[-1], {k: v.detach().clone() for k, v in self._network.state_dict().items()})
+                    kept = (self.history_[-1], start)
                 if self.resample_dead and epoch < resample_until and dead.any():
                     self._resample(dead, x, errors)
                 # resampled modes must pay off within the patience, like any other change
@@ -240,7 +241,8 @@ class SAE(TransformerMixin, BaseEstimator):
                     stale += 1
                 if self.early_stopping and stale >= self.n_iter_no_change:
                     break
-            self._network.load_state_dict(kept[1])
+            if self.history_[-1] > kept[0]:  # the last epoch was not the best: go back to the best's start
+                self._network.load_state_dict(kept[1])
             self._finish(data, x)
         return self
 

@@ -87,7 +87,7 @@ def test_l1_on_codes_gives_sparser_loadings(binary_data, fast):
 
 def test_small_negative_part_is_fitted_with_a_warning_and_a_large_one_refused(binary_data, fast):
     noise = np.random.default_rng(2).standard_normal(binary_data.shape).astype(np.float32)
-    negative = lambda x: np.linalg.norm(np.minimum(x, 0)) / np.linalg.norm(x)  # noqa: E731
+    negative = lambda x: np.linalg.norm(np.minimum(x, 0)) / np.linalg.norm(x)
     noisy = binary_data + 0.02 * noise
     assert 0 < negative(noisy) < 0.05
     with pytest.warns(UserWarning, match="taken for noise"):

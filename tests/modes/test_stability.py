@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from retinacodec import RetinaCodecError
+from retinacodec.modes import fit_stability, stability
 from retinacodec.modes.planted import planted_problem
-from retinacodec.modes.stability import fit_stability, stability
 
 
 def _fit(modes, dead=None):

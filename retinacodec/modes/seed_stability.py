@@ -1,4 +1,4 @@
-"""Stability of SAE modes across seeds: does another fit find the same modes?
+"""Stability of SAE modes across seeds (``retinacodec.modes.stability``): do other fits find them?
 
 CODEC's hyper-parameter sweep reports it (``compute_stability`` with
 ``metrics.cosine_hungarian_loss`` in the paper's code): each mode's cosine with its partner in
