@@ -22,7 +22,7 @@ ACTIVE_CODES = ("linear", "shifted", "sigmoid")
 
 
 class ThresholdedSAE(nn.Module):
-    """Sparse autoencoder with an MLP encoder, a hard-thresholded sigmoid and a linear dictionary.
+    """Sparse autoencoder with an MLP encoder, a hard threshold on its sigmoid and a linear dictionary.
 
     Parameters
     ----------
@@ -32,13 +32,15 @@ class ThresholdedSAE(nn.Module):
         Number of dictionary atoms (modes) k.
     threshold : float
         Sigmoid outputs below this value (in (0, 1)) give a zero code.
-    active_codes : {"shifted", "sigmoid"}
-        Value of an active code: ``(s - threshold) / (1 - threshold)`` in [0, 1), continuous at
-        the threshold, or ``s`` in [threshold, 1) as in the paper's reference code.
+    active_codes : {"linear", "shifted", "sigmoid"}
+        Value of an active code, from the pre-sigmoid value ``a`` and ``s = sigmoid(a)``:
+        ``threshold * (a - logit(threshold))`` (unbounded; near the threshold the same as
+        ``"shifted"``), ``(s - threshold) / (1 - threshold)`` in [0, 1), continuous at the
+        threshold, or ``s`` in [threshold, 1) as in the paper's reference code.
 
     Notes
     -----
-    ``s = sigmoid(W3 LN(relu(W2 LN(relu(W1 x + b1)) + b2)))``, ``z = g(s) * 1[s >= threshold]``,
+    ``a = W3 LN(relu(W2 LN(relu(W1 x + b1)) + b2))``, ``z = g(a) * 1[sigmoid(a) >= threshold]``,
     ``x_hat = z D`` with ``D`` of shape (k, d). The indicator is not differentiated, so gradients
     reach the encoder only through active codes.
     """

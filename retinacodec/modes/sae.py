@@ -49,27 +49,34 @@ which lets the step sizes follow the quickly shrinking gradients of the first ep
 class SAE(TransformerMixin, BaseEstimator):
     """Sparse autoencoder with a non-negative dictionary, as in CODEC (ICLR 2026).
 
-    An MLP encoder maps each sample to codes in (0, 1) by a sigmoid; codes below ``threshold``
-    are zeroed; the reconstruction is the code-weighted sum of the dictionary atoms (modes).
+    An MLP encoder maps each sample to one pre-activation per mode; a mode is active where the
+    sigmoid of its pre-activation reaches ``threshold`` (the paper's hard threshold), and its code
+    (loading) then grows with the pre-activation (``active_codes``); the reconstruction is the
+    code-weighted sum of the dictionary atoms (modes).
 
     Parameters
     ----------
     n_modes : int or None
         Number of modes (dictionary atoms); None means 3 x the number of input features.
     threshold : float
-        Hard threshold in (0, 1) on the sigmoid codes.
+        Hard threshold in (0, 1) on the sigmoid of the pre-activations.
     l1 : float
-        Weight of the L1 penalty (mean absolute value of the codes or of the dictionary).
-    l1_on : {"dictionary", "codes"}
-        What the L1 penalty acts on. ``"dictionary"`` (the default, as in the paper's reference
-        code) is stable on dense inputs such as activations; ``"codes"`` (use ``l1=1.0``) makes
-        the loadings sparse and finds planted sparse atoms faster and more exactly, but on
-        dense, offset inputs it can collapse to a few modes (see Notes).
-    active_codes : {"shifted", "sigmoid"}
-        Value of a code whose sigmoid output ``s`` reaches the threshold: ``"shifted"`` gives
-        ``(s - threshold) / (1 - threshold)`` in [0, 1), continuous at the threshold, so
-        loadings can follow the amplitude of a mode; ``"sigmoid"`` gives ``s`` itself in
-        [threshold, 1), as in the paper's reference code (near-binary loadings; see Notes).
+        Weight of the L1 penalty (see ``l1_on`` and Notes).
+    l1_on : {"contributions", "codes", "dictionary"}
+        What the L1 penalty acts on. ``"contributions"`` (the default): each active mode's
+        share of the reconstruction, ``code x |atom|``, summed over modes and divided by the
+        number of features, so that shrinking codes while growing atoms gains nothing and the
+        weight means the same at any number of modes. ``"codes"``: the mean code (use
+        ``l1=1.0``). ``"dictionary"``: the mean absolute atom entry, as in the paper's
+        reference code (use ``l1=1e-4``); it leaves the codes dense (8-30 active modes per
+        sample on planted problems with 1-3) and finds blends of the generating atoms (see Notes).
+    active_codes : {"linear", "shifted", "sigmoid"}
+        Value of an active code, from the pre-activation ``a`` with ``s = sigmoid(a)``:
+        ``"linear"`` (the default) gives ``threshold * (a - logit(threshold))``, unbounded, so
+        that one mode can carry any amplitude; ``"shifted"`` gives ``(s - threshold) /
+        (1 - threshold)`` in [0, 1); ``"sigmoid"`` gives ``s`` itself in [threshold, 1), as in
+        the paper's reference code (near-binary loadings). ``"linear"`` and ``"shifted"``
+        start from 0 at the threshold with the same slope; ``"sigmoid"`` jumps to ``threshold``.
     nonnegative : bool
         Keep the dictionary non-negative (projected onto D >= 0 after every step).
     lr : float or None
@@ -88,8 +95,8 @@ class SAE(TransformerMixin, BaseEstimator):
     n_iter_no_change : int
         Patience in epochs.
     resample_dead : bool
-        After each epoch in the first half of training, point modes that never fired during
-        that epoch at poorly reconstructed samples (see Notes).
+        After each epoch of the warm-up and of the first half of the rest of training, point
+        modes that never fired during that epoch at poorly reconstructed samples (see Notes).
     variable : str
         Variable of a contributions Dataset to decompose (``"contribution"`` or ``"activation"``).
     seed : int
@@ -127,12 +134,14 @@ class SAE(TransformerMixin, BaseEstimator):
     Notes
     -----
     With ``X`` scaled by ``scale_ = std(X)``, codes ``z`` and dictionary ``D`` (mode, feature)
-    the loss per batch is ``mean((x - z D)^2) + l1 * mean(|z|)`` (or ``mean(|D|)`` with
-    ``l1_on="dictionary"``); Adam (betas 0.9, 0.99), with ``D`` projected onto ``D >= 0``
-    after each step when ``nonnegative`` (non-negative modes and loadings cannot reconstruct
-    negative inputs, so such inputs are refused; split-sign contributions are fed as
-    magnitudes). The reported ``r2_`` and :meth:`score` use per-feature means (sample i,
-    feature j)::
+    the loss per batch is ``mean((x - z D)^2) + l1 * P`` with, per sample averaged over the
+    batch, ``P = sum_k z_k |D_k| / n_features`` (``l1_on="contributions"``), or ``P = mean(z)``
+    (``"codes"``), or ``P = mean(|D|)`` (``"dictionary"``). Adam (betas 0.9, 0.99) with the
+    gradient norm clipped at 1, and ``D`` projected onto ``D >= 0`` after each step when
+    ``nonnegative``. Non-negative modes and loadings cannot reconstruct negative inputs: a
+    negative part up to 5% of the input's norm is taken for noise (fitted, with a warning),
+    a larger one is refused (split-sign contributions are fed as magnitudes). The reported
+    ``r2_`` and :meth:`score` use per-feature means (sample i, feature j)::
 
         R^2 = 1 - sum_ij (x_ij - x_hat_ij)^2 / sum_ij (x_ij - mean_i x_ij)^2
 
@@ -140,29 +149,51 @@ class SAE(TransformerMixin, BaseEstimator):
 
     Every mode starts as a random training sample: its atom is that sample (scaled to fit
     the data), and its encoder row is aimed so that it fires on the 10% of samples most like
-    that sample (see ``ThresholdedSAE.initialize``). On small inputs (under ~1M multiply-adds
-    per batch) a CPU fit runs on one torch thread and restores the thread count afterwards.
+    that sample (see ``ThresholdedSAE.initialize``). ``fit`` ends with the network as it was at
+    the start of the epoch with the lowest loss, unless the last epoch was that epoch: a late
+    resampling or an unlucky step cannot spoil the result. On small inputs (under ~1M
+    multiply-adds per batch) a CPU fit runs on one torch thread.
 
-    On four planted problems (2000 samples, 24 features, 12 atoms, 3 active per sample,
-    amplitudes 0.5-1.5; seed 0) ``l1_on="codes", l1=1.0`` recovers the atoms with mean
-    best-match cosines 0.998-1.000, R^2 0.994-0.996, and 3-4 active modes per sample; 30-60 of
-    the 72 modes end dead, because 12 suffice and the L1 on the codes prunes the rest. The
-    default (``l1_on="dictionary", l1=1e-4``) recovers 0.995-0.998 with R^2 0.991-0.997, 8-10
-    active modes per sample and few dead modes, and reaches a given recovery up to twice as
-    slowly (scikit-learn's MiniBatchDictionaryLearning with the true 12 atoms: 0.938-0.997).
-    On the demo's activations of the retina CNN's bipolar layer (2000 x 16, dense), the default
-    reaches R^2 0.990-0.993 over seeds 0-5, and the L1 on the codes only 0.44-0.98.
-    ``active_codes="shifted"`` is the default because the reference's active codes span only
-    [threshold, 1) = [0.9, 1), so amplitudes must be built from several modes: with
-    ``"sigmoid"`` the same problems give recoveries 0.92-0.96 and R^2 0.51-0.66 (0.95-0.98
-    and 0.69-0.77 with the dictionary L1; the paper used lr 5e-5 for 300 epochs).
+    Why these defaults. ``python -m retinacodec.bench sae`` fits planted problems (non-negative
+    unit atoms, 30% non-zero entries, amplitudes 0.5-1.5) with ``n_modes`` = 2 x the atoms,
+    against scikit-learn's ``MiniBatchDictionaryLearning`` given the true number of atoms.
+    Mean Hungarian-matched cosine with the true atoms (atoms/features, active atoms per sample,
+    noise SD; one SAE seed), and the SAE's time to scikit-learn's final recovery over
+    scikit-learn's own time:
+
+    ===================  ========  ============  =====
+    problem              defaults  scikit-learn  time
+    ===================  ========  ============  =====
+    12/24, 3, 0.01       0.9994    0.9229        0.54
+    48/32, 3, 0.01       0.9975    0.9615        0.13
+    48/32, 1, 0          1.0000    0.9499        0.21
+    48/32, 3, 0.05       0.9904    0.9668        0.17
+    48/32, 3, 0.01, cos  0.9979    0.9598        0.34
+    96/64, 8, 0.01       0.9939    0.9121        0.10
+    256/128, 3, 0.01     0.9995    0.9702        0.10
+    ===================  ========  ============  =====
+
+    (cos: atoms in pairs at cosine 0.6.) The paper's setting (``l1_on="dictionary",
+    l1=1e-4, active_codes="shifted"``) gives 0.9989, 0.6947, 0.9513, 0.6978, 0.8795 and 0.8090
+    on the first six, with 27-31 active modes per sample where 3 generate the data (77 where
+    8 do): it fits the data (R^2 0.95-0.998) with blends of the atoms. ``l1_on="codes", l1=1.0`` with bounded
+    ``"shifted"`` codes gives 1.0000, 0.9892, 0.9862, 0.9515, 0.9887 and 0.9574: bounded codes
+    leave one mode unable to carry a large amplitude, and an L1 on bare codes is bought off by
+    growing the atoms.
+    On the demo's layers (the shipped model, 2000 samples of split-sign contributions and
+    activations per layer, seeds 0-5, 60 epochs) the defaults reach R^2 0.985-0.991
+    (bipolar contributions), 0.990-0.997 (bipolar activations), 0.989-0.993 (amacrine
+    contributions) and 0.992-0.997 (amacrine activations); the former default (dictionary L1)
+    gave 0.31-0.999 on the bipolar activations, and the L1 on the codes -7.1-0.99 (heavy-tailed
+    activations, up to 9 standard deviations, made those fits blow up).
 
     Dead modes are handled, not only reported: after an epoch in which a mode stayed below
     threshold on every sample, its atom is pointed at the residual of a sample drawn with
     probability proportional to the square of its squared reconstruction error (with 0.2 x the
     mean atom norm), its encoder row is set to fire on that sample and similar ones, and its
-    Adam moments are reset. ``fit`` does this during the first half of ``epochs``;
-    ``partial_fit`` after every pass. ``dead_modes_`` reports what remains dead at the end.
+    Adam moments are reset. ``fit`` does this during the warm-up and the first half of the
+    epochs after it (modes die once the learning rate has reached its peak); ``partial_fit``
+    after every pass. ``dead_modes_`` reports what remains dead at the end.
     """
 
     def __init__(
@@ -435,9 +466,9 @@ class SAE(TransformerMixin, BaseEstimator):
         Returns
         -------
         numpy.ndarray or xarray.DataArray
-            (sample, mode) loadings: 0 for inactive modes, else in [0, 1) (``"shifted"``) or
-            [threshold, 1) (``"sigmoid"``); a DataArray with the input's sample coords when the
-            input is labeled.
+            (sample, mode) loadings: 0 for inactive modes, else positive (``"linear"``), in
+            [0, 1) (``"shifted"``) or in [threshold, 1) (``"sigmoid"``); a DataArray with the
+            input's sample coords when the input is labeled.
         """
         data = self._validated(X)
         codes, _ = self._encode(torch.from_numpy(data.values / self.scale_))
