@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..device import resolve_device, torch_threads
 from ..errors import RetinaCodecError
-from ._inputs import FeatureMatrix, as_feature_matrix, label_matrix
+from ._inputs import FeatureMatrix, as_feature_matrix, check_negative_part, label_matrix
 from ._network import ACTIVE_CODES, REFERENCE_SAMPLES, ThresholdedSAE
 from .sae_io import load_sae, save_sae
 
@@ -26,9 +25,6 @@ SMALL_WORK = 1 << 20
 """Below this many multiply-adds per batch, a CPU fit runs on one torch thread: on matrices
 this small, splitting work between threads costs more than it saves (an SAE on 24 features
 steps about 1.2x faster on one thread than on two)."""
-NEGATIVE_TOLERANCE = 0.05
-"""Largest norm of the negative part of a non-negative fit's input, relative to the input's norm,
-that is taken for noise (fitted, with a warning) rather than for signed data (refused)."""
 LR_WIDTH = 0.075
 """``lr=None`` means ``min(LR_MAX, LR_WIDTH / sqrt(n_features))``: Adam moves every weight by
 about ``lr`` per step, so a pre-activation summed over ``n_features`` inputs moves by about
@@ -358,7 +354,7 @@ class SAE(TransformerMixin, BaseEstimator):
                 "pass more samples or a smaller batch_size"
             )
         if self.nonnegative and data.values.min() < 0:
-            _check_negative_part(data.values)
+            check_negative_part(data.values)
         return data
 
     def _start(self, data: FeatureMatrix) -> torch.Tensor:
@@ -548,21 +544,6 @@ class SAE(TransformerMixin, BaseEstimator):
     def load(cls, path: str | os.PathLike) -> SAE:
         """Read an SAE written by :meth:`save`; see :func:`retinacodec.modes.sae_io.load_sae`."""
         return load_sae(path, cls)
-
-
-def _check_negative_part(values: np.ndarray) -> None:
-    """Warn about a negative part small enough to be noise; refuse a larger one."""
-    share = float(np.linalg.norm(np.minimum(values, 0.0)) / np.linalg.norm(values))
-    if share > NEGATIVE_TOLERANCE:
-        raise RetinaCodecError(
-            f"input has negative values (min {values.min():.3g}, {100 * share:.1f}% of the input's norm, "
-            f"more than the {100 * NEGATIVE_TOLERANCE:g}% taken for noise) but nonnegative=True: non-negative "
-            "modes and loadings cannot reconstruct them; pass split-sign contributions (sample, channel, sign), "
-            "non-negative data, or nonnegative=False"
-        )
-    warnings.warn(f"input has small negative values (min {values.min():.3g}, {100 * share:.2f}% of the input's "
-                  "norm), taken for noise: fitted as they are, though non-negative modes cannot reconstruct them",
-                  stacklevel=4)
 
 
 def _simple_attrs(attrs: dict) -> dict:
