@@ -6,6 +6,7 @@ the best one-to-one match with another seed's modes.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,22 +50,20 @@ def stability(X, seeds: Sequence[int] = (0, 1, 2), **sae_params) -> xr.Dataset:
         raise RetinaCodecError("pass the seeds as seeds=..., not seed=")
     fits = [SAE(seed=seed, **sae_params).fit(X) for seed in seeds]
     pairwise = np.full((len(fits), len(fits)), np.nan)
-    per_mode = []
+    scores = np.empty((len(fits), len(fits[0].dead_modes_)))
     for i, fit in enumerate(fits):
-        others = [other for j, other in enumerate(fits) if j != i]
-        cosines = np.stack([_matched(fit, other) for other in others])
-        pairwise[i, [j for j in range(len(fits)) if j != i]] = np.nanmean(cosines, axis=1)
-        per_mode.append(np.mean(cosines, axis=0))
-    scores = np.stack(per_mode)
-    result = xr.Dataset(
+        others = [j for j in range(len(fits)) if j != i]
+        cosines = np.stack([_matched(fit, fits[j]) for j in others])  # (other, mode)
+        pairwise[i, others] = np.nanmean(cosines, axis=1)
+        scores[i] = cosines.mean(0)
+    return xr.Dataset(
         {"stability": (("seed", "mode"), scores),
          "pairwise": (("seed", "other_seed"), pairwise),
          "mean_stability": ("seed", np.nanmean(scores, axis=1)),
          "overall_stability": float(np.nanmean(scores))},
         coords={"seed": seeds, "other_seed": seeds, "mode": np.arange(scores.shape[1])},
-        attrs={"sae_params": str(fits[0].get_params())},
+        attrs={"sae_params": json.dumps(fits[0].get_params())},
     )
-    return result
 
 
 def fit_stability(fit: SAE, others: Sequence[SAE]) -> np.ndarray:
