@@ -54,3 +54,27 @@ def evaluating(module: nn.Module, device: torch.device) -> Iterator[torch.dtype]
         yield parameters[0].dtype if parameters else torch.get_default_dtype()
     finally:
         module.train(training).to(home)
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block on ``count`` torch CPU threads; the previous setting is restored on exit.
+
+    Parameters
+    ----------
+    count : int or None
+        Threads for the duration (``torch.set_num_threads``); None leaves the setting alone.
+
+    Notes
+    -----
+    torch's thread count is per process: code running at the same time in other Python
+    threads sees the setting too.
+    """
+    before = torch.get_num_threads()
+    if count is not None and count != before:
+        torch.set_num_threads(int(count))
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

@@ -9,6 +9,8 @@ from .._lazy import lazy_getattr
 _ATTRIBUTES = {
     "SAE": "retinacodec.modes.sae",
     "fit_modes": "retinacodec.modes.workflow",
+    "stability": "retinacodec.modes.seed_stability",
+    "fit_stability": "retinacodec.modes.seed_stability",
     "hoyer": "retinacodec.modes.compare",
     "near_zero_fraction": "retinacodec.modes.compare",
     "dimensions_for_variance": "retinacodec.modes.compare",

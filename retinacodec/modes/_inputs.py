@@ -2,6 +2,7 @@
 (sample, feature) matrix, and remember the labels needed to label the results."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,9 @@ SAMPLE_DIM = "sample"
 SIGN_DIM = "sign"
 FEATURE_DIM = "feature"
 """Name of the stacked (channel, sign) dim of split-sign inputs."""
+NEGATIVE_TOLERANCE = 0.05
+"""Largest norm of the negative part of a non-negative fit's input, relative to the input's norm,
+that is taken for noise (fitted, with a warning) rather than for signed data (refused)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,32 @@ def _checked(values: np.ndarray) -> np.ndarray:
             f"input has {n_bad} NaN or infinite values; expected finite numbers (drop or fill them first)"
         )
     return values.astype(np.float32)
+
+
+def check_negative_part(values: np.ndarray) -> None:
+    """Warn about a negative part small enough to be noise; refuse a larger one.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Input of a non-negative fit, (sample, feature), with some negative entries.
+
+    Raises
+    ------
+    RetinaCodecError
+        If the norm of the negative part exceeds :data:`NEGATIVE_TOLERANCE` x the input's norm.
+    """
+    share = float(np.linalg.norm(np.minimum(values, 0.0)) / np.linalg.norm(values))
+    if share > NEGATIVE_TOLERANCE:
+        raise RetinaCodecError(
+            f"input has negative values (min {values.min():.3g}, {100 * share:.1f}% of the input's norm, "
+            f"more than the {100 * NEGATIVE_TOLERANCE:g}% taken for noise) but nonnegative=True: non-negative "
+            "modes and loadings cannot reconstruct them; pass split-sign contributions (sample, channel, sign), "
+            "non-negative data, or nonnegative=False"
+        )
+    warnings.warn(f"input has small negative values (min {values.min():.3g}, {100 * share:.2f}% of the input's "
+                  "norm), taken for noise: fitted as they are, though non-negative modes cannot reconstruct them",
+                  stacklevel=4)
 
 
 def label_matrix(values: np.ndarray, rows: xr.DataArray | str, columns: xr.DataArray | str,

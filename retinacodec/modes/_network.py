@@ -17,12 +17,12 @@ fraction is set, and on which the initial atom scale is fitted."""
 RESAMPLE_NORM = 0.2
 """Norm of a resampled atom relative to the mean norm of the other atoms: small, so that new
 modes grow by gradient only where they help instead of disrupting every reconstruction."""
-ACTIVE_CODES = ("shifted", "sigmoid")
+ACTIVE_CODES = ("linear", "shifted", "sigmoid")
 """What an active code equals: ``(s - threshold) / (1 - threshold)`` or the sigmoid ``s`` itself."""
 
 
 class ThresholdedSAE(nn.Module):
-    """Sparse autoencoder with an MLP encoder, a hard-thresholded sigmoid and a linear dictionary.
+    """Sparse autoencoder with an MLP encoder, a hard threshold on its sigmoid and a linear dictionary.
 
     Parameters
     ----------
@@ -32,13 +32,15 @@ class ThresholdedSAE(nn.Module):
         Number of dictionary atoms (modes) k.
     threshold : float
         Sigmoid outputs below this value (in (0, 1)) give a zero code.
-    active_codes : {"shifted", "sigmoid"}
-        Value of an active code: ``(s - threshold) / (1 - threshold)`` in [0, 1), continuous at
-        the threshold, or ``s`` in [threshold, 1) as in the paper's reference code.
+    active_codes : {"linear", "shifted", "sigmoid"}
+        Value of an active code, from the pre-sigmoid value ``a`` and ``s = sigmoid(a)``:
+        ``threshold * (a - logit(threshold))`` (unbounded; near the threshold the same as
+        ``"shifted"``), ``(s - threshold) / (1 - threshold)`` in [0, 1), continuous at the
+        threshold, or ``s`` in [threshold, 1) as in the paper's reference code.
 
     Notes
     -----
-    ``s = sigmoid(W3 LN(relu(W2 LN(relu(W1 x + b1)) + b2)))``, ``z = g(s) * 1[s >= threshold]``,
+    ``a = W3 LN(relu(W2 LN(relu(W1 x + b1)) + b2))``, ``z = g(a) * 1[sigmoid(a) >= threshold]``,
     ``x_hat = z D`` with ``D`` of shape (k, d). The indicator is not differentiated, so gradients
     reach the encoder only through active codes.
     """
@@ -46,7 +48,7 @@ class ThresholdedSAE(nn.Module):
     def __init__(self, n_features: int, n_modes: int, threshold: float, active_codes: str):
         super().__init__()
         self.threshold = threshold
-        self.shifted = active_codes == "shifted"
+        self.active_codes = active_codes
         self.encoder = nn.Sequential(
             nn.Linear(n_features, n_features),
             nn.ReLU(),
@@ -64,8 +66,14 @@ class ThresholdedSAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Thresholded codes (loadings), (batch, n_modes)."""
-        s = torch.sigmoid(self.to_codes(self.hidden(x)))
-        if self.shifted:
+        return self.codes(self.to_codes(self.hidden(x)))
+
+    def codes(self, pre: torch.Tensor) -> torch.Tensor:
+        """Codes from the pre-sigmoid values ``pre`` (any shape): the head of :meth:`encode`."""
+        if self.active_codes == "linear":
+            return self.threshold * (pre - _logit(self.threshold)).clamp(min=0.0)
+        s = torch.sigmoid(pre)
+        if self.active_codes == "shifted":
             return (s - self.threshold).clamp(min=0.0) / (1.0 - self.threshold)
         return s * (s >= self.threshold).to(s.dtype)
 
@@ -102,6 +110,10 @@ class ThresholdedSAE(nn.Module):
         scale = float((reference * reconstruction).sum() / power) if power > 0 else 0.0
         if not scale > 0:  # nothing fired, or signed data anti-aligned: a neutral guess
             scale = 1.0 / n_modes
+        # where barely anything fires (few samples), the fitted scale would be unbounded: at most
+        # the scale at which a mode firing with the resampling margin reproduces its seed sample
+        full = float(self.codes(torch.tensor(_logit(self.threshold) + RESAMPLE_MARGIN)))
+        scale = min(scale, 1.0 / full)
         self.dictionary.copy_(atoms * scale)
 
     @torch.no_grad()
@@ -124,6 +136,10 @@ class ThresholdedSAE(nn.Module):
         projection = (direction * h).sum(1)
         projection = torch.maximum(projection, 0.5 * direction.square().sum(1)).clamp(min=1e-6)
         gain = (_logit(self.threshold) + RESAMPLE_MARGIN) / projection
+        # no reference sample may drive the mode harder than its own sample does: a sample that
+        # barely differs from the reference mean would otherwise get an unbounded gain
+        reach = (direction @ h_reference.T).max(1).values
+        gain = torch.minimum(gain, (_logit(self.threshold) + RESAMPLE_MARGIN) / reach.clamp(min=1e-6))
         if fraction is not None:
             rank = max(1, round(fraction * len(reference)))
             cut = (direction @ h_reference.T).topk(rank, dim=1).values[:, -1]

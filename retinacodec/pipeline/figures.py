@@ -9,7 +9,7 @@ from ..plots.control import plot_control
 from ..plots.hypotheses import plot_hypotheses
 from ..plots.irf import plot_irf
 from ..plots.model_fit import plot_model_fit
-from ..plots.modes import plot_dimensions, plot_modes, plot_sparsity
+from ..plots.modes import plot_dimensions, plot_modes, plot_sparsity, plot_stability
 
 
 def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str) -> dict[str, str]:
@@ -39,6 +39,8 @@ def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str)
         "contributions": plot_contributions(found[f"contributions_{layers[-1]}"], select={"cell": first_cell}),
         **{f"modes_{layer}": plot_modes(found[f"sae_{layer}"], found[f"modes_{layer}"]["loadings"])
            for layer in layers},
+        "stability": plot_stability({f"{layer} {variable}": found[f"modes{suffix}_{layer}"] for layer in layers
+                                     for variable, suffix in (("contribution", ""), ("activation", "_activation"))}),
         "sparsity": plot_sparsity(found["sparsity"]),
         "dimensions": plot_dimensions(found["dimensions"]),
         **{f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell)) for cell in irf["cell"].values},

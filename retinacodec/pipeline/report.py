@@ -185,6 +185,9 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
               "## Modes", "", _modes_table(found, layers), ""]
     lines += [_image(figures[f"modes_{layer}"], f"Contribution modes of the {layer} layer and their loadings.")
               for layer in layers]
+    lines += [_image(figures["stability"], "Stability of each live mode: its cosine with its Hungarian-matched "
+                     f"partner in the fits with seeds {found[f'modes_{layers[0]}'].attrs['stability_seeds']}, "
+                     "averaged over them (1: every seed finds the mode).")]
     lines += ["## Contributions versus activations", "", _comparison_table(found, layers), "",
               _image(figures["sparsity"], "Sparsity of contributions and activations across channels, per layer."),
               _image(figures["dimensions"], "PCA dimensions for 95 % of the variance, per layer."),

@@ -117,6 +117,35 @@ def plot_dimensions(result: xr.Dataset) -> Figure:
     return fig
 
 
+def plot_stability(results: dict[str, xr.Dataset]) -> Figure:
+    """Each live mode's stability across seeds, modes sorted from most to least stable.
+
+    Parameters
+    ----------
+    results : dict
+        Curve name (e.g. ``"bipolar contribution"``) -> a :func:`~retinacodec.modes.workflow.fit_modes`
+        result holding ``stability`` (mode).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Matched cosine (1: the same mode in every other seed's fit) against the mode's rank.
+    """
+    missing = [name for name, result in results.items() if "stability" not in result]
+    if not results or missing:
+        raise RetinaCodecError(f"no stability in {missing or 'an empty dict'}; expected fit_modes results "
+                               "fitted with stability_fits > 0")
+    fig = Figure(figsize=(5, 3.5), layout="constrained")
+    ax = fig.subplots()
+    for name, result in results.items():
+        scores = np.sort(result["stability"].values[np.isfinite(result["stability"].values)])[::-1]
+        ax.plot(np.arange(1, len(scores) + 1), scores, marker=".", label=f"{name} (mean {scores.mean():.2f})")
+    ax.set(xlabel="live mode, most stable first", ylabel="matched cosine with other seeds", ylim=(0, 1.02),
+           title="Mode stability across seeds")
+    ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
 def plot_mode_labels(result: xr.Dataset) -> Figure:
     """Label specificity of contribution and activation modes per layer: number of modes whose
     best label correlation exceeds the threshold, and the distribution of those correlations.

@@ -53,3 +53,20 @@ def test_comparison_figures(tmp_path, contributions):
     fig = plot_mode_labels(labels)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     np.testing.assert_array_equal(lines["contribution"].get_ydata(), [1])
+
+
+def test_plot_stability_draws_one_sorted_curve_per_result(tmp_path, contributions, fast):
+    from retinacodec.modes.workflow import fit_modes
+    from retinacodec.plots.modes import plot_stability
+
+    ds = contributions(split=True)
+    results = {name: fit_modes(ds, variable=name, **fast)[1] for name in ("contribution", "activation")}
+    fig = plot_stability(results)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2
+    for line, result in zip(lines, results.values()):
+        live = result["stability"].values[np.isfinite(result["stability"].values)]
+        np.testing.assert_allclose(line.get_ydata(), np.sort(live)[::-1])
+    save_figure(fig, tmp_path / "stability.png")
+    with pytest.raises(RetinaCodecError, match="stability_fits"):
+        plot_stability({"plain": fit_modes(ds, stability_fits=0, **fast)[1]})

@@ -24,7 +24,7 @@ def binary_data():
 def test_estimator_contract(fast):
     sae = SAE(n_modes=7, l1=0.0, **fast)
     params = sae.get_params()
-    assert params["n_modes"] == 7 and params["threshold"] == 0.9 and params["l1_on"] == "dictionary"
+    assert params["n_modes"] == 7 and params["threshold"] == 0.9 and params["l1_on"] == "contributions"
     twin = clone(sae)
     assert twin is not sae and twin.get_params() == params
     assert sae.set_params(threshold=0.8) is sae and sae.threshold == 0.8
@@ -67,12 +67,14 @@ def test_same_seed_same_fit_other_seed_other_fit(binary_data, fast):
     assert not np.array_equal(a.transform(binary_data), c)
 
 
-@pytest.mark.parametrize("active_codes", ["shifted", "sigmoid"])
+@pytest.mark.parametrize("active_codes", ["linear", "shifted", "sigmoid"])
 def test_loadings_are_thresholded(binary_data, fast, active_codes):
     sae = SAE(active_codes=active_codes, **fast).fit(binary_data)
     loadings = sae.transform(binary_data)
     active = loadings[loadings > 0]
-    assert active.size and active.max() < 1.0
+    assert active.size and (loadings == 0).any() and (loadings >= 0).all()
+    if active_codes != "linear":  # sigmoid codes are bounded
+        assert active.max() < 1.0
     if active_codes == "sigmoid":  # the reference code: active codes are the sigmoid, >= threshold
         assert active.min() >= 0.9
 
@@ -81,6 +83,20 @@ def test_l1_on_codes_gives_sparser_loadings(binary_data, fast):
     plain = SAE(l1=0.0, **fast).fit(binary_data)
     penalised = SAE(l1=10.0, l1_on="codes", **fast).fit(binary_data)
     assert penalised.l0_ < plain.l0_
+
+
+def test_small_negative_part_is_fitted_with_a_warning_and_a_large_one_refused(binary_data, fast):
+    noise = np.random.default_rng(2).standard_normal(binary_data.shape).astype(np.float32)
+    negative = lambda x: np.linalg.norm(np.minimum(x, 0)) / np.linalg.norm(x)
+    noisy = binary_data + 0.02 * noise
+    assert 0 < negative(noisy) < 0.05
+    with pytest.warns(UserWarning, match="taken for noise"):
+        sae = SAE(**fast).fit(noisy)
+    assert sae.r2_ > 0.5 and (sae.modes_ >= 0).all()
+    loud = binary_data + 0.3 * noise
+    assert negative(loud) > 0.05
+    with pytest.raises(RetinaCodecError, match="split-sign"):
+        SAE(**fast).fit(loud)
 
 
 def test_signed_dictionary_reconstructs_signed_data(fast):
@@ -129,8 +145,8 @@ def test_split_sign_input_is_flattened_to_magnitudes(contributions, fast):
 
 def test_dead_modes_are_the_never_active_ones_and_resampling_revives_them(binary_data):
     # a threshold of 0.999 and a strong L1 on the codes silence many modes
-    settings = dict(n_modes=30, threshold=0.999, l1=3.0, l1_on="codes", epochs=12, batch_size=32,
-                    progress=False, device="cpu")
+    settings = dict(n_modes=30, threshold=0.999, l1=3.0, l1_on="codes", active_codes="shifted", epochs=12,
+                    batch_size=32, progress=False, device="cpu")
     reported = SAE(resample_dead=False, **settings).fit(binary_data)
     resampled = SAE(resample_dead=True, **settings).fit(binary_data)
     for sae in (reported, resampled):

@@ -33,3 +33,22 @@ def test_fit_modes_without_labels_and_bad_input(contributions, fast):
     assert "label_correlation" not in result and result["modes"].dims == ("mode", "channel")
     with pytest.raises(RetinaCodecError, match="contributions Dataset"):
         fit_modes(np.ones((10, 3)), **fast)
+
+
+def test_fit_modes_records_each_modes_stability_across_seeds(contributions, fast):
+    from retinacodec.modes import fit_stability, stability
+    from retinacodec.modes.sae import SAE
+
+    ds = contributions(split=True)
+    sae, result = fit_modes(ds, stability_fits=2, seed=4, **fast)
+    others = [SAE(seed=seed, **fast).fit(ds) for seed in (5, 6)]  # the same fits, made independently
+    np.testing.assert_allclose(result["stability"].values, fit_stability(sae, others))
+    assert result["stability"].dims == ("mode",) and result.attrs["stability_seeds"] == "[5, 6]"
+    live = ~sae.dead_modes_
+    assert np.isnan(result["stability"].values[~live]).all() and (result["stability"].values[live] > 0).all()
+    assert float(result["mean_stability"]) == pytest.approx(np.nanmean(result["stability"].values))
+    assert callable(stability)  # the module (seed_stability) does not shadow the function
+    _, plain = fit_modes(ds, stability_fits=0, **fast)
+    assert "stability" not in plain
+    with pytest.raises(RetinaCodecError, match="stability_fits"):
+        fit_modes(ds, stability_fits=-1, **fast)
