@@ -2,7 +2,8 @@
 
 For a retina model the inputs are the stimulus's time windows (a chunk of windows ``i..j`` gets the
 frames ``i .. j + history - 2``); for a classifier they are images (a chunk of image indices).
-Workers load the model themselves, by checkpoint path or by calling a factory, once per process.
+Workers load the model themselves, by checkpoint path or by calling a factory, once per process (before
+their first chunk, through the job's worker plugin), and take their chunks from inputs sent once.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from .runner import run_chunked
 _OPTIONS = tuple(name for name in inspect.signature(contributions).parameters
                  if name not in ("model", "x", "layer", "target", "progress"))
 """Keyword arguments of ``contributions`` a job passes through (path, baseline, n_steps, ...)."""
+_DEFAULTS = {name: p.default for name, p in inspect.signature(contributions).parameters.items()}
+"""Default values of ``contributions``'s parameters."""
 _LOADED: dict[str, nn.Module] = {}
 """This process's loaded model (one at a time), by the key of :func:`_model_key`."""
 
@@ -79,6 +82,17 @@ class ContributionJob:
     target: Any
     options: dict
 
+    @property
+    def inputs_per_batch(self) -> int:
+        """Inputs per internal batch of ``contributions`` (``batch_size // n_steps``, at least 1):
+        chunks of a multiple of it give results equal bit for bit to one call."""
+        batch_size = self.options.get("batch_size", _DEFAULTS["batch_size"])
+        return max(1, int(batch_size) // int(self.options.get("n_steps", _DEFAULTS["n_steps"])))
+
+    def prepare(self) -> None:
+        """Load the model into this process (a worker calls this once, before its first chunk)."""
+        load_job_model(self.model)
+
     def __call__(self, chunk: Chunk, data: Any) -> xr.Dataset:
         result = contributions(load_job_model(self.model), data, self.layer, self.target, progress=False,
                                **self.options)
@@ -118,7 +132,7 @@ def run_contributions(
     layer: str,
     target: Any,
     out_dir: str | os.PathLike,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     threads: int = 1,
@@ -147,8 +161,11 @@ def run_contributions(
         objects (picklable).
     out_dir : str or path-like
         Job folder for the parts and the manifest.
-    chunk_size : int
-        Inputs (windows or images) per chunk.
+    chunk_size : int, optional
+        Inputs (windows or images) per chunk. By default the size recorded in ``out_dir`` when
+        resuming, else chosen from the cost per input measured on the first inputs: about 2 s of
+        work per chunk, at least 4 chunks per worker thread, a multiple of the inputs per internal
+        batch (so the result is the same bit for bit whatever size is chosen).
     workers, scheduler, threads, overwrite, progress
         As for :func:`retinacodec.parallel.run_chunked`.
     **contribution_kwargs
