@@ -44,7 +44,37 @@ def _describe(obj: Any) -> str:
     return f"{named.__module__}.{named.__qualname__}"
 
 
+@dataclass(frozen=True)
+class GivenModel:
+    """A model object a job was given, as a factory: shipped to each worker once, with its job.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+    key : str
+        Its class and the SHA-256 of its state (parameters and buffers), naming it in caches and
+        in the job's parameters.
+    """
+
+    module: nn.Module
+    key: str
+
+    @classmethod
+    def of(cls, module: nn.Module) -> GivenModel:
+        """Wrap ``module``, keyed by its class and the digest of its state."""
+        digest = hashlib.sha256()
+        for name, value in sorted(module.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(_fingerprint(value)["sha256"].encode())
+        return cls(module, f"{_describe(module)}:{digest.hexdigest()}")
+
+    def __call__(self) -> nn.Module:
+        return self.module
+
+
 def _model_key(spec: str | Callable[[], nn.Module]) -> str:
+    if isinstance(spec, GivenModel):
+        return spec.key
     if callable(spec):
         return _describe(spec)
     stat = Path(spec).stat()
@@ -127,7 +157,7 @@ def _is_stimulus(x: Any) -> bool:
 
 
 def run_contributions(
-    model: str | os.PathLike | Callable[[], nn.Module],
+    model: str | os.PathLike | nn.Module | Callable[[], nn.Module],
     x: Any,
     layer: str,
     target: Any,
@@ -149,8 +179,9 @@ def run_contributions(
 
     Parameters
     ----------
-    model : str, path-like or callable
-        A retina model name or checkpoint (see :func:`retinacodec.models.registry.load`), or a
+    model : str, path-like, torch.nn.Module or callable
+        A retina model name or checkpoint (see :func:`retinacodec.models.registry.load`), a model
+        object (sent to each worker once; a rerun resumes when its state is the same), or a
         picklable, deterministic factory ``() -> nn.Module`` (e.g. a classifier loading fixed
         weights). Each worker loads it itself, once.
     x : xarray.DataArray or array
@@ -188,7 +219,10 @@ def run_contributions(
     if unknown:
         raise RetinaCodecError(f"unknown contributions option(s) {', '.join(unknown)}; expected some "
                                f"of {', '.join(_OPTIONS)}")
-    if callable(model):
+    if isinstance(model, nn.Module):
+        spec = GivenModel.of(model)
+        model_id = {"module": spec.key}
+    elif callable(model):
         spec, model_id = model, {"factory": _describe(model)}
     else:
         from ..models.registry import checkpoint_path

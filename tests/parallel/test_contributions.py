@@ -319,3 +319,16 @@ def test_jobs_leave_nothing_on_the_workers(tmp_path, checkpoint, stimulus, sched
     with Client(scheduler) as client:
         held = client.run(lambda: len(__import__("retinacodec.parallel.workers", fromlist=["_JOBS"])._JOBS))
     assert set(held.values()) == {0}
+
+
+def test_a_model_object_is_sent_to_the_workers_and_named_by_its_state(tmp_path, checkpoint, stimulus, reference,
+                                                                      scheduler):
+    model = load(checkpoint)
+    here = _job(model, stimulus, tmp_path / "here")
+    on_workers = _job(model, stimulus, tmp_path / "dask", scheduler=scheduler)
+    xr.testing.assert_identical(here, reference)
+    xr.testing.assert_identical(on_workers, reference)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.1)  # another model of the same class
+    with pytest.raises(RetinaCodecError, match="model"):
+        _job(model, stimulus, tmp_path / "here")
