@@ -332,3 +332,18 @@ def test_a_model_object_is_sent_to_the_workers_and_named_by_its_state(tmp_path, 
         next(model.parameters()).add_(0.1)  # another model of the same class
     with pytest.raises(RetinaCodecError, match="model"):
         _job(model, stimulus, tmp_path / "here")
+
+
+def test_the_cli_runs_a_chunked_job_and_refuses_bad_cluster_options(tmp_path, checkpoint, stimulus, reference, capsys):
+    from retinacodec.cli import main
+
+    write_netcdf(stimulus, tmp_path / "stimulus.nc")
+    command = ["contributions", "--model", checkpoint, "--stimulus", str(tmp_path / "stimulus.nc"), "--layer",
+               "amacrine", "--target", ",".join(TARGETS), "--n-steps", "4", "--batch-size", "16"]
+    assert main([*command, "-o", str(tmp_path / "out.nc"), "--job-dir", str(tmp_path / "job")]) == 0
+    xr.testing.assert_identical(read_netcdf(tmp_path / "out.nc"), reference)
+    assert _manifest(tmp_path / "job")["chunking"]["chunk_size"] % 4 == 0  # chosen, whole internal batches
+    capsys.readouterr()
+    assert main([*command, "-o", str(tmp_path / "bad.nc"), "--workers", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "workers is 0; expected a positive integer" in error
