@@ -70,7 +70,7 @@ def _compare(name: str, job, n_inputs: int, unit: str, repeats: int) -> None:
             client.run(__import__, "retinacodec.parallel.workers")  # torch, xarray, ...
             print(f"  (local cluster of {workers} worker(s) started in {time.perf_counter() - started:.1f} s)")
             runs[workers] = _run(f"dask, {workers} worker(s)",
-                                 lambda r: job(f"{name}-dask{workers}-{r}", scheduler=cluster.scheduler_address),
+                                 lambda r, n=workers, at=cluster.scheduler_address: job(f"{name}-dask{n}-{r}", scheduler=at),
                                  n_inputs, unit, repeats, single["result"])
     per_chunk = single["seconds"] / single["chunks"]
     overhead = (runs[1]["seconds"] - single["seconds"]) / runs[1]["chunks"]
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     stimulus = white_noise(n_frames=args.windows + model.history - 1, size=model.size, block_size=2,
                            seed=args.seed)
     images = torch.randn(args.images, 3, 64, 64, generator=torch.Generator().manual_seed(args.seed))
-    options = dict(n_steps=args.n_steps, batch_size=64, chunk_size=args.chunk_size, progress=False)
+    options = {"n_steps": args.n_steps, "batch_size": 64, "chunk_size": args.chunk_size, "progress": False}
     print(f"{os.cpu_count()} CPUs, 1 torch thread per process; {args.n_steps} steps. Retina: random CNN "
           f"({model.history} frames x {model.size}x{model.size} px), layer 'amacrine', cell:0, {args.windows} "
           f"windows. Classifier: random ResNet-18, layer 'layer2', top class, {args.images} images of 64x64 px")

@@ -11,8 +11,8 @@ from tqdm.auto import tqdm
 
 from ..errors import RetinaCodecError
 from ..io.netcdf import read_netcdf, write_netcdf
-from .cluster import dask_client
 from .chunk_size import choose_chunk_size, seconds_per_input
+from .cluster import dask_client
 from .manifest import Chunk, Chunking, Manifest, file_digest
 
 ChunkFunction = Callable[[Chunk, Any], xr.Dataset]

@@ -1,7 +1,12 @@
 """Chunk sizes chosen from the cost per input: hand-computed cases."""
 import time
 
-from retinacodec.parallel.chunk_size import CHUNKS_PER_THREAD, TARGET_SECONDS, choose_chunk_size, seconds_per_input
+from retinacodec.parallel.chunk_size import (
+    CHUNKS_PER_THREAD,
+    TARGET_SECONDS,
+    choose_chunk_size,
+    seconds_per_input,
+)
 
 
 def test_the_chunk_holds_the_target_time_of_work_unless_threads_would_idle():

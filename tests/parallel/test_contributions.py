@@ -293,7 +293,7 @@ def test_a_run_killed_with_its_workers_resumes_to_the_same_result(tmp_path, chec
 
 def test_a_chosen_chunk_size_gives_the_same_result_and_is_kept_on_resume(tmp_path, checkpoint, stimulus,
                                                                           reference, monkeypatch):
-    import retinacodec.parallel.runner as runner
+    from retinacodec.parallel import runner
 
     folder = tmp_path / "job"
     monkeypatch.setattr(runner, "seconds_per_input", lambda *args: 0.25)  # 2 s per chunk: 8 windows
