@@ -194,12 +194,12 @@ class Manifest:
     @classmethod
     def recorded_chunk_size(cls, folder: str | os.PathLike, params: Mapping[str, Any], n_inputs: int) -> int | None:
         """The chunk size of the job recorded in ``folder``, if it is this job (equal parameters and
-        ``n_inputs``) and has finished parts; None otherwise (no manifest, an unreadable one, another job)."""
+        ``n_inputs``); None otherwise (no manifest, an unreadable one, another job)."""
         try:
             previous = cls._read(Path(folder) / MANIFEST_NAME, overwrite=False)
         except RetinaCodecError:
             return None
-        if (previous is None or not previous["parts"] or previous["params"] != canonical(params)
+        if (previous is None or previous["params"] != canonical(params)
                 or previous["chunking"].get("n_inputs") != n_inputs):
             return None
         return int(previous["chunking"]["chunk_size"])

@@ -301,14 +301,19 @@ def test_a_chosen_chunk_size_gives_the_same_result_and_is_kept_on_resume(tmp_pat
     xr.testing.assert_identical(first, reference)
     assert _manifest(folder)["chunking"] == {"n_inputs": 40, "chunk_size": 8}
     (folder / "part-000002.nc").unlink()
-    monkeypatch.setattr(runner, "seconds_per_input", lambda *args: 0.001)  # would choose 10 (4 per thread)
+    monkeypatch.setattr(runner, "seconds_per_input", lambda *args: 0.5)  # 2 s per chunk: 4 windows
     again = _job(checkpoint, stimulus, folder, chunk_size=None)
     xr.testing.assert_identical(again, reference)
     manifest = _manifest(folder)
     assert manifest["chunking"]["chunk_size"] == 8 and manifest["runs"] == 2
     assert [p["run"] for p in manifest["parts"].values()] == [1, 1, 2, 1, 1]
+    for part in folder.glob("part-*.nc"):
+        part.unlink()
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "parts": {}}))  # killed before a first part
+    xr.testing.assert_identical(_job(checkpoint, stimulus, folder, chunk_size=None), reference)
+    assert _manifest(folder)["chunking"]["chunk_size"] == 8
     fresh = _job(checkpoint, stimulus, tmp_path / "fresh", chunk_size=None)
-    assert _manifest(tmp_path / "fresh")["chunking"]["chunk_size"] == 8  # 40 / 4 rounded down to 4s
+    assert _manifest(tmp_path / "fresh")["chunking"]["chunk_size"] == 4
     xr.testing.assert_identical(fresh, reference)
 
 
