@@ -56,7 +56,7 @@ def test_a_contributions_job_on_cuda_workers_equals_the_cpu(tmp_path, model, sti
     worker = run_contributions(model, stimulus, "amacrine", "cell:0", tmp_path / "dask", device=DEVICE,
                                workers=1, **kwargs)
     xr.testing.assert_allclose(here, cpu, **CLOSE)
-    xr.testing.assert_identical(worker, here)
+    xr.testing.assert_allclose(worker, here, **CLOSE)  # cuDNN may pick other kernels in another process
 
 
 def test_the_sae_fits_on_cuda_as_on_the_cpu():
