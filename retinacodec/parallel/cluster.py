@@ -74,7 +74,8 @@ def local_cluster(workers: int) -> Iterator[Any]:
 
     Its workers start without Dask's default ``MALLOC_TRIM_THRESHOLD_`` (65536): setting it turns
     off glibc's adaptive mmap threshold, so every tensor above 128 KiB is mapped and unmapped afresh
-    and a torch chunk spends a quarter more time in the kernel. The scheduler's HTTP server (and
+    and a torch chunk spends two to three times as long in the kernel. Several jobs can share one
+    cluster through its ``scheduler_address``. The scheduler's HTTP server (and
     dashboard, if bokeh is installed) listens on a free port, not 8787.
 
     Parameters
