@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
 from ..errors import RetinaCodecError
+
+_TRIM = "MALLOC_TRIM_THRESHOLD_"
 
 
 def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
@@ -50,7 +53,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     if workers is None and scheduler is None:
         yield None
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler is not None:
         try:
@@ -61,7 +64,38 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         with client:
             yield client
         return
-    # ":0": the scheduler's HTTP server (and dashboard, if bokeh is installed) on a free port, not 8787
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+    with local_cluster(workers) as cluster, Client(cluster) as client:
         yield client
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A ``LocalCluster`` of ``workers`` single-threaded worker processes, closed on exit.
+
+    Its workers start without Dask's default ``MALLOC_TRIM_THRESHOLD_`` (65536): setting it turns
+    off glibc's adaptive mmap threshold, so every tensor above 128 KiB is mapped and unmapped afresh
+    and a torch chunk spends two to three times as long in the kernel. Several jobs can share one
+    cluster through its ``scheduler_address``. The scheduler's HTTP server (and
+    dashboard, if bokeh is installed) listens on a free port, not 8787.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes (one thread each).
+
+    Yields
+    ------
+    distributed.LocalCluster
+    """
+    import dask
+    from distributed import LocalCluster
+
+    inherited = os.environ.pop(_TRIM, None)  # the workers inherit this process's environment
+    try:
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{_TRIM}": None}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    finally:
+        if inherited is not None:
+            os.environ[_TRIM] = inherited
+    with cluster:
+        yield cluster

@@ -2,7 +2,8 @@
 
 For a retina model the inputs are the stimulus's time windows (a chunk of windows ``i..j`` gets the
 frames ``i .. j + history - 2``); for a classifier they are images (a chunk of image indices).
-Workers load the model themselves, by checkpoint path or by calling a factory, once per process.
+Workers load the model themselves, by checkpoint path or by calling a factory, once per process (before
+their first chunk, through the job's worker plugin), and take their chunks from inputs sent once.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from .runner import run_chunked
 _OPTIONS = tuple(name for name in inspect.signature(contributions).parameters
                  if name not in ("model", "x", "layer", "target", "progress"))
 """Keyword arguments of ``contributions`` a job passes through (path, baseline, n_steps, ...)."""
+_DEFAULTS = {name: p.default for name, p in inspect.signature(contributions).parameters.items()}
+"""Default values of ``contributions``'s parameters."""
 _LOADED: dict[str, nn.Module] = {}
 """This process's loaded model (one at a time), by the key of :func:`_model_key`."""
 
@@ -41,7 +44,37 @@ def _describe(obj: Any) -> str:
     return f"{named.__module__}.{named.__qualname__}"
 
 
+@dataclass(frozen=True)
+class GivenModel:
+    """A model object a job was given, as a factory: shipped to each worker once, with its job.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+    key : str
+        Its class and the SHA-256 of its state (parameters and buffers), naming it in caches and
+        in the job's parameters.
+    """
+
+    module: nn.Module
+    key: str
+
+    @classmethod
+    def of(cls, module: nn.Module) -> GivenModel:
+        """Wrap ``module``, keyed by its class and the digest of its state."""
+        digest = hashlib.sha256()
+        for name, value in sorted(module.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(_fingerprint(value)["sha256"].encode())
+        return cls(module, f"{_describe(module)}:{digest.hexdigest()}")
+
+    def __call__(self) -> nn.Module:
+        return self.module
+
+
 def _model_key(spec: str | Callable[[], nn.Module]) -> str:
+    if isinstance(spec, GivenModel):
+        return spec.key
     if callable(spec):
         return _describe(spec)
     stat = Path(spec).stat()
@@ -79,6 +112,17 @@ class ContributionJob:
     target: Any
     options: dict
 
+    @property
+    def inputs_per_batch(self) -> int:
+        """Inputs per internal batch of ``contributions`` (``batch_size // n_steps``, at least 1):
+        chunks of a multiple of it give results equal bit for bit to one call."""
+        batch_size = self.options.get("batch_size", _DEFAULTS["batch_size"])
+        return max(1, int(batch_size) // int(self.options.get("n_steps", _DEFAULTS["n_steps"])))
+
+    def prepare(self) -> None:
+        """Load the model into this process (a worker calls this once, before its first chunk)."""
+        load_job_model(self.model)
+
     def __call__(self, chunk: Chunk, data: Any) -> xr.Dataset:
         result = contributions(load_job_model(self.model), data, self.layer, self.target, progress=False,
                                **self.options)
@@ -113,12 +157,12 @@ def _is_stimulus(x: Any) -> bool:
 
 
 def run_contributions(
-    model: str | os.PathLike | Callable[[], nn.Module],
+    model: str | os.PathLike | nn.Module | Callable[[], nn.Module],
     x: Any,
     layer: str,
     target: Any,
     out_dir: str | os.PathLike,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     threads: int = 1,
@@ -135,8 +179,9 @@ def run_contributions(
 
     Parameters
     ----------
-    model : str, path-like or callable
-        A retina model name or checkpoint (see :func:`retinacodec.models.registry.load`), or a
+    model : str, path-like, torch.nn.Module or callable
+        A retina model name or checkpoint (see :func:`retinacodec.models.registry.load`), a model
+        object (sent to each worker once; a rerun resumes when its state is the same), or a
         picklable, deterministic factory ``() -> nn.Module`` (e.g. a classifier loading fixed
         weights). Each worker loads it itself, once.
     x : xarray.DataArray or array
@@ -147,8 +192,11 @@ def run_contributions(
         objects (picklable).
     out_dir : str or path-like
         Job folder for the parts and the manifest.
-    chunk_size : int
-        Inputs (windows or images) per chunk.
+    chunk_size : int, optional
+        Inputs (windows or images) per chunk. By default the size recorded in ``out_dir`` when
+        resuming, else chosen from the cost per input measured on the first inputs: about 2 s of
+        work per chunk, at least 4 chunks per worker thread, a multiple of the inputs per internal
+        batch (so the result is the same bit for bit whatever size is chosen).
     workers, scheduler, threads, overwrite, progress
         As for :func:`retinacodec.parallel.run_chunked`.
     **contribution_kwargs
@@ -171,7 +219,10 @@ def run_contributions(
     if unknown:
         raise RetinaCodecError(f"unknown contributions option(s) {', '.join(unknown)}; expected some "
                                f"of {', '.join(_OPTIONS)}")
-    if callable(model):
+    if isinstance(model, nn.Module):
+        spec = GivenModel.of(model)
+        model_id = {"module": spec.key}
+    elif callable(model):
         spec, model_id = model, {"factory": _describe(model)}
     else:
         from ..models.registry import checkpoint_path

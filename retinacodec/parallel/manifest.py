@@ -50,31 +50,40 @@ class Chunking:
     ----------
     n_inputs : int
         Number of inputs along the sample axis (for a stimulus: windows with a full history).
-    chunk_size : int
-        Inputs per chunk.
+    chunk_size : int or None
+        Inputs per chunk; None leaves it to :func:`retinacodec.parallel.run_chunked`, which takes
+        the size recorded in the job folder or chooses one from the measured cost per input.
 
     Raises
     ------
     RetinaCodecError
-        If either is not a positive integer.
+        If either is not a positive integer (or None, for ``chunk_size``).
     """
 
     n_inputs: int
-    chunk_size: int
+    chunk_size: int | None
 
     def __post_init__(self) -> None:
         for name in ("n_inputs", "chunk_size"):
             value = getattr(self, name)
+            if name == "chunk_size" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise RetinaCodecError(f"{name} is {value!r}; expected a positive integer")
 
     def __len__(self) -> int:
-        return -(-self.n_inputs // self.chunk_size)
+        return -(-self.n_inputs // self._size())
+
+    def _size(self) -> int:
+        if self.chunk_size is None:
+            raise RetinaCodecError("the chunk size is not chosen yet; expected a Chunking with a chunk_size "
+                                   "(run_chunked chooses one when it is None)")
+        return self.chunk_size
 
     def __iter__(self) -> Iterator[Chunk]:
         for index in range(len(self)):
-            start = index * self.chunk_size
-            yield Chunk(index, start, min(self.n_inputs, start + self.chunk_size))
+            start = index * self._size()
+            yield Chunk(index, start, min(self.n_inputs, start + self._size()))
 
 
 def file_digest(path: str | os.PathLike) -> tuple[str, int]:
@@ -181,6 +190,19 @@ class Manifest:
         manifest = cls(folder, params, chunking, run, parts)
         manifest._save()
         return manifest
+
+    @classmethod
+    def recorded_chunk_size(cls, folder: str | os.PathLike, params: Mapping[str, Any], n_inputs: int) -> int | None:
+        """The chunk size of the job recorded in ``folder``, if it is this job (equal parameters and
+        ``n_inputs``); None otherwise (no manifest, an unreadable one, another job)."""
+        try:
+            previous = cls._read(Path(folder) / MANIFEST_NAME, overwrite=False)
+        except RetinaCodecError:
+            return None
+        if (previous is None or previous["params"] != canonical(params)
+                or previous["chunking"].get("n_inputs") != n_inputs):
+            return None
+        return int(previous["chunking"]["chunk_size"])
 
     @staticmethod
     def _read(path: Path, overwrite: bool) -> dict | None:

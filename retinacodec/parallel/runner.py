@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from ..errors import RetinaCodecError
 from ..io.netcdf import read_netcdf, write_netcdf
+from .chunk_size import choose_chunk_size, seconds_per_input
 from .cluster import dask_client
 from .manifest import Chunk, Chunking, Manifest, file_digest
 
@@ -74,24 +75,32 @@ def run_chunked(
     Each chunk's result is written atomically as its own netCDF part in ``out_dir`` and recorded
     (with its SHA-256 and size) in ``manifest.json``. A rerun in the same folder verifies the
     recorded parts and computes only the missing or damaged ones, so an interrupted job resumes
-    where it stopped.
+    where it stopped. On Dask, ``compute`` and ``data`` go to each worker once (a worker plugin,
+    see :mod:`retinacodec.parallel.workers`); each task carries only its chunk's index range, and
+    the worker writes the part itself.
 
     Parameters
     ----------
     compute : callable
         ``compute(chunk, data) -> xarray.Dataset`` along ``dim``; called with ``data(chunk)``.
-        Must be picklable (a module-level function or an instance of a module-level class) when
-        run on Dask workers, and deterministic: the same chunk gives the same result.
+        Must be deterministic (the same chunk gives the same result) and, on Dask, picklable by
+        cloudpickle. Optional attributes: ``prepare()``, called once per worker before its first
+        chunk (e.g. to load a model), and ``inputs_per_batch``, the multiple a chosen chunk size
+        keeps to.
     chunking : Chunking
-        The fixed chunks of the inputs.
+        The fixed chunks of the inputs; with ``chunk_size=None`` the size recorded in ``out_dir``
+        (when resuming) or one chosen from the cost per input measured here (see
+        :func:`retinacodec.parallel.chunk_size.choose_chunk_size`).
     out_dir : str or path-like
         The job folder (created if needed).
     params : mapping
         JSON-typed description of everything the result depends on (model, inputs and their
         fingerprints, settings); a rerun in the same folder must pass equal parameters.
     data : callable
-        ``data(chunk)``: the chunk's inputs, taken in this process and shipped to the worker
-        (e.g. a stimulus slice or a batch of images); default None (``compute`` loads its own).
+        ``data(chunk)``: the chunk's inputs (e.g. a stimulus slice or a batch of images read from
+        their paths), taken where the chunk runs; default None (``compute`` loads its own). On
+        Dask it is shipped once per worker with everything it refers to (so a stimulus it slices
+        travels once, and image paths must be readable there).
     dim : str
         Dim the parts are concatenated along.
     workers : int or None
@@ -119,45 +128,42 @@ def run_chunked(
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise RetinaCodecError(f"threads is {threads!r}; expected a positive integer")
-    manifest = Manifest.open(out_dir, params, chunking, overwrite=overwrite)
-    todo = manifest.pending()
-    bar = tqdm(total=len(chunking), initial=len(chunking) - len(todo), disable=not progress,
-               desc=f"chunks in {manifest.folder.name}", unit="chunk")
-    with bar, dask_client(workers, scheduler) as client:
-        finished = (_run_here(compute, todo, data, manifest, dim, threads) if client is None
-                    else _run_on_dask(client, compute, todo, data, manifest, dim, threads))
-        for chunk, (sha256, size) in finished:
-            manifest.record(chunk, sha256, size)
-            bar.update()
+    if chunking.chunk_size is None:
+        recorded = Manifest.recorded_chunk_size(out_dir, params, chunking.n_inputs)
+        chunking = chunking if recorded is None else Chunking(chunking.n_inputs, recorded)
+    # a known chunking: refuse another job's folder before starting a cluster
+    manifest = None if chunking.chunk_size is None else Manifest.open(out_dir, params, chunking, overwrite)
+    with dask_client(workers, scheduler) as client:
+        if manifest is None:
+            chunking = _measured_chunking(compute, data, chunking.n_inputs, threads,
+                                          1 if client is None else sum(client.nthreads().values()))
+            manifest = Manifest.open(out_dir, params, chunking, overwrite)
+        todo = manifest.pending()
+        with tqdm(total=len(chunking), initial=len(chunking) - len(todo), disable=not progress,
+                  desc=f"chunks in {manifest.folder.name}", unit="chunk") as bar:
+            for chunk, (sha256, size) in _finished(client, compute, todo, data, manifest, dim, threads):
+                manifest.record(chunk, sha256, size)
+                bar.update()
     parts = [read_netcdf(manifest.part_path(chunk)) for chunk in chunking]
     return xr.concat(parts, dim=dim, combine_attrs="override") if len(parts) > 1 else parts[0]
 
 
-def _run_here(compute: ChunkFunction, todo: list[Chunk], data: Callable[[Chunk], Any],
+def _measured_chunking(compute: ChunkFunction, data: Callable[[Chunk], Any], n_inputs: int, threads: int,
+                       n_threads: int) -> Chunking:
+    """Chunks sized from the cost per input measured here (at ``threads`` torch threads)."""
+    multiple = int(getattr(compute, "inputs_per_batch", 1))
+    with _torch_threads(threads):
+        cost = seconds_per_input(compute, data, n_inputs, multiple)
+    return Chunking(n_inputs, choose_chunk_size(cost, n_inputs, n_threads, multiple))
+
+
+def _finished(client, compute: ChunkFunction, todo: list[Chunk], data: Callable[[Chunk], Any],
               manifest: Manifest, dim: str, threads: int) -> Iterator[tuple[Chunk, tuple[str, int]]]:
-    for chunk in todo:
-        yield chunk, compute_part(compute, chunk, data(chunk), str(manifest.part_path(chunk)), dim, threads)
+    """Compute ``todo`` (here, or on ``client``'s workers); yield each chunk and its part's digest."""
+    if client is None:
+        for chunk in todo:
+            yield chunk, compute_part(compute, chunk, data(chunk), str(manifest.part_path(chunk)), dim, threads)
+        return
+    from .workers import JobPlugin, run_on_dask
 
-
-def _run_on_dask(client, compute: ChunkFunction, todo: list[Chunk], data: Callable[[Chunk], Any],
-                 manifest: Manifest, dim: str, threads: int) -> Iterator[tuple[Chunk, tuple[str, int]]]:
-    """Submit chunks with at most two per worker thread in flight (inputs are taken as they go)."""
-    from distributed import as_completed
-
-    [compute_future] = client.scatter([compute], broadcast=True)
-    queue = iter(todo)
-
-    def submit(chunk: Chunk):
-        future = client.submit(compute_part, compute_future, chunk, data(chunk),
-                               str(manifest.part_path(chunk)), dim, threads, pure=False)
-        chunks[future.key] = chunk
-        return future
-
-    chunks: dict[str, Chunk] = {}
-    window = max(2, 2 * sum(client.nthreads().values()))
-    running = as_completed([submit(chunk) for _, chunk in zip(range(window), queue)])
-    for future in running:
-        yield chunks.pop(future.key), future.result()
-        for chunk in queue:
-            running.add(submit(chunk))
-            break
+    yield from run_on_dask(client, JobPlugin(compute, data, dim, threads), todo, manifest)

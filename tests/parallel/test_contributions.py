@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -18,6 +19,7 @@ from retinacodec.io.checkpoints import save_checkpoint
 from retinacodec.models.registry import load
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.parallel import Chunking, run_chunked, run_contributions
+from retinacodec.parallel.cluster import local_cluster
 from retinacodec.stimuli.base import make_stimulus
 
 TARGETS = ["cell:0", "cell:2"]
@@ -50,9 +52,7 @@ def reference(checkpoint, stimulus):
 
 @pytest.fixture(scope="module")
 def scheduler():
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+    with local_cluster(2) as cluster:
         yield cluster.scheduler_address
 
 
@@ -208,3 +208,147 @@ def test_a_model_factory_gives_the_same_result_as_its_checkpoint(tmp_path, check
     xr.testing.assert_identical(by_factory, by_path)
     assert _manifest(tmp_path / "factory")["params"]["model"] == {
         "factory": f"retinacodec.models.registry.load({checkpoint!r})"}
+
+
+SLOW_CHUNKS = """
+import time
+import retinacodec.parallel.runner as runner
+if not hasattr(runner, "unslowed"):
+    runner.unslowed = runner.compute_part
+    def slow_part(*args, compute=runner.unslowed):  # give the test time to kill between chunks
+        digest = compute(*args)
+        time.sleep(0.3)
+        return digest
+    runner.compute_part = slow_part
+"""
+"""Run on workers (``client.run(exec, SLOW_CHUNKS, {})``): each part takes 0.3 s longer."""
+
+
+def _wait_for_parts(folder, n, alive=lambda: True):
+    deadline = time.monotonic() + 60
+    while not ((folder / "manifest.json").is_file() and len(_manifest(folder)["parts"]) >= n):
+        assert alive() and time.monotonic() < deadline, "job ended before it was killed"
+        time.sleep(0.02)
+
+
+def test_workers_killed_mid_run_are_replaced_and_the_run_ends_with_the_same_result(
+        tmp_path, checkpoint, stimulus, reference, scheduler):
+    from distributed import Client
+
+    folder = tmp_path / "job"
+    with Client(scheduler) as client:
+        client.run(exec, SLOW_CHUNKS, {})
+        killed = client.run(os.getpid)
+
+        def kill_workers():
+            _wait_for_parts(folder, 2)
+            for pid in killed.values():
+                os.kill(pid, signal.SIGKILL)  # their nannies start fresh workers (without the slow-down)
+
+        killer = threading.Thread(target=kill_workers)
+        killer.start()
+        result = _job(checkpoint, stimulus, folder, chunk_size=4, scheduler=scheduler)
+        killer.join()
+        replaced = client.run(os.getpid)
+    xr.testing.assert_identical(result, reference)
+    manifest = _manifest(folder)
+    assert manifest["runs"] == 1 and len(manifest["parts"]) == 10
+    assert set(replaced.values()).isdisjoint(killed.values())
+
+
+KILLED_ON_A_CLUSTER = """
+import sys
+from distributed import Client
+from retinacodec.io import read_netcdf
+from retinacodec.parallel import run_contributions
+from retinacodec.parallel.cluster import local_cluster
+
+with local_cluster(2) as cluster, Client(cluster) as client:
+    client.run(exec, sys.argv[4], {})
+    run_contributions(sys.argv[1], read_netcdf(sys.argv[2]), "amacrine", ["cell:0", "cell:2"], sys.argv[3],
+                      chunk_size=4, n_steps=4, batch_size=16, progress=False, scheduler=cluster.scheduler_address)
+"""
+
+
+def test_a_run_killed_with_its_workers_resumes_to_the_same_result(tmp_path, checkpoint, stimulus, reference,
+                                                                  scheduler):
+    write_netcdf(stimulus, tmp_path / "stimulus.nc")
+    folder = tmp_path / "job"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_ON_A_CLUSTER, checkpoint, str(tmp_path / "stimulus.nc"),
+                                str(folder), SLOW_CHUNKS], start_new_session=True)
+    try:
+        _wait_for_parts(folder, 2, alive=lambda: process.poll() is None)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the client, its scheduler, the nannies and workers
+        process.wait()
+    before = _manifest(folder)["parts"]
+    assert 2 <= len(before) < 10
+    mtimes = {k: (folder / p["file"]).stat().st_mtime_ns for k, p in before.items()}
+    result = _job(checkpoint, stimulus, folder, chunk_size=4, scheduler=scheduler)
+    xr.testing.assert_identical(result, reference)
+    after = _manifest(folder)
+    assert after["runs"] == 2 and {k for k, p in after["parts"].items() if p["run"] == 1} == set(before)
+    assert all((folder / before[k]["file"]).stat().st_mtime_ns == mtimes[k] for k in before)
+
+
+def test_a_chosen_chunk_size_gives_the_same_result_and_is_kept_on_resume(tmp_path, checkpoint, stimulus,
+                                                                          reference, monkeypatch):
+    from retinacodec.parallel import runner
+
+    folder = tmp_path / "job"
+    monkeypatch.setattr(runner, "seconds_per_input", lambda *args: 0.25)  # 2 s per chunk: 8 windows
+    first = _job(checkpoint, stimulus, folder, chunk_size=None)
+    xr.testing.assert_identical(first, reference)
+    assert _manifest(folder)["chunking"] == {"n_inputs": 40, "chunk_size": 8}
+    (folder / "part-000002.nc").unlink()
+    monkeypatch.setattr(runner, "seconds_per_input", lambda *args: 0.5)  # 2 s per chunk: 4 windows
+    again = _job(checkpoint, stimulus, folder, chunk_size=None)
+    xr.testing.assert_identical(again, reference)
+    manifest = _manifest(folder)
+    assert manifest["chunking"]["chunk_size"] == 8 and manifest["runs"] == 2
+    assert [p["run"] for p in manifest["parts"].values()] == [1, 1, 2, 1, 1]
+    for part in folder.glob("part-*.nc"):
+        part.unlink()
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "parts": {}}))  # killed before a first part
+    xr.testing.assert_identical(_job(checkpoint, stimulus, folder, chunk_size=None), reference)
+    assert _manifest(folder)["chunking"]["chunk_size"] == 8
+    fresh = _job(checkpoint, stimulus, tmp_path / "fresh", chunk_size=None)
+    assert _manifest(tmp_path / "fresh")["chunking"]["chunk_size"] == 4
+    xr.testing.assert_identical(fresh, reference)
+
+
+def test_jobs_leave_nothing_on_the_workers(tmp_path, checkpoint, stimulus, scheduler):
+    from distributed import Client
+
+    _job(checkpoint, stimulus, tmp_path / "job", scheduler=scheduler)
+    with Client(scheduler) as client:
+        held = client.run(lambda: len(__import__("retinacodec.parallel.workers", fromlist=["_JOBS"])._JOBS))
+    assert set(held.values()) == {0}
+
+
+def test_a_model_object_is_sent_to_the_workers_and_named_by_its_state(tmp_path, checkpoint, stimulus, reference,
+                                                                      scheduler):
+    model = load(checkpoint)
+    here = _job(model, stimulus, tmp_path / "here")
+    on_workers = _job(model, stimulus, tmp_path / "dask", scheduler=scheduler)
+    xr.testing.assert_identical(here, reference)
+    xr.testing.assert_identical(on_workers, reference)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.1)  # another model of the same class
+    with pytest.raises(RetinaCodecError, match="model"):
+        _job(model, stimulus, tmp_path / "here")
+
+
+def test_the_cli_runs_a_chunked_job_and_refuses_bad_cluster_options(tmp_path, checkpoint, stimulus, reference, capsys):
+    from retinacodec.cli import main
+
+    write_netcdf(stimulus, tmp_path / "stimulus.nc")
+    command = ["contributions", "--model", checkpoint, "--stimulus", str(tmp_path / "stimulus.nc"), "--layer",
+               "amacrine", "--target", ",".join(TARGETS), "--n-steps", "4", "--batch-size", "16"]
+    assert main([*command, "-o", str(tmp_path / "out.nc"), "--job-dir", str(tmp_path / "job")]) == 0
+    xr.testing.assert_identical(read_netcdf(tmp_path / "out.nc"), reference)
+    assert _manifest(tmp_path / "job")["chunking"]["chunk_size"] % 4 == 0  # chosen, whole internal batches
+    capsys.readouterr()
+    assert main([*command, "-o", str(tmp_path / "bad.nc"), "--workers", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "workers is 0; expected a positive integer" in error

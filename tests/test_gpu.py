@@ -1,0 +1,119 @@
+"""Every torch path on CUDA gives what it gives on the CPU: contributions (layer and input paths,
+in one call and as a job on a Dask worker), the SAE, training, IRFs, control and the ImageNet
+analysis. Marked ``gpu``; skipped on a machine without CUDA (``pytest -m gpu`` runs only these)."""
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import retinacodec as rc
+from retinacodec.control import retina_control
+from retinacodec.models.retina_cnn import RetinaCNN
+from retinacodec.models.train import TrainingSettings, train_model
+from retinacodec.parallel import run_contributions
+from retinacodec.stimuli import white_noise
+from retinacodec.stimuli.base import make_stimulus
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+DEVICE = "cuda"
+"""The device under test; every result is checked against the same computation on the CPU."""
+CLOSE = {"rtol": 1e-4, "atol": 1e-5}  # float32 on two devices: the same sums in other orders
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A small retina CNN with batch-norm statistics moved off their defaults (eval mode)."""
+    torch.manual_seed(1)
+    net = RetinaCNN(2, history=5, size=14, bipolar_channels=3, bipolar_kernel=5, amacrine_channels=4,
+                    amacrine_kernel=3, cell_type=["ON", "OFF"], stimulus_mean=0.0, stimulus_std=1.0)
+    net.train()(torch.randn(16, 5, 14, 14))
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def stimulus():
+    return white_noise(n_frames=44, size=14, block_size=2, seed=1)  # 40 windows
+
+
+@pytest.mark.parametrize("path", ["layer", "input"])
+def test_contributions_on_cuda_equal_the_cpu(model, stimulus, path):
+    kwargs = {"path": path, "n_steps": 8, "batch_size": 32, "progress": False}
+    cpu = rc.contributions(model, stimulus, "amacrine", ["cell:0", "cell:1"], device="cpu", **kwargs)
+    cuda = rc.contributions(model, stimulus, "amacrine", ["cell:0", "cell:1"], device=DEVICE, **kwargs)
+    xr.testing.assert_allclose(cuda, cpu, **CLOSE)
+    assert next(model.parameters()).device.type == "cpu"  # handed back where it was
+
+
+def test_a_contributions_job_on_cuda_workers_equals_the_cpu(tmp_path, model, stimulus):
+    kwargs = {"chunk_size": 8, "n_steps": 4, "batch_size": 16, "progress": False}
+    cpu = run_contributions(model, stimulus, "amacrine", "cell:0", tmp_path / "cpu", device="cpu", **kwargs)
+    here = run_contributions(model, stimulus, "amacrine", "cell:0", tmp_path / "here", device=DEVICE, **kwargs)
+    worker = run_contributions(model, stimulus, "amacrine", "cell:0", tmp_path / "dask", device=DEVICE,
+                               workers=1, **kwargs)
+    xr.testing.assert_allclose(here, cpu, **CLOSE)
+    xr.testing.assert_allclose(worker, here, **CLOSE)  # cuDNN may pick other kernels in another process
+
+
+def test_the_sae_fits_on_cuda_as_on_the_cpu():
+    rng = np.random.default_rng(0)
+    modes = rng.exponential(size=(4, 12))
+    codes = rng.exponential(size=(600, 4)) * (rng.random((600, 4)) < 0.3)
+    data = codes @ modes + 0.01 * rng.exponential(size=(600, 12))  # non-negative, as the SAE expects
+    fits = {key: rc.SAE(n_modes=4, epochs=30, seed=0, device=device, progress=False).fit(data)
+            for key, device in (("cpu", "cpu"), ("cuda", DEVICE))}
+    assert fits["cuda"].r2_ == pytest.approx(fits["cpu"].r2_, abs=0.01)
+    np.testing.assert_allclose(fits["cuda"].transform(data), fits["cpu"].transform(data), rtol=0.05, atol=0.05)
+
+
+def test_training_on_cuda_follows_the_cpu_run():
+    rng = np.random.default_rng(0)
+    frames = rng.choice([-1.0, 1.0], size=(400, 16, 16)).astype(np.float32)
+    drive = frames[:, 6:10, 6:10].mean(axis=(1, 2))
+    rates = np.stack([np.log1p(np.exp(3 * drive)), np.log1p(np.exp(-3 * drive))], axis=1)
+    responses = xr.DataArray(rates, dims=("time", "cell"),
+                             coords={"cell_type": ("cell", ["on", "off"]), "y": ("cell", [8, 8]),
+                                     "x": ("cell", [8, 8])})
+    stim = make_stimulus(frames, kind="white_noise", seed=0)
+    settings = TrainingSettings(epochs=2, segment_windows=24, batch_segments=4, learning_rate=3e-3)
+    arch = {"history": 6, "bipolar_kernel": 5, "amacrine_kernel": 3, "bipolar_channels": 4, "amacrine_channels": 4}
+    logs = {key: train_model(stim, responses, architecture=arch, settings=settings, device=device,
+                             progress=False)[1] for key, device in (("cpu", "cpu"), ("cuda", DEVICE))}
+    np.testing.assert_allclose(logs["cuda"]["train_loss"], logs["cpu"]["train_loss"], rtol=1e-2)
+    np.testing.assert_allclose(logs["cuda"]["validation_r"], logs["cpu"]["validation_r"], atol=0.02)
+
+
+def test_irfs_and_control_on_cuda_equal_the_cpu(model, stimulus):
+    irfs = {key: rc.irf(model, stimulus, cells=[0, 1], times=[0.2, 0.3], device=device, progress=False)
+            for key, device in (("cpu", "cpu"), ("cuda", DEVICE))}
+    xr.testing.assert_allclose(irfs["cuda"], irfs["cpu"], **CLOSE)
+    channels = {"mode 0": [0, 2]}
+    control = {key: retina_control(model, stimulus, "amacrine", channels, device=device, progress=False)
+               for key, device in (("cpu", "cpu"), ("cuda", DEVICE))}
+    xr.testing.assert_allclose(control["cuda"], control["cpu"], **CLOSE)
+
+
+def test_the_imagenet_analysis_on_cuda_gives_the_cpu_contributions(tmp_path):
+    spec = importlib.util.find_spec("foolbox")
+    if spec is None:
+        pytest.skip("the foolbox sample images are not installed")
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    folder = tmp_path / "images"
+    folder.mkdir()
+    names = ["imagenet_00_243.jpg", "imagenet_01_559.jpg", "imagenet_06_609.jpg", "imagenet_07_609.jpg"]
+    for name in names:
+        shutil.copy(data / name, folder / name)
+    (tmp_path / "labels.txt").write_text("".join(f"{n} {n.split('_')[-1][:-4]}\n" for n in names))
+    small = {"labels": tmp_path / "labels.txt", "layers": ["block16"], "n_augment": 1, "n_steps": 2,
+             "sae_epochs": 3, "control_classes": [609], "n_map_images": 1, "n_map_modes": 2, "batch_size": 16,
+             "chunk_size": 6, "progress": False}
+    for key, device in (("cpu", "cpu"), ("cuda", DEVICE)):
+        rc.run_imagenet("efficientnet_lite0", folder, out_dir=tmp_path / key, device=device, **small)
+    parts = {d: xr.concat([rc.io.read_netcdf(p) for p in sorted(
+        (tmp_path / d / "layers" / "block16" / "contributions").glob("part-*.nc"))], "sample")
+        for d in ("cpu", "cuda")}
+    xr.testing.assert_allclose(parts["cuda"], parts["cpu"], rtol=1e-3, atol=1e-4)
