@@ -1,7 +1,6 @@
 """The chunked job runner: compute missing chunks (here or on Dask workers), then concatenate."""
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -9,6 +8,7 @@ from typing import Any
 import xarray as xr
 from tqdm.auto import tqdm
 
+from ..device import torch_threads
 from ..errors import RetinaCodecError
 from ..io.netcdf import read_netcdf, write_netcdf
 from .chunk_size import choose_chunk_size, seconds_per_input
@@ -17,19 +17,6 @@ from .manifest import Chunk, Chunking, Manifest, file_digest
 
 ChunkFunction = Callable[[Chunk, Any], xr.Dataset]
 """``compute(chunk, data) -> Dataset``: the result for one chunk's inputs ``data``."""
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` intra-op torch threads (restored afterwards)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def compute_part(compute: ChunkFunction, chunk: Chunk, data: Any, path: str, dim: str,
@@ -44,7 +31,7 @@ def compute_part(compute: ChunkFunction, chunk: Chunk, data: Any, path: str, dim
     RetinaCodecError
         If the result is not a Dataset along ``dim``.
     """
-    with _torch_threads(threads):
+    with torch_threads(threads):
         result = compute(chunk, data)
     if not isinstance(result, xr.Dataset) or dim not in result.dims:
         raise RetinaCodecError(f"chunk {chunk.index} gave {type(result).__name__} without a {dim!r} "
@@ -152,7 +139,7 @@ def _measured_chunking(compute: ChunkFunction, data: Callable[[Chunk], Any], n_i
                        n_threads: int) -> Chunking:
     """Chunks sized from the cost per input measured here (at ``threads`` torch threads)."""
     multiple = int(getattr(compute, "inputs_per_batch", 1))
-    with _torch_threads(threads):
+    with torch_threads(threads):
         cost = seconds_per_input(compute, data, n_inputs, multiple)
     return Chunking(n_inputs, choose_chunk_size(cost, n_inputs, n_threads, multiple))
 
