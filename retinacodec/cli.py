@@ -30,7 +30,7 @@ def _cmd_stimulus(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from .models.train import train_from_recipe
+    from .models.training import train_from_recipe
 
     result = train_from_recipe(args.recipe, args.output, resume=not args.restart, device=args.device)
     print(result.summary())

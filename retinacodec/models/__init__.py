@@ -15,10 +15,10 @@ _ATTRIBUTES = {
     "adapt": "retinacodec.models.adapter",
     "AdaptedModel": "retinacodec.models.adapter",
     "load_classifier": "retinacodec.models.zoo",
-    "TrainingSettings": "retinacodec.models.train",
-    "train_model": "retinacodec.models.train",
-    "train_from_recipe": "retinacodec.models.train",
-    "evaluate_on_virtual_retina": "retinacodec.models.train",
+    "TrainingSettings": "retinacodec.models.training",
+    "train_model": "retinacodec.models.training",
+    "train_from_recipe": "retinacodec.models.training",
+    "evaluate_on_virtual_retina": "retinacodec.models.training",
 }
 
 __all__ = sorted(_ATTRIBUTES)

@@ -20,7 +20,7 @@ from ..hypotheses.match import type_name
 from ..metrics import pearson_r
 from ..models.registry import predict
 from ..models.retina_cnn import RetinaCNN
-from ..models.train import TrainingSettings, evaluate_on_virtual_retina, train_model
+from ..models.training import TrainingSettings, evaluate_on_virtual_retina, train_model
 from ..modes.compare import pca_dimensions, sign_correlation, sparsity
 from ..modes.workflow import fit_modes
 from ..receptive_fields import irf
