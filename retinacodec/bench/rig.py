@@ -122,6 +122,9 @@ def record_white_noise(path: str | os.PathLike, minutes: float, seed: int = 0, s
                        retina=None) -> Path:
     """The virtual retina's 20 cells under ``minutes`` of binary white noise, written as a rig would.
 
+    The retina sees 50 x 50 px; a smaller ``size`` records only the central size x size px (the
+    part of the screen a short test keeps; the cells sit near the centre).
+
     Returns
     -------
     pathlib.Path
@@ -131,9 +134,11 @@ def record_white_noise(path: str | os.PathLike, minutes: float, seed: int = 0, s
     from ..models.virtual_retina import VirtualRetina
 
     retina = retina or VirtualRetina()
-    stimulus = white_noise_frames(minutes, seed, size)
+    stimulus = white_noise_frames(minutes, seed)
     counts = retina.respond(stimulus, seed=seed + 1)["spikes"].values
-    return write_rig_nwb(path, _levels(stimulus.values), SIMULATION_RATE_HZ,
+    corner = (stimulus.sizes["y"] - size) // 2
+    shown = stimulus.values[:, corner:corner + size, corner:corner + size]
+    return write_rig_nwb(path, _levels(shown), SIMULATION_RATE_HZ,
                          _spike_times(counts, np.random.default_rng(seed + 2)), seed)
 
 

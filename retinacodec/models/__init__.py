@@ -9,6 +9,7 @@ from .._lazy import lazy_getattr
 _ATTRIBUTES = {
     "VirtualRetina": "retinacodec.models.virtual_retina",
     "RetinaCNN": "retinacodec.models.retina_cnn",
+    "LNModel": "retinacodec.models.ln",
     "load": "retinacodec.models.registry",
     "predict": "retinacodec.models.registry",
     "windows": "retinacodec.models.registry",
@@ -19,6 +20,8 @@ _ATTRIBUTES = {
     "train_model": "retinacodec.models.training",
     "train_from_recipe": "retinacodec.models.training",
     "evaluate_on_virtual_retina": "retinacodec.models.training",
+    "train_recording": "retinacodec.models.training",
+    "train_nwb": "retinacodec.models.training",
 }
 
 __all__ = sorted(_ATTRIBUTES)

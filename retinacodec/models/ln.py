@@ -73,6 +73,13 @@ class LNModel(nn.Module):
     size = property(lambda self: self.architecture["size"], doc="Frame height and width (px).")
     n_cells = property(lambda self: self.architecture["n_cells"], doc="Number of cells.")
 
+    def set_normalisation(self, mean: float, std: float) -> None:
+        """Store the stimulus normalisation (contrast mean and standard deviation)."""
+        if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+            raise RetinaCodecError(f"normalisation mean={mean!r}, std={std!r}; expected finite, std > 0")
+        self.stimulus_mean.fill_(float(mean))
+        self.stimulus_std.fill_(float(std))
+
     def nonlinearity(self, generator: torch.Tensor) -> torch.Tensor:
         """Rates (Hz) of generator signals (N, n_cells), interpolated between the knots."""
         knots = self.knots.T.contiguous()
@@ -131,20 +138,23 @@ def temporal_basis(history: int, count: int) -> np.ndarray:
     return basis / basis.sum(0, keepdims=True)
 
 
-def receptive_field_centres(frames: list[np.ndarray], counts: list[np.ndarray], history: int) -> np.ndarray:
+def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray], history: int) -> np.ndarray:
     """(n_cells, 2) [y, x] px: the peak of each cell's spike-triggered-average energy.
 
-    ``frames`` are normalised (T, H, W) segments and ``counts`` their (T, n_cells) spike counts;
-    the energy is the sum over lags of the squared STA, blurred by 1 px.
+    ``frames`` are normalised (T, H, W) segments and ``rates`` their (T - history + 1, n_cells)
+    responses, one per window; the energy is the sum over lags of the squared STA after a 1 px
+    Gaussian blur of each lag (which averages out most of the noise of a short recording).
     """
     height, width = frames[0].shape[1:]
     sta = 0.0
-    for movie, count in zip(frames, counts):
+    for movie, rate in zip(frames, rates):
         flat = torch.as_tensor(movie.reshape(movie.shape[0], -1))
-        target = torch.as_tensor(count[history - 1:], dtype=torch.float32)
+        target = torch.as_tensor(rate, dtype=torch.float32)
         sta = sta + torch.stack([target.T @ flat[lag:lag + target.shape[0]] for lag in range(history)], 1)
-    energy = (np.asarray(sta) ** 2).sum(1).reshape(-1, height, width)
-    energy = np.stack([gaussian_filter(e, 1.0) for e in energy]) if min(height, width) > 2 else energy
+    sta = np.asarray(sta).reshape(sta.shape[0], history, height, width)
+    if min(height, width) > 2:
+        sta = gaussian_filter(sta, (0, 0, 1.0, 1.0))
+    energy = (sta**2).sum(1)
     peaks = energy.reshape(energy.shape[0], -1).argmax(1)
     return np.stack(np.unravel_index(peaks, (height, width)), 1).astype(float)
 
@@ -169,8 +179,8 @@ def _ridge(train: list[tuple[torch.Tensor, torch.Tensor]], validation: list[tupl
     x_sum = sum(x.sum(0, dtype=torch.float64) for x, _ in train)
     y_sum = sum(float(y.sum()) for _, y in train)
     n = sum(x.shape[0] for x, _ in train)
-    gram = sum((x.T.double() @ x.double()) for x, _ in train) - torch.outer(x_sum, x_sum) / n
-    cross = sum((x.T.double() @ y.double()) for x, y in train) - x_sum * y_sum / n
+    gram = sum((x.T @ x).double() for x, _ in train) - torch.outer(x_sum, x_sum) / n
+    cross = sum((x.T @ y).double() for x, y in train) - x_sum * y_sum / n
     eigenvalues, vectors = torch.linalg.eigh(gram)
     rotated = vectors.T @ cross
     x_val = torch.cat([x for x, _ in validation]).double()
@@ -194,9 +204,9 @@ def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validatio
     ----------
     model : LNModel
         Supplies history, size, n_bins and frame rate; its normalisation must already be set.
-    train, validation : list of (frames, counts)
-        Normalised (T, size, size) float32 frames and (T, n_cells) spike counts per frame of
-        contiguous stretches; each frame from ``history - 1`` on is one window.
+    train, validation : list of (frames, rates)
+        Normalised (T, size, size) float32 frames of contiguous stretches and the (T - history + 1,
+        n_cells) responses (Hz) of their windows (window ``i`` ends at frame ``i + history - 1``).
     penalties : numpy.ndarray
         Ridge penalties to try, in units of the mean eigenvalue of the stimulus covariance.
 
@@ -223,8 +233,8 @@ def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validatio
     offsets, knots, values = [], [], []
     for cell in range(model.n_cells):
         corner = tuple(int(np.clip(c - crop // 2, 0, size - crop)) for c in centres[cell])
-        pairs = [[(_design(f, corner, crop, basis), torch.as_tensor(c[history - 1:, cell], dtype=torch.float32))
-                  for f, c in part] for part in (train, validation)]
+        pairs = [[(_design(f, corner, crop, basis), torch.as_tensor(r[:, cell], dtype=torch.float32))
+                  for f, r in part] for part in (train, validation)]
         weights, offset = _ridge(*pairs, penalties)
         kernel = basis_np.T @ weights.reshape(count, crop * crop)
         filters[cell, :, corner[0]:corner[0] + crop, corner[1]:corner[1] + crop] = kernel.reshape(history, crop, crop)
@@ -233,7 +243,7 @@ def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validatio
         bins = np.array_split(np.argsort(generator, kind="stable"), model.architecture["n_bins"])
         knot = np.array([generator[b].mean() for b in bins])
         knots.append(knot + 1e-9 * np.arange(knot.size))
-        values.append([observed[b].mean() * model.frame_rate_hz for b in bins])
+        values.append([observed[b].mean() for b in bins])
         offsets.append(offset)
     with torch.no_grad():
         model.filters.copy_(torch.as_tensor(filters))

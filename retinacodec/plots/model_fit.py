@@ -78,3 +78,63 @@ def plot_model_fit(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_recording_fit(evaluation: xr.Dataset, cells: list[int] | None = None, duration_s: float = 4.0) -> Figure:
+    """Predicted against recorded rates on a recording's held-out part, and r per cell, CNN vs LN.
+
+    Parameters
+    ----------
+    evaluation : xarray.Dataset
+        :func:`retinacodec.models.training.evaluate_recording`'s result: ``predicted`` (model,
+        time, cell), ``recorded`` (time, cell), ``heldout_r`` (model, cell) and, with repeats,
+        ``repeat_r``; models ``"cnn"`` and ``"ln"`` are compared when both are present.
+    cells : list of int, optional
+        Positions along ``cell`` of the traces drawn; default the three cells best fit by the first model.
+    duration_s : float
+        Length of the traces (s), from the start of the held-out part.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Traces (recorded in black, each model in colour) and a scatter of each cell's r under the
+        two models (the diagonal is "as good as each other"; points above it favour the CNN).
+    """
+    names = [str(m) for m in evaluation["model"].values]
+    first = evaluation["heldout_r"].sel(model=names[0]).values
+    if cells is None:
+        cells = [int(c) for c in np.argsort(-np.nan_to_num(first, nan=-2.0))[:3]]
+    if not cells or any(not 0 <= c < evaluation.sizes["cell"] for c in cells):
+        raise RetinaCodecError(f"cells {cells} are not positions of the {evaluation.sizes['cell']} cells")
+    times = evaluation["time"].values
+    shown = times <= times[0] + duration_s
+    fig = Figure(figsize=(12, 1.8 * len(cells) + 1.2), layout="constrained")
+    grid = fig.add_gridspec(len(cells), 2, width_ratios=[3.0, 1.2])
+    for row, cell in enumerate(cells):
+        ax = fig.add_subplot(grid[row, 0])
+        ax.plot(times[shown], evaluation["recorded"].values[shown, cell], color="k", lw=1.0, label="recorded")
+        for i, name in enumerate(names):
+            r = float(evaluation["heldout_r"].sel(model=name).values[cell])
+            ax.plot(times[shown], evaluation["predicted"].sel(model=name).values[shown, cell], color=f"C{i}",
+                    lw=1.0, label=f"{name} (r = {r:.2f})")
+        ax.set_ylabel("rate (Hz)")
+        ax.set_title(f"cell {evaluation['cell'].values[cell]}", fontsize=9, loc="left")
+        ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=len(names) + 1)
+        if row == len(cells) - 1:
+            ax.set_xlabel("time (s)")
+    ax = fig.add_subplot(grid[:, 1])
+    measures = [m for m in ("heldout_r", "repeat_r") if m in evaluation]
+    if {"cnn", "ln"} <= set(names):
+        for i, measure in enumerate(measures):
+            x, y = (evaluation[measure].sel(model=m).values for m in ("ln", "cnn"))
+            ax.plot(x, y, "os"[i], color=f"C{i + 2}", ms=5, label=f"{measure}: CNN {np.nanmean(y):.2f}, "
+                                                                   f"LN {np.nanmean(x):.2f}")
+        low = min(0.0, float(np.nanmin(evaluation[measures].to_array().values)))
+        ax.plot([low, 1], [low, 1], color="0.5", lw=0.8)
+        ax.set_xlabel("LN r per cell")
+        ax.set_ylabel("CNN r per cell")
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        ax.set_aspect("equal")
+    ax.set_title("held-out fit, each dot a cell", fontsize=9)
+    fig.suptitle("model of the recording: held-out part")
+    return fig

@@ -14,6 +14,12 @@ _ATTRIBUTES = {
     "RecipeResult": "retinacodec.models.training.recipe",
     "evaluate_on_virtual_retina": "retinacodec.models.training.evaluate",
     "fit_table": "retinacodec.models.training.evaluate",
+    "evaluate_recording": "retinacodec.models.training.evaluate",
+    "train_ln": "retinacodec.models.training.baseline",
+    "train_recording": "retinacodec.models.training.recording",
+    "train_nwb": "retinacodec.models.training.recording",
+    "RecordingResult": "retinacodec.models.training.recording",
+    "recording_settings": "retinacodec.models.training.recording",
 }
 
 __all__ = sorted(_ATTRIBUTES)

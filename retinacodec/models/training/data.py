@@ -138,3 +138,62 @@ def _movie_batch(recordings, pieces, n_windows: int, history: int) -> tuple[torc
     movies = torch.stack([recordings[r].frames[s:s + n_windows + history - 1] for r, s in pieces])
     targets = torch.stack([recordings[r].rates[s:s + n_windows] for r, s in pieces])
     return movies, targets
+
+
+def find_repeats(frames: np.ndarray, frame_rate_hz: float, min_seconds: float = 1.0) -> tuple[np.ndarray, int]:
+    """Repeats of a frozen stimulus segment, found as identical stretches of frames.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        (time, y, x) stimulus frames.
+    frame_rate_hz : float
+        Frame rate (Hz).
+    min_seconds : float
+        Shortest stretch (s) counted as a repeat.
+
+    Returns
+    -------
+    starts : numpy.ndarray
+        int64 first frame of each repeat, increasing (empty when nothing repeats).
+    length : int
+        Frames per repeat (the shortest occurrence), 0 when nothing repeats.
+
+    Notes
+    -----
+    Every run of ``k`` = 0.25 s of frames is keyed by the bytes of its frames; a frame starts a
+    repeated run where its key occurs as often as most repeated keys do (the number of repeats,
+    so chance matches at a repeat's edges do not extend it). Consecutive such starts form an
+    occurrence, and the occurrences whose first keys agree, at least two of them and each at
+    least ``min_seconds`` long, are the repeats. Runs of one unchanging frame (a grey screen) are
+    ignored.
+    """
+    n_frames = frames.shape[0]
+    k = max(2, int(round(0.25 * frame_rate_hz)))
+    if n_frames < 2 * k:
+        return np.zeros(0, np.int64), 0
+    flat = np.ascontiguousarray(frames.reshape(n_frames, -1))
+    _, frame_id = np.unique(flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel(),
+                            return_inverse=True)
+    keys = np.lib.stride_tricks.sliding_window_view(frame_id.astype(np.int64), k)
+    constant = (keys == keys[:, :1]).all(1)
+    keys = np.ascontiguousarray(keys).view(np.dtype((np.void, 8 * k))).ravel()
+    _, window_id, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    repeated = (counts[window_id] > 1) & ~constant
+    if not repeated.any():
+        return np.zeros(0, np.int64), 0
+    occurrences = np.bincount(counts[window_id][repeated]).argmax()  # the repeat count of most windows
+    repeated &= counts[window_id] == occurrences
+    edges = np.diff(np.concatenate([[0], repeated.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = stops - starts + k - 1
+    keep = lengths >= min_seconds * frame_rate_hz
+    starts, lengths = starts[keep], lengths[keep]
+    if starts.size < 2:
+        return np.zeros(0, np.int64), 0
+    groups, members = np.unique(window_id[starts], return_counts=True)
+    best = groups[np.argmax(members)]
+    chosen = window_id[starts] == best
+    if chosen.sum() < 2:
+        return np.zeros(0, np.int64), 0
+    return starts[chosen].astype(np.int64), int(lengths[chosen].min())

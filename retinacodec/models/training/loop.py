@@ -19,7 +19,7 @@ from ...device import evaluating, resolve_device
 from ...errors import RetinaCodecError
 from ...io.checkpoints import load_checkpoint, save_checkpoint
 from ..registry import CHECKPOINT_NAME
-from ..retina_cnn import ARCHITECTURE_KEYS, RetinaCNN
+from ..retina_cnn import ARCHITECTURE_KEYS, FactorizedReadout, RetinaCNN
 from .data import (_as_list, _cell_metadata, _check_pairs, _fingerprint, _movie_batch, _Recording,
                    _recordings, _segments)
 from .settings import TrainingSettings
@@ -39,6 +39,28 @@ class _Envelope(torch.nn.Module):
         return weight * self.envelope
 
 
+class _LowRank(torch.nn.Module):
+    """Parametrisation of a (channels, lags, k, k) kernel as a sum of ``rank`` products of a
+    temporal profile and a spatial map per channel."""
+
+    def __init__(self, rank: int) -> None:
+        super().__init__()
+        self.rank = rank
+
+    def forward(self, temporal: torch.Tensor, spatial: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("crl,crhw->clhw", temporal, spatial)
+
+    def right_inverse(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The best rank-``rank`` factors of ``weight`` (truncated SVD per channel)."""
+        channels, lags = weight.shape[:2]
+        u, s, vh = torch.linalg.svd(weight.reshape(channels, lags, -1), full_matrices=False)
+        rank = min(self.rank, s.shape[1])
+        root = s[:, :rank].sqrt()
+        temporal = (u[:, :, :rank] * root[:, None]).transpose(1, 2)
+        spatial = (vh[:, :rank] * root[..., None]).reshape(channels, rank, *weight.shape[2:])
+        return temporal.contiguous(), spatial.contiguous()
+
+
 def _readout_envelope(model: RetinaCNN, envelope_px: float) -> torch.Tensor:
     """(n_cells, channels * side * side) Gaussian of ``envelope_px`` around each cell's position
     on the readout grid (ones for a cell without position)."""
@@ -55,27 +77,69 @@ def _readout_envelope(model: RetinaCNN, envelope_px: float) -> torch.Tensor:
     return envelope[:, None].expand(-1, channels, -1, -1).reshape(model.n_cells, -1).contiguous()
 
 
-def _initialise_readout(model: RetinaCNN, recordings: list[_Recording]) -> None:
-    """Start the ganglion batch norm so that initial rates have the targets' mean and spread.
+def _initialise_readout(model: RetinaCNN, recordings: list[_Recording], envelope_px: float) -> None:
+    """Start the readout: the prior around known positions, and the ganglion batch norm so that
+    initial rates have the targets' mean and spread.
 
     With standardised readout input :math:`z`, the rate is :math:`\\mathrm{softplus}(\\gamma z +
     \\beta)`; :math:`\\beta = \\mathrm{softplus}^{-1}(\\bar y)` puts the mean rate at the target
     mean and :math:`\\gamma = s_y / (2\\sigma(\\beta))` (the softplus slope at :math:`\\beta` is
-    the logistic :math:`\\sigma`) gives half the targets' standard deviation.
+    the logistic :math:`\\sigma`) gives half the targets' standard deviation. For spike counts
+    (targets that are whole multiples of the frame rate) :math:`s_y^2` is the variance less the
+    Poisson variance :math:`\\bar y f` (f the frame rate), at least :math:`(\\bar y / 10)^2`: the
+    spread of the rate, not of the spikes. A dense readout's
+    weights are multiplied by the Gaussian envelope of ``envelope_px`` around each cell's position
+    during training; a factorized readout's mask starts as that Gaussian.
     """
+    if np.isfinite(envelope_px):
+        envelope = _readout_envelope(model, envelope_px).to(model.stimulus_mean.device)
+        if isinstance(model.ganglion[0], FactorizedReadout):
+            mask = model.ganglion[0].mask
+            with torch.no_grad():
+                mask.copy_(envelope[:, :mask[0].numel()].reshape(mask.shape) / mask.shape[-1])
+        else:
+            parametrize.register_parametrization(model.ganglion[1], "weight", _Envelope(envelope))
     targets = torch.cat([rec.rates[:rec.n_train] for rec in recordings])
     mean = targets.mean(0).clamp_min(1e-3)
-    spread = targets.std(0).clamp_min(1e-3)
+    variance = targets.var(0)
+    counts = targets / model.frame_rate_hz
+    if torch.allclose(counts, counts.round(), atol=1e-4):  # spikes: take out the Poisson variance
+        variance = (variance - mean * model.frame_rate_hz).clamp_min((0.1 * mean) ** 2)
+    spread = variance.sqrt().clamp_min(1e-3)
     beta = mean + torch.log(-torch.expm1(-mean))
-    norm = model.ganglion[2]
+    norm = model.ganglion[-2]
     with torch.no_grad():
         norm.bias.copy_(beta)
         norm.weight.copy_(spread / (2 * torch.sigmoid(beta)))
 
 
-def _evaluate(
-    model: RetinaCNN, recordings: list[_Recording], loss_fn, chunk: int = 1000
-) -> tuple[float, float]:
+def poisson_loss(predicted: torch.Tensor, target: torch.Tensor, frame_rate_hz: float) -> torch.Tensor:
+    """Mean Poisson negative log-likelihood of counts per frame, from rates in Hz.
+
+    :math:`\\ell = \\hat n - n \\log(\\hat n + \\epsilon)` with :math:`\\hat n, n` the predicted and
+    target rates times the frame duration (``torch.nn.functional.poisson_nll_loss`` with
+    ``log_input=False``), averaged over windows and cells.
+    """
+    return torch.nn.functional.poisson_nll_loss(predicted / frame_rate_hz, target / frame_rate_hz, log_input=False)
+
+
+def penalty(model: RetinaCNN, settings: TrainingSettings) -> torch.Tensor:
+    """The regularisation added to the loss: readout-mask sparsity, kernel L2 and smoothness."""
+    total = torch.zeros((), device=model.stimulus_mean.device)
+    readout = model.ganglion[0]
+    if settings.mask_sparsity and isinstance(readout, FactorizedReadout):
+        total = total + settings.mask_sparsity * readout.sparsity()
+    kernels = (model.bipolar[0].weight, model.amacrine[0].weight)
+    if settings.kernel_l2:
+        total = total + settings.kernel_l2 * sum((kernel**2).sum() for kernel in kernels)
+    if settings.kernel_smoothness and min(kernels[0].shape[-2:]) >= 3:
+        laplace = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=total.device)
+        flat = kernels[0].reshape(-1, 1, *kernels[0].shape[-2:])
+        total = total + settings.kernel_smoothness * (torch.nn.functional.conv2d(flat, laplace[None, None]) ** 2).sum()
+    return total
+
+
+def _evaluate(model: RetinaCNN, recordings: list[_Recording], chunk: int = 1000) -> tuple[float, float]:
     """Validation Poisson loss and mean (over cells) Pearson r, in eval mode."""
     predicted, observed = [], []
     with evaluating(model, recordings[0].frames.device), torch.no_grad():
@@ -86,7 +150,7 @@ def _evaluate(
                 predicted.append(model.forward_movie(movie[None])[0])
                 observed.append(rec.rates[start:stop])
     pred, true = torch.cat(predicted).double(), torch.cat(observed).double()
-    loss = float(loss_fn(pred, true))
+    loss = float(poisson_loss(pred, true, model.frame_rate_hz))
     pred, true = pred - pred.mean(0), true - true.mean(0)
     r = (pred * true).sum(0) / torch.sqrt((pred**2).sum(0) * (true**2).sum(0)).clamp_min(1e-12)
     return loss, float(r.mean())
@@ -162,6 +226,61 @@ def train_model(
     and device, and resuming from an epoch's checkpoint gives the same result as not stopping.
     """
     settings = settings or TrainingSettings()
+    stimuli, responses, architecture = _checked(stimulus, responses, architecture)
+    device = resolve_device(device)
+    cell_type, position = _cell_metadata(responses[0])
+    identity = {
+        "architecture": architecture,
+        "settings": {key: value for key, value in dataclasses.asdict(settings).items()
+                     if key not in ("epochs", "patience")},
+        "data": _fingerprint(stimuli, responses),
+    }
+    last_path = Path(output_dir) / LAST_CHECKPOINT_NAME if output_dir is not None else None
+
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(settings.seed)
+        model = RetinaCNN(**architecture, cell_type=cell_type, cell_position=position,
+                          frame_rate_hz=float(stimuli[0].attrs["frame_rate_hz"])).to(device)
+        model.name = name
+        recordings = _recordings(stimuli, responses, model, settings, device)
+        _initialise_readout(model, recordings, settings.readout_envelope_px)
+        if settings.bipolar_rank:
+            parametrize.register_parametrization(model.bipolar[0], "weight", _LowRank(settings.bipolar_rank))
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
+                                     weight_decay=settings.weight_decay)
+        run = _Run(model, optimizer, torch.Generator().manual_seed(settings.seed), identity)
+        if resume and last_path is not None and last_path.is_file():
+            run.restore(last_path, device)
+        model.train()
+        first_epoch = len(run.log["train_loss"])
+        epochs = tqdm(range(first_epoch, settings.epochs), desc="train", unit="epoch",
+                      initial=first_epoch, total=settings.epochs, disable=not progress)
+        for epoch in epochs:
+            if run.log["stopped_early"] or epoch - run.log["best_epoch"] >= settings.patience:
+                run.log["stopped_early"] = True
+                break
+            _epoch(run, recordings, settings, epoch, progress)
+            epochs.set_postfix(val_loss=f"{run.log['validation_loss'][-1]:.4g}",
+                               val_r=f"{run.log['validation_r'][-1]:.3f}")
+            if last_path is not None:
+                run.save(last_path, epoch, device)
+
+    model.load_state_dict(run.best_state)
+    for module in (model.ganglion[1], model.bipolar[0]):
+        if parametrize.is_parametrized(module):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    model.eval()
+    if output_dir is not None:
+        save_checkpoint({
+            "config": model.config(), "state_dict": model.state_dict(), "log": run.log,
+            "settings": dataclasses.asdict(settings), "provenance": dict(metadata or {}),
+            "retinacodec_version": __version__,
+        }, Path(output_dir) / CHECKPOINT_NAME)
+    return model, run.log
+
+
+def _checked(stimulus, responses, architecture) -> tuple[list, list, dict]:
+    """Checked (stimuli, responses, full architecture with ``n_cells`` and ``size``)."""
     architecture = dict(architecture or {})
     unknown = sorted(set(architecture) - set(ARCHITECTURE_KEYS) | set(architecture) & {"n_cells", "size"})
     if unknown:
@@ -171,105 +290,81 @@ def train_model(
         )
     history = int(architecture.get("history", 40))
     stimuli, responses = _check_pairs(_as_list(stimulus), _as_list(responses), history)
-    device = resolve_device(device)
     size = stimuli[0].sizes["y"]
     if stimuli[0].sizes["x"] != size:
         raise RetinaCodecError(f"frames are {size}x{stimuli[0].sizes['x']} px; expected square frames")
-    cell_type, position = _cell_metadata(responses[0])
-    loss_fn = torch.nn.PoissonNLLLoss(log_input=False)
-    identity = {
-        "architecture": {**architecture, "n_cells": responses[0].sizes["cell"], "size": size},
-        "settings": {key: value for key, value in dataclasses.asdict(settings).items()
-                     if key not in ("epochs", "patience")},
-        "data": _fingerprint(stimuli, responses),
-    }
-    last_path = Path(output_dir) / LAST_CHECKPOINT_NAME if output_dir is not None else None
+    return stimuli, responses, {**architecture, "n_cells": responses[0].sizes["cell"], "size": size}
 
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(settings.seed)
-        model = RetinaCNN(**identity["architecture"], cell_type=cell_type, cell_position=position,
-                          frame_rate_hz=float(stimuli[0].attrs["frame_rate_hz"])).to(device)
-        model.name = name
-        recordings = _recordings(stimuli, responses, model, settings, device)
-        _initialise_readout(model, recordings)
-        if np.isfinite(settings.readout_envelope_px):
-            envelope = _readout_envelope(model, settings.readout_envelope_px).to(device)
-            parametrize.register_parametrization(model.ganglion[1], "weight", _Envelope(envelope))
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
-                                     weight_decay=settings.weight_decay)
-        sampler = torch.Generator().manual_seed(settings.seed)
-        log: dict[str, Any] = {"train_loss": [], "validation_loss": [], "validation_r": [],
-                               "epoch_seconds": [], "best_epoch": 0, "stopped_early": False,
-                               "resumed_from_epoch": 0}
-        best_loss, best_state = float("inf"), copy.deepcopy(model.state_dict())
 
-        if resume and last_path is not None and last_path.is_file():
-            state = load_checkpoint(last_path, map_location=device)
-            if state.get("identity") != identity:
-                raise RetinaCodecError(
-                    f"{last_path} belongs to a run with other data, architecture or settings; "
-                    f"expected the same run (use another output folder or resume=False)"
-                )
-            model.load_state_dict(state["state_dict"])
-            optimizer.load_state_dict(state["optimizer_state"])
-            best_state, best_loss, log = state["best_state_dict"], state["best_validation_loss"], state["log"]
-            log["resumed_from_epoch"] = state["epoch"]
-            torch.set_rng_state(state["rng"]["torch"])
-            sampler.set_state(state["rng"]["sampler"])
-            if device.type == "cuda" and "cuda" in state["rng"]:
-                torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+class _Run:
+    """The state of one training run that a checkpoint carries: model, optimiser, sampler, log."""
 
-        model.train()
-        first_epoch = len(log["train_loss"])
-        epochs = tqdm(range(first_epoch, settings.epochs), desc="train", unit="epoch",
-                      initial=first_epoch, total=settings.epochs, disable=not progress)
-        for epoch in epochs:
-            if log["stopped_early"] or epoch - log["best_epoch"] >= settings.patience:
-                log["stopped_early"] = True
-                break
-            started = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = settings.learning_rate * settings.learning_rate_decay**epoch
-            pieces = _segments(recordings, settings.segment_windows, sampler)
-            batches = range(0, len(pieces), settings.batch_segments)
-            total = 0.0
-            for start in tqdm(batches, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
-                              disable=not progress):
-                movies, targets = _movie_batch(recordings, pieces[start:start + settings.batch_segments],
-                                               settings.segment_windows, model.history)
-                loss = loss_fn(model.forward_movie(movies), targets)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(pieces[start:start + settings.batch_segments])
-            validation_loss, validation_r = _evaluate(model, recordings, loss_fn)
-            log["train_loss"].append(total / len(pieces))
-            log["validation_loss"].append(validation_loss)
-            log["validation_r"].append(validation_r)
-            log["epoch_seconds"].append(time.perf_counter() - started)
-            if validation_loss < best_loss:
-                best_loss, best_state = validation_loss, copy.deepcopy(model.state_dict())
-                log["best_epoch"] = epoch + 1
-            epochs.set_postfix(val_loss=f"{validation_loss:.4g}", val_r=f"{validation_r:.3f}")
-            if last_path is not None:
-                rng = {"torch": torch.get_rng_state(), "sampler": sampler.get_state()}
-                if device.type == "cuda":
-                    rng["cuda"] = torch.cuda.get_rng_state(device)
-                save_checkpoint({
-                    "config": model.config(), "state_dict": model.state_dict(),
-                    "optimizer_state": optimizer.state_dict(), "epoch": epoch + 1, "log": log,
-                    "best_state_dict": best_state, "best_validation_loss": best_loss, "rng": rng,
-                    "identity": identity, "retinacodec_version": __version__,
-                }, last_path)
+    def __init__(self, model: RetinaCNN, optimizer, sampler: torch.Generator, identity: dict) -> None:
+        self.model, self.optimizer, self.sampler, self.identity = model, optimizer, sampler, identity
+        self.log: dict[str, Any] = {"train_loss": [], "validation_loss": [], "validation_r": [],
+                                    "epoch_seconds": [], "learning_rate": [], "best_epoch": 0,
+                                    "stopped_early": False, "resumed_from_epoch": 0}
+        self.best_loss, self.best_state = float("inf"), copy.deepcopy(model.state_dict())
 
-    model.load_state_dict(best_state)
-    if parametrize.is_parametrized(model.ganglion[1]):
-        parametrize.remove_parametrizations(model.ganglion[1], "weight", leave_parametrized=True)
-    model.eval()
-    if output_dir is not None:
+    def restore(self, path: Path, device: torch.device) -> None:
+        state = load_checkpoint(path, map_location=device)
+        if state.get("identity") != self.identity:
+            raise RetinaCodecError(
+                f"{path} belongs to a run with other data, architecture or settings; "
+                f"expected the same run (use another output folder or resume=False)"
+            )
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        self.best_state, self.best_loss, self.log = state["best_state_dict"], state["best_validation_loss"], state["log"]
+        self.log["resumed_from_epoch"] = state["epoch"]
+        torch.set_rng_state(state["rng"]["torch"])
+        self.sampler.set_state(state["rng"]["sampler"])
+        if device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+
+    def save(self, path: Path, epoch: int, device: torch.device) -> None:
+        rng = {"torch": torch.get_rng_state(), "sampler": self.sampler.get_state()}
+        if device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(device)
         save_checkpoint({
-            "config": model.config(), "state_dict": model.state_dict(), "log": log,
-            "settings": dataclasses.asdict(settings), "provenance": dict(metadata or {}),
-            "retinacodec_version": __version__,
-        }, Path(output_dir) / CHECKPOINT_NAME)
-    return model, log
+            "config": self.model.config(), "state_dict": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(), "epoch": epoch + 1, "log": self.log,
+            "best_state_dict": self.best_state, "best_validation_loss": self.best_loss, "rng": rng,
+            "identity": self.identity, "retinacodec_version": __version__,
+        }, path)
+
+
+def _learning_rate(log: dict, settings: TrainingSettings, epoch: int) -> float:
+    """The step size of ``epoch``: the decay per epoch times ``plateau_factor`` for every past
+    epoch whose validation loss was not the lowest so far."""
+    losses = log["validation_loss"][:epoch]
+    plateaus = sum(loss > min(losses[:k + 1]) for k, loss in enumerate(losses))
+    return settings.learning_rate * settings.learning_rate_decay**epoch * settings.plateau_factor**plateaus
+
+
+def _epoch(run: _Run, recordings: list[_Recording], settings: TrainingSettings, epoch: int, progress: bool) -> None:
+    """One pass over the training windows, then the validation loss (keeping the best weights)."""
+    model, optimizer, log = run.model, run.optimizer, run.log
+    started = time.perf_counter()
+    learning_rate = _learning_rate(log, settings, epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+    pieces = _segments(recordings, settings.segment_windows, run.sampler)
+    total = 0.0
+    for start in tqdm(range(0, len(pieces), settings.batch_segments), desc=f"epoch {epoch + 1}", unit="batch",
+                      leave=False, disable=not progress):
+        batch = pieces[start:start + settings.batch_segments]
+        movies, targets = _movie_batch(recordings, batch, settings.segment_windows, model.history)
+        loss = poisson_loss(model.forward_movie(movies), targets, model.frame_rate_hz)
+        optimizer.zero_grad(set_to_none=True)
+        (loss + penalty(model, settings)).backward()
+        optimizer.step()
+        total += loss.item() * len(batch)
+    validation_loss, validation_r = _evaluate(model, recordings)
+    for key, value in (("train_loss", total / len(pieces)), ("validation_loss", validation_loss),
+                       ("validation_r", validation_r), ("epoch_seconds", time.perf_counter() - started),
+                       ("learning_rate", learning_rate)):
+        log.setdefault(key, []).append(value)
+    if validation_loss < run.best_loss:
+        run.best_loss, run.best_state = validation_loss, copy.deepcopy(model.state_dict())
+        log["best_epoch"] = epoch + 1

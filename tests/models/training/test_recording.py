@@ -1,0 +1,100 @@
+"""Training from recordings written the way a rig writes them (virtual retina, pynwb, spikes only)."""
+import numpy as np
+import pytest
+import xarray as xr
+
+from retinacodec.bench.rig import record_full_field, record_white_noise
+from retinacodec.errors import RetinaCodecError
+from retinacodec.io import read_nwb
+from retinacodec.models.registry import load, predict
+from retinacodec.models.training import TrainingSettings, train_nwb
+from retinacodec.models.training.data import find_repeats
+from retinacodec.models.training.recording import (check_recording, recording_architecture,
+                                                   split_recording)
+
+QUICK = dict(epochs=2, patience=2, learning_rate=3e-3, batch_segments=8, segment_windows=32)
+
+
+@pytest.fixture(scope="module")
+def white_noise_file(tmp_path_factory):
+    return record_white_noise(tmp_path_factory.mktemp("rig") / "wn.nwb", minutes=2.2, seed=3, size=20)
+
+
+@pytest.fixture(scope="module")
+def full_field_file(tmp_path_factory):
+    return record_full_field(tmp_path_factory.mktemp("rig") / "ff.nwb", minutes=2.5, seed=4, n_repeats=5,
+                             repeat_s=4.0)
+
+
+def test_architecture_follows_the_frames_and_the_frame_rate():
+    def frames(size, rate):
+        return xr.DataArray(np.zeros((10, size, size)), dims=("time", "y", "x"), attrs={"frame_rate_hz": rate})
+    assert recording_architecture(frames(50, 100.0)) == dict(history=40, bipolar_kernel=15, amacrine_kernel=11,
+                                                             readout="factorized")
+    assert recording_architecture(frames(1, 75.0))["history"] == 30  # 0.4 s at 75 Hz
+    assert recording_architecture(frames(1, 75.0))["bipolar_kernel"] == 1
+    small = recording_architecture(frames(20, 120.0), history_s=0.25)
+    assert small["history"] == 30 and small["bipolar_kernel"] == 7 and small["amacrine_kernel"] == 5
+
+
+def test_repeats_are_found_from_identical_frames_and_match_the_trials_table(full_field_file):
+    path, starts, length = full_field_file
+    recording = read_nwb(path)
+    found, frames = find_repeats(recording["stimulus"].values, 75.0)
+    np.testing.assert_array_equal(found, starts)
+    assert frames == length
+    fresh = np.random.default_rng(0).normal(size=(2000, 3, 3)).astype(np.float32)
+    assert find_repeats(fresh, 75.0)[1] == 0
+
+
+def test_split_holds_out_the_end_and_the_repeats(full_field_file):
+    path, starts, length = full_field_file
+    recording = read_nwb(path)
+    stimulus, spikes = recording["stimulus"], recording["spikes"]
+    split = split_recording(stimulus, spikes)
+    assert split.repeats.sizes["trial"] == len(starts) and split.repeats.sizes["time"] == length
+    used = np.concatenate([np.searchsorted(stimulus["time"].values, s["time"].values) for s, _ in split.train])
+    repeat_frames = np.concatenate([np.arange(s, s + length) for s in starts])
+    assert not np.intersect1d(used, repeat_frames).size
+    assert used.max() < int(round(0.9 * stimulus.sizes["time"]))
+    np.testing.assert_array_equal(split.repeats.values[2], spikes.values[starts[2]:starts[2] + length])
+
+
+def test_white_noise_recording_trains_cnn_and_ln_and_writes_loadable_models(white_noise_file, tmp_path,
+                                                                            monkeypatch):
+    from retinacodec.models.training import recording as module
+
+    monkeypatch.setitem(module.RECORDING_SETTINGS, "epochs", 2)
+    result = train_nwb(white_noise_file, tmp_path / "out", progress=False)
+    evaluation = result.evaluation
+    assert set(evaluation["model"].values) == {"cnn", "ln"}
+    assert evaluation["heldout_r"].sizes["cell"] == 20
+    assert (tmp_path / "out" / "fit.png").is_file()
+    ln = load(tmp_path / "out" / "ln")
+    assert type(ln).__name__ == "LNModel"
+    stimulus = read_nwb(white_noise_file)["stimulus"].isel(time=slice(0, 500))
+    np.testing.assert_allclose(predict(ln, stimulus).values, predict(result.ln, stimulus).values, rtol=1e-5)
+    # the LN's filter for a cell lies where its STA peaks, which is where the cell is (retina centre 25 px,
+    # recorded crop 20 px from 15 px): every estimated position within 3 px of the true one
+    from retinacodec.models.virtual_retina import VirtualRetina
+
+    cells = VirtualRetina().cells
+    truth = np.stack([cells["y"].values, cells["x"].values], 1) - 15
+    assert np.median(np.abs(ln.cell_position - truth).max(1)) <= 2
+    assert float(evaluation["heldout_r"].sel(model="ln").mean()) > 0.1
+
+
+@pytest.mark.parametrize("change, message", [
+    ("short", "expected at least 120 s"),
+    ("silent", "have no spikes"),
+])
+def test_bad_recordings_get_one_clear_line(white_noise_file, change, message):
+    recording = read_nwb(white_noise_file)
+    stimulus, spikes = recording["stimulus"], recording["spikes"]
+    if change == "short":
+        stimulus, spikes = stimulus.isel(time=slice(0, 6000)), spikes.isel(time=slice(0, 6000))
+    else:
+        spikes = spikes.copy(data=spikes.values.copy())
+        spikes.values[:, 3] = 0
+    with pytest.raises(RetinaCodecError, match=message):
+        check_recording(stimulus, spikes)
