@@ -9,4 +9,5 @@ BENCHMARKS = {
     "inference": "retina CNN inference speed over 10,000 frames",
     "parallel": "chunked contributions job: samples/s in one process and with 1 and 2 Dask workers",
     "virtual_retina": "virtual-retina simulation speed against a plain scipy reference",
+    "recording": "training CNN + LN on a simulated rig recording: time, and fit to the truth",
 }

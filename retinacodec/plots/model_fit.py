@@ -15,6 +15,7 @@ def plot_model_fit(
     cells: list[int] | None = None,
     duration_s: float = 5.0,
     title: str | None = None,
+    baseline: xr.DataArray | None = None,
 ) -> Figure:
     """Predicted and true firing rates of a few cells, and the Pearson r of every cell by type.
 
@@ -30,6 +31,9 @@ def plot_model_fit(
         Length of the traces shown, from the first common time point (s).
     title : str, optional
         Figure title.
+    baseline : xarray.DataArray, optional
+        A second model's rates (e.g. the LN baseline), dims (time, cell) like ``pred``: drawn
+        grey and dashed, its r per cell as open circles.
 
     Returns
     -------
@@ -38,6 +42,7 @@ def plot_model_fit(
         and a right-hand panel with each cell's r as a dot over its type's mean bar.
     """
     r = pearson_r(pred, true)
+    r_baseline = pearson_r(baseline, true) if baseline is not None else None
     pred, true = xr.align(pred.transpose("time", "cell"), true.transpose("time", "cell"), join="inner")
     types = (np.asarray(pred["cell_type"].values, dtype=str) if "cell_type" in pred.coords
              else np.full(pred.sizes["cell"], "cell"))
@@ -58,6 +63,9 @@ def plot_model_fit(
         ax.plot(times[shown], true.values[shown, cell], color="k", lw=1.0, label="true")
         ax.plot(times[shown], pred.values[shown, cell], color=colours[types[cell]], lw=1.0,
                 label="predicted")
+        if baseline is not None:
+            ax.plot(times[shown], baseline.sel(time=pred["time"]).values[shown, cell], color="0.5", lw=0.8,
+                    ls="--", label=f"LN (r = {r_baseline.values[cell]:.2f})")
         ax.set_ylabel("rate (Hz)")
         ax.set_title(f"cell {cell} ({types[cell]}), r = {r.values[cell]:.2f}", fontsize=9, loc="left")
         if row == 0:
@@ -70,11 +78,15 @@ def plot_model_fit(
         summary.bar(i, np.nanmean(values), color=colours[cell_type], alpha=0.4)
         summary.plot(np.full(values.size, i) + np.linspace(-0.2, 0.2, values.size), values, "o",
                      color=colours[cell_type], ms=4)
+        if r_baseline is not None:
+            summary.plot(np.full(values.size, i) + np.linspace(-0.2, 0.2, values.size),
+                         r_baseline.values[types == cell_type], "o", mfc="none", color="0.4", ms=4)
     summary.set_xticks(range(len(order)), order, rotation=30)
     summary.set_ylabel("Pearson r")
     summary.set_ylim(min(0.0, float(np.nanmin(r.values)) - 0.05), 1.0)
     summary.axhline(float(r.mean()), color="k", ls="--", lw=0.8)
-    summary.set_title(f"mean r = {float(r.mean()):.3f}", fontsize=9)
+    summary.set_title(f"mean r = {float(r.mean()):.3f}" + (f" (LN, open: {float(r_baseline.mean()):.3f})"
+                                                            if r_baseline is not None else ""), fontsize=9)
     if title:
         fig.suptitle(title)
     return fig

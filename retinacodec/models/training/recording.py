@@ -178,6 +178,7 @@ def train_recording(
     *,
     repeat_start: np.ndarray | None = None,
     repeat_frames: int = 0,
+    heldout_fraction: float = HELDOUT_FRACTION,
     history_s: float = HISTORY_S,
     settings: TrainingSettings | None = None,
     resume: bool = True,
@@ -197,6 +198,8 @@ def train_recording(
         Folder for the models, ``evaluation.nc`` and ``fit.png``; an interrupted CNN run resumes.
     repeat_start, repeat_frames
         Repeats of a frozen segment (first frames, length); found by identical frames if None.
+    heldout_fraction : float
+        Fraction of the recording held out at its end.
     history_s : float
         Stimulus history (s) the models see.
     settings : TrainingSettings, optional
@@ -228,7 +231,7 @@ def train_recording(
     settings = settings or recording_settings()
     architecture = recording_architecture(stimulus, history_s)
     history = architecture["history"]
-    split = split_recording(stimulus, spikes, repeat_start=repeat_start, repeat_frames=repeat_frames,
+    split = split_recording(stimulus, spikes, heldout_fraction, repeat_start=repeat_start, repeat_frames=repeat_frames,
                             min_frames=history + 2 * settings.segment_windows)
     if not split.train:
         raise RetinaCodecError("no stretch of the recording outside the repeats and the held-out end is long "
