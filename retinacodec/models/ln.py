@@ -19,6 +19,10 @@ from ..errors import RetinaCodecError
 from .retina_cnn import movie_convolution
 
 LN_KEYS = ("n_cells", "history", "size", "n_bins")
+MIN_STA_SCORE = 4.5
+"""Score of the STA-energy peak (in standard deviations over pixels) above which it is taken for
+the cell's position (ON, OFF and OMS cells of the virtual retina score 5-9 after 5 minutes of
+white noise, ON-OFF cells 3-4)."""
 """Constructor arguments that define an LN model's shape (stored in checkpoints)."""
 
 
@@ -138,8 +142,10 @@ def temporal_basis(history: int, count: int) -> np.ndarray:
     return basis / basis.sum(0, keepdims=True)
 
 
-def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray], history: int) -> np.ndarray:
-    """(n_cells, 2) [y, x] px: the peak of each cell's spike-triggered-average energy.
+def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray],
+                            history: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_cells, 2) [y, x] px: the peak of each cell's spike-triggered-average energy, and (n_cells,)
+    its score: (peak - median) / standard deviation of the energy over pixels.
 
     ``frames`` are normalised (T, H, W) segments and ``rates`` their (T - history + 1, n_cells)
     responses, one per window; the energy is the sum over lags of the squared STA after a 1 px
@@ -155,8 +161,10 @@ def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray], h
     if min(height, width) > 2:
         sta = gaussian_filter(sta, (0, 0, 1.0, 1.0))
     energy = (sta**2).sum(1)
-    peaks = energy.reshape(energy.shape[0], -1).argmax(1)
-    return np.stack(np.unravel_index(peaks, (height, width)), 1).astype(float)
+    flat = energy.reshape(energy.shape[0], -1)
+    peaks = flat.argmax(1)
+    score = (flat.max(1) - np.median(flat, 1)) / np.maximum(flat.std(1), 1e-12)
+    return np.stack(np.unravel_index(peaks, (height, width)), 1).astype(float), score
 
 
 def crop_size(size: int) -> int:
@@ -218,7 +226,9 @@ def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validatio
     Notes
     -----
     Each cell's filter is cropped to :func:`crop_size` px around its STA-energy peak
-    (:func:`receptive_field_centres`) and expanded over :func:`temporal_basis` (10 functions,
+    (:func:`receptive_field_centres`), which becomes the cell's position when the model has none
+    and the peak scores at least :data:`MIN_STA_SCORE` (NaN otherwise: a cell that rectifies both
+    polarities, as ON-OFF cells do, has no linear receptive field to find) and expanded over :func:`temporal_basis` (10 functions,
     or every lag where that is cheap), so the regression has at most 10 x 81 weights per cell on
     50 px frames. The nonlinearity is the mean rate in ``n_bins`` quantile bins of the
     training generator signal.
@@ -228,7 +238,7 @@ def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validatio
     count = history if crop * crop * history <= 1000 else min(history, 10)
     basis_np = temporal_basis(history, count)
     basis = torch.as_tensor(basis_np, dtype=torch.float32)
-    centres = receptive_field_centres([f for f, _ in train], [c for _, c in train], history)
+    centres, score = receptive_field_centres([f for f, _ in train], [c for _, c in train], history)
     filters = np.zeros((model.n_cells, history, size, size), np.float32)
     offsets, knots, values = [], [], []
     for cell in range(model.n_cells):
@@ -250,6 +260,6 @@ def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validatio
         model.offset.copy_(torch.as_tensor(offsets, dtype=torch.float32))
         model.knots.copy_(torch.as_tensor(np.array(knots), dtype=torch.float32))
         model.values.copy_(torch.as_tensor(np.array(values), dtype=torch.float32))
-    if np.isnan(model.cell_position).all():
-        model.cell_position = centres
+    if np.isnan(model.cell_position).all() and size > 1:
+        model.cell_position = np.where((score >= MIN_STA_SCORE)[:, None], centres, np.nan)
     return model

@@ -92,10 +92,20 @@ def recording_settings(seed: int = 0, **changes) -> TrainingSettings:
 
 
 RECORDING_SETTINGS = dict(
-    epochs=30, learning_rate=2e-3, plateau_factor=0.3, patience=4, batch_segments=16, segment_windows=32,
+    epochs=30, learning_rate=2e-3, plateau_factor=0.3, patience=3, batch_segments=8, segment_windows=64,
     validation_fraction=0.1, readout_envelope_px=2.0, mask_sparsity=0.0, kernel_l2=0.0,
 )
-"""Defaults of :func:`recording_settings` (measured on simulated recordings; see the bench)."""
+"""Defaults of :func:`recording_settings` (measured on simulated recordings; see the bench); the
+epoch count is set from the amount of data by :func:`epochs_for`."""
+EPOCH_BUDGET = 5e8
+"""Window-pixels (training windows x frame pixels, at least 100 pixels) of all epochs together:
+a 20-minute 50 x 50 px recording gets 3 epochs, 5 minutes 8, a full-field recording 30 (all
+with early stopping)."""
+
+
+def epochs_for(n_windows: int, size: int) -> int:
+    """Epochs that suit the data: :data:`EPOCH_BUDGET` / (windows x pixels), between 3 and 30."""
+    return int(np.clip(round(EPOCH_BUDGET / (n_windows * max(size * size, 100))), 3, 30))
 
 
 def split_recording(stimulus: xr.DataArray, spikes: xr.DataArray, heldout_fraction: float = HELDOUT_FRACTION,
@@ -203,7 +213,7 @@ def train_recording(
     history_s : float
         Stimulus history (s) the models see.
     settings : TrainingSettings, optional
-        CNN training settings; :func:`recording_settings` by default.
+        CNN training settings; :func:`recording_settings` with :func:`epochs_for` epochs by default.
     resume, device, progress
         As for :func:`train_model`.
 
@@ -228,11 +238,13 @@ def train_recording(
     check_recording(stimulus, spikes)
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    settings = settings or recording_settings()
     architecture = recording_architecture(stimulus, history_s)
     history = architecture["history"]
+    windows = RECORDING_SETTINGS["segment_windows"] if settings is None else settings.segment_windows
     split = split_recording(stimulus, spikes, heldout_fraction, repeat_start=repeat_start, repeat_frames=repeat_frames,
-                            min_frames=history + 2 * settings.segment_windows)
+                            min_frames=history + 2 * windows)
+    n_windows = sum(part.sizes["time"] - history + 1 for part, _ in split.train)
+    settings = settings or recording_settings(epochs=epochs_for(n_windows, int(stimulus.sizes["y"])))
     if not split.train:
         raise RetinaCodecError("no stretch of the recording outside the repeats and the held-out end is long "
                                "enough to train on; expected a longer recording")
