@@ -110,3 +110,22 @@ def test_cli_train_nwb_refuses_a_short_recording_with_one_line(tmp_path, capsys)
     assert main(["train", "--nwb", str(path), "-o", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "30 s of stimulus; expected at least 120 s" in error
+
+
+def test_full_field_recording_trains_a_temporal_model_scored_on_its_repeats(full_field_file, tmp_path, monkeypatch):
+    from retinacodec.metrics import feve, trial_average_r
+    from retinacodec.models.training import recording as module
+
+    monkeypatch.setattr(module, "EPOCH_BUDGET", 1.0)
+    path, starts, length = full_field_file
+    result = train_nwb(path, tmp_path / "ff", progress=False)
+    assert result.cnn.architecture["bipolar_kernel"] == 1 and result.cnn.history == 30  # 0.4 s at 75 Hz
+    evaluation = result.evaluation
+    assert evaluation.attrs["n_repeats"] == len(starts)
+    # the scores are the metrics of the models' own predictions against the recorded repeats
+    split = split_recording(*(read_nwb(path)[name] for name in ("stimulus", "spikes")))
+    trials = split.repeats * 75.0
+    predicted = predict(result.ln, split.repeat_stimulus).assign_coords(cell=trials["cell"].values)
+    np.testing.assert_allclose(evaluation["repeat_r"].sel(model="ln"), trial_average_r(predicted, trials), rtol=1e-3)
+    np.testing.assert_allclose(evaluation["feve"].sel(model="ln"), feve(predicted, trials), rtol=1e-3, atol=1e-4)
+    assert float(evaluation["repeat_r"].sel(model="ln").mean()) > 0.15  # 5 noisy trials; near 0 untrained
