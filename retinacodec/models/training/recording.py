@@ -228,10 +228,8 @@ def train_recording(
     """
     from ...io import write_netcdf
     from ...io.atomic import atomic_destination
-    from ...io.checkpoints import save_checkpoint
     from ...plots.model_fit import plot_recording_fit
     from ..registry import CHECKPOINT_NAME
-    from .baseline import train_ln
     from .evaluate import evaluate_recording
     from .loop import train_model
 
@@ -251,8 +249,7 @@ def train_recording(
     rate = float(stimulus.attrs["frame_rate_hz"])
     stimuli = [part for part, _ in split.train]
     rates = [(counts * rate).astype(np.float32) for _, counts in split.train]
-    ln = train_ln(stimuli, rates, history, settings, name="ln")
-    save_checkpoint({"config": ln.config(), "state_dict": ln.state_dict()}, folder / "ln" / CHECKPOINT_NAME)
+    ln = _baseline(folder / "ln" / CHECKPOINT_NAME, stimuli, rates, history, settings, resume)
     if not {"y", "x"} <= set(spikes.coords):
         rates = [r.assign_coords(y=("cell", ln.cell_position[:, 0]), x=("cell", ln.cell_position[:, 1]))
                  for r in rates]
@@ -264,6 +261,26 @@ def train_recording(
     with atomic_destination(folder / "fit.png") as tmp:
         figure.savefig(tmp, dpi=110, format="png")
     return RecordingResult(folder, cnn, ln, log, evaluation)
+
+
+def _baseline(path: Path, stimuli: list, rates: list, history: int, settings: TrainingSettings,
+              resume: bool) -> LNModel:
+    """The LN baseline: read back from ``path`` when a previous run fitted it to the same data, else
+    fitted (:func:`train_ln`) and written."""
+    from ...io.checkpoints import load_checkpoint, save_checkpoint
+    from ..registry import model_from_checkpoint
+    from .baseline import train_ln
+    from .data import _fingerprint
+
+    identity = {"data": _fingerprint(stimuli, rates), "history": history,
+                "validation_fraction": settings.validation_fraction}
+    if resume and path.is_file():
+        payload = load_checkpoint(path)
+        if payload.get("identity") == identity:
+            return model_from_checkpoint(payload).eval()
+    ln = train_ln(stimuli, rates, history, settings, name="ln")
+    save_checkpoint({"config": ln.config(), "state_dict": ln.state_dict(), "identity": identity}, path)
+    return ln
 
 
 def train_nwb(path: str | Path, output_dir: str | Path, *, stimulus: str | None = None,

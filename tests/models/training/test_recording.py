@@ -85,6 +85,9 @@ def test_white_noise_recording_trains_cnn_and_ln_and_writes_loadable_models(whit
     assert found[linear].mean() >= 0.8 and np.median(np.abs(ln.cell_position - truth).max(1)[found & linear]) <= 1
     ln_r = evaluation["heldout_r"].sel(model="ln").values
     assert ln_r[linear].mean() > 0.1 and ln_r[linear].mean() > ln_r[~linear].mean() + 0.05
+    again = train_nwb(white_noise_file, tmp_path / "out", progress=False)  # resumes: nothing left to fit
+    assert again.log["resumed_from_epoch"] == len(result.log["train_loss"])
+    np.testing.assert_array_equal(again.evaluation["heldout_r"].values, evaluation["heldout_r"].values)
 
 
 @pytest.mark.parametrize("change, message", [
