@@ -159,23 +159,21 @@ def _run_recording(folder: Path, nwb: Path, overwrite: bool, progress: bool, set
     stimulus, spikes = steps.load_recording(nwb)
     _check_layers(RetinaCNN(1, history=2, size=8, bipolar_kernel=3, amacrine_kernel=3), settings.layers)
     workspace = Workspace(folder, _fingerprint(settings, nwb_sha256=file_digest(nwb)), overwrite, log)
-    (train_stimulus, train_spikes), (heldout, heldout_spikes) = steps.split_recording(
-        stimulus, spikes, settings.nwb_heldout_fraction)
-    workspace.run("train", lambda: steps.train_on_recording(workspace.folder, train_stimulus, train_spikes,
-                                                            settings, progress))
-    model = load(workspace.path("model"))
+    heldout, heldout_spikes = steps.split_recording(stimulus, spikes, settings.nwb_heldout_fraction)
+    workspace.run("train", lambda: steps.train_on_recording(workspace.folder, stimulus, spikes, settings, progress))
+    model, baseline = load(workspace.path("model") / "cnn"), load(workspace.path("model") / "ln")
     if heldout.sizes["time"] < model.history:
         raise RetinaCodecError(f"the held-out part of {nwb} has {heldout.sizes['time']} frames; expected at least "
                                f"{model.history} (a longer recording or a larger heldout fraction)")
-    found = workspace.run("fit", lambda: steps.recording_fit(model, heldout, heldout_spikes))
+    found = workspace.run("fit", lambda: steps.recording_fit(model, heldout, heldout_spikes, baseline))
     analysis = heldout.isel(time=slice(0, settings.analysis_frames))
     found |= _analyse(workspace, model, analysis, found, settings, progress)
     found |= workspace.run("hypotheses", lambda: steps.layer_hypotheses(
         model, heldout.isel(time=slice(0, settings.hypothesis_frames)), found, settings, progress))
     source = (f"Recording `{nwb}` ({spikes.sizes['cell']} units, {stimulus.sizes['time']} frames): a model was "
-              f"trained on its first {100 * (1 - settings.nwb_heldout_fraction):.0f}% for {settings.nwb_epochs} "
-              "epochs and is analysed on the held-out rest. There is no ground truth, so hypotheses are "
-              "predictions only.")
+              f"fitted to the spikes of its first {100 * (1 - settings.nwb_heldout_fraction):.0f}% (at most "
+              f"{settings.nwb_epochs} epochs, early stopping), beside an LN baseline, and is analysed on the held-out "
+              "rest. There is no ground truth, so hypotheses are predictions only.")
     return _finish(workspace, found, settings, source, "model of the recording (held-out part)", started)
 
 

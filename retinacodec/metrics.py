@@ -167,3 +167,36 @@ def feve(pred: xr.DataArray, trials: xr.DataArray) -> xr.DataArray:
     with np.errstate(invalid="ignore", divide="ignore"):
         value = np.where(explainable > 0, 1.0 - (error - noise) / explainable, np.nan)
     return _per_cell(value, pred, "feve", n_trials=int(n_trials), n_time=int(n_time))
+
+
+def trial_average_r(pred: xr.DataArray, trials: xr.DataArray) -> xr.DataArray:
+    """Pearson r of a prediction with the trial-averaged response to repeats, per cell.
+
+    Parameters
+    ----------
+    pred : xarray.DataArray
+        Predicted responses, dims (time, cell).
+    trials : xarray.DataArray
+        Measured responses to repeats of one stimulus, dims (trial, time, cell), at least 2
+        trials, aligned with ``pred`` on common ``time`` and ``cell`` coordinates.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``pearson_r`` (cell,) with ``pred``'s cell coords and attr ``n_trials``.
+
+    Raises
+    ------
+    RetinaCodecError
+        For wrong dims, non-finite values, fewer than 2 trials or 2 shared time points.
+
+    Notes
+    -----
+    :func:`pearson_r` of ``pred`` and :math:`\\bar y_t = \\frac1K \\sum_k y_{kt}`; averaging
+    removes most trial-to-trial noise, so unlike the correlation with single trials this can
+    approach 1 (McIntosh et al. 2016 report it for retina CNNs).
+    """
+    _, trials = _aligned(pred, trials, ("trial", "time", "cell"))
+    if trials.sizes["trial"] < 2:
+        raise RetinaCodecError(f"trials has {trials.sizes['trial']} trial; expected at least 2 repeats")
+    return pearson_r(pred, trials.mean("trial")).assign_attrs(n_trials=int(trials.sizes["trial"]))

@@ -141,17 +141,16 @@ def scalar(value):
 
 
 def test_demo_on_an_nwb_recording_trains_a_model_and_predicts_without_testing(tmp_path):
-    retina = VirtualRetina()
-    stimulus = natural_jitter(n_frames=700, size=36, seed=4, progress=False)
-    spikes = retina.respond(stimulus, seed=1)["spikes"].values
-    times = stimulus["time"].values
-    trains = [np.repeat(times, spikes[:, c]) for c in range(spikes.shape[1])]
-    path = write_nwb(tmp_path / "recording.nwb", stimulus, trains, cell_type=list(retina.cells["cell_type"].values))
+    from retinacodec.bench.rig import record_white_noise
+
+    path = record_white_noise(tmp_path / "recording.nwb", minutes=2.1, seed=4, size=16)  # spikes only, as a rig
     settings = dataclasses.replace(FAST, analysis_windows=8, hypothesis_frames=120)
     report = run_demo(tmp_path / "out", nwb=path, settings=settings, progress=False)
     text = report.read_text()
     assert "no ground truth" in text and "recovery score" not in text.lower()
-    assert (tmp_path / "out" / "model" / "model.pt").is_file()
+    assert "LN baseline on the same held-out data" in text
+    assert (tmp_path / "out" / "model" / "cnn" / "model.pt").is_file()
+    assert (tmp_path / "out" / "model" / "ln" / "model.pt").is_file()
     hypotheses = read_netcdf(tmp_path / "out" / "hypotheses.nc")
     assert "observed_change" not in hypotheses and (hypotheses["block"].values == "").all()
     assert "Silencing what channels" in text

@@ -10,4 +10,5 @@ BENCHMARKS = {
     "parallel": "chunked contributions job: windows/s and images/s in one process and with 1 and 2 Dask workers",
     "gpu": "every torch path (contributions, SAE, training, IRFs, control, ResNet-50) on CUDA against the CPU",
     "virtual_retina": "virtual-retina simulation speed against a plain scipy reference",
+    "recording": "training CNN + LN on a simulated rig recording: time, and fit to the truth",
 }

@@ -30,6 +30,8 @@ MAX_POSITION_COMPONENTS = 3
 """Widest per-unit vector column kept as a coord (a position in x, y[, z])."""
 _MICROSCOPY_SERIES = (TwoPhotonSeries, OnePhotonSeries)
 _STIMULUS_DIMS = {"time", "y", "x", "cell"}
+READ_CHUNK_BYTES = 64 * 2**20
+"""Stored frames are read and scaled in blocks of about this many bytes (as float64)."""
 
 
 def read_nwb(path: str | os.PathLike, stimulus: str | None = None) -> xr.Dataset:
@@ -53,6 +55,9 @@ def read_nwb(path: str | os.PathLike, stimulus: str | None = None) -> xr.Dataset
         every per-unit column of the units table along ``cell`` (e.g. ``cell_type``; a column
         named like a dim, such as ``x``, becomes ``cell_x``; a vector column of at most
         :data:`MAX_POSITION_COMPONENTS` values becomes a (cell, <name>_axis) coord).
+        ``repeat_start`` : int64 (repeat,), only when the file has a trials table (or an
+        intervals table named ``repeats``): the first frame of each row, attr ``repeat_frames``
+        (the frames of the shortest row), for repeats of one frozen stimulus segment.
         Attrs ``source_file``, ``session_description``, ``identifier``, ``stimulus_name``.
 
     Raises
@@ -87,6 +92,7 @@ def read_nwb(path: str | os.PathLike, stimulus: str | None = None) -> xr.Dataset
             )
         spikes = _spike_counts(nwbfile.units, stim, path)
         cell_coords = _unit_coords(nwbfile.units)
+        repeats = _repeat_table(nwbfile, stim["time"].values, path)
         attrs = {
             "source_file": str(path),
             "session_description": str(nwbfile.session_description),
@@ -94,7 +100,10 @@ def read_nwb(path: str | os.PathLike, stimulus: str | None = None) -> xr.Dataset
             "stimulus_name": series.name,
             "retinacodec_version": __version__,
         }
-    return xr.Dataset({"stimulus": stim, "spikes": spikes}, attrs=attrs).assign_coords(cell_coords)
+    variables = {"stimulus": stim, "spikes": spikes}
+    if repeats is not None:
+        variables["repeat_start"] = repeats
+    return xr.Dataset(variables, attrs=attrs).assign_coords(cell_coords)
 
 
 def write_nwb(
@@ -235,34 +244,31 @@ def _choose_series(nwbfile: NWBFile, name: str | None, path: Path) -> ImageSerie
 
 def _read_stimulus(series: ImageSeries, path: Path) -> xr.DataArray:
     where = f"ImageSeries {series.name!r} in {path}"
-    data = np.asarray(series.data[:], dtype=np.float64)
-    if data.ndim != 3 or data.shape[0] == 0:
+    external = list(series.external_file[:]) if series.external_file is not None else []
+    if external:
         raise RetinaCodecError(
-            f"{where} has data of shape {data.shape}; expected stored frames [frame][x][y]"
+            f"{where} keeps its frames in external files ({', '.join(map(str, external))}); expected "
+            "the frames stored in the NWB file itself (ImageSeries data [frame][x][y])"
         )
-    if not np.isfinite(data).all():
-        raise RetinaCodecError(
-            f"{where} holds {int((~np.isfinite(data)).sum())} NaN or infinite values; "
-            "expected finite pixel values"
-        )
-    data = data * series.conversion + series.offset
+    data = _scaled_frames(series, where)
     frame_times, frame_rate_hz = _frame_times(series, data.shape[0], where)
 
     attrs: dict = {}
     if not _is_contrast(series.unit):
-        mean = float(data.mean())
+        mean = float(data.mean(dtype=np.float64))
         if mean <= 0:
             raise RetinaCodecError(
                 f"{where} has unit {series.unit!r} (taken for a luminance) with mean {mean}; "
                 "expected a positive mean luminance, or unit 'contrast'"
             )
-        data = (data - mean) / mean
+        data -= np.float32(mean)
+        data /= np.float32(mean)
         attrs = {
             "contrast_conversion": f"Weber contrast (L - mean) / mean, L in {series.unit}",
             "mean_luminance": mean,
         }
     stim = make_stimulus(
-        data.transpose(0, 2, 1),
+        data,
         frame_rate_hz,
         kind="nwb",
         source_file=str(path),
@@ -271,6 +277,31 @@ def _read_stimulus(series: ImageSeries, path: Path) -> xr.DataArray:
         **attrs,
     )
     return stim.assign_coords(time=("time", frame_times, {"units": "s"}))
+
+
+def _scaled_frames(series: ImageSeries, where: str) -> np.ndarray:
+    """float32 (time, y, x) frames ``stored x conversion + offset``, read in chunks of about
+    :data:`READ_CHUNK_BYTES` so an integer movie is never held as float64."""
+    stored = series.data
+    shape = tuple(getattr(stored, "shape", np.shape(stored)))
+    if len(shape) != 3 or shape[0] == 0:
+        raise RetinaCodecError(
+            f"{where} has data of shape {shape}; expected stored frames [frame][x][y]"
+        )
+    frames = np.empty((shape[0], shape[2], shape[1]), dtype=np.float32)
+    step = max(1, READ_CHUNK_BYTES // max(1, 8 * shape[1] * shape[2]))
+    bad = 0
+    for start in range(0, shape[0], step):
+        block = np.asarray(stored[start:start + step])
+        if not np.issubdtype(block.dtype, np.integer):
+            bad += int((~np.isfinite(block)).sum())
+        chunk = frames[start:start + step]
+        chunk[...] = block.transpose(0, 2, 1)
+        chunk *= np.float32(series.conversion)
+        chunk += np.float32(series.offset)
+    if bad:
+        raise RetinaCodecError(f"{where} holds {bad} NaN or infinite values; expected finite pixel values")
+    return frames
 
 
 def _frame_times(series: ImageSeries, n_frames: int, where: str) -> tuple[np.ndarray, float]:
@@ -315,6 +346,29 @@ def _spike_counts(units, stim: xr.DataArray, path: Path) -> xr.DataArray:
         name="spikes",
         attrs={"units": "spikes per frame"},
     )
+
+
+REPEAT_TABLES = ("trials", "repeats")
+"""Interval tables read as repeats of a frozen stimulus segment, in order of preference."""
+
+
+def _repeat_table(nwbfile: NWBFile, frame_times: np.ndarray, path: Path) -> xr.DataArray | None:
+    """First frame of every row of the trials (or ``repeats``) table, or None without one."""
+    table = next((nwbfile.intervals[name] for name in REPEAT_TABLES
+                  if nwbfile.intervals is not None and name in nwbfile.intervals), None)
+    if table is None or len(table) == 0:
+        return None
+    start = np.asarray(table["start_time"].data[:], dtype=np.float64)
+    stop = np.asarray(table["stop_time"].data[:], dtype=np.float64)
+    first = np.searchsorted(frame_times, start - 1e-9)
+    last = np.searchsorted(frame_times, stop - 1e-9)
+    if (last - first < 2).any() or (first >= frame_times.size).any():
+        raise RetinaCodecError(
+            f"the {table.name} table of {path} has rows outside the stimulus or shorter than two "
+            f"frames; expected each row to span a stretch of the stimulus"
+        )
+    return xr.DataArray(first.astype(np.int64), dims=("repeat",), name="repeat_start",
+                        attrs={"repeat_frames": int((last - first).min()), "source": f"{table.name} table"})
 
 
 def _unit_coords(units) -> dict[str, tuple]:

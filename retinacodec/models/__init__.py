@@ -9,16 +9,19 @@ from .._lazy import lazy_getattr
 _ATTRIBUTES = {
     "VirtualRetina": "retinacodec.models.virtual_retina",
     "RetinaCNN": "retinacodec.models.retina_cnn",
+    "LNModel": "retinacodec.models.ln",
     "load": "retinacodec.models.registry",
     "predict": "retinacodec.models.registry",
     "windows": "retinacodec.models.registry",
     "adapt": "retinacodec.models.adapter",
     "AdaptedModel": "retinacodec.models.adapter",
     "load_classifier": "retinacodec.models.zoo",
-    "TrainingSettings": "retinacodec.models.train",
-    "train_model": "retinacodec.models.train",
-    "train_from_recipe": "retinacodec.models.train",
-    "evaluate_on_virtual_retina": "retinacodec.models.train",
+    "TrainingSettings": "retinacodec.models.training",
+    "train_model": "retinacodec.models.training",
+    "train_from_recipe": "retinacodec.models.training",
+    "evaluate_on_virtual_retina": "retinacodec.models.training",
+    "train_recording": "retinacodec.models.training",
+    "train_nwb": "retinacodec.models.training",
 }
 
 __all__ = sorted(_ATTRIBUTES)

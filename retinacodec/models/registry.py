@@ -20,12 +20,19 @@ from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..io.checkpoints import load_checkpoint
 from ..stimuli.base import validate_stimulus
+from .ln import LNModel
 from .retina_cnn import RetinaCNN
+
+RetinaModel = RetinaCNN | LNModel
+"""A model of retinal cells: the CNN or the LN baseline (same interface)."""
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 """Folder of the shipped models: ``models/`` in the repository root, one sub-folder per name."""
 CHECKPOINT_NAME = "model.pt"
 """File name of a model's weights inside its folder."""
+FRAME_RATE_TOLERANCE = 1e-3
+"""Relative difference accepted between a stimulus's and a model's frame rate (a rig's measured
+frame times give a rate a few parts per million off its nominal one)."""
 VIRTUAL_RETINA_NAME = "virtual_retina.json"
 """File name of the virtual-retina parameters a model was trained on, inside its folder."""
 
@@ -57,8 +64,9 @@ def checkpoint_path(name_or_path: str | os.PathLike) -> Path:
     return path / CHECKPOINT_NAME if path.is_dir() else path
 
 
-def model_from_checkpoint(payload: dict[str, Any]) -> RetinaCNN:
-    """Rebuild a :class:`RetinaCNN` with its weights from a checkpoint payload (see ``io.checkpoints``).
+def model_from_checkpoint(payload: dict[str, Any]) -> RetinaModel:
+    """Rebuild a :class:`RetinaCNN` or, for a config of ``kind = "ln"``, an :class:`LNModel`, with
+    its weights, from a checkpoint payload (see ``io.checkpoints``).
 
     Raises
     ------
@@ -67,7 +75,8 @@ def model_from_checkpoint(payload: dict[str, Any]) -> RetinaCNN:
     """
     if "config" not in payload or "state_dict" not in payload:
         raise RetinaCodecError("checkpoint lacks 'config' or 'state_dict'; expected a retina CNN checkpoint")
-    model = RetinaCNN.from_config(payload["config"])
+    kind = LNModel if payload["config"].get("kind") == "ln" else RetinaCNN
+    model = kind.from_config(payload["config"])
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
@@ -77,8 +86,8 @@ def model_from_checkpoint(payload: dict[str, Any]) -> RetinaCNN:
     return model
 
 
-def load(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> RetinaCNN:
-    """Load a trained retina CNN in eval mode.
+def load(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> RetinaModel:
+    """Load a trained retina CNN (or LN model) in eval mode.
 
     Parameters
     ----------
@@ -90,7 +99,7 @@ def load(name_or_path: str | os.PathLike = "default", device: str | torch.device
 
     Returns
     -------
-    RetinaCNN
+    RetinaCNN or LNModel
         The model in eval mode, with metadata ``name``, ``cell_type``, ``cell_position`` (px),
         ``frame_rate_hz``, ``history``, the stimulus normalisation buffers, and ``checkpoint``
         (the file read). When the model's folder holds ``virtual_retina.json`` (the shipped
@@ -121,7 +130,7 @@ def load(name_or_path: str | os.PathLike = "default", device: str | torch.device
     return model.to(device).eval()
 
 
-def _check_stimulus(model: RetinaCNN, stimulus: xr.DataArray) -> xr.DataArray:
+def _check_stimulus(model: RetinaModel, stimulus: xr.DataArray) -> xr.DataArray:
     stimulus = validate_stimulus(stimulus, min_frames=model.history)
     shape = (stimulus.sizes["y"], stimulus.sizes["x"])
     if shape != (model.size, model.size):
@@ -130,7 +139,7 @@ def _check_stimulus(model: RetinaCNN, stimulus: xr.DataArray) -> xr.DataArray:
             f"{model.size} x {model.size} px"
         )
     rate = float(stimulus.attrs["frame_rate_hz"])
-    if not np.isclose(rate, model.frame_rate_hz, rtol=1e-6):
+    if not np.isclose(rate, model.frame_rate_hz, rtol=FRAME_RATE_TOLERANCE):
         raise RetinaCodecError(
             f"stimulus frame rate is {rate:g} Hz; model {model.name!r} was trained at "
             f"{model.frame_rate_hz:g} Hz (resample the stimulus)"
@@ -138,14 +147,14 @@ def _check_stimulus(model: RetinaCNN, stimulus: xr.DataArray) -> xr.DataArray:
     return stimulus
 
 
-def _normalised_frames(model: RetinaCNN, stimulus: xr.DataArray) -> torch.Tensor:
+def _normalised_frames(model: RetinaModel, stimulus: xr.DataArray) -> torch.Tensor:
     """(time, y, x) float32 tensor of ``(stimulus - mean) / std`` on the model's device."""
     device = model.stimulus_mean.device
     frames = torch.as_tensor(np.asarray(stimulus.values, dtype=np.float32), device=device)
     return (frames - model.stimulus_mean.float()) / model.stimulus_std.float()
 
 
-def windows(model: RetinaCNN, stimulus: xr.DataArray) -> tuple[torch.Tensor, np.ndarray]:
+def windows(model: RetinaModel, stimulus: xr.DataArray) -> tuple[torch.Tensor, np.ndarray]:
     """The model's input windows for every frame of ``stimulus`` that has a full history.
 
     Parameters
@@ -179,7 +188,7 @@ def windows(model: RetinaCNN, stimulus: xr.DataArray) -> tuple[torch.Tensor, np.
 
 
 def predict(
-    model: RetinaCNN,
+    model: RetinaModel,
     stimulus: xr.DataArray,
     batch_size: int = 256,
     progress: bool = False,
@@ -188,7 +197,7 @@ def predict(
 
     Parameters
     ----------
-    model : RetinaCNN
+    model : RetinaCNN or LNModel
         A trained model (see :func:`load`); run in eval mode (running batch-norm statistics, no
         noise) without gradients; its previous mode is restored afterwards.
     stimulus : xarray.DataArray
@@ -226,7 +235,7 @@ def predict(
     return rates_to_dataarray(model, rates, stimulus["time"].values[model.history - 1:])
 
 
-def rates_to_dataarray(model: RetinaCNN, rates: np.ndarray, times: np.ndarray) -> xr.DataArray:
+def rates_to_dataarray(model: RetinaModel, rates: np.ndarray, times: np.ndarray) -> xr.DataArray:
     """Label a (time, cell) array of the model's rates (Hz) with its cells' metadata."""
     rate = xr.DataArray(
         np.asarray(rates, dtype=np.float32),

@@ -17,9 +17,12 @@ from ..errors import RetinaCodecError
 
 ARCHITECTURE_KEYS = (
     "n_cells", "history", "size", "bipolar_channels", "bipolar_kernel", "amacrine_channels",
-    "amacrine_kernel", "noise_std",
+    "amacrine_kernel", "noise_std", "readout",
 )
 """Constructor arguments that define the network's shape (stored in checkpoints)."""
+READOUTS = ("dense", "factorized")
+"""Ganglion readouts: a dense linear map, or a spatial mask x feature weights per cell
+(Klindt et al. 2017)."""
 
 
 class GaussianNoise(nn.Module):
@@ -42,6 +45,81 @@ class GaussianNoise(nn.Module):
 
     def extra_repr(self) -> str:
         return f"std={self.std:g}"
+
+
+class FactorizedReadout(nn.Module):
+    """Each cell reads a spatial mask of the feature maps, then weights the channels.
+
+    Parameters
+    ----------
+    channels : int
+        Channels of the input feature maps.
+    side : int
+        Height and width of the input feature maps (px).
+    n_cells : int
+        Number of cells (outputs).
+
+    Notes
+    -----
+    Klindt et al. (2017): cell :math:`k` responds :math:`\\sum_{c,i,j} a_c(i, j)\\, m_k(i, j)\\,
+    w_{kc}` to feature maps :math:`a`, with a "where" (mask :math:`m_k`, side x side) and a "what"
+    (features :math:`w_k`), ``side**2 + channels`` weights per cell instead of
+    ``side**2 * channels``. The output has no bias (the batch norm after it has one).
+    """
+
+    def __init__(self, channels: int, side: int, n_cells: int) -> None:
+        super().__init__()
+        self.mask = nn.Parameter(torch.full((n_cells, side, side), 1.0 / side))
+        self.features = nn.Parameter(torch.randn(n_cells, channels) / np.sqrt(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, channels, side, side) feature maps -> (N, n_cells)."""
+        spatial = torch.einsum("nchw,khw->nkc", x, self.mask)
+        return (spatial * self.features).sum(-1)
+
+    def sparsity(self) -> torch.Tensor:
+        """Mean over cells of ``|m_k|_1 / |m_k|_2`` (1 for one pixel, side for a flat mask);
+        scale-free, so the batch norm after the readout cannot undo it."""
+        flat = self.mask.flatten(1)
+        return (flat.abs().sum(1) / flat.norm(dim=1).clamp_min(1e-8)).mean()
+
+
+def movie_convolution(movie: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Valid spatiotemporal cross-correlation of movies with kernels that span ``L`` frames, by FFT.
+
+    Parameters
+    ----------
+    movie : torch.Tensor
+        (B, T, H, W) frames, T >= L.
+    weight : torch.Tensor
+        (C, L, k_y, k_x) kernels; lag channel ``L - 1`` meets the current frame.
+    bias : torch.Tensor, optional
+        (C,) added to every output.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, T - L + 1, C, H - k_y + 1, W - k_x + 1); index ``t`` is the window ending at frame
+        ``t + L - 1``.
+
+    Notes
+    -----
+    :math:`u_c(t, i, j) = b_c + \\sum_{l,p,q} W_{c,l}(p,q)\\, s(t + l, i + p, j + q)`, evaluated
+    as :math:`\\mathcal F^{-1}[\\mathcal F s \\cdot \\overline{\\mathcal F W_c}]` with periodic
+    transforms at least as long as the movie (the next length FFTs handle fast); the
+    wrap-around touches only indices past the valid range, which are discarded.
+    """
+    n_time, height, width = movie.shape[1:]
+    shape = (next_fast_len(n_time, real=True), height, width)
+    dims = (-3, -2, -1)
+    spectrum = torch.fft.rfftn(movie, s=shape, dim=dims)
+    kernel = torch.fft.rfftn(weight, s=shape, dim=dims)
+    drive = torch.fft.irfftn(spectrum[:, None] * kernel.conj()[None], s=shape, dim=dims)
+    n_windows = n_time - weight.shape[1] + 1
+    drive = drive[:, :, :n_windows, :height - weight.shape[2] + 1, :width - weight.shape[3] + 1]
+    if bias is not None:
+        drive = drive + bias[None, :, None, None, None]
+    return drive.transpose(1, 2)
 
 
 def _layer(in_channels: int, out_channels: int, kernel: int, noise_std: float) -> nn.Sequential:
@@ -78,6 +156,10 @@ class RetinaCNN(nn.Module):
     noise_std : float
         Standard deviation of the Gaussian noise added after each batch norm during training
         (regularisation, as in deep-retina); 0 disables it.
+    readout : {"dense", "factorized"}
+        Ganglion readout: one linear map of all amacrine outputs per cell (deep-retina), or a
+        :class:`FactorizedReadout` (a spatial mask times channel weights per cell, Klindt et al.
+        2017), which has far fewer weights and suits models fitted to spikes.
     cell_type : list of str, optional
         Ganglion-cell type per output; default ``"unknown"``.
     cell_position : array-like, optional
@@ -95,7 +177,8 @@ class RetinaCNN(nn.Module):
     amacrine : torch.nn.Sequential
         Conv2d(bipolar_channels -> amacrine_channels) -> BatchNorm2d -> GaussianNoise -> ReLU.
     ganglion : torch.nn.Sequential
-        Flatten -> Linear(-> n_cells) -> BatchNorm1d -> Softplus; output rates in Hz.
+        Flatten -> Linear(-> n_cells) -> BatchNorm1d -> Softplus (dense readout), or
+        FactorizedReadout -> BatchNorm1d -> Softplus; output rates in Hz.
     name : str
         Model name (set by the loader; ``"untrained"`` for a fresh network).
 
@@ -116,6 +199,7 @@ class RetinaCNN(nn.Module):
         amacrine_channels: int = 8,
         amacrine_kernel: int = 11,
         noise_std: float = 0.05,
+        readout: str = "dense",
         *,
         cell_type: list[str] | None = None,
         cell_position: Any = None,
@@ -130,12 +214,14 @@ class RetinaCNN(nn.Module):
         shape = {key: _positive_int(key, value) for key, value in (
             ("bipolar_channels", bipolar_channels), ("bipolar_kernel", bipolar_kernel),
             ("amacrine_channels", amacrine_channels), ("amacrine_kernel", amacrine_kernel))}
-        readout = size - shape["bipolar_kernel"] - shape["amacrine_kernel"] + 2
-        if readout < 1:
+        side = size - shape["bipolar_kernel"] - shape["amacrine_kernel"] + 2
+        if side < 1:
             raise RetinaCodecError(
                 f"kernels {bipolar_kernel} and {amacrine_kernel} px leave no output on a {size} px "
                 f"input; expected bipolar_kernel + amacrine_kernel <= size + 1"
             )
+        if readout not in READOUTS:
+            raise RetinaCodecError(f"readout is {readout!r}; expected one of {list(READOUTS)}")
         if not np.isfinite(noise_std) or noise_std < 0:
             raise RetinaCodecError(f"noise_std is {noise_std!r}; expected a number >= 0")
         if not (np.isfinite(stimulus_std) and stimulus_std > 0 and np.isfinite(stimulus_mean)):
@@ -144,13 +230,14 @@ class RetinaCNN(nn.Module):
                 f"finite mean and a positive std"
             )
         self.architecture = {"n_cells": n_cells, "history": history, "size": size, **shape,
-                             "noise_std": float(noise_std)}
+                             "noise_std": float(noise_std), "readout": readout}
         self.bipolar = _layer(history, shape["bipolar_channels"], shape["bipolar_kernel"], noise_std)
         self.amacrine = _layer(shape["bipolar_channels"], shape["amacrine_channels"],
                                shape["amacrine_kernel"], noise_std)
+        channels = shape["amacrine_channels"]
         self.ganglion = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(shape["amacrine_channels"] * readout * readout, n_cells),
+            *([nn.Flatten(), nn.Linear(channels * side * side, n_cells)] if readout == "dense"
+              else [FactorizedReadout(channels, side, n_cells)]),
             nn.BatchNorm1d(n_cells),
             nn.Softplus(),
         )
@@ -222,13 +309,7 @@ class RetinaCNN(nn.Module):
 
         Notes
         -----
-        With :math:`W_{c,l}` the kernel of output channel :math:`c` at lag channel :math:`l` and
-        :math:`s` the movie, the bipolar convolution is the cross-correlation
-        :math:`u_c(t, i, j) = b_c + \\sum_{l,p,q} W_{c,l}(p,q)\\, s(t + l, i + p, j + q)`,
-        evaluated as :math:`\\mathcal F^{-1}[\\mathcal F s \\cdot \\overline{\\mathcal F W_c}]`
-        with periodic transforms at least as long as the movie (the next length FFTs handle
-        fast); the periodic wrap-around touches only indices past the valid range, which are
-        discarded.
+        The bipolar convolution is :func:`movie_convolution`.
         """
         if movie.ndim != 4 or movie.shape[-2:] != (self.size, self.size) or movie.shape[1] < self.history:
             raise RetinaCodecError(
@@ -236,16 +317,9 @@ class RetinaCNN(nn.Module):
                 f"{self.size}, {self.size})"
             )
         conv = self.bipolar[0]
-        n_batch, n_time = movie.shape[:2]
-        shape = (next_fast_len(n_time, real=True), self.size, self.size)
-        dims = (-3, -2, -1)
-        spectrum = torch.fft.rfftn(movie, s=shape, dim=dims)
-        kernel = torch.fft.rfftn(conv.weight, s=shape, dim=dims)
-        drive = torch.fft.irfftn(spectrum[:, None] * kernel.conj()[None], s=shape, dim=dims)
-        n_windows = n_time - self.history + 1
-        side = self.size - conv.kernel_size[0] + 1
-        drive = drive[:, :, :n_windows, :side, :side] + conv.bias[None, :, None, None, None]
-        drive = drive.transpose(1, 2).reshape(n_batch * n_windows, conv.out_channels, side, side)
+        drive = movie_convolution(movie, conv.weight, conv.bias)
+        n_batch, n_windows = drive.shape[:2]
+        drive = drive.reshape(n_batch * n_windows, *drive.shape[2:])
         hidden = self.bipolar[1:](drive)
         rates = self.ganglion(self.amacrine(hidden))
         return rates.reshape(n_batch, n_windows, self.n_cells)
@@ -278,7 +352,7 @@ class RetinaCNN(nn.Module):
             If the mapping lacks a key or holds an unknown architecture argument.
         """
         try:
-            architecture = dict(config["architecture"])
+            architecture = {"readout": "dense", **config["architecture"]}  # older checkpoints: dense
             unknown = sorted(set(architecture) - set(ARCHITECTURE_KEYS))
             if unknown:
                 raise RetinaCodecError(

@@ -35,7 +35,7 @@ def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str)
     irf = found["irf"]
     first_cell = int(irf["cell"].values[0])
     figures = {
-        "model_fit": plot_model_fit(fit["predicted"], fit["true"], title=title),
+        "model_fit": plot_model_fit(fit["predicted"], fit["true"], title=title, baseline=fit.get("ln_predicted")),
         "contributions": plot_contributions(found[f"contributions_{layers[-1]}"], select={"cell": first_cell}),
         **{f"modes_{layer}": plot_modes(found[f"sae_{layer}"], found[f"modes_{layer}"]["loadings"])
            for layer in layers},

@@ -7,7 +7,7 @@ import xarray as xr
 from ..hypotheses import to_markdown
 from ..hypotheses.effects import by_type
 from ..hypotheses.match import type_name
-from ..models.train import fit_table
+from ..models.training import fit_table
 from ..receptive_fields import irf_variability
 
 
@@ -171,7 +171,9 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
                   f"{_f(numbers['recovery_score_shuffled'], '.2f')} |",
                   f"| hypotheses {' / '.join(OUTCOMES)} | "
                   f"{' / '.join(str(numbers['outcomes'][o]) for o in OUTCOMES)} |"]
-    lines += ["", "## Model fit", "", fit_table(found["fit"]["pearson_r"]), "", _image(figures["model_fit"],
+    baseline = ([f"LN baseline on the same held-out data: mean r {float(found['fit']['ln_pearson_r'].mean()):.3f} "
+                 f"(CNN {float(found['fit']['pearson_r'].mean()):.3f}).", ""] if "ln_pearson_r" in found["fit"] else [])
+    lines += ["", "## Model fit", "", fit_table(found["fit"]["pearson_r"]), "", *baseline, _image(figures["model_fit"],
               "Predicted (colour) and true (black) rates of the best-fit cell of each type; r per cell by type."),
               "## Contributions", "",
               f"Integrated Gradients ({settings['ig_steps']} Gauss-Legendre nodes, zero-activation baseline) of every "

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from scipy.ndimage import uniform_filter1d
 from tqdm.auto import tqdm
 
 from ..attribution.ig import contributions
@@ -20,16 +19,14 @@ from ..hypotheses.match import type_name
 from ..metrics import pearson_r
 from ..models.registry import predict
 from ..models.retina_cnn import RetinaCNN
-from ..models.train import TrainingSettings, evaluate_on_virtual_retina, train_model
+from ..models.training import evaluate_on_virtual_retina, recording_settings, train_recording
+from ..models.training.evaluate import SMOOTHING_FRAMES, evaluate_recording
+from ..models.training.recording import split_recording as library_split
 from ..modes.compare import pca_dimensions, sign_correlation, sparsity
 from ..modes.workflow import fit_modes
 from ..receptive_fields import irf
 from ..targets import Cell
 from .settings import DemoSettings
-
-SMOOTHING_FRAMES = 5
-"""Boxcar (frames) that turns a recording's spike counts into the rate a model's fit is judged by."""
-
 
 def virtual_retina_fit(model: RetinaCNN, retina, settings: DemoSettings, progress: bool) -> dict:
     """Predicted against true rates on fresh natural jitter (:func:`evaluate_on_virtual_retina`)."""
@@ -37,33 +34,30 @@ def virtual_retina_fit(model: RetinaCNN, retina, settings: DemoSettings, progres
                                               progress=progress)}
 
 
-def recording_fit(model: RetinaCNN, stimulus: xr.DataArray, spikes: xr.DataArray) -> dict:
+def recording_fit(model: RetinaCNN, stimulus: xr.DataArray, spikes: xr.DataArray, baseline=None) -> dict:
     """Predicted rates against the recorded rate (spike counts x frame rate, smoothed over
-    :data:`SMOOTHING_FRAMES` frames) on the held-out part of a recording."""
-    predicted = predict(model, stimulus)
-    rate = spikes * float(stimulus.attrs["frame_rate_hz"])
-    observed = rate.copy(data=uniform_filter1d(rate.values.astype(np.float64), SMOOTHING_FRAMES, axis=0))
-    observed = observed.assign_coords(cell=predicted["cell"].values).sel(time=predicted["time"])
-    observed.attrs = {"units": "Hz", "smoothing_frames": SMOOTHING_FRAMES}
-    return {"fit": xr.Dataset({"predicted": predicted.drop_vars(["y", "x"]), "true": observed.reset_coords(drop=True),
-                               "pearson_r": pearson_r(predicted, observed)},
-                              attrs={"model": model.name, "stimulus": "held-out recording"})}
+    :data:`SMOOTHING_FRAMES` frames) on the held-out part of a recording; with ``baseline`` (the
+    LN model), its r per cell too (``ln_pearson_r``)."""
+    models = {"cnn": model} | ({"ln": baseline} if baseline is not None else {})
+    evaluation = evaluate_recording(models, (stimulus, spikes))
+    predicted = evaluation["predicted"].sel(model="cnn", drop=True).assign_coords(cell_type=("cell", model.cell_type))
+    data = {"predicted": predicted, "true": evaluation["recorded"],
+            "pearson_r": evaluation["heldout_r"].sel(model="cnn", drop=True).assign_coords(
+                cell_type=("cell", model.cell_type))}
+    if baseline is not None:
+        data["ln_pearson_r"] = evaluation["heldout_r"].sel(model="ln", drop=True)
+        data["ln_predicted"] = evaluation["predicted"].sel(model="ln", drop=True)
+    return {"fit": xr.Dataset(data, attrs={"model": model.name, "stimulus": "held-out recording",
+                                           "smoothing_frames": SMOOTHING_FRAMES})}
 
 
 def train_on_recording(folder: Path, stimulus: xr.DataArray, spikes: xr.DataArray, settings: DemoSettings,
                        progress: bool) -> dict:
-    """Train a retina CNN briefly on a recording (resumable in ``folder/model``).
-
-    The default kernels (15 and 11 px for 50 px frames) are scaled to the frame size.
-    """
-    size = int(stimulus.sizes["y"])
-    odd = lambda value: max(3, int(round(value)) // 2 * 2 + 1)  # noqa: E731
-    architecture = {"bipolar_kernel": odd(15 * size / 50), "amacrine_kernel": odd(11 * size / 50)}
-    rates = spikes * float(stimulus.attrs["frame_rate_hz"])
-    train_model(stimulus, rates, architecture=architecture, output_dir=folder / "model",
-                settings=TrainingSettings(epochs=settings.nwb_epochs, seed=settings.seed), name="recording",
-                progress=progress)
-    return {"model": Path("model") / "model.pt"}
+    """Fit the CNN and the LN baseline to a recording (:func:`train_recording`, resumable in
+    ``folder/model``); the last ``nwb_heldout_fraction`` is held out."""
+    train_recording(stimulus, spikes, folder / "model", heldout_fraction=settings.nwb_heldout_fraction,
+                    settings=recording_settings(epochs=settings.nwb_epochs, seed=settings.seed), progress=progress)
+    return {"model": Path("model") / "cnn" / "model.pt", "baseline": Path("model") / "ln" / "model.pt"}
 
 
 def snippets(stimulus: xr.DataArray, history: int, settings: DemoSettings) -> list[xr.DataArray]:
@@ -219,9 +213,6 @@ def load_recording(path: str | Path) -> tuple[xr.DataArray, xr.DataArray]:
     return recording["stimulus"], spikes
 
 
-def split_recording(stimulus: xr.DataArray, spikes: xr.DataArray, heldout: float) -> tuple[tuple, tuple]:
-    """((train stimulus, spikes), (held-out stimulus, spikes)): the last ``heldout`` fraction held out."""
-    cut = int(round((1 - heldout) * stimulus.sizes["time"]))
-    first, rest = slice(0, cut), slice(cut, None)
-    return ((stimulus.isel(time=first), spikes.isel(time=first)), (stimulus.isel(time=rest), spikes.isel(time=rest)))
-
+def split_recording(stimulus: xr.DataArray, spikes: xr.DataArray, heldout: float) -> tuple[xr.DataArray, xr.DataArray]:
+    """(stimulus, spikes) of the held-out end of a recording, as :func:`train_recording` holds it out."""
+    return library_split(stimulus, spikes, heldout_fraction=heldout, repeat_start=np.zeros(0, int)).heldout

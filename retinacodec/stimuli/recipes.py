@@ -174,6 +174,43 @@ def load_recipe(path_or_name: str | os.PathLike) -> tuple[str, dict]:
     return kind, parameters
 
 
+def render_kind(kind: str, parameters: dict, *, progress: bool = True, source: str = "stimulus") -> xr.DataArray:
+    """Render one generator call: a ``kind`` and its parameters, both checked.
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`GENERATORS`.
+    parameters : dict
+        The generator's keyword arguments (names are checked here, values by the generator).
+    progress : bool
+        Show a progress bar where the generator has one.
+    source : str
+        Where the parameters came from, to start error messages (e.g. a recipe table).
+
+    Returns
+    -------
+    xarray.DataArray
+        The stimulus, dims (time, y, x).
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown kind, an unknown parameter or a value the generator refuses.
+    """
+    if kind not in GENERATORS:
+        raise RetinaCodecError(f"{source}: kind is {kind!r}; expected one of: {', '.join(GENERATORS)}")
+    _check_parameters(kind, parameters, source)
+    generator = GENERATORS[kind]
+    parameters = dict(parameters)
+    if "progress" in inspect.signature(generator).parameters:
+        parameters["progress"] = progress
+    try:
+        return generator(**parameters)
+    except RetinaCodecError as exc:
+        raise RetinaCodecError(f"{source}: {exc}") from None
+
+
 def render_protocol(
     path_or_name: str | os.PathLike, *, progress: bool = True, **overrides
 ) -> xr.DataArray:
@@ -203,14 +240,7 @@ def render_protocol(
     """
     kind, parameters, description = _read_recipe(path_or_name)
     source = os.fspath(path_or_name)
-    _check_parameters(kind, overrides, f"protocol {source!r}")
-    generator = GENERATORS[kind]
-    if "progress" in inspect.signature(generator).parameters:
-        overrides["progress"] = progress
-    try:
-        stim = generator(**{**parameters, **overrides})
-    except RetinaCodecError as exc:
-        raise RetinaCodecError(f"protocol {source!r}: {exc}") from None
+    stim = render_kind(kind, {**parameters, **overrides}, progress=progress, source=f"protocol {source!r}")
     stim.attrs["protocol"] = source
     stim.attrs["protocol_description"] = description
     return stim

@@ -292,3 +292,53 @@ def test_stimulus_with_wrong_number_of_dims(tmp_path):
     expected_message = r"shape \(100, 8, 6, 2\); expected .*\[frame\]\[x\]\[y\]"
     with pytest.raises(RetinaCodecError, match=expected_message):
         read_nwb(simple_file(tmp_path / "4d.nwb", data=data))
+
+
+def test_integer_frames_read_in_chunks_equal_the_float64_conversion(tmp_path, monkeypatch):
+    import retinacodec.io.nwb as module
+
+    raw = np.random.default_rng(2).integers(0, 256, size=(N_FRAMES, N_X, N_Y), dtype=np.uint8)
+    nwbfile = new_nwbfile()
+    nwbfile.add_stimulus(ImageSeries(name="lum", data=raw, unit="cd/m^2", rate=100.0, conversion=0.25, offset=1.0))
+    add_units(nwbfile, {0: [0.1]})
+    path = save(nwbfile, tmp_path / "uint8.nwb")
+    monkeypatch.setattr(module, "READ_CHUNK_BYTES", 7 * N_X * N_Y * 8)  # 7 frames a chunk, a ragged last one
+    stim = read_nwb(path)["stimulus"]
+    luminance = raw.astype(np.float64) * 0.25 + 1.0
+    weber = (luminance - luminance.mean()) / luminance.mean()
+    assert stim.dtype == np.float32
+    np.testing.assert_allclose(stim.values, weber.transpose(0, 2, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_frames_in_external_files_get_one_line_naming_them(tmp_path):
+    nwbfile = new_nwbfile()
+    nwbfile.add_stimulus(ImageSeries(name="movie", external_file=["movie_a.mp4", "movie_b.mp4"], format="external",
+                                     starting_frame=[0, 50], unit="n.a.", timestamps=np.arange(N_FRAMES) / 60.0))
+    add_units(nwbfile, {0: [0.1]})
+    with pytest.raises(RetinaCodecError, match=r"external files \(movie_a.mp4, movie_b.mp4\).*stored in the NWB file"):
+        read_nwb(save(nwbfile, tmp_path / "external.nwb"))
+
+
+@pytest.mark.parametrize("timestamps, message", [
+    (np.r_[0.0, 0.02, 0.01, np.arange(3, N_FRAMES) * 0.01], "not finite and strictly increasing"),
+    (np.arange(N_FRAMES - 5) * 0.01, f"{N_FRAMES - 5} timestamps for {N_FRAMES} frames"),
+])
+def test_bad_frame_times_get_one_line(tmp_path, timestamps, message):
+    path = simple_file(tmp_path / "bad_times.nwb", timestamps=np.arange(N_FRAMES) * 0.01)
+    with h5py.File(path, "a") as h5:  # pynwb refuses to write such files; other writers do not
+        del h5["stimulus/presentation/noise/timestamps"]
+        h5["stimulus/presentation/noise"].create_dataset("timestamps", data=timestamps)
+    with pytest.raises(RetinaCodecError, match=message):
+        read_nwb(path)
+
+
+def test_trials_table_gives_the_repeats(tmp_path):
+    nwbfile = new_nwbfile()
+    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", rate=50.0))
+    add_units(nwbfile, {0: [0.1]})
+    for start in (0.2, 0.9, 1.6):
+        nwbfile.add_trial(start_time=start, stop_time=start + 0.4)
+    ds = read_nwb(save(nwbfile, tmp_path / "trials.nwb"))
+    np.testing.assert_array_equal(ds["repeat_start"].values, [10, 45, 80])  # 50 Hz frames
+    assert ds["repeat_start"].attrs["repeat_frames"] == 20
+    assert "repeat_start" not in read_nwb(simple_file(tmp_path / "plain.nwb"))

@@ -9,7 +9,7 @@ import xarray as xr
 
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.registry import MODELS_DIR, load, predict
-from retinacodec.models.train import (
+from retinacodec.models.training import (
     TrainingSettings,
     evaluate_on_virtual_retina,
     train_from_recipe,

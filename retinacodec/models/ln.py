@@ -1,0 +1,265 @@
+"""The linear-nonlinear (LN) baseline: a cropped spatiotemporal filter per cell, then a binned
+static nonlinearity.
+
+:class:`LNModel` has the retina CNN's interface (``history``, ``size``, ``forward``,
+``forward_movie``, ``config``), so :func:`retinacodec.models.predict`, checkpoints and the IRF code
+take it as they take a CNN. :func:`fit_ln` fits it by ridge regression (Chichilnisky 2001;
+McIntosh et al. 2016 compare their CNN against it).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+from torch import nn
+
+from ..errors import RetinaCodecError
+from .retina_cnn import movie_convolution
+
+LN_KEYS = ("n_cells", "history", "size", "n_bins")
+MIN_STA_SCORE = 4.5
+"""Score of the STA-energy peak (in standard deviations over pixels) above which it is taken for
+the cell's position (ON, OFF and OMS cells of the virtual retina score 5-9 after 5 minutes of
+white noise, ON-OFF cells 3-4)."""
+"""Constructor arguments that define an LN model's shape (stored in checkpoints)."""
+
+
+class LNModel(nn.Module):
+    """Linear filter -> static nonlinearity, one per cell.
+
+    Parameters
+    ----------
+    n_cells, history, size : int
+        Cells, frames per window, frame height and width (px).
+    n_bins : int
+        Points of each cell's piecewise-linear nonlinearity.
+    cell_type, cell_position, frame_rate_hz, stimulus_mean, stimulus_std
+        As for :class:`retinacodec.models.RetinaCNN`.
+
+    Attributes
+    ----------
+    filters : torch.Tensor
+        (n_cells, history, size, size) buffer, zero outside each cell's crop; lag channel
+        ``history - 1`` meets the current frame.
+    offset : torch.Tensor
+        (n_cells,) added to the filter output to give the generator signal.
+    knots, values : torch.Tensor
+        (n_cells, n_bins) generator signals and rates (Hz) of the nonlinearity; rates are
+        interpolated linearly between knots and held constant beyond them.
+    """
+
+    def __init__(self, n_cells: int, history: int, size: int, n_bins: int = 20, *,
+                 cell_type: list[str] | None = None, cell_position: Any = None, frame_rate_hz: float = 100.0,
+                 stimulus_mean: float = 0.0, stimulus_std: float = 1.0) -> None:
+        super().__init__()
+        for name, value in (("n_cells", n_cells), ("history", history), ("size", size), ("n_bins", n_bins)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (2 if name == "n_bins" else 1):
+                raise RetinaCodecError(f"LN {name} is {value!r}; expected a positive integer (n_bins >= 2)")
+        self.architecture = {"n_cells": int(n_cells), "history": int(history), "size": int(size),
+                             "n_bins": int(n_bins)}
+        self.register_buffer("filters", torch.zeros(n_cells, history, size, size))
+        self.register_buffer("offset", torch.zeros(n_cells))
+        self.register_buffer("knots", torch.linspace(-1, 1, n_bins).repeat(n_cells, 1))
+        self.register_buffer("values", torch.ones(n_cells, n_bins))
+        self.register_buffer("stimulus_mean", torch.tensor(float(stimulus_mean)))
+        self.register_buffer("stimulus_std", torch.tensor(float(stimulus_std)))
+        self.cell_type = ["unknown"] * n_cells if cell_type is None else [str(t) for t in cell_type]
+        position = np.full((n_cells, 2), np.nan) if cell_position is None else np.asarray(cell_position, float)
+        if len(self.cell_type) != n_cells or position.shape != (n_cells, 2):
+            raise RetinaCodecError(f"cell_type and cell_position must give one entry per cell ({n_cells})")
+        self.cell_position = position
+        self.frame_rate_hz = float(frame_rate_hz)
+        self.name = "untrained"
+
+    history = property(lambda self: self.architecture["history"], doc="Frames per input window.")
+    size = property(lambda self: self.architecture["size"], doc="Frame height and width (px).")
+    n_cells = property(lambda self: self.architecture["n_cells"], doc="Number of cells.")
+
+    def set_normalisation(self, mean: float, std: float) -> None:
+        """Store the stimulus normalisation (contrast mean and standard deviation)."""
+        if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+            raise RetinaCodecError(f"normalisation mean={mean!r}, std={std!r}; expected finite, std > 0")
+        self.stimulus_mean.fill_(float(mean))
+        self.stimulus_std.fill_(float(std))
+
+    def nonlinearity(self, generator: torch.Tensor) -> torch.Tensor:
+        """Rates (Hz) of generator signals (N, n_cells), interpolated between the knots."""
+        knots = self.knots.T.contiguous()
+        index = torch.stack([torch.searchsorted(self.knots[k].contiguous(), generator[:, k].contiguous())
+                             for k in range(self.n_cells)], 1).clamp(1, self.knots.shape[1] - 1)
+        cells = torch.arange(self.n_cells, device=generator.device)
+        left, right = knots[index - 1, cells], knots[index, cells]
+        low, high = self.values.T[index - 1, cells], self.values.T[index, cells]
+        weight = ((generator - left) / (right - left).clamp_min(1e-12)).clamp(0, 1)
+        return low + weight * (high - low)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, history, size, size) normalised windows -> (N, n_cells) rates in Hz."""
+        return self.nonlinearity(torch.einsum("nlhw,klhw->nk", x, self.filters) + self.offset)
+
+    def forward_movie(self, movie: torch.Tensor) -> torch.Tensor:
+        """(B, T, size, size) normalised frames -> (B, T - history + 1, n_cells) rates in Hz."""
+        if movie.ndim != 4 or movie.shape[-2:] != (self.size, self.size) or movie.shape[1] < self.history:
+            raise RetinaCodecError(
+                f"movie has shape {tuple(movie.shape)}; expected (batch, time >= {self.history}, "
+                f"{self.size}, {self.size})"
+            )
+        generator = movie_convolution(movie, self.filters, self.offset)[..., 0, 0]
+        n_batch, n_windows = generator.shape[:2]
+        return self.nonlinearity(generator.reshape(-1, self.n_cells)).reshape(n_batch, n_windows, -1)
+
+    def config(self) -> dict[str, Any]:
+        """Shape and metadata as plain types; ``kind`` is ``"ln"`` (see ``registry``)."""
+        position = [[None if np.isnan(v) else float(v) for v in row] for row in self.cell_position]
+        return {"kind": "ln", "architecture": dict(self.architecture), "cell_type": list(self.cell_type),
+                "cell_position": position, "frame_rate_hz": self.frame_rate_hz, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LNModel:
+        """Build an (unfitted) LN model from :meth:`config`'s mapping."""
+        try:
+            architecture = {key: config["architecture"][key] for key in LN_KEYS}
+            position = np.array([[np.nan if v is None else v for v in row] for row in config["cell_position"]],
+                                dtype=float).reshape(-1, 2)
+            model = cls(**architecture, cell_type=config["cell_type"], cell_position=position,
+                        frame_rate_hz=config["frame_rate_hz"])
+        except (KeyError, TypeError) as exc:
+            raise RetinaCodecError(f"LN model configuration is incomplete or malformed ({exc!r})") from None
+        model.name = str(config.get("name", "untrained"))
+        return model
+
+
+def temporal_basis(history: int, count: int) -> np.ndarray:
+    """(count, history) tent functions at ``count`` knots spread over the lags, log-spaced so that
+    recent lags (the end of a window) are resolved finest; they sum to 1 at every lag."""
+    if count >= history:
+        return np.eye(history)
+    lags_back = np.arange(history)[::-1].astype(float)  # channel l is history-1-l frames back
+    knots = np.expm1(np.linspace(0, np.log1p(history - 1), count))
+    basis = np.stack([np.interp(lags_back, knots, np.eye(count)[i]) for i in range(count)])
+    return basis / basis.sum(0, keepdims=True)
+
+
+def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray],
+                            history: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_cells, 2) [y, x] px: the peak of each cell's spike-triggered-average energy, and (n_cells,)
+    its score: (peak - median) / standard deviation of the energy over pixels.
+
+    ``frames`` are normalised (T, H, W) segments and ``rates`` their (T - history + 1, n_cells)
+    responses, one per window; the energy is the sum over lags of the squared STA after a 1 px
+    Gaussian blur of each lag (which averages out most of the noise of a short recording).
+    """
+    height, width = frames[0].shape[1:]
+    sta = 0.0
+    for movie, rate in zip(frames, rates):
+        flat = torch.as_tensor(movie.reshape(movie.shape[0], -1))
+        target = torch.as_tensor(rate, dtype=torch.float32)
+        sta = sta + torch.stack([target.T @ flat[lag:lag + target.shape[0]] for lag in range(history)], 1)
+    sta = np.asarray(sta).reshape(sta.shape[0], history, height, width)
+    if min(height, width) > 2:
+        sta = gaussian_filter(sta, (0, 0, 1.0, 1.0))
+    energy = (sta**2).sum(1)
+    flat = energy.reshape(energy.shape[0], -1)
+    peaks = flat.argmax(1)
+    score = (flat.max(1) - np.median(flat, 1)) / np.maximum(flat.std(1), 1e-12)
+    return np.stack(np.unravel_index(peaks, (height, width)), 1).astype(float), score
+
+
+def crop_size(size: int) -> int:
+    """Edge (px) of the LN filter's crop: 9 px on 50 px frames, scaled with the frame, odd."""
+    return min(size, max(1, int(round(9 * size / 50)) // 2 * 2 + 1))
+
+
+def _design(movie: np.ndarray, corner: tuple[int, int], crop: int, basis: torch.Tensor) -> torch.Tensor:
+    """(windows, basis x crop^2) the crop's pixels filtered by each temporal basis function."""
+    y0, x0 = corner
+    patch = torch.as_tensor(np.ascontiguousarray(movie[:, y0:y0 + crop, x0:x0 + crop]), dtype=torch.float32)
+    pixels = patch.reshape(patch.shape[0], -1).T[:, None]  # (crop^2, 1, T)
+    filtered = torch.nn.functional.conv1d(pixels, basis[:, None])  # (crop^2, B, windows)
+    return filtered.permute(2, 1, 0).reshape(filtered.shape[2], -1)
+
+
+def _ridge(train: list[tuple[torch.Tensor, torch.Tensor]], validation: list[tuple[torch.Tensor, torch.Tensor]],
+           penalties: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weights and intercept of the ridge fit whose penalty gives the best validation correlation."""
+    x_sum = sum(x.sum(0, dtype=torch.float64) for x, _ in train)
+    y_sum = sum(float(y.sum()) for _, y in train)
+    n = sum(x.shape[0] for x, _ in train)
+    gram = sum((x.T @ x).double() for x, _ in train) - torch.outer(x_sum, x_sum) / n
+    cross = sum((x.T @ y).double() for x, y in train) - x_sum * y_sum / n
+    eigenvalues, vectors = torch.linalg.eigh(gram)
+    rotated = vectors.T @ cross
+    x_val = torch.cat([x for x, _ in validation]).double()
+    y_val = torch.cat([y for _, y in validation]).double()
+    best = (-np.inf, None)
+    for penalty in penalties * float(eigenvalues.clamp_min(0).mean()):
+        weights = vectors @ (rotated / (eigenvalues.clamp_min(0) + penalty))
+        prediction = x_val @ weights
+        score = float(torch.corrcoef(torch.stack([prediction, y_val]))[0, 1]) if prediction.std() > 0 else -1.0
+        if np.isfinite(score) and score > best[0]:
+            best = (score, weights)
+    weights = best[1] if best[1] is not None else torch.zeros_like(cross)
+    return weights.numpy(), float(y_sum / n - float(x_sum @ weights) / n)
+
+
+def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validation: list[tuple[np.ndarray, np.ndarray]],
+           penalties: np.ndarray = np.logspace(-4, 2, 13)) -> LNModel:
+    """Fit every cell's filter (ridge, penalty chosen on validation) and nonlinearity, in place.
+
+    Parameters
+    ----------
+    model : LNModel
+        Supplies history, size, n_bins and frame rate; its normalisation must already be set.
+    train, validation : list of (frames, rates)
+        Normalised (T, size, size) float32 frames of contiguous stretches and the (T - history + 1,
+        n_cells) responses (Hz) of their windows (window ``i`` ends at frame ``i + history - 1``).
+    penalties : numpy.ndarray
+        Ridge penalties to try, in units of the mean eigenvalue of the stimulus covariance.
+
+    Returns
+    -------
+    LNModel
+        ``model``, fitted.
+
+    Notes
+    -----
+    Each cell's filter is cropped to :func:`crop_size` px around its STA-energy peak
+    (:func:`receptive_field_centres`), which becomes the cell's position when the model has none
+    and the peak scores at least :data:`MIN_STA_SCORE` (NaN otherwise: a cell that rectifies both
+    polarities, as ON-OFF cells do, has no linear receptive field to find) and expanded over :func:`temporal_basis` (10 functions,
+    or every lag where that is cheap), so the regression has at most 10 x 81 weights per cell on
+    50 px frames. The nonlinearity is the mean rate in ``n_bins`` quantile bins of the
+    training generator signal.
+    """
+    history, size = model.history, model.size
+    crop = crop_size(size)
+    count = history if crop * crop * history <= 1000 else min(history, 10)
+    basis_np = temporal_basis(history, count)
+    basis = torch.as_tensor(basis_np, dtype=torch.float32)
+    centres, score = receptive_field_centres([f for f, _ in train], [c for _, c in train], history)
+    filters = np.zeros((model.n_cells, history, size, size), np.float32)
+    offsets, knots, values = [], [], []
+    for cell in range(model.n_cells):
+        corner = tuple(int(np.clip(c - crop // 2, 0, size - crop)) for c in centres[cell])
+        pairs = [[(_design(f, corner, crop, basis), torch.as_tensor(r[:, cell], dtype=torch.float32))
+                  for f, r in part] for part in (train, validation)]
+        weights, offset = _ridge(*pairs, penalties)
+        kernel = basis_np.T @ weights.reshape(count, crop * crop)
+        filters[cell, :, corner[0]:corner[0] + crop, corner[1]:corner[1] + crop] = kernel.reshape(history, crop, crop)
+        generator = torch.cat([x for x, _ in pairs[0]]).double().numpy() @ weights + offset
+        observed = torch.cat([y for _, y in pairs[0]]).numpy()
+        bins = np.array_split(np.argsort(generator, kind="stable"), model.architecture["n_bins"])
+        knot = np.array([generator[b].mean() for b in bins])
+        knots.append(knot + 1e-9 * np.arange(knot.size))
+        values.append([observed[b].mean() for b in bins])
+        offsets.append(offset)
+    with torch.no_grad():
+        model.filters.copy_(torch.as_tensor(filters))
+        model.offset.copy_(torch.as_tensor(offsets, dtype=torch.float32))
+        model.knots.copy_(torch.as_tensor(np.array(knots), dtype=torch.float32))
+        model.values.copy_(torch.as_tensor(np.array(values), dtype=torch.float32))
+    if np.isnan(model.cell_position).all() and size > 1:
+        model.cell_position = np.where((score >= MIN_STA_SCORE)[:, None], centres, np.nan)
+    return model
