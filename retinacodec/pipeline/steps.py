@@ -93,7 +93,7 @@ def layer_contributions(model: RetinaCNN, stimulus: xr.DataArray, settings: Demo
     parts = snippets(stimulus, model.history, settings)
     outputs = {}
     for layer in settings.layers:
-        pieces = [contributions(model, part, layer, cells, split="sign", n_steps=settings.ig_steps,
+        pieces = [contributions(model, part, layer, cells, split="sign", activation="cell", n_steps=settings.ig_steps,
                                 batch_size=settings.batch_size, progress=False)
                   for part in tqdm(parts, desc=f"contributions of {layer}", unit="stretch", disable=not progress)]
         outputs[f"contributions_{layer}"] = xr.concat(pieces, dim="sample")
