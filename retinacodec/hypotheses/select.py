@@ -31,6 +31,8 @@ class Candidate:
     """Every live mode whose channels are exactly this set."""
     usage: float = float("nan")
     """Summed fraction of samples where those modes are active (NaN when unknown)."""
+    pathway: str = ""
+    """The reference pathway the set is matched to ("" when unmatched)."""
 
 
 @dataclass
@@ -125,3 +127,35 @@ def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -
             if table.usage is not None:
                 candidate.usage = float(np.nansum([candidate.usage, table.usage[mode]]))
     return list(chosen.values())
+
+
+def merge_by_pathway(chosen: list[Candidate], matched, match: str = "partial") -> list[Candidate]:
+    """Merge the channel sets matched to the same pathway: one hypothesis per intervention.
+
+    Parameters
+    ----------
+    chosen : list of Candidate
+        From :func:`candidates`, in their order of priority.
+    matched : PathwayMatch
+        Channel and pathway activities (:class:`retinacodec.hypotheses.match.PathwayMatch`).
+    match : {"partial", "correlation"}
+        The matching rule (:data:`retinacodec.hypotheses.match.MATCHES`).
+
+    Returns
+    -------
+    list of Candidate
+        One per matched pathway, in order of first appearance: the union of the sets' channels
+        (silencing everything that stands for the pathway, as the block silences all of it),
+        their reasons, modes and summed usage, and ``pathway`` set.
+    """
+    merged: dict[str, Candidate] = {}
+    for item, pathway in zip(chosen, matched.best([c.channels for c in chosen], match)):
+        if pathway not in merged:
+            merged[pathway] = Candidate(item.channels, item.reason, list(item.modes), item.usage, pathway)
+            continue
+        group = merged[pathway]
+        group.channels = tuple(sorted(set(group.channels) | set(item.channels)))
+        group.reason += f"; {item.reason}"
+        group.modes = sorted(set(group.modes) | set(item.modes))
+        group.usage = float(np.nansum([group.usage, item.usage]))
+    return list(merged.values())
