@@ -101,7 +101,7 @@ def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -
     channel_sets = {int(m): tuple(int(c) for c in np.flatnonzero(values[m] >= channel_fraction * values[m].max()))
                     for m in live}
     ranked: list[tuple[int, str]] = []  # (mode, reason), the cell-type modes first
-    if table.loadings is not None:
+    if table.loadings is not None and live.size:
         correlation, classes = label_correlation(table.loadings.values, np.asarray(table.loadings["cell_type"].values))
         for column, cell_type in enumerate(classes):
             best = int(live[np.argmax(correlation[live, column])])

@@ -40,9 +40,11 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         ``model_r`` (mean Pearson r over cells) and ``model_r_by_type``; per layer
         ``completeness_error_max_hz``, ``completeness_error_median_relative``, ``sae_r2`` and
         ``sae_r2_activation``; ``irf_explained``; with a virtual retina ``recovery_score``,
-        ``recovery_score_shuffled``, ``outcomes`` (count per outcome) and ``agreement`` (every
-        measure's confidence-weighted mean, modes against shuffled); ``n_hypotheses``. NaN
-        (e.g. a recovery score without any confidence) is given as None.
+        ``recovery_score_shuffled``, ``outcomes`` (count per outcome), ``agreement`` (every
+        measure's confidence-weighted mean, modes against shuffled), ``pathways_covered`` and
+        ``coverage`` (per pathway: hypotheses naming it, confirmed ones); ``n_hypotheses``; the
+        same with suffix ``_activation`` for the hypotheses from activation modes. NaN (e.g. a
+        recovery score without any confidence) is given as None.
     """
     r = found["fit"]["pearson_r"]
     numbers = {"model_r": float(r.mean()),
@@ -55,17 +57,35 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         numbers[f"sae_r2_{layer}"] = float(found[f"modes_{layer}"]["r2"])
         numbers[f"sae_r2_activation_{layer}"] = float(found[f"modes_activation_{layer}"]["r2"])
     numbers["irf_explained"] = float(found["irf"].attrs["explained_overall"])
-    hypotheses = found["hypotheses"]
-    numbers["n_hypotheses"] = int(hypotheses.sizes["hypothesis"])
-    if "recovery_score" in hypotheses:
-        numbers["recovery_score"] = float(hypotheses["recovery_score"])
-        numbers["recovery_score_shuffled"] = float(hypotheses["recovery_score_shuffled"])
-        outcomes = [str(o) for o in hypotheses["outcome"].values]
-        numbers["outcomes"] = {o: outcomes.count(o) for o in OUTCOMES}
-        weighted = hypotheses["weighted_score"]
-        numbers["agreement"] = {str(m): {str(s): float(weighted.sel(measure=m, selection=s))
-                                         for s in weighted["selection"].values} for m in weighted["measure"].values}
+    numbers |= _hypothesis_numbers(found)
     return _plain(numbers)
+
+
+def _hypothesis_numbers(found: dict) -> dict:
+    """Counts, recovery scores, agreement and pathway coverage of the contribution-mode hypotheses
+    and of the activation-mode control."""
+    numbers = {}
+    for suffix in ("", "_activation"):
+        hypotheses = found.get(f"hypotheses{suffix}")
+        if hypotheses is None:
+            continue
+        numbers[f"n_hypotheses{suffix}"] = int(hypotheses.sizes["hypothesis"])
+        if "recovery_score" not in hypotheses:
+            continue
+        numbers[f"recovery_score{suffix}"] = float(hypotheses["recovery_score"])
+        numbers[f"recovery_score_shuffled{suffix}"] = float(hypotheses["recovery_score_shuffled"])
+        outcomes = [str(o) for o in hypotheses["outcome"].values]
+        numbers[f"outcomes{suffix}"] = {o: outcomes.count(o) for o in OUTCOMES}
+        weighted = hypotheses["weighted_score"]
+        numbers[f"agreement{suffix}"] = {str(m): {str(s): float(weighted.sel(measure=m, selection=s))
+                                                  for s in weighted["selection"].values}
+                                         for m in weighted["measure"].values}
+        coverage = found[f"coverage{suffix}"]
+        numbers[f"pathways_covered{suffix}"] = int(coverage.attrs["n_covered"])
+        numbers[f"coverage{suffix}"] = {str(p): {"hypotheses": int(coverage["n_hypotheses"].sel(pathway=p)),
+                                                 "confirmed": int(coverage["n_confirmed"].sel(pathway=p))}
+                                        for p in coverage["pathway"].values}
+    return numbers
 
 
 def _f(value, spec: str) -> str:
@@ -133,6 +153,21 @@ def _control_table(found: dict, layers) -> str:
     return "\n".join(rows)
 
 
+def _coverage_table(found: dict) -> str:
+    """Per pathway of the reference circuit: hypotheses naming it and confirmed ones, from
+    contribution modes and from activation modes."""
+    sources = [(suffix, label) for suffix, label in (("", "contribution modes"), ("_activation", "activation modes"))
+               if f"coverage{suffix}" in found]
+    rows = ["| pathway | " + " | ".join(f"{label}: named / confirmed" for _, label in sources) + " |",
+            "|---|" + "---|" * len(sources)]
+    first = found[f"coverage{sources[0][0]}"]
+    for pathway in first["pathway"].values:
+        cells = [f"{int(found[f'coverage{s}']['n_hypotheses'].sel(pathway=pathway))} / "
+                 f"{int(found[f'coverage{s}']['n_confirmed'].sel(pathway=pathway))}" for s, _ in sources]
+        rows.append(f"| {first['name'].sel(pathway=pathway).values} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def report(found: dict, numbers: dict, figures: dict[str, str], source: str, seconds: dict[str, float],
            settings: dict) -> str:
     """The text of ``report.md``: numbers, figures and the hypotheses in plain words.
@@ -170,7 +205,14 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
                   f"{hypotheses.sizes.get('shuffle', 0)}) | "
                   f"{_f(numbers['recovery_score_shuffled'], '.2f')} |",
                   f"| hypotheses {' / '.join(OUTCOMES)} | "
-                  f"{' / '.join(str(numbers['outcomes'][o]) for o in OUTCOMES)} |"]
+                  f"{' / '.join(str(numbers['outcomes'][o]) for o in OUTCOMES)} |",
+                  f"| pathways named by a confirmed hypothesis | {numbers['pathways_covered']} of "
+                  f"{len(numbers['coverage'])} |"]
+        if "recovery_score_activation" in numbers:
+            lines += [f"| recovery score, hypotheses from activation modes (control) | "
+                      f"{_f(numbers['recovery_score_activation'], '.2f')} (shuffled "
+                      f"{_f(numbers['recovery_score_shuffled_activation'], '.2f')}; "
+                      f"{numbers['pathways_covered_activation']} pathways covered) |"]
     lines += ["", "## Model fit", "", fit_table(found["fit"]["pearson_r"]), "", _image(figures["model_fit"],
               "Predicted (colour) and true (black) rates of the best-fit cell of each type; r per cell by type."),
               "## Contributions", "",
@@ -200,23 +242,30 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
     lines += ["## Hypotheses", ""]
     if tested:
         lines += [
-            "Each hypothesis takes a distinct channel set of a layer's contribution modes, names the "
-            "virtual-retina pathway whose activity the channels follow best (correlation at the cells' positions "
-            "on held-out natural jitter), predicts each cell's change of mean rate from silencing the channels in "
-            "the CNN, and is tested by blocking that pathway in the virtual retina. A cell type counts as changed "
+            "Each hypothesis takes the channel sets of a layer's contribution modes, names the virtual-retina "
+            "pathway the channels uniquely follow (largest partial correlation with its activity, the other "
+            "pathways held fixed, at the cells' positions on held-out natural jitter; sets naming the same pathway "
+            "are merged into one hypothesis), predicts each cell's change of mean rate from silencing the channels "
+            "in the CNN, and is tested by blocking that pathway in the virtual retina. The match never sees a "
+            "block's outcome. A cell type counts as changed "
             f"when a {hypotheses.attrs['recording_s']:g} s recording would see the change at "
             f"{hypotheses.attrs['z_min']:g} standard errors; a hypothesis's type agreement is the share of types "
             "predicted or seen to change whose direction it got right; the recovery score is the "
-            "confidence-weighted mean type agreement, and its control uses the same weights with the channels "
-            "shuffled.", ""]
+            "confidence-weighted mean type agreement. Two controls: the same weights with the channels "
+            "shuffled, and hypotheses generated in the same way from the activation modes (per-cell "
+            "activations).", ""]
     else:
         lines += ["Predicted effects of silencing each channel set (no ground truth to test them against).", ""]
     if tested:
-        lines += ["| measure (confidence-weighted mean over hypotheses) | modes' channels | shuffled channels |",
-                  "|---|---|---|"]
-        lines += [f"| {measure.replace('_', ' ')} | {_f(values['modes'], '.2f')} | {_f(values['shuffled'], '.2f')} |"
+        control = numbers.get("agreement_activation", {})
+        lines += ["| measure (confidence-weighted mean over hypotheses) | contribution modes' channels | shuffled "
+                  "channels | activation modes' channels |", "|---|---|---|---|"]
+        lines += [f"| {measure.replace('_', ' ')} | {_f(values['modes'], '.2f')} | {_f(values['shuffled'], '.2f')} | "
+                  f"{_f(control.get(measure, {}).get('modes'), '.2f')} |"
                   for measure, values in numbers["agreement"].items()]
         lines += ["", "Per hypothesis:", ""]
+    if tested:
+        lines += [_coverage_table(found), ""]
     lines += [to_markdown(hypotheses), _image(figures["hypotheses"], "Hypotheses: predicted against observed change "
               "per cell, and agreement against the shuffled control." if tested else "Predicted effects per type.")]
     by = by_type(hypotheses["baseline_rate"])

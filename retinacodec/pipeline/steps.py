@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from ..attribution.ig import contributions
 from ..control import associated_mode, retina_control, top_channels
 from ..errors import RetinaCodecError
-from ..hypotheses import combine, generate, test
+from ..hypotheses import combine, generate, pathway_coverage, test
 from ..hypotheses.match import type_name
 from ..metrics import pearson_r
 from ..models.registry import predict
@@ -193,17 +193,27 @@ def control_experiments(model: RetinaCNN, stimulus: xr.DataArray, found: dict, s
     return outputs
 
 
+MODE_SOURCES = (("contribution", ""), ("activation", "_activation"))
+"""(variable, suffix of the step outputs): hypotheses come from contribution modes, and, as the
+paper's comparison, from activation modes."""
+
+
 def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings, progress: bool,
                      retina=None, match_stimulus: xr.DataArray | None = None) -> dict:
-    """Hypotheses from each layer's contribution modes; tested on the virtual retina when there is one."""
-    per_layer = [generate(model, stimulus, found[f"modes_{layer}"], layer, virtual_retina=retina,
-                          match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
-                          n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
-                 for layer in settings.layers]
-    hypotheses = combine(per_layer)
-    if retina is not None:
-        hypotheses = test(hypotheses, retina, stimulus, progress=progress)
-    return {"hypotheses": hypotheses}
+    """Hypotheses from each layer's contribution modes; with a virtual retina, tested on it, with the
+    pathways confirmed hypotheses name, and the control generated from the activation modes."""
+    outputs = {}
+    for _, suffix in MODE_SOURCES if retina is not None else MODE_SOURCES[:1]:
+        per_layer = [generate(model, stimulus, found[f"modes{suffix}_{layer}"], layer, virtual_retina=retina,
+                              match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
+                              n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
+                     for layer in settings.layers]
+        hypotheses = combine(per_layer)
+        if retina is not None:
+            hypotheses = test(hypotheses, retina, stimulus, progress=progress)
+            outputs[f"coverage{suffix}"] = pathway_coverage(hypotheses, retina.pathways)
+        outputs[f"hypotheses{suffix}"] = hypotheses
+    return outputs
 
 
 def load_recording(path: str | Path) -> tuple[xr.DataArray, xr.DataArray]:
