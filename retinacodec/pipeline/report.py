@@ -8,6 +8,7 @@ from ..hypotheses import to_markdown
 from ..hypotheses.effects import by_type
 from ..hypotheses.match import type_name
 from ..models.train import fit_table
+from ..control_curves import curve_summary
 from ..receptive_fields import irf_variability
 
 
@@ -57,6 +58,15 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         numbers[f"sae_r2_{layer}"] = float(found[f"modes_{layer}"]["r2"])
         numbers[f"sae_r2_activation_{layer}"] = float(found[f"modes_activation_{layer}"]["r2"])
     numbers["irf_explained"] = float(found["irf"].attrs["explained_overall"])
+    for layer in layers:
+        summary_ = curve_summary(found[f"control_{layer}"])
+        others = [str(s) for s in summary_["selection"].values if s != "contribution"]
+        numbers[f"control_specificity_{layer}"] = {
+            str(i): {str(s): float(summary_["mean_specificity"].sel(intervention=i, selection=s))
+                     for s in summary_["selection"].values} for i in summary_["intervention"].values}
+        numbers[f"control_beats_{layer}"] = {
+            str(i): {s: bool(summary_["beats"].sel(intervention=i, selection=s)) for s in others}
+            for i in summary_["intervention"].values}
     numbers |= _hypothesis_numbers(found)
     return _plain(numbers)
 
@@ -136,21 +146,38 @@ def _irf_text(result: xr.Dataset) -> str:
 
 
 def _control_table(found: dict, layers) -> str:
-    rows = ["| layer | target | channels silenced | selection | target cells' rate change, ablate (Hz) | "
-            "preserve (Hz) | correlation with unperturbed, ablate |", "|---|---|---|---|---|---|---|"]
+    """Mean target specificity over targets and k per (layer, intervention, selection), with how
+    often the contribution mode beats each other selection."""
+    rows = ["| layer | intervention | contribution modes | activation modes | random channels | contribution "
+            "beats activation (share of targets x k) | beats random |", "|---|---|---|---|---|---|---|"]
     for layer in layers:
-        result = found[f"control_{layer}"]
-        kind, label = str(result.attrs["target_kind"]), str(result.attrs["target_label"])
-        cells = np.asarray(result[kind].values).astype(str) == label
-        target = f"{type_name(label)} cells" if kind == "cell_type" else f"cell {label}"
-        for selection in result["selection"].values:
-            chosen = result.sel(selection=selection).isel(cell=np.flatnonzero(cells))
-            n_channels = int(result["n_channels"].sel(selection=selection))
-            rows.append(f"| {layer} | {target} | {n_channels} | {selection} modes | "
-                        f"{float(chosen['rate_change'].sel(intervention='ablate').mean()):+.2f} | "
-                        f"{float(chosen['rate_change'].sel(intervention='preserve').mean()):+.2f} | "
-                        f"{float(chosen['correlation'].sel(intervention='ablate').mean()):.2f} |")
+        summary_ = curve_summary(found[f"control_{layer}"])
+        for intervention in summary_["intervention"].values:
+            point = summary_.sel(intervention=intervention)
+
+            def cell(selection: str) -> str:
+                if selection not in point["selection"].values:
+                    return "n/a"
+                value = point.sel(selection=selection)
+                return f"{float(value['mean_specificity']):+.3f} ± {float(value['mean_specificity_se']):.3f}"
+
+            wins = [f"{100 * float(point['wins'].sel(selection=s)):.0f}%" if s in point["selection"].values else "n/a"
+                    for s in ("activation", "random")]
+            rows.append(f"| {layer} | {intervention} | {cell('contribution')} | {cell('activation')} | "
+                        f"{cell('random')} | {wins[0]} | {wins[1]} |")
     return "\n".join(rows)
+
+
+def _control_verdict(numbers: dict, layers) -> str:
+    """One plain sentence per layer and intervention: does the contribution mode win?"""
+    lines = []
+    for layer in layers:
+        for intervention, beats in numbers[f"control_beats_{layer}"].items():
+            lost = [name for name, won in beats.items() if not won]
+            lines.append(f"- {layer}, {intervention}: contribution modes are "
+                         + ("more target-specific than " + " and ".join(beats) if not lost
+                            else f"**not** more target-specific than {' and '.join(lost)}"))
+    return "\n".join(lines)
 
 
 def _coverage_table(found: dict) -> str:
@@ -233,12 +260,20 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
               "## Instantaneous receptive fields by mode", "", _irf_text(found["irf"]), ""]
     lines += [_image(path, f"IRF of cell {key.removeprefix('irf_cell')} split by mode (rank-1 frames at the peak lag).")
               for key, path in figures.items() if key.startswith("irf_cell")]
-    lines += ["## Control: contribution modes against activation modes", "",
-              f"The top {100 * settings['control_fraction']:.0f}% channels of the contribution mode and of the "
-              "activation mode most tied to the target cells are silenced (ablate) or kept alone (preserve).", "",
-              _control_table(found, layers), "", "How the modes were chosen:", ""]
+    lines += ["## Control curves: contribution modes against activation modes and random channels", "",
+              f"For each cell type, the top k = 1..{settings['control_channels']} channels of the contribution mode "
+              "and of the activation mode (per-cell activations) most tied to that type are silenced (ablate) or "
+              f"kept alone (preserve), against {settings['control_draws']} random channel sets per k, over the first "
+              f"{settings['control_frames']} frames of the analysed stimulus. Specificity: the on-target (that "
+              "type's cells) minus the off-target (all other cells) mean relative rate change |Δr| / r for "
+              "ablation, off minus on for preservation; mean over types and k, ± standard error (over cells for "
+              "modes, over draws for random sets).", "",
+              _control_table(found, layers), "", _control_verdict(numbers, layers), "", "How the modes were chosen:",
+              ""]
     lines += [f"- {layer}: {found[f'control_{layer}'].attrs['selection_rule']}" for layer in layers] + [""]
-    lines += [_image(figures[f"control_{layer}"], f"Control experiment in the {layer} layer.") for layer in layers]
+    lines += [_image(figures[f"control_{layer}"], f"Control curves in the {layer} layer: specificity against the "
+                     "number of channels, per target type; error bars are standard errors over cells, the grey "
+                     "band one standard deviation over random draws.") for layer in layers]
     lines += ["## Hypotheses", ""]
     if tested:
         lines += [

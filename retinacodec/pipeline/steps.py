@@ -13,7 +13,8 @@ from scipy.ndimage import uniform_filter1d
 from tqdm.auto import tqdm
 
 from ..attribution.ig import contributions
-from ..control import associated_mode, retina_control, top_channels
+from ..control import associated_mode, top_channels
+from ..control_curves import retina_control_curves
 from ..errors import RetinaCodecError
 from ..hypotheses import combine, generate, pathway_coverage, test
 from ..hypotheses.match import type_name
@@ -163,6 +164,10 @@ def control_target(loadings: xr.DataArray) -> tuple[str, np.ndarray, object]:
     return "cell", cells, cells[0]
 
 
+CELL_TARGETS = 4
+"""Cells targeted one by one in the control curves when all cells share a type (a recording)."""
+
+
 def _control_mode(modes: xr.Dataset, target: str, labels: np.ndarray, label) -> tuple[int, str]:
     """(mode, how it was chosen): the mode most tied to the target, or the largest atom when no
     mode's loadings vary (a dead SAE)."""
@@ -172,24 +177,36 @@ def _control_mode(modes: xr.Dataset, target: str, labels: np.ndarray, label) -> 
         return int(np.argmax(np.abs(np.asarray(modes["modes"].values)).sum(axis=1))), "largest atom (no mode varies)"
 
 
+def _rankings(found: dict, layer: str, kind: str, labels: np.ndarray, targets: list) -> tuple[dict, list[str]]:
+    """Per mode source, per target: the layer's channels ranked by the mode most tied to the target."""
+    rankings, rules = {}, []
+    for variable, suffix in MODE_SOURCES:
+        rankings[variable] = {}
+        for label in targets:
+            name = f"{type_name(str(label))} cells" if kind == "cell_type" else f"cell {label}"
+            mode, rule = _control_mode(found[f"modes{suffix}_{layer}"], name, labels, label)
+            rankings[variable][str(label)] = top_channels(found[f"sae{suffix}_{layer}"], mode, 1.0)
+            rules.append(f"{variable}, {name}: mode {mode} ({rule.split(' (')[0]})")
+    return rankings, rules
+
+
 def control_experiments(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings,
                         progress: bool) -> dict:
-    """Ablate or preserve the top channels of the contribution mode and of the activation mode most
-    tied to the target cells, in each layer (:func:`retina_control`)."""
+    """Control curves in each layer: ablate or preserve the top k = 1..``control_channels``
+    channels of the contribution mode and of the activation mode most tied to each cell type (to
+    each of the first cells when all share a type), against random channel sets
+    (:func:`retina_control_curves`)."""
     outputs = {}
     for layer in settings.layers:
-        selections, rules = {}, []
-        for variable, suffix in (("contribution", ""), ("activation", "_activation")):
-            modes = found[f"modes{suffix}_{layer}"]
-            kind, labels, label = control_target(modes["loadings"])
-            target = f"{type_name(str(label))} cells" if kind == "cell_type" else f"cell {label}"
-            mode, rule = _control_mode(modes, target, labels, label)
-            selections[variable] = top_channels(found[f"sae{suffix}_{layer}"], mode, settings.control_fraction)
-            rules.append(f"{variable}: {rule}")
-        result = retina_control(model, stimulus.isel(time=slice(0, settings.control_frames)), layer, selections,
-                                batch_size=settings.batch_size, progress=progress)
-        outputs[f"control_{layer}"] = result.assign_attrs(target_kind=kind, target_label=str(label),
-                                                          selection_rule="; ".join(rules))
+        kind, labels, _ = control_target(found[f"modes_{layer}"]["loadings"])
+        targets = list(dict.fromkeys(labels.tolist()))[:None if kind == "cell_type" else CELL_TARGETS]
+        rankings, rules = _rankings(found, layer, kind, labels, targets)
+        cell_labels = None if kind == "cell_type" else [str(c) for c in range(model.n_cells)]
+        curves = retina_control_curves(model, stimulus.isel(time=slice(0, settings.control_frames)), layer, rankings,
+                                       max_channels=settings.control_channels, n_random=settings.control_draws,
+                                       seed=settings.seed, labels=cell_labels, batch_size=settings.batch_size * 4,
+                                       progress=progress)
+        outputs[f"control_{layer}"] = curves.assign_attrs(target_kind=kind, selection_rule="; ".join(rules))
     return outputs
 
 
