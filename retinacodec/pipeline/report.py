@@ -40,7 +40,8 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
     dict
         ``model_r`` (mean Pearson r over cells) and ``model_r_by_type``; per layer
         ``completeness_error_max_hz``, ``completeness_error_median_relative``, ``sae_r2`` and
-        ``sae_r2_activation``; ``irf_explained``; with a virtual retina ``recovery_score``,
+        ``sae_r2_activation``; ``irf_explained`` and ``irf_shown_share`` (cumulative share of the
+        IRFs the shown modes carry); with a virtual retina ``recovery_score``,
         ``recovery_score_shuffled``, ``outcomes`` (count per outcome), ``agreement`` (every
         measure's confidence-weighted mean, modes against shuffled), ``pathways_covered`` and
         ``coverage`` (per pathway: hypotheses naming it, confirmed ones); ``n_hypotheses``; the
@@ -58,6 +59,7 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         numbers[f"sae_r2_{layer}"] = float(found[f"modes_{layer}"]["r2"])
         numbers[f"sae_r2_activation_{layer}"] = float(found[f"modes_activation_{layer}"]["r2"])
     numbers["irf_explained"] = float(found["irf"].attrs["explained_overall"])
+    numbers["irf_shown_share"] = float(found["irf"].attrs["shown_share_overall"])
     for layer in layers:
         summary_ = curve_summary(found[f"control_{layer}"])
         others = [str(s) for s in summary_["selection"].values if s != "contribution"]
@@ -135,12 +137,19 @@ def _comparison_table(found: dict, layers) -> str:
 
 def _irf_text(result: xr.Dataset) -> str:
     variability = irf_variability(result)
-    lines = [f"The modes shown explain {100 * float(result.attrs['explained_overall']):.0f}% of the IRFs' squared "
-             "norm (the rest is the residual: other modes and channels no active mode uses)."]
+    lines = [f"Each cell's IRF is split into the parts that flow through every live contribution mode; the modes "
+             f"shown are each cell's own, ranked by their share of its IRF (projection "
+             f"⟨part, IRF⟩ / |IRF|², pooled over the times shown), until they carry "
+             f"{100 * float(result.attrs['min_share']):.0f}%. Together they carry "
+             f"{100 * float(result.attrs['shown_share_overall']):.0f}% of the IRFs; all modes kept explain "
+             f"{100 * float(result.attrs['explained_overall']):.0f}% of the squared norm (1 − |residual|² / |IRF|²)."]
     for cell in result["cell"].values:
         cell_type = type_name(str(result["cell_type"].sel(cell=cell).values))
-        explained = 100 * float(result["explained"].sel(cell=cell).mean())
-        lines.append(f"- cell {cell} ({cell_type}): explained {explained:.0f}%, IRF variability over time "
+        ranked = [(int(m), float(c)) for m, c in zip(result["cell_modes"].sel(cell=cell).values,
+                                                     result["cumulative_share"].sel(cell=cell).values) if m >= 0]
+        listed = ", ".join(f"mode {m} ({100 * float(result['cell_share'].sel(cell=cell, mode=m)):.0f}%, "
+                           f"cumulative {100 * c:.0f}%)" for m, c in ranked)
+        lines.append(f"- cell {cell} ({cell_type}): {listed}; IRF variability over time "
                      f"{float(variability.sel(cell=cell)):.2f} (0 = same shape at every time)")
     return "\n".join(lines)
 

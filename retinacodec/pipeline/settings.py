@@ -39,8 +39,11 @@ class DemoSettings:
     """Cells whose IRFs are decomposed by mode (the best-fit cell of the first types)."""
     irf_times: int = 3
     """Time points per IRF cell."""
-    irf_modes: int = 4
-    """Modes (the most used) the IRFs are split into; the rest is the residual."""
+    irf_modes: int = 6
+    """Most modes shown per IRF cell: its modes ranked by their share of its IRF, until they carry
+    ``irf_min_share``; the rest is the residual."""
+    irf_min_share: float = 0.5
+    """Cumulative share of a cell's IRF (squared norm, pooled over its times) the shown modes reach."""
     irf_layer: str | None = None
     """Layer whose modes split the IRFs (one of ``layers``; None: the last of them)."""
     control_channels: int = 8
@@ -76,9 +79,10 @@ class DemoSettings:
             if field.type == "int" and (isinstance(value, bool) or not isinstance(value, int) or value < 0
                                         or (value == 0 and field.name not in ("n_shuffles", "seed"))):
                 raise RetinaCodecError(f"demo setting {field.name} is {value!r}; expected a positive integer")
-        for name in ("nwb_heldout_fraction",):
+        for name in ("nwb_heldout_fraction", "irf_min_share"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0 < value < 1):
+            top = 1.0 if name == "irf_min_share" else 1.0 - 1e-12
+            if not (isinstance(value, (int, float)) and 0 < value <= top):
                 raise RetinaCodecError(f"demo setting {name} is {value!r}; expected a number in (0, 1)")
         if not self.layers or not all(isinstance(layer, str) and layer for layer in self.layers):
             raise RetinaCodecError(f"demo setting layers is {self.layers!r}; expected one or more layer names")

@@ -24,7 +24,7 @@ from ..models.retina_cnn import RetinaCNN
 from ..models.train import TrainingSettings, evaluate_on_virtual_retina, train_model
 from ..modes.compare import pca_dimensions, sign_correlation, sparsity
 from ..modes.workflow import fit_modes
-from ..receptive_fields import irf
+from ..receptive_fields import irf, modes_by_share
 from ..targets import Cell
 from .settings import DemoSettings
 
@@ -142,15 +142,17 @@ def irf_cells(fit: xr.Dataset, count: int) -> list[int]:
 
 def mode_irfs(model: RetinaCNN, stimulus: xr.DataArray, found: dict, cells: list[int], settings: DemoSettings,
               progress: bool) -> dict:
-    """IRFs of a few cells at a few of the analysed times, split by the most used contribution modes
-    of one layer."""
+    """IRFs of a few cells at a few of the analysed times, split by every live contribution mode of
+    one layer; kept: each cell's modes ranked by their share of its IRF until they carry
+    ``irf_min_share`` (at most ``irf_modes``; :func:`modes_by_share`)."""
     layer = settings.irf_layer or settings.layers[-1]
     analysed = np.unique(found[f"contributions_{layer}"].indexes["sample"].get_level_values("time"))
     times = analysed[np.linspace(0, len(analysed) - 1, settings.irf_times).round().astype(int)]
+    modes = found[f"modes_{layer}"]
     result = irf(model, stimulus, cells=cells, times=times, method="gradient", layer=layer,
-                 modes=found[f"sae_{layer}"], selected_modes=used_modes(found[f"modes_{layer}"], settings.irf_modes),
+                 modes=found[f"sae_{layer}"], selected_modes=used_modes(modes, modes.sizes["mode"]),
                  batch_size=settings.batch_size, progress=progress)
-    return {"irf": result}
+    return {"irf": modes_by_share(result, settings.irf_min_share, settings.irf_modes)}
 
 
 def control_target(loadings: xr.DataArray) -> tuple[str, np.ndarray, object]:
