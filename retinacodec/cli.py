@@ -231,7 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("-o", "--output", required=True, help="output netCDF file")
-    p.add_argument("--plot", help="also save a bar chart to this PNG")
+    p.add_argument("--plot", help="also save a bar chart (with --curves: the curves) to this PNG")
+    p.add_argument("--curves", type=int, metavar="K", help="control curves instead: silence or keep alone the top "
+                   "k = 1..K channels of the mode most tied to each cell type (modes files with loadings), against "
+                   "random channel sets; table and figure of the target specificity")
+    p.add_argument("--draws", type=int, default=20, help="random channel sets per k with --curves (default 20)")
     p.set_defaults(func=cmd_control)
 
     p = sub.add_parser("imagenet", help="CODEC analyses of an image classifier on ImageNet images")
