@@ -136,9 +136,10 @@ def generate(
     pathways held fixed (:func:`~retinacodec.hypotheses.match.pathway_partial_correlation`); the
     pathways' activities are correlated with each other, so the plain correlation
     (``match="correlation"``) names the pathway a set shares most variance with. Sets matched to
-    the same pathway name the same experiment and are merged into one hypothesis (the union of
-    their channels, :func:`~retinacodec.hypotheses.select.merge_by_pathway`); :math:`\rho^*` is
-    the merged set's (partial) correlation with its pathway. The match uses activities only, never
+    the same pathway name the same experiment and are merged into one hypothesis, the set that
+    follows the pathway most closely standing for it
+    (:func:`~retinacodec.hypotheses.select.merge_by_pathway`); :math:`\rho^*` is its (partial)
+    correlation with the pathway. The match uses activities only, never
     the outcome of a block, so the test is not circular.
 
     *Confidence.* :math:`c = \\max(\\rho^*, 0) \\cdot \\operatorname{erf}(z / \\sqrt 2)`, with

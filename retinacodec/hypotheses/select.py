@@ -144,18 +144,23 @@ def merge_by_pathway(chosen: list[Candidate], matched, match: str = "partial") -
     Returns
     -------
     list of Candidate
-        One per matched pathway, in order of first appearance: the union of the sets' channels
-        (silencing everything that stands for the pathway, as the block silences all of it),
-        their reasons, modes and summed usage, and ``pathway`` set.
+        One per matched pathway, in order of first appearance: the set that follows the pathway
+        most closely (largest match value) stands for it, with ``pathway`` set; the others'
+        reasons and channels are added to its reason. A set, not the union of the sets: a union
+        of several modes' channels is a set no mode uses, and silencing it is no longer specific.
     """
-    merged: dict[str, Candidate] = {}
-    for item, pathway in zip(chosen, matched.best([c.channels for c in chosen], match)):
-        if pathway not in merged:
-            merged[pathway] = Candidate(item.channels, item.reason, list(item.modes), item.usage, pathway)
-            continue
-        group = merged[pathway]
-        group.channels = tuple(sorted(set(group.channels) | set(item.channels)))
-        group.reason += f"; {item.reason}"
-        group.modes = sorted(set(group.modes) | set(item.modes))
-        group.usage = float(np.nansum([group.usage, item.usage]))
-    return list(merged.values())
+    sets = [c.channels for c in chosen]
+    values = matched.partial(sets) if match == "partial" else matched.correlation(sets)
+    best = values.argmax(axis=1)
+    groups: dict[int, list[int]] = {}
+    for position, pathway in enumerate(best):
+        groups.setdefault(int(pathway), []).append(position)
+    merged = []
+    for pathway, members in groups.items():
+        lead = max(members, key=lambda m: (values[m, pathway], -m))
+        item = chosen[lead]
+        others = [f"{chosen[m].reason} (channels {', '.join(map(str, chosen[m].channels))})" for m in members
+                  if m != lead]
+        reason = item.reason + ("; also matched to it: " + "; ".join(others) if others else "")
+        merged.append(Candidate(item.channels, reason, list(item.modes), item.usage, matched.pathways[pathway]))
+    return merged
