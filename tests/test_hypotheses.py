@@ -352,3 +352,28 @@ def test_bad_inputs_raise_one_clear_error(small_cnn, stimulus, retina):
     matched = unmatched.assign(block=("hypothesis", ["amacrine_wide"] * unmatched.sizes["hypothesis"]))
     with pytest.raises(RetinaCodecError, match="not the hypotheses' cells"):
         hyp.test(matched, other, stimulus, progress=False)
+
+
+def test_ceiling_is_the_best_agreement_of_any_single_channel_checked_with_retina_control(small_cnn, stimulus, retina):
+    from retinacodec.hypotheses.ceiling import pathway_ceiling
+    from retinacodec.hypotheses.score import type_agreement
+
+    ceiling = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=600.0)
+    assert list(ceiling["pathway"].values) == list(retina.pathways)
+    sets = {str(c): [c] for c in range(4)}
+    control = retina_control(small_cnn, stimulus, "amacrine", sets, progress=False)
+    cell_coords = {"cell_type": ("cell", control["cell_type"].values)}
+    baseline = xr.DataArray(control["mean_rate"].sel(intervention="none").isel(selection=0).values, dims="cell",
+                            coords=cell_coords)
+    change = xr.DataArray(control["rate_change"].sel(intervention="ablate").values, dims=("set", "cell"),
+                          coords=cell_coords)
+    predicted = categories(change, baseline, 600.0, 2.0)
+    first = small_cnn.history - 1
+    truth = retina.respond(stimulus)["rate"].values[first:].mean(axis=0)
+    for pathway in ("bipolar_off_sustained", "amacrine_wide"):
+        blocked = retina.respond(stimulus, block=pathway)["rate"].values[first:].mean(axis=0) - truth
+        observed = categories(xr.DataArray(blocked, dims="cell", coords=cell_coords),
+                              xr.DataArray(truth, dims="cell", coords=cell_coords), 600.0, 2.0)
+        expected = float(type_agreement(predicted, observed).max())
+        assert float(ceiling["ceiling"].sel(pathway=pathway)) == pytest.approx(expected)
+    assert ceiling.attrs["mean_ceiling"] == pytest.approx(float(ceiling["ceiling"].mean()))

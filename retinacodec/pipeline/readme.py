@@ -72,7 +72,9 @@ def demo_section(numbers: dict) -> str:
             f"{_number(numbers['recovery_score_shuffled'])}; hypotheses from activation modes "
             f"{_number(numbers.get('recovery_score_activation'))}) |",
             f"| pathways named by a confirmed hypothesis | {len(covered)} of {len(numbers['coverage'])} "
-            f"({', '.join(covered) or 'none'}) |"]
+            f"({', '.join(covered) or 'none'}) |",
+            f"| ceiling: mean over pathways of the best agreement of any set of few channels (uses the outcomes) | "
+            f"{_number(numbers.get('recovery_ceiling'))} |"]
     text = (f"On the shipped model the demo finds (numbers written by `python -m retinacodec.pipeline.readme "
             f"demo_out/summary.json` from a `retinacodec demo` run):\n\n" + "\n".join(rows) + "\n\n"
             f"Control curves (top 1-8 channels of the mode most tied to each cell type): "

@@ -92,6 +92,10 @@ def _hypothesis_numbers(found: dict) -> dict:
         numbers[f"agreement{suffix}"] = {str(m): {str(s): float(weighted.sel(measure=m, selection=s))
                                                   for s in weighted["selection"].values}
                                          for m in weighted["measure"].values}
+        if suffix == "" and "ceiling" in found:
+            ceiling = found["ceiling"]
+            numbers["recovery_ceiling"] = float(ceiling.attrs["mean_ceiling"])
+            numbers["ceiling"] = {str(p): float(ceiling["ceiling"].sel(pathway=p)) for p in ceiling["pathway"].values}
         coverage = found[f"coverage{suffix}"]
         numbers[f"pathways_covered{suffix}"] = int(coverage.attrs["n_covered"])
         numbers[f"coverage{suffix}"] = {str(p): {"hypotheses": int(coverage["n_hypotheses"].sel(pathway=p)),
@@ -196,11 +200,24 @@ def _coverage_table(found: dict) -> str:
                if f"coverage{suffix}" in found]
     rows = ["| pathway | " + " | ".join(f"{label}: named / confirmed" for _, label in sources) + " |",
             "|---|" + "---|" * len(sources)]
+    ceiling = found.get("ceiling")
+    if ceiling is not None:
+        rows[0] += f" ceiling: best set of ≤ {ceiling.attrs['max_size']} channels |"
+        rows[1] += "---|"
     first = found[f"coverage{sources[0][0]}"]
     for pathway in first["pathway"].values:
         cells = [f"{int(found[f'coverage{s}']['n_hypotheses'].sel(pathway=pathway))} / "
                  f"{int(found[f'coverage{s}']['n_confirmed'].sel(pathway=pathway))}" for s, _ in sources]
+        if ceiling is not None:
+            best = ceiling.sel(pathway=pathway)
+            cells.append(f"{float(best['ceiling']):.2f} ({best['ceiling_layer'].values} channels "
+                         f"{best['ceiling_channels'].values})")
         rows.append(f"| {first['name'].sel(pathway=pathway).values} | " + " | ".join(cells) + " |")
+    if ceiling is not None:
+        rows += ["", f"Ceiling: the best type agreement any set of up to {ceiling.attrs['max_size']} channels of a "
+                 "layer reaches with the pathway's block. It uses the blocks' outcomes, so it never chooses a match; "
+                 "it says what a perfect matching could at best recover from this CNN (mean over pathways "
+                 f"{ceiling.attrs['mean_ceiling']:.2f}). Where it is low, the CNN mixes that pathway with others."]
     return "\n".join(rows)
 
 
@@ -243,7 +260,9 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
                   f"| hypotheses {' / '.join(OUTCOMES)} | "
                   f"{' / '.join(str(numbers['outcomes'][o]) for o in OUTCOMES)} |",
                   f"| pathways named by a confirmed hypothesis | {numbers['pathways_covered']} of "
-                  f"{len(numbers['coverage'])} |"]
+                  f"{len(numbers['coverage'])} |",
+                  "| ceiling of the recovery score (best set of few channels per pathway; uses the outcomes) | "
+                  f"{_f(numbers.get('recovery_ceiling'), '.2f')} |"]
         if "recovery_score_activation" in numbers:
             lines += [f"| recovery score, hypotheses from activation modes (control) | "
                       f"{_f(numbers['recovery_score_activation'], '.2f')} (shuffled "

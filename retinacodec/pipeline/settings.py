@@ -62,6 +62,8 @@ class DemoSettings:
     """Most hypotheses per layer."""
     n_shuffles: int = 10
     """Shuffled mode-to-channel controls."""
+    ceiling_channels: int = 2
+    """Largest channel set tried for the per-pathway ceiling of the recovery score (a diagnostic)."""
     nwb_epochs: int = 4
     """Training epochs for a model of an NWB recording."""
     nwb_heldout_fraction: float = 0.25
@@ -95,7 +97,7 @@ class DemoSettings:
         """Tiny settings for tests: every step runs, in seconds, with meaningless numbers."""
         return cls(fit_frames=300, analysis_frames=200, analysis_windows=12, analysis_snippets=3, ig_steps=4,
                    sae_epochs=4, sae_batch_size=32, irf_cells=1, irf_times=2, irf_modes=2, control_frames=60,
-                   control_channels=3, control_draws=3,
+                   control_channels=3, control_draws=3, ceiling_channels=1,
                    hypothesis_frames=200, match_frames=150, max_hypotheses=2, n_shuffles=2,
                    nwb_epochs=1)
 

@@ -17,6 +17,7 @@ from ..control import associated_mode, top_channels
 from ..control_curves import retina_control_curves
 from ..errors import RetinaCodecError
 from ..hypotheses import combine, generate, pathway_coverage, test
+from ..hypotheses.ceiling import pathway_ceiling
 from ..hypotheses.match import type_name
 from ..metrics import pearson_r
 from ..models.registry import predict
@@ -220,7 +221,9 @@ paper's comparison, from activation modes."""
 def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings, progress: bool,
                      retina=None, match_stimulus: xr.DataArray | None = None) -> dict:
     """Hypotheses from each layer's contribution modes; with a virtual retina, tested on it, with the
-    pathways confirmed hypotheses name, and the control generated from the activation modes."""
+    pathways confirmed hypotheses name, the control generated from the activation modes, and the
+    ceiling of what any set of up to ``ceiling_channels`` channels could reach per pathway
+    (:func:`~retinacodec.hypotheses.ceiling.pathway_ceiling`, a diagnostic from the outcomes)."""
     outputs = {}
     for _, suffix in MODE_SOURCES if retina is not None else MODE_SOURCES[:1]:
         per_layer = [generate(model, stimulus, found[f"modes{suffix}_{layer}"], layer, virtual_retina=retina,
@@ -232,6 +235,9 @@ def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, sett
             hypotheses = test(hypotheses, retina, stimulus, progress=progress)
             outputs[f"coverage{suffix}"] = pathway_coverage(hypotheses, retina.pathways)
         outputs[f"hypotheses{suffix}"] = hypotheses
+    if retina is not None:
+        outputs["ceiling"] = pathway_ceiling(model, stimulus, settings.layers, retina, settings.ceiling_channels,
+                                             progress=progress)
     return outputs
 
 
