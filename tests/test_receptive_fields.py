@@ -316,7 +316,7 @@ def test_mode_shares_are_projections_that_add_up_with_the_residual_to_one():
 def test_modes_by_share_keeps_each_cells_modes_until_the_share_is_reached():
     from retinacodec.receptive_fields import modes_by_share
 
-    decomposed, weights = _hand_decomposed()
+    decomposed, _ = _hand_decomposed()
     kept = modes_by_share(decomposed, min_share=0.8, max_modes=3)
     # cell 4: 9/11.25 = 0.80 from mode 10 alone; cell 7: mode 12 alone, the same
     assert kept["cell_modes"].sel(cell=4).values.tolist() == [10, -1, -1]

@@ -11,4 +11,5 @@ from .generate import combine, generate
 from .report import to_markdown
 from .score import recovery_score, score, test, type_agreement
 
-__all__ = ["combine", "generate", "pathway_coverage", "recovery_score", "score", "test", "to_markdown", "type_agreement"]
+__all__ = ["combine", "generate", "pathway_coverage", "recovery_score", "score", "test", "to_markdown",
+           "type_agreement"]

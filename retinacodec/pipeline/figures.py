@@ -41,7 +41,8 @@ def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str)
            for layer in layers},
         "sparsity": plot_sparsity(found["sparsity"]),
         "dimensions": plot_dimensions(found["dimensions"]),
-        **{f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell), max_modes=int(irf.sizes.get("rank", 4))) for cell in irf["cell"].values},
+        **{f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell), max_modes=int(irf.sizes.get("rank", 4)))
+           for cell in irf["cell"].values},
         **{f"control_{layer}": plot_control_curves(found[f"control_{layer}"]) for layer in layers},
         "hypotheses": plot_hypotheses(found["hypotheses"]),
     }

@@ -146,7 +146,8 @@ def _irf_text(result: xr.Dataset) -> str:
              f"⟨part, IRF⟩ / |IRF|², pooled over the times shown), until they carry "
              f"{100 * float(result.attrs['min_share']):.0f}%. Together they carry "
              f"{100 * float(result.attrs['shown_share_overall']):.0f}% of the IRFs; all modes kept explain "
-             f"{100 * float(result.attrs['explained_overall']):.0f}% of the squared norm (1 − |residual|² / |IRF|²)."]
+             f"{100 * float(result.attrs['explained_overall']):.0f}% of the squared norm "
+             "(1 − |residual|² / |IRF|²)."]
     for cell in result["cell"].values:
         cell_type = type_name(str(result["cell_type"].sel(cell=cell).values))
         ranked = [(int(m), float(c)) for m, c in zip(result["cell_modes"].sel(cell=cell).values,
@@ -219,6 +220,40 @@ def _coverage_table(found: dict) -> str:
                  "it says what a perfect matching could at best recover from this CNN (mean over pathways "
                  f"{ceiling.attrs['mean_ceiling']:.2f}). Where it is low, the CNN mixes that pathway with others."]
     return "\n".join(rows)
+
+
+def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> list[str]:
+    """The report's hypotheses section: method, agreement table, pathway coverage, the list, figure."""
+    hypotheses = found["hypotheses"]
+    tested = "recovery_score" in numbers
+    lines = ["## Hypotheses", ""]
+    if not tested:
+        return lines + ["Predicted effects of silencing each channel set (no ground truth to test them against).", "",
+                        to_markdown(hypotheses), _image(figures["hypotheses"], "Predicted effects per type.")]
+    lines += [
+        "Each hypothesis takes the channel sets of a layer's contribution modes, names the virtual-retina "
+        "pathway the channels uniquely follow (largest partial correlation with its activity, the other "
+        "pathways held fixed, at the cells' positions on held-out natural jitter; of the sets naming the same "
+        "pathway, the one that follows it most closely stands for it), predicts each cell's change of mean "
+        "rate from silencing the channels in the CNN, and is tested by blocking that pathway in the virtual "
+        "retina. The match never sees a block's outcome. A cell type counts as changed "
+        f"when a {hypotheses.attrs['recording_s']:g} s recording would see the change at "
+        f"{hypotheses.attrs['z_min']:g} standard errors; a hypothesis's type agreement is the share of types "
+        "predicted or seen to change whose direction it got right; the recovery score is the "
+        "confidence-weighted mean type agreement. Two controls: the same weights with the channels "
+        "shuffled, and hypotheses generated in the same way from the activation modes (per-cell "
+        "activations).", ""]
+    control = numbers.get("agreement_activation", {})
+    lines += ["| measure (confidence-weighted mean over hypotheses) | contribution modes' channels | shuffled "
+              "channels | activation modes' channels |", "|---|---|---|---|"]
+    lines += [f"| {measure.replace('_', ' ')} | {_f(values['modes'], '.2f')} | {_f(values['shuffled'], '.2f')} | "
+              f"{_f(control.get(measure, {}).get('modes'), '.2f')} |"
+              for measure, values in numbers["agreement"].items()]
+    lines += ["", "Pathways of the virtual retina: hypotheses naming each, and confirmed ones.", "",
+              _coverage_table(found), "", "Per hypothesis:", "", to_markdown(hypotheses),
+              _image(figures["hypotheses"], "Hypotheses: predicted against observed change per cell, and agreement "
+                     "against the shuffled control.")]
+    return lines
 
 
 def report(found: dict, numbers: dict, figures: dict[str, str], source: str, seconds: dict[str, float],
@@ -302,35 +337,7 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
     lines += [_image(figures[f"control_{layer}"], f"Control curves in the {layer} layer: specificity against the "
                      "number of channels, per target type; error bars are standard errors over cells, the grey "
                      "band one standard deviation over random draws.") for layer in layers]
-    lines += ["## Hypotheses", ""]
-    if tested:
-        lines += [
-            "Each hypothesis takes the channel sets of a layer's contribution modes, names the virtual-retina "
-            "pathway the channels uniquely follow (largest partial correlation with its activity, the other "
-            "pathways held fixed, at the cells' positions on held-out natural jitter; of the sets naming the same "
-            "pathway, the one that follows it most closely stands for it), predicts each cell's change of mean "
-            "rate from silencing the channels in the CNN, and is tested by blocking that pathway in the virtual "
-            "retina. The match never sees a block's outcome. A cell type counts as changed "
-            f"when a {hypotheses.attrs['recording_s']:g} s recording would see the change at "
-            f"{hypotheses.attrs['z_min']:g} standard errors; a hypothesis's type agreement is the share of types "
-            "predicted or seen to change whose direction it got right; the recovery score is the "
-            "confidence-weighted mean type agreement. Two controls: the same weights with the channels "
-            "shuffled, and hypotheses generated in the same way from the activation modes (per-cell "
-            "activations).", ""]
-    else:
-        lines += ["Predicted effects of silencing each channel set (no ground truth to test them against).", ""]
-    if tested:
-        control = numbers.get("agreement_activation", {})
-        lines += ["| measure (confidence-weighted mean over hypotheses) | contribution modes' channels | shuffled "
-                  "channels | activation modes' channels |", "|---|---|---|---|"]
-        lines += [f"| {measure.replace('_', ' ')} | {_f(values['modes'], '.2f')} | {_f(values['shuffled'], '.2f')} | "
-                  f"{_f(control.get(measure, {}).get('modes'), '.2f')} |"
-                  for measure, values in numbers["agreement"].items()]
-        lines += ["", "Per hypothesis:", ""]
-    if tested:
-        lines += [_coverage_table(found), ""]
-    lines += [to_markdown(hypotheses), _image(figures["hypotheses"], "Hypotheses: predicted against observed change "
-              "per cell, and agreement against the shuffled control." if tested else "Predicted effects per type.")]
+    lines += _hypotheses_section(found, numbers, figures)
     by = by_type(hypotheses["baseline_rate"])
     lines += ["Mean model rates (Hz) under that stimulus: " +
               ", ".join(f"{type_name(str(t))} {float(v):.1f}" for t, v in zip(by["type"].values, by.values)), "",
