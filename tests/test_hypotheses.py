@@ -377,3 +377,18 @@ def test_ceiling_is_the_best_agreement_of_any_single_channel_checked_with_retina
         expected = float(type_agreement(predicted, observed).max())
         assert float(ceiling["ceiling"].sel(pathway=pathway)) == pytest.approx(expected)
     assert ceiling.attrs["mean_ceiling"] == pytest.approx(float(ceiling["ceiling"].mean()))
+
+
+def test_hypotheses_record_what_the_modes_decompose(small_cnn, stimulus):
+    from retinacodec.modes.workflow import fit_modes
+    from retinacodec.attribution.ig import contributions
+    from retinacodec.targets import Cell
+
+    data = contributions(small_cnn, stimulus.isel(time=slice(0, 20)), "amacrine", [Cell(i) for i in range(4)],
+                         split="sign", activation="cell", n_steps=2, progress=False)
+    for variable in ("contribution", "activation"):
+        _, modes = fit_modes(data, labels="cell_type", variable=variable, n_modes=3, epochs=2, batch_size=8,
+                             progress=False)
+        result = hyp.generate(small_cnn, stimulus, modes, "amacrine", virtual_retina=None, n_shuffles=0,
+                              progress=False)
+        assert result.attrs["modes_variable"] == variable

@@ -2,6 +2,7 @@
 blocking it should do to each ganglion cell, and how sure the prediction is."""
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 
@@ -32,6 +33,13 @@ def _count(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise RetinaCodecError(f"{name} is {value!r}; expected an integer >= {minimum}")
     return int(value)
+
+
+def _modes_variable(modes: SAE | xr.Dataset | xr.DataArray) -> str:
+    """What the modes decompose (``"contribution"`` or ``"activation"``), from the SAE or its params."""
+    if isinstance(modes, SAE):
+        return str(modes.variable)
+    return str(json.loads(modes.attrs.get("sae_params", "{}")).get("variable", "contribution"))
 
 
 def _listed(values: Sequence[int]) -> str:
@@ -185,7 +193,7 @@ def generate(
         "gain": float(gain),
         "model": str(getattr(model, "name", type(model).__name__)),
         "layer": layer,
-        "modes_variable": str(table.weights.attrs.get("variable", "contribution")),
+        "modes_variable": _modes_variable(modes),
         "stimulus": str(stimulus.attrs.get("kind", "unknown")),
         "stimulus_seed": int(stimulus.attrs.get("seed", -1)),
         "stimulus_frames": int(stimulus.sizes["time"]),
