@@ -37,9 +37,11 @@ def _control_sentence(numbers: dict, layers: list[str]) -> str:
             values = numbers[f"control_specificity_{layer}"][intervention]
             lost = [name for name, won in beats.items() if not won]
             verdict = "beat" if not lost else f"do **not** beat {' and '.join(lost)} on"
+            losses = numbers.get(f"control_losses_{layer}", {}).get(intervention, {})
+            exceptions = (f", except for {', '.join(type_name(t) for t in losses)} cells" if losses else "")
             parts.append(f"{layer}, {intervention}: {verdict} target specificity (contribution "
                          f"{values['contribution']:+.3f}, activation {values.get('activation', float('nan')):+.3f}, "
-                         f"random {values.get('random', float('nan')):+.3f})")
+                         f"random {values.get('random', float('nan')):+.3f}){exceptions}")
     return "; ".join(parts)
 
 

@@ -66,6 +66,7 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         numbers[f"control_specificity_{layer}"] = {
             str(i): {str(s): float(summary_["mean_specificity"].sel(intervention=i, selection=s))
                      for s in summary_["selection"].values} for i in summary_["intervention"].values}
+        numbers[f"control_losses_{layer}"] = _losses(found[f"control_{layer}"])
         numbers[f"control_beats_{layer}"] = {
             str(i): {s: bool(summary_["beats"].sel(intervention=i, selection=s)) for s in others}
             for i in summary_["intervention"].values}
@@ -183,15 +184,32 @@ def _control_table(found: dict, layers) -> str:
 
 
 def _control_verdict(numbers: dict, layers) -> str:
-    """One plain sentence per layer and intervention: does the contribution mode win?"""
+    """One plain sentence per layer and intervention: does the contribution mode win on average,
+    and for which target types does it not?"""
     lines = []
     for layer in layers:
         for intervention, beats in numbers[f"control_beats_{layer}"].items():
             lost = [name for name, won in beats.items() if not won]
-            lines.append(f"- {layer}, {intervention}: contribution modes are "
+            losses = numbers[f"control_losses_{layer}"][intervention]
+            where = "; ".join(f"{type_name(t)} cells (below {' and '.join(names)})" for t, names in losses.items())
+            lines.append(f"- {layer}, {intervention}: on average over types and k, contribution modes are "
                          + ("more target-specific than " + " and ".join(beats) if not lost
-                            else f"**not** more target-specific than {' and '.join(lost)}"))
+                            else f"**not** more target-specific than {' and '.join(lost)}")
+                         + (f"; per type they are **not** for {where}" if where else "; so for every type"))
     return "\n".join(lines)
+
+
+def _losses(curves: xr.Dataset) -> dict:
+    """intervention -> target -> selections whose mean specificity over k beats the contribution mode's."""
+    mean = curves["specificity"].mean("k")
+    others = [str(s) for s in curves["selection"].values if s != "contribution"]
+    result = {}
+    for intervention in curves["intervention"].values:
+        per = mean.sel(intervention=intervention)
+        better = {str(t): [s for s in others if float(per.sel(target=t, selection=s))
+                           > float(per.sel(target=t, selection="contribution"))] for t in curves["target"].values}
+        result[str(intervention)] = {t: names for t, names in better.items() if names}
+    return result
 
 
 def _coverage_table(found: dict) -> str:
