@@ -44,7 +44,7 @@ def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str)
         **{f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell), max_modes=int(irf.sizes.get("rank", 4)))
            for cell in irf["cell"].values},
         **{f"control_{layer}": plot_control_curves(found[f"control_{layer}"]) for layer in layers},
-        "hypotheses": plot_hypotheses(found["hypotheses"]),
+        "hypotheses": plot_hypotheses(found["hypotheses"], found.get("hypotheses_activation")),
     }
     for key, figure in figures.items():
         save_figure(figure, folder / f"{key}.png")

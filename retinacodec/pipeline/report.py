@@ -66,6 +66,9 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         numbers[f"control_specificity_{layer}"] = {
             str(i): {str(s): float(summary_["mean_specificity"].sel(intervention=i, selection=s))
                      for s in summary_["selection"].values} for i in summary_["intervention"].values}
+        numbers[f"control_specificity_se_{layer}"] = {
+            str(i): {str(s): float(summary_["mean_specificity_se"].sel(intervention=i, selection=s))
+                     for s in summary_["selection"].values} for i in summary_["intervention"].values}
         numbers[f"control_losses_{layer}"] = _losses(found[f"control_{layer}"])
         numbers[f"control_beats_{layer}"] = {
             str(i): {s: bool(summary_["beats"].sel(intervention=i, selection=s)) for s in others}
