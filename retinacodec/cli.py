@@ -46,7 +46,8 @@ def _cmd_contributions(args: argparse.Namespace) -> None:
     targets = args.target.split(",")
     target = targets if len(targets) > 1 else targets[0]
     options = {"path": args.path, "baseline": args.baseline, "n_steps": args.n_steps, "method": args.method,
-               "split": args.split, "batch_size": args.batch_size, "device": args.device}
+               "split": args.split, "activation": args.activation, "batch_size": args.batch_size,
+               "device": args.device}
     if any(v is not None for v in (args.workers, args.scheduler, args.chunk_size, args.job_dir)):
         from .parallel import run_contributions
 
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gausslegendre, riemann_trapezoid, riemann_left, riemann_right, riemann_middle")
     p.add_argument("--split", choices=("sign",), default=None,
                    help="keep positive and negative parts apart before summing over space")
+    p.add_argument("--activation", choices=("space", "cell"), default="space",
+                   help="activation summed over space (default), or per cell over its receptive-field window "
+                        "(cell targets; what contributions are compared with per cell)")
     p.add_argument("--batch-size", type=int, default=64, help="inputs x steps per forward pass")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--workers", type=int, help="run on a local Dask cluster of N worker processes")

@@ -249,3 +249,16 @@ def test_control_curves_equal_the_library_and_print_a_table(tmp_path, capsys, mo
     assert main(["control", "--stimulus", files["stimulus"], "--modes", files["contribution"], "--curves", "2",
                  "--mode", "1", "-o", str(out)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_contributions_with_per_cell_activation_equal_the_library(tmp_path, capsys, model, files):
+    out = tmp_path / "contributions.nc"
+    status = main(["contributions", "--stimulus", files["stimulus"], "--layer", LAYER, "--target", "cell:0,cell:15",
+                   "--n-steps", "2", "--split", "sign", "--activation", "cell", "-o", str(out)])
+    assert status == 0
+    written = read_netcdf(out)
+    expected = contributions(model, read_netcdf(files["stimulus"]), LAYER, [Cell(0), Cell(15)], n_steps=2,
+                             split="sign", activation="cell", progress=False)
+    np.testing.assert_allclose(written["activation"].values, expected["activation"].values, rtol=1e-6)
+    assert written.attrs["activation"] == "cell"
+    assert not np.allclose(written["activation"].sel(cell=0).values, written["activation"].sel(cell=15).values)
