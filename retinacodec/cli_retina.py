@@ -290,7 +290,7 @@ def _control_curves(args: argparse.Namespace) -> None:
         except RetinaCodecError as exc:
             raise RetinaCodecError(f"{path}: {exc}") from None
     curves = retina_control_curves(model, stim, layer, rankings, max_channels=args.curves, n_random=args.draws,
-                                   batch_size=args.batch_size, progress=None)
+                                   batch_size=args.batch_size)
     write_netcdf(curves, args.output)
     print(f"control curves of layer '{layer}' ({curves.attrs['stimulus']}): target specificity, on- minus off-target "
           "|relative rate change| (ablate) or off minus on (preserve)")
