@@ -71,12 +71,18 @@ def demo_section(numbers: dict) -> str:
                     "activations)" for layer in layers)
     rows = ["| quantity | value |", "|---|---|",
             f"| model r on fresh natural jitter | {numbers['model_r']:.3f} ({by_type}) |",
+            "| completeness error (median relative; largest) | " + "; ".join(
+                f"{layer} {numbers[f'completeness_error_median_relative_{layer}']:.1e}; "
+                f"{numbers[f'completeness_error_max_hz_{layer}']:.2g} Hz" for layer in layers) + " |",
             f"| SAE R², contributions | {sae} |",
             f"| IRF share carried by the modes shown | {_percent(numbers['irf_shown_share'])} |",
             f"| hypotheses | {numbers['n_hypotheses']}: {outcomes} |",
             f"| recovery score | {_number(numbers['recovery_score'])} (shuffled channels "
             f"{_number(numbers['recovery_score_shuffled'])}; hypotheses from activation modes "
             f"{_number(numbers.get('recovery_score_activation'))}) |",
+            "| per cell (confidence-weighted; shuffled) | " + ", ".join(
+                f"{measure.replace('_', ' ')} {_number(values['modes'])} ({_number(values['shuffled'])})"
+                for measure, values in numbers.get("agreement", {}).items()) + " |",
             f"| pathways named by a confirmed hypothesis | {len(covered)} of {len(numbers['coverage'])} "
             f"({', '.join(covered) or 'none'}) |",
             f"| ceiling: mean over pathways of the best agreement of any set of few channels (uses the outcomes) | "
