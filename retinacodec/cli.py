@@ -52,7 +52,8 @@ def _cmd_contributions(args: argparse.Namespace) -> None:
     targets = args.target.split(",")
     target = targets if len(targets) > 1 else targets[0]
     options = {"path": args.path, "baseline": args.baseline, "n_steps": args.n_steps, "method": args.method,
-               "split": args.split, "batch_size": args.batch_size, "device": args.device}
+               "split": args.split, "activation": args.activation, "batch_size": args.batch_size,
+               "device": args.device}
     if any(v is not None for v in (args.workers, args.scheduler, args.chunk_size, args.job_dir)):
         from .parallel import run_contributions
 
@@ -170,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gausslegendre, riemann_trapezoid, riemann_left, riemann_right, riemann_middle")
     p.add_argument("--split", choices=("sign",), default=None,
                    help="keep positive and negative parts apart before summing over space")
+    p.add_argument("--activation", choices=("space", "cell"), default="space",
+                   help="activation summed over space (default), or per cell over its receptive-field window "
+                        "(cell targets; what contributions are compared with per cell)")
     p.add_argument("--batch-size", type=int, default=64, help="inputs x steps per forward pass")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--workers", type=int, help="run on a local Dask cluster of N worker processes")
@@ -243,7 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("-o", "--output", required=True, help="output netCDF file")
-    p.add_argument("--plot", help="also save a bar chart to this PNG")
+    p.add_argument("--plot", help="also save a bar chart (with --curves: the curves) to this PNG")
+    p.add_argument("--curves", type=int, metavar="K", help="control curves instead: silence or keep alone the top "
+                   "k = 1..K channels of the mode most tied to each cell type (modes files with loadings), against "
+                   "random channel sets; table and figure of the target specificity")
+    p.add_argument("--draws", type=int, default=20, help="random channel sets per k with --curves (default 20)")
     p.set_defaults(func=cmd_control)
 
     p = sub.add_parser("imagenet", help="CODEC analyses of an image classifier on ImageNet images")

@@ -238,11 +238,87 @@ def _control_table(result: xr.Dataset, target: tuple[str, object] | None) -> str
     return "\n".join(lines)
 
 
+def _curves_table(curves: xr.Dataset) -> str:
+    """Specificity per (target, intervention, k), selections side by side (± SE; random ± SD over draws)."""
+    selections = [str(s) for s in curves["selection"].values]
+    lines = [f"{'target':<10}{'intervention':<14}{'k':>3}" + "".join(f"{name:>22}" for name in selections)]
+    for target in curves["target"].values:
+        for intervention in curves["intervention"].values:
+            for k in curves["k"].values:
+                point = curves.sel(target=target, intervention=intervention, k=k)
+                cells = []
+                for name in selections:
+                    value = point.sel(selection=name)
+                    error = value["specificity_spread" if name == "random" else "specificity_se"]
+                    cells.append(f"{float(value['specificity']):+.3f} ± {float(error):.3f}")
+                lines.append(f"{target!s:<10}{intervention!s:<14}{int(k):>3}" + "".join(f"{c:>22}" for c in cells))
+    return "\n".join(lines)
+
+
+def _control_curves(args: argparse.Namespace) -> None:
+    """``retinacodec control --curves K``: control curves of every cell type's modes (see
+    :func:`retinacodec.control_curves.retina_control_curves`)."""
+    import json
+
+    from .modes.selection import modes_layer
+    from .control_curves import curve_summary, retina_control_curves, target_rankings
+    from .io import write_netcdf
+    from .models.adapter import adapt
+    from .models.registry import load, windows
+    from .stimuli import load_stimulus
+
+    if args.mode is not None or args.activation_mode is not None or args.target is not None:
+        raise RetinaCodecError("--curves targets every cell type's own mode; expected no --mode, --activation-mode "
+                               "or --target with it")
+    model = load(args.model)
+    stim = load_stimulus(args.stimulus)
+    windows(model, stim)  # checks that the stimulus fits the model
+    layer, rankings = args.layer, {}
+    files = {"contribution": args.modes, **({} if args.activation_modes is None else
+                                            {"activation": args.activation_modes})}
+    for variable, path in files.items():
+        modes = _read_modes(path)
+        if not hasattr(modes, "data_vars"):
+            raise RetinaCodecError(f"{path} is a saved SAE, which holds no loadings; --curves expects the modes file "
+                                   "of 'retinacodec modes -o'")
+        fitted_on = json.loads(modes.attrs.get("sae_params", "{}")).get("variable", variable)
+        if fitted_on != variable:
+            raise RetinaCodecError(f"{path} holds modes of the {fitted_on}; expected {variable} modes")
+        try:
+            layer = modes_layer(modes["modes"], layer, adapt(model))
+            rankings[variable] = target_rankings(modes)
+        except RetinaCodecError as exc:
+            raise RetinaCodecError(f"{path}: {exc}") from None
+    curves = retina_control_curves(model, stim, layer, rankings, max_channels=args.curves, n_random=args.draws,
+                                   batch_size=args.batch_size)
+    write_netcdf(curves, args.output)
+    print(f"control curves of layer '{layer}' ({curves.attrs['stimulus']}): target specificity, on- minus off-target "
+          "|relative rate change| (ablate) or off minus on (preserve)")
+    print(_curves_table(curves))
+    summary = curve_summary(curves)
+    for intervention in summary["intervention"].values:
+        means = summary["mean_specificity"].sel(intervention=intervention)
+        print(f"mean over targets and k, {intervention}: " + ", ".join(
+            f"{name} {float(means.sel(selection=name)):+.3f}" for name in summary["selection"].values))
+    print(f"wrote {args.output}")
+    if args.plot:
+        from .plots import save_figure
+        from .plots.control import plot_control_curves
+
+        save_figure(plot_control_curves(curves), args.plot)
+        print(f"wrote {args.plot}")
+
+
 def cmd_control(args: argparse.Namespace) -> None:
-    """``retinacodec control``: silence or keep alone a mode's top channels and compare the rates."""
+    """``retinacodec control``: silence or keep alone a mode's top channels and compare the rates
+    (with ``--curves``, the control curves of every cell type's modes)."""
     import json
 
     import torch
+
+    if args.curves is not None:
+        _control_curves(args)
+        return
 
     from .attribution.routed import check_layer_channels
     from .modes.selection import channel_weights, modes_layer

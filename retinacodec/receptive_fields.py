@@ -4,7 +4,8 @@ The IRF of cell :math:`i` at time :math:`t` is the sensitivity of its rate to th
 ending at :math:`t`; a set of contribution modes splits it into the parts that flow through each
 mode's channels of a hidden layer (:func:`irf`). :func:`rank1_summary` condenses an IRF into a
 spatial profile and a temporal filter; :func:`irf_variability` measures how much the IRF's shape
-changes over time.
+changes over time; :func:`mode_shares` and :func:`modes_by_share` rank the modes by the share of the
+IRF they carry.
 """
 from __future__ import annotations
 
@@ -432,3 +433,83 @@ def irf_variability(irf: xr.DataArray | xr.Dataset, variable: str = "irf") -> xr
         attrs={"long_name": "1 - mean Pearson correlation between IRFs at different times",
                "n_times": int(n_time), "retinacodec_version": __version__},
     )
+
+
+def mode_shares(decomposed: xr.Dataset) -> xr.DataArray:
+    r"""Share of each IRF's squared norm that each mode carries.
+
+    Parameters
+    ----------
+    decomposed : xarray.Dataset
+        A decomposed IRF (:func:`irf` with modes): ``irf`` and ``mode_irf``.
+
+    Returns
+    -------
+    xarray.DataArray
+        (time, cell, mode) :math:`\langle \mathrm{IRF}^{(m)}, \mathrm{IRF} \rangle /
+        \|\mathrm{IRF}\|^2` (NaN for a zero IRF).
+
+    Notes
+    -----
+    The projection shares are additive: with the residual's share they sum to 1 for every IRF,
+    since the parts sum to the IRF. A mode whose part points against the IRF has a negative share.
+    """
+    if not isinstance(decomposed, xr.Dataset) or not {"irf", "mode_irf"} <= set(decomposed.data_vars):
+        raise RetinaCodecError("expected a decomposed IRF (irf() with modes): a Dataset with irf and mode_irf")
+    whole = decomposed["irf"].values.astype(np.float64)
+    parts = decomposed["mode_irf"].transpose("time", "cell", "mode", *SPACE_TIME).values
+    inner = np.einsum("tclyx,tcmlyx->tcm", whole, parts, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = inner / _squared_norm(whole)[..., None]
+    return xr.DataArray(share, dims=("time", "cell", "mode"), coords={"time": decomposed["time"],
+                        "cell": decomposed["cell"], "mode": decomposed["mode"]}, name="share",
+                        attrs={"long_name": "<mode part, IRF> / |IRF|^2"})
+
+
+def modes_by_share(decomposed: xr.Dataset, min_share: float = 0.5, max_modes: int = 6) -> xr.Dataset:
+    r"""Keep the modes that carry each cell's IRF, ranked by their share, until they reach ``min_share``.
+
+    Parameters
+    ----------
+    decomposed : xarray.Dataset
+        A decomposed IRF (:func:`irf` with modes, ideally all live modes).
+    min_share : float
+        Cumulative share (pooled over the cell's times) at which a cell's list stops, in (0, 1].
+    max_modes : int
+        Most modes kept per cell.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``decomposed`` restricted to the union of the cells' modes, with ``residual`` and
+        ``explained`` recomputed (the dropped modes join the residual); ``share`` (time, cell,
+        mode) of :func:`mode_shares`; ``cell_share`` (cell, mode), pooled over times
+        :math:`\sum_t \langle \mathrm{IRF}^{(m)}_t, \mathrm{IRF}_t\rangle / \sum_t
+        \|\mathrm{IRF}_t\|^2`; ``cell_modes`` (cell, rank) the kept modes of each cell by share
+        (-1 past its list) and ``cumulative_share`` (cell, rank); ``shown_share`` (cell), the
+        cumulative share of a cell's own list. Attrs ``explained_overall`` (of all kept modes
+        together) and ``shown_share_overall`` (the cells' lists, norms pooled over cells).
+    """
+    if not 0 < min_share <= 1 or isinstance(max_modes, bool) or not isinstance(max_modes, int) or max_modes < 1:
+        raise RetinaCodecError(f"min_share {min_share!r} and max_modes {max_modes!r}; expected a share in (0, 1] "
+                               "and a positive integer")
+    share = mode_shares(decomposed)
+    norms = _squared_norm(decomposed["irf"].values)  # (time, cell)
+    pooled = (share.fillna(0.0) * norms[..., None]).sum("time") / norms.sum(axis=0)[:, None]
+    ranks = np.full((share.sizes["cell"], max_modes), -1)
+    cumulative = np.full(ranks.shape, np.nan)
+    for c, row in enumerate(pooled.values):
+        order = np.argsort(-row, kind="stable")
+        total = np.cumsum(row[order])
+        count = min(max_modes, int(np.searchsorted(total, min_share - 1e-12) + 1), len(order))
+        ranks[c, :count], cumulative[c, :count] = decomposed["mode"].values[order[:count]], total[:count]
+    kept = [m for m in decomposed["mode"].values if m in set(ranks[ranks >= 0].tolist())]
+    result = _decomposed(decomposed["irf"], decomposed["mode_irf"].sel(mode=kept).transpose(
+        "time", "cell", "mode", *SPACE_TIME).values, decomposed["loadings"].sel(mode=kept).values, np.asarray(kept),
+        decomposed.attrs.get("layer", ""), decomposed.attrs.get("modes", ""))
+    shown = np.nanmax(cumulative, axis=1)
+    pooled_shown = float((shown * norms.sum(axis=0)).sum() / norms.sum())
+    return result.assign(share=share.sel(mode=kept), cell_share=pooled.sel(mode=kept),
+                         cell_modes=(("cell", "rank"), ranks), cumulative_share=(("cell", "rank"), cumulative),
+                         shown_share=("cell", shown)).assign_attrs(shown_share_overall=pooled_shown,
+                                                                   min_share=float(min_share))

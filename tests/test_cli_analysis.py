@@ -227,3 +227,38 @@ def test_control_needs_loadings_or_a_mode_for_a_saved_sae(tmp_path, capsys, file
     out = tmp_path / "control.nc"
     status = main(["control", "--stimulus", files["stimulus"], "--modes", files["contribution_sae"], "-o", str(out)])
     _one_error_line(capsys, status, "control", "is a saved SAE, which holds no loadings", out)
+
+
+def test_control_curves_equal_the_library_and_print_a_table(tmp_path, capsys, model, files):
+    from retinacodec.control_curves import retina_control_curves, target_rankings
+
+    out, png = tmp_path / "curves.nc", tmp_path / "curves.png"
+    status = main(["control", "--stimulus", files["stimulus"], "--modes", files["contribution"],
+                   "--activation-modes", files["activation"], "--curves", "2", "--draws", "3", "-o", str(out),
+                   "--plot", str(png)])
+    assert status == 0
+    written = read_netcdf(out)
+    rankings = {v: target_rankings(read_netcdf(files[v])) for v in ("contribution", "activation")}
+    expected = retina_control_curves(model, read_netcdf(files["stimulus"]), LAYER, rankings, max_channels=2,
+                                     n_random=3, progress=False)
+    np.testing.assert_allclose(written["specificity"].values, expected["specificity"].values, rtol=1e-6)
+    assert list(written["k"].values) == [1, 2] and set(written["target"].values) == {"on", "off", "on_off", "oms"}
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[1].split()[:3] == ["target", "intervention", "k"] and "mean over targets" in printed
+    assert imread(png).std() > 0
+    assert main(["control", "--stimulus", files["stimulus"], "--modes", files["contribution"], "--curves", "2",
+                 "--mode", "1", "-o", str(out)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_contributions_with_per_cell_activation_equal_the_library(tmp_path, capsys, model, files):
+    out = tmp_path / "contributions.nc"
+    status = main(["contributions", "--stimulus", files["stimulus"], "--layer", LAYER, "--target", "cell:0,cell:15",
+                   "--n-steps", "2", "--split", "sign", "--activation", "cell", "-o", str(out)])
+    assert status == 0
+    written = read_netcdf(out)
+    expected = contributions(model, read_netcdf(files["stimulus"]), LAYER, [Cell(0), Cell(15)], n_steps=2,
+                             split="sign", activation="cell", progress=False)
+    np.testing.assert_allclose(written["activation"].values, expected["activation"].values, rtol=1e-6)
+    assert written.attrs["activation"] == "cell"
+    assert not np.allclose(written["activation"].sel(cell=0).values, written["activation"].sel(cell=15).values)

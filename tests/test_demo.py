@@ -174,3 +174,20 @@ def test_missing_corrupt_or_incomplete_recordings_and_unknown_layers_raise_one_c
     with pytest.raises(RetinaCodecError, match="unknown model 'nonesuch'"):
         run_demo(tmp_path / "e", model="nonesuch", progress=False)
     assert not any((tmp_path / name).exists() for name in "abcde")
+
+
+def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished, tmp_path):
+    from retinacodec.pipeline.readme import BEGIN, END, FIGURE, main
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nkept above\n{BEGIN}\nstale: recovery 0.49\n{END}\nkept below\n")
+    assert main([str(finished / "summary.json"), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    numbers = json.loads((finished / "summary.json").read_text())
+    assert text.startswith("# title\n\nkept above\n") and text.endswith(f"{END}\nkept below\n")
+    assert "0.49" not in text and f"recovery score | {numbers['recovery_score']:.2f}" in text
+    assert f"{numbers['pathways_covered']} of 6" in text
+    assert (tmp_path / FIGURE).read_bytes() == (finished / "hypotheses.png").read_bytes()
+    readme.write_text("no markers\n")
+    assert main([str(finished / "summary.json"), "--readme", str(readme)]) == 2
+    assert readme.read_text() == "no markers\n"

@@ -13,7 +13,7 @@ import xarray as xr
 import retinacodec as rc
 from retinacodec.control import retina_control
 from retinacodec.models.retina_cnn import RetinaCNN
-from retinacodec.models.train import TrainingSettings, train_model
+from retinacodec.models.training import TrainingSettings, train_model
 from retinacodec.parallel import run_contributions
 from retinacodec.stimuli import white_noise
 from retinacodec.stimuli.base import make_stimulus

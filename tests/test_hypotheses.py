@@ -13,7 +13,8 @@ from retinacodec.control import retina_control
 from retinacodec.errors import RetinaCodecError
 from retinacodec.hypotheses.cnn import activity_at, record_layer
 from retinacodec.hypotheses.effects import by_type, categories
-from retinacodec.hypotheses.match import drugs_for, pathway_correlation
+from retinacodec.hypotheses.match import PathwayMatch, drugs_for, pathway_correlation, pathway_partial_correlation
+from retinacodec.hypotheses.select import Candidate, merge_by_pathway
 from retinacodec.models.adapter import adapt
 from retinacodec.models.registry import predict, windows
 from retinacodec.models.retina_cnn import RetinaCNN
@@ -60,7 +61,9 @@ def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_sa
     for layer in ("bipolar", "amacrine"):
         result = hyp.generate(small_cnn, stimulus, dictionary(layer), layer, virtual_retina=retina, n_shuffles=2,
                               seed=5, progress=False)
-        assert list(result["channels"].values) == ["1, 3", "0, 1", "2"]  # largest atoms first
+        blocks = list(result["block"].values)
+        assert len(set(blocks)) == len(blocks)  # sets matched to one pathway are merged: one per pathway
+        assert {str(c) for c in result["channels"].values} <= {"1, 3", "0, 1", "2"}  # the modes' own sets
         sets = {f"{h}": listed(result["channels"].sel(hypothesis=h)) for h in result["hypothesis"].values}
         for k in range(2):
             for h in result["hypothesis"].values:
@@ -119,6 +122,55 @@ def test_match_picks_the_pathway_whose_activity_the_channels_carry():
     assert r[2, 0] == pytest.approx(-1.0)
     np.testing.assert_array_equal(r[3], 0.0)  # a silent channel matches nothing
     np.testing.assert_allclose(r[4], r[0])
+
+
+def test_partial_correlation_is_the_correlation_of_least_squares_residuals():
+    """Against the textbook definition: regress both the set and pathway k on the other pathways,
+    correlate the residuals."""
+    rng = np.random.default_rng(1)
+    pathways = rng.standard_normal((200, 4, 3))
+    pathways[:, 3] = pathways[:, 0] + 0.2 * rng.standard_normal((200, 3))  # two collinear pathways
+    channels = np.stack([pathways[:, 0] + 0.3 * rng.standard_normal((200, 3)),
+                         pathways[:, 1] - pathways[:, 2] + rng.standard_normal((200, 3))], axis=1)
+    partial = pathway_partial_correlation(channels, pathways, [[0], [1], [0, 1]])
+    flat = np.moveaxis(pathways, 1, 0).reshape(4, -1).T
+    for row, chosen in enumerate([[0], [1], [0, 1]]):
+        target = channels[:, chosen].sum(axis=1).ravel()
+        for k in range(4):
+            others = np.column_stack([np.ones(len(target)), np.delete(flat, k, axis=1)])
+            residual = lambda y: y - others @ np.linalg.lstsq(others, y, rcond=None)[0]  # noqa: E731
+            expected = np.corrcoef(residual(target), residual(flat[:, k]))[0, 1]
+            assert partial[row, k] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_set_that_follows_one_of_two_collinear_pathways_is_matched_to_it_uniquely():
+    """Channel = pathway 0 exactly; pathway 3 is pathway 0 plus a little noise. The plain
+    correlation barely tells them apart; the partial correlation gives 1 for pathway 0, ~0 for 3."""
+    rng = np.random.default_rng(2)
+    pathways = rng.standard_normal((400, 4, 2))
+    pathways[:, 3] = pathways[:, 0] + 0.15 * rng.standard_normal((400, 2))
+    channels = pathways[:, [0]]
+    r = pathway_correlation(channels, pathways, [[0]])[0]
+    partial = pathway_partial_correlation(channels, pathways, [[0]])[0]
+    assert r[3] > 0.98 and partial[0] == pytest.approx(1.0, abs=1e-6) and abs(partial[3]) < 1e-6
+    matched = PathwayMatch(channels, pathways, ["a", "b", "c", "d"])
+    assert matched.best([[0]]) == ["a"]
+
+
+def test_sets_matched_to_the_same_pathway_merge_into_one_hypothesis():
+    rng = np.random.default_rng(3)
+    pathways = rng.standard_normal((300, 3, 2))
+    channels = np.stack([pathways[:, 0], pathways[:, 0] + 0.1 * rng.standard_normal((300, 2)), pathways[:, 2]],
+                        axis=1)
+    matched = PathwayMatch(channels, pathways, ["p0", "p1", "p2"])
+    chosen = [Candidate((0,), "first", [4], 0.2), Candidate((2,), "second", [5], 0.1),
+              Candidate((1,), "third", [6], 0.3)]
+    merged = merge_by_pathway(chosen, matched)
+    # channel 0 is pathway 0 exactly, channel 1 a noisy copy: channel 0's set stands for it
+    assert [(m.pathway, m.channels, m.modes) for m in merged] == [("p0", (0,), [4]), ("p2", (2,), [5])]
+    assert merged[0].reason == "first; also matched to it: third (channels 1)" and merged[0].usage == 0.2
+    swapped = merge_by_pathway([chosen[2], chosen[0]], matched)
+    assert [(m.pathway, m.channels) for m in swapped] == [("p0", (0,))]
 
 
 def test_drugs_are_named_from_the_virtual_retinas_pharmacology(retina):
@@ -300,3 +352,43 @@ def test_bad_inputs_raise_one_clear_error(small_cnn, stimulus, retina):
     matched = unmatched.assign(block=("hypothesis", ["amacrine_wide"] * unmatched.sizes["hypothesis"]))
     with pytest.raises(RetinaCodecError, match="not the hypotheses' cells"):
         hyp.test(matched, other, stimulus, progress=False)
+
+
+def test_ceiling_is_the_best_agreement_of_any_single_channel_checked_with_retina_control(small_cnn, stimulus, retina):
+    from retinacodec.hypotheses.ceiling import pathway_ceiling
+    from retinacodec.hypotheses.score import type_agreement
+
+    ceiling = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=600.0)
+    assert list(ceiling["pathway"].values) == list(retina.pathways)
+    sets = {str(c): [c] for c in range(4)}
+    control = retina_control(small_cnn, stimulus, "amacrine", sets, progress=False)
+    cell_coords = {"cell_type": ("cell", control["cell_type"].values)}
+    baseline = xr.DataArray(control["mean_rate"].sel(intervention="none").isel(selection=0).values, dims="cell",
+                            coords=cell_coords)
+    change = xr.DataArray(control["rate_change"].sel(intervention="ablate").values, dims=("set", "cell"),
+                          coords=cell_coords)
+    predicted = categories(change, baseline, 600.0, 2.0)
+    first = small_cnn.history - 1
+    truth = retina.respond(stimulus)["rate"].values[first:].mean(axis=0)
+    for pathway in ("bipolar_off_sustained", "amacrine_wide"):
+        blocked = retina.respond(stimulus, block=pathway)["rate"].values[first:].mean(axis=0) - truth
+        observed = categories(xr.DataArray(blocked, dims="cell", coords=cell_coords),
+                              xr.DataArray(truth, dims="cell", coords=cell_coords), 600.0, 2.0)
+        expected = float(type_agreement(predicted, observed).max())
+        assert float(ceiling["ceiling"].sel(pathway=pathway)) == pytest.approx(expected)
+    assert ceiling.attrs["mean_ceiling"] == pytest.approx(float(ceiling["ceiling"].mean()))
+
+
+def test_hypotheses_record_what_the_modes_decompose(small_cnn, stimulus):
+    from retinacodec.modes.workflow import fit_modes
+    from retinacodec.attribution.ig import contributions
+    from retinacodec.targets import Cell
+
+    data = contributions(small_cnn, stimulus.isel(time=slice(0, 20)), "amacrine", [Cell(i) for i in range(4)],
+                         split="sign", activation="cell", n_steps=2, progress=False)
+    for variable in ("contribution", "activation"):
+        _, modes = fit_modes(data, labels="cell_type", variable=variable, n_modes=3, epochs=2, batch_size=8,
+                             progress=False)
+        result = hyp.generate(small_cnn, stimulus, modes, "amacrine", virtual_retina=None, n_shuffles=0,
+                              progress=False)
+        assert result.attrs["modes_variable"] == variable

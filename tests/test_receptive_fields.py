@@ -286,3 +286,45 @@ def test_default_model_on_cells_are_positive_and_off_cells_negative_at_short_lag
     assert float(peak.sel(cell=cells[0])) > 0 and float(peak.sel(cell=cells[1])) < 0
     ln_times = irf(ln_model(size=model.size)[0], stimulus, cells=0, times=times, progress=False)
     assert float(irf_variability(result).min()) > 10 * max(float(irf_variability(ln_times).max()), 1e-3)
+
+
+def _hand_decomposed():
+    """Two cells, two times; IRF = 3 e0 + 1 e1 + 0.5 e2 (orthogonal unit parts) + residual e3 for cell
+    0, and parts weighted the other way round for cell 1."""
+    from retinacodec.receptive_fields import _decomposed
+
+    basis = np.eye(4).reshape(4, 1, 2, 2)  # four orthogonal (lag, y, x) patterns
+    weights = np.array([[3.0, 1.0, 0.5], [0.5, 1.0, 3.0]])
+    parts = np.einsum("cm,mlyx->cmlyx", weights, basis[:3])[None].repeat(2, axis=0).astype(np.float32)
+    whole = parts.sum(axis=2) + basis[3]
+    irf = xr.DataArray(whole, dims=("time", "cell", "lag", "y", "x"),
+                       coords={"time": [0.1, 0.2], "cell": [4, 7], "cell_type": ("cell", ["on", "off"]),
+                               "lag": [0.0], "y": [0, 1], "x": [0, 1]})
+    return _decomposed(irf, parts, np.ones((2, 2, 3), np.float32), np.array([10, 11, 12]), "amacrine", "hand"), weights
+
+
+def test_mode_shares_are_projections_that_add_up_with_the_residual_to_one():
+    from retinacodec.receptive_fields import mode_shares
+
+    decomposed, weights = _hand_decomposed()
+    share = mode_shares(decomposed)
+    norm = (weights ** 2).sum(axis=1) + 1.0  # orthogonal parts: |IRF|^2 = sum of squares + residual's 1
+    np.testing.assert_allclose(share.isel(time=0).values, weights ** 2 / norm[:, None], rtol=1e-6)
+    np.testing.assert_allclose(share.sum("mode").values + 1.0 / norm, 1.0, rtol=1e-6)
+
+
+def test_modes_by_share_keeps_each_cells_modes_until_the_share_is_reached():
+    from retinacodec.receptive_fields import modes_by_share
+
+    decomposed, _ = _hand_decomposed()
+    kept = modes_by_share(decomposed, min_share=0.8, max_modes=3)
+    # cell 4: 9/11.25 = 0.80 from mode 10 alone; cell 7: mode 12 alone, the same
+    assert kept["cell_modes"].sel(cell=4).values.tolist() == [10, -1, -1]
+    assert kept["cell_modes"].sel(cell=7).values.tolist() == [12, -1, -1]
+    assert list(kept["mode"].values) == [10, 12]
+    np.testing.assert_allclose(kept["shown_share"].values, 9 / 11.25, rtol=1e-6)
+    np.testing.assert_allclose(kept["residual"].values, decomposed["irf"].values - kept["mode_irf"].sum("mode").values,
+                               atol=1e-6)
+    more = modes_by_share(decomposed, min_share=0.85, max_modes=3)
+    assert more["cell_modes"].sel(cell=4).values.tolist() == [10, 11, -1]
+    assert float(more["cumulative_share"].sel(cell=4, rank=1)) == pytest.approx(10 / 11.25, rel=1e-6)

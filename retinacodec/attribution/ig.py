@@ -15,6 +15,7 @@ from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, adapt
 from ..device import evaluating, resolve_device
 from ..targets import Cell, Target, as_targets
+from .activation import CELL_LONG_NAME, cell_activation, check_activation
 from .conductance import conductance_map
 from .gradients import take_rows
 from .inputs import Inputs, prepare_inputs
@@ -59,6 +60,7 @@ def contributions(
     n_steps: int = 20,
     method: str = "gausslegendre",
     split: str | None = None,
+    activation: str = "space",
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -94,6 +96,11 @@ def contributions(
     split : {None, "sign"}
         ``"sign"``: sum positive and negative elementwise contributions over space separately
         (extra dim ``sign`` = ["neg", "pos"]).
+    activation : {"space", "cell"}
+        How the layer's output is reduced to the ``activation`` variable: summed over space (the
+        same for every target at an input; for population targets), or, for Cell targets,
+        averaged over each cell's receptive-field window
+        (:func:`retinacodec.attribution.activation.cell_activation`), so that it depends on the cell.
     batch_size : int
         Most network evaluations per batch (samples x steps are stacked into batches); memory is
         about ``batch_size`` times one sample's forward-and-backward pass below the layer.
@@ -145,11 +152,15 @@ def contributions(
     adapted = adapt(model)
     name = adapted.resolve(layer)
     targets = as_targets(target)
+    per_cell = check_activation(activation, targets) == "cell"
     module = adapted.module
     target_device = resolve_device(device)
     with evaluating(module, target_device) as dtype:
         inputs = prepare_inputs(module, x, baseline, dtype, target_device)
         results = _run(adapted, name, targets, inputs, path, rule, split == "sign", batch_size, progress)
+        if per_cell:
+            windowed = cell_activation(adapted, name, inputs.values, targets, split == "sign", batch_size)
+            results = (results[0], windowed, *results[2:])
     contribution, activation, target_value, baseline_value = results
     index = _sample_index(inputs, targets)
     dims = ("sample", "channel", "sign") if split else ("sample", "channel")
@@ -170,6 +181,8 @@ def contributions(
     ).assign_coords(channel=np.arange(n_channels))
     if split:
         ds = ds.assign_coords(sign=list(SIGNS))
+    if per_cell:
+        ds["activation"].attrs["long_name"] = CELL_LONG_NAME
     if "cell" in index.names and getattr(module, "cell_type", None) is not None:
         ds = ds.assign_coords(cell_type=("sample", np.asarray(module.cell_type)[index.get_level_values("cell")]))
     ds.attrs = {
@@ -183,6 +196,7 @@ def contributions(
         "n_steps": int(n_steps),
         "baseline": baseline if isinstance(baseline, str) else "array",
         "split": split or "none",
+        "activation": "cell" if per_cell else "space",
         "dtype": str(dtype).replace("torch.", ""),
         **inputs.attrs,
     }

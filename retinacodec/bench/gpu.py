@@ -24,7 +24,7 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
     import retinacodec as rc
     from retinacodec.control import retina_control
     from retinacodec.models.retina_cnn import RetinaCNN
-    from retinacodec.models.train import TrainingSettings, train_model
+    from retinacodec.models.training import TrainingSettings, train_model
     from retinacodec.stimuli import white_noise
 
     torch.manual_seed(0)

@@ -3,10 +3,13 @@
 :func:`generate` turns the modes of a layer into predictions (block the pathway a mode's channels
 stand for; which cells change, which way, by how much, how sure); :func:`test` performs each
 experiment in the virtual retina and scores the agreement, next to shuffled controls;
+:func:`pathway_coverage` says which pathways confirmed hypotheses name;
 :func:`to_markdown` says it all in plain sentences.
 """
+from .coverage import pathway_coverage
 from .generate import combine, generate
 from .report import to_markdown
 from .score import recovery_score, score, test, type_agreement
 
-__all__ = ["combine", "generate", "recovery_score", "score", "test", "to_markdown", "type_agreement"]
+__all__ = ["combine", "generate", "pathway_coverage", "recovery_score", "score", "test", "to_markdown",
+           "type_agreement"]

@@ -33,6 +33,8 @@ class LayerRecording:
     """(time, channel, y, x) output of the layer at the same times (float32, CPU)."""
     stimulus_size: int
     """Height and width of the stimulus frames (px)."""
+    stimulus: xr.DataArray | None = None
+    """The (time, y, x) stimulus recorded."""
 
 
 def output_module(adapted: AdaptedModel, layer: str) -> str:
@@ -87,7 +89,7 @@ def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_siz
             f"layer {layer!r} gave output of shape {tuple(activation.shape)} for {rates.sizes['time']} windows; "
             "expected a convolutional layer (channel, y, x) that runs once per window"
         )
-    return LayerRecording(rates, activation, int(stimulus.sizes["y"]))
+    return LayerRecording(rates, activation, int(stimulus.sizes["y"]), stimulus)
 
 
 def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,

@@ -2,6 +2,7 @@
 blocking it should do to each ganglion cell, and how sure the prediction is."""
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 
@@ -16,19 +17,29 @@ from ..errors import RetinaCodecError
 from ..models.adapter import adapt
 from ..modes.sae import SAE
 from ..stimuli.base import validate_stimulus
-from .cnn import LayerRecording, activity_at, record_layer, scaled_mean_rates
+from .cnn import LayerRecording, record_layer, scaled_mean_rates
 from .effects import TYPE_DIM, by_type, categories, changed, check_criterion, effect_z, type_counts
-from .match import PATHWAY_NAMES, drugs_for, pathway_correlation
-from .select import Candidate, candidates, mode_table
+from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, drugs_for
+from .select import Candidate, candidates, merge_by_pathway, mode_table
 
 KIND = "hypotheses"
 """Value of the ``kind`` attr of a hypotheses Dataset."""
+CANDIDATES_PER_HYPOTHESIS = 2
+"""Channel sets considered per hypothesis kept: sets matched to one pathway are merged, so more
+sets than hypotheses are matched first."""
 
 
 def _count(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise RetinaCodecError(f"{name} is {value!r}; expected an integer >= {minimum}")
     return int(value)
+
+
+def _modes_variable(modes: SAE | xr.Dataset | xr.DataArray) -> str:
+    """What the modes decompose (``"contribution"`` or ``"activation"``), from the SAE or its params."""
+    if isinstance(modes, SAE):
+        return str(modes.variable)
+    return str(json.loads(modes.attrs.get("sae_params", "{}")).get("variable", "contribution"))
 
 
 def _listed(values: Sequence[int]) -> str:
@@ -50,6 +61,7 @@ def generate(
     seed: int = 0,
     recording_s: float = 60.0,
     z_min: float = 2.0,
+    match: str = "partial",
     batch_size: int = 250,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -81,7 +93,9 @@ def generate(
         A mode's channels are those whose weight (:func:`~retinacodec.modes.selection.channel_weights`)
         is at least this fraction of the mode's largest weight, in (0, 1].
     max_hypotheses : int
-        Most hypotheses (distinct channel sets), chosen by :func:`~retinacodec.hypotheses.select.candidates`.
+        Most hypotheses (distinct interventions); up to :data:`CANDIDATES_PER_HYPOTHESIS` times as
+        many channel sets are chosen by :func:`~retinacodec.hypotheses.select.candidates` and
+        merged by matched pathway.
     n_shuffles : int
         Shuffled controls: each permutes the layer's channel labels once (seeded) and maps every
         hypothesis's channel set through the permutation (same size, other channels).
@@ -93,6 +107,8 @@ def generate(
         confidence.
     z_min : float
         Poisson standard errors a change must reach to count.
+    match : {"partial", "correlation"}
+        How channel sets are matched to pathways (see Notes).
     batch_size : int
         Windows per forward pass.
     progress : bool
@@ -103,12 +119,13 @@ def generate(
     xarray.Dataset
         Over ``hypothesis`` (``"<layer>-<k>"``): ``layer``, ``reason``, ``modes``, ``channels``
         (text), ``n_channels``, ``mode_usage``; ``block`` (the matched pathway, "" without a
-        retina), ``pathway_name``, ``drug``, ``drug_also_blocks``, ``match_r`` and
-        ``pathway_correlation`` (hypothesis, pathway); ``predicted_change`` and ``affected``
-        (hypothesis, cell), ``predicted_effect`` (Hz) and ``predicted_category`` (hypothesis,
-        type); ``effect_z``, ``detectability``, ``confidence``; ``baseline_rate`` (cell) in Hz; the
+        retina), ``pathway_name``, ``drug``, ``drug_also_blocks``, ``match_r``,
+        ``pathway_correlation`` and ``pathway_partial_correlation`` (hypothesis, pathway);
+        ``predicted_change`` and ``affected`` (hypothesis, cell), ``predicted_effect`` (Hz) and
+        ``predicted_category`` (hypothesis, type); ``effect_z``, ``detectability``, ``confidence``; ``baseline_rate`` (cell) in Hz; the
         controls ``shuffled_channels`` (shuffle, hypothesis) and ``shuffled_change`` (shuffle,
-        hypothesis, cell). Attrs: kind, intervention, model, stimulus provenance, settings.
+        hypothesis, cell). Attrs: kind, intervention, model, ``modes_variable`` (what the modes
+        decompose: contribution or activation), stimulus provenance, settings.
 
     Raises
     ------
@@ -121,9 +138,17 @@ def generate(
     cell :math:`i`'s mean rate over the stimulus when the set's channels are zeroed (the
     intervention of :func:`retinacodec.control.ablate`) or multiplied by ``gain``.
 
-    *Match.* Correlation, pooled over time and the cells' positions, of the set's summed
-    activity with each pathway's activity (:func:`~retinacodec.hypotheses.match.pathway_correlation`)
-    on ``match_stimulus``; the pathway with the largest correlation :math:`\\rho^*` is matched.
+    *Match.* Every candidate set's summed activity is compared, pooled over time and the cells'
+    positions on ``match_stimulus``, with each pathway's activity. With ``match="partial"`` the set
+    is matched to the pathway it *uniquely* follows: the largest partial correlation, the other
+    pathways held fixed (:func:`~retinacodec.hypotheses.match.pathway_partial_correlation`); the
+    pathways' activities are correlated with each other, so the plain correlation
+    (``match="correlation"``) names the pathway a set shares most variance with. Sets matched to
+    the same pathway name the same experiment and are merged into one hypothesis, the set that
+    follows the pathway most closely standing for it
+    (:func:`~retinacodec.hypotheses.select.merge_by_pathway`); :math:`\rho^*` is its (partial)
+    correlation with the pathway. The match uses activities only, never
+    the outcome of a block, so the test is not circular.
 
     *Confidence.* :math:`c = \\max(\\rho^*, 0) \\cdot \\operatorname{erf}(z / \\sqrt 2)`, with
     :math:`z` the largest :func:`~retinacodec.hypotheses.effects.effect_z` over cell types (type
@@ -140,18 +165,57 @@ def generate(
         raise RetinaCodecError(f"gain is {gain!r}; expected a factor >= 0 other than 1 (0 blocks, 2 doubles)")
     if not (isinstance(channel_fraction, (int, float)) and 0 < channel_fraction <= 1):
         raise RetinaCodecError(f"channel_fraction is {channel_fraction!r}; expected a number in (0, 1]")
+    if match not in MATCHES:
+        raise RetinaCodecError(f"unknown match {match!r}; expected one of {', '.join(MATCHES)}")
     table = mode_table(modes)
     modes_layer(table.weights, layer, adapt(model))
     retina = virtual_retina if virtual_retina is not None else getattr(model, "virtual_retina", None)
-    chosen = candidates(table, channel_fraction, max_hypotheses)
+    chosen = candidates(table, channel_fraction, CANDIDATES_PER_HYPOTHESIS * max_hypotheses)
     if not chosen:
         raise RetinaCodecError("every mode is dead or empty; expected fitted modes with non-zero atoms")
-
     recording = record_layer(model, stimulus, layer, batch_size, progress)
     n_channels = recording.activation.shape[1]
     if table.weights.sizes["channel"] != n_channels:
         raise RetinaCodecError(f"the modes have {table.weights.sizes['channel']} channels; layer {layer!r} "
                                f"has {n_channels}")
+    matched = None
+    if retina is not None:
+        match_recording = (record_layer(model, validate_stimulus(match_stimulus), layer, batch_size, progress)
+                           if match_stimulus is not None else recording)
+        matched = PathwayMatch.of(match_recording, retina, progress)
+        chosen = merge_by_pathway(chosen, matched, match)
+    chosen = chosen[:max_hypotheses]
+    ds = _predictions(model, recording, layer, chosen, gain, n_shuffles, seed, batch_size, progress,
+                      recording_s, z_min)
+    ds.attrs.update({
+        "kind": KIND,
+        "intervention": "block" if gain == 0 else f"scale by {gain:g}",
+        "gain": float(gain),
+        "model": str(getattr(model, "name", type(model).__name__)),
+        "layer": layer,
+        "modes_variable": _modes_variable(modes),
+        "stimulus": str(stimulus.attrs.get("kind", "unknown")),
+        "stimulus_seed": int(stimulus.attrs.get("seed", -1)),
+        "stimulus_frames": int(stimulus.sizes["time"]),
+        "model_history": int(getattr(model, "history", 1)),
+        "channel_fraction": float(channel_fraction),
+        "recording_s": float(recording_s),
+        "z_min": float(z_min),
+        "n_shuffles": n_shuffles,
+        "seed": int(seed),
+        "retinacodec_version": __version__,
+    })
+    if matched is None:
+        return _unmatched(ds)
+    stimulus_used = match_stimulus if match_stimulus is not None else stimulus
+    return _matched(ds, matched, stimulus_used, retina, chosen, match)
+
+
+def _predictions(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate], gain: float,
+                 n_shuffles: int, seed: int, batch_size: int, progress: bool, recording_s: float,
+                 z_min: float) -> xr.Dataset:
+    """The CNN's predicted changes for every channel set and its shuffled controls."""
+    n_channels = recording.activation.shape[1]
     rng = np.random.default_rng(seed)
     permutations = [rng.permutation(n_channels) for _ in range(n_shuffles)]
     shuffled = [[tuple(sorted(int(p[c]) for c in item.channels)) for item in chosen] for p in permutations]
@@ -173,53 +237,25 @@ def generate(
         coords={"shuffle": np.arange(n_shuffles), "hypothesis": ids, **cell_coords})
     effect = by_type(change)
     z = effect_z(effect, by_type(baseline), recording_s, type_counts(baseline)).max(TYPE_DIM)
-
-    ds = xr.Dataset(
-        {
-            "layer": ("hypothesis", [layer] * len(chosen)),
-            "reason": ("hypothesis", [item.reason for item in chosen]),
-            "modes": ("hypothesis", [_listed(item.modes) for item in chosen]),
-            "channels": ("hypothesis", [_listed(item.channels) for item in chosen]),
-            "n_channels": ("hypothesis", [len(item.channels) for item in chosen]),
-            "mode_usage": ("hypothesis", [item.usage for item in chosen],
-                           {"long_name": "summed fraction of samples where the set's modes are active"}),
-            "baseline_rate": baseline.assign_attrs(units="Hz", long_name="mean rate of the unperturbed model"),
-            "predicted_change": change.assign_attrs(
-                units="Hz", long_name="mean rate with the channels zeroed minus unperturbed"),
-            "affected": changed(change, baseline, recording_s, z_min),
-            "predicted_effect": effect.assign_attrs(units="Hz",
-                                                    long_name="mean predicted change over the type's cells"),
-            "predicted_category": categories(change, baseline, recording_s, z_min),
-            "effect_z": z.assign_attrs(long_name="largest type effect over its Poisson standard error"),
-            "detectability": ("hypothesis", erf(z.values / math.sqrt(2))),
-            "shuffled_channels": (("shuffle", "hypothesis"), shuffled_text),
-            "shuffled_change": shuffled_change.assign_attrs(units="Hz"),
-        },
-        attrs={
-            "kind": KIND,
-            "intervention": "block" if gain == 0 else f"scale by {gain:g}",
-            "gain": float(gain),
-            "model": str(getattr(model, "name", type(model).__name__)),
-            "layer": layer,
-            "stimulus": str(stimulus.attrs.get("kind", "unknown")),
-            "stimulus_seed": int(stimulus.attrs.get("seed", -1)),
-            "stimulus_frames": int(stimulus.sizes["time"]),
-            "model_history": int(getattr(model, "history", 1)),
-            "channel_fraction": float(channel_fraction),
-            "recording_s": float(recording_s),
-            "z_min": float(z_min),
-            "n_shuffles": n_shuffles,
-            "seed": int(seed),
-            "retinacodec_version": __version__,
-        },
-    )
-    if retina is None:
-        return _unmatched(ds)
-    if match_stimulus is not None:
-        match_stimulus = validate_stimulus(match_stimulus)
-        recording = record_layer(model, match_stimulus, layer, batch_size, progress)
-    return _matched(ds, recording, match_stimulus if match_stimulus is not None else stimulus, retina, chosen,
-                    progress)
+    return xr.Dataset({
+        "layer": ("hypothesis", [layer] * len(chosen)),
+        "reason": ("hypothesis", [item.reason for item in chosen]),
+        "modes": ("hypothesis", [_listed(item.modes) for item in chosen]),
+        "channels": ("hypothesis", [_listed(item.channels) for item in chosen]),
+        "n_channels": ("hypothesis", [len(item.channels) for item in chosen]),
+        "mode_usage": ("hypothesis", [item.usage for item in chosen],
+                       {"long_name": "summed fraction of samples where the set's modes are active"}),
+        "baseline_rate": baseline.assign_attrs(units="Hz", long_name="mean rate of the unperturbed model"),
+        "predicted_change": change.assign_attrs(units="Hz", long_name="mean rate with the channels zeroed minus "
+                                                                      "unperturbed"),
+        "affected": changed(change, baseline, recording_s, z_min),
+        "predicted_effect": effect.assign_attrs(units="Hz", long_name="mean predicted change over the type's cells"),
+        "predicted_category": categories(change, baseline, recording_s, z_min),
+        "effect_z": z.assign_attrs(long_name="largest type effect over its Poisson standard error"),
+        "detectability": ("hypothesis", erf(z.values / math.sqrt(2))),
+        "shuffled_channels": (("shuffle", "hypothesis"), shuffled_text),
+        "shuffled_change": shuffled_change.assign_attrs(units="Hz"),
+    })
 
 
 def _unmatched(ds: xr.Dataset) -> xr.Dataset:
@@ -232,28 +268,30 @@ def _unmatched(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def _matched(ds: xr.Dataset, recording: LayerRecording, match_stimulus: xr.DataArray, retina,
-             chosen: list[Candidate], progress: bool) -> xr.Dataset:
-    """Match every channel set to the pathway whose activity it follows best; name the drug."""
-    cells = retina.cells
-    positions = np.unique(np.stack([cells["y"].values, cells["x"].values], axis=1), axis=0)
-    activity = retina.interneuron_activity(match_stimulus, positions=positions, progress=progress)
-    activity = activity.sel(time=recording.rates["time"].values).transpose("time", "pathway", "position")
-    correlation = pathway_correlation(activity_at(recording, positions), activity.values,
-                                      [item.channels for item in chosen])
-    best = correlation.argmax(axis=1)
-    pathways = [str(activity["pathway"].values[b]) for b in best]
+def _matched(ds: xr.Dataset, matched: PathwayMatch, match_stimulus: xr.DataArray, retina,
+             chosen: list[Candidate], match: str) -> xr.Dataset:
+    """Name every (merged) channel set's pathway and the drug that blocks it."""
+    sets = [item.channels for item in chosen]
+    correlation, partial = matched.correlation(sets), matched.partial(sets)
+    names = matched.pathways
+    pathways = [item.pathway for item in chosen]
+    best = np.array([names.index(p) for p in pathways])
     drugs = [drugs_for(p, retina) if ds.attrs["gain"] == 0 else ("", "") for p in pathways]
-    ds = ds.assign_coords(pathway=activity["pathway"].values).assign(
+    strength = (partial if match == "partial" else correlation)[np.arange(len(best)), best]
+    ds = ds.assign_coords(pathway=names).assign(
         pathway_correlation=(("hypothesis", "pathway"), correlation),
+        pathway_partial_correlation=(("hypothesis", "pathway"), partial),
         block=("hypothesis", pathways),
         pathway_name=("hypothesis", [PATHWAY_NAMES.get(p, p) for p in pathways]),
         drug=("hypothesis", [d for d, _ in drugs]),
         drug_also_blocks=("hypothesis", [a for _, a in drugs]),
-        match_r=("hypothesis", correlation[np.arange(len(best)), best]),
+        match_r=("hypothesis", strength),
     )
     ds["confidence"] = ds["match_r"].clip(min=0) * ds["detectability"]
-    ds.attrs.update(match="correlation of summed channel activity with pathway activity at the cells' positions",
+    rule = ("partial correlation (other pathways held fixed)" if match == "partial" else "correlation")
+    ds.attrs.update(match=f"{rule} of summed channel activity with pathway activity at the cells' positions; "
+                          "channel sets matched to one pathway are merged",
+                    match_rule=match,
                     match_stimulus=str(match_stimulus.attrs.get("kind", "unknown")),
                     match_stimulus_seed=int(match_stimulus.attrs.get("seed", -1)))
     return ds

@@ -31,6 +31,8 @@ class Candidate:
     """Every live mode whose channels are exactly this set."""
     usage: float = float("nan")
     """Summed fraction of samples where those modes are active (NaN when unknown)."""
+    pathway: str = ""
+    """The reference pathway the set is matched to ("" when unmatched)."""
 
 
 @dataclass
@@ -99,7 +101,7 @@ def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -
     channel_sets = {int(m): tuple(int(c) for c in np.flatnonzero(values[m] >= channel_fraction * values[m].max()))
                     for m in live}
     ranked: list[tuple[int, str]] = []  # (mode, reason), the cell-type modes first
-    if table.loadings is not None:
+    if table.loadings is not None and live.size:
         correlation, classes = label_correlation(table.loadings.values, np.asarray(table.loadings["cell_type"].values))
         for column, cell_type in enumerate(classes):
             best = int(live[np.argmax(correlation[live, column])])
@@ -125,3 +127,40 @@ def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -
             if table.usage is not None:
                 candidate.usage = float(np.nansum([candidate.usage, table.usage[mode]]))
     return list(chosen.values())
+
+
+def merge_by_pathway(chosen: list[Candidate], matched, match: str = "partial") -> list[Candidate]:
+    """Merge the channel sets matched to the same pathway: one hypothesis per intervention.
+
+    Parameters
+    ----------
+    chosen : list of Candidate
+        From :func:`candidates`, in their order of priority.
+    matched : PathwayMatch
+        Channel and pathway activities (:class:`retinacodec.hypotheses.match.PathwayMatch`).
+    match : {"partial", "correlation"}
+        The matching rule (:data:`retinacodec.hypotheses.match.MATCHES`).
+
+    Returns
+    -------
+    list of Candidate
+        One per matched pathway, in order of first appearance: the set that follows the pathway
+        most closely (largest match value) stands for it, with ``pathway`` set; the others'
+        reasons and channels are added to its reason. A set, not the union of the sets: a union
+        of several modes' channels is a set no mode uses, and silencing it is no longer specific.
+    """
+    sets = [c.channels for c in chosen]
+    values = matched.partial(sets) if match == "partial" else matched.correlation(sets)
+    best = values.argmax(axis=1)
+    groups: dict[int, list[int]] = {}
+    for position, pathway in enumerate(best):
+        groups.setdefault(int(pathway), []).append(position)
+    merged = []
+    for pathway, members in groups.items():
+        lead = max(members, key=lambda m: (values[m, pathway], -m))
+        item = chosen[lead]
+        others = [f"{chosen[m].reason} (channels {', '.join(map(str, chosen[m].channels))})" for m in members
+                  if m != lead]
+        reason = item.reason + ("; also matched to it: " + "; ".join(others) if others else "")
+        merged.append(Candidate(item.channels, reason, list(item.modes), item.usage, matched.pathways[pathway]))
+    return merged

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..plots import save_figure
 from ..plots.contributions import plot_contributions
-from ..plots.control import plot_control
+from ..plots.control import plot_control_curves
 from ..plots.hypotheses import plot_hypotheses
 from ..plots.irf import plot_irf
 from ..plots.model_fit import plot_model_fit
@@ -43,9 +43,10 @@ def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str)
                                      for variable, suffix in (("contribution", ""), ("activation", "_activation"))}),
         "sparsity": plot_sparsity(found["sparsity"]),
         "dimensions": plot_dimensions(found["dimensions"]),
-        **{f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell)) for cell in irf["cell"].values},
-        **{f"control_{layer}": plot_control(found[f"control_{layer}"]) for layer in layers},
-        "hypotheses": plot_hypotheses(found["hypotheses"]),
+        **{f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell), max_modes=int(irf.sizes.get("rank", 4)))
+           for cell in irf["cell"].values},
+        **{f"control_{layer}": plot_control_curves(found[f"control_{layer}"]) for layer in layers},
+        "hypotheses": plot_hypotheses(found["hypotheses"], found.get("hypotheses_activation")),
     }
     for key, figure in figures.items():
         save_figure(figure, folder / f"{key}.png")

@@ -7,6 +7,7 @@ import xarray as xr
 from ..hypotheses import to_markdown
 from ..hypotheses.effects import by_type
 from ..hypotheses.match import type_name
+from ..control_curves import curve_summary
 from ..models.training import fit_table
 from ..receptive_fields import irf_variability
 
@@ -39,10 +40,13 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
     dict
         ``model_r`` (mean Pearson r over cells) and ``model_r_by_type``; per layer
         ``completeness_error_max_hz``, ``completeness_error_median_relative``, ``sae_r2`` and
-        ``sae_r2_activation``; ``irf_explained``; with a virtual retina ``recovery_score``,
-        ``recovery_score_shuffled``, ``outcomes`` (count per outcome) and ``agreement`` (every
-        measure's confidence-weighted mean, modes against shuffled); ``n_hypotheses``. NaN
-        (e.g. a recovery score without any confidence) is given as None.
+        ``sae_r2_activation``; ``irf_explained`` and ``irf_shown_share`` (cumulative share of the
+        IRFs the shown modes carry); with a virtual retina ``recovery_score``,
+        ``recovery_score_shuffled``, ``outcomes`` (count per outcome), ``agreement`` (every
+        measure's confidence-weighted mean, modes against shuffled), ``pathways_covered`` and
+        ``coverage`` (per pathway: hypotheses naming it, confirmed ones); ``n_hypotheses``; the
+        same with suffix ``_activation`` for the hypotheses from activation modes. NaN (e.g. a
+        recovery score without any confidence) is given as None.
     """
     r = found["fit"]["pearson_r"]
     numbers = {"model_r": float(r.mean()),
@@ -55,17 +59,53 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         numbers[f"sae_r2_{layer}"] = float(found[f"modes_{layer}"]["r2"])
         numbers[f"sae_r2_activation_{layer}"] = float(found[f"modes_activation_{layer}"]["r2"])
     numbers["irf_explained"] = float(found["irf"].attrs["explained_overall"])
-    hypotheses = found["hypotheses"]
-    numbers["n_hypotheses"] = int(hypotheses.sizes["hypothesis"])
-    if "recovery_score" in hypotheses:
-        numbers["recovery_score"] = float(hypotheses["recovery_score"])
-        numbers["recovery_score_shuffled"] = float(hypotheses["recovery_score_shuffled"])
-        outcomes = [str(o) for o in hypotheses["outcome"].values]
-        numbers["outcomes"] = {o: outcomes.count(o) for o in OUTCOMES}
-        weighted = hypotheses["weighted_score"]
-        numbers["agreement"] = {str(m): {str(s): float(weighted.sel(measure=m, selection=s))
-                                         for s in weighted["selection"].values} for m in weighted["measure"].values}
+    numbers["irf_shown_share"] = float(found["irf"].attrs["shown_share_overall"])
+    for layer in layers:
+        summary_ = curve_summary(found[f"control_{layer}"])
+        others = [str(s) for s in summary_["selection"].values if s != "contribution"]
+        numbers[f"control_specificity_{layer}"] = {
+            str(i): {str(s): float(summary_["mean_specificity"].sel(intervention=i, selection=s))
+                     for s in summary_["selection"].values} for i in summary_["intervention"].values}
+        numbers[f"control_specificity_se_{layer}"] = {
+            str(i): {str(s): float(summary_["mean_specificity_se"].sel(intervention=i, selection=s))
+                     for s in summary_["selection"].values} for i in summary_["intervention"].values}
+        numbers[f"control_losses_{layer}"] = _losses(found[f"control_{layer}"])
+        numbers[f"control_beats_{layer}"] = {
+            str(i): {s: bool(summary_["beats"].sel(intervention=i, selection=s)) for s in others}
+            for i in summary_["intervention"].values}
+    numbers |= _hypothesis_numbers(found)
     return _plain(numbers)
+
+
+def _hypothesis_numbers(found: dict) -> dict:
+    """Counts, recovery scores, agreement and pathway coverage of the contribution-mode hypotheses
+    and of the activation-mode control."""
+    numbers = {}
+    for suffix in ("", "_activation"):
+        hypotheses = found.get(f"hypotheses{suffix}")
+        if hypotheses is None:
+            continue
+        numbers[f"n_hypotheses{suffix}"] = int(hypotheses.sizes["hypothesis"])
+        if "recovery_score" not in hypotheses:
+            continue
+        numbers[f"recovery_score{suffix}"] = float(hypotheses["recovery_score"])
+        numbers[f"recovery_score_shuffled{suffix}"] = float(hypotheses["recovery_score_shuffled"])
+        outcomes = [str(o) for o in hypotheses["outcome"].values]
+        numbers[f"outcomes{suffix}"] = {o: outcomes.count(o) for o in OUTCOMES}
+        weighted = hypotheses["weighted_score"]
+        numbers[f"agreement{suffix}"] = {str(m): {str(s): float(weighted.sel(measure=m, selection=s))
+                                                  for s in weighted["selection"].values}
+                                         for m in weighted["measure"].values}
+        if suffix == "" and "ceiling" in found:
+            ceiling = found["ceiling"]
+            numbers["recovery_ceiling"] = float(ceiling.attrs["mean_ceiling"])
+            numbers["ceiling"] = {str(p): float(ceiling["ceiling"].sel(pathway=p)) for p in ceiling["pathway"].values}
+        coverage = found[f"coverage{suffix}"]
+        numbers[f"pathways_covered{suffix}"] = int(coverage.attrs["n_covered"])
+        numbers[f"coverage{suffix}"] = {str(p): {"hypotheses": int(coverage["n_hypotheses"].sel(pathway=p)),
+                                                 "confirmed": int(coverage["n_confirmed"].sel(pathway=p))}
+                                        for p in coverage["pathway"].values}
+    return numbers
 
 
 def _f(value, spec: str) -> str:
@@ -105,32 +145,136 @@ def _comparison_table(found: dict, layers) -> str:
 
 def _irf_text(result: xr.Dataset) -> str:
     variability = irf_variability(result)
-    lines = [f"The modes shown explain {100 * float(result.attrs['explained_overall']):.0f}% of the IRFs' squared "
-             "norm (the rest is the residual: other modes and channels no active mode uses)."]
+    lines = [f"Each cell's IRF is split into the parts that flow through every live contribution mode; the modes "
+             f"shown are each cell's own, ranked by their share of its IRF (projection "
+             f"⟨part, IRF⟩ / |IRF|², pooled over the times shown), until they carry "
+             f"{100 * float(result.attrs['min_share']):.0f}%. Together they carry "
+             f"{100 * float(result.attrs['shown_share_overall']):.0f}% of the IRFs; all modes kept explain "
+             f"{100 * float(result.attrs['explained_overall']):.0f}% of the squared norm "
+             "(1 − |residual|² / |IRF|²)."]
     for cell in result["cell"].values:
         cell_type = type_name(str(result["cell_type"].sel(cell=cell).values))
-        explained = 100 * float(result["explained"].sel(cell=cell).mean())
-        lines.append(f"- cell {cell} ({cell_type}): explained {explained:.0f}%, IRF variability over time "
+        ranked = [(int(m), float(c)) for m, c in zip(result["cell_modes"].sel(cell=cell).values,
+                                                     result["cumulative_share"].sel(cell=cell).values) if m >= 0]
+        listed = ", ".join(f"mode {m} ({100 * float(result['cell_share'].sel(cell=cell, mode=m)):.0f}%, "
+                           f"cumulative {100 * c:.0f}%)" for m, c in ranked)
+        lines.append(f"- cell {cell} ({cell_type}): {listed}; IRF variability over time "
                      f"{float(variability.sel(cell=cell)):.2f} (0 = same shape at every time)")
     return "\n".join(lines)
 
 
 def _control_table(found: dict, layers) -> str:
-    rows = ["| layer | target | channels silenced | selection | target cells' rate change, ablate (Hz) | "
-            "preserve (Hz) | correlation with unperturbed, ablate |", "|---|---|---|---|---|---|---|"]
+    """Mean target specificity over targets and k per (layer, intervention, selection), with how
+    often the contribution mode beats each other selection."""
+    rows = ["| layer | intervention | contribution modes | activation modes | random channels | contribution "
+            "beats activation (share of targets x k) | beats random |", "|---|---|---|---|---|---|---|"]
     for layer in layers:
-        result = found[f"control_{layer}"]
-        kind, label = str(result.attrs["target_kind"]), str(result.attrs["target_label"])
-        cells = np.asarray(result[kind].values).astype(str) == label
-        target = f"{type_name(label)} cells" if kind == "cell_type" else f"cell {label}"
-        for selection in result["selection"].values:
-            chosen = result.sel(selection=selection).isel(cell=np.flatnonzero(cells))
-            n_channels = int(result["n_channels"].sel(selection=selection))
-            rows.append(f"| {layer} | {target} | {n_channels} | {selection} modes | "
-                        f"{float(chosen['rate_change'].sel(intervention='ablate').mean()):+.2f} | "
-                        f"{float(chosen['rate_change'].sel(intervention='preserve').mean()):+.2f} | "
-                        f"{float(chosen['correlation'].sel(intervention='ablate').mean()):.2f} |")
+        summary_ = curve_summary(found[f"control_{layer}"])
+        for intervention in summary_["intervention"].values:
+            point = summary_.sel(intervention=intervention)
+
+            def cell(selection: str) -> str:
+                if selection not in point["selection"].values:
+                    return "n/a"
+                value = point.sel(selection=selection)
+                return f"{float(value['mean_specificity']):+.3f} ± {float(value['mean_specificity_se']):.3f}"
+
+            wins = [f"{100 * float(point['wins'].sel(selection=s)):.0f}%" if s in point["selection"].values else "n/a"
+                    for s in ("activation", "random")]
+            rows.append(f"| {layer} | {intervention} | {cell('contribution')} | {cell('activation')} | "
+                        f"{cell('random')} | {wins[0]} | {wins[1]} |")
     return "\n".join(rows)
+
+
+def _control_verdict(numbers: dict, layers) -> str:
+    """One plain sentence per layer and intervention: does the contribution mode win on average,
+    and for which target types does it not?"""
+    lines = []
+    for layer in layers:
+        for intervention, beats in numbers[f"control_beats_{layer}"].items():
+            lost = [name for name, won in beats.items() if not won]
+            losses = numbers[f"control_losses_{layer}"][intervention]
+            where = "; ".join(f"{type_name(t)} cells (below {' and '.join(names)})" for t, names in losses.items())
+            lines.append(f"- {layer}, {intervention}: on average over types and k, contribution modes are "
+                         + ("more target-specific than " + " and ".join(beats) if not lost
+                            else f"**not** more target-specific than {' and '.join(lost)}")
+                         + (f"; per type they are **not** for {where}" if where else "; so for every type"))
+    return "\n".join(lines)
+
+
+def _losses(curves: xr.Dataset) -> dict:
+    """intervention -> target -> selections whose mean specificity over k beats the contribution mode's."""
+    mean = curves["specificity"].mean("k")
+    others = [str(s) for s in curves["selection"].values if s != "contribution"]
+    result = {}
+    for intervention in curves["intervention"].values:
+        per = mean.sel(intervention=intervention)
+        better = {str(t): [s for s in others if float(per.sel(target=t, selection=s))
+                           > float(per.sel(target=t, selection="contribution"))] for t in curves["target"].values}
+        result[str(intervention)] = {t: names for t, names in better.items() if names}
+    return result
+
+
+def _coverage_table(found: dict) -> str:
+    """Per pathway of the reference circuit: hypotheses naming it and confirmed ones, from
+    contribution modes and from activation modes."""
+    sources = [(suffix, label) for suffix, label in (("", "contribution modes"), ("_activation", "activation modes"))
+               if f"coverage{suffix}" in found]
+    rows = ["| pathway | " + " | ".join(f"{label}: named / confirmed" for _, label in sources) + " |",
+            "|---|" + "---|" * len(sources)]
+    ceiling = found.get("ceiling")
+    if ceiling is not None:
+        rows[0] += f" ceiling: best set of ≤ {ceiling.attrs['max_size']} channels |"
+        rows[1] += "---|"
+    first = found[f"coverage{sources[0][0]}"]
+    for pathway in first["pathway"].values:
+        cells = [f"{int(found[f'coverage{s}']['n_hypotheses'].sel(pathway=pathway))} / "
+                 f"{int(found[f'coverage{s}']['n_confirmed'].sel(pathway=pathway))}" for s, _ in sources]
+        if ceiling is not None:
+            best = ceiling.sel(pathway=pathway)
+            cells.append(f"{float(best['ceiling']):.2f} ({best['ceiling_layer'].values} channels "
+                         f"{best['ceiling_channels'].values})")
+        rows.append(f"| {first['name'].sel(pathway=pathway).values} | " + " | ".join(cells) + " |")
+    if ceiling is not None:
+        rows += ["", f"Ceiling: the best type agreement any set of up to {ceiling.attrs['max_size']} channels of a "
+                 "layer reaches with the pathway's block. It uses the blocks' outcomes, so it never chooses a match; "
+                 "it says what a perfect matching could at best recover from this CNN (mean over pathways "
+                 f"{ceiling.attrs['mean_ceiling']:.2f}). Where it is low, the CNN mixes that pathway with others."]
+    return "\n".join(rows)
+
+
+def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> list[str]:
+    """The report's hypotheses section: method, agreement table, pathway coverage, the list, figure."""
+    hypotheses = found["hypotheses"]
+    tested = "recovery_score" in numbers
+    lines = ["## Hypotheses", ""]
+    if not tested:
+        return lines + ["Predicted effects of silencing each channel set (no ground truth to test them against).", "",
+                        to_markdown(hypotheses), _image(figures["hypotheses"], "Predicted effects per type.")]
+    lines += [
+        "Each hypothesis takes the channel sets of a layer's contribution modes, names the virtual-retina "
+        "pathway the channels uniquely follow (largest partial correlation with its activity, the other "
+        "pathways held fixed, at the cells' positions on held-out natural jitter; of the sets naming the same "
+        "pathway, the one that follows it most closely stands for it), predicts each cell's change of mean "
+        "rate from silencing the channels in the CNN, and is tested by blocking that pathway in the virtual "
+        "retina. The match never sees a block's outcome. A cell type counts as changed "
+        f"when a {hypotheses.attrs['recording_s']:g} s recording would see the change at "
+        f"{hypotheses.attrs['z_min']:g} standard errors; a hypothesis's type agreement is the share of types "
+        "predicted or seen to change whose direction it got right; the recovery score is the "
+        "confidence-weighted mean type agreement. Two controls: the same weights with the channels "
+        "shuffled, and hypotheses generated in the same way from the activation modes (per-cell "
+        "activations).", ""]
+    control = numbers.get("agreement_activation", {})
+    lines += ["| measure (confidence-weighted mean over hypotheses) | contribution modes' channels | shuffled "
+              "channels | activation modes' channels |", "|---|---|---|---|"]
+    lines += [f"| {measure.replace('_', ' ')} | {_f(values['modes'], '.2f')} | {_f(values['shuffled'], '.2f')} | "
+              f"{_f(control.get(measure, {}).get('modes'), '.2f')} |"
+              for measure, values in numbers["agreement"].items()]
+    lines += ["", "Pathways of the virtual retina: hypotheses naming each, and confirmed ones.", "",
+              _coverage_table(found), "", "Per hypothesis:", "", to_markdown(hypotheses),
+              _image(figures["hypotheses"], "Hypotheses: predicted against observed change per cell, and agreement "
+                     "against the shuffled control.")]
+    return lines
 
 
 def report(found: dict, numbers: dict, figures: dict[str, str], source: str, seconds: dict[str, float],
@@ -170,7 +314,16 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
                   f"{hypotheses.sizes.get('shuffle', 0)}) | "
                   f"{_f(numbers['recovery_score_shuffled'], '.2f')} |",
                   f"| hypotheses {' / '.join(OUTCOMES)} | "
-                  f"{' / '.join(str(numbers['outcomes'][o]) for o in OUTCOMES)} |"]
+                  f"{' / '.join(str(numbers['outcomes'][o]) for o in OUTCOMES)} |",
+                  f"| pathways named by a confirmed hypothesis | {numbers['pathways_covered']} of "
+                  f"{len(numbers['coverage'])} |",
+                  "| ceiling of the recovery score (best set of few channels per pathway; uses the outcomes) | "
+                  f"{_f(numbers.get('recovery_ceiling'), '.2f')} |"]
+        if "recovery_score_activation" in numbers:
+            lines += [f"| recovery score, hypotheses from activation modes (control) | "
+                      f"{_f(numbers['recovery_score_activation'], '.2f')} (shuffled "
+                      f"{_f(numbers['recovery_score_shuffled_activation'], '.2f')}; "
+                      f"{numbers['pathways_covered_activation']} pathways covered) |"]
     baseline = ([f"LN baseline on the same held-out data: mean r {float(found['fit']['ln_pearson_r'].mean()):.3f} "
                  f"(CNN {float(found['fit']['pearson_r'].mean()):.3f}).", ""] if "ln_pearson_r" in found["fit"] else [])
     lines += ["", "## Model fit", "", fit_table(found["fit"]["pearson_r"]), "", *baseline, _image(figures["model_fit"],
@@ -196,34 +349,21 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
               "## Instantaneous receptive fields by mode", "", _irf_text(found["irf"]), ""]
     lines += [_image(path, f"IRF of cell {key.removeprefix('irf_cell')} split by mode (rank-1 frames at the peak lag).")
               for key, path in figures.items() if key.startswith("irf_cell")]
-    lines += ["## Control: contribution modes against activation modes", "",
-              f"The top {100 * settings['control_fraction']:.0f}% channels of the contribution mode and of the "
-              "activation mode most tied to the target cells are silenced (ablate) or kept alone (preserve).", "",
-              _control_table(found, layers), "", "How the modes were chosen:", ""]
+    lines += ["## Control curves: contribution modes against activation modes and random channels", "",
+              f"For each cell type, the top k = 1..{settings['control_channels']} channels of the contribution mode "
+              "and of the activation mode (per-cell activations) most tied to that type are silenced (ablate) or "
+              f"kept alone (preserve), against {settings['control_draws']} random channel sets per k, over the first "
+              f"{settings['control_frames']} frames of the analysed stimulus. Specificity: the on-target (that "
+              "type's cells) minus the off-target (all other cells) mean relative rate change |Δr| / r for "
+              "ablation, off minus on for preservation; mean over types and k, ± standard error (over cells for "
+              "modes, over draws for random sets).", "",
+              _control_table(found, layers), "", _control_verdict(numbers, layers), "", "How the modes were chosen:",
+              ""]
     lines += [f"- {layer}: {found[f'control_{layer}'].attrs['selection_rule']}" for layer in layers] + [""]
-    lines += [_image(figures[f"control_{layer}"], f"Control experiment in the {layer} layer.") for layer in layers]
-    lines += ["## Hypotheses", ""]
-    if tested:
-        lines += [
-            "Each hypothesis takes a distinct channel set of a layer's contribution modes, names the "
-            "virtual-retina pathway whose activity the channels follow best (correlation at the cells' positions "
-            "on held-out natural jitter), predicts each cell's change of mean rate from silencing the channels in "
-            "the CNN, and is tested by blocking that pathway in the virtual retina. A cell type counts as changed "
-            f"when a {hypotheses.attrs['recording_s']:g} s recording would see the change at "
-            f"{hypotheses.attrs['z_min']:g} standard errors; a hypothesis's type agreement is the share of types "
-            "predicted or seen to change whose direction it got right; the recovery score is the "
-            "confidence-weighted mean type agreement, and its control uses the same weights with the channels "
-            "shuffled.", ""]
-    else:
-        lines += ["Predicted effects of silencing each channel set (no ground truth to test them against).", ""]
-    if tested:
-        lines += ["| measure (confidence-weighted mean over hypotheses) | modes' channels | shuffled channels |",
-                  "|---|---|---|"]
-        lines += [f"| {measure.replace('_', ' ')} | {_f(values['modes'], '.2f')} | {_f(values['shuffled'], '.2f')} |"
-                  for measure, values in numbers["agreement"].items()]
-        lines += ["", "Per hypothesis:", ""]
-    lines += [to_markdown(hypotheses), _image(figures["hypotheses"], "Hypotheses: predicted against observed change "
-              "per cell, and agreement against the shuffled control." if tested else "Predicted effects per type.")]
+    lines += [_image(figures[f"control_{layer}"], f"Control curves in the {layer} layer: specificity against the "
+                     "number of channels, per target type; error bars are standard errors over cells, the grey "
+                     "band one standard deviation over random draws.") for layer in layers]
+    lines += _hypotheses_section(found, numbers, figures)
     by = by_type(hypotheses["baseline_rate"])
     lines += ["Mean model rates (Hz) under that stimulus: " +
               ", ".join(f"{type_name(str(t))} {float(v):.1f}" for t, v in zip(by["type"].values, by.values)), "",

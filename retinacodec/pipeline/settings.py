@@ -39,13 +39,19 @@ class DemoSettings:
     """Cells whose IRFs are decomposed by mode (the best-fit cell of the first types)."""
     irf_times: int = 3
     """Time points per IRF cell."""
-    irf_modes: int = 4
-    """Modes (the most used) the IRFs are split into; the rest is the residual."""
+    irf_modes: int = 6
+    """Most modes shown per IRF cell: its modes ranked by their share of its IRF, until they carry
+    ``irf_min_share``; the rest is the residual."""
+    irf_min_share: float = 0.5
+    """Cumulative share of a cell's IRF (squared norm, pooled over its times) the shown modes reach."""
     irf_layer: str | None = None
     """Layer whose modes split the IRFs (one of ``layers``; None: the last of them)."""
-    control_fraction: float = 0.25
-    """Fraction of a layer's channels silenced in the control experiment (top channels of a mode)."""
-    control_frames: int = 300
+    control_channels: int = 8
+    """Largest number k of a mode's top channels silenced (or kept alone) in the control curves
+    (k = 1..control_channels, capped at the layer's channel count)."""
+    control_draws: int = 20
+    """Random channel sets per k in the control curves."""
+    control_frames: int = 500
     """Frames (from the start of the analysed natural jitter) of the control experiment."""
     hypothesis_frames: int = 2000
     """Frames of natural jitter under which hypotheses are predicted and tested (20 s)."""
@@ -56,6 +62,8 @@ class DemoSettings:
     """Most hypotheses per layer."""
     n_shuffles: int = 10
     """Shuffled mode-to-channel controls."""
+    ceiling_channels: int = 2
+    """Largest channel set tried for the per-pathway ceiling of the recovery score (a diagnostic)."""
     nwb_epochs: int = 4
     """Training epochs for a model of an NWB recording."""
     nwb_heldout_fraction: float = 0.25
@@ -73,9 +81,10 @@ class DemoSettings:
             if field.type == "int" and (isinstance(value, bool) or not isinstance(value, int) or value < 0
                                         or (value == 0 and field.name not in ("n_shuffles", "seed"))):
                 raise RetinaCodecError(f"demo setting {field.name} is {value!r}; expected a positive integer")
-        for name in ("control_fraction", "nwb_heldout_fraction"):
+        for name in ("nwb_heldout_fraction", "irf_min_share"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0 < value < 1):
+            top = 1.0 if name == "irf_min_share" else 1.0 - 1e-12
+            if not (isinstance(value, (int, float)) and 0 < value <= top):
                 raise RetinaCodecError(f"demo setting {name} is {value!r}; expected a number in (0, 1)")
         if not self.layers or not all(isinstance(layer, str) and layer for layer in self.layers):
             raise RetinaCodecError(f"demo setting layers is {self.layers!r}; expected one or more layer names")
@@ -88,6 +97,7 @@ class DemoSettings:
         """Tiny settings for tests: every step runs, in seconds, with meaningless numbers."""
         return cls(fit_frames=300, analysis_frames=200, analysis_windows=12, analysis_snippets=3, ig_steps=4,
                    sae_epochs=4, sae_batch_size=32, irf_cells=1, irf_times=2, irf_modes=2, control_frames=60,
+                   control_channels=3, control_draws=3, ceiling_channels=1,
                    hypothesis_frames=200, match_frames=150, max_hypotheses=2, n_shuffles=2,
                    nwb_epochs=1)
 

@@ -12,19 +12,19 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..attribution.ig import contributions
-from ..control import associated_mode, retina_control, top_channels
+from ..control import associated_mode, top_channels
+from ..control_curves import retina_control_curves
 from ..errors import RetinaCodecError
-from ..hypotheses import combine, generate, test
+from ..hypotheses import combine, generate, pathway_coverage, test
+from ..hypotheses.ceiling import pathway_ceiling
 from ..hypotheses.match import type_name
-from ..metrics import pearson_r
-from ..models.registry import predict
 from ..models.retina_cnn import RetinaCNN
 from ..models.training import evaluate_on_virtual_retina, recording_settings, train_recording
 from ..models.training.evaluate import SMOOTHING_FRAMES, evaluate_recording
 from ..models.training.recording import split_recording as library_split
 from ..modes.compare import pca_dimensions, sign_correlation, sparsity
 from ..modes.workflow import fit_modes
-from ..receptive_fields import irf
+from ..receptive_fields import irf, modes_by_share
 from ..targets import Cell
 from .settings import DemoSettings
 
@@ -87,7 +87,7 @@ def layer_contributions(model: RetinaCNN, stimulus: xr.DataArray, settings: Demo
     parts = snippets(stimulus, model.history, settings)
     outputs = {}
     for layer in settings.layers:
-        pieces = [contributions(model, part, layer, cells, split="sign", n_steps=settings.ig_steps,
+        pieces = [contributions(model, part, layer, cells, split="sign", activation="cell", n_steps=settings.ig_steps,
                                 batch_size=settings.batch_size, progress=False)
                   for part in tqdm(parts, desc=f"contributions of {layer}", unit="stretch", disable=not progress)]
         outputs[f"contributions_{layer}"] = xr.concat(pieces, dim="sample")
@@ -135,15 +135,17 @@ def irf_cells(fit: xr.Dataset, count: int) -> list[int]:
 
 def mode_irfs(model: RetinaCNN, stimulus: xr.DataArray, found: dict, cells: list[int], settings: DemoSettings,
               progress: bool) -> dict:
-    """IRFs of a few cells at a few of the analysed times, split by the most used contribution modes
-    of one layer."""
+    """IRFs of a few cells at a few of the analysed times, split by every live contribution mode of
+    one layer; kept: each cell's modes ranked by their share of its IRF until they carry
+    ``irf_min_share`` (at most ``irf_modes``; :func:`modes_by_share`)."""
     layer = settings.irf_layer or settings.layers[-1]
     analysed = np.unique(found[f"contributions_{layer}"].indexes["sample"].get_level_values("time"))
     times = analysed[np.linspace(0, len(analysed) - 1, settings.irf_times).round().astype(int)]
+    modes = found[f"modes_{layer}"]
     result = irf(model, stimulus, cells=cells, times=times, method="gradient", layer=layer,
-                 modes=found[f"sae_{layer}"], selected_modes=used_modes(found[f"modes_{layer}"], settings.irf_modes),
+                 modes=found[f"sae_{layer}"], selected_modes=used_modes(modes, modes.sizes["mode"]),
                  batch_size=settings.batch_size, progress=progress)
-    return {"irf": result}
+    return {"irf": modes_by_share(result, settings.irf_min_share, settings.irf_modes)}
 
 
 def control_target(loadings: xr.DataArray) -> tuple[str, np.ndarray, object]:
@@ -157,6 +159,10 @@ def control_target(loadings: xr.DataArray) -> tuple[str, np.ndarray, object]:
     return "cell", cells, cells[0]
 
 
+CELL_TARGETS = 4
+"""Cells targeted one by one in the control curves when all cells share a type (a recording)."""
+
+
 def _control_mode(modes: xr.Dataset, target: str, labels: np.ndarray, label) -> tuple[int, str]:
     """(mode, how it was chosen): the mode most tied to the target, or the largest atom when no
     mode's loadings vary (a dead SAE)."""
@@ -166,38 +172,65 @@ def _control_mode(modes: xr.Dataset, target: str, labels: np.ndarray, label) -> 
         return int(np.argmax(np.abs(np.asarray(modes["modes"].values)).sum(axis=1))), "largest atom (no mode varies)"
 
 
+def _rankings(found: dict, layer: str, kind: str, labels: np.ndarray, targets: list) -> tuple[dict, list[str]]:
+    """Per mode source, per target: the layer's channels ranked by the mode most tied to the target."""
+    rankings, rules = {}, []
+    for variable, suffix in MODE_SOURCES:
+        rankings[variable] = {}
+        for label in targets:
+            name = f"{type_name(str(label))} cells" if kind == "cell_type" else f"cell {label}"
+            mode, rule = _control_mode(found[f"modes{suffix}_{layer}"], name, labels, label)
+            rankings[variable][str(label)] = top_channels(found[f"sae{suffix}_{layer}"], mode, 1.0)
+            rules.append(f"{variable}, {name}: mode {mode} ({rule.split(' (')[0]})")
+    return rankings, rules
+
+
 def control_experiments(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings,
                         progress: bool) -> dict:
-    """Ablate or preserve the top channels of the contribution mode and of the activation mode most
-    tied to the target cells, in each layer (:func:`retina_control`)."""
+    """Control curves in each layer: ablate or preserve the top k = 1..``control_channels``
+    channels of the contribution mode and of the activation mode most tied to each cell type (to
+    each of the first cells when all share a type), against random channel sets
+    (:func:`retina_control_curves`)."""
     outputs = {}
     for layer in settings.layers:
-        selections, rules = {}, []
-        for variable, suffix in (("contribution", ""), ("activation", "_activation")):
-            modes = found[f"modes{suffix}_{layer}"]
-            kind, labels, label = control_target(modes["loadings"])
-            target = f"{type_name(str(label))} cells" if kind == "cell_type" else f"cell {label}"
-            mode, rule = _control_mode(modes, target, labels, label)
-            selections[variable] = top_channels(found[f"sae{suffix}_{layer}"], mode, settings.control_fraction)
-            rules.append(f"{variable}: {rule}")
-        result = retina_control(model, stimulus.isel(time=slice(0, settings.control_frames)), layer, selections,
-                                batch_size=settings.batch_size, progress=progress)
-        outputs[f"control_{layer}"] = result.assign_attrs(target_kind=kind, target_label=str(label),
-                                                          selection_rule="; ".join(rules))
+        kind, labels, _ = control_target(found[f"modes_{layer}"]["loadings"])
+        targets = list(dict.fromkeys(labels.tolist()))[:None if kind == "cell_type" else CELL_TARGETS]
+        rankings, rules = _rankings(found, layer, kind, labels, targets)
+        cell_labels = None if kind == "cell_type" else [str(c) for c in range(model.n_cells)]
+        curves = retina_control_curves(model, stimulus.isel(time=slice(0, settings.control_frames)), layer, rankings,
+                                       max_channels=settings.control_channels, n_random=settings.control_draws,
+                                       seed=settings.seed, labels=cell_labels, batch_size=settings.batch_size * 4,
+                                       progress=progress)
+        outputs[f"control_{layer}"] = curves.assign_attrs(target_kind=kind, selection_rule="; ".join(rules))
     return outputs
+
+
+MODE_SOURCES = (("contribution", ""), ("activation", "_activation"))
+"""(variable, suffix of the step outputs): hypotheses come from contribution modes, and, as the
+paper's comparison, from activation modes."""
 
 
 def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings, progress: bool,
                      retina=None, match_stimulus: xr.DataArray | None = None) -> dict:
-    """Hypotheses from each layer's contribution modes; tested on the virtual retina when there is one."""
-    per_layer = [generate(model, stimulus, found[f"modes_{layer}"], layer, virtual_retina=retina,
-                          match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
-                          n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
-                 for layer in settings.layers]
-    hypotheses = combine(per_layer)
+    """Hypotheses from each layer's contribution modes; with a virtual retina, tested on it, with the
+    pathways confirmed hypotheses name, the control generated from the activation modes, and the
+    ceiling of what any set of up to ``ceiling_channels`` channels could reach per pathway
+    (:func:`~retinacodec.hypotheses.ceiling.pathway_ceiling`, a diagnostic from the outcomes)."""
+    outputs = {}
+    for _, suffix in MODE_SOURCES if retina is not None else MODE_SOURCES[:1]:
+        per_layer = [generate(model, stimulus, found[f"modes{suffix}_{layer}"], layer, virtual_retina=retina,
+                              match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
+                              n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
+                     for layer in settings.layers]
+        hypotheses = combine(per_layer)
+        if retina is not None:
+            hypotheses = test(hypotheses, retina, stimulus, progress=progress)
+            outputs[f"coverage{suffix}"] = pathway_coverage(hypotheses, retina.pathways)
+        outputs[f"hypotheses{suffix}"] = hypotheses
     if retina is not None:
-        hypotheses = test(hypotheses, retina, stimulus, progress=progress)
-    return {"hypotheses": hypotheses}
+        outputs["ceiling"] = pathway_ceiling(model, stimulus, settings.layers, retina, settings.ceiling_channels,
+                                             progress=progress)
+    return outputs
 
 
 def load_recording(path: str | Path) -> tuple[xr.DataArray, xr.DataArray]:

@@ -79,3 +79,61 @@ def plot_control(result: xr.Dataset) -> Figure:
         title = f"{result.sizes['cell']} cells, {result.attrs.get('stimulus', 'stimulus')}"
     fig.suptitle(f"control of layer {result.attrs.get('layer')} in {result.attrs.get('model')}: {title}", fontsize=10)
     return fig
+
+
+def plot_control_curves(curves: xr.Dataset) -> Figure:
+    """Target specificity against the number of channels silenced, one panel per (intervention, target).
+
+    Parameters
+    ----------
+    curves : xarray.Dataset
+        The result of :func:`retinacodec.control_curves.retina_control_curves`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Rows: ablate, preserve; columns: the target cell types. In each panel the specificity
+        (on- minus off-target relative rate change for ablation, off minus on for preservation)
+        against k, for every channel selection: mode selections with standard-error bars over
+        cells, random channels as the mean over draws with a band of one standard deviation.
+
+    Raises
+    ------
+    RetinaCodecError
+        If ``curves`` is not a control-curves result.
+    """
+    if not isinstance(curves, xr.Dataset) or curves.attrs.get("kind") != "retina_control_curves":
+        raise RetinaCodecError("expected the Dataset of retina_control_curves() (attr kind = "
+                               "'retina_control_curves')")
+    from ..hypotheses.match import type_name
+
+    targets, interventions = curves["target"].values, curves["intervention"].values
+    fig = Figure(figsize=(2.6 * len(targets) + 0.6, 2.3 * len(interventions) + 0.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(interventions), len(targets), sharex=True, squeeze=False))
+    k = curves["k"].values
+    for row, intervention in enumerate(interventions):
+        for column, target in enumerate(targets):
+            ax = axes[row, column]
+            for s, selection in enumerate(curves["selection"].values):
+                point = curves.sel(target=target, selection=selection, intervention=intervention)
+                mean, se = point["specificity"].values, point["specificity_se"].values
+                if selection == "random":
+                    band = point["specificity_spread"].values
+                    ax.plot(k, mean, color="0.4", lw=1.2, label=f"random (mean of {curves.attrs['n_random']})")
+                    ax.fill_between(k, mean - band, mean + band, color="0.6", alpha=0.3, lw=0)
+                else:
+                    ax.errorbar(k, mean, yerr=se, color=f"C{s}", marker="o", ms=3, lw=1.2, capsize=2,
+                                label=f"{selection} mode")
+            ax.axhline(0.0, color="0.5", lw=0.6)
+            if row == 0:
+                ax.set_title(f"{type_name(str(target))} cells", fontsize=9)
+            if column == 0:
+                ax.set_ylabel(f"{intervention}: specificity", fontsize=8)
+            if row == len(interventions) - 1:
+                ax.set_xlabel("channels k")
+            ax.tick_params(labelsize=7)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8,
+               frameon=False)
+    fig.suptitle(f"control curves of layer {curves.attrs.get('layer')} in {curves.attrs.get('model')} "
+                 f"({curves.attrs.get('stimulus')})", fontsize=10)
+    return fig

@@ -36,7 +36,7 @@ def _scatter(ax, row: xr.Dataset, colours: dict[str, str], limit: float) -> None
                  f"agreement {float(row['type_agreement']):.2f}, c = {float(row['confidence']):.2f}", fontsize=7.5)
 
 
-def _outcomes(hypotheses: xr.Dataset) -> Figure:
+def _outcomes(hypotheses: xr.Dataset, control: xr.Dataset | None = None) -> Figure:
     n = hypotheses.sizes["hypothesis"]
     rows = int(np.ceil(n / COLUMNS))
     fig = Figure(figsize=(3.5 * COLUMNS, 3.0 * rows + 3.2), layout="constrained")
@@ -65,15 +65,21 @@ def _outcomes(hypotheses: xr.Dataset) -> Figure:
     bars.bar(total - 0.2, float(hypotheses["recovery_score"]), width=0.4, color="tab:red", label="recovery score")
     bars.bar(total + 0.2, float(hypotheses["recovery_score_shuffled"]), width=0.4, color="tab:pink",
              label="recovery score, shuffled")
-    bars.set_xticks([*x, total], [*hypotheses["hypothesis"].values, "all\n(weighted)"], fontsize=7, rotation=30)
+    ticks, labels = [*x, total], [*hypotheses["hypothesis"].values, "all\n(weighted)"]
+    title = (f"recovery {float(hypotheses['recovery_score']):.2f} vs shuffled "
+             f"{float(hypotheses['recovery_score_shuffled']):.2f}")
+    if control is not None and "recovery_score" in control:
+        bars.bar(total + 1.0, float(control["recovery_score"]), width=0.4, color="tab:blue",
+                 label="recovery score, activation modes")
+        ticks.append(total + 1.0)
+        labels.append("activation\nmodes")
+        title += f" and {float(control['recovery_score']):.2f} from activation modes"
+    bars.set_xticks(ticks, labels, fontsize=7, rotation=30)
     bars.set_ylim(0, 1.05)
     bars.set_ylabel("type agreement")
-    bars.legend(fontsize=7, frameon=False, ncols=4, loc="upper center", bbox_to_anchor=(0.5, 1.18))
+    bars.legend(fontsize=7, frameon=False, ncols=5, loc="upper center", bbox_to_anchor=(0.5, 1.18))
     fig.suptitle(f"hypotheses of {hypotheses.attrs.get('model', 'the model')} tested on the virtual retina "
-                 f"({str(hypotheses.attrs.get('stimulus', '')).replace('_', ' ')}): recovery "
-                 f"{float(hypotheses['recovery_score']):.2f} vs shuffled "
-                 f"{float(hypotheses['recovery_score_shuffled']):.2f}",
-                 fontsize=10)
+                 f"({str(hypotheses.attrs.get('stimulus', '')).replace('_', ' ')}): {title}", fontsize=10)
     return fig
 
 
@@ -96,7 +102,7 @@ def _predictions(hypotheses: xr.Dataset) -> Figure:
     return fig
 
 
-def plot_hypotheses(hypotheses: xr.Dataset) -> Figure:
+def plot_hypotheses(hypotheses: xr.Dataset, control: xr.Dataset | None = None) -> Figure:
     """Figure of hypotheses: their outcomes on the virtual retina, or their predictions.
 
     Parameters
@@ -104,6 +110,9 @@ def plot_hypotheses(hypotheses: xr.Dataset) -> Figure:
     hypotheses : xarray.Dataset
         From :func:`retinacodec.hypotheses.generate`, tested or not with
         :func:`retinacodec.hypotheses.test`.
+    control : xarray.Dataset, optional
+        Tested hypotheses generated the same way from activation modes: their recovery score is
+        drawn beside the others.
 
     Returns
     -------
@@ -121,4 +130,4 @@ def plot_hypotheses(hypotheses: xr.Dataset) -> Figure:
     """
     if not isinstance(hypotheses, xr.Dataset) or hypotheses.attrs.get("kind") != "hypotheses":
         raise RetinaCodecError("expected the Dataset of retinacodec.hypotheses.generate() (attr kind = 'hypotheses')")
-    return _outcomes(hypotheses) if "observed_change" in hypotheses else _predictions(hypotheses)
+    return _outcomes(hypotheses, control) if "observed_change" in hypotheses else _predictions(hypotheses)

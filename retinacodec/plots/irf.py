@@ -10,19 +10,22 @@ from ..errors import RetinaCodecError
 from ..receptive_fields import rank1_summary
 
 
-def _rows(irf: xr.DataArray | xr.Dataset, max_modes: int) -> list[tuple[str, xr.DataArray]]:
-    """(label, (time, lag, y, x) IRFs) per figure row for one cell: the whole IRF, the strongest modes,
-    the residual."""
+def _rows(irf: xr.DataArray | xr.Dataset, max_modes: int) -> list[tuple[str, xr.DataArray, float | None]]:
+    """(label, (time, lag, y, x) IRFs, share or None) per figure row for one cell: the whole IRF,
+    the modes carrying it (ranked by share when known, else the strongest), the residual."""
     if isinstance(irf, xr.DataArray):
-        return [("IRF", irf)]
-    rows = [("IRF", irf["irf"])]
+        return [("IRF", irf, None)]
+    rows: list[tuple[str, xr.DataArray, float | None]] = [("IRF", irf["irf"], None)]
     if "mode_irf" in irf:
         parts = irf["mode_irf"]
-        energy = np.square(parts).sum([dim for dim in parts.dims if dim != "mode"]).values
-        for position in np.argsort(-energy, kind="stable")[:max_modes]:
-            if energy[position] > 0:
-                rows.append((f"mode {parts['mode'].values[position]}", parts.isel(mode=position)))
-        rows.append(("residual", irf["residual"]))
+        if "cell_modes" in irf:  # modes_by_share: this cell's own list, by share
+            listed = [m for m in irf["cell_modes"].values if m >= 0][:max_modes]
+            rows += [(f"mode {m}", parts.sel(mode=m), float(irf["cell_share"].sel(mode=m))) for m in listed]
+        else:
+            energy = np.square(parts).sum([dim for dim in parts.dims if dim != "mode"]).values
+            rows += [(f"mode {parts['mode'].values[p]}", parts.isel(mode=p), None)
+                     for p in np.argsort(-energy, kind="stable")[:max_modes] if energy[p] > 0]
+        rows.append(("residual", irf["residual"], None))
     return rows
 
 
@@ -49,7 +52,9 @@ def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: i
         space-time approximation (:func:`retinacodec.receptive_fields.rank1_summary`) at its peak
         lag, :math:`\\sigma_1 u_1(\\ell^*) v_1(y, x)`, on one symmetric colour scale for the whole
         figure (red = more firing for brighter light, Hz per unit contrast); mode rows are labeled
-        with their share of the IRF's squared norm, modes with no part at all are left out. Last column: the
+        with their share of the IRF's squared norm (for
+        :func:`~retinacodec.receptive_fields.modes_by_share` output: the cell's own modes, ranked by
+        projection share), modes with no part at all are left out. Last column: the
         approximation's time course at its peak pixel, :math:`\\sigma_1 v_1(p^*) u_1(\\ell)`, one line
         per shown time, on one scale for the whole column.
 
@@ -69,9 +74,9 @@ def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: i
     if cell not in cells:
         raise RetinaCodecError(f"cell {cell!r} is not in the IRF; expected one of {cells.tolist()}")
     shown = np.unique(np.linspace(0, whole.sizes["time"] - 1, min(n_times, whole.sizes["time"])).round().astype(int))
-    rows = [(label, data.isel(time=shown)) for label, data in _rows(irf.sel(cell=cell), max_modes)]
+    rows = [(label, data.isel(time=shown), share) for label, data, share in _rows(irf.sel(cell=cell), max_modes)]
 
-    summaries = [rank1_summary(data) for _, data in rows]
+    summaries = [rank1_summary(data) for _, data, _ in rows]
     frames, courses, peak_lags = [], [], []
     for summary in summaries:
         sigma = summary["singular_value"].values
@@ -87,8 +92,9 @@ def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: i
     fig = Figure(figsize=(2.0 * (len(shown) + 1.6), 1.9 * len(rows) + 0.6), layout="constrained")
     grid = GridSpec(len(rows), len(shown) + 1, figure=fig, width_ratios=[1.0] * len(shown) + [1.6])
     lags_ms = whole["lag"].values * 1e3
-    for r, ((label, data), summary) in enumerate(zip(rows, summaries)):
-        share = float(np.square(data).sum()) / whole_norm if whole_norm > 0 else float("nan")
+    for r, ((label, data, given), summary) in enumerate(zip(rows, summaries)):
+        share = given if given is not None else (float(np.square(data).sum()) / whole_norm if whole_norm > 0
+                                                 else float("nan"))
         for c, index in enumerate(shown):
             ax = fig.add_subplot(grid[r, c])
             image = ax.imshow(frames[r][c], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
@@ -100,7 +106,8 @@ def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: i
             ax.set_xlabel(f"lag {lags_ms[peak_lags[r][c]]:.0f} ms, rank-1 {100 * fraction:.0f}%"
                           if np.isfinite(fraction) else "zero", fontsize=7)
             if c == 0:
-                ax.set_ylabel(f"{label}\n({100 * share:.0f}% of |IRF|²)" if r else label, fontsize=9)
+                ax.set_ylabel(f"{label}\n({100 * share:.0f}% {'share' if given is not None else 'of |IRF|²'})"
+                              if r else label, fontsize=9)
         trace = fig.add_subplot(grid[r, -1])
         for c in range(len(shown)):
             trace.plot(lags_ms, courses[r][c], color=f"C{c}", lw=1.0,
@@ -120,7 +127,9 @@ def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: i
     if "cell_type" in whole.coords:
         title += f" ({whole['cell_type'].sel(cell=cell).item()})"
     title += f", {kind} IRF of model {whole.attrs.get('model', '?')}"
-    if isinstance(irf, xr.Dataset) and "explained" in irf:
+    if isinstance(irf, xr.Dataset) and "shown_share" in irf:
+        title += f"; modes shown carry {100 * float(irf['shown_share'].sel(cell=cell)):.0f}% of the IRF"
+    elif isinstance(irf, xr.Dataset) and "explained" in irf:
         title += f"; modes explain {100 * float(irf['explained'].sel(cell=cell).mean()):.0f}%"
     fig.suptitle(title + "\n(image: rank-1 frame at peak lag, with lag and variance fraction)", fontsize=10)
     return fig

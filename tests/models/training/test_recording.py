@@ -7,7 +7,7 @@ from retinacodec.bench.rig import record_full_field, record_white_noise
 from retinacodec.errors import RetinaCodecError
 from retinacodec.io import read_nwb
 from retinacodec.models.registry import load, predict
-from retinacodec.models.training import TrainingSettings, train_nwb
+from retinacodec.models.training import train_nwb
 from retinacodec.models.training.data import find_repeats
 from retinacodec.models.training.recording import (check_recording, recording_architecture,
                                                    split_recording)

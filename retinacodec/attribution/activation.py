@@ -1,0 +1,163 @@
+"""The activation a cell sees: each channel's output averaged over the cell's receptive-field window.
+
+A retina sample is (time, cell). A channel's output summed over space is the same for every cell
+at a given time, so activation modes built from it cannot tell cells apart (their correlation with
+cell type is zero by construction). :func:`cell_activation` instead weights each position of the
+layer by where the cell reads out, so the activation depends on the cell, as the contribution does.
+
+Which window, and why
+---------------------
+The window of cell :math:`i` in the last hidden layer is its readout's footprint,
+:math:`w_i(p) \\propto \\sum_c |W_{icp}|` (the dense readout's weights, magnitudes summed over
+channels); in an earlier layer it is that footprint spread by the footprints (kernel squares) of
+the convolutions in between, the positions that can reach the cell at all. Each window sums to 1,
+so the per-cell activation is a weighted mean of the channel's output, in the layer's units:
+
+.. math:: a_{ic}(t) = \\sum_p w_i(p)\\, a_c(t, p).
+
+The window is the same for every channel: it says *where* the cell looks (its receptive field in
+the layer), not *how* it uses each channel. Weighting each channel by its own signed readout
+weights would instead give :math:`\\sum_p W_{icp} a_{cp}`, the channel's linear drive of the cell,
+which is a first-order contribution; the comparison of contributions against activations would then
+compare contributions against contributions. The spatial sum (``activation="space"`` in
+:func:`retinacodec.contributions`) stays the right choice for population targets (a cell type, a
+class logit), whose samples have no single window.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy.signal import convolve2d
+from torch import nn
+
+from ..errors import RetinaCodecError
+from ..models.adapter import AdaptedModel, adapt
+from ..targets import Cell, Target
+
+ACTIVATIONS = ("space", "cell")
+"""How :func:`retinacodec.contributions` reduces a layer's output to one activation per channel:
+summed over space (the same for every target), or over each target cell's window."""
+CELL_LONG_NAME = "layer output averaged over the cell's receptive-field window"
+
+
+def check_activation(activation: str, targets: Sequence[Target]) -> str:
+    """Refuse an unknown reduction, or ``"cell"`` for targets that are not single cells.
+
+    Raises
+    ------
+    RetinaCodecError
+        For a value outside :data:`ACTIVATIONS`, or ``"cell"`` with a population target.
+    """
+    if activation not in ACTIVATIONS:
+        raise RetinaCodecError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+    if activation == "cell" and not all(isinstance(t, Cell) for t in targets):
+        raise RetinaCodecError("activation='cell' needs single-cell targets (Cell(i)); expected Cell targets, or "
+                               "activation='space' for population targets")
+    return activation
+
+
+def _readout(model: nn.Module) -> tuple[nn.Linear, list[nn.Conv2d]]:
+    """The dense readout (the last ``nn.Linear``) and the model's 2-d convolutions in order."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not linears or not convs:
+        raise RetinaCodecError(f"{type(model).__name__} has no convolutions with a dense readout; activation='cell' "
+                               "expects a retina CNN (convolutions, then a Linear readout of the cells)")
+    return linears[-1], convs
+
+
+def receptive_windows(model: nn.Module | AdaptedModel, layer: str, cells: Sequence[int],
+                      shape: tuple[int, int]) -> np.ndarray:
+    """Each cell's receptive-field window in a layer's (y, x) map.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or AdaptedModel
+        A retina CNN: 2-d convolutions (the ``layer`` among them or ending in one) and a last
+        ``nn.Linear`` reading the cells out of the last convolutional map (flattened channel-major).
+    layer : str
+        Layer name or alias.
+    cells : sequence of int
+        Cell (output) indices.
+    shape : tuple of int
+        (height, width) of the layer's output map (px of the layer).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (cell, y, x), non-negative, each cell's window summing to 1 (see the module
+        docstring for the rule).
+
+    Raises
+    ------
+    RetinaCodecError
+        For a model without that structure, a layer that is not one of its convolutional
+        stages, a window that does not fit ``shape``, or a cell with an all-zero readout.
+    """
+    adapted = adapt(model)
+    readout, convs = _readout(adapted.module)
+    stage = adapted.module.get_submodule(adapted.resolve(layer))
+    inside = [i for i, conv in enumerate(convs) if conv is stage or any(conv is m for m in stage.modules())]
+    if not inside:
+        raise RetinaCodecError(f"layer {layer!r} holds none of the model's convolutions; activation='cell' expects a "
+                               "convolutional layer of a retina CNN (bipolar, amacrine)")
+    n_channels = convs[-1].out_channels
+    side = int(round(np.sqrt(readout.in_features / n_channels)))
+    if n_channels * side * side != readout.in_features:
+        raise RetinaCodecError(f"the readout takes {readout.in_features} inputs; expected channels x a square map "
+                               f"from the last convolution ({n_channels} channels)")
+    weights = readout.weight.detach().abs().double().cpu().numpy()[list(cells)]
+    window = weights.reshape(len(cells), n_channels, side, side).sum(axis=1)
+    for conv in convs[inside[-1] + 1:][::-1]:
+        footprint = np.ones(conv.kernel_size)
+        window = np.stack([convolve2d(w, footprint, mode="full") for w in window])
+    if window.shape[1:] != tuple(shape):
+        raise RetinaCodecError(f"the readout's window in layer {layer!r} is {window.shape[1:]}; the layer's map is "
+                               f"{tuple(shape)} (expected valid convolutions without stride)")
+    total = window.sum(axis=(1, 2), keepdims=True)
+    if (total <= 0).any():
+        raise RetinaCodecError("some cells have an all-zero readout; expected a trained readout")
+    return window / total
+
+
+def cell_activation(adapted: AdaptedModel, layer: str, values: torch.Tensor, targets: Sequence[Cell],
+                    split: bool, batch_size: int) -> np.ndarray:
+    """Per-cell activation of every channel for every (input, target cell) pair.
+
+    Parameters
+    ----------
+    adapted : AdaptedModel
+        The network (in eval mode, on the device of ``values``).
+    layer : str
+        Layer name or alias.
+    values : torch.Tensor
+        (N, ...) model inputs.
+    targets : sequence of Cell
+        The target cells.
+    split : bool
+        Average the negative and positive parts of the output apart (last axis neg, pos).
+    batch_size : int
+        Inputs per forward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N x targets, channel[, sign]), sample-major (input, then target) as
+        :func:`retinacodec.contributions` orders samples; units of the layer's output.
+    """
+    dtype = next(adapted.module.parameters()).dtype
+    parts, window = [], None
+    with torch.no_grad():
+        for start in range(0, values.shape[0], batch_size):
+            output = adapted.capture(values[start:start + batch_size].to(dtype), layer, stop=True).activation
+            if window is None:
+                window = torch.as_tensor(receptive_windows(adapted, layer, [t.i for t in targets],
+                                                           tuple(output.shape[-2:])), dtype=dtype,
+                                         device=output.device)
+            pieces = (output.clamp(max=0), output.clamp(min=0)) if split else (output,)
+            reduced = torch.stack([torch.einsum("nchw,thw->ntc", piece, window) for piece in pieces], dim=-1)
+            parts.append(reduced.reshape(-1, *reduced.shape[2:]).cpu().numpy())
+    result = np.concatenate(parts)
+    return result if split else result[..., 0]

@@ -1,0 +1,96 @@
+"""How well any small channel set of the CNN could stand for each pathway: a ceiling on the recovery
+score that uses the test's outcomes, so it is a diagnostic only and never chooses a match.
+
+If even the best channel set per pathway disagrees with the pathway's block, no matching rule can
+recover that pathway: the CNN mixes it with others. If the ceiling is high and the recovery score
+low, the matching is what fails.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+import xarray as xr
+from torch import nn
+
+from .cnn import record_layer, scaled_mean_rates
+from .effects import categories
+from .match import PATHWAY_NAMES
+from .score import type_agreement
+
+
+def _observed_categories(retina, stimulus: xr.DataArray, first: int, recording_s: float, z_min: float,
+                         coords: dict) -> xr.DataArray:
+    """(pathway, type) categories of the virtual retina's change when each pathway is blocked."""
+    baseline = retina.respond(stimulus)["rate"].values[first:].mean(axis=0)
+    changes = np.stack([retina.respond(stimulus, block=p)["rate"].values[first:].mean(axis=0) - baseline
+                        for p in retina.pathways])
+    change = xr.DataArray(changes, dims=("pathway", "cell"), coords={"pathway": list(retina.pathways), **coords})
+    return categories(change, xr.DataArray(baseline, dims="cell", coords=coords), recording_s, z_min)
+
+
+def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[str], retina, max_size: int = 2,
+                    recording_s: float = 60.0, z_min: float = 2.0, batch_size: int = 250,
+                    progress: bool = False) -> xr.Dataset:
+    """The best type agreement any set of up to ``max_size`` channels of a layer reaches with each
+    pathway's block.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A retina CNN trained on ``retina``.
+    stimulus : xarray.DataArray
+        (time, y, x) stimulus of the experiments (the hypotheses' test stimulus).
+    layers : sequence of str
+        Layers whose channel sets are tried.
+    retina : VirtualRetina
+        The ground truth, its cells the model's.
+    max_size : int
+        Largest channel set tried (all sets of 1..max_size channels of each layer).
+    recording_s, z_min : float
+        When a change counts (:func:`~retinacodec.hypotheses.effects.categories`), as for the
+        hypotheses.
+    batch_size : int
+        Windows per downstream pass.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``pathway``: ``name``, ``ceiling`` (best type agreement,
+        :func:`~retinacodec.hypotheses.score.type_agreement`, of silencing a channel set in the CNN
+        against blocking the pathway), ``ceiling_layer`` and ``ceiling_channels`` (the set reaching
+        it, the smallest and first one if tied); attr ``mean_ceiling``, the recovery score
+        hypotheses naming every pathway once, with equal confidence, could at best reach.
+    """
+    rates = record_layer(model, stimulus, layers[0], batch_size).rates
+    coords = {name: rates[name] for name in ("cell", "cell_type") if name in rates.coords}
+    first = int(getattr(model, "history", 1)) - 1
+    observed = _observed_categories(retina, stimulus, first, recording_s, z_min, coords)
+    best = np.full(observed.sizes["pathway"], -1.0)
+    where = [("", "")] * len(best)
+    for layer in layers:
+        recording = record_layer(model, stimulus, layer, batch_size)
+        n_channels = recording.activation.shape[1]
+        sets = [s for size in range(1, max_size + 1) for s in combinations(range(n_channels), size)]
+        means = scaled_mean_rates(model, recording, layer, sets, 0.0, batch_size, progress)
+        baseline = recording.rates.values.astype(np.float64).mean(axis=0)
+        change = xr.DataArray(means - baseline, dims=("set", "cell"), coords=coords)
+        predicted = categories(change, xr.DataArray(baseline, dims="cell", coords=coords), recording_s, z_min)
+        agreement = type_agreement(predicted, observed).transpose("set", "pathway").values
+        for k in range(len(best)):
+            top = int(np.argmax(agreement[:, k]))
+            if agreement[top, k] > best[k]:
+                best[k], where[k] = agreement[top, k], (layer, ", ".join(map(str, sets[top])))
+    pathways = [str(p) for p in observed["pathway"].values]
+    return xr.Dataset(
+        {"name": ("pathway", [PATHWAY_NAMES.get(p, p) for p in pathways]),
+         "ceiling": ("pathway", best),
+         "ceiling_layer": ("pathway", [w[0] for w in where]),
+         "ceiling_channels": ("pathway", [w[1] for w in where])},
+        coords={"pathway": pathways},
+        attrs={"mean_ceiling": float(best.mean()), "max_size": int(max_size),
+               "note": "uses the blocks' outcomes: a diagnostic ceiling, never used to choose a match"},
+    )

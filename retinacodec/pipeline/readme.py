@@ -1,0 +1,157 @@
+"""Regenerate the README's demo numbers and hypotheses figure from a demo run, so they cannot go stale.
+
+``python -m retinacodec.pipeline.readme demo_out/summary.json`` rewrites the part of ``README.md``
+between ``<!-- demo:begin -->`` and ``<!-- demo:end -->`` from the run's ``summary.json`` and copies
+the run's ``hypotheses.png`` to ``docs/figures/demo_hypotheses.png``. Nothing else is touched.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from ..errors import RetinaCodecError
+from ..hypotheses.match import PATHWAY_NAMES, type_name
+from ..io.atomic import atomic_destination
+
+BEGIN, END = "<!-- demo:begin -->", "<!-- demo:end -->"
+"""Markers of the generated section."""
+FIGURE = Path("docs/figures/demo_hypotheses.png")
+"""Where the hypotheses figure goes, relative to the README's folder."""
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+def _number(value: float | None, spec: str = ".2f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _control_lines(numbers: dict, layers: list[str]) -> list[str]:
+    """One bullet per layer and intervention: mean target specificity of each selection, the verdict,
+    and the cell types where the contribution mode is not the most specific."""
+    lines = []
+    for layer in layers:
+        for intervention, beats in numbers[f"control_beats_{layer}"].items():
+            values = numbers[f"control_specificity_{layer}"][intervention]
+            lost = [name for name, won in beats.items() if not won]
+            verdict = ("contribution modes are the most target-specific on average" if not lost
+                       else f"contribution modes are **not** more target-specific than {' and '.join(lost)}")
+            losses = numbers.get(f"control_losses_{layer}", {}).get(intervention, {})
+            exceptions = (f"; not for the {' and '.join(type_name(t) for t in losses)} cells" if losses else "")
+            errors = numbers.get(f"control_specificity_se_{layer}", {}).get(intervention, {})
+            listed = ", ".join(f"{name} {round(value, 3) + 0.0:+.3f}"
+                               + (f" ± {errors[name]:.3f}" if name in errors else "") for name, value in values.items())
+            lines.append(f"- {layer}, {intervention}: {verdict} ({listed}){exceptions}.")
+    return lines
+
+
+def demo_section(numbers: dict) -> str:
+    """The README's demo paragraph and table, from a run's ``summary.json`` contents.
+
+    Raises
+    ------
+    RetinaCodecError
+        If the summary lacks the numbers of a tested virtual-retina run.
+    """
+    needed = ("model_r", "recovery_score", "coverage", "irf_shown_share")
+    missing = [key for key in needed if key not in numbers]
+    if missing:
+        raise RetinaCodecError(f"the summary lacks {', '.join(missing)}; expected summary.json of a demo run on a "
+                               "model with its virtual retina")
+    layers = [key.removeprefix("sae_r2_") for key in numbers if key.startswith("sae_r2_") and "activation" not in key]
+    by_type = ", ".join(f"{type_name(t)} {r:.2f}" for t, r in numbers["model_r_by_type"].items())
+    outcomes = ", ".join(f"{count} {name}" for name, count in numbers["outcomes"].items())
+    covered = [PATHWAY_NAMES.get(p, p) for p, c in numbers["coverage"].items() if c["confirmed"]]
+    missed = [PATHWAY_NAMES.get(p, p) for p, c in numbers["coverage"].items() if not c["confirmed"]]
+    sae = "; ".join(f"{layer} {numbers[f'sae_r2_{layer}']:.2f} ({numbers[f'sae_r2_activation_{layer}']:.2f} for "
+                    "activations)" for layer in layers)
+    rows = ["| quantity | value |", "|---|---|",
+            f"| model r on fresh natural jitter | {numbers['model_r']:.3f} ({by_type}) |",
+            "| completeness error (median relative; largest) | " + "; ".join(
+                f"{layer} {numbers[f'completeness_error_median_relative_{layer}']:.1e}; "
+                f"{numbers[f'completeness_error_max_hz_{layer}']:.2g} Hz" for layer in layers) + " |",
+            f"| SAE R², contributions | {sae} |",
+            f"| IRF share carried by the modes shown | {_percent(numbers['irf_shown_share'])} |",
+            f"| hypotheses | {numbers['n_hypotheses']}: {outcomes} |",
+            f"| recovery score | {_number(numbers['recovery_score'])} (shuffled channels "
+            f"{_number(numbers['recovery_score_shuffled'])}; hypotheses from activation modes "
+            f"{_number(numbers.get('recovery_score_activation'))}) |",
+            "| per cell (confidence-weighted; shuffled) | " + ", ".join(
+                f"{measure.replace('_', ' ')} {_number(values['modes'])} ({_number(values['shuffled'])})"
+                for measure, values in numbers.get("agreement", {}).items()) + " |",
+            f"| pathways named by a confirmed hypothesis | {len(covered)} of {len(numbers['coverage'])} "
+            f"({', '.join(covered) or 'none'}) |",
+            f"| ceiling: mean over pathways of the best agreement of any set of few channels (uses the outcomes) | "
+            f"{_number(numbers.get('recovery_ceiling'))} |"]
+    text = ("On the shipped model the demo finds (written from a `retinacodec demo` run by\n"
+            "`python -m retinacodec.pipeline.readme demo_out/summary.json`):\n\n" + "\n".join(rows) + "\n\n"
+            "Control curves (the top k = 1..8 channels of the mode most tied to each cell type silenced, or kept "
+            "alone; specificity = on- minus off-target relative rate change, mean over types and k, ± standard "
+            "error; random sets are target-blind, so theirs is 0 on average):\n\n" + "\n".join(_control_lines(numbers, layers)) + "\n\n"
+            f"Pathways no confirmed hypothesis names: {', '.join(missed) or 'none'}.")
+    return text
+
+
+def update_readme(summary: str | Path, readme: str | Path = "README.md") -> Path:
+    """Rewrite the README's demo section and figure from a demo run.
+
+    Parameters
+    ----------
+    summary : str or path-like
+        ``summary.json`` of a demo run (its folder holds ``hypotheses.png``).
+    readme : str or path-like
+        The README holding the markers :data:`BEGIN` and :data:`END`.
+
+    Returns
+    -------
+    pathlib.Path
+        The README's path.
+
+    Raises
+    ------
+    RetinaCodecError
+        For a missing or unreadable summary or figure, or a README without the markers.
+    """
+    summary, readme = Path(summary), Path(readme)
+    try:
+        numbers = json.loads(summary.read_text())
+        text = readme.read_text()
+    except (OSError, ValueError) as exc:
+        raise RetinaCodecError(f"cannot read {exc.filename or summary}: {exc}; expected a demo run's summary.json "
+                               "and the README") from None
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise RetinaCodecError(f"{readme} does not hold the markers {BEGIN} ... {END} once, in order")
+    figure = summary.parent / "hypotheses.png"
+    if not figure.is_file():
+        raise RetinaCodecError(f"no {figure}; expected the demo run's folder with its figures")
+    head, rest = text.split(BEGIN)
+    tail = rest.split(END)[1]
+    with atomic_destination(readme) as tmp:
+        tmp.write_text(f"{head}{BEGIN}\n{demo_section(numbers)}\n{END}{tail}")
+    target = readme.parent / FIGURE
+    with atomic_destination(target) as tmp:
+        shutil.copyfile(figure, tmp)
+    return readme
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m retinacodec.pipeline.readme SUMMARY [--readme README.md]``."""
+    parser = argparse.ArgumentParser(prog="python -m retinacodec.pipeline.readme", description=__doc__.split("\n")[0])
+    parser.add_argument("summary", help="summary.json of a demo run")
+    parser.add_argument("--readme", default="README.md", help="README to update (default: README.md)")
+    args = parser.parse_args(argv)
+    try:
+        path = update_readme(args.summary, args.readme)
+    except RetinaCodecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} and {path.parent / FIGURE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
