@@ -100,7 +100,7 @@ def _cmd_modes(args: argparse.Namespace) -> None:
 
 
 def _cmd_imagenet(args: argparse.Namespace) -> None:
-    from .imagenet.analysis import run_imagenet
+    from .pipelines.imagenet.analysis import run_imagenet
 
     summary = run_imagenet(
         args.model, args.images, labels=args.labels, weights=args.weights, layers=args.layers,

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from retinacodec import RetinaCodecError
-from retinacodec.imagenet.images import (Views, augmentations_needed, center_view, find_images, random_view,
+from retinacodec.pipelines.imagenet.images import (Views, augmentations_needed, center_view, find_images, random_view,
                                          read_image)
 from retinacodec.models.zoo import MODELS
 

@@ -11,7 +11,7 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 from retinacodec import RetinaCodecError
 from retinacodec.attribution.ig import contributions
-from retinacodec.imagenet.layers import default_layers, layer_aliases
+from retinacodec.pipelines.imagenet.layers import default_layers, layer_aliases
 from retinacodec.models.adapter import adapt
 from retinacodec.models.zoo import (HeadwiseAttention, headwise_vit, load_classifier, weights_file,
                                     weights_origin)

@@ -8,10 +8,10 @@ import torch
 import xarray as xr
 
 from retinacodec import RetinaCodecError
-from retinacodec.imagenet.analysis import predict, run_imagenet
-from retinacodec.imagenet.images import Views, find_images, read_image
+from retinacodec.pipelines.imagenet.analysis import predict, run_imagenet
+from retinacodec.pipelines.imagenet.images import Views, find_images, read_image
 from retinacodec.io import read_netcdf
-from retinacodec.imagenet.report import write_report
+from retinacodec.pipelines.imagenet.report import write_report
 from retinacodec.models.zoo import MODELS, weights_origin
 
 PREP = MODELS["efficientnet_lite0"].preprocessing

@@ -29,24 +29,24 @@ import xarray as xr
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import __version__
-from ..attribution.ig import PATHS
-from ..contribution_maps import contribution_maps
-from ..control import associated_mode, classifier_control, top_channels
-from ..errors import RetinaCodecError
-from ..io import read_netcdf, write_netcdf
-from ..models.adapter import AdaptedModel, adapt
-from ..device import resolve_device
-from ..models.zoo import load_classifier, model_spec, weights_origin
-from ..modes.compare import pca_dimensions, sparsity
-from ..modes.sae import SAE
-from ..modes.workflow import fit_modes
-from ..parallel import Chunking, run_chunked
-from ..parallel.cluster import check_cluster_options
-from ..parallel.contributions import ContributionJob, load_job_model
-from ..plots import save_figure
-from ..plots.control import plot_control
-from ..plots.modes import plot_dimensions, plot_mode_labels, plot_modes, plot_sparsity
+from ... import __version__
+from ...attribution.ig import PATHS
+from ...contribution_maps import contribution_maps
+from ...control import associated_mode, classifier_control, top_channels
+from ...errors import RetinaCodecError
+from ...io import read_netcdf, write_netcdf
+from ...models.adapter import AdaptedModel, adapt
+from ...device import resolve_device
+from ...models.zoo import load_classifier, model_spec, weights_origin
+from ...modes.compare import pca_dimensions, sparsity
+from ...modes.sae import SAE
+from ...modes.workflow import fit_modes
+from ...parallel import Chunking, run_chunked
+from ...parallel.cluster import check_cluster_options
+from ...parallel.contributions import ContributionJob, load_job_model
+from ...plots import save_figure
+from ...plots.control import plot_control
+from ...plots.modes import plot_dimensions, plot_mode_labels, plot_modes, plot_sparsity
 from .figures import plot_contribution_maps, plot_layerwise_control
 from .images import Views, augmentations_needed, denormalise, find_images
 from .layers import default_layers, layer_aliases
@@ -353,7 +353,7 @@ def run_imagenet(
         (see :func:`retinacodec.models.zoo.load_classifier`).
     images : str or path-like
         ``"sample"`` (20 ImageNet validation images), a folder in ImageFolder layout, or a flat
-        folder with ``labels`` (see :func:`retinacodec.imagenet.images.find_images`).
+        folder with ``labels`` (see :func:`retinacodec.pipelines.imagenet.images.find_images`).
     labels : str or path-like, optional
         Labels file of a flat folder (lines ``FILE_NAME CLASS_INDEX``).
     weights : str or path-like, optional
@@ -361,7 +361,7 @@ def run_imagenet(
         recorded in the results and the report).
     layers : sequence of str, optional
         Layer aliases (``block7``, ``mlp3``, ``heads5`` ...) or dotted module names; by default
-        :func:`retinacodec.imagenet.layers.default_layers`.
+        :func:`retinacodec.pipelines.imagenet.layers.default_layers`.
     out_dir : str or path-like
         Output folder (created; a rerun resumes in it).
     n_augment : int, optional
