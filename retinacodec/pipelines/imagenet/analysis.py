@@ -48,6 +48,7 @@ from ...plots import save_figure
 from ...plots.control import plot_control
 from ...plots.modes import plot_dimensions, plot_mode_labels, plot_modes, plot_sparsity
 from .figures import plot_contribution_maps, plot_layerwise_control
+from .predictions import predict, top1_accuracy
 from .images import Views, augmentations_needed, denormalise, find_images
 from .layers import default_layers, layer_aliases
 from .report import write_report
@@ -82,47 +83,6 @@ class _Run:
 def _check_positive(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise RetinaCodecError(f"{name} is {value!r}; expected a positive integer")
-
-
-def predict(module: nn.Module, views: Views, batch_size: int = 64, device: str | torch.device = "cpu",
-            progress: bool = True) -> np.ndarray:
-    """Top-1 class of the center view of every image.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        A classifier (eval mode), outputs (image, class) logits; on ``device`` for the call.
-    views : Views
-        The images (only their center views are used).
-    batch_size : int
-        Images per forward pass.
-    device : str or torch.device
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
-    progress : bool
-        Show a progress bar.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 (image,) predicted class indices.
-    """
-    device = resolve_device(device)
-    positions = views.center()
-    predicted = []
-    module.to(device)
-    try:
-        with torch.no_grad():
-            for start in tqdm(range(0, len(positions), batch_size), desc="top-1", unit="batch", disable=not progress):
-                inputs = views.load(positions[start:start + batch_size]).to(device)
-                predicted.append(module(inputs).argmax(1).cpu().numpy())
-    finally:
-        module.to("cpu")
-    return np.concatenate(predicted)
-
-
-def top1_accuracy(predictions: xr.Dataset) -> float:
-    """Fraction of images whose top-1 class is their label."""
-    return float(predictions["correct"].mean())
 
 
 def _predictions(run_dir: Path, module: nn.Module, views: Views, params: dict, batch_size: int,

@@ -8,7 +8,8 @@ import torch
 import xarray as xr
 
 from retinacodec import RetinaCodecError
-from retinacodec.pipelines.imagenet.analysis import predict, run_imagenet
+from retinacodec.pipelines.imagenet.analysis import run_imagenet
+from retinacodec.pipelines.imagenet.predictions import predict
 from retinacodec.pipelines.imagenet.images import Views, find_images, read_image
 from retinacodec.io import read_netcdf
 from retinacodec.pipelines.imagenet.report import write_report
