@@ -50,3 +50,43 @@ def predict(module: nn.Module, views: Views, batch_size: int = 64, device: str |
 def top1_accuracy(predictions: xr.Dataset) -> float:
     """Fraction of images whose top-1 class is their label."""
     return float(predictions["correct"].mean())
+
+
+def top1(model: str, images, labels=None, weights=None, batch_size: int | None = None, seed: int = 0,
+         device: str = "auto", progress: bool = True) -> xr.Dataset:
+    """Top-1 predictions of a zoo classifier on an image source (its evaluation preprocessing).
+
+    Parameters
+    ----------
+    model : str
+        Zoo model name.
+    images, labels
+        As for :func:`retinacodec.pipelines.imagenet.images.find_images`.
+    weights : str or path-like, optional
+        Local state_dict file.
+    batch_size : int, optional
+        Images per forward pass (default :data:`retinacodec.models.zoo.FORWARD_BATCH_SIZE`).
+    seed : int
+        Seed of a random initialisation (no weights).
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``predicted``, ``true_class``, ``correct`` (image); attrs ``accuracy``, ``images`` (the
+        source's description, with the label mapping used).
+    """
+    from ...models.zoo import FORWARD_BATCH_SIZE, load_classifier, model_spec
+    from .images import find_images
+
+    source = find_images(images, labels)
+    views = Views(source, model_spec(model).preprocessing, 0, seed)
+    predicted = predict(load_classifier(model, weights, seed), views, batch_size or FORWARD_BATCH_SIZE, device,
+                        progress)
+    truth = np.asarray(source.labels)
+    correct = (predicted == truth).astype(np.int8)
+    return xr.Dataset({"predicted": ("image", predicted), "true_class": ("image", truth), "correct": ("image", correct)},
+                      attrs={"accuracy": float(correct.mean()), "images": source.description, "model": model})
