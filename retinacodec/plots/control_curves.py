@@ -6,6 +6,7 @@ from typing import Mapping
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 COLOURS = {"contribution": "tab:red", "activation": "tab:blue", "random": "0.5"}
 
@@ -37,6 +38,8 @@ def plot_control_curves(summaries: Mapping[str, xr.Dataset], intervention: str) 
                             lw=0)
             ax.plot(x, curve["off_target_accuracy"], "--", color=colour, lw=1)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(x, [f"{v:g}" for v in x], fontsize=7)
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(f"{layer} ({ds.attrs.get('n_channels_layer', '?')} channels)", fontsize=9)
         ax.axvline(2, color="0.8", lw=0.8, zorder=0)
