@@ -17,10 +17,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,7 @@ class _Run:
     control_inputs: torch.Tensor
     predictions: xr.Dataset
     progress: bool
+    log: Callable[[str], None]
 
 
 def _check_positive(name: str, value) -> None:
@@ -247,7 +249,7 @@ def _layer(run: _Run, alias: str, module_name: str, classes: np.ndarray) -> xr.D
     folder = run.out_dir / "layers" / alias
     done = _read_if_done(folder / SUMMARY_NAME, run.params)
     if done is not None:
-        print(f"layer {alias}: finished earlier, skipped ({folder / SUMMARY_NAME})")
+        run.log(f"layer {alias}: finished earlier, skipped ({folder / SUMMARY_NAME})")
         return done
     seconds = {}
     start = time.perf_counter()
@@ -303,6 +305,7 @@ def run_imagenet(
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> xr.Dataset:
     """Run the CODEC ImageNet analyses of a zoo classifier, layer by layer, into ``out_dir``.
 
@@ -369,6 +372,8 @@ def run_imagenet(
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     progress : bool
         Show progress bars.
+    log : callable, optional
+        Called with one line per event (default: print to stderr).
 
     Returns
     -------
@@ -426,7 +431,8 @@ def run_imagenet(
     resolved = resolve_device(device)
     predictions = _predictions(out, module, views, params, batch_size, resolved, progress)
     accuracy = top1_accuracy(predictions)
-    print(f"top-1 accuracy of {model} on {len(source.paths)} images ({source.description}): "
+    log = log or (lambda line: print(line, file=sys.stderr))
+    log(f"top-1 accuracy of {model} on {len(source.paths)} images ({source.description}): "
           f"{int(predictions['correct'].sum())}/{len(source.paths)} = {100 * accuracy:.1f} %")
     classes = _control_classes(np.asarray(source.labels), control_classes, seed)
     control_images = _control_set(np.asarray(source.labels), classes, n_off_target, seed)
@@ -437,7 +443,7 @@ def run_imagenet(
                             "threads": threads if threads is not None else (
                                 torch.get_num_threads() if workers is None and scheduler is None else 1)}}
     run = _Run(model, adapted, factory, views, params, out, options, control_images,
-               views.load(views.center(control_images)), predictions, progress)
+               views.load(views.center(control_images)), predictions, progress, log)
     summaries = [_layer(run, alias, name, classes) for alias, name in aliases.items()]
     summary = xr.concat(summaries, dim="layer", join="outer", combine_attrs="drop_conflicts")
     summary.attrs = {

@@ -15,9 +15,10 @@ FRACTIONS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 0.99)
 class ControlSettings:
     """How much work each step of :func:`retinacodec.pipelines.imagenet.run.run_control` does.
 
-    The defaults are sized so that the whole EfficientNet-Lite0 analysis (2000 fit images, 500
-    held-out images, 8 layers) fits in about 90 minutes on 2 CPU cores; :meth:`fast` is a tiny
-    variant for tests and smoke runs (numbers are then not meaningful).
+    The defaults are the full EfficientNet-Lite0 analysis (every fit image, 500 held-out images, 8
+    layers); the per-condition sizes (``n_target_images`` .. ``n_random_images``) are what trades
+    intervals against time. :meth:`fast` is a tiny variant for tests and smoke runs (numbers are
+    then not meaningful).
     """
 
     model: str = "efficientnet_lite0"

@@ -65,7 +65,7 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
     with torch.no_grad():
         predicted = lite0(inputs).argmax(1).numpy()
     assert summary.attrs["n_correct"] == int((predicted == labels).sum())
-    assert "top-1" in capsys.readouterr().out
+    assert "top-1" in capsys.readouterr().err
 
     # activations of the center views: the block output summed over space, sign by sign
     recorded = []
@@ -114,7 +114,7 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
     # resume: the finished layer is read back, not recomputed
     stamp = (layer_dir / "summary.nc").stat().st_mtime_ns
     again = run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=out, **SMALL)
-    assert "layer block16: finished earlier, skipped" in capsys.readouterr().out
+    assert "layer block16: finished earlier, skipped" in capsys.readouterr().err
     assert (layer_dir / "summary.nc").stat().st_mtime_ns == stamp
     xr.testing.assert_identical(again["target_accuracy"], summary["target_accuracy"])
     with pytest.raises(RetinaCodecError, match="other settings"):
