@@ -73,14 +73,17 @@ def _layer_record(result: dict) -> dict:
 
 
 def summary(predictions: xr.Dataset, results: dict, layers: list[str], settings: ControlSettings, origin: dict,
-            seconds: dict[str, float]) -> dict:
-    """The run's numbers as a JSON-typed record: top-1, per-layer control and statistics, timings."""
+            seconds: dict[str, float], fit: dict) -> dict:
+    """The run's numbers as a JSON-typed record: top-1, per-layer control and statistics, timings;
+    ``fit`` describes the fit images (``n_images``, ``description``)."""
     correct = predictions["correct"].values
     return {
         "retinacodec_version": __version__, "model": settings.model, "weights": origin["weights"],
         "top1": {"correct": int(correct.sum()), "n_images": int(correct.size), "accuracy": float(correct.mean())},
-        "held_out_images": predictions.attrs.get("images", ""), "settings": settings.as_dict(), "layers": layers,
-        "per_layer": {layer: _layer_record(results[layer]) for layer in layers},
+        "held_out_images": predictions.attrs.get("images", ""), "fit_images": fit, "settings": settings.as_dict(), "layers": layers,
+        "per_layer": (per_layer := {layer: _layer_record(results[layer]) for layer in layers}),
+        "gap_opens": {i: next((layer for layer in layers if per_layer[layer]["gap_specificity_auc"].get(i, [0, 0])[1] > 0),
+                              None) for i in ("ablate", "preserve")},
         "seconds": {step: round(value, 1) for step, value in seconds.items()},
         "total_seconds": round(sum(seconds.values()), 1), "paper": PAPER,
     }
@@ -137,13 +140,16 @@ def sizes(record: dict) -> str:
     """One paragraph stating the sizes of the run."""
     s = record["settings"]
     return (f"{record['model']}, top-1 on the held-out images {record['top1']['correct']}/{record['top1']['n_images']}"
-            f" = {100 * record['top1']['accuracy']:.1f} %. Modes: SAE fits on the fit images' input-path contributions "
+            f" = {100 * record['top1']['accuracy']:.1f} %. Modes: SAE fits on {record['fit_images']['n_images']} fit "
+            f"images' input-path contributions "
             f"to the top logit ({s['ig_steps']} Gauss-Legendre nodes, all layers in one pass) and activations. "
             f"Control on held-out images only: per class and selection {s['n_target_images']} target and "
             f"{s['n_off_target_images']} off-target images; {s['n_random_draws']} random selections per fraction on "
             f"{s['n_random_images']} images; fractions {', '.join(f'{100 * f:g} %' for f in s['fractions'])}; "
             f"{s['n_bootstrap']} bootstrap resamples of the images (within class), 95 % intervals in brackets. "
-            f"Wall time of all steps: {record['total_seconds'] / 60:.1f} min.")
+            f"Wall time of all steps: {record['total_seconds'] / 60:.1f} min. First layer whose contribution-minus-"
+            f"activation specificity gap (AUC) has its interval above 0: ablate "
+            f"{record['gap_opens']['ablate'] or 'none'}, preserve {record['gap_opens']['preserve'] or 'none'}.")
 
 
 def write_report(record: dict, figures: list[str], path: str | os.PathLike) -> Path:

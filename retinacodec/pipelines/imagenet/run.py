@@ -139,7 +139,8 @@ def run_control(
     results = _per_layer(workspace, budget, adapted, views, layers, data, settings, progress)
     if budget.stopped or result is None or results is None:
         return workspace.path("manifest.json")
-    return _finish(workspace, result["predictions"], results, layers, settings, origin, log)
+    fit_record = {"n_images": len(fit.paths), "description": fit.description}
+    return _finish(workspace, result["predictions"], results, layers, settings, origin, fit_record, log)
 
 
 def _fit_contributions(workspace: Workspace, budget: _Budget, adapted, views: Views, layers: list[str],
@@ -186,10 +187,10 @@ def _per_layer(workspace: Workspace, budget: _Budget, adapted, views: dict[str, 
 
 
 def _finish(workspace: Workspace, predictions: xr.Dataset, results: dict, layers: list[str],
-            settings: ControlSettings, origin: dict, log: Callable[[str], None]) -> Path:
+            settings: ControlSettings, origin: dict, fit: dict, log: Callable[[str], None]) -> Path:
     """Figures, ``summary.json`` and ``report.md`` from the finished steps."""
     figures = draw_figures(results, layers, workspace.folder)
-    record = summary(predictions, results, layers, settings, origin, workspace.seconds())
+    record = summary(predictions, results, layers, settings, origin, workspace.seconds(), fit)
     with atomic_destination(workspace.path(SUMMARY)) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
     path = write_report(record, figures, workspace.path(REPORT))
