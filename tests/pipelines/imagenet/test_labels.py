@@ -78,3 +78,27 @@ def test_lite0_classifies_the_shared_validation_images_under_their_wnid_labels(l
     with torch.no_grad():
         predicted = lite0(views.load(views.center(first_two))).argmax(1).numpy()
     assert (predicted == labels[first_two]).mean() >= 0.6  # ~74 % on the whole val set; 0 under sorted positions
+
+
+@needs_shared
+def test_cli_top1_on_a_wnid_subset(tmp_path, capsys):
+    """``retinacodec imagenet --top1-only`` on a subset of WordNet-id folders: labels from the wnids."""
+    from retinacodec.cli import main
+
+    for wnid in ("n01440764", "n03888257"):
+        (tmp_path / wnid).mkdir()
+        for file in sorted((SHARED / "val" / wnid).iterdir())[:3]:
+            (tmp_path / wnid / file.name).symlink_to(file)
+    assert main(["imagenet", "--top1-only", "--images", str(tmp_path), "-o", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "labels from ImageNet-1k WordNet ids" in printed and "on 6 images" in printed
+    accuracy = float(printed.rsplit("=", 1)[1].strip(" %\n"))
+    assert accuracy >= 50  # under sorted positions (labels 0, 1) it would be about 0 %
+
+
+def test_cli_refuses_overlapping_fit_and_held_out_images(tmp_path, capsys):
+    from retinacodec.cli import main
+
+    folder = _folders(tmp_path / "imgs", ["n01440764", "n03888257"])
+    assert main(["imagenet", "--images", str(folder), "--fit-images", str(folder), "-o", str(tmp_path / "o")]) == 2
+    assert "both fit and held-out images" in capsys.readouterr().err
