@@ -47,9 +47,10 @@ import numpy as np
 
 from retinacodec.attribution.ig import contributions
 from retinacodec.errors import RetinaCodecError
-from retinacodec.imagenet.analysis import predict, run_imagenet
-from retinacodec.imagenet.images import Views, find_images
-from retinacodec.imagenet.layers import default_layers, layer_aliases
+from retinacodec.pipelines.imagenet.analysis import run_imagenet
+from retinacodec.pipelines.imagenet.predictions import predict
+from retinacodec.pipelines.imagenet.images import Views, find_images
+from retinacodec.pipelines.imagenet.layers import default_layers, layer_aliases
 from retinacodec.models.adapter import adapt
 from retinacodec.models.zoo import load_classifier, model_spec
 from retinacodec.modes.sae import SAE

@@ -15,13 +15,13 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "stimuli", "io", "models", "targets", "metrics", "modes", "plots", "control", "parallel",
-    "hypotheses", "imagenet",
+    "hypotheses", "pipelines",
 }
 _ATTRIBUTES = {
     "contributions": "retinacodec.attribution.ig",
     "SAE": "retinacodec.modes.sae",
     "irf": "retinacodec.receptive_fields",
-    "run_imagenet": "retinacodec.imagenet.analysis",
+    "run_imagenet": "retinacodec.pipelines.imagenet.analysis",
 }
 
 __all__ = ["RetinaCodecError", "__version__", *sorted(_SUBMODULES), *sorted(_ATTRIBUTES)]

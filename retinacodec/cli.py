@@ -107,7 +107,17 @@ def _cmd_modes(args: argparse.Namespace) -> None:
 
 
 def _cmd_imagenet(args: argparse.Namespace) -> None:
-    from .imagenet.analysis import run_imagenet
+    if args.fit_images is not None:
+        return _cmd_imagenet_control(args)
+    if args.top1_only:
+        from .pipelines.imagenet.predictions import top1
+
+        result = top1(args.model, args.images, labels=args.labels, weights=args.weights, seed=args.seed,
+                      device=args.device)
+        print(f"top-1 accuracy of {args.model} on {result.sizes['image']} images ({result.attrs['images']}): "
+              f"{int(result['correct'].sum())}/{result.sizes['image']} = {100 * result.attrs['accuracy']:.1f} %")
+        return None
+    from .pipelines.imagenet.analysis import run_imagenet
 
     summary = run_imagenet(
         args.model, args.images, labels=args.labels, weights=args.weights, layers=args.layers,
@@ -118,6 +128,21 @@ def _cmd_imagenet(args: argparse.Namespace) -> None:
     )
     print(f"wrote {Path(args.output) / 'report.md'}: {summary.sizes['layer']} layers, "
           f"top-1 {100 * summary.attrs['top1_accuracy']:.1f} %")
+
+
+def _cmd_imagenet_control(args: argparse.Namespace) -> None:
+    from .pipelines.imagenet.run import run_control
+    from .pipelines.imagenet.settings import FRACTIONS, ControlSettings
+
+    settings = ControlSettings(
+        model=args.model, layers=tuple(args.layers) if args.layers else None, n_layers=args.n_layers,
+        ig_steps=args.n_steps, sae_epochs=args.sae_epochs,
+        fractions=tuple(args.fractions) if args.fractions else FRACTIONS, n_target_images=args.n_target,
+        n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
+        n_random_images=args.random_images, seed=args.seed)
+    path = run_control(args.images, args.fit_images, args.output, settings=settings, weights=args.weights,
+                       time_budget_s=args.time_budget, overwrite=args.overwrite)
+    print(f"wrote {path}" if path.name == "report.md" else f"unfinished (time budget); rerun to resume: {path}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -256,9 +281,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("imagenet", help="CODEC analyses of an image classifier on ImageNet images")
     p.add_argument("--model", default="efficientnet_lite0",
-                   help="efficientnet_lite0 (pretrained, shipped), resnet50 or vit_b_16")
+                   help="efficientnet_lite0, efficientnet_lite2 (pretrained, shipped), resnet50 or vit_b_16")
     p.add_argument("--images", default="sample",
-                   help="'sample' (20 shipped ImageNet images), an ImageFolder or a flat folder")
+                   help="'sample' (20 shipped ImageNet images), an ImageFolder (class folders named by WordNet id "
+                        "get their ImageNet-1k index) or a flat folder; with --fit-images: the held-out images")
+    p.add_argument("--fit-images", help="run the control analysis: fit the modes on these images, measure control "
+                   "on --images (held out)")
+    p.add_argument("--top1-only", action="store_true", help="only report the top-1 accuracy on --images")
+    p.add_argument("--n-layers", type=int, default=8, help="--fit-images: layers spread over the depth (default 8)")
+    p.add_argument("--fractions", type=float, nargs="+", help="--fit-images: fractions of channels (default "
+                   "1, 2, 4 .. 64, 99 %%)")
+    p.add_argument("--n-target", type=int, default=50, help="--fit-images: target-class images per condition")
+    p.add_argument("--n-off-target", type=int, default=45, help="--fit-images: other images per condition")
+    p.add_argument("--random-draws", type=int, default=3, help="--fit-images: random selections per fraction")
+    p.add_argument("--random-images", type=int, default=200, help="--fit-images: images of the random selections")
+    p.add_argument("--time-budget", type=float, help="--fit-images: start no step after this many seconds")
+    p.add_argument("--overwrite", action="store_true", help="--fit-images: replace a run of other inputs")
     p.add_argument("--labels", help="labels file for a flat image folder")
     p.add_argument("--weights", help="local state_dict file for resnet50 / vit_b_16")
     p.add_argument("--layers", nargs="+", help="layer names or aliases (default: every block)")

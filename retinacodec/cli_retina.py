@@ -261,7 +261,7 @@ def _control_curves(args: argparse.Namespace) -> None:
     import json
 
     from .modes.selection import modes_layer
-    from .control_curves import curve_summary, retina_control_curves, target_rankings
+    from .control_curves.retina import curve_summary, retina_control_curves, target_rankings
     from .io import write_netcdf
     from .models.adapter import adapt
     from .models.registry import load, windows

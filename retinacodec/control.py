@@ -31,6 +31,9 @@ from .receptive_fields import resolve_cells
 INTERVENTIONS = ("none", "ablate", "preserve")
 """Conditions of the control experiments: unperturbed, named channels zeroed, all others zeroed."""
 
+CURVE_INTERVENTIONS = ("ablate", "preserve")
+"""The interventions of a control curve: silence the top channels, or keep them alone."""
+
 
 def _channel_positions(channels: Sequence[int]) -> np.ndarray:
     positions = np.asarray(channels).ravel()

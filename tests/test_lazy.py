@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-PACKAGES = ["retinacodec", "retinacodec.models", "retinacodec.modes", "retinacodec.imagenet", "retinacodec.io"]
+PACKAGES = ["retinacodec", "retinacodec.models", "retinacodec.modes", "retinacodec.pipelines.imagenet", "retinacodec.io"]
 
 
 def test_importing_the_packages_loads_neither_torch_nor_pynwb():

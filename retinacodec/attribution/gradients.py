@@ -44,7 +44,7 @@ def target_gradients(
     input_index: torch.Tensor,
     activation: torch.Tensor,
 ) -> list[torch.Tensor]:
-    """Gradient of each target with respect to the layer activation, row by row.
+    """Gradient of each target with respect to one layer activation, row by row.
 
     Parameters
     ----------
@@ -55,22 +55,49 @@ def target_gradients(
     input_index : torch.Tensor
         int64, shape (rows,): the actual input each row belongs to.
     activation : torch.Tensor
-        Layer activation rows that require grad, shape (rows, ...).
+        Layer activation rows in the graph of ``output``, shape (rows, ...).
 
     Returns
     -------
     list of torch.Tensor
         One per target, shape of ``activation``: :math:`\\partial F_j(\\text{row}) / \\partial a_\\text{row}`.
+    """
+    return [per_target[0] for per_target in layer_gradients(output, reducers, input_index, [activation])]
+
+
+def layer_gradients(
+    output: torch.Tensor,
+    reducers: Sequence[Reducer],
+    input_index: torch.Tensor,
+    activations: Sequence[torch.Tensor],
+) -> list[list[torch.Tensor]]:
+    """Gradient of each target with respect to several layer activations at once, row by row.
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        Model output computed from ``activations``, shape (rows, ...).
+    reducers : sequence of Reducer
+        One per target.
+    input_index : torch.Tensor
+        int64, shape (rows,): the actual input each row belongs to.
+    activations : sequence of torch.Tensor
+        Activation rows of each layer, in the graph of ``output``, shapes (rows, ...).
+
+    Returns
+    -------
+    list of list of torch.Tensor
+        ``[target][layer]``, each shaped like that layer's activation.
 
     Notes
     -----
     Rows do not interact (a network in eval mode), so the gradient of the sum over rows is the
-    gradient of each row's target. The downstream graph is built once and reused for every target.
+    gradient of each row's target. One backward pass per target serves every layer; the graph is
+    built once and reused for every target. A layer the target does not depend on gets zeros.
     """
     gradients = []
     for j, reducer in enumerate(reducers):
         value = reducer(output, input_index).sum()
-        (gradient,) = torch.autograd.grad(value, activation, retain_graph=j < len(reducers) - 1,
-                                          allow_unused=True)
-        gradients.append(torch.zeros_like(activation) if gradient is None else gradient)
+        found = torch.autograd.grad(value, list(activations), retain_graph=j < len(reducers) - 1, allow_unused=True)
+        gradients.append([torch.zeros_like(a) if g is None else g for a, g in zip(activations, found)])
     return gradients

@@ -12,11 +12,11 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..errors import RetinaCodecError
-from ..models.adapter import AdaptedModel, adapt
+from ..models.adapter import AdaptedModel, Capture, adapt
 from ..device import evaluating, resolve_device
 from ..targets import Cell, Target, as_targets
 from .activation import CELL_LONG_NAME, cell_activation, check_activation
-from .conductance import conductance_map
+from .conductance import conductance_maps
 from .gradients import take_rows
 from .inputs import Inputs, prepare_inputs
 from .layer_path import layer_path_map
@@ -53,8 +53,8 @@ def _sample_index(inputs: Inputs, targets: Sequence[Target]) -> pd.MultiIndex:
 def contributions(
     model: nn.Module | AdaptedModel,
     x: xr.DataArray | torch.Tensor | np.ndarray,
-    layer: str,
-    target: Target | str | Callable | Sequence,
+    layer: str | None = None,
+    target: Target | str | Callable | Sequence | None = None,
     path: str = "layer",
     baseline: str | torch.Tensor | np.ndarray = "zero",
     n_steps: int = 20,
@@ -64,8 +64,11 @@ def contributions(
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     progress: bool = True,
-) -> xr.Dataset:
-    """Contribution of each channel of a hidden layer to a scalar target, by Integrated Gradients.
+    *,
+    layers: Sequence[str] | None = None,
+) -> xr.Dataset | dict[str, xr.Dataset]:
+    """Contribution of each channel of a hidden layer (or of several) to a scalar target, by
+    Integrated Gradients.
 
     Parameters
     ----------
@@ -75,10 +78,10 @@ def contributions(
         A stimulus DataArray (time, y, x) in contrast for a retina model (one input per time
         point: the window of ``model.history`` frames ending there), or a batch of inputs (N, ...),
         e.g. images (N, C, H, W).
-    layer : str
-        Layer name or alias (see :func:`retinacodec.models.adapt`).
+    layer : str, optional
+        Layer name or alias (see :func:`retinacodec.models.adapt`); give it or ``layers``.
     target : Target, str, callable, or a list of them
-        What to explain, e.g. ``TopLogit()``, ``"class:3"``, ``Cell(0)``, ``CellType("ON")`` or a
+        (Required.) What to explain, e.g. ``TopLogit()``, ``"class:3"``, ``Cell(0)``, ``CellType("ON")`` or a
         function output -> (N,). A list gives one sample per (input, target) pair.
     path : {"layer", "input"}
         ``"layer"``: the straight path in the layer's own space from the baseline activation to
@@ -108,10 +111,17 @@ def contributions(
         Where to compute; ``"auto"`` picks CUDA when available.
     progress : bool
         Show a progress bar.
+    layers : sequence of str, optional
+        Several layers in one pass, instead of ``layer``. On the input path one interpolation of
+        the inputs serves every layer: each quadrature node is one forward pass recording all the
+        layers and one backward pass (per target) reaching all of them. On the layer path the
+        forward pass to the layers is shared and each layer's downstream part runs on its own path.
+        Each layer's result equals its own single-layer call to float rounding.
 
     Returns
     -------
-    xarray.Dataset
+    xarray.Dataset, or dict of str to xarray.Dataset
+        With ``layers``: one Dataset per layer, keyed as given (completeness checked per layer).
         ``contribution`` and ``activation`` (sample, channel[, sign]), summed over space or
         tokens, in units of the target (contribution) and of the layer output (activation);
         ``target_value`` f(x), ``baseline_value`` (the target at the path's start: F(a0) for
@@ -148,24 +158,53 @@ def contributions(
         raise RetinaCodecError(f"unknown split {split!r}; expected None or 'sign'")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise RetinaCodecError(f"batch_size is {batch_size!r}; expected a positive integer")
+    if target is None:
+        raise RetinaCodecError("no target given; expected e.g. TopLogit(), 'class:3' or Cell(0)")
     rule = (method, *quadrature(method, n_steps))
     adapted = adapt(model)
-    name = adapted.resolve(layer)
+    names = _layer_names(adapted, layer, layers)
     targets = as_targets(target)
     per_cell = check_activation(activation, targets) == "cell"
     module = adapted.module
     target_device = resolve_device(device)
     with evaluating(module, target_device) as dtype:
         inputs = prepare_inputs(module, x, baseline, dtype, target_device)
-        results = _run(adapted, name, targets, inputs, path, rule, split == "sign", batch_size, progress)
+        results = _run(adapted, list(names.values()), targets, inputs, path, rule, split == "sign", batch_size,
+                       progress)
         if per_cell:
-            windowed = cell_activation(adapted, name, inputs.values, targets, split == "sign", batch_size)
-            results = (results[0], windowed, *results[2:])
-    contribution, activation, target_value, baseline_value = results
+            for name in names.values():
+                windowed = cell_activation(adapted, name, inputs.values, targets, split == "sign", batch_size)
+                results[name] = (results[name][0], windowed, *results[name][2:])
+    attrs = {"retinacodec_version": __version__, "model": type(module).__name__, "target": ", ".join(map(str, targets)),
+             "path": path, "method": method, "n_steps": int(n_steps),
+             "baseline": baseline if isinstance(baseline, str) else "array", "split": split or "none",
+             "activation": "cell" if per_cell else "space",
+             "dtype": str(dtype).replace("torch.", ""), **inputs.attrs}
     index = _sample_index(inputs, targets)
+    datasets = {given: _dataset(results[name], index, split, module,
+                                {**attrs, "layer": str(given), "layer_module": name}) for given, name in names.items()}
+    return datasets[layer] if layers is None else datasets
+
+
+def _layer_names(adapted: AdaptedModel, layer: str | None, layers: Sequence[str] | None) -> dict[str, str]:
+    """Given layer name -> dotted module name, for ``layer`` or ``layers`` (exactly one of them)."""
+    if (layer is None) == (layers is None):
+        raise RetinaCodecError("give a layer or a list of layers (layers=[...]), not both and not neither")
+    given = [layer] if layers is None else list(layers)
+    if not given or isinstance(layers, str):
+        raise RetinaCodecError(f"layers is {layers!r}; expected a non-empty list of layer names")
+    names = {name: adapted.resolve(name) for name in given}
+    if len(set(names.values())) != len(given):
+        raise RetinaCodecError(f"layers {given} name some module twice; expected distinct layers")
+    return names
+
+
+def _dataset(results: tuple[np.ndarray, ...], index: pd.MultiIndex, split: str | None, module: nn.Module,
+             attrs: dict) -> xr.Dataset:
+    """One layer's labeled result from its (contribution, activation, target, baseline) arrays."""
+    contribution, activation, target_value, baseline_value = results
     dims = ("sample", "channel", "sign") if split else ("sample", "channel")
     n_samples, n_channels = contribution.shape[:2]
-    difference = target_value - baseline_value
     total = contribution.reshape(n_samples, -1).sum(axis=1)
     coords = xr.Coordinates.from_pandas_multiindex(index, "sample")
     ds = xr.Dataset(
@@ -174,79 +213,89 @@ def contributions(
             "activation": (dims, activation, {"long_name": "layer output, summed over space"}),
             "target_value": ("sample", target_value, {"long_name": "target at the actual input"}),
             "baseline_value": ("sample", baseline_value, {"long_name": "target at the start of the path"}),
-            "completeness_error": ("sample", total - difference,
+            "completeness_error": ("sample", total - (target_value - baseline_value),
                                    {"long_name": "sum of contributions minus (target - baseline value)"}),
         },
         coords=coords,
     ).assign_coords(channel=np.arange(n_channels))
     if split:
         ds = ds.assign_coords(sign=list(SIGNS))
-    if per_cell:
+    if attrs["activation"] == "cell":
         ds["activation"].attrs["long_name"] = CELL_LONG_NAME
     if "cell" in index.names and getattr(module, "cell_type", None) is not None:
         ds = ds.assign_coords(cell_type=("sample", np.asarray(module.cell_type)[index.get_level_values("cell")]))
-    ds.attrs = {
-        "retinacodec_version": __version__,
-        "model": type(module).__name__,
-        "layer": str(layer),
-        "layer_module": name,
-        "target": ", ".join(str(t) for t in targets),
-        "path": path,
-        "method": method,
-        "n_steps": int(n_steps),
-        "baseline": baseline if isinstance(baseline, str) else "array",
-        "split": split or "none",
-        "activation": "cell" if per_cell else "space",
-        "dtype": str(dtype).replace("torch.", ""),
-        **inputs.attrs,
-    }
+    ds.attrs = attrs
     return ds
 
 
-def _run(adapted: AdaptedModel, layer: str, targets: Sequence[Target], inputs: Inputs, path: str,
+def _run(adapted: AdaptedModel, layers: list[str], targets: Sequence[Target], inputs: Inputs, path: str,
          rule: tuple[str, np.ndarray, np.ndarray], split: bool, batch_size: int,
-         progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Compute contributions chunk by chunk of inputs; arrays are sample-major (input, target).
-    ``rule`` is the quadrature method's name, nodes and weights."""
+         progress: bool) -> dict[str, tuple[np.ndarray, ...]]:
+    """Compute every layer's contributions chunk by chunk of inputs; arrays are sample-major
+    (input, target). ``rule`` is the quadrature method's name, nodes and weights."""
     values, baseline = inputs.values, inputs.baseline
-    method, alphas_np, weights_np = rule
-    n_steps = len(alphas_np)
-    alphas = torch.as_tensor(alphas_np, dtype=baseline.dtype, device=baseline.device)
-    weights = torch.as_tensor(weights_np, dtype=baseline.dtype, device=baseline.device)
-    downstream = adapted.downstream(layer)
-    n_inputs = values.shape[0]
+    n_inputs, n_steps = values.shape[0], len(rule[1])
     chunk = max(1, batch_size // n_steps)
     with torch.no_grad():
-        shared = adapted.capture(baseline, layer) if baseline.shape[0] == 1 else None
-    parts: dict[str, list[np.ndarray]] = {"contribution": [], "activation": [], "target": [], "baseline": []}
-    bar = tqdm(total=n_inputs * n_steps, disable=not progress, desc=f"contributions of {layer}", unit="eval")
+        shared = adapted.capture_layers(baseline, layers) if baseline.shape[0] == 1 else None
+    parts = {layer: {key: [] for key in _PARTS} for layer in layers}
+    passes = len(layers) if path == "layer" else 1
+    bar = tqdm(total=n_inputs * n_steps * passes, disable=not progress, unit="eval",
+               desc=f"contributions of {layers[0]}" + (f" .. {layers[-1]} ({len(layers)} layers)" if passes > 1 else ""))
     with bar:
         for start in range(0, n_inputs, chunk):
             chunk_index = torch.arange(start, min(n_inputs, start + chunk), device=values.device)
-            local = torch.arange(len(chunk_index), device=values.device)
             chunk_baseline = baseline if shared is not None else baseline[chunk_index]
             with torch.no_grad():
                 chunk_values = values[chunk_index].to(baseline.dtype)
-                actual = adapted.capture(chunk_values, layer)
-                base = shared if shared is not None else adapted.capture(chunk_baseline, layer)
-            reducers = [t.bind(adapted.module, actual.output) for t in targets]
-            if path == "layer":
-                with torch.no_grad():  # the target at the path's start, F(a0), in the input's context
-                    start_output = (downstream(take_rows(base.activation, local), actual.context)
-                                    if downstream.needs_context else take_rows(base.output, local))
-                elementwise = layer_path_map(downstream, reducers, actual.activation, base.activation,
-                                             actual.context, alphas, weights, batch_size, bar)
-            else:
-                start_output = take_rows(base.output, local)
-                elementwise = conductance_map(adapted, layer, downstream, reducers, chunk_values, chunk_baseline,
-                                              (base.activation, actual.activation), method, alphas, weights,
-                                              batch_size, bar)
-            axis = adapted.channel_axis(layer, actual.activation)
-            n_targets = len(targets)
-            summed = _sum_space(elementwise, 2, axis, split)
-            parts["contribution"].append(summed.reshape(-1, *summed.shape[2:]))
-            activation = _sum_space(actual.activation.unsqueeze(1), 2, axis, split)
-            parts["activation"].append(np.repeat(activation, n_targets, axis=1).reshape(-1, *activation.shape[2:]))
-            parts["target"].append(torch.stack([r(actual.output, local) for r in reducers], 1).cpu().numpy().ravel())
-            parts["baseline"].append(torch.stack([r(start_output, local) for r in reducers], 1).cpu().numpy().ravel())
-    return tuple(np.concatenate(parts[key]) for key in ("contribution", "activation", "target", "baseline"))
+                actual = adapted.capture_layers(chunk_values, layers)
+                base = shared if shared is not None else adapted.capture_layers(chunk_baseline, layers)
+            reducers = [t.bind(adapted.module, actual[layers[0]].output) for t in targets]
+            maps, starts = _elementwise(adapted, layers, reducers, (chunk_values, chunk_baseline), actual, base, path,
+                                        rule, batch_size, bar)
+            for layer in layers:
+                _append(parts[layer], adapted, layer, maps[layer], actual[layer], starts[layer], reducers, split)
+    return {layer: tuple(np.concatenate(parts[layer][key]) for key in _PARTS) for layer in layers}
+
+
+_PARTS = ("contribution", "activation", "target", "baseline")
+
+
+def _elementwise(adapted: AdaptedModel, layers: list[str], reducers: Sequence, points: tuple[torch.Tensor, torch.Tensor],
+                 actual: dict[str, Capture], base: dict[str, Capture], path: str,
+                 rule: tuple[str, np.ndarray, np.ndarray], batch_size: int,
+                 bar: tqdm) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Per layer, the elementwise contributions (N, n_targets, ...) of one chunk of inputs, and the
+    model output at the path's start (F(a0) in the input's context, or f(x0))."""
+    method, alphas_np, weights_np = rule
+    values, baseline = points
+    alphas = torch.as_tensor(alphas_np, dtype=baseline.dtype, device=baseline.device)
+    weights = torch.as_tensor(weights_np, dtype=baseline.dtype, device=baseline.device)
+    local = torch.arange(values.shape[0], device=values.device)
+    if path == "input":
+        maps = conductance_maps(adapted, layers, reducers, values, baseline,
+                                {layer: (base[layer].activation, actual[layer].activation) for layer in layers},
+                                method, alphas, weights, batch_size, bar)
+        return maps, {layer: take_rows(base[layer].output, local) for layer in layers}
+    maps, starts = {}, {}
+    for layer in layers:
+        downstream = adapted.downstream(layer)
+        with torch.no_grad():  # the target at the path's start, F(a0), in the input's context
+            starts[layer] = (downstream(take_rows(base[layer].activation, local), actual[layer].context)
+                             if downstream.needs_context else take_rows(base[layer].output, local))
+        maps[layer] = layer_path_map(downstream, reducers, actual[layer].activation, base[layer].activation,
+                                     actual[layer].context, alphas, weights, batch_size, bar)
+    return maps, starts
+
+
+def _append(parts: dict[str, list], adapted: AdaptedModel, layer: str, elementwise: torch.Tensor, actual: Capture,
+            start_output: torch.Tensor, reducers: Sequence, split: bool) -> None:
+    """Sum one chunk's elementwise contributions and activations over space into ``parts``."""
+    local = torch.arange(actual.activation.shape[0], device=actual.activation.device)
+    axis = adapted.channel_axis(layer, actual.activation)
+    summed = _sum_space(elementwise, 2, axis, split)
+    parts["contribution"].append(summed.reshape(-1, *summed.shape[2:]))
+    activation = _sum_space(actual.activation.unsqueeze(1), 2, axis, split)
+    parts["activation"].append(np.repeat(activation, len(reducers), axis=1).reshape(-1, *activation.shape[2:]))
+    parts["target"].append(torch.stack([r(actual.output, local) for r in reducers], 1).cpu().numpy().ravel())
+    parts["baseline"].append(torch.stack([r(start_output, local) for r in reducers], 1).cpu().numpy().ravel())

@@ -1,7 +1,7 @@
 """Contributions engine against Captum: speed, quadrature convergence and memory per image.
 
 ``python -m retinacodec.bench contributions [--threads 2] [--size 224] [--steps 10] [--repeats 3]
-[--max-steps 32] [--sections speed,convergence,memory]``
+[--max-steps 32] [--sections speed,convergence,memory,layers]``
 
 1. Speed on a random ResNet-50 (weights=None, random batch-norm statistics), 2 images: our layer
    path at ``layer4`` against Captum's LayerIntegratedGradients, and our input path (conductance)
@@ -17,6 +17,9 @@
 3. Peak memory per image (Linux): each job runs in a fresh process; after building the model and
    one plain forward pass the peak resident set size is reset (``/proc/self/clear_refs``); the
    figure is the job's peak (``VmHWM``) above the resident size before it, per image.
+4. (``layers``) All 16 block layers of the pretrained EfficientNet-Lite0 in one input-path pass
+   against single-layer input-path runs at block1, block8 and block16 (the ratio of wall times),
+   and the largest difference between the two results.
 """
 from __future__ import annotations
 
@@ -267,7 +270,44 @@ def _memory(args) -> None:
         print(f"   {name:<32} {queue.get():8.0f} MiB/image", flush=True)
 
 
-SECTIONS = {"speed": _speed, "convergence": _convergence, "memory": _memory}
+def _layers(args) -> None:
+    """All 16 block layers of EfficientNet-Lite0 in one input-path pass against single-layer runs."""
+
+    from ..attribution.ig import contributions
+    from ..models.zoo import load_classifier
+    from ..pipelines.imagenet.layers import layer_aliases
+    from ..targets import TopLogit
+
+    model = load_classifier("efficientnet_lite0")
+    layers = [f"blocks.{k}" for k in range(16)]
+    images = _images(args.size)
+
+    def run(**where):
+        return contributions(model, images, target=TopLogit(), path="input", n_steps=args.steps, progress=False,
+                             **where)
+
+    singles = {layer: run(layer=layer) for layer in ("blocks.0", "blocks.7", "blocks.15")}
+    together = run(layers=layers)  # warm-up too
+    best = {name: np.inf for name in ["all 16"] + list(singles)}
+    for _ in range(args.repeats):
+        for name in best:
+            start = time.perf_counter()
+            run(layers=layers) if name == "all 16" else run(layer=name)
+            best[name] = min(best[name], time.perf_counter() - start)
+    gap = max(float(np.abs(together[layer].contribution - singles[layer].contribution).max()
+                    / np.abs(singles[layer].contribution).max()) for layer in singles)
+    aliases = {v: k for k, v in layer_aliases("efficientnet_lite0").items()}
+    print(f"\n4. layers: EfficientNet-Lite0 (pretrained), {images.shape[0]} images of {args.size} px, input path, "
+          f"{args.steps} steps, {args.threads} threads, best of {args.repeats} (wall s)")
+    print(f"   all 16 block layers in one pass {best['all 16']:7.2f}")
+    for layer in singles:
+        print(f"   {aliases[layer]:<8} alone {best[layer]:7.2f}   16 layers cost {best['all 16'] / best[layer]:4.2f}x "
+              f"this layer alone (16 separate runs: {sum(best[k] for k in singles) / len(singles) * 16:6.1f} s est.)")
+    print(f"   largest difference to the single-layer results, relative to each layer's largest contribution: {gap:.1e}",
+          flush=True)
+
+
+SECTIONS = {"speed": _speed, "convergence": _convergence, "memory": _memory, "layers": _layers}
 
 
 def main(argv: list[str]) -> int:

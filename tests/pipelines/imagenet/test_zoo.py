@@ -11,9 +11,9 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 from retinacodec import RetinaCodecError
 from retinacodec.attribution.ig import contributions
-from retinacodec.imagenet.layers import default_layers, layer_aliases
+from retinacodec.pipelines.imagenet.layers import default_layers, layer_aliases
 from retinacodec.models.adapter import adapt
-from retinacodec.models.zoo import (HeadwiseAttention, headwise_vit, load_classifier, weights_file,
+from retinacodec.models.zoo import (HeadwiseAttention, fast_inference, headwise_vit, load_classifier, weights_file,
                                     weights_origin)
 
 
@@ -28,17 +28,42 @@ def small_vit() -> VisionTransformer:
 
 def test_unknown_model_lists_valid_names():
     with pytest.raises(RetinaCodecError, match="unknown model 'alexnet'; expected one of efficientnet_lite0, "
-                                               "resnet50, vit_b_16"):
+                                               "efficientnet_lite2, resnet50, vit_b_16"):
         load_classifier("alexnet")
 
 
-def test_efficientnet_chain_equals_package_forward(lite0):
-    reference = EfficientNet.from_name("efficientnet-lite0")
-    reference.load_state_dict(torch.load(weights_file("efficientnet_lite0", None), weights_only=True))
+@pytest.mark.parametrize("variant", ["lite0", "lite2"])
+def test_efficientnet_chain_equals_package_forward(variant):
+    """The zoo's chain, batch norms folded and channels_last, against the package's own model."""
+    name = f"efficientnet_{variant}"
+    reference = EfficientNet.from_name(f"efficientnet-{variant}")
+    reference.load_state_dict(torch.load(weights_file(name, None), weights_only=True))
     x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))  # any size: the modules are shared
+    model = load_classifier(name)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # all folded
     with torch.no_grad():
-        assert torch.allclose(lite0(x), reference.eval()(x), atol=1e-5)
-    assert weights_origin("efficientnet_lite0", None)["pretrained"] is True
+        expected = reference.eval()(x)
+        assert torch.allclose(model(x), expected, atol=1e-4 * float(expected.abs().max()))
+        assert torch.allclose(load_classifier(name, fast=False)(x), expected, atol=1e-5)
+    assert weights_origin(name, None)["pretrained"] is True
+
+
+def test_folding_keeps_resnet_outputs():
+    """Folding on a ResNet whose batch norms have non-trivial statistics (a fresh one's are 0 and 1)."""
+    with pytest.warns(UserWarning):
+        plain = load_classifier("resnet50", fast=False)
+    generator = torch.Generator().manual_seed(1)
+    for module in plain.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.3, generator=generator)
+            module.running_var.uniform_(0.5, 2.0, generator=generator)
+            module.weight.data.normal_(1.0, 0.2, generator=generator)
+    folded = fast_inference(copy.deepcopy(plain))
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules()) == 0
+    x = torch.randn(2, 3, 64, 64, generator=generator)
+    with torch.no_grad():
+        expected = plain(x)
+        assert torch.allclose(folded(x), expected, atol=1e-4 * float(expected.abs().max()))
 
 
 def test_weights_file_round_trip_and_mismatch(tmp_path):

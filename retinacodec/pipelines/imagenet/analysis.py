@@ -17,10 +17,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,25 +30,26 @@ import xarray as xr
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import __version__
-from ..attribution.ig import PATHS
-from ..contribution_maps import contribution_maps
-from ..control import associated_mode, classifier_control, top_channels
-from ..errors import RetinaCodecError
-from ..io import read_netcdf, write_netcdf
-from ..models.adapter import AdaptedModel, adapt
-from ..device import resolve_device
-from ..models.zoo import load_classifier, model_spec, weights_origin
-from ..modes.compare import pca_dimensions, sparsity
-from ..modes.sae import SAE
-from ..modes.workflow import fit_modes
-from ..parallel import Chunking, run_chunked
-from ..parallel.cluster import check_cluster_options
-from ..parallel.contributions import ContributionJob, load_job_model
-from ..plots import save_figure
-from ..plots.control import plot_control
-from ..plots.modes import plot_dimensions, plot_mode_labels, plot_modes, plot_sparsity
+from ... import __version__
+from ...attribution.ig import PATHS
+from ...contribution_maps import contribution_maps
+from ...control import associated_mode, classifier_control, top_channels
+from ...errors import RetinaCodecError
+from ...io import read_netcdf, write_netcdf
+from ...models.adapter import AdaptedModel, adapt
+from ...device import resolve_device
+from ...models.zoo import load_classifier, model_spec, weights_origin
+from ...modes.compare import pca_dimensions, sparsity
+from ...modes.sae import SAE
+from ...modes.workflow import fit_modes
+from ...parallel import Chunking, run_chunked
+from ...parallel.cluster import check_cluster_options
+from ...parallel.contributions import ContributionJob, load_job_model
+from ...plots import save_figure
+from ...plots.control import plot_control
+from ...plots.modes import plot_dimensions, plot_mode_labels, plot_modes, plot_sparsity
 from .figures import plot_contribution_maps, plot_layerwise_control
+from .predictions import predict, top1_accuracy
 from .images import Views, augmentations_needed, denormalise, find_images
 from .layers import default_layers, layer_aliases
 from .report import write_report
@@ -77,52 +79,12 @@ class _Run:
     control_inputs: torch.Tensor
     predictions: xr.Dataset
     progress: bool
+    log: Callable[[str], None]
 
 
 def _check_positive(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise RetinaCodecError(f"{name} is {value!r}; expected a positive integer")
-
-
-def predict(module: nn.Module, views: Views, batch_size: int = 64, device: str | torch.device = "cpu",
-            progress: bool = True) -> np.ndarray:
-    """Top-1 class of the center view of every image.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        A classifier (eval mode), outputs (image, class) logits; on ``device`` for the call.
-    views : Views
-        The images (only their center views are used).
-    batch_size : int
-        Images per forward pass.
-    device : str or torch.device
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
-    progress : bool
-        Show a progress bar.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 (image,) predicted class indices.
-    """
-    device = resolve_device(device)
-    positions = views.center()
-    predicted = []
-    module.to(device)
-    try:
-        with torch.no_grad():
-            for start in tqdm(range(0, len(positions), batch_size), desc="top-1", unit="batch", disable=not progress):
-                inputs = views.load(positions[start:start + batch_size]).to(device)
-                predicted.append(module(inputs).argmax(1).cpu().numpy())
-    finally:
-        module.to("cpu")
-    return np.concatenate(predicted)
-
-
-def top1_accuracy(predictions: xr.Dataset) -> float:
-    """Fraction of images whose top-1 class is their label."""
-    return float(predictions["correct"].mean())
 
 
 def _predictions(run_dir: Path, module: nn.Module, views: Views, params: dict, batch_size: int,
@@ -287,7 +249,7 @@ def _layer(run: _Run, alias: str, module_name: str, classes: np.ndarray) -> xr.D
     folder = run.out_dir / "layers" / alias
     done = _read_if_done(folder / SUMMARY_NAME, run.params)
     if done is not None:
-        print(f"layer {alias}: finished earlier, skipped ({folder / SUMMARY_NAME})")
+        run.log(f"layer {alias}: finished earlier, skipped ({folder / SUMMARY_NAME})")
         return done
     seconds = {}
     start = time.perf_counter()
@@ -343,6 +305,7 @@ def run_imagenet(
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> xr.Dataset:
     """Run the CODEC ImageNet analyses of a zoo classifier, layer by layer, into ``out_dir``.
 
@@ -353,7 +316,7 @@ def run_imagenet(
         (see :func:`retinacodec.models.zoo.load_classifier`).
     images : str or path-like
         ``"sample"`` (20 ImageNet validation images), a folder in ImageFolder layout, or a flat
-        folder with ``labels`` (see :func:`retinacodec.imagenet.images.find_images`).
+        folder with ``labels`` (see :func:`retinacodec.pipelines.imagenet.images.find_images`).
     labels : str or path-like, optional
         Labels file of a flat folder (lines ``FILE_NAME CLASS_INDEX``).
     weights : str or path-like, optional
@@ -361,7 +324,7 @@ def run_imagenet(
         recorded in the results and the report).
     layers : sequence of str, optional
         Layer aliases (``block7``, ``mlp3``, ``heads5`` ...) or dotted module names; by default
-        :func:`retinacodec.imagenet.layers.default_layers`.
+        :func:`retinacodec.pipelines.imagenet.layers.default_layers`.
     out_dir : str or path-like
         Output folder (created; a rerun resumes in it).
     n_augment : int, optional
@@ -409,6 +372,8 @@ def run_imagenet(
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     progress : bool
         Show progress bars.
+    log : callable, optional
+        Called with one line per event (default: print to stderr).
 
     Returns
     -------
@@ -466,7 +431,8 @@ def run_imagenet(
     resolved = resolve_device(device)
     predictions = _predictions(out, module, views, params, batch_size, resolved, progress)
     accuracy = top1_accuracy(predictions)
-    print(f"top-1 accuracy of {model} on {len(source.paths)} images ({source.description}): "
+    log = log or (lambda line: print(line, file=sys.stderr))
+    log(f"top-1 accuracy of {model} on {len(source.paths)} images ({source.description}): "
           f"{int(predictions['correct'].sum())}/{len(source.paths)} = {100 * accuracy:.1f} %")
     classes = _control_classes(np.asarray(source.labels), control_classes, seed)
     control_images = _control_set(np.asarray(source.labels), classes, n_off_target, seed)
@@ -477,7 +443,7 @@ def run_imagenet(
                             "threads": threads if threads is not None else (
                                 torch.get_num_threads() if workers is None and scheduler is None else 1)}}
     run = _Run(model, adapted, factory, views, params, out, options, control_images,
-               views.load(views.center(control_images)), predictions, progress)
+               views.load(views.center(control_images)), predictions, progress, log)
     summaries = [_layer(run, alias, name, classes) for alias, name in aliases.items()]
     summary = xr.concat(summaries, dim="layer", join="outer", combine_attrs="drop_conflicts")
     summary.attrs = {

@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ..errors import RetinaCodecError
+from ...errors import RetinaCodecError
 
 _COLORS = {"contribution": "black", "activation": "tab:blue"}
 
@@ -61,7 +61,7 @@ def plot_layerwise_control(summary: xr.Dataset) -> Figure:
     Parameters
     ----------
     summary : xarray.Dataset
-        The summary of :func:`retinacodec.imagenet.analysis.run_imagenet`: ``target_accuracy`` and
+        The summary of :func:`retinacodec.pipelines.imagenet.analysis.run_imagenet`: ``target_accuracy`` and
         ``off_target_accuracy`` (layer, selection, intervention), means over the control classes.
 
     Returns

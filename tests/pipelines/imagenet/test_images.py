@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from retinacodec import RetinaCodecError
-from retinacodec.imagenet.images import (Views, augmentations_needed, center_view, find_images, random_view,
+from retinacodec.pipelines.imagenet.images import (Views, augmentations_needed, center_view, find_images, random_view,
                                          read_image)
 from retinacodec.models.zoo import MODELS
 
@@ -28,7 +28,7 @@ def test_center_view_matches_torchvision_transform(model, sample_files, referenc
     image = read_image(sample_files[1][0])  # 1024 x 683, not square
     ours = center_view(image, prep)
     reference = reference_transform(prep)(image)
-    assert ours.shape == (3, 224, 224)
+    assert ours.shape == (3, prep.crop, prep.crop)
     assert torch.allclose(ours, reference, atol=1e-6)
 
 

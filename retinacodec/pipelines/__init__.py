@@ -1,0 +1,1 @@
+"""Pipelines: the stages chained for one use (the ImageNet analysis, :mod:`.imagenet`)."""

@@ -1,0 +1,198 @@
+"""``retinacodec imagenet --fit-images DIR``: CODEC's control analysis of a zoo classifier, with
+modes fitted on one image set and control measured on another (held-out) one.
+
+Steps (each written atomically and listed in ``manifest.json``; a rerun resumes after the last
+finished one, and ``time_budget_s`` stops a run between steps so that long analyses go in
+pieces): predictions (top-1 on the held-out images), contributions_NN (the fit images in chunks,
+every layer in one input-path pass), modes_<layer> (SAE modes of contributions and activations,
+their class correlations and the layer's statistics), control_<layer> (control curves on the
+held-out images). Figures, ``summary.json`` and ``report.md`` are redrawn from the results.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import xarray as xr
+
+from ... import __version__
+from ...errors import RetinaCodecError
+from ...io.atomic import atomic_destination
+from ...models.adapter import adapt
+from ...models.zoo import load_classifier, model_spec, weights_origin
+from ...pipeline.workspace import Workspace
+from . import steps
+from .control_report import draw_figures, summary, write_report
+from .images import Views, find_images
+from .layers import layer_aliases
+from .settings import ControlSettings
+
+REPORT = "report.md"
+SUMMARY = "summary.json"
+
+
+class _Budget:
+    """Wall-clock budget of one invocation: steps start only while time is left."""
+
+    def __init__(self, seconds: float | None, log: Callable[[str], None]):
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+        self.log = log
+        self.stopped = False
+
+    def run(self, workspace: Workspace, step: str, compute: Callable[[], dict]) -> dict | None:
+        """The step's outputs (files named ``<step>.<output>.nc``), or None when the budget is spent."""
+        done = step in workspace.steps
+        if not done and self.deadline is not None and time.monotonic() > self.deadline:
+            if not self.stopped:
+                self.log(f"time budget spent: stopping before {step} (rerun to resume)")
+            self.stopped = True
+            return None
+        outputs = workspace.run(step, lambda: {f"{step}.{name}": value for name, value in compute().items()})
+        return {name.split(".", 1)[1]: value for name, value in outputs.items()}
+
+
+def run_control(
+    images: str | os.PathLike,
+    fit_images: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    settings: ControlSettings | None = None,
+    weights: str | os.PathLike | None = None,
+    time_budget_s: float | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Run the control analysis (modes on ``fit_images``, control on ``images``) into ``output_dir``.
+
+    Parameters
+    ----------
+    images : str or path-like
+        Held-out images (ImageFolder layout, WordNet-id folders for ImageNet): top-1 accuracy and
+        every control condition are measured on them only.
+    fit_images : str or path-like
+        Images whose contributions and activations train the SAE modes and set the mode-class
+        correlations (must not overlap ``images``).
+    output_dir : str or path-like
+        The resumable run folder.
+    settings : ControlSettings, optional
+        Sizes of every step (default :class:`ControlSettings`).
+    weights : str or path-like, optional
+        Local state_dict (ResNet-50, ViT-B/16); the EfficientNets use their packaged weights.
+    time_budget_s : float, optional
+        Start no new step after this many seconds (the run then stops; rerun to resume).
+    overwrite : bool
+        Replace a run of other inputs in ``output_dir``.
+    progress : bool
+        Show progress bars.
+    log : callable, optional
+        Called with one line per event (default: print to stderr).
+
+    Returns
+    -------
+    pathlib.Path
+        ``output_dir/report.md`` (written once every step has finished; before that, the path of
+        ``manifest.json``).
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown model or layer, unreadable image folders, fit and held-out sets that share
+        files, held-out images of a single class, or an output folder of another run.
+    """
+    settings = settings or ControlSettings()
+    log = log or (lambda line: print(line, file=sys.stderr))
+    model_spec(settings.model)
+    held_out, fit = find_images(images), find_images(fit_images)
+    overlap = {p.resolve() for p in held_out.paths} & {p.resolve() for p in fit.paths}
+    if overlap:
+        raise RetinaCodecError(f"{len(overlap)} images are both fit and held-out images (e.g. {sorted(overlap)[0]}); "
+                               "expected disjoint folders")
+    if len(set(held_out.labels)) < 2:
+        raise RetinaCodecError("the held-out images are all of one class; expected images of at least two classes")
+    prep = model_spec(settings.model).preprocessing
+    views = {"held_out": Views(held_out, prep, 0, settings.seed), "fit": Views(fit, prep, 0, settings.seed)}
+    origin = weights_origin(settings.model, weights, settings.seed)
+    module = load_classifier(settings.model, weights, settings.seed)
+    adapted = adapt(module, layers=layer_aliases(settings.model))
+    layers = list(settings.layers) if settings.layers else steps.spread_layers(settings.model, settings.n_layers)
+    for layer in layers:
+        adapted.resolve(layer)
+    fingerprint = {"program": "retinacodec imagenet control", "settings": settings.as_dict(), "layers": layers,
+                   "weights_sha256": origin["weights_sha256"], "held_out": held_out.fingerprint(),
+                   "fit": fit.fingerprint(), "retinacodec_version": __version__}
+    workspace = Workspace(output_dir, fingerprint, overwrite=overwrite, log=log)
+    budget = _Budget(time_budget_s, log)
+    log(f"held-out images: {held_out.description}; fit images: {fit.description}")
+    result = budget.run(workspace, "predictions",
+                        lambda: steps.predictions(module, views["held_out"], settings, progress))
+    if result is not None:
+        correct = result["predictions"]["correct"].values
+        log(f"top-1 accuracy of {settings.model} on the {correct.size} held-out images: "
+            f"{int(correct.sum())}/{correct.size} = {100 * correct.mean():.1f} %")
+    data = _fit_contributions(workspace, budget, adapted, views["fit"], layers, settings, progress)
+    results = _per_layer(workspace, budget, adapted, views, layers, data, settings, progress)
+    if budget.stopped or result is None or results is None:
+        return workspace.path("manifest.json")
+    fit_record = {"n_images": len(fit.paths), "description": fit.description}
+    return _finish(workspace, result["predictions"], results, layers, settings, origin, fit_record, log)
+
+
+def _fit_contributions(workspace: Workspace, budget: _Budget, adapted, views: Views, layers: list[str],
+                       settings: ControlSettings, progress: bool) -> dict[str, xr.Dataset] | None:
+    """Contributions of the fit images chunk by chunk, concatenated per layer (None until all are done)."""
+    n_images = len(views.source.paths)
+    parts = []
+    for number, first in enumerate(range(0, n_images, settings.chunk_images)):
+        chunk = range(first, min(n_images, first + settings.chunk_images))
+        part = budget.run(workspace, f"contributions_{number:02d}",
+                          lambda chunk=chunk: steps.fit_contributions(adapted, views, layers, chunk, settings,
+                                                                      progress))
+        if part is None:
+            return None
+        parts.append(part)
+    return {layer: xr.concat([p[f"contributions_{layer}"] for p in parts], dim="sample") for layer in layers}
+
+
+def _per_layer(workspace: Workspace, budget: _Budget, adapted, views: dict[str, Views], layers: list[str],
+               data: dict[str, xr.Dataset] | None, settings: ControlSettings, progress: bool) -> dict | None:
+    """Modes, statistics and control curves of every layer (None until all are done)."""
+    if data is None:
+        return None
+    labels = np.asarray(views["held_out"].source.labels)
+    fit_labels = np.asarray(views["fit"].source.labels)
+    loaded: list = []
+    results = {}
+    for layer in layers:
+        modes = budget.run(workspace, f"modes_{layer}", lambda layer=layer: steps.layer_modes(data[layer], settings,
+                                                                                               progress))
+        if modes is None:
+            return None
+
+        def control(layer=layer, modes=modes) -> dict:
+            if not loaded:  # the held-out images, loaded once, only when a control step runs
+                loaded.append(views["held_out"].load(views["held_out"].center()))
+            return steps.layer_control(adapted, layer, loaded[0], labels, modes, fit_labels, settings, progress)
+
+        curves = budget.run(workspace, f"control_{layer}", control)
+        if curves is None:
+            return None
+        results[layer] = {**modes, **curves}
+    return results
+
+
+def _finish(workspace: Workspace, predictions: xr.Dataset, results: dict, layers: list[str],
+            settings: ControlSettings, origin: dict, fit: dict, log: Callable[[str], None]) -> Path:
+    """Figures, ``summary.json`` and ``report.md`` from the finished steps."""
+    figures = draw_figures(results, layers, workspace.folder)
+    record = summary(predictions, results, layers, settings, origin, workspace.seconds(), fit)
+    with atomic_destination(workspace.path(SUMMARY)) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+    path = write_report(record, figures, workspace.path(REPORT))
+    log(f"report: {path}")
+    return path

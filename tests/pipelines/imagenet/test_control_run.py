@@ -1,0 +1,81 @@
+"""The control analysis end to end on a few shared ImageNet images: fit/held-out split, curves, resume."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retinacodec import RetinaCodecError
+from retinacodec.io import read_netcdf
+from retinacodec.pipelines.imagenet.run import run_control
+from retinacodec.pipelines.imagenet.settings import ControlSettings
+
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "imagenette"
+pytestmark = pytest.mark.skipif(not (SHARED / "val").is_dir(), reason="shared imagenette images not present")
+CLASSES = ("n01440764", "n03888257")  # tench (0), parachute (701)
+
+
+def _few(split: str, destination: Path, per_class: int = 3) -> Path:
+    """Symlinks to the first images of two classes (the shared folder is never copied)."""
+    for wnid in CLASSES:
+        (destination / wnid).mkdir(parents=True)
+        for file in sorted((SHARED / split / wnid).iterdir())[:per_class]:
+            (destination / wnid / file.name).symlink_to(file)
+    return destination
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("control")
+    held_out, fit = _few("val", root / "val"), _few("fit", root / "fit", per_class=4)
+    settings = ControlSettings.fast(layers=("block16",), n_target_images=2, n_off_target_images=2)
+    lines: list[str] = []
+    report = run_control(held_out, fit, root / "run", settings=settings, progress=False, log=lines.append)
+    return root, held_out, fit, settings, report, lines
+
+
+def test_modes_from_fit_images_control_on_held_out_ones(finished):
+    root, held_out, fit, settings, report, lines = finished
+    run = root / "run"
+    contributions = read_netcdf(run / "contributions_00.contributions_block16.nc")
+    assert contributions.sizes["sample"] == 8  # the fit images, 4 per class, labelled by wnid
+    assert sorted(set(contributions["true_class"].values.tolist())) == [0, 701]
+    curves = read_netcdf(run / "control_block16.curves.nc")
+    assert curves.sizes["image"] == 6  # the held-out images only
+    assert sorted(set(curves["true_class"].values.tolist())) == [0, 701]
+    scored = ~np.isnan(curves["correct"].values)
+    per_class = curves["target_class"].values >= 0
+    assert scored[per_class].any(axis=(1, 2)).sum(-1).max() == 4  # 2 target + 2 off-target images per class
+    text = report.read_text()
+    assert "Control on held-out images only" in text and "6 held-out images" not in text
+    assert any("top-1 accuracy" in line and "6 held-out images" in line for line in lines)
+    record = json.loads((run / "summary.json").read_text())
+    assert record["top1"]["n_images"] == 6
+    fractions = record["settings"]["fractions"]
+    assert 0.02 in fractions
+
+
+def test_curves_summary_has_intervals(finished):
+    root, *_ = finished
+    summary = read_netcdf(root / "run" / "control_block16.curve_summary.nc")
+    assert set(summary["selection"].values) == {"contribution", "activation", "random"}
+    for name in ("target_accuracy", "off_target_accuracy", "specificity"):
+        low, mid, high = (summary[f"{name}{suffix}"].values for suffix in ("_low", "", "_high"))
+        assert np.all((low <= mid + 1e-12) | np.isnan(low)) and np.all((mid <= high + 1e-12) | np.isnan(high))
+        assert f"{name}_auc" in summary
+
+
+def test_a_rerun_reads_everything_back(finished):
+    root, held_out, fit, settings, report, _ = finished
+    lines: list[str] = []
+    run_control(held_out, fit, root / "run", settings=settings, progress=False, log=lines.append)
+    assert not any(line.endswith(" s") and "done in" in line for line in lines)
+    assert sum("read back" in line for line in lines) >= 4
+
+
+def test_fit_and_held_out_must_not_overlap(finished):
+    root, held_out, *_ = finished
+    with pytest.raises(RetinaCodecError, match="both fit and held-out"):
+        run_control(held_out, held_out, root / "other", settings=ControlSettings.fast(), progress=False)
