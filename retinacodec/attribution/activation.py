@@ -9,7 +9,7 @@ Which window, and why
 ---------------------
 The window of cell :math:`i` in the last hidden layer is its readout's footprint,
 :math:`w_i(p) \\propto \\sum_c |W_{icp}|` (the dense readout's weights, magnitudes summed over
-channels); in an earlier layer it is that footprint spread by the footprints (kernel squares) of
+channels; a factorized readout's spatial mask :math:`|m_i(p)|`); in an earlier layer it is that footprint spread by the footprints (kernel squares) of
 the convolutions in between, the positions that can reach the cell at all. Each window sums to 1,
 so the per-cell activation is a weighted mean of the channel's output, in the layer's units:
 
@@ -58,14 +58,31 @@ def check_activation(activation: str, targets: Sequence[Target]) -> str:
     return activation
 
 
-def _readout(model: nn.Module) -> tuple[nn.Linear, list[nn.Conv2d]]:
-    """The dense readout (the last ``nn.Linear``) and the model's 2-d convolutions in order."""
+def _readout_footprint(model: nn.Module, cells: Sequence[int]) -> tuple[np.ndarray, list[nn.Conv2d]]:
+    """Each cell's readout footprint on the last convolutional map, (cell, side, side), and the
+    model's 2-d convolutions in order.
+
+    A dense readout (the last ``nn.Linear``, channel-major) gives :math:`\\sum_c |W_{icp}|`; a
+    factorized readout (:class:`~retinacodec.models.retina_cnn.FactorizedReadout`) its spatial
+    mask :math:`|m_i(p)|`.
+    """
+    from ..models.retina_cnn import FactorizedReadout
+
+    factorized = [m for m in model.modules() if isinstance(m, FactorizedReadout)]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    if not linears or not convs:
-        raise RetinaCodecError(f"{type(model).__name__} has no convolutions with a dense readout; activation='cell' "
-                               "expects a retina CNN (convolutions, then a Linear readout of the cells)")
-    return linears[-1], convs
+    if not (factorized or linears) or not convs:
+        raise RetinaCodecError(f"{type(model).__name__} has no convolutions with a readout; activation='cell' "
+                               "expects a retina CNN (convolutions, then a dense or factorized readout of the cells)")
+    if factorized:
+        return factorized[-1].mask.detach().abs().double().cpu().numpy()[list(cells)], convs
+    readout, n_channels = linears[-1], convs[-1].out_channels
+    side = int(round(np.sqrt(readout.in_features / n_channels)))
+    if n_channels * side * side != readout.in_features:
+        raise RetinaCodecError(f"the readout takes {readout.in_features} inputs; expected channels x a square map "
+                               f"from the last convolution ({n_channels} channels)")
+    weights = readout.weight.detach().abs().double().cpu().numpy()[list(cells)]
+    return weights.reshape(len(cells), n_channels, side, side).sum(axis=1), convs
 
 
 def receptive_windows(model: nn.Module | AdaptedModel, layer: str, cells: Sequence[int],
@@ -75,8 +92,9 @@ def receptive_windows(model: nn.Module | AdaptedModel, layer: str, cells: Sequen
     Parameters
     ----------
     model : torch.nn.Module or AdaptedModel
-        A retina CNN: 2-d convolutions (the ``layer`` among them or ending in one) and a last
-        ``nn.Linear`` reading the cells out of the last convolutional map (flattened channel-major).
+        A retina CNN: 2-d convolutions (the ``layer`` among them or ending in one) and a dense
+        (last ``nn.Linear``, flattened channel-major) or factorized readout of the cells from the
+        last convolutional map.
     layer : str
         Layer name or alias.
     cells : sequence of int
@@ -97,19 +115,12 @@ def receptive_windows(model: nn.Module | AdaptedModel, layer: str, cells: Sequen
         stages, a window that does not fit ``shape``, or a cell with an all-zero readout.
     """
     adapted = adapt(model)
-    readout, convs = _readout(adapted.module)
+    window, convs = _readout_footprint(adapted.module, cells)
     stage = adapted.module.get_submodule(adapted.resolve(layer))
     inside = [i for i, conv in enumerate(convs) if conv is stage or any(conv is m for m in stage.modules())]
     if not inside:
         raise RetinaCodecError(f"layer {layer!r} holds none of the model's convolutions; activation='cell' expects a "
                                "convolutional layer of a retina CNN (bipolar, amacrine)")
-    n_channels = convs[-1].out_channels
-    side = int(round(np.sqrt(readout.in_features / n_channels)))
-    if n_channels * side * side != readout.in_features:
-        raise RetinaCodecError(f"the readout takes {readout.in_features} inputs; expected channels x a square map "
-                               f"from the last convolution ({n_channels} channels)")
-    weights = readout.weight.detach().abs().double().cpu().numpy()[list(cells)]
-    window = weights.reshape(len(cells), n_channels, side, side).sum(axis=1)
     for conv in convs[inside[-1] + 1:][::-1]:
         footprint = np.ones(conv.kernel_size)
         window = np.stack([convolve2d(w, footprint, mode="full") for w in window])

@@ -75,3 +75,25 @@ def test_cell_activation_needs_cell_targets(stimulus):
         contributions(small_retina(), stimulus, "bipolar", CellType("ON"), activation="cell", progress=False)
     with pytest.raises(RetinaCodecError, match="unknown activation"):
         contributions(small_retina(), stimulus, "bipolar", Cell(0), activation="window", progress=False)
+
+
+def test_factorized_readout_window_is_its_spatial_mask():
+    """A Klindt-style readout (the recording models' default): the last layer's window is the
+    cell's mask, normalised; an earlier layer's window covers where the cell's rate can change."""
+    from retinacodec.models.retina_cnn import RetinaCNN
+
+    model = RetinaCNN(2, history=6, size=16, bipolar_channels=4, bipolar_kernel=5, amacrine_channels=5,
+                      amacrine_kernel=5, readout="factorized").double().eval()
+    readout = model.ganglion[0] if hasattr(model.ganglion[0], "mask") else next(
+        m for m in model.ganglion if hasattr(m, "mask"))
+    with torch.no_grad():
+        readout.mask.zero_()
+        readout.mask[1, 3, 2:5] = torch.tensor([1.0, -2.0, 1.0])
+    window = receptive_windows(model, "amacrine", [1], (8, 8))[0]
+    expected = np.zeros((8, 8))
+    expected[3, 2:5] = [0.25, 0.5, 0.25]
+    np.testing.assert_allclose(window, expected)
+    bipolar_window = receptive_windows(model, "bipolar", [1], (12, 12))[0]
+    bipolar = torch.rand(1, 4, 12, 12, dtype=torch.float64, requires_grad=True)
+    (gradient,) = torch.autograd.grad(model.ganglion(model.amacrine(bipolar))[0, 1], bipolar)
+    assert np.array_equal(bipolar_window > 0, (gradient.abs().sum(dim=(0, 1)) > 0).numpy())
