@@ -8,7 +8,7 @@ from matplotlib.image import imread
 
 from retinacodec.attribution.ig import contributions
 from retinacodec.cli import main
-from retinacodec.cli_retina import DEFAULT_IRF_TIMES
+from retinacodec.cli.irf import DEFAULT_IRF_TIMES
 from retinacodec.control import associated_mode, retina_control, top_channels
 from retinacodec.io import read_netcdf, write_netcdf
 from retinacodec.models.registry import load

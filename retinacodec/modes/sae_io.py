@@ -1,4 +1,5 @@
-"""Saving a fitted SAE to netCDF and reading it back: weights as variables, no pickle."""
+"""Saving a fitted SAE to netCDF and reading it back (weights as variables, no pickle); reading
+modes from either kind of modes file."""
 from __future__ import annotations
 
 import json
@@ -108,3 +109,35 @@ def load_sae(path: str | os.PathLike, cls: type[SAE]) -> SAE:
     sae.dead_modes_ = ds["dead_modes"].values.astype(bool)
     sae.modes_ = sae._label_modes()
     return sae
+
+
+def read_modes(path: str | os.PathLike) -> SAE | xr.Dataset:
+    """Read modes from a file: a fitted SAE (``retinacodec modes --save-sae``, per-sample
+    loadings available) or a modes result (``retinacodec modes -o``: dictionary and loadings).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The netCDF file.
+
+    Returns
+    -------
+    SAE or xarray.Dataset
+        The SAE, or the Dataset with ``modes`` and ``loadings``.
+
+    Raises
+    ------
+    RetinaCodecError
+        If the file is missing, unreadable or neither of these.
+    """
+    from .sae import SAE  # sae imports this module
+
+    data = read_netcdf(path)
+    if hasattr(data, "data_vars") and {"modes", "loadings"} <= set(data.data_vars):
+        return data
+    try:
+        return SAE.load(path)
+    except RetinaCodecError:
+        raise RetinaCodecError(
+            f"{path} holds no modes; expected a file written by 'retinacodec modes' (-o or --save-sae)"
+        ) from None

@@ -1,0 +1,60 @@
+"""Parsing of the option values that several subcommands share (cell lists, times)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import RetinaCodecError
+
+
+def parse_ints(text: str, option: str) -> list[int]:
+    """The comma-separated integers of a command-line option.
+
+    Raises
+    ------
+    RetinaCodecError
+        If an item is not an integer.
+    """
+    try:
+        return [int(item) for item in text.split(",")]
+    except ValueError:
+        raise RetinaCodecError(f"cannot read {option} {text!r}; expected comma-separated integers like 0,3") from None
+
+
+def parse_times(text: str, frame_rate_hz: float) -> np.ndarray:
+    """Times (s) from comma-separated seconds and ``start:stop[:step]`` ranges.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"0.5,1.2"`` or ``"1:2:0.25"``; a range includes ``stop`` and steps by one frame
+        unless ``step`` is given.
+    frame_rate_hz : float
+        The stimulus's frame rate.
+
+    Returns
+    -------
+    numpy.ndarray
+        The times in s, in the order given.
+
+    Raises
+    ------
+    RetinaCodecError
+        For an item that is neither a number nor a range with ``start <= stop`` and ``step > 0``.
+    """
+    times = []
+    for item in text.split(","):
+        try:
+            bounds = [float(value) for value in item.split(":")]
+        except ValueError:
+            bounds = []
+        if len(bounds) == 2:
+            bounds.append(1.0 / frame_rate_hz)
+        if len(bounds) == 1:
+            times.append(bounds)
+        elif len(bounds) == 3 and np.isfinite(bounds).all() and bounds[0] <= bounds[1] and bounds[2] > 0:
+            start, stop, step = bounds
+            times.append(start + step * np.arange(int(np.floor((stop - start) / step + 1e-9)) + 1))
+        else:
+            raise RetinaCodecError(f"cannot read --times item {item!r}; expected seconds (0.5) or a finite range "
+                                   "start:stop[:step] with start <= stop and step > 0, comma-separated")
+    return np.concatenate(times)

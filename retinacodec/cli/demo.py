@@ -1,0 +1,26 @@
+"""``retinacodec demo``: run the main job on the shipped default and write results."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``retinacodec demo`` to the command's subparsers."""
+    p = sub.add_parser("demo", help="run the main job on the shipped default and write results")
+    p.add_argument("-o", "--output", default="demo_out", help="output folder (default: demo_out)")
+    p.add_argument("--model", default="default", help="'default' or a checkpoint with its virtual retina")
+    p.add_argument("--nwb", help="analyse an NWB recording instead (a model is trained on it first)")
+    p.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
+    p.add_argument("--fast", action="store_true", help="tiny settings for a smoke test (numbers not meaningful)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run ``retinacodec demo`` with its parsed arguments."""
+    from ..demo import run_demo
+    from ..pipeline.settings import DemoSettings
+
+    run_demo(  # it reports each step and the report's path as it goes
+        args.output, model=args.model, nwb=args.nwb, overwrite=args.overwrite,
+        settings=DemoSettings.fast() if args.fast else None,
+    )

@@ -1,0 +1,34 @@
+"""``retinacodec train``: train a retina CNN from a TOML recipe, or a CNN and the LN baseline ."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``retinacodec train`` to the command's subparsers."""
+    p = sub.add_parser("train", help="train a retina CNN from a TOML recipe, or a CNN and the LN baseline "
+                                     "from an NWB recording's spikes (resumes if interrupted)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--recipe", help="training recipe, e.g. models/default/recipe.toml")
+    source.add_argument("--nwb", help="NWB recording (stimulus ImageSeries + units): fits the CNN and the LN "
+                                      "baseline, evaluates both on held-out data and writes fit.png")
+    p.add_argument("--stimulus", help="with --nwb: name of the ImageSeries when the file holds several")
+    p.add_argument("--history-s", type=float, default=0.4, help="with --nwb: stimulus history in s (0.4)")
+    p.add_argument("-o", "--output", required=True, help="model folder to write")
+    p.add_argument("--restart", action="store_true", help="ignore a previous run's checkpoint")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run ``retinacodec train`` with its parsed arguments."""
+    if args.nwb is not None:
+        from ..models.training import train_nwb
+
+        result = train_nwb(args.nwb, args.output, stimulus=args.stimulus, history_s=args.history_s,
+                           resume=not args.restart, device=args.device)
+    else:
+        from ..models.training import train_from_recipe
+
+        result = train_from_recipe(args.recipe, args.output, resume=not args.restart, device=args.device)
+    print(result.summary())
