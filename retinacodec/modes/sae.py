@@ -410,7 +410,7 @@ class SAE(TransformerMixin, BaseEstimator):
                 self._steps += 1
                 for group in optimizer.param_groups:
                     group["lr"] = self._lr * self._steps / WARMUP_STEPS
-            torch.nn.utils.clip_grad_norm_(network.parameters(), GRADIENT_CLIP)
+            torch.nn.utils.clip_grad_norm_(network.parameters(), GRADIENT_CLIP, foreach=True)
             optimizer.step()
             with torch.no_grad():
                 if self.nonnegative:
