@@ -16,7 +16,7 @@ from scipy.ndimage import gaussian_filter
 from torch import nn
 
 from ..errors import RetinaCodecError
-from .retina_cnn import movie_convolution
+from .retina_cnn import RetinaCNN, movie_convolution
 
 LN_KEYS = ("n_cells", "history", "size", "n_bins")
 MIN_STA_SCORE = 4.5
@@ -77,12 +77,7 @@ class LNModel(nn.Module):
     size = property(lambda self: self.architecture["size"], doc="Frame height and width (px).")
     n_cells = property(lambda self: self.architecture["n_cells"], doc="Number of cells.")
 
-    def set_normalisation(self, mean: float, std: float) -> None:
-        """Store the stimulus normalisation (contrast mean and standard deviation)."""
-        if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
-            raise RetinaCodecError(f"normalisation mean={mean!r}, std={std!r}; expected finite, std > 0")
-        self.stimulus_mean.fill_(float(mean))
-        self.stimulus_std.fill_(float(std))
+    set_normalisation = RetinaCNN.set_normalisation
 
     def nonlinearity(self, generator: torch.Tensor) -> torch.Tensor:
         """Rates (Hz) of generator signals (N, n_cells), interpolated between the knots."""

@@ -93,7 +93,7 @@ def recording_settings(seed: int = 0, **changes) -> TrainingSettings:
 
 RECORDING_SETTINGS = dict(
     epochs=30, learning_rate=5e-3, plateau_factor=0.3, patience=3, batch_segments=8, segment_windows=64,
-    validation_fraction=0.1, readout_envelope_px=2.0, mask_sparsity=0.0, kernel_l2=0.0,
+    validation_fraction=0.1, readout_envelope_px=2.0, mask_sparsity=1e-3, kernel_l2=0.0,
 )
 """Defaults of :func:`recording_settings` (measured on simulated recordings; see the bench); the
 epoch count is set from the amount of data by :func:`epochs_for`."""
