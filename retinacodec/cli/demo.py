@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec demo`` with its parsed arguments."""
-    from ..demo import run_demo
-    from ..pipeline.settings import DemoSettings
+    from ..pipelines.retina.run import run_demo
+    from ..pipelines.retina.settings import DemoSettings
 
     run_demo(  # it reports each step and the report's path as it goes
         args.output, model=args.model, nwb=args.nwb, overwrite=args.overwrite,

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from hdmf.common import DynamicTableRegion, VectorIndex
 from numpy.typing import ArrayLike
-from pynwb import NWBFile, NWBHDF5IO, get_nwbfile_version
+from pynwb import NWBHDF5IO, NWBFile, get_nwbfile_version
 from pynwb.image import ImageSeries
 from pynwb.ophys import OnePhotonSeries, TwoPhotonSeries
 

@@ -34,10 +34,10 @@ from ... import __version__
 from ...attribution.ig import PATHS
 from ...contribution_maps import contribution_maps
 from ...control import associated_mode, classifier_control, top_channels
+from ...device import resolve_device
 from ...errors import RetinaCodecError
 from ...io import read_netcdf, write_netcdf
 from ...models.adapter import AdaptedModel, adapt
-from ...device import resolve_device
 from ...models.zoo import load_classifier, model_spec, weights_origin
 from ...modes.compare import pca_dimensions, sparsity
 from ...modes.sae import SAE
@@ -49,9 +49,9 @@ from ...plots import save_figure
 from ...plots.control import plot_control
 from ...plots.modes import plot_dimensions, plot_mode_labels, plot_modes, plot_sparsity
 from .figures import plot_contribution_maps, plot_layerwise_control
-from .predictions import predict, top1_accuracy
 from .images import Views, augmentations_needed, denormalise, find_images
 from .layers import default_layers, layer_aliases
+from .predictions import predict, top1_accuracy
 from .report import write_report
 
 VARIABLES = ("contribution", "activation")

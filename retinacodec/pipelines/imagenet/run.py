@@ -23,9 +23,9 @@ import xarray as xr
 from ... import __version__
 from ...errors import RetinaCodecError
 from ...io.atomic import atomic_destination
+from ...io.resumable import Workspace
 from ...models.adapter import adapt
 from ...models.zoo import load_classifier, model_spec, weights_origin
-from ...pipeline.workspace import Workspace
 from . import steps
 from .control_report import draw_figures, summary, write_report
 from .images import Views, find_images

@@ -1,5 +1,5 @@
 """The computations of the ImageNet control analysis's steps; each returns ``{output name: result}``
-for a :class:`~retinacodec.pipeline.workspace.Workspace`.
+for a :class:`~retinacodec.io.resumable.Workspace`.
 
 Every function calls the library's own stages (contributions, SAE modes, statistics, control
 curves); this module only chooses their inputs.
@@ -12,12 +12,12 @@ import torch
 import xarray as xr
 
 from ...attribution.ig import contributions
-from ...modes.selection import channel_weights
 from ...control import associated_mode
 from ...control_curves.classifier import classifier_control_curves, curve_summary
 from ...models.adapter import AdaptedModel
 from ...modes.compare import VARIABLES, pca_dimensions, sign_correlation, sparsity
 from ...modes.sae import SAE
+from ...modes.selection import channel_weights
 from ...modes.workflow import fit_modes
 from .images import Views
 from .layers import default_layers

@@ -8,12 +8,12 @@ import torch
 import xarray as xr
 
 from retinacodec import RetinaCodecError
-from retinacodec.pipelines.imagenet.analysis import run_imagenet
-from retinacodec.pipelines.imagenet.predictions import predict
-from retinacodec.pipelines.imagenet.images import Views, find_images, read_image
 from retinacodec.io import read_netcdf
-from retinacodec.pipelines.imagenet.report import write_report
 from retinacodec.models.zoo import MODELS, weights_origin
+from retinacodec.pipelines.imagenet.analysis import run_imagenet
+from retinacodec.pipelines.imagenet.images import Views, find_images, read_image
+from retinacodec.pipelines.imagenet.predictions import predict
+from retinacodec.pipelines.imagenet.report import write_report
 
 PREP = MODELS["efficientnet_lite0"].preprocessing
 SMALL = dict(layers=["block16"], n_augment=1, n_steps=2, sae_epochs=3, control_classes=[609], n_map_images=1,

@@ -9,9 +9,15 @@ import torch
 from PIL import Image
 
 from retinacodec import RetinaCodecError
-from retinacodec.pipelines.imagenet.images import (Views, augmentations_needed, center_view, find_images, random_view,
-                                         read_image)
 from retinacodec.models.zoo import MODELS
+from retinacodec.pipelines.imagenet.images import (
+    Views,
+    augmentations_needed,
+    center_view,
+    find_images,
+    random_view,
+    read_image,
+)
 
 
 def test_sample_images_are_found_and_labelled_from_file_names(sample_files):

@@ -11,7 +11,12 @@ from PIL import Image
 
 from retinacodec import RetinaCodecError
 from retinacodec.models.zoo import MODELS
-from retinacodec.pipelines.imagenet.images import Views, find_images, folder_labels, wnid_index
+from retinacodec.pipelines.imagenet.images import (
+    Views,
+    find_images,
+    folder_labels,
+    wnid_index,
+)
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "imagenette"
 needs_shared = pytest.mark.skipif(not (SHARED / "val").is_dir(), reason="shared imagenette images not present")

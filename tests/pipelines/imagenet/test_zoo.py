@@ -11,10 +11,16 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 from retinacodec import RetinaCodecError
 from retinacodec.attribution.ig import contributions
-from retinacodec.pipelines.imagenet.layers import default_layers, layer_aliases
 from retinacodec.models.adapter import adapt
-from retinacodec.models.zoo import (HeadwiseAttention, fast_inference, headwise_vit, load_classifier, weights_file,
-                                    weights_origin)
+from retinacodec.models.zoo import (
+    HeadwiseAttention,
+    fast_inference,
+    headwise_vit,
+    load_classifier,
+    weights_file,
+    weights_origin,
+)
+from retinacodec.pipelines.imagenet.layers import default_layers, layer_aliases
 
 
 @pytest.fixture

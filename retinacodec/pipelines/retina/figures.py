@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..plots import save_figure
-from ..plots.contributions import plot_contributions
-from ..plots.control import plot_control_curves
-from ..plots.hypotheses import plot_hypotheses
-from ..plots.irf import plot_irf
-from ..plots.model_fit import plot_model_fit
-from ..plots.modes import plot_dimensions, plot_modes, plot_sparsity, plot_stability
+from ...plots import save_figure
+from ...plots.contributions import plot_contributions
+from ...plots.control import plot_control_curves
+from ...plots.hypotheses import plot_hypotheses
+from ...plots.irf import plot_irf
+from ...plots.model_fit import plot_model_fit
+from ...plots.modes import plot_dimensions, plot_modes, plot_sparsity, plot_stability
 
 
 def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str) -> dict[str, str]:

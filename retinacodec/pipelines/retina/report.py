@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..hypotheses import to_markdown
-from ..hypotheses.effects import by_type
-from ..hypotheses.match import type_name
-from ..control_curves.retina import curve_summary
-from ..models.training import fit_table
-from ..receptive_fields import irf_variability
+from ...control_curves.retina import curve_summary
+from ...hypotheses import to_markdown
+from ...hypotheses.effects import by_type
+from ...hypotheses.match import type_name
+from ...models.training import fit_table
+from ...receptive_fields import irf_variability
 
 
 def _completeness(contributions: xr.Dataset) -> tuple[float, float]:

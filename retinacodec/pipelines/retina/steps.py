@@ -11,22 +11,27 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..attribution.ig import contributions
-from ..control import associated_mode, top_channels
-from ..control_curves import retina_control_curves
-from ..errors import RetinaCodecError
-from ..hypotheses import combine, generate, pathway_coverage, test
-from ..hypotheses.ceiling import pathway_ceiling
-from ..hypotheses.match import type_name
-from ..models.retina_cnn import RetinaCNN
-from ..models.training import evaluate_on_virtual_retina, recording_settings, train_recording
-from ..models.training.evaluate import SMOOTHING_FRAMES, evaluate_recording
-from ..models.training.recording import split_recording as library_split
-from ..modes.compare import pca_dimensions, sign_correlation, sparsity
-from ..modes.workflow import fit_modes
-from ..receptive_fields import irf, modes_by_share
-from ..targets import Cell
+from ...attribution.ig import contributions
+from ...control import associated_mode, top_channels
+from ...control_curves import retina_control_curves
+from ...errors import RetinaCodecError
+from ...hypotheses import combine, generate, pathway_coverage, test
+from ...hypotheses.ceiling import pathway_ceiling
+from ...hypotheses.match import type_name
+from ...models.retina_cnn import RetinaCNN
+from ...models.training import (
+    evaluate_on_virtual_retina,
+    recording_settings,
+    train_recording,
+)
+from ...models.training.evaluate import SMOOTHING_FRAMES, evaluate_recording
+from ...models.training.recording import split_recording as library_split
+from ...modes.compare import pca_dimensions, sign_correlation, sparsity
+from ...modes.workflow import fit_modes
+from ...receptive_fields import irf, modes_by_share
+from ...targets import Cell
 from .settings import DemoSettings
+
 
 def virtual_retina_fit(model: RetinaCNN, retina, settings: DemoSettings, progress: bool) -> dict:
     """Predicted against true rates on fresh natural jitter (:func:`evaluate_on_virtual_retina`)."""
@@ -236,7 +241,7 @@ def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, sett
 def load_recording(path: str | Path) -> tuple[xr.DataArray, xr.DataArray]:
     """(stimulus, spike counts) of an NWB recording (:func:`retinacodec.io.read_nwb`); unit
     columns ``y`` and ``x`` (read as ``cell_y``, ``cell_x``) become the cells' positions."""
-    from ..io import read_nwb
+    from ...io import read_nwb
 
     recording = read_nwb(path)
     spikes = recording["spikes"]

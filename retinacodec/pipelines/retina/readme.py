@@ -1,6 +1,6 @@
 """Regenerate the README's demo numbers and hypotheses figure from a demo run, so they cannot go stale.
 
-``python -m retinacodec.pipeline.readme demo_out/summary.json`` rewrites the part of ``README.md``
+``python -m retinacodec.pipelines.retina.readme demo_out/summary.json`` rewrites the part of ``README.md``
 between ``<!-- demo:begin -->`` and ``<!-- demo:end -->`` from the run's ``summary.json`` and copies
 the run's ``hypotheses.png`` to ``docs/figures/demo_hypotheses.png``. Nothing else is touched.
 """
@@ -12,9 +12,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..errors import RetinaCodecError
-from ..hypotheses.match import PATHWAY_NAMES, type_name
-from ..io.atomic import atomic_destination
+from ...errors import RetinaCodecError
+from ...hypotheses.match import PATHWAY_NAMES, type_name
+from ...io.atomic import atomic_destination
 
 BEGIN, END = "<!-- demo:begin -->", "<!-- demo:end -->"
 """Markers of the generated section."""
@@ -88,7 +88,7 @@ def demo_section(numbers: dict) -> str:
             f"| ceiling: mean over pathways of the best agreement of any set of few channels (uses the outcomes) | "
             f"{_number(numbers.get('recovery_ceiling'))} |"]
     text = ("On the shipped model the demo finds (written from a `retinacodec demo` run by\n"
-            "`python -m retinacodec.pipeline.readme demo_out/summary.json`):\n\n" + "\n".join(rows) + "\n\n"
+            "`python -m retinacodec.pipelines.retina.readme demo_out/summary.json`):\n\n" + "\n".join(rows) + "\n\n"
             "Control curves (the top k = 1..8 channels of the mode most tied to each cell type silenced, or kept "
             "alone; specificity = on- minus off-target relative rate change, mean over types and k, ± standard "
             "error; random sets are target-blind, so theirs is 0 on average):\n\n" + "\n".join(_control_lines(numbers, layers)) + "\n\n"
@@ -139,8 +139,8 @@ def update_readme(summary: str | Path, readme: str | Path = "README.md") -> Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m retinacodec.pipeline.readme SUMMARY [--readme README.md]``."""
-    parser = argparse.ArgumentParser(prog="python -m retinacodec.pipeline.readme", description=__doc__.split("\n")[0])
+    """Command line: ``python -m retinacodec.pipelines.retina.readme SUMMARY [--readme README.md]``."""
+    parser = argparse.ArgumentParser(prog="python -m retinacodec.pipelines.retina.readme", description=__doc__.split("\n")[0])
     parser.add_argument("summary", help="summary.json of a demo run")
     parser.add_argument("--readme", default="README.md", help="README to update (default: README.md)")
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..errors import RetinaCodecError
+from ...errors import RetinaCodecError
 
 LAYERS = ("bipolar", "amacrine")
 """The retina CNN's hidden layers, in the order of the network (the demo's default)."""
@@ -12,7 +12,7 @@ LAYERS = ("bipolar", "amacrine")
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """How much work each step of :func:`retinacodec.demo.run_demo` does.
+    """How much work each step of :func:`retinacodec.pipelines.retina.run.run_demo` does.
 
     The defaults fit the whole demo on the shipped model into a few minutes on 2 CPU cores;
     :meth:`fast` is a tiny variant for tests and smoke runs (numbers are then not meaningful).

@@ -10,39 +10,29 @@ from __future__ import annotations
 import json
 import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import xarray as xr
 
-from . import __version__
-from .errors import RetinaCodecError
-from .io.atomic import atomic_destination
-from .io.checkpoints import load_checkpoint
-from .models.adapter import adapt
-from .models.registry import checkpoint_path, load
-from .models.retina_cnn import RetinaCNN
-from .pipeline import steps
-from .pipeline.figures import draw_figures
-from .pipeline.report import report, summary
-from .pipeline.settings import DemoSettings
-from .pipeline.workspace import Workspace, file_digest
-from .stimuli import natural_jitter
+from ... import __version__
+from ...device import torch_threads
+from ...errors import RetinaCodecError
+from ...io.atomic import atomic_destination
+from ...io.checkpoints import load_checkpoint
+from ...io.resumable import Workspace, file_digest
+from ...models.adapter import adapt
+from ...models.registry import checkpoint_path, load
+from ...models.retina_cnn import RetinaCNN
+from ...stimuli import natural_jitter
+from . import steps
+from .figures import draw_figures
+from .report import report, summary
+from .settings import DemoSettings
 
 REPORT = "report.md"
 SUMMARY = "summary.json"
-
-
-@contextmanager
-def _threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _training_seeds(checkpoint: Path) -> set[int]:
@@ -115,7 +105,7 @@ def run_demo(
     if not progress and log is None:
         log = lambda line: None  # noqa: E731
     started = time.perf_counter()
-    with _threads(settings.threads):
+    with torch_threads(settings.threads):
         if nwb is None:
             return _run_virtual_retina(Path(output_dir), model, overwrite, progress, settings, log, started)
         return _run_recording(Path(output_dir), Path(nwb), overwrite, progress, settings, log, started)

@@ -8,14 +8,15 @@ import pytest
 import torch
 import xarray as xr
 
-from retinacodec.demo import run_demo
 from retinacodec.errors import RetinaCodecError
 from retinacodec.io import read_netcdf, write_nwb
 from retinacodec.io.checkpoints import save_checkpoint
+from retinacodec.io.resumable import Workspace
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.models.virtual_retina import VirtualRetina
-from retinacodec.pipeline import DemoSettings, Workspace
-from retinacodec.pipeline import steps as demo_steps
+from retinacodec.pipelines.retina import DemoSettings
+from retinacodec.pipelines.retina import steps as demo_steps
+from retinacodec.pipelines.retina.run import run_demo
 from retinacodec.stimuli import natural_jitter
 
 FAST = DemoSettings.fast()
@@ -177,7 +178,7 @@ def test_missing_corrupt_or_incomplete_recordings_and_unknown_layers_raise_one_c
 
 
 def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished, tmp_path):
-    from retinacodec.pipeline.readme import BEGIN, END, FIGURE, main
+    from retinacodec.pipelines.retina.readme import BEGIN, END, FIGURE, main
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\nkept above\n{BEGIN}\nstale: recovery 0.49\n{END}\nkept below\n")

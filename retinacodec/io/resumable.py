@@ -15,9 +15,9 @@ import xarray as xr
 
 from .. import __version__
 from ..errors import RetinaCodecError
-from ..io import read_netcdf, write_netcdf
-from ..io.atomic import atomic_destination
 from ..modes.sae import SAE
+from . import read_netcdf, write_netcdf
+from .atomic import atomic_destination
 
 MANIFEST = "manifest.json"
 """File that marks a folder as a demo run and lists its finished steps."""
