@@ -23,6 +23,7 @@ from .attribution.inputs import prepare_inputs
 from ._validation import check_int
 from .modes.selection import channel_weights
 from .errors import RetinaCodecError
+from .metrics import column_correlation
 from .models.adapter import AdaptedModel, adapt
 from .models.registry import windows
 from .modes.sae import SAE
@@ -188,13 +189,9 @@ def associated_mode(loadings: xr.DataArray | np.ndarray, labels, label) -> int:
     if indicator.min() == indicator.max():
         raise RetinaCodecError(f"{int(indicator.sum())} of {labels.size} samples have label {label!r}; "
                                "expected some samples with it and some without")
-    centred = values - values.mean(axis=0)
-    spread = np.linalg.norm(centred, axis=0)
-    if not (spread > 0).any():
+    correlation = column_correlation(values, indicator[:, None], constant=-np.inf)
+    if not np.isfinite(correlation).any():
         raise RetinaCodecError("every mode has constant loadings; expected loadings that vary across samples")
-    indicator -= indicator.mean()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = np.where(spread > 0, centred.T @ indicator / (spread * np.linalg.norm(indicator)), -np.inf)
     return int(np.argmax(correlation))
 
 
@@ -335,11 +332,7 @@ def _pearson_over_time(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     constant = np.zeros(a.shape[1], dtype=bool)
     for values in (a, b):
         constant |= values.std(axis=0) <= CONSTANT_RELATIVE_STD * np.abs(values).mean(axis=0)
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    return np.where(constant, np.nan, correlation)
+    return np.where(constant, np.nan, column_correlation(a, b))
 
 
 def retina_control(

@@ -82,6 +82,50 @@ def column_correlation(a: np.ndarray, b: np.ndarray, *, constant: float = np.nan
     return np.where(defined, r, constant)
 
 
+def standardised(columns: np.ndarray) -> np.ndarray:
+    """Columns centred and scaled to unit standard deviation over the first axis; a constant
+    column becomes zeros.
+
+    Parameters
+    ----------
+    columns : numpy.ndarray
+        (n, k).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (n, k) z-scores.
+    """
+    centred = np.asarray(columns, dtype=float)
+    centred = centred - centred.mean(axis=0)
+    spread = centred.std(axis=0)
+    return np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 0)
+
+
+def correlation_matrix(a: np.ndarray, b: np.ndarray, *, constant: float = np.nan) -> np.ndarray:
+    """Pearson correlation of every column of ``a`` with every column of ``b``.
+
+    The all-pairs form of :func:`column_correlation` (mode loadings against class indicators,
+    channel-set activity against pathway activity).
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray
+        (n, p) and (n, q).
+    constant : float
+        The value for a pair in which either column is constant: NaN by default, or e.g. 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        (p, q) correlations in [-1, 1] (``constant`` where undefined).
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    r = np.clip(standardised(a).T @ standardised(b) / len(a), -1.0, 1.0)
+    defined = (a.std(axis=0) > 0)[:, None] & (b.std(axis=0) > 0)[None, :]
+    return np.where(defined, r, constant)
+
+
 def pearson_r(pred: xr.DataArray, true: xr.DataArray) -> xr.DataArray:
     """Pearson correlation between predicted and true responses over time, per cell.
 

@@ -86,3 +86,16 @@ def test_column_correlation_matches_numpy_and_says_what_a_constant_column_gives(
     assert column_correlation(a, b, constant=0.0)[2] == 0.0
     assert column_correlation(a, b, constant=-np.inf)[2] == -np.inf
     assert column_correlation(b[:, :1], 3 * b[:, :1] - 2)[0] == 1.0
+
+
+def test_correlation_matrix_is_every_pair_of_columns():
+    from retinacodec.metrics import column_correlation, correlation_matrix
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(60, 3)), rng.normal(size=(60, 2))
+    b[:, 1] = 7.0
+    r = correlation_matrix(a, b, constant=0.0)
+    assert r.shape == (3, 2)
+    np.testing.assert_allclose(r[:, 0], column_correlation(a, b[:, :1]), rtol=1e-12)
+    np.testing.assert_array_equal(r[:, 1], 0.0)
+    assert np.isnan(correlation_matrix(a, b)[:, 1]).all()

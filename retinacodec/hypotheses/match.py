@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..metrics import correlation_matrix, standardised
 from .cnn import LayerRecording, activity_at
 
 PATHWAY_NAMES = {
@@ -65,8 +66,8 @@ def pathway_partial_correlation(channel_activity: np.ndarray, pathway_activity: 
     is that of the set's coefficient in the
     multiple regression of the set's activity on all pathways.
     """
-    pathways = _standardised(_pathway_rows(pathway_activity))
-    summed = _standardised(_set_activity(channel_activity, channel_sets))
+    pathways = standardised(_pathway_rows(pathway_activity).T).T
+    summed = standardised(_set_activity(channel_activity, channel_sets).T).T
     result = np.zeros((summed.shape[0], pathways.shape[0]))
     for k in range(pathways.shape[0]):
         basis = np.linalg.qr(np.delete(pathways, k, axis=0).T)[0]  # (time x position, others)
@@ -103,13 +104,7 @@ def pathway_correlation(channel_activity: np.ndarray, pathway_activity: np.ndarr
     """
     summed = _set_activity(channel_activity, channel_sets)
     pathways = _pathway_rows(pathway_activity)
-    return _standardised(summed) @ _standardised(pathways).T / summed.shape[1]
-
-
-def _standardised(rows: np.ndarray) -> np.ndarray:
-    centred = rows - rows.mean(axis=1, keepdims=True)
-    spread = centred.std(axis=1, keepdims=True)
-    return np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 0)
+    return correlation_matrix(summed.T, pathways.T, constant=0.0)
 
 
 def drugs_for(pathway: str, retina) -> tuple[str, str]:

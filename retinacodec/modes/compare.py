@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..errors import RetinaCodecError
+from ..metrics import correlation_matrix
 from ._inputs import SIGN_DIM, as_feature_matrix, sample_dim, select_variable
 
 VARIABLES = ("contribution", "activation")
@@ -124,15 +125,7 @@ def label_correlation(loadings: np.ndarray, labels: np.ndarray) -> tuple[np.ndar
         raise RetinaCodecError(f"labels have shape {labels.shape}; expected ({len(loadings)},), one per sample")
     classes = np.unique(labels)
     indicators = (labels[:, None] == classes[None, :]).astype(np.float64)
-    a = _standardised(loadings)
-    b = _standardised(indicators)
-    return a.T @ b / len(loadings), classes
-
-
-def _standardised(columns: np.ndarray) -> np.ndarray:
-    centred = columns - columns.mean(0)
-    std = centred.std(0)
-    return np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
+    return correlation_matrix(loadings, indicators, constant=0.0), classes
 
 
 # ------------------------------------------------------------- per-layer Dataset analyses
