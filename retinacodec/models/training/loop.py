@@ -18,10 +18,19 @@ from ... import __version__
 from ...device import evaluating, resolve_device
 from ...errors import RetinaCodecError
 from ...io.checkpoints import load_checkpoint, save_checkpoint
+from ...metrics import column_correlation
 from ..registry import CHECKPOINT_NAME
 from ..retina_cnn import ARCHITECTURE_KEYS, FactorizedReadout, RetinaCNN
-from .data import (_as_list, _cell_metadata, _check_pairs, _fingerprint, _movie_batch, _Recording,
-                   _recordings, _segments)
+from .data import (
+    _as_list,
+    _cell_metadata,
+    _check_pairs,
+    _fingerprint,
+    _movie_batch,
+    _Recording,
+    _recordings,
+    _segments,
+)
 from .settings import TrainingSettings
 
 LAST_CHECKPOINT_NAME = "last.pt"
@@ -151,9 +160,7 @@ def _evaluate(model: RetinaCNN, recordings: list[_Recording], chunk: int = 1000)
                 observed.append(rec.rates[start:stop])
     pred, true = torch.cat(predicted).double(), torch.cat(observed).double()
     loss = float(poisson_loss(pred, true, model.frame_rate_hz))
-    pred, true = pred - pred.mean(0), true - true.mean(0)
-    r = (pred * true).sum(0) / torch.sqrt((pred**2).sum(0) * (true**2).sum(0)).clamp_min(1e-12)
-    return loss, float(r.mean())
+    return loss, float(column_correlation(pred.cpu().numpy(), true.cpu().numpy(), constant=0.0).mean())
 
 
 def train_model(
