@@ -19,15 +19,21 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
-from .device import evaluating, resolve_device
-from .attribution.inputs import prepare_inputs
 from ._validation import check_int
+from .attribution.inputs import prepare_inputs
 from .attribution.routed import check_layer_channels, path_rule, routed_gradients
-from .modes.selection import channel_weights, mode_loadings, modes_layer, selected_mode_positions, shares_tensor
+from .device import evaluating, resolve_device
 from .errors import RetinaCodecError
 from .models.adapter import adapt
 from .models.registry import windows
 from .modes.sae import SAE
+from .modes.selection import (
+    channel_weights,
+    mode_loadings,
+    modes_layer,
+    selected_mode_positions,
+    shares_tensor,
+)
 from .targets import Cell
 
 IRF_UNITS = "Hz per unit contrast (per pixel per frame)"

@@ -9,10 +9,11 @@ from matplotlib.image import imread
 from retinacodec.attribution.ig import contributions
 from retinacodec.cli import main
 from retinacodec.cli.irf import DEFAULT_IRF_TIMES
-from retinacodec.control import associated_mode, retina_control, top_channels
+from retinacodec.control import retina_control
 from retinacodec.io import read_netcdf, write_netcdf
 from retinacodec.models.registry import load
 from retinacodec.modes.sae import SAE
+from retinacodec.modes.selection import associated_mode, top_channels
 from retinacodec.modes.workflow import fit_modes
 from retinacodec.receptive_fields import irf
 from retinacodec.stimuli import render_protocol

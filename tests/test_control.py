@@ -6,14 +6,8 @@ import torch
 import xarray as xr
 from torch import nn
 
-from retinacodec.control import (
-    ablate,
-    associated_mode,
-    classifier_control,
-    preserve,
-    retina_control,
-    top_channels,
-)
+from retinacodec.control import ablate, classifier_control, preserve, retina_control
+from retinacodec.modes.selection import associated_mode, top_channels
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.stimuli import white_noise

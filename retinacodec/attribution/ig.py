@@ -11,9 +11,9 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import __version__
+from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, Capture, adapt
-from ..device import evaluating, resolve_device
 from ..targets import Cell, Target, as_targets
 from .activation import CELL_LONG_NAME, cell_activation, check_activation
 from .conductance import conductance_maps

@@ -59,12 +59,12 @@ def run(args: argparse.Namespace) -> None:
         return
 
     from ..attribution.routed import check_layer_channels
-    from ..control import retina_control, top_channels
+    from ..control import retina_control
     from ..io import write_netcdf
     from ..models.adapter import adapt
     from ..models.registry import load, windows
     from ..modes.sae import SAE
-    from ..modes.selection import channel_weights, modes_layer
+    from ..modes.selection import channel_weights, modes_layer, top_channels
     from ..stimuli import load_stimulus
 
     if args.activation_mode is not None and args.activation_modes is None:
@@ -155,7 +155,7 @@ def _mode_for(modes: SAE | xr.Dataset, mode: int | None, target: tuple[str, obje
     """
     import numpy as np
 
-    from ..control import associated_mode
+    from ..modes.selection import associated_mode
     from ..pipelines.retina.steps import control_target
 
     if mode is not None:

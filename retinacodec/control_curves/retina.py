@@ -16,10 +16,11 @@ import xarray as xr
 from torch import nn
 
 from .. import __version__
-from ..control import CURVE_INTERVENTIONS, associated_mode, top_channels
+from ..control import CURVE_INTERVENTIONS
 from ..errors import RetinaCodecError
 from ..hypotheses.cnn import record_layer, scaled_mean_rates
 from ..modes.sae import SAE
+from ..modes.selection import associated_mode, top_channels
 
 """Silence the k channels, or silence every other channel."""
 RANDOM = "random"

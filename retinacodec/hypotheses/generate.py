@@ -12,13 +12,21 @@ from scipy.special import erf
 from torch import nn
 
 from .. import __version__
-from ..modes.selection import modes_layer
 from ..errors import RetinaCodecError
 from ..models.adapter import adapt
 from ..modes.sae import SAE
+from ..modes.selection import modes_layer
 from ..stimuli.base import validate_stimulus
 from .cnn import LayerRecording, record_layer, scaled_mean_rates
-from .effects import TYPE_DIM, by_type, categories, changed, check_criterion, effect_z, type_counts
+from .effects import (
+    TYPE_DIM,
+    by_type,
+    categories,
+    changed,
+    check_criterion,
+    effect_z,
+    type_counts,
+)
 from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, drugs_for
 from .select import Candidate, candidates, merge_by_pathway, mode_table
 

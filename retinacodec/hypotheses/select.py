@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from ..modes.selection import channel_weights
 from ..errors import RetinaCodecError
 from ..modes.compare import label_correlation
 from ..modes.sae import SAE
+from ..modes.selection import channel_weights
 from .match import type_name
-
 
 TIED = 0.2
 """Correlation of a mode's loadings with a cell type above which the mode counts as tied to it

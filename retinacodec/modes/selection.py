@@ -13,6 +13,7 @@ import xarray as xr
 
 from ..attribution.ig import contributions
 from ..errors import RetinaCodecError
+from ..metrics import column_correlation
 from ..models.adapter import AdaptedModel
 from ..targets import Target
 from .sae import SAE
@@ -243,3 +244,75 @@ def mode_loadings(
     return loadings.reshape(len(inputs), len(targets), -1).transpose(1, 0, 2)
 
 
+def top_channels(modes: SAE | xr.DataArray | np.ndarray, mode: int, fraction: float = 0.02) -> np.ndarray:
+    """A mode's strongest channels.
+
+    Parameters
+    ----------
+    modes : SAE, xarray.DataArray or numpy.ndarray
+        Fitted SAE or dictionary (see :func:`retinacodec.modes.selection.channel_weights`).
+    mode : int
+        Position of the mode along ``mode``.
+    fraction : float
+        Fraction of the layer's channels to pick, in (0, 1]; at least one channel is picked.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 channel positions, strongest first (weight :math:`\\sum_s |d_{mcs}|`; ties keep
+        channel order), ``max(1, round(fraction * n_channels))`` of them.
+
+    Raises
+    ------
+    RetinaCodecError
+        For a mode out of range or a fraction outside (0, 1].
+    """
+    weights = channel_weights(modes)
+    n_modes, n_channels = weights.shape
+    if isinstance(mode, bool) or not isinstance(mode, (int, np.integer)) or not 0 <= mode < n_modes:
+        raise RetinaCodecError(f"mode {mode!r} is out of range; expected an integer in 0..{n_modes - 1}")
+    if not 0 < fraction <= 1:
+        raise RetinaCodecError(f"fraction is {fraction!r}; expected a number in (0, 1]")
+    count = max(1, int(round(fraction * n_channels)))
+    return np.argsort(-weights.values[int(mode)], kind="stable")[:count].astype(np.int64)
+
+
+def associated_mode(loadings: xr.DataArray | np.ndarray, labels, label) -> int:
+    """The mode whose loadings correlate best with being ``label`` (a class, or a cell).
+
+    Parameters
+    ----------
+    loadings : xarray.DataArray or numpy.ndarray
+        (sample, mode) SAE loadings.
+    labels : array-like
+        (sample,) label of each sample: the class of each image, or the ``cell`` level of a
+        retina sample index.
+    label
+        The label of interest.
+
+    Returns
+    -------
+    int
+        Position of the mode with the largest Pearson correlation between its loading and the
+        indicator ``labels == label`` (modes with constant loadings are skipped).
+
+    Raises
+    ------
+    RetinaCodecError
+        If shapes disagree, every or no sample has the label, or every mode is constant.
+    """
+    values = np.asarray(loadings, dtype=float)
+    labels = np.asarray(labels).ravel()
+    if values.ndim != 2 or values.shape[0] != labels.size:
+        raise RetinaCodecError(
+            f"loadings have shape {values.shape} for {labels.size} labels; expected (sample, mode) with one "
+            "label per sample"
+        )
+    indicator = (labels == label).astype(float)
+    if indicator.min() == indicator.max():
+        raise RetinaCodecError(f"{int(indicator.sum())} of {labels.size} samples have label {label!r}; "
+                               "expected some samples with it and some without")
+    correlation = column_correlation(values, indicator[:, None], constant=-np.inf)
+    if not np.isfinite(correlation).any():
+        raise RetinaCodecError("every mode has constant loadings; expected loadings that vary across samples")
+    return int(np.argmax(correlation))

@@ -6,8 +6,8 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec
 
-from ..stimuli.base import validate_stimulus
 from .._validation import check_int
+from ..stimuli.base import validate_stimulus
 
 
 def plot_stimulus(stim: xr.DataArray, n_shown: int = 6) -> Figure:

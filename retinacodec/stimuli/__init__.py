@@ -10,7 +10,13 @@ from .grating import grating
 from .moving_bar import moving_bar
 from .natural import natural_jitter
 from .object_motion import object_motion
-from .recipes import GENERATORS, list_protocols, load_recipe, load_stimulus, render_protocol
+from .recipes import (
+    GENERATORS,
+    list_protocols,
+    load_recipe,
+    load_stimulus,
+    render_protocol,
+)
 from .white_noise import white_noise
 
 __all__ = [

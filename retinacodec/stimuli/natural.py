@@ -14,8 +14,8 @@ import xarray as xr
 from scipy import ndimage
 
 from .._progress import progress_bar
-from ..errors import RetinaCodecError
 from .._validation import check_choice, check_number
+from ..errors import RetinaCodecError
 from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
 from .checks import check_contrast, check_frame_grid, check_seed, provenance
 

@@ -10,9 +10,9 @@ import numpy as np
 import xarray as xr
 
 from .._validation import check_choice, check_number
+from ..errors import RetinaCodecError
 from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
 from .checks import check_contrast, check_frame_grid, check_seed, provenance
-from ..errors import RetinaCodecError
 
 MODES = ("differential", "global")
 

@@ -22,13 +22,13 @@ from pathlib import Path
 import xarray as xr
 
 from ..errors import RetinaCodecError
+from .base import validate_stimulus
 from .chirp import chirp
 from .flash import flash
 from .grating import grating
 from .moving_bar import moving_bar
 from .natural import natural_jitter
 from .object_motion import object_motion
-from .base import validate_stimulus
 from .white_noise import white_noise
 
 GENERATORS: dict[str, Callable[..., xr.DataArray]] = {

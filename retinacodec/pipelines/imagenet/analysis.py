@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from ... import __version__
 from ...attribution.ig import PATHS
 from ...contribution_maps import contribution_maps
-from ...control import associated_mode, classifier_control, top_channels
+from ...control import classifier_control
 from ...device import resolve_device
 from ...errors import RetinaCodecError
 from ...io import read_netcdf, write_netcdf
@@ -41,6 +41,7 @@ from ...models.adapter import AdaptedModel, adapt
 from ...models.zoo import load_classifier, model_spec, weights_origin
 from ...modes.compare import pca_dimensions, sparsity
 from ...modes.sae import SAE
+from ...modes.selection import associated_mode, top_channels
 from ...modes.workflow import fit_modes
 from ...parallel import Chunking, run_chunked
 from ...parallel.cluster import check_cluster_options

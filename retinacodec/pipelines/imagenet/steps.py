@@ -12,12 +12,11 @@ import torch
 import xarray as xr
 
 from ...attribution.ig import contributions
-from ...control import associated_mode
 from ...control_curves.classifier import classifier_control_curves, curve_summary
 from ...models.adapter import AdaptedModel
 from ...modes.compare import VARIABLES, pca_dimensions, sign_correlation, sparsity
 from ...modes.sae import SAE
-from ...modes.selection import channel_weights
+from ...modes.selection import associated_mode, channel_weights
 from ...modes.workflow import fit_modes
 from .images import Views
 from .layers import default_layers

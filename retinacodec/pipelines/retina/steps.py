@@ -12,7 +12,6 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ...attribution.ig import contributions
-from ...control import associated_mode, top_channels
 from ...control_curves import retina_control_curves
 from ...errors import RetinaCodecError
 from ...hypotheses import combine, generate, pathway_coverage, test
@@ -27,6 +26,7 @@ from ...models.training import (
 from ...models.training.evaluate import SMOOTHING_FRAMES, evaluate_recording
 from ...models.training.recording import split_recording as library_split
 from ...modes.compare import pca_dimensions, sign_correlation, sparsity
+from ...modes.selection import associated_mode, top_channels
 from ...modes.workflow import fit_modes
 from ...receptive_fields import irf, modes_by_share
 from ...targets import Cell
