@@ -12,9 +12,9 @@ import numpy as np
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import __version__
+from ._progress import progress_bar
 from ._validation import check_int
 from .attribution.inputs import prepare_inputs
 from .attribution.routed import check_layer_channels, path_rule, routed_gradients
@@ -122,8 +122,8 @@ def contribution_maps(
             check_layer_channels(adapted, layer, adapted.capture(values[:1], layer).activation, weights.sizes["channel"])
         maps = np.empty((values.shape[0], len(selected), *values.shape[2:]), dtype=np.float32)
         per_chunk = max(1, batch_size // len(alphas))
-        for start in tqdm(range(0, values.shape[0], per_chunk), desc="contribution maps", unit="batch",
-                          disable=not progress):
+        for start in progress_bar(range(0, values.shape[0], per_chunk), desc="contribution maps", unit="batch",
+                          progress=progress):
             rows = slice(start, start + per_chunk)
             batch = values[rows]
             start_point = prepared.baseline if prepared.baseline.shape[0] == 1 else prepared.baseline[rows]

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import __version__
+from ._progress import progress_bar
 from ._validation import check_int
 from .attribution.inputs import prepare_inputs
 from .device import evaluating, resolve_device
@@ -142,7 +142,7 @@ def _outputs_under(model: AdaptedModel, layer: str, channels: Mapping[str, Seque
                    batch_size: int, dtype: torch.dtype, progress: bool) -> dict[tuple[str, str], torch.Tensor]:
     """Model outputs for every (selection, intervention); ``none`` is computed once and shared."""
     perturbations = _perturbations(model, layer, channels)
-    bar = tqdm(total=1 + len(perturbations), desc="control", unit="condition", disable=not progress)
+    bar = progress_bar(total=1 + len(perturbations), desc="control", unit="condition", progress=progress)
     with bar:
         unperturbed = _outputs(model, inputs, batch_size, dtype)
         bar.update()

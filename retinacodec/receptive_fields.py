@@ -16,9 +16,9 @@ import numpy as np
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import __version__
+from ._progress import progress_bar
 from ._validation import check_int
 from .attribution.inputs import prepare_inputs
 from .attribution.routed import check_layer_channels, path_rule, routed_gradients
@@ -238,7 +238,7 @@ def irf(
         parts = None if weights is None else np.empty((*shape[:2], n_modes, *shape[2:]), dtype=np.float32)
         loadings_all = None if weights is None else np.ones((*shape[:2], n_modes), dtype=np.float32)
         per_chunk = max(1, batch_size // len(alphas))
-        for start in tqdm(range(0, len(positions), per_chunk), desc="IRF", unit="batch", disable=not progress):
+        for start in progress_bar(range(0, len(positions), per_chunk), desc="IRF", unit="batch", progress=progress):
             chunk = slice(start, start + per_chunk)
             batch = inputs[torch.as_tensor(positions[chunk], device=inputs.device)].to(dtype)
             shares = None

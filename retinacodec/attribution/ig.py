@@ -11,6 +11,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import __version__
+from .._progress import progress_bar
 from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, Capture, adapt
@@ -240,7 +241,7 @@ def _run(adapted: AdaptedModel, layers: list[str], targets: Sequence[Target], in
         shared = adapted.capture_layers(baseline, layers) if baseline.shape[0] == 1 else None
     parts = {layer: {key: [] for key in _PARTS} for layer in layers}
     passes = len(layers) if path == "layer" else 1
-    bar = tqdm(total=n_inputs * n_steps * passes, disable=not progress, unit="eval",
+    bar = progress_bar(total=n_inputs * n_steps * passes, progress=progress, unit="eval",
                desc=f"contributions of {layers[0]}" + (f" .. {layers[-1]} ({len(layers)} layers)" if passes > 1 else ""))
     with bar:
         for start in range(0, n_inputs, chunk):

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import __version__
+from .._progress import progress_bar
 from ..control import CURVE_INTERVENTIONS
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, Capture, adapt, select_rows
@@ -159,7 +160,7 @@ def classifier_control_curves(
     target = torch.as_tensor(labels, device=images.device)
     grid = np.full((order.shape[0] * 2 * len(fractions), labels.size), np.nan)
     unperturbed = np.empty(labels.size)
-    bar = tqdm(total=len(pairs), desc=f"control of {layer}", unit="image", disable=not progress)
+    bar = progress_bar(total=len(pairs), desc=f"control of {layer}", unit="image", progress=progress)
     with bar:
         for start in range(0, labels.size, capture_size):
             stop = min(labels.size, start + capture_size)

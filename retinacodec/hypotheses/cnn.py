@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from ..device import evaluating
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, adapt
@@ -129,8 +129,8 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
     n_channels = activation.shape[1]
     result = np.empty((len(channel_sets), recording.rates.sizes["cell"]))
     with evaluating(adapted.module, torch.device("cpu")) as dtype, torch.no_grad():
-        for row, channels in enumerate(tqdm(channel_sets, desc=f"intervene in {layer}", unit="set",
-                                            disable=not progress)):
+        for row, channels in enumerate(progress_bar(channel_sets, desc=f"intervene in {layer}", unit="set",
+                                            progress=progress)):
             channels = np.asarray(channels, dtype=int)
             if channels.size and (channels.min() < 0 or channels.max() >= n_channels):
                 raise RetinaCodecError(f"channels {channels.tolist()} are out of range; layer {layer!r} has "

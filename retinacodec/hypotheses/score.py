@@ -7,8 +7,8 @@ import numpy as np
 import xarray as xr
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from ..errors import RetinaCodecError
 from ..stimuli.base import validate_stimulus
 from .effects import by_type, categories, changed
@@ -72,8 +72,8 @@ def test(hypotheses: xr.Dataset, virtual_retina, stimulus: xr.DataArray, *, prog
         return virtual_retina.respond(stimulus, **intervention)["rate"].values[first:].mean(axis=0)
 
     blocks = list(dict.fromkeys(pathways))
-    means = {block: mean_rate(block) for block in tqdm(blocks, desc="virtual retina experiments", unit="pathway",
-                                                       disable=not progress)}
+    means = {block: mean_rate(block) for block in progress_bar(blocks, desc="virtual retina experiments", unit="pathway",
+                                                       progress=progress)}
     baseline = mean_rate(None)
     tested = hypotheses.copy()
     tested["observed_baseline_rate"] = (("cell",), baseline, {"units": "Hz", "long_name": "mean true rate, unblocked"})

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
-from tqdm.auto import tqdm
 
 from .. import __version__
+from .._progress import progress_bar
 from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..io.checkpoints import load_checkpoint
@@ -230,7 +230,7 @@ def predict(
     with evaluating(model, frames.device), torch.no_grad():
         rates = torch.cat([
             model.forward_movie(frames[None, start:start + batch_size + model.history - 1])[0]
-            for start in tqdm(starts, desc="predict", unit="batch", disable=not progress)
+            for start in progress_bar(starts, desc="predict", unit="batch", progress=progress)
         ]).cpu().numpy()
     return rates_to_dataarray(model, rates, stimulus["time"].values[model.history - 1:])
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 from sklearn.decomposition import PCA
-from tqdm.auto import tqdm
 
 from .. import __version__
+from .._progress import progress_bar
 from ..errors import RetinaCodecError
 from ..metrics import correlation_matrix
 from ._inputs import SIGN_DIM, as_feature_matrix, sample_dim, select_variable
@@ -274,7 +274,7 @@ def mode_label_comparison(data: xr.Dataset | Mapping[str, xr.Dataset], labels: s
     layers = _layers(data)
     fits = [(layer, variable) for layer in layers for variable in variables]
     rows = {}
-    for layer, variable in tqdm(fits, desc="SAE per layer", disable=not progress):
+    for layer, variable in progress_bar(fits, desc="SAE per layer", progress=progress):
         sae = SAE(**{"progress": False, **sae_params, "variable": variable}).fit(layers[layer])
         loadings = sae.transform(layers[layer])
         stats = mode_labels(loadings, labels, threshold)

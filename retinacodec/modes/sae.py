@@ -11,9 +11,9 @@ import torch
 import xarray as xr
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
-from tqdm.auto import tqdm
 
 from .. import __version__
+from .._progress import progress_bar
 from ..device import resolve_device, torch_threads
 from ..errors import RetinaCodecError
 from ._inputs import FeatureMatrix, as_feature_matrix, check_negative_part, label_matrix
@@ -253,7 +253,7 @@ class SAE(TransformerMixin, BaseEstimator):
             x = self._start(data)
             best, stale, kept = np.inf, 0, None
             resample_until = self._resampling_epochs(len(x))
-            epochs = tqdm(range(int(self.epochs)), desc="SAE", unit="epoch", disable=not self.progress)
+            epochs = progress_bar(range(int(self.epochs)), desc="SAE", unit="epoch", progress=self.progress)
             for epoch in epochs:
                 start = {name: value.detach().clone() for name, value in self._network.state_dict().items()}
                 dead, errors = self._epoch(x)

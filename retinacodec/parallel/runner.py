@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import xarray as xr
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from ..device import torch_threads
 from ..errors import RetinaCodecError
 from ..io.netcdf import read_netcdf, write_netcdf
@@ -126,7 +126,7 @@ def run_chunked(
                                           1 if client is None else sum(client.nthreads().values()))
             manifest = Manifest.open(out_dir, params, chunking, overwrite)
         todo = manifest.pending()
-        with tqdm(total=len(chunking), initial=len(chunking) - len(todo), disable=not progress,
+        with progress_bar(total=len(chunking), initial=len(chunking) - len(todo), progress=progress,
                   desc=f"chunks in {manifest.folder.name}", unit="chunk") as bar:
             for chunk, (sha256, size) in _finished(client, compute, todo, data, manifest, dim, threads):
                 manifest.record(chunk, sha256, size)

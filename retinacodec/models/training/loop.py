@@ -12,9 +12,9 @@ import numpy as np
 import torch
 import xarray as xr
 from torch.nn.utils import parametrize
-from tqdm.auto import tqdm
 
 from ... import __version__
+from ..._progress import progress_bar
 from ...device import evaluating, resolve_device
 from ...errors import RetinaCodecError
 from ...io.checkpoints import load_checkpoint, save_checkpoint
@@ -260,8 +260,8 @@ def train_model(
             run.restore(last_path, device)
         model.train()
         first_epoch = len(run.log["train_loss"])
-        epochs = tqdm(range(first_epoch, settings.epochs), desc="train", unit="epoch",
-                      initial=first_epoch, total=settings.epochs, disable=not progress)
+        epochs = progress_bar(range(first_epoch, settings.epochs), desc="train", unit="epoch",
+                      initial=first_epoch, total=settings.epochs, progress=progress)
         for epoch in epochs:
             if run.log["stopped_early"] or epoch - run.log["best_epoch"] >= settings.patience:
                 run.log["stopped_early"] = True
@@ -358,8 +358,8 @@ def _epoch(run: _Run, recordings: list[_Recording], settings: TrainingSettings, 
         group["lr"] = learning_rate
     pieces = _segments(recordings, settings.segment_windows, run.sampler)
     total = 0.0
-    for start in tqdm(range(0, len(pieces), settings.batch_segments), desc=f"epoch {epoch + 1}", unit="batch",
-                      leave=False, disable=not progress):
+    for start in progress_bar(range(0, len(pieces), settings.batch_segments), desc=f"epoch {epoch + 1}", unit="batch",
+                      leave=False, progress=progress):
         batch = pieces[start:start + settings.batch_segments]
         movies, targets = _movie_batch(recordings, batch, settings.segment_windows, model.history)
         loss = poisson_loss(model.forward_movie(movies), targets, model.frame_rate_hz)

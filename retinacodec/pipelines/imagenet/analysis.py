@@ -28,9 +28,9 @@ import pandas as pd
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
 from ... import __version__
+from ..._progress import progress_bar
 from ...attribution.ig import PATHS
 from ...contribution_maps import contribution_maps
 from ...control import classifier_control
@@ -188,7 +188,7 @@ def _control(run: _Run, alias: str, module_name: str, fits: dict, classes: np.nd
     labels = run.views.labels
     control_labels = np.asarray(run.views.source.labels)[run.control_images]
     per_class = []
-    for target_class in tqdm(classes, desc=f"control of {alias}", unit="class", disable=not run.progress):
+    for target_class in progress_bar(classes, desc=f"control of {alias}", unit="class", progress=run.progress):
         modes = {v: associated_mode(fits[v][1]["loadings"], labels, target_class) for v in VARIABLES}
         channels = {v: top_channels(fits[v][0], modes[v], run.params["control_fraction"]) for v in VARIABLES}
         result = classifier_control(run.adapted, run.control_inputs, control_labels, module_name, channels,

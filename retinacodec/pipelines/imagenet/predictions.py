@@ -5,8 +5,8 @@ import numpy as np
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
+from ..._progress import progress_bar
 from ...device import resolve_device
 from .images import Views
 
@@ -39,7 +39,7 @@ def predict(module: nn.Module, views: Views, batch_size: int = 64, device: str |
     module.to(device)
     try:
         with torch.no_grad():
-            for start in tqdm(range(0, len(positions), batch_size), desc="top-1", unit="batch", disable=not progress):
+            for start in progress_bar(range(0, len(positions), batch_size), desc="top-1", unit="batch", progress=progress):
                 inputs = views.load(positions[start:start + batch_size]).to(device)
                 predicted.append(module(inputs).argmax(1).cpu().numpy())
     finally:

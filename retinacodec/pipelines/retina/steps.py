@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
+from ..._progress import progress_bar
 from ...attribution.ig import contributions
 from ...control_curves import retina_control_curves
 from ...errors import RetinaCodecError
@@ -94,7 +94,7 @@ def layer_contributions(model: RetinaCNN, stimulus: xr.DataArray, settings: Demo
     for layer in settings.layers:
         pieces = [contributions(model, part, layer, cells, split="sign", activation="cell", n_steps=settings.ig_steps,
                                 batch_size=settings.batch_size, progress=False)
-                  for part in tqdm(parts, desc=f"contributions of {layer}", unit="stretch", disable=not progress)]
+                  for part in progress_bar(parts, desc=f"contributions of {layer}", unit="stretch", progress=progress)]
         outputs[f"contributions_{layer}"] = xr.concat(pieces, dim="sample")
     return outputs
 
