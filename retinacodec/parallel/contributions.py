@@ -22,8 +22,9 @@ from torch import nn
 
 from ..attribution.ig import contributions
 from ..errors import RetinaCodecError
+from ..io.resumable import file_digest
 from ..targets import as_targets
-from .manifest import Chunk, Chunking, file_digest
+from .manifest import Chunk, Chunking
 from .runner import run_chunked
 
 _OPTIONS = tuple(name for name in inspect.signature(contributions).parameters
@@ -230,7 +231,7 @@ def run_contributions(
         path = checkpoint_path(model).resolve()
         if not path.is_file():
             raise RetinaCodecError(f"checkpoint not found: {path} (expected an existing .pt file)")
-        spec, model_id = str(path), {"name": os.fspath(model), "sha256": file_digest(path)[0]}
+        spec, model_id = str(path), {"name": os.fspath(model), "sha256": file_digest(path)}
     options = dict(contribution_kwargs)
     if _is_stimulus(x):
         history = int(load_job_model(spec).history)

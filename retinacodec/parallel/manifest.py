@@ -7,7 +7,6 @@ every finished part. Both are written atomically; a part whose bytes no longer m
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -17,6 +16,7 @@ from typing import Any
 
 from ..errors import RetinaCodecError
 from ..io.atomic import atomic_destination
+from ..io.resumable import file_digest
 
 MANIFEST_NAME = "manifest.json"
 """File name of the manifest inside a job folder."""
@@ -84,15 +84,6 @@ class Chunking:
         for index in range(len(self)):
             start = index * self._size()
             yield Chunk(index, start, min(self.n_inputs, start + self._size()))
-
-
-def file_digest(path: str | os.PathLike) -> tuple[str, int]:
-    """SHA-256 (hex) and size in bytes of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest(), Path(path).stat().st_size
 
 
 def canonical(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,7 +255,7 @@ class Manifest:
         path = self.part_path(chunk)
         if not path.is_file() or path.stat().st_size != entry["bytes"]:
             return False
-        return file_digest(path)[0] == entry["sha256"]
+        return file_digest(path) == entry["sha256"]
 
     def pending(self) -> list[Chunk]:
         """Chunks without a verified part, in order; their stale entries are dropped."""

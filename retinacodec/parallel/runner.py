@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import xarray as xr
@@ -11,9 +12,10 @@ from .._progress import progress_bar
 from ..device import torch_threads
 from ..errors import RetinaCodecError
 from ..io.netcdf import read_netcdf, write_netcdf
+from ..io.resumable import file_digest
 from .chunk_size import choose_chunk_size, seconds_per_input
 from .cluster import dask_client
-from .manifest import Chunk, Chunking, Manifest, file_digest
+from .manifest import Chunk, Chunking, Manifest
 
 ChunkFunction = Callable[[Chunk, Any], xr.Dataset]
 """``compute(chunk, data) -> Dataset``: the result for one chunk's inputs ``data``."""
@@ -37,7 +39,7 @@ def compute_part(compute: ChunkFunction, chunk: Chunk, data: Any, path: str, dim
         raise RetinaCodecError(f"chunk {chunk.index} gave {type(result).__name__} without a {dim!r} "
                                f"dim; expected an xarray Dataset along {dim!r}")
     write_netcdf(result, path)
-    return file_digest(path)
+    return file_digest(path), Path(path).stat().st_size
 
 
 def _no_data(chunk: Chunk) -> None:
