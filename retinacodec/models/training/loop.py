@@ -48,28 +48,6 @@ class _Envelope(torch.nn.Module):
         return weight * self.envelope
 
 
-class _LowRank(torch.nn.Module):
-    """Parametrisation of a (channels, lags, k, k) kernel as a sum of ``rank`` products of a
-    temporal profile and a spatial map per channel."""
-
-    def __init__(self, rank: int) -> None:
-        super().__init__()
-        self.rank = rank
-
-    def forward(self, temporal: torch.Tensor, spatial: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("crl,crhw->clhw", temporal, spatial)
-
-    def right_inverse(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The best rank-``rank`` factors of ``weight`` (truncated SVD per channel)."""
-        channels, lags = weight.shape[:2]
-        u, s, vh = torch.linalg.svd(weight.reshape(channels, lags, -1), full_matrices=False)
-        rank = min(self.rank, s.shape[1])
-        root = s[:, :rank].sqrt()
-        temporal = (u[:, :, :rank] * root[:, None]).transpose(1, 2)
-        spatial = (vh[:, :rank] * root[..., None]).reshape(channels, rank, *weight.shape[2:])
-        return temporal.contiguous(), spatial.contiguous()
-
-
 def _readout_envelope(model: RetinaCNN, envelope_px: float) -> torch.Tensor:
     """(n_cells, channels * side * side) Gaussian of ``envelope_px`` around each cell's position
     on the readout grid (ones for a cell without position)."""
@@ -251,8 +229,6 @@ def train_model(
         model.name = name
         recordings = _recordings(stimuli, responses, model, settings, device)
         _initialise_readout(model, recordings, settings.readout_envelope_px)
-        if settings.bipolar_rank:
-            parametrize.register_parametrization(model.bipolar[0], "weight", _LowRank(settings.bipolar_rank))
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
                                      weight_decay=settings.weight_decay)
         run = _Run(model, optimizer, torch.Generator().manual_seed(settings.seed), identity)
@@ -273,9 +249,8 @@ def train_model(
                 run.save(last_path, epoch, device)
 
     model.load_state_dict(run.best_state)
-    for module in (model.ganglion[1], model.bipolar[0]):
-        if parametrize.is_parametrized(module):
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    if parametrize.is_parametrized(model.ganglion[1]):
+        parametrize.remove_parametrizations(model.ganglion[1], "weight", leave_parametrized=True)
     model.eval()
     if output_dir is not None:
         save_checkpoint({

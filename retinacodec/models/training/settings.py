@@ -42,11 +42,6 @@ class TrainingSettings:
     """Weight of the summed squared convolution kernels (bipolar and amacrine) in the loss."""
     kernel_smoothness: float = 0.0
     """Weight of the summed squared spatial Laplacian of the bipolar kernels in the loss."""
-    bipolar_rank: int = 0
-    """Rank of each bipolar kernel during training: a sum of this many products of a temporal
-    profile (history lags) and a spatial map (the kernel edge squared), a strong prior for data
-    as noisy as spikes (space-time separable kernels as in openretina); 0 trains the full kernels.
-    The final weights are the products, a plain convolution."""
     plateau_factor: float = 1.0
     """Factor applied to the step size after an epoch whose validation loss is not the lowest
     so far (1 keeps it)."""
@@ -58,8 +53,6 @@ class TrainingSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise RetinaCodecError(f"training setting {name} is {value!r}; expected a positive integer")
-        if isinstance(self.bipolar_rank, bool) or not isinstance(self.bipolar_rank, int) or self.bipolar_rank < 0:
-            raise RetinaCodecError(f"bipolar_rank is {self.bipolar_rank!r}; expected an integer >= 0")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise RetinaCodecError(f"training setting seed is {self.seed!r}; expected an integer >= 0")
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
