@@ -11,10 +11,15 @@ import xarray as xr
 import retinacodec.hypotheses as hyp
 from retinacodec.control import retina_control
 from retinacodec.errors import RetinaCodecError
-from retinacodec.hypotheses.cnn import activity_at, record_layer
 from retinacodec.hypotheses.effects import by_type, categories
-from retinacodec.hypotheses.match import PathwayMatch, drugs_for, pathway_correlation, pathway_partial_correlation
+from retinacodec.hypotheses.match import (
+    PathwayMatch,
+    drugs_for,
+    pathway_correlation,
+    pathway_partial_correlation,
+)
 from retinacodec.hypotheses.select import Candidate, merge_by_pathway
+from retinacodec.layer_interventions import activity_at, record_layer
 from retinacodec.models.adapter import adapt
 from retinacodec.models.registry import predict, windows
 from retinacodec.models.retina_cnn import RetinaCNN
@@ -380,8 +385,8 @@ def test_ceiling_is_the_best_agreement_of_any_single_channel_checked_with_retina
 
 
 def test_hypotheses_record_what_the_modes_decompose(small_cnn, stimulus):
-    from retinacodec.modes.workflow import fit_modes
     from retinacodec.attribution.ig import contributions
+    from retinacodec.modes.workflow import fit_modes
     from retinacodec.targets import Cell
 
     data = contributions(small_cnn, stimulus.isel(time=slice(0, 20)), "amacrine", [Cell(i) for i in range(4)],

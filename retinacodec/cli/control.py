@@ -146,7 +146,7 @@ def _mode_for(modes: SAE | xr.Dataset, mode: int | None, target: tuple[str, obje
               path: str) -> tuple[int, str, tuple[str, object] | None]:
     """(mode, how it was chosen, target): ``mode`` if given, else the mode whose loadings correlate
     best with being the target (by default the OMS cells, see
-    :func:`retinacodec.pipelines.retina.steps.control_target`).
+    :func:`retinacodec.modes.selection.control_target`).
 
     Raises
     ------
@@ -155,8 +155,7 @@ def _mode_for(modes: SAE | xr.Dataset, mode: int | None, target: tuple[str, obje
     """
     import numpy as np
 
-    from ..modes.selection import associated_mode
-    from ..pipelines.retina.steps import control_target
+    from ..modes.selection import associated_mode, control_target
 
     if mode is not None:
         return mode, "chosen by hand", target

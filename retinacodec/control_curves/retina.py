@@ -18,7 +18,7 @@ from torch import nn
 from .. import __version__
 from ..control import CURVE_INTERVENTIONS
 from ..errors import RetinaCodecError
-from ..hypotheses.cnn import record_layer, scaled_mean_rates
+from ..layer_interventions import record_layer, scaled_mean_rates
 from ..modes.sae import SAE
 from ..modes.selection import associated_mode, top_channels
 

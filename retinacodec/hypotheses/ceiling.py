@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
-from .cnn import record_layer, scaled_mean_rates
+from ..layer_interventions import record_layer, scaled_mean_rates
 from .effects import categories
 from .match import PATHWAY_NAMES
 from .score import type_agreement

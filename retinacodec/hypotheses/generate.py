@@ -13,11 +13,11 @@ from torch import nn
 
 from .. import __version__
 from ..errors import RetinaCodecError
+from ..layer_interventions import LayerRecording, record_layer, scaled_mean_rates
 from ..models.adapter import adapt
 from ..modes.sae import SAE
 from ..modes.selection import modes_layer
 from ..stimuli.base import validate_stimulus
-from .cnn import LayerRecording, record_layer, scaled_mean_rates
 from .effects import (
     TYPE_DIM,
     by_type,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..layer_interventions import LayerRecording, activity_at
 from ..metrics import correlation_matrix, standardised
-from .cnn import LayerRecording, activity_at
 
 PATHWAY_NAMES = {
     "bipolar_on_sustained": "ON sustained bipolar",

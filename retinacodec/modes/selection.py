@@ -316,3 +316,14 @@ def associated_mode(loadings: xr.DataArray | np.ndarray, labels, label) -> int:
     if not np.isfinite(correlation).any():
         raise RetinaCodecError("every mode has constant loadings; expected loadings that vary across samples")
     return int(np.argmax(correlation))
+
+
+def control_target(loadings: xr.DataArray) -> tuple[str, np.ndarray, object]:
+    """(kind, labels, label) of the control target: the OMS cell type (else the first type) by
+    ``cell_type``, or the first cell by ``cell`` when all cells share a type."""
+    types = np.asarray(loadings["cell_type"].values, dtype=str)
+    distinct = list(dict.fromkeys(types))
+    if len(distinct) > 1:
+        return "cell_type", types, "oms" if "oms" in distinct else distinct[0]
+    cells = np.asarray(loadings["cell"].values)
+    return "cell", cells, cells[0]

@@ -26,7 +26,7 @@ from ...models.training import (
 from ...models.training.evaluate import SMOOTHING_FRAMES, evaluate_recording
 from ...models.training.recording import split_recording as library_split
 from ...modes.compare import pca_dimensions, sign_correlation, sparsity
-from ...modes.selection import associated_mode, top_channels
+from ...modes.selection import associated_mode, control_target, top_channels
 from ...modes.workflow import fit_modes
 from ...receptive_fields import irf, modes_by_share
 from ...targets import Cell
@@ -151,17 +151,6 @@ def mode_irfs(model: RetinaCNN, stimulus: xr.DataArray, found: dict, cells: list
                  modes=found[f"sae_{layer}"], selected_modes=used_modes(modes, modes.sizes["mode"]),
                  batch_size=settings.batch_size, progress=progress)
     return {"irf": modes_by_share(result, settings.irf_min_share, settings.irf_modes)}
-
-
-def control_target(loadings: xr.DataArray) -> tuple[str, np.ndarray, object]:
-    """(kind, labels, label) of the control target: the OMS cell type (else the first type) by
-    ``cell_type``, or the first cell by ``cell`` when all cells share a type."""
-    types = np.asarray(loadings["cell_type"].values, dtype=str)
-    distinct = list(dict.fromkeys(types))
-    if len(distinct) > 1:
-        return "cell_type", types, "oms" if "oms" in distinct else distinct[0]
-    cells = np.asarray(loadings["cell"].values)
-    return "cell", cells, cells[0]
 
 
 CELL_TARGETS = 4

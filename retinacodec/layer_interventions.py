@@ -1,5 +1,5 @@
-"""The CNN side of a hypothesis: a layer's output recorded while the model predicts, and the rates
-when channels of that layer are silenced (or scaled).
+"""Interventions on a recorded layer: a layer's output recorded while the model predicts, and the rates
+when channels of that layer are silenced (or scaled); used by the hypotheses and the control curves.
 
 Silencing channels is :func:`retinacodec.control.ablate`'s intervention (zero the channels of the
 layer's output); here the layer's output is recorded once and only the network after the layer is
@@ -16,11 +16,11 @@ import torch
 import xarray as xr
 from torch import nn
 
-from .._progress import progress_bar
-from ..device import evaluating
-from ..errors import RetinaCodecError
-from ..models.adapter import AdaptedModel, adapt
-from ..models.registry import predict
+from ._progress import progress_bar
+from .device import evaluating
+from .errors import RetinaCodecError
+from .models.adapter import AdaptedModel, adapt
+from .models.registry import predict
 
 
 @dataclass
