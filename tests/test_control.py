@@ -3,11 +3,9 @@ experiments against accuracies and rates known in advance."""
 import numpy as np
 import pytest
 import torch
-import xarray as xr
 from torch import nn
 
 from retinacodec.control import ablate, classifier_control, preserve, retina_control
-from retinacodec.modes.selection import associated_mode, top_channels
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.stimuli import white_noise
@@ -78,33 +76,6 @@ def test_bad_layer_or_channels_raise():
     with pytest.raises(RetinaCodecError, match="non-negative integer"):
         with ablate(model, "0", [0.5]):
             pass
-
-
-def test_top_channels_of_a_hand_made_mode():
-    weights = np.zeros((2, 100))
-    weights[1, [7, 42, 3]] = [0.5, 0.9, 0.2]
-    modes = xr.DataArray(weights, dims=("mode", "channel"))
-    assert top_channels(modes, 1, fraction=0.02).tolist() == [42, 7]
-    assert top_channels(modes, 1, fraction=0.001).tolist() == [42]  # at least one channel
-    assert top_channels(modes, 1, fraction=0.03).tolist() == [42, 7, 3]
-    split = xr.DataArray(np.array([[[0.6, 0.0], [0.1, 0.4], [0.0, 0.3]]]), dims=("mode", "channel", "sign"),
-                         coords={"sign": ["neg", "pos"]}).stack(feature=("channel", "sign"))
-    assert top_channels(split, 0, fraction=0.5).tolist() == [0, 1]  # |neg| + |pos|: 0.6, 0.5, 0.3
-    with pytest.raises(RetinaCodecError, match="mode 2 is out of range"):
-        top_channels(modes, 2)
-    with pytest.raises(RetinaCodecError, match="fraction"):
-        top_channels(modes, 0, fraction=0.0)
-
-
-def test_associated_mode_is_the_one_that_loads_on_the_label():
-    rng = np.random.default_rng(0)
-    labels = np.repeat([0, 1, 2], 20)
-    loadings = rng.uniform(0, 0.2, size=(60, 4))
-    loadings[labels == 2, 3] += 1.0
-    loadings[:, 0] = 0.5  # constant: skipped
-    assert associated_mode(loadings, labels, 2) == 3
-    with pytest.raises(RetinaCodecError, match="expected some samples with it and some without"):
-        associated_mode(loadings, labels, 7)
 
 
 def one_channel_per_class():

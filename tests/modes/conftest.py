@@ -2,18 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import xarray as xr
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The SAE fits here are tiny: one thread is fastest, and it avoids OpenMP spin-waiting when
-    the test machine's cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_contributions(n_time=64, n_cells=4, n_channels=6, split=True, seed=0):
