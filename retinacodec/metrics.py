@@ -39,6 +39,15 @@ def _aligned(
     return pred, true
 
 
+def _aligned_trials(pred: xr.DataArray, trials: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """``pred`` (time, cell) and repeated ``trials`` (trial, time, cell) on their common time points
+    and cells, checked to hold at least 2 trials."""
+    pred, trials = _aligned(pred, trials, ("trial", "time", "cell"))
+    if trials.sizes["trial"] < 2:
+        raise RetinaCodecError(f"trials has {trials.sizes['trial']} trial; expected at least 2 repeats")
+    return pred, trials
+
+
 def _per_cell(values: np.ndarray, template: xr.DataArray, name: str, **attrs) -> xr.DataArray:
     """A (cell,) result carrying ``template``'s cell coords (cell, cell_type, y, x, ...)."""
     coords = {key: coord for key, coord in template.coords.items() if coord.dims == ("cell",)}
@@ -198,9 +207,7 @@ def feve(pred: xr.DataArray, trials: xr.DataArray) -> xr.DataArray:
     variance a perfect model could explain (the same measure is used by Maheswaranathan et al.
     2023 for retina CNNs).
     """
-    pred, trials = _aligned(pred, trials, ("trial", "time", "cell"))
-    if trials.sizes["trial"] < 2:
-        raise RetinaCodecError(f"trials has {trials.sizes['trial']} trial; expected at least 2 repeats")
+    pred, trials = _aligned_trials(pred, trials)
     y = np.asarray(trials.values, dtype=float)
     p = np.asarray(pred.values, dtype=float)
     n_trials, n_time, n_cells = y.shape
@@ -240,7 +247,5 @@ def trial_average_r(pred: xr.DataArray, trials: xr.DataArray) -> xr.DataArray:
     removes most trial-to-trial noise, so unlike the correlation with single trials this can
     approach 1 (McIntosh et al. 2016 report it for retina CNNs).
     """
-    _, trials = _aligned(pred, trials, ("trial", "time", "cell"))
-    if trials.sizes["trial"] < 2:
-        raise RetinaCodecError(f"trials has {trials.sizes['trial']} trial; expected at least 2 repeats")
+    _, trials = _aligned_trials(pred, trials)
     return pearson_r(pred, trials.mean("trial")).assign_attrs(n_trials=int(trials.sizes["trial"]))
