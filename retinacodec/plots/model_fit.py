@@ -9,6 +9,18 @@ from ..errors import RetinaCodecError
 from ..metrics import pearson_r
 
 
+def _shown_stretch(cells: list[int], data: xr.DataArray | xr.Dataset, duration_s: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The time axis (s) and the mask of its first ``duration_s``, once ``cells`` are checked to be
+    positions along ``data``'s ``cell`` dim."""
+    n_cells = data.sizes["cell"]
+    if not cells or any(not 0 <= c < n_cells for c in cells):
+        raise RetinaCodecError(f"cells {cells} are not positions of the {n_cells} cells; expected a non-empty "
+                               f"list of positions in 0..{n_cells - 1}")
+    times = data["time"].values
+    return times, times <= times[0] + duration_s
+
+
 def plot_model_fit(
     pred: xr.DataArray,
     true: xr.DataArray,
@@ -50,10 +62,7 @@ def plot_model_fit(
     if cells is None:
         scores = np.nan_to_num(r.values, nan=-np.inf)
         cells = [int(np.flatnonzero(types == t)[np.argmax(scores[types == t])]) for t in order]
-    if not cells or any(not 0 <= c < pred.sizes["cell"] for c in cells):
-        raise RetinaCodecError(f"cells {cells} are not positions of the {pred.sizes['cell']} cells")
-    times = pred["time"].values
-    shown = times <= times[0] + duration_s
+    times, shown = _shown_stretch(cells, pred, duration_s)
 
     fig = Figure(figsize=(11, 1.6 * len(cells) + 1.0), layout="constrained")
     grid = fig.add_gridspec(len(cells), 2, width_ratios=[3.2, 1])
@@ -116,10 +125,7 @@ def plot_recording_fit(evaluation: xr.Dataset, cells: list[int] | None = None, d
     first = evaluation["heldout_r"].sel(model=names[0]).values
     if cells is None:
         cells = [int(c) for c in np.argsort(-np.nan_to_num(first, nan=-2.0))[:3]]
-    if not cells or any(not 0 <= c < evaluation.sizes["cell"] for c in cells):
-        raise RetinaCodecError(f"cells {cells} are not positions of the {evaluation.sizes['cell']} cells")
-    times = evaluation["time"].values
-    shown = times <= times[0] + duration_s
+    times, shown = _shown_stretch(cells, evaluation, duration_s)
     fig = Figure(figsize=(12, 1.8 * len(cells) + 1.2), layout="constrained")
     grid = fig.add_gridspec(len(cells), 2, width_ratios=[3.0, 1.2])
     for row, cell in enumerate(cells):
