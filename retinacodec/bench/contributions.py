@@ -31,6 +31,8 @@ from typing import Callable
 
 import numpy as np
 
+from ._record import Record, add_record_option
+
 TOLERANCES = (1e-2, 1e-3)
 CAPTUM_DEFAULT_STEPS = 50
 
@@ -93,7 +95,7 @@ def _jobs(model, images, steps: int) -> dict[str, Callable]:
     }
 
 
-def _speed(args) -> None:
+def _speed(args, record: Record) -> None:
     model, images = _resnet50(), _images(args.size)
     jobs = _jobs(model, images, args.steps)
     results = {name: job() for name, job in jobs.items()}  # warm-up, and the results to compare
@@ -111,6 +113,11 @@ def _speed(args) -> None:
         gap = np.linalg.norm(results[ours] - results[captum]) / np.linalg.norm(results[captum])
         print(f"   {ours:<24} {best[ours]:7.2f}   {captum:<32} {best[captum]:7.2f}   "
               f"speed-up {best[captum] / best[ours]:5.1f}x   relative difference {gap:.1e}", flush=True)
+        record.figures[f"speed: {ours}"] = {"ours_s": best[ours], "captum_s": best[captum], "difference": float(gap)}
+        record.row(f"{ours.removeprefix('ours ')} at ResNet-50 `{ours.split()[-1] if 'layer3' in ours else 'layer4'}`, "
+                   f"{images.shape[0]} images of {args.size} px, {args.steps} steps",
+                   f"{best[ours]:.2f} s", f"{captum.removesuffix(' layer3')} {best[captum]:.2f} s",
+                   f"{best[captum] / best[ours]:.1f}x faster")
 
 
 def _relative_completeness(ds) -> float:
@@ -153,7 +160,7 @@ def _retina_case():
     return model, stimulus, label
 
 
-def _convergence(args) -> None:
+def _convergence(args, record: Record) -> None:
     from ..attribution.ig import contributions
     from ..attribution.quadrature import METHODS
     from ..targets import Cell, TopLogit
@@ -195,17 +202,23 @@ def _convergence(args) -> None:
           "for the layer path Captum computes our sum, so equal steps give equal error):")
     for name, (error, seconds) in captum.items():
         model, x, layer, target, path, baseline = cases[name]
+        ours, rule = None, None
         if path == "layer":
             start = time.perf_counter()
             contributions(model, x, layer, target, baseline=baseline, n_steps=CAPTUM_DEFAULT_STEPS, progress=False)
-            ours = time.perf_counter() - start
-            verdict = f"ours gausslegendre {CAPTUM_DEFAULT_STEPS} steps {ours:.2f} s: speed-up {seconds / ours:.1f}x"
+            ours, rule = time.perf_counter() - start, f"gausslegendre, {CAPTUM_DEFAULT_STEPS} steps"
         elif matched[name]:
             ours, method, n = min(matched[name])
-            verdict = f"ours {method} {n} steps {ours:.2f} s: speed-up {seconds / ours:.1f}x"
-        else:
-            verdict = f"no rule of ours reaches it within {args.max_steps} steps"
+            rule = f"{method}, {n} steps"
+        verdict = (f"ours {rule} {ours:.2f} s: speed-up {seconds / ours:.1f}x" if rule
+                   else f"no rule of ours reaches it within {args.max_steps} steps")
         print(f"     {name:<24} Captum {CAPTUM_DEFAULT_STEPS} steps {seconds:.2f} s; {verdict}")
+        record.figures[f"equal error: {name}"] = {"captum_error": error, "captum_s": seconds, "ours_s": ours,
+                                                  "rule": rule}
+        record.row(f"{name} to Captum's default completeness error ({error:.1e}, Gauss-Legendre "
+                   f"{CAPTUM_DEFAULT_STEPS} steps)",
+                   f"{ours:.2f} s ({rule})" if rule else f"not reached within {args.max_steps} steps",
+                   f"Captum {seconds:.2f} s", f"{seconds / ours:.1f}x faster" if rule else "")
 
 
 def _captum_completeness(model, x, layer, target, path, baseline) -> float:
@@ -257,20 +270,30 @@ def _memory_job(job_name: str, size: int, steps: int, threads: int, queue) -> No
     queue.put((_memory_kib("VmHWM") - before) / 1024 / images.shape[0])
 
 
-def _memory(args) -> None:
+def _memory(args, record: Record) -> None:
     context = multiprocessing.get_context("spawn")
     print(f"\n3. peak memory per image (MiB above the resident size before the job; fresh process per job), "
           f"ResNet-50, {args.size} px, layer4, {args.steps} steps")
+    peaks = {}
     for name in ("ours layer path", "Captum LayerIntegratedGradients", "ours input path", "Captum LayerConductance",
                  "ours input path layer3", "Captum LayerConductance layer3"):
         queue = context.Queue()
         process = context.Process(target=_memory_job, args=(name, args.size, args.steps, args.threads, queue))
         process.start()
         process.join()
-        print(f"   {name:<32} {queue.get():8.0f} MiB/image", flush=True)
+        peaks[name] = queue.get()
+        print(f"   {name:<32} {peaks[name]:8.0f} MiB/image", flush=True)
+    record.figures["peak memory MiB per image"] = peaks
+    for ours, captum in (("ours layer path", "Captum LayerIntegratedGradients"),
+                         ("ours input path", "Captum LayerConductance"),
+                         ("ours input path layer3", "Captum LayerConductance layer3")):
+        record.row(f"peak memory per image, {ours.removeprefix('ours ')}"
+                   f"{'' if 'layer3' in ours else ' layer4'}, {args.size} px, {args.steps} steps",
+                   f"{peaks[ours]:.0f} MiB", f"{captum.removesuffix(' layer3')} {peaks[captum]:.0f} MiB",
+                   f"{peaks[captum] / peaks[ours]:.1f}x less")
 
 
-def _layers(args) -> None:
+def _layers(args, record: Record) -> None:
     """All 16 block layers of EfficientNet-Lite0 in one input-path pass against single-layer runs."""
 
     from ..attribution.ig import contributions
@@ -305,6 +328,13 @@ def _layers(args) -> None:
               f"this layer alone (16 separate runs: {sum(best[k] for k in singles) / len(singles) * 16:6.1f} s est.)")
     print(f"   largest difference to the single-layer results, relative to each layer's largest contribution: {gap:.1e}",
           flush=True)
+    record.figures["layers"] = {"all_16_s": best["all 16"], **{f"{aliases[k]}_s": best[k] for k in singles},
+                                "difference": gap}
+    ratios = [best["all 16"] / best[layer] for layer in singles]
+    record.row(f"16 EfficientNet-Lite0 block layers in one input-path pass, {images.shape[0]} images, {args.steps} "
+               f"steps (largest relative difference to per-layer runs {gap:.0e})", f"{best['all 16']:.2f} s",
+               "one layer alone: " + ", ".join(f"{aliases[k]} {best[k]:.2f} s" for k in singles),
+               f"{min(ratios):.2f}-{max(ratios):.2f}x its time")
 
 
 SECTIONS = {"speed": _speed, "convergence": _convergence, "memory": _memory, "layers": _layers}
@@ -326,11 +356,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-steps", type=int, default=32, help="largest step count tried for convergence")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run (default: {','.join(SECTIONS)})")
+    add_record_option(parser)
     args = parser.parse_args(argv)
     unknown = set(args.sections.split(",")) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; expected some of {', '.join(SECTIONS)}")
     torch.set_num_threads(args.threads)
+    record = Record("contributions", list(argv))
     for section in args.sections.split(","):
-        SECTIONS[section](args)
+        SECTIONS[section](args, record)
+    record.write(args.record)
     return 0

@@ -13,6 +13,8 @@ import time
 import numpy as np
 import torch
 
+from ._record import Record, add_record_option
+
 
 def _reference_rates(model, inputs: torch.Tensor, batch_size: int) -> tuple[np.ndarray, float]:
     """Rates from ``model.forward`` on ``inputs`` in batches, and the seconds it took."""
@@ -34,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=256, help="predict's batch size (windows)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the white noise")
+    add_record_option(parser)
     args = parser.parse_args(argv)
+    record = Record("inference", list(argv or []))
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -68,4 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     error = max(np.abs(single - rates[:n_reference]).max(), np.abs(batched - rates[:batched.shape[0]]).max())
     print(f"largest difference from the references: {error:.2e} Hz "
           f"(rates up to {np.abs(rates).max():.1f} Hz)")
+    record.figures.update(frames=n_windows, threads=torch.get_num_threads(), predict_s=ours,
+                          batch1_s=single_total, batch250_s=batched_total, max_difference_hz=float(error))
+    for label, seconds in ((f"batch-1 forward (extrapolated from {n_reference} windows)", single_total),
+                           ("batch-250 forward", batched_total)):
+        record.row(f"{n_windows:,} frames of the retina CNN, {torch.get_num_threads()} threads",
+                   f"{ours:.1f} s", f"{label} {seconds:.1f} s", f"{seconds / ours:.1f}x faster")
+    record.write(args.record)
     return 0

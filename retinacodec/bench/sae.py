@@ -40,6 +40,7 @@ from threadpoolctl import threadpool_limits
 from ..device import resolve_device, torch_threads
 from ..modes.planted import atom_recovery, planted_problem
 from ..modes.sae import SAE
+from ._record import Record, add_record_option
 
 PROBLEMS = {
     "12/24 k3 s.01": dict(n_samples=2000, n_features=24, n_atoms=12, n_active=3, noise=0.01, seed=100),
@@ -166,7 +167,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of the throughput fit")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput fit")
+    add_record_option(parser)
     args = parser.parse_args(argv)
+    record = Record("sae", list(argv))
     device = str(resolve_device(args.device))
     params = json.loads(args.params)
     names = args.problems or (QUICK if args.quick else tuple(PROBLEMS))
@@ -174,7 +177,8 @@ def main(argv: list[str]) -> int:
     # pay torch's one-time costs (optimizer imports, kernel set-up, ~1 s) before any clock runs
     SAE(epochs=1, batch_size=4, progress=False, device=device).fit(np.random.default_rng(0).random((8, 3)))
     with torch_threads(1), threadpool_limits(limits=1):
-        _print_family(names, args.sae_seeds, device, params)
+        results = _print_family(names, args.sae_seeds, device, params)
+    _record_family(record, results, args.sae_seeds)
     if not args.no_throughput:
         n_samples, n_features = (5000, 64) if args.quick else (50_000, 256)
         with torch_threads(args.threads):
@@ -182,17 +186,38 @@ def main(argv: list[str]) -> int:
         print(f"\nthroughput: {n_samples} x {n_features} inputs, {3 * n_features} modes, {args.epochs} epochs, "
               f"{args.threads} threads: {result['per_epoch']:.2f} s/epoch, {result['samples_per_s']:,.0f} samples/s "
               f"(R^2 {result['r2']:.3f}, L0 {result['l0']:.1f})")
+        record.figures["throughput"] = result
+    record.write(args.record)
     return 0
 
 
-def _print_family(names, sae_seeds: int, device: str, params: dict) -> None:
+def _span(values) -> str:
+    """``low-high`` of some figures, to 3 decimals (one figure when they agree)."""
+    low, high = f"{min(values):.3f}", f"{max(values):.3f}"
+    return low if low == high else f"{low}-{high}"
+
+
+def _record_family(record, results: dict[str, dict], sae_seeds: int) -> None:
+    """The recovery race's README row and raw figures."""
+    fits = [(fit, r["sklearn"]) for r in results.values() for fit in r["sae"]]
+    record.figures["problems"] = results
+    record.row(f"{len(results)} planted problems ({', '.join(results)}), defaults, {sae_seeds} seed(s) each",
+               f"recovery {_span([fit['recovery'] for fit, _ in fits])}",
+               f"MiniBatchDictionaryLearning {_span([r['sklearn']['recovery'] for r in results.values()])} "
+               f"(NMF {_span([r['nmf']['recovery'] for r in results.values()])})",
+               f"{_span([fit['to_goal_s'] / sk['to_goal_s'] for fit, sk in fits])}x of its time to its final recovery")
+
+
+def _print_family(names, sae_seeds: int, device: str, params: dict) -> dict[str, dict]:
+    """Run the recovery race on the named problems, print its table and return each problem's results."""
+    results = {}
     print("\nrecovery race (recovery = mean matched cosine with the true atoms; 'to sk' = seconds to reach "
           "scikit-learn's final recovery; ratio = SAE's / scikit-learn's)")
     print(f"  {'problem':<16} | {'sklearn':>7} {'R^2':>5} {'L0':>5} {'fit s':>5} {'to sk':>5} | {'NMF':>6} {'R^2':>5}"
           f" {'fit s':>5} | {'SAE':>6} {'R^2':>5} {'L0':>5} {'dead':>4} {'ep':>3} {'fit s':>5} {'to sk':>5}"
           f" {'ratio':>5} | bar")
     for name in names:
-        r = run_problem(PROBLEMS[name], sae_seeds, device, params)
+        r = results[name] = run_problem(PROBLEMS[name], sae_seeds, device, params)
         sk, nmf = r["sklearn"], r["nmf"]
         for fit in r["sae"]:
             ratio = fit["to_goal_s"] / sk["to_goal_s"]
@@ -202,3 +227,4 @@ def _print_family(names, sae_seeds: int, device: str, params: dict) -> None:
                   f" {fit['recovery']:6.4f} {fit['r2']:5.3f} {fit['l0']:5.1f} {fit['dead']:4d} {fit['epochs']:3d}"
                   f" {fit['fit_s']:5.1f} {fit['to_goal_s']:5.1f} {ratio:5.2f} | {'met' if bar else 'MISSED'}",
                   flush=True)
+    return results

@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+from ._record import Record, add_record_option
+
 RATE_TOLERANCE_HZ = 1e-2
 """Largest accepted difference between the two rates (float32 FFT against float64 IIR)."""
 
@@ -30,7 +32,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--block-size", type=int, default=1, help="edge of a noise check in px")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own choice)")
+    add_record_option(parser)
     args = parser.parse_args(argv)
+    record = Record("virtual_retina", list(argv))
     if args.threads is not None:
         import torch
 
@@ -60,4 +64,10 @@ def main(argv: list[str]) -> int:
           f"{float(results['scipy']['rate'].mean()):.1f} Hz), max |drive difference| {drive_error:.2e}")
     agree = rate_error < RATE_TOLERANCE_HZ
     print("  results agree" if agree else f"  RESULTS DIFFER (tolerance {RATE_TOLERANCE_HZ:g} Hz)")
+    record.figures.update(frames=args.frames, wall_s=times, cpu_s=cpu, max_rate_difference_hz=rate_error)
+    record.row(f"{args.frames:,} frames of {stimulus.sizes['y']}x{stimulus.sizes['x']} px white noise, "
+               f"{retina.cells.sizes['cell']} cells" + ("" if agree else " (RESULTS DIFFER)"),
+               f"torch path {times['torch']:.2f} s", f"scipy lfilter + gaussian_filter {times['scipy']:.2f} s",
+               f"{times['scipy'] / times['torch']:.1f}x faster")
+    record.write(args.record)
     return 0 if agree else 1

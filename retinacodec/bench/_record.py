@@ -1,0 +1,82 @@
+"""A benchmark run's figures, written as JSON so that the README's benchmark table is generated.
+
+Every benchmark takes ``--record FILE.json``. The run then also writes what it measured: the rows it
+contributes to the README's benchmark table (what was measured, our figure, the reference's, the ratio),
+its raw figures, the command line, the date, the machine's CPU count and the load average before and
+after the run (other processes sharing the cores make a timing mean less, and the table says so).
+``python -m retinacodec.bench.readme`` builds the README's table from the files in ``docs/bench/``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def add_record_option(parser: argparse.ArgumentParser) -> None:
+    """Give a benchmark's parser the ``--record FILE.json`` option."""
+    parser.add_argument("--record", metavar="FILE.json", default=None,
+                        help="also write the figures and the README table rows to this JSON file "
+                             "(docs/bench/NAME.json feeds the README: python -m retinacodec.bench.readme)")
+
+
+@dataclass
+class Record:
+    """What one benchmark run measured, for the README table and for later reading.
+
+    Parameters
+    ----------
+    bench : str
+        The benchmark's name (``python -m retinacodec.bench NAME``).
+    argv : list of str
+        The benchmark's command-line arguments.
+
+    Attributes
+    ----------
+    rows : list of dict
+        README table rows: ``benchmark``, ``ours``, ``reference`` and ``ratio``, each a string.
+    figures : dict
+        The raw figures (numbers, lists, strings), under names the benchmark chooses.
+    """
+
+    bench: str
+    argv: list[str]
+    rows: list[dict[str, str]] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)
+    _started: float = field(default_factory=time.perf_counter, repr=False)
+    _load_before: float = field(default_factory=lambda: os.getloadavg()[0], repr=False)
+
+    def row(self, benchmark: str, ours: str, reference: str, ratio: str) -> None:
+        """Add one README table row: what was measured, our figure, the reference's figure, and the ratio."""
+        self.rows.append({"benchmark": benchmark, "ours": ours, "reference": reference, "ratio": ratio})
+
+    def write(self, path: str | os.PathLike | None) -> Path | None:
+        """Write the record as JSON to ``path`` atomically (nothing when ``path`` is None); returns the path."""
+        if path is None:
+            return None
+        import torch
+
+        from ..io.atomic import atomic_destination
+
+        content = {"bench": self.bench, "command": " ".join(["python -m retinacodec.bench", self.bench, *self.argv]),
+                   "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+                   "cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+                   "load_average_before": round(self._load_before, 2),
+                   "load_average_after": round(os.getloadavg()[0], 2),
+                   "seconds": round(time.perf_counter() - self._started, 1),
+                   "rows": self.rows, "figures": self.figures}
+        with atomic_destination(path) as tmp:
+            tmp.write_text(json.dumps(content, indent=1, default=_plain) + "\n")
+        return Path(path)
+
+
+def _plain(value):
+    """numpy scalars and arrays as plain Python numbers and lists, for JSON."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to a benchmark record")
