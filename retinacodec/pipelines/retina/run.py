@@ -128,7 +128,7 @@ def _fingerprint(settings: DemoSettings, **inputs) -> dict:
 def _run_virtual_retina(folder: Path, name, overwrite: bool, progress: bool, settings: DemoSettings, log,
                         started: float, placement: Placement) -> Path:
     checkpoint = checkpoint_path(name)
-    model = load(name)
+    model = load(name, device=placement.device)  # steps without a device argument run where the model is
     retina = model.virtual_retina
     if retina is None:
         raise RetinaCodecError(f"model {str(name)!r} carries no virtual retina (virtual_retina.json beside "
@@ -160,7 +160,7 @@ def _run_recording(folder: Path, nwb: Path, overwrite: bool, progress: bool, set
     heldout, heldout_spikes = steps.split_recording(stimulus, spikes, settings.nwb_heldout_fraction)
     workspace.run("train", lambda: steps.train_on_recording(workspace.folder, stimulus, spikes, settings, progress,
                                                             placement.device))
-    model, baseline = load(workspace.path("model") / "cnn"), load(workspace.path("model") / "ln")
+    model, baseline = (load(workspace.path("model") / kind, device=placement.device) for kind in ("cnn", "ln"))
     if heldout.sizes["time"] < model.history:
         raise RetinaCodecError(f"the held-out part of {nwb} has {heldout.sizes['time']} frames; expected at least "
                                f"{model.history} (a longer recording or a larger heldout fraction)")
