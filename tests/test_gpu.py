@@ -89,28 +89,14 @@ def test_the_demos_steps_on_cuda_equal_the_cpu(model, stimulus):
     xr.testing.assert_allclose(curves["cuda"], curves["cpu"], **CLOSE)
 
 
-def test_the_whole_demo_on_cuda_follows_the_cpu_run(tmp_path):
+def test_the_whole_demo_on_cuda_follows_the_cpu_run(tmp_path, tiny_model):
     """The demo end to end (fast settings, a random model on the virtual retina): the same
     contributions and predicted hypothesis effects on CUDA as on the CPU."""
-    import json
-
-    from retinacodec.io.checkpoints import save_checkpoint
-    from retinacodec.models.virtual_retina import VirtualRetina
     from retinacodec.pipelines.retina import Placement
     from retinacodec.pipelines.retina.run import run_demo
 
-    retina = VirtualRetina()
-    cells = retina.cells
-    torch.manual_seed(0)
-    net = RetinaCNN(cells.sizes["cell"], history=8, bipolar_channels=4, amacrine_channels=4,
-                    cell_type=list(cells["cell_type"].values),
-                    cell_position=np.stack([cells["y"].values, cells["x"].values], axis=1))
-    folder = tmp_path / "model"
-    folder.mkdir()
-    save_checkpoint({"config": net.config(), "state_dict": net.state_dict()}, folder / "model.pt")
-    (folder / "virtual_retina.json").write_text(json.dumps(retina.to_dict()))
     for key, device in (("cpu", "cpu"), ("cuda", DEVICE)):
-        run_demo(tmp_path / key, model=folder, settings=DemoSettings.fast(), progress=False,
+        run_demo(tmp_path / key, model=tiny_model, settings=DemoSettings.fast(), progress=False,
                  placement=Placement(device=device))
     for name in ("contributions_bipolar", "contributions_amacrine"):
         xr.testing.assert_allclose(rc.io.read_netcdf(tmp_path / "cuda" / f"{name}.nc"),
