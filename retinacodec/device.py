@@ -40,6 +40,22 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+def device_for(module: nn.Module, device: str | torch.device | None = None) -> torch.device:
+    """The device a computation with ``module`` runs on: ``device`` when given (see
+    :func:`resolve_device`), else where the module's first parameter or buffer is (CPU if none).
+
+    Raises
+    ------
+    RetinaCodecError
+        As :func:`resolve_device`.
+    """
+    if device is not None:
+        return resolve_device(device)
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 @contextmanager
 def evaluating(module: nn.Module, device: torch.device) -> Iterator[torch.dtype]:
     """Put ``module`` in eval mode on ``device`` for the duration; yield its floating dtype.

@@ -17,7 +17,7 @@ import xarray as xr
 from torch import nn
 
 from ._progress import progress_bar
-from .device import evaluating
+from .device import device_for, evaluating
 from .errors import RetinaCodecError
 from .models.adapter import AdaptedModel, adapt
 from .models.registry import predict
@@ -50,7 +50,7 @@ def output_module(adapted: AdaptedModel, layer: str) -> str:
 
 
 def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_size: int = 250,
-                 progress: bool = False) -> LayerRecording:
+                 progress: bool = False, device: str | torch.device | None = None) -> LayerRecording:
     """Predict the model's rates for a stimulus and keep the layer's output.
 
     Parameters
@@ -65,6 +65,9 @@ def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_siz
         Windows per forward pass.
     progress : bool
         Show a progress bar.
+    device : str or torch.device, optional
+        Torch device of the forward passes (the recorded output is kept on the CPU); by default
+        where the model is.
 
     Returns
     -------
@@ -80,7 +83,7 @@ def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_siz
     parts: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda mod, inputs, output: parts.append(output.detach().cpu().clone()))
     try:
-        rates = predict(adapted.module, stimulus, batch_size=batch_size, progress=progress)
+        rates = predict(adapted.module, stimulus, batch_size=batch_size, progress=progress, device=device)
     finally:
         handle.remove()
     activation = torch.cat(parts) if parts else torch.empty(0)
@@ -94,7 +97,7 @@ def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_siz
 
 def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
                       channel_sets: Sequence[Sequence[int]], gain: float = 0.0, batch_size: int = 500,
-                      progress: bool = False) -> np.ndarray:
+                      progress: bool = False, device: str | torch.device | None = None) -> np.ndarray:
     """Mean rate of every cell with each channel set of the layer silenced (or scaled).
 
     Parameters
@@ -114,6 +117,8 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
         Windows per downstream pass.
     progress : bool
         Show a progress bar over channel sets.
+    device : str or torch.device, optional
+        Torch device of the downstream passes; by default where the model is.
 
     Returns
     -------
@@ -128,19 +133,21 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
     activation = recording.activation
     n_channels = activation.shape[1]
     result = np.empty((len(channel_sets), recording.rates.sizes["cell"]))
-    with evaluating(adapted.module, torch.device("cpu")) as dtype, torch.no_grad():
+    target = device_for(adapted.module, device)
+    with evaluating(adapted.module, target) as dtype, torch.no_grad():
         for row, channels in enumerate(progress_bar(channel_sets, desc=f"intervene in {layer}", unit="set",
                                             progress=progress)):
             channels = np.asarray(channels, dtype=int)
             if channels.size and (channels.min() < 0 or channels.max() >= n_channels):
                 raise RetinaCodecError(f"channels {channels.tolist()} are out of range; layer {layer!r} has "
                                        f"{n_channels} channels")
-            mask = torch.ones(1, n_channels, 1, 1, dtype=dtype)
+            mask = torch.ones(1, n_channels, 1, 1, dtype=dtype, device=target)
             mask[0, channels] = gain
-            total = torch.zeros(result.shape[1], dtype=torch.float64)
+            total = torch.zeros(result.shape[1], dtype=torch.float64, device=target)
             for start in range(0, activation.shape[0], batch_size):
-                total += downstream(activation[start:start + batch_size].to(dtype) * mask).double().sum(0)
-            result[row] = (total / activation.shape[0]).numpy()
+                batch = activation[start:start + batch_size].to(device=target, dtype=dtype)
+                total += downstream(batch * mask).double().sum(0)
+            result[row] = (total / activation.shape[0]).cpu().numpy()
     return result
 
 

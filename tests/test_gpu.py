@@ -1,6 +1,9 @@
 """Every torch path on CUDA gives what it gives on the CPU: contributions (layer and input paths,
-in one call and as a job on a Dask worker), the SAE, training, IRFs, control and the ImageNet
-analysis. Marked ``gpu``; skipped on a machine without CUDA (``pytest -m gpu`` runs only these)."""
+per-cell activations, in one call and as a job on a Dask worker), predictions and the evaluation
+on the virtual retina, recorded-layer interventions and control curves, the demo's steps, the SAE,
+training, IRFs, control and the ImageNet analysis. Marked ``gpu``; skipped on a machine without
+CUDA (``pytest -m gpu`` runs only these)."""
+import dataclasses
 import importlib.util
 import shutil
 from pathlib import Path
@@ -12,9 +15,14 @@ import xarray as xr
 
 import retinacodec as rc
 from retinacodec.control import retina_control
+from retinacodec.control_curves import retina_control_curves
+from retinacodec.layer_interventions import record_layer, scaled_mean_rates
+from retinacodec.models.registry import predict
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.models.training import TrainingSettings, train_model
 from retinacodec.parallel import run_contributions
+from retinacodec.pipelines.retina import DemoSettings
+from retinacodec.pipelines.retina import steps as demo_steps
 from retinacodec.stimuli import white_noise
 from retinacodec.stimuli.base import make_stimulus
 
@@ -47,6 +55,55 @@ def test_contributions_on_cuda_equal_the_cpu(model, stimulus, path):
     cuda = rc.contributions(model, stimulus, "amacrine", ["cell:0", "cell:1"], device=DEVICE, **kwargs)
     xr.testing.assert_allclose(cuda, cpu, **CLOSE)
     assert next(model.parameters()).device.type == "cpu"  # handed back where it was
+
+
+def test_per_cell_contributions_on_cuda_equal_the_cpu(model, stimulus):
+    kwargs = {"split": "sign", "activation": "cell", "n_steps": 6, "batch_size": 24, "progress": False}
+    cpu = rc.contributions(model, stimulus, "bipolar", ["cell:0", "cell:1"], device="cpu", **kwargs)
+    cuda = rc.contributions(model, stimulus, "bipolar", ["cell:0", "cell:1"], device=DEVICE, **kwargs)
+    xr.testing.assert_allclose(cuda, cpu, **CLOSE)
+
+
+def test_predictions_and_layer_interventions_on_cuda_equal_the_cpu(model, stimulus):
+    xr.testing.assert_allclose(predict(model, stimulus, device=DEVICE), predict(model, stimulus), **CLOSE)
+    assert next(model.parameters()).device.type == "cpu"
+    recordings = {key: record_layer(model, stimulus, "amacrine", 16, device=device)
+                  for key, device in (("cpu", "cpu"), ("cuda", DEVICE))}
+    assert recordings["cuda"].activation.device.type == "cpu"  # kept on the CPU for the interventions
+    torch.testing.assert_close(recordings["cuda"].activation, recordings["cpu"].activation, **CLOSE)
+    sets = [[0], [1, 3], []]
+    rates = {key: scaled_mean_rates(model, recordings["cpu"], "amacrine", sets, 0.0, 16, device=device)
+             for key, device in (("cpu", "cpu"), ("cuda", DEVICE))}
+    np.testing.assert_allclose(rates["cuda"], rates["cpu"], **CLOSE)
+
+
+def test_the_demos_steps_on_cuda_equal_the_cpu(model, stimulus):
+    settings = dataclasses.replace(DemoSettings.fast(), analysis_windows=8, analysis_snippets=2)
+    found = {key: demo_steps.layer_contributions(model, stimulus, settings, False, device=device)
+             for key, device in (("cpu", "cpu"), ("cuda", DEVICE))}
+    for name, result in found["cpu"].items():
+        xr.testing.assert_allclose(found["cuda"][name], result, **CLOSE)
+    curves = {key: retina_control_curves(model, stimulus, "amacrine", {"contribution": {"ON": [0, 1, 2, 3]}},
+                                         max_channels=2, n_random=2, device=device, progress=False)
+              for key, device in (("cpu", "cpu"), ("cuda", DEVICE))}
+    xr.testing.assert_allclose(curves["cuda"], curves["cpu"], **CLOSE)
+
+
+def test_the_whole_demo_on_cuda_follows_the_cpu_run(tmp_path, tiny_model):
+    """The demo end to end (fast settings, a random model on the virtual retina): the same
+    contributions and predicted hypothesis effects on CUDA as on the CPU."""
+    from retinacodec.pipelines.retina import Placement
+    from retinacodec.pipelines.retina.run import run_demo
+
+    for key, device in (("cpu", "cpu"), ("cuda", DEVICE)):
+        run_demo(tmp_path / key, model=tiny_model, settings=DemoSettings.fast(), progress=False,
+                 placement=Placement(device=device))
+    for name in ("contributions_bipolar", "contributions_amacrine"):
+        xr.testing.assert_allclose(rc.io.read_netcdf(tmp_path / "cuda" / f"{name}.nc"),
+                                   rc.io.read_netcdf(tmp_path / "cpu" / f"{name}.nc"), **CLOSE)
+    hypotheses = {key: rc.io.read_netcdf(tmp_path / key / "hypotheses.nc") for key in ("cpu", "cuda")}
+    np.testing.assert_allclose(hypotheses["cuda"]["predicted_change"].values,
+                               hypotheses["cpu"]["predicted_change"].values, rtol=1e-3, atol=1e-3)
 
 
 def test_a_contributions_job_on_cuda_workers_equals_the_cpu(tmp_path, model, stimulus):

@@ -2,7 +2,7 @@
 
 A retina sample is (time, cell). A channel's output summed over space is the same for every cell
 at a given time, so activation modes built from it cannot tell cells apart (their correlation with
-cell type is zero by construction). :func:`cell_activation` instead weights each position of the
+cell type is zero by construction). :class:`CellActivation` instead weights each position of the
 layer by where the cell reads out, so the activation depends on the cell, as the contribution does.
 
 Which window, and why
@@ -133,42 +133,47 @@ def receptive_windows(model: nn.Module | AdaptedModel, layer: str, cells: Sequen
     return window / total
 
 
-def cell_activation(adapted: AdaptedModel, layer: str, values: torch.Tensor, targets: Sequence[Cell],
-                    split: bool, batch_size: int) -> np.ndarray:
-    """Per-cell activation of every channel for every (input, target cell) pair.
+class CellActivation:
+    """Per-cell activation of every channel, from a layer's output captured anyway by the
+    contributions' forward pass (no pass of its own); each layer's windows are made once.
 
     Parameters
     ----------
     adapted : AdaptedModel
-        The network (in eval mode, on the device of ``values``).
-    layer : str
-        Layer name or alias.
-    values : torch.Tensor
-        (N, ...) model inputs.
+        The network.
     targets : sequence of Cell
         The target cells.
     split : bool
         Average the negative and positive parts of the output apart (last axis neg, pos).
-    batch_size : int
-        Inputs per forward pass.
-
-    Returns
-    -------
-    numpy.ndarray
-        (N x targets, channel[, sign]), sample-major (input, then target) as
-        :func:`retinacodec.contributions` orders samples; units of the layer's output.
     """
-    dtype = next(adapted.module.parameters()).dtype
-    parts, window = [], None
-    with torch.no_grad():
-        for start in range(0, values.shape[0], batch_size):
-            output = adapted.capture(values[start:start + batch_size].to(dtype), layer, stop=True).activation
-            if window is None:
-                window = torch.as_tensor(receptive_windows(adapted, layer, [t.i for t in targets],
-                                                           tuple(output.shape[-2:])), dtype=dtype,
-                                         device=output.device)
-            pieces = (output.clamp(max=0), output.clamp(min=0)) if split else (output,)
+
+    def __init__(self, adapted: AdaptedModel, targets: Sequence[Cell], split: bool) -> None:
+        self.adapted, self.cells, self.split = adapted, [t.i for t in targets], split
+        self._windows: dict[str, torch.Tensor] = {}
+
+    def __call__(self, layer: str, output: torch.Tensor) -> np.ndarray:
+        """The per-cell activation of a batch of the layer's output.
+
+        Parameters
+        ----------
+        layer : str
+            Layer name or alias.
+        output : torch.Tensor
+            (N, channel, y, x) the layer's output for N inputs.
+
+        Returns
+        -------
+        numpy.ndarray
+            (N x targets, channel[, sign]), sample-major (input, then target) as
+            :func:`retinacodec.contributions` orders samples; units of the layer's output.
+        """
+        window = self._windows.get(layer)
+        if window is None:
+            window = torch.as_tensor(receptive_windows(self.adapted, layer, self.cells, tuple(output.shape[-2:])),
+                                     dtype=output.dtype, device=output.device)
+            self._windows[layer] = window
+        with torch.no_grad():
+            pieces = (output.clamp(max=0), output.clamp(min=0)) if self.split else (output,)
             reduced = torch.stack([torch.einsum("nchw,thw->ntc", piece, window) for piece in pieces], dim=-1)
-            parts.append(reduced.reshape(-1, *reduced.shape[2:]).cpu().numpy())
-    result = np.concatenate(parts)
-    return result if split else result[..., 0]
+        result = reduced.reshape(-1, *reduced.shape[2:]).cpu().numpy()
+        return result if self.split else result[..., 0]

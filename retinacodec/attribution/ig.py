@@ -16,7 +16,7 @@ from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, Capture, adapt
 from ..targets import Cell, Target, as_targets
-from .activation import CELL_LONG_NAME, cell_activation, check_activation
+from .activation import CELL_LONG_NAME, CellActivation, check_activation
 from .conductance import conductance_maps
 from .gradients import take_rows
 from .inputs import Inputs, prepare_inputs
@@ -104,7 +104,7 @@ def contributions(
         How the layer's output is reduced to the ``activation`` variable: summed over space (the
         same for every target at an input; for population targets), or, for Cell targets,
         averaged over each cell's receptive-field window
-        (:func:`retinacodec.attribution.activation.cell_activation`), so that it depends on the cell.
+        (:class:`retinacodec.attribution.activation.CellActivation`), so that it depends on the cell.
     batch_size : int
         Most network evaluations per batch (samples x steps are stacked into batches); memory is
         about ``batch_size`` times one sample's forward-and-backward pass below the layer.
@@ -170,12 +170,9 @@ def contributions(
     target_device = resolve_device(device)
     with evaluating(module, target_device) as dtype:
         inputs = prepare_inputs(module, x, baseline, dtype, target_device)
+        windowed = CellActivation(adapted, targets, split == "sign") if per_cell else None
         results = _run(adapted, list(names.values()), targets, inputs, path, rule, split == "sign", batch_size,
-                       progress)
-        if per_cell:
-            for name in names.values():
-                windowed = cell_activation(adapted, name, inputs.values, targets, split == "sign", batch_size)
-                results[name] = (results[name][0], windowed, *results[name][2:])
+                       progress, windowed)
     attrs = {"retinacodec_version": __version__, "model": type(module).__name__, "target": ", ".join(map(str, targets)),
              "path": path, "method": method, "n_steps": int(n_steps),
              "baseline": baseline if isinstance(baseline, str) else "array", "split": split or "none",
@@ -231,9 +228,10 @@ def _dataset(results: tuple[np.ndarray, ...], index: pd.MultiIndex, split: str |
 
 def _run(adapted: AdaptedModel, layers: list[str], targets: Sequence[Target], inputs: Inputs, path: str,
          rule: tuple[str, np.ndarray, np.ndarray], split: bool, batch_size: int,
-         progress: bool) -> dict[str, tuple[np.ndarray, ...]]:
+         progress: bool, per_cell: CellActivation | None = None) -> dict[str, tuple[np.ndarray, ...]]:
     """Compute every layer's contributions chunk by chunk of inputs; arrays are sample-major
-    (input, target). ``rule`` is the quadrature method's name, nodes and weights."""
+    (input, target). ``rule`` is the quadrature method's name, nodes and weights; ``per_cell``, if
+    given, makes the activation each target cell's, from the layer's captured output."""
     values, baseline = inputs.values, inputs.baseline
     n_inputs, n_steps = values.shape[0], len(rule[1])
     chunk = max(1, batch_size // n_steps)
@@ -255,7 +253,8 @@ def _run(adapted: AdaptedModel, layers: list[str], targets: Sequence[Target], in
             maps, starts = _elementwise(adapted, layers, reducers, (chunk_values, chunk_baseline), actual, base, path,
                                         rule, batch_size, bar)
             for layer in layers:
-                _append(parts[layer], adapted, layer, maps[layer], actual[layer], starts[layer], reducers, split)
+                _append(parts[layer], adapted, layer, maps[layer], actual[layer], starts[layer], reducers, split,
+                        per_cell)
     return {layer: tuple(np.concatenate(parts[layer][key]) for key in _PARTS) for layer in layers}
 
 
@@ -290,13 +289,17 @@ def _elementwise(adapted: AdaptedModel, layers: list[str], reducers: Sequence, p
 
 
 def _append(parts: dict[str, list], adapted: AdaptedModel, layer: str, elementwise: torch.Tensor, actual: Capture,
-            start_output: torch.Tensor, reducers: Sequence, split: bool) -> None:
-    """Sum one chunk's elementwise contributions and activations over space into ``parts``."""
+            start_output: torch.Tensor, reducers: Sequence, split: bool, per_cell: CellActivation | None) -> None:
+    """Sum one chunk's elementwise contributions and activations over space (or each target
+    cell's window, with ``per_cell``) into ``parts``."""
     local = torch.arange(actual.activation.shape[0], device=actual.activation.device)
     axis = adapted.channel_axis(layer, actual.activation)
     summed = _sum_space(elementwise, 2, axis, split)
     parts["contribution"].append(summed.reshape(-1, *summed.shape[2:]))
-    activation = _sum_space(actual.activation.unsqueeze(1), 2, axis, split)
-    parts["activation"].append(np.repeat(activation, len(reducers), axis=1).reshape(-1, *activation.shape[2:]))
+    if per_cell is not None:
+        parts["activation"].append(per_cell(layer, actual.activation))
+    else:
+        activation = _sum_space(actual.activation.unsqueeze(1), 2, axis, split)
+        parts["activation"].append(np.repeat(activation, len(reducers), axis=1).reshape(-1, *activation.shape[2:]))
     parts["target"].append(torch.stack([r(actual.output, local) for r in reducers], 1).cpu().numpy().ravel())
     parts["baseline"].append(torch.stack([r(start_output, local) for r in reducers], 1).cpu().numpy().ravel())

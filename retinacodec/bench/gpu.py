@@ -1,8 +1,9 @@
 """Speed-up of every torch path on a GPU: ``python -m retinacodec.bench gpu [--device cuda]``.
 
 Times, on the CPU (all its threads) and on ``--device``, each after a warm-up call: contributions
-of a random default-sized retina CNN on both integration paths, an SAE fit, two training epochs,
-IRFs, the retina control experiment, and contributions of a random ResNet-50 at ``layer3`` per
+of a random default-sized retina CNN on both integration paths and with per-cell activations,
+predictions, an SAE fit, two training epochs, IRFs, the retina control experiment and control
+curves (recorded-layer interventions), and contributions of a random ResNet-50 at ``layer3`` per
 image (the ImageNet analysis's cost). Prints seconds on each and the ratio. ``--device cpu`` runs
 it on a machine without a GPU (ratios near 1), to check the script itself.
 """
@@ -23,6 +24,8 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
 
     import retinacodec as rc
     from retinacodec.control import retina_control
+    from retinacodec.control_curves import retina_control_curves
+    from retinacodec.models.registry import predict
     from retinacodec.models.retina_cnn import RetinaCNN
     from retinacodec.models.training import TrainingSettings, train_model
     from retinacodec.stimuli import white_noise
@@ -43,6 +46,10 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
             model, stimulus, "amacrine", "cell:0", path="layer", device=d, progress=False),
         f"contributions, input path ({n_windows} windows)": lambda d: rc.contributions(
             model, stimulus, "amacrine", "cell:0", path="input", device=d, progress=False),
+        f"per-cell contributions, 8 cells ({n_windows // 10} windows)": lambda d: rc.contributions(
+            model, stimulus.isel(time=slice(0, n_windows // 10 + model.history - 1)), "amacrine",
+            [f"cell:{i}" for i in range(8)], split="sign", activation="cell", device=d, progress=False),
+        f"predictions ({n_windows} windows)": lambda d: predict(model, stimulus, device=d),
         f"SAE fit ({len(features)} x 64, 50 epochs)": lambda d: rc.SAE(
             n_modes=16, epochs=50, early_stopping=False, device=d, progress=False).fit(features),
         f"training (2 epochs, {stimulus.sizes['time']} frames)": lambda d: train_model(
@@ -51,6 +58,9 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
             model, stimulus, times=stimulus["time"].values[model.history:][:20], device=d, progress=False),
         f"control ({n_windows} windows)": lambda d: retina_control(
             model, stimulus, "amacrine", {"half": [0, 1, 2, 3]}, device=d, progress=False),
+        f"control curves (k = 1..4, 5 random sets, {n_windows} windows)": lambda d: retina_control_curves(
+            model, stimulus, "amacrine", {"contribution": {"ON": [0, 1, 2, 3]}}, max_channels=4, n_random=5,
+            device=d, progress=False),
         f"ResNet-50 contributions at layer3 ({len(images)} images)": lambda d: rc.contributions(
             resnet, images, "layer3", "top", batch_size=20, device=d, progress=False),
     }

@@ -12,15 +12,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nwb", help="analyse an NWB recording instead (a model is trained on it first)")
     p.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
     p.add_argument("--fast", action="store_true", help="tiny settings for a smoke test (numbers not meaningful)")
+    p.add_argument("--device", default="cpu", help="torch device of every step: cpu (default), cuda or auto")
+    p.add_argument("--workers", type=int, help="compute the contributions on a local Dask cluster of N workers")
+    p.add_argument("--scheduler", help="compute the contributions on the Dask cluster at this scheduler address")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec demo`` with its parsed arguments."""
     from ..pipelines.retina.run import run_demo
-    from ..pipelines.retina.settings import DemoSettings
+    from ..pipelines.retina.settings import DemoSettings, Placement
 
     run_demo(  # it reports each step and the report's path as it goes
         args.output, model=args.model, nwb=args.nwb, overwrite=args.overwrite,
         settings=DemoSettings.fast() if args.fast else None,
+        placement=Placement(args.device, args.workers, args.scheduler),
     )

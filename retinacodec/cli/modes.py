@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--stability-fits", type=int, default=2, metavar="N",
+                   help="extra fits (seeds SEED+1..SEED+N) that score each mode's stability; each costs one more "
+                        "fit; 0 turns them off (default: 2)")
     p.add_argument("--save-sae", help="also save the fitted SAE (netCDF) for irf/control")
     p.add_argument("--plot", help="also save a figure to this PNG")
     p.set_defaults(func=run)
@@ -38,6 +41,7 @@ def run(args: argparse.Namespace) -> None:
     sae, result = fit_modes(
         data, variable=args.variable, labels=args.labels, nonnegative=not args.signed,
         n_modes=args.n_modes, epochs=args.epochs, seed=args.seed, device=args.device,
+        stability_fits=args.stability_fits,
     )
     write_netcdf(result, args.output)
     print(f"wrote {args.output}: {result.sizes['mode']} modes of {args.variable}, "

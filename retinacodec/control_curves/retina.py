@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import torch
 import xarray as xr
 from torch import nn
 
@@ -99,6 +100,7 @@ def retina_control_curves(
     labels: Sequence | None = None,
     batch_size: int = 500,
     progress: bool = True,
+    device: str | torch.device | None = None,
 ) -> xr.Dataset:
     """Ablate or preserve the top k channels of each target's mode, k = 1..``max_channels``.
 
@@ -126,6 +128,9 @@ def retina_control_curves(
         Windows per downstream pass.
     progress : bool
         Show a progress bar over channel sets.
+    device : str or torch.device, optional
+        Torch device of the forward passes (``"cpu"``, ``"cuda"``, ``"auto"``); by default where
+        the model is.
 
     Returns
     -------
@@ -158,7 +163,7 @@ def retina_control_curves(
                                f"{sorted(set(cell_types))} with other cells off target; got "
                                f"{[list(r) for r in rankings.values()]}")
     rankings = {s: {str(t): r for t, r in ranking.items()} for s, ranking in rankings.items()}
-    recording = record_layer(model, stimulus, layer, batch_size, progress=False)
+    recording = record_layer(model, stimulus, layer, batch_size, progress=False, device=device)
     n_channels = recording.activation.shape[1]
     if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
         raise RetinaCodecError(f"max_channels is {max_channels!r}; expected a positive integer")
@@ -168,7 +173,8 @@ def retina_control_curves(
     draws = _random_sets(n_channels, ks, n_random, seed) if n_random else []
     all_sets = [*chosen.values(), *(d for row in draws for d in row)]
     unique = list(dict.fromkeys(_silenced(c, i, n_channels) for c in all_sets for i in CURVE_INTERVENTIONS))
-    means = dict(zip(unique, scaled_mean_rates(model, recording, layer, unique, 0.0, batch_size, progress)))
+    means = dict(zip(unique, scaled_mean_rates(model, recording, layer, unique, 0.0, batch_size, progress,
+                                                            device)))
     baseline = recording.rates.values.astype(np.float64).mean(axis=0)
     selections = [*rankings, *([RANDOM] if n_random else [])]
     values = np.full((len(targets), len(selections), len(CURVE_INTERVENTIONS), len(ks), len(VARIABLES)), np.nan)

@@ -16,7 +16,7 @@ import xarray as xr
 
 from .. import __version__
 from .._progress import progress_bar
-from ..device import evaluating, resolve_device
+from ..device import device_for, evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..io.checkpoints import load_checkpoint
 from ..stimuli.base import validate_stimulus
@@ -192,6 +192,7 @@ def predict(
     stimulus: xr.DataArray,
     batch_size: int = 256,
     progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> xr.DataArray:
     """Firing rates of the model's cells for a stimulus.
 
@@ -207,6 +208,9 @@ def predict(
         Windows per forward pass (memory grows linearly with it; a few hundred is fastest on CPU).
     progress : bool
         Show a progress bar over batches.
+    device : str or torch.device, optional
+        Run on this device (``"cpu"``, ``"cuda"``, ``"auto"``; the model is moved there for the
+        call and back after); by default where the model is.
 
     Returns
     -------
@@ -224,10 +228,10 @@ def predict(
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise RetinaCodecError(f"batch_size is {batch_size!r}; expected a positive integer")
     stimulus = _check_stimulus(model, stimulus)
-    frames = _normalised_frames(model, stimulus)
-    n_windows = frames.shape[0] - model.history + 1
-    starts = range(0, n_windows, int(batch_size))
-    with evaluating(model, frames.device), torch.no_grad():
+    with evaluating(model, device_for(model, device)), torch.no_grad():
+        frames = _normalised_frames(model, stimulus)
+        n_windows = frames.shape[0] - model.history + 1
+        starts = range(0, n_windows, int(batch_size))
         rates = torch.cat([
             model.forward_movie(frames[None, start:start + batch_size + model.history - 1])[0]
             for start in progress_bar(starts, desc="predict", unit="batch", progress=progress)

@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 from sklearn.base import clone
 
+from .._validation import check_int
 from ..errors import RetinaCodecError
 from .compare import dimensions_for_variance, hoyer, mode_labels, net_values
 from .sae import SAE
@@ -56,8 +57,7 @@ def fit_modes(contributions: xr.Dataset, *, labels: str | Sequence | None = None
             f"got {type(contributions).__name__}; expected a contributions Dataset "
             "(read it with retinacodec.io.read_netcdf)"
         )
-    if int(stability_fits) < 0:
-        raise RetinaCodecError(f"stability_fits={stability_fits}; expected a non-negative integer")
+    stability_fits = check_int("stability_fits", stability_fits, minimum=0)
     sae = SAE(**sae_params).fit(contributions)
     loadings = sae.transform(contributions)
     inputs = net_values(contributions, sae.variable)
@@ -76,7 +76,7 @@ def fit_modes(contributions: xr.Dataset, *, labels: str | Sequence | None = None
         attrs=dict(sae.modes_.attrs),
     )
     if stability_fits:
-        seeds = [sae.seed + offset for offset in range(1, int(stability_fits) + 1)]
+        seeds = [sae.seed + offset for offset in range(1, stability_fits + 1)]
         others = [clone(sae).set_params(seed=seed).fit(contributions) for seed in seeds]
         result["stability"] = ("mode", fit_stability(sae, others))
         result["mean_stability"] = float(np.nanmean(result["stability"].values))

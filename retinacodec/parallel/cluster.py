@@ -27,16 +27,17 @@ def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
 
 
 @contextlib.contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
+def dask_client(workers: int | None = None, scheduler: str | Any | None = None) -> Iterator[Any]:
     """Yield a ``dask.distributed.Client``, or None for the single-process path.
 
     Parameters
     ----------
     workers : int or None
         Start a ``LocalCluster`` of this many worker processes (one thread each), closed on exit.
-    scheduler : str or None
-        Address of a running Dask scheduler (e.g. ``"tcp://10.0.0.1:8786"``) to connect to; the
-        cluster itself is left running on exit.
+    scheduler : str, distributed.Client or None
+        Address of a running Dask scheduler (e.g. ``"tcp://10.0.0.1:8786"``) to connect to, or a
+        client already connected (yielded as it is, so several jobs of one run share it); the
+        cluster itself, and a given client, are left running on exit.
 
     Yields
     ------
@@ -55,6 +56,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         return
     from distributed import Client
 
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="20s")

@@ -1,7 +1,8 @@
 """The contributions job: :func:`retinacodec.attribution.ig.contributions` over chunks of inputs.
 
 For a retina model the inputs are the stimulus's time windows (a chunk of windows ``i..j`` gets the
-frames ``i .. j + history - 2``); for a classifier they are images (a chunk of image indices).
+frames ``i .. j + history - 2``), or whole stretches of a stimulus; for a classifier they are images
+(a chunk of image indices).
 Workers load the model themselves, by checkpoint path or by calling a factory, once per process (before
 their first chunk, through the job's worker plugin), and take their chunks from inputs sent once.
 """
@@ -106,17 +107,24 @@ class ContributionJob:
         As for :func:`retinacodec.attribution.ig.contributions`.
     options : dict
         Further keyword arguments of ``contributions`` (path, baseline, n_steps, ...).
+    stretches : bool
+        The inputs are whole stimulus stretches (a chunk's data is a list of them, each computed
+        by one call), not the windows of one stimulus or a batch of images.
     """
 
     model: str | Callable[[], nn.Module]
     layer: str
     target: Any
     options: dict
+    stretches: bool = False
 
     @property
     def inputs_per_batch(self) -> int:
-        """Inputs per internal batch of ``contributions`` (``batch_size // n_steps``, at least 1):
-        chunks of a multiple of it give results equal bit for bit to one call."""
+        """Inputs per internal batch of ``contributions`` (``batch_size // n_steps``, at least 1;
+        1 for stretches, each its own call): chunks of a multiple of it give results equal bit for
+        bit to one call."""
+        if self.stretches:
+            return 1
         batch_size = self.options.get("batch_size", _DEFAULTS["batch_size"])
         return max(1, int(batch_size) // int(self.options.get("n_steps", _DEFAULTS["n_steps"])))
 
@@ -124,9 +132,14 @@ class ContributionJob:
         """Load the model into this process (a worker calls this once, before its first chunk)."""
         load_job_model(self.model)
 
+    def _contributions(self, data: Any) -> xr.Dataset:
+        return contributions(load_job_model(self.model), data, self.layer, self.target, progress=False,
+                             **self.options)
+
     def __call__(self, chunk: Chunk, data: Any) -> xr.Dataset:
-        result = contributions(load_job_model(self.model), data, self.layer, self.target, progress=False,
-                               **self.options)
+        if self.stretches:  # each stretch's times are already those of its frames
+            return xr.concat([self._contributions(stretch) for stretch in data], dim="sample")
+        result = self._contributions(data)
         index = result.indexes["sample"]
         if "image" not in index.names:  # a stimulus chunk's times are already those of its frames
             return result
@@ -157,6 +170,43 @@ def _is_stimulus(x: Any) -> bool:
     return isinstance(x, xr.DataArray) and set(x.dims) == {"time", "y", "x"}
 
 
+def _is_stretches(x: Any) -> bool:
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(_is_stimulus(s) for s in x)
+
+
+def _describe_stimulus(x: xr.DataArray, history: int) -> dict[str, Any]:
+    """A stimulus's fingerprint for the job's parameters; refuses one shorter than ``history``."""
+    if x.sizes["time"] < history:
+        raise RetinaCodecError(f"stimulus has {x.sizes['time']} frames; the model needs at least "
+                               f"{history} (its history)")
+    return {"frames": _fingerprint(x.values), "time": _fingerprint(x["time"].values),
+            "attrs": {k: str(v) for k, v in sorted(x.attrs.items())}}
+
+
+def _job_inputs(x: Any, spec: str | Callable[[], nn.Module],
+                options: dict) -> tuple[int, dict[str, Any], Callable[[Chunk], Any]]:
+    """(number of inputs, their description for the job's parameters, ``data(chunk)``) of ``x``;
+    sets ``options["baseline"]`` to the mean image for ``baseline="mean"`` on a batch."""
+    if _is_stretches(x):
+        history, stretches = int(load_job_model(spec).history), list(x)
+        described = [_describe_stimulus(stretch, history) for stretch in stretches]
+        return len(stretches), {"kind": "stretches", "stretches": described}, \
+            lambda chunk: stretches[chunk.start:chunk.stop]
+    if _is_stimulus(x):
+        history = int(load_job_model(spec).history)
+        described = {"kind": "stimulus", **_describe_stimulus(x, history)}
+        return x.sizes["time"] - history + 1, described, \
+            lambda chunk: x.isel(time=slice(chunk.start, chunk.stop + history - 1))
+    values = x.values if isinstance(x, xr.DataArray) else x
+    if getattr(values, "ndim", 0) < 2 or len(values) == 0:
+        raise RetinaCodecError(f"inputs have shape {getattr(values, 'shape', None)}; expected a stimulus "
+                               f"(time, y, x) DataArray, a list of them, or a batch (N, ...) with N >= 1")
+    if isinstance(options.get("baseline"), str) and options["baseline"] == "mean":
+        options["baseline"] = np.asarray(values, dtype=np.float64).mean(axis=0)
+    return len(values), {"kind": "batch", "values": _fingerprint(values)}, \
+        lambda chunk: values[chunk.start:chunk.stop]
+
+
 def run_contributions(
     model: str | os.PathLike | nn.Module | Callable[[], nn.Module],
     x: Any,
@@ -165,7 +215,7 @@ def run_contributions(
     out_dir: str | os.PathLike,
     chunk_size: int | None = None,
     workers: int | None = None,
-    scheduler: str | None = None,
+    scheduler: str | Any | None = None,
     threads: int = 1,
     overwrite: bool = False,
     progress: bool = True,
@@ -185,9 +235,11 @@ def run_contributions(
         object (sent to each worker once; a rerun resumes when its state is the same), or a
         picklable, deterministic factory ``() -> nn.Module`` (e.g. a classifier loading fixed
         weights). Each worker loads it itself, once.
-    x : xarray.DataArray or array
+    x : xarray.DataArray, list of xarray.DataArray, or array
         A stimulus (time, y, x) in contrast for a retina model (inputs: one window of ``history``
-        frames per time point), or inputs (N, ...) such as images (N, C, H, W).
+        frames per time point); a list of stimulus stretches (inputs: the stretches, each computed
+        by one call, the result their concatenation along ``sample``, as the retina demo
+        analyses stretches spread over a stimulus); or inputs (N, ...) such as images (N, C, H, W).
     layer, target
         As for ``contributions``; ``target`` names (``"cell:0"``, ``"top"``, ...) or Target
         objects (picklable).
@@ -233,29 +285,7 @@ def run_contributions(
             raise RetinaCodecError(f"checkpoint not found: {path} (expected an existing .pt file)")
         spec, model_id = str(path), {"name": os.fspath(model), "sha256": file_digest(path)}
     options = dict(contribution_kwargs)
-    if _is_stimulus(x):
-        history = int(load_job_model(spec).history)
-        n_inputs = x.sizes["time"] - history + 1
-        if n_inputs < 1:
-            raise RetinaCodecError(f"stimulus has {x.sizes['time']} frames; the model needs at least "
-                                   f"{history} (its history)")
-        inputs = {"kind": "stimulus", "frames": _fingerprint(x.values), "time": _fingerprint(x["time"].values),
-                  "attrs": {k: str(v) for k, v in sorted(x.attrs.items())}}
-
-        def data(chunk: Chunk) -> xr.DataArray:
-            return x.isel(time=slice(chunk.start, chunk.stop + history - 1))
-    else:
-        values = x.values if isinstance(x, xr.DataArray) else x
-        if getattr(values, "ndim", 0) < 2 or len(values) == 0:
-            raise RetinaCodecError(f"inputs have shape {getattr(values, 'shape', None)}; expected a "
-                                   f"stimulus (time, y, x) DataArray or a batch (N, ...) with N >= 1")
-        n_inputs = len(values)
-        inputs = {"kind": "batch", "values": _fingerprint(values)}
-        if isinstance(options.get("baseline"), str) and options["baseline"] == "mean":
-            options["baseline"] = np.asarray(values, dtype=np.float64).mean(axis=0)
-
-        def data(chunk: Chunk) -> Any:
-            return values[chunk.start:chunk.stop]
+    n_inputs, inputs, data = _job_inputs(x, spec, options)
     params = {
         "job": "contributions",
         "model": model_id,
@@ -264,7 +294,7 @@ def run_contributions(
         "target": [str(t) for t in as_targets(target)],
         "options": {k: _describe_option(v) for k, v in sorted(contribution_kwargs.items())},
     }
-    job = ContributionJob(spec, layer, target, options)
+    job = ContributionJob(spec, layer, target, options, stretches=inputs["kind"] == "stretches")
     return run_chunked(job, Chunking(int(n_inputs), chunk_size), out_dir, params, data=data,
                        workers=workers, scheduler=scheduler, threads=threads, overwrite=overwrite,
                        progress=progress)

@@ -54,7 +54,7 @@ def run_chunked(
     data: Callable[[Chunk], Any] = _no_data,
     dim: str = "sample",
     workers: int | None = None,
-    scheduler: str | None = None,
+    scheduler: str | Any | None = None,
     threads: int = 1,
     overwrite: bool = False,
     progress: bool = True,
@@ -94,8 +94,9 @@ def run_chunked(
         Dim the parts are concatenated along.
     workers : int or None
         Run on a local Dask cluster of this many single-threaded worker processes.
-    scheduler : str or None
-        Run on the Dask cluster of this scheduler address instead.
+    scheduler : str, distributed.Client or None
+        Run on the Dask cluster of this scheduler address, or of this connected client (left open,
+        so that several jobs share one cluster), instead.
     threads : int
         Torch intra-op threads per chunk, the same wherever it runs (so results do not depend on
         where or how the job was run).

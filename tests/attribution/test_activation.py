@@ -97,3 +97,25 @@ def test_factorized_readout_window_is_its_spatial_mask():
     bipolar = torch.rand(1, 4, 12, 12, dtype=torch.float64, requires_grad=True)
     (gradient,) = torch.autograd.grad(model.ganglion(model.amacrine(bipolar))[0, 1], bipolar)
     assert np.array_equal(bipolar_window > 0, (gradient.abs().sum(dim=(0, 1)) > 0).numpy())
+
+
+def test_per_cell_activation_comes_from_the_contributions_own_forward_pass(stimulus):
+    """No pass of its own: the layer sees as many inputs as for the spatial sum, and the activation
+    is the layer's output (recorded independently, by a hook) over each cell's window."""
+    model = small_retina()
+    cells = [Cell(0), Cell(2)]
+    rows, results = {}, {}
+    for activation in ("space", "cell"):
+        seen = []
+        handle = model.amacrine.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
+        results[activation] = contributions(model, stimulus, "amacrine", cells, activation=activation, split="sign",
+                                            n_steps=3, batch_size=9, progress=False)
+        handle.remove()
+        rows[activation] = sum(seen)
+    assert rows["cell"] == rows["space"]
+    output = _layer_output(model, stimulus, "amacrine")  # (time, channel, 8, 8)
+    window = receptive_windows(model, "amacrine", [0, 2], output.shape[-2:])
+    expected = np.stack([np.einsum("nchw,thw->ntc", np.minimum(output, 0), window),
+                         np.einsum("nchw,thw->ntc", np.maximum(output, 0), window)], axis=-1)
+    np.testing.assert_allclose(results["cell"].activation.values, expected.reshape(-1, 5, 2), rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(results["cell"].contribution.values, results["space"].contribution.values)

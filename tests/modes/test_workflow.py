@@ -52,3 +52,19 @@ def test_fit_modes_records_each_modes_stability_across_seeds(contributions, fast
     assert "stability" not in plain
     with pytest.raises(RetinaCodecError, match="stability_fits"):
         fit_modes(ds, stability_fits=-1, **fast)
+
+
+def test_the_modes_command_sets_or_turns_off_the_stability_fits(tmp_path, contributions, capsys):
+    from retinacodec.cli import main
+
+    source = write_netcdf(contributions(split=True), tmp_path / "contributions.nc")
+    common = [str(source), "--epochs", "5", "--n-modes", "4", "--seed", "3"]
+    assert main(["modes", *common, "-o", str(tmp_path / "one.nc"), "--stability-fits", "1"]) == 0
+    assert main(["modes", *common, "-o", str(tmp_path / "none.nc"), "--stability-fits", "0"]) == 0
+    one, none = read_netcdf(tmp_path / "one.nc"), read_netcdf(tmp_path / "none.nc")
+    assert one.attrs["stability_seeds"] == "[4]" and "stability" in one
+    assert "stability" not in none and "stability_seeds" not in none.attrs
+    np.testing.assert_array_equal(none["modes"].values, one["modes"].values)  # the main fit is the same
+    capsys.readouterr()
+    assert main(["modes", *common, "-o", str(tmp_path / "bad.nc"), "--stability-fits", "-1"]) == 2
+    assert "stability_fits is -1; expected an integer >= 0" in capsys.readouterr().err

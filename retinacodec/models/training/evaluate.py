@@ -17,6 +17,7 @@ def evaluate_on_virtual_retina(
     n_frames: int = 3000,
     seed: int = 1000,
     progress: bool = False,
+    device: Any = None,
 ) -> xr.Dataset:
     """How well a model predicts its virtual retina's true rates on fresh natural jitter.
 
@@ -32,6 +33,9 @@ def evaluate_on_virtual_retina(
         Seed of the natural jitter; use one not used in training.
     progress : bool
         Show progress bars.
+    device : str or torch.device, optional
+        Torch device of the model's predictions (``"cpu"``, ``"cuda"``, ``"auto"``); by default
+        where the model is.
 
     Returns
     -------
@@ -61,7 +65,7 @@ def evaluate_on_virtual_retina(
         )
     stim = natural_jitter(n_frames=n_frames, seed=seed, size=model.size, progress=progress)
     true = retina.respond(stim, progress=progress)["rate"]
-    predicted = predict(model, stim, progress=progress)
+    predicted = predict(model, stim, progress=progress, device=device)
     r = pearson_r(predicted, true)
     return xr.Dataset(
         {"predicted": predicted.drop_vars(["y", "x"]),
@@ -110,7 +114,7 @@ def recorded_rate(stimulus: xr.DataArray, spikes: xr.DataArray) -> xr.DataArray:
 
 def evaluate_recording(models: dict[str, Any], heldout: tuple[xr.DataArray, xr.DataArray],
                        repeat_stimulus: xr.DataArray | None = None,
-                       repeats: xr.DataArray | None = None) -> xr.Dataset:
+                       repeats: xr.DataArray | None = None, device: Any = None) -> xr.Dataset:
     """Every model's fit on the held-out part of a recording and, when it has them, on its repeats.
 
     Parameters
@@ -121,6 +125,8 @@ def evaluate_recording(models: dict[str, Any], heldout: tuple[xr.DataArray, xr.D
         The held-out end of the recording: (time, y, x) contrast and (time, cell) counts.
     repeat_stimulus, repeats : xarray.DataArray, optional
         The frozen segment (time, y, x) and the counts on each repeat (trial, time, cell).
+    device : str or torch.device, optional
+        Torch device of the predictions; by default where each model is.
 
     Returns
     -------
@@ -137,14 +143,15 @@ def evaluate_recording(models: dict[str, Any], heldout: tuple[xr.DataArray, xr.D
 
     stimulus, spikes = heldout
     names = list(models)
-    predicted = [predict(models[name], stimulus).assign_coords(cell=spikes["cell"].values) for name in names]
+    predicted = [predict(models[name], stimulus, device=device).assign_coords(cell=spikes["cell"].values)
+                 for name in names]
     recorded = recorded_rate(stimulus, spikes).sel(time=predicted[0]["time"])
     data = {"predicted": xr.concat([p.reset_coords(["y", "x"], drop=True) for p in predicted], "model"),
             "recorded": recorded,
             "heldout_r": xr.concat([pearson_r(p, recorded) for p in predicted], "model")}
     if repeats is not None:
         trials = repeats * float(repeat_stimulus.attrs["frame_rate_hz"])
-        on_repeat = [predict(models[name], repeat_stimulus).assign_coords(cell=repeats["cell"].values)
+        on_repeat = [predict(models[name], repeat_stimulus, device=device).assign_coords(cell=repeats["cell"].values)
                      for name in names]
         data["repeat_r"] = xr.concat([trial_average_r(p, trials) for p in on_repeat], "model")
         data["feve"] = xr.concat([feve(p, trials) for p in on_repeat], "model")

@@ -44,7 +44,7 @@ from ...modes.sae import SAE
 from ...modes.selection import associated_mode, top_channels
 from ...modes.workflow import fit_modes
 from ...parallel import Chunking, run_chunked
-from ...parallel.cluster import check_cluster_options
+from ...parallel.cluster import check_cluster_options, dask_client
 from ...parallel.contributions import ContributionJob, load_job_model
 from ...plots import save_figure
 from ...plots.control import plot_control
@@ -299,7 +299,7 @@ def run_imagenet(
     n_map_modes: int = 4,
     class_token: bool = True,
     batch_size: int = 64,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     threads: int | None = None,
@@ -357,10 +357,13 @@ def run_imagenet(
         ViT-B/16: include the class token in the per-head attention layers of the default list.
     batch_size : int
         Network evaluations per batch.
-    chunk_size : int
-        Views per contributions chunk (the unit of resumption and of distribution).
+    chunk_size : int, optional
+        Views per contributions chunk (the unit of resumption and of distribution); by default
+        the size recorded in a layer's folder when resuming, else chosen from the cost per view
+        measured on the first views (:func:`retinacodec.parallel.run_chunked`).
     workers : int, optional
-        Compute the contributions on a local Dask cluster of this many worker processes.
+        Compute the contributions on a local Dask cluster of this many worker processes (one
+        cluster for every layer of the run).
     scheduler : str, optional
         Compute the contributions on the Dask cluster of this scheduler address instead.
     threads : int, optional
@@ -397,11 +400,12 @@ def run_imagenet(
     if path not in PATHS:
         raise RetinaCodecError(f"unknown path {path!r}; expected one of {', '.join(PATHS)}")
     for name, value in (("n_steps", n_steps), ("sae_epochs", sae_epochs), ("batch_size", batch_size),
-                        ("chunk_size", chunk_size), ("n_map_images", n_map_images), ("n_map_modes", n_map_modes),
+                        ("n_map_images", n_map_images), ("n_map_modes", n_map_modes),
                         ("n_off_target", n_off_target), ("min_samples", min_samples)):
         _check_positive(name, value)
-    if threads is not None:
-        _check_positive("threads", threads)
+    for name, value in (("threads", threads), ("chunk_size", chunk_size)):
+        if value is not None:
+            _check_positive(name, value)
     check_cluster_options(workers, scheduler)
     if not 0 < control_fraction <= 1:
         raise RetinaCodecError(f"control_fraction is {control_fraction!r}; expected a fraction in (0, 1]")
@@ -440,12 +444,13 @@ def run_imagenet(
     options = {"contributions": {"path": path, "n_steps": n_steps, "method": method, "split": "sign",
                                  "batch_size": batch_size, "device": device},
                "chunk_size": chunk_size, "batch_size": batch_size, "device": device,
-               "parallel": {"workers": workers, "scheduler": scheduler,
-                            "threads": threads if threads is not None else (
-                                torch.get_num_threads() if workers is None and scheduler is None else 1)}}
-    run = _Run(model, adapted, factory, views, params, out, options, control_images,
-               views.load(views.center(control_images)), predictions, progress, log)
-    summaries = [_layer(run, alias, name, classes) for alias, name in aliases.items()]
+               "parallel": {"threads": threads if threads is not None else (
+                   torch.get_num_threads() if workers is None and scheduler is None else 1)}}
+    with dask_client(workers, scheduler) as client:  # one cluster for every layer
+        options["parallel"]["scheduler"] = client
+        run = _Run(model, adapted, factory, views, params, out, options, control_images,
+                   views.load(views.center(control_images)), predictions, progress, log)
+        summaries = [_layer(run, alias, name, classes) for alias, name in aliases.items()]
     summary = xr.concat(summaries, dim="layer", join="outer", combine_attrs="drop_conflicts")
     summary.attrs = {
         "kind": "imagenet_summary", "model": model, **origin, "top1_accuracy": accuracy,

@@ -29,10 +29,12 @@ from ...stimuli import natural_jitter
 from . import steps
 from .figures import draw_figures
 from .report import report, summary
-from .settings import DemoSettings
+from .settings import DemoSettings, Placement
 
 REPORT = "report.md"
 SUMMARY = "summary.json"
+CONTRIBUTION_PARTS = "contributions_parts"
+"""Folder of the chunked contribution jobs' parts (one subfolder per layer) when run on Dask."""
 
 
 def _training_seeds(checkpoint: Path) -> set[int]:
@@ -64,6 +66,7 @@ def run_demo(
     progress: bool = True,
     settings: DemoSettings | None = None,
     log: Callable[[str], None] | None = None,
+    placement: Placement | None = None,
 ) -> Path:
     """Run the CODEC pipeline end to end and write results, figures and ``report.md``.
 
@@ -88,6 +91,9 @@ def run_demo(
         the shipped model's demo into a few minutes on 2 CPU cores).
     log : callable, optional
         Receives the per-step lines instead of stderr.
+    placement : Placement, optional
+        Torch device, and a Dask cluster for the contributions (default: CPU, one process); the
+        results are the same, to float rounding on another device.
 
     Returns
     -------
@@ -99,16 +105,18 @@ def run_demo(
     RetinaCodecError
         For an unknown or corrupt model, a model without a virtual retina (and no ``nwb``), a
         missing or corrupt NWB file or one without a stimulus or units, an unknown layer, demo
-        seeds that the model was trained on, or a folder that may not be written.
+        seeds that the model was trained on, a folder that may not be written, an unknown device
+        or CUDA without it.
     """
     settings = settings or DemoSettings()
+    placement = placement or Placement()
     if not progress and log is None:
         log = lambda line: None  # noqa: E731
     started = time.perf_counter()
     with torch_threads(settings.threads):
         if nwb is None:
-            return _run_virtual_retina(Path(output_dir), model, overwrite, progress, settings, log, started)
-        return _run_recording(Path(output_dir), Path(nwb), overwrite, progress, settings, log, started)
+            return _run_virtual_retina(Path(output_dir), model, overwrite, progress, settings, log, started, placement)
+        return _run_recording(Path(output_dir), Path(nwb), overwrite, progress, settings, log, started, placement)
 
 
 def _fingerprint(settings: DemoSettings, **inputs) -> dict:
@@ -118,9 +126,9 @@ def _fingerprint(settings: DemoSettings, **inputs) -> dict:
 
 
 def _run_virtual_retina(folder: Path, name, overwrite: bool, progress: bool, settings: DemoSettings, log,
-                        started: float) -> Path:
+                        started: float, placement: Placement) -> Path:
     checkpoint = checkpoint_path(name)
-    model = load(name)
+    model = load(name, device=placement.device)  # steps without a device argument run where the model is
     retina = model.virtual_retina
     if retina is None:
         raise RetinaCodecError(f"model {str(name)!r} carries no virtual retina (virtual_retina.json beside "
@@ -134,8 +142,8 @@ def _run_virtual_retina(folder: Path, name, overwrite: bool, progress: bool, set
                                "expected fresh seeds (pass another --seed)")
     workspace = Workspace(folder, _fingerprint(settings, checkpoint_sha256=file_digest(checkpoint)), overwrite, log)
     analysis = _stimulus(settings.analysis_frames, seeds[1], progress)
-    found = workspace.run("fit", lambda: steps.virtual_retina_fit(model, retina, settings, progress))
-    found |= _analyse(workspace, model, analysis, found, settings, progress)
+    found = workspace.run("fit", lambda: steps.virtual_retina_fit(model, retina, settings, progress, placement.device))
+    found |= _analyse(workspace, model, analysis, found, settings, progress, placement)
     found |= workspace.run("hypotheses", lambda: steps.layer_hypotheses(
         model, _stimulus(settings.hypothesis_frames, seeds[2], progress), found, settings, progress, retina=retina,
         match_stimulus=_stimulus(settings.match_frames, seeds[3], progress)))
@@ -145,19 +153,21 @@ def _run_virtual_retina(folder: Path, name, overwrite: bool, progress: bool, set
 
 
 def _run_recording(folder: Path, nwb: Path, overwrite: bool, progress: bool, settings: DemoSettings, log,
-                   started: float) -> Path:
+                   started: float, placement: Placement) -> Path:
     stimulus, spikes = steps.load_recording(nwb)
     _check_layers(RetinaCNN(1, history=2, size=8, bipolar_kernel=3, amacrine_kernel=3), settings.layers)
     workspace = Workspace(folder, _fingerprint(settings, nwb_sha256=file_digest(nwb)), overwrite, log)
     heldout, heldout_spikes = steps.split_recording(stimulus, spikes, settings.nwb_heldout_fraction)
-    workspace.run("train", lambda: steps.train_on_recording(workspace.folder, stimulus, spikes, settings, progress))
-    model, baseline = load(workspace.path("model") / "cnn"), load(workspace.path("model") / "ln")
+    workspace.run("train", lambda: steps.train_on_recording(workspace.folder, stimulus, spikes, settings, progress,
+                                                            placement.device))
+    model, baseline = (load(workspace.path("model") / kind, device=placement.device) for kind in ("cnn", "ln"))
     if heldout.sizes["time"] < model.history:
         raise RetinaCodecError(f"the held-out part of {nwb} has {heldout.sizes['time']} frames; expected at least "
                                f"{model.history} (a longer recording or a larger heldout fraction)")
-    found = workspace.run("fit", lambda: steps.recording_fit(model, heldout, heldout_spikes, baseline))
+    found = workspace.run("fit", lambda: steps.recording_fit(model, heldout, heldout_spikes, baseline,
+                                                             placement.device))
     analysis = heldout.isel(time=slice(0, settings.analysis_frames))
-    found |= _analyse(workspace, model, analysis, found, settings, progress)
+    found |= _analyse(workspace, model, analysis, found, settings, progress, placement)
     found |= workspace.run("hypotheses", lambda: steps.layer_hypotheses(
         model, heldout.isel(time=slice(0, settings.hypothesis_frames)), found, settings, progress))
     source = (f"Recording `{nwb}` ({spikes.sizes['cell']} units, {stimulus.sizes['time']} frames): a model was "
@@ -168,15 +178,19 @@ def _run_recording(folder: Path, nwb: Path, overwrite: bool, progress: bool, set
 
 
 def _analyse(workspace: Workspace, model, analysis: xr.DataArray, found: dict, settings: DemoSettings,
-             progress: bool) -> dict:
+             progress: bool, placement: Placement) -> dict:
     """The steps shared by both sources: contributions, modes, comparison, IRFs, control."""
     found = dict(found)
-    found |= workspace.run("contributions", lambda: steps.layer_contributions(model, analysis, settings, progress))
-    found |= workspace.run("modes", lambda: steps.layer_modes(found, settings, progress))
+    device = placement.device
+    found |= workspace.run("contributions", lambda: steps.layer_contributions(
+        model, analysis, settings, progress, device, placement.workers, placement.scheduler,
+        workspace.path(CONTRIBUTION_PARTS)))
+    found |= workspace.run("modes", lambda: steps.layer_modes(found, settings, progress, device))
     found |= workspace.run("compare", lambda: steps.comparison(found, settings))
     cells = steps.irf_cells(found["fit"], settings.irf_cells)
-    found |= workspace.run("irf", lambda: steps.mode_irfs(model, analysis, found, cells, settings, progress))
-    found |= workspace.run("control", lambda: steps.control_experiments(model, analysis, found, settings, progress))
+    found |= workspace.run("irf", lambda: steps.mode_irfs(model, analysis, found, cells, settings, progress, device))
+    found |= workspace.run("control", lambda: steps.control_experiments(model, analysis, found, settings, progress,
+                                                                        device))
     return found
 
 

@@ -104,3 +104,36 @@ class DemoSettings:
     def to_dict(self) -> dict:
         """The settings as a plain mapping (for the manifest and the report)."""
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the demo's torch work runs; not part of a run's fingerprint (a run resumes under
+    another placement), since it changes no result beyond float rounding on another device.
+
+    Parameters
+    ----------
+    device : str
+        Torch device of every step (``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``).
+    workers : int, optional
+        Run the contributions on a local Dask cluster of this many single-threaded worker
+        processes (one cluster for the whole run).
+    scheduler : str, optional
+        Run the contributions on the Dask cluster at this scheduler address instead.
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown device, CUDA asked for without it, or bad cluster options.
+    """
+
+    device: str = "cpu"
+    workers: int | None = None
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        from ...device import resolve_device
+        from ...parallel.cluster import check_cluster_options
+
+        resolve_device(self.device)
+        check_cluster_options(self.workers, self.scheduler)

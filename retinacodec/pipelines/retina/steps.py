@@ -28,23 +28,25 @@ from ...models.training.recording import split_recording as library_split
 from ...modes.compare import pca_dimensions, sign_correlation, sparsity
 from ...modes.selection import associated_mode, control_target, top_channels
 from ...modes.workflow import fit_modes
+from ...parallel import dask_client, run_contributions
 from ...receptive_fields import irf, modes_by_share
 from ...targets import Cell
 from .settings import DemoSettings
 
 
-def virtual_retina_fit(model: RetinaCNN, retina, settings: DemoSettings, progress: bool) -> dict:
+def virtual_retina_fit(model: RetinaCNN, retina, settings: DemoSettings, progress: bool, device: str = "cpu") -> dict:
     """Predicted against true rates on fresh natural jitter (:func:`evaluate_on_virtual_retina`)."""
     return {"fit": evaluate_on_virtual_retina(model, retina, n_frames=settings.fit_frames, seed=settings.seed,
-                                              progress=progress)}
+                                              progress=progress, device=device)}
 
 
-def recording_fit(model: RetinaCNN, stimulus: xr.DataArray, spikes: xr.DataArray, baseline=None) -> dict:
+def recording_fit(model: RetinaCNN, stimulus: xr.DataArray, spikes: xr.DataArray, baseline=None,
+                  device: str = "cpu") -> dict:
     """Predicted rates against the recorded rate (spike counts x frame rate, smoothed over
     :data:`SMOOTHING_FRAMES` frames) on the held-out part of a recording; with ``baseline`` (the
     LN model), its r per cell too (``ln_pearson_r``)."""
     models = {"cnn": model} | ({"ln": baseline} if baseline is not None else {})
-    evaluation = evaluate_recording(models, (stimulus, spikes))
+    evaluation = evaluate_recording(models, (stimulus, spikes), device=device)
     predicted = evaluation["predicted"].sel(model="cnn", drop=True).assign_coords(cell_type=("cell", model.cell_type))
     data = {"predicted": predicted, "true": evaluation["recorded"],
             "pearson_r": evaluation["heldout_r"].sel(model="cnn", drop=True).assign_coords(
@@ -57,11 +59,12 @@ def recording_fit(model: RetinaCNN, stimulus: xr.DataArray, spikes: xr.DataArray
 
 
 def train_on_recording(folder: Path, stimulus: xr.DataArray, spikes: xr.DataArray, settings: DemoSettings,
-                       progress: bool) -> dict:
+                       progress: bool, device: str = "cpu") -> dict:
     """Fit the CNN and the LN baseline to a recording (:func:`train_recording`, resumable in
     ``folder/model``); the last ``nwb_heldout_fraction`` is held out."""
     train_recording(stimulus, spikes, folder / "model", heldout_fraction=settings.nwb_heldout_fraction,
-                    settings=recording_settings(epochs=settings.nwb_epochs, seed=settings.seed), progress=progress)
+                    settings=recording_settings(epochs=settings.nwb_epochs, seed=settings.seed), device=device,
+                    progress=progress)
     return {"model": Path("model") / "cnn" / "model.pt", "baseline": Path("model") / "ln" / "model.pt"}
 
 
@@ -85,28 +88,38 @@ def snippets(stimulus: xr.DataArray, history: int, settings: DemoSettings) -> li
     return [stimulus.isel(time=slice(start, start + length)) for start in starts]
 
 
-def layer_contributions(model: RetinaCNN, stimulus: xr.DataArray, settings: DemoSettings, progress: bool) -> dict:
+def layer_contributions(model: RetinaCNN, stimulus: xr.DataArray, settings: DemoSettings, progress: bool,
+                        device: str = "cpu", workers: int | None = None, scheduler: str | None = None,
+                        job_dir: Path | None = None) -> dict:
     """Split-sign contributions of every channel of each layer to every cell's rate, at the
-    windows of the stretches of :func:`snippets`."""
+    windows of the stretches of :func:`snippets`; with ``workers`` or ``scheduler``, one chunked
+    job per layer (:func:`retinacodec.parallel.run_contributions`, one stretch per chunk, parts in
+    ``job_dir/<layer>``) on one Dask cluster for all layers, with the same result."""
     cells = [Cell(i) for i in range(model.n_cells)]
     parts = snippets(stimulus, model.history, settings)
-    outputs = {}
-    for layer in settings.layers:
-        pieces = [contributions(model, part, layer, cells, split="sign", activation="cell", n_steps=settings.ig_steps,
-                                batch_size=settings.batch_size, progress=False)
-                  for part in progress_bar(parts, desc=f"contributions of {layer}", unit="stretch", progress=progress)]
-        outputs[f"contributions_{layer}"] = xr.concat(pieces, dim="sample")
-    return outputs
+    options = dict(split="sign", activation="cell", n_steps=settings.ig_steps, batch_size=settings.batch_size,
+                   device=device)
+    if workers is None and scheduler is None:
+        return {f"contributions_{layer}": xr.concat(
+            [contributions(model, part, layer, cells, progress=False, **options)
+             for part in progress_bar(parts, desc=f"contributions of {layer}", unit="stretch", progress=progress)],
+            dim="sample") for layer in settings.layers}
+    if job_dir is None:
+        raise RetinaCodecError("distributed contributions need a job folder for their parts; expected job_dir")
+    with dask_client(workers, scheduler) as client:
+        return {f"contributions_{layer}": run_contributions(
+            model, parts, layer, cells, Path(job_dir) / layer, chunk_size=1, scheduler=client,
+            threads=settings.threads, overwrite=True, progress=progress, **options) for layer in settings.layers}
 
 
-def layer_modes(found: dict, settings: DemoSettings, progress: bool) -> dict:
+def layer_modes(found: dict, settings: DemoSettings, progress: bool, device: str = "cpu") -> dict:
     """SAE modes of contributions and of activations for each layer (with cell-type statistics)."""
     outputs = {}
     for layer in settings.layers:
         for variable, suffix in (("contribution", ""), ("activation", "_activation")):
             sae, result = fit_modes(found[f"contributions_{layer}"], labels="cell_type", variable=variable,
                                     epochs=settings.sae_epochs, batch_size=settings.sae_batch_size,
-                                    seed=settings.seed, device="cpu", progress=progress)
+                                    seed=settings.seed, device=device, progress=progress)
             outputs[f"modes{suffix}_{layer}"] = result
             outputs[f"sae{suffix}_{layer}"] = sae
     return outputs
@@ -139,7 +152,7 @@ def irf_cells(fit: xr.Dataset, count: int) -> list[int]:
 
 
 def mode_irfs(model: RetinaCNN, stimulus: xr.DataArray, found: dict, cells: list[int], settings: DemoSettings,
-              progress: bool) -> dict:
+              progress: bool, device: str = "cpu") -> dict:
     """IRFs of a few cells at a few of the analysed times, split by every live contribution mode of
     one layer; kept: each cell's modes ranked by their share of its IRF until they carry
     ``irf_min_share`` (at most ``irf_modes``; :func:`modes_by_share`)."""
@@ -149,7 +162,7 @@ def mode_irfs(model: RetinaCNN, stimulus: xr.DataArray, found: dict, cells: list
     modes = found[f"modes_{layer}"]
     result = irf(model, stimulus, cells=cells, times=times, method="gradient", layer=layer,
                  modes=found[f"sae_{layer}"], selected_modes=used_modes(modes, modes.sizes["mode"]),
-                 batch_size=settings.batch_size, progress=progress)
+                 batch_size=settings.batch_size, device=device, progress=progress)
     return {"irf": modes_by_share(result, settings.irf_min_share, settings.irf_modes)}
 
 
@@ -180,7 +193,7 @@ def _rankings(found: dict, layer: str, kind: str, labels: np.ndarray, targets: l
 
 
 def control_experiments(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings,
-                        progress: bool) -> dict:
+                        progress: bool, device: str = "cpu") -> dict:
     """Control curves in each layer: ablate or preserve the top k = 1..``control_channels``
     channels of the contribution mode and of the activation mode most tied to each cell type (to
     each of the first cells when all share a type), against random channel sets
@@ -194,7 +207,7 @@ def control_experiments(model: RetinaCNN, stimulus: xr.DataArray, found: dict, s
         curves = retina_control_curves(model, stimulus.isel(time=slice(0, settings.control_frames)), layer, rankings,
                                        max_channels=settings.control_channels, n_random=settings.control_draws,
                                        seed=settings.seed, labels=cell_labels, batch_size=settings.batch_size * 4,
-                                       progress=progress)
+                                       device=device, progress=progress)
         outputs[f"control_{layer}"] = curves.assign_attrs(target_kind=kind, selection_rule="; ".join(rules))
     return outputs
 

@@ -2,6 +2,8 @@
 end-to-end run checked against hand computations, resumption, and bad input."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -121,19 +123,29 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
         run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=out, **{**SMALL, "n_steps": 3})
 
 
-def test_two_dask_workers_give_the_same_contributions_as_one_process(tmp_path, flat_folder):
-    """The contributions of a run on a local cluster of 2 workers equal those of the single-process
-    run at equal threads per chunk (chunks hold 6 of the 8 views, so both workers get one)."""
+def test_one_cluster_serves_every_layer_and_chunk_sizes_chosen_from_the_cost_keep_the_result(tmp_path, flat_folder,
+                                                                                              monkeypatch):
+    """Without a chunk size each layer's job sizes its chunks from the measured cost (a multiple of
+    the 2 views per internal batch); the run on one local cluster for both layers gives the
+    single-process contributions."""
+    from retinacodec.parallel import cluster
+
     folder, labels_file = flat_folder
-    settings = {**SMALL, "threads": 1}
+    settings = {**SMALL, "layers": ["block14", "block16"], "chunk_size": None, "batch_size": 4, "threads": 1}
+    started, real = [], cluster.local_cluster
+    monkeypatch.setattr(cluster, "local_cluster", lambda workers: started.append(workers) or real(workers))
     runs = {}
     for name, workers in (("here", None), ("dask", 2)):
         run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path / name, workers=workers,
                      **settings)
-        parts = sorted((tmp_path / name / "layers" / "block16" / "contributions").glob("part-*.nc"))
-        assert len(parts) == 2
-        runs[name] = xr.concat([read_netcdf(p) for p in parts], "sample")
-    xr.testing.assert_identical(runs["here"], runs["dask"])
+        for layer in settings["layers"]:
+            job = tmp_path / name / "layers" / layer / "contributions"
+            chunking = json.loads((job / "manifest.json").read_text())["chunking"]
+            assert chunking["n_inputs"] == 8 and chunking["chunk_size"] % 2 == 0
+            runs[name, layer] = xr.concat([read_netcdf(p) for p in sorted(job.glob("part-*.nc"))], "sample")
+    assert started == [2]
+    for layer in settings["layers"]:
+        xr.testing.assert_identical(runs["dask", layer], runs["here", layer])
 
 
 def test_bad_input_is_refused(tmp_path, flat_folder):
@@ -152,3 +164,4 @@ def test_bad_input_is_refused(tmp_path, flat_folder):
                          ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "both workers and scheduler")):
         with pytest.raises(RetinaCodecError, match=message):
             run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path, **bad)
+

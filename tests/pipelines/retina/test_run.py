@@ -5,15 +5,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 import xarray as xr
 
 from retinacodec.errors import RetinaCodecError
 from retinacodec.io import read_netcdf, write_nwb
-from retinacodec.io.checkpoints import save_checkpoint
 from retinacodec.io.resumable import Workspace
-from retinacodec.models.retina_cnn import RetinaCNN
-from retinacodec.models.virtual_retina import VirtualRetina
 from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina import steps as demo_steps
 from retinacodec.pipelines.retina.run import run_demo
@@ -21,23 +17,6 @@ from retinacodec.stimuli import natural_jitter
 
 FAST = DemoSettings.fast()
 STEPS = ["fit", "contributions", "modes", "compare", "irf", "control", "hypotheses"]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A random retina CNN (8-frame history, 4 + 4 channels) on the virtual retina's cells, saved as
-    a model folder with its virtual retina, as the shipped default is."""
-    retina = VirtualRetina()
-    cells = retina.cells
-    torch.manual_seed(0)
-    model = RetinaCNN(cells.sizes["cell"], history=8, bipolar_channels=4, amacrine_channels=4,
-                      cell_type=list(cells["cell_type"].values),
-                      cell_position=np.stack([cells["y"].values, cells["x"].values], axis=1))
-    model.name = "tiny"
-    folder = tmp_path_factory.mktemp("tiny_model")
-    save_checkpoint({"config": model.config(), "state_dict": model.state_dict()}, folder / "model.pt")
-    (folder / "virtual_retina.json").write_text(json.dumps(retina.to_dict()))
-    return folder
 
 
 @pytest.fixture(scope="module")
