@@ -27,6 +27,8 @@ import torch
 import xarray as xr
 from torch import nn
 
+from ._record import Record, add_record_option
+
 
 def random_classifier(seed: int) -> nn.Module:
     """A ResNet-18 with seeded random weights and 10 classes (a picklable factory for the workers)."""
@@ -56,8 +58,9 @@ def _run(label: str, job, n_inputs: int, unit: str, repeats: int, reference: xr.
     return {"seconds": best, "rate": n_inputs / best, "chunks": n_chunks, "result": result}
 
 
-def _compare(name: str, job, n_inputs: int, unit: str, repeats: int) -> None:
-    """Time ``job`` in one process and on 1 and 2 workers; print the ratios and per-chunk overhead."""
+def _compare(name: str, job, n_inputs: int, unit: str, repeats: int, record: Record) -> None:
+    """Time ``job`` in one process and on 1 and 2 workers; print the ratios and per-chunk overhead, and
+    add them to ``record``."""
     from distributed import Client
 
     from ..parallel.cluster import local_cluster
@@ -77,6 +80,12 @@ def _compare(name: str, job, n_inputs: int, unit: str, repeats: int) -> None:
     print(f"{name}: 1 worker {runs[1]['rate'] / single['rate']:.2f}x one process, 2 workers "
           f"{runs[2]['rate'] / single['rate']:.2f}x; a chunk in one process {per_chunk:.2f} s, overhead per "
           f"chunk on a worker {overhead * 1000:+.0f} ms (best runs)")
+    record.figures[name] = {"one_process_per_s": single["rate"], "overhead_per_chunk_s": overhead,
+                            **{f"workers_{n}_per_s": run["rate"] for n, run in runs.items()}}
+    record.row(f"{name} contributions, {n_inputs} {unit}, 1 torch thread per process, results identical",
+               " / ".join(f"{runs[n]['rate']:.3g}" for n in (1, 2)) + f" {unit}/s on 1 / 2 Dask workers",
+               f"one process {single['rate']:.3g} {unit}/s",
+               " / ".join(f"{runs[n]['rate'] / single['rate']:.2f}x" for n in (1, 2)))
 
 
 def _resnet_cost(n_images: int, layer: str, n_steps: int) -> None:
@@ -109,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resnet-layer", default="layer3", help="ResNet-50 layer to explain")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each configuration (the best is kept)")
     parser.add_argument("--seed", type=int, default=0)
+    add_record_option(parser)
     args = parser.parse_args(argv)
+    record = Record("parallel", list(argv or []))
 
     from ..io.checkpoints import save_checkpoint
     from ..models.retina_cnn import RetinaCNN
@@ -139,10 +150,11 @@ def main(argv: list[str] | None = None) -> int:
             return run_contributions(functools.partial(random_classifier, args.seed), images, "layer2", "top",
                                      out, **options, **kwargs), out
 
-        _compare("retina", retina_job, args.windows, "windows", args.repeats)
+        _compare("retina", retina_job, args.windows, "windows", args.repeats, record)
         if args.images:
-            _compare("classifier", classifier_job, args.images, "images", args.repeats)
+            _compare("classifier", classifier_job, args.images, "images", args.repeats, record)
     print(f"load average now {os.getloadavg()[0]:.1f} (1-minute; other processes share these CPUs)")
     if args.resnet_images:
         _resnet_cost(args.resnet_images, args.resnet_layer, args.n_steps)
+    record.write(args.record)
     return 0
