@@ -2,6 +2,7 @@
 against planted activity, drug names against the DRUGS table, scores against hand computations,
 and the test against the virtual retina's own wiring."""
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -15,8 +16,10 @@ from retinacodec.hypotheses.effects import by_type, categories
 from retinacodec.hypotheses.match import (
     PathwayMatch,
     drugs_for,
+    pathway_block_correlation,
     pathway_correlation,
     pathway_partial_correlation,
+    silenced_pathways,
 )
 from retinacodec.hypotheses.select import Candidate, merge_by_pathway
 from retinacodec.layer_interventions import activity_at, record_layer
@@ -160,6 +163,62 @@ def test_a_set_that_follows_one_of_two_collinear_pathways_is_matched_to_it_uniqu
     assert r[3] > 0.98 and partial[0] == pytest.approx(1.0, abs=1e-6) and abs(partial[3]) < 1e-6
     matched = PathwayMatch(channels, pathways, ["a", "b", "c", "d"])
     assert matched.best([[0]]) == ["a"]
+
+
+def test_a_block_silences_the_pathway_and_the_interneurons_it_excites_in_the_retinas_wiring(retina):
+    """From the wiring table by hand: ON sustained bipolars drive the narrow-field amacrine, both
+    transient bipolars drive the wide-field one, which only inhibits (its block releases, not
+    silences, the transient terminals)."""
+    names = list(retina.pathways)
+    silenced = silenced_pathways(retina.connections, names)
+    by_name = {names[k]: {names[j] for j in group} for k, group in enumerate(silenced)}
+    assert by_name == {"bipolar_on_sustained": {"bipolar_on_sustained", "amacrine_narrow"},
+                       "bipolar_off_sustained": {"bipolar_off_sustained"},
+                       "bipolar_on_transient": {"bipolar_on_transient", "amacrine_wide"},
+                       "bipolar_off_transient": {"bipolar_off_transient", "amacrine_wide"},
+                       "amacrine_narrow": {"amacrine_narrow"}, "amacrine_wide": {"amacrine_wide"}}
+    assert all(names[group[0]] == name for name, group in zip(names, silenced))
+
+
+def test_block_correlation_is_the_multiple_partial_correlation_and_reduces_to_the_partial_one():
+    """Against least squares by hand: regress the set and the block's pathways on the others, R² of
+    the residuals; with one pathway per block it is pathway_partial_correlation."""
+    rng = np.random.default_rng(4)
+    pathways = rng.standard_normal((300, 4, 2))
+    pathways[:, 1] = np.maximum(pathways[:, 0], 0) + 0.3 * rng.standard_normal((300, 2))
+    channels = np.stack([pathways[:, 0] + pathways[:, 1] + 0.5 * rng.standard_normal((300, 2)),
+                         -pathways[:, 2] + 0.2 * rng.standard_normal((300, 2))], axis=1)
+    silenced = [(0, 1), (1,), (2,), (3,)]
+    value = pathway_block_correlation(channels, pathways, [[0], [1]], silenced)
+    flat = np.moveaxis(pathways, 1, 0).reshape(4, -1).T
+    for row in range(2):
+        target = channels[:, row].ravel()
+        for k, group in enumerate(silenced):
+            others = np.column_stack([np.ones(len(target)), np.delete(flat, list(group), axis=1)])
+            residual = lambda y: y - others @ np.linalg.lstsq(others, y, rcond=None)[0]  # noqa: E731
+            own, block = residual(target), residual(flat[:, list(group)])
+            r2 = 1 - np.sum((own - block @ np.linalg.lstsq(block, own, rcond=None)[0]) ** 2) / np.sum(own ** 2)
+            sign = np.sign(own @ residual(flat[:, list(group)].sum(axis=1)))
+            assert value[row, k] == pytest.approx(sign * np.sqrt(r2), abs=1e-6)
+    assert value[1].argmin() == 2 and value[1, 2] < -0.9  # the channel is the pathway's opposite
+    singles = pathway_block_correlation(channels, pathways, [[0], [1]], [(k,) for k in range(4)])
+    np.testing.assert_allclose(singles, pathway_partial_correlation(channels, pathways, [[0], [1]]), atol=1e-9)
+
+
+def test_a_channel_doing_a_bipolars_and_its_amacrines_work_is_matched_to_the_bipolars_block():
+    """Planted: pathway 1 is a rectified copy of pathway 0 (an amacrine driven by a bipolar), and
+    the channel, rectified as CNN channels are, follows the amacrine. The partial correlation
+    names the amacrine; the block match names the bipolar, whose block silences both."""
+    rng = np.random.default_rng(5)
+    bipolar = rng.standard_normal((2000, 3))
+    amacrine = np.maximum(bipolar, 0.0) + 0.05 * rng.standard_normal((2000, 3))
+    pathways = np.stack([bipolar, amacrine, rng.standard_normal((2000, 3))], axis=1)
+    channels = (np.maximum(bipolar, 0.0) + 0.2 * rng.standard_normal((2000, 3)))[:, None]
+    matched = PathwayMatch(channels, pathways, ["bipolar", "amacrine", "other"], [(0, 1), (1,), (2,)])
+    assert matched.best([[0]], "partial") == ["amacrine"]
+    value = matched.block([[0]])[0]
+    assert value[0] > value[1] > 0.5 and matched.best([[0]], "block") == ["bipolar"] == matched.best([[0]])
+    assert PathwayMatch(channels, pathways, ["bipolar", "amacrine", "other"]).best([[0]]) == ["amacrine"]
 
 
 def test_sets_matched_to_the_same_pathway_merge_into_one_hypothesis():
@@ -397,3 +456,15 @@ def test_hypotheses_record_what_the_modes_decompose(small_cnn, stimulus):
         result = hyp.generate(small_cnn, stimulus, modes, "amacrine", virtual_retina=None, n_shuffles=0,
                               progress=False)
         assert result.attrs["modes_variable"] == variable
+
+
+def test_layers_matched_to_different_pathways_combine_without_warnings_and_leave_the_rest_empty():
+    first = records(predicted=[[1, 0, 0]], observed=[[1, 0, 0]], confidence=[0.5], shuffled=[[[0, 0, 0]]])
+    second = first.assign_coords(hypothesis=["h1"])
+    first = first.assign(match=(("hypothesis", "pathway"), [[0.2, 0.4]])).assign_coords(pathway=["a", "b"])
+    second = second.assign(match=(("hypothesis", "pathway"), [[0.7]])).assign_coords(pathway=["b"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        joined = hyp.combine([first, second])
+    assert list(joined["pathway"].values) == ["a", "b"] and list(joined["hypothesis"].values) == ["h0", "h1"]
+    np.testing.assert_array_equal(joined["match"].values, [[0.2, 0.4], [np.nan, 0.7]])

@@ -128,7 +128,7 @@ def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -
     return list(chosen.values())
 
 
-def merge_by_pathway(chosen: list[Candidate], matched, match: str = "partial") -> list[Candidate]:
+def merge_by_pathway(chosen: list[Candidate], matched, match: str = "block") -> list[Candidate]:
     """Merge the channel sets matched to the same pathway: one hypothesis per intervention.
 
     Parameters
@@ -137,7 +137,7 @@ def merge_by_pathway(chosen: list[Candidate], matched, match: str = "partial") -
         From :func:`candidates`, in their order of priority.
     matched : PathwayMatch
         Channel and pathway activities (:class:`retinacodec.hypotheses.match.PathwayMatch`).
-    match : {"partial", "correlation"}
+    match : {"block", "partial", "correlation"}
         The matching rule (:data:`retinacodec.hypotheses.match.MATCHES`).
 
     Returns
@@ -149,7 +149,7 @@ def merge_by_pathway(chosen: list[Candidate], matched, match: str = "partial") -
         of several modes' channels is a set no mode uses, and silencing it is no longer specific.
     """
     sets = [c.channels for c in chosen]
-    values = matched.partial(sets) if match == "partial" else matched.correlation(sets)
+    values = matched.values(sets, match)
     best = values.argmax(axis=1)
     groups: dict[int, list[int]] = {}
     for position, pathway in enumerate(best):
