@@ -28,7 +28,7 @@ from .effects import (
     type_counts,
 )
 from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, drugs_for
-from .select import Candidate, candidates, merge_by_pathway, mode_table
+from .select import Candidate, candidates, merge_by_pathway, mode_table, split_by_pathway
 
 KIND = "hypotheses"
 """Value of the ``kind`` attr of a hypotheses Dataset."""
@@ -102,8 +102,8 @@ def generate(
         is at least this fraction of the mode's largest weight, in (0, 1].
     max_hypotheses : int
         Most hypotheses (distinct interventions); up to :data:`CANDIDATES_PER_HYPOTHESIS` times as
-        many channel sets are chosen by :func:`~retinacodec.hypotheses.select.candidates` and
-        merged by matched pathway.
+        many channel sets are chosen by :func:`~retinacodec.hypotheses.select.candidates`, split
+        into the channels that follow each pathway and merged by matched pathway.
     n_shuffles : int
         Shuffled controls: each permutes the layer's channel labels once (seeded) and maps every
         hypothesis's channel set through the permutation (same size, other channels).
@@ -156,7 +156,11 @@ def generate(
     silencing it is then a block of the bipolar. ``match="partial"`` names the single pathway
     with the largest partial correlation (the other pathways held fixed), ``"correlation"`` the
     one the set shares most variance with (pathways' activities are correlated with each other,
-    so that one is rarely the one the set uniquely follows). Sets matched to
+    so that one is rarely the one the set uniquely follows). A mode's channel set is first split
+    into the channels matched to each pathway
+    (:func:`~retinacodec.hypotheses.select.split_by_pathway`): a mode joins pathways (an OFF
+    cell's mode, OFF bipolar excitation and ON-driven crossover inhibition), and each is its own
+    experiment. Sets matched to
     the same pathway name the same experiment and are merged into one hypothesis, the set that
     follows the pathway most closely standing for it
     (:func:`~retinacodec.hypotheses.select.merge_by_pathway`); :math:`\\rho^*` is its match value.
@@ -196,7 +200,7 @@ def generate(
         match_recording = (record_layer(model, validate_stimulus(match_stimulus), layer, batch_size, progress)
                            if match_stimulus is not None else recording)
         matched = PathwayMatch.of(match_recording, retina, progress)
-        chosen = merge_by_pathway(chosen, matched, match)
+        chosen = merge_by_pathway(split_by_pathway(chosen, matched, match), matched, match)
     chosen = chosen[:max_hypotheses]
     ds = _predictions(model, recording, layer, chosen, gain, n_shuffles, seed, batch_size, progress,
                       recording_s, z_min)

@@ -252,12 +252,15 @@ def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> 
         return lines + ["Predicted effects of silencing each channel set (no ground truth to test them against).", "",
                         to_markdown(hypotheses), _image(figures["hypotheses"], "Predicted effects per type.")]
     lines += [
-        "Each hypothesis takes the channel sets of a layer's contribution modes, names the virtual-retina "
-        "pathway the channels uniquely follow (largest partial correlation with its activity, the other "
-        "pathways held fixed, at the cells' positions on held-out natural jitter; of the sets naming the same "
-        "pathway, the one that follows it most closely stands for it), predicts each cell's change of mean "
-        "rate from silencing the channels in the CNN, and is tested by blocking that pathway in the virtual "
-        "retina. The match never sees a block's outcome. A cell type counts as changed "
+        "Each hypothesis takes the channel set of a layer's contribution mode (the mode most tied to each cell "
+        "type, then the most used ones), keeps the channels that follow one pathway (a mode can join several), "
+        "and names the virtual-retina block whose silenced activities they uniquely follow: the pathway and the "
+        "interneurons it excites (blocking ON bipolars also silences the narrow-field amacrine they drive), the "
+        "other pathways held fixed (multiple partial correlation, at the cells' positions on held-out natural "
+        "jitter; of the sets naming the same pathway, the one that follows it most closely stands for it). It "
+        "predicts each cell's change of mean rate from silencing the channels in the CNN, and is tested by "
+        "blocking that pathway in the virtual retina. The match never sees a block's outcome. A cell type "
+        "counts as changed "
         f"when a {hypotheses.attrs['recording_s']:g} s recording would see the change at "
         f"{hypotheses.attrs['z_min']:g} standard errors; a hypothesis's type agreement is the share of types "
         "predicted or seen to change whose direction it got right; the recovery score is the "
