@@ -239,8 +239,17 @@ def _coverage_table(found: dict) -> str:
         rows += ["", f"Ceiling: the best type agreement any set of up to {ceiling.attrs['max_size']} channels of a "
                  "layer reaches with the pathway's block. It uses the blocks' outcomes, so it never chooses a match; "
                  "it says what a perfect matching could at best recover from this CNN (mean over pathways "
-                 f"{ceiling.attrs['mean_ceiling']:.2f}). Where it is low, the CNN mixes that pathway with others."]
+                 f"{ceiling.attrs['mean_ceiling']:.2f}). Where it is low, the CNN mixes that pathway with others"
+                 + _below_one(ceiling) + "."]
     return "\n".join(rows)
+
+
+def _below_one(ceiling) -> str:
+    """": below 1 for X (0.50), Y (0.50), whose blocks ..." listing the pathways whose ceiling is below 1."""
+    low = [f"{ceiling['name'].sel(pathway=p).values} ({float(ceiling['ceiling'].sel(pathway=p)):.2f})"
+           for p in ceiling["pathway"].values if float(ceiling["ceiling"].sel(pathway=p)) < 1]
+    return (f": below 1 for {', '.join(low)}, whose blocks no set of up to {ceiling.attrs['max_size']} channels "
+            "reproduces") if low else ""
 
 
 def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> list[str]:

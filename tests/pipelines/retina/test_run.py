@@ -73,6 +73,9 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     hypotheses = read_netcdf(finished / "hypotheses.nc")
     assert "observed_change" in hypotheses and hypotheses.sizes["shuffle"] == FAST.n_shuffles
     assert report.count("Blocking the ") >= hypotheses.sizes["hypothesis"]
+    ceiling = read_netcdf(finished / "ceiling.nc")
+    low = [f"{n} ({c:.2f})" for n, c in zip(ceiling["name"].values, ceiling["ceiling"].values) if c < 1]
+    assert (f"below 1 for {', '.join(low)}, whose" in report) if low else ("below 1 for" not in report)
 
 
 def test_model_fit_of_the_report_is_the_correlation_of_the_written_rates(finished):
