@@ -133,12 +133,8 @@ def split_by_pathway(chosen: list[Candidate], matched, match: str = "block") -> 
 
     Parameters
     ----------
-    chosen : list of Candidate
-        From :func:`candidates`, in their order of priority.
-    matched : PathwayMatch
-        Channel and pathway activities (:class:`retinacodec.hypotheses.match.PathwayMatch`).
-    match : {"block", "partial", "correlation"}
-        The matching rule (:data:`retinacodec.hypotheses.match.MATCHES`), applied to each channel.
+    chosen, matched, match
+        As for :func:`merge_by_pathway`; the rule is applied to each channel alone.
 
     Returns
     -------
