@@ -73,6 +73,10 @@ def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_sa
         assert len(set(blocks)) == len(blocks)  # sets matched to one pathway are merged: one per pathway
         modes_sets = [{1, 3}, {0, 1}, {2}]  # each hypothesis's channels are a mode's set, or part of one
         assert all(any(set(listed(text)) <= own for own in modes_sets) for text in result["channels"])
+        whole = hyp.generate(small_cnn, stimulus, dictionary(layer), layer, virtual_retina=retina, n_shuffles=0,
+                             split=False, progress=False)
+        assert {str(c) for c in whole["channels"].values} <= {"1, 3", "0, 1", "2"}  # the modes' own sets
+        assert (whole.attrs["split_by_pathway"], result.attrs["split_by_pathway"]) == (0, 1)
         sets = {f"{h}": listed(result["channels"].sel(hypothesis=h)) for h in result["hypothesis"].values}
         for k in range(2):
             for h in result["hypothesis"].values:

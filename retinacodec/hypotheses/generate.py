@@ -70,6 +70,7 @@ def generate(
     recording_s: float = 60.0,
     z_min: float = 2.0,
     match: str = "block",
+    split: bool = True,
     batch_size: int = 250,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -117,6 +118,9 @@ def generate(
         Poisson standard errors a change must reach to count.
     match : {"block", "partial", "correlation"}
         How channel sets are matched to pathways (see Notes).
+    split : bool
+        Split each mode's channel set into the channels matched to each pathway before merging
+        (see Notes); False keeps every mode's set whole.
     batch_size : int
         Windows per forward pass.
     progress : bool
@@ -200,7 +204,7 @@ def generate(
         match_recording = (record_layer(model, validate_stimulus(match_stimulus), layer, batch_size, progress)
                            if match_stimulus is not None else recording)
         matched = PathwayMatch.of(match_recording, retina, progress)
-        chosen = merge_by_pathway(split_by_pathway(chosen, matched, match), matched, match)
+        chosen = merge_by_pathway(split_by_pathway(chosen, matched, match) if split else chosen, matched, match)
     chosen = chosen[:max_hypotheses]
     ds = _predictions(model, recording, layer, chosen, gain, n_shuffles, seed, batch_size, progress,
                       recording_s, z_min)
@@ -216,6 +220,7 @@ def generate(
         "stimulus_frames": int(stimulus.sizes["time"]),
         "model_history": int(getattr(model, "history", 1)),
         "channel_fraction": float(channel_fraction),
+        "split_by_pathway": int(bool(split)),
         "recording_s": float(recording_s),
         "z_min": float(z_min),
         "n_shuffles": n_shuffles,
