@@ -2,6 +2,7 @@
 against planted activity, drug names against the DRUGS table, scores against hand computations,
 and the test against the virtual retina's own wiring."""
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -15,10 +16,12 @@ from retinacodec.hypotheses.effects import by_type, categories
 from retinacodec.hypotheses.match import (
     PathwayMatch,
     drugs_for,
+    pathway_block_correlation,
     pathway_correlation,
     pathway_partial_correlation,
+    silenced_pathways,
 )
-from retinacodec.hypotheses.select import Candidate, merge_by_pathway
+from retinacodec.hypotheses.select import Candidate, merge_by_pathway, split_by_pathway
 from retinacodec.layer_interventions import activity_at, record_layer
 from retinacodec.models.adapter import adapt
 from retinacodec.models.registry import predict, windows
@@ -68,7 +71,12 @@ def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_sa
                               seed=5, progress=False)
         blocks = list(result["block"].values)
         assert len(set(blocks)) == len(blocks)  # sets matched to one pathway are merged: one per pathway
-        assert {str(c) for c in result["channels"].values} <= {"1, 3", "0, 1", "2"}  # the modes' own sets
+        modes_sets = [{1, 3}, {0, 1}, {2}]  # each hypothesis's channels are a mode's set, or part of one
+        assert all(any(set(listed(text)) <= own for own in modes_sets) for text in result["channels"])
+        whole = hyp.generate(small_cnn, stimulus, dictionary(layer), layer, virtual_retina=retina, n_shuffles=0,
+                             split=False, progress=False)
+        assert {str(c) for c in whole["channels"].values} <= {"1, 3", "0, 1", "2"}  # the modes' own sets
+        assert (whole.attrs["split_by_pathway"], result.attrs["split_by_pathway"]) == (0, 1)
         sets = {f"{h}": listed(result["channels"].sel(hypothesis=h)) for h in result["hypothesis"].values}
         for k in range(2):
             for h in result["hypothesis"].values:
@@ -162,6 +170,62 @@ def test_a_set_that_follows_one_of_two_collinear_pathways_is_matched_to_it_uniqu
     assert matched.best([[0]]) == ["a"]
 
 
+def test_a_block_silences_the_pathway_and_the_interneurons_it_excites_in_the_retinas_wiring(retina):
+    """From the wiring table by hand: ON sustained bipolars drive the narrow-field amacrine, both
+    transient bipolars drive the wide-field one, which only inhibits (its block releases, not
+    silences, the transient terminals)."""
+    names = list(retina.pathways)
+    silenced = silenced_pathways(retina.connections, names)
+    by_name = {names[k]: {names[j] for j in group} for k, group in enumerate(silenced)}
+    assert by_name == {"bipolar_on_sustained": {"bipolar_on_sustained", "amacrine_narrow"},
+                       "bipolar_off_sustained": {"bipolar_off_sustained"},
+                       "bipolar_on_transient": {"bipolar_on_transient", "amacrine_wide"},
+                       "bipolar_off_transient": {"bipolar_off_transient", "amacrine_wide"},
+                       "amacrine_narrow": {"amacrine_narrow"}, "amacrine_wide": {"amacrine_wide"}}
+    assert all(names[group[0]] == name for name, group in zip(names, silenced))
+
+
+def test_block_correlation_is_the_multiple_partial_correlation_and_reduces_to_the_partial_one():
+    """Against least squares by hand: regress the set and the block's pathways on the others, R² of
+    the residuals; with one pathway per block it is pathway_partial_correlation."""
+    rng = np.random.default_rng(4)
+    pathways = rng.standard_normal((300, 4, 2))
+    pathways[:, 1] = np.maximum(pathways[:, 0], 0) + 0.3 * rng.standard_normal((300, 2))
+    channels = np.stack([pathways[:, 0] + pathways[:, 1] + 0.5 * rng.standard_normal((300, 2)),
+                         -pathways[:, 2] + 0.2 * rng.standard_normal((300, 2))], axis=1)
+    silenced = [(0, 1), (1,), (2,), (3,)]
+    value = pathway_block_correlation(channels, pathways, [[0], [1]], silenced)
+    flat = np.moveaxis(pathways, 1, 0).reshape(4, -1).T
+    for row in range(2):
+        target = channels[:, row].ravel()
+        for k, group in enumerate(silenced):
+            others = np.column_stack([np.ones(len(target)), np.delete(flat, list(group), axis=1)])
+            residual = lambda y: y - others @ np.linalg.lstsq(others, y, rcond=None)[0]  # noqa: E731
+            own, block = residual(target), residual(flat[:, list(group)])
+            r2 = 1 - np.sum((own - block @ np.linalg.lstsq(block, own, rcond=None)[0]) ** 2) / np.sum(own ** 2)
+            sign = np.sign(own @ residual(flat[:, list(group)].sum(axis=1)))
+            assert value[row, k] == pytest.approx(sign * np.sqrt(r2), abs=1e-6)
+    assert value[1].argmin() == 2 and value[1, 2] < -0.9  # the channel is the pathway's opposite
+    singles = pathway_block_correlation(channels, pathways, [[0], [1]], [(k,) for k in range(4)])
+    np.testing.assert_allclose(singles, pathway_partial_correlation(channels, pathways, [[0], [1]]), atol=1e-9)
+
+
+def test_a_channel_doing_a_bipolars_and_its_amacrines_work_is_matched_to_the_bipolars_block():
+    """Planted: pathway 1 is a rectified copy of pathway 0 (an amacrine driven by a bipolar), and
+    the channel, rectified as CNN channels are, follows the amacrine. The partial correlation
+    names the amacrine; the block match names the bipolar, whose block silences both."""
+    rng = np.random.default_rng(5)
+    bipolar = rng.standard_normal((2000, 3))
+    amacrine = np.maximum(bipolar, 0.0) + 0.05 * rng.standard_normal((2000, 3))
+    pathways = np.stack([bipolar, amacrine, rng.standard_normal((2000, 3))], axis=1)
+    channels = (np.maximum(bipolar, 0.0) + 0.2 * rng.standard_normal((2000, 3)))[:, None]
+    matched = PathwayMatch(channels, pathways, ["bipolar", "amacrine", "other"], [(0, 1), (1,), (2,)])
+    assert matched.best([[0]], "partial") == ["amacrine"]
+    value = matched.block([[0]])[0]
+    assert value[0] > value[1] > 0.5 and matched.best([[0]], "block") == ["bipolar"] == matched.best([[0]])
+    assert PathwayMatch(channels, pathways, ["bipolar", "amacrine", "other"]).best([[0]]) == ["amacrine"]
+
+
 def test_sets_matched_to_the_same_pathway_merge_into_one_hypothesis():
     rng = np.random.default_rng(3)
     pathways = rng.standard_normal((300, 3, 2))
@@ -176,6 +240,22 @@ def test_sets_matched_to_the_same_pathway_merge_into_one_hypothesis():
     assert merged[0].reason == "first; also matched to it: third (channels 1)" and merged[0].usage == 0.2
     swapped = merge_by_pathway([chosen[2], chosen[0]], matched)
     assert [(m.pathway, m.channels) for m in swapped] == [("p0", (0,))]
+
+
+def test_a_set_whose_channels_follow_two_pathways_splits_into_one_set_per_pathway():
+    rng = np.random.default_rng(6)
+    pathways = rng.standard_normal((300, 2, 2))
+    channels = np.stack([pathways[:, 0], pathways[:, 1] + 0.1 * rng.standard_normal((300, 2)),
+                         pathways[:, 0] + 0.1 * rng.standard_normal((300, 2))], axis=1)
+    matched = PathwayMatch(channels, pathways, ["bipolar_off_sustained", "amacrine_narrow"])
+    chosen = [Candidate((0, 1, 2), "mode most tied to OFF cells", [3], 0.4), Candidate((0, 2), "used", [5], 0.1),
+              Candidate((1,), "used", [6], 0.2)]
+    split = split_by_pathway(chosen, matched)
+    assert [(c.channels, c.modes) for c in split] == [((0, 2), [3]), ((1,), [3])]
+    assert split[0].reason == "mode most tied to OFF cells, its channels that follow the OFF sustained bipolar"
+    assert split[1].reason.endswith("follow the narrow-field amacrine") and split[1].usage == 0.4
+    whole = split_by_pathway([Candidate((0, 2), "used", [5], 0.1)], matched)
+    assert [(c.channels, c.reason) for c in whole] == [((0, 2), "used")]
 
 
 def test_drugs_are_named_from_the_virtual_retinas_pharmacology(retina):
@@ -397,3 +477,31 @@ def test_hypotheses_record_what_the_modes_decompose(small_cnn, stimulus):
         result = hyp.generate(small_cnn, stimulus, modes, "amacrine", virtual_retina=None, n_shuffles=0,
                               progress=False)
         assert result.attrs["modes_variable"] == variable
+
+
+def test_layers_matched_to_different_pathways_combine_without_warnings_and_leave_the_rest_empty():
+    first = records(predicted=[[1, 0, 0]], observed=[[1, 0, 0]], confidence=[0.5], shuffled=[[[0, 0, 0]]])
+    second = first.assign_coords(hypothesis=["h1"])
+    first = first.assign(match=(("hypothesis", "pathway"), [[0.2, 0.4]])).assign_coords(pathway=["a", "b"])
+    second = second.assign(match=(("hypothesis", "pathway"), [[0.7]])).assign_coords(pathway=["b"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        joined = hyp.combine([first, second])
+    assert list(joined["pathway"].values) == ["a", "b"] and list(joined["hypothesis"].values) == ["h0", "h1"]
+    np.testing.assert_array_equal(joined["match"].values, [[0.2, 0.4], [np.nan, 0.7]])
+
+
+def test_markdown_names_the_runner_up_pathway_by_the_rule_that_matched():
+    hand = records(predicted=[[0, 0, 2]], observed=[[0, 0, 2]], confidence=[0.6], shuffled=[[[0, 0, 0]]])
+    hand = hand.drop_vars(["observed_change", "observed_baseline_rate"]).assign_coords(pathway=["amacrine_wide", "amacrine_narrow", "bipolar_on_sustained"]).assign(
+        layer=("hypothesis", ["amacrine"]), reason=("hypothesis", ["used"]), modes=("hypothesis", ["1"]),
+        channels=("hypothesis", ["4"]), pathway_name=("hypothesis", ["wide-field amacrine"]),
+        drug=("hypothesis", ["picrotoxin"]), drug_also_blocks=("hypothesis", [""]), match_r=("hypothesis", [0.5]),
+        pathway_block_correlation=(("hypothesis", "pathway"), [[0.5, 0.1, 0.3]]),
+        pathway_correlation=(("hypothesis", "pathway"), [[0.7, 0.9, 0.2]]))
+    hand = hand.assign(predicted_effect=by_type(hand["predicted_change"]),
+                       predicted_category=categories(hand["predicted_change"], hand["baseline_rate"], 60.0, 2.0))
+    hand.attrs.update(stimulus="natural_jitter", match_rule="block")
+    assert "activity match r = 0.50 (next: ON sustained bipolar, r = 0.30)" in hyp.to_markdown(hand)
+    hand.attrs["match_rule"] = "correlation"
+    assert "(next: narrow-field amacrine, r = 0.90)" in hyp.to_markdown(hand)

@@ -28,7 +28,7 @@ from .effects import (
     type_counts,
 )
 from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, drugs_for
-from .select import Candidate, candidates, merge_by_pathway, mode_table
+from .select import Candidate, candidates, merge_by_pathway, mode_table, split_by_pathway
 
 KIND = "hypotheses"
 """Value of the ``kind`` attr of a hypotheses Dataset."""
@@ -69,7 +69,8 @@ def generate(
     seed: int = 0,
     recording_s: float = 60.0,
     z_min: float = 2.0,
-    match: str = "partial",
+    match: str = "block",
+    split: bool = True,
     batch_size: int = 250,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -102,8 +103,8 @@ def generate(
         is at least this fraction of the mode's largest weight, in (0, 1].
     max_hypotheses : int
         Most hypotheses (distinct interventions); up to :data:`CANDIDATES_PER_HYPOTHESIS` times as
-        many channel sets are chosen by :func:`~retinacodec.hypotheses.select.candidates` and
-        merged by matched pathway.
+        many channel sets are chosen by :func:`~retinacodec.hypotheses.select.candidates`, split
+        into the channels that follow each pathway and merged by matched pathway.
     n_shuffles : int
         Shuffled controls: each permutes the layer's channel labels once (seeded) and maps every
         hypothesis's channel set through the permutation (same size, other channels).
@@ -115,8 +116,11 @@ def generate(
         confidence.
     z_min : float
         Poisson standard errors a change must reach to count.
-    match : {"partial", "correlation"}
+    match : {"block", "partial", "correlation"}
         How channel sets are matched to pathways (see Notes).
+    split : bool
+        Split each mode's channel set into the channels matched to each pathway before merging
+        (see Notes); False keeps every mode's set whole.
     batch_size : int
         Windows per forward pass.
     progress : bool
@@ -147,15 +151,24 @@ def generate(
     intervention of :func:`retinacodec.control.ablate`) or multiplied by ``gain``.
 
     *Match.* Every candidate set's summed activity is compared, pooled over time and the cells'
-    positions on ``match_stimulus``, with each pathway's activity. With ``match="partial"`` the set
-    is matched to the pathway it *uniquely* follows: the largest partial correlation, the other
-    pathways held fixed (:func:`~retinacodec.hypotheses.match.pathway_partial_correlation`); the
-    pathways' activities are correlated with each other, so the plain correlation
-    (``match="correlation"``) names the pathway a set shares most variance with. Sets matched to
+    positions on ``match_stimulus``, with the pathways' activities. With ``match="block"`` (the
+    default) the set is matched to the block whose silenced activities it uniquely follows: the
+    pathway and the interneurons it excites (a block of ON bipolars also silences the
+    narrow-field amacrine they drive), the other pathways held fixed
+    (:func:`~retinacodec.hypotheses.match.pathway_block_correlation`). A CNN channel can excite
+    one ganglion type and inhibit another, doing a bipolar's and its amacrine's work at once;
+    silencing it is then a block of the bipolar. ``match="partial"`` names the single pathway
+    with the largest partial correlation (the other pathways held fixed), ``"correlation"`` the
+    one the set shares most variance with (pathways' activities are correlated with each other,
+    so that one is rarely the one the set uniquely follows). A mode's channel set is first split
+    into the channels matched to each pathway
+    (:func:`~retinacodec.hypotheses.select.split_by_pathway`): a mode joins pathways (an OFF
+    cell's mode, OFF bipolar excitation and ON-driven crossover inhibition), and each is its own
+    experiment. Sets matched to
     the same pathway name the same experiment and are merged into one hypothesis, the set that
     follows the pathway most closely standing for it
-    (:func:`~retinacodec.hypotheses.select.merge_by_pathway`); :math:`\rho^*` is its (partial)
-    correlation with the pathway. The match uses activities only, never
+    (:func:`~retinacodec.hypotheses.select.merge_by_pathway`); :math:`\\rho^*` is its match value.
+    The match uses activities and the circuit's wiring only, never
     the outcome of a block, so the test is not circular.
 
     *Confidence.* :math:`c = \\max(\\rho^*, 0) \\cdot \\operatorname{erf}(z / \\sqrt 2)`, with
@@ -191,7 +204,7 @@ def generate(
         match_recording = (record_layer(model, validate_stimulus(match_stimulus), layer, batch_size, progress)
                            if match_stimulus is not None else recording)
         matched = PathwayMatch.of(match_recording, retina, progress)
-        chosen = merge_by_pathway(chosen, matched, match)
+        chosen = merge_by_pathway(split_by_pathway(chosen, matched, match) if split else chosen, matched, match)
     chosen = chosen[:max_hypotheses]
     ds = _predictions(model, recording, layer, chosen, gain, n_shuffles, seed, batch_size, progress,
                       recording_s, z_min)
@@ -207,6 +220,7 @@ def generate(
         "stimulus_frames": int(stimulus.sizes["time"]),
         "model_history": int(getattr(model, "history", 1)),
         "channel_fraction": float(channel_fraction),
+        "split_by_pathway": int(bool(split)),
         "recording_s": float(recording_s),
         "z_min": float(z_min),
         "n_shuffles": n_shuffles,
@@ -280,15 +294,16 @@ def _matched(ds: xr.Dataset, matched: PathwayMatch, match_stimulus: xr.DataArray
              chosen: list[Candidate], match: str) -> xr.Dataset:
     """Name every (merged) channel set's pathway and the drug that blocks it."""
     sets = [item.channels for item in chosen]
-    correlation, partial = matched.correlation(sets), matched.partial(sets)
+    correlation, partial, block = matched.correlation(sets), matched.partial(sets), matched.block(sets)
     names = matched.pathways
     pathways = [item.pathway for item in chosen]
     best = np.array([names.index(p) for p in pathways])
     drugs = [drugs_for(p, retina) if ds.attrs["gain"] == 0 else ("", "") for p in pathways]
-    strength = (partial if match == "partial" else correlation)[np.arange(len(best)), best]
+    strength = {"block": block, "partial": partial, "correlation": correlation}[match][np.arange(len(best)), best]
     ds = ds.assign_coords(pathway=names).assign(
         pathway_correlation=(("hypothesis", "pathway"), correlation),
         pathway_partial_correlation=(("hypothesis", "pathway"), partial),
+        pathway_block_correlation=(("hypothesis", "pathway"), block),
         block=("hypothesis", pathways),
         pathway_name=("hypothesis", [PATHWAY_NAMES.get(p, p) for p in pathways]),
         drug=("hypothesis", [d for d, _ in drugs]),
@@ -296,7 +311,9 @@ def _matched(ds: xr.Dataset, matched: PathwayMatch, match_stimulus: xr.DataArray
         match_r=("hypothesis", strength),
     )
     ds["confidence"] = ds["match_r"].clip(min=0) * ds["detectability"]
-    rule = ("partial correlation (other pathways held fixed)" if match == "partial" else "correlation")
+    rule = {"block": "multiple partial correlation with the activities each block silences (the pathway and the "
+                     "interneurons it excites; the other pathways held fixed)",
+            "partial": "partial correlation (other pathways held fixed)", "correlation": "correlation"}[match]
     ds.attrs.update(match=f"{rule} of summed channel activity with pathway activity at the cells' positions; "
                           "channel sets matched to one pathway are merged",
                     match_rule=match,
@@ -321,7 +338,9 @@ def combine(hypotheses: Sequence[xr.Dataset]) -> xr.Dataset:
                 or first.sizes.get("shuffle") != other.sizes.get("shuffle")):
             raise RetinaCodecError("the hypotheses differ in cells, stimulus or shuffles; expected one model and "
                                    "stimulus")
+    # join="outer": a layer matched to fewer pathways gets NaN for the others (stated, so xarray's
+    # coming change of the default to "exact" does not turn this into an error)
     joined = xr.concat(hypotheses, dim="hypothesis", data_vars="minimal", coords="minimal", compat="override",
-                       combine_attrs="drop_conflicts")
+                       join="outer", combine_attrs="drop_conflicts")
     joined.attrs["layer"] = ", ".join(dict.fromkeys(str(h.attrs.get("layer")) for h in hypotheses))
     return joined

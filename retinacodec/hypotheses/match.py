@@ -27,9 +27,11 @@ CELL_TYPE_NAMES = {"on": "ON", "off": "OFF", "on_off": "ON-OFF", "oms": "OMS"}
 """Plain names of the virtual retina's ganglion cell types (others are shown as they are)."""
 
 
-MATCHES = ("partial", "correlation")
-"""How a channel set is matched to a pathway: the pathway it uniquely follows (largest partial
-correlation, the other pathways held fixed), or the one it is most correlated with."""
+MATCHES = ("block", "partial", "correlation")
+"""How a channel set is matched to a pathway: the block whose silenced activities it uniquely
+follows (the pathway and the interneurons it excites, :func:`pathway_block_correlation`), the
+pathway it uniquely follows (largest partial correlation, the other pathways held fixed), or the
+one it is most correlated with."""
 
 
 def _set_activity(channel_activity: np.ndarray, channel_sets: Sequence[Sequence[int]]) -> np.ndarray:
@@ -75,6 +77,103 @@ def pathway_partial_correlation(channel_activity: np.ndarray, pathway_activity: 
         residuals = summed - (summed @ basis) @ basis.T
         scale = np.linalg.norm(residuals, axis=1) * np.linalg.norm(own)
         result[:, k] = np.divide(residuals @ own, scale, out=np.zeros(len(scale)), where=scale > 1e-9 * own.size)
+    return np.clip(result, -1.0, 1.0)
+
+
+def silenced_pathways(connections, pathways: Sequence[str]) -> list[tuple[int, ...]]:
+    """For each pathway, the pathways a block of it silences or weakens: itself and every
+    interneuron pathway it excites, directly or through others.
+
+    Parameters
+    ----------
+    connections : xarray.Dataset
+        The circuit's named connections (``VirtualRetina.connections``: ``source``, ``target``,
+        ``sign`` along ``connection``).
+    pathways : sequence of str
+        The interneuron pathways, in the order of the activities.
+
+    Returns
+    -------
+    list of tuple of int
+        Per pathway, the positions in ``pathways`` of what its block takes away, its own first.
+
+    Notes
+    -----
+    A block sets a pathway's outputs to zero. An interneuron that pathway excites loses that drive
+    too (blocking ON bipolars with L-AP4 also silences the narrow-field amacrine they drive),
+    while one it inhibits is released, not silenced; so only excitatory connections (sign > 0)
+    between pathways are followed.
+    """
+    names = list(pathways)
+    excites = {name: set() for name in names}
+    for source, target, sign in zip(connections["source"].values, connections["target"].values,
+                                    connections["sign"].values):
+        if str(source) in excites and str(target) in excites and sign > 0:
+            excites[str(source)].add(str(target))
+    result = []
+    for name in names:
+        reached, frontier = [name], [name]
+        while frontier:
+            frontier = [t for f in frontier for t in sorted(excites[f]) if t not in reached]
+            reached += list(dict.fromkeys(frontier))
+        result.append(tuple(names.index(r) for r in reached))
+    return result
+
+
+def pathway_block_correlation(channel_activity: np.ndarray, pathway_activity: np.ndarray,
+                              channel_sets: Sequence[Sequence[int]],
+                              silenced: Sequence[Sequence[int]]) -> np.ndarray:
+    r"""Signed multiple partial correlation of each channel set's summed activity with the
+    activities a block of each pathway silences, the other pathways held fixed.
+
+    Parameters
+    ----------
+    channel_activity, pathway_activity, channel_sets
+        As for :func:`pathway_correlation`.
+    silenced : sequence of sequence of int
+        Per pathway, the pathway positions its block silences (:func:`silenced_pathways`).
+
+    Returns
+    -------
+    numpy.ndarray
+        (set, pathway) values in [-1, 1]; 0 for a constant set.
+
+    Notes
+    -----
+    With :math:`G_k` the pathways block :math:`k` silences and :math:`R_k` the others, the set's
+    activity :math:`a` and the activities of :math:`G_k` are replaced by their residuals after a
+    least-squares regression on :math:`R_k` (projections onto their span, by QR). The value is
+    :math:`\pm\sqrt{R^2}` of the regression of :math:`a`'s residual on those of :math:`G_k`
+    (the share of what :math:`R_k` leaves unexplained that :math:`G_k` explains: the multiple
+    partial correlation), signed by the correlation of :math:`a`'s residual with that of
+    :math:`G_k`'s summed standardised activity. For a pathway that excites no other it is the
+    partial correlation of :func:`pathway_partial_correlation`.
+
+    A CNN channel needs no separate interneuron to inhibit: one channel can excite one ganglion
+    type and inhibit another, doing the work of a bipolar pathway and of the amacrine that bipolar
+    drives. Its activity then follows the amacrine as closely as the bipolar, and the partial
+    correlation, which credits each pathway only with what the others do not carry, names
+    neither clearly; silencing the channel removes both, which is what a block of the bipolar
+    does.
+    """
+    pathways = standardised(_pathway_rows(pathway_activity).T)  # (time x position, pathway)
+    summed = standardised(_set_activity(channel_activity, channel_sets).T)  # (time x position, set)
+    n = pathways.shape[1]
+    result = np.zeros((summed.shape[1], n))
+    for k, group in enumerate(silenced):
+        group = list(group)
+        rest = [j for j in range(n) if j not in group]
+        basis = np.linalg.qr(pathways[:, rest])[0] if rest else np.zeros((pathways.shape[0], 0))
+
+        def residual(values: np.ndarray) -> np.ndarray:
+            return values - basis @ (basis.T @ values)
+
+        own = residual(summed)
+        span = np.linalg.qr(residual(pathways[:, group]))[0]
+        explained = np.linalg.norm(span.T @ own, axis=0)
+        scale = np.linalg.norm(own, axis=0)
+        sign = np.sign(residual(pathways[:, group].sum(axis=1)) @ own)
+        result[:, k] = sign * np.divide(explained, scale, out=np.zeros(len(scale)), where=scale > 1e-9 * own.shape[0])
     return np.clip(result, -1.0, 1.0)
 
 
@@ -156,6 +255,8 @@ class PathwayMatch:
     """(time, pathway, position) interneuron activity at the same times and positions."""
     pathways: list[str]
     """Pathway names, in the order of ``pathway_activity``."""
+    silenced: list[tuple[int, ...]] | None = None
+    """Per pathway, the pathways its block silences (:func:`silenced_pathways`); None: itself only."""
 
     @classmethod
     def of(cls, recording: LayerRecording, retina, progress: bool = False) -> PathwayMatch:
@@ -165,7 +266,9 @@ class PathwayMatch:
         stimulus = recording.stimulus
         activity = retina.interneuron_activity(stimulus, positions=positions, progress=progress)
         activity = activity.sel(time=recording.rates["time"].values).transpose("time", "pathway", "position")
-        return cls(activity_at(recording, positions), activity.values, [str(p) for p in activity["pathway"].values])
+        names = [str(p) for p in activity["pathway"].values]
+        return cls(activity_at(recording, positions), activity.values, names,
+                   silenced_pathways(retina.connections, names))
 
     def correlation(self, channel_sets: Sequence[Sequence[int]]) -> np.ndarray:
         """(set, pathway) :func:`pathway_correlation`."""
@@ -175,7 +278,15 @@ class PathwayMatch:
         """(set, pathway) :func:`pathway_partial_correlation`."""
         return pathway_partial_correlation(self.channel_activity, self.pathway_activity, channel_sets)
 
-    def best(self, channel_sets: Sequence[Sequence[int]], match: str = "partial") -> list[str]:
-        """The pathway each set is matched to: largest partial correlation or correlation (:data:`MATCHES`)."""
-        values = self.partial(channel_sets) if match == "partial" else self.correlation(channel_sets)
-        return [self.pathways[int(b)] for b in values.argmax(axis=1)]
+    def block(self, channel_sets: Sequence[Sequence[int]]) -> np.ndarray:
+        """(set, pathway) :func:`pathway_block_correlation`."""
+        silenced = self.silenced or [(k,) for k in range(len(self.pathways))]
+        return pathway_block_correlation(self.channel_activity, self.pathway_activity, channel_sets, silenced)
+
+    def values(self, channel_sets: Sequence[Sequence[int]], match: str = "block") -> np.ndarray:
+        """(set, pathway) match values of one of :data:`MATCHES`."""
+        return {"block": self.block, "partial": self.partial, "correlation": self.correlation}[match](channel_sets)
+
+    def best(self, channel_sets: Sequence[Sequence[int]], match: str = "block") -> list[str]:
+        """The pathway each set is matched to: largest value of ``match`` (:data:`MATCHES`)."""
+        return [self.pathways[int(b)] for b in self.values(channel_sets, match).argmax(axis=1)]

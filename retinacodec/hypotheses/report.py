@@ -47,13 +47,22 @@ def _effects(effect: xr.DataArray, category: xr.DataArray, baseline: xr.DataArra
     return phrases
 
 
-def _match(row: xr.Dataset) -> str:
-    """", activity match r = 0.80 (next: ON sustained bipolar, r = 0.72)"."""
+MATCH_VARIABLES = {"block": "pathway_block_correlation", "partial": "pathway_partial_correlation",
+                   "correlation": "pathway_correlation"}
+"""The (hypothesis, pathway) variable that holds each matching rule's values."""
+
+
+def _match(row: xr.Dataset, rule: str) -> str:
+    """", activity match r = 0.80 (next: ON sustained bipolar, r = 0.72)": the runner-up by the same rule."""
     text = f", activity match r = {float(row['match_r'].values):.2f}"
-    if "pathway_correlation" in row and row.sizes.get("pathway", 0) > 1:
-        ranked = row["pathway_correlation"].sortby(row["pathway_correlation"], ascending=False)
-        runner_up = str(ranked["pathway"].values[1])
-        text += f" (next: {PATHWAY_NAMES.get(runner_up, runner_up)}, r = {float(ranked.values[1]):.2f})"
+    variable = MATCH_VARIABLES.get(rule, "pathway_correlation")
+    if variable in row and row.sizes.get("pathway", 0) > 1:
+        values = row[variable].dropna("pathway")
+        others = values.where(values["pathway"] != row["block"].values, drop=True)
+        if others.size:
+            runner_up = others.sortby(others, ascending=False)
+            name = str(runner_up["pathway"].values[0])
+            text += f" (next: {PATHWAY_NAMES.get(name, name)}, r = {float(runner_up.values[0]):.2f})"
     return text
 
 
@@ -104,7 +113,7 @@ def to_markdown(hypotheses: xr.Dataset) -> str:
         else:
             prediction = (f"should change no cell type's mean rate visibly (at {attrs['z_min']:g} standard errors "
                           f"in {attrs['recording_s']:g} s)")
-        match = _match(row) if np.isfinite(row["match_r"].values) else ""
+        match = _match(row, str(attrs.get("match_rule", "correlation"))) if np.isfinite(row["match_r"].values) else ""
         line = (f"{number}. {_intervention(row)} {prediction} under {_stimulus_words(attrs)}; "
                 f"confidence {float(row['confidence'].values):.2f}. (`{key}`, {row['reason'].values}: channels "
                 f"{row['channels'].values} of layer {row['layer'].values}, {_modes(str(row['modes'].values))}{match}.)")

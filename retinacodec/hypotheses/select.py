@@ -11,7 +11,7 @@ from ..errors import RetinaCodecError
 from ..modes.compare import label_correlation
 from ..modes.sae import SAE
 from ..modes.selection import channel_weights
-from .match import type_name
+from .match import PATHWAY_NAMES, type_name
 
 TIED = 0.2
 """Correlation of a mode's loadings with a cell type above which the mode counts as tied to it
@@ -128,7 +128,42 @@ def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -
     return list(chosen.values())
 
 
-def merge_by_pathway(chosen: list[Candidate], matched, match: str = "partial") -> list[Candidate]:
+def split_by_pathway(chosen: list[Candidate], matched, match: str = "block") -> list[Candidate]:
+    """Split every channel set into the channels that follow the same pathway.
+
+    Parameters
+    ----------
+    chosen, matched, match
+        As for :func:`merge_by_pathway`; the rule is applied to each channel alone.
+
+    Returns
+    -------
+    list of Candidate
+        For each set in turn, one set per pathway its channels are matched to (the channels matched
+        to it, in the set's order of pathways first seen); a set already listed is not repeated.
+
+    Notes
+    -----
+    A mode is a cooperation of channels, and the channels need not stand for one pathway: the mode
+    of an OFF cell joins the OFF bipolars' excitation with the crossover inhibition driven by ON
+    bipolars. Silencing all its channels at once is no single drug's experiment; each group of
+    its channels that follows one pathway is.
+    """
+    n_channels = matched.channel_activity.shape[1]
+    single = matched.values([(c,) for c in range(n_channels)], match).argmax(axis=1)
+    split: dict[tuple[int, ...], Candidate] = {}
+    for item in chosen:
+        for pathway in dict.fromkeys(int(single[c]) for c in item.channels):
+            channels = tuple(c for c in item.channels if single[c] == pathway)
+            if channels not in split:
+                reason = item.reason if channels == item.channels else (
+                    f"{item.reason}, its channels that follow the "
+                    f"{PATHWAY_NAMES.get(matched.pathways[pathway], matched.pathways[pathway])}")
+                split[channels] = Candidate(channels, reason, list(item.modes), item.usage)
+    return list(split.values())
+
+
+def merge_by_pathway(chosen: list[Candidate], matched, match: str = "block") -> list[Candidate]:
     """Merge the channel sets matched to the same pathway: one hypothesis per intervention.
 
     Parameters
@@ -137,7 +172,7 @@ def merge_by_pathway(chosen: list[Candidate], matched, match: str = "partial") -
         From :func:`candidates`, in their order of priority.
     matched : PathwayMatch
         Channel and pathway activities (:class:`retinacodec.hypotheses.match.PathwayMatch`).
-    match : {"partial", "correlation"}
+    match : {"block", "partial", "correlation"}
         The matching rule (:data:`retinacodec.hypotheses.match.MATCHES`).
 
     Returns
@@ -149,7 +184,7 @@ def merge_by_pathway(chosen: list[Candidate], matched, match: str = "partial") -
         of several modes' channels is a set no mode uses, and silencing it is no longer specific.
     """
     sets = [c.channels for c in chosen]
-    values = matched.partial(sets) if match == "partial" else matched.correlation(sets)
+    values = matched.values(sets, match)
     best = values.argmax(axis=1)
     groups: dict[int, list[int]] = {}
     for position, pathway in enumerate(best):

@@ -92,8 +92,18 @@ def demo_section(numbers: dict) -> str:
             "Control curves (the top k = 1..8 channels of the mode most tied to each cell type silenced, or kept "
             "alone; specificity = on- minus off-target relative rate change, mean over types and k, ± standard "
             "error; random sets are target-blind, so theirs is 0 on average):\n\n" + "\n".join(_control_lines(numbers, layers)) + "\n\n"
-            f"Pathways no confirmed hypothesis names: {', '.join(missed) or 'none'}.")
+            f"Pathways no confirmed hypothesis names: {', '.join(missed) or 'none'}." + _ceiling_line(numbers))
     return text
+
+
+def _ceiling_line(numbers: dict) -> str:
+    """" Pathways no small channel set reproduces (ceiling below 1): ..." from the summary's ceiling."""
+    below = {p: c for p, c in numbers.get("ceiling", {}).items() if c < 1}
+    if not below:
+        return ""
+    listed = ", ".join(f"{PATHWAY_NAMES.get(p, p)} ({c:.2f})" for p, c in below.items())
+    return (f" Pathways whose block no set of one or two channels of either layer reproduces (ceiling below 1: the "
+            f"CNN mixes them with others): {listed}.")
 
 
 def update_readme(summary: str | Path, readme: str | Path = "README.md") -> Path:

@@ -239,8 +239,17 @@ def _coverage_table(found: dict) -> str:
         rows += ["", f"Ceiling: the best type agreement any set of up to {ceiling.attrs['max_size']} channels of a "
                  "layer reaches with the pathway's block. It uses the blocks' outcomes, so it never chooses a match; "
                  "it says what a perfect matching could at best recover from this CNN (mean over pathways "
-                 f"{ceiling.attrs['mean_ceiling']:.2f}). Where it is low, the CNN mixes that pathway with others."]
+                 f"{ceiling.attrs['mean_ceiling']:.2f}). Where it is low, the CNN mixes that pathway with others"
+                 + _below_one(ceiling) + "."]
     return "\n".join(rows)
+
+
+def _below_one(ceiling) -> str:
+    """": below 1 for X (0.50), Y (0.50), whose blocks ..." listing the pathways whose ceiling is below 1."""
+    low = [f"{ceiling['name'].sel(pathway=p).values} ({float(ceiling['ceiling'].sel(pathway=p)):.2f})"
+           for p in ceiling["pathway"].values if float(ceiling["ceiling"].sel(pathway=p)) < 1]
+    return (f": below 1 for {', '.join(low)}, whose blocks no set of up to {ceiling.attrs['max_size']} channels "
+            "reproduces") if low else ""
 
 
 def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> list[str]:
@@ -252,12 +261,15 @@ def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> 
         return lines + ["Predicted effects of silencing each channel set (no ground truth to test them against).", "",
                         to_markdown(hypotheses), _image(figures["hypotheses"], "Predicted effects per type.")]
     lines += [
-        "Each hypothesis takes the channel sets of a layer's contribution modes, names the virtual-retina "
-        "pathway the channels uniquely follow (largest partial correlation with its activity, the other "
-        "pathways held fixed, at the cells' positions on held-out natural jitter; of the sets naming the same "
-        "pathway, the one that follows it most closely stands for it), predicts each cell's change of mean "
-        "rate from silencing the channels in the CNN, and is tested by blocking that pathway in the virtual "
-        "retina. The match never sees a block's outcome. A cell type counts as changed "
+        "Each hypothesis takes the channel set of a layer's contribution mode (the mode most tied to each cell "
+        "type, then the most used ones), keeps the channels that follow one pathway (a mode can join several), "
+        "and names the virtual-retina block whose silenced activities they uniquely follow: the pathway and the "
+        "interneurons it excites (blocking ON bipolars also silences the narrow-field amacrine they drive), the "
+        "other pathways held fixed (multiple partial correlation, at the cells' positions on held-out natural "
+        "jitter; of the sets naming the same pathway, the one that follows it most closely stands for it). It "
+        "predicts each cell's change of mean rate from silencing the channels in the CNN, and is tested by "
+        "blocking that pathway in the virtual retina. The match never sees a block's outcome. A cell type "
+        "counts as changed "
         f"when a {hypotheses.attrs['recording_s']:g} s recording would see the change at "
         f"{hypotheses.attrs['z_min']:g} standard errors; a hypothesis's type agreement is the share of types "
         "predicted or seen to change whose direction it got right; the recovery score is the "

@@ -52,6 +52,9 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     hypotheses = read_netcdf(finished / "hypotheses.nc")
     assert "observed_change" in hypotheses and hypotheses.sizes["shuffle"] == FAST.n_shuffles
     assert report.count("Blocking the ") >= hypotheses.sizes["hypothesis"]
+    ceiling = read_netcdf(finished / "ceiling.nc")
+    low = [f"{n} ({c:.2f})" for n, c in zip(ceiling["name"].values, ceiling["ceiling"].values) if c < 1]
+    assert (f"below 1 for {', '.join(low)}, whose" in report) if low else ("below 1 for" not in report)
 
 
 def test_model_fit_of_the_report_is_the_correlation_of_the_written_rates(finished):
@@ -157,7 +160,7 @@ def test_missing_corrupt_or_incomplete_recordings_and_unknown_layers_raise_one_c
 
 
 def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished, tmp_path):
-    from retinacodec.pipelines.retina.readme import BEGIN, END, FIGURE, main
+    from retinacodec.pipelines.retina.readme import BEGIN, END, FIGURE, demo_section, main
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\nkept above\n{BEGIN}\nstale: recovery 0.49\n{END}\nkept below\n")
@@ -168,6 +171,9 @@ def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished,
     assert "0.49" not in text and f"recovery score | {numbers['recovery_score']:.2f}" in text
     assert f"{numbers['pathways_covered']} of 6" in text
     assert (tmp_path / FIGURE).read_bytes() == (finished / "hypotheses.png").read_bytes()
+    numbers["ceiling"] = {"bipolar_on_sustained": 1.0, "amacrine_narrow": 0.5}
+    assert demo_section(numbers).endswith("reproduces (ceiling below 1: the CNN mixes them with others): "
+                                          "narrow-field amacrine (0.50).")
     readme.write_text("no markers\n")
     assert main([str(finished / "summary.json"), "--readme", str(readme)]) == 2
     assert readme.read_text() == "no markers\n"
