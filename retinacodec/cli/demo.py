@@ -12,6 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nwb", help="analyse an NWB recording instead (a model is trained on it first)")
     p.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
     p.add_argument("--fast", action="store_true", help="tiny settings for a smoke test (numbers not meaningful)")
+    p.add_argument("--seed", type=int, help="seed of every stimulus (default 9100; stimuli use seed, seed + 1, ...): "
+                   "another seed is an independent replicate of the whole analysis")
     p.add_argument("--device", default="cpu", help="torch device of every step: cpu (default), cuda or auto")
     p.add_argument("--workers", type=int, help="compute the contributions on a local Dask cluster of N workers")
     p.add_argument("--scheduler", help="compute the contributions on the Dask cluster at this scheduler address")
@@ -20,11 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec demo`` with its parsed arguments."""
+    import dataclasses
+
     from ..pipelines.retina.run import run_demo
     from ..pipelines.retina.settings import DemoSettings, Placement
 
+    settings = DemoSettings.fast() if args.fast else DemoSettings()
+    if args.seed is not None:
+        settings = dataclasses.replace(settings, seed=args.seed)
     run_demo(  # it reports each step and the report's path as it goes
-        args.output, model=args.model, nwb=args.nwb, overwrite=args.overwrite,
-        settings=DemoSettings.fast() if args.fast else None,
+        args.output, model=args.model, nwb=args.nwb, overwrite=args.overwrite, settings=settings,
         placement=Placement(args.device, args.workers, args.scheduler),
     )

@@ -177,3 +177,17 @@ def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished,
     readme.write_text("no markers\n")
     assert main([str(finished / "summary.json"), "--readme", str(readme)]) == 2
     assert readme.read_text() == "no markers\n"
+
+
+def test_demo_seed_flag_draws_every_stimulus_afresh_and_a_bad_seed_is_one_line(tmp_path, monkeypatch, capsys):
+    from retinacodec.cli import main
+    from retinacodec.pipelines.retina import run
+
+    seen = {}
+    monkeypatch.setattr(run, "run_demo", lambda output, **kwargs: seen.update(kwargs))
+    assert main(["demo", "-o", str(tmp_path / "out"), "--fast", "--seed", "9200"]) in (0, None)
+    assert seen["settings"] == dataclasses.replace(FAST, seed=9200)
+    monkeypatch.undo()
+    assert main(["demo", "-o", str(tmp_path / "out"), "--fast", "--seed", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "seed is -1; expected" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,149 @@
+"""The retina demo's hypothesis results over independent stimulus seeds, with intervals.
+
+One demo run tests its hypotheses on one 20 s stimulus, and its recovery score moves with that
+stimulus. This script runs the whole demo (``retinacodec demo``) once per seed, every stimulus drawn
+afresh (``DemoSettings.seed``: seed, seed + 1, ... for the fit, analysis, hypothesis and matching
+stimuli), and reports over the seeds the mean and a 95 % t-interval of the recovery score, of its two
+controls (shuffled channels; hypotheses from activation modes), of the paired differences, of the
+ceiling and of the pathways named by a confirmed hypothesis.
+
+Usage::
+
+    python analyses/retina_replicates.py -o results/retina_replicates [--seeds 9200 9300 9400 9500]
+        [--readme README.md]
+
+The default seeds exclude the demo's own seed (9100), on whose stimuli the hypothesis rules were
+chosen, so the interval is over runs independent of that choice. Each run takes about 2 minutes on 2
+CPU cores and resumes (each seed's folder is a demo folder). The results go to ``OUT/summary.json``
+and ``OUT/replicates.png``; with ``--readme`` the README's ``retina-replicates`` section is rewritten
+from them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from retinacodec.errors import RetinaCodecError
+from retinacodec.io.atomic import atomic_destination
+from retinacodec.io.markdown import replace_section
+from retinacodec.pipelines.retina import DemoSettings
+from retinacodec.pipelines.retina.run import run_demo
+
+QUANTITIES = {
+    "recovery_score": "recovery score (contribution modes)",
+    "recovery_score_activation": "recovery score, hypotheses from activation modes",
+    "recovery_score_shuffled": "recovery score, shuffled channels",
+    "recovery_ceiling": "ceiling (best small channel set per pathway)",
+    "pathways_covered": "pathways named by a confirmed hypothesis (of 6)",
+    "pathways_covered_activation": "the same, from activation modes",
+    "model_r": "model r on the seed's natural jitter",
+}
+"""summary.json entries compared over seeds, and how the table names them."""
+DIFFERENCES = {"modes - activation": ("recovery_score", "recovery_score_activation"),
+               "modes - shuffled": ("recovery_score", "recovery_score_shuffled")}
+"""Paired differences over seeds (same stimuli, same model)."""
+
+
+def interval(values: list[float], level: float = 0.95) -> dict:
+    """Mean, standard deviation and the two-sided t-interval of the mean of ``values``."""
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return {"mean": mean, "sd": float("nan"), "low": float("nan"), "high": float("nan"), "n": len(values)}
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1)) * sd / np.sqrt(len(values))
+    return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "n": len(values)}
+
+
+def replicate(out: Path, seeds: list[int]) -> dict:
+    """Run (or resume) one demo per seed under ``out`` and summarise the quantities over seeds."""
+    runs = {}
+    for seed in seeds:
+        folder = run_demo(out / f"seed_{seed}", settings=DemoSettings(seed=seed), progress=False,
+                          log=lambda line, seed=seed: print(f"[seed {seed}] {line}", flush=True))
+        summary = json.loads((folder / "summary.json").read_text())
+        runs[seed] = {key: summary[key] for key in QUANTITIES}
+    result = {"seeds": seeds, "runs": {str(seed): values for seed, values in runs.items()},
+              "intervals": {key: interval([runs[s][key] for s in seeds]) for key in QUANTITIES},
+              "differences": {name: interval([runs[s][a] - runs[s][b] for s in seeds])
+                              for name, (a, b) in DIFFERENCES.items()}}
+    with atomic_destination(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def plot(result: dict, path: Path) -> Path:
+    """Each seed's recovery score and its two controls, with the means and their 95 % intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ["recovery_score", "recovery_score_activation", "recovery_score_shuffled", "recovery_ceiling"]
+    labels = ["contribution\nmodes", "activation\nmodes", "shuffled\nchannels", "ceiling"]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for i, key in enumerate(keys):
+        values = [result["runs"][str(s)][key] for s in result["seeds"]]
+        ax.plot(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), values, "o", color="0.55", ms=4)
+        band = result["intervals"][key]
+        ax.errorbar(i + 0.25, band["mean"], yerr=[[band["mean"] - band["low"]], [band["high"] - band["mean"]]],
+                    fmt="s", color="k", capsize=4)
+    ax.axhline(0.8, color="tab:red", lw=0.8, ls="--", label="goal 0.8")
+    ax.set(xticks=range(len(keys)), xticklabels=labels, ylim=(0, 1.05), ylabel="recovery score",
+           title=f"retina demo over {len(result['seeds'])} stimulus seeds (grey: one seed; black: mean, 95 % CI)")
+    ax.title.set_fontsize(9)
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    with atomic_destination(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def section(result: dict, figure: str) -> str:
+    """The README's markdown for the replicates: a table of means and intervals and the figure."""
+    def cell(band: dict, spec: str = ".2f") -> str:
+        return f"{band['mean']:{spec}} [{band['low']:{spec}}, {band['high']:{spec}}]"
+
+    seeds = ", ".join(map(str, result["seeds"]))
+    rows = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
+    rows += [f"| {name} | {cell(result['intervals'][key])} | "
+             + ", ".join(f"{result['runs'][str(s)][key]:.2f}" for s in result["seeds"]) + " |"
+             for key, name in QUANTITIES.items()]
+    rows += [f"| difference, {name} (paired) | {cell(result['differences'][name], '+.2f')} | |" for name in DIFFERENCES]
+    return ("One demo run scores its hypotheses on one stimulus. Over independent stimulus seeds "
+            f"({seeds}; written by `analyses/retina_replicates.py` from its `summary.json`):\n\n"
+            + "\n".join(rows) + f"\n\n![Recovery over stimulus seeds]({figure})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", type=Path, default=Path("results/retina_replicates"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[9200, 9300, 9400, 9500])
+    parser.add_argument("--readme", type=Path, help="rewrite this README's retina-replicates section")
+    args = parser.parse_args(argv)
+    try:
+        result = replicate(args.output, args.seeds)
+        figure = plot(result, args.output / "replicates.png")
+        if args.readme:
+            target = args.readme.resolve().parent / "docs" / "figures" / "retina_replicates.png"
+            shutil.copyfile(figure, target)
+            replace_section(args.readme, "retina-replicates",
+                            section(result, target.relative_to(args.readme.resolve().parent).as_posix()))
+    except RetinaCodecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for key, band in {**result["intervals"], **result["differences"]}.items():
+        print(f"{key:30s} {band['mean']:+.3f} [{band['low']:+.3f}, {band['high']:+.3f}] (n={band['n']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""analyses/retina_replicates.py: intervals over seeds, the README section and the figure (on made-up runs)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+SCRIPT = Path(__file__).resolve().parents[1] / "analyses" / "retina_replicates.py"
+
+
+@pytest.fixture(scope="module")
+def replicates():
+    spec = importlib.util.spec_from_file_location("retina_replicates", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_interval_is_the_t_interval_of_the_mean(replicates):
+    values = [0.78, 0.54, 0.61, 0.70]
+    band = replicates.interval(values)
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert band["mean"] == pytest.approx(np.mean(values)) and band["n"] == 4
+    assert (band["low"], band["high"]) == pytest.approx((low, high))
+    assert np.isnan(replicates.interval([0.5])["low"])
+
+
+def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_path):
+    runs = {9200: 0.54, 9300: 0.70}
+
+    def fake_demo(folder, settings, progress, log):
+        folder.mkdir(parents=True)
+        summary = {key: 0.1 for key in replicates.QUANTITIES} | {"recovery_score": runs[settings.seed]}
+        (folder / "summary.json").write_text(json.dumps(summary))
+        return folder
+
+    monkeypatch.setattr(replicates, "run_demo", fake_demo)
+    result = replicates.replicate(tmp_path, list(runs))
+    assert result["intervals"]["recovery_score"]["mean"] == pytest.approx(0.62)
+    assert result["differences"]["modes - shuffled"]["mean"] == pytest.approx(0.52)
+    assert json.loads((tmp_path / "summary.json").read_text())["seeds"] == [9200, 9300]
+    text = replicates.section(result, "docs/figures/x.png")
+    assert "| recovery score (contribution modes) | 0.62 [" in text and "| 0.54, 0.70 |" in text
+    assert "9200, 9300" in text and "(docs/figures/x.png)" in text
+    figure = replicates.plot(result, tmp_path / "replicates.png")
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
