@@ -15,8 +15,11 @@ from pathlib import Path
 from ...errors import RetinaCodecError
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...io.atomic import atomic_destination
+from ...io.markdown import replace_section, section_markers
 
-BEGIN, END = "<!-- demo:begin -->", "<!-- demo:end -->"
+SECTION = "demo"
+"""Name of the generated section."""
+BEGIN, END = section_markers(SECTION)
 """Markers of the generated section."""
 FIGURE = Path("docs/figures/demo_hypotheses.png")
 """Where the hypotheses figure goes, relative to the README's folder."""
@@ -129,19 +132,12 @@ def update_readme(summary: str | Path, readme: str | Path = "README.md") -> Path
     summary, readme = Path(summary), Path(readme)
     try:
         numbers = json.loads(summary.read_text())
-        text = readme.read_text()
     except (OSError, ValueError) as exc:
-        raise RetinaCodecError(f"cannot read {exc.filename or summary}: {exc}; expected a demo run's summary.json "
-                               "and the README") from None
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise RetinaCodecError(f"{readme} does not hold the markers {BEGIN} ... {END} once, in order")
+        raise RetinaCodecError(f"cannot read {summary}: {exc}; expected a demo run's summary.json") from None
     figure = summary.parent / "hypotheses.png"
     if not figure.is_file():
         raise RetinaCodecError(f"no {figure}; expected the demo run's folder with its figures")
-    head, rest = text.split(BEGIN)
-    tail = rest.split(END)[1]
-    with atomic_destination(readme) as tmp:
-        tmp.write_text(f"{head}{BEGIN}\n{demo_section(numbers)}\n{END}{tail}")
+    replace_section(readme, SECTION, demo_section(numbers))
     target = readme.parent / FIGURE
     with atomic_destination(target) as tmp:
         shutil.copyfile(figure, tmp)
