@@ -4,7 +4,7 @@ control measured on held-out images, for EfficientNet-Lite0 and -Lite2.
     python analyses/imagenet_control.py --images ../shared/imagenette/val \\
         --fit-images ../shared/imagenette/fit -o results/imagenet_control [--model efficientnet_lite0]
         [--time-budget 1100] [--fit-per-class N] [--ig-steps 10] [--n-target 50] [--n-off-target 45]
-        [--random-draws 3] [--random-images 200]
+        [--random-draws 3] [--random-images 200] [--stability-fits 2]
 
 Each call runs the steps that are not finished yet (``--time-budget`` seconds at most, then it
 stops between steps; call it again to resume), and once all are done writes, per model,
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-off-target", type=int, default=ControlSettings.n_off_target_images)
     parser.add_argument("--random-draws", type=int, default=ControlSettings.n_random_draws)
     parser.add_argument("--random-images", type=int, default=ControlSettings.n_random_images)
+    parser.add_argument("--stability-fits", type=int, default=ControlSettings.stability_fits,
+                        help="extra SAE fits per layer and variable for the modes' seed stability (0: none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.fit_images, args.fit_per_class, out / "subsets" / f"fit_{args.fit_per_class}")
             settings = ControlSettings(model=model, ig_steps=args.ig_steps, n_target_images=args.n_target,
                                        n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
-                                       n_random_images=args.random_images)
+                                       n_random_images=args.random_images, stability_fits=args.stability_fits)
             path = run_control(args.images, fit, out / "run", settings=settings, time_budget_s=args.time_budget,
                                progress=not args.quiet)
             print(f"{model}: {path}")

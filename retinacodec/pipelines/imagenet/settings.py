@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..._validation import check_int
 from ...errors import RetinaCodecError
 
 FRACTIONS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 0.99)
@@ -37,6 +38,9 @@ class ControlSettings:
     """Images per forward pass (:data:`retinacodec.models.zoo.FORWARD_BATCH_SIZE`)."""
     sae_epochs: int = 100
     """Most SAE epochs per fit (early stopping may end sooner)."""
+    stability_fits: int = 2
+    """Extra SAE fits (seeds ``seed + 1`` ...) per layer and variable that score the modes' seed
+    stability (:func:`retinacodec.modes.workflow.fit_modes`); each costs one more fit, 0 skips them."""
     label_threshold: float = 0.2
     """Mode-class correlation above which a mode counts as class-specific (the paper's 0.2)."""
     fractions: tuple[float, ...] = FRACTIONS
@@ -57,16 +61,16 @@ class ControlSettings:
     def __post_init__(self) -> None:
         for name in ("n_layers", "ig_steps", "chunk_images", "ig_batch_size", "batch_size", "sae_epochs",
                      "n_target_images", "n_off_target_images", "n_random_draws", "n_random_images", "n_bootstrap"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise RetinaCodecError(f"{name} is {value!r}; expected a positive integer")
+            check_int(name, getattr(self, name))
+        check_int("stability_fits", self.stability_fits, minimum=0)
         if not self.fractions or not all(0 < f < 1 for f in self.fractions):
             raise RetinaCodecError(f"fractions {self.fractions!r}; expected fractions in (0, 1)")
 
     @classmethod
     def fast(cls, **changes) -> "ControlSettings":
-        """A tiny run for tests: 2 layers, 2 nodes, few epochs, 3 fractions, few images per condition."""
-        tiny = dict(n_layers=2, ig_steps=2, chunk_images=8, sae_epochs=3, fractions=(0.02, 0.16, 0.64),
+        """A tiny run for tests: 2 layers, 2 nodes, few epochs, one stability fit, 3 fractions, few
+        images per condition."""
+        tiny = dict(n_layers=2, ig_steps=2, chunk_images=8, sae_epochs=3, stability_fits=1, fractions=(0.02, 0.16, 0.64),
                     n_target_images=3, n_off_target_images=3, n_random_draws=1, n_random_images=6, n_bootstrap=50)
         return dataclasses.replace(cls(), **{**tiny, **changes})
 

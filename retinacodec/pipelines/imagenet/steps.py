@@ -59,7 +59,8 @@ def layer_modes(data: xr.Dataset, settings: ControlSettings, progress: bool) -> 
     outputs, fits = {}, {}
     for variable in VARIABLES:
         sae, result = fit_modes(data, labels="true_class", label_threshold=settings.label_threshold,
-                                variable=variable, epochs=settings.sae_epochs, seed=settings.seed,
+                                stability_fits=settings.stability_fits, variable=variable,
+                                epochs=settings.sae_epochs, seed=settings.seed,
                                 batch_size=min(128, data.sizes["sample"]), device="cpu", progress=progress)
         outputs[f"sae_{variable}"], outputs[f"modes_{variable}"] = sae, result
         fits[variable] = result
@@ -70,8 +71,10 @@ def layer_modes(data: xr.Dataset, settings: ControlSettings, progress: bool) -> 
 def layer_statistics(data: xr.Dataset, fits: dict[str, xr.Dataset]) -> xr.Dataset:
     """Contributions against activations in one layer, along ``variable``: Hoyer sparsity
     (quantiles over samples), PCA dimensions for 95 % of the variance, SAE ``r2``, the best
-    mode-class correlation, the modes over the threshold, and the mean correlation over channels
-    of a channel's positive and negative parts (``sign_coupling``: high = coupled)."""
+    mode-class correlation, the modes over the threshold, the mean correlation over channels of a
+    channel's positive and negative parts (``sign_coupling``: high = coupled) and the modes' seed
+    stability (``mean_stability``, NaN without stability fits); and the completeness of the
+    layer's contributions (:func:`completeness`)."""
     stats = xr.merge([sparsity(data), pca_dimensions(data)]).isel(layer=0, drop=True)
     per_variable = xr.concat([
         xr.Dataset({
@@ -79,8 +82,21 @@ def layer_statistics(data: xr.Dataset, fits: dict[str, xr.Dataset]) -> xr.Datase
             "max_correlation": fits[v]["max_label_correlation"].where(fits[v]["dead_modes"] == 0).max("mode"),
             "n_dead_modes": fits[v]["dead_modes"].sum(),
             "sign_coupling": sign_correlation(data, v)["mean"].isel(layer=0, drop=True),
+            "mean_stability": fits[v].get("mean_stability", xr.DataArray(np.nan)),
         }) for v in VARIABLES], dim=pd.Index(list(VARIABLES), name="variable"))
-    return xr.merge([stats, per_variable], combine_attrs="drop_conflicts")
+    return xr.merge([stats, per_variable, completeness(data)], combine_attrs="drop_conflicts")
+
+
+def completeness(data: xr.Dataset) -> xr.Dataset:
+    """How far a layer's contributions miss the target change (scalars, in logit units):
+    ``completeness_error_median`` and ``completeness_error_max`` of the absolute error
+    :math:`|\\sum_c C_c - (f(x) - f(x_0))|` over samples, and ``relative_completeness_error``, the
+    median absolute error over the median :math:`|f(x) - f(x_0)|`."""
+    error = np.abs(data["completeness_error"].values)
+    change = np.abs(data["target_value"].values - data["baseline_value"].values)
+    return xr.Dataset({"completeness_error_median": float(np.median(error)),
+                       "completeness_error_max": float(error.max()),
+                       "relative_completeness_error": float(np.median(error) / max(np.median(change), 1e-12))})
 
 
 def rankings(saes: dict[str, SAE], fits: dict[str, xr.Dataset], fit_labels: np.ndarray, classes: np.ndarray,

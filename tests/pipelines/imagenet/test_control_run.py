@@ -57,6 +57,24 @@ def test_modes_from_fit_images_control_on_held_out_ones(finished):
     assert 0.02 in fractions
 
 
+def test_summary_reports_completeness_and_seed_stability(finished):
+    root, *_ = finished
+    run = root / "run"
+    record = json.loads((run / "summary.json").read_text())["per_layer"]["block16"]
+    data = read_netcdf(run / "contributions_00.contributions_block16.nc")
+    summed = data["contribution"].sum(("channel", "sign")).values  # independent of the stored error
+    error = np.abs(summed - (data["target_value"] - data["baseline_value"]).values)
+    assert record["completeness"]["completeness_error_median"] == pytest.approx(np.median(error), rel=1e-3, abs=1e-4)
+    assert record["completeness"]["completeness_error_max"] == pytest.approx(error.max(), rel=1e-3, abs=1e-4)
+    for variable in ("contribution", "activation"):
+        stability = read_netcdf(run / f"modes_block16.modes_{variable}.nc")["stability"].values
+        assert record["statistics"][variable]["mean_stability"] == pytest.approx(np.nanmean(stability), abs=1e-4)
+        assert 0 <= record["statistics"][variable]["mean_stability"] <= 1
+    assert "seed stability" in (run / "report.md").read_text()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["program"] == "retinacodec imagenet control"
+
+
 def test_curves_summary_has_intervals(finished):
     root, *_ = finished
     summary = read_netcdf(root / "run" / "control_block16.curve_summary.nc")
