@@ -2,6 +2,7 @@
 only; the paper's figures, for ResNet-50, stand beside them as published)."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def _interval(ds: xr.Dataset, name: str, **where) -> list[float]:
 def _rounded(value: xr.DataArray) -> float | None:
     """A scalar rounded to 4 digits, None for NaN (JSON has no NaN)."""
     value = float(value)
-    return None if value != value else round(value, 4)
+    return None if math.isnan(value) else round(value, 4)
 
 
 def _layer_record(result: dict) -> dict:

@@ -20,7 +20,7 @@ from ...modes.selection import associated_mode, channel_weights
 from ...modes.workflow import fit_modes
 from .images import Views
 from .layers import default_layers
-from .predictions import predict
+from .predictions import labelled, predict
 from .settings import ControlSettings
 
 
@@ -32,12 +32,9 @@ def spread_layers(model: str, n_layers: int) -> list[str]:
 
 
 def predictions(module: torch.nn.Module, views: Views, settings: ControlSettings, progress: bool) -> dict:
-    """Top-1 class of every held-out image: ``predicted``, ``true_class``, ``correct`` (image)."""
-    predicted = predict(module, views, batch_size=settings.batch_size, progress=progress)
-    labels = np.asarray(views.source.labels)
-    return {"predictions": xr.Dataset({"predicted": ("image", predicted), "true_class": ("image", labels),
-                                       "correct": ("image", (predicted == labels).astype(np.int8))},
-                                      attrs={"images": views.source.description})}
+    """Top-1 class of every held-out image (:func:`~retinacodec.pipelines.imagenet.predictions.labelled`)."""
+    return {"predictions": labelled(predict(module, views, batch_size=settings.batch_size, progress=progress),
+                                    views.source)}
 
 
 def fit_contributions(adapted: AdaptedModel, views: Views, layers: list[str], images: range,
