@@ -1,6 +1,7 @@
 """The computations of :func:`~retinacodec.pipelines.imagenet.analysis.run_imagenet`, one layer at a
 time: contributions (chunked, resumable, optionally on Dask workers), SAE modes, the 2 % control
-experiment, contribution maps and the layer's statistics. Each writes its files into the layer's
+experiment, contribution maps and the layer's statistics
+(:mod:`~retinacodec.pipelines.imagenet.statistics`). Each writes its files into the layer's
 folder and returns what the next needs; the run module chains them.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ...control import classifier_control
 from ...errors import RetinaCodecError
 from ...io import write_netcdf
 from ...models.adapter import AdaptedModel
-from ...modes.compare import VARIABLES, pca_dimensions, sparsity
+from ...modes.compare import VARIABLES
 from ...modes.sae import SAE
 from ...modes.selection import associated_mode, top_channels
 from ...modes.workflow import fit_modes
@@ -35,6 +36,7 @@ from ...plots.modes import plot_modes
 from .figures import plot_contribution_maps
 from .images import Views, denormalise
 from .settings import ImagenetSettings
+from .statistics import layer_statistics
 
 LABEL_THRESHOLD = 0.2
 """Mode-class correlation above which a mode counts as class-specific (as in the paper)."""
@@ -196,27 +198,14 @@ def maps(run: LayerContext, alias: str, module_name: str, sae: SAE, loadings: xr
                 folder / "maps.png")
 
 
-def statistics(data: xr.Dataset, fits: dict) -> xr.Dataset:
-    """Contribution-vs-activation statistics of one layer, along (variable[, quantile, mode])."""
-    stats = xr.merge([sparsity(data), pca_dimensions(data)]).isel(layer=0, drop=True)
-    per_variable = xr.concat([
-        xr.Dataset({
-            "r2": fits[v][1]["r2"], "mean_l0": fits[v][1]["mean_l0"],
-            "n_modes_above": fits[v][1]["n_modes_above"],
-            "max_correlation": fits[v][1]["max_label_correlation"].where(fits[v][1]["dead_modes"] == 0),
-            "n_dead_modes": fits[v][1]["dead_modes"].sum(),
-        }) for v in VARIABLES], dim=pd.Index(list(VARIABLES), name="variable"))
-    per_variable["best_correlation"] = per_variable["max_correlation"].max("mode")
-    return xr.merge([stats, per_variable], combine_attrs="drop_conflicts")
-
-
 def layer(run: LayerContext, alias: str, module_name: str, folder: Path) -> dict[str, xr.Dataset | Path]:
     """Every computation of one layer into ``folder``: ``{"summary": Dataset, file name: Path}``
     (paths relative to the run folder, for the run's manifest).
 
-    The summary holds the layer's :func:`statistics`, its control table (mean over the control
-    classes), ``completeness_error`` (largest absolute error over samples), ``runtime`` (stage) in
-    s and ``n_channels_layer``, along a ``layer`` dim of length 1.
+    The summary holds the layer's
+    :func:`~retinacodec.pipelines.imagenet.statistics.layer_statistics`, its control table (mean
+    over the control classes), ``runtime`` (stage) in s and ``n_channels_layer``, along a
+    ``layer`` dim of length 1.
     """
     folder.mkdir(parents=True, exist_ok=True)
     seconds = {}
@@ -231,10 +220,9 @@ def layer(run: LayerContext, alias: str, module_name: str, folder: Path) -> dict
     maps(run, alias, module_name, sae, result["loadings"], folder)
     seconds["maps"] = time.perf_counter() - start
     summary = xr.merge([
-        statistics(data, fits),
+        layer_statistics(data, {v: fits[v][1] for v in VARIABLES}),
         table.rename(n_channels="control_n_channels"),
-        xr.Dataset({"completeness_error": abs(data["completeness_error"]).max(),
-                    "runtime": ("stage", list(seconds.values()), {"units": "s"}),
+        xr.Dataset({"runtime": ("stage", list(seconds.values()), {"units": "s"}),
                     "n_channels_layer": data.sizes["channel"]},
                    coords={"stage": list(seconds)}),
     ], combine_attrs="drop_conflicts").expand_dims(layer=[alias])

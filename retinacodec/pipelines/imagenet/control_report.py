@@ -70,7 +70,7 @@ def _layer_record(result: dict) -> dict:
         table[variable] = {
             "hoyer_median": round(float(v["hoyer"].sel(quantile=0.5, method="nearest")), 4) if "quantile" in v["hoyer"].dims
             else round(float(v["hoyer"]), 4),
-            "pca_dimensions_95": int(v["n_dimensions"]), "max_mode_class_correlation": round(float(v["max_correlation"]), 4),
+            "pca_dimensions_95": int(v["n_dimensions"]), "max_mode_class_correlation": round(float(v["best_correlation"]), 4),
             "n_modes_above": int(v["n_modes_above"]), "sign_coupling": round(float(v["sign_coupling"]), 4),
             "sae_r2": round(float(v["r2"]), 4), "mean_stability": _rounded(v["mean_stability"])}
     completeness = {name: round(float(stats[name]), 4) for name in

@@ -14,7 +14,7 @@ import xarray as xr
 from ...attribution.ig import contributions
 from ...control_curves.classifier import classifier_control_curves, curve_summary
 from ...models.adapter import AdaptedModel
-from ...modes.compare import VARIABLES, pca_dimensions, sign_correlation, sparsity
+from ...modes.compare import VARIABLES
 from ...modes.sae import SAE
 from ...modes.selection import associated_mode, channel_weights
 from ...modes.workflow import fit_modes
@@ -22,6 +22,7 @@ from .images import Views
 from .layers import default_layers
 from .predictions import labelled, predict
 from .settings import ControlSettings
+from .statistics import layer_statistics
 
 
 def spread_layers(model: str, n_layers: int) -> list[str]:
@@ -63,37 +64,6 @@ def layer_modes(data: xr.Dataset, settings: ControlSettings, progress: bool) -> 
         fits[variable] = result
     outputs["statistics"] = layer_statistics(data, fits)
     return outputs
-
-
-def layer_statistics(data: xr.Dataset, fits: dict[str, xr.Dataset]) -> xr.Dataset:
-    """Contributions against activations in one layer, along ``variable``: Hoyer sparsity
-    (quantiles over samples), PCA dimensions for 95 % of the variance, SAE ``r2``, the best
-    mode-class correlation, the modes over the threshold, the mean correlation over channels of a
-    channel's positive and negative parts (``sign_coupling``: high = coupled) and the modes' seed
-    stability (``mean_stability``, NaN without stability fits); and the completeness of the
-    layer's contributions (:func:`completeness`)."""
-    stats = xr.merge([sparsity(data), pca_dimensions(data)]).isel(layer=0, drop=True)
-    per_variable = xr.concat([
-        xr.Dataset({
-            "r2": fits[v]["r2"], "n_modes_above": fits[v]["n_modes_above"],
-            "max_correlation": fits[v]["max_label_correlation"].where(fits[v]["dead_modes"] == 0).max("mode"),
-            "n_dead_modes": fits[v]["dead_modes"].sum(),
-            "sign_coupling": sign_correlation(data, v)["mean"].isel(layer=0, drop=True),
-            "mean_stability": fits[v].get("mean_stability", xr.DataArray(np.nan)),
-        }) for v in VARIABLES], dim=pd.Index(list(VARIABLES), name="variable"))
-    return xr.merge([stats, per_variable, completeness(data)], combine_attrs="drop_conflicts")
-
-
-def completeness(data: xr.Dataset) -> xr.Dataset:
-    """How far a layer's contributions miss the target change (scalars, in logit units):
-    ``completeness_error_median`` and ``completeness_error_max`` of the absolute error
-    :math:`|\\sum_c C_c - (f(x) - f(x_0))|` over samples, and ``relative_completeness_error``, the
-    median absolute error over the median :math:`|f(x) - f(x_0)|`."""
-    error = np.abs(data["completeness_error"].values)
-    change = np.abs(data["target_value"].values - data["baseline_value"].values)
-    return xr.Dataset({"completeness_error_median": float(np.median(error)),
-                       "completeness_error_max": float(error.max()),
-                       "relative_completeness_error": float(np.median(error) / max(np.median(change), 1e-12))})
 
 
 def rankings(saes: dict[str, SAE], fits: dict[str, xr.Dataset], fit_labels: np.ndarray, classes: np.ndarray,

@@ -66,6 +66,8 @@ def test_summary_reports_completeness_and_seed_stability(finished):
     error = np.abs(summed - (data["target_value"] - data["baseline_value"]).values)
     assert record["completeness"]["completeness_error_median"] == pytest.approx(np.median(error), rel=1e-3, abs=1e-4)
     assert record["completeness"]["completeness_error_max"] == pytest.approx(error.max(), rel=1e-3, abs=1e-4)
+    change = np.abs((data["target_value"] - data["baseline_value"]).values)
+    assert record["completeness"]["relative_completeness_error"] == pytest.approx(np.median(error / change), rel=1e-3)
     for variable in ("contribution", "activation"):
         stability = read_netcdf(run / f"modes_block16.modes_{variable}.nc")["stability"].values
         assert record["statistics"][variable]["mean_stability"] == pytest.approx(np.nanmean(stability), abs=1e-4)
