@@ -12,7 +12,6 @@ from ...hypotheses.match import type_name
 from ...models.training import fit_table
 from ...receptive_fields import irf_variability
 
-
 OUTCOMES = ("confirmed", "confirmed (no change)", "partly confirmed", "refuted")
 """Outcomes of a tested hypothesis (see :func:`retinacodec.hypotheses.score`)."""
 
