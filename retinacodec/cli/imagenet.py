@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-off-target", type=int, default=45, help="--fit-images: other images per condition")
     p.add_argument("--random-draws", type=int, default=3, help="--fit-images: random selections per fraction")
     p.add_argument("--random-images", type=int, default=200, help="--fit-images: images of the random selections")
+    p.add_argument("--stability-fits", type=int, default=2, help="--fit-images: extra SAE fits per layer and "
+                   "variable that score the modes' seed stability (0: none)")
     p.add_argument("--time-budget", type=float, help="--fit-images: start no step after this many seconds")
     p.add_argument("--overwrite", action="store_true", help="replace a run of other inputs or settings in --output")
     p.add_argument("--labels", help="labels file for a flat image folder")
@@ -85,7 +87,7 @@ def _run_control(args: argparse.Namespace) -> None:
         ig_steps=args.n_steps, sae_epochs=args.sae_epochs,
         fractions=tuple(args.fractions) if args.fractions else FRACTIONS, n_target_images=args.n_target,
         n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
-        n_random_images=args.random_images, seed=args.seed)
+        n_random_images=args.random_images, stability_fits=args.stability_fits, seed=args.seed)
     path = run_control(args.images, args.fit_images, args.output, settings=settings, weights=args.weights,
                        time_budget_s=args.time_budget, overwrite=args.overwrite)
     print(f"wrote {path}" if path.name == "report.md" else f"unfinished (time budget); rerun to resume: {path}")
