@@ -99,3 +99,14 @@ def test_fit_and_held_out_must_not_overlap(finished):
     root, held_out, *_ = finished
     with pytest.raises(RetinaCodecError, match="both fit and held-out"):
         run_control(held_out, held_out, root / "other", settings=ControlSettings.fast(), progress=False)
+
+
+def test_cli_refuses_a_negative_stability_fit_count(finished, capsys):
+    from retinacodec.cli import main
+
+    root, held_out, fit, *_ = finished
+    argv = ["imagenet", "--images", str(held_out), "--fit-images", str(fit), "--stability-fits", "-1",
+            "-o", str(root / "cli")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stability_fits is -1" in err[0]
