@@ -3,7 +3,7 @@ control measured on held-out images, for EfficientNet-Lite0 and -Lite2.
 
     python analyses/imagenet_control.py --images ../shared/imagenette/val \\
         --fit-images ../shared/imagenette/fit -o results/imagenet_control [--model efficientnet_lite0]
-        [--time-budget 1100] [--fit-per-class N] [--n-layers 8] [--ig-steps 10] [--n-target 50] [--n-off-target 45]
+        [--time-budget 1100] [--fit-per-class N] [--n-layers 8 | --layers block4 ...] [--ig-steps 10] [--n-target 50] [--n-off-target 45]
         [--random-draws 3] [--random-images 200] [--stability-fits 2]
 
 Each call runs the steps that are not finished yet (``--time-budget`` seconds at most, then it
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-budget", type=float, default=None, help="start no new step after this many s")
     parser.add_argument("--fit-per-class", type=int, default=None, help="fit images per class (default: all)")
     parser.add_argument("--n-layers", type=int, default=ControlSettings.n_layers, help="layers spread over the depth")
+    parser.add_argument("--layers", nargs="+", help="layer aliases (default: --n-layers spread over the depth)")
     parser.add_argument("--ig-steps", type=int, default=ControlSettings.ig_steps)
     parser.add_argument("--n-target", type=int, default=ControlSettings.n_target_images)
     parser.add_argument("--n-off-target", type=int, default=ControlSettings.n_off_target_images)
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             out = args.output / model
             fit = args.fit_images if args.fit_per_class is None else subset(
                 args.fit_images, args.fit_per_class, out / "subsets" / f"fit_{args.fit_per_class}")
-            settings = ControlSettings(model=model, n_layers=args.n_layers, ig_steps=args.ig_steps, n_target_images=args.n_target,
+            settings = ControlSettings(model=model, layers=tuple(args.layers) if args.layers else None,
+                                       n_layers=args.n_layers, ig_steps=args.ig_steps, n_target_images=args.n_target,
                                        n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
                                        n_random_images=args.random_images, stability_fits=args.stability_fits)
             path = run_control(args.images, fit, out / "run", settings=settings, time_budget_s=args.time_budget,
