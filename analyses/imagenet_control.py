@@ -3,8 +3,8 @@ control measured on held-out images, for EfficientNet-Lite0 and -Lite2.
 
     python analyses/imagenet_control.py --images ../shared/imagenette/val \\
         --fit-images ../shared/imagenette/fit -o results/imagenet_control [--model efficientnet_lite0]
-        [--time-budget 1100] [--fit-per-class N] [--ig-steps 10] [--n-target 50] [--n-off-target 45]
-        [--random-draws 3] [--random-images 200]
+        [--time-budget 1100] [--fit-per-class N] [--n-layers 8 | --layers block4 ...] [--ig-steps 10] [--n-target 50] [--n-off-target 45]
+        [--random-draws 3] [--random-images 200] [--stability-fits 2]
 
 Each call runs the steps that are not finished yet (``--time-budget`` seconds at most, then it
 stops between steps; call it again to resume), and once all are done writes, per model,
@@ -48,11 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", help="zoo model (repeatable; default Lite0 then Lite2)")
     parser.add_argument("--time-budget", type=float, default=None, help="start no new step after this many s")
     parser.add_argument("--fit-per-class", type=int, default=None, help="fit images per class (default: all)")
+    parser.add_argument("--n-layers", type=int, default=ControlSettings.n_layers, help="layers spread over the depth")
+    parser.add_argument("--layers", nargs="+", help="layer aliases (default: --n-layers spread over the depth)")
     parser.add_argument("--ig-steps", type=int, default=ControlSettings.ig_steps)
     parser.add_argument("--n-target", type=int, default=ControlSettings.n_target_images)
     parser.add_argument("--n-off-target", type=int, default=ControlSettings.n_off_target_images)
     parser.add_argument("--random-draws", type=int, default=ControlSettings.n_random_draws)
     parser.add_argument("--random-images", type=int, default=ControlSettings.n_random_images)
+    parser.add_argument("--stability-fits", type=int, default=ControlSettings.stability_fits,
+                        help="extra SAE fits per layer and variable for the modes' seed stability (0: none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
@@ -60,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             out = args.output / model
             fit = args.fit_images if args.fit_per_class is None else subset(
                 args.fit_images, args.fit_per_class, out / "subsets" / f"fit_{args.fit_per_class}")
-            settings = ControlSettings(model=model, ig_steps=args.ig_steps, n_target_images=args.n_target,
+            settings = ControlSettings(model=model, layers=tuple(args.layers) if args.layers else None,
+                                       n_layers=args.n_layers, ig_steps=args.ig_steps, n_target_images=args.n_target,
                                        n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
-                                       n_random_images=args.random_images)
+                                       n_random_images=args.random_images, stability_fits=args.stability_fits)
             path = run_control(args.images, fit, out / "run", settings=settings, time_budget_s=args.time_budget,
                                progress=not args.quiet)
             print(f"{model}: {path}")

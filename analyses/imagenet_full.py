@@ -51,6 +51,7 @@ from retinacodec.pipelines.imagenet.analysis import run_imagenet
 from retinacodec.pipelines.imagenet.predictions import predict
 from retinacodec.pipelines.imagenet.images import Views, find_images
 from retinacodec.pipelines.imagenet.layers import default_layers, layer_aliases
+from retinacodec.pipelines.imagenet.settings import ImagenetSettings
 from retinacodec.models.adapter import adapt
 from retinacodec.models.zoo import load_classifier, model_spec
 from retinacodec.modes.sae import SAE
@@ -111,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.images is None:
             raise RetinaCodecError("no --images folder given; expected a folder of ImageNet validation images")
-        summary = run_imagenet(args.model, args.images, labels=args.labels, weights=args.weights,
-                               layers=args.layers, out_dir=args.output, n_steps=N_STEPS, sae_epochs=SAE_EPOCHS,
-                               control_classes=CONTROL_CLASSES, n_off_target=N_OFF_TARGET, batch_size=128,
-                               chunk_size=1024, device=args.device)
+        settings = ImagenetSettings(model=args.model, layers=tuple(args.layers) if args.layers else None,
+                                    n_steps=N_STEPS, sae_epochs=SAE_EPOCHS, control_classes=CONTROL_CLASSES,
+                                    n_off_target=N_OFF_TARGET, batch_size=128, chunk_size=1024)
+        summary = run_imagenet(args.images, args.output, settings=settings, labels=args.labels, weights=args.weights,
+                               device=args.device)
     except RetinaCodecError as exc:
         print(f"imagenet_full: error: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from retinacodec.models.registry import predict
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.models.training import TrainingSettings, train_model
 from retinacodec.parallel import run_contributions
+from retinacodec.pipelines.imagenet.settings import ImagenetSettings
 from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina import steps as demo_steps
 from retinacodec.stimuli import white_noise
@@ -165,11 +166,10 @@ def test_the_imagenet_analysis_on_cuda_gives_the_cpu_contributions(tmp_path):
     for name in names:
         shutil.copy(data / name, folder / name)
     (tmp_path / "labels.txt").write_text("".join(f"{n} {n.split('_')[-1][:-4]}\n" for n in names))
-    small = {"labels": tmp_path / "labels.txt", "layers": ["block16"], "n_augment": 1, "n_steps": 2,
-             "sae_epochs": 3, "control_classes": [609], "n_map_images": 1, "n_map_modes": 2, "batch_size": 16,
-             "chunk_size": 6, "progress": False}
+    settings = ImagenetSettings.fast(control_classes=(609,))
     for key, device in (("cpu", "cpu"), ("cuda", DEVICE)):
-        rc.run_imagenet("efficientnet_lite0", folder, out_dir=tmp_path / key, device=device, **small)
+        rc.run_imagenet(folder, tmp_path / key, settings=settings, labels=tmp_path / "labels.txt", device=device,
+                        progress=False)
     parts = {d: xr.concat([rc.io.read_netcdf(p) for p in sorted(
         (tmp_path / d / "layers" / "block16" / "contributions").glob("part-*.nc"))], "sample")
         for d in ("cpu", "cuda")}

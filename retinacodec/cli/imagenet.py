@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-off-target", type=int, default=45, help="--fit-images: other images per condition")
     p.add_argument("--random-draws", type=int, default=3, help="--fit-images: random selections per fraction")
     p.add_argument("--random-images", type=int, default=200, help="--fit-images: images of the random selections")
+    p.add_argument("--stability-fits", type=int, default=2, help="--fit-images: extra SAE fits per layer and "
+                   "variable that score the modes' seed stability (0: none)")
     p.add_argument("--time-budget", type=float, help="--fit-images: start no step after this many seconds")
-    p.add_argument("--overwrite", action="store_true", help="--fit-images: replace a run of other inputs")
+    p.add_argument("--overwrite", action="store_true", help="replace a run of other inputs or settings in --output")
     p.add_argument("--labels", help="labels file for a flat image folder")
     p.add_argument("--weights", help="local state_dict file for resnet50 / vit_b_16")
     p.add_argument("--layers", nargs="+", help="layer names or aliases (default: every block)")
@@ -62,13 +64,16 @@ def run(args: argparse.Namespace) -> None:
               f"{int(result['correct'].sum())}/{result.sizes['image']} = {100 * result.attrs['accuracy']:.1f} %")
         return None
     from ..pipelines.imagenet.analysis import run_imagenet
+    from ..pipelines.imagenet.settings import ImagenetSettings
 
+    settings = ImagenetSettings(
+        model=args.model, layers=tuple(args.layers) if args.layers else None, n_augment=args.n_augment,
+        n_steps=args.n_steps, path=args.path, sae_epochs=args.sae_epochs, control_classes=args.control_classes,
+        class_token=not args.no_class_token, batch_size=args.batch_size, chunk_size=args.chunk_size, seed=args.seed)
     summary = run_imagenet(
-        args.model, args.images, labels=args.labels, weights=args.weights, layers=args.layers,
-        out_dir=args.output, n_augment=args.n_augment, n_steps=args.n_steps, path=args.path,
-        sae_epochs=args.sae_epochs, control_classes=args.control_classes,
-        class_token=not args.no_class_token, batch_size=args.batch_size, chunk_size=args.chunk_size,
-        workers=args.workers, scheduler=args.scheduler, threads=args.threads, seed=args.seed, device=args.device,
+        args.images, args.output, settings=settings, labels=args.labels, weights=args.weights,
+        workers=args.workers, scheduler=args.scheduler, threads=args.threads, device=args.device,
+        overwrite=args.overwrite,
     )
     print(f"wrote {Path(args.output) / 'report.md'}: {summary.sizes['layer']} layers, "
           f"top-1 {100 * summary.attrs['top1_accuracy']:.1f} %")
@@ -83,7 +88,7 @@ def _run_control(args: argparse.Namespace) -> None:
         ig_steps=args.n_steps, sae_epochs=args.sae_epochs,
         fractions=tuple(args.fractions) if args.fractions else FRACTIONS, n_target_images=args.n_target,
         n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
-        n_random_images=args.random_images, seed=args.seed)
+        n_random_images=args.random_images, stability_fits=args.stability_fits, seed=args.seed)
     path = run_control(args.images, args.fit_images, args.output, settings=settings, weights=args.weights,
                        time_budget_s=args.time_budget, overwrite=args.overwrite)
     print(f"wrote {path}" if path.name == "report.md" else f"unfinished (time budget); rerun to resume: {path}")

@@ -1,4 +1,4 @@
-"""The demo's output folder: refuses foreign folders, records finished steps in a manifest, and
+"""A pipeline's output folder: refuses foreign folders, records finished steps in a manifest, and
 lets a rerun resume from the steps whose files still read back unchanged."""
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from . import read_netcdf, write_netcdf
 from .atomic import atomic_destination
 
 MANIFEST = "manifest.json"
-"""File that marks a folder as a demo run and lists its finished steps."""
+"""File that marks a folder as a pipeline's run and lists its finished steps."""
 PROGRAM = "retinacodec demo"
+"""Default program label of a run (the retina demo's)."""
 Result = Union[xr.Dataset, xr.DataArray, SAE, Path]
 """What a step returns per output name: a labeled result or SAE (written here as ``<name>.nc``),
 or the path (relative to the folder) of a file the step wrote itself."""
@@ -50,17 +51,21 @@ class Workspace:
         Write into a folder that holds other files or another run, recomputing every step.
     log : callable, optional
         Called with one line per step (default: print to stderr).
+    program : str
+        What kind of run the folder holds (recorded in the manifest as ``program``; a folder of
+        another program is refused like any foreign folder).
 
     Raises
     ------
     RetinaCodecError
-        If ``folder`` is a file, or holds files of something else (or another demo run) and
+        If ``folder`` is a file, or holds files of something else (or another run) and
         ``overwrite`` is False.
     """
 
     def __init__(self, folder: str | os.PathLike, fingerprint: dict, overwrite: bool = False,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, program: str = PROGRAM):
         self.folder = Path(folder)
+        self.program = program
         self.fingerprint = json.loads(json.dumps(fingerprint))
         self.log = log or (lambda line: print(line, file=sys.stderr))
         if self.folder.exists() and not self.folder.is_dir():
@@ -71,10 +76,11 @@ class Workspace:
             if previous is None:
                 shown = ", ".join(contents[:5]) + (", ..." if len(contents) > 5 else "")
                 raise RetinaCodecError(f"{self.folder} exists and holds other files ({shown}); expected a new or "
-                                       "empty folder or an interrupted demo run (pass --overwrite to write into it)")
+                                       f"empty folder or an interrupted {self.program} run "
+                                       "(pass --overwrite to write into it)")
             if previous.get("fingerprint") != self.fingerprint:
-                raise RetinaCodecError(f"{self.folder} holds a demo run of another model, recording or settings; "
-                                       "expected the same inputs to resume (pass --overwrite to replace it)")
+                raise RetinaCodecError(f"{self.folder} holds a {self.program} run of another model, recording or "
+                                       "settings; expected the same inputs to resume (pass --overwrite to replace it)")
         self.folder.mkdir(parents=True, exist_ok=True)
         resumed = previous is not None and not overwrite and previous.get("fingerprint") == self.fingerprint
         self.steps: dict = dict(previous["steps"]) if resumed else {}
@@ -87,10 +93,10 @@ class Workspace:
             manifest = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        return manifest if isinstance(manifest, dict) and manifest.get("program") == PROGRAM else None
+        return manifest if isinstance(manifest, dict) and manifest.get("program") == self.program else None
 
     def _save(self) -> None:
-        manifest = {"program": PROGRAM, "retinacodec_version": __version__, "fingerprint": self.fingerprint,
+        manifest = {"program": self.program, "retinacodec_version": __version__, "fingerprint": self.fingerprint,
                     "steps": self.steps}
         with atomic_destination(self.folder / MANIFEST) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1) + "\n")

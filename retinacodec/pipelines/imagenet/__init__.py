@@ -1,14 +1,20 @@
 """CODEC's ImageNet analyses through the adapter: image sources, WordNet-id labels and preprocessing
 (:mod:`~retinacodec.pipelines.imagenet.images`), default layers
 (:mod:`~retinacodec.pipelines.imagenet.layers`), top-1 predictions
-(:mod:`~retinacodec.pipelines.imagenet.predictions`), the control analysis with modes fitted on one
-image set and control measured on held-out images (:func:`run_control`: settings, steps, run,
-control_report), and the per-layer pipeline :func:`run_imagenet`
-(:mod:`~retinacodec.pipelines.imagenet.analysis`), figures and its report."""
+(:mod:`~retinacodec.pipelines.imagenet.predictions`), the layer statistics both analyses share
+(:mod:`~retinacodec.pipelines.imagenet.statistics`), and two pipelines of the same shape:
+
+- :func:`run_control`, the control analysis with modes fitted on one image set and control
+  measured on held-out images (:class:`ControlSettings`; steps, run, control_report);
+- :func:`run_imagenet`, the per-layer analysis of one image set (:class:`ImagenetSettings`;
+  analysis_steps, analysis, report, figures).
+"""
 from __future__ import annotations
 
 from ..._lazy import lazy_getattr
 
-__all__ = ["run_control", "run_imagenet"]
+__all__ = ["ControlSettings", "ImagenetSettings", "run_control", "run_imagenet"]
 __getattr__ = lazy_getattr(__name__, {"run_imagenet": "retinacodec.pipelines.imagenet.analysis",
-                                      "run_control": "retinacodec.pipelines.imagenet.run"})  # torch loads on first use
+                                      "run_control": "retinacodec.pipelines.imagenet.run",
+                                      "ControlSettings": "retinacodec.pipelines.imagenet.settings",
+                                      "ImagenetSettings": "retinacodec.pipelines.imagenet.settings"})

@@ -2,6 +2,7 @@
 only; the paper's figures, for ResNet-50, stand beside them as published)."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -42,6 +43,12 @@ def _interval(ds: xr.Dataset, name: str, **where) -> list[float]:
     return [round(float(ds[key].sel(**where)), 4) for key in (name, f"{name}_low", f"{name}_high")]
 
 
+def _rounded(value: xr.DataArray) -> float | None:
+    """A scalar rounded to 4 digits, None for NaN (JSON has no NaN)."""
+    value = float(value)
+    return None if math.isnan(value) else round(value, 4)
+
+
 def _layer_record(result: dict) -> dict:
     s = result["curve_summary"]
     stats = result["statistics"]
@@ -63,10 +70,12 @@ def _layer_record(result: dict) -> dict:
         table[variable] = {
             "hoyer_median": round(float(v["hoyer"].sel(quantile=0.5, method="nearest")), 4) if "quantile" in v["hoyer"].dims
             else round(float(v["hoyer"]), 4),
-            "pca_dimensions_95": int(v["n_dimensions"]), "max_mode_class_correlation": round(float(v["max_correlation"]), 4),
+            "pca_dimensions_95": int(v["n_dimensions"]), "max_mode_class_correlation": round(float(v["best_correlation"]), 4),
             "n_modes_above": int(v["n_modes_above"]), "sign_coupling": round(float(v["sign_coupling"]), 4),
-            "sae_r2": round(float(v["r2"]), 4)}
-    return {"n_channels": int(s.attrs.get("n_channels_layer", -1)), "control": control, "gap_specificity_auc": gap,
+            "sae_r2": round(float(v["r2"]), 4), "mean_stability": _rounded(v["mean_stability"])}
+    completeness = {name: round(float(stats[name]), 4) for name in
+                    ("completeness_error_median", "completeness_error_max", "relative_completeness_error")}
+    return {"completeness": completeness, "n_channels": int(s.attrs.get("n_channels_layer", -1)), "control": control, "gap_specificity_auc": gap,
             "statistics": table, "n_channels_at_2pct": int(s["n_channels"].sel(fraction=0.02, method="nearest"))}
 
 
@@ -119,19 +128,35 @@ def tables(record: dict) -> str:
             cells.append(_fmt(gap[i], False) if i in gap else "")
         lines.append(f"| {layer} | " + " | ".join(cells) + " |")
     lines += ["", "| layer | sparsity (Hoyer, median) C / A | PCA dims 95 % C / A | max mode-class r C / A | "
-              "modes > 0.2 C / A | pos-neg coupling C / A |", "|---|---|---|---|---|---|"]
+              "modes > 0.2 C / A | pos-neg coupling C / A | seed stability C / A | SAE R² C / A | "
+              "completeness error: median (max) |", "|---|---|---|---|---|---|---|---|---|"]
     for layer in layers:
         t = record["per_layer"][layer]["statistics"]
         c, a = t["contribution"], t["activation"]
         lines.append(f"| {layer} | {c['hoyer_median']:.2f} / {a['hoyer_median']:.2f} | {c['pca_dimensions_95']} / "
                      f"{a['pca_dimensions_95']} | {c['max_mode_class_correlation']:.2f} / "
                      f"{a['max_mode_class_correlation']:.2f} | {c['n_modes_above']} / {a['n_modes_above']} | "
-                     f"{c['sign_coupling']:.2f} / {a['sign_coupling']:.2f} |")
+                     f"{c['sign_coupling']:.2f} / {a['sign_coupling']:.2f} | {_stability(c)} / {_stability(a)} | "
+                     f"{c['sae_r2']:.2f} / {a['sae_r2']:.2f} | {_completeness(record['per_layer'][layer])} |")
     lines.append(f"| paper (ResNet-50) | C higher | ~{paper['pca_dimensions_95']['contribution']} / "
                  f"~{paper['pca_dimensions_95']['activation']} | {paper['max_mode_class_correlation']['contribution']}+"
                  f" / ~{paper['max_mode_class_correlation']['activation']} | {paper['n_modes_above_0.2']['contribution']}+"
-                 f" / ~{paper['n_modes_above_0.2']['activation']} | decouples with depth |")
+                 f" / ~{paper['n_modes_above_0.2']['activation']} | decouples with depth | | | |")
     return "\n".join(lines)
+
+
+def _stability(statistics: dict) -> str:
+    value = statistics.get("mean_stability")
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _completeness(layer: dict) -> str:
+    """Median (max) absolute completeness error in logits, and the median relative to |f(x) - f(x0)|."""
+    c = layer.get("completeness")
+    if c is None:
+        return "n/a"
+    return (f"{c['completeness_error_median']:.2g} ({c['completeness_error_max']:.2g}) logit, "
+            f"{100 * c['relative_completeness_error']:.1f} %")
 
 
 def sizes(record: dict) -> str:
@@ -145,9 +170,17 @@ def sizes(record: dict) -> str:
             f"{s['n_off_target_images']} off-target images; {s['n_random_draws']} random selections per fraction on "
             f"{s['n_random_images']} images; fractions {', '.join(f'{100 * f:g} %' for f in s['fractions'])}; "
             f"{s['n_bootstrap']} bootstrap resamples of the images (within class), 95 % intervals in brackets. "
+            f"Seed stability of the modes: {_stability_fits(s)}. "
             f"Wall time of all steps: {record['total_seconds'] / 60:.1f} min. First layer whose contribution-minus-"
             f"activation specificity gap (AUC) has its interval above 0: ablate "
             f"{record['gap_opens']['ablate'] or 'none'}, preserve {record['gap_opens']['preserve'] or 'none'}.")
+
+
+def _stability_fits(settings: dict) -> str:
+    n = settings.get("stability_fits", 2)
+    return ("not scored (no extra fits)" if n == 0 else
+            f"each live mode's cosine with its partner in a one-to-one (Hungarian) match to the modes of "
+            f"{n} SAE fit(s) with other seeds, averaged over the modes")
 
 
 def write_report(record: dict, figures: list[str], path: str | os.PathLike) -> Path:

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..._progress import progress_bar
 from ...device import resolve_device
-from .images import Views
+from .images import ImageSource, Views
 
 
 def predict(module: nn.Module, views: Views, batch_size: int = 64, device: str | torch.device = "cpu",
@@ -47,6 +47,29 @@ def predict(module: nn.Module, views: Views, batch_size: int = 64, device: str |
     return np.concatenate(predicted)
 
 
+def labelled(predicted: np.ndarray, source: ImageSource) -> xr.Dataset:
+    """Predictions beside the labels of their images.
+
+    Parameters
+    ----------
+    predicted : numpy.ndarray
+        (image,) predicted class indices, in the order of ``source.paths``.
+    source : ImageSource
+        The images.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``predicted``, ``true_class``, ``correct`` (int8) and ``file`` (the file name) along
+        ``image``; attrs ``images`` (the source's description, with the label mapping used).
+    """
+    truth = np.asarray(source.labels)
+    return xr.Dataset({"predicted": ("image", np.asarray(predicted)), "true_class": ("image", truth),
+                       "correct": ("image", (np.asarray(predicted) == truth).astype(np.int8)),
+                       "file": ("image", [p.name for p in source.paths])},
+                      coords={"image": np.arange(truth.size)}, attrs={"images": source.description})
+
+
 def top1_accuracy(predictions: xr.Dataset) -> float:
     """Fraction of images whose top-1 class is their label."""
     return float(predictions["correct"].mean())
@@ -76,8 +99,7 @@ def top1(model: str, images, labels=None, weights=None, batch_size: int | None =
     Returns
     -------
     xarray.Dataset
-        ``predicted``, ``true_class``, ``correct`` (image); attrs ``accuracy``, ``images`` (the
-        source's description, with the label mapping used).
+        As :func:`labelled`, with attrs ``accuracy`` and ``model``.
     """
     from ...models.zoo import FORWARD_BATCH_SIZE, load_classifier, model_spec
     from .images import find_images
@@ -86,7 +108,5 @@ def top1(model: str, images, labels=None, weights=None, batch_size: int | None =
     views = Views(source, model_spec(model).preprocessing, 0, seed)
     predicted = predict(load_classifier(model, weights, seed), views, batch_size or FORWARD_BATCH_SIZE, device,
                         progress)
-    truth = np.asarray(source.labels)
-    correct = (predicted == truth).astype(np.int8)
-    return xr.Dataset({"predicted": ("image", predicted), "true_class": ("image", truth), "correct": ("image", correct)},
-                      attrs={"accuracy": float(correct.mean()), "images": source.description, "model": model})
+    result = labelled(predicted, source)
+    return result.assign_attrs(accuracy=top1_accuracy(result), model=model)

@@ -55,7 +55,7 @@ def _layer_rows(summary: xr.Dataset) -> tuple[list[str], list[str]]:
                              *_pair(off.sel(intervention="ablate")), *_pair(off.sel(intervention="preserve"))])
         stats_rows.append([name, *_pair(s["r2"]), *_pair(s["n_modes_above"], "{:.0f}"),
                            *_pair(s["best_correlation"]), *_pair(s["hoyer_mean"]),
-                           *_pair(s["n_dimensions"], "{:.0f}"), f"{float(s['completeness_error']):.2g}",
+                           *_pair(s["n_dimensions"], "{:.0f}"), f"{float(s['completeness_error_max']):.2g}",
                            f"{float(s['runtime'].sum()):.0f}"])
     control = _table(["layer", "channels", "ablation C", "ablation A", "preservation C", "preservation A",
                       "off-target abl. C", "off-target abl. A", "off-target pres. C", "off-target pres. A"],

@@ -32,6 +32,8 @@ from .images import Views, find_images
 from .layers import layer_aliases
 from .settings import ControlSettings
 
+PROGRAM = "retinacodec imagenet control"
+"""The run folder's manifest label."""
 REPORT = "report.md"
 SUMMARY = "summary.json"
 
@@ -123,10 +125,10 @@ def run_control(
     layers = list(settings.layers) if settings.layers else steps.spread_layers(settings.model, settings.n_layers)
     for layer in layers:
         adapted.resolve(layer)
-    fingerprint = {"program": "retinacodec imagenet control", "settings": settings.as_dict(), "layers": layers,
+    fingerprint = {"program": PROGRAM, "settings": settings.as_dict(), "layers": layers,
                    "weights_sha256": origin["weights_sha256"], "held_out": held_out.fingerprint(),
                    "fit": fit.fingerprint(), "retinacodec_version": __version__}
-    workspace = Workspace(output_dir, fingerprint, overwrite=overwrite, log=log)
+    workspace = Workspace(output_dir, fingerprint, overwrite=overwrite, log=log, program=PROGRAM)
     budget = _Budget(time_budget_s, log)
     log(f"held-out images: {held_out.description}; fit images: {fit.description}")
     result = budget.run(workspace, "predictions",

@@ -14,14 +14,15 @@ import xarray as xr
 from ...attribution.ig import contributions
 from ...control_curves.classifier import classifier_control_curves, curve_summary
 from ...models.adapter import AdaptedModel
-from ...modes.compare import VARIABLES, pca_dimensions, sign_correlation, sparsity
+from ...modes.compare import VARIABLES
 from ...modes.sae import SAE
 from ...modes.selection import associated_mode, channel_weights
 from ...modes.workflow import fit_modes
 from .images import Views
 from .layers import default_layers
-from .predictions import predict
+from .predictions import labelled, predict
 from .settings import ControlSettings
+from .statistics import layer_statistics
 
 
 def spread_layers(model: str, n_layers: int) -> list[str]:
@@ -32,12 +33,9 @@ def spread_layers(model: str, n_layers: int) -> list[str]:
 
 
 def predictions(module: torch.nn.Module, views: Views, settings: ControlSettings, progress: bool) -> dict:
-    """Top-1 class of every held-out image: ``predicted``, ``true_class``, ``correct`` (image)."""
-    predicted = predict(module, views, batch_size=settings.batch_size, progress=progress)
-    labels = np.asarray(views.source.labels)
-    return {"predictions": xr.Dataset({"predicted": ("image", predicted), "true_class": ("image", labels),
-                                       "correct": ("image", (predicted == labels).astype(np.int8))},
-                                      attrs={"images": views.source.description})}
+    """Top-1 class of every held-out image (:func:`~retinacodec.pipelines.imagenet.predictions.labelled`)."""
+    return {"predictions": labelled(predict(module, views, batch_size=settings.batch_size, progress=progress),
+                                    views.source)}
 
 
 def fit_contributions(adapted: AdaptedModel, views: Views, layers: list[str], images: range,
@@ -59,28 +57,13 @@ def layer_modes(data: xr.Dataset, settings: ControlSettings, progress: bool) -> 
     outputs, fits = {}, {}
     for variable in VARIABLES:
         sae, result = fit_modes(data, labels="true_class", label_threshold=settings.label_threshold,
-                                variable=variable, epochs=settings.sae_epochs, seed=settings.seed,
+                                stability_fits=settings.stability_fits, variable=variable,
+                                epochs=settings.sae_epochs, seed=settings.seed,
                                 batch_size=min(128, data.sizes["sample"]), device="cpu", progress=progress)
         outputs[f"sae_{variable}"], outputs[f"modes_{variable}"] = sae, result
         fits[variable] = result
     outputs["statistics"] = layer_statistics(data, fits)
     return outputs
-
-
-def layer_statistics(data: xr.Dataset, fits: dict[str, xr.Dataset]) -> xr.Dataset:
-    """Contributions against activations in one layer, along ``variable``: Hoyer sparsity
-    (quantiles over samples), PCA dimensions for 95 % of the variance, SAE ``r2``, the best
-    mode-class correlation, the modes over the threshold, and the mean correlation over channels
-    of a channel's positive and negative parts (``sign_coupling``: high = coupled)."""
-    stats = xr.merge([sparsity(data), pca_dimensions(data)]).isel(layer=0, drop=True)
-    per_variable = xr.concat([
-        xr.Dataset({
-            "r2": fits[v]["r2"], "n_modes_above": fits[v]["n_modes_above"],
-            "max_correlation": fits[v]["max_label_correlation"].where(fits[v]["dead_modes"] == 0).max("mode"),
-            "n_dead_modes": fits[v]["dead_modes"].sum(),
-            "sign_coupling": sign_correlation(data, v)["mean"].isel(layer=0, drop=True),
-        }) for v in VARIABLES], dim=pd.Index(list(VARIABLES), name="variable"))
-    return xr.merge([stats, per_variable], combine_attrs="drop_conflicts")
 
 
 def rankings(saes: dict[str, SAE], fits: dict[str, xr.Dataset], fit_labels: np.ndarray, classes: np.ndarray,

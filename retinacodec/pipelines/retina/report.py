@@ -4,22 +4,13 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ...attribution.completeness import completeness_summary
 from ...control_curves.retina import curve_summary
 from ...hypotheses import to_markdown
 from ...hypotheses.effects import by_type
 from ...hypotheses.match import type_name
 from ...models.training import fit_table
 from ...receptive_fields import irf_variability
-
-
-def _completeness(contributions: xr.Dataset) -> tuple[float, float]:
-    """(max |completeness error| in Hz, median of |error| / |target - baseline|)."""
-    error = np.abs(contributions["completeness_error"].values)
-    span = np.abs(contributions["target_value"].values - contributions["baseline_value"].values)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(span > 0, error / span, np.nan)
-    return float(error.max()), float(np.nanmedian(relative))
-
 
 OUTCOMES = ("confirmed", "confirmed (no change)", "partly confirmed", "refuted")
 """Outcomes of a tested hypothesis (see :func:`retinacodec.hypotheses.score`)."""
@@ -53,7 +44,8 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
                "model_r_by_type": {t: float(r.values[np.asarray(r["cell_type"].values) == t].mean())
                                    for t in dict.fromkeys(str(t) for t in r["cell_type"].values)}}
     for layer in layers:
-        largest, relative = _completeness(found[f"contributions_{layer}"])
+        completeness = completeness_summary(found[f"contributions_{layer}"])
+        largest, relative = completeness["max_error"], completeness["median_relative_error"]
         numbers[f"completeness_error_max_hz_{layer}"] = largest
         numbers[f"completeness_error_median_relative_{layer}"] = relative
         numbers[f"sae_r2_{layer}"] = float(found[f"modes_{layer}"]["r2"])

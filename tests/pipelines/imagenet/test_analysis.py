@@ -2,6 +2,7 @@
 end-to-end run checked against hand computations, resumption, and bad input."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -16,10 +17,11 @@ from retinacodec.pipelines.imagenet.analysis import run_imagenet
 from retinacodec.pipelines.imagenet.images import Views, find_images, read_image
 from retinacodec.pipelines.imagenet.predictions import predict
 from retinacodec.pipelines.imagenet.report import write_report
+from retinacodec.pipelines.imagenet.settings import ImagenetSettings
 
 PREP = MODELS["efficientnet_lite0"].preprocessing
-SMALL = dict(layers=["block16"], n_augment=1, n_steps=2, sae_epochs=3, control_classes=[609], n_map_images=1,
-             n_map_modes=2, batch_size=16, chunk_size=6, device="cpu", progress=False)
+SMALL = ImagenetSettings.fast(control_classes=(609,))
+RUN = dict(device="cpu", progress=False)
 
 
 def test_top1_of_pretrained_efficientnet_lite0_on_the_sample(lite0, sample_files):
@@ -51,7 +53,8 @@ def _outputs_with(model, layer_module, inputs, keep=None, drop=None):
 def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference_transform, capsys):
     folder, labels_file = flat_folder
     out = tmp_path / "out"
-    summary = run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=out, **SMALL)
+    lines: list[str] = []
+    summary = run_imagenet(folder, out, settings=SMALL, labels=labels_file, log=lines.append, **RUN)
     layer_dir = out / "layers" / "block16"
     for name in ("summary.nc", "control.nc", "maps.nc", "modes_contribution.nc", "modes_activation.nc",
                  "control.png", "maps.png", "modes_contribution.png", "modes_activation.png"):
@@ -67,7 +70,7 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
     with torch.no_grad():
         predicted = lite0(inputs).argmax(1).numpy()
     assert summary.attrs["n_correct"] == int((predicted == labels).sum())
-    assert "top-1" in capsys.readouterr().err
+    assert any(line.startswith("top-1 accuracy of efficientnet_lite0 on 4 images") for line in lines)
 
     # activations of the center views: the block output summed over space, sign by sign
     recorded = []
@@ -115,12 +118,12 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
 
     # resume: the finished layer is read back, not recomputed
     stamp = (layer_dir / "summary.nc").stat().st_mtime_ns
-    again = run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=out, **SMALL)
-    assert "layer block16: finished earlier, skipped" in capsys.readouterr().err
+    again = run_imagenet(folder, out, settings=SMALL, labels=labels_file, **RUN)
+    assert "layer_block16: finished earlier" in capsys.readouterr().err
     assert (layer_dir / "summary.nc").stat().st_mtime_ns == stamp
     xr.testing.assert_identical(again["target_accuracy"], summary["target_accuracy"])
-    with pytest.raises(RetinaCodecError, match="other settings"):
-        run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=out, **{**SMALL, "n_steps": 3})
+    with pytest.raises(RetinaCodecError, match="another model, recording or settings"):
+        run_imagenet(folder, out, settings=dataclasses.replace(SMALL, n_steps=3), labels=labels_file, **RUN)
 
 
 def test_one_cluster_serves_every_layer_and_chunk_sizes_chosen_from_the_cost_keep_the_result(tmp_path, flat_folder,
@@ -131,37 +134,64 @@ def test_one_cluster_serves_every_layer_and_chunk_sizes_chosen_from_the_cost_kee
     from retinacodec.parallel import cluster
 
     folder, labels_file = flat_folder
-    settings = {**SMALL, "layers": ["block14", "block16"], "chunk_size": None, "batch_size": 4, "threads": 1}
+    settings = dataclasses.replace(SMALL, layers=("block14", "block16"), chunk_size=None, batch_size=4)
     started, real = [], cluster.local_cluster
     monkeypatch.setattr(cluster, "local_cluster", lambda workers: started.append(workers) or real(workers))
     runs = {}
     for name, workers in (("here", None), ("dask", 2)):
-        run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path / name, workers=workers,
-                     **settings)
-        for layer in settings["layers"]:
+        run_imagenet(folder, tmp_path / name, settings=settings, labels=labels_file, workers=workers, threads=1, **RUN)
+        for layer in settings.layers:
             job = tmp_path / name / "layers" / layer / "contributions"
             chunking = json.loads((job / "manifest.json").read_text())["chunking"]
             assert chunking["n_inputs"] == 8 and chunking["chunk_size"] % 2 == 0
             runs[name, layer] = xr.concat([read_netcdf(p) for p in sorted(job.glob("part-*.nc"))], "sample")
     assert started == [2]
-    for layer in settings["layers"]:
+    for layer in settings.layers:
         xr.testing.assert_identical(runs["dask", layer], runs["here", layer])
 
 
 def test_bad_input_is_refused(tmp_path, flat_folder):
     folder, labels_file = flat_folder
     with pytest.raises(RetinaCodecError, match="unknown model 'vgg'; expected one of"):
-        run_imagenet("vgg", folder, labels=labels_file, out_dir=tmp_path)
+        run_imagenet(folder, tmp_path, settings=ImagenetSettings(model="vgg"), labels=labels_file)
     with pytest.raises(RetinaCodecError, match="unknown layer 'block99' .*closest names: block9"):
-        run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path, layers=["block99"])
+        run_imagenet(folder, tmp_path, settings=ImagenetSettings(layers=("block99",)), labels=labels_file)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(RetinaCodecError, match="no images found"):
-        run_imagenet("efficientnet_lite0", empty, out_dir=tmp_path)
+        run_imagenet(empty, tmp_path)
     with pytest.raises(RetinaCodecError, match="unknown path"):
-        run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path, path="diagonal")
+        ImagenetSettings(path="diagonal")
+    for bad, message in (({"n_steps": 0}, "n_steps is 0"), ({"control_fraction": 1.5}, "control_fraction is 1.5"),
+                         ({"layers": ()}, "list of layers is empty"), ({"n_augment": -1}, "n_augment is -1")):
+        with pytest.raises(RetinaCodecError, match=message):
+            ImagenetSettings(**bad)
     for bad, message in (({"workers": 0}, "workers is 0"), ({"threads": -1}, "threads is -1"),
                          ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "both workers and scheduler")):
         with pytest.raises(RetinaCodecError, match=message):
-            run_imagenet("efficientnet_lite0", folder, labels=labels_file, out_dir=tmp_path, **bad)
+            run_imagenet(folder, tmp_path, labels=labels_file, **bad)
+    (tmp_path / "other.txt").write_text("a user's file")
+    with pytest.raises(RetinaCodecError, match="holds other files"):
+        run_imagenet(folder, tmp_path, settings=SMALL, labels=labels_file, **RUN)
 
+
+def test_cli_runs_the_per_layer_analysis_with_its_settings(tmp_path, flat_folder, capsys):
+    """``retinacodec imagenet`` (no --fit-images): the flags become the run's settings, the report
+    is written, and a bad setting is one line on stderr with exit status 2."""
+    from retinacodec.cli import main
+
+    folder, labels_file = flat_folder
+    out = tmp_path / "cli"
+    argv = ["imagenet", "--images", str(folder), "--labels", str(labels_file), "--layers", "block16",
+            "--n-augment", "1", "--n-steps", "2", "--sae-epochs", "3", "--batch-size", "16", "--chunk-size", "6",
+            "--control-classes", "1", "--device", "cpu", "-o", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert f"wrote {out / 'report.md'}: 1 layers, top-1" in printed.out
+    summary = read_netcdf(out / "summary.nc")
+    assert json.loads(summary.attrs["params"])["n_steps"] == 2 and summary.attrs["n_augment"] == 1
+    assert summary.sizes["layer"] == 1 and len(summary.attrs["control_classes"]) == 1
+    assert json.loads((out / "manifest.json").read_text())["program"] == "retinacodec imagenet"
+    assert main([*argv[:-1], str(tmp_path / "bad"), "--n-steps", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "n_steps is 0" in err[0]

@@ -57,6 +57,26 @@ def test_modes_from_fit_images_control_on_held_out_ones(finished):
     assert 0.02 in fractions
 
 
+def test_summary_reports_completeness_and_seed_stability(finished):
+    root, *_ = finished
+    run = root / "run"
+    record = json.loads((run / "summary.json").read_text())["per_layer"]["block16"]
+    data = read_netcdf(run / "contributions_00.contributions_block16.nc")
+    summed = data["contribution"].sum(("channel", "sign")).values  # independent of the stored error
+    error = np.abs(summed - (data["target_value"] - data["baseline_value"]).values)
+    assert record["completeness"]["completeness_error_median"] == pytest.approx(np.median(error), rel=1e-3, abs=1e-4)
+    assert record["completeness"]["completeness_error_max"] == pytest.approx(error.max(), rel=1e-3, abs=1e-4)
+    change = np.abs((data["target_value"] - data["baseline_value"]).values)
+    assert record["completeness"]["relative_completeness_error"] == pytest.approx(np.median(error / change), rel=1e-3)
+    for variable in ("contribution", "activation"):
+        stability = read_netcdf(run / f"modes_block16.modes_{variable}.nc")["stability"].values
+        assert record["statistics"][variable]["mean_stability"] == pytest.approx(np.nanmean(stability), abs=1e-4)
+        assert 0 <= record["statistics"][variable]["mean_stability"] <= 1
+    assert "seed stability" in (run / "report.md").read_text()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["program"] == "retinacodec imagenet control"
+
+
 def test_curves_summary_has_intervals(finished):
     root, *_ = finished
     summary = read_netcdf(root / "run" / "control_block16.curve_summary.nc")
@@ -79,3 +99,14 @@ def test_fit_and_held_out_must_not_overlap(finished):
     root, held_out, *_ = finished
     with pytest.raises(RetinaCodecError, match="both fit and held-out"):
         run_control(held_out, held_out, root / "other", settings=ControlSettings.fast(), progress=False)
+
+
+def test_cli_refuses_a_negative_stability_fit_count(finished, capsys):
+    from retinacodec.cli import main
+
+    root, held_out, fit, *_ = finished
+    argv = ["imagenet", "--images", str(held_out), "--fit-images", str(fit), "--stability-fits", "-1",
+            "-o", str(root / "cli")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stability_fits is -1" in err[0]
