@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random-images", type=int, default=ControlSettings.n_random_images)
     parser.add_argument("--stability-fits", type=int, default=ControlSettings.stability_fits,
                         help="extra SAE fits per layer and variable for the modes' seed stability (0: none)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                                        n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
                                        n_random_images=args.random_images, stability_fits=args.stability_fits)
             path = run_control(args.images, fit, out / "run", settings=settings, time_budget_s=args.time_budget,
-                               progress=not args.quiet)
+                               device=args.device, progress=not args.quiet)
             print(f"{model}: {path}")
             if path.name != "report.md":
                 return 3  # unfinished: rerun to resume

@@ -174,3 +174,21 @@ def test_the_imagenet_analysis_on_cuda_gives_the_cpu_contributions(tmp_path):
         (tmp_path / d / "layers" / "block16" / "contributions").glob("part-*.nc"))], "sample")
         for d in ("cpu", "cuda")}
     xr.testing.assert_allclose(parts["cuda"], parts["cpu"], rtol=1e-3, atol=1e-4)
+
+
+def test_the_imagenet_control_analysis_on_cuda_follows_the_cpu_run(tmp_path):
+    from retinacodec.pipelines.imagenet.run import run_control
+    from retinacodec.pipelines.imagenet.settings import ControlSettings
+
+    from .pipelines.imagenet.test_control_run import SHARED, _few
+
+    if not (SHARED / "val").is_dir():
+        pytest.skip("shared imagenette images not present")
+    held_out, fit = _few("val", tmp_path / "val"), _few("fit", tmp_path / "fit", per_class=4)
+    settings = ControlSettings.fast(layers=("block16",), n_target_images=2, n_off_target_images=2)
+    for key, device in (("cpu", "cpu"), ("cuda", DEVICE)):
+        run_control(held_out, fit, tmp_path / key, settings=settings, device=device, progress=False)
+    for name in ("contributions_00", "predictions"):
+        found = {key: sorted((tmp_path / key).glob(f"{name}*.nc")) for key in ("cpu", "cuda")}
+        for cpu, cuda in zip(found["cpu"], found["cuda"], strict=True):
+            xr.testing.assert_allclose(rc.io.read_netcdf(cuda), rc.io.read_netcdf(cpu), rtol=1e-3, atol=1e-4)

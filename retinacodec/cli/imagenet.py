@@ -90,5 +90,5 @@ def _run_control(args: argparse.Namespace) -> None:
         n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
         n_random_images=args.random_images, stability_fits=args.stability_fits, seed=args.seed)
     path = run_control(args.images, args.fit_images, args.output, settings=settings, weights=args.weights,
-                       time_budget_s=args.time_budget, overwrite=args.overwrite)
+                       time_budget_s=args.time_budget, device=args.device, overwrite=args.overwrite)
     print(f"wrote {path}" if path.name == "report.md" else f"unfinished (time budget); rerun to resume: {path}")

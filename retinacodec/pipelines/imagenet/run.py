@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 import xarray as xr
 
 from ... import __version__
+from ...device import resolve_device
 from ...errors import RetinaCodecError
 from ...io.atomic import atomic_destination
 from ...io.resumable import Workspace
@@ -66,6 +68,7 @@ def run_control(
     settings: ControlSettings | None = None,
     weights: str | os.PathLike | None = None,
     time_budget_s: float | None = None,
+    device: str | torch.device = "cpu",
     overwrite: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
@@ -88,6 +91,9 @@ def run_control(
         Local state_dict (ResNet-50, ViT-B/16); the EfficientNets use their packaged weights.
     time_budget_s : float, optional
         Start no new step after this many seconds (the run then stops; rerun to resume).
+    device : str or torch.device
+        Where every step runs: ``"cpu"`` (default), ``"cuda"`` or ``"auto"``; not part of the
+        run's fingerprint (a run resumes on another device, its results equal to float rounding).
     overwrite : bool
         Replace a run of other inputs in ``output_dir``.
     progress : bool
@@ -120,7 +126,8 @@ def run_control(
     prep = model_spec(settings.model).preprocessing
     views = {"held_out": Views(held_out, prep, 0, settings.seed), "fit": Views(fit, prep, 0, settings.seed)}
     origin = weights_origin(settings.model, weights, settings.seed)
-    module = load_classifier(settings.model, weights, settings.seed)
+    device = resolve_device(device)
+    module = load_classifier(settings.model, weights, settings.seed).to(device)
     adapted = adapt(module, layers=layer_aliases(settings.model))
     layers = list(settings.layers) if settings.layers else steps.spread_layers(settings.model, settings.n_layers)
     for layer in layers:
@@ -132,13 +139,13 @@ def run_control(
     budget = _Budget(time_budget_s, log)
     log(f"held-out images: {held_out.description}; fit images: {fit.description}")
     result = budget.run(workspace, "predictions",
-                        lambda: steps.predictions(module, views["held_out"], settings, progress))
+                        lambda: steps.predictions(module, views["held_out"], settings, progress, device))
     if result is not None:
         correct = result["predictions"]["correct"].values
         log(f"top-1 accuracy of {settings.model} on the {correct.size} held-out images: "
             f"{int(correct.sum())}/{correct.size} = {100 * correct.mean():.1f} %")
-    data = _fit_contributions(workspace, budget, adapted, views["fit"], layers, settings, progress)
-    results = _per_layer(workspace, budget, adapted, views, layers, data, settings, progress)
+    data = _fit_contributions(workspace, budget, adapted, views["fit"], layers, settings, progress, device)
+    results = _per_layer(workspace, budget, adapted, views, layers, data, settings, progress, device)
     if budget.stopped or result is None or results is None:
         return workspace.path("manifest.json")
     fit_record = {"n_images": len(fit.paths), "description": fit.description}
@@ -146,7 +153,7 @@ def run_control(
 
 
 def _fit_contributions(workspace: Workspace, budget: _Budget, adapted, views: Views, layers: list[str],
-                       settings: ControlSettings, progress: bool) -> dict[str, xr.Dataset] | None:
+                       settings: ControlSettings, progress: bool, device: torch.device) -> dict[str, xr.Dataset] | None:
     """Contributions of the fit images chunk by chunk, concatenated per layer (None until all are done)."""
     n_images = len(views.source.paths)
     parts = []
@@ -154,7 +161,7 @@ def _fit_contributions(workspace: Workspace, budget: _Budget, adapted, views: Vi
         chunk = range(first, min(n_images, first + settings.chunk_images))
         part = budget.run(workspace, f"contributions_{number:02d}",
                           lambda chunk=chunk: steps.fit_contributions(adapted, views, layers, chunk, settings,
-                                                                      progress))
+                                                                      progress, device))
         if part is None:
             return None
         parts.append(part)
@@ -162,7 +169,8 @@ def _fit_contributions(workspace: Workspace, budget: _Budget, adapted, views: Vi
 
 
 def _per_layer(workspace: Workspace, budget: _Budget, adapted, views: dict[str, Views], layers: list[str],
-               data: dict[str, xr.Dataset] | None, settings: ControlSettings, progress: bool) -> dict | None:
+               data: dict[str, xr.Dataset] | None, settings: ControlSettings, progress: bool,
+               device: torch.device) -> dict | None:
     """Modes, statistics and control curves of every layer (None until all are done)."""
     if data is None:
         return None
@@ -171,14 +179,14 @@ def _per_layer(workspace: Workspace, budget: _Budget, adapted, views: dict[str, 
     loaded: list = []
     results = {}
     for layer in layers:
-        modes = budget.run(workspace, f"modes_{layer}", lambda layer=layer: steps.layer_modes(data[layer], settings,
-                                                                                               progress))
+        modes = budget.run(workspace, f"modes_{layer}",
+                           lambda layer=layer: steps.layer_modes(data[layer], settings, progress, device))
         if modes is None:
             return None
 
         def control(layer=layer, modes=modes) -> dict:
             if not loaded:  # the held-out images, loaded once, only when a control step runs
-                loaded.append(views["held_out"].load(views["held_out"].center()))
+                loaded.append(views["held_out"].load(views["held_out"].center()).to(device))
             return steps.layer_control(adapted, layer, loaded[0], labels, modes, fit_labels, settings, progress)
 
         curves = budget.run(workspace, f"control_{layer}", control)

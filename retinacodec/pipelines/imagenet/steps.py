@@ -32,26 +32,27 @@ def spread_layers(model: str, n_layers: int) -> list[str]:
     return [layers[i] for i in picks]
 
 
-def predictions(module: torch.nn.Module, views: Views, settings: ControlSettings, progress: bool) -> dict:
+def predictions(module: torch.nn.Module, views: Views, settings: ControlSettings, progress: bool,
+                device: torch.device) -> dict:
     """Top-1 class of every held-out image (:func:`~retinacodec.pipelines.imagenet.predictions.labelled`)."""
-    return {"predictions": labelled(predict(module, views, batch_size=settings.batch_size, progress=progress),
-                                    views.source)}
+    return {"predictions": labelled(predict(module, views, batch_size=settings.batch_size, device=device,
+                                            progress=progress), views.source)}
 
 
 def fit_contributions(adapted: AdaptedModel, views: Views, layers: list[str], images: range,
-                      settings: ControlSettings, progress: bool) -> dict:
+                      settings: ControlSettings, progress: bool, device: torch.device) -> dict:
     """Input-path contributions to the top logit and activations, split by sign, of every layer
     in one pass, for the fit images ``images``: ``contributions_<layer>`` (sample, channel, sign)."""
     inputs = views.load(views.center(images))
     results = contributions(adapted, inputs, target="top", layers=layers, path="input", n_steps=settings.ig_steps,
-                            split="sign", batch_size=settings.ig_batch_size, progress=progress)
+                            split="sign", batch_size=settings.ig_batch_size, device=device, progress=progress)
     labels = np.asarray(views.source.labels)[list(images)]
     coords = {"sample": pd.Index(list(images), name="sample"), "true_class": ("sample", labels)}
     return {f"contributions_{layer}": ds.drop_vars(["sample", "image"]).assign_coords(coords)
             for layer, ds in results.items()}
 
 
-def layer_modes(data: xr.Dataset, settings: ControlSettings, progress: bool) -> dict:
+def layer_modes(data: xr.Dataset, settings: ControlSettings, progress: bool, device: torch.device) -> dict:
     """SAE modes of a layer's contributions and of its activations, with their mode-class
     correlations and the layer's statistics (the seed's table)."""
     outputs, fits = {}, {}
@@ -59,7 +60,7 @@ def layer_modes(data: xr.Dataset, settings: ControlSettings, progress: bool) -> 
         sae, result = fit_modes(data, labels="true_class", label_threshold=settings.label_threshold,
                                 stability_fits=settings.stability_fits, variable=variable,
                                 epochs=settings.sae_epochs, seed=settings.seed,
-                                batch_size=min(128, data.sizes["sample"]), device="cpu", progress=progress)
+                                batch_size=min(128, data.sizes["sample"]), device=str(device), progress=progress)
         outputs[f"sae_{variable}"], outputs[f"modes_{variable}"] = sae, result
         fits[variable] = result
     outputs["statistics"] = layer_statistics(data, fits)
@@ -121,7 +122,8 @@ def _spread(rng: np.random.Generator, labels: np.ndarray, classes, total: int) -
 
 def layer_control(adapted: AdaptedModel, layer: str, images: torch.Tensor, labels: np.ndarray,
                   modes: dict, fit_labels: np.ndarray, settings: ControlSettings, progress: bool) -> dict:
-    """Control curves of one layer on the held-out images and their summary with bootstrap intervals."""
+    """Control curves of one layer on the held-out images and their summary with bootstrap intervals
+    (on the device of ``adapted`` and ``images``)."""
     classes = np.unique(labels)
     fits = {v: modes[f"modes_{v}"] for v in VARIABLES}
     order = rankings({v: modes[f"sae_{v}"] for v in VARIABLES}, fits, fit_labels, classes, settings)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from retinacodec import RetinaCodecError
 from retinacodec.io import read_netcdf
@@ -99,6 +100,14 @@ def test_fit_and_held_out_must_not_overlap(finished):
     root, held_out, *_ = finished
     with pytest.raises(RetinaCodecError, match="both fit and held-out"):
         run_control(held_out, held_out, root / "other", settings=ControlSettings.fast(), progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only machine's refusal")
+def test_cuda_asked_for_on_a_cpu_only_machine_is_one_clear_error_before_any_work(finished):
+    root, held_out, fit, *_ = finished
+    with pytest.raises(RetinaCodecError, match="CUDA is not available"):
+        run_control(held_out, fit, root / "cuda", settings=ControlSettings.fast(), device="cuda", progress=False)
+    assert not (root / "cuda").exists()
 
 
 def test_cli_refuses_a_negative_stability_fit_count(finished, capsys):
