@@ -63,7 +63,11 @@ class Record:
 
         from ..io.atomic import atomic_destination
 
-        content = {"bench": self.bench, "command": " ".join(["python -m retinacodec.bench", self.bench, *self.argv]),
+        argv = list(self.argv)
+        if "--record" in argv:  # the command that reproduces the figures, wherever they are written
+            del argv[argv.index("--record"):argv.index("--record") + 2]
+        argv = [arg for arg in argv if not arg.startswith("--record=")]
+        content = {"bench": self.bench, "command": " ".join(["python -m retinacodec.bench", self.bench, *argv]),
                    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
                    "cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
                    "load_average_before": round(self._load_before, 2),
