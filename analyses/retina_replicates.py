@@ -65,8 +65,9 @@ def replicate(out: Path, seeds: list[int]) -> dict:
     """Run (or resume) one demo per seed under ``out`` and summarise the quantities over seeds."""
     runs = {}
     for seed in seeds:
-        folder = run_demo(out / f"seed_{seed}", settings=DemoSettings(seed=seed), progress=False,
-                          log=lambda line, seed=seed: print(f"[seed {seed}] {line}", flush=True))
+        folder = out / f"seed_{seed}"
+        run_demo(folder, settings=DemoSettings(seed=seed), progress=False,
+                 log=lambda line, seed=seed: print(f"[seed {seed}] {line}", flush=True))
         summary = json.loads((folder / "summary.json").read_text())
         runs[seed] = {key: summary[key] for key in QUANTITIES}
     result = {"seeds": seeds, "runs": {str(seed): values for seed, values in runs.items()},

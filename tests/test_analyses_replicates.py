@@ -34,7 +34,7 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
         folder.mkdir(parents=True)
         summary = {key: 0.1 for key in replicates.QUANTITIES} | {"recovery_score": runs[settings.seed]}
         (folder / "summary.json").write_text(json.dumps(summary))
-        return folder
+        return folder / "report.md"
 
     monkeypatch.setattr(replicates, "run_demo", fake_demo)
     result = replicates.replicate(tmp_path, list(runs))
