@@ -7,7 +7,8 @@ Writes a recording as a rig would (:mod:`retinacodec.bench.rig`: the virtual ret
 Poisson spike times, 8-bit luminance frames with timestamps, no positions), then times
 ``train_nwb`` on it (the CNN and the LN baseline, as ``retinacodec train --nwb`` runs them) against
 the recording's own duration. White noise: both models are then scored against the virtual
-retina's true rates on fresh natural jitter (and on fresh white noise). Full field: the held-out
+retina's true rates on fresh natural jitter (and on fresh white noise), each mean with a 95%
+bootstrap interval over cells, and the CNN's gain over the LN baseline (paired). Full field: the held-out
 repeats give each model's correlation with the trial average and its FEVE. One duration per run,
 so each run fits in one locked job; ``summary.json`` in ``--out`` collects the figures.
 """
@@ -27,6 +28,15 @@ EVALUATION_SEED = 1000
 """Seed of the fresh evaluation stimuli (training stimuli use seeds below 100)."""
 
 
+def cell_interval(values: np.ndarray, n_bootstrap: int = 10000, level: float = 0.95, seed: int = 0) -> list[float]:
+    """Percentile bootstrap interval (over cells, resampled with replacement) of the mean of
+    per-cell ``values`` (cells,): the spread a different sample of cells would give."""
+    values = np.asarray(values, float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, (n_bootstrap, values.size))].mean(1)
+    return np.quantile(means, [(1 - level) / 2, (1 + level) / 2]).round(3).tolist()
+
+
 def _truth_scores(result, retina) -> dict:
     """Mean (and per-cell) r of each model with the true rates on fresh stimuli."""
     from ..metrics import pearson_r
@@ -44,6 +54,10 @@ def _truth_scores(result, retina) -> dict:
             r = pearson_r(predict(model, stim).assign_coords(cell=true["cell"].values), true)
             scores[f"{label}_{name}_r"] = float(r.mean())
             scores[f"{label}_{name}_r_per_cell"] = np.round(r.values, 3).tolist()
+            scores[f"{label}_{name}_r_interval"] = cell_interval(r.values)
+        gap = np.subtract(scores[f"cnn_{name}_r_per_cell"], scores[f"ln_{name}_r_per_cell"])
+        scores[f"gap_{name}_r"], scores[f"gap_{name}_r_interval"] = float(gap.mean()), cell_interval(gap)
+        scores[f"cnn_better_{name}_cells"] = int((gap > 0).sum())
     return scores
 
 
@@ -106,6 +120,7 @@ def main(argv: list[str]) -> int:
           f"the recording's duration; CNN {figures['epochs']} epochs (best {figures['best_epoch']})")
     for key, value in figures.items():
         if key.endswith("_r") or key.endswith("_feve"):
-            print(f"  {key:32s} {value:.3f}")
+            interval = figures.get(f"{key}_interval")
+            print(f"  {key:32s} {value:+.3f}" + (f" [{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else ""))
     print(f"  wrote {out / 'summary.json'}")
     return 0
