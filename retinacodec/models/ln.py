@@ -20,15 +20,16 @@ from .retina_cnn import RetinaCNN, movie_convolution
 
 LN_KEYS = ("n_cells", "history", "size", "n_bins")
 """Constructor arguments that define an LN model's shape (stored in checkpoints)."""
-MIN_STA_SCORE = 6.0
-"""Score of the STA-energy peak (in standard deviations over pixels) above which it is taken for
-the cell's position (ON, OFF and OMS cells of the virtual retina score 9-22 after 5 minutes of
-white noise, ON-OFF cells 3.6-4.6)."""
+MIN_STA_SCORE = 5.0
+"""Score of the STA-energy peak (robust standard deviations over pixels, :func:`_peaks`) from
+which it is taken for the cell's position: ON, OFF and OMS cells of the virtual retina score 9-94
+after 5 minutes of 50 px white noise and 4.5-34 after 2.2 minutes of 20 px; cells whose spikes
+were shuffled in time 2.6-6.6."""
 MIN_ENERGY_SCORE = 4.0
-"""Score of the energy-map peak above which it is taken for the position of a cell without a
-linear receptive field (the virtual retina's ON-OFF cells score 4-6 after 5 minutes of white
-noise, each within 1 px of its true position; cells whose spikes were shuffled in time score
-2.8-3.6)."""
+"""Score of the energy-map peak from which it is taken for the position of a cell without a
+linear receptive field: the virtual retina's ON-OFF cells score 4.3-7.5 after 5 minutes of 50 px
+white noise (within 2 px of their true positions) and 3.7-5.1 after 2.2 minutes of 20 px; cells
+whose spikes were shuffled in time 1.7-4.0."""
 
 
 class LNModel(nn.Module):
@@ -154,9 +155,12 @@ def _blur(array: np.ndarray, sigma: float) -> np.ndarray:
 
 def _peaks(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(cells, 2) [y, x] of each (cells, H, W) map's maximum, and its score: (peak - median) /
-    standard deviation over pixels."""
+    the robust standard deviation over pixels (1.4826 x the median absolute deviation, which the
+    receptive field itself barely moves, even on small frames)."""
     flat = maps.reshape(maps.shape[0], -1)
-    score = (flat.max(1) - np.median(flat, 1)) / np.maximum(flat.std(1), 1e-12)
+    median = np.median(flat, 1)
+    spread = 1.4826 * np.median(np.abs(flat - median[:, None]), 1)
+    score = (flat.max(1) - median) / np.maximum(spread, 1e-12)
     return np.stack(np.unravel_index(flat.argmax(1), maps.shape[1:]), 1).astype(float), score
 
 
@@ -189,14 +193,15 @@ def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray],
 
     Notes
     -----
-    A cell's position is the peak of its spike-triggered-average energy (the sum over lags of
-    the squared STA after a 1 px blur, which averages out most of the noise of a short
-    recording) when that peak scores at least :data:`MIN_STA_SCORE` (see :func:`_peaks`). A cell
-    that rectifies both polarities, as ON-OFF cells do, has no linear receptive field; it is
-    placed at the peak of its :func:`_energy_map` through the temporal filter the located cells
-    share (the first singular vector of their STA time courses) when that peak scores at least
-    :data:`MIN_ENERGY_SCORE`. Without a located cell, or on frames of 2 px or less, no energy map
-    is made.
+    Two maps per cell: its spike-triggered-average energy (the sum over lags of the squared STA
+    after a 1 px blur, which averages out most of the noise of a short recording), and, for a cell
+    that rectifies both polarities as ON-OFF cells do and so has no linear receptive field, its
+    :func:`_energy_map` through the temporal filter the cells with a linear receptive field share
+    (the first singular vector of the STA time courses of the cells whose STA scores at least
+    :data:`MIN_STA_SCORE`). A cell's position is the peak of the map that scores higher
+    relative to its threshold (:data:`MIN_STA_SCORE`, :data:`MIN_ENERGY_SCORE`; scores as in
+    :func:`_peaks`), found when it reaches that threshold. Without a linear cell, or on frames of 2 px or less, there is no
+    energy map.
     """
     height, width = frames[0].shape[1:]
     sta = 0.0
@@ -205,20 +210,18 @@ def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray],
         target = torch.as_tensor(rate, dtype=torch.float32)
         sta = sta + torch.stack([target.T @ flat[lag:lag + target.shape[0]] for lag in range(history)], 1)
     sta = np.asarray(sta).reshape(sta.shape[0], history, height, width)
-    if min(height, width) <= 2:
-        centres, score = _peaks((sta**2).sum(1))
-        return centres, score >= MIN_STA_SCORE
-    sta = _blur(sta, 1.0)
+    if min(height, width) > 2:
+        sta = _blur(sta, 1.0)
     centres, score = _peaks((sta**2).sum(1))
     found = score >= MIN_STA_SCORE
-    if found.all() or not found.any():
+    if min(height, width) <= 2 or not found.any():
         return centres, found
     courses = np.stack([sta[cell, :, int(y), int(x)] for cell, (y, x) in enumerate(centres) if found[cell]])
     kernel = np.linalg.svd(courses / np.linalg.norm(courses, axis=1, keepdims=True), full_matrices=False)[2][0]
-    energy_centres, energy_score = _peaks(_energy_map(frames, rates, kernel)[~found])
-    centres[~found] = energy_centres
-    found[~found] = energy_score >= MIN_ENERGY_SCORE
-    return centres, found
+    energy_centres, energy_score = _peaks(_energy_map(frames, rates, kernel))
+    energy = energy_score / MIN_ENERGY_SCORE > score / MIN_STA_SCORE
+    centres[energy] = energy_centres[energy]
+    return centres, np.where(energy, energy_score >= MIN_ENERGY_SCORE, found)
 
 
 def crop_size(size: int) -> int:
