@@ -5,7 +5,12 @@ import torch
 import xarray as xr
 
 from retinacodec.io.checkpoints import save_checkpoint
-from retinacodec.models.ln import MIN_STA_SCORE, LNModel, receptive_field_centres, temporal_basis
+from retinacodec.models.ln import (
+    MIN_STA_SCORE,
+    LNModel,
+    receptive_field_centres,
+    temporal_basis,
+)
 from retinacodec.models.registry import load, predict
 from retinacodec.models.training import train_ln
 from retinacodec.stimuli.base import make_stimulus
