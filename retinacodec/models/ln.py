@@ -12,18 +12,24 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, gaussian_filter1d
 from torch import nn
 
 from ..errors import RetinaCodecError
 from .retina_cnn import RetinaCNN, movie_convolution
 
 LN_KEYS = ("n_cells", "history", "size", "n_bins")
-MIN_STA_SCORE = 4.5
-"""Score of the STA-energy peak (in standard deviations over pixels) above which it is taken for
-the cell's position (ON, OFF and OMS cells of the virtual retina score 5-9 after 5 minutes of
-white noise, ON-OFF cells 3-4)."""
 """Constructor arguments that define an LN model's shape (stored in checkpoints)."""
+MIN_STA_SCORE = 5.0
+"""Score of the STA-energy peak (robust standard deviations over pixels, :func:`_peaks`) from
+which it is taken for the cell's position: ON, OFF and OMS cells of the virtual retina score 9-94
+after 5 minutes of 50 px white noise and 4.5-34 after 2.2 minutes of 20 px; cells whose spikes
+were shuffled in time 2.6-6.6."""
+MIN_ENERGY_SCORE = 4.0
+"""Score of the energy-map peak from which it is taken for the position of a cell without a
+linear receptive field: the virtual retina's ON-OFF cells score 4.3-7.5 after 5 minutes of 50 px
+white noise (within 2 px of their true positions) and 3.7-5.1 after 2.2 minutes of 20 px; cells
+whose spikes were shuffled in time 1.7-4.0."""
 
 
 class LNModel(nn.Module):
@@ -137,14 +143,65 @@ def temporal_basis(history: int, count: int) -> np.ndarray:
     return basis / basis.sum(0, keepdims=True)
 
 
+def _blur(array: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur (``sigma`` px) of the last two axes, zero beyond the frame, divided by its
+    noise gain, so that white noise has the same variance after it at every pixel (a reflecting
+    blur would count edge pixels twice and make the corners look like receptive fields)."""
+    height, width = array.shape[-2:]
+    gain = [np.sqrt((gaussian_filter1d(np.eye(n), sigma, axis=0, mode="constant") ** 2).sum(1)) for n in (height, width)]
+    blurred = gaussian_filter(array, (0,) * (array.ndim - 2) + (sigma, sigma), mode="constant")
+    return (blurred / np.outer(*gain)).astype(array.dtype, copy=False)
+
+
+def _peaks(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cells, 2) [y, x] of each (cells, H, W) map's maximum, and its score: (peak - median) /
+    the robust standard deviation over pixels (1.4826 x the median absolute deviation, which the
+    receptive field itself barely moves, even on small frames)."""
+    flat = maps.reshape(maps.shape[0], -1)
+    median = np.median(flat, 1)
+    spread = 1.4826 * np.median(np.abs(flat - median[:, None]), 1)
+    score = (flat.max(1) - median) / np.maximum(spread, 1e-12)
+    return np.stack(np.unravel_index(flat.argmax(1), maps.shape[1:]), 1).astype(float), score
+
+
+def _energy_map(frames: list[np.ndarray], rates: list[np.ndarray], kernel: np.ndarray,
+                chunk: int = 4096) -> np.ndarray:
+    """(cells, H, W) covariance of each cell's rate with the squared output of ``kernel`` (history,)
+    on every pixel of the blurred frames (1 px), blurred (1.5 px): where a cell that rectifies
+    both polarities pools its inputs."""
+    history = kernel.size
+    weight = torch.as_tensor(np.ascontiguousarray(kernel), dtype=torch.float32)[None, None]
+    mean = np.concatenate(rates).mean(0)
+    total = 0.0
+    for movie, rate in zip(frames, rates):
+        centred = torch.as_tensor(rate - mean, dtype=torch.float32)
+        for start in range(0, rate.shape[0], chunk):
+            block = _blur(np.asarray(movie[start:start + chunk + history - 1], np.float32), 1.0)
+            pixels = torch.as_tensor(block.reshape(block.shape[0], -1).T.copy())[:, None]
+            energy = torch.nn.functional.conv1d(pixels, weight)[:, 0] ** 2  # (pixels, windows)
+            total = total + centred[start:start + energy.shape[1]].T @ energy.T
+    return _blur(np.asarray(total).reshape(-1, *frames[0].shape[1:]), 1.5)
+
+
 def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray],
                             history: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n_cells, 2) [y, x] px: the peak of each cell's spike-triggered-average energy, and (n_cells,)
-    its score: (peak - median) / standard deviation of the energy over pixels.
+    """(n_cells, 2) [y, x] px: where each cell's receptive field is, and (n_cells,) whether it was
+    found.
 
     ``frames`` are normalised (T, H, W) segments and ``rates`` their (T - history + 1, n_cells)
-    responses, one per window; the energy is the sum over lags of the squared STA after a 1 px
-    Gaussian blur of each lag (which averages out most of the noise of a short recording).
+    responses, one per window.
+
+    Notes
+    -----
+    Two maps per cell: its spike-triggered-average energy (the sum over lags of the squared STA
+    after a 1 px blur, which averages out most of the noise of a short recording), and, for a cell
+    that rectifies both polarities as ON-OFF cells do and so has no linear receptive field, its
+    :func:`_energy_map` through the temporal filter the cells with a linear receptive field share
+    (the first singular vector of the STA time courses of the cells whose STA scores at least
+    :data:`MIN_STA_SCORE`). A cell's position is the peak of the map that scores higher
+    relative to its threshold (:data:`MIN_STA_SCORE`, :data:`MIN_ENERGY_SCORE`; scores as in
+    :func:`_peaks`), found when it reaches that threshold. Without a linear cell, or on frames of 2 px or less, there is no
+    energy map.
     """
     height, width = frames[0].shape[1:]
     sta = 0.0
@@ -154,12 +211,17 @@ def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray],
         sta = sta + torch.stack([target.T @ flat[lag:lag + target.shape[0]] for lag in range(history)], 1)
     sta = np.asarray(sta).reshape(sta.shape[0], history, height, width)
     if min(height, width) > 2:
-        sta = gaussian_filter(sta, (0, 0, 1.0, 1.0))
-    energy = (sta**2).sum(1)
-    flat = energy.reshape(energy.shape[0], -1)
-    peaks = flat.argmax(1)
-    score = (flat.max(1) - np.median(flat, 1)) / np.maximum(flat.std(1), 1e-12)
-    return np.stack(np.unravel_index(peaks, (height, width)), 1).astype(float), score
+        sta = _blur(sta, 1.0)
+    centres, score = _peaks((sta**2).sum(1))
+    found = score >= MIN_STA_SCORE
+    if min(height, width) <= 2 or not found.any():
+        return centres, found
+    courses = np.stack([sta[cell, :, int(y), int(x)] for cell, (y, x) in enumerate(centres) if found[cell]])
+    kernel = np.linalg.svd(courses / np.linalg.norm(courses, axis=1, keepdims=True), full_matrices=False)[2][0]
+    energy_centres, energy_score = _peaks(_energy_map(frames, rates, kernel))
+    energy = energy_score / MIN_ENERGY_SCORE > score / MIN_STA_SCORE
+    centres[energy] = energy_centres[energy]
+    return centres, np.where(energy, energy_score >= MIN_ENERGY_SCORE, found)
 
 
 def crop_size(size: int) -> int:
@@ -220,11 +282,12 @@ def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validatio
 
     Notes
     -----
-    Each cell's filter is cropped to :func:`crop_size` px around its STA-energy peak
-    (:func:`receptive_field_centres`), which becomes the cell's position when the model has none
-    and the peak scores at least :data:`MIN_STA_SCORE` (NaN otherwise: a cell that rectifies both
-    polarities, as ON-OFF cells do, has no linear receptive field to find) and expanded over :func:`temporal_basis` (10 functions,
-    or every lag where that is cheap), so the regression has at most 10 x 81 weights per cell on
+    Each cell's filter is cropped to :func:`crop_size` px around its receptive field
+    (:func:`receptive_field_centres`: the STA-energy peak, or for a cell without a linear receptive
+    field the peak of its rectified-input energy), which becomes the cell's position when the
+    model has none and the peak is significant (NaN otherwise), and expanded over
+    :func:`temporal_basis` (10 functions, or every lag where that is cheap), so the regression
+    has at most 10 x 81 weights per cell on
     50 px frames. The nonlinearity is the mean rate in ``n_bins`` quantile bins of the
     training generator signal.
     """
@@ -233,7 +296,7 @@ def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validatio
     count = history if crop * crop * history <= 1000 else min(history, 10)
     basis_np = temporal_basis(history, count)
     basis = torch.as_tensor(basis_np, dtype=torch.float32)
-    centres, score = receptive_field_centres([f for f, _ in train], [c for _, c in train], history)
+    centres, found = receptive_field_centres([f for f, _ in train], [c for _, c in train], history)
     filters = np.zeros((model.n_cells, history, size, size), np.float32)
     offsets, knots, values = [], [], []
     for cell in range(model.n_cells):
@@ -256,5 +319,5 @@ def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validatio
         model.knots.copy_(torch.as_tensor(np.array(knots), dtype=torch.float32))
         model.values.copy_(torch.as_tensor(np.array(values), dtype=torch.float32))
     if np.isnan(model.cell_position).all() and size > 1:
-        model.cell_position = np.where((score >= MIN_STA_SCORE)[:, None], centres, np.nan)
+        model.cell_position = np.where(found[:, None], centres, np.nan)
     return model

@@ -5,7 +5,12 @@ import torch
 import xarray as xr
 
 from retinacodec.io.checkpoints import save_checkpoint
-from retinacodec.models.ln import LNModel, temporal_basis
+from retinacodec.models.ln import (
+    MIN_STA_SCORE,
+    LNModel,
+    receptive_field_centres,
+    temporal_basis,
+)
 from retinacodec.models.registry import load, predict
 from retinacodec.models.training import train_ln
 from retinacodec.stimuli.base import make_stimulus
@@ -78,3 +83,35 @@ def test_temporal_basis_covers_every_lag():
     assert basis.shape == (10, 40)
     np.testing.assert_allclose(basis.sum(0), 1.0)
     np.testing.assert_array_equal(temporal_basis(5, 10), np.eye(5))
+
+
+@pytest.fixture(scope="module")
+def mixed_cells():
+    """Binary white noise (16 px), an ON cell at (4, 11) near a corner, an ON-OFF cell at (9, 5) that
+    rectifies both polarities of the same filtered input, and a cell firing at a constant rate."""
+    rng = np.random.default_rng(1)
+    frames = rng.choice([-1.0, 1.0], size=(30000, 16, 16)).astype(np.float32)
+    ys, xs = np.mgrid[:16, :16]
+    temporal = np.array([0.0, 0.0, -0.2, -0.4, 0.1, 0.6, 1.0, 0.5])
+    windows = np.lib.stride_tricks.sliding_window_view(frames, HISTORY, axis=0)
+    drives = []
+    for y, x in ((4, 11), (9, 5)):
+        spatial = np.exp(-((ys - y) ** 2 + (xs - x) ** 2) / 4.0)
+        drive = np.einsum("tyxl,lyx->t", windows, temporal[:, None, None] * spatial[None])
+        drives.append(drive / drive.std())
+    rates = np.stack([8.0 * np.log1p(np.exp(1.5 * drives[0] - 1.0)), 6.0 * np.abs(drives[1]) ** 1.5,
+                      np.full(drives[0].size, 5.0)], 1)
+    counts = rng.poisson(rates / 100.0).astype(np.float32)
+    return frames, counts
+
+
+def test_cells_are_found_with_and_without_a_linear_receptive_field(mixed_cells):
+    frames, counts = mixed_cells
+    centres, found = receptive_field_centres([frames], [counts], HISTORY)
+    np.testing.assert_array_equal(found, [True, True, False])  # the constant cell is nowhere
+    np.testing.assert_allclose(centres[:2], [[4, 11], [9, 5]], atol=1)
+    # the ON-OFF cell has no linear receptive field: its STA alone does not find it
+    sta = np.stack([np.tensordot(counts[:, 1], frames[lag:lag + counts.shape[0]], 1) for lag in range(HISTORY)])
+    energy = (sta**2).sum(0)
+    spread = 1.4826 * np.median(np.abs(energy - np.median(energy)))  # the robust score of ln._peaks
+    assert (energy.max() - np.median(energy)) / spread < MIN_STA_SCORE

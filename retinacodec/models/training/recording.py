@@ -99,13 +99,19 @@ RECORDING_SETTINGS = dict(
 epoch count is set from the amount of data by :func:`epochs_for`."""
 EPOCH_BUDGET = 1.6e9
 """Window-pixels (training windows x frame pixels, at least 100 pixels) of all epochs together:
-a 20-minute 50 x 50 px recording gets 7 epochs, 10 minutes 13, a full-field recording 30 (all
-with early stopping); measured, 3 epochs of 20 minutes stopped while the validation loss still fell."""
+a 20-minute 50 x 50 px recording gets 7 epochs, 10 minutes 13 (all with early stopping);
+measured, 3 epochs of 20 minutes stopped while the validation loss still fell; with every cell
+located (docs/recordings.md) 20 and 5 minutes both stopped at 6 epochs, the best at 3."""
+MAX_EPOCHS = 12
+"""Most epochs of any recording (shorter ones would get more from :data:`EPOCH_BUDGET`): by then
+the plateau drops have cut the step size; it bounds the training time of short recordings (a
+15-minute full-field recording stopped early at 12)."""
 
 
 def epochs_for(n_windows: int, size: int) -> int:
-    """Epochs that suit the data: :data:`EPOCH_BUDGET` / (windows x pixels), between 3 and 30."""
-    return int(np.clip(round(EPOCH_BUDGET / (n_windows * max(size * size, 100))), 3, 30))
+    """Epochs that suit the data: :data:`EPOCH_BUDGET` / (windows x pixels), between 3 and
+    :data:`MAX_EPOCHS`."""
+    return int(np.clip(round(EPOCH_BUDGET / (n_windows * max(size * size, 100))), 3, MAX_EPOCHS))
 
 
 def split_recording(stimulus: xr.DataArray, spikes: xr.DataArray, heldout_fraction: float = HELDOUT_FRACTION,

@@ -74,15 +74,17 @@ def test_white_noise_recording_trains_cnn_and_ln_and_writes_loadable_models(whit
     assert type(ln).__name__ == "LNModel"
     stimulus = read_nwb(white_noise_file)["stimulus"].isel(time=slice(0, 500))
     np.testing.assert_allclose(predict(ln, stimulus).values, predict(result.ln, stimulus).values, rtol=1e-5)
-    # the LN's filter lies where the cell's STA peaks, which is where the cell is (recorded crop from 15 px);
-    # ON-OFF cells rectify both polarities, so their STA (and the LN model) has nothing to find
+    # the LN's filter lies where the cell is (recorded crop from 15 px): where its STA peaks, or for the
+    # ON-OFF cells, which rectify both polarities and have no STA to speak of, its rectified-input energy
     from retinacodec.models.virtual_retina import VirtualRetina
 
     cells = VirtualRetina().cells
     truth = np.stack([cells["y"].values, cells["x"].values], 1) - 15
     linear = cells["cell_type"].values != "on_off"
     found = np.isfinite(ln.cell_position[:, 0])
-    assert found[linear].mean() >= 0.8 and np.median(np.abs(ln.cell_position - truth).max(1)[found & linear]) <= 1
+    error = np.abs(ln.cell_position - truth).max(1)
+    assert found[linear].mean() >= 0.7 and (found & ~linear).any()  # 2.2 minutes of 20 px: not every cell
+    assert error[found].max() <= 1  # but every cell found is where it is
     ln_r = evaluation["heldout_r"].sel(model="ln").values
     assert ln_r[linear].mean() > 0.1 and ln_r[linear].mean() > ln_r[~linear].mean() + 0.05
     again = train_nwb(white_noise_file, tmp_path / "out", progress=False)  # resumes: nothing left to fit
