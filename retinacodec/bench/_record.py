@@ -42,12 +42,16 @@ class Record:
         README table rows: ``benchmark``, ``ours``, ``reference`` and ``ratio``, each a string.
     figures : dict
         The raw figures (numbers, lists, strings), under names the benchmark chooses.
+    measured : dict
+        For a record written from earlier runs' own results: their ``date`` (YYYY-MM-DD) and
+        ``load_average_before`` / ``load_average_after``, which then replace this process's.
     """
 
     bench: str
     argv: list[str]
     rows: list[dict[str, str]] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
+    measured: dict = field(default_factory=dict)
     _started: float = field(default_factory=time.perf_counter, repr=False)
     _load_before: float = field(default_factory=lambda: os.getloadavg()[0], repr=False)
 
@@ -73,7 +77,7 @@ class Record:
                    "load_average_before": round(self._load_before, 2),
                    "load_average_after": round(os.getloadavg()[0], 2),
                    "seconds": round(time.perf_counter() - self._started, 1),
-                   "rows": self.rows, "figures": self.figures}
+                   "rows": self.rows, "figures": self.figures} | self.measured
         with atomic_destination(path) as tmp:
             tmp.write_text(json.dumps(content, indent=1, default=_plain) + "\n")
         return Path(path)

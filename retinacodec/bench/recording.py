@@ -16,12 +16,15 @@ so each run fits in one locked job; ``summary.json`` in ``--out`` collects the f
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ._record import Record, add_record_option
 
 EVALUATION_FRAMES = 3000
 """Frames (30 s) of fresh natural jitter and white noise the models are scored on."""
@@ -110,6 +113,32 @@ def summary_table(folder: str | os.PathLike) -> str:
     return "\n".join(lines) + "\n"
 
 
+def runs_record(folder: str | os.PathLike, argv: list[str]) -> Record:
+    """The benchmark record of the white-noise runs in ``folder``, from their ``summary.json``: one README row
+    per run, dated by the newest summary, with the lowest load before and the highest after any run."""
+    paths = sorted(Path(folder).glob("*/summary.json"))
+    runs = sorted((json.loads(path.read_text()) for path in paths), key=lambda run: (run["kind"], run["minutes"]))
+    runs = [run for run in runs if run["kind"] == "white_noise"]
+    if not runs:
+        raise SystemExit(f"error: no white-noise bench runs (*/summary.json) in {folder}")
+    newest = max(path.stat().st_mtime for path in paths)
+    record = Record("recording", list(argv), measured={
+        "date": datetime.datetime.fromtimestamp(newest, datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "load_average_before": round(min(run["load_average_before"][0] for run in runs), 2),
+        "load_average_after": round(max(run["load_average_after"][0] for run in runs), 2),
+        "seconds": round(sum(run["train_seconds"] for run in runs), 1),
+        "command": "python -m retinacodec.bench recording --minutes "
+                   + " / ".join(f"{run['minutes']:g}" for run in runs) + " (one run each)"})
+    for run in runs:
+        record.figures[f"{run['minutes']:g} min"] = run
+        record.row(f"{run['minutes']:g} min of 50 x 50 white-noise spikes, 20 cells: train CNN + LN, "
+                   f"{run['threads']} threads ({run['epochs']} epochs)",
+                   f"{run['train_seconds']:.0f} s; CNN r on fresh natural jitter {_with_interval(run, 'cnn_natural_jitter_r')}",
+                   f"the recording's length {60 * run['minutes']:.0f} s; LN r {_with_interval(run, 'ln_natural_jitter_r')}",
+                   f"{run['train_over_recording']:.2f}x its length")
+    return record
+
+
 def main(argv: list[str]) -> int:
     """Run the benchmark; print and write the figures; return 0."""
     from ..io.atomic import atomic_destination
@@ -125,12 +154,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the stimulus and spikes")
     parser.add_argument("--out", default="bench_recording", help="folder for the recording and the models")
     parser.add_argument("--table", metavar="FILE", help="write the markdown tables of the runs in --out to FILE "
-                        "(no run)")
+                        "(no run; with --record, also the record of those runs)")
+    add_record_option(parser)
     args = parser.parse_args(argv)
     if args.table:
         with atomic_destination(Path(args.table)) as tmp:
             tmp.write_text(summary_table(args.out))
         print(f"wrote {args.table}")
+        if args.record:
+            runs_record(args.out, argv).write(args.record)
         return 0
     import torch
 
@@ -160,6 +192,8 @@ def main(argv: list[str]) -> int:
         figures |= _truth_scores(result, retina)
     with atomic_destination(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(figures, indent=1) + "\n")
+    if args.record and args.kind == "white_noise":
+        runs_record(out.parent, argv).write(args.record)
     print(f"recording bench: {args.kind}, {args.minutes:g} min, {args.threads} threads, load {load_before[0]:.1f}")
     print(f"  train (read + LN + CNN + evaluation): {seconds:.0f} s = {figures['train_over_recording']:.2f} x "
           f"the recording's duration; CNN {figures['epochs']} epochs (best {figures['best_epoch']})")
