@@ -75,7 +75,8 @@ def conductance_maps(
     Captum's LayerConductance instead multiplies the gradient by differences of :math:`a` between
     consecutive points and ignores the rule's weights, so its error falls as :math:`1/n` at best,
     and it needs :math:`n + 1` passes per layer. Memory: every layer's output at every node of the
-    inputs of one call is kept until they are combined.
+    inputs of one call is kept until they are combined; the autograd graph of a batch covers the
+    network above the first layer only.
     """
     n_inputs, n_steps = inputs.shape[0], alphas.shape[0]
     nodes = alphas.cpu().numpy()
@@ -90,8 +91,8 @@ def conductance_maps(
     for input_index, step_index in row_batches(n_inputs, n_steps, batch_size, inputs.device):
         origin = take_rows(baseline, input_index)
         points = origin + per_row(alphas[step_index], origin) * (inputs[input_index] - origin)
-        with torch.enable_grad():  # the points require grad so that the graph exists even for frozen weights
-            captures = model.capture_layers(points.detach().requires_grad_(), list(layers))
+        with torch.enable_grad():  # the graph starts at the first layer (below it is a constant for the gradients)
+            captures = model.capture_layers(points.detach(), list(layers), graph_from_layers=True)
             rows = [captures[layer].activation for layer in layers]
             gradients = layer_gradients(captures[layers[0]].output, reducers, input_index, rows)
         for i, layer in enumerate(layers):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Union
 
@@ -270,7 +270,8 @@ class AdaptedModel:
         """
         return self.capture_layers(x, [layer], stop=stop)[layer]
 
-    def capture_layers(self, x: torch.Tensor, layers: list[str], *, stop: bool = False) -> dict[str, Capture]:
+    def capture_layers(self, x: torch.Tensor, layers: list[str], *, stop: bool = False,
+                       graph_from_layers: bool = False) -> dict[str, Capture]:
         """Record the outputs of several layers (and their downstream contexts) in one forward pass.
 
         Under ``torch.enable_grad`` the recorded outputs stay in the graph that leads to the model
@@ -284,6 +285,12 @@ class AdaptedModel:
             Layer names or aliases.
         stop : bool
             Stop the forward pass once every layer has run (``output`` is None).
+        graph_from_layers : bool
+            Build the autograd graph only from the first of the layers to run: the pass below it
+            runs without grad, and its output becomes a leaf that requires grad (with grad enabled
+            again for the rest of the pass). The gradients with respect to the recorded outputs are
+            unchanged (what runs below a layer is a constant for them), and the memory the graph
+            holds is that of the network above the layers only.
 
         Returns
         -------
@@ -297,15 +304,17 @@ class AdaptedModel:
         """
         names = {layer: self.resolve(layer) for layer in layers}
         recorded: dict[str, dict] = {name: {"calls": 0} for name in names.values()}
+        switch = {"pending": graph_from_layers and torch.is_grad_enabled()}
         handles = []
         for name in recorded:
-            handles.append(self._modules[name].register_forward_hook(self._recorder(recorded, name, stop)))
+            handles.append(self._modules[name].register_forward_hook(self._recorder(recorded, name, stop, switch)))
             entry, _ = self._plan(name)
             if entry is not None and entry is not self.module:
                 handles.append(entry.register_forward_pre_hook(_context_recorder(recorded[name]), with_kwargs=True))
         output = None
         try:
-            output = self.module(x)
+            with torch.no_grad() if switch["pending"] else nullcontext():
+                output = self.module(x)
         except _Stop:
             pass
         finally:
@@ -314,9 +323,13 @@ class AdaptedModel:
         return {layer: self._checked_capture(layer, recorded[name], output, x, stop) for layer, name in names.items()}
 
     @staticmethod
-    def _recorder(recorded: dict[str, dict], name: str, stop: bool) -> Callable:
+    def _recorder(recorded: dict[str, dict], name: str, stop: bool, switch: dict) -> Callable:
         def record_output(mod, inputs, output):
             recorded[name]["calls"] += 1
+            if switch["pending"] and isinstance(output, torch.Tensor):  # the graph starts here
+                switch["pending"] = False
+                torch.set_grad_enabled(True)  # the caller's no_grad block restores the mode on exit
+                output = output.detach().requires_grad_()
             recorded[name].setdefault("activation", output)
             if stop and all("activation" in r for r in recorded.values()):
                 raise _Stop

@@ -145,3 +145,24 @@ def test_captured_activation_stays_in_the_graph_of_the_output(zoo):
     (through_downstream,) = torch.autograd.grad(replayed[0, :10].sum(), rows)
     assert through_model.abs().sum() > 0
     assert torch.allclose(through_model, through_downstream, rtol=1e-4, atol=1e-20)
+
+
+def test_a_graph_from_the_layers_gives_the_same_gradients_and_holds_nothing_below_them(zoo):
+    """graph_from_layers: the first layer's output is a leaf (nothing below it is in the graph) and the
+    gradients with respect to every recorded layer equal those of the whole-network graph."""
+    model = adapt(zoo["resnet50"])
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    layers = ["layer2", "layer3.1", "layer4"]
+    found = {}
+    for flag in (False, True):
+        with torch.enable_grad():
+            captures = model.capture_layers(x.clone().requires_grad_(), layers, graph_from_layers=flag)
+            activations = [captures[layer].activation for layer in layers]
+            found[flag] = torch.autograd.grad(captures[layers[0]].output[:, :5].sum(), activations)
+        first = captures["layer2"].activation
+        assert (first.grad_fn is None and first.is_leaf) == flag  # the graph starts at the first layer
+    for whole, cut in zip(found[False], found[True]):
+        assert whole.abs().sum() > 0 and torch.allclose(whole, cut, rtol=1e-5, atol=1e-7)
+    with torch.no_grad():  # the caller's grad mode is left as it was
+        model.capture_layers(x, layers, graph_from_layers=True)
+        assert not torch.is_grad_enabled()
