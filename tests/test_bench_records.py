@@ -89,3 +89,10 @@ def test_the_recording_runs_record_has_one_row_per_white_noise_run_from_its_summ
     assert written["command"] == "python -m retinacodec.bench recording --minutes 5 / 20 (one run each)"
     assert "| 20 min white noise, 2 threads | 6 (3) | 900 s (0.75 x its length) | 0.640 [0.540, 0.740]" in \
         summary_table(tmp_path)
+
+
+def test_speed_ratios_say_faster_slower_or_equal():
+    from retinacodec.bench._record import speed_ratio
+
+    assert speed_ratio(6.2, 1.0) == "6.2x faster" and speed_ratio(1.0, 1.3) == "1.3x slower"
+    assert speed_ratio(1.25, 1.30) == "0.96x (equal within 5 %)"

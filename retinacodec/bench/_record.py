@@ -18,6 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def speed_ratio(reference_s: float, ours_s: float) -> str:
+    """How much faster ours is than the reference, in words (within 5 % counts as equal)."""
+    ratio = reference_s / ours_s
+    if ratio >= 1.05:
+        return f"{ratio:.1f}x faster"
+    return f"{1 / ratio:.1f}x slower" if ratio <= 1 / 1.05 else f"{ratio:.2f}x (equal within 5 %)"
+
+
 def add_record_option(parser: argparse.ArgumentParser) -> None:
     """Give a benchmark's parser the ``--record FILE.json`` option."""
     parser.add_argument("--record", metavar="FILE.json", default=None,

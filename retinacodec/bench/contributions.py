@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._record import Record, add_record_option
+from ._record import Record, add_record_option, speed_ratio
 
 TOLERANCES = (1e-2, 1e-3)
 CAPTUM_DEFAULT_STEPS = 50
@@ -117,7 +117,7 @@ def _speed(args, record: Record) -> None:
         record.row(f"{ours.removeprefix('ours ')} at ResNet-50 `{ours.split()[-1] if 'layer3' in ours else 'layer4'}`, "
                    f"{images.shape[0]} images of {args.size} px, {args.steps} steps",
                    f"{best[ours]:.2f} s", f"{captum.removesuffix(' layer3')} {best[captum]:.2f} s",
-                   f"{best[captum] / best[ours]:.1f}x faster")
+                   speed_ratio(best[captum], best[ours]))
 
 
 def _relative_completeness(ds) -> float:
@@ -218,7 +218,7 @@ def _convergence(args, record: Record) -> None:
         record.row(f"{name} to Captum's default completeness error ({error:.1e}, Gauss-Legendre "
                    f"{CAPTUM_DEFAULT_STEPS} steps)",
                    f"{ours:.2f} s ({rule})" if rule else f"not reached within {args.max_steps} steps",
-                   f"Captum {seconds:.2f} s", f"{seconds / ours:.1f}x faster" if rule else "")
+                   f"Captum {seconds:.2f} s", speed_ratio(seconds, ours) if rule else "")
 
 
 def _captum_completeness(model, x, layer, target, path, baseline) -> float:
