@@ -81,14 +81,14 @@ def replicate(out: Path, seeds: list[int]) -> dict:
 
 def plot(result: dict, path: Path) -> Path:
     """Each seed's recovery score and its two controls, with the means and their 95 % intervals."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from retinacodec.plots import save_figure
 
     keys = ["recovery_score", "recovery_score_activation", "recovery_score_shuffled", "recovery_ceiling"]
     labels = ["contribution\nmodes", "activation\nmodes", "shuffled\nchannels", "ceiling"]
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
     for i, key in enumerate(keys):
         values = [result["runs"][str(s)][key] for s in result["seeds"]]
         ax.plot(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), values, "o", color="0.55", ms=4)
@@ -101,10 +101,7 @@ def plot(result: dict, path: Path) -> Path:
     ax.title.set_fontsize(9)
     ax.legend(loc="lower left", fontsize=8, frameon=False)
     fig.tight_layout()
-    with atomic_destination(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def section(result: dict, figure: str) -> str:

@@ -96,3 +96,13 @@ def test_speed_ratios_say_faster_slower_or_equal():
 
     assert speed_ratio(6.2, 1.0) == "6.2x faster" and speed_ratio(1.0, 1.3) == "1.3x slower"
     assert speed_ratio(1.25, 1.30) == "0.96x (equal within 5 %)"
+
+
+def test_a_recording_record_without_runs_is_one_clear_error(tmp_path, capsys):
+    from retinacodec.bench import recording
+
+    with pytest.raises(RetinaCodecError, match="no white-noise bench runs"):
+        recording.runs_record(tmp_path, [])
+    argv = ["--out", str(tmp_path), "--table", str(tmp_path / "t.md"), "--record", str(tmp_path / "r.json")]
+    assert recording.main(argv) == 2
+    assert "no white-noise bench runs" in capsys.readouterr().err and not (tmp_path / "r.json").exists()

@@ -19,11 +19,13 @@ import argparse
 import datetime
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import RetinaCodecError
 from ._record import Record, add_record_option
 
 EVALUATION_FRAMES = 3000
@@ -120,7 +122,8 @@ def runs_record(folder: str | os.PathLike, argv: list[str]) -> Record:
     runs = sorted((json.loads(path.read_text()) for path in paths), key=lambda run: (run["kind"], run["minutes"]))
     runs = [run for run in runs if run["kind"] == "white_noise"]
     if not runs:
-        raise SystemExit(f"error: no white-noise bench runs (*/summary.json) in {folder}")
+        raise RetinaCodecError(f"no white-noise bench runs (*/summary.json) in {folder}; expected the --out folder "
+                               "of python -m retinacodec.bench recording runs")
     newest = max(path.stat().st_mtime for path in paths)
     record = Record("recording", list(argv), measured={
         "date": datetime.datetime.fromtimestamp(newest, datetime.timezone.utc).strftime("%Y-%m-%d"),
@@ -162,7 +165,11 @@ def main(argv: list[str]) -> int:
             tmp.write_text(summary_table(args.out))
         print(f"wrote {args.table}")
         if args.record:
-            runs_record(args.out, argv).write(args.record)
+            try:
+                runs_record(args.out, argv).write(args.record)
+            except RetinaCodecError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
         return 0
     import torch
 
