@@ -48,6 +48,36 @@ class _Envelope(torch.nn.Module):
         return weight * self.envelope
 
 
+class _SpaceTimeRank(torch.nn.Module):
+    """Parametrisation of the bipolar kernels during training: each channel's (history, k, k)
+    kernel is the sum of ``rank`` outer products of a temporal filter and a spatial kernel."""
+
+    def __init__(self, rank: int) -> None:
+        super().__init__()
+        self.rank = rank
+
+    def forward(self, temporal: torch.Tensor, spatial: torch.Tensor) -> torch.Tensor:
+        """(C, rank, L) temporal and (C, rank, k_y, k_x) spatial factors -> (C, L, k_y, k_x) kernels."""
+        return torch.einsum("crl,cryx->clyx", temporal, spatial)
+
+    def right_inverse(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The factors of the best rank-``rank`` approximation of ``weight`` (per channel SVD)."""
+        channels, lags, height, width = weight.shape
+        u, s, vh = torch.linalg.svd(weight.reshape(channels, lags, height * width), full_matrices=False)
+        root = s[:, :self.rank].sqrt()
+        temporal = (u[:, :, :self.rank] * root[:, None]).transpose(1, 2)
+        spatial = (root[:, :, None] * vh[:, :self.rank]).reshape(channels, -1, height, width)
+        return temporal.contiguous(), spatial.contiguous()
+
+
+def _limit_rank(model: RetinaCNN, rank: int) -> None:
+    """Constrain the bipolar kernels to space-time rank ``rank`` (no change for 0 or a rank at
+    least the kernels' full rank)."""
+    weight = model.bipolar[0].weight
+    if 0 < rank < min(weight.shape[1], weight.shape[2] * weight.shape[3]):
+        parametrize.register_parametrization(model.bipolar[0], "weight", _SpaceTimeRank(rank))
+
+
 def _readout_envelope(model: RetinaCNN, envelope_px: float) -> torch.Tensor:
     """(n_cells, channels * side * side) Gaussian of ``envelope_px`` around each cell's position
     on the readout grid (ones for a cell without position)."""
@@ -229,6 +259,7 @@ def train_model(
         model.name = name
         recordings = _recordings(stimuli, responses, model, settings, device)
         _initialise_readout(model, recordings, settings.readout_envelope_px)
+        _limit_rank(model, settings.bipolar_rank)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
                                      weight_decay=settings.weight_decay)
         run = _Run(model, optimizer, torch.Generator().manual_seed(settings.seed), identity)
@@ -249,8 +280,9 @@ def train_model(
                 run.save(last_path, epoch, device)
 
     model.load_state_dict(run.best_state)
-    if parametrize.is_parametrized(model.ganglion[1]):
-        parametrize.remove_parametrizations(model.ganglion[1], "weight", leave_parametrized=True)
+    for module in (model.ganglion[1], model.bipolar[0]):
+        if parametrize.is_parametrized(module):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
     model.eval()
     if output_dir is not None:
         save_checkpoint({

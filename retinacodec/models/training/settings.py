@@ -42,6 +42,11 @@ class TrainingSettings:
     """Weight of the summed squared convolution kernels (bipolar and amacrine) in the loss."""
     kernel_smoothness: float = 0.0
     """Weight of the summed squared spatial Laplacian of the bipolar kernels in the loss."""
+    bipolar_rank: int = 0
+    """Space-time rank of each bipolar kernel during training: every channel's kernel is a sum of
+    ``bipolar_rank`` products of a temporal filter (history,) and a spatial kernel, as in
+    space-time separable cores (openretina; Klindt et al. 2017 factorize space and features); the
+    saved model keeps the plain (rank-limited) kernels. 0 leaves the kernels free."""
     plateau_factor: float = 1.0
     """Factor applied to the step size after an epoch whose validation loss is not the lowest
     so far (1 keeps it)."""
@@ -49,6 +54,8 @@ class TrainingSettings:
     """Seed of the weight initialisation, the batch order and the training noise."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.bipolar_rank, bool) or not isinstance(self.bipolar_rank, int) or self.bipolar_rank < 0:
+            raise RetinaCodecError(f"training setting bipolar_rank is {self.bipolar_rank!r}; expected an integer >= 0")
         for name in ("epochs", "batch_segments", "segment_windows", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

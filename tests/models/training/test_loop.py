@@ -77,6 +77,25 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
                     output_dir=tmp_path / "cut", **kwargs)
 
 
+def test_rank_limited_bipolar_kernels_train_resume_and_save_as_plain_kernels(tmp_path):
+    stimulus, responses = ln_retina(n_frames=500)
+    kwargs = dict(architecture=ARCH, progress=False)
+    settings = TrainingSettings(epochs=2, bipolar_rank=1, **FAST)
+    model, log = train_model(stimulus, responses, settings=settings, output_dir=tmp_path / "straight", **kwargs)
+    kernels = model.bipolar[0].weight.detach()
+    assert type(model.bipolar[0]) is torch.nn.Conv2d  # the constraint is gone from the saved model
+    ranks = [int(torch.linalg.matrix_rank(k.reshape(k.shape[0], -1))) for k in kernels]
+    assert ranks == [1] * len(ranks)  # each channel: one temporal filter times one spatial kernel
+    assert log["validation_loss"][-1] < log["validation_loss"][0]
+    train_model(stimulus, responses, settings=TrainingSettings(epochs=1, bipolar_rank=1, **FAST),
+                output_dir=tmp_path / "cut", **kwargs)
+    resumed, _ = train_model(stimulus, responses, settings=settings, output_dir=tmp_path / "cut", **kwargs)
+    torch.testing.assert_close(resumed.bipolar[0].weight, model.bipolar[0].weight, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(predict(load(tmp_path / "cut"), stimulus).values, predict(resumed, stimulus).values)
+    with pytest.raises(RetinaCodecError, match="bipolar_rank"):
+        TrainingSettings(bipolar_rank=-1)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda s, r: (s, r.isel(time=slice(1, None))), "one response per frame"),
     (lambda s, r: (s, -r), "negative"),
