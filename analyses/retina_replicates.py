@@ -10,7 +10,7 @@ ceiling and of the pathways named by a confirmed hypothesis.
 Usage::
 
     python analyses/retina_replicates.py -o results/retina_replicates [--seeds 9200 9300 9400 9500]
-        [--readme README.md]
+        [--model default] [--readme README.md]
 
 The default seeds exclude the demo's own seed (9100), on whose stimuli the hypothesis rules were
 chosen, so the interval is over runs independent of that choice. Each run takes about 2 minutes on 2
@@ -61,16 +61,17 @@ def interval(values: list[float], level: float = 0.95) -> dict:
     return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "n": len(values)}
 
 
-def replicate(out: Path, seeds: list[int]) -> dict:
-    """Run (or resume) one demo per seed under ``out`` and summarise the quantities over seeds."""
+def replicate(out: Path, seeds: list[int], model: str = "default") -> dict:
+    """Run (or resume) one demo of ``model`` (a name or a checkpoint folder with its virtual
+    retina) per seed under ``out`` and summarise the quantities over seeds."""
     runs = {}
     for seed in seeds:
         folder = out / f"seed_{seed}"
-        run_demo(folder, settings=DemoSettings(seed=seed), progress=False,
+        run_demo(folder, model=model, settings=DemoSettings(seed=seed), progress=False,
                  log=lambda line, seed=seed: print(f"[seed {seed}] {line}", flush=True))
         summary = json.loads((folder / "summary.json").read_text())
         runs[seed] = {key: summary[key] for key in QUANTITIES}
-    result = {"seeds": seeds, "runs": {str(seed): values for seed, values in runs.items()},
+    result = {"model": str(model), "seeds": seeds, "runs": {str(seed): values for seed, values in runs.items()},
               "intervals": {key: interval([runs[s][key] for s in seeds]) for key in QUANTITIES},
               "differences": {name: interval([runs[s][a] - runs[s][b] for s in seeds])
                               for name, (a, b) in DIFFERENCES.items()}}
@@ -125,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, default=Path("results/retina_replicates"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[9200, 9300, 9400, 9500])
+    parser.add_argument("--model", default="default", help="model name or checkpoint folder with its virtual retina "
+                        "(default: the shipped model)")
     parser.add_argument("--readme", type=Path, help="rewrite this README's retina-replicates section")
     args = parser.parse_args(argv)
     try:
-        result = replicate(args.output, args.seeds)
+        result = replicate(args.output, args.seeds, args.model)
         figure = plot(result, args.output / "replicates.png")
         if args.readme:
             target = args.readme.resolve().parent / "docs" / "figures" / "retina_replicates.png"

@@ -30,17 +30,19 @@ def test_the_interval_is_the_t_interval_of_the_mean(replicates):
 def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_path):
     runs = {9200: 0.54, 9300: 0.70}
 
-    def fake_demo(folder, settings, progress, log):
+    def fake_demo(folder, model, settings, progress, log):
+        assert model == "my_model"
         folder.mkdir(parents=True)
         summary = {key: 0.1 for key in replicates.QUANTITIES} | {"recovery_score": runs[settings.seed]}
         (folder / "summary.json").write_text(json.dumps(summary))
         return folder / "report.md"
 
     monkeypatch.setattr(replicates, "run_demo", fake_demo)
-    result = replicates.replicate(tmp_path, list(runs))
+    result = replicates.replicate(tmp_path, list(runs), "my_model")
     assert result["intervals"]["recovery_score"]["mean"] == pytest.approx(0.62)
     assert result["differences"]["modes - shuffled"]["mean"] == pytest.approx(0.52)
-    assert json.loads((tmp_path / "summary.json").read_text())["seeds"] == [9200, 9300]
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["seeds"] == [9200, 9300] and written["model"] == "my_model"
     text = replicates.section(result, "docs/figures/x.png")
     assert "| recovery score (contribution modes) | 0.62 [" in text and "| 0.54, 0.70 |" in text
     assert "9200, 9300" in text and "(docs/figures/x.png)" in text
