@@ -84,6 +84,11 @@ def _with_interval(figures: dict, key: str) -> str:
     return f"{figures[key]:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
 
 
+def _threads(run: dict) -> str:
+    """"1 thread" or "N threads" of a run's summary."""
+    return f"{run['threads']} thread" + ("s" if run["threads"] != 1 else "")
+
+
 def summary_table(folder: str | os.PathLike) -> str:
     """Markdown tables of every ``*/summary.json`` under ``folder`` (one row per bench run):
     white noise scored on the truth, full field on its repeats."""
@@ -98,7 +103,7 @@ def summary_table(folder: str | os.PathLike) -> str:
     columns = ("| recording | CNN epochs (best) | training | CNN r, natural jitter | LN r, natural jitter | "
                "CNN - LN | CNN better | CNN / LN r, white noise |")
     lines = ["# Models of recordings: measured", "", header, "", columns, "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {run['minutes']:g} min white noise, {run['threads']} threads | {run['epochs']} ({run['best_epoch']}) "
+    lines += [f"| {run['minutes']:g} min white noise, {_threads(run)} | {run['epochs']} ({run['best_epoch']}) "
               f"| {run['train_seconds']:.0f} s ({run['train_over_recording']:.2f} x its length) "
               f"| {_with_interval(run, 'cnn_natural_jitter_r')} | {_with_interval(run, 'ln_natural_jitter_r')} "
               f"| {_with_interval(run, 'gap_natural_jitter_r')} | {run['cnn_better_natural_jitter_cells']} of "
@@ -135,7 +140,7 @@ def runs_record(folder: str | os.PathLike, argv: list[str]) -> Record:
     for run in runs:
         record.figures[f"{run['minutes']:g} min"] = run
         record.row(f"{run['minutes']:g} min of 50 x 50 white-noise spikes, 20 cells: train CNN + LN, "
-                   f"{run['threads']} threads ({run['epochs']} epochs)",
+                   f"{_threads(run)} ({run['epochs']} epochs)",
                    f"{run['train_seconds']:.0f} s; CNN r on fresh natural jitter {_with_interval(run, 'cnn_natural_jitter_r')}",
                    f"the recording's length {60 * run['minutes']:.0f} s; LN r {_with_interval(run, 'ln_natural_jitter_r')}",
                    f"{run['train_over_recording']:.2f}x its length")

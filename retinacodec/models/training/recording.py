@@ -104,8 +104,8 @@ spikes' noise from the second epoch on."""
 EPOCH_BUDGET = 1.6e9
 """Window-pixels (training windows x frame pixels, at least 100 pixels) of all epochs together:
 a 20-minute 50 x 50 px recording gets 7 epochs, 10 minutes 13 (all with early stopping);
-measured, 3 epochs of 20 minutes stopped while the validation loss still fell; with every cell
-located (docs/recordings.md) 20 and 5 minutes both stopped at 6 epochs, the best at 3."""
+measured (docs/recordings.md, rank-2 bipolar kernels), 20 minutes stopped at 6 epochs (best 3),
+10 and 5 minutes at 8 (best 5)."""
 MAX_EPOCHS = 12
 """Most epochs of any recording (shorter ones would get more from :data:`EPOCH_BUDGET`): by then
 the plateau drops have cut the step size; it bounds the training time of short recordings (a
