@@ -99,8 +99,8 @@ RECORDING_SETTINGS = dict(
 epoch count is set from the amount of data by :func:`epochs_for`. Bipolar kernels of space-time
 rank 2 (a centre and a surround, each with its own time course): on the bench's 20-minute
 white-noise recording, mean r on fresh natural jitter 0.637 -> 0.765 (10 minutes 0.557 -> 0.648),
-because the free 40 x 15 x 15 kernels (9,000 weights a channel against 530 at rank 2) fit the
-spikes' noise from the second epoch on."""
+because the free 40 x 15 x 15 kernels (9,000 weights a channel against 530 at rank 2) fitted the
+spikes' noise: their validation loss rose from epoch 4 while the training loss fell."""
 EPOCH_BUDGET = 1.6e9
 """Window-pixels (training windows x frame pixels, at least 100 pixels) of all epochs together:
 a 20-minute 50 x 50 px recording gets 7 epochs, 10 minutes 13 (all with early stopping);
