@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..._validation import check_int
 from ...errors import RetinaCodecError
 
 
@@ -54,8 +55,7 @@ class TrainingSettings:
     """Seed of the weight initialisation, the batch order and the training noise."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.bipolar_rank, bool) or not isinstance(self.bipolar_rank, int) or self.bipolar_rank < 0:
-            raise RetinaCodecError(f"training setting bipolar_rank is {self.bipolar_rank!r}; expected an integer >= 0")
+        check_int("training setting bipolar_rank", self.bipolar_rank, minimum=0)
         for name in ("epochs", "batch_segments", "segment_windows", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
