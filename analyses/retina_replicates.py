@@ -40,6 +40,8 @@ QUANTITIES = {
     "recovery_score_activation": "recovery score, hypotheses from activation modes",
     "recovery_score_shuffled": "recovery score, shuffled channels",
     "recovery_ceiling": "ceiling (best small channel set per pathway)",
+    "recovery_ceiling_named": "the same hypotheses with the best set of their layer for their pathway",
+    "hypotheses_shared_with_activation": "hypotheses silencing the same channels as an activation-mode one",
     "pathways_covered": "pathways named by a confirmed hypothesis (of 6)",
     "pathways_covered_activation": "the same, from activation modes",
     "model_r": "model r on the seed's natural jitter",
@@ -86,9 +88,10 @@ def plot(result: dict, path: Path) -> Path:
 
     from retinacodec.plots import save_figure
 
-    keys = ["recovery_score", "recovery_score_activation", "recovery_score_shuffled", "recovery_ceiling"]
-    labels = ["contribution\nmodes", "activation\nmodes", "shuffled\nchannels", "ceiling"]
-    fig = Figure(figsize=(6, 3.6))
+    keys = ["recovery_score", "recovery_score_activation", "recovery_score_shuffled", "recovery_ceiling",
+            "recovery_ceiling_named"]
+    labels = ["contribution\nmodes", "activation\nmodes", "shuffled\nchannels", "ceiling", "best sets for\nthe named"]
+    fig = Figure(figsize=(7, 3.6))
     ax = fig.subplots()
     for i, key in enumerate(keys):
         values = [result["runs"][str(s)][key] for s in result["seeds"]]

@@ -464,6 +464,36 @@ def test_ceiling_is_the_best_agreement_of_any_single_channel_checked_with_retina
     assert ceiling.attrs["mean_ceiling"] == pytest.approx(float(ceiling["ceiling"].mean()))
 
 
+def test_the_ceiling_per_layer_is_each_layers_own_ceiling_and_the_overall_one_their_maximum(small_cnn, stimulus,
+                                                                                            retina):
+    from retinacodec.hypotheses.ceiling import pathway_ceiling
+
+    both = pathway_ceiling(small_cnn, stimulus, ["bipolar", "amacrine"], retina, max_size=1, recording_s=600.0)
+    alone = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=600.0)
+    np.testing.assert_allclose(both["layer_ceiling"].sel(layer="amacrine").values, alone["ceiling"].values)
+    np.testing.assert_array_equal(both["layer_ceiling_channels"].sel(layer="amacrine").values,
+                                  alone["ceiling_channels"].values)
+    np.testing.assert_allclose(both["ceiling"].values, both["layer_ceiling"].max("layer").values)
+    for pathway in both["pathway"].values:
+        layer = str(both["ceiling_layer"].sel(pathway=pathway).values)
+        assert float(both["layer_ceiling"].sel(layer=layer, pathway=pathway)) == float(
+            both["ceiling"].sel(pathway=pathway))
+
+
+def test_named_ceiling_is_the_confidence_weighted_ceiling_of_each_hypothesis_layer_and_pathway():
+    from retinacodec.hypotheses.ceiling import named_ceiling
+
+    ceiling = xr.Dataset({"layer_ceiling": (("layer", "pathway"), [[1.0, 0.5], [0.25, 0.0]])},
+                         coords={"layer": ["bipolar", "amacrine"], "pathway": ["p", "q"]})
+    tested = xr.Dataset({"layer": ("hypothesis", ["bipolar", "amacrine", "bipolar"]),
+                         "block": ("hypothesis", ["q", "p", "p"]),
+                         "confidence": ("hypothesis", [0.2, 0.6, 0.2])})
+    assert named_ceiling(tested, ceiling) == pytest.approx((0.2 * 0.5 + 0.6 * 0.25 + 0.2 * 1.0) / 1.0)
+    assert np.isnan(named_ceiling(tested.assign(confidence=("hypothesis", [0.0, 0.0, 0.0])), ceiling))
+    with pytest.raises(RetinaCodecError, match="without a ceiling"):
+        named_ceiling(tested.assign(block=("hypothesis", ["q", "r", "p"])), ceiling)
+
+
 def test_hypotheses_record_what_the_modes_decompose(small_cnn, stimulus):
     from retinacodec.attribution.ig import contributions
     from retinacodec.modes.workflow import fit_modes

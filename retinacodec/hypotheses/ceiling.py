@@ -3,7 +3,8 @@ score that uses the test's outcomes, so it is a diagnostic only and never choose
 
 If even the best channel set per pathway disagrees with the pathway's block, no matching rule can
 recover that pathway: the CNN mixes it with others. If the ceiling is high and the recovery score
-low, the matching is what fails.
+low, the matching is what fails. :func:`named_ceiling` splits a run's shortfall the same way: the
+score its hypotheses would reach with the best set of their layer for the pathway each names.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
+from ..errors import RetinaCodecError
 from ..layer_interventions import record_layer, scaled_mean_rates
 from .effects import categories
 from .match import PATHWAY_NAMES
@@ -62,16 +64,19 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
         Over ``pathway``: ``name``, ``ceiling`` (best type agreement,
         :func:`~retinacodec.hypotheses.score.type_agreement`, of silencing a channel set in the CNN
         against blocking the pathway), ``ceiling_layer`` and ``ceiling_channels`` (the set reaching
-        it, the smallest and first one if tied); attr ``mean_ceiling``, the recovery score
-        hypotheses naming every pathway once, with equal confidence, could at best reach.
+        it, the smallest and first one if tied); over (``layer``, ``pathway``) the same per layer,
+        ``layer_ceiling`` and ``layer_ceiling_channels`` (for :func:`named_ceiling`); attr
+        ``mean_ceiling``, the recovery score hypotheses naming every pathway once, with equal
+        confidence, could at best reach.
     """
     rates = record_layer(model, stimulus, layers[0], batch_size).rates
     coords = {name: rates[name] for name in ("cell", "cell_type") if name in rates.coords}
     first = int(getattr(model, "history", 1)) - 1
     observed = _observed_categories(retina, stimulus, first, recording_s, z_min, coords)
-    best = np.full(observed.sizes["pathway"], -1.0)
-    where = [("", "")] * len(best)
-    for layer in layers:
+    n_pathways = observed.sizes["pathway"]
+    per_layer = np.full((len(layers), n_pathways), -1.0)
+    per_layer_sets = np.full((len(layers), n_pathways), "", dtype=object)
+    for row, layer in enumerate(layers):
         recording = record_layer(model, stimulus, layer, batch_size)
         n_channels = recording.activation.shape[1]
         sets = [s for size in range(1, max_size + 1) for s in combinations(range(n_channels), size)]
@@ -80,17 +85,57 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
         change = xr.DataArray(means - baseline, dims=("set", "cell"), coords=coords)
         predicted = categories(change, xr.DataArray(baseline, dims="cell", coords=coords), recording_s, z_min)
         agreement = type_agreement(predicted, observed).transpose("set", "pathway").values
-        for k in range(len(best)):
-            top = int(np.argmax(agreement[:, k]))
-            if agreement[top, k] > best[k]:
-                best[k], where[k] = agreement[top, k], (layer, ", ".join(map(str, sets[top])))
+        top = agreement.argmax(axis=0)  # the smallest and first set if tied
+        per_layer[row] = agreement[top, np.arange(n_pathways)]
+        per_layer_sets[row] = [", ".join(map(str, sets[t])) for t in top]
+    best_layer = per_layer.argmax(axis=0)  # the first layer if tied
+    columns = np.arange(n_pathways)
     pathways = [str(p) for p in observed["pathway"].values]
     return xr.Dataset(
         {"name": ("pathway", [PATHWAY_NAMES.get(p, p) for p in pathways]),
-         "ceiling": ("pathway", best),
-         "ceiling_layer": ("pathway", [w[0] for w in where]),
-         "ceiling_channels": ("pathway", [w[1] for w in where])},
-        coords={"pathway": pathways},
-        attrs={"mean_ceiling": float(best.mean()), "max_size": int(max_size),
+         "ceiling": ("pathway", per_layer[best_layer, columns]),
+         "ceiling_layer": ("pathway", [str(layers[b]) for b in best_layer]),
+         "ceiling_channels": ("pathway", per_layer_sets[best_layer, columns].astype(str)),
+         "layer_ceiling": (("layer", "pathway"), per_layer),
+         "layer_ceiling_channels": (("layer", "pathway"), per_layer_sets.astype(str))},
+        coords={"pathway": pathways, "layer": [str(layer) for layer in layers]},
+        attrs={"mean_ceiling": float(per_layer.max(axis=0).mean()), "max_size": int(max_size),
                "note": "uses the blocks' outcomes: a diagnostic ceiling, never used to choose a match"},
     )
+
+
+def named_ceiling(tested: xr.Dataset, ceiling: xr.Dataset) -> float:
+    """The recovery score the same hypotheses would reach if each one's channel set were the best
+    set of its layer for the pathway it names: what the matching, not the CNN, leaves on the table.
+
+    Parameters
+    ----------
+    tested : xarray.Dataset
+        Tested hypotheses (:func:`~retinacodec.hypotheses.score.test`): ``layer``, ``block`` (the
+        named pathway) and ``confidence`` per hypothesis.
+    ceiling : xarray.Dataset
+        :func:`pathway_ceiling` of the same model and stimulus, over the hypotheses' layers.
+
+    Returns
+    -------
+    float
+        :math:`\\sum_h c_h\\, C_{\\ell_h, p_h} / \\sum_h c_h`, with :math:`c_h` the confidence
+        of hypothesis :math:`h`, :math:`\\ell_h` its layer, :math:`p_h` its pathway and :math:`C`
+        the per-layer ceiling (``layer_ceiling``); NaN when every confidence is 0.
+
+    Raises
+    ------
+    RetinaCodecError
+        If a hypothesis names a layer or pathway the ceiling was not computed for.
+    """
+    layers = [str(layer) for layer in ceiling["layer"].values]
+    pathways = [str(p) for p in ceiling["pathway"].values]
+    pairs = list(zip(map(str, tested["layer"].values), map(str, tested["block"].values)))
+    unknown = [pair for pair in pairs if pair[0] not in layers or pair[1] not in pathways]
+    if unknown:
+        raise RetinaCodecError(f"hypotheses name (layer, pathway) {unknown[0]} without a ceiling; expected layers "
+                               f"{', '.join(layers)} and pathways {', '.join(pathways)}")
+    best = np.array([float(ceiling["layer_ceiling"].sel(layer=layer, pathway=p)) for layer, p in pairs])
+    confidence = np.asarray(tested["confidence"].values, dtype=float)
+    total = confidence.sum()
+    return float(confidence @ best / total) if total > 0 else float("nan")

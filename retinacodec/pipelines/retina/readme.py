@@ -89,7 +89,12 @@ def demo_section(numbers: dict) -> str:
             f"| pathways named by a confirmed hypothesis | {len(covered)} of {len(numbers['coverage'])} "
             f"({', '.join(covered) or 'none'}) |",
             f"| ceiling: mean over pathways of the best agreement of any set of few channels (uses the outcomes) | "
-            f"{_number(numbers.get('recovery_ceiling'))} |"]
+            f"{_number(numbers.get('recovery_ceiling'))} |",
+            "| the same hypotheses with the best set of their layer for their pathway (uses the outcomes) | "
+            f"{_number(numbers.get('recovery_ceiling_named'))} (activation modes "
+            f"{_number(numbers.get('recovery_ceiling_named_activation'))}) |",
+            "| hypotheses that silence the same channels as an activation-mode hypothesis | "
+            f"{numbers.get('hypotheses_shared_with_activation', 'n/a')} of {numbers['n_hypotheses']} |"]
     text = ("On the shipped model the demo finds (written from a `retinacodec demo` run by\n"
             "`python -m retinacodec.pipelines.retina.readme demo_out/summary.json`):\n\n" + "\n".join(rows) + "\n\n"
             "Control curves (the top k = 1..8 channels of the mode most tied to each cell type silenced, or kept "

@@ -7,6 +7,7 @@ import xarray as xr
 from ...attribution.completeness import completeness_summary
 from ...control_curves.retina import curve_summary
 from ...hypotheses import to_markdown
+from ...hypotheses.ceiling import named_ceiling
 from ...hypotheses.effects import by_type
 from ...hypotheses.match import type_name
 from ...models.training import fit_table
@@ -35,8 +36,12 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         IRFs the shown modes carry); with a virtual retina ``recovery_score``,
         ``recovery_score_shuffled``, ``outcomes`` (count per outcome), ``agreement`` (every
         measure's confidence-weighted mean, modes against shuffled), ``pathways_covered`` and
-        ``coverage`` (per pathway: hypotheses naming it, confirmed ones); ``n_hypotheses``; the
-        same with suffix ``_activation`` for the hypotheses from activation modes. NaN (e.g. a
+        ``coverage`` (per pathway: hypotheses naming it, confirmed ones); ``n_hypotheses``;
+        ``recovery_ceiling`` and ``ceiling`` (per pathway) of the best small channel sets, and
+        ``recovery_ceiling_named``, the score of the same hypotheses with the best set of their
+        layer for their pathway (:func:`~retinacodec.hypotheses.ceiling.named_ceiling`);
+        ``hypotheses_shared_with_activation`` (:func:`shared_hypotheses`); the same with suffix
+        ``_activation`` for the hypotheses from activation modes. NaN (e.g. a
         recovery score without any confidence) is given as None.
     """
     r = found["fit"]["pearson_r"]
@@ -88,10 +93,16 @@ def _hypothesis_numbers(found: dict) -> dict:
         numbers[f"agreement{suffix}"] = {str(m): {str(s): float(weighted.sel(measure=m, selection=s))
                                                   for s in weighted["selection"].values}
                                          for m in weighted["measure"].values}
-        if suffix == "" and "ceiling" in found:
+        if "ceiling" in found:
             ceiling = found["ceiling"]
-            numbers["recovery_ceiling"] = float(ceiling.attrs["mean_ceiling"])
-            numbers["ceiling"] = {str(p): float(ceiling["ceiling"].sel(pathway=p)) for p in ceiling["pathway"].values}
+            if "layer_ceiling" in ceiling:  # absent from the results of a run before it was recorded
+                numbers[f"recovery_ceiling_named{suffix}"] = named_ceiling(hypotheses, ceiling)
+            if suffix == "":
+                numbers["recovery_ceiling"] = float(ceiling.attrs["mean_ceiling"])
+                numbers["ceiling"] = {str(p): float(ceiling["ceiling"].sel(pathway=p))
+                                      for p in ceiling["pathway"].values}
+        if suffix == "_activation":
+            numbers["hypotheses_shared_with_activation"] = shared_hypotheses(found)
         coverage = found[f"coverage{suffix}"]
         numbers[f"pathways_covered{suffix}"] = int(coverage.attrs["n_covered"])
         numbers[f"coverage{suffix}"] = {str(p): {"hypotheses": int(coverage["n_hypotheses"].sel(pathway=p)),
@@ -244,6 +255,42 @@ def _below_one(ceiling) -> str:
             "reproduces") if low else ""
 
 
+def _silenced_sets(hypotheses: xr.Dataset) -> set[tuple[str, str]]:
+    """(layer, channels) of every hypothesis."""
+    return set(zip(map(str, hypotheses["layer"].values), map(str, hypotheses["channels"].values)))
+
+
+def shared_hypotheses(found: dict) -> int:
+    """How many contribution-mode hypotheses silence the same channels of the same layer as an
+    activation-mode hypothesis (0 without the activation control)."""
+    if "hypotheses_activation" not in found:
+        return 0
+    return len(_silenced_sets(found["hypotheses"]) & _silenced_sets(found["hypotheses_activation"]))
+
+
+def _shortfall(found: dict, numbers: dict) -> list[str]:
+    """Where the recovery score is lost: to the matching (the named ceiling) or to the CNN, and how
+    many hypotheses the two kinds of modes share."""
+    named = numbers.get("recovery_ceiling_named")
+    if named is None:
+        return []
+    score = numbers["recovery_score"]
+    text = (f"Where the score is lost: had each hypothesis silenced the best set of up to "
+            f"{found['ceiling'].attrs['max_size']} channels of its layer for the pathway it names (chosen from the "
+            f"outcomes, so a bound, not a method), the same hypotheses would score {named:.2f} instead of "
+            f"{score:.2f}. The matching loses {max(named - score, 0):.2f} of that; the remaining {1 - named:.2f} "
+            "is lost because no small channel set of the CNN reproduces those blocks.")
+    if "recovery_ceiling_named_activation" in numbers:
+        text += (f" For the activation-mode hypotheses: {numbers['recovery_score_activation']:.2f} against "
+                 f"{numbers['recovery_ceiling_named_activation']:.2f}.")
+    shared = numbers.get("hypotheses_shared_with_activation")
+    if shared:
+        text += (f" {shared} of the {numbers['n_hypotheses']} hypotheses silence the same channels as an "
+                 "activation-mode hypothesis: once the channel sets are split by pathway and merged, the two kinds "
+                 "of modes often nominate the same experiments, and the recovery scores differ only by the rest.")
+    return ["", text]
+
+
 def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> list[str]:
     """The report's hypotheses section: method, agreement table, pathway coverage, the list, figure."""
     hypotheses = found["hypotheses"]
@@ -275,7 +322,7 @@ def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> 
               f"{_f(control.get(measure, {}).get('modes'), '.2f')} |"
               for measure, values in numbers["agreement"].items()]
     lines += ["", "Pathways of the virtual retina: hypotheses naming each, and confirmed ones.", "",
-              _coverage_table(found), "", "Per hypothesis:", "", to_markdown(hypotheses),
+              _coverage_table(found), *_shortfall(found, numbers), "", "Per hypothesis:", "", to_markdown(hypotheses),
               _image(figures["hypotheses"], "Hypotheses: predicted against observed change per cell, and agreement "
                      "against the shuffled control.")]
     return lines
@@ -322,7 +369,9 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
                   f"| pathways named by a confirmed hypothesis | {numbers['pathways_covered']} of "
                   f"{len(numbers['coverage'])} |",
                   "| ceiling of the recovery score (best set of few channels per pathway; uses the outcomes) | "
-                  f"{_f(numbers.get('recovery_ceiling'), '.2f')} |"]
+                  f"{_f(numbers.get('recovery_ceiling'), '.2f')} |",
+                  "| the same hypotheses with the best set of their layer for their pathway (uses the outcomes) | "
+                  f"{_f(numbers.get('recovery_ceiling_named'), '.2f')} |"]
         if "recovery_score_activation" in numbers:
             lines += [f"| recovery score, hypotheses from activation modes (control) | "
                       f"{_f(numbers['recovery_score_activation'], '.2f')} (shuffled "

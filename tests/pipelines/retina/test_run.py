@@ -55,6 +55,16 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     ceiling = read_netcdf(finished / "ceiling.nc")
     low = [f"{n} ({c:.2f})" for n, c in zip(ceiling["name"].values, ceiling["ceiling"].values) if c < 1]
     assert (f"below 1 for {', '.join(low)}, whose" in report) if low else ("below 1 for" not in report)
+    best = [float(ceiling["layer_ceiling"].sel(layer=layer, pathway=pathway))
+            for layer, pathway in zip(hypotheses["layer"].values, hypotheses["block"].values)]
+    weights = hypotheses["confidence"].values
+    if weights.sum() > 0:
+        assert numbers["recovery_ceiling_named"] == pytest.approx(float(np.dot(weights, best) / weights.sum()))
+        assert f"the same hypotheses would score {numbers['recovery_ceiling_named']:.2f} instead of" in report
+    activation = read_netcdf(finished / "hypotheses_activation.nc")
+    shared = set(zip(hypotheses["layer"].values, hypotheses["channels"].values)) & set(
+        zip(activation["layer"].values, activation["channels"].values))
+    assert numbers["hypotheses_shared_with_activation"] == len(shared)
 
 
 def test_model_fit_of_the_report_is_the_correlation_of_the_written_rates(finished):
