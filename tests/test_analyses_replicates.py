@@ -37,7 +37,14 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
         (folder / "summary.json").write_text(json.dumps(summary))
         return folder / "report.md"
 
+    def fake_retest(folder, settings, test_seeds, frames, model):
+        assert folder == tmp_path / "seed_9200" and settings.seed == 9200 and test_seeds == [9202, 9302]
+        return {"seed": settings.seed, "test_seeds": test_seeds,
+                "frames": {str(n): {"scores": [0.5, 0.7], "interval": replicates.interval([0.5, 0.7])}
+                           for n in frames}}
+
     monkeypatch.setattr(replicates, "run_demo", fake_demo)
+    monkeypatch.setattr(replicates, "retest", fake_retest)
     result = replicates.replicate(tmp_path, list(runs), "my_model")
     assert result["intervals"]["recovery_score"]["mean"] == pytest.approx(0.62)
     assert result["differences"]["modes - shuffled"]["mean"] == pytest.approx(0.52)
@@ -46,5 +53,7 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
     text = replicates.section(result, "docs/figures/x.png")
     assert "| recovery score (contribution modes) | 0.62 [" in text and "| 0.54, 0.70 |" in text
     assert "9200, 9300" in text and "(docs/figures/x.png)" in text
+    assert "| 20 s of natural jitter | 0.60 [" in text and "| 60 s of natural jitter | 0.60 [" in text
+    assert "seed-9200 run" in text and "| 0.50, 0.70 |" in text
     figure = replicates.plot(result, tmp_path / "replicates.png")
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
