@@ -32,13 +32,13 @@ import numpy as np
 from scipy import stats
 
 from retinacodec.errors import RetinaCodecError
-from retinacodec.hypotheses import combine, generate, test
 from retinacodec.io.atomic import atomic_destination
 from retinacodec.io.markdown import replace_section
 from retinacodec.io.netcdf import read_netcdf
 from retinacodec.models.registry import load
 from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina.run import run_demo
+from retinacodec.pipelines.retina.steps import tested_hypotheses
 from retinacodec.stimuli import natural_jitter
 
 QUANTITIES = {
@@ -125,10 +125,8 @@ def retest(folder: Path, settings: DemoSettings, test_seeds: list[int], frames: 
         scores = []
         for test_seed in test_seeds:
             stimulus = natural_jitter(n_frames=n_frames, seed=test_seed, progress=False)
-            hypotheses = combine([generate(network, stimulus, modes[layer], layer, match_stimulus=match,
-                                           max_hypotheses=settings.max_hypotheses, n_shuffles=settings.n_shuffles,
-                                           seed=seed, progress=False) for layer in settings.layers])
-            scores.append(float(test(hypotheses, network.virtual_retina, stimulus, progress=False)["recovery_score"]))
+            tested = tested_hypotheses(network, stimulus, modes, settings, False, network.virtual_retina, match)
+            scores.append(float(tested["recovery_score"]))
             print(f"[retest {n_frames} frames, test seed {test_seed}] recovery {scores[-1]:.3f}", flush=True)
         result[str(n_frames)] = {"scores": scores, "interval": interval(scores)}
     return {"seed": seed, "test_seeds": test_seeds, "frames": result}

@@ -217,6 +217,17 @@ MODE_SOURCES = (("contribution", ""), ("activation", "_activation"))
 paper's comparison, from activation modes."""
 
 
+def tested_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, modes: dict, settings: DemoSettings, progress: bool,
+                      retina=None, match_stimulus: xr.DataArray | None = None) -> xr.Dataset:
+    """Hypotheses from the modes of each layer (``modes``: layer -> modes Dataset), combined and,
+    with a virtual retina, tested on it under ``stimulus``."""
+    hypotheses = combine([generate(model, stimulus, modes[layer], layer, virtual_retina=retina,
+                                   match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
+                                   n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
+                          for layer in settings.layers])
+    return test(hypotheses, retina, stimulus, progress=progress) if retina is not None else hypotheses
+
+
 def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings, progress: bool,
                      retina=None, match_stimulus: xr.DataArray | None = None) -> dict:
     """Hypotheses from each layer's contribution modes; with a virtual retina, tested on it, with the
@@ -225,13 +236,9 @@ def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, sett
     (:func:`~retinacodec.hypotheses.ceiling.pathway_ceiling`, a diagnostic from the outcomes)."""
     outputs = {}
     for _, suffix in MODE_SOURCES if retina is not None else MODE_SOURCES[:1]:
-        per_layer = [generate(model, stimulus, found[f"modes{suffix}_{layer}"], layer, virtual_retina=retina,
-                              match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
-                              n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
-                     for layer in settings.layers]
-        hypotheses = combine(per_layer)
+        modes = {layer: found[f"modes{suffix}_{layer}"] for layer in settings.layers}
+        hypotheses = tested_hypotheses(model, stimulus, modes, settings, progress, retina, match_stimulus)
         if retina is not None:
-            hypotheses = test(hypotheses, retina, stimulus, progress=progress)
             outputs[f"coverage{suffix}"] = pathway_coverage(hypotheses, retina.pathways)
         outputs[f"hypotheses{suffix}"] = hypotheses
     if retina is not None:
