@@ -8,7 +8,9 @@ against :func:`retinacodec.control.retina_control`) at a fraction of the cost.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +51,39 @@ def output_module(adapted: AdaptedModel, layer: str) -> str:
     return name
 
 
+_SHARED: list[dict] = []
+"""The cache of the active :func:`shared_passes` block (at most one: nested blocks share it)."""
+
+
+@contextmanager
+def shared_passes() -> Iterator[None]:
+    """Within this block, :func:`record_layer` and :func:`scaled_mean_rates` compute each result
+    once: a repeated recording (same model, layer, stimulus frames and batch size) or a repeated
+    channel set of the same recording is returned from memory.
+
+    The hypotheses of a run ask for the same passes many times (the contribution-mode and the
+    activation-mode hypotheses often silence the same channels, and the ceiling silences every
+    small set); the results are the same either way. The model must not change inside the block.
+    Nested blocks share the outer one's cache; it is dropped when the outermost block ends.
+    """
+    if _SHARED:
+        yield
+        return
+    _SHARED.append({})
+    try:
+        yield
+    finally:
+        _SHARED.clear()
+
+
+def _stimulus_key(stimulus: xr.DataArray) -> str:
+    """Digest of a stimulus's frames, shape and frame rate (equal for a transposed or copied twin)."""
+    frames = np.ascontiguousarray(stimulus.transpose("time", "y", "x").values)
+    digest = hashlib.sha1(frames.tobytes())
+    digest.update(repr((frames.shape, frames.dtype.str, stimulus.attrs.get("frame_rate_hz"))).encode())
+    return digest.hexdigest()
+
+
 def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_size: int = 250,
                  progress: bool = False, device: str | torch.device | None = None) -> LayerRecording:
     """Predict the model's rates for a stimulus and keep the layer's output.
@@ -78,6 +113,11 @@ def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_siz
     RetinaCodecError
         For an unknown layer, or a layer whose output is not produced once per window.
     """
+    key = None
+    if _SHARED:
+        key = ("record", id(model), layer, _stimulus_key(stimulus), batch_size, str(device))
+        if key in _SHARED[0]:
+            return _SHARED[0][key][1]
     adapted = adapt(model)
     module = adapted.module.get_submodule(output_module(adapted, layer))
     parts: list[torch.Tensor] = []
@@ -92,7 +132,10 @@ def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_siz
             f"layer {layer!r} gave output of shape {tuple(activation.shape)} for {rates.sizes['time']} windows; "
             "expected a convolutional layer (channel, y, x) that runs once per window"
         )
-    return LayerRecording(rates, activation, int(stimulus.sizes["y"]), stimulus)
+    recording = LayerRecording(rates, activation, int(stimulus.sizes["y"]), stimulus)
+    if key is not None:
+        _SHARED[0][key] = (model, recording)  # the model is kept so that its id is not reused
+    return recording
 
 
 def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
@@ -132,23 +175,26 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
                                "of the retina CNN (bipolar, amacrine)")
     activation = recording.activation
     n_channels = activation.shape[1]
-    result = np.empty((len(channel_sets), recording.rates.sizes["cell"]))
+    for channels in channel_sets:
+        channels = np.asarray(channels, dtype=int)
+        if channels.size and (channels.min() < 0 or channels.max() >= n_channels):
+            raise RetinaCodecError(f"channels {channels.tolist()} are out of range; layer {layer!r} has "
+                                   f"{n_channels} channels")
+    cache = _SHARED[0] if _SHARED else {}
+    keys = [("rates", id(recording), layer, float(gain), tuple(int(c) for c in channels), batch_size, str(device))
+            for channels in channel_sets]
+    missing = list(dict.fromkeys(key for key in keys if key not in cache))
     target = device_for(adapted.module, device)
     with evaluating(adapted.module, target) as dtype, torch.no_grad():
-        for row, channels in enumerate(progress_bar(channel_sets, desc=f"intervene in {layer}", unit="set",
-                                            progress=progress)):
-            channels = np.asarray(channels, dtype=int)
-            if channels.size and (channels.min() < 0 or channels.max() >= n_channels):
-                raise RetinaCodecError(f"channels {channels.tolist()} are out of range; layer {layer!r} has "
-                                       f"{n_channels} channels")
+        for key in progress_bar(missing, desc=f"intervene in {layer}", unit="set", progress=progress):
             mask = torch.ones(1, n_channels, 1, 1, dtype=dtype, device=target)
-            mask[0, channels] = gain
-            total = torch.zeros(result.shape[1], dtype=torch.float64, device=target)
+            mask[0, list(key[4])] = gain
+            total = torch.zeros(recording.rates.sizes["cell"], dtype=torch.float64, device=target)
             for start in range(0, activation.shape[0], batch_size):
                 batch = activation[start:start + batch_size].to(device=target, dtype=dtype)
                 total += downstream(batch * mask).double().sum(0)
-            result[row] = (total / activation.shape[0]).cpu().numpy()
-    return result
+            cache[key] = (recording, (total / activation.shape[0]).cpu().numpy())
+    return np.array([cache[key][1] for key in keys]).reshape(len(keys), recording.rates.sizes["cell"])
 
 
 def activity_at(recording: LayerRecording, positions: np.ndarray) -> np.ndarray:

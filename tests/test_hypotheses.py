@@ -535,3 +535,22 @@ def test_markdown_names_the_runner_up_pathway_by_the_rule_that_matched():
     assert "activity match r = 0.50 (next: ON sustained bipolar, r = 0.30)" in hyp.to_markdown(hand)
     hand.attrs["match_rule"] = "correlation"
     assert "(next: narrow-field amacrine, r = 0.90)" in hyp.to_markdown(hand)
+
+
+def test_shared_passes_give_the_same_rates_and_record_each_stimulus_once(small_cnn, stimulus, monkeypatch):
+    import retinacodec.layer_interventions as interventions
+
+    sets = [(0,), (1, 2), (0,)]
+    alone = interventions.scaled_mean_rates(small_cnn, record_layer(small_cnn, stimulus, "bipolar"), "bipolar", sets)
+    calls = []
+    monkeypatch.setattr(interventions, "predict", lambda *a, **k: calls.append(1) or predict(*a, **k))
+    with interventions.shared_passes():
+        first = interventions.record_layer(small_cnn, stimulus, "bipolar")
+        again = interventions.record_layer(small_cnn, stimulus.copy(deep=True), "bipolar")
+        with interventions.shared_passes():  # nested: the same cache
+            shared = interventions.scaled_mean_rates(small_cnn, again, "bipolar", sets)
+        other = interventions.record_layer(small_cnn, stimulus.isel(time=slice(1, None)), "bipolar")
+    assert again is first and other is not first and len(calls) == 2
+    np.testing.assert_array_equal(shared, alone)
+    np.testing.assert_array_equal(shared[0], shared[2])
+    assert interventions.record_layer(small_cnn, stimulus, "bipolar") is not first  # the cache ended with the block

@@ -17,6 +17,7 @@ from ...errors import RetinaCodecError
 from ...hypotheses import combine, generate, pathway_coverage, test
 from ...hypotheses.ceiling import pathway_ceiling
 from ...hypotheses.match import type_name
+from ...layer_interventions import shared_passes
 from ...models.retina_cnn import RetinaCNN
 from ...models.training import (
     evaluate_on_virtual_retina,
@@ -221,10 +222,11 @@ def tested_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, modes: dict, set
                       retina=None, match_stimulus: xr.DataArray | None = None) -> xr.Dataset:
     """Hypotheses from the modes of each layer (``modes``: layer -> modes Dataset), combined and,
     with a virtual retina, tested on it under ``stimulus``."""
-    hypotheses = combine([generate(model, stimulus, modes[layer], layer, virtual_retina=retina,
-                                   match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
-                                   n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
-                          for layer in settings.layers])
+    with shared_passes():
+        hypotheses = combine([generate(model, stimulus, modes[layer], layer, virtual_retina=retina,
+                                       match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
+                                       n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
+                              for layer in settings.layers])
     return test(hypotheses, retina, stimulus, progress=progress) if retina is not None else hypotheses
 
 
@@ -235,15 +237,16 @@ def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, sett
     ceiling of what any set of up to ``ceiling_channels`` channels could reach per pathway
     (:func:`~retinacodec.hypotheses.ceiling.pathway_ceiling`, a diagnostic from the outcomes)."""
     outputs = {}
-    for _, suffix in MODE_SOURCES if retina is not None else MODE_SOURCES[:1]:
-        modes = {layer: found[f"modes{suffix}_{layer}"] for layer in settings.layers}
-        hypotheses = tested_hypotheses(model, stimulus, modes, settings, progress, retina, match_stimulus)
+    with shared_passes():  # the two kinds of modes and the ceiling silence many of the same channel sets
+        for _, suffix in MODE_SOURCES if retina is not None else MODE_SOURCES[:1]:
+            modes = {layer: found[f"modes{suffix}_{layer}"] for layer in settings.layers}
+            hypotheses = tested_hypotheses(model, stimulus, modes, settings, progress, retina, match_stimulus)
+            if retina is not None:
+                outputs[f"coverage{suffix}"] = pathway_coverage(hypotheses, retina.pathways)
+            outputs[f"hypotheses{suffix}"] = hypotheses
         if retina is not None:
-            outputs[f"coverage{suffix}"] = pathway_coverage(hypotheses, retina.pathways)
-        outputs[f"hypotheses{suffix}"] = hypotheses
-    if retina is not None:
-        outputs["ceiling"] = pathway_ceiling(model, stimulus, settings.layers, retina, settings.ceiling_channels,
-                                             progress=progress)
+            outputs["ceiling"] = pathway_ceiling(model, stimulus, settings.layers, retina, settings.ceiling_channels,
+                                                 progress=progress)
     return outputs
 
 
