@@ -1,6 +1,6 @@
 """The retina demo's hypothesis results over independent stimulus seeds, with intervals.
 
-One demo run tests its hypotheses on one 20 s stimulus, and its recovery score moves with that
+One demo run tests its hypotheses on one 60 s stimulus, and its recovery score moves with that
 stimulus. This script runs the whole demo (``retinacodec demo``) once per seed, every stimulus drawn
 afresh (``DemoSettings.seed``: seed, seed + 1, ... for the fit, analysis, hypothesis and matching
 stimuli), and reports over the seeds the mean and a 95 % t-interval of the recovery score, of its two
@@ -54,7 +54,7 @@ QUANTITIES = {
 }
 """summary.json entries compared over seeds, and how the table names them."""
 RETEST_FRAMES = (2000, 6000)
-"""Test stimulus lengths (frames at 100 Hz: 20 s, the demo's, and 60 s) on which the first seed's
+"""Test stimulus lengths (frames at 100 Hz: 20 s, and 60 s, the demo's) on which the first seed's
 hypotheses are retested (:func:`retest`)."""
 DIFFERENCES = {"modes - activation": ("recovery_score", "recovery_score_activation"),
                "modes - shuffled": ("recovery_score", "recovery_score_shuffled")}
@@ -108,8 +108,8 @@ def retest(folder: Path, settings: DemoSettings, test_seeds: list[int], frames: 
     test_seeds : list of int
         Seeds of the natural-jitter test stimuli.
     frames : list of int
-        Test stimulus lengths (100 Hz frames): the demo's 2000 (20 s), and 6000 (60 s, as long as
-        the recording whose standard errors decide what counts as a change).
+        Test stimulus lengths (100 Hz frames), e.g. 2000 (20 s) and the demo's 6000 (60 s, as long
+        as the recording whose standard errors decide what counts as a change).
 
     Returns
     -------
@@ -171,15 +171,18 @@ def section(result: dict, figure: str) -> str:
     rows += [f"| difference, {name} (paired) | {cell(result['differences'][name], '+.2f')} | |" for name in DIFFERENCES]
     again = result["retest"]
     retested = ["| test stimulus | recovery score, mean [95 % CI] | per test stimulus |", "|---|---|---|"]
-    retested += [f"| {int(n) / 100:g} s of natural jitter | {cell(entry['interval'])} | "
+    demo = {str(DemoSettings().hypothesis_frames): " (the demo's)"}
+    retested += [f"| {int(n) / 100:g} s of natural jitter{demo.get(n, '')} | {cell(entry['interval'])} | "
                  + ", ".join(f"{v:.2f}" for v in entry["scores"]) + " |" for n, entry in again["frames"].items()]
     return ("One demo run scores its hypotheses on one stimulus. Over independent stimulus seeds "
             f"({seeds}; written by `analyses/retina_replicates.py` from its `summary.json`):\n\n"
             + "\n".join(rows) + f"\n\n![Recovery over stimulus seeds]({figure})\n\n"
             f"How much of that spread is the test stimulus: the hypotheses of the seed-{again['seed']} run (the "
             "same channel sets and pathways) tested on the test stimuli of every seed "
-            f"({', '.join(map(str, again['test_seeds']))}), 20 s as in the demo and 60 s (as long as the "
-            "recording whose standard errors decide what counts as a change):\n\n" + "\n".join(retested))
+            f"({', '.join(map(str, again['test_seeds']))}), "
+            + " and ".join(f"{int(n) / 100:g} s" for n in again["frames"])
+            + " long (the demo's 60 s are as long as the recording whose standard errors decide what counts as a "
+            "change):\n\n" + "\n".join(retested))
 
 
 def main(argv: list[str] | None = None) -> int:

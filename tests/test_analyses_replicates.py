@@ -53,7 +53,7 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
     text = replicates.section(result, "docs/figures/x.png")
     assert "| recovery score (contribution modes) | 0.62 [" in text and "| 0.54, 0.70 |" in text
     assert "9200, 9300" in text and "(docs/figures/x.png)" in text
-    assert "| 20 s of natural jitter | 0.60 [" in text and "| 60 s of natural jitter | 0.60 [" in text
+    assert "| 20 s of natural jitter | 0.60 [" in text and "| 60 s of natural jitter (the demo's) | 0.60 [" in text
     assert "seed-9200 run" in text and "| 0.50, 0.70 |" in text
     figure = replicates.plot(result, tmp_path / "replicates.png")
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
