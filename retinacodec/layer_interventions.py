@@ -63,7 +63,9 @@ def shared_passes() -> Iterator[None]:
 
     The hypotheses of a run ask for the same passes many times (the contribution-mode and the
     activation-mode hypotheses often silence the same channels, and the ceiling silences every
-    small set); the results are the same either way. The model must not change inside the block.
+    small set and blocks every pathway of the virtual retina); the results are the same either
+    way. :func:`remembered` gives other passes (the virtual retina's blocks) the same memory. The
+    models must not change inside the block.
     Nested blocks share the outer one's cache; it is dropped when the outermost block ends.
     """
     if _SHARED:
@@ -76,7 +78,26 @@ def shared_passes() -> Iterator[None]:
         _SHARED.clear()
 
 
-def _stimulus_key(stimulus: xr.DataArray) -> str:
+def remembered(key: tuple, compute, *keep):
+    """``compute()``, or inside :func:`shared_passes` the value already computed for ``key``.
+
+    Parameters
+    ----------
+    key : tuple
+        What the value depends on (use :func:`stimulus_key` for a stimulus, ``id`` for a model).
+    compute : callable
+        Computes the value.
+    *keep
+        Objects whose ``id`` is in ``key``: kept alive with the value so that the id is not reused.
+    """
+    if not _SHARED:
+        return compute()
+    if key not in _SHARED[0]:
+        _SHARED[0][key] = (keep, compute())
+    return _SHARED[0][key][1]
+
+
+def stimulus_key(stimulus: xr.DataArray) -> str:
     """Digest of a stimulus's frames, shape and frame rate (equal for a transposed or copied twin)."""
     frames = np.ascontiguousarray(stimulus.transpose("time", "y", "x").values)
     digest = hashlib.sha1(frames.tobytes())
@@ -115,7 +136,7 @@ def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_siz
     """
     key = None
     if _SHARED:
-        key = ("record", id(model), layer, _stimulus_key(stimulus), batch_size, str(device))
+        key = ("record", id(model), layer, stimulus_key(stimulus), batch_size, str(device))
         if key in _SHARED[0]:
             return _SHARED[0][key][1]
     adapted = adapt(model)

@@ -554,3 +554,22 @@ def test_shared_passes_give_the_same_rates_and_record_each_stimulus_once(small_c
     np.testing.assert_array_equal(shared, alone)
     np.testing.assert_array_equal(shared[0], shared[2])
     assert interventions.record_layer(small_cnn, stimulus, "bipolar") is not first  # the cache ended with the block
+
+
+def test_the_virtual_retinas_blocks_run_once_per_shared_block_and_give_the_direct_rates(retina, stimulus,
+                                                                                        monkeypatch):
+    from retinacodec.hypotheses.score import retina_mean_rate
+    from retinacodec.layer_interventions import shared_passes
+
+    direct = retina.respond(stimulus, block="amacrine_wide")["rate"].values[7:].mean(axis=0)
+    calls = []
+    respond = retina.respond
+    monkeypatch.setattr(retina, "respond", lambda *a, **k: calls.append(k) or respond(*a, **k))
+    with shared_passes():
+        first = retina_mean_rate(retina, stimulus, "amacrine_wide", first=7)
+        again = retina_mean_rate(retina, stimulus.copy(deep=True), "amacrine_wide", first=7)
+        retina_mean_rate(retina, stimulus, None, first=7)
+    np.testing.assert_array_equal(first, direct)
+    assert again is first and calls == [{"block": "amacrine_wide"}, {}]
+    retina_mean_rate(retina, stimulus, "amacrine_wide", first=7)
+    assert len(calls) == 3

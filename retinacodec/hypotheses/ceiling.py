@@ -19,15 +19,14 @@ from ..errors import RetinaCodecError
 from ..layer_interventions import record_layer, scaled_mean_rates
 from .effects import categories
 from .match import PATHWAY_NAMES
-from .score import type_agreement
+from .score import retina_mean_rate, type_agreement
 
 
 def _observed_categories(retina, stimulus: xr.DataArray, first: int, recording_s: float, z_min: float,
                          coords: dict) -> xr.DataArray:
     """(pathway, type) categories of the virtual retina's change when each pathway is blocked."""
-    baseline = retina.respond(stimulus)["rate"].values[first:].mean(axis=0)
-    changes = np.stack([retina.respond(stimulus, block=p)["rate"].values[first:].mean(axis=0) - baseline
-                        for p in retina.pathways])
+    baseline = retina_mean_rate(retina, stimulus, None, first=first)
+    changes = np.stack([retina_mean_rate(retina, stimulus, p, first=first) - baseline for p in retina.pathways])
     change = xr.DataArray(changes, dims=("pathway", "cell"), coords={"pathway": list(retina.pathways), **coords})
     return categories(change, xr.DataArray(baseline, dims="cell", coords=coords), recording_s, z_min)
 

@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from .._progress import progress_bar
 from ..errors import RetinaCodecError
+from ..layer_interventions import remembered, stimulus_key
 from ..stimuli.base import validate_stimulus
 from .effects import by_type, categories, changed
 from .generate import KIND
@@ -21,6 +22,19 @@ def _check_hypotheses(hypotheses: xr.Dataset, needs: tuple[str, ...]) -> None:
     missing = [name for name in needs if name not in hypotheses]
     if missing:
         raise RetinaCodecError(f"the hypotheses lack {', '.join(missing)}; expected them (run test() first)")
+
+
+def retina_mean_rate(virtual_retina, stimulus: xr.DataArray, pathway: str | None, gain: float = 0.0,
+                     first: int = 0) -> np.ndarray:
+    """Mean true rate of every cell from frame ``first`` on, with ``pathway`` blocked (``gain`` 0)
+    or scaled by ``gain``; unperturbed for ``pathway=None``. Computed once per
+    :func:`~retinacodec.layer_interventions.shared_passes` block."""
+    def compute() -> np.ndarray:
+        intervention = ({} if pathway is None else {"block": pathway} if gain == 0 else {"scale": {pathway: gain}})
+        return virtual_retina.respond(stimulus, **intervention)["rate"].values[first:].mean(axis=0)
+
+    key = ("retina", id(virtual_retina), stimulus_key(stimulus), pathway, float(gain), int(first))
+    return remembered(key, compute, virtual_retina)
 
 
 def test(hypotheses: xr.Dataset, virtual_retina, stimulus: xr.DataArray, *, progress: bool = True) -> xr.Dataset:
@@ -65,16 +79,10 @@ def test(hypotheses: xr.Dataset, virtual_retina, stimulus: xr.DataArray, *, prog
     first = int(hypotheses.attrs.get("model_history", 1)) - 1
 
     gain = float(hypotheses.attrs.get("gain", 0.0))
-
-    def mean_rate(pathway) -> np.ndarray:
-        intervention = ({} if pathway is None else {"block": pathway} if gain == 0
-                        else {"scale": {pathway: gain}})
-        return virtual_retina.respond(stimulus, **intervention)["rate"].values[first:].mean(axis=0)
-
     blocks = list(dict.fromkeys(pathways))
-    means = {block: mean_rate(block) for block in progress_bar(blocks, desc="virtual retina experiments", unit="pathway",
-                                                       progress=progress)}
-    baseline = mean_rate(None)
+    means = {block: retina_mean_rate(virtual_retina, stimulus, block, gain, first)
+             for block in progress_bar(blocks, desc="virtual retina experiments", unit="pathway", progress=progress)}
+    baseline = retina_mean_rate(virtual_retina, stimulus, None, first=first)
     tested = hypotheses.copy()
     tested["observed_baseline_rate"] = (("cell",), baseline, {"units": "Hz", "long_name": "mean true rate, unblocked"})
     tested["observed_change"] = (("hypothesis", "cell"), np.stack([means[p] - baseline for p in pathways]),

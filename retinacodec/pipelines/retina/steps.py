@@ -227,7 +227,7 @@ def tested_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, modes: dict, set
                                        match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
                                        n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
                               for layer in settings.layers])
-    return test(hypotheses, retina, stimulus, progress=progress) if retina is not None else hypotheses
+        return test(hypotheses, retina, stimulus, progress=progress) if retina is not None else hypotheses
 
 
 def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings, progress: bool,
