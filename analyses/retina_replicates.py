@@ -16,9 +16,9 @@ Usage::
 
 The default seeds exclude the demo's own seed (9100), on whose stimuli the hypothesis rules were
 chosen, so the interval is over runs independent of that choice. Each run takes about 2 minutes on 2
-CPU cores and resumes (each seed's folder is a demo folder); the retests take about 5 minutes more. The results go to ``OUT/summary.json``
-and ``OUT/replicates.png``; with ``--readme`` the README's ``retina-replicates`` section is rewritten
-from them.
+CPU cores and resumes (each seed's folder is a demo folder); the retests take about 5 minutes
+more. The results go to ``OUT/summary.json`` and ``OUT/replicates.png``; with ``--readme`` the
+README's ``retina-replicates`` section is rewritten from them.
 """
 from __future__ import annotations
 

@@ -9,9 +9,10 @@ against :func:`retinacodec.control.retina_control`) at a fraction of the cost.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -51,6 +52,7 @@ def output_module(adapted: AdaptedModel, layer: str) -> str:
     return name
 
 
+T = TypeVar("T")
 _SHARED: list[dict] = []
 """The cache of the active :func:`shared_passes` block (at most one: nested blocks share it)."""
 
@@ -78,23 +80,25 @@ def shared_passes() -> Iterator[None]:
         _SHARED.clear()
 
 
-def remembered(key: tuple, compute, *keep):
-    """``compute()``, or inside :func:`shared_passes` the value already computed for ``key``.
+def remembered(key: Callable[[], tuple], compute: Callable[[], T], *keep) -> T:
+    """``compute()``, or inside :func:`shared_passes` the value already computed for the same key.
 
     Parameters
     ----------
-    key : tuple
-        What the value depends on (use :func:`stimulus_key` for a stimulus, ``id`` for a model).
+    key : callable
+        Returns what the value depends on (:func:`stimulus_key` for a stimulus, ``id`` for a
+        model); called only inside :func:`shared_passes`, since a stimulus digest costs time.
     compute : callable
         Computes the value.
     *keep
-        Objects whose ``id`` is in ``key``: kept alive with the value so that the id is not reused.
+        Objects whose ``id`` is in the key: kept alive with the value so that the id is not reused.
     """
     if not _SHARED:
         return compute()
-    if key not in _SHARED[0]:
-        _SHARED[0][key] = (keep, compute())
-    return _SHARED[0][key][1]
+    name = key()
+    if name not in _SHARED[0]:
+        _SHARED[0][name] = (keep, compute())
+    return _SHARED[0][name][1]
 
 
 def stimulus_key(stimulus: xr.DataArray) -> str:
@@ -134,11 +138,13 @@ def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_siz
     RetinaCodecError
         For an unknown layer, or a layer whose output is not produced once per window.
     """
-    key = None
-    if _SHARED:
-        key = ("record", id(model), layer, stimulus_key(stimulus), batch_size, str(device))
-        if key in _SHARED[0]:
-            return _SHARED[0][key][1]
+    return remembered(lambda: ("record", id(model), layer, stimulus_key(stimulus), batch_size, str(device)),
+                      lambda: _record_layer(model, stimulus, layer, batch_size, progress, device), model)
+
+
+def _record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_size: int, progress: bool,
+                  device: str | torch.device | None) -> LayerRecording:
+    """:func:`record_layer`, computed."""
     adapted = adapt(model)
     module = adapted.module.get_submodule(output_module(adapted, layer))
     parts: list[torch.Tensor] = []
@@ -153,10 +159,7 @@ def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_siz
             f"layer {layer!r} gave output of shape {tuple(activation.shape)} for {rates.sizes['time']} windows; "
             "expected a convolutional layer (channel, y, x) that runs once per window"
         )
-    recording = LayerRecording(rates, activation, int(stimulus.sizes["y"]), stimulus)
-    if key is not None:
-        _SHARED[0][key] = (model, recording)  # the model is kept so that its id is not reused
-    return recording
+    return LayerRecording(rates, activation, int(stimulus.sizes["y"]), stimulus)
 
 
 def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
@@ -196,26 +199,28 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
                                "of the retina CNN (bipolar, amacrine)")
     activation = recording.activation
     n_channels = activation.shape[1]
-    for channels in channel_sets:
-        channels = np.asarray(channels, dtype=int)
-        if channels.size and (channels.min() < 0 or channels.max() >= n_channels):
-            raise RetinaCodecError(f"channels {channels.tolist()} are out of range; layer {layer!r} has "
-                                   f"{n_channels} channels")
-    cache = _SHARED[0] if _SHARED else {}
-    keys = [("rates", id(recording), layer, float(gain), tuple(int(c) for c in channels), batch_size, str(device))
-            for channels in channel_sets]
-    missing = list(dict.fromkeys(key for key in keys if key not in cache))
+    result = np.empty((len(channel_sets), recording.rates.sizes["cell"]))
     target = device_for(adapted.module, device)
     with evaluating(adapted.module, target) as dtype, torch.no_grad():
-        for key in progress_bar(missing, desc=f"intervene in {layer}", unit="set", progress=progress):
+
+        def mean_rates(channels: tuple[int, ...]) -> np.ndarray:
             mask = torch.ones(1, n_channels, 1, 1, dtype=dtype, device=target)
-            mask[0, list(key[4])] = gain
-            total = torch.zeros(recording.rates.sizes["cell"], dtype=torch.float64, device=target)
+            mask[0, list(channels)] = gain
+            total = torch.zeros(result.shape[1], dtype=torch.float64, device=target)
             for start in range(0, activation.shape[0], batch_size):
                 batch = activation[start:start + batch_size].to(device=target, dtype=dtype)
                 total += downstream(batch * mask).double().sum(0)
-            cache[key] = (recording, (total / activation.shape[0]).cpu().numpy())
-    return np.array([cache[key][1] for key in keys]).reshape(len(keys), recording.rates.sizes["cell"])
+            return (total / activation.shape[0]).cpu().numpy()
+
+        for row, channels in enumerate(progress_bar(channel_sets, desc=f"intervene in {layer}", unit="set",
+                                            progress=progress)):
+            channels = tuple(int(c) for c in channels)
+            if channels and (min(channels) < 0 or max(channels) >= n_channels):
+                raise RetinaCodecError(f"channels {list(channels)} are out of range; layer {layer!r} has "
+                                       f"{n_channels} channels")
+            result[row] = remembered(lambda: ("rates", id(recording), layer, float(gain), channels, batch_size,
+                                              str(device)), lambda: mean_rates(channels), recording)
+    return result
 
 
 def activity_at(recording: LayerRecording, positions: np.ndarray) -> np.ndarray:

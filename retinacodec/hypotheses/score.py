@@ -33,7 +33,9 @@ def retina_mean_rate(virtual_retina, stimulus: xr.DataArray, pathway: str | None
         intervention = ({} if pathway is None else {"block": pathway} if gain == 0 else {"scale": {pathway: gain}})
         return virtual_retina.respond(stimulus, **intervention)["rate"].values[first:].mean(axis=0)
 
-    key = ("retina", id(virtual_retina), stimulus_key(stimulus), pathway, float(gain), int(first))
+    def key() -> tuple:
+        return "retina", id(virtual_retina), stimulus_key(stimulus), pathway, float(gain), int(first)
+
     return remembered(key, compute, virtual_retina)
 
 
