@@ -78,6 +78,55 @@ def _limit_rank(model: RetinaCNN, rank: int) -> None:
         parametrize.register_parametrization(model.bipolar[0], "weight", _SpaceTimeRank(rank))
 
 
+class _Signed(torch.nn.Module):
+    """Parametrisation that fixes weights' signs during training: ``|w| * sign`` (sign 1: >= 0)."""
+
+    def __init__(self, sign: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("sign", sign)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight.abs() * self.sign
+
+
+def _apply_dale(model: RetinaCNN, inhibitory: int) -> None:
+    """Constrain the signs of the amacrine layer's connections (Dale's law) for ``inhibitory`` > 0.
+
+    The amacrine convolution's weights are non-negative (bipolar input is excitatory), the scales
+    of the amacrine and ganglion batch norms are non-negative (so they keep signs), and the last
+    ``inhibitory`` amacrine channels reach every ganglion cell with non-positive readout weights,
+    the others with non-negative ones. Silencing an inhibitory channel can then only raise rates,
+    as blocking an amacrine cell does.
+    """
+    if inhibitory == 0:
+        return
+    channels = model.architecture["amacrine_channels"]
+    if inhibitory > channels:
+        raise RetinaCodecError(f"training setting inhibitory_channels is {inhibitory}; the model has "
+                               f"{channels} amacrine channels; expected at most that many")
+    device = model.stimulus_mean.device
+    sign = torch.ones(channels, device=device)
+    sign[channels - inhibitory:] = -1.0
+    readout = model.ganglion[0]
+    if isinstance(readout, FactorizedReadout):
+        parametrize.register_parametrization(readout, "features", _Signed(sign[None]))
+        parametrize.register_parametrization(readout, "mask", _Signed(torch.ones((), device=device)))
+    else:
+        linear = model.ganglion[1]
+        parametrize.register_parametrization(
+            linear, "weight", _Signed(sign.repeat_interleave(linear.in_features // channels)[None]))
+    for module in (model.amacrine[0], model.amacrine[1], model.ganglion[-2]):
+        parametrize.register_parametrization(module, "weight", _Signed(torch.ones((), device=device)))
+
+
+def _remove_parametrizations(model: RetinaCNN) -> None:
+    """Replace every training parametrisation by the plain tensor it gives (for the saved model)."""
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+
+
 def _readout_envelope(model: RetinaCNN, envelope_px: float) -> torch.Tensor:
     """(n_cells, channels * side * side) Gaussian of ``envelope_px`` around each cell's position
     on the readout grid (ones for a cell without position)."""
@@ -260,6 +309,7 @@ def train_model(
         recordings = _recordings(stimuli, responses, model, settings, device)
         _initialise_readout(model, recordings, settings.readout_envelope_px)
         _limit_rank(model, settings.bipolar_rank)
+        _apply_dale(model, settings.inhibitory_channels)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
                                      weight_decay=settings.weight_decay)
         run = _Run(model, optimizer, torch.Generator().manual_seed(settings.seed), identity)
@@ -280,9 +330,7 @@ def train_model(
                 run.save(last_path, epoch, device)
 
     model.load_state_dict(run.best_state)
-    for module in (model.ganglion[1], model.bipolar[0]):
-        if parametrize.is_parametrized(module):
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    _remove_parametrizations(model)
     model.eval()
     if output_dir is not None:
         save_checkpoint({

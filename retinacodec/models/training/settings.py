@@ -48,6 +48,12 @@ class TrainingSettings:
     ``bipolar_rank`` products of a temporal filter (history,) and a spatial kernel, as in
     space-time separable cores (openretina; Klindt et al. 2017 factorize space and features); the
     saved model keeps the plain (rank-limited) kernels. 0 leaves the kernels free."""
+    inhibitory_channels: int = 0
+    """Amacrine channels that inhibit (Dale's law, as in Schröder et al. 2020's bipolar network):
+    with ``k`` > 0 the amacrine convolution's weights and both batch norms' scales are kept
+    non-negative during training, the last ``k`` amacrine channels reach the ganglion cells with
+    non-positive readout weights and the others with non-negative ones, so that silencing an
+    inhibitory channel can only raise rates, as an amacrine block does. 0 leaves the signs free."""
     plateau_factor: float = 1.0
     """Factor applied to the step size after an epoch whose validation loss is not the lowest
     so far (1 keeps it)."""
@@ -56,6 +62,7 @@ class TrainingSettings:
 
     def __post_init__(self) -> None:
         check_int("training setting bipolar_rank", self.bipolar_rank, minimum=0)
+        check_int("training setting inhibitory_channels", self.inhibitory_channels, minimum=0)
         for name in ("epochs", "batch_segments", "segment_windows", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -96,6 +96,41 @@ def test_rank_limited_bipolar_kernels_train_resume_and_save_as_plain_kernels(tmp
         TrainingSettings(bipolar_rank=-1)
 
 
+@pytest.mark.parametrize("readout", ["dense", "factorized"])
+def test_dale_constrained_amacrine_signs_hold_and_silencing_an_inhibitory_channel_only_raises_rates(tmp_path, readout):
+    stimulus, responses = ln_retina(n_frames=500)
+    architecture = {**ARCH, "readout": readout}
+    settings = TrainingSettings(epochs=2, inhibitory_channels=1, **FAST)
+    model, log = train_model(stimulus, responses, architecture=architecture, settings=settings,
+                             output_dir=tmp_path / "straight", progress=False)
+    assert type(model.amacrine[0]) is torch.nn.Conv2d  # the constraint is gone from the saved model
+    assert (model.amacrine[0].weight >= 0).all() and (model.amacrine[1].weight >= 0).all()
+    assert (model.ganglion[-2].weight >= 0).all()
+    channels = model.architecture["amacrine_channels"]
+    if readout == "dense":
+        weights = model.ganglion[1].weight.detach().reshape(model.n_cells, channels, -1)
+    else:
+        assert (model.ganglion[0].mask >= 0).all()
+        weights = model.ganglion[0].features.detach()[..., None]
+    assert (weights[:, :-1] >= 0).all() and (weights[:, -1] <= 0).all() and (weights[:, -1] < 0).any()
+    windows = torch.randn(64, model.history, model.size, model.size)
+    with torch.no_grad():
+        amacrine = model.amacrine(model.bipolar(windows))
+        silenced = amacrine.clone()
+        silenced[:, -1] = 0
+        assert (model.ganglion(silenced) >= model.ganglion(amacrine) - 1e-6).all()
+    train_model(stimulus, responses, architecture=architecture, settings=TrainingSettings(
+        epochs=1, inhibitory_channels=1, **FAST), output_dir=tmp_path / "cut", progress=False)
+    resumed, _ = train_model(stimulus, responses, architecture=architecture, settings=settings,
+                             output_dir=tmp_path / "cut", progress=False)
+    np.testing.assert_array_equal(predict(load(tmp_path / "cut"), stimulus).values, predict(model, stimulus).values)
+    with pytest.raises(RetinaCodecError, match="inhibitory_channels is 9"):
+        train_model(stimulus, responses, architecture=architecture, progress=False,
+                    settings=TrainingSettings(epochs=1, inhibitory_channels=9, **FAST))
+    with pytest.raises(RetinaCodecError, match="inhibitory_channels"):
+        TrainingSettings(inhibitory_channels=-1)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda s, r: (s, r.isel(time=slice(1, None))), "one response per frame"),
     (lambda s, r: (s, -r), "negative"),
