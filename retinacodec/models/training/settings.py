@@ -49,7 +49,7 @@ class TrainingSettings:
     space-time separable cores (openretina; Klindt et al. 2017 factorize space and features); the
     saved model keeps the plain (rank-limited) kernels. 0 leaves the kernels free."""
     inhibitory_channels: int = 0
-    """Amacrine channels that inhibit (Dale's law, as in Schröder et al. 2020's bipolar network):
+    """Amacrine channels that inhibit (Dale's law: each interneuron has one sign):
     with ``k`` > 0 the amacrine convolution's weights and both batch norms' scales are kept
     non-negative during training, the last ``k`` amacrine channels reach the ganglion cells with
     non-positive readout weights and the others with non-negative ones, so that silencing an
