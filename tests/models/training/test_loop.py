@@ -123,6 +123,7 @@ def test_dale_constrained_amacrine_signs_hold_and_silencing_an_inhibitory_channe
         epochs=1, inhibitory_channels=1, **FAST), output_dir=tmp_path / "cut", progress=False)
     resumed, _ = train_model(stimulus, responses, architecture=architecture, settings=settings,
                              output_dir=tmp_path / "cut", progress=False)
+    np.testing.assert_array_equal(predict(resumed, stimulus).values, predict(model, stimulus).values)
     np.testing.assert_array_equal(predict(load(tmp_path / "cut"), stimulus).values, predict(model, stimulus).values)
     with pytest.raises(RetinaCodecError, match="inhibitory_channels is 9"):
         train_model(stimulus, responses, architecture=architecture, progress=False,
