@@ -66,8 +66,8 @@ def shared_passes() -> Iterator[None]:
     The hypotheses of a run ask for the same passes many times (the contribution-mode and the
     activation-mode hypotheses often silence the same channels, and the ceiling silences every
     small set and blocks every pathway of the virtual retina); the results are the same either
-    way. :func:`remembered` gives other passes (the virtual retina's blocks) the same memory. The
-    models must not change inside the block.
+    way. :func:`remembered` gives other passes (the virtual retina's blocks and interneuron
+    activities) the same memory. The models must not change inside the block.
     Nested blocks share the outer one's cache; it is dropped when the outermost block ends.
     """
     if _SHARED:
@@ -183,7 +183,8 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
     batch_size : int
         Windows per downstream pass.
     progress : bool
-        Show a progress bar over channel sets.
+        Show a progress bar over channel sets (over batches of windows when the network after the
+        layer starts with a convolution).
     device : str or torch.device, optional
         Torch device of the downstream passes; by default where the model is.
 
@@ -191,36 +192,98 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
     -------
     numpy.ndarray
         float64 (set, cell) mean rates in Hz over the recording's windows.
+
+    Notes
+    -----
+    When the network after the layer starts with a convolution :math:`W` (the retina CNN's
+    bipolar layer feeds the amacrine convolution), the convolution is run once per batch for all
+    sets: :math:`W * (m \\odot a) = W * a + (g - 1) \\sum_{c \\in S} W_c * a_c` for the mask
+    :math:`m` that scales the set :math:`S` by :math:`g`, with :math:`W_c * a_c` the convolution of
+    channel :math:`c` alone; each set then costs only what follows the convolution. The rates
+    equal those of the masked pass up to float32 rounding.
     """
     adapted = adapt(model)
     downstream = adapted.downstream(layer)
     if downstream.needs_context:
         raise RetinaCodecError(f"layer {layer!r} is not a cut of a known chain of modules; expected a layer "
                                "of the retina CNN (bipolar, amacrine)")
-    activation = recording.activation
-    n_channels = activation.shape[1]
-    result = np.empty((len(channel_sets), recording.rates.sizes["cell"]))
+    n_channels = recording.activation.shape[1]
+    sets = [tuple(int(c) for c in channels) for channels in channel_sets]
+    for channels in sets:
+        if channels and (min(channels) < 0 or max(channels) >= n_channels):
+            raise RetinaCodecError(f"channels {list(channels)} are out of range; layer {layer!r} has "
+                                   f"{n_channels} channels")
+
+    def key(channels: tuple[int, ...]) -> Callable[[], tuple]:
+        return lambda: ("rates", id(recording), layer, float(gain), channels, batch_size, str(device))
+
+    missing = list(dict.fromkeys(channels for channels in sets if not _is_remembered(key(channels))))
     target = device_for(adapted.module, device)
-    with evaluating(adapted.module, target) as dtype, torch.no_grad():
+    computed: dict[tuple[int, ...], np.ndarray] = {}
+    if missing:
+        with evaluating(adapted.module, target) as dtype, torch.no_grad():
+            leading = _leading_convolution(downstream.steps)
+            passes = (_linear_mean_rates(*leading, recording.activation, missing, gain, batch_size, target, dtype,
+                                         f"intervene in {layer}", progress) if leading is not None else
+                      _masked_mean_rates(downstream, recording.activation, missing, gain, batch_size, target, dtype,
+                                         f"intervene in {layer}", progress))
+            computed = dict(zip(missing, passes))
+    return np.stack([remembered(key(channels), lambda: computed[channels], recording) for channels in sets]
+                    ) if sets else np.empty((0, recording.rates.sizes["cell"]))
 
-        def mean_rates(channels: tuple[int, ...]) -> np.ndarray:
-            mask = torch.ones(1, n_channels, 1, 1, dtype=dtype, device=target)
-            mask[0, list(channels)] = gain
-            total = torch.zeros(result.shape[1], dtype=torch.float64, device=target)
-            for start in range(0, activation.shape[0], batch_size):
-                batch = activation[start:start + batch_size].to(device=target, dtype=dtype)
-                total += downstream(batch * mask).double().sum(0)
-            return (total / activation.shape[0]).cpu().numpy()
 
-        for row, channels in enumerate(progress_bar(channel_sets, desc=f"intervene in {layer}", unit="set",
-                                            progress=progress)):
-            channels = tuple(int(c) for c in channels)
-            if channels and (min(channels) < 0 or max(channels) >= n_channels):
-                raise RetinaCodecError(f"channels {list(channels)} are out of range; layer {layer!r} has "
-                                       f"{n_channels} channels")
-            result[row] = remembered(lambda: ("rates", id(recording), layer, float(gain), channels, batch_size,
-                                              str(device)), lambda: mean_rates(channels), recording)
-    return result
+def _is_remembered(key: Callable[[], tuple]) -> bool:
+    """Whether :func:`remembered` holds a value for ``key`` (never outside :func:`shared_passes`)."""
+    return bool(_SHARED) and key() in _SHARED[0]
+
+
+def _leading_convolution(steps: list[Callable]) -> tuple[nn.Conv2d, list[Callable]] | None:
+    """The convolution the steps start with (inside a first ``Sequential``) and the steps after it;
+    None when they start otherwise or the convolution groups channels."""
+    first, rest = (steps[0], steps[1:]) if steps else (None, [])
+    if isinstance(first, nn.Sequential) and len(first):
+        first, rest = first[0], [*first[1:], *rest]
+    if isinstance(first, nn.Conv2d) and first.groups == 1 and first.padding_mode == "zeros":
+        return first, rest
+    return None
+
+
+def _masked_mean_rates(downstream, activation: torch.Tensor, sets: list[tuple[int, ...]], gain: float,
+                       batch_size: int, target: torch.device, dtype: torch.dtype, description: str,
+                       progress: bool) -> list[np.ndarray]:
+    """Mean rates per set: the downstream network run on the masked activation, one set at a time."""
+    results = []
+    for channels in progress_bar(sets, desc=description, unit="set", progress=progress):
+        mask = torch.ones(1, activation.shape[1], 1, 1, dtype=dtype, device=target)
+        mask[0, list(channels)] = gain
+        total = sum(downstream(activation[start:start + batch_size].to(device=target, dtype=dtype) * mask)
+                    .double().sum(0) for start in range(0, activation.shape[0], batch_size))
+        results.append((total / activation.shape[0]).cpu().numpy())
+    return results
+
+
+def _linear_mean_rates(convolution: nn.Conv2d, rest: list[Callable], activation: torch.Tensor,
+                       sets: list[tuple[int, ...]], gain: float, batch_size: int, target: torch.device,
+                       dtype: torch.dtype, description: str, progress: bool) -> list[np.ndarray]:
+    """Mean rates per set, the leading convolution run once per batch (see :func:`scaled_mean_rates`)."""
+    used = sorted({c for channels in sets for c in channels})
+    totals: torch.Tensor | None = None
+    starts = range(0, activation.shape[0], batch_size)
+    for start in progress_bar(starts, desc=description, unit="batch", progress=progress):
+        batch = activation[start:start + batch_size].to(device=target, dtype=dtype)
+        full = convolution(batch)
+        alone = {c: torch.nn.functional.conv2d(batch[:, c:c + 1], convolution.weight[:, c:c + 1], None,
+                                               convolution.stride, convolution.padding, convolution.dilation)
+                 for c in used}
+        rows = []
+        for channels in sets:
+            hidden = full + (gain - 1.0) * sum(alone[c] for c in channels) if channels else full.clone()
+            for step in rest:
+                hidden = step(hidden)
+            rows.append(hidden.double().sum(0))
+        summed = torch.stack(rows)
+        totals = summed if totals is None else totals + summed
+    return list((totals / activation.shape[0]).cpu().numpy())
 
 
 def activity_at(recording: LayerRecording, positions: np.ndarray) -> np.ndarray:

@@ -537,6 +537,23 @@ def test_markdown_names_the_runner_up_pathway_by_the_rule_that_matched():
     assert "(next: narrow-field amacrine, r = 0.90)" in hyp.to_markdown(hand)
 
 
+@pytest.mark.parametrize("gain", [0.0, 2.0])
+def test_convolution_run_once_per_batch_gives_the_masked_passes_rates(small_cnn, stimulus, gain, monkeypatch):
+    import retinacodec.layer_interventions as interventions
+
+    adapted = interventions.adapt(small_cnn)
+    assert interventions._leading_convolution(adapted.downstream("bipolar").steps) is not None
+    assert interventions._leading_convolution(adapted.downstream("amacrine").steps) is None
+    recording = record_layer(small_cnn, stimulus, "bipolar")
+    sets = [(), (0,), (1, 2), tuple(range(recording.activation.shape[1]))]
+    linear = interventions.scaled_mean_rates(small_cnn, recording, "bipolar", sets, gain, batch_size=7)
+    monkeypatch.setattr(interventions, "_leading_convolution", lambda steps: None)
+    masked = interventions.scaled_mean_rates(small_cnn, recording, "bipolar", sets, gain, batch_size=7)
+    np.testing.assert_allclose(linear, masked, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(linear[0], recording.rates.values.mean(axis=0), rtol=1e-5)
+    assert not np.allclose(linear[1], linear[0])
+
+
 def test_shared_passes_give_the_same_rates_and_record_each_stimulus_once(small_cnn, stimulus, monkeypatch):
     import retinacodec.layer_interventions as interventions
 
@@ -573,3 +590,19 @@ def test_the_virtual_retinas_blocks_run_once_per_shared_block_and_give_the_direc
     assert again is first and calls == [{"block": "amacrine_wide"}, {}]
     retina_mean_rate(retina, stimulus, "amacrine_wide", first=7)
     assert len(calls) == 3
+
+
+def test_pathway_activities_are_simulated_once_per_shared_block(small_cnn, retina, stimulus, monkeypatch):
+    from retinacodec.hypotheses.match import PathwayMatch
+    from retinacodec.layer_interventions import shared_passes
+
+    recording = record_layer(small_cnn, stimulus, "bipolar")
+    direct = PathwayMatch.of(recording, retina)
+    calls = []
+    simulate = retina.interneuron_activity
+    monkeypatch.setattr(retina, "interneuron_activity", lambda *a, **k: calls.append(1) or simulate(*a, **k))
+    with shared_passes():
+        first = PathwayMatch.of(recording, retina)
+        PathwayMatch.of(record_layer(small_cnn, stimulus, "amacrine"), retina)
+    np.testing.assert_array_equal(first.pathway_activity, direct.pathway_activity)
+    assert len(calls) == 1

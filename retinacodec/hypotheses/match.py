@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layer_interventions import LayerRecording, activity_at
+from ..layer_interventions import LayerRecording, activity_at, remembered, stimulus_key
 from ..metrics import correlation_matrix, standardised
 
 PATHWAY_NAMES = {
@@ -264,7 +264,9 @@ class PathwayMatch:
         cells = retina.cells
         positions = np.unique(np.stack([cells["y"].values, cells["x"].values], axis=1), axis=0)
         stimulus = recording.stimulus
-        activity = retina.interneuron_activity(stimulus, positions=positions, progress=progress)
+        activity = remembered(
+            lambda: ("interneurons", id(retina), stimulus_key(stimulus), positions.tobytes()),
+            lambda: retina.interneuron_activity(stimulus, positions=positions, progress=progress), retina)
         activity = activity.sel(time=recording.rates["time"].values).transpose("time", "pathway", "position")
         names = [str(p) for p in activity["pathway"].values]
         return cls(activity_at(recording, positions), activity.values, names,

@@ -111,6 +111,12 @@ class Downstream:
         """False when the layer is a cut of a known chain: only the modules after it run."""
         return self._entry is not None
 
+    @property
+    def steps(self) -> list[Callable]:
+        """The modules (and functions) run after the layer, in order; after the rerun enclosing
+        module when :attr:`needs_context` is True."""
+        return list(self._tail)
+
     def __call__(self, activation: torch.Tensor, context: Context | None = None) -> torch.Tensor:
         hidden = activation.clone()  # modules after the layer may work in place (ReLU(inplace=True))
         if self._entry is not None:
