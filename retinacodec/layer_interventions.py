@@ -222,10 +222,10 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
     computed: dict[tuple[int, ...], np.ndarray] = {}
     if missing:
         with evaluating(adapted.module, target) as dtype, torch.no_grad():
-            leading = _leading_convolution(downstream.steps)
+            leading = leading_convolution(downstream.steps)
             passes = (_linear_mean_rates(*leading, recording.activation, missing, gain, batch_size, target, dtype,
                                          f"intervene in {layer}", progress) if leading is not None else
-                      _masked_mean_rates(downstream, recording.activation, missing, gain, batch_size, target, dtype,
+                      masked_mean_rates(downstream, recording.activation, missing, gain, batch_size, target, dtype,
                                          f"intervene in {layer}", progress))
             computed = dict(zip(missing, passes))
     return np.stack([remembered(key(channels), lambda: computed[channels], recording) for channels in sets]
@@ -237,9 +237,21 @@ def _is_remembered(key: Callable[[], tuple]) -> bool:
     return bool(_SHARED) and key() in _SHARED[0]
 
 
-def _leading_convolution(steps: list[Callable]) -> tuple[nn.Conv2d, list[Callable]] | None:
-    """The convolution the steps start with (inside a first ``Sequential``) and the steps after it;
-    None when they start otherwise or the convolution groups channels."""
+def leading_convolution(steps: list[Callable]) -> tuple[nn.Conv2d, list[Callable]] | None:
+    """Split off the convolution a downstream network starts with.
+
+    Parameters
+    ----------
+    steps : list of callable
+        The modules after a layer (:attr:`~retinacodec.models.adapter.Downstream.steps`).
+
+    Returns
+    -------
+    tuple of (torch.nn.Conv2d, list of callable) or None
+        The first convolution (also as the first module of a leading ``Sequential``) and the steps
+        after it; None when the steps start otherwise or the convolution groups channels or pads
+        with anything but zeros (then a channel's share of its output is not its convolution alone).
+    """
     first, rest = (steps[0], steps[1:]) if steps else (None, [])
     if isinstance(first, nn.Sequential) and len(first):
         first, rest = first[0], [*first[1:], *rest]
@@ -248,10 +260,36 @@ def _leading_convolution(steps: list[Callable]) -> tuple[nn.Conv2d, list[Callabl
     return None
 
 
-def _masked_mean_rates(downstream, activation: torch.Tensor, sets: list[tuple[int, ...]], gain: float,
-                       batch_size: int, target: torch.device, dtype: torch.dtype, description: str,
-                       progress: bool) -> list[np.ndarray]:
-    """Mean rates per set: the downstream network run on the masked activation, one set at a time."""
+def masked_mean_rates(downstream: Callable[[torch.Tensor], torch.Tensor], activation: torch.Tensor,
+                      sets: Sequence[tuple[int, ...]], gain: float, batch_size: int, target: torch.device,
+                      dtype: torch.dtype, description: str = "intervene", progress: bool = False) -> list[np.ndarray]:
+    """Mean rates per channel set, the downstream network run on the masked activation, one set
+    at a time (the plain intervention; :func:`scaled_mean_rates` uses it where no convolution
+    leads the downstream network).
+
+    Parameters
+    ----------
+    downstream : callable
+        The network after the layer (:meth:`~retinacodec.models.adapter.AdaptedModel.downstream`),
+        in eval mode on ``target``; call inside ``torch.no_grad()``.
+    activation : torch.Tensor
+        (window, channel, y, x) recorded layer output.
+    sets, gain, batch_size
+        As for :func:`scaled_mean_rates`.
+    target : torch.device
+        Where the passes run.
+    dtype : torch.dtype
+        The network's floating dtype.
+    description : str
+        Label of the progress bar.
+    progress : bool
+        Show a progress bar over the sets.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One float64 (cell,) mean-rate vector per set.
+    """
     results = []
     for channels in progress_bar(sets, desc=description, unit="set", progress=progress):
         mask = torch.ones(1, activation.shape[1], 1, 1, dtype=dtype, device=target)
@@ -263,7 +301,7 @@ def _masked_mean_rates(downstream, activation: torch.Tensor, sets: list[tuple[in
 
 
 def _linear_mean_rates(convolution: nn.Conv2d, rest: list[Callable], activation: torch.Tensor,
-                       sets: list[tuple[int, ...]], gain: float, batch_size: int, target: torch.device,
+                       sets: Sequence[tuple[int, ...]], gain: float, batch_size: int, target: torch.device,
                        dtype: torch.dtype, description: str, progress: bool) -> list[np.ndarray]:
     """Mean rates per set, the leading convolution run once per batch (see :func:`scaled_mean_rates`)."""
     used = sorted({c for channels in sets for c in channels})

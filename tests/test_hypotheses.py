@@ -542,12 +542,12 @@ def test_convolution_run_once_per_batch_gives_the_masked_passes_rates(small_cnn,
     import retinacodec.layer_interventions as interventions
 
     adapted = interventions.adapt(small_cnn)
-    assert interventions._leading_convolution(adapted.downstream("bipolar").steps) is not None
-    assert interventions._leading_convolution(adapted.downstream("amacrine").steps) is None
+    assert interventions.leading_convolution(adapted.downstream("bipolar").steps) is not None
+    assert interventions.leading_convolution(adapted.downstream("amacrine").steps) is None
     recording = record_layer(small_cnn, stimulus, "bipolar")
     sets = [(), (0,), (1, 2), tuple(range(recording.activation.shape[1]))]
     linear = interventions.scaled_mean_rates(small_cnn, recording, "bipolar", sets, gain, batch_size=7)
-    monkeypatch.setattr(interventions, "_leading_convolution", lambda steps: None)
+    monkeypatch.setattr(interventions, "leading_convolution", lambda steps: None)
     masked = interventions.scaled_mean_rates(small_cnn, recording, "bipolar", sets, gain, batch_size=7)
     np.testing.assert_allclose(linear, masked, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(linear[0], recording.rates.values.mean(axis=0), rtol=1e-5)

@@ -7,6 +7,7 @@ BENCHMARKS = {
     "contributions": "hidden-layer IG against Captum, quadrature convergence, memory per image",
     "sae": "SAE fit time and recovery against scikit-learn's dictionary learning",
     "inference": "retina CNN inference speed over 10,000 frames",
+    "interventions": "silencing every small channel set of a layer: one convolution per batch against masked passes",
     "parallel": "chunked contributions job: windows/s and images/s in one process and with 1 and 2 Dask workers",
     "gpu": "every torch path (contributions, SAE, training, IRFs, control, ResNet-50) on CUDA against the CPU",
     "virtual_retina": "virtual-retina simulation speed against a plain scipy reference",

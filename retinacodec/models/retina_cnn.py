@@ -377,3 +377,19 @@ class RetinaCNN(nn.Module):
             raise RetinaCodecError(f"normalisation mean={mean!r}, std={std!r}; expected finite, std > 0")
         self.stimulus_mean.fill_(float(mean))
         self.stimulus_std.fill_(float(std))
+
+    def readout_channel_norms(self) -> torch.Tensor:
+        """How strongly each ganglion cell reads each amacrine channel.
+
+        Returns
+        -------
+        torch.Tensor
+            (cell, channel), differentiable: the L2 norm of the cell's dense readout weights over
+            the channel's pixels, or for a factorized readout :math:`|w_{kc}|\\, \\|m_k\\|_2`
+            (feature weight times the norm of the cell's mask).
+        """
+        channels = self.architecture["amacrine_channels"]
+        readout = self.ganglion[0]
+        if isinstance(readout, FactorizedReadout):
+            return readout.features.abs() * readout.mask.flatten(1).norm(dim=1, keepdim=True)
+        return self.ganglion[1].weight.reshape(self.n_cells, channels, -1).norm(dim=2)

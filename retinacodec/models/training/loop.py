@@ -190,11 +190,15 @@ def poisson_loss(predicted: torch.Tensor, target: torch.Tensor, frame_rate_hz: f
 
 
 def penalty(model: RetinaCNN, settings: TrainingSettings) -> torch.Tensor:
-    """The regularisation added to the loss: readout-mask sparsity, kernel L2 and smoothness."""
+    """The regularisation added to the loss: readout-mask sparsity, readout channel sparsity,
+    kernel L2 and smoothness."""
     total = torch.zeros((), device=model.stimulus_mean.device)
     readout = model.ganglion[0]
     if settings.mask_sparsity and isinstance(readout, FactorizedReadout):
         total = total + settings.mask_sparsity * readout.sparsity()
+    if settings.readout_channel_sparsity:
+        norms = model.readout_channel_norms()
+        total = total + settings.readout_channel_sparsity * (norms.sum(1) / norms.norm(dim=1).clamp_min(1e-8)).mean()
     kernels = (model.bipolar[0].weight, model.amacrine[0].weight)
     if settings.kernel_l2:
         total = total + settings.kernel_l2 * sum((kernel**2).sum() for kernel in kernels)

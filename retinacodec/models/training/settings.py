@@ -39,6 +39,13 @@ class TrainingSettings:
     mask_sparsity: float = 0.0
     """Weight of the factorized readout's mask sparsity ``|m|_1 / |m|_2`` in the loss (Klindt
     et al. 2017's L1 on the mask, made scale-free because a batch norm follows the readout)."""
+    readout_channel_sparsity: float = 0.0
+    """Weight in the loss of the mean over cells of :math:`\\sum_c g_{kc} / \\|g_k\\|_2`, with
+    :math:`g_{kc}` how strongly cell :math:`k` reads amacrine channel :math:`c`
+    (:meth:`~retinacodec.models.retina_cnn.RetinaCNN.readout_channel_norms`): a group lasso
+    over channels that has each cell read few channels (Klindt et al. 2017 put an L1 penalty on
+    the feature weights; scale-free because a batch norm follows the readout), from 1 (one
+    channel) to the square root of the channel count (all alike)."""
     kernel_l2: float = 0.0
     """Weight of the summed squared convolution kernels (bipolar and amacrine) in the loss."""
     kernel_smoothness: float = 0.0
@@ -79,7 +86,7 @@ class TrainingSettings:
             raise RetinaCodecError(
                 f"readout_envelope_px is {self.readout_envelope_px!r}; expected a positive number of px"
             )
-        for name in ("weight_decay", "mask_sparsity", "kernel_l2", "kernel_smoothness"):
+        for name in ("weight_decay", "mask_sparsity", "readout_channel_sparsity", "kernel_l2", "kernel_smoothness"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and value >= 0):
                 raise RetinaCodecError(f"training setting {name} is {value!r}; expected a number >= 0")

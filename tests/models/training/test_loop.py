@@ -132,6 +132,30 @@ def test_dale_constrained_amacrine_signs_hold_and_silencing_an_inhibitory_channe
         TrainingSettings(inhibitory_channels=-1)
 
 
+@pytest.mark.parametrize("readout", ["dense", "factorized"])
+def test_readout_channel_sparsity_has_each_cell_read_fewer_channels(readout):
+    stimulus, responses = ln_retina(n_frames=500)
+    architecture = {**ARCH, "readout": readout}
+
+    def spread(sparsity: float) -> float:
+        settings = TrainingSettings(epochs=4, readout_channel_sparsity=sparsity, **{**FAST, "learning_rate": 2e-2})
+        model, _ = train_model(stimulus, responses, architecture=architecture, progress=False, settings=settings)
+        norms = model.readout_channel_norms().detach()
+        return float((norms.sum(1) / norms.norm(dim=1)).mean())
+
+    model, _ = train_model(stimulus, responses, architecture=architecture, progress=False,
+                           settings=TrainingSettings(epochs=1, **FAST))
+    channels = model.architecture["amacrine_channels"]
+    if readout == "dense":
+        by_hand = model.ganglion[1].weight.reshape(model.n_cells, channels, -1).norm(dim=2)
+    else:
+        by_hand = model.ganglion[0].features.abs() * model.ganglion[0].mask.flatten(1).norm(dim=1)[:, None]
+    torch.testing.assert_close(model.readout_channel_norms(), by_hand)
+    assert spread(0.5) < spread(0.0) - 0.1
+    with pytest.raises(RetinaCodecError, match="readout_channel_sparsity"):
+        TrainingSettings(readout_channel_sparsity=-1.0)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda s, r: (s, r.isel(time=slice(1, None))), "one response per frame"),
     (lambda s, r: (s, -r), "negative"),
