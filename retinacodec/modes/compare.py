@@ -351,15 +351,17 @@ def sign_correlation(data: xr.Dataset | Mapping[str, xr.Dataset], variable: str 
     Returns
     -------
     xarray.Dataset
-        ``correlation`` (layer, quantile): quantiles over channels; ``mean`` (layer).
-        The paper reports coupling in early layers and decoupling with depth.
+        ``correlation`` (layer, quantile): quantiles over the channels with a correlation;
+        ``mean`` (layer); NaN for a layer where no channel has one (every channel's
+        contributions of one sign, as under Dale's law). The paper reports coupling in early layers and decoupling with depth.
     """
     layers = _layers(data)
     quantiles, means = [], []
     for ds in layers.values():
         r = channel_sign_correlation(ds, variable).values
-        quantiles.append(np.nanquantile(r, QUANTILES))
-        means.append(np.nanmean(r))
+        r = r[np.isfinite(r)]
+        quantiles.append(np.quantile(r, QUANTILES) if r.size else np.full(len(QUANTILES), np.nan))
+        means.append(float(r.mean()) if r.size else np.nan)
     return xr.Dataset(
         {"correlation": (("layer", "quantile"), np.array(quantiles)), "mean": ("layer", means)},
         coords={"layer": list(layers), "quantile": list(QUANTILES)},

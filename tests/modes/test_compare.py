@@ -1,4 +1,6 @@
 """Contribution-vs-activation statistics, checked on hand-computable cases."""
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -84,6 +86,12 @@ def test_sign_correlation_matches_numpy(contributions):
     by_layer = sign_correlation({"early": ds, "late": contributions(split=True, seed=5)})
     assert by_layer["correlation"].dims == ("layer", "quantile")
     assert by_layer["mean"].sel(layer="early") == pytest.approx(np.nanmean(r.values))
+    one_sign = ds.copy(deep=True)
+    one_sign["contribution"].loc[dict(sign="neg")] = 0.0  # every channel excitatory (Dale's law)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = sign_correlation(one_sign)
+    assert np.isnan(quiet["correlation"].values).all() and np.isnan(quiet["mean"].values).all()
     with pytest.raises(RetinaCodecError, match="split-sign"):
         channel_sign_correlation(contributions(split=False))
 
