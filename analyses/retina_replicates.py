@@ -53,11 +53,20 @@ QUANTITIES = {
     "model_r": "model r on the seed's natural jitter",
 }
 """summary.json entries compared over seeds, and how the table names them."""
+CONTROL = {f"control_{layer}_{intervention}_{selection}":
+           (layer, intervention, selection, f"control specificity, {layer} {intervention}, {selection} {kind}")
+           for layer in ("bipolar", "amacrine") for intervention in ("ablate", "preserve")
+           for selection, kind in (("contribution", "modes"), ("activation", "modes"), ("random", "channels"))}
+"""Control-curve specificities (``control_specificity_<layer>`` of summary.json: mean over cell
+types and k of on- minus off-target change) compared over seeds, flattened, and their names."""
 RETEST_FRAMES = (2000, 6000)
 """Test stimulus lengths (frames at 100 Hz: 20 s, and 60 s, the demo's) on which the first seed's
 hypotheses are retested (:func:`retest`)."""
 DIFFERENCES = {"modes - activation": ("recovery_score", "recovery_score_activation"),
-               "modes - shuffled": ("recovery_score", "recovery_score_shuffled")}
+               "modes - shuffled": ("recovery_score", "recovery_score_shuffled"),
+               **{f"control specificity, {layer} {intervention}: modes - activation":
+                  (f"control_{layer}_{intervention}_contribution", f"control_{layer}_{intervention}_activation")
+                  for layer in ("bipolar", "amacrine") for intervention in ("ablate", "preserve")}}
 """Paired differences over seeds (same stimuli, same model)."""
 
 
@@ -72,6 +81,14 @@ def interval(values: list[float], level: float = 0.95) -> dict:
     return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "n": len(values)}
 
 
+def quantities(summary: dict) -> dict[str, float]:
+    """The entries of one run's summary.json compared over seeds (:data:`QUANTITIES`, and
+    :data:`CONTROL` flattened from ``control_specificity_<layer>``)."""
+    control = {key: summary[f"control_specificity_{layer}"][intervention][selection]
+               for key, (layer, intervention, selection, _) in CONTROL.items()}
+    return {key: summary[key] for key in QUANTITIES} | control
+
+
 def replicate(out: Path, seeds: list[int], model: str = "default") -> dict:
     """Run (or resume) one demo of ``model`` (a name or a checkpoint folder with its virtual
     retina) per seed under ``out`` and summarise the quantities over seeds."""
@@ -81,9 +98,9 @@ def replicate(out: Path, seeds: list[int], model: str = "default") -> dict:
         run_demo(folder, model=model, settings=DemoSettings(seed=seed), progress=False,
                  log=lambda line, seed=seed: print(f"[seed {seed}] {line}", flush=True))
         summary = json.loads((folder / "summary.json").read_text())
-        runs[seed] = {key: summary[key] for key in QUANTITIES}
+        runs[seed] = quantities(summary)
     result = {"model": str(model), "seeds": seeds, "runs": {str(seed): values for seed, values in runs.items()},
-              "intervals": {key: interval([runs[s][key] for s in seeds]) for key in QUANTITIES},
+              "intervals": {key: interval([runs[s][key] for s in seeds]) for key in {**QUANTITIES, **CONTROL}},
               "differences": {name: interval([runs[s][a] - runs[s][b] for s in seeds])
                               for name, (a, b) in DIFFERENCES.items()},
               "retest": retest(out / f"seed_{seeds[0]}", DemoSettings(seed=seeds[0]), [s + 2 for s in seeds],
@@ -168,7 +185,14 @@ def section(result: dict, figure: str) -> str:
     rows += [f"| {name} | {cell(result['intervals'][key])} | "
              + ", ".join(f"{result['runs'][str(s)][key]:.2f}" for s in result["seeds"]) + " |"
              for key, name in QUANTITIES.items()]
-    rows += [f"| difference, {name} (paired) | {cell(result['differences'][name], '+.2f')} | |" for name in DIFFERENCES]
+    rows += [f"| difference, {name} (paired) | {cell(result['differences'][name], '+.2f')} | |"
+             for name in list(DIFFERENCES)[:2]]
+    control = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
+    control += [f"| {entry[3]} | {cell(result['intervals'][key], '+.3f')} | "
+                + ", ".join(f"{result['runs'][str(s)][key]:+.3f}" for s in result["seeds"]) + " |"
+                for key, entry in CONTROL.items()]
+    control += [f"| difference, {name} (paired) | {cell(result['differences'][name], '+.3f')} | |"
+                for name in list(DIFFERENCES)[2:]]
     again = result["retest"]
     retested = ["| test stimulus | recovery score, mean [95 % CI] | per test stimulus |", "|---|---|---|"]
     demo = {str(DemoSettings().hypothesis_frames): " (the demo's)"}
@@ -182,7 +206,10 @@ def section(result: dict, figure: str) -> str:
             f"({', '.join(map(str, again['test_seeds']))}), "
             + " and ".join(f"{int(n) / 100:g} s" for n in again["frames"])
             + " long (the demo's 60 s are as long as the recording whose standard errors decide what counts as a "
-            "change):\n\n" + "\n".join(retested))
+            "change):\n\n" + "\n".join(retested)
+            + "\n\nControl curves over the same seeds (each seed fits its own modes; specificity is the mean over "
+            "cell types and k = 1..8 of the on- minus off-target relative rate change, see `report.md`):\n\n"
+            + "\n".join(control))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,11 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
         assert model == "my_model"
         folder.mkdir(parents=True)
         summary = {key: 0.1 for key in replicates.QUANTITIES} | {"recovery_score": runs[settings.seed]}
+        for layer in ("bipolar", "amacrine"):
+            contribution = 0.05 if settings.seed == 9200 else 0.01  # below activation at one seed
+            summary[f"control_specificity_{layer}"] = {
+                intervention: {"contribution": contribution, "activation": 0.03, "random": 0.0}
+                for intervention in ("ablate", "preserve")}
         (folder / "summary.json").write_text(json.dumps(summary))
         return folder / "report.md"
 
@@ -55,5 +60,7 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
     assert "9200, 9300" in text and "(docs/figures/x.png)" in text
     assert "| 20 s of natural jitter | 0.60 [" in text and "| 60 s of natural jitter (the demo's) | 0.60 [" in text
     assert "seed-9200 run" in text and "| 0.50, 0.70 |" in text
+    assert "| control specificity, bipolar ablate, contribution modes | +0.030 [" in text and "| +0.050, +0.010 |" in text
+    assert "| difference, control specificity, amacrine preserve: modes - activation (paired) | +0.000 [" in text
     figure = replicates.plot(result, tmp_path / "replicates.png")
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
