@@ -193,6 +193,13 @@ def section(result: dict, figure: str) -> str:
                 for key, entry in CONTROL.items()]
     control += [f"| difference, {name} (paired) | {cell(result['differences'][name], '+.3f')} | |"
                 for name in list(DIFFERENCES)[2:]]
+    pairs = {name.split(", ")[1].split(":")[0]: result["differences"][name] for name in list(DIFFERENCES)[2:]}
+    above = [pair for pair, band in pairs.items() if band["low"] > 0]
+    below = [pair for pair, band in pairs.items() if band["high"] < 0]
+    control.append("\nContribution modes are more specific than activation modes (paired interval above 0) in "
+                   + (", ".join(above) if above else "none")
+                   + f" of the {len(pairs)} layer and intervention pairs, less specific (interval below 0) in "
+                   + (", ".join(below) if below else "none") + ".")
     again = result["retest"]
     retested = ["| test stimulus | recovery score, mean [95 % CI] | per test stimulus |", "|---|---|---|"]
     demo = {str(DemoSettings().hypothesis_frames): " (the demo's)"}
