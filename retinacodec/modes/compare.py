@@ -353,7 +353,8 @@ def sign_correlation(data: xr.Dataset | Mapping[str, xr.Dataset], variable: str 
     xarray.Dataset
         ``correlation`` (layer, quantile): quantiles over the channels with a correlation;
         ``mean`` (layer); NaN for a layer where no channel has one (every channel's
-        contributions of one sign, as under Dale's law). The paper reports coupling in early layers and decoupling with depth.
+        contributions of one sign, as under Dale's law). The paper reports coupling in early
+        layers and decoupling with depth.
     """
     layers = _layers(data)
     quantiles, means = [], []

@@ -198,7 +198,8 @@ def penalty(model: RetinaCNN, settings: TrainingSettings) -> torch.Tensor:
         total = total + settings.mask_sparsity * readout.sparsity()
     if settings.readout_channel_sparsity:
         norms = model.readout_channel_norms()
-        total = total + settings.readout_channel_sparsity * (norms.sum(1) / norms.norm(dim=1).clamp_min(1e-8)).mean()
+        spread = norms.sum(1) / norms.norm(dim=1).clamp_min(1e-8)  # 1 (one channel) .. sqrt(channels)
+        total = total + settings.readout_channel_sparsity * spread.mean()
     kernels = (model.bipolar[0].weight, model.amacrine[0].weight)
     if settings.kernel_l2:
         total = total + settings.kernel_l2 * sum((kernel**2).sum() for kernel in kernels)
