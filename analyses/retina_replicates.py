@@ -63,11 +63,13 @@ RETEST_FRAMES = (2000, 6000)
 """Test stimulus lengths (frames at 100 Hz: 20 s, and 60 s, the demo's) on which the first seed's
 hypotheses are retested (:func:`retest`)."""
 DIFFERENCES = {"modes - activation": ("recovery_score", "recovery_score_activation"),
-               "modes - shuffled": ("recovery_score", "recovery_score_shuffled"),
-               **{f"control specificity, {layer} {intervention}: modes - activation":
-                  (f"control_{layer}_{intervention}_contribution", f"control_{layer}_{intervention}_activation")
-                  for layer in ("bipolar", "amacrine") for intervention in ("ablate", "preserve")}}
+               "modes - shuffled": ("recovery_score", "recovery_score_shuffled")}
 """Paired differences over seeds (same stimuli, same model)."""
+CONTROL_DIFFERENCES = {f"{layer} {intervention}": (f"control_{layer}_{intervention}_contribution",
+                                                   f"control_{layer}_{intervention}_activation")
+                       for layer in ("bipolar", "amacrine") for intervention in ("ablate", "preserve")}
+"""Paired control-specificity differences over seeds, contribution minus activation modes, per layer
+and intervention."""
 
 
 def interval(values: list[float], level: float = 0.95) -> dict:
@@ -103,6 +105,8 @@ def replicate(out: Path, seeds: list[int], model: str = "default") -> dict:
               "intervals": {key: interval([runs[s][key] for s in seeds]) for key in {**QUANTITIES, **CONTROL}},
               "differences": {name: interval([runs[s][a] - runs[s][b] for s in seeds])
                               for name, (a, b) in DIFFERENCES.items()},
+              "control_differences": {pair: interval([runs[s][a] - runs[s][b] for s in seeds])
+                                      for pair, (a, b) in CONTROL_DIFFERENCES.items()},
               "retest": retest(out / f"seed_{seeds[0]}", DemoSettings(seed=seeds[0]), [s + 2 for s in seeds],
                                list(RETEST_FRAMES), model)}
     with atomic_destination(out / "summary.json") as tmp:
@@ -185,15 +189,14 @@ def section(result: dict, figure: str) -> str:
     rows += [f"| {name} | {cell(result['intervals'][key])} | "
              + ", ".join(f"{result['runs'][str(s)][key]:.2f}" for s in result["seeds"]) + " |"
              for key, name in QUANTITIES.items()]
-    rows += [f"| difference, {name} (paired) | {cell(result['differences'][name], '+.2f')} | |"
-             for name in list(DIFFERENCES)[:2]]
+    rows += [f"| difference, {name} (paired) | {cell(result['differences'][name], '+.2f')} | |" for name in DIFFERENCES]
     control = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
     control += [f"| {entry[3]} | {cell(result['intervals'][key], '+.3f')} | "
                 + ", ".join(f"{result['runs'][str(s)][key]:+.3f}" for s in result["seeds"]) + " |"
                 for key, entry in CONTROL.items()]
-    control += [f"| difference, {name} (paired) | {cell(result['differences'][name], '+.3f')} | |"
-                for name in list(DIFFERENCES)[2:]]
-    pairs = {name.split(", ")[1].split(":")[0]: result["differences"][name] for name in list(DIFFERENCES)[2:]}
+    pairs = result["control_differences"]
+    control += [f"| difference, control specificity, {pair}: modes - activation (paired) | {cell(band, '+.3f')} | |"
+                for pair, band in pairs.items()]
     above = [pair for pair, band in pairs.items() if band["low"] > 0]
     below = [pair for pair, band in pairs.items() if band["high"] < 0]
     control.append("\nContribution modes are more specific than activation modes (paired interval above 0) in "
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     except RetinaCodecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for key, band in {**result["intervals"], **result["differences"]}.items():
+    for key, band in {**result["intervals"], **result["differences"], **result["control_differences"]}.items():
         print(f"{key:30s} {band['mean']:+.3f} [{band['low']:+.3f}, {band['high']:+.3f}] (n={band['n']})")
     return 0
 

@@ -541,7 +541,7 @@ def test_markdown_names_the_runner_up_pathway_by_the_rule_that_matched():
 def test_convolution_run_once_per_batch_gives_the_masked_passes_rates(small_cnn, stimulus, gain, monkeypatch):
     import retinacodec.layer_interventions as interventions
 
-    adapted = interventions.adapt(small_cnn)
+    adapted = adapt(small_cnn)
     assert interventions.leading_convolution(adapted.downstream("bipolar").steps) is not None
     assert interventions.leading_convolution(adapted.downstream("amacrine").steps) is None
     recording = record_layer(small_cnn, stimulus, "bipolar")

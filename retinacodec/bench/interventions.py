@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .. import layer_interventions as interventions
     from ..device import evaluating
+    from ..models.adapter import adapt
     from ..models.registry import load
     from ..stimuli import natural_jitter
 
@@ -47,15 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         ours = interventions.scaled_mean_rates(model, recording, layer, sets, 0.0, 250)
         ours_s = time.perf_counter() - started
-        adapted = interventions.adapt(model)
+        downstream = adapt(model).downstream(layer)
         started = time.perf_counter()
         with evaluating(model, torch.device("cpu")) as dtype, torch.no_grad():
-            masked = np.stack(interventions.masked_mean_rates(adapted.downstream(layer), recording.activation, sets,
-                                                              0.0, 250, torch.device("cpu"), dtype))
+            masked = np.stack(interventions.masked_mean_rates(downstream, recording.activation, sets, 0.0, 250,
+                                                              torch.device("cpu"), dtype))
         masked_s = time.perf_counter() - started
         error = float(np.abs(ours - masked).max())
-        path = ("convolution once per batch" if interventions.leading_convolution(adapted.downstream(layer).steps)
-                else "masked passes")
+        path = "convolution once per batch" if interventions.leading_convolution(downstream.steps) else "masked passes"
         print(f"{layer}: {len(sets)} sets, scaled_mean_rates ({path}) {ours_s:.1f} s, one masked pass per set "
               f"{masked_s:.1f} s, {speed_ratio(masked_s, ours_s)}; largest difference {error:.1e} Hz")
         record.figures.update({f"{layer}_sets": len(sets), f"{layer}_s": ours_s, f"{layer}_masked_s": masked_s,
