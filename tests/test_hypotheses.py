@@ -439,29 +439,65 @@ def test_bad_inputs_raise_one_clear_error(small_cnn, stimulus, retina):
         hyp.test(matched, other, stimulus, progress=False)
 
 
-def test_ceiling_is_the_best_agreement_of_any_single_channel_checked_with_retina_control(small_cnn, stimulus, retina):
-    from retinacodec.hypotheses.ceiling import pathway_ceiling
+def _single_channel_agreement(model, stimulus, retina, layer, pathways, recording_s=600.0):
+    """(channel, pathway) type agreement of silencing each channel alone (retina_control) with each
+    pathway's block in the virtual retina (respond), computed without the ceiling's code."""
     from retinacodec.hypotheses.score import type_agreement
 
-    ceiling = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=600.0)
-    assert list(ceiling["pathway"].values) == list(retina.pathways)
     sets = {str(c): [c] for c in range(4)}
-    control = retina_control(small_cnn, stimulus, "amacrine", sets, progress=False)
+    control = retina_control(model, stimulus, layer, sets, progress=False)
     cell_coords = {"cell_type": ("cell", control["cell_type"].values)}
     baseline = xr.DataArray(control["mean_rate"].sel(intervention="none").isel(selection=0).values, dims="cell",
                             coords=cell_coords)
     change = xr.DataArray(control["rate_change"].sel(intervention="ablate").values, dims=("set", "cell"),
                           coords=cell_coords)
-    predicted = categories(change, baseline, 600.0, 2.0)
-    first = small_cnn.history - 1
+    predicted = categories(change, baseline, recording_s, 2.0)
+    first = model.history - 1
     truth = retina.respond(stimulus)["rate"].values[first:].mean(axis=0)
-    for pathway in ("bipolar_off_sustained", "amacrine_wide"):
+    rows = []
+    for pathway in pathways:
         blocked = retina.respond(stimulus, block=pathway)["rate"].values[first:].mean(axis=0) - truth
         observed = categories(xr.DataArray(blocked, dims="cell", coords=cell_coords),
-                              xr.DataArray(truth, dims="cell", coords=cell_coords), 600.0, 2.0)
-        expected = float(type_agreement(predicted, observed).max())
-        assert float(ceiling["ceiling"].sel(pathway=pathway)) == pytest.approx(expected)
+                              xr.DataArray(truth, dims="cell", coords=cell_coords), recording_s, 2.0)
+        rows.append(type_agreement(predicted, observed).values)
+    return np.stack(rows, axis=1)
+
+
+def test_ceiling_is_the_best_agreement_of_any_single_channel_checked_with_retina_control(small_cnn, stimulus, retina):
+    from retinacodec.hypotheses.ceiling import pathway_ceiling
+
+    ceiling = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=600.0)
+    assert list(ceiling["pathway"].values) == list(retina.pathways)
+    pathways = ["bipolar_off_sustained", "amacrine_wide"]
+    expected = _single_channel_agreement(small_cnn, stimulus, retina, "amacrine", pathways).max(axis=0)
+    np.testing.assert_allclose(ceiling["ceiling"].sel(pathway=pathways).values, expected)
     assert ceiling.attrs["mean_ceiling"] == pytest.approx(float(ceiling["ceiling"].mean()))
+    assert "match_agreement" not in ceiling  # no match stimulus, no match
+
+
+def test_the_match_over_every_set_takes_the_closest_following_channel_of_either_layer(small_cnn, stimulus, retina):
+    from retinacodec.hypotheses.ceiling import pathway_ceiling
+
+    match = natural_jitter(n_frames=80, seed=23, progress=False)
+    layers = ["bipolar", "amacrine"]
+    ceiling = pathway_ceiling(small_cnn, stimulus, layers, retina, max_size=1, recording_s=600.0,
+                              match_stimulus=match, match="partial")
+    pathways = [str(p) for p in ceiling["pathway"].values]
+    values, agreement = [], []
+    for layer in layers:
+        matched = PathwayMatch.of(record_layer(small_cnn, match, layer, 50), retina)
+        values.append(matched.partial([(c,) for c in range(4)])[:, [matched.pathways.index(p) for p in pathways]])
+        agreement.append(_single_channel_agreement(small_cnn, stimulus, retina, layer, pathways))
+    values, agreement = np.stack(values), np.stack(agreement)  # (layer, channel, pathway)
+    for k, pathway in enumerate(pathways):
+        layer, channel = np.unravel_index(np.argmax(values[:, :, k]), values.shape[:2])
+        row = ceiling.sel(pathway=pathway)
+        assert (str(row["match_layer"].values), str(row["match_channels"].values)) == (layers[layer], str(channel))
+        assert float(row["match_value"]) == pytest.approx(values[layer, channel, k])
+        assert float(row["match_agreement"]) == pytest.approx(agreement[layer, channel, k])
+    assert (ceiling["match_agreement"] <= ceiling["ceiling"]).all()
+    assert ceiling.attrs["mean_match_agreement"] == pytest.approx(float(ceiling["match_agreement"].mean()))
+    assert ceiling.attrs["match_rule"] == "partial"
 
 
 def test_the_ceiling_per_layer_is_each_layers_own_ceiling_and_the_overall_one_their_maximum(small_cnn, stimulus,

@@ -5,6 +5,9 @@ If even the best channel set per pathway disagrees with the pathway's block, no 
 recover that pathway: the CNN mixes it with others. If the ceiling is high and the recovery score
 low, the matching is what fails. :func:`named_ceiling` splits a run's shortfall the same way: the
 score its hypotheses would reach with the best set of their layer for the pathway each names.
+Beside the ceiling, :func:`pathway_ceiling` can match every small set to the pathways as the
+hypotheses do, from activities alone: what activity matching recovers whichever channels the modes
+nominate.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from torch import nn
 from ..errors import RetinaCodecError
 from ..layer_interventions import record_layer, scaled_mean_rates
 from .effects import categories
-from .match import PATHWAY_NAMES
+from .match import PATHWAY_NAMES, PathwayMatch
 from .score import retina_mean_rate, type_agreement
 
 
@@ -31,11 +34,36 @@ def _observed_categories(retina, stimulus: xr.DataArray, first: int, recording_s
     return categories(change, xr.DataArray(baseline, dims="cell", coords=coords), recording_s, z_min)
 
 
+def _layer_agreement(model: nn.Module, stimulus: xr.DataArray, layer: str, observed: xr.DataArray, max_size: int,
+                     recording_s: float, z_min: float, batch_size: int, progress: bool,
+                     coords: dict) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """Every set of 1..``max_size`` channels of a layer, and (set, pathway) the type agreement of
+    silencing it in the CNN with each pathway's block (``observed``)."""
+    recording = record_layer(model, stimulus, layer, batch_size)
+    n_channels = recording.activation.shape[1]
+    sets = [s for size in range(1, max_size + 1) for s in combinations(range(n_channels), size)]
+    means = scaled_mean_rates(model, recording, layer, sets, 0.0, batch_size, progress)
+    baseline = recording.rates.values.astype(np.float64).mean(axis=0)
+    change = xr.DataArray(means - baseline, dims=("set", "cell"), coords=coords)
+    predicted = categories(change, xr.DataArray(baseline, dims="cell", coords=coords), recording_s, z_min)
+    return sets, type_agreement(predicted, observed).transpose("set", "pathway").values
+
+
+def _match_values(model: nn.Module, match_stimulus: xr.DataArray, layer: str, retina, sets: list[tuple[int, ...]],
+                  pathways: list[str], match: str, batch_size: int) -> np.ndarray:
+    """(set, pathway) match values (:meth:`PathwayMatch.values`) of every set, pathways in ``pathways``' order."""
+    matched = PathwayMatch.of(record_layer(model, match_stimulus, layer, batch_size), retina)
+    values = matched.values(sets, match)
+    return values[:, [matched.pathways.index(p) for p in pathways]]
+
+
 def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[str], retina, max_size: int = 2,
                     recording_s: float = 60.0, z_min: float = 2.0, batch_size: int = 250,
-                    progress: bool = False) -> xr.Dataset:
+                    progress: bool = False, match_stimulus: xr.DataArray | None = None,
+                    match: str = "block") -> xr.Dataset:
     """The best type agreement any set of up to ``max_size`` channels of a layer reaches with each
-    pathway's block.
+    pathway's block; with ``match_stimulus``, also the agreement of the set that follows each
+    pathway most closely, chosen from activities alone.
 
     Parameters
     ----------
@@ -56,6 +84,11 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
         Windows per downstream pass.
     progress : bool
         Show progress bars.
+    match_stimulus : xarray.DataArray, optional
+        The hypotheses' held-out match stimulus; when given, every set is also matched to the
+        pathways as the hypotheses are (see Returns).
+    match : {"block", "partial", "correlation"}
+        The hypotheses' matching rule (:data:`~retinacodec.hypotheses.match.MATCHES`).
 
     Returns
     -------
@@ -66,31 +99,42 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
         it, the smallest and first one if tied); over (``layer``, ``pathway``) the same per layer,
         ``layer_ceiling`` and ``layer_ceiling_channels`` (for :func:`named_ceiling`); attr
         ``mean_ceiling``, the recovery score hypotheses naming every pathway once, with equal
-        confidence, could at best reach.
+        confidence, could at best reach. With ``match_stimulus``: ``match_agreement``,
+        ``match_value``, ``match_layer`` and ``match_channels`` (pathway) of the set, over every
+        layer, with the largest match value for the pathway, and attrs ``mean_match_agreement``
+        (their mean) and ``match_rule``.
+
+    Notes
+    -----
+    The ceiling chooses sets by their outcomes, so it bounds every method. The match over every
+    set chooses them as the hypotheses do, from activities only, but without modes: it says what
+    activity matching can recover from this CNN whichever channels the modes nominate. When it is
+    well below the ceiling, the channels whose silencing reproduces a block are not the ones that
+    follow the blocked pathway's activity.
     """
     rates = record_layer(model, stimulus, layers[0], batch_size).rates
     coords = {name: rates[name] for name in ("cell", "cell_type") if name in rates.coords}
     first = int(getattr(model, "history", 1)) - 1
     observed = _observed_categories(retina, stimulus, first, recording_s, z_min, coords)
-    n_pathways = observed.sizes["pathway"]
-    per_layer = np.full((len(layers), n_pathways), -1.0)
-    per_layer_sets = np.full((len(layers), n_pathways), "", dtype=object)
-    for row, layer in enumerate(layers):
-        recording = record_layer(model, stimulus, layer, batch_size)
-        n_channels = recording.activation.shape[1]
-        sets = [s for size in range(1, max_size + 1) for s in combinations(range(n_channels), size)]
-        means = scaled_mean_rates(model, recording, layer, sets, 0.0, batch_size, progress)
-        baseline = recording.rates.values.astype(np.float64).mean(axis=0)
-        change = xr.DataArray(means - baseline, dims=("set", "cell"), coords=coords)
-        predicted = categories(change, xr.DataArray(baseline, dims="cell", coords=coords), recording_s, z_min)
-        agreement = type_agreement(predicted, observed).transpose("set", "pathway").values
-        top = agreement.argmax(axis=0)  # the smallest and first set if tied
-        per_layer[row] = agreement[top, np.arange(n_pathways)]
-        per_layer_sets[row] = [", ".join(map(str, sets[t])) for t in top]
-    best_layer = per_layer.argmax(axis=0)  # the first layer if tied
-    columns = np.arange(n_pathways)
     pathways = [str(p) for p in observed["pathway"].values]
-    return xr.Dataset(
+    columns = np.arange(len(pathways))
+    per_layer = np.full((len(layers), len(pathways)), -1.0)
+    per_layer_sets = np.full((len(layers), len(pathways)), "", dtype=object)
+    matched = np.full((3, len(layers), len(pathways)), np.nan)  # (agreement, value, set index)
+    layer_sets = []
+    for row, layer in enumerate(layers):
+        sets, agreement = _layer_agreement(model, stimulus, layer, observed, max_size, recording_s, z_min, batch_size,
+                                           progress, coords)
+        layer_sets.append(sets)
+        top = agreement.argmax(axis=0)  # the smallest and first set if tied
+        per_layer[row] = agreement[top, columns]
+        per_layer_sets[row] = [", ".join(map(str, sets[t])) for t in top]
+        if match_stimulus is not None:
+            values = _match_values(model, match_stimulus, layer, retina, sets, pathways, match, batch_size)
+            closest = values.argmax(axis=0)
+            matched[:, row] = agreement[closest, columns], values[closest, columns], closest
+    best_layer = per_layer.argmax(axis=0)  # the first layer if tied
+    result = xr.Dataset(
         {"name": ("pathway", [PATHWAY_NAMES.get(p, p) for p in pathways]),
          "ceiling": ("pathway", per_layer[best_layer, columns]),
          "ceiling_layer": ("pathway", [str(layers[b]) for b in best_layer]),
@@ -101,6 +145,17 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
         attrs={"mean_ceiling": float(per_layer.max(axis=0).mean()), "max_size": int(max_size),
                "note": "uses the blocks' outcomes: a diagnostic ceiling, never used to choose a match"},
     )
+    if match_stimulus is None:
+        return result
+    closest_layer = matched[1].argmax(axis=0)  # the layer whose set follows the pathway most closely
+    agreement, value, index = matched[:, closest_layer, columns]
+    result = result.assign(
+        match_agreement=("pathway", agreement),
+        match_value=("pathway", value),
+        match_layer=("pathway", [str(layers[b]) for b in closest_layer]),
+        match_channels=("pathway", [", ".join(map(str, layer_sets[b][int(i)])) for b, i in zip(closest_layer, index)]))
+    result.attrs.update(mean_match_agreement=float(agreement.mean()), match_rule=match)
+    return result
 
 
 def named_ceiling(tested: xr.Dataset, ceiling: xr.Dataset) -> float:

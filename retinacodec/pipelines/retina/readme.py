@@ -93,6 +93,8 @@ def demo_section(numbers: dict) -> str:
             "| the same hypotheses with the best set of their layer for their pathway (uses the outcomes) | "
             f"{_number(numbers.get('recovery_ceiling_named'))} (activation modes "
             f"{_number(numbers.get('recovery_ceiling_named_activation'))}) |",
+            "| the closest-following set of all for each pathway, chosen by activity (no modes, no outcomes) | "
+            f"{_number(numbers.get('recovery_match_all_sets'))} |",
             "| hypotheses that silence the same channels as an activation-mode hypothesis | "
             f"{numbers.get('hypotheses_shared_with_activation', 'n/a')} of {numbers['n_hypotheses']} |"]
     text = ("On the shipped model the demo finds (written from a `retinacodec demo` run by\n"

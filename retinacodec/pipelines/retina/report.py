@@ -40,6 +40,9 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         ``recovery_ceiling`` and ``ceiling`` (per pathway) of the best small channel sets, and
         ``recovery_ceiling_named``, the score of the same hypotheses with the best set of their
         layer for their pathway (:func:`~retinacodec.hypotheses.ceiling.named_ceiling`);
+        ``recovery_match_all_sets`` and ``match_all_sets`` (per pathway), the agreement of the set
+        of either layer that follows each pathway most closely, chosen from every small set by
+        activity alone;
         ``hypotheses_shared_with_activation`` (:func:`shared_hypotheses`); the same with suffix
         ``_activation`` for the hypotheses from activation modes. NaN (e.g. a
         recovery score without any confidence) is given as None.
@@ -101,6 +104,10 @@ def _hypothesis_numbers(found: dict) -> dict:
                 numbers["recovery_ceiling"] = float(ceiling.attrs["mean_ceiling"])
                 numbers["ceiling"] = {str(p): float(ceiling["ceiling"].sel(pathway=p))
                                       for p in ceiling["pathway"].values}
+                if "match_agreement" in ceiling:
+                    numbers["recovery_match_all_sets"] = float(ceiling.attrs["mean_match_agreement"])
+                    numbers["match_all_sets"] = {str(p): float(ceiling["match_agreement"].sel(pathway=p))
+                                                 for p in ceiling["pathway"].values}
         if suffix == "_activation":
             numbers["hypotheses_shared_with_activation"] = shared_hypotheses(found)
         coverage = found[f"coverage{suffix}"]
@@ -226,8 +233,12 @@ def _coverage_table(found: dict) -> str:
     rows = ["| pathway | " + " | ".join(f"{label}: named / confirmed" for _, label in sources) + " |",
             "|---|" + "---|" * len(sources)]
     ceiling = found.get("ceiling")
+    matched = ceiling is not None and "match_agreement" in ceiling
     if ceiling is not None:
         rows[0] += f" ceiling: best set of ≤ {ceiling.attrs['max_size']} channels |"
+        rows[1] += "---|"
+    if matched:
+        rows[0] += " closest-following set of all (by activity) |"
         rows[1] += "---|"
     first = found[f"coverage{sources[0][0]}"]
     for pathway in first["pathway"].values:
@@ -237,6 +248,9 @@ def _coverage_table(found: dict) -> str:
             best = ceiling.sel(pathway=pathway)
             cells.append(f"{float(best['ceiling']):.2f} ({best['ceiling_layer'].values} channels "
                          f"{best['ceiling_channels'].values})")
+        if matched:
+            cells.append(f"{float(best['match_agreement']):.2f} ({best['match_layer'].values} channels "
+                         f"{best['match_channels'].values}, r = {float(best['match_value']):.2f})")
         rows.append(f"| {first['name'].sel(pathway=pathway).values} | " + " | ".join(cells) + " |")
     if ceiling is not None:
         rows += ["", f"Ceiling: the best type agreement any set of up to {ceiling.attrs['max_size']} channels of a "
@@ -244,7 +258,23 @@ def _coverage_table(found: dict) -> str:
                  "it says what a perfect matching could at best recover from this CNN (mean over pathways "
                  f"{ceiling.attrs['mean_ceiling']:.2f}). Where it is low, the CNN mixes that pathway with others"
                  + _below_one(ceiling) + "."]
+    if matched:
+        rows += ["", _match_all_sets(ceiling)]
     return "\n".join(rows)
+
+
+def _match_all_sets(ceiling: xr.Dataset) -> str:
+    """What matching every small channel set by activity reaches, against the ceiling."""
+    mean, bar = ceiling.attrs["mean_match_agreement"], ceiling.attrs["mean_ceiling"]
+    text = (f"Closest-following set of all: for each pathway, the set of up to {ceiling.attrs['max_size']} channels "
+            f"of either layer that follows it most closely by the hypotheses' rule ({ceiling.attrs['match_rule']}), "
+            "chosen from every set by activity on the match stimulus, without modes and without outcomes. Its type "
+            f"agreement, averaged over pathways, is {mean:.2f}, against the ceiling's {bar:.2f}")
+    if mean < bar:
+        text += (": the channels whose silencing reproduces a block are not always those that follow the blocked "
+                 "pathway's activity, so picking sets by activity loses the difference whichever channels the "
+                 "modes nominate")
+    return text + "."
 
 
 def _below_one(ceiling) -> str:
@@ -371,7 +401,9 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
                   "| ceiling of the recovery score (best set of few channels per pathway; uses the outcomes) | "
                   f"{_f(numbers.get('recovery_ceiling'), '.2f')} |",
                   "| the same hypotheses with the best set of their layer for their pathway (uses the outcomes) | "
-                  f"{_f(numbers.get('recovery_ceiling_named'), '.2f')} |"]
+                  f"{_f(numbers.get('recovery_ceiling_named'), '.2f')} |",
+                  "| closest-following set of all, per pathway, chosen by activity (no modes, no outcomes) | "
+                  f"{_f(numbers.get('recovery_match_all_sets'), '.2f')} |"]
         if "recovery_score_activation" in numbers:
             lines += [f"| recovery score, hypotheses from activation modes (control) | "
                       f"{_f(numbers['recovery_score_activation'], '.2f')} (shuffled "

@@ -235,7 +235,8 @@ def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, sett
     """Hypotheses from each layer's contribution modes; with a virtual retina, tested on it, with the
     pathways confirmed hypotheses name, the control generated from the activation modes, and the
     ceiling of what any set of up to ``ceiling_channels`` channels could reach per pathway
-    (:func:`~retinacodec.hypotheses.ceiling.pathway_ceiling`, a diagnostic from the outcomes)."""
+    (:func:`~retinacodec.hypotheses.ceiling.pathway_ceiling`, a diagnostic from the outcomes), with
+    what matching every such set by its activity on ``match_stimulus`` reaches."""
     outputs = {}
     with shared_passes():  # the two kinds of modes and the ceiling silence many of the same channel sets
         for _, suffix in MODE_SOURCES if retina is not None else MODE_SOURCES[:1]:
@@ -246,7 +247,8 @@ def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, sett
             outputs[f"hypotheses{suffix}"] = hypotheses
         if retina is not None:
             outputs["ceiling"] = pathway_ceiling(model, stimulus, settings.layers, retina, settings.ceiling_channels,
-                                                 progress=progress)
+                                                 progress=progress,
+                                                 match_stimulus=stimulus if match_stimulus is None else match_stimulus)
     return outputs
 
 

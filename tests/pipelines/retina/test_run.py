@@ -61,6 +61,9 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     if weights.sum() > 0:
         assert numbers["recovery_ceiling_named"] == pytest.approx(float(np.dot(weights, best) / weights.sum()))
         assert f"the same hypotheses would score {numbers['recovery_ceiling_named']:.2f} instead of" in report
+    assert numbers["recovery_match_all_sets"] == pytest.approx(float(ceiling["match_agreement"].mean()))
+    assert f"Its type agreement, averaged over pathways, is {numbers['recovery_match_all_sets']:.2f}" in report
+    assert ceiling.attrs["match_rule"] == hypotheses.attrs["match_rule"]
     activation = read_netcdf(finished / "hypotheses_activation.nc")
     shared = set(zip(hypotheses["layer"].values, hypotheses["channels"].values)) & set(
         zip(activation["layer"].values, activation["channels"].values))
@@ -180,6 +183,7 @@ def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished,
     assert text.startswith("# title\n\nkept above\n") and text.endswith(f"{END}\nkept below\n")
     assert "0.49" not in text and f"recovery score | {numbers['recovery_score']:.2f}" in text
     assert f"{numbers['pathways_covered']} of 6" in text
+    assert f"chosen by activity (no modes, no outcomes) | {numbers['recovery_match_all_sets']:.2f} |" in text
     assert (tmp_path / FIGURE).read_bytes() == (finished / "hypotheses.png").read_bytes()
     numbers["ceiling"] = {"bipolar_on_sustained": 1.0, "amacrine_narrow": 0.5}
     assert demo_section(numbers).endswith("reproduces (ceiling below 1: the CNN mixes them with others): "
