@@ -74,9 +74,10 @@ def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_sa
         modes_sets = [{1, 3}, {0, 1}, {2}]  # each hypothesis's channels are a mode's set, or part of one
         assert all(any(set(listed(text)) <= own for own in modes_sets) for text in result["channels"])
         whole = hyp.generate(small_cnn, stimulus, dictionary(layer), layer, virtual_retina=retina, n_shuffles=0,
-                             split=False, progress=False)
+                             split=False, trim=False, progress=False)
         assert {str(c) for c in whole["channels"].values} <= {"1, 3", "0, 1", "2"}  # the modes' own sets
         assert (whole.attrs["split_by_pathway"], result.attrs["split_by_pathway"]) == (0, 1)
+        assert (whole.attrs["trim_to_pathway"], result.attrs["trim_to_pathway"]) == (0, 1)
         sets = {f"{h}": listed(result["channels"].sel(hypothesis=h)) for h in result["hypothesis"].values}
         for k in range(2):
             for h in result["hypothesis"].values:
@@ -256,6 +257,29 @@ def test_a_set_whose_channels_follow_two_pathways_splits_into_one_set_per_pathwa
     assert split[1].reason.endswith("follow the narrow-field amacrine") and split[1].usage == 0.4
     whole = split_by_pathway([Candidate((0, 2), "used", [5], 0.1)], matched)
     assert [(c.channels, c.reason) for c in whole] == [((0, 2), "used")]
+
+
+def test_a_set_is_trimmed_to_the_channels_that_follow_its_pathway_most_closely():
+    """Planted: channels 0 and 2 are noisy copies of pathway 0 (their sum follows it better than
+    either), channel 1 follows no pathway."""
+    from retinacodec.hypotheses.select import trim_to_pathway
+
+    rng = np.random.default_rng(8)
+    pathways = rng.standard_normal((2000, 2, 2))
+    channels = np.stack([pathways[:, 0] + 0.5 * rng.standard_normal((2000, 2)), rng.standard_normal((2000, 2)),
+                         pathways[:, 0] + 0.5 * rng.standard_normal((2000, 2))], axis=1)
+    matched = PathwayMatch(channels, pathways, ["bipolar_off_sustained", "amacrine_narrow"])
+    chosen = [Candidate((0, 1, 2), "mode most tied to OFF cells", [3], 0.4), Candidate((0, 2), "used", [5], 0.1),
+              Candidate((1, 2), "used", [6], 0.2)]
+    trimmed = trim_to_pathway(chosen, matched)
+    # (0, 1, 2) loses channel 1 and is then (0, 2), listed once; (1, 2) is channel 2 alone
+    assert [(c.channels, c.modes) for c in trimmed] == [((0, 2), [3]), ((2,), [6])]
+    assert trimmed[0].reason == ("mode most tied to OFF cells, trimmed to the channels that follow the OFF "
+                                 "sustained bipolar most closely")
+    value = matched.values([(0, 1, 2), (0, 2), (0,), (2,)])[:, 0]
+    assert value[1] > value[0] and value[1] > max(value[2], value[3])  # no single removal raises (0, 2)
+    assert [(c.channels, c.reason) for c in trim_to_pathway([Candidate((0, 2), "used")], matched)] == [((0, 2),
+                                                                                                        "used")]
 
 
 def test_drugs_are_named_from_the_virtual_retinas_pharmacology(retina):

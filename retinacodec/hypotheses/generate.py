@@ -28,7 +28,7 @@ from .effects import (
     type_counts,
 )
 from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, drugs_for
-from .select import Candidate, candidates, merge_by_pathway, mode_table, split_by_pathway
+from .select import Candidate, candidates, merge_by_pathway, mode_table, split_by_pathway, trim_to_pathway
 
 KIND = "hypotheses"
 """Value of the ``kind`` attr of a hypotheses Dataset."""
@@ -71,6 +71,7 @@ def generate(
     z_min: float = 2.0,
     match: str = "block",
     split: bool = True,
+    trim: bool = True,
     batch_size: int = 250,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -121,6 +122,9 @@ def generate(
     split : bool
         Split each mode's channel set into the channels matched to each pathway before merging
         (see Notes); False keeps every mode's set whole.
+    trim : bool
+        Trim each (split) set to the subset that follows its pathway most closely before merging
+        (:func:`~retinacodec.hypotheses.select.trim_to_pathway`); False keeps the sets as split.
     batch_size : int
         Windows per forward pass.
     progress : bool
@@ -164,7 +168,8 @@ def generate(
     into the channels matched to each pathway
     (:func:`~retinacodec.hypotheses.select.split_by_pathway`): a mode joins pathways (an OFF
     cell's mode, OFF bipolar excitation and ON-driven crossover inhibition), and each is its own
-    experiment. Sets matched to
+    experiment; each such set is then trimmed to the subset of its channels that follows its
+    pathway most closely (:func:`~retinacodec.hypotheses.select.trim_to_pathway`). Sets matched to
     the same pathway name the same experiment and are merged into one hypothesis, the set that
     follows the pathway most closely standing for it
     (:func:`~retinacodec.hypotheses.select.merge_by_pathway`); :math:`\\rho^*` is its match value.
@@ -204,7 +209,8 @@ def generate(
         match_recording = (record_layer(model, validate_stimulus(match_stimulus), layer, batch_size, progress)
                            if match_stimulus is not None else recording)
         matched = PathwayMatch.of(match_recording, retina, progress)
-        chosen = merge_by_pathway(split_by_pathway(chosen, matched, match) if split else chosen, matched, match)
+        chosen = split_by_pathway(chosen, matched, match) if split else chosen
+        chosen = merge_by_pathway(trim_to_pathway(chosen, matched, match) if trim else chosen, matched, match)
     chosen = chosen[:max_hypotheses]
     ds = _predictions(model, recording, layer, chosen, gain, n_shuffles, seed, batch_size, progress,
                       recording_s, z_min)
@@ -221,6 +227,7 @@ def generate(
         "model_history": int(getattr(model, "history", 1)),
         "channel_fraction": float(channel_fraction),
         "split_by_pathway": int(bool(split)),
+        "trim_to_pathway": int(bool(trim)),
         "recording_s": float(recording_s),
         "z_min": float(z_min),
         "n_shuffles": n_shuffles,

@@ -163,6 +163,48 @@ def split_by_pathway(chosen: list[Candidate], matched, match: str = "block") -> 
     return list(split.values())
 
 
+def trim_to_pathway(chosen: list[Candidate], matched, match: str = "block") -> list[Candidate]:
+    """Trim every channel set to the subset that follows its pathway most closely.
+
+    Parameters
+    ----------
+    chosen, matched, match
+        As for :func:`merge_by_pathway`.
+
+    Returns
+    -------
+    list of Candidate
+        For each set in turn, with :math:`k` the pathway it is matched to (largest match value):
+        the set after backward elimination, which drops, one at a time, the channel whose removal
+        raises the set's match value with :math:`k` the most, while some removal raises it; a set
+        already listed is not repeated.
+
+    Notes
+    -----
+    A mode's channels are those above a fraction of its largest weight, so a set can hold a
+    channel that follows the pathway only weakly, or follows another one as well; silencing it
+    too makes the experiment less specific than the block it stands for. Like the match, the
+    trimming uses activities only, never a block's outcome.
+    """
+    trimmed: dict[tuple[int, ...], Candidate] = {}
+    for item in chosen:
+        channels = item.channels
+        values = matched.values([channels], match)[0]
+        pathway, value = int(values.argmax()), float(values.max())
+        while len(channels) > 1:
+            fewer = [tuple(c for c in channels if c != dropped) for dropped in channels]
+            scores = matched.values(fewer, match)[:, pathway]
+            if scores.max() <= value:
+                break
+            channels, value = fewer[int(scores.argmax())], float(scores.max())
+        if channels not in trimmed:
+            reason = item.reason if channels == item.channels else (
+                f"{item.reason}, trimmed to the channels that follow the "
+                f"{PATHWAY_NAMES.get(matched.pathways[pathway], matched.pathways[pathway])} most closely")
+            trimmed[channels] = Candidate(channels, reason, list(item.modes), item.usage)
+    return list(trimmed.values())
+
+
 def merge_by_pathway(chosen: list[Candidate], matched, match: str = "block") -> list[Candidate]:
     """Merge the channel sets matched to the same pathway: one hypothesis per intervention.
 

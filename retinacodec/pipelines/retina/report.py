@@ -331,7 +331,8 @@ def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> 
                         to_markdown(hypotheses), _image(figures["hypotheses"], "Predicted effects per type.")]
     lines += [
         "Each hypothesis takes the channel set of a layer's contribution mode (the mode most tied to each cell "
-        "type, then the most used ones), keeps the channels that follow one pathway (a mode can join several), "
+        "type, then the most used ones), keeps the channels that follow one pathway (a mode can join several) "
+        "and, of those, the subset that follows it most closely (dropping a channel while that raises the match), "
         "and names the virtual-retina block whose silenced activities they uniquely follow: the pathway and the "
         "interneurons it excites (blocking ON bipolars also silences the narrow-field amacrine they drive), the "
         "other pathways held fixed (multiple partial correlation, at the cells' positions on held-out natural "
