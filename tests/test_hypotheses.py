@@ -522,6 +522,8 @@ def test_the_match_over_every_set_takes_the_closest_following_channel_of_either_
     assert (ceiling["match_agreement"] <= ceiling["ceiling"]).all()
     assert ceiling.attrs["mean_match_agreement"] == pytest.approx(float(ceiling["match_agreement"].mean()))
     assert ceiling.attrs["match_rule"] == "partial"
+    with pytest.raises(RetinaCodecError, match="unknown match 'nearest'; expected one of block, partial"):
+        pathway_ceiling(small_cnn, stimulus, layers, retina, match_stimulus=match, match="nearest")
 
 
 def test_the_ceiling_per_layer_is_each_layers_own_ceiling_and_the_overall_one_their_maximum(small_cnn, stimulus,

@@ -21,7 +21,7 @@ from torch import nn
 from ..errors import RetinaCodecError
 from ..layer_interventions import record_layer, scaled_mean_rates
 from .effects import categories
-from .match import PATHWAY_NAMES, PathwayMatch
+from .match import MATCHES, PATHWAY_NAMES, PathwayMatch
 from .score import retina_mean_rate, type_agreement
 
 
@@ -111,7 +111,14 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
     activity matching can recover from this CNN whichever channels the modes nominate. When it is
     well below the ceiling, the channels whose silencing reproduces a block are not the ones that
     follow the blocked pathway's activity.
+
+    Raises
+    ------
+    RetinaCodecError
+        For an unknown ``match``.
     """
+    if match not in MATCHES:
+        raise RetinaCodecError(f"unknown match {match!r}; expected one of {', '.join(MATCHES)}")
     rates = record_layer(model, stimulus, layers[0], batch_size).rates
     coords = {name: rates[name] for name in ("cell", "cell_type") if name in rates.coords}
     first = int(getattr(model, "history", 1)) - 1

@@ -156,11 +156,16 @@ def split_by_pathway(chosen: list[Candidate], matched, match: str = "block") -> 
         for pathway in dict.fromkeys(int(single[c]) for c in item.channels):
             channels = tuple(c for c in item.channels if single[c] == pathway)
             if channels not in split:
-                reason = item.reason if channels == item.channels else (
-                    f"{item.reason}, its channels that follow the "
-                    f"{PATHWAY_NAMES.get(matched.pathways[pathway], matched.pathways[pathway])}")
-                split[channels] = Candidate(channels, reason, list(item.modes), item.usage)
+                split[channels] = _narrowed(item, channels, matched, pathway, "its channels that follow the {}")
     return list(split.values())
+
+
+def _narrowed(item: Candidate, channels: tuple[int, ...], matched, pathway: int, wording: str) -> Candidate:
+    """``item`` restricted to ``channels``; when they differ from its own, its reason adds
+    ``wording`` with the plain name of pathway position ``pathway`` of ``matched`` in place of ``{}``."""
+    name = PATHWAY_NAMES.get(matched.pathways[pathway], matched.pathways[pathway])
+    reason = item.reason if channels == item.channels else f"{item.reason}, {wording.format(name)}"
+    return Candidate(channels, reason, list(item.modes), item.usage)
 
 
 def trim_to_pathway(chosen: list[Candidate], matched, match: str = "block") -> list[Candidate]:
@@ -198,10 +203,8 @@ def trim_to_pathway(chosen: list[Candidate], matched, match: str = "block") -> l
                 break
             channels, value = fewer[int(scores.argmax())], float(scores.max())
         if channels not in trimmed:
-            reason = item.reason if channels == item.channels else (
-                f"{item.reason}, trimmed to the channels that follow the "
-                f"{PATHWAY_NAMES.get(matched.pathways[pathway], matched.pathways[pathway])} most closely")
-            trimmed[channels] = Candidate(channels, reason, list(item.modes), item.usage)
+            trimmed[channels] = _narrowed(item, channels, matched, pathway,
+                                          "trimmed to the channels that follow the {} most closely")
     return list(trimmed.values())
 
 
