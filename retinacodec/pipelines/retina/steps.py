@@ -247,7 +247,7 @@ def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, sett
             outputs[f"hypotheses{suffix}"] = hypotheses
         if retina is not None:
             outputs["ceiling"] = pathway_ceiling(model, stimulus, settings.layers, retina, settings.ceiling_channels,
-                                                 progress=progress,
+                                                 progress=progress, match=hypotheses.attrs["match_rule"],
                                                  match_stimulus=stimulus if match_stimulus is None else match_stimulus)
     return outputs
 
