@@ -94,8 +94,9 @@ def layer_contributions(model: RetinaCNN, stimulus: xr.DataArray, settings: Demo
                         job_dir: Path | None = None) -> dict:
     """Split-sign contributions of every channel of each layer to every cell's rate, at the
     windows of the stretches of :func:`snippets`; with ``workers`` or ``scheduler``, one chunked
-    job per layer (:func:`retinacodec.parallel.run_contributions`, one stretch per chunk, parts in
-    ``job_dir/<layer>``) on one Dask cluster for all layers, with the same result."""
+    job per layer (:func:`retinacodec.parallel.run_contributions`, one stretch per chunk and one torch
+    thread per worker, parts in ``job_dir/<layer>``) on one Dask cluster for all layers, with the
+    same result."""
     cells = [Cell(i) for i in range(model.n_cells)]
     parts = snippets(stimulus, model.history, settings)
     options = dict(split="sign", activation="cell", n_steps=settings.ig_steps, batch_size=settings.batch_size,
@@ -110,7 +111,7 @@ def layer_contributions(model: RetinaCNN, stimulus: xr.DataArray, settings: Demo
     with dask_client(workers, scheduler) as client:
         return {f"contributions_{layer}": run_contributions(
             model, parts, layer, cells, Path(job_dir) / layer, chunk_size=1, scheduler=client,
-            threads=settings.threads, overwrite=True, progress=progress, **options) for layer in settings.layers}
+            threads=1, overwrite=True, progress=progress, **options) for layer in settings.layers}
 
 
 def layer_modes(found: dict, settings: DemoSettings, progress: bool, device: str = "cpu") -> dict:
