@@ -282,6 +282,27 @@ def test_a_set_is_trimmed_to_the_channels_that_follow_its_pathway_most_closely()
                                                                                                         "used")]
 
 
+def test_a_set_whose_silencing_changes_no_cell_type_visibly_is_left_out_and_kept_when_it_is_the_only_one(
+        small_cnn, stimulus, retina):
+    """Planted: the amacrine convolution never reads bipolar channel 2, so silencing it changes nothing."""
+    deaf = copy.deepcopy(small_cnn)
+    with torch.no_grad():
+        deaf.amacrine[0].weight[:, 2] = 0.0
+    # the random CNN's changes are small (mHz): a long imagined recording makes them visible
+    options = dict(virtual_retina=retina, n_shuffles=0, split=False, trim=False, recording_s=1e6, progress=False)
+    kept = hyp.generate(deaf, stimulus, dictionary(), "bipolar", **options)
+    every = hyp.generate(deaf, stimulus, dictionary(), "bipolar", require_effect=False, **options)
+    assert "2" in list(every["channels"].values) and "2" not in list(kept["channels"].values)
+    silent = every["channels"] == "2"
+    assert (every["predicted_category"].where(silent, drop=True) == 0).all()
+    np.testing.assert_allclose(every["predicted_change"].where(silent, drop=True), 0.0, atol=1e-5)
+    assert (kept["predicted_category"] != 0).any("type").all()  # every hypothesis kept predicts a visible change
+    assert (kept.attrs["require_effect"], every.attrs["require_effect"]) == (1, 0)
+    only = xr.DataArray(np.array([[0.0, 0.0, 1.0, 0.0]]), dims=("mode", "channel"), attrs={"layer": "bipolar"})
+    alone = hyp.generate(deaf, stimulus, only, "bipolar", **options)
+    assert list(alone["channels"].values) == ["2"]  # no set has an effect: the layer still yields one
+
+
 def test_drugs_are_named_from_the_virtual_retinas_pharmacology(retina):
     assert drugs_for("amacrine_wide", retina) == ("picrotoxin", "")
     assert drugs_for("amacrine_narrow", retina) == ("strychnine", "")

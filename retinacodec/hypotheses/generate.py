@@ -72,6 +72,7 @@ def generate(
     match: str = "block",
     split: bool = True,
     trim: bool = True,
+    require_effect: bool = True,
     batch_size: int = 250,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -125,6 +126,10 @@ def generate(
     trim : bool
         Trim each (split) set to the subset that follows its pathway most closely before merging
         (:func:`~retinacodec.hypotheses.select.trim_to_pathway`); False keeps the sets as split.
+    require_effect : bool
+        Keep only the sets whose silencing (or scaling) the CNN predicts to change some cell
+        type's mean rate visibly (``recording_s``, ``z_min``), before merging (see Notes); False
+        keeps sets that change nothing.
     batch_size : int
         Windows per forward pass.
     progress : bool
@@ -176,6 +181,14 @@ def generate(
     The match uses activities and the circuit's wiring only, never
     the outcome of a block, so the test is not circular.
 
+    *Effect.* A set whose silencing changes no cell type's mean rate visibly (the CNN's own
+    prediction, at ``z_min`` standard errors of a ``recording_s`` recording) follows a pathway's
+    activity without contributing to the cells' responses: activating is not contributing, and
+    such a set stands for no pathway the cells use, so with ``require_effect`` it is left out
+    before merging (another set matched to the same pathway can then stand for it). When no set
+    of the layer has a visible effect, the one with the largest effect is kept, so that the layer
+    still yields a hypothesis (predicting no change).
+
     *Confidence.* :math:`c = \\max(\\rho^*, 0) \\cdot \\operatorname{erf}(z / \\sqrt 2)`, with
     :math:`z` the largest :func:`~retinacodec.hypotheses.effects.effect_z` over cell types (type
     means pooled over the type's cells, recording ``recording_s``):
@@ -210,8 +223,10 @@ def generate(
                            if match_stimulus is not None else recording)
         matched = PathwayMatch.of(match_recording, retina, progress)
         chosen = split_by_pathway(chosen, matched, match) if split else chosen
-        chosen = merge_by_pathway(trim_to_pathway(chosen, matched, match) if trim else chosen, matched, match)
-    chosen = chosen[:max_hypotheses]
+        chosen = trim_to_pathway(chosen, matched, match) if trim else chosen
+    if require_effect:
+        chosen = _with_effect(model, recording, layer, chosen, gain, batch_size, progress, recording_s, z_min)
+    chosen = (merge_by_pathway(chosen, matched, match) if matched is not None else chosen)[:max_hypotheses]
     ds = _predictions(model, recording, layer, chosen, gain, n_shuffles, seed, batch_size, progress,
                       recording_s, z_min)
     ds.attrs.update({
@@ -228,6 +243,7 @@ def generate(
         "channel_fraction": float(channel_fraction),
         "split_by_pathway": int(bool(split)),
         "trim_to_pathway": int(bool(trim)),
+        "require_effect": int(bool(require_effect)),
         "recording_s": float(recording_s),
         "z_min": float(z_min),
         "n_shuffles": n_shuffles,
@@ -238,6 +254,27 @@ def generate(
         return _unmatched(ds)
     stimulus_used = match_stimulus if match_stimulus is not None else stimulus
     return _matched(ds, matched, stimulus_used, retina, chosen, match)
+
+
+def _baseline_rate(recording: LayerRecording) -> xr.DataArray:
+    """(cell) mean rate of the unperturbed model over the recording, with the cells' coords."""
+    rates = recording.rates
+    cell_coords = {name: rates[name] for name in ("cell", "cell_type", "y", "x") if name in rates.coords}
+    return xr.DataArray(rates.values.astype(np.float64).mean(axis=0), dims="cell", coords=cell_coords)
+
+
+def _with_effect(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate], gain: float,
+                 batch_size: int, progress: bool, recording_s: float, z_min: float) -> list[Candidate]:
+    """The sets whose intervention changes some cell type's mean rate visibly, in their order; the
+    one with the largest effect when none does."""
+    baseline = _baseline_rate(recording)
+    rates = scaled_mean_rates(model, recording, layer, [item.channels for item in chosen], gain, batch_size, progress)
+    change = xr.DataArray(rates - baseline.values, dims=("set", "cell"), coords=baseline.coords)
+    visible = (categories(change, baseline, recording_s, z_min) != 0).any(TYPE_DIM).values
+    if visible.any():
+        return [item for item, keep in zip(chosen, visible) if keep]
+    z = effect_z(by_type(change), by_type(baseline), recording_s, type_counts(baseline)).max(TYPE_DIM)
+    return [chosen[int(np.argmax(z.values))]]
 
 
 def _predictions(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate], gain: float,
@@ -251,9 +288,8 @@ def _predictions(model: nn.Module, recording: LayerRecording, layer: str, chosen
     unique = list(dict.fromkeys([item.channels for item in chosen] + [s for row in shuffled for s in row]))
     means = dict(zip(unique, scaled_mean_rates(model, recording, layer, unique, gain, batch_size, progress)))
 
-    rates = recording.rates
-    cell_coords = {name: rates[name] for name in ("cell", "cell_type", "y", "x") if name in rates.coords}
-    baseline = xr.DataArray(rates.values.astype(np.float64).mean(axis=0), dims="cell", coords=cell_coords)
+    baseline = _baseline_rate(recording)
+    cell_coords = {name: baseline[name] for name in baseline.coords}
     ids = [f"{layer}-{k}" for k in range(len(chosen))]
     change = xr.DataArray(np.stack([means[item.channels] for item in chosen]) - baseline.values,
                           dims=("hypothesis", "cell"), coords={"hypothesis": ids, **cell_coords})
