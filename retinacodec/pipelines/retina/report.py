@@ -333,6 +333,8 @@ def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> 
         "Each hypothesis takes the channel set of a layer's contribution mode (the mode most tied to each cell "
         "type, then the most used ones), keeps the channels that follow one pathway (a mode can join several) "
         "and, of those, the subset that follows it most closely (dropping a channel while that raises the match), "
+        "leaves out a subset whose silencing changes no cell type visibly in the CNN (its channels follow a "
+        "pathway's activity without contributing to the cells' responses), "
         "and names the virtual-retina block whose silenced activities they uniquely follow: the pathway and the "
         "interneurons it excites (blocking ON bipolars also silences the narrow-field amacrine they drive), the "
         "other pathways held fixed (multiple partial correlation, at the cells' positions on held-out natural "
