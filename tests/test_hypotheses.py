@@ -348,6 +348,13 @@ def test_recovery_score_of_hand_made_records_is_the_hand_computed_value():
     scored = hyp.score(tested)
     # h0: types changed {on-, off+} vs {on-}: 1 right of 2; h1: {oms+} both: 1; h2: {} vs {off-}: 0
     np.testing.assert_allclose(scored["type_agreement"], [0.5, 1.0, 0.0])
+    # (right, side effect, missed, wrong sign): h0 on right and off predicted only; h1 oms right; h2 off missed
+    assert list(scored["error"].values) == ["right", "side effect", "missed", "wrong sign"]
+    np.testing.assert_array_equal(scored["type_errors"], [[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0]])
+    flipped = hyp.score(records(predicted=[[3, 0, 0]], observed=[[-3, 0, 0]], confidence=[1.0], shuffled=[[[0, 0, 0]]]))
+    np.testing.assert_array_equal(flipped["type_errors"], [[0, 0, 0, 1]])
+    np.testing.assert_allclose(scored["type_agreement"],  # agreement is right over all four kinds
+                               scored["type_errors"].sel(error="right") / scored["type_errors"].sum("error"))
     assert list(scored["outcome"].values) == ["partly confirmed", "confirmed", "refuted"]
     assert float(scored["recovery_score"]) == pytest.approx((0.5 * 0.5 + 0.8 * 1.0 + 0.2 * 0.0) / 1.5)
     # shuffle 0: h0 {on+} vs {on-}: 0; h1 {on-, oms+} vs {oms+}: 1/2; h2 {off-}: 1 -> (0.4 + 0.2) / 1.5

@@ -121,6 +121,33 @@ def type_agreement(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataAr
     return xr.where(union > 0, hits / union.where(union > 0), 1.0)
 
 
+TYPE_ERRORS = ("right", "side effect", "missed", "wrong sign")
+"""How a hypothesis's call for one cell type compares with the observation (see :func:`type_errors`)."""
+
+
+def type_errors(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:
+    """Count each hypothesis's cell types by how prediction and observation compare.
+
+    Parameters
+    ----------
+    predicted, observed : xarray.DataArray
+        Categories (..., type) in {-1, 0, +1} from :func:`~retinacodec.hypotheses.effects.categories`.
+
+    Returns
+    -------
+    xarray.DataArray
+        int (..., error) over :data:`TYPE_ERRORS`: types predicted and seen to change the same way
+        (*right*), predicted to change but not seen to (*side effect*: the CNN's intervention
+        reaches a type the block leaves alone), seen but not predicted (*missed*), and seen to change
+        the other way (*wrong sign*). :func:`type_agreement` is right / (the sum of all four),
+        1 when that sum is 0.
+    """
+    counts = [((predicted == observed) & (predicted != 0)), ((predicted != 0) & (observed == 0)),
+              ((predicted == 0) & (observed != 0)), ((predicted != 0) & (observed != 0) & (predicted != observed))]
+    return xr.concat([c.sum("type") for c in counts], dim="error").assign_coords(error=list(TYPE_ERRORS)) \
+        .transpose(..., "error")
+
+
 CELL_MEASURES = ("sign_agreement", "spearman_rho", "auroc")
 """Per-cell comparisons of predicted and observed changes, per hypothesis (see :func:`score`)."""
 
@@ -172,7 +199,8 @@ def score(tested: xr.Dataset) -> xr.Dataset:
     xarray.Dataset
         ``tested`` with ``observed_effect`` (hypothesis, type), the mean observed change over
         each type's cells in Hz, ``observed_category`` (hypothesis, type) in {-1, 0, +1},
-        ``observed_changed`` (hypothesis, cell); per hypothesis ``type_agreement`` (:func:`type_agreement`), ``outcome``
+        ``observed_changed`` (hypothesis, cell), ``type_errors`` (hypothesis, error; :func:`type_errors`);
+        per hypothesis ``type_agreement`` (:func:`type_agreement`), ``outcome``
         (confirmed / confirmed (no change), when neither the prediction nor the retina shows a change
         / partly confirmed / refuted), ``sign_agreement`` (fraction of the cells that
         changed whose predicted change has the observed sign), ``spearman_rho`` (predicted vs
@@ -213,6 +241,8 @@ def score(tested: xr.Dataset) -> xr.Dataset:
     result["observed_changed"] = observed_changed
     result["type_agreement"] = agreement.assign_attrs(long_name="cell types affected with the right sign / types "
                                                                 "predicted or seen to change")
+    result["type_errors"] = type_errors(predicted, observed).assign_attrs(
+        long_name="cell types per comparison of predicted and observed change")
     quiet = ((predicted == 0) & (observed == 0)).all("type").values
     result["outcome"] = ("hypothesis", np.select(
         [quiet, agreement.values >= 1, agreement.values > 0],

@@ -9,7 +9,8 @@ from ...control_curves.retina import curve_summary
 from ...hypotheses import to_markdown
 from ...hypotheses.ceiling import named_ceiling
 from ...hypotheses.effects import by_type
-from ...hypotheses.match import type_name
+from ...hypotheses.match import PATHWAY_NAMES, type_name
+from ...hypotheses.score import type_errors
 from ...models.training import fit_table
 from ...receptive_fields import irf_variability
 
@@ -108,6 +109,8 @@ def _hypothesis_numbers(found: dict) -> dict:
                     numbers["recovery_match_all_sets"] = float(ceiling.attrs["mean_match_agreement"])
                     numbers["match_all_sets"] = {str(p): float(ceiling["match_agreement"].sel(pathway=p))
                                                  for p in ceiling["pathway"].values}
+        if suffix == "":
+            numbers["type_errors"], numbers["side_effects"] = _error_counts(hypotheses)
         if suffix == "_activation":
             numbers["hypotheses_shared_with_activation"] = shared_hypotheses(found)
         coverage = found[f"coverage{suffix}"]
@@ -116,6 +119,21 @@ def _hypothesis_numbers(found: dict) -> dict:
                                                  "confirmed": int(coverage["n_confirmed"].sel(pathway=p))}
                                         for p in coverage["pathway"].values}
     return numbers
+
+
+def _error_counts(hypotheses: xr.Dataset) -> tuple[dict, dict]:
+    """Cell-type calls of tested hypotheses by kind (:func:`~retinacodec.hypotheses.score.type_errors`,
+    summed), and the side effects per named pathway: pathway -> cell type -> hypotheses."""
+    predicted, observed = hypotheses["predicted_category"], hypotheses["observed_category"]
+    totals = type_errors(predicted, observed).sum("hypothesis")
+    side = (predicted != 0) & (observed == 0)
+    effects: dict[str, dict[str, int]] = {}
+    for block, row in zip(hypotheses["block"].values, side.values):
+        for cell_type, hit in zip(side["type"].values, row):
+            if hit:
+                per_type = effects.setdefault(str(block), {})
+                per_type[str(cell_type)] = per_type.get(str(cell_type), 0) + 1
+    return {str(e): int(totals.sel(error=e)) for e in totals["error"].values}, effects
 
 
 def _f(value, spec: str) -> str:
@@ -310,6 +328,17 @@ def _shortfall(found: dict, numbers: dict) -> list[str]:
             f"outcomes, so a bound, not a method), the same hypotheses would score {named:.2f} instead of "
             f"{score:.2f}. The matching loses {max(named - score, 0):.2f} of that; the remaining {1 - named:.2f} "
             "is lost because no small channel set of the CNN reproduces those blocks.")
+    errors = numbers.get("type_errors")
+    if errors and sum(errors.values()) > errors["right"]:
+        text += (f" Of the cell-type calls that cost agreement, {errors['side effect']} are side effects (the CNN "
+                 f"predicts a change the block does not cause), {errors['missed']} misses and {errors['wrong sign']} "
+                 "wrong signs.")
+        listed = [f"{PATHWAY_NAMES.get(pathway, pathway)} ({numbers['coverage'][pathway]['hypotheses']}): "
+                  + ", ".join(f"{type_name(t)} {n}" for t, n in sorted(types.items(), key=lambda item: -item[1]))
+                  for pathway, types in numbers["side_effects"].items()]
+        if listed:
+            text += (" Side effects per named pathway (its hypotheses; the cell types, in how many of them): "
+                     + "; ".join(listed) + ".")
     if "recovery_ceiling_named_activation" in numbers:
         text += (f" For the activation-mode hypotheses: {numbers['recovery_score_activation']:.2f} against "
                  f"{numbers['recovery_ceiling_named_activation']:.2f}.")

@@ -68,6 +68,13 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     shared = set(zip(hypotheses["layer"].values, hypotheses["channels"].values)) & set(
         zip(activation["layer"].values, activation["channels"].values))
     assert numbers["hypotheses_shared_with_activation"] == len(shared)
+    predicted, observed = hypotheses["predicted_category"].values, hypotheses["observed_category"].values
+    side = (predicted != 0) & (observed == 0)
+    assert numbers["type_errors"]["side effect"] == int(side.sum()) == sum(
+        n for types in numbers["side_effects"].values() for n in types.values())
+    assert numbers["type_errors"]["missed"] == int(((predicted == 0) & (observed != 0)).sum())
+    if numbers["type_errors"]["side effect"]:
+        assert f"{numbers['type_errors']['side effect']} are side effects" in report
 
 
 def test_model_fit_of_the_report_is_the_correlation_of_the_written_rates(finished):
