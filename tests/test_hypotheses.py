@@ -97,7 +97,8 @@ def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_sa
 
 
 def test_same_seed_gives_the_same_shuffles_and_another_seed_other_ones(small_cnn, stimulus):
-    kwargs = dict(n_shuffles=4, progress=False, virtual_retina=None)
+    # the random CNN's changes are too small to see in 60 s: keep every set
+    kwargs = dict(n_shuffles=4, progress=False, virtual_retina=None, require_effect=False)
     first = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", seed=1, **kwargs)
     again = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", seed=1, **kwargs)
     other = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", seed=2, **kwargs)
