@@ -101,26 +101,6 @@ def test(hypotheses: xr.Dataset, virtual_retina, stimulus: xr.DataArray, *, prog
 test.__test__ = False  # not a pytest test function
 
 
-def type_agreement(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:
-    """Agreement of predicted and observed effects per cell type, in [0, 1].
-
-    Parameters
-    ----------
-    predicted, observed : xarray.DataArray
-        Categories (..., type) in {-1, 0, +1} from :func:`~retinacodec.hypotheses.effects.categories`.
-
-    Returns
-    -------
-    xarray.DataArray
-        (...) :math:`|\\{k: P_k = O_k \\ne 0\\}| / |\\{k: P_k \\ne 0 \\lor O_k \\ne 0\\}|`: the
-        cell types affected with the right sign over the types predicted or seen to change
-        (1 when neither predicts nor shows a change).
-    """
-    union = ((predicted != 0) | (observed != 0)).sum("type")
-    hits = ((predicted == observed) & (predicted != 0)).sum("type")
-    return xr.where(union > 0, hits / union.where(union > 0), 1.0)
-
-
 TYPE_ERRORS = ("right", "side effect", "missed", "wrong sign")
 """How a hypothesis's call for one cell type compares with the observation (see :func:`type_errors`)."""
 
@@ -139,13 +119,32 @@ def type_errors(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataArray
         int (..., error) over :data:`TYPE_ERRORS`: types predicted and seen to change the same way
         (*right*), predicted to change but not seen to (*side effect*: the CNN's intervention
         reaches a type the block leaves alone), seen but not predicted (*missed*), and seen to change
-        the other way (*wrong sign*). :func:`type_agreement` is right / (the sum of all four),
-        1 when that sum is 0.
+        the other way (*wrong sign*).
     """
     counts = [((predicted == observed) & (predicted != 0)), ((predicted != 0) & (observed == 0)),
               ((predicted == 0) & (observed != 0)), ((predicted != 0) & (observed != 0) & (predicted != observed))]
-    return xr.concat([c.sum("type") for c in counts], dim="error").assign_coords(error=list(TYPE_ERRORS)) \
-        .transpose(..., "error")
+    stacked = xr.concat([c.sum("type") for c in counts], dim="error")
+    return stacked.assign_coords(error=list(TYPE_ERRORS)).transpose(..., "error")
+
+
+def type_agreement(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:
+    """Agreement of predicted and observed effects per cell type, in [0, 1].
+
+    Parameters
+    ----------
+    predicted, observed : xarray.DataArray
+        As for :func:`type_errors`.
+
+    Returns
+    -------
+    xarray.DataArray
+        (...) :math:`|\\{k: P_k = O_k \\ne 0\\}| / |\\{k: P_k \\ne 0 \\lor O_k \\ne 0\\}|`: the
+        cell types affected with the right sign over the types predicted or seen to change
+        (1 when neither predicts nor shows a change); the *right* share of :func:`type_errors`.
+    """
+    errors = type_errors(predicted, observed)
+    total = errors.sum("error")
+    return xr.where(total > 0, errors.sel(error="right", drop=True) / total.where(total > 0), 1.0)
 
 
 CELL_MEASURES = ("sign_agreement", "spearman_rho", "auroc")
