@@ -191,6 +191,9 @@ def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished,
     assert "0.49" not in text and f"recovery score | {numbers['recovery_score']:.2f}" in text
     assert f"{numbers['pathways_covered']} of 6" in text
     assert f"chosen by activity (no modes, no outcomes) | {numbers['recovery_match_all_sets']:.2f} |" in text
+    errors = numbers["type_errors"]
+    assert (f"missed; wrong sign | {errors['right']}; {errors['side effect']}; {errors['missed']}; "
+            f"{errors['wrong sign']} |") in text
     assert (tmp_path / FIGURE).read_bytes() == (finished / "hypotheses.png").read_bytes()
     numbers["ceiling"] = {"bipolar_on_sustained": 1.0, "amacrine_narrow": 0.5}
     assert demo_section(numbers).endswith("reproduces (ceiling below 1: the CNN mixes them with others): "
