@@ -330,9 +330,11 @@ def _shortfall(found: dict, numbers: dict) -> list[str]:
             "is lost because no small channel set of the CNN reproduces those blocks.")
     errors = numbers.get("type_errors")
     if errors and sum(errors.values()) > errors["right"]:
-        text += (f" Of the cell-type calls that cost agreement, {errors['side effect']} are side effects (the CNN "
-                 f"predicts a change the block does not cause), {errors['missed']} misses and {errors['wrong sign']} "
-                 "wrong signs.")
+        side, missed, wrong = errors["side effect"], errors["missed"], errors["wrong sign"]
+        text += (f" Of the cell-type calls that cost agreement, {side} "
+                 f"{'is a side effect' if side == 1 else 'are side effects'} (the CNN predicts a change the block "
+                 f"does not cause), {missed} {'miss' if missed == 1 else 'misses'} and {wrong} "
+                 f"{'wrong sign' if wrong == 1 else 'wrong signs'}.")
         listed = [f"{PATHWAY_NAMES.get(pathway, pathway)} ({numbers['coverage'][pathway]['hypotheses']}): "
                   + ", ".join(f"{type_name(t)} {n}" for t, n in sorted(types.items(), key=lambda item: -item[1]))
                   for pathway, types in numbers["side_effects"].items()]
