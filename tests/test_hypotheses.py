@@ -284,7 +284,7 @@ def test_a_set_is_trimmed_to_the_channels_that_follow_its_pathway_most_closely()
 
 
 def test_a_set_whose_silencing_changes_no_cell_type_visibly_is_left_out_and_kept_when_it_is_the_only_one(
-        small_cnn, stimulus, retina):
+        small_cnn, stimulus, retina, monkeypatch):
     """Planted: the amacrine convolution never reads bipolar channel 2, so silencing it changes nothing."""
     deaf = copy.deepcopy(small_cnn)
     with torch.no_grad():
@@ -299,6 +299,15 @@ def test_a_set_whose_silencing_changes_no_cell_type_visibly_is_left_out_and_kept
     np.testing.assert_allclose(every["predicted_change"].where(silent, drop=True), 0.0, atol=1e-5)
     assert (kept["predicted_category"] != 0).any("type").all()  # every hypothesis kept predicts a visible change
     assert (kept.attrs["require_effect"], every.attrs["require_effect"]) == (1, 0)
+    import retinacodec.layer_interventions as interventions
+
+    silenced = []
+    original = interventions._linear_mean_rates
+    monkeypatch.setattr(interventions, "_linear_mean_rates",
+                        lambda *a, **k: silenced.extend(a[3]) or original(*a, **k))
+    again = hyp.generate(deaf, stimulus, dictionary(), "bipolar", **options)
+    assert len(silenced) == len(set(silenced))  # a set kept is silenced once, for the filter and the prediction
+    np.testing.assert_array_equal(again["predicted_change"], kept["predicted_change"])
     only = xr.DataArray(np.array([[0.0, 0.0, 1.0, 0.0]]), dims=("mode", "channel"), attrs={"layer": "bipolar"})
     alone = hyp.generate(deaf, stimulus, only, "bipolar", **options)
     assert list(alone["channels"].values) == ["2"]  # no set has an effect: the layer still yields one

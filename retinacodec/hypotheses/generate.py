@@ -13,7 +13,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import RetinaCodecError
-from ..layer_interventions import LayerRecording, record_layer, scaled_mean_rates
+from ..layer_interventions import LayerRecording, record_layer, scaled_mean_rates, shared_passes
 from ..models.adapter import adapt
 from ..modes.sae import SAE
 from ..modes.selection import modes_layer
@@ -224,11 +224,12 @@ def generate(
         matched = PathwayMatch.of(match_recording, retina, progress)
         chosen = split_by_pathway(chosen, matched, match) if split else chosen
         chosen = trim_to_pathway(chosen, matched, match) if trim else chosen
-    if require_effect:
-        chosen = _with_effect(model, recording, layer, chosen, gain, batch_size, progress, recording_s, z_min)
-    chosen = (merge_by_pathway(chosen, matched, match) if matched is not None else chosen)[:max_hypotheses]
-    ds = _predictions(model, recording, layer, chosen, gain, n_shuffles, seed, batch_size, progress,
-                      recording_s, z_min)
+    with shared_passes():  # a set kept is silenced once, for the effect filter and its prediction
+        if require_effect:
+            chosen = _with_effect(model, recording, layer, chosen, gain, batch_size, progress, recording_s, z_min)
+        chosen = (merge_by_pathway(chosen, matched, match) if matched is not None else chosen)[:max_hypotheses]
+        ds = _predictions(model, recording, layer, chosen, gain, n_shuffles, seed, batch_size, progress,
+                          recording_s, z_min)
     ds.attrs.update({
         "kind": KIND,
         "intervention": "block" if gain == 0 else f"scale by {gain:g}",
