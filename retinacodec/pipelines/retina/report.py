@@ -442,7 +442,8 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
             lines += [f"| recovery score, hypotheses from activation modes (control) | "
                       f"{_f(numbers['recovery_score_activation'], '.2f')} (shuffled "
                       f"{_f(numbers['recovery_score_shuffled_activation'], '.2f')}; "
-                      f"{numbers['pathways_covered_activation']} pathways covered) |"]
+                      f"{numbers['pathways_covered_activation']} "
+                      f"{'pathway' if numbers['pathways_covered_activation'] == 1 else 'pathways'} covered) |"]
     baseline = ([f"LN baseline on the same held-out data: mean r {float(found['fit']['ln_pearson_r'].mean()):.3f} "
                  f"(CNN {float(found['fit']['pearson_r'].mean()):.3f}).", ""] if "ln_pearson_r" in found["fit"] else [])
     lines += ["", "## Model fit", "", fit_table(found["fit"]["pearson_r"]), "", *baseline, _image(figures["model_fit"],
