@@ -102,11 +102,11 @@ test.__test__ = False  # not a pytest test function
 
 
 TYPE_ERRORS = ("right", "side effect", "missed", "wrong sign")
-"""How a hypothesis's call for one cell type compares with the observation (see :func:`type_errors`)."""
+"""How a hypothesis's call for one cell type compares with the observation (see :func:`type_calls`)."""
 
 
-def type_errors(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:
-    """Count each hypothesis's cell types by how prediction and observation compare.
+def type_calls(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:
+    """Sort each cell type's call by how prediction and observation compare.
 
     Parameters
     ----------
@@ -116,15 +116,32 @@ def type_errors(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataArray
     Returns
     -------
     xarray.DataArray
-        int (..., error) over :data:`TYPE_ERRORS`: types predicted and seen to change the same way
-        (*right*), predicted to change but not seen to (*side effect*: the CNN's intervention
-        reaches a type the block leaves alone), seen but not predicted (*missed*), and seen to change
-        the other way (*wrong sign*).
+        bool (..., error, type) over :data:`TYPE_ERRORS`: the type is predicted and seen to change
+        the same way (*right*), predicted to change but not seen to (*side effect*: the CNN's
+        intervention reaches a type the block leaves alone), seen but not predicted (*missed*), or
+        seen to change the other way (*wrong sign*); a type neither predicted nor seen to change is
+        none of them.
     """
-    counts = [((predicted == observed) & (predicted != 0)), ((predicted != 0) & (observed == 0)),
-              ((predicted == 0) & (observed != 0)), ((predicted != 0) & (observed != 0) & (predicted != observed))]
-    stacked = xr.concat([c.sum("type") for c in counts], dim="error")
-    return stacked.assign_coords(error=list(TYPE_ERRORS)).transpose(..., "error")
+    calls = [((predicted == observed) & (predicted != 0)), ((predicted != 0) & (observed == 0)),
+             ((predicted == 0) & (observed != 0)), ((predicted != 0) & (observed != 0) & (predicted != observed))]
+    stacked = xr.concat(calls, dim="error").assign_coords(error=list(TYPE_ERRORS))
+    return stacked.transpose(..., "error", "type")
+
+
+def type_errors(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:
+    """Count each hypothesis's cell types by how prediction and observation compare.
+
+    Parameters
+    ----------
+    predicted, observed : xarray.DataArray
+        As for :func:`type_calls`.
+
+    Returns
+    -------
+    xarray.DataArray
+        int (..., error) over :data:`TYPE_ERRORS`: :func:`type_calls` summed over cell types.
+    """
+    return type_calls(predicted, observed).sum("type")
 
 
 def type_agreement(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:

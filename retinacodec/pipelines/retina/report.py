@@ -10,7 +10,7 @@ from ...hypotheses import to_markdown
 from ...hypotheses.ceiling import named_ceiling
 from ...hypotheses.effects import by_type
 from ...hypotheses.match import PATHWAY_NAMES, type_name
-from ...hypotheses.score import type_errors
+from ...hypotheses.score import type_calls
 from ...models.training import fit_table
 from ...receptive_fields import irf_variability
 
@@ -122,11 +122,11 @@ def _hypothesis_numbers(found: dict) -> dict:
 
 
 def _error_counts(hypotheses: xr.Dataset) -> tuple[dict, dict]:
-    """Cell-type calls of tested hypotheses by kind (:func:`~retinacodec.hypotheses.score.type_errors`,
+    """Cell-type calls of tested hypotheses by kind (:func:`~retinacodec.hypotheses.score.type_calls`,
     summed), and the side effects per named pathway: pathway -> cell type -> hypotheses."""
-    predicted, observed = hypotheses["predicted_category"], hypotheses["observed_category"]
-    totals = type_errors(predicted, observed).sum("hypothesis")
-    side = (predicted != 0) & (observed == 0)
+    calls = type_calls(hypotheses["predicted_category"], hypotheses["observed_category"])
+    totals = calls.sum(("hypothesis", "type"))
+    side = calls.sel(error="side effect")
     effects: dict[str, dict[str, int]] = {}
     for block, row in zip(hypotheses["block"].values, side.values):
         for cell_type, hit in zip(side["type"].values, row):
