@@ -393,3 +393,14 @@ class RetinaCNN(nn.Module):
         if isinstance(readout, FactorizedReadout):
             return readout.features.abs() * readout.mask.flatten(1).norm(dim=1, keepdim=True)
         return self.ganglion[1].weight.reshape(self.n_cells, channels, -1).norm(dim=2)
+
+    def amacrine_input_norms(self) -> torch.Tensor:
+        """How strongly each amacrine channel pools each bipolar channel.
+
+        Returns
+        -------
+        torch.Tensor
+            (amacrine channel, bipolar channel), differentiable: the L2 norm of the amacrine
+            convolution's kernel on that input channel.
+        """
+        return self.amacrine[0].weight.flatten(2).norm(dim=2)

@@ -189,17 +189,29 @@ def poisson_loss(predicted: torch.Tensor, target: torch.Tensor, frame_rate_hz: f
     return torch.nn.functional.poisson_nll_loss(predicted / frame_rate_hz, target / frame_rate_hz, log_input=False)
 
 
+def group_spread(norms: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of :math:`\\|n_r\\|_1 / \\|n_r\\|_2`: 1 when every row has one non-zero
+    entry, the square root of the column count when all are alike (a scale-free group lasso).
+
+    Parameters
+    ----------
+    norms : torch.Tensor
+        (rows, groups) non-negative group norms, e.g. (cell, channel) readout norms.
+    """
+    return (norms.sum(1) / norms.norm(dim=1).clamp_min(1e-8)).mean()
+
+
 def penalty(model: RetinaCNN, settings: TrainingSettings) -> torch.Tensor:
     """The regularisation added to the loss: readout-mask sparsity, readout channel sparsity,
-    kernel L2 and smoothness."""
+    amacrine input sparsity, kernel L2 and smoothness."""
     total = torch.zeros((), device=model.stimulus_mean.device)
     readout = model.ganglion[0]
     if settings.mask_sparsity and isinstance(readout, FactorizedReadout):
         total = total + settings.mask_sparsity * readout.sparsity()
     if settings.readout_channel_sparsity:
-        norms = model.readout_channel_norms()
-        spread = norms.sum(1) / norms.norm(dim=1).clamp_min(1e-8)  # 1 (one channel) .. sqrt(channels)
-        total = total + settings.readout_channel_sparsity * spread.mean()
+        total = total + settings.readout_channel_sparsity * group_spread(model.readout_channel_norms())
+    if settings.amacrine_input_sparsity:
+        total = total + settings.amacrine_input_sparsity * group_spread(model.amacrine_input_norms())
     kernels = (model.bipolar[0].weight, model.amacrine[0].weight)
     if settings.kernel_l2:
         total = total + settings.kernel_l2 * sum((kernel**2).sum() for kernel in kernels)

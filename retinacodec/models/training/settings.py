@@ -46,6 +46,13 @@ class TrainingSettings:
     over channels that has each cell read few channels (Klindt et al. 2017 put an L1 penalty on
     the feature weights; scale-free because a batch norm follows the readout), from 1 (one
     channel) to the square root of the channel count (all alike)."""
+    amacrine_input_sparsity: float = 0.0
+    """Weight in the loss of the mean over amacrine channels of :math:`\\sum_b h_{ab} / \\|h_a\\|_2`,
+    with :math:`h_{ab}` the L2 norm of amacrine channel :math:`a`'s kernel on bipolar channel
+    :math:`b` (:meth:`~retinacodec.models.retina_cnn.RetinaCNN.amacrine_input_norms`): the same
+    group lasso as ``readout_channel_sparsity``, one layer down, so that each amacrine channel
+    pools few bipolar channels (sparse wiring; scale-free because a batch norm follows the
+    convolution)."""
     kernel_l2: float = 0.0
     """Weight of the summed squared convolution kernels (bipolar and amacrine) in the loss."""
     kernel_smoothness: float = 0.0
@@ -86,7 +93,8 @@ class TrainingSettings:
             raise RetinaCodecError(
                 f"readout_envelope_px is {self.readout_envelope_px!r}; expected a positive number of px"
             )
-        for name in ("weight_decay", "mask_sparsity", "readout_channel_sparsity", "kernel_l2", "kernel_smoothness"):
+        for name in ("weight_decay", "mask_sparsity", "readout_channel_sparsity", "amacrine_input_sparsity",
+                     "kernel_l2", "kernel_smoothness"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and value >= 0):
                 raise RetinaCodecError(f"training setting {name} is {value!r}; expected a number >= 0")

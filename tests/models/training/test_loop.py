@@ -9,6 +9,7 @@ import xarray as xr
 
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.registry import MODELS_DIR, load, predict
+from retinacodec.models.training.loop import group_spread
 from retinacodec.models.training import (
     TrainingSettings,
     evaluate_on_virtual_retina,
@@ -154,6 +155,29 @@ def test_readout_channel_sparsity_has_each_cell_read_fewer_channels(readout):
     assert spread(0.5) < spread(0.0) - 0.1
     with pytest.raises(RetinaCodecError, match="readout_channel_sparsity"):
         TrainingSettings(readout_channel_sparsity=-1.0)
+
+
+def test_amacrine_input_sparsity_has_each_amacrine_channel_pool_fewer_bipolar_channels():
+    stimulus, responses = ln_retina(n_frames=500)
+
+    def spread(sparsity: float) -> float:
+        settings = TrainingSettings(epochs=4, amacrine_input_sparsity=sparsity, **{**FAST, "learning_rate": 2e-2})
+        model, _ = train_model(stimulus, responses, architecture=ARCH, progress=False, settings=settings)
+        return float(group_spread(model.amacrine_input_norms().detach()))
+
+    model, _ = train_model(stimulus, responses, architecture=ARCH, progress=False,
+                           settings=TrainingSettings(epochs=1, **FAST))
+    weight = model.amacrine[0].weight
+    by_hand = torch.stack([torch.stack([weight[a, b].pow(2).sum().sqrt() for b in range(weight.shape[1])])
+                           for a in range(weight.shape[0])])
+    torch.testing.assert_close(model.amacrine_input_norms(), by_hand)
+    one_each = torch.eye(3)
+    alike = torch.ones(2, 4)
+    torch.testing.assert_close(group_spread(one_each), torch.tensor(1.0))
+    torch.testing.assert_close(group_spread(alike), torch.tensor(2.0))
+    assert spread(0.5) < spread(0.0) - 0.1
+    with pytest.raises(RetinaCodecError, match="amacrine_input_sparsity"):
+        TrainingSettings(amacrine_input_sparsity=-1.0)
 
 
 @pytest.mark.parametrize("change, message", [
