@@ -141,6 +141,11 @@ def _f(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _counted(n: int, one: str, many: str) -> str:
+    """``n`` with the singular or plural wording: ``_counted(1, "miss", "misses")`` is "1 miss"."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def _image(path: str, caption: str) -> str:
     return f"![{caption}]({path})\n\n*{caption}*\n"
 
@@ -331,10 +336,9 @@ def _shortfall(found: dict, numbers: dict) -> list[str]:
     errors = numbers.get("type_errors")
     if errors and sum(errors.values()) > errors["right"]:
         side, missed, wrong = errors["side effect"], errors["missed"], errors["wrong sign"]
-        text += (f" Of the cell-type calls that cost agreement, {side} "
-                 f"{'is a side effect' if side == 1 else 'are side effects'} (the CNN predicts a change the block "
-                 f"does not cause), {missed} {'miss' if missed == 1 else 'misses'} and {wrong} "
-                 f"{'wrong sign' if wrong == 1 else 'wrong signs'}.")
+        text += (f" Of the cell-type calls that cost agreement, {_counted(side, 'is a side effect', 'are side effects')}"
+                 f" (the CNN predicts a change the block does not cause), {_counted(missed, 'miss', 'misses')} and "
+                 f"{_counted(wrong, 'wrong sign', 'wrong signs')}.")
         listed = [f"{PATHWAY_NAMES.get(pathway, pathway)} ({numbers['coverage'][pathway]['hypotheses']}): "
                   + ", ".join(f"{type_name(t)} {n}" for t, n in sorted(types.items(), key=lambda item: -item[1]))
                   for pathway, types in numbers["side_effects"].items()]
@@ -442,8 +446,7 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
             lines += [f"| recovery score, hypotheses from activation modes (control) | "
                       f"{_f(numbers['recovery_score_activation'], '.2f')} (shuffled "
                       f"{_f(numbers['recovery_score_shuffled_activation'], '.2f')}; "
-                      f"{numbers['pathways_covered_activation']} "
-                      f"{'pathway' if numbers['pathways_covered_activation'] == 1 else 'pathways'} covered) |"]
+                      f"{_counted(numbers['pathways_covered_activation'], 'pathway', 'pathways')} covered) |"]
     baseline = ([f"LN baseline on the same held-out data: mean r {float(found['fit']['ln_pearson_r'].mean()):.3f} "
                  f"(CNN {float(found['fit']['pearson_r'].mean()):.3f}).", ""] if "ln_pearson_r" in found["fit"] else [])
     lines += ["", "## Model fit", "", fit_table(found["fit"]["pearson_r"]), "", *baseline, _image(figures["model_fit"],
