@@ -17,7 +17,7 @@ from .recipes import (
     load_stimulus,
     render_protocol,
 )
-from .white_noise import white_noise
+from .white_noise import switching_white_noise, white_noise
 
 __all__ = [
     "GENERATORS",
@@ -32,6 +32,7 @@ __all__ = [
     "natural_jitter",
     "object_motion",
     "render_protocol",
+    "switching_white_noise",
     "validate_stimulus",
     "white_noise",
 ]

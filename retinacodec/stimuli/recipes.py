@@ -29,10 +29,11 @@ from .grating import grating
 from .moving_bar import moving_bar
 from .natural import natural_jitter
 from .object_motion import object_motion
-from .white_noise import white_noise
+from .white_noise import switching_white_noise, white_noise
 
 GENERATORS: dict[str, Callable[..., xr.DataArray]] = {
     "white_noise": white_noise,
+    "switching_white_noise": switching_white_noise,
     "natural_jitter": natural_jitter,
     "flash": flash,
     "moving_bar": moving_bar,

@@ -20,7 +20,7 @@ from retinacodec.stimuli import (
 from retinacodec.stimuli.recipes import PROTOCOL_DIR, recipe_parameters
 
 REQUIRED = {"white_noise", "white_noise_gaussian", "natural_jitter", "flash", "moving_bar",
-            "grating", "chirp", "object_motion", "object_motion_global"}
+            "grating", "chirp", "object_motion", "object_motion_global", "switching_white_noise"}
 
 
 def test_shipped_protocols_are_listed_from_the_repository_folder():

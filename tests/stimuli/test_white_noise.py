@@ -1,10 +1,13 @@
-"""White noise: statistics against their definitions, check layout, seeding, bad input."""
+"""White noise, stationary and switching: statistics against their definitions, check layout,
+seeding, the switching schedule, bad input."""
+import re
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from retinacodec.errors import RetinaCodecError
-from retinacodec.stimuli import white_noise
+from retinacodec.stimuli import switching_white_noise, white_noise
 
 
 def test_binary_values_are_exactly_plus_minus_contrast_with_zero_mean():
@@ -85,4 +88,66 @@ def test_attrs_record_parameters_and_time_axis():
 def test_bad_parameters_raise_one_line_errors(kwargs, fragment):
     with pytest.raises(RetinaCodecError, match=fragment) as info:
         white_noise(**kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_switching_noise_holds_each_epochs_contrast_and_mean():
+    stim = switching_white_noise(n_frames=2050, size=12, contrasts=[0.2, 0.6], means=[-0.3, 0.0, 0.3],
+                                 switch_frames=100, seed=2)
+    values = stim.values
+    contrast, mean = stim["epoch_contrast"].values, stim["epoch_mean"].values
+    assert values.shape == (2050, 12, 12) and values.dtype == np.float32
+    for start in range(0, 2050, 100):  # 21 epochs, the last one cut to 50 frames
+        epoch = slice(start, start + 100)
+        assert len(np.unique(contrast[epoch])) == 1 and len(np.unique(mean[epoch])) == 1
+        expected = np.float32([mean[start] - contrast[start], mean[start] + contrast[start]])
+        np.testing.assert_array_equal(np.unique(values[epoch]), np.unique(expected))
+    epochs = contrast[::100], mean[::100]
+    assert set(epochs[0]) == {np.float32(0.2), np.float32(0.6)}
+    assert set(epochs[1]) == {np.float32(-0.3), np.float32(0.0), np.float32(0.3)}
+    # the schedule is drawn, not cycled: contrast and mean are not locked to each other
+    assert len(set(zip(*epochs))) >= 5
+
+
+def test_switching_noise_checks_stay_independent_within_an_epoch():
+    stim = switching_white_noise(n_frames=3000, size=16, contrasts=[0.5], means=[0.0, 0.4],
+                                 switch_frames=3000, seed=5)
+    centred = stim.values.astype(float) - stim["epoch_mean"].values[:, None, None]
+    bound = 5 / np.sqrt(centred[1:].size)
+    assert abs(np.corrcoef(centred[1:].ravel(), centred[:-1].ravel())[0, 1]) < bound
+    assert centred.std() == pytest.approx(0.5, rel=1e-3)
+
+
+def test_switching_gaussian_noise_is_clipped_after_the_mean_is_added():
+    stim = switching_white_noise(n_frames=400, size=10, distribution="gaussian", contrasts=[0.5],
+                                 means=[0.8], switch_frames=400, seed=1)
+    values = stim.values
+    assert values.max() == 1.0
+    assert np.mean(values == 1.0) == pytest.approx(stats.norm.sf(0.2 / 0.5), abs=0.02)
+
+
+def test_switching_noise_is_seeded_and_records_its_parameters():
+    kwargs = dict(n_frames=300, size=6, contrasts=[0.2, 0.4], means=[0.1], switch_frames=50)
+    a, b = switching_white_noise(seed=4, **kwargs), switching_white_noise(seed=4, **kwargs)
+    np.testing.assert_array_equal(a.values, b.values)
+    assert (a.values != switching_white_noise(seed=5, **kwargs).values).mean() > 0.3
+    for key, value in dict(kind="switching_white_noise", contrasts=[0.2, 0.4], means=[0.1],
+                           switch_frames=50, block_size=1, seed=4).items():
+        assert a.attrs[key] == value
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"contrasts": []}, "contrasts is []; expected a non-empty list"),
+        ({"contrasts": [0.2, 1.4]}, "contrasts is 1.4"),
+        ({"means": "dark"}, "means is 'dark'"),
+        ({"means": [-1.5]}, "means is -1.5"),
+        ({"contrasts": [0.8], "means": [-0.3]}, "expected |mean| + contrast <= 1"),
+        ({"switch_frames": 0}, "switch_frames is 0"),
+    ],
+)
+def test_switching_noise_bad_parameters_raise_one_line_errors(kwargs, fragment):
+    with pytest.raises(RetinaCodecError, match=re.escape(fragment)) as info:
+        switching_white_noise(n_frames=100, size=4, **kwargs)
     assert "\n" not in str(info.value)
