@@ -32,12 +32,14 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from retinacodec.device import machine
 from retinacodec.errors import RetinaCodecError
 from retinacodec.io.atomic import atomic_destination
 from retinacodec.io.markdown import replace_section
 from retinacodec.io.netcdf import read_netcdf
 from retinacodec.models.registry import load
 from retinacodec.pipelines.retina import DemoSettings
+from retinacodec.pipelines.retina.report import machine_line
 from retinacodec.pipelines.retina.run import run_demo
 from retinacodec.pipelines.retina.steps import tested_hypotheses
 from retinacodec.stimuli import natural_jitter
@@ -103,7 +105,7 @@ def replicate(out: Path, seeds: list[int], model: str = "default") -> dict:
                  log=lambda line, seed=seed: print(f"[seed {seed}] {line}", flush=True))
         summary = json.loads((folder / "summary.json").read_text())
         runs[seed] = quantities(summary)
-    result = {"model": str(model), "seeds": seeds, "runs": {str(seed): values for seed, values in runs.items()},
+    result = {"model": str(model), "machine": machine(), "seeds": seeds, "runs": {str(seed): values for seed, values in runs.items()},
               "intervals": {key: interval([runs[s][key] for s in seeds]) for key in {**QUANTITIES, **CONTROL}},
               "differences": {name: interval([runs[s][a] - runs[s][b] for s in seeds])
                               for name, (a, b) in DIFFERENCES.items()},
@@ -212,7 +214,8 @@ def section(result: dict, figure: str) -> str:
     retested += [f"| {int(n) / 100:g} s of natural jitter{demo.get(n, '')} | {cell(entry['interval'])} | "
                  + ", ".join(f"{v:.2f}" for v in entry["scores"]) + " |" for n, entry in again["frames"].items()]
     return ("One demo run scores its hypotheses on one stimulus. Over independent stimulus seeds "
-            f"({seeds}; written by `analyses/retina_replicates.py` from its `summary.json`):\n\n"
+            f"({seeds}; written by `analyses/retina_replicates.py` from its `summary.json`; machine: "
+            f"{machine_line(result['machine'])}):\n\n"
             + "\n".join(rows) + f"\n\n![Recovery over stimulus seeds]({figure})\n\n"
             f"How much of that spread is the test stimulus: the hypotheses of the seed-{again['seed']} run (the "
             "same channel sets and pathways) tested on the test stimuli of every seed "

@@ -1,8 +1,11 @@
-"""Where computations run: device names and temporary evaluation mode."""
+"""Where computations run: device names, temporary evaluation mode, and the machine a run ran on."""
 from __future__ import annotations
 
+import os
+import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -94,3 +97,36 @@ def torch_threads(count: int | None) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """What a run's floating-point results depend on: the CPU, its vector unit, the libraries.
+
+    Training on a CPU with another vector instruction set (AVX2 against AVX-512, say) or another
+    torch version sums in another order; the rounding differs, and a fit that starts the same
+    (a sparse autoencoder, say) can end in different modes. Runs record this so that their numbers
+    can be traced to the machine that made them.
+
+    Returns
+    -------
+    dict
+        ``cpu`` (model name), ``cpu_capability`` (torch's vector unit, e.g. ``"AVX512"``), ``cpus``
+        (logical CPUs), ``threads`` (torch's intra-op threads now), ``torch``, ``numpy`` and
+        ``python`` versions.
+    """
+    import numpy as np
+
+    return {"cpu": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}

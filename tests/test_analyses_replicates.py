@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
 SCRIPT = Path(__file__).resolve().parents[1] / "analyses" / "retina_replicates.py"
@@ -58,6 +59,8 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
     text = replicates.section(result, "docs/figures/x.png")
     assert "| recovery score (contribution modes) | 0.62 [" in text and "| 0.54, 0.70 |" in text
     assert "9200, 9300" in text and "(docs/figures/x.png)" in text
+    assert written["machine"]["torch"] == torch.__version__
+    assert f"machine: {written['machine']['cpu']} ({written['machine']['cpu_capability']})" in text
     assert "| 20 s of natural jitter | 0.60 [" in text and "| 60 s of natural jitter (the demo's) | 0.60 [" in text
     assert "seed-9200 run" in text and "| 0.50, 0.70 |" in text
     assert "| control specificity, bipolar ablate, contribution modes | +0.030 [" in text

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from retinacodec.bench import readme, virtual_retina
 from retinacodec.errors import RetinaCodecError
@@ -21,6 +22,7 @@ def recorded(tmp_path_factory):
 def test_a_recorded_run_holds_its_rows_figures_and_conditions(recorded):
     record = json.loads((recorded / "vr.json").read_text())
     assert record["bench"] == "virtual_retina" and record["cpus"] >= 1
+    assert record["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and record["torch"] == torch.__version__
     assert record["command"] == "python -m retinacodec.bench virtual_retina --frames 200 --threads 1"
     (row,) = record["rows"]
     wall = record["figures"]["wall_s"]

@@ -2,8 +2,8 @@
 
 Every benchmark takes ``--record FILE.json``. The run then also writes what it measured: the rows it
 contributes to the README's benchmark table (what was measured, our figure, the reference's, the ratio),
-its raw figures, the command line, the date, the machine's CPU count and the load average before and
-after the run (other processes sharing the cores make a timing mean less, and the table says so).
+its raw figures, the command line, the date, the machine (:func:`retinacodec.device.machine`) and the
+load average before and after the run (other processes sharing the cores make a timing mean less, and the table says so).
 ``python -m retinacodec.bench.readme`` builds the README's table from the files in ``docs/bench/``.
 """
 from __future__ import annotations
@@ -12,7 +12,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +70,7 @@ class Record:
         """Write the record as JSON to ``path`` atomically (nothing when ``path`` is None); returns the path."""
         if path is None:
             return None
-        import torch
-
+        from ..device import machine
         from ..io.atomic import atomic_destination
 
         argv = list(self.argv)
@@ -81,7 +79,7 @@ class Record:
         argv = [arg for arg in argv if not arg.startswith("--record=")]
         content = {"bench": self.bench, "command": " ".join(["python -m retinacodec.bench", self.bench, *argv]),
                    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-                   "cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+                   **machine(),
                    "load_average_before": round(self._load_before, 2),
                    "load_average_after": round(os.getloadavg()[0], 2),
                    "seconds": round(time.perf_counter() - self._started, 1),

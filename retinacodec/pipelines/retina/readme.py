@@ -16,6 +16,7 @@ from ...errors import RetinaCodecError
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...io.atomic import atomic_destination
 from ...io.markdown import replace_section, section_markers
+from .report import machine_line
 
 SECTION = "demo"
 """Name of the generated section."""
@@ -97,6 +98,8 @@ def demo_section(numbers: dict) -> str:
             f"{_number(numbers.get('recovery_match_all_sets'))} |",
             "| hypotheses that silence the same channels as an activation-mode hypothesis | "
             f"{numbers.get('hypotheses_shared_with_activation', 'n/a')} of {numbers['n_hypotheses']} |"]
+    if "machine" in numbers:
+        rows.append(f"| machine of the run | {machine_line(numbers['machine'])} |")
     errors = numbers.get("type_errors")
     if errors:
         rows.append(f"| cell-type calls: right; side effects (predicted, not seen); missed; wrong sign | "
@@ -106,7 +109,11 @@ def demo_section(numbers: dict) -> str:
             "Control curves (the top k = 1..8 channels of the mode most tied to each cell type silenced, or kept "
             "alone; specificity = on- minus off-target relative rate change, mean over types and k, ± standard "
             "error; random sets are target-blind, so theirs is 0 on average):\n\n" + "\n".join(_control_lines(numbers, layers)) + "\n\n"
-            f"Pathways no confirmed hypothesis names: {', '.join(missed) or 'none'}." + _ceiling_line(numbers))
+            f"Pathways no confirmed hypothesis names: {', '.join(missed) or 'none'}." + _ceiling_line(numbers)
+            + "\n\nTwo runs on one machine give identical numbers. Another CPU (another vector unit, another torch) "
+            "rounds differently; the sparse autoencoders then end in other modes, and the hypotheses, the recovery "
+            "score and the pathways move by about as much as they do between stimulus seeds. Read one run's numbers "
+            "with the replicates below, and the machine row above.")
     return text
 
 

@@ -25,6 +25,12 @@ def _plain(value):
     return None if isinstance(value, float) and not np.isfinite(value) else value
 
 
+def machine_line(machine: dict) -> str:
+    """One line naming a run's machine (:func:`retinacodec.device.machine`): CPU, vector unit, threads, torch."""
+    return (f"{machine['cpu']} ({machine['cpu_capability']}), {machine['threads']} of {machine['cpus']} CPUs, "
+            f"torch {machine['torch']}, numpy {machine['numpy']}, Python {machine['python']}")
+
+
 def summary(found: dict, layers: tuple[str, ...]) -> dict:
     """Headline numbers of a demo run as plain types.
 
@@ -493,4 +499,6 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
               "## Run", "", "| step | seconds |", "|---|---|"]
     lines += [f"| {step} | {value:.0f} |" for step, value in seconds.items()]
     lines += ["", "Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items()), ""]
+    if "machine" in numbers:
+        lines += [f"Machine: {machine_line(numbers['machine'])}.", ""]
     return "\n".join(lines)

@@ -17,7 +17,7 @@ import torch
 import xarray as xr
 
 from ... import __version__
-from ...device import torch_threads
+from ...device import machine, torch_threads
 from ...errors import RetinaCodecError
 from ...io.atomic import atomic_destination
 from ...io.checkpoints import load_checkpoint
@@ -198,7 +198,7 @@ def _finish(workspace: Workspace, found: dict, settings: DemoSettings, source: s
             started: float) -> Path:
     """Figures, summary.json and report.md."""
     figures = draw_figures(found, workspace.folder, settings.layers, title)
-    numbers = summary(found, settings.layers)
+    numbers = summary(found, settings.layers) | {"machine": machine()}  # the machine that wrote the summary
     with atomic_destination(workspace.path(SUMMARY)) as tmp:
         tmp.write_text(json.dumps(numbers, indent=1) + "\n")
     seconds = {**workspace.seconds(), "total (this run)": time.perf_counter() - started}

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 from retinacodec.errors import RetinaCodecError
@@ -190,14 +191,19 @@ def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished,
     assert text.startswith("# title\n\nkept above\n") and text.endswith(f"{END}\nkept below\n")
     assert "0.49" not in text and f"recovery score | {numbers['recovery_score']:.2f}" in text
     assert f"{numbers['pathways_covered']} of 6" in text
+    machine = numbers["machine"]  # the run's machine, which its floating-point results depend on
+    assert set(machine) == {"cpu", "cpu_capability", "cpus", "threads", "torch", "numpy", "python"}
+    assert machine["threads"] == FAST.threads and machine["torch"] == torch.__version__
+    line = f"{machine['cpu']} ({machine['cpu_capability']}), {machine['threads']} of {machine['cpus']} CPUs, torch"
+    assert f"| machine of the run | {line}" in text and f"Machine: {line}" in (finished / "report.md").read_text()
     assert f"chosen by activity (no modes, no outcomes) | {numbers['recovery_match_all_sets']:.2f} |" in text
     errors = numbers["type_errors"]
     assert (f"missed; wrong sign | {errors['right']}; {errors['side effect']}; {errors['missed']}; "
             f"{errors['wrong sign']} |") in text
     assert (tmp_path / FIGURE).read_bytes() == (finished / "hypotheses.png").read_bytes()
     numbers["ceiling"] = {"bipolar_on_sustained": 1.0, "amacrine_narrow": 0.5}
-    assert demo_section(numbers).endswith("reproduces (ceiling below 1: the CNN mixes them with others): "
-                                          "narrow-field amacrine (0.50).")
+    assert ("reproduces (ceiling below 1: the CNN mixes them with others): narrow-field amacrine (0.50).\n\n"
+            "Two runs on one machine give identical numbers.") in demo_section(numbers)
     readme.write_text("no markers\n")
     assert main([str(finished / "summary.json"), "--readme", str(readme)]) == 2
     assert readme.read_text() == "no markers\n"
