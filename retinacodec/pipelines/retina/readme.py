@@ -98,12 +98,12 @@ def demo_section(numbers: dict) -> str:
             f"{_number(numbers.get('recovery_match_all_sets'))} |",
             "| hypotheses that silence the same channels as an activation-mode hypothesis | "
             f"{numbers.get('hypotheses_shared_with_activation', 'n/a')} of {numbers['n_hypotheses']} |"]
-    if "machine" in numbers:
-        rows.append(f"| machine of the run | {machine_line(numbers['machine'])} |")
     errors = numbers.get("type_errors")
     if errors:
         rows.append(f"| cell-type calls: right; side effects (predicted, not seen); missed; wrong sign | "
                     f"{errors['right']}; {errors['side effect']}; {errors['missed']}; {errors['wrong sign']} |")
+    if "machine" in numbers:
+        rows.append(f"| machine of the run | {machine_line(numbers['machine'])} |")
     text = ("On the shipped model the demo finds (written from a `retinacodec demo` run by\n"
             "`python -m retinacodec.pipelines.retina.readme demo_out/summary.json`):\n\n" + "\n".join(rows) + "\n\n"
             "Control curves (the top k = 1..8 channels of the mode most tied to each cell type silenced, or kept "
