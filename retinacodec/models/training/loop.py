@@ -270,7 +270,8 @@ def train_model(
         best weights, small) go; None trains in memory only.
     resume : bool
         Continue from ``output_dir/last.pt`` when it exists (same data, architecture and
-        settings except ``epochs`` and ``patience``); False starts afresh.
+        settings except ``epochs`` and ``patience``; a checkpoint written before a setting
+        existed ran at that setting's default); False starts afresh.
     name : str
         Model name stored in the checkpoint.
     metadata : dict, optional
@@ -312,8 +313,7 @@ def train_model(
     cell_type, position = _cell_metadata(responses[0])
     identity = {
         "architecture": architecture,
-        "settings": {key: value for key, value in dataclasses.asdict(settings).items()
-                     if key not in ("epochs", "patience")},
+        "settings": _run_settings(settings),
         "data": _fingerprint(stimuli, responses),
     }
     last_path = Path(output_dir) / LAST_CHECKPOINT_NAME if output_dir is not None else None
@@ -375,6 +375,23 @@ def _checked(stimulus, responses, architecture) -> tuple[list, list, dict]:
     return stimuli, responses, {**architecture, "n_cells": responses[0].sizes["cell"], "size": size}
 
 
+def _run_settings(settings: TrainingSettings) -> dict:
+    """The settings that make a run what it is: all but ``epochs`` and ``patience``, which a
+    resumed run may change."""
+    return {key: value for key, value in dataclasses.asdict(settings).items() if key not in ("epochs", "patience")}
+
+
+def _with_later_defaults(identity: dict | None) -> dict | None:
+    """A checkpoint's run identity with the settings added since it was written, at their defaults.
+
+    Every setting was added with a default that leaves training as it was (0: off), so a run
+    written before a setting existed ran at its default, and resumes as such.
+    """
+    if not isinstance(identity, dict) or not isinstance(identity.get("settings"), dict):
+        return identity
+    return {**identity, "settings": {**_run_settings(TrainingSettings()), **identity["settings"]}}
+
+
 class _Run:
     """The state of one training run that a checkpoint carries: model, optimiser, sampler, log."""
 
@@ -387,7 +404,7 @@ class _Run:
 
     def restore(self, path: Path, device: torch.device) -> None:
         state = load_checkpoint(path, map_location=device)
-        if state.get("identity") != self.identity:
+        if _with_later_defaults(state.get("identity")) != self.identity:
             raise RetinaCodecError(
                 f"{path} belongs to a run with other data, architecture or settings; "
                 f"expected the same run (use another output folder or resume=False)"

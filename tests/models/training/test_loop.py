@@ -78,6 +78,25 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
                     output_dir=tmp_path / "cut", **kwargs)
 
 
+def test_a_checkpoint_written_before_a_setting_existed_resumes_at_its_default(tmp_path):
+    stimulus, responses = ln_retina(n_frames=500)
+    kwargs = dict(architecture=ARCH, progress=False)
+    train_model(stimulus, responses, settings=TrainingSettings(epochs=1, **FAST), output_dir=tmp_path, **kwargs)
+    last = tmp_path / "last.pt"
+    state = torch.load(last, weights_only=False)
+    del state["identity"]["settings"]["amacrine_input_sparsity"]  # as a run of an older version wrote it
+    torch.save(state, last)
+    _, log = train_model(stimulus, responses, settings=TrainingSettings(epochs=2, **FAST), output_dir=tmp_path,
+                         **kwargs)
+    assert log["resumed_from_epoch"] == 1 and len(log["train_loss"]) == 2
+    state = torch.load(last, weights_only=False)
+    del state["identity"]["settings"]["amacrine_input_sparsity"]
+    torch.save(state, last)
+    with pytest.raises(RetinaCodecError, match="another output folder or resume=False"):  # not what that run did
+        train_model(stimulus, responses, settings=TrainingSettings(epochs=3, amacrine_input_sparsity=0.1, **FAST),
+                    output_dir=tmp_path, **kwargs)
+
+
 def test_rank_limited_bipolar_kernels_train_resume_and_save_as_plain_kernels(tmp_path):
     stimulus, responses = ln_retina(n_frames=500)
     kwargs = dict(architecture=ARCH, progress=False)
