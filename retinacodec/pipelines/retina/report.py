@@ -388,7 +388,9 @@ def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> 
         "predicted or seen to change whose direction it got right; the recovery score is the "
         "confidence-weighted mean type agreement. Two controls: the same weights with the channels "
         "shuffled, and hypotheses generated in the same way from the activation modes (per-cell "
-        "activations).", ""]
+        "activations). One run's hypotheses depend on its stimuli and on the SAE's fit, which another SAE "
+        "seed or another CPU's rounding (the machine is named at the end) can change; "
+        "`analyses/retina_replicates.py` gives the spread over stimulus seeds.", ""]
     control = numbers.get("agreement_activation", {})
     lines += ["| measure (confidence-weighted mean over hypotheses) | contribution modes' channels | shuffled "
               "channels | activation modes' channels |", "|---|---|---|---|"]
