@@ -7,19 +7,23 @@ stimuli), and reports over the seeds the mean and a 95 % t-interval of the recov
 controls (shuffled channels; hypotheses from activation modes), of the paired differences, of the
 ceiling and of the pathways named by a confirmed hypothesis. It then retests the first seed's
 hypotheses (the same channel sets) on every seed's test stimulus, 20 s and 60 s long, to show how
-much of the spread the test stimulus alone makes.
+much of the spread the test stimulus alone makes. With ``--sae-fits K`` it also refits each seed's
+SAEs with K - 1 more seeds on the same contributions and stimuli (:func:`sae_spread`): how much of a
+run's score is its SAE's fit, and what a consensus of the K fits (:func:`consensus`) scores.
 
 Usage::
 
     python analyses/retina_replicates.py -o results/retina_replicates [--seeds 9200 9300 ...]
-        [--model default] [--readme README.md]
+        [--model default] [--sae-fits 5] [--readme README.md]
 
 The default seeds (9200-9500, 9800-10100) exclude the demo's own seed (9100), on whose stimuli the
 hypothesis rules were chosen, and 9600 and 9700, on which two of their settings were tuned. The rule
 that leaves out channel sets with no visible effect was chosen after reading the hypotheses of
 9100-9500, so only 9800-10100 are independent of it. Each run takes about 2 minutes on 2 CPU cores
-and resumes (each seed's folder is a demo folder); the retests take about 10 minutes more. The results go to ``OUT/summary.json`` and ``OUT/replicates.png``; with ``--readme`` the
-README's ``retina-replicates`` section is rewritten from them.
+and resumes (each seed's folder is a demo folder); the retests take about 10 minutes more, and each
+SAE refit (``--sae-fits``) about 15 s per seed. The results go to ``OUT/summary.json`` and
+``OUT/replicates.png``; with ``--readme`` the README's ``retina-replicates`` section is rewritten
+from them.
 """
 from __future__ import annotations
 
@@ -30,14 +34,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 from scipy import stats
 
 from retinacodec.device import machine
 from retinacodec.errors import RetinaCodecError
+from retinacodec.hypotheses import recovery_score
+from retinacodec.hypotheses.coverage import CONFIRMED
 from retinacodec.io.atomic import atomic_destination
 from retinacodec.io.markdown import replace_section
 from retinacodec.io.netcdf import read_netcdf
 from retinacodec.models.registry import load
+from retinacodec.modes.workflow import fit_modes
 from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina.report import machine_line
 from retinacodec.pipelines.retina.run import run_demo
@@ -74,6 +82,17 @@ CONTROL_DIFFERENCES = {f"{layer} {intervention}": (f"control_{layer}_{interventi
                        for layer in ("bipolar", "amacrine") for intervention in ("ablate", "preserve")}
 """Paired control-specificity differences over seeds, contribution minus activation modes, per layer
 and intervention."""
+SAE_SEED_STEP = 10007
+"""Fit j of a seed's SAE refits (:func:`sae_spread`) uses SAE seed ``seed + j * SAE_SEED_STEP``; fit 0
+is the demo's own (SAE seed = the stimulus seed), and the step keeps clear of the demo's stability
+fits (seed + 1, seed + 2) and of the other stimulus seeds' fits."""
+SAE_QUANTITIES = {"single": "recovery score, the demo's own SAE fit",
+                  "mean_over_fits": "recovery score, mean over the SAE fits",
+                  "spread": "range of the recovery score over the SAE fits (max - min)",
+                  "consensus_score": "recovery score, consensus of the SAE fits",
+                  "pathways_single": "pathways named by a confirmed hypothesis, the demo's own fit",
+                  "pathways_consensus": "pathways named by a confirmed hypothesis, consensus"}
+"""Per-seed results of :func:`sae_spread` compared over seeds, and how the table names them."""
 
 
 def interval(values: list[float], level: float = 0.95) -> dict:
@@ -87,6 +106,11 @@ def interval(values: list[float], level: float = 0.95) -> dict:
     return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "n": len(values)}
 
 
+def band_text(band: dict, spec: str = ".2f") -> str:
+    """``mean [low, high]`` of an :func:`interval`."""
+    return f"{band['mean']:{spec}} [{band['low']:{spec}}, {band['high']:{spec}}]"
+
+
 def quantities(summary: dict) -> dict[str, float]:
     """The entries of one run's summary.json compared over seeds (:data:`QUANTITIES`, and
     :data:`CONTROL` flattened from ``control_specificity_<layer>``)."""
@@ -95,9 +119,10 @@ def quantities(summary: dict) -> dict[str, float]:
     return {key: summary[key] for key in QUANTITIES} | control
 
 
-def replicate(out: Path, seeds: list[int], model: str = "default") -> dict:
+def replicate(out: Path, seeds: list[int], model: str = "default", sae_fits: int = 1) -> dict:
     """Run (or resume) one demo of ``model`` (a name or a checkpoint folder with its virtual
-    retina) per seed under ``out`` and summarise the quantities over seeds."""
+    retina) per seed under ``out`` and summarise the quantities over seeds; with ``sae_fits`` > 1
+    also each seed's :func:`sae_spread` over that many SAE fits."""
     runs = {}
     for seed in seeds:
         folder = out / f"seed_{seed}"
@@ -113,9 +138,102 @@ def replicate(out: Path, seeds: list[int], model: str = "default") -> dict:
                                       for pair, (a, b) in CONTROL_DIFFERENCES.items()},
               "retest": retest(out / f"seed_{seeds[0]}", DemoSettings(seed=seeds[0]), [s + 2 for s in seeds],
                                list(RETEST_FRAMES), model)}
+    if sae_fits > 1:
+        spreads = {seed: sae_spread(out / f"seed_{seed}", DemoSettings(seed=seed), sae_fits, model) for seed in seeds}
+        result["sae_fits"] = {"n_fits": sae_fits, "runs": {str(seed): spread for seed, spread in spreads.items()},
+                              "intervals": {key: interval([spreads[s][key] for s in seeds]) for key in SAE_QUANTITIES},
+                              "consensus - single": interval([spreads[s]["consensus_score"] - spreads[s]["single"]
+                                                              for s in seeds])}
     with atomic_destination(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def _records(tested) -> list[dict]:
+    """One plain record per tested hypothesis: what the consensus needs and what it is scored by."""
+    return [{"layer": str(tested["layer"].values[i]), "block": str(tested["block"].values[i]),
+             "channels": str(tested["channels"].values[i]), "match_r": float(tested["match_r"].values[i]),
+             "outcome": str(tested["outcome"].values[i]), "type_agreement": float(tested["type_agreement"].values[i]),
+             "confidence": float(tested["confidence"].values[i])} for i in range(tested.sizes["hypothesis"])]
+
+
+def score_records(records: list[dict]) -> dict:
+    """Recovery score of hypothesis records (:func:`retinacodec.hypotheses.recovery_score`) and the
+    pathways a confirmed one names."""
+    agreement = xr.DataArray([r["type_agreement"] for r in records], dims="hypothesis")
+    confidence = xr.DataArray([r["confidence"] for r in records], dims="hypothesis")
+    return {"recovery": float(recovery_score(agreement, confidence)),
+            "pathways": len({r["block"] for r in records if r["outcome"] == CONFIRMED})}
+
+
+def consensus(fits: list[list[dict]]) -> list[dict]:
+    """The hypotheses that several SAE fits of the same contributions agree on (stability selection).
+
+    Parameters
+    ----------
+    fits : list of list of dict
+        Per fit, its hypotheses' records (``layer``, ``block``, ``channels``, ``match_r``, ...).
+
+    Returns
+    -------
+    list of dict
+        One record per (layer, pathway) named by at least half of the fits: the channel set chosen
+        for it most often, ties going to the set that follows the pathway most closely (larger
+        ``match_r``, the rule by which one fit merges the sets matched to a pathway), then to the
+        earlier fit. The rule reads the fits' hypotheses only, never their outcomes.
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for records in fits:
+        for record in records:
+            groups.setdefault((record["layer"], record["block"]), []).append(record)
+    kept = []
+    for members in groups.values():
+        if 2 * len(members) < len(fits):
+            continue
+        counts: dict[str, int] = {}
+        for member in members:
+            counts[member["channels"]] = counts.get(member["channels"], 0) + 1
+        kept.append(max(members, key=lambda m: (counts[m["channels"]], m["match_r"])))
+    return kept
+
+
+def sae_spread(folder: Path, settings: DemoSettings, n_fits: int, model: str = "default") -> dict:
+    """One run's hypotheses from ``n_fits`` SAE fits of its own contributions, at its own stimuli.
+
+    Fit 0 is the run's own (its ``modes_<layer>.nc``); fit j > 0 refits every layer's SAE as the
+    demo does, with SAE seed ``settings.seed + j * SAE_SEED_STEP``. Each fit's hypotheses are
+    generated and tested as in the demo (its hypothesis and matching stimuli), and
+    :func:`consensus` keeps the ones the fits agree on.
+
+    Returns
+    -------
+    dict
+        ``fits`` (per fit: ``sae_seed``, ``recovery``, ``pathways``, ``hypotheses`` records),
+        ``consensus`` (``recovery``, ``pathways``, ``hypotheses``) and the :data:`SAE_QUANTITIES`.
+    """
+    network = load(model)
+    stimulus = natural_jitter(n_frames=settings.hypothesis_frames, seed=settings.seed + 2, progress=False)
+    match = natural_jitter(n_frames=settings.match_frames, seed=settings.seed + 3, progress=False)
+    fits = []
+    for j in range(n_fits):
+        sae_seed = settings.seed + j * SAE_SEED_STEP
+        if j == 0:
+            modes = {layer: read_netcdf(folder / f"modes_{layer}.nc") for layer in settings.layers}
+        else:
+            modes = {layer: fit_modes(read_netcdf(folder / f"contributions_{layer}.nc"), labels="cell_type",
+                                      variable="contribution", epochs=settings.sae_epochs,
+                                      batch_size=settings.sae_batch_size, seed=sae_seed, stability_fits=0)[1]
+                     for layer in settings.layers}
+        records = _records(tested_hypotheses(network, stimulus, modes, settings, False, network.virtual_retina, match))
+        fits.append({"sae_seed": sae_seed, **score_records(records), "hypotheses": records})
+        print(f"[seed {settings.seed}, SAE fit {j}] recovery {fits[-1]['recovery']:.3f}", flush=True)
+    agreed = consensus([fit["hypotheses"] for fit in fits])
+    together = score_records(agreed)
+    scores = [fit["recovery"] for fit in fits]
+    return {"fits": fits, "consensus": {**together, "hypotheses": agreed},
+            "single": scores[0], "mean_over_fits": float(np.mean(scores)), "spread": float(np.ptp(scores)),
+            "consensus_score": together["recovery"], "pathways_single": fits[0]["pathways"],
+            "pathways_consensus": together["pathways"]}
 
 
 def retest(folder: Path, settings: DemoSettings, test_seeds: list[int], frames: list[int],
@@ -186,21 +304,18 @@ def plot(result: dict, path: Path) -> Path:
 
 def section(result: dict, figure: str) -> str:
     """The README's markdown for the replicates: a table of means and intervals and the figure."""
-    def cell(band: dict, spec: str = ".2f") -> str:
-        return f"{band['mean']:{spec}} [{band['low']:{spec}}, {band['high']:{spec}}]"
-
     seeds = ", ".join(map(str, result["seeds"]))
     rows = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
-    rows += [f"| {name} | {cell(result['intervals'][key])} | "
+    rows += [f"| {name} | {band_text(result['intervals'][key])} | "
              + ", ".join(f"{result['runs'][str(s)][key]:.2f}" for s in result["seeds"]) + " |"
              for key, name in QUANTITIES.items()]
-    rows += [f"| difference, {name} (paired) | {cell(result['differences'][name], '+.2f')} | |" for name in DIFFERENCES]
+    rows += [f"| difference, {name} (paired) | {band_text(result['differences'][name], '+.2f')} | |" for name in DIFFERENCES]
     control = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
-    control += [f"| {entry[3]} | {cell(result['intervals'][key], '+.3f')} | "
+    control += [f"| {entry[3]} | {band_text(result['intervals'][key], '+.3f')} | "
                 + ", ".join(f"{result['runs'][str(s)][key]:+.3f}" for s in result["seeds"]) + " |"
                 for key, entry in CONTROL.items()]
     pairs = result["control_differences"]
-    control += [f"| difference, control specificity, {pair}: modes - activation (paired) | {cell(band, '+.3f')} | |"
+    control += [f"| difference, control specificity, {pair}: modes - activation (paired) | {band_text(band, '+.3f')} | |"
                 for pair, band in pairs.items()]
     above = [pair for pair, band in pairs.items() if band["low"] > 0]
     below = [pair for pair, band in pairs.items() if band["high"] < 0]
@@ -211,7 +326,7 @@ def section(result: dict, figure: str) -> str:
     again = result["retest"]
     retested = ["| test stimulus | recovery score, mean [95 % CI] | per test stimulus |", "|---|---|---|"]
     demo = {str(DemoSettings().hypothesis_frames): " (the demo's)"}
-    retested += [f"| {int(n) / 100:g} s of natural jitter{demo.get(n, '')} | {cell(entry['interval'])} | "
+    retested += [f"| {int(n) / 100:g} s of natural jitter{demo.get(n, '')} | {band_text(entry['interval'])} | "
                  + ", ".join(f"{v:.2f}" for v in entry["scores"]) + " |" for n, entry in again["frames"].items()]
     return ("One demo run scores its hypotheses on one stimulus. Over independent stimulus seeds "
             f"({seeds}; written by `analyses/retina_replicates.py` from its `summary.json`; machine: "
@@ -225,7 +340,25 @@ def section(result: dict, figure: str) -> str:
             "change):\n\n" + "\n".join(retested)
             + "\n\nControl curves over the same seeds (each seed fits its own modes; specificity is the mean over "
             "cell types and k = 1..8 of the on- minus off-target relative rate change, see `report.md`):\n\n"
-            + "\n".join(control))
+            + "\n".join(control) + _sae_section(result))
+
+
+def _sae_section(result: dict) -> str:
+    """The section's part on the SAE refits (:func:`sae_spread`), empty when none were run."""
+    if "sae_fits" not in result:
+        return ""
+    fits = result["sae_fits"]
+
+    rows = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
+    rows += [f"| {name} | {band_text(fits['intervals'][key])} | "
+             + ", ".join(f"{fits['runs'][str(s)][key]:.2f}" for s in result["seeds"]) + " |"
+             for key, name in SAE_QUANTITIES.items()]
+    rows.append(f"| difference, consensus - the demo's own fit (paired) | {band_text(fits['consensus - single'], '+.2f')} | |")
+    return ("\n\nHow much of the spread is the SAE's fit: each seed's SAEs refitted with "
+            f"{fits['n_fits'] - 1} more SAE seeds on the same contributions, the hypotheses generated and tested "
+            "at the same stimuli. The consensus keeps each (layer, pathway) that at least half of the fits name, "
+            "with the channel set chosen most often for it (ties: the set that follows the pathway most closely); "
+            "it reads the fits' hypotheses, never their outcomes.\n\n" + "\n".join(rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,10 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[9200, 9300, 9400, 9500, 9800, 9900, 10000, 10100])
     parser.add_argument("--model", default="default", help="model name or checkpoint folder with its virtual retina "
                         "(default: the shipped model)")
+    parser.add_argument("--sae-fits", type=int, default=1, help="also refit each seed's SAEs this many times in all "
+                        "(the demo's own fit included) and score the fits' consensus (1: no refits)")
     parser.add_argument("--readme", type=Path, help="rewrite this README's retina-replicates section")
     args = parser.parse_args(argv)
     try:
-        result = replicate(args.output, args.seeds, args.model)
+        if args.sae_fits < 1:
+            raise RetinaCodecError(f"--sae-fits is {args.sae_fits}; expected an integer >= 1")
+        result = replicate(args.output, args.seeds, args.model, args.sae_fits)
         figure = plot(result, args.output / "replicates.png")
         if args.readme:
             target = args.readme.resolve().parent / "docs" / "figures" / "retina_replicates.png"
@@ -248,7 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     except RetinaCodecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for key, band in {**result["intervals"], **result["differences"], **result["control_differences"]}.items():
+    bands = {**result["intervals"], **result["differences"], **result["control_differences"]}
+    if "sae_fits" in result:
+        bands |= {f"sae {key}": band for key, band in result["sae_fits"]["intervals"].items()}
+        bands["sae consensus - single"] = result["sae_fits"]["consensus - single"]
+    for key, band in bands.items():
         print(f"{key:30s} {band['mean']:+.3f} [{band['low']:+.3f}, {band['high']:+.3f}] (n={band['n']})")
     return 0
 
