@@ -497,10 +497,13 @@ def report(found: dict, numbers: dict, figures: dict[str, str], source: str, sec
     lines += _hypotheses_section(found, numbers, figures)
     by = by_type(hypotheses["baseline_rate"])
     lines += ["Mean model rates (Hz) under that stimulus: " +
-              ", ".join(f"{type_name(str(t))} {float(v):.1f}" for t, v in zip(by["type"].values, by.values)), "",
-              "## Run", "", "| step | seconds |", "|---|---|"]
+              ", ".join(f"{type_name(str(t))} {float(v):.1f}" for t, v in zip(by["type"].values, by.values)), ""]
+    return "\n".join(lines + _run_section(seconds, settings, numbers.get("machine")))
+
+
+def _run_section(seconds: dict, settings: dict, machine: dict | None) -> list[str]:
+    """The report's last section: seconds per step, the settings, and the machine the run ran on."""
+    lines = ["## Run", "", "| step | seconds |", "|---|---|"]
     lines += [f"| {step} | {value:.0f} |" for step, value in seconds.items()]
     lines += ["", "Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items()), ""]
-    if "machine" in numbers:
-        lines += [f"Machine: {machine_line(numbers['machine'])}.", ""]
-    return "\n".join(lines)
+    return lines + ([f"Machine: {machine_line(machine)}.", ""] if machine else [])
