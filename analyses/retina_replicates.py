@@ -139,7 +139,8 @@ def replicate(out: Path, seeds: list[int], model: str = "default", sae_fits: int
               "retest": retest(out / f"seed_{seeds[0]}", DemoSettings(seed=seeds[0]), [s + 2 for s in seeds],
                                list(RETEST_FRAMES), model)}
     if sae_fits > 1:
-        spreads = {seed: sae_spread(out / f"seed_{seed}", DemoSettings(seed=seed), sae_fits, model) for seed in seeds}
+        spreads = {seed: sae_spread(out / f"seed_{seed}", DemoSettings(seed=seed), sae_fits, model)
+                   for seed in seeds}
         result["sae_fits"] = {"n_fits": sae_fits, "runs": {str(seed): spread for seed, spread in spreads.items()},
                               "intervals": {key: interval([spreads[s][key] for s in seeds]) for key in SAE_QUANTITIES},
                               "consensus - single": interval([spreads[s]["consensus_score"] - spreads[s]["single"]
@@ -309,14 +310,15 @@ def section(result: dict, figure: str) -> str:
     rows += [f"| {name} | {band_text(result['intervals'][key])} | "
              + ", ".join(f"{result['runs'][str(s)][key]:.2f}" for s in result["seeds"]) + " |"
              for key, name in QUANTITIES.items()]
-    rows += [f"| difference, {name} (paired) | {band_text(result['differences'][name], '+.2f')} | |" for name in DIFFERENCES]
+    rows += [f"| difference, {name} (paired) | {band_text(result['differences'][name], '+.2f')} | |"
+             for name in DIFFERENCES]
     control = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
     control += [f"| {entry[3]} | {band_text(result['intervals'][key], '+.3f')} | "
                 + ", ".join(f"{result['runs'][str(s)][key]:+.3f}" for s in result["seeds"]) + " |"
                 for key, entry in CONTROL.items()]
     pairs = result["control_differences"]
-    control += [f"| difference, control specificity, {pair}: modes - activation (paired) | {band_text(band, '+.3f')} | |"
-                for pair, band in pairs.items()]
+    control += [f"| difference, control specificity, {pair}: modes - activation (paired) | "
+                f"{band_text(band, '+.3f')} | |" for pair, band in pairs.items()]
     above = [pair for pair, band in pairs.items() if band["low"] > 0]
     below = [pair for pair, band in pairs.items() if band["high"] < 0]
     control.append("\nContribution modes are more specific than activation modes (paired interval above 0) in "
@@ -353,7 +355,8 @@ def _sae_section(result: dict) -> str:
     rows += [f"| {name} | {band_text(fits['intervals'][key])} | "
              + ", ".join(f"{fits['runs'][str(s)][key]:.2f}" for s in result["seeds"]) + " |"
              for key, name in SAE_QUANTITIES.items()]
-    rows.append(f"| difference, consensus - the demo's own fit (paired) | {band_text(fits['consensus - single'], '+.2f')} | |")
+    paired = band_text(fits["consensus - single"], "+.2f")
+    rows.append(f"| difference, consensus - the demo's own fit (paired) | {paired} | |")
     return ("\n\nHow much of the spread is the SAE's fit: each seed's SAEs refitted with "
             f"{fits['n_fits'] - 1} more SAE seeds on the same contributions, the hypotheses generated and tested "
             "at the same stimuli. The consensus keeps each (layer, pathway) that at least half of the fits name, "

@@ -3,7 +3,8 @@
 Every benchmark takes ``--record FILE.json``. The run then also writes what it measured: the rows it
 contributes to the README's benchmark table (what was measured, our figure, the reference's, the ratio),
 its raw figures, the command line, the date, the machine (:func:`retinacodec.device.machine`) and the
-load average before and after the run (other processes sharing the cores make a timing mean less, and the table says so).
+load average before and after the run (other processes sharing the cores make a timing mean less,
+and the table says so).
 ``python -m retinacodec.bench.readme`` builds the README's table from the files in ``docs/bench/``.
 """
 from __future__ import annotations
