@@ -216,14 +216,17 @@ def sae_spread(folder: Path, settings: DemoSettings, n_fits: int, model: str = "
     stimulus = natural_jitter(n_frames=settings.hypothesis_frames, seed=settings.seed + 2, progress=False)
     match = natural_jitter(n_frames=settings.match_frames, seed=settings.seed + 3, progress=False)
     fits = []
+    contributions: dict = {}  # read once, at the first refit
     for j in range(n_fits):
         sae_seed = settings.seed + j * SAE_SEED_STEP
         if j == 0:
             modes = {layer: read_netcdf(folder / f"modes_{layer}.nc") for layer in settings.layers}
         else:
-            modes = {layer: fit_modes(read_netcdf(folder / f"contributions_{layer}.nc"), labels="cell_type",
-                                      variable="contribution", epochs=settings.sae_epochs,
-                                      batch_size=settings.sae_batch_size, seed=sae_seed, stability_fits=0)[1]
+            contributions = contributions or {layer: read_netcdf(folder / f"contributions_{layer}.nc")
+                                              for layer in settings.layers}
+            modes = {layer: fit_modes(contributions[layer], labels="cell_type", variable="contribution",
+                                      epochs=settings.sae_epochs, batch_size=settings.sae_batch_size,
+                                      seed=sae_seed, stability_fits=0)[1]
                      for layer in settings.layers}
         records = _records(tested_hypotheses(network, stimulus, modes, settings, False, network.virtual_retina, match))
         fits.append({"sae_seed": sae_seed, **score_records(records), "hypotheses": records})

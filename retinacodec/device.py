@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -125,8 +126,6 @@ def machine() -> dict:
         (logical CPUs), ``threads`` (torch's intra-op threads now), ``torch``, ``numpy`` and
         ``python`` versions.
     """
-    import numpy as np
-
     return {"cpu": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
             "numpy": np.__version__, "python": platform.python_version()}

@@ -143,6 +143,7 @@ def test_sae_refits_reuse_the_runs_own_fit_first_and_refit_with_spaced_seeds(rep
     monkeypatch.setattr(replicates, "natural_jitter", lambda n_frames, seed, progress: type("S", (), {"attrs": {"seed": seed}})())
     spread = replicates.sae_spread(tmp_path, replicates.DemoSettings(seed=9100), 3)
     assert read[:2] == ["modes_bipolar.nc", "modes_amacrine.nc"]  # fit 0 is the run's own
+    assert read[2:] == ["contributions_bipolar.nc", "contributions_amacrine.nc"]  # read once for both refits
     assert sorted(set(seeds_seen)) == [9100 + replicates.SAE_SEED_STEP, 9100 + 2 * replicates.SAE_SEED_STEP]
     assert [fit["recovery"] for fit in spread["fits"]] == [1.0, 0.5, 1.0]
     assert spread["single"] == 1.0 and spread["mean_over_fits"] == pytest.approx(2.5 / 3) and spread["spread"] == 0.5
