@@ -564,6 +564,37 @@ def test_the_match_over_every_set_takes_the_closest_following_channel_of_either_
         pathway_ceiling(small_cnn, stimulus, layers, retina, match_stimulus=match, match="nearest")
 
 
+def test_the_assigned_ceiling_takes_only_the_sets_the_match_assigns_each_pathway(small_cnn, stimulus, retina):
+    from retinacodec.hypotheses.ceiling import pathway_ceiling
+
+    match = natural_jitter(n_frames=80, seed=23, progress=False)
+    layers = ["bipolar", "amacrine"]
+    ceiling = pathway_ceiling(small_cnn, stimulus, layers, retina, max_size=1, recording_s=600.0,
+                              match_stimulus=match)
+    pathways = [str(p) for p in ceiling["pathway"].values]
+    best = {p: (-1.0, "", "") for p in pathways}
+    for layer in layers:
+        matched = PathwayMatch.of(record_layer(small_cnn, match, layer, 50), retina)
+        values = matched.block([(c,) for c in range(4)])[:, [matched.pathways.index(p) for p in pathways]]
+        agreement = _single_channel_agreement(small_cnn, stimulus, retina, layer, pathways)
+        for channel, column in enumerate(values.argmax(axis=1)):  # the pathway each channel is assigned
+            pathway = pathways[column]
+            if agreement[channel, column] > best[pathway][0]:
+                best[pathway] = (agreement[channel, column], layer, str(channel))
+    for pathway, (agreement, layer, channels) in best.items():
+        row = ceiling.sel(pathway=pathway)
+        if not layer:  # no channel of either layer is assigned this pathway
+            assert np.isnan(float(row["assigned_ceiling"])) and str(row["assigned_channels"].values) == ""
+            continue
+        assert float(row["assigned_ceiling"]) == pytest.approx(agreement)
+        assert (str(row["assigned_layer"].values), str(row["assigned_channels"].values)) == (layer, channels)
+    assert any(not layer for _, layer, _ in best.values())  # some pathway is left unassigned: that case is checked
+    assert (ceiling["assigned_ceiling"].fillna(0) <= ceiling["ceiling"]).all()
+    assert ceiling.attrs["n_confirmable"] == int((ceiling["ceiling"] >= 1).sum())
+    assert ceiling.attrs["n_confirmable_assigned"] == sum(agreement >= 1 for agreement, _, _ in best.values())
+    assert ceiling.attrs["n_confirmable_assigned"] <= ceiling.attrs["n_confirmable"]
+
+
 def test_the_ceiling_per_layer_is_each_layers_own_ceiling_and_the_overall_one_their_maximum(small_cnn, stimulus,
                                                                                             retina):
     from retinacodec.hypotheses.ceiling import pathway_ceiling

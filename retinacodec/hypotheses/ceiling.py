@@ -7,7 +7,8 @@ low, the matching is what fails. :func:`named_ceiling` splits a run's shortfall 
 score its hypotheses would reach with the best set of their layer for the pathway each names.
 Beside the ceiling, :func:`pathway_ceiling` can match every small set to the pathways as the
 hypotheses do, from activities alone: what activity matching recovers whichever channels the modes
-nominate.
+nominate; and it bounds how many pathways a confirmed hypothesis could name, counting only the sets
+the match would assign each pathway.
 """
 from __future__ import annotations
 
@@ -99,10 +100,14 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
         it, the smallest and first one if tied); over (``layer``, ``pathway``) the same per layer,
         ``layer_ceiling`` and ``layer_ceiling_channels`` (for :func:`named_ceiling`); attr
         ``mean_ceiling``, the recovery score hypotheses naming every pathway once, with equal
-        confidence, could at best reach. With ``match_stimulus``: ``match_agreement``,
-        ``match_value``, ``match_layer`` and ``match_channels`` (pathway) of the set, over every
-        layer, with the largest match value for the pathway, and attrs ``mean_match_agreement``
-        (their mean) and ``match_rule``.
+        confidence, could at best reach, and ``n_confirmable``, the pathways whose ceiling is 1 (the
+        most a confirmed hypothesis with a set of up to ``max_size`` channels could name). With
+        ``match_stimulus``: ``match_agreement``, ``match_value``, ``match_layer`` and
+        ``match_channels`` (pathway) of the set, over every layer, with the largest match value for
+        the pathway, and attrs ``mean_match_agreement`` (their mean) and ``match_rule``; and
+        ``assigned_ceiling``, ``assigned_layer`` and ``assigned_channels`` (pathway), the best
+        type agreement among the sets the match assigns that pathway (NaN and "" where it assigns
+        it none), with attr ``n_confirmable_assigned``, the pathways where it is 1.
 
     Notes
     -----
@@ -111,6 +116,12 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
     activity matching can recover from this CNN whichever channels the modes nominate. When it is
     well below the ceiling, the channels whose silencing reproduces a block are not the ones that
     follow the blocked pathway's activity.
+
+    A hypothesis names the pathway its set follows most closely (the largest match value over
+    pathways), so it can be confirmed for a pathway only with a set the match assigns that
+    pathway: the ceiling over those sets (``assigned_ceiling``) bounds every hypothesis of up to
+    ``max_size`` channels naming the pathway, and ``n_confirmable_assigned`` bounds how many pathways
+    such hypotheses can name confirmed, whichever sets the modes nominate.
 
     Raises
     ------
@@ -128,6 +139,7 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
     per_layer = np.full((len(layers), len(pathways)), -1.0)
     per_layer_sets = np.full((len(layers), len(pathways)), "", dtype=object)
     matched = np.full((3, len(layers), len(pathways)), np.nan)  # (agreement, value, set index)
+    assigned = np.full((2, len(layers), len(pathways)), np.nan)  # (agreement, set index) per pathway
     layer_sets = []
     for row, layer in enumerate(layers):
         sets, agreement = _layer_agreement(model, stimulus, layer, observed, max_size, recording_s, z_min, batch_size,
@@ -140,6 +152,7 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
             values = _match_values(model, match_stimulus, layer, retina, sets, pathways, match, batch_size)
             closest = values.argmax(axis=0)
             matched[:, row] = agreement[closest, columns], values[closest, columns], closest
+            assigned[:, row] = _best_assigned(agreement, values.argmax(axis=1))
     best_layer = per_layer.argmax(axis=0)  # the first layer if tied
     result = xr.Dataset(
         {"name": ("pathway", [PATHWAY_NAMES.get(p, p) for p in pathways]),
@@ -150,6 +163,7 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
          "layer_ceiling_channels": (("layer", "pathway"), per_layer_sets.astype(str))},
         coords={"pathway": pathways, "layer": [str(layer) for layer in layers]},
         attrs={"mean_ceiling": float(per_layer.max(axis=0).mean()), "max_size": int(max_size),
+               "n_confirmable": int((per_layer.max(axis=0) >= 1).sum()),
                "note": "uses the blocks' outcomes: a diagnostic ceiling, never used to choose a match"},
     )
     if match_stimulus is None:
@@ -162,6 +176,38 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
         match_layer=("pathway", [str(layers[b]) for b in closest_layer]),
         match_channels=("pathway", [", ".join(map(str, layer_sets[b][int(i)])) for b, i in zip(closest_layer, index)]))
     result.attrs.update(mean_match_agreement=float(agreement.mean()), match_rule=match)
+    return _with_assigned_ceiling(result, assigned, layers, layer_sets)
+
+
+def _best_assigned(agreement: np.ndarray, assigned: np.ndarray) -> np.ndarray:
+    """(2, pathway): the best type agreement among a layer's sets that the match assigns each
+    pathway (``assigned``: per set, the pathway of its largest match value) and that set's index;
+    NaN where the match assigns the pathway no set of the layer."""
+    best = np.full((2, agreement.shape[1]), np.nan)
+    for column in range(agreement.shape[1]):
+        members = np.flatnonzero(assigned == column)
+        if members.size:
+            top = members[int(agreement[members, column].argmax())]  # the smallest and first set if tied
+            best[:, column] = agreement[top, column], top
+    return best
+
+
+def _with_assigned_ceiling(result: xr.Dataset, assigned: np.ndarray, layers: Sequence[str],
+                           layer_sets: list[list[tuple[int, ...]]]) -> xr.Dataset:
+    """Add the ceiling over the sets the match assigns each pathway (``assigned``: (agreement, set
+    index) per layer and pathway, from :func:`_best_assigned`) and how many pathways a confirmed
+    hypothesis could name."""
+    agreement, index = assigned
+    found = ~np.isnan(agreement).all(axis=0)
+    filled = np.where(np.isnan(agreement), -1.0, agreement)
+    layer = filled.argmax(axis=0)  # the first layer if tied
+    best = np.where(found, filled[layer, np.arange(agreement.shape[1])], np.nan)
+    result = result.assign(
+        assigned_ceiling=("pathway", best),
+        assigned_layer=("pathway", [str(layers[b]) if found[k] else "" for k, b in enumerate(layer)]),
+        assigned_channels=("pathway", [", ".join(map(str, layer_sets[b][int(index[b, k])])) if found[k] else ""
+                                       for k, b in enumerate(layer)]))
+    result.attrs["n_confirmable_assigned"] = int((best >= 1).sum())
     return result
 
 

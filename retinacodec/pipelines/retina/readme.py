@@ -89,6 +89,9 @@ def demo_section(numbers: dict) -> str:
                 for measure, values in numbers.get("agreement", {}).items()) + " |",
             f"| pathways named by a confirmed hypothesis | {len(covered)} of {len(numbers['coverage'])} "
             f"({', '.join(covered) or 'none'}) |",
+            "| pathways a confirmed hypothesis of one or two channels could name at best (uses the outcomes): any set; "
+            "only sets the match assigns the pathway | "
+            f"{numbers.get('pathways_confirmable', 'n/a')}; {numbers.get('pathways_confirmable_assigned', 'n/a')} |",
             f"| ceiling: mean over pathways of the best agreement of any set of few channels (uses the outcomes) | "
             f"{_number(numbers.get('recovery_ceiling'))} |",
             "| the same hypotheses with the best set of their layer for their pathway (uses the outcomes) | "

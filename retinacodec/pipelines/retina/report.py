@@ -49,7 +49,9 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         layer for their pathway (:func:`~retinacodec.hypotheses.ceiling.named_ceiling`);
         ``recovery_match_all_sets`` and ``match_all_sets`` (per pathway), the agreement of the set
         of either layer that follows each pathway most closely, chosen from every small set by
-        activity alone;
+        activity alone; ``pathways_confirmable`` (pathways whose ceiling is 1),
+        ``pathways_confirmable_assigned`` and ``assigned_ceiling`` (per pathway), the same over the
+        sets the match assigns each pathway (:func:`~retinacodec.hypotheses.ceiling.pathway_ceiling`);
         ``hypotheses_shared_with_activation`` (:func:`shared_hypotheses`); the same with suffix
         ``_activation`` for the hypotheses from activation modes. NaN (e.g. a
         recovery score without any confidence) is given as None.
@@ -115,6 +117,7 @@ def _hypothesis_numbers(found: dict) -> dict:
                     numbers["recovery_match_all_sets"] = float(ceiling.attrs["mean_match_agreement"])
                     numbers["match_all_sets"] = {str(p): float(ceiling["match_agreement"].sel(pathway=p))
                                                  for p in ceiling["pathway"].values}
+                numbers.update(_confirmable(ceiling))
         if suffix == "":
             numbers["type_errors"], numbers["side_effects"] = _error_counts(hypotheses)
         if suffix == "_activation":
@@ -254,6 +257,20 @@ def _losses(curves: xr.Dataset) -> dict:
     return result
 
 
+def _confirmable(ceiling: xr.Dataset) -> dict:
+    """The summary's bounds on the pathways a confirmed hypothesis could name: ``pathways_confirmable``
+    (ceiling 1) and, with the match, ``pathways_confirmable_assigned`` and ``assigned_ceiling`` (per
+    pathway, NaN where the match assigns it no set); empty for a run before they were recorded."""
+    numbers = {}
+    if "n_confirmable" in ceiling.attrs:
+        numbers["pathways_confirmable"] = int(ceiling.attrs["n_confirmable"])
+    if "assigned_ceiling" in ceiling:
+        numbers["pathways_confirmable_assigned"] = int(ceiling.attrs["n_confirmable_assigned"])
+        numbers["assigned_ceiling"] = {str(p): float(ceiling["assigned_ceiling"].sel(pathway=p))
+                                       for p in ceiling["pathway"].values}
+    return numbers
+
+
 def _coverage_table(found: dict) -> str:
     """Per pathway of the reference circuit: hypotheses naming it and confirmed ones, from
     contribution modes and from activation modes."""
@@ -269,6 +286,10 @@ def _coverage_table(found: dict) -> str:
     if matched:
         rows[0] += " closest-following set of all (by activity) |"
         rows[1] += "---|"
+    assigned = ceiling is not None and "assigned_ceiling" in ceiling
+    if assigned:
+        rows[0] += " best set the match assigns it |"
+        rows[1] += "---|"
     first = found[f"coverage{sources[0][0]}"]
     for pathway in first["pathway"].values:
         cells = [f"{int(found[f'coverage{s}']['n_hypotheses'].sel(pathway=pathway))} / "
@@ -280,6 +301,10 @@ def _coverage_table(found: dict) -> str:
         if matched:
             cells.append(f"{float(best['match_agreement']):.2f} ({best['match_layer'].values} channels "
                          f"{best['match_channels'].values}, r = {float(best['match_value']):.2f})")
+        if assigned:
+            cells.append("none assigned" if not str(best["assigned_channels"].values) else
+                         f"{float(best['assigned_ceiling']):.2f} ({best['assigned_layer'].values} channels "
+                         f"{best['assigned_channels'].values})")
         rows.append(f"| {first['name'].sel(pathway=pathway).values} | " + " | ".join(cells) + " |")
     if ceiling is not None:
         rows += ["", f"Ceiling: the best type agreement any set of up to {ceiling.attrs['max_size']} channels of a "
@@ -289,7 +314,23 @@ def _coverage_table(found: dict) -> str:
                  + _below_one(ceiling) + "."]
     if matched:
         rows += ["", _match_all_sets(ceiling)]
+    if assigned:
+        rows += ["", _confirmable_text(ceiling)]
     return "\n".join(rows)
+
+
+def _confirmable_text(ceiling: xr.Dataset) -> str:
+    """How many pathways a confirmed hypothesis of few channels could name at best, and why."""
+    size, total = ceiling.attrs["max_size"], ceiling.sizes["pathway"]
+    values = ceiling["assigned_ceiling"].values
+    missing = [str(ceiling["name"].sel(pathway=p).values) for p, v in zip(ceiling["pathway"].values, values)
+               if not v >= 1]
+    return (f"Best set the match assigns it: a hypothesis names the pathway its set follows most closely, so it can "
+            f"be confirmed for a pathway only with a set the match assigns that pathway. With sets of up to {size} "
+            f"channels, a confirmed hypothesis could name at most {ceiling.attrs['n_confirmable']} of the {total} "
+            f"pathways (those whose ceiling is 1), and at most {ceiling.attrs['n_confirmable_assigned']} counting "
+            "only the sets the match assigns them, whichever channels the modes nominate"
+            + (f"; none can for {', '.join(missing)}" if missing else "") + ".")
 
 
 def _match_all_sets(ceiling: xr.Dataset) -> str:

@@ -65,6 +65,14 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     assert numbers["recovery_match_all_sets"] == pytest.approx(float(ceiling["match_agreement"].mean()))
     assert f"Its type agreement, averaged over pathways, is {numbers['recovery_match_all_sets']:.2f}" in report
     assert ceiling.attrs["match_rule"] == hypotheses.attrs["match_rule"]
+    assert numbers["pathways_confirmable"] == int((ceiling["ceiling"] >= 1).sum())
+    assert numbers["pathways_confirmable_assigned"] == int((ceiling["assigned_ceiling"] >= 1).sum())
+    assert (f"could name at most {numbers['pathways_confirmable']} of the 6 pathways (those whose ceiling is 1), and "
+            f"at most {numbers['pathways_confirmable_assigned']} counting only the sets the match assigns them") in report
+    unassigned = [str(p) for p, v in numbers["assigned_ceiling"].items() if v is None]  # NaN is None in the JSON
+    assert unassigned == [str(p) for p, c in zip(ceiling["pathway"].values, ceiling["assigned_channels"].values)
+                          if not str(c)]
+    assert report.count("| none assigned |") == len(unassigned)
     activation = read_netcdf(finished / "hypotheses_activation.nc")
     shared = set(zip(hypotheses["layer"].values, hypotheses["channels"].values)) & set(
         zip(activation["layer"].values, activation["channels"].values))
@@ -197,6 +205,8 @@ def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished,
     line = f"{machine['cpu']} ({machine['cpu_capability']}), {machine['threads']} of {machine['cpus']} CPUs, torch"
     assert f"| machine of the run | {line}" in text and f"Machine: {line}" in (finished / "report.md").read_text()
     assert f"chosen by activity (no modes, no outcomes) | {numbers['recovery_match_all_sets']:.2f} |" in text
+    assert (f"only sets the match assigns the pathway | {numbers['pathways_confirmable']}; "
+            f"{numbers['pathways_confirmable_assigned']} |") in text
     errors = numbers["type_errors"]
     assert (f"missed; wrong sign | {errors['right']}; {errors['side effect']}; {errors['missed']}; "
             f"{errors['wrong sign']} |") in text
