@@ -42,6 +42,16 @@ def test_the_readme_table_is_rewritten_from_the_records_and_nothing_else(recorde
     assert f"| {record['date']}, {record['load_average_before']:.1f} / " in text
 
 
+def test_only_keeps_the_named_benchmarks_records(recorded, tmp_path, capsys):
+    page = tmp_path / "scaling.md"
+    page.write_text(f"{BEGIN}\n{END}\n")
+    assert readme.main(["--records", str(recorded), "--readme", str(page), "--only", "virtual_retina"]) == 0
+    assert "`virtual_retina`:" in page.read_text()
+    assert readme.main(["--records", str(recorded), "--readme", str(page), "--only", "parallel"]) == 2
+    assert "no record of benchmark parallel; the records are of virtual_retina" in capsys.readouterr().err
+    assert "`virtual_retina`:" in page.read_text()  # left as it was
+
+
 def test_bad_records_and_pages_get_one_clear_error(recorded, tmp_path, capsys):
     page = tmp_path / "README.md"
     page.write_text("no markers\n")

@@ -1,9 +1,11 @@
 """Regenerate the README's benchmark table from recorded benchmark runs, so it cannot go stale.
 
-``python -m retinacodec.bench.readme [--records docs/bench] [--readme README.md]`` reads every
-``*.json`` written by ``python -m retinacodec.bench NAME --record FILE.json`` in the records folder and
-rewrites the README between ``<!-- bench:begin -->`` and ``<!-- bench:end -->``: one row per figure,
-with the date of its run and the load average the run saw, and the command that made each file.
+``python -m retinacodec.bench.readme [--records docs/bench] [--readme README.md] [--only NAME ...]``
+reads every ``*.json`` written by ``python -m retinacodec.bench NAME --record FILE.json`` in the records
+folder (with ``--only``, those of the named benchmarks) and rewrites the page between
+``<!-- bench:begin -->`` and ``<!-- bench:end -->``: one row per figure, with the date of its run and
+the load average the run saw, and the command that made each file. ``docs/scaling.md`` takes the
+``parallel`` record this way.
 """
 from __future__ import annotations
 
@@ -45,6 +47,21 @@ def read_records(folder: str | Path) -> list[dict]:
                                           r["command"]))
 
 
+def only_benchmarks(records: list[dict], names: list[str]) -> list[dict]:
+    """The records of the benchmarks ``names``, in their order in ``records``.
+
+    Raises
+    ------
+    RetinaCodecError
+        If a name has no record among ``records``.
+    """
+    missing = [name for name in names if name not in {record["bench"] for record in records}]
+    if missing:
+        present = ", ".join(sorted({record["bench"] for record in records}))
+        raise RetinaCodecError(f"no record of benchmark {', '.join(missing)}; the records are of {present}")
+    return [record for record in records if record["bench"] in names]
+
+
 def bench_section(records: list[dict]) -> str:
     """The README's benchmark table and the list of commands behind it, as markdown."""
     lines = ["| benchmark | ours | reference | ratio | run (date, load average before / after) |",
@@ -62,13 +79,16 @@ def bench_section(records: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: rewrite the README's benchmark section; returns the exit status."""
+    """Command line: rewrite a page's benchmark section; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m retinacodec.bench.readme", description=__doc__.splitlines()[0])
     parser.add_argument("--records", default="docs/bench", help="folder of benchmark records (default: docs/bench)")
     parser.add_argument("--readme", default="README.md", help="README to update (default: README.md)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="only the records of these benchmarks")
     args = parser.parse_args(argv)
     try:
-        path = replace_section(args.readme, SECTION, bench_section(read_records(args.records)))
+        records = read_records(args.records)
+        records = only_benchmarks(records, args.only) if args.only else records
+        path = replace_section(args.readme, SECTION, bench_section(records))
     except RetinaCodecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
