@@ -15,6 +15,7 @@ Usage::
 
     python analyses/retina_replicates.py -o results/retina_replicates [--seeds 9200 9300 ...]
         [--model default] [--sae-fits 5] [--readme README.md]
+    python analyses/retina_replicates.py -o results/retina_replicates --redraw --readme README.md
 
 The default seeds (9200-9500, 9800-10100) exclude the demo's own seed (9100), on whose stimuli the
 hypothesis rules were chosen, and 9600 and 9700, on which two of their settings were tuned. The rule
@@ -23,7 +24,8 @@ that leaves out channel sets with no visible effect was chosen after reading the
 and resumes (each seed's folder is a demo folder); the retests take about 10 minutes more, and each
 SAE refit (``--sae-fits``) about 15 s per seed. The results go to ``OUT/summary.json`` and
 ``OUT/replicates.png``; with ``--readme`` the README's ``retina-replicates`` section is rewritten
-from them.
+from them. ``--redraw`` runs nothing: it draws the figure and the section again from an earlier
+run's ``OUT/summary.json``.
 """
 from __future__ import annotations
 
@@ -282,6 +284,24 @@ def retest(folder: Path, settings: DemoSettings, test_seeds: list[int], frames: 
     return {"seed": seed, "test_seeds": test_seeds, "frames": result}
 
 
+def earlier_result(out: Path) -> dict:
+    """The result an earlier :func:`replicate` wrote to ``out/summary.json``.
+
+    Raises
+    ------
+    RetinaCodecError
+        If the file is missing or is not such a result.
+    """
+    path = out / "summary.json"
+    try:
+        result = json.loads(path.read_text())
+        _ = result["seeds"], result["runs"], result["intervals"], result["retest"], result["machine"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RetinaCodecError(f"{path} is not the summary of a replicates run ({exc!r}); expected the "
+                               "summary.json that analyses/retina_replicates.py -o OUT writes") from None
+    return result
+
+
 def plot(result: dict, path: Path) -> Path:
     """Each seed's recovery score and its two controls, with the means and their 95 % intervals."""
     from matplotlib.figure import Figure
@@ -380,11 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sae-fits", type=int, default=1, help="also refit each seed's SAEs this many times in all "
                         "(the demo's own fit included) and score the fits' consensus (1: no refits)")
     parser.add_argument("--readme", type=Path, help="rewrite this README's retina-replicates section")
+    parser.add_argument("--redraw", action="store_true", help="run nothing: draw the figure and the section "
+                        "from OUTPUT/summary.json of an earlier run")
     args = parser.parse_args(argv)
     try:
         if args.sae_fits < 1:
             raise RetinaCodecError(f"--sae-fits is {args.sae_fits}; expected an integer >= 1")
-        result = replicate(args.output, args.seeds, args.model, args.sae_fits)
+        result = (earlier_result(args.output) if args.redraw
+                  else replicate(args.output, args.seeds, args.model, args.sae_fits))
         figure = plot(result, args.output / "replicates.png")
         if args.readme:
             target = args.readme.resolve().parent / "docs" / "figures" / "retina_replicates.png"

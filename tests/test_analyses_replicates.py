@@ -87,6 +87,15 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
     assert "| recovery score, consensus of the SAE fits | 0.67 [" in text and "| 0.59, 0.75 |" in text
     assert "| difference, consensus - the demo's own fit (paired) | +0.05 [" in text
 
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- retina-replicates:begin -->\nstale\n<!-- retina-replicates:end -->\n")
+    (tmp_path / "docs" / "figures").mkdir(parents=True)
+    monkeypatch.setattr(replicates, "replicate", lambda *args: pytest.fail("--redraw must run nothing"))
+    assert replicates.main(["-o", str(tmp_path / "again"), "--redraw", "--readme", str(readme)]) == 0
+    assert replicates.section(again, "docs/figures/retina_replicates.png") in readme.read_text()
+    assert (tmp_path / "docs" / "figures" / "retina_replicates.png").read_bytes()[:4] == b"\x89PNG"
+    assert replicates.main(["-o", str(tmp_path / "nothing"), "--redraw", "--readme", str(readme)]) == 2
+
 
 def record(layer, block, channels, match_r=0.5, agreement=1.0, confidence=0.5, outcome="confirmed"):
     return {"layer": layer, "block": block, "channels": channels, "match_r": match_r, "outcome": outcome,
