@@ -55,10 +55,11 @@ def only_benchmarks(records: list[dict], names: list[str]) -> list[dict]:
     RetinaCodecError
         If a name has no record among ``records``.
     """
-    missing = [name for name in names if name not in {record["bench"] for record in records}]
+    present = {record["bench"] for record in records}
+    missing = [name for name in names if name not in present]
     if missing:
-        present = ", ".join(sorted({record["bench"] for record in records}))
-        raise RetinaCodecError(f"no record of benchmark {', '.join(missing)}; the records are of {present}")
+        raise RetinaCodecError(f"no record of benchmark {', '.join(missing)}; the records are of "
+                               f"{', '.join(sorted(present))}")
     return [record for record in records if record["bench"] in names]
 
 
