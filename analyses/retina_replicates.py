@@ -158,6 +158,7 @@ def replicate(out: Path, seeds: list[int], model: str = "default", sae_fits: int
 def _records(tested) -> list[dict]:
     """One plain record per tested hypothesis: what the consensus needs and what it is scored by."""
     return [{"layer": str(tested["layer"].values[i]), "block": str(tested["block"].values[i]),
+             "outputs": str(tested["blocked_outputs"].values[i]) if "blocked_outputs" in tested else "all",
              "channels": str(tested["channels"].values[i]), "match_r": float(tested["match_r"].values[i]),
              "outcome": str(tested["outcome"].values[i]), "type_agreement": float(tested["type_agreement"].values[i]),
              "confidence": float(tested["confidence"].values[i])} for i in range(tested.sizes["hypothesis"])]
@@ -178,20 +179,22 @@ def consensus(fits: list[list[dict]]) -> list[dict]:
     Parameters
     ----------
     fits : list of list of dict
-        Per fit, its hypotheses' records (``layer``, ``block``, ``channels``, ``match_r``, ...).
+        Per fit, its hypotheses' records (``layer``, ``block``, ``channels``, ``match_r``, ...;
+        ``outputs``, the blocked outputs, "all" when absent).
 
     Returns
     -------
     list of dict
-        One record per (layer, pathway) named by at least half of the fits: the channel set chosen
+        One record per (layer, pathway, blocked outputs) named by at least half of the fits: the
+        channel set chosen
         for it most often, ties going to the set that follows the pathway most closely (larger
         ``match_r``, the rule by which one fit merges the sets matched to a pathway), then to the
         earlier fit. The rule reads the fits' hypotheses only, never their outcomes.
     """
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, str, str], list[dict]] = {}
     for records in fits:
         for record in records:
-            groups.setdefault((record["layer"], record["block"]), []).append(record)
+            groups.setdefault((record["layer"], record["block"], record.get("outputs", "all")), []).append(record)
     kept = []
     for members in groups.values():
         if 2 * len(members) < len(fits):

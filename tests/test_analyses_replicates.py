@@ -114,6 +114,10 @@ def test_the_consensus_keeps_what_half_the_fits_name_with_their_most_chosen_set(
     assert kept == {("bipolar", "on"): "3", ("bipolar", "off"): "0, 4", ("amacrine", "on"): "3, 6"}
     kept = {(r["layer"], r["block"]): r["channels"] for r in replicates.consensus(fits[2:])}
     assert kept[("amacrine", "wide")] == "1" and kept[("bipolar", "off")] == "0, 4"  # 1 of 2 fits is half
+    # a block of a set's inhibitory outputs is another experiment than silencing it: counted apart
+    release = dict(record("amacrine", "wide", "3, 6"), outputs="inhibitory")
+    kept = replicates.consensus([[record("amacrine", "wide", "1"), release], [release], [release]])
+    assert [(r["block"], r.get("outputs", "all"), r["channels"]) for r in kept] == [("wide", "inhibitory", "3, 6")]
 
 
 def test_records_are_scored_as_the_library_scores_hypotheses(replicates):

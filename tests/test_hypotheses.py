@@ -14,8 +14,10 @@ from retinacodec.control import retina_control
 from retinacodec.errors import RetinaCodecError
 from retinacodec.hypotheses.effects import by_type, categories
 from retinacodec.hypotheses.match import (
+    MATCHES,
     PathwayMatch,
     drugs_for,
+    inhibitory_pathways,
     pathway_block_correlation,
     pathway_correlation,
     pathway_partial_correlation,
@@ -69,7 +71,7 @@ def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_sa
     for layer in ("bipolar", "amacrine"):
         result = hyp.generate(small_cnn, stimulus, dictionary(layer), layer, virtual_retina=retina, n_shuffles=2,
                               seed=5, progress=False)
-        blocks = list(result["block"].values)
+        blocks = list(zip(result["block"].values, result["blocked_outputs"].values))
         assert len(set(blocks)) == len(blocks)  # sets matched to one pathway are merged: one per pathway
         modes_sets = [{1, 3}, {0, 1}, {2}]  # each hypothesis's channels are a mode's set, or part of one
         assert all(any(set(listed(text)) <= own for own in modes_sets) for text in result["channels"])
@@ -85,15 +87,84 @@ def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_sa
         control = retina_control(small_cnn, stimulus, layer, sets, progress=False)
         measured = control["rate_change"].sel(intervention="ablate")
         for h in result["hypothesis"].values:
-            np.testing.assert_allclose(result["predicted_change"].sel(hypothesis=h), measured.sel(selection=h),
-                                       rtol=1e-3, atol=1e-4)
+            # a block of the inhibitory outputs only keeps the rises of silencing (the cells inhibited)
+            blocked = (hyp.released_change if result["blocked_outputs"].sel(hypothesis=h) == "inhibitory"
+                       else np.asarray)
+            np.testing.assert_allclose(result["predicted_change"].sel(hypothesis=h),
+                                       blocked(measured.sel(selection=h).values), rtol=1e-3, atol=1e-4)
             for k in range(2):
                 np.testing.assert_allclose(result["shuffled_change"].sel(shuffle=k, hypothesis=h),
-                                           measured.sel(selection=f"{h}/{k}"), rtol=1e-3, atol=1e-4)
+                                           blocked(measured.sel(selection=f"{h}/{k}").values), rtol=1e-3,
+                                           atol=1e-4)
                 assert len(sets[f"{h}/{k}"]) == len(sets[h])
         assert np.abs(result["predicted_change"]).max() > 0.01  # the comparison is not between zeros
         unperturbed = control["mean_rate"].sel(intervention="none").isel(selection=0)
         np.testing.assert_allclose(result["baseline_rate"], unperturbed, rtol=1e-4)
+
+
+def test_a_block_of_inhibitory_outputs_keeps_the_rises_of_silencing_and_zeroes_the_falls():
+    change = np.array([[-2.0, 0.0, 0.5], [3.0, -0.1, 1e-9]])
+    np.testing.assert_array_equal(hyp.released_change(change), [[0.0, 0.0, 0.5], [3.0, 0.0, 1e-9]])
+
+
+def test_the_inhibitory_pathways_are_the_sources_of_inhibitory_connections(retina):
+    assert inhibitory_pathways(retina.connections, retina.pathways) == ["amacrine_narrow", "amacrine_wide"]
+    wiring = xr.Dataset({"source": ("connection", ["a", "b", "a", "c"]), "sign": ("connection", [1, -1, 1, -1])})
+    assert inhibitory_pathways(wiring, ["c", "a", "b"]) == ["c", "b"]  # in the order asked
+
+
+def test_a_match_among_some_pathways_takes_the_full_matchs_columns(small_cnn, stimulus, retina):
+    matched = PathwayMatch.of(record_layer(small_cnn, stimulus, "amacrine", 50), retina)
+    among = matched.among(["amacrine_wide", "bipolar_on_sustained"])
+    sets = [(0,), (1, 2), (3,)]
+    for rule in MATCHES:
+        full = matched.values(sets, rule)
+        np.testing.assert_array_equal(among.values(sets, rule),
+                                      full[:, [matched.pathways.index("amacrine_wide"),
+                                               matched.pathways.index("bipolar_on_sustained")]])
+    assert among.channel_activity is matched.channel_activity
+
+
+def test_a_sets_inhibition_stands_for_an_inhibitory_pathway_only_on_its_route():
+    rng = np.random.default_rng(0)
+    on, off = rng.normal(size=(2, 400))
+    amacrine = on + 0.3 * rng.normal(size=400)  # driven by "on", like the narrow-field amacrine
+    pathways = np.stack([on, amacrine, off], axis=1)[:, :, None]  # (time, pathway, position)
+    channels = np.stack([on + 0.1 * rng.normal(size=400), off + 0.1 * rng.normal(size=400)], axis=1)[:, :, None]
+    matched = PathwayMatch(channels, pathways, ["on", "amacrine", "off"], silenced=[(0, 1), (1,), (2,)])
+    among = matched.among(["amacrine"])
+    assert among.values([(0,), (1,)]).argmax(axis=1).tolist() == [0, 0]  # both matched to the only one offered
+    # the "on" channel follows a pathway that drives the amacrine; the "off" channel does not
+    np.testing.assert_array_equal(among.on_route([(0,), (1,)]), [True, False])
+    np.testing.assert_array_equal(PathwayMatch(channels, pathways, ["on", "amacrine", "off"]).among(
+        ["amacrine"]).on_route([(0,), (1,)]), [False, False])  # without wiring a block silences its pathway alone
+
+
+def test_inhibitory_hypotheses_name_an_inhibitory_pathway_and_predict_only_rises(small_cnn, stimulus, retina):
+    kinds = {}
+    for inhibitory in (True, False):  # a long recording makes the small model's effects visible
+        kinds[inhibitory] = hyp.generate(small_cnn, stimulus, dictionary("bipolar"), "bipolar",
+                                         virtual_retina=retina, n_shuffles=2, seed=5, progress=False,
+                                         recording_s=1e5, inhibitory=inhibitory)
+    result, silencing = kinds[True], kinds[False]
+    released = result.where(result["blocked_outputs"] == "inhibitory", drop=True)
+    assert released.sizes["hypothesis"] >= 1  # the case is checked
+    assert set(released["block"].values) <= {"amacrine_narrow", "amacrine_wide"}
+    assert (released["predicted_change"] >= 0).all() and (released["shuffled_change"] >= 0).all()
+    assert (released["predicted_change"] > 0).any()
+    assert all(str(r).startswith("its outputs onto the cells it inhibits: ") for r in released["reason"].values)
+    for block, drug in zip(released["block"].values, released["drug"].values):
+        assert str(drug) == drugs_for(str(block), retina)[0]
+    # the whole-set hypotheses are those without the inhibitory ones, first and unchanged
+    assert set(silencing["blocked_outputs"].values) == {"all"}
+    whole = result.isel(hypothesis=slice(0, silencing.sizes["hypothesis"]))
+    assert set(whole["blocked_outputs"].values) == {"all"}
+    np.testing.assert_array_equal(whole["channels"].values, silencing["channels"].values)
+    np.testing.assert_allclose(whole["predicted_change"].values, silencing["predicted_change"].values)
+    assert (result.attrs["inhibitory"], silencing.attrs["inhibitory"]) == (1, 0)
+    boosted = hyp.generate(small_cnn, stimulus, dictionary("bipolar"), "bipolar", virtual_retina=retina,
+                           gain=2.0, n_shuffles=0, progress=False, recording_s=1e5)
+    assert set(boosted["blocked_outputs"].values) == {"all"}  # a gain scales whole channels
 
 
 def test_same_seed_gives_the_same_shuffles_and_another_seed_other_ones(small_cnn, stimulus):
@@ -501,8 +572,9 @@ def test_bad_inputs_raise_one_clear_error(small_cnn, stimulus, retina):
         hyp.test(matched, other, stimulus, progress=False)
 
 
-def _single_channel_agreement(model, stimulus, retina, layer, pathways, recording_s=600.0):
-    """(channel, pathway) type agreement of silencing each channel alone (retina_control) with each
+def _single_channel_agreement(model, stimulus, retina, layer, pathways, recording_s=600.0, released=False):
+    """(channel, pathway) type agreement of silencing each channel alone (retina_control), or with
+    ``released`` of blocking its inhibitory outputs only (the rises of silencing kept), with each
     pathway's block in the virtual retina (respond), computed without the ceiling's code."""
     from retinacodec.hypotheses.score import type_agreement
 
@@ -511,8 +583,8 @@ def _single_channel_agreement(model, stimulus, retina, layer, pathways, recordin
     cell_coords = {"cell_type": ("cell", control["cell_type"].values)}
     baseline = xr.DataArray(control["mean_rate"].sel(intervention="none").isel(selection=0).values, dims="cell",
                             coords=cell_coords)
-    change = xr.DataArray(control["rate_change"].sel(intervention="ablate").values, dims=("set", "cell"),
-                          coords=cell_coords)
+    change = control["rate_change"].sel(intervention="ablate").values
+    change = xr.DataArray(np.maximum(change, 0.0) if released else change, dims=("set", "cell"), coords=cell_coords)
     predicted = categories(change, baseline, recording_s, 2.0)
     first = model.history - 1
     truth = retina.respond(stimulus)["rate"].values[first:].mean(axis=0)
@@ -528,7 +600,8 @@ def _single_channel_agreement(model, stimulus, retina, layer, pathways, recordin
 def test_ceiling_is_the_best_agreement_of_any_single_channel_checked_with_retina_control(small_cnn, stimulus, retina):
     from retinacodec.hypotheses.ceiling import pathway_ceiling
 
-    ceiling = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=600.0)
+    ceiling = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=600.0,
+                              inhibitory=False)
     assert list(ceiling["pathway"].values) == list(retina.pathways)
     pathways = ["bipolar_off_sustained", "amacrine_wide"]
     expected = _single_channel_agreement(small_cnn, stimulus, retina, "amacrine", pathways).max(axis=0)
@@ -570,7 +643,7 @@ def test_the_assigned_ceiling_takes_only_the_sets_the_match_assigns_each_pathway
     match = natural_jitter(n_frames=80, seed=23, progress=False)
     layers = ["bipolar", "amacrine"]
     ceiling = pathway_ceiling(small_cnn, stimulus, layers, retina, max_size=1, recording_s=600.0,
-                              match_stimulus=match)
+                              match_stimulus=match, inhibitory=False)
     pathways = [str(p) for p in ceiling["pathway"].values]
     best = {p: (-1.0, "", "") for p in pathways}
     for layer in layers:
@@ -593,6 +666,47 @@ def test_the_assigned_ceiling_takes_only_the_sets_the_match_assigns_each_pathway
     assert ceiling.attrs["n_confirmable"] == int((ceiling["ceiling"] >= 1).sum())
     assert ceiling.attrs["n_confirmable_assigned"] == sum(agreement >= 1 for agreement, _, _ in best.values())
     assert ceiling.attrs["n_confirmable_assigned"] <= ceiling.attrs["n_confirmable"]
+
+
+def test_an_inhibitory_pathways_ceiling_also_tries_blocking_each_sets_inhibitory_outputs(small_cnn, stimulus,
+                                                                                         retina):
+    from retinacodec.hypotheses.ceiling import RELEASED, pathway_ceiling
+
+    match = natural_jitter(n_frames=80, seed=23, progress=False)  # a long recording: the small model's effects count
+    both = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=1e4,
+                           match_stimulus=match)
+    silencing = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=1e4,
+                                match_stimulus=match, inhibitory=False)
+    pathways = [str(p) for p in both["pathway"].values]
+    inhibitory = ["amacrine_narrow", "amacrine_wide"]
+    silenced = _single_channel_agreement(small_cnn, stimulus, retina, "amacrine", pathways, 1e4)
+    released = _single_channel_agreement(small_cnn, stimulus, retina, "amacrine", pathways, 1e4, released=True)
+    for k, pathway in enumerate(pathways):
+        row = both.sel(pathway=pathway)
+        if pathway not in inhibitory:  # an excitatory pathway is stood for by silencing only
+            assert float(row["ceiling"]) == float(silencing["ceiling"].sel(pathway=pathway))
+            continue
+        assert float(row["ceiling"]) == pytest.approx(max(silenced[:, k].max(), released[:, k].max()))
+        channels = str(row["ceiling_channels"].values)
+        assert channels.endswith(RELEASED) == (released[:, k].max() > silenced[:, k].max())
+    # a release is assigned the inhibitory pathway it follows most closely, when on its route
+    matched = PathwayMatch.of(record_layer(small_cnn, match, "amacrine", 50), retina)
+    values = matched.block([(c,) for c in range(4)])[:, [matched.pathways.index(p) for p in inhibitory]]
+    own = matched.block([(c,) for c in range(4)]).argmax(axis=1)  # the pathway each channel follows most closely
+    on_route = [matched.pathways.index(inhibitory[values[c].argmax()]) in matched.silenced[own[c]] for c in range(4)]
+    for column, pathway in enumerate(inhibitory):
+        k = pathways.index(pathway)
+        silenced_best = float(silencing["assigned_ceiling"].sel(pathway=pathway))
+        pool = [released[c, k] for c in range(4) if values[c].argmax() == column and on_route[c]]
+        pool += [] if np.isnan(silenced_best) else [silenced_best]
+        expected = max(pool) if pool else np.nan  # NaN: neither form of any channel is assigned the pathway
+        np.testing.assert_allclose(float(both["assigned_ceiling"].sel(pathway=pathway)), expected)
+    np.testing.assert_array_equal(both["match_channels"].values, silencing["match_channels"].values)
+    assert (both["ceiling"] >= silencing["ceiling"]).all()
+    assert both.attrs["n_confirmable"] >= silencing.attrs["n_confirmable"]
+    assert (both.attrs["inhibitory"], silencing.attrs["inhibitory"]) == (1, 0)
+    assert any(float(both["ceiling"].sel(pathway=p)) > float(silencing["ceiling"].sel(pathway=p))
+               for p in inhibitory)  # the release reaches what silencing does not: the case is checked
 
 
 def test_the_ceiling_per_layer_is_each_layers_own_ceiling_and_the_overall_one_their_maximum(small_cnn, stimulus,

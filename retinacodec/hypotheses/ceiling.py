@@ -8,7 +8,9 @@ score its hypotheses would reach with the best set of their layer for the pathwa
 Beside the ceiling, :func:`pathway_ceiling` can match every small set to the pathways as the
 hypotheses do, from activities alone: what activity matching recovers whichever channels the modes
 nominate; and it bounds how many pathways a confirmed hypothesis could name, counting only the sets
-the match would assign each pathway.
+the match would assign each pathway. An inhibitory pathway can also be stood for by a block of a
+set's inhibitory outputs only (:func:`~retinacodec.hypotheses.effects.released_change`), as the
+hypotheses do.
 """
 from __future__ import annotations
 
@@ -21,9 +23,12 @@ from torch import nn
 
 from ..errors import RetinaCodecError
 from ..layer_interventions import record_layer, scaled_mean_rates
-from .effects import categories
-from .match import MATCHES, PATHWAY_NAMES, PathwayMatch
+from .effects import categories, released_change
+from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, inhibitory_pathways
 from .score import retina_mean_rate, type_agreement
+
+RELEASED = " (inhibitory outputs)"
+"""Added to a set's channels where the ceiling is reached by a block of its inhibitory outputs only."""
 
 
 def _observed_categories(retina, stimulus: xr.DataArray, first: int, recording_s: float, z_min: float,
@@ -37,31 +42,31 @@ def _observed_categories(retina, stimulus: xr.DataArray, first: int, recording_s
 
 def _layer_agreement(model: nn.Module, stimulus: xr.DataArray, layer: str, observed: xr.DataArray, max_size: int,
                      recording_s: float, z_min: float, batch_size: int, progress: bool,
-                     coords: dict) -> tuple[list[tuple[int, ...]], np.ndarray]:
-    """Every set of 1..``max_size`` channels of a layer, and (set, pathway) the type agreement of
-    silencing it in the CNN with each pathway's block (``observed``)."""
+                     coords: dict) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
+    """Every set of 1..``max_size`` channels of a layer, and (set, pathway) the type agreement with
+    each pathway's block (``observed``) of silencing it in the CNN and of blocking its inhibitory
+    outputs only (:func:`~retinacodec.hypotheses.effects.released_change`)."""
     recording = record_layer(model, stimulus, layer, batch_size)
     n_channels = recording.activation.shape[1]
     sets = [s for size in range(1, max_size + 1) for s in combinations(range(n_channels), size)]
     means = scaled_mean_rates(model, recording, layer, sets, 0.0, batch_size, progress)
     baseline = recording.rates.values.astype(np.float64).mean(axis=0)
     change = xr.DataArray(means - baseline, dims=("set", "cell"), coords=coords)
-    predicted = categories(change, xr.DataArray(baseline, dims="cell", coords=coords), recording_s, z_min)
-    return sets, type_agreement(predicted, observed).transpose("set", "pathway").values
+    rate = xr.DataArray(baseline, dims="cell", coords=coords)
+    agreement = [type_agreement(categories(blocked, rate, recording_s, z_min), observed).transpose("set", "pathway")
+                 .values for blocked in (change, change.copy(data=released_change(change.values)))]
+    return sets, agreement[0], agreement[1]
 
 
-def _match_values(model: nn.Module, match_stimulus: xr.DataArray, layer: str, retina, sets: list[tuple[int, ...]],
-                  pathways: list[str], match: str, batch_size: int) -> np.ndarray:
+def _match_values(matched: PathwayMatch, sets: list[tuple[int, ...]], pathways: list[str], match: str) -> np.ndarray:
     """(set, pathway) match values (:meth:`PathwayMatch.values`) of every set, pathways in ``pathways``' order."""
-    matched = PathwayMatch.of(record_layer(model, match_stimulus, layer, batch_size), retina)
-    values = matched.values(sets, match)
-    return values[:, [matched.pathways.index(p) for p in pathways]]
+    return matched.values(sets, match)[:, [matched.pathways.index(p) for p in pathways]]
 
 
 def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[str], retina, max_size: int = 2,
                     recording_s: float = 60.0, z_min: float = 2.0, batch_size: int = 250,
                     progress: bool = False, match_stimulus: xr.DataArray | None = None,
-                    match: str = "block") -> xr.Dataset:
+                    match: str = "block", inhibitory: bool = True) -> xr.Dataset:
     """The best type agreement any set of up to ``max_size`` channels of a layer reaches with each
     pathway's block; with ``match_stimulus``, also the agreement of the set that follows each
     pathway most closely, chosen from activities alone.
@@ -90,13 +95,19 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
         pathways as the hypotheses are (see Returns).
     match : {"block", "partial", "correlation"}
         The hypotheses' matching rule (:data:`~retinacodec.hypotheses.match.MATCHES`).
+    inhibitory : bool
+        Also try, for each inhibitory pathway (:func:`~retinacodec.hypotheses.match.inhibitory_pathways`),
+        a block of every set's inhibitory outputs only, as the hypotheses do with ``inhibitory``
+        (:func:`~retinacodec.hypotheses.generate.generate`); such a set's channels end in
+        :data:`RELEASED`.
 
     Returns
     -------
     xarray.Dataset
         Over ``pathway``: ``name``, ``ceiling`` (best type agreement,
-        :func:`~retinacodec.hypotheses.score.type_agreement`, of silencing a channel set in the CNN
-        against blocking the pathway), ``ceiling_layer`` and ``ceiling_channels`` (the set reaching
+        :func:`~retinacodec.hypotheses.score.type_agreement`, of silencing a channel set in the CNN,
+        or with ``inhibitory`` of blocking its inhibitory outputs, against blocking the pathway),
+        ``ceiling_layer`` and ``ceiling_channels`` (the set reaching
         it, the smallest and first one if tied); over (``layer``, ``pathway``) the same per layer,
         ``layer_ceiling`` and ``layer_ceiling_channels`` (for :func:`named_ceiling`); attr
         ``mean_ceiling``, the recovery score hypotheses naming every pathway once, with equal
@@ -121,7 +132,11 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
     pathways), so it can be confirmed for a pathway only with a set the match assigns that
     pathway: the ceiling over those sets (``assigned_ceiling``) bounds every hypothesis of up to
     ``max_size`` channels naming the pathway, and ``n_confirmable_assigned`` bounds how many pathways
-    such hypotheses can name confirmed, whichever sets the modes nominate.
+    such hypotheses can name confirmed, whichever sets the modes nominate. With ``inhibitory``, a
+    block of a set's inhibitory outputs is assigned the inhibitory pathway it follows most closely
+    (the largest match value among those pathways) when that pathway is on the set's route, as the
+    hypotheses' second matching does; the match over every set (``match_agreement``) stays with
+    whole-set silencing.
 
     Raises
     ------
@@ -135,6 +150,7 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
     first = int(getattr(model, "history", 1)) - 1
     observed = _observed_categories(retina, stimulus, first, recording_s, z_min, coords)
     pathways = [str(p) for p in observed["pathway"].values]
+    inhibiting = np.isin(pathways, inhibitory_pathways(retina.connections, pathways) if inhibitory else [])
     columns = np.arange(len(pathways))
     per_layer = np.full((len(layers), len(pathways)), -1.0)
     per_layer_sets = np.full((len(layers), len(pathways)), "", dtype=object)
@@ -142,17 +158,23 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
     assigned = np.full((2, len(layers), len(pathways)), np.nan)  # (agreement, set index) per pathway
     layer_sets = []
     for row, layer in enumerate(layers):
-        sets, agreement = _layer_agreement(model, stimulus, layer, observed, max_size, recording_s, z_min, batch_size,
-                                           progress, coords)
-        layer_sets.append(sets)
-        top = agreement.argmax(axis=0)  # the smallest and first set if tied
+        sets, silenced, released = _layer_agreement(model, stimulus, layer, observed, max_size, recording_s, z_min,
+                                                    batch_size, progress, coords)
+        # the pool: every set silenced, then every set's inhibitory outputs blocked (inhibitory pathways only)
+        agreement = np.concatenate([silenced, np.where(inhibiting, released, -1.0)])
+        labels = [", ".join(map(str, s)) for s in sets]
+        labels += [label + RELEASED for label in labels]
+        layer_sets.append(labels)
+        top = agreement.argmax(axis=0)  # the smallest and first set if tied, silencing before release
         per_layer[row] = agreement[top, columns]
-        per_layer_sets[row] = [", ".join(map(str, sets[t])) for t in top]
+        per_layer_sets[row] = [labels[t] for t in top]
         if match_stimulus is not None:
-            values = _match_values(model, match_stimulus, layer, retina, sets, pathways, match, batch_size)
+            layer_match = PathwayMatch.of(record_layer(model, match_stimulus, layer, batch_size), retina)
+            values = _match_values(layer_match, sets, pathways, match)
             closest = values.argmax(axis=0)
-            matched[:, row] = agreement[closest, columns], values[closest, columns], closest
-            assigned[:, row] = _best_assigned(agreement, values.argmax(axis=1))
+            matched[:, row] = silenced[closest, columns], values[closest, columns], closest
+            among = _assigned_inhibition(layer_match, sets, pathways, inhibiting, match)
+            assigned[:, row] = _best_assigned(agreement, np.concatenate([values.argmax(axis=1), among]))
     best_layer = per_layer.argmax(axis=0)  # the first layer if tied
     result = xr.Dataset(
         {"name": ("pathway", [PATHWAY_NAMES.get(p, p) for p in pathways]),
@@ -163,7 +185,7 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
          "layer_ceiling_channels": (("layer", "pathway"), per_layer_sets.astype(str))},
         coords={"pathway": pathways, "layer": [str(layer) for layer in layers]},
         attrs={"mean_ceiling": float(per_layer.max(axis=0).mean()), "max_size": int(max_size),
-               "n_confirmable": int((per_layer.max(axis=0) >= 1).sum()),
+               "n_confirmable": int((per_layer.max(axis=0) >= 1).sum()), "inhibitory": int(bool(inhibitory)),
                "note": "uses the blocks' outcomes: a diagnostic ceiling, never used to choose a match"},
     )
     if match_stimulus is None:
@@ -174,9 +196,22 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
         match_agreement=("pathway", agreement),
         match_value=("pathway", value),
         match_layer=("pathway", [str(layers[b]) for b in closest_layer]),
-        match_channels=("pathway", [", ".join(map(str, layer_sets[b][int(i)])) for b, i in zip(closest_layer, index)]))
+        match_channels=("pathway", [layer_sets[b][int(i)] for b, i in zip(closest_layer, index)]))
     result.attrs.update(mean_match_agreement=float(agreement.mean()), match_rule=match)
     return _with_assigned_ceiling(result, assigned, layers, layer_sets)
+
+
+def _assigned_inhibition(matched: PathwayMatch, sets: list[tuple[int, ...]], pathways: list[str],
+                         inhibiting: np.ndarray, match: str) -> np.ndarray:
+    """(set,) the column in ``pathways`` of the inhibitory pathway (``inhibiting``) each set's
+    inhibitory outputs are assigned, as the hypotheses assign them: matched among the inhibitory
+    pathways and on the set's route (:meth:`~retinacodec.hypotheses.match.PathwayMatchAmong.on_route`);
+    -1 where none is."""
+    if not inhibiting.any():
+        return np.full(len(sets), -1)
+    among = matched.among([p for p, inhibitory in zip(pathways, inhibiting) if inhibitory])
+    columns = np.array([pathways.index(among.pathways[k]) for k in among.values(sets, match).argmax(axis=1)])
+    return np.where(among.on_route(sets, match), columns, -1)
 
 
 def _best_assigned(agreement: np.ndarray, assigned: np.ndarray) -> np.ndarray:
@@ -193,10 +228,10 @@ def _best_assigned(agreement: np.ndarray, assigned: np.ndarray) -> np.ndarray:
 
 
 def _with_assigned_ceiling(result: xr.Dataset, assigned: np.ndarray, layers: Sequence[str],
-                           layer_sets: list[list[tuple[int, ...]]]) -> xr.Dataset:
+                           layer_sets: list[list[str]]) -> xr.Dataset:
     """Add the ceiling over the sets the match assigns each pathway (``assigned``: (agreement, set
-    index) per layer and pathway, from :func:`_best_assigned`) and how many pathways a confirmed
-    hypothesis could name."""
+    index) per layer and pathway, from :func:`_best_assigned`; ``layer_sets``, each layer's sets as
+    text) and how many pathways a confirmed hypothesis could name."""
     agreement, index = assigned
     found = ~np.isnan(agreement).all(axis=0)
     filled = np.where(np.isnan(agreement), -1.0, agreement)
@@ -205,7 +240,7 @@ def _with_assigned_ceiling(result: xr.Dataset, assigned: np.ndarray, layers: Seq
     result = result.assign(
         assigned_ceiling=("pathway", best),
         assigned_layer=("pathway", [str(layers[b]) if found[k] else "" for k, b in enumerate(layer)]),
-        assigned_channels=("pathway", [", ".join(map(str, layer_sets[b][int(index[b, k])])) if found[k] else ""
+        assigned_channels=("pathway", [layer_sets[b][int(index[b, k])] if found[k] else ""
                                        for k, b in enumerate(layer)]))
     result.attrs["n_confirmable_assigned"] = int((best >= 1).sum())
     return result

@@ -1,4 +1,5 @@
-"""Rate changes summarised per cell type, and when a change counts as a change.
+"""Rate changes summarised per cell type, when a change counts as a change, and the change of a
+block of a set's inhibitory outputs only.
 
 Shared by the prediction side (:mod:`.generate`, changes of the CNN under ablation) and the test
 side (:mod:`.score`, changes of the virtual retina under a block), so both use one rule: a change
@@ -109,3 +110,21 @@ def categories(change: xr.DataArray, baseline: xr.DataArray, recording_s: float,
     category = (np.sign(mean_change) * (z >= z_min)).astype(np.int8)
     category.attrs = {"long_name": "direction of each type's mean change that would be seen (+1, 0, -1)"}
     return category
+
+
+def released_change(change: np.ndarray) -> np.ndarray:
+    """The change of a block of a set's inhibitory outputs only, from the change of its silencing.
+
+    Parameters
+    ----------
+    change : numpy.ndarray
+        (..., cell) mean rate with the set silenced minus unperturbed.
+
+    Returns
+    -------
+    numpy.ndarray
+        The rises kept, the falls set to zero: a cell whose rate the silencing raises is inhibited
+        by the set on balance and reads the network with the set silenced; every other cell reads
+        the intact network (see :func:`~retinacodec.hypotheses.generate.generate`, Notes).
+    """
+    return np.clip(change, 0.0, None)

@@ -25,9 +25,10 @@ from .effects import (
     changed,
     check_criterion,
     effect_z,
+    released_change,
     type_counts,
 )
-from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, drugs_for
+from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, PathwayMatchAmong, drugs_for, inhibitory_pathways
 from .select import Candidate, candidates, merge_by_pathway, mode_table, split_by_pathway, trim_to_pathway
 
 KIND = "hypotheses"
@@ -73,6 +74,7 @@ def generate(
     split: bool = True,
     trim: bool = True,
     require_effect: bool = True,
+    inhibitory: bool = True,
     batch_size: int = 250,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -130,6 +132,10 @@ def generate(
         Keep only the sets whose silencing (or scaling) the CNN predicts to change some cell
         type's mean rate visibly (``recording_s``, ``z_min``), before merging (see Notes); False
         keeps sets that change nothing.
+    inhibitory : bool
+        With a retina and ``gain`` 0, add hypotheses that a set's inhibitory output stands for one
+        of the retina's inhibitory pathways (:func:`~retinacodec.hypotheses.match.inhibitory_pathways`),
+        blocked as a receptor antagonist does: only on the cells the set inhibits (see Notes).
     batch_size : int
         Windows per forward pass.
     progress : bool
@@ -139,8 +145,10 @@ def generate(
     -------
     xarray.Dataset
         Over ``hypothesis`` (``"<layer>-<k>"``): ``layer``, ``reason``, ``modes``, ``channels``
-        (text), ``n_channels``, ``mode_usage``; ``block`` (the matched pathway, "" without a
-        retina), ``pathway_name``, ``drug``, ``drug_also_blocks``, ``match_r``,
+        (text), ``n_channels``, ``mode_usage``, ``blocked_outputs`` ("all": the channels are
+        silenced; "inhibitory": only their outputs onto the cells they inhibit); ``block`` (the
+        matched pathway, "" without a retina), ``pathway_name``, ``drug``, ``drug_also_blocks``,
+        ``match_r``,
         ``pathway_correlation`` and ``pathway_partial_correlation`` (hypothesis, pathway);
         ``predicted_change`` and ``affected`` (hypothesis, cell), ``predicted_effect`` (Hz) and
         ``predicted_category`` (hypothesis, type); ``effect_z``, ``detectability``, ``confidence``; ``baseline_rate`` (cell) in Hz; the
@@ -181,6 +189,26 @@ def generate(
     The match uses activities and the circuit's wiring only, never
     the outcome of a block, so the test is not circular.
 
+    *Inhibitory outputs.* An interneuron pathway of the retina inhibits some cells; a CNN has no
+    separate inhibitory cells, and one channel can excite one ganglion type and inhibit another
+    (the ON sustained channel drives the ON cells and does the narrow-field amacrine's crossover
+    inhibition of the OFF cells). Silencing it removes both, which no amacrine block does. The
+    experiment on an inhibitory pathway is a receptor antagonist (strychnine, picrotoxin): it
+    removes the inhibition where it lands, on the cells inhibited, and leaves the rest. Its CNN
+    counterpart gives every cell whose mean rate the set's silencing raises (the cells the set
+    inhibits, on balance) the rate of the network with the set silenced, and every other cell
+    the intact rate: :math:`\\hat\\Delta_i = \\max(\\bar r_i^{\\,\\text{ablated}} - \\bar r_i, 0)`.
+    With ``inhibitory``, every candidate set is matched, split and trimmed a second time among the
+    inhibitory pathways only (their match values are those of the full match, so the other
+    pathways are still held fixed). A set is kept when the inhibitory pathway it is matched to is
+    on its route: the pathway the set follows most closely over all of them, or one that
+    pathway's block silences (:meth:`~retinacodec.hypotheses.match.PathwayMatchAmong.on_route`;
+    a channel that follows the OFF sustained bipolars and inhibits the ON cells does the work of no
+    inhibitory pathway of the circuit), and when its inhibitory outputs' block would raise some
+    cell type visibly; the sets kept are merged by pathway into at most one hypothesis per
+    inhibitory pathway, ``blocked_outputs`` "inhibitory". Its shuffled controls are blocked the same way.
+    These hypotheses come beside the ``max_hypotheses`` whole-set ones.
+
     *Effect.* A set whose silencing changes no cell type's mean rate visibly (the CNN's own
     prediction, at ``z_min`` standard errors of a ``recording_s`` recording) follows a pathway's
     activity without contributing to the cells' responses: activating is not contributing, and
@@ -217,18 +245,25 @@ def generate(
     if table.weights.sizes["channel"] != n_channels:
         raise RetinaCodecError(f"the modes have {table.weights.sizes['channel']} channels; layer {layer!r} "
                                f"has {n_channels}")
-    matched = None
+    matched, inhibiting, candidate_sets = None, [], chosen
     if retina is not None:
         match_recording = (record_layer(model, validate_stimulus(match_stimulus), layer, batch_size, progress)
                            if match_stimulus is not None else recording)
         matched = PathwayMatch.of(match_recording, retina, progress)
-        chosen = split_by_pathway(chosen, matched, match) if split else chosen
-        chosen = trim_to_pathway(chosen, matched, match) if trim else chosen
+        inhibiting = inhibitory_pathways(retina.connections, matched.pathways) if inhibitory and gain == 0 else []
+        chosen = _narrowed_to_pathways(chosen, matched, match, split, trim)
     with shared_passes():  # a set kept is silenced once, for the effect filter and its prediction
         if require_effect:
             chosen = _with_effect(model, recording, layer, chosen, gain, batch_size, progress, recording_s, z_min)
         chosen = (merge_by_pathway(chosen, matched, match) if matched is not None else chosen)[:max_hypotheses]
-        ds = _predictions(model, recording, layer, chosen, gain, n_shuffles, seed, batch_size, progress,
+        released = [False] * len(chosen)
+        if inhibiting:
+            among = matched.among(inhibiting)
+            inhibition = _on_route(_narrowed_to_pathways(candidate_sets, among, match, split, trim), among, match)
+            inhibition = _with_release(model, recording, layer, inhibition, batch_size, progress, recording_s, z_min)
+            inhibition = _inhibitory_reasons(merge_by_pathway(inhibition, among, match))
+            chosen, released = chosen + inhibition, released + [True] * len(inhibition)
+        ds = _predictions(model, recording, layer, chosen, released, gain, n_shuffles, seed, batch_size, progress,
                           recording_s, z_min)
     ds.attrs.update({
         "kind": KIND,
@@ -245,6 +280,7 @@ def generate(
         "split_by_pathway": int(bool(split)),
         "trim_to_pathway": int(bool(trim)),
         "require_effect": int(bool(require_effect)),
+        "inhibitory": int(bool(inhibitory)),
         "recording_s": float(recording_s),
         "z_min": float(z_min),
         "n_shuffles": n_shuffles,
@@ -255,6 +291,27 @@ def generate(
         return _unmatched(ds)
     stimulus_used = match_stimulus if match_stimulus is not None else stimulus
     return _matched(ds, matched, stimulus_used, retina, chosen, match)
+
+
+def _narrowed_to_pathways(chosen: list[Candidate], matched, match: str, split: bool, trim: bool) -> list[Candidate]:
+    """The sets split into the channels that follow each pathway of ``matched`` and trimmed to
+    those that follow it most closely, as ``split`` and ``trim`` ask."""
+    chosen = split_by_pathway(chosen, matched, match) if split else chosen
+    return trim_to_pathway(chosen, matched, match) if trim else chosen
+
+
+def _on_route(chosen: list[Candidate], among: PathwayMatchAmong, match: str) -> list[Candidate]:
+    """The sets whose matched inhibitory pathway is on their route
+    (:meth:`~retinacodec.hypotheses.match.PathwayMatchAmong.on_route`), in their order."""
+    if not chosen:
+        return []
+    return [item for item, kept in zip(chosen, among.on_route([item.channels for item in chosen], match)) if kept]
+
+
+def _inhibitory_reasons(chosen: list[Candidate]) -> list[Candidate]:
+    """The sets with their reasons saying that only their inhibitory outputs are blocked."""
+    return [Candidate(item.channels, f"its outputs onto the cells it inhibits: {item.reason}", list(item.modes),
+                      item.usage, item.pathway) for item in chosen]
 
 
 def _baseline_rate(recording: LayerRecording) -> xr.DataArray:
@@ -278,10 +335,24 @@ def _with_effect(model: nn.Module, recording: LayerRecording, layer: str, chosen
     return [chosen[int(np.argmax(z.values))]]
 
 
-def _predictions(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate], gain: float,
-                 n_shuffles: int, seed: int, batch_size: int, progress: bool, recording_s: float,
-                 z_min: float) -> xr.Dataset:
-    """The CNN's predicted changes for every channel set and its shuffled controls."""
+def _with_release(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate], batch_size: int,
+                  progress: bool, recording_s: float, z_min: float) -> list[Candidate]:
+    """The sets whose inhibitory outputs' block (:func:`released_change`) raises some cell type's
+    mean rate visibly, in their order; none when no set does."""
+    if not chosen:
+        return []
+    baseline = _baseline_rate(recording)
+    rates = scaled_mean_rates(model, recording, layer, [item.channels for item in chosen], 0.0, batch_size, progress)
+    change = xr.DataArray(released_change(rates - baseline.values), dims=("set", "cell"), coords=baseline.coords)
+    visible = (categories(change, baseline, recording_s, z_min) != 0).any(TYPE_DIM).values
+    return [item for item, keep in zip(chosen, visible) if keep]
+
+
+def _predictions(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate],
+                 released: list[bool], gain: float, n_shuffles: int, seed: int, batch_size: int, progress: bool,
+                 recording_s: float, z_min: float) -> xr.Dataset:
+    """The CNN's predicted changes for every channel set and its shuffled controls; where
+    ``released``, of a block of the set's inhibitory outputs only (:func:`released_change`)."""
     n_channels = recording.activation.shape[1]
     rng = np.random.default_rng(seed)
     permutations = [rng.permutation(n_channels) for _ in range(n_shuffles)]
@@ -292,13 +363,18 @@ def _predictions(model: nn.Module, recording: LayerRecording, layer: str, chosen
     baseline = _baseline_rate(recording)
     cell_coords = {name: baseline[name] for name in baseline.coords}
     ids = [f"{layer}-{k}" for k in range(len(chosen))]
-    change = xr.DataArray(np.stack([means[item.channels] for item in chosen]) - baseline.values,
+    inhibitory = np.asarray(released, dtype=bool)
+
+    def blocked(changes: np.ndarray) -> np.ndarray:  # (..., hypothesis, cell)
+        return np.where(inhibitory[:, None], released_change(changes), changes)
+
+    change = xr.DataArray(blocked(np.stack([means[item.channels] for item in chosen]) - baseline.values),
                           dims=("hypothesis", "cell"), coords={"hypothesis": ids, **cell_coords})
     shape = (n_shuffles, len(chosen))
     shuffled_rates = np.array([[means[s] for s in row] for row in shuffled], dtype=float).reshape(*shape, baseline.size)
     shuffled_text = np.array([[_listed(s) for s in row] for row in shuffled], dtype=object).reshape(shape).astype(str)
     shuffled_change = xr.DataArray(
-        shuffled_rates - baseline.values,
+        blocked(shuffled_rates - baseline.values),
         dims=("shuffle", "hypothesis", "cell"),
         coords={"shuffle": np.arange(n_shuffles), "hypothesis": ids, **cell_coords})
     effect = by_type(change)
@@ -311,8 +387,13 @@ def _predictions(model: nn.Module, recording: LayerRecording, layer: str, chosen
         "n_channels": ("hypothesis", [len(item.channels) for item in chosen]),
         "mode_usage": ("hypothesis", [item.usage for item in chosen],
                        {"long_name": "summed fraction of samples where the set's modes are active"}),
+        "blocked_outputs": ("hypothesis", np.where(inhibitory, "inhibitory", "all").astype(str),
+                            {"long_name": "the set's outputs blocked: all (channels silenced) or only those onto "
+                                          "the cells it inhibits (a receptor block)"}),
         "baseline_rate": baseline.assign_attrs(units="Hz", long_name="mean rate of the unperturbed model"),
-        "predicted_change": change.assign_attrs(units="Hz", long_name="mean rate with the channels zeroed minus "
+        "predicted_change": change.assign_attrs(units="Hz", long_name="mean rate with the channels zeroed (only "
+                                                                      "onto the cells they inhibit, for "
+                                                                      "blocked_outputs inhibitory) minus "
                                                                       "unperturbed"),
         "affected": changed(change, baseline, recording_s, z_min),
         "predicted_effect": effect.assign_attrs(units="Hz", long_name="mean predicted change over the type's cells"),

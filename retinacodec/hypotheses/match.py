@@ -120,6 +120,27 @@ def silenced_pathways(connections, pathways: Sequence[str]) -> list[tuple[int, .
     return result
 
 
+def inhibitory_pathways(connections, pathways: Sequence[str]) -> list[str]:
+    """The pathways that inhibit some cell: sources of a connection with sign < 0.
+
+    Parameters
+    ----------
+    connections : xarray.Dataset
+        The circuit's named connections (``VirtualRetina.connections``).
+    pathways : sequence of str
+        The interneuron pathways, in the order wanted.
+
+    Returns
+    -------
+    list of str
+        Those of ``pathways`` with an inhibitory output, in their order (the two amacrines of the
+        virtual retina).
+    """
+    sources = {str(source) for source, sign in zip(connections["source"].values, connections["sign"].values)
+               if sign < 0}
+    return [str(p) for p in pathways if str(p) in sources]
+
+
 def pathway_block_correlation(channel_activity: np.ndarray, pathway_activity: np.ndarray,
                               channel_sets: Sequence[Sequence[int]],
                               silenced: Sequence[Sequence[int]]) -> np.ndarray:
@@ -280,10 +301,14 @@ class PathwayMatch:
         """(set, pathway) :func:`pathway_partial_correlation`."""
         return pathway_partial_correlation(self.channel_activity, self.pathway_activity, channel_sets)
 
+    @property
+    def blocks(self) -> list[tuple[int, ...]]:
+        """Per pathway, the positions of the pathways its block silences, its own first."""
+        return self.silenced or [(k,) for k in range(len(self.pathways))]
+
     def block(self, channel_sets: Sequence[Sequence[int]]) -> np.ndarray:
         """(set, pathway) :func:`pathway_block_correlation`."""
-        silenced = self.silenced or [(k,) for k in range(len(self.pathways))]
-        return pathway_block_correlation(self.channel_activity, self.pathway_activity, channel_sets, silenced)
+        return pathway_block_correlation(self.channel_activity, self.pathway_activity, channel_sets, self.blocks)
 
     def values(self, channel_sets: Sequence[Sequence[int]], match: str = "block") -> np.ndarray:
         """(set, pathway) match values of one of :data:`MATCHES`."""
@@ -292,3 +317,45 @@ class PathwayMatch:
     def best(self, channel_sets: Sequence[Sequence[int]], match: str = "block") -> list[str]:
         """The pathway each set is matched to: largest value of ``match`` (:data:`MATCHES`)."""
         return [self.pathways[int(b)] for b in self.values(channel_sets, match).argmax(axis=1)]
+
+    def among(self, pathways: Sequence[str]) -> PathwayMatchAmong:
+        """The same match with only ``pathways`` to choose from (see :class:`PathwayMatchAmong`)."""
+        return PathwayMatchAmong(self, [str(p) for p in pathways])
+
+
+@dataclass
+class PathwayMatchAmong:
+    """A :class:`PathwayMatch` whose sets can be matched to some of its pathways only.
+
+    The match values are the full match's (each computed with every pathway of the circuit, so a
+    partial or block correlation still holds all the others fixed); the others' columns are left
+    out, so a set is matched to whichever of ``pathways`` it follows most closely.
+    """
+
+    full: PathwayMatch
+    """The match over every pathway."""
+    pathways: list[str]
+    """The pathways to choose from, in the order of the values' columns."""
+
+    @property
+    def channel_activity(self) -> np.ndarray:
+        """(time, channel, position) CNN layer output, as in the full match."""
+        return self.full.channel_activity
+
+    def values(self, channel_sets: Sequence[Sequence[int]], match: str = "block") -> np.ndarray:
+        """(set, pathway) match values of one of :data:`MATCHES`, over ``pathways`` only."""
+        columns = [self.full.pathways.index(p) for p in self.pathways]
+        return self.full.values(channel_sets, match)[:, columns]
+
+    def on_route(self, channel_sets: Sequence[Sequence[int]], match: str = "block") -> np.ndarray:
+        """bool (set,): whether the pathway each set is matched to among ``pathways`` is the one it
+        follows most closely over every pathway, or one that pathway's block silences.
+
+        A set that follows pathway :math:`p` can do the work of pathway :math:`q` when :math:`p`
+        is :math:`q` or drives it (:func:`silenced_pathways`): a channel that follows the ON
+        sustained bipolars and inhibits the OFF cells does the work of the ON bipolar to
+        narrow-field amacrine route, while one that follows the OFF sustained bipolars and
+        inhibits the ON cells has no route through an inhibitory pathway of the circuit."""
+        own = self.full.values(channel_sets, match).argmax(axis=1)
+        target = [self.full.pathways.index(self.pathways[k]) for k in self.values(channel_sets, match).argmax(axis=1)]
+        return np.array([t in self.full.blocks[o] for o, t in zip(own, target)], dtype=bool)

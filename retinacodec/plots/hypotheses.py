@@ -29,7 +29,9 @@ def _scatter(ax, row: xr.Dataset, colours: dict[str, str], limit: float) -> None
     ax.set_xlim(-limit, limit)
     ax.set_ylim(-limit, limit)
     ax.tick_params(labelsize=7)
-    label = str(row["pathway_name"].values) + (f" ({row['drug'].values})" if str(row["drug"].values) else "")
+    scope = " inhibition" if "blocked_outputs" in row and str(row["blocked_outputs"].values) == "inhibitory" else ""
+    label = (str(row["pathway_name"].values) + scope
+             + (f" ({row['drug'].values})" if str(row["drug"].values) else ""))
     gain = float(row.attrs.get("gain", 0.0))
     action = "block" if gain == 0 else f"scale by {gain:g}:"
     ax.set_title(f"{row['hypothesis'].values}: {action} {label}\n{row['outcome'].values}, "

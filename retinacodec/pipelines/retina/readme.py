@@ -16,7 +16,7 @@ from ...errors import RetinaCodecError
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...io.atomic import atomic_destination
 from ...io.markdown import replace_section, section_markers
-from .report import machine_line
+from .report import kinds_text, machine_line
 
 SECTION = "demo"
 """Name of the generated section."""
@@ -84,6 +84,7 @@ def demo_section(numbers: dict) -> str:
             f"| recovery score | {_number(numbers['recovery_score'])} (shuffled channels "
             f"{_number(numbers['recovery_score_shuffled'])}; hypotheses from activation modes "
             f"{_number(numbers.get('recovery_score_activation'))}) |",
+            f"| recovery score by kind of hypothesis (hypotheses, confirmed) | {kinds_text(numbers)} |",
             "| per cell (confidence-weighted; shuffled) | " + ", ".join(
                 f"{measure.replace('_', ' ')} {_number(values['modes'])} ({_number(values['shuffled'])})"
                 for measure, values in numbers.get("agreement", {}).items()) + " |",

@@ -10,7 +10,7 @@ from ...hypotheses import to_markdown
 from ...hypotheses.ceiling import named_ceiling
 from ...hypotheses.effects import by_type
 from ...hypotheses.match import PATHWAY_NAMES, type_name
-from ...hypotheses.score import type_calls
+from ...hypotheses.score import recovery_score, type_calls
 from ...models.training import fit_table
 from ...receptive_fields import irf_variability
 
@@ -41,7 +41,7 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         ``completeness_error_max_hz``, ``completeness_error_median_relative``, ``sae_r2`` and
         ``sae_r2_activation``; ``irf_explained`` and ``irf_shown_share`` (cumulative share of the
         IRFs the shown modes carry); with a virtual retina ``recovery_score``,
-        ``recovery_score_shuffled``, ``outcomes`` (count per outcome), ``agreement`` (every
+        ``recovery_score_shuffled``, ``recovery_by_kind`` (:func:`recovery_by_kind`), ``outcomes`` (count per outcome), ``agreement`` (every
         measure's confidence-weighted mean, modes against shuffled), ``pathways_covered`` and
         ``coverage`` (per pathway: hypotheses naming it, confirmed ones); ``n_hypotheses``;
         ``recovery_ceiling`` and ``ceiling`` (per pathway) of the best small channel sets, and
@@ -99,6 +99,7 @@ def _hypothesis_numbers(found: dict) -> dict:
             continue
         numbers[f"recovery_score{suffix}"] = float(hypotheses["recovery_score"])
         numbers[f"recovery_score_shuffled{suffix}"] = float(hypotheses["recovery_score_shuffled"])
+        numbers[f"recovery_by_kind{suffix}"] = recovery_by_kind(hypotheses)
         outcomes = [str(o) for o in hypotheses["outcome"].values]
         numbers[f"outcomes{suffix}"] = {o: outcomes.count(o) for o in OUTCOMES}
         weighted = hypotheses["weighted_score"]
@@ -128,6 +129,43 @@ def _hypothesis_numbers(found: dict) -> dict:
                                                  "confirmed": int(coverage["n_confirmed"].sel(pathway=p))}
                                         for p in coverage["pathway"].values}
     return numbers
+
+
+KINDS = {"all": "whole set", "inhibitory": "inhibitory outputs"}
+"""Kinds of hypotheses by their ``blocked_outputs``: a set silenced, or only its outputs onto the
+cells it inhibits (:func:`~retinacodec.hypotheses.generate.generate`)."""
+
+
+def hypothesis_kinds(hypotheses: xr.Dataset) -> list[str]:
+    """The kind (a value of :data:`KINDS`) of every hypothesis; whole sets for hypotheses made
+    before ``blocked_outputs`` was recorded."""
+    outputs = hypotheses["blocked_outputs"].values if "blocked_outputs" in hypotheses else ["all"] * hypotheses.sizes[
+        "hypothesis"]
+    return [KINDS[str(o)] for o in outputs]
+
+
+def recovery_by_kind(tested: xr.Dataset) -> dict:
+    """Per kind of hypothesis (:func:`hypothesis_kinds`) that occurs: ``n`` hypotheses, their
+    recovery score (confidence-weighted mean type agreement, None without confidence) and
+    ``confirmed`` (how many)."""
+    kinds = np.array(hypothesis_kinds(tested))
+    result = {}
+    for kind in KINDS.values():
+        rows = tested.isel(hypothesis=np.flatnonzero(kinds == kind))
+        if rows.sizes["hypothesis"]:
+            score = recovery_score(rows["type_agreement"], rows["confidence"])
+            result[kind] = {"n": int(rows.sizes["hypothesis"]), "recovery": float(score),
+                            "confirmed": int(sum(str(o).startswith("confirmed") for o in rows["outcome"].values))}
+    return result
+
+
+def kinds_text(numbers: dict, suffix: str = "") -> str:
+    """"whole set 0.75 (6, 3 confirmed); ..." from ``recovery_by_kind`` of a summary; "n/a" without it."""
+    kinds = numbers.get(f"recovery_by_kind{suffix}")
+    if not kinds:
+        return "n/a"
+    return "; ".join(f"{kind} {_f(value['recovery'], '.2f')} ({value['n']}, {value['confirmed']} confirmed)"
+                     for kind, value in kinds.items())
 
 
 def _error_counts(hypotheses: xr.Dataset) -> tuple[dict, dict]:
@@ -355,14 +393,15 @@ def _below_one(ceiling) -> str:
             "reproduces") if low else ""
 
 
-def _silenced_sets(hypotheses: xr.Dataset) -> set[tuple[str, str]]:
-    """(layer, channels) of every hypothesis."""
-    return set(zip(map(str, hypotheses["layer"].values), map(str, hypotheses["channels"].values)))
+def _silenced_sets(hypotheses: xr.Dataset) -> set[tuple[str, str, str]]:
+    """(layer, channels, kind) of every hypothesis (:func:`hypothesis_kinds`)."""
+    return set(zip(map(str, hypotheses["layer"].values), map(str, hypotheses["channels"].values),
+                   hypothesis_kinds(hypotheses)))
 
 
 def shared_hypotheses(found: dict) -> int:
-    """How many contribution-mode hypotheses silence the same channels of the same layer as an
-    activation-mode hypothesis (0 without the activation control)."""
+    """How many contribution-mode hypotheses silence the same channels of the same layer, in the same
+    way (:func:`hypothesis_kinds`), as an activation-mode hypothesis (0 without the activation control)."""
     if "hypotheses_activation" not in found:
         return 0
     return len(_silenced_sets(found["hypotheses"]) & _silenced_sets(found["hypotheses_activation"]))
@@ -403,6 +442,17 @@ def _shortfall(found: dict, numbers: dict) -> list[str]:
     return ["", text]
 
 
+def _inhibitory_sentence(hypotheses: xr.Dataset) -> str:
+    """The sentence on the inhibitory-output hypotheses, when the run made some; "" otherwise."""
+    if "blocked_outputs" not in hypotheses or not (hypotheses["blocked_outputs"] == "inhibitory").any():
+        return ""
+    return ("A CNN channel can excite some cells and inhibit others; beside the whole-set hypotheses, every set is "
+            "also matched among the inhibitory pathways alone, and a set whose inhibition is visible stands for that "
+            "pathway's inhibitory synapses, blocked as a receptor antagonist does: the cells the set's silencing "
+            "raises take the silenced network's rate, the rest keep theirs (their reasons below begin \"its outputs "
+            "onto the cells it inhibits\"). ")
+
+
 def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> list[str]:
     """The report's hypotheses section: method, agreement table, pathway coverage, the list, figure."""
     hypotheses = found["hypotheses"]
@@ -422,8 +472,8 @@ def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> 
         "other pathways held fixed (multiple partial correlation, at the cells' positions on held-out natural "
         "jitter; of the sets naming the same pathway, the one that follows it most closely stands for it). It "
         "predicts each cell's change of mean rate from silencing the channels in the CNN, and is tested by "
-        "blocking that pathway in the virtual retina. The match never sees a block's outcome. A cell type "
-        "counts as changed "
+        "blocking that pathway in the virtual retina. The match never sees a block's outcome. "
+        f"{_inhibitory_sentence(hypotheses)}A cell type counts as changed "
         f"when a {hypotheses.attrs['recording_s']:g} s recording would see the change at "
         f"{hypotheses.attrs['z_min']:g} standard errors; a hypothesis's type agreement is the share of types "
         "predicted or seen to change whose direction it got right; the recovery score is the "
@@ -438,6 +488,8 @@ def _hypotheses_section(found: dict, numbers: dict, figures: dict[str, str]) -> 
     lines += [f"| {measure.replace('_', ' ')} | {_f(values['modes'], '.2f')} | {_f(values['shuffled'], '.2f')} | "
               f"{_f(control.get(measure, {}).get('modes'), '.2f')} |"
               for measure, values in numbers["agreement"].items()]
+    lines += ["", f"Recovery score by kind of hypothesis (hypotheses, confirmed): {kinds_text(numbers)}; from "
+              f"activation modes: {kinds_text(numbers, '_activation')}."]
     lines += ["", "Pathways of the virtual retina: hypotheses naming each, and confirmed ones.", "",
               _coverage_table(found), *_shortfall(found, numbers), "", "Per hypothesis:", "", to_markdown(hypotheses),
               _image(figures["hypotheses"], "Hypotheses: predicted against observed change per cell, and agreement "

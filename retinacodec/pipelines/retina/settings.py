@@ -62,7 +62,10 @@ class DemoSettings:
     """Frames of held-out natural jitter on which channels are matched to pathways (30 s; shorter
     stretches of natural jitter can leave channels silent and the match unstable)."""
     max_hypotheses: int = 6
-    """Most hypotheses per layer."""
+    """Most hypotheses per layer (whole-set ones; the inhibitory-output ones come beside them)."""
+    inhibitory_outputs: bool = True
+    """Also hypothesise that a set's inhibitory outputs stand for an inhibitory pathway, blocked
+    only on the cells the set inhibits (``inhibitory`` of :func:`~retinacodec.hypotheses.generate`)."""
     n_shuffles: int = 10
     """Shuffled mode-to-channel controls."""
     ceiling_channels: int = 2

@@ -226,7 +226,8 @@ def tested_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, modes: dict, set
     with shared_passes():
         hypotheses = combine([generate(model, stimulus, modes[layer], layer, virtual_retina=retina,
                                        match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
-                                       n_shuffles=settings.n_shuffles, seed=settings.seed, progress=progress)
+                                       n_shuffles=settings.n_shuffles, seed=settings.seed,
+                                       inhibitory=settings.inhibitory_outputs, progress=progress)
                               for layer in settings.layers])
         return test(hypotheses, retina, stimulus, progress=progress) if retina is not None else hypotheses
 
@@ -249,6 +250,7 @@ def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, sett
         if retina is not None:
             outputs["ceiling"] = pathway_ceiling(model, stimulus, settings.layers, retina, settings.ceiling_channels,
                                                  progress=progress, match=hypotheses.attrs["match_rule"],
+                                                 inhibitory=settings.inhibitory_outputs,
                                                  match_stimulus=stimulus if match_stimulus is None else match_stimulus)
     return outputs
 

@@ -13,6 +13,7 @@ from retinacodec.io import read_netcdf, write_nwb
 from retinacodec.io.resumable import Workspace
 from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina import steps as demo_steps
+from retinacodec.pipelines.retina.report import hypothesis_kinds, kinds_text
 from retinacodec.pipelines.retina.run import run_demo
 from retinacodec.stimuli import natural_jitter
 
@@ -51,6 +52,15 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     assert 0.0 <= numbers["recovery_score"] <= 1.0 and 0.0 <= numbers["recovery_score_shuffled"] <= 1.0
     assert f"| recovery score (virtual retina) | {numbers['recovery_score']:.2f} |" in report
     hypotheses = read_netcdf(finished / "hypotheses.nc")
+    kinds = np.array(hypothesis_kinds(hypotheses))
+    assert sum(k["n"] for k in numbers["recovery_by_kind"].values()) == hypotheses.sizes["hypothesis"]
+    for kind, value in numbers["recovery_by_kind"].items():
+        weights = hypotheses["confidence"].values[kinds == kind]
+        agreement = hypotheses["type_agreement"].values[kinds == kind]
+        if weights.sum() > 0:
+            assert value["recovery"] == pytest.approx(float(np.dot(weights, agreement) / weights.sum()))
+    assert set(kinds) <= {"whole set", "inhibitory outputs"} and "whole set" in set(kinds)
+    assert f"Recovery score by kind of hypothesis (hypotheses, confirmed): {kinds_text(numbers)}" in report
     assert "observed_change" in hypotheses and hypotheses.sizes["shuffle"] == FAST.n_shuffles
     assert report.count("Blocking the ") >= hypotheses.sizes["hypothesis"]
     ceiling = read_netcdf(finished / "ceiling.nc")
@@ -74,8 +84,8 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
                           if not str(c)]
     assert report.count("| none assigned |") == len(unassigned)
     activation = read_netcdf(finished / "hypotheses_activation.nc")
-    shared = set(zip(hypotheses["layer"].values, hypotheses["channels"].values)) & set(
-        zip(activation["layer"].values, activation["channels"].values))
+    shared = set(zip(hypotheses["layer"].values, hypotheses["channels"].values, hypothesis_kinds(hypotheses))) & set(
+        zip(activation["layer"].values, activation["channels"].values, hypothesis_kinds(activation)))
     assert numbers["hypotheses_shared_with_activation"] == len(shared)
     predicted, observed = hypotheses["predicted_category"].values, hypotheses["observed_category"].values
     side = (predicted != 0) & (observed == 0)
