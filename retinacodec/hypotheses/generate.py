@@ -148,8 +148,7 @@ def generate(
         (text), ``n_channels``, ``mode_usage``, ``blocked_outputs`` ("all": the channels are
         silenced; "inhibitory": only their outputs onto the cells they inhibit); ``block`` (the
         matched pathway, "" without a retina), ``pathway_name``, ``drug``, ``drug_also_blocks``,
-        ``match_r``,
-        ``pathway_correlation`` and ``pathway_partial_correlation`` (hypothesis, pathway);
+        ``match_r``, ``pathway_correlation`` and ``pathway_partial_correlation`` (hypothesis, pathway);
         ``predicted_change`` and ``affected`` (hypothesis, cell), ``predicted_effect`` (Hz) and
         ``predicted_category`` (hypothesis, type); ``effect_z``, ``detectability``, ``confidence``; ``baseline_rate`` (cell) in Hz; the
         controls ``shuffled_channels`` (shuffle, hypothesis) and ``shuffled_change`` (shuffle,
@@ -206,8 +205,8 @@ def generate(
     a channel that follows the OFF sustained bipolars and inhibits the ON cells does the work of no
     inhibitory pathway of the circuit), and when its inhibitory outputs' block would raise some
     cell type visibly; the sets kept are merged by pathway into at most one hypothesis per
-    inhibitory pathway, ``blocked_outputs`` "inhibitory". Its shuffled controls are blocked the same way.
-    These hypotheses come beside the ``max_hypotheses`` whole-set ones.
+    inhibitory pathway, ``blocked_outputs`` "inhibitory". Their shuffled controls are blocked the
+    same way. These hypotheses come beside the ``max_hypotheses`` whole-set ones.
 
     *Effect.* A set whose silencing changes no cell type's mean rate visibly (the CNN's own
     prediction, at ``z_min`` standard errors of a ``recording_s`` recording) follows a pathway's

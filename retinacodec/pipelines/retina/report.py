@@ -41,9 +41,10 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         ``completeness_error_max_hz``, ``completeness_error_median_relative``, ``sae_r2`` and
         ``sae_r2_activation``; ``irf_explained`` and ``irf_shown_share`` (cumulative share of the
         IRFs the shown modes carry); with a virtual retina ``recovery_score``,
-        ``recovery_score_shuffled``, ``recovery_by_kind`` (:func:`recovery_by_kind`), ``outcomes`` (count per outcome), ``agreement`` (every
-        measure's confidence-weighted mean, modes against shuffled), ``pathways_covered`` and
-        ``coverage`` (per pathway: hypotheses naming it, confirmed ones); ``n_hypotheses``;
+        ``recovery_score_shuffled``, ``recovery_by_kind`` (:func:`recovery_by_kind`), ``outcomes``
+        (count per outcome), ``agreement`` (every measure's confidence-weighted mean, modes against
+        shuffled), ``pathways_covered`` and ``coverage`` (per pathway: hypotheses naming it,
+        confirmed ones); ``n_hypotheses``;
         ``recovery_ceiling`` and ``ceiling`` (per pathway) of the best small channel sets, and
         ``recovery_ceiling_named``, the score of the same hypotheses with the best set of their
         layer for their pathway (:func:`~retinacodec.hypotheses.ceiling.named_ceiling`);
