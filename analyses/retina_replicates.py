@@ -388,9 +388,10 @@ def _sae_section(result: dict) -> str:
     rows.append(f"| difference, consensus - the demo's own fit (paired) | {paired} | |")
     return ("\n\nHow much of the spread is the SAE's fit: each seed's SAEs refitted with "
             f"{fits['n_fits'] - 1} more SAE seeds on the same contributions, the hypotheses generated and tested "
-            "at the same stimuli. The consensus keeps each (layer, pathway) that at least half of the fits name, "
-            "with the channel set chosen most often for it (ties: the set that follows the pathway most closely); "
-            "it reads the fits' hypotheses, never their outcomes.\n\n" + "\n".join(rows))
+            "at the same stimuli. The consensus keeps each (layer, pathway, whole set or inhibitory outputs) that "
+            "at least half of the fits name, with the channel set chosen most often for it (ties: the set that "
+            "follows the pathway most closely); it reads the fits' hypotheses, never their outcomes.\n\n"
+            + "\n".join(rows))
 
 
 def main(argv: list[str] | None = None) -> int:
