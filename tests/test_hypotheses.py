@@ -123,6 +123,9 @@ def test_a_match_among_some_pathways_takes_the_full_matchs_columns(small_cnn, st
                                       full[:, [matched.pathways.index("amacrine_wide"),
                                                matched.pathways.index("bipolar_on_sustained")]])
     assert among.channel_activity is matched.channel_activity
+    # no sets: empty values, nothing on a route, nothing to merge
+    assert matched.values([]).shape == (0, len(matched.pathways)) and among.values([]).shape == (0, 2)
+    assert among.on_route([]).shape == (0,) and merge_by_pathway([], among) == []
 
 
 def test_a_sets_inhibition_stands_for_an_inhibitory_pathway_only_on_its_route():

@@ -302,8 +302,6 @@ def _narrowed_to_pathways(chosen: list[Candidate], matched, match: str, split: b
 def _on_route(chosen: list[Candidate], among: PathwayMatchAmong, match: str) -> list[Candidate]:
     """The sets whose matched inhibitory pathway is on their route
     (:meth:`~retinacodec.hypotheses.match.PathwayMatchAmong.on_route`), in their order."""
-    if not chosen:
-        return []
     return [item for item, kept in zip(chosen, among.on_route([item.channels for item in chosen], match)) if kept]
 
 
@@ -320,13 +318,23 @@ def _baseline_rate(recording: LayerRecording) -> xr.DataArray:
     return xr.DataArray(rates.values.astype(np.float64).mean(axis=0), dims="cell", coords=cell_coords)
 
 
+def _set_changes(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate], gain: float,
+                 batch_size: int, progress: bool, released: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
+    """(set, cell) change of the mean rate when each set's channels are scaled by ``gain`` (with
+    ``released``, of a block of its inhibitory outputs only, :func:`released_change`) and the
+    (cell) unperturbed rate."""
+    baseline = _baseline_rate(recording)
+    rates = scaled_mean_rates(model, recording, layer, [item.channels for item in chosen], gain, batch_size, progress)
+    change = rates - baseline.values
+    return (xr.DataArray(released_change(change) if released else change, dims=("set", "cell"),
+                         coords=baseline.coords), baseline)
+
+
 def _with_effect(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate], gain: float,
                  batch_size: int, progress: bool, recording_s: float, z_min: float) -> list[Candidate]:
     """The sets whose intervention changes some cell type's mean rate visibly, in their order; the
     one with the largest effect when none does."""
-    baseline = _baseline_rate(recording)
-    rates = scaled_mean_rates(model, recording, layer, [item.channels for item in chosen], gain, batch_size, progress)
-    change = xr.DataArray(rates - baseline.values, dims=("set", "cell"), coords=baseline.coords)
+    change, baseline = _set_changes(model, recording, layer, chosen, gain, batch_size, progress)
     visible = (categories(change, baseline, recording_s, z_min) != 0).any(TYPE_DIM).values
     if visible.any():
         return [item for item, keep in zip(chosen, visible) if keep]
@@ -340,9 +348,7 @@ def _with_release(model: nn.Module, recording: LayerRecording, layer: str, chose
     mean rate visibly, in their order; none when no set does."""
     if not chosen:
         return []
-    baseline = _baseline_rate(recording)
-    rates = scaled_mean_rates(model, recording, layer, [item.channels for item in chosen], 0.0, batch_size, progress)
-    change = xr.DataArray(released_change(rates - baseline.values), dims=("set", "cell"), coords=baseline.coords)
+    change, baseline = _set_changes(model, recording, layer, chosen, 0.0, batch_size, progress, released=True)
     visible = (categories(change, baseline, recording_s, z_min) != 0).any(TYPE_DIM).values
     return [item for item, keep in zip(chosen, visible) if keep]
 

@@ -311,7 +311,9 @@ class PathwayMatch:
         return pathway_block_correlation(self.channel_activity, self.pathway_activity, channel_sets, self.blocks)
 
     def values(self, channel_sets: Sequence[Sequence[int]], match: str = "block") -> np.ndarray:
-        """(set, pathway) match values of one of :data:`MATCHES`."""
+        """(set, pathway) match values of one of :data:`MATCHES`; (0, pathway) for no set."""
+        if not len(channel_sets):
+            return np.empty((0, len(self.pathways)))
         return {"block": self.block, "partial": self.partial, "correlation": self.correlation}[match](channel_sets)
 
     def best(self, channel_sets: Sequence[Sequence[int]], match: str = "block") -> list[str]:

@@ -228,8 +228,6 @@ def merge_by_pathway(chosen: list[Candidate], matched, match: str = "block") -> 
         reasons and channels are added to its reason. A set, not the union of the sets: a union
         of several modes' channels is a set no mode uses, and silencing it is no longer specific.
     """
-    if not chosen:
-        return []
     sets = [c.channels for c in chosen]
     values = matched.values(sets, match)
     best = values.argmax(axis=1)

@@ -140,9 +140,9 @@ cells it inhibits (:func:`~retinacodec.hypotheses.generate.generate`)."""
 def hypothesis_kinds(hypotheses: xr.Dataset) -> list[str]:
     """The kind (a value of :data:`KINDS`) of every hypothesis; whole sets for hypotheses made
     before ``blocked_outputs`` was recorded."""
-    outputs = hypotheses["blocked_outputs"].values if "blocked_outputs" in hypotheses else ["all"] * hypotheses.sizes[
-        "hypothesis"]
-    return [KINDS[str(o)] for o in outputs]
+    if "blocked_outputs" not in hypotheses:
+        return [KINDS["all"]] * hypotheses.sizes["hypothesis"]
+    return [KINDS[str(o)] for o in hypotheses["blocked_outputs"].values]
 
 
 def recovery_by_kind(tested: xr.Dataset) -> dict:
