@@ -87,16 +87,17 @@ def _outcomes(hypotheses: xr.Dataset, control: xr.Dataset | None = None) -> Figu
 
 def _predictions(hypotheses: xr.Dataset) -> Figure:
     effect = hypotheses["predicted_effect"].transpose("hypothesis", "type")
-    fig = Figure(figsize=(2.0 + 1.1 * effect.sizes["type"], 1.0 + 0.45 * effect.sizes["hypothesis"]),
-                 layout="constrained")
+    labels = [f"{key} (ch {hypotheses['channels'].sel(hypothesis=key).values}), c = "
+              f"{float(hypotheses['confidence'].sel(hypothesis=key)):.2f}" for key in effect["hypothesis"].values]
+    # room for the row labels (about 0.06 in per character at 8 pt), the cells and the colour bar, and
+    # at least the title's width, so that the cells never collapse however few cell types there are
+    width = max(0.06 * max(len(label) for label in labels) + 1.6 + 1.1 * effect.sizes["type"], 6.0)
+    fig = Figure(figsize=(width, 1.2 + 0.45 * effect.sizes["hypothesis"]), layout="constrained")
     ax = fig.add_subplot()
     limit = max(float(np.abs(effect.values).max()), 1e-6)
     image = ax.imshow(effect.values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(effect.sizes["type"]), [type_name(str(t)) for t in effect["type"].values])
-    ax.set_yticks(range(effect.sizes["hypothesis"]),
-                  [f"{key} (ch {hypotheses['channels'].sel(hypothesis=key).values}), c = "
-                   f"{float(hypotheses['confidence'].sel(hypothesis=key)):.2f}" for key in effect["hypothesis"].values],
-                  fontsize=8)
+    ax.set_yticks(range(effect.sizes["hypothesis"]), labels, fontsize=8)
     for (i, j), value in np.ndenumerate(effect.values):
         ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=7)
     fig.colorbar(image, ax=ax, label="predicted change (Hz)")
