@@ -64,8 +64,8 @@ QUANTITIES = {
     "hypotheses_shared_with_activation": "hypotheses silencing the same channels as an activation-mode one",
     "pathways_covered": "pathways named by a confirmed hypothesis (of 6)",
     "pathways_covered_activation": "the same, from activation modes",
-    "pathways_confirmable": "pathways a confirmed hypothesis of one or two channels could name at best (uses the "
-                            "outcomes)",
+    "pathways_confirmable": f"pathways a confirmed hypothesis of up to {DemoSettings().ceiling_channels} channels "
+                            "could name at best (uses the outcomes)",
     "pathways_confirmable_assigned": "the same, counting only the sets the match assigns the pathway",
     "model_r": "model r on the seed's natural jitter",
 }

@@ -90,8 +90,8 @@ def demo_section(numbers: dict) -> str:
                 for measure, values in numbers.get("agreement", {}).items()) + " |",
             f"| pathways named by a confirmed hypothesis | {len(covered)} of {len(numbers['coverage'])} "
             f"({', '.join(covered) or 'none'}) |",
-            "| pathways a confirmed hypothesis of one or two channels could name at best (uses the outcomes): any set; "
-            "only sets the match assigns the pathway | "
+            f"| pathways a confirmed hypothesis of {_ceiling_size(numbers)} could name at best (uses the outcomes): "
+            "any set; only sets the match assigns the pathway | "
             f"{numbers.get('pathways_confirmable', 'n/a')}; {numbers.get('pathways_confirmable_assigned', 'n/a')} |",
             f"| ceiling: mean over pathways of the best agreement of any set of few channels (uses the outcomes) | "
             f"{_number(numbers.get('recovery_ceiling'))} |",
@@ -127,8 +127,15 @@ def _ceiling_line(numbers: dict) -> str:
     if not below:
         return ""
     listed = ", ".join(f"{PATHWAY_NAMES.get(p, p)} ({c:.2f})" for p, c in below.items())
-    return (f" Pathways whose block no set of one or two channels of either layer reproduces (ceiling below 1: the "
-            f"CNN mixes them with others): {listed}.")
+    return (f" Pathways whose block no set of {_ceiling_size(numbers)} of either layer reproduces (ceiling below 1: "
+            f"the CNN mixes them with others): {listed}.")
+
+
+def _ceiling_size(numbers: dict) -> str:
+    """"up to N channels", the sets the summary's ceiling tried ("few channels" for a run before it
+    was recorded)."""
+    size = numbers.get("ceiling_channels")
+    return "few channels" if size is None else f"up to {size} channel{'s' if size > 1 else ''}"
 
 
 def update_readme(summary: str | Path, readme: str | Path = "README.md") -> Path:

@@ -45,7 +45,8 @@ def summary(found: dict, layers: tuple[str, ...]) -> dict:
         (count per outcome), ``agreement`` (every measure's confidence-weighted mean, modes against
         shuffled), ``pathways_covered`` and ``coverage`` (per pathway: hypotheses naming it,
         confirmed ones); ``n_hypotheses``;
-        ``recovery_ceiling`` and ``ceiling`` (per pathway) of the best small channel sets, and
+        ``recovery_ceiling`` and ``ceiling`` (per pathway) of the best channel sets of up to
+        ``ceiling_channels`` channels, and
         ``recovery_ceiling_named``, the score of the same hypotheses with the best set of their
         layer for their pathway (:func:`~retinacodec.hypotheses.ceiling.named_ceiling`);
         ``recovery_match_all_sets`` and ``match_all_sets`` (per pathway), the agreement of the set
@@ -113,6 +114,7 @@ def _hypothesis_numbers(found: dict) -> dict:
                 numbers[f"recovery_ceiling_named{suffix}"] = named_ceiling(hypotheses, ceiling)
             if suffix == "":
                 numbers["recovery_ceiling"] = float(ceiling.attrs["mean_ceiling"])
+                numbers["ceiling_channels"] = int(ceiling.attrs["max_size"])
                 numbers["ceiling"] = {str(p): float(ceiling["ceiling"].sel(pathway=p))
                                       for p in ceiling["pathway"].values}
                 if "match_agreement" in ceiling:

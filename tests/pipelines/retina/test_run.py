@@ -217,13 +217,18 @@ def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished,
     assert f"chosen by activity (no modes, no outcomes) | {numbers['recovery_match_all_sets']:.2f} |" in text
     assert (f"only sets the match assigns the pathway | {numbers['pathways_confirmable']}; "
             f"{numbers['pathways_confirmable_assigned']} |") in text
+    assert numbers["ceiling_channels"] == FAST.ceiling_channels == 1  # the label says the size the run tried
+    assert "| pathways a confirmed hypothesis of up to 1 channel could name at best" in text
     errors = numbers["type_errors"]
     assert (f"missed; wrong sign | {errors['right']}; {errors['side effect']}; {errors['missed']}; "
             f"{errors['wrong sign']} |") in text
     assert (tmp_path / FIGURE).read_bytes() == (finished / "hypotheses.png").read_bytes()
     numbers["ceiling"] = {"bipolar_on_sustained": 1.0, "amacrine_narrow": 0.5}
-    assert ("reproduces (ceiling below 1: the CNN mixes them with others): narrow-field amacrine (0.50).\n\n"
-            "Two runs on one machine give identical numbers.") in demo_section(numbers)
+    assert ("no set of up to 1 channel of either layer reproduces (ceiling below 1: the CNN mixes them with "
+            "others): narrow-field amacrine (0.50).\n\nTwo runs on one machine give identical numbers."
+            ) in demo_section(numbers)
+    del numbers["ceiling_channels"]  # a run from before the size was recorded
+    assert "no set of few channels of either layer" in demo_section(numbers)
     readme.write_text("no markers\n")
     assert main([str(finished / "summary.json"), "--readme", str(readme)]) == 2
     assert readme.read_text() == "no markers\n"
