@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from retinacodec.errors import RetinaCodecError
+from retinacodec.errors import one_line_errors
 from retinacodec.pipelines.imagenet.images import IMAGE_SUFFIXES
 from retinacodec.pipelines.imagenet.run import run_control
 from retinacodec.pipelines.imagenet.settings import ControlSettings
@@ -39,6 +39,7 @@ def subset(folder: Path, per_class: int, destination: Path) -> Path:
     return destination
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -60,23 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    try:
-        for model in args.model or ["efficientnet_lite0", "efficientnet_lite2"]:
-            out = args.output / model
-            fit = args.fit_images if args.fit_per_class is None else subset(
-                args.fit_images, args.fit_per_class, out / "subsets" / f"fit_{args.fit_per_class}")
-            settings = ControlSettings(model=model, layers=tuple(args.layers) if args.layers else None,
-                                       n_layers=args.n_layers, ig_steps=args.ig_steps, n_target_images=args.n_target,
-                                       n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
-                                       n_random_images=args.random_images, stability_fits=args.stability_fits)
-            path = run_control(args.images, fit, out / "run", settings=settings, time_budget_s=args.time_budget,
-                               device=args.device, progress=not args.quiet)
-            print(f"{model}: {path}")
-            if path.name != "report.md":
-                return 3  # unfinished: rerun to resume
-    except RetinaCodecError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    for model in args.model or ["efficientnet_lite0", "efficientnet_lite2"]:
+        out = args.output / model
+        fit = args.fit_images if args.fit_per_class is None else subset(
+            args.fit_images, args.fit_per_class, out / "subsets" / f"fit_{args.fit_per_class}")
+        settings = ControlSettings(model=model, layers=tuple(args.layers) if args.layers else None,
+                                   n_layers=args.n_layers, ig_steps=args.ig_steps, n_target_images=args.n_target,
+                                   n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
+                                   n_random_images=args.random_images, stability_fits=args.stability_fits)
+        path = run_control(args.images, fit, out / "run", settings=settings, time_budget_s=args.time_budget,
+                           device=args.device, progress=not args.quiet)
+        print(f"{model}: {path}")
+        if path.name != "report.md":
+            return 3  # unfinished: rerun to resume
     return 0
 
 

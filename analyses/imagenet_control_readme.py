@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from retinacodec.errors import RetinaCodecError
+from retinacodec.errors import one_line_errors
 from retinacodec.io.markdown import replace_section
 from retinacodec.pipelines.imagenet.control_report import sizes, tables
 
@@ -42,6 +42,7 @@ def section(results: Path, figures: Path, root: Path) -> str:
     return "\n\n".join(parts)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="output folder of analyses/imagenet_control.py")
@@ -50,11 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.readme.resolve().parent
     figures = root / "docs" / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    try:
-        replace_section(args.readme, SECTION, section(args.results, figures, root))
-    except RetinaCodecError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    replace_section(args.readme, SECTION, section(args.results, figures, root))
     print(f"updated {args.readme}")
     return 0
 

@@ -46,7 +46,7 @@ import time
 import numpy as np
 
 from retinacodec.attribution.ig import contributions
-from retinacodec.errors import RetinaCodecError
+from retinacodec.errors import RetinaCodecError, one_line_errors
 from retinacodec.pipelines.imagenet.analysis import run_imagenet
 from retinacodec.pipelines.imagenet.predictions import predict
 from retinacodec.pipelines.imagenet.images import Views, find_images
@@ -90,6 +90,7 @@ def estimate(model: str, n_images: int, n_views: int, device: str) -> dict[str, 
             "SAE": sae_seconds * n_images * SAE_EPOCHS, "control": forward * control_forwards}
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", help="ImageFolder-layout folder of validation images (or a flat folder "
@@ -103,23 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--estimate", action="store_true", help="time a small run and extrapolate instead")
     parser.add_argument("--n-images", type=int, default=50_000, help="images to extrapolate to (--estimate)")
     args = parser.parse_args(argv)
-    try:
-        if args.estimate:
-            seconds = estimate(args.model, args.n_images, 8, args.device)
-            for stage, value in seconds.items():
-                print(f"{stage:>20}: {value / 3600:8.1f} h")
-            print(f"{'total':>20}: {sum(seconds.values()) / 3600:8.1f} h for {args.n_images} images")
-            return 0
-        if args.images is None:
-            raise RetinaCodecError("no --images folder given; expected a folder of ImageNet validation images")
-        settings = ImagenetSettings(model=args.model, layers=tuple(args.layers) if args.layers else None,
-                                    n_steps=N_STEPS, sae_epochs=SAE_EPOCHS, control_classes=CONTROL_CLASSES,
-                                    n_off_target=N_OFF_TARGET, batch_size=128, chunk_size=1024)
-        summary = run_imagenet(args.images, args.output, settings=settings, labels=args.labels, weights=args.weights,
-                               device=args.device)
-    except RetinaCodecError as exc:
-        print(f"imagenet_full: error: {exc}", file=sys.stderr)
-        return 2
+    if args.estimate:
+        seconds = estimate(args.model, args.n_images, 8, args.device)
+        for stage, value in seconds.items():
+            print(f"{stage:>20}: {value / 3600:8.1f} h")
+        print(f"{'total':>20}: {sum(seconds.values()) / 3600:8.1f} h for {args.n_images} images")
+        return 0
+    if args.images is None:
+        raise RetinaCodecError("no --images folder given; expected a folder of ImageNet validation images")
+    settings = ImagenetSettings(model=args.model, layers=tuple(args.layers) if args.layers else None,
+                                n_steps=N_STEPS, sae_epochs=SAE_EPOCHS, control_classes=CONTROL_CLASSES,
+                                n_off_target=N_OFF_TARGET, batch_size=128, chunk_size=1024)
+    summary = run_imagenet(args.images, args.output, settings=settings, labels=args.labels, weights=args.weights,
+                           device=args.device)
     print(f"wrote {args.output}/report.md: {summary.sizes['layer']} layers, top-1 "
           f"{100 * summary.attrs['top1_accuracy']:.1f} %")
     return 0

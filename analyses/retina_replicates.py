@@ -40,7 +40,7 @@ import xarray as xr
 from scipy import stats
 
 from retinacodec.device import machine
-from retinacodec.errors import RetinaCodecError
+from retinacodec.errors import RetinaCodecError, one_line_errors
 from retinacodec.hypotheses import recovery_score
 from retinacodec.hypotheses.coverage import CONFIRMED
 from retinacodec.io.atomic import atomic_destination
@@ -394,6 +394,7 @@ def _sae_section(result: dict) -> str:
             + "\n".join(rows))
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """Command line; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -407,20 +408,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redraw", action="store_true", help="run nothing: draw the figure and the section "
                         "from OUTPUT/summary.json of an earlier run")
     args = parser.parse_args(argv)
-    try:
-        if args.sae_fits < 1:
-            raise RetinaCodecError(f"--sae-fits is {args.sae_fits}; expected an integer >= 1")
-        result = (earlier_result(args.output) if args.redraw
-                  else replicate(args.output, args.seeds, args.model, args.sae_fits))
-        figure = plot(result, args.output / "replicates.png")
-        if args.readme:
-            target = args.readme.resolve().parent / "docs" / "figures" / "retina_replicates.png"
-            shutil.copyfile(figure, target)
-            replace_section(args.readme, "retina-replicates",
-                            section(result, target.relative_to(args.readme.resolve().parent).as_posix()))
-    except RetinaCodecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.sae_fits < 1:
+        raise RetinaCodecError(f"--sae-fits is {args.sae_fits}; expected an integer >= 1")
+    result = (earlier_result(args.output) if args.redraw
+              else replicate(args.output, args.seeds, args.model, args.sae_fits))
+    figure = plot(result, args.output / "replicates.png")
+    if args.readme:
+        target = args.readme.resolve().parent / "docs" / "figures" / "retina_replicates.png"
+        shutil.copyfile(figure, target)
+        replace_section(args.readme, "retina-replicates",
+                        section(result, target.relative_to(args.readme.resolve().parent).as_posix()))
     bands = {**result["intervals"], **result["differences"], **result["control_differences"]}
     if "sae_fits" in result:
         bands |= {f"sae {key}": band for key, band in result["sae_fits"]["intervals"].items()}

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import RetinaCodecError
+from ..errors import RetinaCodecError, one_line_errors
 from ..io.markdown import replace_section
 from . import BENCHMARKS
 
@@ -79,6 +79,7 @@ def bench_section(records: list[dict]) -> str:
             + "\n\nThe runs behind the table:\n\n" + commands)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """Command line: rewrite a page's benchmark section; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m retinacodec.bench.readme", description=__doc__.splitlines()[0])
@@ -86,13 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", default="README.md", help="README to update (default: README.md)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only the records of these benchmarks")
     args = parser.parse_args(argv)
-    try:
-        records = read_records(args.records)
-        records = only_benchmarks(records, args.only) if args.only else records
-        path = replace_section(args.readme, SECTION, bench_section(records))
-    except RetinaCodecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    records = read_records(args.records)
+    records = only_benchmarks(records, args.only) if args.only else records
+    path = replace_section(args.readme, SECTION, bench_section(records))
     print(f"wrote {path}")
     return 0
 

@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ...errors import RetinaCodecError
+from ...errors import RetinaCodecError, one_line_errors
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...io.atomic import atomic_destination
 from ...io.markdown import replace_section, section_markers
@@ -173,17 +173,14 @@ def update_readme(summary: str | Path, readme: str | Path = "README.md") -> Path
     return readme
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m retinacodec.pipelines.retina.readme SUMMARY [--readme README.md]``."""
     parser = argparse.ArgumentParser(prog="python -m retinacodec.pipelines.retina.readme", description=__doc__.split("\n")[0])
     parser.add_argument("summary", help="summary.json of a demo run")
     parser.add_argument("--readme", default="README.md", help="README to update (default: README.md)")
     args = parser.parse_args(argv)
-    try:
-        path = update_readme(args.summary, args.readme)
-    except RetinaCodecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    path = update_readme(args.summary, args.readme)
     print(f"wrote {path} and {path.parent / FIGURE}")
     return 0
 
