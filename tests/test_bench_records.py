@@ -118,3 +118,17 @@ def test_a_recording_record_without_runs_is_one_clear_error(tmp_path, capsys):
     argv = ["--out", str(tmp_path), "--table", str(tmp_path / "t.md"), "--record", str(tmp_path / "r.json")]
     assert recording.main(argv) == 2
     assert "no white-noise bench runs" in capsys.readouterr().err and not (tmp_path / "r.json").exists()
+
+
+def test_the_resnet_cost_is_recorded_against_a_forward_pass_of_the_same_images():
+    from retinacodec.bench._record import Record
+    from retinacodec.bench.parallel import _resnet_cost
+
+    record = Record("parallel", ["--resnet-images", "1"])
+    _resnet_cost(1, "layer4", 2, record)
+    cost = record.figures["resnet50"]
+    assert cost["layer"] == "layer4" and cost["n_steps"] == 2 and cost["images"] == 1
+    assert cost["contributions_s_per_image"] > cost["forward_s_per_image"] > 0  # IG runs forward passes and more
+    (row,) = record.rows
+    assert row["ours"] == f"{cost['contributions_s_per_image']:.2f} s per image"
+    assert row["ratio"] == f"{cost['contributions_s_per_image'] / cost['forward_s_per_image']:.0f} forward passes' time"

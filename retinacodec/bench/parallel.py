@@ -10,8 +10,8 @@ warm-up). The chunk size is chosen by the job (from the measured cost per input)
 the one process, the overhead per chunk on a worker, the load average before each configuration
 (other processes share the CPUs), and checks that every run gives the single-process result.
 Cluster start-up is timed apart from the jobs. With ``--resnet-images N`` it also times
-``contributions`` of a random ResNet-50 at one layer per image on this CPU (the per-image cost
-docs/scaling.md extrapolates from).
+``contributions`` of a random ResNet-50 at one layer per image on this CPU against a forward pass
+of the same images (the per-image cost docs/scaling.md extrapolates from, in its generated table).
 """
 from __future__ import annotations
 
@@ -88,8 +88,9 @@ def _compare(name: str, job, n_inputs: int, unit: str, repeats: int, record: Rec
                " / ".join(f"{runs[n]['rate'] / single['rate']:.2f}x" for n in (1, 2)))
 
 
-def _resnet_cost(n_images: int, layer: str, n_steps: int) -> None:
-    """Print seconds per image of ``contributions`` on a random ResNet-50 (224 x 224 px)."""
+def _resnet_cost(n_images: int, layer: str, n_steps: int, record: Record) -> None:
+    """Time ``contributions`` of a random ResNet-50 (224 x 224 px) per image against a plain forward
+    pass of the same images in this process; print both and add the row to ``record``."""
     import torchvision
 
     from ..attribution.ig import contributions
@@ -99,10 +100,22 @@ def _resnet_cost(n_images: int, layer: str, n_steps: int) -> None:
     images = torch.randn(n_images, 3, 224, 224)
     contributions(model, images[:1], layer, "top", n_steps=2, batch_size=2, progress=False)  # warm-up
     started = time.perf_counter()
+    with torch.no_grad():
+        for image in images:
+            model(image[None])
+    forward = (time.perf_counter() - started) / n_images
+    started = time.perf_counter()
     contributions(model, images, layer, "top", n_steps=n_steps, batch_size=n_steps, progress=False)
     per_image = (time.perf_counter() - started) / n_images
-    print(f"ResNet-50 contributions at {layer!r}, {n_steps} steps, {torch.get_num_threads()} torch "
-          f"thread(s): {per_image:.2f} s per image ({n_images} images)")
+    threads = torch.get_num_threads()
+    print(f"ResNet-50 contributions at {layer!r}, {n_steps} steps, {threads} torch thread(s): {per_image:.2f} s "
+          f"per image ({n_images} images); a forward pass {forward:.3f} s per image")
+    record.figures["resnet50"] = {"layer": layer, "n_steps": n_steps, "images": n_images, "threads": threads,
+                                  "contributions_s_per_image": per_image, "forward_s_per_image": forward}
+    record.row(f"ResNet-50 contributions (random weights, 224 x 224 px), {layer!r}, top class, {n_steps} steps, "
+               f"{threads} torch thread, {n_images} images",
+               f"{per_image:.2f} s per image", f"a forward pass {forward:.3f} s per image",
+               f"{per_image / forward:.0f} forward passes' time")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,6 +168,6 @@ def main(argv: list[str] | None = None) -> int:
             _compare("classifier", classifier_job, args.images, "images", args.repeats, record)
     print(f"load average now {os.getloadavg()[0]:.1f} (1-minute; other processes share these CPUs)")
     if args.resnet_images:
-        _resnet_cost(args.resnet_images, args.resnet_layer, args.n_steps)
+        _resnet_cost(args.resnet_images, args.resnet_layer, args.n_steps, record)
     record.write(args.record)
     return 0
