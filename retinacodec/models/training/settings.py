@@ -54,7 +54,12 @@ class TrainingSettings:
     pools few bipolar channels (sparse wiring; scale-free because a batch norm follows the
     convolution)."""
     kernel_l2: float = 0.0
-    """Weight of the summed squared convolution kernels (bipolar and amacrine) in the loss."""
+    """Weight of the summed squared convolution kernels (bipolar and amacrine) in the loss. A batch
+    norm follows each convolution, so what the network computes does not depend on a kernel's scale:
+    this penalty shrinks the kernels without constraining the function, and mainly raises the
+    effective learning rate (van Laarhoven 2017, "L2 regularization versus batch and weight
+    normalization"). For a prior on what the kernels compute, use ``kernel_smoothness``,
+    ``bipolar_rank`` or the scale-free group lassos."""
     kernel_smoothness: float = 0.0
     """Weight of the summed squared spatial Laplacian of the bipolar kernels in the loss."""
     bipolar_rank: int = 0
