@@ -16,7 +16,7 @@ from ...errors import RetinaCodecError, one_line_errors
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...io.atomic import atomic_destination
 from ...io.markdown import replace_section, section_markers
-from .report import kinds_text, machine_line
+from .report import kinds_text, machine_line, spoken_list
 
 SECTION = "demo"
 """Name of the generated section."""
@@ -45,7 +45,7 @@ def _control_lines(numbers: dict, layers: list[str]) -> list[str]:
             verdict = ("contribution modes are the most target-specific on average" if not lost
                        else f"contribution modes are **not** more target-specific than {' and '.join(lost)}")
             losses = numbers.get(f"control_losses_{layer}", {}).get(intervention, {})
-            exceptions = (f"; not for the {' and '.join(type_name(t) for t in losses)} cells" if losses else "")
+            exceptions = f"; not for the {spoken_list(type_name(t) for t in losses)} cells" if losses else ""
             errors = numbers.get(f"control_specificity_se_{layer}", {}).get(intervention, {})
             listed = ", ".join(f"{name} {round(value, 3) + 0.0:+.3f}"
                                + (f" ± {errors[name]:.3f}" if name in errors else "") for name, value in values.items())
