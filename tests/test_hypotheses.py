@@ -541,6 +541,15 @@ def test_markdown_says_the_intervention_drug_cell_types_and_outcome_in_words(ret
     assert "Recovery score 1.00" in text
 
 
+def test_lists_of_effects_and_cell_types_read_as_in_a_sentence():
+    from retinacodec.hypotheses.report import spoken_list
+
+    assert spoken_list([]) == ""
+    assert spoken_list(["ON"]) == "ON"
+    assert spoken_list(["ON", "OFF"]) == "ON and OFF"
+    assert spoken_list(name for name in ("ON", "OFF", "ON-OFF")) == "ON, OFF and ON-OFF"
+
+
 def test_plot_shows_one_panel_per_hypothesis_and_the_scores(tmp_path):
     tested = hyp.score(records(predicted=[[-3, 3, 0], [0, 0, 3]], observed=[[-3, 0, 0], [0, 0, 3]],
                                confidence=[0.5, 0.8], shuffled=[[[3, 0, 0], [0, 0, 0]]]))

@@ -10,6 +10,12 @@ from .generate import KIND
 from .match import PATHWAY_NAMES, type_name
 
 
+def spoken_list(items) -> str:
+    """Items joined as in a sentence: "a", "a and b", "a, b and c"."""
+    items = [str(item) for item in items]
+    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def _stimulus_words(attrs: dict) -> str:
     return str(attrs.get("stimulus", "the stimulus")).replace("_", " ")
 
@@ -109,7 +115,7 @@ def to_markdown(hypotheses: xr.Dataset) -> str:
         row = hypotheses.sel(hypothesis=key)
         effects = _effects(row["predicted_effect"], row["predicted_category"], baseline)
         if effects:
-            prediction = "should " + " and ".join(effects)
+            prediction = "should " + spoken_list(effects)
         else:
             prediction = (f"should change no cell type's mean rate visibly (at {attrs['z_min']:g} standard errors "
                           f"in {attrs['recording_s']:g} s)")

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from ...errors import RetinaCodecError, one_line_errors
 from ...hypotheses.match import PATHWAY_NAMES, type_name
+from ...hypotheses.report import spoken_list
 from ...io.atomic import atomic_destination
 from ...io.markdown import replace_section, section_markers
-from .report import kinds_text, machine_line, spoken_list
+from .report import kinds_text, machine_line
 
 SECTION = "demo"
 """Name of the generated section."""

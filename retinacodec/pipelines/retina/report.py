@@ -191,12 +191,6 @@ def _f(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def spoken_list(items) -> str:
-    """Items joined as in a sentence: "a", "a and b", "a, b and c"."""
-    items = [str(item) for item in items]
-    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
 def _counted(n: int, one: str, many: str) -> str:
     """``n`` with the singular or plural wording: ``_counted(1, "miss", "misses")`` is "1 miss"."""
     return f"{n} {one if n == 1 else many}"
