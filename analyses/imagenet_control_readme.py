@@ -17,7 +17,7 @@ from pathlib import Path
 
 from retinacodec.errors import one_line_errors
 from retinacodec.io.markdown import replace_section
-from retinacodec.pipelines.imagenet.control_report import sizes, tables
+from retinacodec.pipelines.imagenet.control.report import sizes, tables
 
 SECTION = "imagenet-control"
 FIGURES = ("control_curves_ablate.png", "control_curves_preserve.png", "control_layerwise.png")

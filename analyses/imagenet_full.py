@@ -47,11 +47,11 @@ import numpy as np
 
 from retinacodec.attribution.ig import contributions
 from retinacodec.errors import RetinaCodecError, one_line_errors
-from retinacodec.pipelines.imagenet.analysis import run_imagenet
-from retinacodec.pipelines.imagenet.predictions import predict
-from retinacodec.pipelines.imagenet.images import Views, find_images
-from retinacodec.pipelines.imagenet.layers import default_layers, layer_aliases
-from retinacodec.pipelines.imagenet.settings import ImagenetSettings
+from retinacodec.pipelines.imagenet.layers.run import run_imagenet
+from retinacodec.pipelines.imagenet.common.predictions import predict
+from retinacodec.pipelines.imagenet.common.images import Views, find_images
+from retinacodec.pipelines.imagenet.common.layers import default_layers, layer_aliases
+from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
 from retinacodec.models.adapter import adapt
 from retinacodec.models.zoo import load_classifier, model_spec
 from retinacodec.modes.sae import SAE

@@ -1,7 +1,7 @@
 """retinacodec: causal interpretation of neural networks by contribution decomposition (CODEC).
 
 The functions ``contributions`` and ``irf`` live in ``retinacodec.attribution`` and
-``retinacodec.receptive_fields``: a subpackage named like a function would shadow it.
+``retinacodec.receptive_fields.instantaneous``: a subpackage named like a function would shadow it.
 
 Submodules and the main entry points are imported lazily, so ``import retinacodec`` is cheap and
 the command line starts fast; ``retinacodec.contributions`` and friends load on first use.
@@ -20,8 +20,8 @@ _SUBMODULES = {
 _ATTRIBUTES = {
     "contributions": "retinacodec.attribution.ig",
     "SAE": "retinacodec.modes.sae",
-    "irf": "retinacodec.receptive_fields",
-    "run_imagenet": "retinacodec.pipelines.imagenet.analysis",
+    "irf": "retinacodec.receptive_fields.instantaneous",
+    "run_imagenet": "retinacodec.pipelines.imagenet.layers.run",
 }
 
 __all__ = ["RetinaCodecError", "__version__", *sorted(_SUBMODULES), *sorted(_ATTRIBUTES)]

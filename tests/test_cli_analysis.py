@@ -9,13 +9,13 @@ from matplotlib.image import imread
 from retinacodec.attribution.ig import contributions
 from retinacodec.cli import main
 from retinacodec.cli.irf import DEFAULT_IRF_TIMES
-from retinacodec.control import retina_control
+from retinacodec.control.experiments import retina_control
 from retinacodec.io import read_netcdf, write_netcdf
 from retinacodec.models.registry import load
 from retinacodec.modes.sae import SAE
 from retinacodec.modes.selection import associated_mode, top_channels
 from retinacodec.modes.workflow import fit_modes
-from retinacodec.receptive_fields import irf
+from retinacodec.receptive_fields.instantaneous import irf
 from retinacodec.stimuli import render_protocol
 from retinacodec.targets import Cell
 
@@ -231,7 +231,7 @@ def test_control_needs_loadings_or_a_mode_for_a_saved_sae(tmp_path, capsys, file
 
 
 def test_control_curves_equal_the_library_and_print_a_table(tmp_path, capsys, model, files):
-    from retinacodec.control_curves import retina_control_curves, target_rankings
+    from retinacodec.control.curves import retina_control_curves, target_rankings
 
     out, png = tmp_path / "curves.nc", tmp_path / "curves.png"
     status = main(["control", "--stimulus", files["stimulus"], "--modes", files["contribution"],

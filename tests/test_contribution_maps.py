@@ -8,7 +8,7 @@ import xarray as xr
 from captum.attr import IntegratedGradients
 from torch import nn
 
-from retinacodec.contribution_maps import contribution_maps
+from retinacodec.receptive_fields.maps import contribution_maps
 from retinacodec.modes.selection import channel_weights
 from retinacodec.errors import RetinaCodecError
 

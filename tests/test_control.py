@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from retinacodec.control import ablate, classifier_control, preserve, retina_control
+from retinacodec.control.experiments import ablate, classifier_control, preserve, retina_control
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.stimuli import white_noise

@@ -14,14 +14,14 @@ import torch
 import xarray as xr
 
 import retinacodec as rc
-from retinacodec.control import retina_control
-from retinacodec.control_curves import retina_control_curves
-from retinacodec.layer_interventions import record_layer, scaled_mean_rates
+from retinacodec.control.experiments import retina_control
+from retinacodec.control.curves import retina_control_curves
+from retinacodec.control.recorded import record_layer, scaled_mean_rates
 from retinacodec.models.registry import predict
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.models.training import TrainingSettings, train_model
 from retinacodec.parallel import run_contributions
-from retinacodec.pipelines.imagenet.settings import ImagenetSettings
+from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
 from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina import steps as demo_steps
 from retinacodec.stimuli import white_noise
@@ -177,8 +177,8 @@ def test_the_imagenet_analysis_on_cuda_gives_the_cpu_contributions(tmp_path):
 
 
 def test_the_imagenet_control_analysis_on_cuda_follows_the_cpu_run(tmp_path):
-    from retinacodec.pipelines.imagenet.run import run_control
-    from retinacodec.pipelines.imagenet.settings import ControlSettings
+    from retinacodec.pipelines.imagenet.control.run import run_control
+    from retinacodec.pipelines.imagenet.common.settings import ControlSettings
 
     from .pipelines.imagenet.test_control_run import SHARED, _few
 

@@ -10,7 +10,7 @@ import torch
 import xarray as xr
 
 import retinacodec.hypotheses as hyp
-from retinacodec.control import retina_control
+from retinacodec.control.experiments import retina_control
 from retinacodec.errors import RetinaCodecError
 from retinacodec.hypotheses.effects import by_type, categories
 from retinacodec.hypotheses.match import (
@@ -23,8 +23,8 @@ from retinacodec.hypotheses.match import (
     pathway_partial_correlation,
     silenced_pathways,
 )
-from retinacodec.hypotheses.select import Candidate, merge_by_pathway, split_by_pathway
-from retinacodec.layer_interventions import activity_at, record_layer
+from retinacodec.hypotheses.candidates import Candidate, merge_by_pathway, split_by_pathway
+from retinacodec.control.recorded import activity_at, record_layer
 from retinacodec.models.adapter import adapt
 from retinacodec.models.registry import predict, windows
 from retinacodec.models.retina_cnn import RetinaCNN
@@ -338,7 +338,7 @@ def test_a_set_whose_channels_follow_two_pathways_splits_into_one_set_per_pathwa
 def test_a_set_is_trimmed_to_the_channels_that_follow_its_pathway_most_closely():
     """Planted: channels 0 and 2 are noisy copies of pathway 0 (their sum follows it better than
     either), channel 1 follows no pathway."""
-    from retinacodec.hypotheses.select import trim_to_pathway
+    from retinacodec.hypotheses.candidates import trim_to_pathway
 
     rng = np.random.default_rng(8)
     pathways = rng.standard_normal((2000, 2, 2))
@@ -374,7 +374,7 @@ def test_a_set_whose_silencing_changes_no_cell_type_visibly_is_left_out_and_kept
     np.testing.assert_allclose(every["predicted_change"].where(silent, drop=True), 0.0, atol=1e-5)
     assert (kept["predicted_category"] != 0).any("type").all()  # every hypothesis kept predicts a visible change
     assert (kept.attrs["require_effect"], every.attrs["require_effect"]) == (1, 0)
-    import retinacodec.layer_interventions as interventions
+    import retinacodec.control.recorded as interventions
 
     silenced = []
     original = interventions._linear_mean_rates
@@ -812,7 +812,7 @@ def test_markdown_names_the_runner_up_pathway_by_the_rule_that_matched():
 
 @pytest.mark.parametrize("gain", [0.0, 2.0])
 def test_convolution_run_once_per_batch_gives_the_masked_passes_rates(small_cnn, stimulus, gain, monkeypatch):
-    import retinacodec.layer_interventions as interventions
+    import retinacodec.control.recorded as interventions
 
     adapted = adapt(small_cnn)
     assert interventions.leading_convolution(adapted.downstream("bipolar").steps) is not None
@@ -828,7 +828,7 @@ def test_convolution_run_once_per_batch_gives_the_masked_passes_rates(small_cnn,
 
 
 def test_shared_passes_give_the_same_rates_and_record_each_stimulus_once(small_cnn, stimulus, monkeypatch):
-    import retinacodec.layer_interventions as interventions
+    import retinacodec.control.recorded as interventions
 
     sets = [(0,), (1, 2), (0,)]
     alone = interventions.scaled_mean_rates(small_cnn, record_layer(small_cnn, stimulus, "bipolar"), "bipolar", sets)
@@ -849,7 +849,7 @@ def test_shared_passes_give_the_same_rates_and_record_each_stimulus_once(small_c
 def test_the_virtual_retinas_blocks_run_once_per_shared_block_and_give_the_direct_rates(retina, stimulus,
                                                                                         monkeypatch):
     from retinacodec.hypotheses.score import retina_mean_rate
-    from retinacodec.layer_interventions import shared_passes
+    from retinacodec.control.recorded import shared_passes
 
     direct = retina.respond(stimulus, block="amacrine_wide")["rate"].values[7:].mean(axis=0)
     calls = []
@@ -867,7 +867,7 @@ def test_the_virtual_retinas_blocks_run_once_per_shared_block_and_give_the_direc
 
 def test_pathway_activities_are_simulated_once_per_shared_block(small_cnn, retina, stimulus, monkeypatch):
     from retinacodec.hypotheses.match import PathwayMatch
-    from retinacodec.layer_interventions import shared_passes
+    from retinacodec.control.recorded import shared_passes
 
     recording = record_layer(small_cnn, stimulus, "bipolar")
     direct = PathwayMatch.of(recording, retina)

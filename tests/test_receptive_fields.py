@@ -13,7 +13,7 @@ from retinacodec.errors import RetinaCodecError
 from retinacodec.models.registry import MODELS_DIR
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.modes.sae import SAE
-from retinacodec.receptive_fields import irf, irf_variability, rank1_summary
+from retinacodec.receptive_fields.instantaneous import irf, irf_variability, rank1_summary
 from retinacodec.stimuli import natural_jitter, white_noise
 from retinacodec.targets import Cell
 
@@ -291,7 +291,7 @@ def test_default_model_on_cells_are_positive_and_off_cells_negative_at_short_lag
 def _hand_decomposed():
     """Two cells, two times; IRF = 3 e0 + 1 e1 + 0.5 e2 (orthogonal unit parts) + residual e3 for cell
     0, and parts weighted the other way round for cell 1."""
-    from retinacodec.receptive_fields import _decomposed
+    from retinacodec.receptive_fields.instantaneous import _decomposed
 
     basis = np.eye(4).reshape(4, 1, 2, 2)  # four orthogonal (lag, y, x) patterns
     weights = np.array([[3.0, 1.0, 0.5], [0.5, 1.0, 3.0]])
@@ -304,7 +304,7 @@ def _hand_decomposed():
 
 
 def test_mode_shares_are_projections_that_add_up_with_the_residual_to_one():
-    from retinacodec.receptive_fields import mode_shares
+    from retinacodec.receptive_fields.instantaneous import mode_shares
 
     decomposed, weights = _hand_decomposed()
     share = mode_shares(decomposed)
@@ -314,7 +314,7 @@ def test_mode_shares_are_projections_that_add_up_with_the_residual_to_one():
 
 
 def test_modes_by_share_keeps_each_cells_modes_until_the_share_is_reached():
-    from retinacodec.receptive_fields import modes_by_share
+    from retinacodec.receptive_fields.instantaneous import modes_by_share
 
     decomposed, _ = _hand_decomposed()
     kept = modes_by_share(decomposed, min_share=0.8, max_modes=3)

@@ -298,7 +298,7 @@ def _layers(args, record: Record) -> None:
 
     from ..attribution.ig import contributions
     from ..models.zoo import load_classifier
-    from ..pipelines.imagenet.layers import layer_aliases
+    from ..pipelines.imagenet.common.layers import layer_aliases
     from ..targets import TopLogit
 
     model = load_classifier("efficientnet_lite0")

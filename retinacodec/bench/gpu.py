@@ -23,8 +23,8 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
     import torchvision
 
     import retinacodec as rc
-    from retinacodec.control import retina_control
-    from retinacodec.control_curves import retina_control_curves
+    from retinacodec.control.experiments import retina_control
+    from retinacodec.control.curves import retina_control_curves
     from retinacodec.models.registry import predict
     from retinacodec.models.retina_cnn import RetinaCNN
     from retinacodec.models.training import TrainingSettings, train_model

@@ -1,6 +1,6 @@
 """Channel-set interventions: ``python -m retinacodec.bench interventions [--frames 6000]``.
 
-Times :func:`retinacodec.layer_interventions.scaled_mean_rates` on every set of one and two
+Times :func:`retinacodec.control.recorded.scaled_mean_rates` on every set of one and two
 channels of each layer of the retina CNN (the hypotheses' ceiling) against the same sets run as
 masked downstream passes, one set at a time, in the same process, and checks that both give the
 same rates. The bipolar layer feeds a convolution, which the fast path runs once per batch for

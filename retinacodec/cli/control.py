@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
         return
 
     from ..attribution.routed import check_layer_channels
-    from ..control import retina_control
+    from ..control.experiments import retina_control
     from ..io import write_netcdf
     from ..models.adapter import adapt
     from ..models.registry import load, windows
@@ -230,10 +230,10 @@ def _curves_table(curves: xr.Dataset) -> str:
 
 def _control_curves(args: argparse.Namespace) -> None:
     """``retinacodec control --curves K``: control curves of every cell type's modes (see
-    :func:`retinacodec.control_curves.retina_control_curves`)."""
+    :func:`retinacodec.control.curves.retina_control_curves`)."""
     import json
 
-    from ..control_curves.retina import (
+    from ..control.curves.retina import (
         curve_summary,
         retina_control_curves,
         target_rankings,

@@ -56,15 +56,15 @@ def run(args: argparse.Namespace) -> None:
     if args.fit_images is not None:
         return _run_control(args)
     if args.top1_only:
-        from ..pipelines.imagenet.predictions import top1
+        from ..pipelines.imagenet.common.predictions import top1
 
         result = top1(args.model, args.images, labels=args.labels, weights=args.weights, seed=args.seed,
                       device=args.device)
         print(f"top-1 accuracy of {args.model} on {result.sizes['image']} images ({result.attrs['images']}): "
               f"{int(result['correct'].sum())}/{result.sizes['image']} = {100 * result.attrs['accuracy']:.1f} %")
         return None
-    from ..pipelines.imagenet.analysis import run_imagenet
-    from ..pipelines.imagenet.settings import ImagenetSettings
+    from ..pipelines.imagenet.layers.run import run_imagenet
+    from ..pipelines.imagenet.common.settings import ImagenetSettings
 
     settings = ImagenetSettings(
         model=args.model, layers=tuple(args.layers) if args.layers else None, n_augment=args.n_augment,
@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _run_control(args: argparse.Namespace) -> None:
-    from ..pipelines.imagenet.run import run_control
-    from ..pipelines.imagenet.settings import FRACTIONS, ControlSettings
+    from ..pipelines.imagenet.control.run import run_control
+    from ..pipelines.imagenet.common.settings import FRACTIONS, ControlSettings
 
     settings = ControlSettings(
         model=args.model, layers=tuple(args.layers) if args.layers else None, n_layers=args.n_layers,

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> None:
     from ..modes.sae import SAE
     from ..modes.sae_io import read_modes
     from ..modes.selection import channel_weights
-    from ..receptive_fields import irf
+    from ..receptive_fields.instantaneous import irf
     from ..stimuli import load_stimulus
 
     if args.modes is None and (args.layer is not None or args.selected_modes is not None):

@@ -22,7 +22,7 @@ import xarray as xr
 from torch import nn
 
 from ..errors import RetinaCodecError
-from ..layer_interventions import record_layer, scaled_mean_rates
+from ..control.recorded import record_layer, scaled_mean_rates
 from .effects import categories, released_change
 from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, inhibitory_pathways
 from .score import retina_mean_rate, type_agreement

@@ -13,7 +13,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import RetinaCodecError
-from ..layer_interventions import LayerRecording, record_layer, scaled_mean_rates, shared_passes
+from ..control.recorded import LayerRecording, record_layer, scaled_mean_rates, shared_passes
 from ..models.adapter import adapt
 from ..modes.sae import SAE
 from ..modes.selection import modes_layer
@@ -29,7 +29,7 @@ from .effects import (
     type_counts,
 )
 from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, PathwayMatchAmong, drugs_for, inhibitory_pathways
-from .select import Candidate, candidates, merge_by_pathway, mode_table, split_by_pathway, trim_to_pathway
+from .candidates import Candidate, candidates, merge_by_pathway, mode_table, split_by_pathway, trim_to_pathway
 
 KIND = "hypotheses"
 """Value of the ``kind`` attr of a hypotheses Dataset."""
@@ -107,7 +107,7 @@ def generate(
         is at least this fraction of the mode's largest weight, in (0, 1].
     max_hypotheses : int
         Most hypotheses (distinct interventions); up to :data:`CANDIDATES_PER_HYPOTHESIS` times as
-        many channel sets are chosen by :func:`~retinacodec.hypotheses.select.candidates`, split
+        many channel sets are chosen by :func:`~retinacodec.hypotheses.candidates.candidates`, split
         into the channels that follow each pathway and merged by matched pathway.
     n_shuffles : int
         Shuffled controls: each permutes the layer's channel labels once (seeded) and maps every
@@ -127,7 +127,7 @@ def generate(
         (see Notes); False keeps every mode's set whole.
     trim : bool
         Trim each (split) set to the subset that follows its pathway most closely before merging
-        (:func:`~retinacodec.hypotheses.select.trim_to_pathway`); False keeps the sets as split.
+        (:func:`~retinacodec.hypotheses.candidates.trim_to_pathway`); False keeps the sets as split.
     require_effect : bool
         Keep only the sets whose silencing (or scaling) the CNN predicts to change some cell
         type's mean rate visibly (``recording_s``, ``z_min``), before merging (see Notes); False
@@ -164,7 +164,7 @@ def generate(
     -----
     *Prediction.* :math:`\\hat\\Delta_i = \\bar r_i^{\\,\\text{ablated}} - \\bar r_i`, the change of
     cell :math:`i`'s mean rate over the stimulus when the set's channels are zeroed (the
-    intervention of :func:`retinacodec.control.ablate`) or multiplied by ``gain``.
+    intervention of :func:`retinacodec.control.experiments.ablate`) or multiplied by ``gain``.
 
     *Match.* Every candidate set's summed activity is compared, pooled over time and the cells'
     positions on ``match_stimulus``, with the pathways' activities. With ``match="block"`` (the
@@ -178,13 +178,13 @@ def generate(
     one the set shares most variance with (pathways' activities are correlated with each other,
     so that one is rarely the one the set uniquely follows). A mode's channel set is first split
     into the channels matched to each pathway
-    (:func:`~retinacodec.hypotheses.select.split_by_pathway`): a mode joins pathways (an OFF
+    (:func:`~retinacodec.hypotheses.candidates.split_by_pathway`): a mode joins pathways (an OFF
     cell's mode, OFF bipolar excitation and ON-driven crossover inhibition), and each is its own
     experiment; each such set is then trimmed to the subset of its channels that follows its
-    pathway most closely (:func:`~retinacodec.hypotheses.select.trim_to_pathway`). Sets matched to
+    pathway most closely (:func:`~retinacodec.hypotheses.candidates.trim_to_pathway`). Sets matched to
     the same pathway name the same experiment and are merged into one hypothesis, the set that
     follows the pathway most closely standing for it
-    (:func:`~retinacodec.hypotheses.select.merge_by_pathway`); :math:`\\rho^*` is its match value.
+    (:func:`~retinacodec.hypotheses.candidates.merge_by_pathway`); :math:`\\rho^*` is its match value.
     The match uses activities and the circuit's wiring only, never
     the outcome of a block, so the test is not circular.
 

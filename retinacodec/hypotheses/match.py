@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layer_interventions import LayerRecording, activity_at, remembered, stimulus_key
+from ..control.recorded import LayerRecording, activity_at, remembered, stimulus_key
 from ..metrics import correlation_matrix, standardised
 
 PATHWAY_NAMES = {

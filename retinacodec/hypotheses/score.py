@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from .._progress import progress_bar
 from ..errors import RetinaCodecError
-from ..layer_interventions import remembered, stimulus_key
+from ..control.recorded import remembered, stimulus_key
 from ..stimuli.base import validate_stimulus
 from .effects import by_type, categories, changed
 from .generate import KIND
@@ -28,7 +28,7 @@ def retina_mean_rate(virtual_retina, stimulus: xr.DataArray, pathway: str | None
                      first: int = 0) -> np.ndarray:
     """Mean true rate of every cell from frame ``first`` on, with ``pathway`` blocked (``gain`` 0)
     or scaled by ``gain``; unperturbed for ``pathway=None``. Computed once per
-    :func:`~retinacodec.layer_interventions.shared_passes` block."""
+    :func:`~retinacodec.control.recorded.shared_passes` block."""
     def compute() -> np.ndarray:
         intervention = ({} if pathway is None else {"block": pathway} if gain == 0 else {"scale": {pathway: gain}})
         return virtual_retina.respond(stimulus, **intervention)["rate"].values[first:].mean(axis=0)

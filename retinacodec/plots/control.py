@@ -22,8 +22,8 @@ def plot_control(result: xr.Dataset) -> Figure:
     Parameters
     ----------
     result : xarray.Dataset
-        The result of :func:`retinacodec.control.classifier_control` or
-        :func:`retinacodec.control.retina_control` (attr ``kind``).
+        The result of :func:`retinacodec.control.experiments.classifier_control` or
+        :func:`retinacodec.control.experiments.retina_control` (attr ``kind``).
 
     Returns
     -------
@@ -87,7 +87,7 @@ def plot_control_curves(curves: xr.Dataset) -> Figure:
     Parameters
     ----------
     curves : xarray.Dataset
-        The result of :func:`retinacodec.control_curves.retina_control_curves`.
+        The result of :func:`retinacodec.control.curves.retina_control_curves`.
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Figures of classifier control curves (:mod:`retinacodec.control_curves`)."""
+"""Figures of classifier control curves (:mod:`retinacodec.control.curves`)."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -18,7 +18,7 @@ def plot_control_curves(summaries: Mapping[str, xr.Dataset], intervention: str) 
     Parameters
     ----------
     summaries : mapping of str to xarray.Dataset
-        Layer -> :func:`retinacodec.control_curves.curve_summary` result.
+        Layer -> :func:`retinacodec.control.curves.curve_summary` result.
     intervention : {"ablate", "preserve"}
         Which curves.
     """

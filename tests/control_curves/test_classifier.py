@@ -8,8 +8,8 @@ import xarray as xr
 from torch import nn
 
 from retinacodec import RetinaCodecError
-from retinacodec.control import classifier_control
-from retinacodec.control_curves.classifier import channel_masks, classifier_control_curves, curve_summary, n_top
+from retinacodec.control.experiments import classifier_control
+from retinacodec.control.curves.classifier import channel_masks, classifier_control_curves, curve_summary, n_top
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_curves_equal_hook_based_ablation(classifier, images):
 
 
 def _hook(model, channels, intervention):
-    from retinacodec.control import ablate, preserve
+    from retinacodec.control.experiments import ablate, preserve
 
     return (ablate if intervention == "ablate" else preserve)(model, "2", channels)
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 import xarray as xr
 
-from retinacodec.control import retina_control
-from retinacodec.control_curves.retina import curve_summary, retina_control_curves
+from retinacodec.control.experiments import retina_control
+from retinacodec.control.curves.retina import curve_summary, retina_control_curves
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.stimuli import white_noise

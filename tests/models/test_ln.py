@@ -67,7 +67,7 @@ def test_checkpoint_round_trip_through_the_registry(ln_cell, tmp_path):
 
 
 def test_irf_of_the_ln_model_is_its_filter_times_the_nonlinearity_slope(ln_cell):
-    from retinacodec.receptive_fields import irf
+    from retinacodec.receptive_fields.instantaneous import irf
 
     stimulus, spikes, _, _ = ln_cell
     model = train_ln(stimulus, spikes, HISTORY)

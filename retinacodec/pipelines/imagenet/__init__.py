@@ -1,8 +1,8 @@
 """CODEC's ImageNet analyses through the adapter: image sources, WordNet-id labels and preprocessing
-(:mod:`~retinacodec.pipelines.imagenet.images`), default layers
-(:mod:`~retinacodec.pipelines.imagenet.layers`), top-1 predictions
-(:mod:`~retinacodec.pipelines.imagenet.predictions`), the layer statistics both analyses share
-(:mod:`~retinacodec.pipelines.imagenet.statistics`), and two pipelines of the same shape:
+(:mod:`~retinacodec.pipelines.imagenet.common.images`), default layers
+(:mod:`~retinacodec.pipelines.imagenet.common.layers`), top-1 predictions
+(:mod:`~retinacodec.pipelines.imagenet.common.predictions`), the layer statistics both analyses share
+(:mod:`~retinacodec.pipelines.imagenet.common.statistics`), and two pipelines of the same shape:
 
 - :func:`run_control`, the control analysis with modes fitted on one image set and control
   measured on held-out images (:class:`ControlSettings`; steps, run, control_report);
@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..._lazy import lazy_getattr
 
 __all__ = ["ControlSettings", "ImagenetSettings", "run_control", "run_imagenet"]
-__getattr__ = lazy_getattr(__name__, {"run_imagenet": "retinacodec.pipelines.imagenet.analysis",
-                                      "run_control": "retinacodec.pipelines.imagenet.run",
-                                      "ControlSettings": "retinacodec.pipelines.imagenet.settings",
-                                      "ImagenetSettings": "retinacodec.pipelines.imagenet.settings"})
+__getattr__ = lazy_getattr(__name__, {"run_imagenet": "retinacodec.pipelines.imagenet.layers.run",
+                                      "run_control": "retinacodec.pipelines.imagenet.control.run",
+                                      "ControlSettings": "retinacodec.pipelines.imagenet.common.settings",
+                                      "ImagenetSettings": "retinacodec.pipelines.imagenet.common.settings"})

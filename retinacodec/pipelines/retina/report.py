@@ -5,14 +5,14 @@ import numpy as np
 import xarray as xr
 
 from ...attribution.completeness import completeness_summary
-from ...control_curves.retina import curve_summary
+from ...control.curves.retina import curve_summary
 from ...hypotheses import to_markdown
 from ...hypotheses.ceiling import named_ceiling
 from ...hypotheses.effects import by_type
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...hypotheses.score import recovery_score, type_calls
 from ...models.training import fit_table
-from ...receptive_fields import irf_variability
+from ...receptive_fields.instantaneous import irf_variability
 
 OUTCOMES = ("confirmed", "confirmed (no change)", "partly confirmed", "refuted")
 """Outcomes of a tested hypothesis (see :func:`retinacodec.hypotheses.score`)."""

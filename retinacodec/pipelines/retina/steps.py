@@ -12,12 +12,12 @@ import xarray as xr
 
 from ..._progress import progress_bar
 from ...attribution.ig import contributions
-from ...control_curves import retina_control_curves
+from ...control.curves import retina_control_curves
 from ...errors import RetinaCodecError
 from ...hypotheses import combine, generate, pathway_coverage, test
 from ...hypotheses.ceiling import pathway_ceiling
 from ...hypotheses.match import type_name
-from ...layer_interventions import shared_passes
+from ...control.recorded import shared_passes
 from ...models.retina_cnn import RetinaCNN
 from ...models.training import (
     evaluate_on_virtual_retina,
@@ -30,7 +30,7 @@ from ...modes.compare import pca_dimensions, sign_correlation, sparsity
 from ...modes.selection import associated_mode, control_target, top_channels
 from ...modes.workflow import fit_modes
 from ...parallel import dask_client, run_contributions
-from ...receptive_fields import irf, modes_by_share
+from ...receptive_fields.instantaneous import irf, modes_by_share
 from ...targets import Cell
 from .settings import DemoSettings
 

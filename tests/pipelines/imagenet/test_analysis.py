@@ -13,11 +13,11 @@ import xarray as xr
 from retinacodec import RetinaCodecError
 from retinacodec.io import read_netcdf
 from retinacodec.models.zoo import MODELS, weights_origin
-from retinacodec.pipelines.imagenet.analysis import run_imagenet
-from retinacodec.pipelines.imagenet.images import Views, find_images, read_image
-from retinacodec.pipelines.imagenet.predictions import predict
-from retinacodec.pipelines.imagenet.report import write_report
-from retinacodec.pipelines.imagenet.settings import ImagenetSettings
+from retinacodec.pipelines.imagenet.layers.run import run_imagenet
+from retinacodec.pipelines.imagenet.common.images import Views, find_images, read_image
+from retinacodec.pipelines.imagenet.common.predictions import predict
+from retinacodec.pipelines.imagenet.layers.report import write_report
+from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
 
 PREP = MODELS["efficientnet_lite0"].preprocessing
 SMALL = ImagenetSettings.fast(control_classes=(609,))

@@ -10,7 +10,7 @@ from PIL import Image
 
 from retinacodec import RetinaCodecError
 from retinacodec.models.zoo import MODELS
-from retinacodec.pipelines.imagenet.images import (
+from retinacodec.pipelines.imagenet.common.images import (
     Views,
     augmentations_needed,
     center_view,

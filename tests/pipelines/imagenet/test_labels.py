@@ -11,7 +11,7 @@ from PIL import Image
 
 from retinacodec import RetinaCodecError
 from retinacodec.models.zoo import MODELS
-from retinacodec.pipelines.imagenet.images import (
+from retinacodec.pipelines.imagenet.common.images import (
     Views,
     find_images,
     folder_labels,

@@ -20,7 +20,7 @@ from retinacodec.models.zoo import (
     weights_file,
     weights_origin,
 )
-from retinacodec.pipelines.imagenet.layers import default_layers, layer_aliases
+from retinacodec.pipelines.imagenet.common.layers import default_layers, layer_aliases
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """Interventions on a recorded layer: a layer's output recorded while the model predicts, and the rates
 when channels of that layer are silenced (or scaled); used by the hypotheses and the control curves.
 
-Silencing channels is :func:`retinacodec.control.ablate`'s intervention (zero the channels of the
+Silencing channels is :func:`retinacodec.control.experiments.ablate`'s intervention (zero the channels of the
 layer's output); here the layer's output is recorded once and only the network after the layer is
 rerun per channel set, which gives the same rates (``tests/test_hypotheses.py`` checks this
-against :func:`retinacodec.control.retina_control`) at a fraction of the cost.
+against :func:`retinacodec.control.experiments.retina_control`) at a fraction of the cost.
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ import torch
 import xarray as xr
 from torch import nn
 
-from ._progress import progress_bar
-from .device import device_for, evaluating
-from .errors import RetinaCodecError
-from .models.adapter import AdaptedModel, adapt
-from .models.registry import predict
+from .._progress import progress_bar
+from ..device import device_for, evaluating
+from ..errors import RetinaCodecError
+from ..models.adapter import AdaptedModel, adapt
+from ..models.registry import predict
 
 
 @dataclass
@@ -178,7 +178,7 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
     channel_sets : sequence of sequence of int
         Channels to intervene on, one set per row of the result.
     gain : float
-        Factor on the set's outputs: 0 silences them (:func:`retinacodec.control.ablate`), 2
+        Factor on the set's outputs: 0 silences them (:func:`retinacodec.control.experiments.ablate`), 2
         doubles them.
     batch_size : int
         Windows per downstream pass.

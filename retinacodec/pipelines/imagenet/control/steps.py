@@ -11,18 +11,18 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from ...attribution.ig import contributions
-from ...control_curves.classifier import classifier_control_curves, curve_summary
-from ...models.adapter import AdaptedModel
-from ...modes.compare import VARIABLES
-from ...modes.sae import SAE
-from ...modes.selection import associated_mode, channel_weights
-from ...modes.workflow import fit_modes
-from .images import Views
-from .layers import default_layers
-from .predictions import labelled, predict
-from .settings import ControlSettings
-from .statistics import layer_statistics
+from ....attribution.ig import contributions
+from ....control.curves.classifier import classifier_control_curves, curve_summary
+from ....models.adapter import AdaptedModel
+from ....modes.compare import VARIABLES
+from ....modes.sae import SAE
+from ....modes.selection import associated_mode, channel_weights
+from ....modes.workflow import fit_modes
+from ..common.images import Views
+from ..common.layers import default_layers
+from ..common.predictions import labelled, predict
+from ..common.settings import ControlSettings
+from ..common.statistics import layer_statistics
 
 
 def spread_layers(model: str, n_layers: int) -> list[str]:
@@ -34,7 +34,7 @@ def spread_layers(model: str, n_layers: int) -> list[str]:
 
 def predictions(module: torch.nn.Module, views: Views, settings: ControlSettings, progress: bool,
                 device: torch.device) -> dict:
-    """Top-1 class of every held-out image (:func:`~retinacodec.pipelines.imagenet.predictions.labelled`)."""
+    """Top-1 class of every held-out image (:func:`~retinacodec.pipelines.imagenet.common.predictions.labelled`)."""
     return {"predictions": labelled(predict(module, views, batch_size=settings.batch_size, device=device,
                                             progress=progress), views.source)}
 

@@ -34,8 +34,8 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from ...errors import RetinaCodecError
-from ...models.zoo import Preprocessing
+from ....errors import RetinaCodecError
+from ....models.zoo import Preprocessing
 
 SAMPLE = "sample"
 """Name of the shipped sample source."""

@@ -16,12 +16,12 @@ import torch
 import xarray as xr
 from torch import nn
 
-from .. import __version__
-from ..control import CURVE_INTERVENTIONS
-from ..errors import RetinaCodecError
-from ..layer_interventions import record_layer, scaled_mean_rates
-from ..modes.sae import SAE
-from ..modes.selection import associated_mode, top_channels
+from ... import __version__
+from ..experiments import CURVE_INTERVENTIONS
+from ...errors import RetinaCodecError
+from ..recorded import record_layer, scaled_mean_rates
+from ...modes.sae import SAE
+from ...modes.selection import associated_mode, top_channels
 
 """Silence the k channels, or silence every other channel."""
 RANDOM = "random"

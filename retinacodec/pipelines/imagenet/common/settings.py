@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..._validation import check_int
-from ...attribution.ig import PATHS
-from ...errors import RetinaCodecError
+from ...._validation import check_int
+from ....attribution.ig import PATHS
+from ....errors import RetinaCodecError
 
 FRACTIONS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 0.99)
 """Fractions of a layer's channels ablated or preserved: log-spaced (doubling) from 1 % to 99 %,
@@ -18,7 +18,7 @@ FRACTIONS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 0.99)
 
 @dataclass(frozen=True)
 class ControlSettings:
-    """How much work each step of :func:`retinacodec.pipelines.imagenet.run.run_control` does.
+    """How much work each step of :func:`retinacodec.pipelines.imagenet.control.run.run_control` does.
 
     The defaults are the full EfficientNet-Lite0 analysis (every fit image, 500 held-out images, 8
     layers); the per-condition sizes (``n_target_images`` .. ``n_random_images``) are what trades
@@ -94,7 +94,7 @@ def json_ready(value):
 
 @dataclass(frozen=True)
 class ImagenetSettings:
-    """What :func:`retinacodec.pipelines.imagenet.analysis.run_imagenet` computes, layer by layer.
+    """What :func:`retinacodec.pipelines.imagenet.layers.run.run_imagenet` computes, layer by layer.
 
     Every field is part of the run's fingerprint (a folder holding a run with other settings is
     refused); how the work is spread (workers, threads, device) is not a setting, it never changes
@@ -105,7 +105,7 @@ class ImagenetSettings:
     """Zoo classifier (see :data:`retinacodec.models.zoo.MODELS`)."""
     layers: tuple[str, ...] | None = None
     """Layer aliases (``block7``, ``mlp3``, ``heads5`` ...) or dotted module names; None: the
-    model's :func:`~retinacodec.pipelines.imagenet.layers.default_layers`."""
+    model's :func:`~retinacodec.pipelines.imagenet.common.layers.default_layers`."""
     class_token: bool = True
     """ViT-B/16: include the class token in the per-head attention layers of the default list."""
     n_augment: int | None = None

@@ -1,13 +1,13 @@
 """The ImageNet analyses of CODEC, layer by layer, for a zoo classifier on a folder of images.
 
-Per layer (:mod:`~retinacodec.pipelines.imagenet.analysis_steps`): contributions of every channel
+Per layer (:mod:`~retinacodec.pipelines.imagenet.layers.steps`): contributions of every channel
 to the top logit (hidden-layer Integrated Gradients) and the activations, both split by sign and
 summed over space or tokens; SAE modes of each; the contribution-vs-activation statistics
 (sparsity, PCA dimensions, mode-class correlations); the network-control experiment (ablate or
 preserve the top channels of the mode most correlated with a class, contribution modes and
 activation modes side by side); and contribution maps of the top modes. Results go to
 ``output_dir/layers/<layer>/`` as netCDF files and figures, then a summary over layers, figures
-across layers and ``report.md`` (:mod:`~retinacodec.pipelines.imagenet.report`).
+across layers and ``report.md`` (:mod:`~retinacodec.pipelines.imagenet.layers.report`).
 
 A run resumes (:class:`~retinacodec.io.resumable.Workspace`): the predictions and every finished
 layer are read back; a layer's contributions are computed chunk by chunk
@@ -27,25 +27,25 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ... import __version__
-from ..._validation import check_int
-from ...device import resolve_device
-from ...errors import RetinaCodecError
-from ...io import write_netcdf
-from ...io.resumable import Workspace
-from ...models.adapter import adapt
-from ...models.zoo import load_classifier, model_spec, weights_origin
-from ...parallel.cluster import check_cluster_options, dask_client
-from ...parallel.contributions import load_job_model
-from ...plots import save_figure
-from ...plots.modes import plot_dimensions, plot_mode_labels, plot_sparsity
-from . import analysis_steps
+from .... import __version__
+from ...._validation import check_int
+from ....device import resolve_device
+from ....errors import RetinaCodecError
+from ....io import write_netcdf
+from ....io.resumable import Workspace
+from ....models.adapter import adapt
+from ....models.zoo import load_classifier, model_spec, weights_origin
+from ....parallel.cluster import check_cluster_options, dask_client
+from ....parallel.contributions import load_job_model
+from ....plots import save_figure
+from ....plots.modes import plot_dimensions, plot_mode_labels, plot_sparsity
+from . import steps as analysis_steps
 from .figures import plot_layerwise_control
-from .images import Views, augmentations_needed, find_images
-from .layers import default_layers, layer_aliases
-from .predictions import labelled, predict, top1_accuracy
+from ..common.images import Views, augmentations_needed, find_images
+from ..common.layers import default_layers, layer_aliases
+from ..common.predictions import labelled, predict, top1_accuracy
 from .report import write_report
-from .settings import ImagenetSettings
+from ..common.settings import ImagenetSettings
 
 PROGRAM = "retinacodec imagenet"
 """The run folder's manifest label."""
@@ -74,7 +74,7 @@ def run_imagenet(
     images : str or path-like
         ``"sample"`` (20 ImageNet validation images), a folder in ImageFolder layout (class folders
         named by WordNet id get their ImageNet-1k index), or a flat folder with ``labels`` (see
-        :func:`retinacodec.pipelines.imagenet.images.find_images`).
+        :func:`retinacodec.pipelines.imagenet.common.images.find_images`).
     output_dir : str or path-like
         Output folder (created; a rerun resumes in it).
     settings : ImagenetSettings, optional

@@ -16,16 +16,16 @@ import torch
 import xarray as xr
 from torch import nn
 
-from . import __version__
-from ._progress import progress_bar
-from ._validation import check_int
-from .attribution.inputs import prepare_inputs
-from .device import evaluating, resolve_device
-from .errors import RetinaCodecError
-from .metrics import column_correlation
-from .models.adapter import AdaptedModel, adapt
-from .models.registry import windows
-from .receptive_fields import resolve_cells
+from .. import __version__
+from .._progress import progress_bar
+from .._validation import check_int
+from ..attribution.inputs import prepare_inputs
+from ..device import evaluating, resolve_device
+from ..errors import RetinaCodecError
+from ..metrics import column_correlation
+from ..models.adapter import AdaptedModel, adapt
+from ..models.registry import windows
+from ..receptive_fields.instantaneous import resolve_cells
 
 INTERVENTIONS = ("none", "ablate", "preserve")
 """Conditions of the control experiments: unperturbed, named channels zeroed, all others zeroed."""
@@ -274,7 +274,7 @@ def retina_control(
     Parameters
     ----------
     model : torch.nn.Module
-        A retina model (see :func:`retinacodec.receptive_fields.irf` for what it must provide).
+        A retina model (see :func:`retinacodec.receptive_fields.instantaneous.irf` for what it must provide).
     stimulus : xarray.DataArray
         (time, y, x) contrast at the model's frame rate and size.
     layer : str

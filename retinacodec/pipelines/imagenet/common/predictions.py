@@ -6,8 +6,8 @@ import torch
 import xarray as xr
 from torch import nn
 
-from ..._progress import progress_bar
-from ...device import resolve_device
+from ...._progress import progress_bar
+from ....device import resolve_device
 from .images import ImageSource, Views
 
 
@@ -84,7 +84,7 @@ def top1(model: str, images, labels=None, weights=None, batch_size: int | None =
     model : str
         Zoo model name.
     images, labels
-        As for :func:`retinacodec.pipelines.imagenet.images.find_images`.
+        As for :func:`retinacodec.pipelines.imagenet.common.images.find_images`.
     weights : str or path-like, optional
         Local state_dict file.
     batch_size : int, optional
@@ -101,7 +101,7 @@ def top1(model: str, images, labels=None, weights=None, batch_size: int | None =
     xarray.Dataset
         As :func:`labelled`, with attrs ``accuracy`` and ``model``.
     """
-    from ...models.zoo import FORWARD_BATCH_SIZE, load_classifier, model_spec
+    from ....models.zoo import FORWARD_BATCH_SIZE, load_classifier, model_spec
     from .images import find_images
 
     source = find_images(images, labels)

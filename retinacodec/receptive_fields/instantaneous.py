@@ -17,24 +17,24 @@ import torch
 import xarray as xr
 from torch import nn
 
-from . import __version__
-from ._progress import progress_bar
-from ._validation import check_int
-from .attribution.inputs import prepare_inputs
-from .attribution.routed import check_layer_channels, path_rule, routed_gradients
-from .device import evaluating, resolve_device
-from .errors import RetinaCodecError
-from .models.adapter import adapt
-from .models.registry import windows
-from .modes.sae import SAE
-from .modes.selection import (
+from .. import __version__
+from .._progress import progress_bar
+from .._validation import check_int
+from ..attribution.inputs import prepare_inputs
+from ..attribution.routed import check_layer_channels, path_rule, routed_gradients
+from ..device import evaluating, resolve_device
+from ..errors import RetinaCodecError
+from ..models.adapter import adapt
+from ..models.registry import windows
+from ..modes.sae import SAE
+from ..modes.selection import (
     channel_weights,
     mode_loadings,
     modes_layer,
     selected_mode_positions,
     shares_tensor,
 )
-from .targets import Cell
+from ..targets import Cell
 
 IRF_UNITS = "Hz per unit contrast (per pixel per frame)"
 """Units of an IRF: firing rate per unit of the stimulus's own contrast at one pixel and frame."""

@@ -1,7 +1,7 @@
-"""The computations of :func:`~retinacodec.pipelines.imagenet.analysis.run_imagenet`, one layer at a
+"""The computations of :func:`~retinacodec.pipelines.imagenet.layers.run.run_imagenet`, one layer at a
 time: contributions (chunked, resumable, optionally on Dask workers), SAE modes, the 2 % control
 experiment, contribution maps and the layer's statistics
-(:mod:`~retinacodec.pipelines.imagenet.statistics`). Each writes its files into the layer's
+(:mod:`~retinacodec.pipelines.imagenet.common.statistics`). Each writes its files into the layer's
 folder and returns what the next needs; the run module chains them.
 """
 from __future__ import annotations
@@ -17,26 +17,26 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from ..._progress import progress_bar
-from ..._validation import check_int
-from ...contribution_maps import contribution_maps
-from ...control import classifier_control
-from ...errors import RetinaCodecError
-from ...io import write_netcdf
-from ...models.adapter import AdaptedModel
-from ...modes.compare import VARIABLES
-from ...modes.sae import SAE
-from ...modes.selection import associated_mode, top_channels
-from ...modes.workflow import fit_modes
-from ...parallel import Chunking, run_chunked
-from ...parallel.contributions import ContributionJob
-from ...plots import save_figure
-from ...plots.control import plot_control
-from ...plots.modes import plot_modes
+from ...._progress import progress_bar
+from ...._validation import check_int
+from ....receptive_fields.maps import contribution_maps
+from ....control.experiments import classifier_control
+from ....errors import RetinaCodecError
+from ....io import write_netcdf
+from ....models.adapter import AdaptedModel
+from ....modes.compare import VARIABLES
+from ....modes.sae import SAE
+from ....modes.selection import associated_mode, top_channels
+from ....modes.workflow import fit_modes
+from ....parallel import Chunking, run_chunked
+from ....parallel.contributions import ContributionJob
+from ....plots import save_figure
+from ....plots.control import plot_control
+from ....plots.modes import plot_modes
 from .figures import plot_contribution_maps
-from .images import Views, denormalise
-from .settings import ImagenetSettings
-from .statistics import layer_statistics
+from ..common.images import Views, denormalise
+from ..common.settings import ImagenetSettings
+from ..common.statistics import layer_statistics
 
 LABEL_THRESHOLD = 0.2
 """Mode-class correlation above which a mode counts as class-specific (as in the paper)."""
@@ -203,7 +203,7 @@ def layer(run: LayerContext, alias: str, module_name: str, folder: Path) -> dict
     (paths relative to the run folder, for the run's manifest).
 
     The summary holds the layer's
-    :func:`~retinacodec.pipelines.imagenet.statistics.layer_statistics`, its control table (mean
+    :func:`~retinacodec.pipelines.imagenet.common.statistics.layer_statistics`, its control table (mean
     over the control classes), ``runtime`` (stage) in s and ``n_channels_layer``, along a
     ``layer`` dim of length 1.
     """

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ...attribution.completeness import completeness_summary
-from ...modes.compare import VARIABLES, pca_dimensions, sign_correlation, sparsity
+from ....attribution.completeness import completeness_summary
+from ....modes.compare import VARIABLES, pca_dimensions, sign_correlation, sparsity
 
 
 def layer_statistics(data: xr.Dataset, fits: dict[str, xr.Dataset]) -> xr.Dataset:

@@ -19,11 +19,11 @@ import xarray as xr
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import __version__
-from .._progress import progress_bar
-from ..control import CURVE_INTERVENTIONS
-from ..errors import RetinaCodecError
-from ..models.adapter import AdaptedModel, Capture, adapt, select_rows
+from ... import __version__
+from ..._progress import progress_bar
+from ..experiments import CURVE_INTERVENTIONS
+from ...errors import RetinaCodecError
+from ...models.adapter import AdaptedModel, Capture, adapt, select_rows
 
 """Conditions of a control curve: the top fraction zeroed, or everything but it zeroed."""
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import functools
 
-from ...errors import RetinaCodecError
-from ...models.zoo import model_spec
+from ....errors import RetinaCodecError
+from ....models.zoo import model_spec
 
 _VIT_BLOCKS = 12
 _VIT_KINDS = (("block{}", ""), ("mlp{}", ".mlp.1"), ("heads{}", ".self_attention.head_outputs"),

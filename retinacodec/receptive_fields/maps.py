@@ -13,23 +13,23 @@ import torch
 import xarray as xr
 from torch import nn
 
-from . import __version__
-from ._progress import progress_bar
-from ._validation import check_int
-from .attribution.inputs import prepare_inputs
-from .attribution.routed import check_layer_channels, path_rule, routed_gradients
-from .device import evaluating, resolve_device
-from .errors import RetinaCodecError
-from .models.adapter import AdaptedModel, adapt
-from .modes.sae import SAE
-from .modes.selection import (
+from .. import __version__
+from .._progress import progress_bar
+from .._validation import check_int
+from ..attribution.inputs import prepare_inputs
+from ..attribution.routed import check_layer_channels, path_rule, routed_gradients
+from ..device import evaluating, resolve_device
+from ..errors import RetinaCodecError
+from ..models.adapter import AdaptedModel, adapt
+from ..modes.sae import SAE
+from ..modes.selection import (
     channel_weights,
     mode_loadings,
     modes_layer,
     selected_mode_positions,
     shares_tensor,
 )
-from .targets import Target, as_target
+from ..targets import Target, as_target
 
 
 def contribution_maps(

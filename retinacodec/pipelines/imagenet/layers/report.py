@@ -8,9 +8,9 @@ from pathlib import Path
 
 import xarray as xr
 
-from ...errors import RetinaCodecError
-from ...io.atomic import atomic_destination
-from .images import CROP_FRACTION
+from ....errors import RetinaCodecError
+from ....io.atomic import atomic_destination
+from ..common.images import CROP_FRACTION
 
 _SELECTIONS = ("contribution", "activation")
 
@@ -73,7 +73,7 @@ def write_report(summary: xr.Dataset, path: str | os.PathLike, figures: dict[str
     Parameters
     ----------
     summary : xarray.Dataset
-        The summary of :func:`retinacodec.pipelines.imagenet.analysis.run_imagenet`.
+        The summary of :func:`retinacodec.pipelines.imagenet.layers.run.run_imagenet`.
     path : str or path-like
         Destination (written atomically).
     figures : dict of str to str

@@ -21,18 +21,18 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ... import __version__
-from ...device import resolve_device
-from ...errors import RetinaCodecError
-from ...io.atomic import atomic_destination
-from ...io.resumable import Workspace
-from ...models.adapter import adapt
-from ...models.zoo import load_classifier, model_spec, weights_origin
+from .... import __version__
+from ....device import resolve_device
+from ....errors import RetinaCodecError
+from ....io.atomic import atomic_destination
+from ....io.resumable import Workspace
+from ....models.adapter import adapt
+from ....models.zoo import load_classifier, model_spec, weights_origin
 from . import steps
-from .control_report import draw_figures, summary, write_report
-from .images import Views, find_images
-from .layers import layer_aliases
-from .settings import ControlSettings
+from .report import draw_figures, summary, write_report
+from ..common.images import Views, find_images
+from ..common.layers import layer_aliases
+from ..common.settings import ControlSettings
 
 PROGRAM = "retinacodec imagenet control"
 """The run folder's manifest label."""

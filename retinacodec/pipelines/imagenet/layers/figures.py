@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ...errors import RetinaCodecError
+from ....errors import RetinaCodecError
 
 _COLORS = {"contribution": "black", "activation": "tab:blue"}
 
@@ -17,7 +17,7 @@ def plot_contribution_maps(maps: xr.DataArray, pictures: np.ndarray, titles: lis
     Parameters
     ----------
     maps : xarray.DataArray
-        (image, mode, y, x) from :func:`retinacodec.contribution_maps.contribution_maps`, in units
+        (image, mode, y, x) from :func:`retinacodec.receptive_fields.maps.contribution_maps`, in units
         of the target.
     pictures : numpy.ndarray
         (image, y, x, 3) RGB in [0, 1], the views the maps were computed on.
@@ -61,7 +61,7 @@ def plot_layerwise_control(summary: xr.Dataset) -> Figure:
     Parameters
     ----------
     summary : xarray.Dataset
-        The summary of :func:`retinacodec.pipelines.imagenet.analysis.run_imagenet`: ``target_accuracy`` and
+        The summary of :func:`retinacodec.pipelines.imagenet.layers.run.run_imagenet`: ``target_accuracy`` and
         ``off_target_accuracy`` (layer, selection, intervention), means over the control classes.
 
     Returns
