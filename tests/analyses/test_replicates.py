@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import stats
 
-SCRIPT = Path(__file__).resolve().parents[1] / "analyses" / "retina_replicates.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "analyses" / "retina_replicates.py"
 
 
 @pytest.fixture(scope="module")
