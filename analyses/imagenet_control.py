@@ -13,6 +13,7 @@ layer and the timings), the figures and ``summary.json``. ``--fit-per-class N`` 
 on the first N images of each fit class only (a symlinked subset in ``<out>/<model>/subsets``),
 for runs that must be smaller than the whole fit set; the report states the sizes used.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,8 @@ from pathlib import Path
 
 from retinacodec.errors import one_line_errors
 from retinacodec.pipelines.imagenet.common.images import IMAGE_SUFFIXES
-from retinacodec.pipelines.imagenet.control.run import run_control
 from retinacodec.pipelines.imagenet.common.settings import ControlSettings
+from retinacodec.pipelines.imagenet.control.run import run_control
 
 
 def subset(folder: Path, per_class: int, destination: Path) -> Path:
@@ -56,21 +57,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-off-target", type=int, default=ControlSettings.n_off_target_images)
     parser.add_argument("--random-draws", type=int, default=ControlSettings.n_random_draws)
     parser.add_argument("--random-images", type=int, default=ControlSettings.n_random_images)
-    parser.add_argument("--stability-fits", type=int, default=ControlSettings.stability_fits,
-                        help="extra SAE fits per layer and variable for the modes' seed stability (0: none)")
+    parser.add_argument(
+        "--stability-fits",
+        type=int,
+        default=ControlSettings.stability_fits,
+        help="extra SAE fits per layer and variable for the modes' seed stability (0: none)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     for model in args.model or ["efficientnet_lite0", "efficientnet_lite2"]:
         out = args.output / model
-        fit = args.fit_images if args.fit_per_class is None else subset(
-            args.fit_images, args.fit_per_class, out / "subsets" / f"fit_{args.fit_per_class}")
-        settings = ControlSettings(model=model, layers=tuple(args.layers) if args.layers else None,
-                                   n_layers=args.n_layers, ig_steps=args.ig_steps, n_target_images=args.n_target,
-                                   n_off_target_images=args.n_off_target, n_random_draws=args.random_draws,
-                                   n_random_images=args.random_images, stability_fits=args.stability_fits)
-        path = run_control(args.images, fit, out / "run", settings=settings, time_budget_s=args.time_budget,
-                           device=args.device, progress=not args.quiet)
+        fit = (
+            args.fit_images
+            if args.fit_per_class is None
+            else subset(args.fit_images, args.fit_per_class, out / "subsets" / f"fit_{args.fit_per_class}")
+        )
+        settings = ControlSettings(
+            model=model,
+            layers=tuple(args.layers) if args.layers else None,
+            n_layers=args.n_layers,
+            ig_steps=args.ig_steps,
+            n_target_images=args.n_target,
+            n_off_target_images=args.n_off_target,
+            n_random_draws=args.random_draws,
+            n_random_images=args.random_images,
+            stability_fits=args.stability_fits,
+        )
+        path = run_control(
+            args.images,
+            fit,
+            out / "run",
+            settings=settings,
+            time_budget_s=args.time_budget,
+            device=args.device,
+            progress=not args.quiet,
+        )
         print(f"{model}: {path}")
         if path.name != "report.md":
             return 3  # unfinished: rerun to resume

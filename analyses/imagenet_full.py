@@ -37,6 +37,7 @@ about **150 hours on one CPU core**, dominated by the contributions. Use a GPU
 ResNet-50 and ViT-B/16 need about 10 x and 40 x the FLOPs per image of EfficientNet-Lite0
 (4.1 and 17.6 against 0.4 GFLOPs; not timed), and ViT-B/16 has 36 default layers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,14 +48,14 @@ import numpy as np
 
 from retinacodec.attribution.ig import contributions
 from retinacodec.errors import RetinaCodecError, one_line_errors
-from retinacodec.pipelines.imagenet.layers.run import run_imagenet
-from retinacodec.pipelines.imagenet.common.predictions import predict
-from retinacodec.pipelines.imagenet.common.images import Views, find_images
-from retinacodec.pipelines.imagenet.common.layers import default_layers, layer_aliases
-from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
 from retinacodec.models.adapter import adapt
 from retinacodec.models.zoo import load_classifier, model_spec
 from retinacodec.modes.sae import SAE
+from retinacodec.pipelines.imagenet.common.images import Views, find_images
+from retinacodec.pipelines.imagenet.common.layers import default_layers, layer_aliases
+from retinacodec.pipelines.imagenet.common.predictions import predict
+from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
+from retinacodec.pipelines.imagenet.layers.run import run_imagenet
 
 N_STEPS = 10
 SAE_EPOCHS = 300
@@ -74,8 +75,9 @@ def estimate(model: str, n_images: int, n_views: int, device: str) -> dict[str, 
     per_image, sae_seconds = 0.0, 0.0
     for alias in default_layers(model):
         start = time.perf_counter()
-        result = contributions(adapted, inputs, alias, "top", n_steps=N_STEPS, split="sign", batch_size=64,
-                               device=device, progress=False)
+        result = contributions(
+            adapted, inputs, alias, "top", n_steps=N_STEPS, split="sign", batch_size=64, device=device, progress=False
+        )
         per_image += (time.perf_counter() - start) / n_views
         features = 2 * result.sizes["channel"]
         data = np.abs(np.random.default_rng(0).standard_normal((2048, features))).astype(np.float32)
@@ -86,15 +88,20 @@ def estimate(model: str, n_images: int, n_views: int, device: str) -> dict[str, 
     n_layers = len(default_layers(model))
     # per layer and class: 5 conditions on every image of the control classes and the off-target pool
     control_forwards = n_layers * CONTROL_CLASSES * 5 * (CONTROL_CLASSES * n_images / 1000 + N_OFF_TARGET)
-    return {"top-1 predictions": forward * n_images, "contributions": per_image * n_images,
-            "SAE": sae_seconds * n_images * SAE_EPOCHS, "control": forward * control_forwards}
+    return {
+        "top-1 predictions": forward * n_images,
+        "contributions": per_image * n_images,
+        "SAE": sae_seconds * n_images * SAE_EPOCHS,
+        "control": forward * control_forwards,
+    }
 
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", help="ImageFolder-layout folder of validation images (or a flat folder "
-                                         "with --labels)")
+    parser.add_argument(
+        "--images", help="ImageFolder-layout folder of validation images (or a flat folder with --labels)"
+    )
     parser.add_argument("--labels", help="labels file of a flat folder (lines FILE_NAME CLASS_INDEX)")
     parser.add_argument("--model", default="efficientnet_lite0", help="efficientnet_lite0, resnet50 or vit_b_16")
     parser.add_argument("--weights", help="state_dict file (ResNet-50, ViT-B/16 have no shipped weights)")
@@ -112,13 +119,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.images is None:
         raise RetinaCodecError("no --images folder given; expected a folder of ImageNet validation images")
-    settings = ImagenetSettings(model=args.model, layers=tuple(args.layers) if args.layers else None,
-                                n_steps=N_STEPS, sae_epochs=SAE_EPOCHS, control_classes=CONTROL_CLASSES,
-                                n_off_target=N_OFF_TARGET, batch_size=128, chunk_size=1024)
-    summary = run_imagenet(args.images, args.output, settings=settings, labels=args.labels, weights=args.weights,
-                           device=args.device)
-    print(f"wrote {args.output}/report.md: {summary.sizes['layer']} layers, top-1 "
-          f"{100 * summary.attrs['top1_accuracy']:.1f} %")
+    settings = ImagenetSettings(
+        model=args.model,
+        layers=tuple(args.layers) if args.layers else None,
+        n_steps=N_STEPS,
+        sae_epochs=SAE_EPOCHS,
+        control_classes=CONTROL_CLASSES,
+        n_off_target=N_OFF_TARGET,
+        batch_size=128,
+        chunk_size=1024,
+    )
+    summary = run_imagenet(
+        args.images, args.output, settings=settings, labels=args.labels, weights=args.weights, device=args.device
+    )
+    print(
+        f"wrote {args.output}/report.md: {summary.sizes['layer']} layers, top-1 "
+        f"{100 * summary.attrs['top1_accuracy']:.1f} %"
+    )
     return 0
 
 

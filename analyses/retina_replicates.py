@@ -27,6 +27,7 @@ SAE refit (``--sae-fits``) about 15 s per seed. The results go to ``OUT/summary.
 from them. ``--redraw`` runs nothing: it draws the figure and the section again from an earlier
 run's ``OUT/summary.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,38 +66,54 @@ QUANTITIES = {
     "pathways_covered": "pathways named by a confirmed hypothesis (of 6)",
     "pathways_covered_activation": "the same, from activation modes",
     "pathways_confirmable": f"pathways a confirmed hypothesis of up to {DemoSettings().ceiling_channels} channels "
-                            "could name at best (uses the outcomes)",
+    "could name at best (uses the outcomes)",
     "pathways_confirmable_assigned": "the same, counting only the sets the match assigns the pathway",
     "model_r": "model r on the seed's natural jitter",
 }
 """summary.json entries compared over seeds, and how the table names them."""
-CONTROL = {f"control_{layer}_{intervention}_{selection}":
-           (layer, intervention, selection, f"control specificity, {layer} {intervention}, {selection} {kind}")
-           for layer in ("bipolar", "amacrine") for intervention in ("ablate", "preserve")
-           for selection, kind in (("contribution", "modes"), ("activation", "modes"), ("random", "channels"))}
+CONTROL = {
+    f"control_{layer}_{intervention}_{selection}": (
+        layer,
+        intervention,
+        selection,
+        f"control specificity, {layer} {intervention}, {selection} {kind}",
+    )
+    for layer in ("bipolar", "amacrine")
+    for intervention in ("ablate", "preserve")
+    for selection, kind in (("contribution", "modes"), ("activation", "modes"), ("random", "channels"))
+}
 """Control-curve specificities (``control_specificity_<layer>`` of summary.json: mean over cell
 types and k of on- minus off-target change) compared over seeds, flattened, and their names."""
 RETEST_FRAMES = (2000, 6000)
 """Test stimulus lengths (frames at 100 Hz: 20 s, and 60 s, the demo's) on which the first seed's
 hypotheses are retested (:func:`retest`)."""
-DIFFERENCES = {"modes - activation": ("recovery_score", "recovery_score_activation"),
-               "modes - shuffled": ("recovery_score", "recovery_score_shuffled")}
+DIFFERENCES = {
+    "modes - activation": ("recovery_score", "recovery_score_activation"),
+    "modes - shuffled": ("recovery_score", "recovery_score_shuffled"),
+}
 """Paired differences over seeds (same stimuli, same model)."""
-CONTROL_DIFFERENCES = {f"{layer} {intervention}": (f"control_{layer}_{intervention}_contribution",
-                                                   f"control_{layer}_{intervention}_activation")
-                       for layer in ("bipolar", "amacrine") for intervention in ("ablate", "preserve")}
+CONTROL_DIFFERENCES = {
+    f"{layer} {intervention}": (
+        f"control_{layer}_{intervention}_contribution",
+        f"control_{layer}_{intervention}_activation",
+    )
+    for layer in ("bipolar", "amacrine")
+    for intervention in ("ablate", "preserve")
+}
 """Paired control-specificity differences over seeds, contribution minus activation modes, per layer
 and intervention."""
 SAE_SEED_STEP = 10007
 """Fit j of a seed's SAE refits (:func:`sae_spread`) uses SAE seed ``seed + j * SAE_SEED_STEP``; fit 0
 is the demo's own (SAE seed = the stimulus seed), and the step keeps clear of the demo's stability
 fits (seed + 1, seed + 2) and of the other stimulus seeds' fits."""
-SAE_QUANTITIES = {"single": "recovery score, the demo's own SAE fit",
-                  "mean_over_fits": "recovery score, mean over the SAE fits",
-                  "spread": "range of the recovery score over the SAE fits (max - min)",
-                  "consensus_score": "recovery score, consensus of the SAE fits",
-                  "pathways_single": "pathways named by a confirmed hypothesis, the demo's own fit",
-                  "pathways_consensus": "pathways named by a confirmed hypothesis, consensus"}
+SAE_QUANTITIES = {
+    "single": "recovery score, the demo's own SAE fit",
+    "mean_over_fits": "recovery score, mean over the SAE fits",
+    "spread": "range of the recovery score over the SAE fits (max - min)",
+    "consensus_score": "recovery score, consensus of the SAE fits",
+    "pathways_single": "pathways named by a confirmed hypothesis, the demo's own fit",
+    "pathways_consensus": "pathways named by a confirmed hypothesis, consensus",
+}
 """Per-seed results of :func:`sae_spread` compared over seeds, and how the table names them."""
 
 
@@ -119,8 +136,10 @@ def band_text(band: dict, spec: str = ".2f") -> str:
 def quantities(summary: dict) -> dict[str, float]:
     """The entries of one run's summary.json compared over seeds (:data:`QUANTITIES`, and
     :data:`CONTROL` flattened from ``control_specificity_<layer>``)."""
-    control = {key: summary[f"control_specificity_{layer}"][intervention][selection]
-               for key, (layer, intervention, selection, _) in CONTROL.items()}
+    control = {
+        key: summary[f"control_specificity_{layer}"][intervention][selection]
+        for key, (layer, intervention, selection, _) in CONTROL.items()
+    }
     return {key: summary[key] for key in QUANTITIES} | control
 
 
@@ -131,25 +150,39 @@ def replicate(out: Path, seeds: list[int], model: str = "default", sae_fits: int
     runs = {}
     for seed in seeds:
         folder = out / f"seed_{seed}"
-        run_demo(folder, model=model, settings=DemoSettings(seed=seed), progress=False,
-                 log=lambda line, seed=seed: print(f"[seed {seed}] {line}", flush=True))
+        run_demo(
+            folder,
+            model=model,
+            settings=DemoSettings(seed=seed),
+            progress=False,
+            log=lambda line, seed=seed: print(f"[seed {seed}] {line}", flush=True),
+        )
         summary = json.loads((folder / "summary.json").read_text())
         runs[seed] = quantities(summary)
-    result = {"model": str(model), "machine": machine(), "seeds": seeds, "runs": {str(seed): values for seed, values in runs.items()},
-              "intervals": {key: interval([runs[s][key] for s in seeds]) for key in {**QUANTITIES, **CONTROL}},
-              "differences": {name: interval([runs[s][a] - runs[s][b] for s in seeds])
-                              for name, (a, b) in DIFFERENCES.items()},
-              "control_differences": {pair: interval([runs[s][a] - runs[s][b] for s in seeds])
-                                      for pair, (a, b) in CONTROL_DIFFERENCES.items()},
-              "retest": retest(out / f"seed_{seeds[0]}", DemoSettings(seed=seeds[0]), [s + 2 for s in seeds],
-                               list(RETEST_FRAMES), model)}
+    result = {
+        "model": str(model),
+        "machine": machine(),
+        "seeds": seeds,
+        "runs": {str(seed): values for seed, values in runs.items()},
+        "intervals": {key: interval([runs[s][key] for s in seeds]) for key in {**QUANTITIES, **CONTROL}},
+        "differences": {
+            name: interval([runs[s][a] - runs[s][b] for s in seeds]) for name, (a, b) in DIFFERENCES.items()
+        },
+        "control_differences": {
+            pair: interval([runs[s][a] - runs[s][b] for s in seeds]) for pair, (a, b) in CONTROL_DIFFERENCES.items()
+        },
+        "retest": retest(
+            out / f"seed_{seeds[0]}", DemoSettings(seed=seeds[0]), [s + 2 for s in seeds], list(RETEST_FRAMES), model
+        ),
+    }
     if sae_fits > 1:
-        spreads = {seed: sae_spread(out / f"seed_{seed}", DemoSettings(seed=seed), sae_fits, model)
-                   for seed in seeds}
-        result["sae_fits"] = {"n_fits": sae_fits, "runs": {str(seed): spread for seed, spread in spreads.items()},
-                              "intervals": {key: interval([spreads[s][key] for s in seeds]) for key in SAE_QUANTITIES},
-                              "consensus - single": interval([spreads[s]["consensus_score"] - spreads[s]["single"]
-                                                              for s in seeds])}
+        spreads = {seed: sae_spread(out / f"seed_{seed}", DemoSettings(seed=seed), sae_fits, model) for seed in seeds}
+        result["sae_fits"] = {
+            "n_fits": sae_fits,
+            "runs": {str(seed): spread for seed, spread in spreads.items()},
+            "intervals": {key: interval([spreads[s][key] for s in seeds]) for key in SAE_QUANTITIES},
+            "consensus - single": interval([spreads[s]["consensus_score"] - spreads[s]["single"] for s in seeds]),
+        }
     with atomic_destination(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(result, indent=1) + "\n")
     return result
@@ -157,11 +190,19 @@ def replicate(out: Path, seeds: list[int], model: str = "default", sae_fits: int
 
 def _records(tested) -> list[dict]:
     """One plain record per tested hypothesis: what the consensus needs and what it is scored by."""
-    return [{"layer": str(tested["layer"].values[i]), "block": str(tested["block"].values[i]),
-             "outputs": str(tested["blocked_outputs"].values[i]) if "blocked_outputs" in tested else "all",
-             "channels": str(tested["channels"].values[i]), "match_r": float(tested["match_r"].values[i]),
-             "outcome": str(tested["outcome"].values[i]), "type_agreement": float(tested["type_agreement"].values[i]),
-             "confidence": float(tested["confidence"].values[i])} for i in range(tested.sizes["hypothesis"])]
+    return [
+        {
+            "layer": str(tested["layer"].values[i]),
+            "block": str(tested["block"].values[i]),
+            "outputs": str(tested["blocked_outputs"].values[i]) if "blocked_outputs" in tested else "all",
+            "channels": str(tested["channels"].values[i]),
+            "match_r": float(tested["match_r"].values[i]),
+            "outcome": str(tested["outcome"].values[i]),
+            "type_agreement": float(tested["type_agreement"].values[i]),
+            "confidence": float(tested["confidence"].values[i]),
+        }
+        for i in range(tested.sizes["hypothesis"])
+    ]
 
 
 def score_records(records: list[dict]) -> dict:
@@ -169,8 +210,10 @@ def score_records(records: list[dict]) -> dict:
     pathways a confirmed one names."""
     agreement = xr.DataArray([r["type_agreement"] for r in records], dims="hypothesis")
     confidence = xr.DataArray([r["confidence"] for r in records], dims="hypothesis")
-    return {"recovery": float(recovery_score(agreement, confidence)),
-            "pathways": len({r["block"] for r in records if r["outcome"] == CONFIRMED})}
+    return {
+        "recovery": float(recovery_score(agreement, confidence)),
+        "pathways": len({r["block"] for r in records if r["outcome"] == CONFIRMED}),
+    }
 
 
 def consensus(fits: list[list[dict]]) -> list[dict]:
@@ -230,26 +273,42 @@ def sae_spread(folder: Path, settings: DemoSettings, n_fits: int, model: str = "
         if j == 0:
             modes = {layer: read_netcdf(folder / f"modes_{layer}.nc") for layer in settings.layers}
         else:
-            contributions = contributions or {layer: read_netcdf(folder / f"contributions_{layer}.nc")
-                                              for layer in settings.layers}
-            modes = {layer: fit_modes(contributions[layer], labels="cell_type", variable="contribution",
-                                      epochs=settings.sae_epochs, batch_size=settings.sae_batch_size,
-                                      seed=sae_seed, stability_fits=0)[1]
-                     for layer in settings.layers}
+            contributions = contributions or {
+                layer: read_netcdf(folder / f"contributions_{layer}.nc") for layer in settings.layers
+            }
+            modes = {
+                layer: fit_modes(
+                    contributions[layer],
+                    labels="cell_type",
+                    variable="contribution",
+                    epochs=settings.sae_epochs,
+                    batch_size=settings.sae_batch_size,
+                    seed=sae_seed,
+                    stability_fits=0,
+                )[1]
+                for layer in settings.layers
+            }
         records = _records(tested_hypotheses(network, stimulus, modes, settings, False, network.virtual_retina, match))
         fits.append({"sae_seed": sae_seed, **score_records(records), "hypotheses": records})
         print(f"[seed {settings.seed}, SAE fit {j}] recovery {fits[-1]['recovery']:.3f}", flush=True)
     agreed = consensus([fit["hypotheses"] for fit in fits])
     together = score_records(agreed)
     scores = [fit["recovery"] for fit in fits]
-    return {"fits": fits, "consensus": {**together, "hypotheses": agreed},
-            "single": scores[0], "mean_over_fits": float(np.mean(scores)), "spread": float(np.ptp(scores)),
-            "consensus_score": together["recovery"], "pathways_single": fits[0]["pathways"],
-            "pathways_consensus": together["pathways"]}
+    return {
+        "fits": fits,
+        "consensus": {**together, "hypotheses": agreed},
+        "single": scores[0],
+        "mean_over_fits": float(np.mean(scores)),
+        "spread": float(np.ptp(scores)),
+        "consensus_score": together["recovery"],
+        "pathways_single": fits[0]["pathways"],
+        "pathways_consensus": together["pathways"],
+    }
 
 
-def retest(folder: Path, settings: DemoSettings, test_seeds: list[int], frames: list[int],
-           model: str = "default") -> dict:
+def retest(
+    folder: Path, settings: DemoSettings, test_seeds: list[int], frames: list[int], model: str = "default"
+) -> dict:
     """The recovery score of one run's hypotheses (its modes and matching stimulus, so the same
     channel sets and pathways) tested on other stimuli: how much of a run's score is its test
     stimulus.
@@ -300,8 +359,10 @@ def earlier_result(out: Path) -> dict:
         result = json.loads(path.read_text())
         _ = result["seeds"], result["runs"], result["intervals"], result["retest"], result["machine"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RetinaCodecError(f"{path} is not the summary of a replicates run ({exc!r}); expected the "
-                               "summary.json that analyses/retina_replicates.py -o OUT writes") from None
+        raise RetinaCodecError(
+            f"{path} is not the summary of a replicates run ({exc!r}); expected the "
+            "summary.json that analyses/retina_replicates.py -o OUT writes"
+        ) from None
     return result
 
 
@@ -311,21 +372,44 @@ def plot(result: dict, path: Path) -> Path:
 
     from retinacodec.plots import save_figure
 
-    keys = ["recovery_score", "recovery_score_activation", "recovery_score_shuffled", "recovery_match_all_sets",
-            "recovery_ceiling", "recovery_ceiling_named"]
-    labels = ["contribution\nmodes", "activation\nmodes", "shuffled\nchannels", "closest set\nof all",
-              "ceiling", "best sets for\nthe named"]
+    keys = [
+        "recovery_score",
+        "recovery_score_activation",
+        "recovery_score_shuffled",
+        "recovery_match_all_sets",
+        "recovery_ceiling",
+        "recovery_ceiling_named",
+    ]
+    labels = [
+        "contribution\nmodes",
+        "activation\nmodes",
+        "shuffled\nchannels",
+        "closest set\nof all",
+        "ceiling",
+        "best sets for\nthe named",
+    ]
     fig = Figure(figsize=(7, 3.6))
     ax = fig.subplots()
     for i, key in enumerate(keys):
         values = [result["runs"][str(s)][key] for s in result["seeds"]]
         ax.plot(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), values, "o", color="0.55", ms=4)
         band = result["intervals"][key]
-        ax.errorbar(i + 0.25, band["mean"], yerr=[[band["mean"] - band["low"]], [band["high"] - band["mean"]]],
-                    fmt="s", color="k", capsize=4)
+        ax.errorbar(
+            i + 0.25,
+            band["mean"],
+            yerr=[[band["mean"] - band["low"]], [band["high"] - band["mean"]]],
+            fmt="s",
+            color="k",
+            capsize=4,
+        )
     ax.axhline(0.8, color="tab:red", lw=0.8, ls="--", label="goal 0.8")
-    ax.set(xticks=range(len(keys)), xticklabels=labels, ylim=(0, 1.05), ylabel="recovery score",
-           title=f"retina demo over {len(result['seeds'])} stimulus seeds (grey: one seed; black: mean, 95 % CI)")
+    ax.set(
+        xticks=range(len(keys)),
+        xticklabels=labels,
+        ylim=(0, 1.05),
+        ylabel="recovery score",
+        title=f"retina demo over {len(result['seeds'])} stimulus seeds (grey: one seed; black: mean, 95 % CI)",
+    )
     ax.title.set_fontsize(9)
     ax.legend(loc="lower left", fontsize=8, frameon=False)
     fig.tight_layout()
@@ -336,42 +420,63 @@ def section(result: dict, figure: str) -> str:
     """The README's markdown for the replicates: a table of means and intervals and the figure."""
     seeds = ", ".join(map(str, result["seeds"]))
     rows = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
-    rows += [f"| {name} | {band_text(result['intervals'][key])} | "
-             + ", ".join(f"{result['runs'][str(s)][key]:.2f}" for s in result["seeds"]) + " |"
-             for key, name in QUANTITIES.items()]
-    rows += [f"| difference, {name} (paired) | {band_text(result['differences'][name], '+.2f')} | |"
-             for name in DIFFERENCES]
+    rows += [
+        f"| {name} | {band_text(result['intervals'][key])} | "
+        + ", ".join(f"{result['runs'][str(s)][key]:.2f}" for s in result["seeds"])
+        + " |"
+        for key, name in QUANTITIES.items()
+    ]
+    rows += [
+        f"| difference, {name} (paired) | {band_text(result['differences'][name], '+.2f')} | |" for name in DIFFERENCES
+    ]
     control = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
-    control += [f"| {entry[3]} | {band_text(result['intervals'][key], '+.3f')} | "
-                + ", ".join(f"{result['runs'][str(s)][key]:+.3f}" for s in result["seeds"]) + " |"
-                for key, entry in CONTROL.items()]
+    control += [
+        f"| {entry[3]} | {band_text(result['intervals'][key], '+.3f')} | "
+        + ", ".join(f"{result['runs'][str(s)][key]:+.3f}" for s in result["seeds"])
+        + " |"
+        for key, entry in CONTROL.items()
+    ]
     pairs = result["control_differences"]
-    control += [f"| difference, control specificity, {pair}: modes - activation (paired) | "
-                f"{band_text(band, '+.3f')} | |" for pair, band in pairs.items()]
+    control += [
+        f"| difference, control specificity, {pair}: modes - activation (paired) | {band_text(band, '+.3f')} | |"
+        for pair, band in pairs.items()
+    ]
     above = [pair for pair, band in pairs.items() if band["low"] > 0]
     below = [pair for pair, band in pairs.items() if band["high"] < 0]
-    control.append("\nContribution modes are more specific than activation modes (paired interval above 0) in "
-                   + (", ".join(above) if above else "none")
-                   + f" of the {len(pairs)} layer and intervention pairs, less specific (interval below 0) in "
-                   + (", ".join(below) if below else "none") + ".")
+    control.append(
+        "\nContribution modes are more specific than activation modes (paired interval above 0) in "
+        + (", ".join(above) if above else "none")
+        + f" of the {len(pairs)} layer and intervention pairs, less specific (interval below 0) in "
+        + (", ".join(below) if below else "none")
+        + "."
+    )
     again = result["retest"]
     retested = ["| test stimulus | recovery score, mean [95 % CI] | per test stimulus |", "|---|---|---|"]
     demo = {str(DemoSettings().hypothesis_frames): " (the demo's)"}
-    retested += [f"| {int(n) / 100:g} s of natural jitter{demo.get(n, '')} | {band_text(entry['interval'])} | "
-                 + ", ".join(f"{v:.2f}" for v in entry["scores"]) + " |" for n, entry in again["frames"].items()]
-    return ("One demo run scores its hypotheses on one stimulus. Over independent stimulus seeds "
-            f"({seeds}; written by `analyses/retina_replicates.py` from its `summary.json`; machine: "
-            f"{machine_line(result['machine'])}):\n\n"
-            + "\n".join(rows) + f"\n\n![Recovery over stimulus seeds]({figure})\n\n"
-            f"How much of that spread is the test stimulus: the hypotheses of the seed-{again['seed']} run (the "
-            "same channel sets and pathways) tested on the test stimuli of every seed "
-            f"({', '.join(map(str, again['test_seeds']))}), "
-            + " and ".join(f"{int(n) / 100:g} s" for n in again["frames"])
-            + " long (the demo's 60 s are as long as the recording whose standard errors decide what counts as a "
-            "change):\n\n" + "\n".join(retested)
-            + "\n\nControl curves over the same seeds (each seed fits its own modes; specificity is the mean over "
-            "cell types and k = 1..8 of the on- minus off-target relative rate change, see `report.md`):\n\n"
-            + "\n".join(control) + _sae_section(result))
+    retested += [
+        f"| {int(n) / 100:g} s of natural jitter{demo.get(n, '')} | {band_text(entry['interval'])} | "
+        + ", ".join(f"{v:.2f}" for v in entry["scores"])
+        + " |"
+        for n, entry in again["frames"].items()
+    ]
+    return (
+        "One demo run scores its hypotheses on one stimulus. Over independent stimulus seeds "
+        f"({seeds}; written by `analyses/retina_replicates.py` from its `summary.json`; machine: "
+        f"{machine_line(result['machine'])}):\n\n"
+        + "\n".join(rows)
+        + f"\n\n![Recovery over stimulus seeds]({figure})\n\n"
+        f"How much of that spread is the test stimulus: the hypotheses of the seed-{again['seed']} run (the "
+        "same channel sets and pathways) tested on the test stimuli of every seed "
+        f"({', '.join(map(str, again['test_seeds']))}), "
+        + " and ".join(f"{int(n) / 100:g} s" for n in again["frames"])
+        + " long (the demo's 60 s are as long as the recording whose standard errors decide what counts as a "
+        "change):\n\n"
+        + "\n".join(retested)
+        + "\n\nControl curves over the same seeds (each seed fits its own modes; specificity is the mean over "
+        "cell types and k = 1..8 of the on- minus off-target relative rate change, see `report.md`):\n\n"
+        + "\n".join(control)
+        + _sae_section(result)
+    )
 
 
 def _sae_section(result: dict) -> str:
@@ -381,17 +486,21 @@ def _sae_section(result: dict) -> str:
     fits = result["sae_fits"]
 
     rows = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
-    rows += [f"| {name} | {band_text(fits['intervals'][key])} | "
-             + ", ".join(f"{fits['runs'][str(s)][key]:.2f}" for s in result["seeds"]) + " |"
-             for key, name in SAE_QUANTITIES.items()]
+    rows += [
+        f"| {name} | {band_text(fits['intervals'][key])} | "
+        + ", ".join(f"{fits['runs'][str(s)][key]:.2f}" for s in result["seeds"])
+        + " |"
+        for key, name in SAE_QUANTITIES.items()
+    ]
     paired = band_text(fits["consensus - single"], "+.2f")
     rows.append(f"| difference, consensus - the demo's own fit (paired) | {paired} | |")
-    return ("\n\nHow much of the spread is the SAE's fit: each seed's SAEs refitted with "
-            f"{fits['n_fits'] - 1} more SAE seeds on the same contributions, the hypotheses generated and tested "
-            "at the same stimuli. The consensus keeps each (layer, pathway, whole set or inhibitory outputs) that "
-            "at least half of the fits name, with the channel set chosen most often for it (ties: the set that "
-            "follows the pathway most closely); it reads the fits' hypotheses, never their outcomes.\n\n"
-            + "\n".join(rows))
+    return (
+        "\n\nHow much of the spread is the SAE's fit: each seed's SAEs refitted with "
+        f"{fits['n_fits'] - 1} more SAE seeds on the same contributions, the hypotheses generated and tested "
+        "at the same stimuli. The consensus keeps each (layer, pathway, whole set or inhibitory outputs) that "
+        "at least half of the fits name, with the channel set chosen most often for it (ties: the set that "
+        "follows the pathway most closely); it reads the fits' hypotheses, never their outcomes.\n\n" + "\n".join(rows)
+    )
 
 
 @one_line_errors
@@ -400,24 +509,39 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, default=Path("results/retina_replicates"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[9200, 9300, 9400, 9500, 9800, 9900, 10000, 10100])
-    parser.add_argument("--model", default="default", help="model name or checkpoint folder with its virtual retina "
-                        "(default: the shipped model)")
-    parser.add_argument("--sae-fits", type=int, default=1, help="also refit each seed's SAEs this many times in all "
-                        "(the demo's own fit included) and score the fits' consensus (1: no refits)")
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="model name or checkpoint folder with its virtual retina (default: the shipped model)",
+    )
+    parser.add_argument(
+        "--sae-fits",
+        type=int,
+        default=1,
+        help="also refit each seed's SAEs this many times in all "
+        "(the demo's own fit included) and score the fits' consensus (1: no refits)",
+    )
     parser.add_argument("--readme", type=Path, help="rewrite this README's retina-replicates section")
-    parser.add_argument("--redraw", action="store_true", help="run nothing: draw the figure and the section "
-                        "from OUTPUT/summary.json of an earlier run")
+    parser.add_argument(
+        "--redraw",
+        action="store_true",
+        help="run nothing: draw the figure and the section from OUTPUT/summary.json of an earlier run",
+    )
     args = parser.parse_args(argv)
     if args.sae_fits < 1:
         raise RetinaCodecError(f"--sae-fits is {args.sae_fits}; expected an integer >= 1")
-    result = (earlier_result(args.output) if args.redraw
-              else replicate(args.output, args.seeds, args.model, args.sae_fits))
+    result = (
+        earlier_result(args.output) if args.redraw else replicate(args.output, args.seeds, args.model, args.sae_fits)
+    )
     figure = plot(result, args.output / "replicates.png")
     if args.readme:
         target = args.readme.resolve().parent / "docs" / "figures" / "retina_replicates.png"
         shutil.copyfile(figure, target)
-        replace_section(args.readme, "retina-replicates",
-                        section(result, target.relative_to(args.readme.resolve().parent).as_posix()))
+        replace_section(
+            args.readme,
+            "retina-replicates",
+            section(result, target.relative_to(args.readme.resolve().parent).as_posix()),
+        )
     bands = {**result["intervals"], **result["differences"], **result["control_differences"]}
     if "sae_fits" in result:
         bands |= {f"sae {key}": band for key, band in result["sae_fits"]["intervals"].items()}

@@ -6,6 +6,7 @@ The functions ``contributions`` and ``irf`` live in ``retinacodec.attribution`` 
 Submodules and the main entry points are imported lazily, so ``import retinacodec`` is cheap and
 the command line starts fast; ``retinacodec.contributions`` and friends load on first use.
 """
+
 from __future__ import annotations
 
 from ._lazy import lazy_getattr
@@ -14,8 +15,17 @@ from .errors import RetinaCodecError
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "stimuli", "io", "models", "targets", "metrics", "modes", "plots", "control", "parallel",
-    "hypotheses", "pipelines",
+    "stimuli",
+    "io",
+    "models",
+    "targets",
+    "metrics",
+    "modes",
+    "plots",
+    "control",
+    "parallel",
+    "hypotheses",
+    "pipelines",
 }
 _ATTRIBUTES = {
     "contributions": "retinacodec.attribution.ig",

@@ -1,5 +1,6 @@
 """Lazy package attributes: a package names what it offers, and the module behind a name (often
 one that imports torch or pynwb) loads only when the name is first used."""
+
 from __future__ import annotations
 
 import importlib
@@ -7,8 +8,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 
-def lazy_getattr(package: str, attributes: Mapping[str, str],
-                 submodules: Collection[str] = ()) -> Callable[[str], Any]:
+def lazy_getattr(package: str, attributes: Mapping[str, str], submodules: Collection[str] = ()) -> Callable[[str], Any]:
     """A module-level ``__getattr__`` for ``package`` (PEP 562).
 
     Parameters
@@ -26,6 +26,7 @@ def lazy_getattr(package: str, attributes: Mapping[str, str],
         ``__getattr__(name)``: the object, imported on first use; an ``AttributeError`` for any
         other name.
     """
+
     def __getattr__(name: str) -> Any:
         if name in attributes:
             return getattr(importlib.import_module(attributes[name]), name)

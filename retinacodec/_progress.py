@@ -1,4 +1,5 @@
 """The one progress bar of the package: tqdm, shown on a terminal and quiet off one."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -5,6 +5,7 @@ Each check returns the value converted to its plain Python type, or raises
 :class:`~retinacodec.errors.RetinaCodecError` naming the parameter, the value given (numpy scalars
 shown as plain numbers) and what was expected. Booleans are never accepted as numbers.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,9 +43,7 @@ def check_int(name: str, value, *, minimum: int = 1) -> int:
         The value.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise RetinaCodecError(
-            f"{name} is {shown(value)} ({type(value).__name__}); expected an integer >= {minimum}"
-        )
+        raise RetinaCodecError(f"{name} is {shown(value)} ({type(value).__name__}); expected an integer >= {minimum}")
     if value < minimum:
         raise RetinaCodecError(f"{name} is {value}; expected an integer >= {minimum}")
     return int(value)

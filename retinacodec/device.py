@@ -1,4 +1,5 @@
 """Where computations run: device names, temporary evaluation mode, and the machine a run ran on."""
+
 from __future__ import annotations
 
 import os
@@ -36,9 +37,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise RetinaCodecError(
-            f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'"
-        ) from None
+        raise RetinaCodecError(f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise RetinaCodecError(f"device {device!r} asked for but CUDA is not available; use 'auto' or 'cpu'")
     return resolved
@@ -126,6 +125,12 @@ def machine() -> dict:
         (logical CPUs), ``threads`` (torch's intra-op threads now), ``torch``, ``numpy`` and
         ``python`` versions.
     """
-    return {"cpu": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+    return {
+        "cpu": _cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }

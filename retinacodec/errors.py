@@ -1,4 +1,5 @@
 """The one exception type for bad input, and how a command line reports it."""
+
 from __future__ import annotations
 
 import functools
@@ -28,6 +29,7 @@ def one_line_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[[Se
         ``error: <message>`` and the status is 2. (The ``retinacodec`` CLI does the same, with the
         subcommand's name before ``error``.)
     """
+
     @functools.wraps(main)
     def reported(argv: Sequence[str] | None = None) -> int:
         try:

@@ -1,4 +1,5 @@
 """How well predicted firing rates match responses: Pearson correlation and FEVe, per cell."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,9 +19,7 @@ def _check_responses(name: str, data: xr.DataArray, dims: tuple[str, ...]) -> xr
     return data.transpose(*dims)
 
 
-def _aligned(
-    pred: xr.DataArray, true: xr.DataArray, true_dims: tuple[str, ...]
-) -> tuple[xr.DataArray, xr.DataArray]:
+def _aligned(pred: xr.DataArray, true: xr.DataArray, true_dims: tuple[str, ...]) -> tuple[xr.DataArray, xr.DataArray]:
     """Both restricted to their common time points and cells (checked: at least 2 time points)."""
     pred = _check_responses("pred", pred, ("time", "cell"))
     true = _check_responses("true", true, true_dims)

@@ -4,10 +4,11 @@ A target reduces the model output of each sample to one number. :meth:`Target.bi
 output at the actual inputs once (to check indices and, for :class:`TopLogit`, to fix the class)
 and returns a reducer that is then applied at every point of the integration path.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -21,16 +22,16 @@ Reducer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _output_width(output: torch.Tensor, what: str) -> int:
     if output.ndim != 2:
-        raise RetinaCodecError(
-            f"target {what} needs a model output of shape (N, n_outputs); got {tuple(output.shape)}"
-        )
+        raise RetinaCodecError(f"target {what} needs a model output of shape (N, n_outputs); got {tuple(output.shape)}")
     return output.shape[1]
 
 
 def _check_index(index: int, size: int, what: str, unit: str) -> int:
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
-        raise RetinaCodecError(f"{what} index {index!r} is out of range; expected an integer in 0..{size - 1} "
-                               f"(the model has {size} {unit})")
+        raise RetinaCodecError(
+            f"{what} index {index!r} is out of range; expected an integer in 0..{size - 1} "
+            f"(the model has {size} {unit})"
+        )
     return index
 
 
@@ -116,9 +117,7 @@ class CellType(Target):
             )
         cells = [i for i, kind in enumerate(types) if kind == self.name]
         if not cells:
-            raise RetinaCodecError(
-                f"unknown cell type {self.name!r}; expected one of {', '.join(sorted(set(types)))}"
-            )
+            raise RetinaCodecError(f"unknown cell type {self.name!r}; expected one of {', '.join(sorted(set(types)))}")
         selected = torch.tensor(cells, device=output.device)
         return lambda rows, index: rows.index_select(1, selected).sum(dim=1)
 

@@ -1,4 +1,5 @@
 """Fixtures shared by every test: one torch thread; a tiny retina CNN on the virtual retina."""
+
 import json
 
 import numpy as np
@@ -28,9 +29,14 @@ def tiny_model(tmp_path_factory):
     retina = VirtualRetina()
     cells = retina.cells
     torch.manual_seed(0)
-    model = RetinaCNN(cells.sizes["cell"], history=8, bipolar_channels=4, amacrine_channels=4,
-                      cell_type=list(cells["cell_type"].values),
-                      cell_position=np.stack([cells["y"].values, cells["x"].values], axis=1))
+    model = RetinaCNN(
+        cells.sizes["cell"],
+        history=8,
+        bipolar_channels=4,
+        amacrine_channels=4,
+        cell_type=list(cells["cell_type"].values),
+        cell_position=np.stack([cells["y"].values, cells["x"].values], axis=1),
+    )
     model.name = "tiny"
     folder = tmp_path_factory.mktemp("tiny_model")
     save_checkpoint({"config": model.config(), "state_dict": model.state_dict()}, folder / "model.pt")

@@ -1,4 +1,5 @@
 """tests for retinacodec/errors.py: a script's user mistakes are one line and status 2."""
+
 import pytest
 
 from retinacodec.errors import RetinaCodecError, one_line_errors

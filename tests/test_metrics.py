@@ -1,4 +1,5 @@
 """Metrics against hand computations: scipy's Pearson r and a worked FEVe example."""
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -10,9 +11,15 @@ from retinacodec.metrics import feve, pearson_r
 
 def _responses(values, start=0):
     n_time, n_cells = values.shape
-    return xr.DataArray(values, dims=("time", "cell"),
-                        coords={"time": (start + np.arange(n_time)) / 100.0, "cell": np.arange(n_cells),
-                                "cell_type": ("cell", ["on", "off", "on"][:n_cells])})
+    return xr.DataArray(
+        values,
+        dims=("time", "cell"),
+        coords={
+            "time": (start + np.arange(n_time)) / 100.0,
+            "cell": np.arange(n_cells),
+            "cell_type": ("cell", ["on", "off", "on"][:n_cells]),
+        },
+    )
 
 
 def test_pearson_r_matches_scipy_on_shared_times():
@@ -57,12 +64,15 @@ def test_feve_of_signal_plus_noise_approaches_its_analytic_value():
     assert float(offset[0]) == pytest.approx(1 - 1 / 4, abs=0.03)  # 1 - Var[error] / Var[s]
 
 
-@pytest.mark.parametrize("pred, true", [
-    (np.zeros((5, 2)), xr.DataArray(np.zeros((5, 2)), dims=("t", "cell"))),
-    (np.zeros((5, 2)), _responses(np.zeros((5, 2)))),
-    (_responses(np.full((5, 2), np.nan)), _responses(np.zeros((5, 2)))),
-    (_responses(np.zeros((1, 2))), _responses(np.zeros((1, 2)))),
-])
+@pytest.mark.parametrize(
+    "pred, true",
+    [
+        (np.zeros((5, 2)), xr.DataArray(np.zeros((5, 2)), dims=("t", "cell"))),
+        (np.zeros((5, 2)), _responses(np.zeros((5, 2)))),
+        (_responses(np.full((5, 2), np.nan)), _responses(np.zeros((5, 2)))),
+        (_responses(np.zeros((1, 2))), _responses(np.zeros((1, 2)))),
+    ],
+)
 def test_pearson_r_bad_inputs_raise(pred, true):
     with pytest.raises(RetinaCodecError, match="expected"):
         pearson_r(pred, true)

@@ -1,4 +1,5 @@
 """Progress bars: drawn on a terminal, quiet in logs and when switched off."""
+
 import io
 
 from retinacodec._progress import progress_bar

@@ -1,4 +1,5 @@
 """The boundary checks: plain values back, one clear RetinaCodecError otherwise."""
+
 import math
 
 import numpy as np

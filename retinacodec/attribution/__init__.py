@@ -6,6 +6,7 @@
 - :mod:`.quadrature`: nodes and weights of the path integral, derivative estimates at the nodes.
 - :mod:`.gradients`: shared gradient utilities; :mod:`.inputs`: inputs, baselines, sample labels.
 """
+
 from .ig import contributions
 from .quadrature import METHODS, quadrature
 

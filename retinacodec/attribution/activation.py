@@ -23,9 +23,10 @@ compare contributions against contributions. The spatial sum (``activation="spac
 :func:`retinacodec.contributions`) stays the right choice for population targets (a cell type, a
 class logit), whose samples have no single window.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -53,8 +54,10 @@ def check_activation(activation: str, targets: Sequence[Target]) -> str:
     if activation not in ACTIVATIONS:
         raise RetinaCodecError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
     if activation == "cell" and not all(isinstance(t, Cell) for t in targets):
-        raise RetinaCodecError("activation='cell' needs single-cell targets (Cell(i)); expected Cell targets, or "
-                               "activation='space' for population targets")
+        raise RetinaCodecError(
+            "activation='cell' needs single-cell targets (Cell(i)); expected Cell targets, or "
+            "activation='space' for population targets"
+        )
     return activation
 
 
@@ -72,21 +75,26 @@ def _readout_footprint(model: nn.Module, cells: Sequence[int]) -> tuple[np.ndarr
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if not (factorized or linears) or not convs:
-        raise RetinaCodecError(f"{type(model).__name__} has no convolutions with a readout; activation='cell' "
-                               "expects a retina CNN (convolutions, then a dense or factorized readout of the cells)")
+        raise RetinaCodecError(
+            f"{type(model).__name__} has no convolutions with a readout; activation='cell' "
+            "expects a retina CNN (convolutions, then a dense or factorized readout of the cells)"
+        )
     if factorized:
         return factorized[-1].mask.detach().abs().double().cpu().numpy()[list(cells)], convs
     readout, n_channels = linears[-1], convs[-1].out_channels
     side = int(round(np.sqrt(readout.in_features / n_channels)))
     if n_channels * side * side != readout.in_features:
-        raise RetinaCodecError(f"the readout takes {readout.in_features} inputs; expected channels x a square map "
-                               f"from the last convolution ({n_channels} channels)")
+        raise RetinaCodecError(
+            f"the readout takes {readout.in_features} inputs; expected channels x a square map "
+            f"from the last convolution ({n_channels} channels)"
+        )
     weights = readout.weight.detach().abs().double().cpu().numpy()[list(cells)]
     return weights.reshape(len(cells), n_channels, side, side).sum(axis=1), convs
 
 
-def receptive_windows(model: nn.Module | AdaptedModel, layer: str, cells: Sequence[int],
-                      shape: tuple[int, int]) -> np.ndarray:
+def receptive_windows(
+    model: nn.Module | AdaptedModel, layer: str, cells: Sequence[int], shape: tuple[int, int]
+) -> np.ndarray:
     """Each cell's receptive-field window in a layer's (y, x) map.
 
     Parameters
@@ -119,14 +127,18 @@ def receptive_windows(model: nn.Module | AdaptedModel, layer: str, cells: Sequen
     stage = adapted.module.get_submodule(adapted.resolve(layer))
     inside = [i for i, conv in enumerate(convs) if conv is stage or any(conv is m for m in stage.modules())]
     if not inside:
-        raise RetinaCodecError(f"layer {layer!r} holds none of the model's convolutions; activation='cell' expects a "
-                               "convolutional layer of a retina CNN (bipolar, amacrine)")
-    for conv in convs[inside[-1] + 1:][::-1]:
+        raise RetinaCodecError(
+            f"layer {layer!r} holds none of the model's convolutions; activation='cell' expects a "
+            "convolutional layer of a retina CNN (bipolar, amacrine)"
+        )
+    for conv in convs[inside[-1] + 1 :][::-1]:
         footprint = np.ones(conv.kernel_size)
         window = np.stack([convolve2d(w, footprint, mode="full") for w in window])
     if window.shape[1:] != tuple(shape):
-        raise RetinaCodecError(f"the readout's window in layer {layer!r} is {window.shape[1:]}; the layer's map is "
-                               f"{tuple(shape)} (expected valid convolutions without stride)")
+        raise RetinaCodecError(
+            f"the readout's window in layer {layer!r} is {window.shape[1:]}; the layer's map is "
+            f"{tuple(shape)} (expected valid convolutions without stride)"
+        )
     total = window.sum(axis=(1, 2), keepdims=True)
     if (total <= 0).any():
         raise RetinaCodecError("some cells have an all-zero readout; expected a trained readout")
@@ -169,8 +181,11 @@ class CellActivation:
         """
         window = self._windows.get(layer)
         if window is None:
-            window = torch.as_tensor(receptive_windows(self.adapted, layer, self.cells, tuple(output.shape[-2:])),
-                                     dtype=output.dtype, device=output.device)
+            window = torch.as_tensor(
+                receptive_windows(self.adapted, layer, self.cells, tuple(output.shape[-2:])),
+                dtype=output.dtype,
+                device=output.device,
+            )
             self._windows[layer] = window
         with torch.no_grad():
             pieces = (output.clamp(max=0), output.clamp(min=0)) if self.split else (output,)

@@ -1,5 +1,6 @@
 """How far a contributions result misses completeness (its contributions summing to the target's
 change along the path), summarised over samples; one definition for every pipeline's report."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,5 +27,8 @@ def completeness_summary(contributions: xr.Dataset) -> dict[str, float]:
     error = np.abs(contributions["completeness_error"].values)
     span = np.abs(contributions["target_value"].values - contributions["baseline_value"].values)
     relative = error[span > 0] / span[span > 0]
-    return {"max_error": float(error.max()), "median_error": float(np.median(error)),
-            "median_relative_error": float(np.median(relative)) if relative.size else float("nan")}
+    return {
+        "max_error": float(error.max()),
+        "median_error": float(np.median(error)),
+        "median_relative_error": float(np.median(relative)) if relative.size else float("nan"),
+    }

@@ -1,7 +1,8 @@
 """Layer conductance: a hidden layer's share of Integrated Gradients along the input path."""
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch

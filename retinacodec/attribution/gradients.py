@@ -1,15 +1,17 @@
 """Shared gradient utilities: batches of (input, step) rows and target gradients at a hidden layer."""
+
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
 from ..targets import Reducer
 
 
-def row_batches(n_inputs: int, n_steps: int, batch_size: int,
-                device: torch.device | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def row_batches(
+    n_inputs: int, n_steps: int, batch_size: int, device: torch.device | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Split the ``n_inputs * n_steps`` (input, step) rows into batches of at most ``batch_size``.
 
     The indices live on ``device`` (default CPU).

@@ -1,7 +1,8 @@
 """Hidden-layer Integrated Gradients: the contribution of each channel of a layer to a target."""
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -171,16 +172,27 @@ def contributions(
     with evaluating(module, target_device) as dtype:
         inputs = prepare_inputs(module, x, baseline, dtype, target_device)
         windowed = CellActivation(adapted, targets, split == "sign") if per_cell else None
-        results = _run(adapted, list(names.values()), targets, inputs, path, rule, split == "sign", batch_size,
-                       progress, windowed)
-    attrs = {"retinacodec_version": __version__, "model": type(module).__name__, "target": ", ".join(map(str, targets)),
-             "path": path, "method": method, "n_steps": int(n_steps),
-             "baseline": baseline if isinstance(baseline, str) else "array", "split": split or "none",
-             "activation": "cell" if per_cell else "space",
-             "dtype": str(dtype).replace("torch.", ""), **inputs.attrs}
+        results = _run(
+            adapted, list(names.values()), targets, inputs, path, rule, split == "sign", batch_size, progress, windowed
+        )
+    attrs = {
+        "retinacodec_version": __version__,
+        "model": type(module).__name__,
+        "target": ", ".join(map(str, targets)),
+        "path": path,
+        "method": method,
+        "n_steps": int(n_steps),
+        "baseline": baseline if isinstance(baseline, str) else "array",
+        "split": split or "none",
+        "activation": "cell" if per_cell else "space",
+        "dtype": str(dtype).replace("torch.", ""),
+        **inputs.attrs,
+    }
     index = _sample_index(inputs, targets)
-    datasets = {given: _dataset(results[name], index, split, module,
-                                {**attrs, "layer": str(given), "layer_module": name}) for given, name in names.items()}
+    datasets = {
+        given: _dataset(results[name], index, split, module, {**attrs, "layer": str(given), "layer_module": name})
+        for given, name in names.items()
+    }
     return datasets[layer] if layers is None else datasets
 
 
@@ -197,8 +209,9 @@ def _layer_names(adapted: AdaptedModel, layer: str | None, layers: Sequence[str]
     return names
 
 
-def _dataset(results: tuple[np.ndarray, ...], index: pd.MultiIndex, split: str | None, module: nn.Module,
-             attrs: dict) -> xr.Dataset:
+def _dataset(
+    results: tuple[np.ndarray, ...], index: pd.MultiIndex, split: str | None, module: nn.Module, attrs: dict
+) -> xr.Dataset:
     """One layer's labeled result from its (contribution, activation, target, baseline) arrays."""
     contribution, activation, target_value, baseline_value = results
     dims = ("sample", "channel", "sign") if split else ("sample", "channel")
@@ -211,8 +224,11 @@ def _dataset(results: tuple[np.ndarray, ...], index: pd.MultiIndex, split: str |
             "activation": (dims, activation, {"long_name": "layer output, summed over space"}),
             "target_value": ("sample", target_value, {"long_name": "target at the actual input"}),
             "baseline_value": ("sample", baseline_value, {"long_name": "target at the start of the path"}),
-            "completeness_error": ("sample", total - (target_value - baseline_value),
-                                   {"long_name": "sum of contributions minus (target - baseline value)"}),
+            "completeness_error": (
+                "sample",
+                total - (target_value - baseline_value),
+                {"long_name": "sum of contributions minus (target - baseline value)"},
+            ),
         },
         coords=coords,
     ).assign_coords(channel=np.arange(n_channels))
@@ -226,9 +242,18 @@ def _dataset(results: tuple[np.ndarray, ...], index: pd.MultiIndex, split: str |
     return ds
 
 
-def _run(adapted: AdaptedModel, layers: list[str], targets: Sequence[Target], inputs: Inputs, path: str,
-         rule: tuple[str, np.ndarray, np.ndarray], split: bool, batch_size: int,
-         progress: bool, per_cell: CellActivation | None = None) -> dict[str, tuple[np.ndarray, ...]]:
+def _run(
+    adapted: AdaptedModel,
+    layers: list[str],
+    targets: Sequence[Target],
+    inputs: Inputs,
+    path: str,
+    rule: tuple[str, np.ndarray, np.ndarray],
+    split: bool,
+    batch_size: int,
+    progress: bool,
+    per_cell: CellActivation | None = None,
+) -> dict[str, tuple[np.ndarray, ...]]:
     """Compute every layer's contributions chunk by chunk of inputs; arrays are sample-major
     (input, target). ``rule`` is the quadrature method's name, nodes and weights; ``per_cell``, if
     given, makes the activation each target cell's, from the layer's captured output."""
@@ -239,8 +264,12 @@ def _run(adapted: AdaptedModel, layers: list[str], targets: Sequence[Target], in
         shared = adapted.capture_layers(baseline, layers) if baseline.shape[0] == 1 else None
     parts = {layer: {key: [] for key in _PARTS} for layer in layers}
     passes = len(layers) if path == "layer" else 1
-    bar = progress_bar(total=n_inputs * n_steps * passes, progress=progress, unit="eval",
-               desc=f"contributions of {layers[0]}" + (f" .. {layers[-1]} ({len(layers)} layers)" if passes > 1 else ""))
+    bar = progress_bar(
+        total=n_inputs * n_steps * passes,
+        progress=progress,
+        unit="eval",
+        desc=f"contributions of {layers[0]}" + (f" .. {layers[-1]} ({len(layers)} layers)" if passes > 1 else ""),
+    )
     with bar:
         for start in range(0, n_inputs, chunk):
             chunk_index = torch.arange(start, min(n_inputs, start + chunk), device=values.device)
@@ -250,21 +279,31 @@ def _run(adapted: AdaptedModel, layers: list[str], targets: Sequence[Target], in
                 actual = adapted.capture_layers(chunk_values, layers)
                 base = shared if shared is not None else adapted.capture_layers(chunk_baseline, layers)
             reducers = [t.bind(adapted.module, actual[layers[0]].output) for t in targets]
-            maps, starts = _elementwise(adapted, layers, reducers, (chunk_values, chunk_baseline), actual, base, path,
-                                        rule, batch_size, bar)
+            maps, starts = _elementwise(
+                adapted, layers, reducers, (chunk_values, chunk_baseline), actual, base, path, rule, batch_size, bar
+            )
             for layer in layers:
-                _append(parts[layer], adapted, layer, maps[layer], actual[layer], starts[layer], reducers, split,
-                        per_cell)
+                _append(
+                    parts[layer], adapted, layer, maps[layer], actual[layer], starts[layer], reducers, split, per_cell
+                )
     return {layer: tuple(np.concatenate(parts[layer][key]) for key in _PARTS) for layer in layers}
 
 
 _PARTS = ("contribution", "activation", "target", "baseline")
 
 
-def _elementwise(adapted: AdaptedModel, layers: list[str], reducers: Sequence, points: tuple[torch.Tensor, torch.Tensor],
-                 actual: dict[str, Capture], base: dict[str, Capture], path: str,
-                 rule: tuple[str, np.ndarray, np.ndarray], batch_size: int,
-                 bar: tqdm) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def _elementwise(
+    adapted: AdaptedModel,
+    layers: list[str],
+    reducers: Sequence,
+    points: tuple[torch.Tensor, torch.Tensor],
+    actual: dict[str, Capture],
+    base: dict[str, Capture],
+    path: str,
+    rule: tuple[str, np.ndarray, np.ndarray],
+    batch_size: int,
+    bar: tqdm,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Per layer, the elementwise contributions (N, n_targets, ...) of one chunk of inputs, and the
     model output at the path's start (F(a0) in the input's context, or f(x0))."""
     method, alphas_np, weights_np = rule
@@ -273,23 +312,54 @@ def _elementwise(adapted: AdaptedModel, layers: list[str], reducers: Sequence, p
     weights = torch.as_tensor(weights_np, dtype=baseline.dtype, device=baseline.device)
     local = torch.arange(values.shape[0], device=values.device)
     if path == "input":
-        maps = conductance_maps(adapted, layers, reducers, values, baseline,
-                                {layer: (base[layer].activation, actual[layer].activation) for layer in layers},
-                                method, alphas, weights, batch_size, bar)
+        maps = conductance_maps(
+            adapted,
+            layers,
+            reducers,
+            values,
+            baseline,
+            {layer: (base[layer].activation, actual[layer].activation) for layer in layers},
+            method,
+            alphas,
+            weights,
+            batch_size,
+            bar,
+        )
         return maps, {layer: take_rows(base[layer].output, local) for layer in layers}
     maps, starts = {}, {}
     for layer in layers:
         downstream = adapted.downstream(layer)
         with torch.no_grad():  # the target at the path's start, F(a0), in the input's context
-            starts[layer] = (downstream(take_rows(base[layer].activation, local), actual[layer].context)
-                             if downstream.needs_context else take_rows(base[layer].output, local))
-        maps[layer] = layer_path_map(downstream, reducers, actual[layer].activation, base[layer].activation,
-                                     actual[layer].context, alphas, weights, batch_size, bar)
+            starts[layer] = (
+                downstream(take_rows(base[layer].activation, local), actual[layer].context)
+                if downstream.needs_context
+                else take_rows(base[layer].output, local)
+            )
+        maps[layer] = layer_path_map(
+            downstream,
+            reducers,
+            actual[layer].activation,
+            base[layer].activation,
+            actual[layer].context,
+            alphas,
+            weights,
+            batch_size,
+            bar,
+        )
     return maps, starts
 
 
-def _append(parts: dict[str, list], adapted: AdaptedModel, layer: str, elementwise: torch.Tensor, actual: Capture,
-            start_output: torch.Tensor, reducers: Sequence, split: bool, per_cell: CellActivation | None) -> None:
+def _append(
+    parts: dict[str, list],
+    adapted: AdaptedModel,
+    layer: str,
+    elementwise: torch.Tensor,
+    actual: Capture,
+    start_output: torch.Tensor,
+    reducers: Sequence,
+    split: bool,
+    per_cell: CellActivation | None,
+) -> None:
     """Sum one chunk's elementwise contributions and activations over space (or each target
     cell's window, with ``per_cell``) into ``parts``."""
     local = torch.arange(actual.activation.shape[0], device=actual.activation.device)

@@ -1,8 +1,9 @@
 """Turn what a user passes (a stimulus, images) into model inputs, baselines and sample labels."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -45,7 +46,9 @@ def _is_stimulus(x) -> bool:
     return isinstance(x, xr.DataArray) and set(x.dims) == {"time", "y", "x"}
 
 
-def _as_tensor(x: xr.DataArray | torch.Tensor | np.ndarray, what: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _as_tensor(
+    x: xr.DataArray | torch.Tensor | np.ndarray, what: str, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """A finite floating tensor of ``dtype`` on ``device`` from a tensor, array or DataArray."""
     if isinstance(x, xr.DataArray):
         x = x.values
@@ -72,8 +75,12 @@ def _retina_windows(model: nn.Module, stimulus: xr.DataArray) -> tuple[torch.Ten
     return windows(model, stimulus)
 
 
-def _baseline(baseline: str | torch.Tensor | np.ndarray, values: torch.Tensor, mean_input: Callable[[], torch.Tensor],
-              dtype: torch.dtype) -> torch.Tensor:
+def _baseline(
+    baseline: str | torch.Tensor | np.ndarray,
+    values: torch.Tensor,
+    mean_input: Callable[[], torch.Tensor],
+    dtype: torch.dtype,
+) -> torch.Tensor:
     """Resolve a named or given baseline to a tensor of shape (1, ...) or (N, ...)."""
     if isinstance(baseline, str):
         if baseline == "zero":
@@ -92,8 +99,13 @@ def _baseline(baseline: str | torch.Tensor | np.ndarray, values: torch.Tensor, m
     return given
 
 
-def prepare_inputs(model: nn.Module, x: xr.DataArray | torch.Tensor | np.ndarray,
-                   baseline: str | torch.Tensor | np.ndarray, dtype: torch.dtype, device: torch.device) -> Inputs:
+def prepare_inputs(
+    model: nn.Module,
+    x: xr.DataArray | torch.Tensor | np.ndarray,
+    baseline: str | torch.Tensor | np.ndarray,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Inputs:
     """Model inputs, baseline and sample labels for ``x``.
 
     Parameters
@@ -130,8 +142,13 @@ def prepare_inputs(model: nn.Module, x: xr.DataArray | torch.Tensor | np.ndarray
             return _as_tensor(_retina_windows(model, blank)[0], "mean-luminance window", dtype, device)
 
         resolved = _baseline(baseline, values, mean_luminance, dtype)
-        return Inputs(values, resolved, "time", np.asarray(times, dtype=float),
-                      {"stimulus": str(stimulus.attrs.get("kind", "unknown"))})
+        return Inputs(
+            values,
+            resolved,
+            "time",
+            np.asarray(times, dtype=float),
+            {"stimulus": str(stimulus.attrs.get("kind", "unknown"))},
+        )
     values = _as_tensor(x, "input", dtype, device)
     if values.ndim < 2 or values.shape[0] == 0:
         raise RetinaCodecError(f"input has shape {tuple(values.shape)}; expected a batch (N, ...) with N >= 1")

@@ -1,7 +1,8 @@
 """Integrated Gradients in a hidden layer's own space: the straight path from a0 to a."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from tqdm import tqdm

@@ -1,4 +1,5 @@
 """Quadrature rules on [0, 1]: the nodes and weights of the path integral in Integrated Gradients."""
+
 from __future__ import annotations
 
 import numpy as np

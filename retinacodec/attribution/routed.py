@@ -4,6 +4,7 @@ The chain rule splits the gradient through a layer into a sum over its channels;
 sum by each mode's share of each channel gives each mode's part of the input gradient, the
 engine of contribution maps and of instantaneous receptive fields by mode.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -101,8 +102,11 @@ def routed_gradients(
     alphas_t = torch.as_tensor(alphas, dtype=inputs.dtype, device=inputs.device)
     weights_t = torch.as_tensor(weights, dtype=inputs.dtype, device=inputs.device)
     total = inputs.new_zeros((len(reducers), *inputs.shape))
-    routed = None if shares is None else inputs.new_zeros(
-        (len(reducers), inputs.shape[0], shares.shape[2], *inputs.shape[1:]))
+    routed = (
+        None
+        if shares is None
+        else inputs.new_zeros((len(reducers), inputs.shape[0], shares.shape[2], *inputs.shape[1:]))
+    )
     for input_index, step_index in row_batches(inputs.shape[0], len(alphas), batch_size):
         input_index, step_index = input_index.to(inputs.device), step_index.to(inputs.device)
         start = take_rows(baseline, input_index)
@@ -124,8 +128,7 @@ def routed_gradients(
                     gradient, outer = torch.autograd.grad(value, (point, hidden), retain_graph=True)
                     row_shares = shares[t].index_select(0, input_index)
                     cotangents = outer.unsqueeze(0) * _along_channels(row_shares, axis, hidden.ndim)
-                    (parts,) = torch.autograd.grad(hidden, point, cotangents, retain_graph=True,
-                                                   is_grads_batched=True)
+                    (parts,) = torch.autograd.grad(hidden, point, cotangents, retain_graph=True, is_grads_batched=True)
                     routed[t].index_add_(0, input_index, step_weights.unsqueeze(1) * parts.transpose(0, 1))
                 total[t].index_add_(0, input_index, step_weights * gradient)
     return total, routed
@@ -139,5 +142,3 @@ def path_rule(method: str, n_steps: int, quadrature_rule: str) -> tuple[np.ndarr
     if method == "gradient":
         return np.ones(1), np.ones(1)
     return quadrature(quadrature_rule, n_steps)
-
-

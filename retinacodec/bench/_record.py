@@ -7,6 +7,7 @@ load average before and after the run (other processes sharing the cores make a 
 and the table says so).
 ``python -m retinacodec.bench.readme`` builds the README's table from the files in ``docs/bench/``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,13 @@ def speed_ratio(reference_s: float, ours_s: float) -> str:
 
 def add_record_option(parser: argparse.ArgumentParser) -> None:
     """Give a benchmark's parser the ``--record FILE.json`` option."""
-    parser.add_argument("--record", metavar="FILE.json", default=None,
-                        help="also write the figures and the README table rows to this JSON file "
-                             "(docs/bench/NAME.json feeds the README: python -m retinacodec.bench.readme)")
+    parser.add_argument(
+        "--record",
+        metavar="FILE.json",
+        default=None,
+        help="also write the figures and the README table rows to this JSON file "
+        "(docs/bench/NAME.json feeds the README: python -m retinacodec.bench.readme)",
+    )
 
 
 @dataclass
@@ -76,15 +81,19 @@ class Record:
 
         argv = list(self.argv)
         if "--record" in argv:  # the command that reproduces the figures, wherever they are written
-            del argv[argv.index("--record"):argv.index("--record") + 2]
+            del argv[argv.index("--record") : argv.index("--record") + 2]
         argv = [arg for arg in argv if not arg.startswith("--record=")]
-        content = {"bench": self.bench, "command": " ".join(["python -m retinacodec.bench", self.bench, *argv]),
-                   "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-                   **machine(),
-                   "load_average_before": round(self._load_before, 2),
-                   "load_average_after": round(os.getloadavg()[0], 2),
-                   "seconds": round(time.perf_counter() - self._started, 1),
-                   "rows": self.rows, "figures": self.figures} | self.measured
+        content = {
+            "bench": self.bench,
+            "command": " ".join(["python -m retinacodec.bench", self.bench, *argv]),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+            **machine(),
+            "load_average_before": round(self._load_before, 2),
+            "load_average_after": round(os.getloadavg()[0], 2),
+            "seconds": round(time.perf_counter() - self._started, 1),
+            "rows": self.rows,
+            "figures": self.figures,
+        } | self.measured
         with atomic_destination(path) as tmp:
             tmp.write_text(json.dumps(content, indent=1, default=_plain) + "\n")
         return Path(path)

@@ -21,13 +21,14 @@
    against single-layer input-path runs at block1, block8 and block16 (the ratio of wall times),
    and the largest difference between the two results.
 """
+
 from __future__ import annotations
 
 import argparse
 import multiprocessing
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -78,12 +79,20 @@ def _jobs(model, images, steps: int) -> dict[str, Callable]:
     zeros = torch.zeros_like(images)
 
     def ours(layer: str, path: str) -> Callable:
-        return lambda: contributions(model, images, layer, TopLogit(), path=path, n_steps=steps,
-                                     progress=False).contribution.values
+        return lambda: (
+            contributions(
+                model, images, layer, TopLogit(), path=path, n_steps=steps, progress=False
+            ).contribution.values
+        )
 
     def captum(method, layer: str) -> Callable:
-        return lambda: method(model, getattr(model, layer)).attribute(
-            images, baselines=zeros, target=classes, n_steps=steps).sum((2, 3)).detach().numpy()
+        return lambda: (
+            method(model, getattr(model, layer))
+            .attribute(images, baselines=zeros, target=classes, n_steps=steps)
+            .sum((2, 3))
+            .detach()
+            .numpy()
+        )
 
     return {
         "ours layer path": ours("layer4", "layer"),
@@ -105,27 +114,38 @@ def _speed(args, record: Record) -> None:
             start = time.perf_counter()
             job()
             best[name] = min(best[name], time.perf_counter() - start)
-    print(f"\n1. speed: ResNet-50 (random), {images.shape[0]} images of {args.size} px, layer4 (and layer3), "
-          f"{args.steps} steps, {args.threads} threads, best of {args.repeats} (wall s)")
-    for ours, captum in (("ours layer path", "Captum LayerIntegratedGradients"),
-                         ("ours input path", "Captum LayerConductance"),
-                         ("ours input path layer3", "Captum LayerConductance layer3")):
+    print(
+        f"\n1. speed: ResNet-50 (random), {images.shape[0]} images of {args.size} px, layer4 (and layer3), "
+        f"{args.steps} steps, {args.threads} threads, best of {args.repeats} (wall s)"
+    )
+    for ours, captum in (
+        ("ours layer path", "Captum LayerIntegratedGradients"),
+        ("ours input path", "Captum LayerConductance"),
+        ("ours input path layer3", "Captum LayerConductance layer3"),
+    ):
         gap = np.linalg.norm(results[ours] - results[captum]) / np.linalg.norm(results[captum])
-        print(f"   {ours:<24} {best[ours]:7.2f}   {captum:<32} {best[captum]:7.2f}   "
-              f"speed-up {best[captum] / best[ours]:5.1f}x   relative difference {gap:.1e}", flush=True)
+        print(
+            f"   {ours:<24} {best[ours]:7.2f}   {captum:<32} {best[captum]:7.2f}   "
+            f"speed-up {best[captum] / best[ours]:5.1f}x   relative difference {gap:.1e}",
+            flush=True,
+        )
         record.figures[f"speed: {ours}"] = {"ours_s": best[ours], "captum_s": best[captum], "difference": float(gap)}
-        record.row(f"{ours.removeprefix('ours ')} at ResNet-50 `{ours.split()[-1] if 'layer3' in ours else 'layer4'}`, "
-                   f"{images.shape[0]} images of {args.size} px, {args.steps} steps",
-                   f"{best[ours]:.2f} s", f"{captum.removesuffix(' layer3')} {best[captum]:.2f} s",
-                   speed_ratio(best[captum], best[ours]))
+        record.row(
+            f"{ours.removeprefix('ours ')} at ResNet-50 `{ours.split()[-1] if 'layer3' in ours else 'layer4'}`, "
+            f"{images.shape[0]} images of {args.size} px, {args.steps} steps",
+            f"{best[ours]:.2f} s",
+            f"{captum.removesuffix(' layer3')} {best[captum]:.2f} s",
+            speed_ratio(best[captum], best[ours]),
+        )
 
 
 def _relative_completeness(ds) -> float:
     return float(np.abs(ds.completeness_error).sum() / np.abs(ds.target_value - ds.baseline_value).sum())
 
 
-def _first_steps(error_at: Callable[[int], float], minimum: int, maximum: int,
-                 thresholds: list[float]) -> dict[float, tuple[int, float]]:
+def _first_steps(
+    error_at: Callable[[int], float], minimum: int, maximum: int, thresholds: list[float]
+) -> dict[float, tuple[int, float]]:
     """For each threshold, the first step count (doubling from ``minimum``) whose error is below it,
     with the wall time of that run; thresholds not reached by ``maximum`` are left out."""
     found: dict[float, tuple[int, float]] = {}
@@ -174,9 +194,11 @@ def _convergence(args, record: Record) -> None:
         "resnet50 input layer3": (resnet, images, "layer3", TopLogit(), "input", "zero"),
         "softplus-resnet50 input": (_resnet50(smooth=True), images, "layer3", TopLogit(), "input", "zero"),
     }
-    print(f"\n2. steps for relative completeness error 1% / 0.1% (doubling up to {args.max_steps}); "
-          f"retina CNN: {retina_label}, {stimulus.sizes['time'] - retina.history + 1} windows; "
-          f"ResNet-50: {images.shape[0]} images of {args.size} px")
+    print(
+        f"\n2. steps for relative completeness error 1% / 0.1% (doubling up to {args.max_steps}); "
+        f"retina CNN: {retina_label}, {stimulus.sizes['time'] - retina.history + 1} windows; "
+        f"ResNet-50: {images.shape[0]} images of {args.size} px"
+    )
     captum = {}
     for name, case in cases.items():
         start = time.perf_counter()
@@ -186,20 +208,27 @@ def _convergence(args, record: Record) -> None:
     for method in METHODS:
         cells = []
         for name, (model, x, layer, target, path, baseline) in cases.items():
-            def error_at(n, model=model, x=x, layer=layer, target=target, path=path, baseline=baseline):
-                return _relative_completeness(contributions(model, x, layer, target, path=path, baseline=baseline,
-                                                            n_steps=n, method=method, progress=False))
 
-            found = _first_steps(error_at, 2 if method == "riemann_trapezoid" else 1, args.max_steps,
-                                 [*TOLERANCES, captum[name][0]])
+            def error_at(n, model=model, x=x, layer=layer, target=target, path=path, baseline=baseline):
+                return _relative_completeness(
+                    contributions(
+                        model, x, layer, target, path=path, baseline=baseline, n_steps=n, method=method, progress=False
+                    )
+                )
+
+            found = _first_steps(
+                error_at, 2 if method == "riemann_trapezoid" else 1, args.max_steps, [*TOLERANCES, captum[name][0]]
+            )
             cells.append(" / ".join(str(found[t][0]) if t in found else f">{args.max_steps}" for t in TOLERANCES))
             if captum[name][0] in found:
                 n, seconds = found[captum[name][0]]
                 matched[name].append((seconds, method, n))
         print(f"   {'ours ' + method:<28}" + "".join(f"{cell:>24}" for cell in cells), flush=True)
     print(f"   {'Captum default: error':<28}" + "".join(f"{error:>24.1e}" for error, _ in captum.values()))
-    print("   at equal completeness error (Captum's default against our fastest rule reaching its error; "
-          "for the layer path Captum computes our sum, so equal steps give equal error):")
+    print(
+        "   at equal completeness error (Captum's default against our fastest rule reaching its error; "
+        "for the layer path Captum computes our sum, so equal steps give equal error):"
+    )
     for name, (error, seconds) in captum.items():
         model, x, layer, target, path, baseline = cases[name]
         ours, rule = None, None
@@ -210,15 +239,24 @@ def _convergence(args, record: Record) -> None:
         elif matched[name]:
             ours, method, n = min(matched[name])
             rule = f"{method}, {n} steps"
-        verdict = (f"ours {rule} {ours:.2f} s: speed-up {seconds / ours:.1f}x" if rule
-                   else f"no rule of ours reaches it within {args.max_steps} steps")
+        verdict = (
+            f"ours {rule} {ours:.2f} s: speed-up {seconds / ours:.1f}x"
+            if rule
+            else f"no rule of ours reaches it within {args.max_steps} steps"
+        )
         print(f"     {name:<24} Captum {CAPTUM_DEFAULT_STEPS} steps {seconds:.2f} s; {verdict}")
-        record.figures[f"equal error: {name}"] = {"captum_error": error, "captum_s": seconds, "ours_s": ours,
-                                                  "rule": rule}
-        record.row(f"{name} to Captum's default completeness error ({error:.1e}, Gauss-Legendre "
-                   f"{CAPTUM_DEFAULT_STEPS} steps)",
-                   f"{ours:.2f} s ({rule})" if rule else f"not reached within {args.max_steps} steps",
-                   f"Captum {seconds:.2f} s", speed_ratio(seconds, ours) if rule else "")
+        record.figures[f"equal error: {name}"] = {
+            "captum_error": error,
+            "captum_s": seconds,
+            "ours_s": ours,
+            "rule": rule,
+        }
+        record.row(
+            f"{name} to Captum's default completeness error ({error:.1e}, Gauss-Legendre {CAPTUM_DEFAULT_STEPS} steps)",
+            f"{ours:.2f} s ({rule})" if rule else f"not reached within {args.max_steps} steps",
+            f"Captum {seconds:.2f} s",
+            speed_ratio(seconds, ours) if rule else "",
+        )
 
 
 def _captum_completeness(model, x, layer, target, path, baseline) -> float:
@@ -242,8 +280,9 @@ def _captum_completeness(model, x, layer, target, path, baseline) -> float:
     else:
         classes = torch.full((len(inputs),), target.i if hasattr(target, "i") else target.k)
     method = LayerIntegratedGradients if path == "layer" else LayerConductance
-    attribution = method(model, module).attribute(inputs, baselines=start, target=classes,
-                                                  n_steps=CAPTUM_DEFAULT_STEPS).detach()
+    attribution = (
+        method(model, module).attribute(inputs, baselines=start, target=classes, n_steps=CAPTUM_DEFAULT_STEPS).detach()
+    )
     change = (output.gather(1, classes[:, None]) - reference.gather(1, classes[:, None])).squeeze(1)
     error = (attribution.flatten(1).sum(1) - change).abs().sum()
     return float(error / change.abs().sum())
@@ -272,11 +311,19 @@ def _memory_job(job_name: str, size: int, steps: int, threads: int, queue) -> No
 
 def _memory(args, record: Record) -> None:
     context = multiprocessing.get_context("spawn")
-    print(f"\n3. peak memory per image (MiB above the resident size before the job; fresh process per job), "
-          f"ResNet-50, {args.size} px, layer4, {args.steps} steps")
+    print(
+        f"\n3. peak memory per image (MiB above the resident size before the job; fresh process per job), "
+        f"ResNet-50, {args.size} px, layer4, {args.steps} steps"
+    )
     peaks = {}
-    for name in ("ours layer path", "Captum LayerIntegratedGradients", "ours input path", "Captum LayerConductance",
-                 "ours input path layer3", "Captum LayerConductance layer3"):
+    for name in (
+        "ours layer path",
+        "Captum LayerIntegratedGradients",
+        "ours input path",
+        "Captum LayerConductance",
+        "ours input path layer3",
+        "Captum LayerConductance layer3",
+    ):
         queue = context.Queue()
         process = context.Process(target=_memory_job, args=(name, args.size, args.steps, args.threads, queue))
         process.start()
@@ -284,13 +331,18 @@ def _memory(args, record: Record) -> None:
         peaks[name] = queue.get()
         print(f"   {name:<32} {peaks[name]:8.0f} MiB/image", flush=True)
     record.figures["peak memory MiB per image"] = peaks
-    for ours, captum in (("ours layer path", "Captum LayerIntegratedGradients"),
-                         ("ours input path", "Captum LayerConductance"),
-                         ("ours input path layer3", "Captum LayerConductance layer3")):
-        record.row(f"peak memory per image, {ours.removeprefix('ours ')}"
-                   f"{'' if 'layer3' in ours else ' layer4'}, {args.size} px, {args.steps} steps",
-                   f"{peaks[ours]:.0f} MiB", f"{captum.removesuffix(' layer3')} {peaks[captum]:.0f} MiB",
-                   f"{peaks[captum] / peaks[ours]:.1f}x less")
+    for ours, captum in (
+        ("ours layer path", "Captum LayerIntegratedGradients"),
+        ("ours input path", "Captum LayerConductance"),
+        ("ours input path layer3", "Captum LayerConductance layer3"),
+    ):
+        record.row(
+            f"peak memory per image, {ours.removeprefix('ours ')}"
+            f"{'' if 'layer3' in ours else ' layer4'}, {args.size} px, {args.steps} steps",
+            f"{peaks[ours]:.0f} MiB",
+            f"{captum.removesuffix(' layer3')} {peaks[captum]:.0f} MiB",
+            f"{peaks[captum] / peaks[ours]:.1f}x less",
+        )
 
 
 def _layers(args, record: Record) -> None:
@@ -306,8 +358,9 @@ def _layers(args, record: Record) -> None:
     images = _images(args.size)
 
     def run(**where):
-        return contributions(model, images, target=TopLogit(), path="input", n_steps=args.steps, progress=False,
-                             **where)
+        return contributions(
+            model, images, target=TopLogit(), path="input", n_steps=args.steps, progress=False, **where
+        )
 
     singles = {layer: run(layer=layer) for layer in ("blocks.0", "blocks.7", "blocks.15")}
     together = run(layers=layers)  # warm-up too
@@ -317,24 +370,41 @@ def _layers(args, record: Record) -> None:
             start = time.perf_counter()
             run(layers=layers) if name == "all 16" else run(layer=name)
             best[name] = min(best[name], time.perf_counter() - start)
-    gap = max(float(np.abs(together[layer].contribution - singles[layer].contribution).max()
-                    / np.abs(singles[layer].contribution).max()) for layer in singles)
+    gap = max(
+        float(
+            np.abs(together[layer].contribution - singles[layer].contribution).max()
+            / np.abs(singles[layer].contribution).max()
+        )
+        for layer in singles
+    )
     aliases = {v: k for k, v in layer_aliases("efficientnet_lite0").items()}
-    print(f"\n4. layers: EfficientNet-Lite0 (pretrained), {images.shape[0]} images of {args.size} px, input path, "
-          f"{args.steps} steps, {args.threads} threads, best of {args.repeats} (wall s)")
+    print(
+        f"\n4. layers: EfficientNet-Lite0 (pretrained), {images.shape[0]} images of {args.size} px, input path, "
+        f"{args.steps} steps, {args.threads} threads, best of {args.repeats} (wall s)"
+    )
     print(f"   all 16 block layers in one pass {best['all 16']:7.2f}")
     for layer in singles:
-        print(f"   {aliases[layer]:<8} alone {best[layer]:7.2f}   16 layers cost {best['all 16'] / best[layer]:4.2f}x "
-              f"this layer alone (16 separate runs: {sum(best[k] for k in singles) / len(singles) * 16:6.1f} s est.)")
-    print(f"   largest difference to the single-layer results, relative to each layer's largest contribution: {gap:.1e}",
-          flush=True)
-    record.figures["layers"] = {"all_16_s": best["all 16"], **{f"{aliases[k]}_s": best[k] for k in singles},
-                                "difference": gap}
+        print(
+            f"   {aliases[layer]:<8} alone {best[layer]:7.2f}   16 layers cost {best['all 16'] / best[layer]:4.2f}x "
+            f"this layer alone (16 separate runs: {sum(best[k] for k in singles) / len(singles) * 16:6.1f} s est.)"
+        )
+    print(
+        f"   largest difference to the single-layer results, relative to each layer's largest contribution: {gap:.1e}",
+        flush=True,
+    )
+    record.figures["layers"] = {
+        "all_16_s": best["all 16"],
+        **{f"{aliases[k]}_s": best[k] for k in singles},
+        "difference": gap,
+    }
     ratios = [best["all 16"] / best[layer] for layer in singles]
-    record.row(f"16 EfficientNet-Lite0 block layers in one input-path pass, {images.shape[0]} images, {args.steps} "
-               f"steps (largest relative difference to per-layer runs {gap:.0e})", f"{best['all 16']:.2f} s",
-               "one layer alone: " + ", ".join(f"{aliases[k]} {best[k]:.2f} s" for k in singles),
-               f"{min(ratios):.2f}-{max(ratios):.2f}x its time")
+    record.row(
+        f"16 EfficientNet-Lite0 block layers in one input-path pass, {images.shape[0]} images, {args.steps} "
+        f"steps (largest relative difference to per-layer runs {gap:.0e})",
+        f"{best['all 16']:.2f} s",
+        "one layer alone: " + ", ".join(f"{aliases[k]} {best[k]:.2f} s" for k in singles),
+        f"{min(ratios):.2f}-{max(ratios):.2f}x its time",
+    )
 
 
 SECTIONS = {"speed": _speed, "convergence": _convergence, "memory": _memory, "layers": _layers}
@@ -347,15 +417,19 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    parser = argparse.ArgumentParser(prog="python -m retinacodec.bench contributions",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m retinacodec.bench contributions", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--size", type=int, default=224, help="image edge in px (default 224)")
     parser.add_argument("--steps", type=int, default=10, help="quadrature steps for the speed test")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (best is kept)")
     parser.add_argument("--max-steps", type=int, default=32, help="largest step count tried for convergence")
-    parser.add_argument("--sections", default=",".join(SECTIONS),
-                        help=f"comma-separated sections to run (default: {','.join(SECTIONS)})")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default: {','.join(SECTIONS)})",
+    )
     add_record_option(parser)
     args = parser.parse_args(argv)
     unknown = set(args.sections.split(",")) - set(SECTIONS)

@@ -7,6 +7,7 @@ curves (recorded-layer interventions), and contributions of a random ResNet-50 a
 image (the ImageNet analysis's cost). Prints seconds on each and the ratio. ``--device cpu`` runs
 it on a machine without a GPU (ratios near 1), to check the script itself.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
     import torchvision
 
     import retinacodec as rc
-    from retinacodec.control.experiments import retina_control
     from retinacodec.control.curves import retina_control_curves
+    from retinacodec.control.experiments import retina_control
     from retinacodec.models.registry import predict
     from retinacodec.models.retina_cnn import RetinaCNN
     from retinacodec.models.training import TrainingSettings, train_model
@@ -34,35 +35,58 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
     model = RetinaCNN(8, cell_type=["ON", "OFF"] * 4).eval()
     n_windows = max(200, int(600 * scale))  # training needs validation windows, a gap and a segment
     stimulus = white_noise(n_frames=n_windows + model.history - 1, size=model.size, block_size=2, seed=0)
-    responses = xr.DataArray(np.random.default_rng(0).exponential(size=(stimulus.sizes["time"], 8)),
-                             dims=("time", "cell"), coords={"cell_type": ("cell", ["ON", "OFF"] * 4),
-                                                            "y": ("cell", [25] * 8), "x": ("cell", [25] * 8)})
+    responses = xr.DataArray(
+        np.random.default_rng(0).exponential(size=(stimulus.sizes["time"], 8)),
+        dims=("time", "cell"),
+        coords={"cell_type": ("cell", ["ON", "OFF"] * 4), "y": ("cell", [25] * 8), "x": ("cell", [25] * 8)},
+    )
     features = np.random.default_rng(0).exponential(size=(max(256, int(5000 * scale)), 64))
     resnet = torchvision.models.resnet50(weights=None).eval()
     images = torch.randn(max(1, int(8 * scale)), 3, 224, 224)
     settings = TrainingSettings(epochs=2, segment_windows=50, batch_segments=8)
     return {
         f"contributions, layer path ({n_windows} windows)": lambda d: rc.contributions(
-            model, stimulus, "amacrine", "cell:0", path="layer", device=d, progress=False),
+            model, stimulus, "amacrine", "cell:0", path="layer", device=d, progress=False
+        ),
         f"contributions, input path ({n_windows} windows)": lambda d: rc.contributions(
-            model, stimulus, "amacrine", "cell:0", path="input", device=d, progress=False),
+            model, stimulus, "amacrine", "cell:0", path="input", device=d, progress=False
+        ),
         f"per-cell contributions, 8 cells ({n_windows // 10} windows)": lambda d: rc.contributions(
-            model, stimulus.isel(time=slice(0, n_windows // 10 + model.history - 1)), "amacrine",
-            [f"cell:{i}" for i in range(8)], split="sign", activation="cell", device=d, progress=False),
+            model,
+            stimulus.isel(time=slice(0, n_windows // 10 + model.history - 1)),
+            "amacrine",
+            [f"cell:{i}" for i in range(8)],
+            split="sign",
+            activation="cell",
+            device=d,
+            progress=False,
+        ),
         f"predictions ({n_windows} windows)": lambda d: predict(model, stimulus, device=d),
         f"SAE fit ({len(features)} x 64, 50 epochs)": lambda d: rc.SAE(
-            n_modes=16, epochs=50, early_stopping=False, device=d, progress=False).fit(features),
+            n_modes=16, epochs=50, early_stopping=False, device=d, progress=False
+        ).fit(features),
         f"training (2 epochs, {stimulus.sizes['time']} frames)": lambda d: train_model(
-            stimulus, responses, settings=settings, device=d, progress=False),
+            stimulus, responses, settings=settings, device=d, progress=False
+        ),
         "IRFs (8 cells x 20 times)": lambda d: rc.irf(
-            model, stimulus, times=stimulus["time"].values[model.history:][:20], device=d, progress=False),
+            model, stimulus, times=stimulus["time"].values[model.history :][:20], device=d, progress=False
+        ),
         f"control ({n_windows} windows)": lambda d: retina_control(
-            model, stimulus, "amacrine", {"half": [0, 1, 2, 3]}, device=d, progress=False),
+            model, stimulus, "amacrine", {"half": [0, 1, 2, 3]}, device=d, progress=False
+        ),
         f"control curves (k = 1..4, 5 random sets, {n_windows} windows)": lambda d: retina_control_curves(
-            model, stimulus, "amacrine", {"contribution": {"ON": [0, 1, 2, 3]}}, max_channels=4, n_random=5,
-            device=d, progress=False),
+            model,
+            stimulus,
+            "amacrine",
+            {"contribution": {"ON": [0, 1, 2, 3]}},
+            max_channels=4,
+            n_random=5,
+            device=d,
+            progress=False,
+        ),
         f"ResNet-50 contributions at layer3 ({len(images)} images)": lambda d: rc.contributions(
-            resnet, images, "layer3", "top", batch_size=20, device=d, progress=False),
+            resnet, images, "layer3", "top", batch_size=20, device=d, progress=False
+        ),
     }
 
 

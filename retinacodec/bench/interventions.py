@@ -6,6 +6,7 @@ masked downstream passes, one set at a time, in the same process, and checks tha
 same rates. The bipolar layer feeds a convolution, which the fast path runs once per batch for
 all sets; the amacrine layer has no such convolution, so there both paths are the masked passes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,9 @@ from ._record import Record, add_record_option, speed_ratio
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print times and speed-up ratios per layer; returns 0."""
-    parser = argparse.ArgumentParser(prog="python -m retinacodec.bench interventions",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m retinacodec.bench interventions", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--model", default="default", help="model name or checkpoint (default: default)")
     parser.add_argument("--frames", type=int, default=6000, help="frames of natural jitter (the demo's test: 6000)")
     parser.add_argument("--largest-set", type=int, default=2, help="largest channel set silenced")
@@ -51,16 +53,31 @@ def main(argv: list[str] | None = None) -> int:
         downstream = adapt(model).downstream(layer)
         started = time.perf_counter()
         with evaluating(model, torch.device("cpu")) as dtype, torch.no_grad():
-            masked = np.stack(interventions.masked_mean_rates(downstream, recording.activation, sets, 0.0, 250,
-                                                              torch.device("cpu"), dtype))
+            masked = np.stack(
+                interventions.masked_mean_rates(
+                    downstream, recording.activation, sets, 0.0, 250, torch.device("cpu"), dtype
+                )
+            )
         masked_s = time.perf_counter() - started
         error = float(np.abs(ours - masked).max())
         path = "convolution once per batch" if interventions.leading_convolution(downstream.steps) else "masked passes"
-        print(f"{layer}: {len(sets)} sets, scaled_mean_rates ({path}) {ours_s:.1f} s, one masked pass per set "
-              f"{masked_s:.1f} s, {speed_ratio(masked_s, ours_s)}; largest difference {error:.1e} Hz")
-        record.figures.update({f"{layer}_sets": len(sets), f"{layer}_s": ours_s, f"{layer}_masked_s": masked_s,
-                               f"{layer}_max_difference_hz": error})
-        record.row(f"{len(sets)} silenced channel sets of the {layer} layer, {args.frames} frames",
-                   f"{ours_s:.1f} s", f"one masked pass per set {masked_s:.1f} s", speed_ratio(masked_s, ours_s))
+        print(
+            f"{layer}: {len(sets)} sets, scaled_mean_rates ({path}) {ours_s:.1f} s, one masked pass per set "
+            f"{masked_s:.1f} s, {speed_ratio(masked_s, ours_s)}; largest difference {error:.1e} Hz"
+        )
+        record.figures.update(
+            {
+                f"{layer}_sets": len(sets),
+                f"{layer}_s": ours_s,
+                f"{layer}_masked_s": masked_s,
+                f"{layer}_max_difference_hz": error,
+            }
+        )
+        record.row(
+            f"{len(sets)} silenced channel sets of the {layer} layer, {args.frames} frames",
+            f"{ours_s:.1f} s",
+            f"one masked pass per set {masked_s:.1f} s",
+            speed_ratio(masked_s, ours_s),
+        )
     record.write(args.record)
     return 0

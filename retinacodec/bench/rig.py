@@ -5,10 +5,11 @@ The frames are stored as 8-bit luminance with a ``conversion`` to cd/m², the fr
 units table and nothing else: no cell types, no positions, no rates. Used by the ``recording``
 benchmark and by the tests of training from recordings.
 """
+
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,19 @@ def white_noise_frames(minutes: float, seed: int, size: int = 50) -> xr.DataArra
     """Binary white noise of 2 px checks, contrast 0.4, 100 Hz (the issue's training stimulus)."""
     from ..stimuli.white_noise import white_noise
 
-    return white_noise(n_frames=int(round(minutes * 6000)), size=size, block_size=2, contrast=0.4,
-                       distribution="binary", seed=seed)
+    return white_noise(
+        n_frames=int(round(minutes * 6000)), size=size, block_size=2, contrast=0.4, distribution="binary", seed=seed
+    )
 
 
-def full_field_sequence(minutes: float, seed: int, frame_rate_hz: float = 75.0, contrast: float = 0.3,
-                        n_repeats: int = 20, repeat_s: float = 8.0) -> tuple[np.ndarray, list[int], int]:
+def full_field_sequence(
+    minutes: float,
+    seed: int,
+    frame_rate_hz: float = 75.0,
+    contrast: float = 0.3,
+    n_repeats: int = 20,
+    repeat_s: float = 8.0,
+) -> tuple[np.ndarray, list[int], int]:
     """Gaussian full-field flicker with ``n_repeats`` copies of one frozen segment interleaved.
 
     Returns
@@ -73,9 +81,14 @@ def _spike_times(counts: np.ndarray, rng: np.random.Generator) -> list[np.ndarra
     return trains
 
 
-def write_rig_nwb(path: str | os.PathLike, levels: np.ndarray, frame_rate_hz: float,
-                  spike_times: list[np.ndarray], seed: int = 0,
-                  trials: list[tuple[float, float]] | None = None) -> Path:
+def write_rig_nwb(
+    path: str | os.PathLike,
+    levels: np.ndarray,
+    frame_rate_hz: float,
+    spike_times: list[np.ndarray],
+    seed: int = 0,
+    trials: list[tuple[float, float]] | None = None,
+) -> Path:
     """Write 8-bit frames (time, y, x), their timestamps and spike times as a rig does (pynwb).
 
     Parameters
@@ -103,11 +116,21 @@ def write_rig_nwb(path: str | os.PathLike, levels: np.ndarray, frame_rate_hz: fl
 
     rng = np.random.default_rng(seed)
     times = np.arange(levels.shape[0]) / frame_rate_hz + rng.uniform(0, 1e-4, levels.shape[0])
-    nwbfile = NWBFile(session_description="simulated rig recording (virtual retina)",
-                      identifier=f"rig-{seed}", session_start_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    nwbfile.add_stimulus(ImageSeries(name="stimulus", data=np.ascontiguousarray(levels.transpose(0, 2, 1)),
-                                     unit="cd/m^2", conversion=LUMINANCE_PER_LEVEL, timestamps=times,
-                                     description="monitor luminance, 8-bit levels"))
+    nwbfile = NWBFile(
+        session_description="simulated rig recording (virtual retina)",
+        identifier=f"rig-{seed}",
+        session_start_time=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    nwbfile.add_stimulus(
+        ImageSeries(
+            name="stimulus",
+            data=np.ascontiguousarray(levels.transpose(0, 2, 1)),
+            unit="cd/m^2",
+            conversion=LUMINANCE_PER_LEVEL,
+            timestamps=times,
+            description="monitor luminance, 8-bit levels",
+        )
+    )
     for index, train in enumerate(spike_times):
         nwbfile.add_unit(spike_times=train, id=index)
     for start, stop in trials or []:
@@ -118,8 +141,7 @@ def write_rig_nwb(path: str | os.PathLike, levels: np.ndarray, frame_rate_hz: fl
     return path
 
 
-def record_white_noise(path: str | os.PathLike, minutes: float, seed: int = 0, size: int = 50,
-                       retina=None) -> Path:
+def record_white_noise(path: str | os.PathLike, minutes: float, seed: int = 0, size: int = 50, retina=None) -> Path:
     """The virtual retina's 20 cells under ``minutes`` of binary white noise, written as a rig would.
 
     The retina sees 50 x 50 px; a smaller ``size`` records only the central size x size px (the
@@ -137,14 +159,22 @@ def record_white_noise(path: str | os.PathLike, minutes: float, seed: int = 0, s
     stimulus = white_noise_frames(minutes, seed)
     counts = retina.respond(stimulus, seed=seed + 1)["spikes"].values
     corner = (stimulus.sizes["y"] - size) // 2
-    shown = stimulus.values[:, corner:corner + size, corner:corner + size]
-    return write_rig_nwb(path, _levels(shown), SIMULATION_RATE_HZ,
-                         _spike_times(counts, np.random.default_rng(seed + 2)), seed)
+    shown = stimulus.values[:, corner : corner + size, corner : corner + size]
+    return write_rig_nwb(
+        path, _levels(shown), SIMULATION_RATE_HZ, _spike_times(counts, np.random.default_rng(seed + 2)), seed
+    )
 
 
-def record_full_field(path: str | os.PathLike, minutes: float, seed: int = 0, n_repeats: int = 20,
-                      repeat_s: float = 8.0, frame_rate_hz: float = 75.0, trials_table: bool = False,
-                      retina=None) -> tuple[Path, list[int], int]:
+def record_full_field(
+    path: str | os.PathLike,
+    minutes: float,
+    seed: int = 0,
+    n_repeats: int = 20,
+    repeat_s: float = 8.0,
+    frame_rate_hz: float = 75.0,
+    trials_table: bool = False,
+    retina=None,
+) -> tuple[Path, list[int], int]:
     """Full-field Gaussian flicker (contrast 0.3) stored as 1 x 1 frames, with frozen repeats.
 
     The virtual retina sees the flicker on its 10 ms grid (each 100 Hz step shows the frame on
@@ -166,6 +196,7 @@ def record_full_field(path: str | os.PathLike, minutes: float, seed: int = 0, n_
     frames = make_stimulus(np.broadcast_to(values, (values.size, 50, 50)), kind="full_field")
     counts = retina.respond(frames, seed=seed + 1)["spikes"].values
     trials = [(s / frame_rate_hz, (s + length) / frame_rate_hz) for s in starts] if trials_table else None
-    written = write_rig_nwb(path, shown[:, None, None], frame_rate_hz,
-                            _spike_times(counts, np.random.default_rng(seed + 2)), seed, trials)
+    written = write_rig_nwb(
+        path, shown[:, None, None], frame_rate_hz, _spike_times(counts, np.random.default_rng(seed + 2)), seed, trials
+    )
     return written, starts, length

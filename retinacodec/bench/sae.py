@@ -25,6 +25,7 @@
 The problems' seeds (100 and up) are not the tests' seeds (0-3), so the defaults are never
 tuned on the problems that check them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,9 @@ PROBLEMS = {
     "48/32 k3 s.01": dict(n_samples=5000, n_features=32, n_atoms=48, n_active=3, noise=0.01, seed=101),
     "48/32 k1 s0": dict(n_samples=5000, n_features=32, n_atoms=48, n_active=1, noise=0.0, seed=102),
     "48/32 k3 s.05": dict(n_samples=5000, n_features=32, n_atoms=48, n_active=3, noise=0.05, clip=True, seed=103),
-    "48/32 k3 cos.6": dict(n_samples=5000, n_features=32, n_atoms=48, n_active=3, noise=0.01, pair_cosine=0.6,
-                           seed=104),
+    "48/32 k3 cos.6": dict(
+        n_samples=5000, n_features=32, n_atoms=48, n_active=3, noise=0.01, pair_cosine=0.6, seed=104
+    ),
     "96/64 k8 s.01": dict(n_samples=8000, n_features=64, n_atoms=96, n_active=8, noise=0.01, seed=105),
     "256/128 k3 s.01": dict(n_samples=8000, n_features=128, n_atoms=256, n_active=3, noise=0.01, seed=106),
 }
@@ -84,9 +86,17 @@ def fit_sklearn(x: np.ndarray, n_atoms: int, seed: int) -> tuple[MiniBatchDictio
     """scikit-learn's dictionary learning with a snapshot of its dictionary after every step."""
     trace = _Trace()
     reference = MiniBatchDictionaryLearning(
-        n_components=n_atoms, alpha=0.1, positive_code=True, positive_dict=True,
-        fit_algorithm="cd", transform_algorithm="lasso_cd", transform_alpha=0.1, batch_size=128, max_iter=100,
-        random_state=seed, callback=lambda state: trace.record(state["dictionary"]),
+        n_components=n_atoms,
+        alpha=0.1,
+        positive_code=True,
+        positive_dict=True,
+        fit_algorithm="cd",
+        transform_algorithm="lasso_cd",
+        transform_alpha=0.1,
+        batch_size=128,
+        max_iter=100,
+        random_state=seed,
+        callback=lambda state: trace.record(state["dictionary"]),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # coordinate-descent convergence chatter
@@ -118,8 +128,11 @@ def fit_sae(x: np.ndarray, n_modes: int, seed: int, device: str, params: dict) -
 def _scores(x: np.ndarray, atoms: np.ndarray, dictionary: np.ndarray, codes: np.ndarray) -> dict:
     reconstruction = codes @ dictionary
     total = np.square(x - x.mean(0)).sum()
-    return {"recovery": atom_recovery(atoms, dictionary), "r2": 1.0 - np.square(x - reconstruction).sum() / total,
-            "l0": float((codes > 0).sum(1).mean())}
+    return {
+        "recovery": atom_recovery(atoms, dictionary),
+        "r2": 1.0 - np.square(x - reconstruction).sum() / total,
+        "l0": float((codes > 0).sum(1).mean()),
+    }
 
 
 def run_problem(problem: dict, sae_seeds: int, device: str, params: dict) -> dict:
@@ -130,8 +143,13 @@ def run_problem(problem: dict, sae_seeds: int, device: str, params: dict) -> dic
     goal = atom_recovery(atoms, reference.components_)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        row = {"sklearn": {**_scores(x, atoms, reference.components_, reference.transform(x)),
-                           "fit_s": trace.times[-1], "to_goal_s": trace.reach(atoms, goal)}}
+        row = {
+            "sklearn": {
+                **_scores(x, atoms, reference.components_, reference.transform(x)),
+                "fit_s": trace.times[-1],
+                "to_goal_s": trace.reach(atoms, goal),
+            }
+        }
         start = time.perf_counter()
         nmf = NMF(n_components=n_atoms, max_iter=500, random_state=seed)  # NNDSVDa when not overcomplete
         codes = nmf.fit_transform(np.clip(x, 0.0, None))
@@ -139,9 +157,17 @@ def run_problem(problem: dict, sae_seeds: int, device: str, params: dict) -> dic
     row["sae"] = []
     for sae_seed in range(sae_seeds):
         sae, sae_trace = fit_sae(x, 2 * n_atoms, sae_seed, device, params)
-        row["sae"].append({"recovery": atom_recovery(atoms, np.asarray(sae.modes_)), "r2": sae.r2_, "l0": sae.l0_,
-                           "dead": int(sae.dead_modes_.sum()), "epochs": sae.n_iter_, "fit_s": sae_trace.times[-1],
-                           "to_goal_s": sae_trace.reach(atoms, goal)})
+        row["sae"].append(
+            {
+                "recovery": atom_recovery(atoms, np.asarray(sae.modes_)),
+                "r2": sae.r2_,
+                "l0": sae.l0_,
+                "dead": int(sae.dead_modes_.sum()),
+                "epochs": sae.n_iter_,
+                "fit_s": sae_trace.times[-1],
+                "to_goal_s": sae_trace.reach(atoms, goal),
+            }
+        )
     return row
 
 
@@ -152,8 +178,13 @@ def throughput(n_samples: int, n_features: int, n_modes: int, epochs: int, devic
     start = time.perf_counter()
     sae.fit(x)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "per_epoch": seconds / epochs,
-            "samples_per_s": epochs * n_samples / seconds, "r2": sae.r2_, "l0": sae.l0_}
+    return {
+        "seconds": seconds,
+        "per_epoch": seconds / epochs,
+        "samples_per_s": epochs * n_samples / seconds,
+        "r2": sae.r2_,
+        "l0": sae.l0_,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -183,9 +214,11 @@ def main(argv: list[str]) -> int:
         n_samples, n_features = (5000, 64) if args.quick else (50_000, 256)
         with torch_threads(args.threads):
             result = throughput(n_samples, n_features, 3 * n_features, args.epochs, device)
-        print(f"\nthroughput: {n_samples} x {n_features} inputs, {3 * n_features} modes, {args.epochs} epochs, "
-              f"{args.threads} threads: {result['per_epoch']:.2f} s/epoch, {result['samples_per_s']:,.0f} samples/s "
-              f"(R^2 {result['r2']:.3f}, L0 {result['l0']:.1f})")
+        print(
+            f"\nthroughput: {n_samples} x {n_features} inputs, {3 * n_features} modes, {args.epochs} epochs, "
+            f"{args.threads} threads: {result['per_epoch']:.2f} s/epoch, {result['samples_per_s']:,.0f} samples/s "
+            f"(R^2 {result['r2']:.3f}, L0 {result['l0']:.1f})"
+        )
         record.figures["throughput"] = result
     record.write(args.record)
     return 0
@@ -201,30 +234,38 @@ def _record_family(record, results: dict[str, dict], sae_seeds: int) -> None:
     """The recovery race's README row and raw figures."""
     fits = [(fit, r["sklearn"]) for r in results.values() for fit in r["sae"]]
     record.figures["problems"] = results
-    record.row(f"{len(results)} planted problems ({', '.join(results)}), defaults, {sae_seeds} seed(s) each",
-               f"recovery {_span([fit['recovery'] for fit, _ in fits])}",
-               f"MiniBatchDictionaryLearning {_span([r['sklearn']['recovery'] for r in results.values()])} "
-               f"(NMF {_span([r['nmf']['recovery'] for r in results.values()])})",
-               f"{_span([fit['to_goal_s'] / sk['to_goal_s'] for fit, sk in fits])}x of its time to its final recovery")
+    record.row(
+        f"{len(results)} planted problems ({', '.join(results)}), defaults, {sae_seeds} seed(s) each",
+        f"recovery {_span([fit['recovery'] for fit, _ in fits])}",
+        f"MiniBatchDictionaryLearning {_span([r['sklearn']['recovery'] for r in results.values()])} "
+        f"(NMF {_span([r['nmf']['recovery'] for r in results.values()])})",
+        f"{_span([fit['to_goal_s'] / sk['to_goal_s'] for fit, sk in fits])}x of its time to its final recovery",
+    )
 
 
 def _print_family(names, sae_seeds: int, device: str, params: dict) -> dict[str, dict]:
     """Run the recovery race on the named problems, print its table and return each problem's results."""
     results = {}
-    print("\nrecovery race (recovery = mean matched cosine with the true atoms; 'to sk' = seconds to reach "
-          "scikit-learn's final recovery; ratio = SAE's / scikit-learn's)")
-    print(f"  {'problem':<16} | {'sklearn':>7} {'R^2':>5} {'L0':>5} {'fit s':>5} {'to sk':>5} | {'NMF':>6} {'R^2':>5}"
-          f" {'fit s':>5} | {'SAE':>6} {'R^2':>5} {'L0':>5} {'dead':>4} {'ep':>3} {'fit s':>5} {'to sk':>5}"
-          f" {'ratio':>5} | bar")
+    print(
+        "\nrecovery race (recovery = mean matched cosine with the true atoms; 'to sk' = seconds to reach "
+        "scikit-learn's final recovery; ratio = SAE's / scikit-learn's)"
+    )
+    print(
+        f"  {'problem':<16} | {'sklearn':>7} {'R^2':>5} {'L0':>5} {'fit s':>5} {'to sk':>5} | {'NMF':>6} {'R^2':>5}"
+        f" {'fit s':>5} | {'SAE':>6} {'R^2':>5} {'L0':>5} {'dead':>4} {'ep':>3} {'fit s':>5} {'to sk':>5}"
+        f" {'ratio':>5} | bar"
+    )
     for name in names:
         r = results[name] = run_problem(PROBLEMS[name], sae_seeds, device, params)
         sk, nmf = r["sklearn"], r["nmf"]
         for fit in r["sae"]:
             ratio = fit["to_goal_s"] / sk["to_goal_s"]
             bar = fit["recovery"] >= sk["recovery"] - 0.01 and (fit["recovery"] >= 0.98 or sk["recovery"] < 0.98)
-            print(f"  {name:<16} | {sk['recovery']:7.4f} {sk['r2']:5.3f} {sk['l0']:5.1f} {sk['fit_s']:5.1f}"
-                  f" {sk['to_goal_s']:5.1f} | {nmf['recovery']:6.4f} {nmf['r2']:5.3f} {nmf['fit_s']:5.1f} |"
-                  f" {fit['recovery']:6.4f} {fit['r2']:5.3f} {fit['l0']:5.1f} {fit['dead']:4d} {fit['epochs']:3d}"
-                  f" {fit['fit_s']:5.1f} {fit['to_goal_s']:5.1f} {ratio:5.2f} | {'met' if bar else 'MISSED'}",
-                  flush=True)
+            print(
+                f"  {name:<16} | {sk['recovery']:7.4f} {sk['r2']:5.3f} {sk['l0']:5.1f} {sk['fit_s']:5.1f}"
+                f" {sk['to_goal_s']:5.1f} | {nmf['recovery']:6.4f} {nmf['r2']:5.3f} {nmf['fit_s']:5.1f} |"
+                f" {fit['recovery']:6.4f} {fit['r2']:5.3f} {fit['l0']:5.1f} {fit['dead']:4d} {fit['epochs']:3d}"
+                f" {fit['fit_s']:5.1f} {fit['to_goal_s']:5.1f} {ratio:5.2f} | {'met' if bar else 'MISSED'}",
+                flush=True,
+            )
     return results

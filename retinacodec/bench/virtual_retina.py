@@ -7,6 +7,7 @@ banded matrix products in space, float32, time chunks) and the reference (``scip
 along time, ``scipy.ndimage.gaussian_filter`` frame by frame, float64). The benchmark checks that
 they give the same rates and prints both times and their ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,13 @@ def main(argv: list[str]) -> int:
     from ..models.virtual_retina import VirtualRetina
     from ..stimuli.white_noise import white_noise
 
-    parser = argparse.ArgumentParser(prog="python -m retinacodec.bench virtual_retina",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m retinacodec.bench virtual_retina", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--frames", type=int, default=10_000, help="frames of white noise (100 Hz)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the white noise")
     parser.add_argument("--block-size", type=int, default=1, help="edge of a noise check in px")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's own choice)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
     add_record_option(parser)
     args = parser.parse_args(argv)
     record = Record("virtual_retina", list(argv))
@@ -53,21 +54,29 @@ def main(argv: list[str]) -> int:
     rate_error = float(np.abs(results["torch"]["rate"] - results["scipy"]["rate"]).max())
     drive_error = float(np.abs(results["torch"]["drive"] - results["scipy"]["drive"]).max())
     seconds = args.frames / retina.frame_rate_hz
-    print(f"virtual retina: {args.frames} frames ({seconds:g} s) of "
-          f"{stimulus.sizes['y']}x{stimulus.sizes['x']} px white noise, "
-          f"{retina.cells.sizes['cell']} cells")
+    print(
+        f"virtual retina: {args.frames} frames ({seconds:g} s) of "
+        f"{stimulus.sizes['y']}x{stimulus.sizes['x']} px white noise, "
+        f"{retina.cells.sizes['cell']} cells"
+    )
     print(f"  torch  (FFT + matrix blur, float32): {times['torch']:8.2f} s wall, {cpu['torch']:8.2f} s CPU")
     print(f"  scipy  (lfilter + gaussian_filter):  {times['scipy']:8.2f} s wall, {cpu['scipy']:8.2f} s CPU")
-    print(f"  speed-up scipy / torch: {times['scipy'] / times['torch']:.1f}x wall, "
-          f"{cpu['scipy'] / cpu['torch']:.1f}x CPU")
-    print(f"  max |rate difference| {rate_error:.2e} Hz (mean rate "
-          f"{float(results['scipy']['rate'].mean()):.1f} Hz), max |drive difference| {drive_error:.2e}")
+    print(
+        f"  speed-up scipy / torch: {times['scipy'] / times['torch']:.1f}x wall, {cpu['scipy'] / cpu['torch']:.1f}x CPU"
+    )
+    print(
+        f"  max |rate difference| {rate_error:.2e} Hz (mean rate "
+        f"{float(results['scipy']['rate'].mean()):.1f} Hz), max |drive difference| {drive_error:.2e}"
+    )
     agree = rate_error < RATE_TOLERANCE_HZ
     print("  results agree" if agree else f"  RESULTS DIFFER (tolerance {RATE_TOLERANCE_HZ:g} Hz)")
     record.figures.update(frames=args.frames, wall_s=times, cpu_s=cpu, max_rate_difference_hz=rate_error)
-    record.row(f"{args.frames:,} frames of {stimulus.sizes['y']}x{stimulus.sizes['x']} px white noise, "
-               f"{retina.cells.sizes['cell']} cells" + ("" if agree else " (RESULTS DIFFER)"),
-               f"torch path {times['torch']:.2f} s", f"scipy lfilter + gaussian_filter {times['scipy']:.2f} s",
-               f"{times['scipy'] / times['torch']:.1f}x faster")
+    record.row(
+        f"{args.frames:,} frames of {stimulus.sizes['y']}x{stimulus.sizes['x']} px white noise, "
+        f"{retina.cells.sizes['cell']} cells" + ("" if agree else " (RESULTS DIFFER)"),
+        f"torch path {times['torch']:.2f} s",
+        f"scipy lfilter + gaussian_filter {times['scipy']:.2f} s",
+        f"{times['scipy'] / times['torch']:.1f}x faster",
+    )
     record.write(args.record)
     return 0 if agree else 1

@@ -4,6 +4,7 @@ calling one library function.
 A user's mistake (a :class:`RetinaCodecError`) is printed as one line on stderr with exit status 2;
 never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse

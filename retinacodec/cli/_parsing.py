@@ -1,4 +1,5 @@
 """Parsing of the option values that several subcommands share (cell lists, times)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,6 +56,8 @@ def parse_times(text: str, frame_rate_hz: float) -> np.ndarray:
             start, stop, step = bounds
             times.append(start + step * np.arange(int(np.floor((stop - start) / step + 1e-9)) + 1))
         else:
-            raise RetinaCodecError(f"cannot read --times item {item!r}; expected seconds (0.5) or a finite range "
-                                   "start:stop[:step] with start <= stop and step > 0, comma-separated")
+            raise RetinaCodecError(
+                f"cannot read --times item {item!r}; expected seconds (0.5) or a finite range "
+                "start:stop[:step] with start <= stop and step > 0, comma-separated"
+            )
     return np.concatenate(times)

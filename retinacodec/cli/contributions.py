@@ -1,4 +1,5 @@
 """``retinacodec contributions``: hidden-layer contributions (Integrated Gradients)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,28 +11,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="default", help="'default' or a checkpoint path")
     p.add_argument("--stimulus", required=True, help="protocol name, TOML recipe or netCDF stimulus")
     p.add_argument("--layer", required=True, help="layer name or alias, e.g. bipolar, amacrine")
-    p.add_argument("--target", required=True,
-                   help="cell:I, type:NAME, class:K or top; several separated by commas")
-    p.add_argument("--path", choices=("layer", "input"), default="layer",
-                   help="integrate in the layer's space (layer) or along the input (input)")
+    p.add_argument("--target", required=True, help="cell:I, type:NAME, class:K or top; several separated by commas")
+    p.add_argument(
+        "--path",
+        choices=("layer", "input"),
+        default="layer",
+        help="integrate in the layer's space (layer) or along the input (input)",
+    )
     p.add_argument("--baseline", choices=("zero", "mean"), default="zero")
     p.add_argument("--n-steps", type=int, default=20, help="quadrature nodes along the path")
-    p.add_argument("--method", default="gausslegendre",
-                   help="gausslegendre, riemann_trapezoid, riemann_left, riemann_right, riemann_middle")
-    p.add_argument("--split", choices=("sign",), default=None,
-                   help="keep positive and negative parts apart before summing over space")
-    p.add_argument("--activation", choices=("space", "cell"), default="space",
-                   help="activation summed over space (default), or per cell over its receptive-field window "
-                        "(cell targets; what contributions are compared with per cell)")
+    p.add_argument(
+        "--method",
+        default="gausslegendre",
+        help="gausslegendre, riemann_trapezoid, riemann_left, riemann_right, riemann_middle",
+    )
+    p.add_argument(
+        "--split",
+        choices=("sign",),
+        default=None,
+        help="keep positive and negative parts apart before summing over space",
+    )
+    p.add_argument(
+        "--activation",
+        choices=("space", "cell"),
+        default="space",
+        help="activation summed over space (default), or per cell over its receptive-field window "
+        "(cell targets; what contributions are compared with per cell)",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="inputs x steps per forward pass")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--workers", type=int, help="run on a local Dask cluster of N worker processes")
     p.add_argument("--scheduler", help="run on the Dask cluster at this scheduler address")
-    p.add_argument("--chunk-size", type=int, help="windows per resumable chunk (default: chosen from the "
-                   "measured cost per window, about 2 s of work per chunk)")
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        help="windows per resumable chunk (default: chosen from the "
+        "measured cost per window, about 2 s of work per chunk)",
+    )
     p.add_argument("--job-dir", help="folder for the chunk parts and manifest (default OUTPUT.parts)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="discard a different job's parts in --job-dir")
+    p.add_argument("--overwrite", action="store_true", help="discard a different job's parts in --job-dir")
     p.add_argument("-o", "--output", required=True, help="output netCDF file")
     p.add_argument("--plot", help="also save a figure to this PNG")
     p.set_defaults(func=run)
@@ -47,24 +65,40 @@ def run(args: argparse.Namespace) -> None:
     stim = load_stimulus(args.stimulus)
     targets = args.target.split(",")
     target = targets if len(targets) > 1 else targets[0]
-    options = {"path": args.path, "baseline": args.baseline, "n_steps": args.n_steps, "method": args.method,
-               "split": args.split, "activation": args.activation, "batch_size": args.batch_size,
-               "device": args.device}
+    options = {
+        "path": args.path,
+        "baseline": args.baseline,
+        "n_steps": args.n_steps,
+        "method": args.method,
+        "split": args.split,
+        "activation": args.activation,
+        "batch_size": args.batch_size,
+        "device": args.device,
+    }
     if any(v is not None for v in (args.workers, args.scheduler, args.chunk_size, args.job_dir)):
         from ..parallel import run_contributions
 
         result = run_contributions(
-            args.model, stim, args.layer, target, args.job_dir or f"{args.output}.parts",
-            chunk_size=args.chunk_size, workers=args.workers, scheduler=args.scheduler,
-            overwrite=args.overwrite, **options,
+            args.model,
+            stim,
+            args.layer,
+            target,
+            args.job_dir or f"{args.output}.parts",
+            chunk_size=args.chunk_size,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            overwrite=args.overwrite,
+            **options,
         )
     else:
         result = contributions(load(args.model), stim, args.layer, target, **options)
     write_netcdf(result, args.output)
     error = abs(result["completeness_error"]).max().item()
-    print(f"wrote {args.output}: contributions of {result.sizes['channel']} channels of "
-          f"'{args.layer}' to {args.target} for {result.sizes['sample']} samples; "
-          f"max |completeness error| {error:.2e}")
+    print(
+        f"wrote {args.output}: contributions of {result.sizes['channel']} channels of "
+        f"'{args.layer}' to {args.target} for {result.sizes['sample']} samples; "
+        f"max |completeness error| {error:.2e}"
+    )
     if args.plot:
         from ..plots import save_figure
         from ..plots.contributions import plot_contributions

@@ -1,4 +1,5 @@
 """``retinacodec demo``: run the main job on the shipped default and write results."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nwb", help="analyse an NWB recording instead (a model is trained on it first)")
     p.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
     p.add_argument("--fast", action="store_true", help="tiny settings for a smoke test (numbers not meaningful)")
-    p.add_argument("--seed", type=int, help="seed of every stimulus (default 9100; stimuli use seed, seed + 1, ...): "
-                   "another seed is an independent replicate of the whole analysis")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed of every stimulus (default 9100; stimuli use seed, seed + 1, ...): "
+        "another seed is an independent replicate of the whole analysis",
+    )
     p.add_argument("--device", default="cpu", help="torch device of every step: cpu (default), cuda or auto")
     p.add_argument("--workers", type=int, help="compute the contributions on a local Dask cluster of N workers")
     p.add_argument("--scheduler", help="compute the contributions on the Dask cluster at this scheduler address")
@@ -31,6 +36,10 @@ def run(args: argparse.Namespace) -> None:
     if args.seed is not None:
         settings = dataclasses.replace(settings, seed=args.seed)
     run_demo(  # it reports each step and the report's path as it goes
-        args.output, model=args.model, nwb=args.nwb, overwrite=args.overwrite, settings=settings,
+        args.output,
+        model=args.model,
+        nwb=args.nwb,
+        overwrite=args.overwrite,
+        settings=settings,
         placement=Placement(args.device, args.workers, args.scheduler),
     )

@@ -1,4 +1,5 @@
 """``retinacodec stimulus``: render a stimulus protocol (shipped name or TOML file) to netCDF."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,10 @@ def run(args: argparse.Namespace) -> None:
 
     stim = render_protocol(args.protocol)
     write_netcdf(stim, args.output)
-    print(f"wrote {args.output}: {stim.attrs['kind']} stimulus, {stim.sizes['time']} frames of "
-          f"{stim.sizes['y']}x{stim.sizes['x']} px at {stim.attrs['frame_rate_hz']:g} Hz")
+    print(
+        f"wrote {args.output}: {stim.attrs['kind']} stimulus, {stim.sizes['time']} frames of "
+        f"{stim.sizes['y']}x{stim.sizes['x']} px at {stim.attrs['frame_rate_hz']:g} Hz"
+    )
     if args.plot:
         from ..plots import save_figure
         from ..plots.stimulus import plot_stimulus

@@ -1,4 +1,5 @@
 """``retinacodec train``: train a retina CNN from a TOML recipe, or a CNN and the LN baseline ."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,12 +7,18 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``retinacodec train`` to the command's subparsers."""
-    p = sub.add_parser("train", help="train a retina CNN from a TOML recipe, or a CNN and the LN baseline "
-                                     "from an NWB recording's spikes (resumes if interrupted)")
+    p = sub.add_parser(
+        "train",
+        help="train a retina CNN from a TOML recipe, or a CNN and the LN baseline "
+        "from an NWB recording's spikes (resumes if interrupted)",
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--recipe", help="training recipe, e.g. models/default/recipe.toml")
-    source.add_argument("--nwb", help="NWB recording (stimulus ImageSeries + units): fits the CNN and the LN "
-                                      "baseline, evaluates both on held-out data and writes fit.png")
+    source.add_argument(
+        "--nwb",
+        help="NWB recording (stimulus ImageSeries + units): fits the CNN and the LN "
+        "baseline, evaluates both on held-out data and writes fit.png",
+    )
     p.add_argument("--stimulus", help="with --nwb: name of the ImageSeries when the file holds several")
     p.add_argument("--history-s", type=float, default=0.4, help="with --nwb: stimulus history in s (0.4)")
     p.add_argument("-o", "--output", required=True, help="model folder to write")
@@ -25,8 +32,14 @@ def run(args: argparse.Namespace) -> None:
     if args.nwb is not None:
         from ..models.training import train_nwb
 
-        result = train_nwb(args.nwb, args.output, stimulus=args.stimulus, history_s=args.history_s,
-                           resume=not args.restart, device=args.device)
+        result = train_nwb(
+            args.nwb,
+            args.output,
+            stimulus=args.stimulus,
+            history_s=args.history_s,
+            resume=not args.restart,
+            device=args.device,
+        )
     else:
         from ..models.training import train_from_recipe
 

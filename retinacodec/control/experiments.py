@@ -6,10 +6,11 @@ of the mode :func:`retinacodec.modes.selection.associated_mode` finds most tied 
 :func:`retina_control` run the experiments of CODEC's network-control section and return labeled
 results (see :func:`retinacodec.plots.control.plot_control`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -121,14 +122,20 @@ def preserve(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int
 
 def _outputs(model: AdaptedModel, inputs: torch.Tensor, batch_size: int, dtype: torch.dtype) -> torch.Tensor:
     with torch.no_grad():
-        return torch.cat([model.module(inputs[start:start + batch_size].to(dtype))
-                          for start in range(0, inputs.shape[0], batch_size)])
+        return torch.cat(
+            [
+                model.module(inputs[start : start + batch_size].to(dtype))
+                for start in range(0, inputs.shape[0], batch_size)
+            ]
+        )
 
 
 def _perturbations(model: AdaptedModel, layer: str, channels: Mapping[str, Sequence[int]]):
     """(selection, intervention, context manager) for ablation and preservation of every selection."""
     if not channels:
-        raise RetinaCodecError("no channel selections given; expected e.g. {'contribution': [...], 'activation': [...]}")
+        raise RetinaCodecError(
+            "no channel selections given; expected e.g. {'contribution': [...], 'activation': [...]}"
+        )
     model.resolve(layer)
     conditions = []
     for name, chosen in channels.items():
@@ -138,8 +145,15 @@ def _perturbations(model: AdaptedModel, layer: str, channels: Mapping[str, Seque
     return conditions
 
 
-def _outputs_under(model: AdaptedModel, layer: str, channels: Mapping[str, Sequence[int]], inputs: torch.Tensor,
-                   batch_size: int, dtype: torch.dtype, progress: bool) -> dict[tuple[str, str], torch.Tensor]:
+def _outputs_under(
+    model: AdaptedModel,
+    layer: str,
+    channels: Mapping[str, Sequence[int]],
+    inputs: torch.Tensor,
+    batch_size: int,
+    dtype: torch.dtype,
+    progress: bool,
+) -> dict[tuple[str, str], torch.Tensor]:
     """Model outputs for every (selection, intervention); ``none`` is computed once and shared."""
     perturbations = _perturbations(model, layer, channels)
     bar = progress_bar(total=1 + len(perturbations), desc="control", unit="condition", progress=progress)
@@ -217,8 +231,10 @@ def classifier_control(
             raise RetinaCodecError(f"{labels.size} labels for {values.shape[0]} images; expected one label per image")
         on_target = labels == target_class
         if on_target.all() or not on_target.any():
-            raise RetinaCodecError(f"{int(on_target.sum())} of {labels.size} images are of class {target_class}; "
-                                   "expected images of the target class and of other classes")
+            raise RetinaCodecError(
+                f"{int(on_target.sum())} of {labels.size} images are of class {target_class}; "
+                "expected images of the target class and of other classes"
+            )
         outputs = _outputs_under(adapted, layer, channels, values, batch_size, dtype, progress)
     accuracy = np.empty((len(channels), len(INTERVENTIONS), 2))
     for i, name in enumerate(channels):
@@ -227,10 +243,16 @@ def classifier_control(
             accuracy[i, j] = correct[on_target].mean(), correct[~on_target].mean()
     return xr.Dataset(
         {
-            "target_accuracy": (("selection", "intervention"), accuracy[..., 0],
-                                {"long_name": f"accuracy on class {target_class}"}),
-            "off_target_accuracy": (("selection", "intervention"), accuracy[..., 1],
-                                    {"long_name": "accuracy on the other classes"}),
+            "target_accuracy": (
+                ("selection", "intervention"),
+                accuracy[..., 0],
+                {"long_name": f"accuracy on class {target_class}"},
+            ),
+            "off_target_accuracy": (
+                ("selection", "intervention"),
+                accuracy[..., 1],
+                {"long_name": "accuracy on the other classes"},
+            ),
             "n_channels": ("selection", [len(_channel_positions(c)) for c in channels.values()]),
         },
         coords=_selection_coords(channels),
@@ -333,8 +355,11 @@ def retina_control(
     return xr.Dataset(
         {
             "mean_rate": (dims, mean_rate, {"units": "Hz"}),
-            "rate_change": (dims, mean_rate - reference.mean(axis=0), {"units": "Hz",
-                            "long_name": "mean rate minus the unperturbed mean rate"}),
+            "rate_change": (
+                dims,
+                mean_rate - reference.mean(axis=0),
+                {"units": "Hz", "long_name": "mean rate minus the unperturbed mean rate"},
+            ),
             "correlation": (dims, correlation, {"long_name": "Pearson correlation with the unperturbed response"}),
             "n_channels": ("selection", [len(_channel_positions(c)) for c in channels.values()]),
         },

@@ -6,6 +6,7 @@ layer's output); here the layer's output is recorded once and only the network a
 rerun per channel set, which gives the same rates (``tests/test_hypotheses.py`` checks this
 against :func:`retinacodec.control.experiments.retina_control`) at a fraction of the cost.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -109,8 +110,14 @@ def stimulus_key(stimulus: xr.DataArray) -> str:
     return digest.hexdigest()
 
 
-def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_size: int = 250,
-                 progress: bool = False, device: str | torch.device | None = None) -> LayerRecording:
+def record_layer(
+    model: nn.Module,
+    stimulus: xr.DataArray,
+    layer: str,
+    batch_size: int = 250,
+    progress: bool = False,
+    device: str | torch.device | None = None,
+) -> LayerRecording:
     """Predict the model's rates for a stimulus and keep the layer's output.
 
     Parameters
@@ -138,12 +145,21 @@ def record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_siz
     RetinaCodecError
         For an unknown layer, or a layer whose output is not produced once per window.
     """
-    return remembered(lambda: ("record", id(model), layer, stimulus_key(stimulus), batch_size, str(device)),
-                      lambda: _record_layer(model, stimulus, layer, batch_size, progress, device), model)
+    return remembered(
+        lambda: ("record", id(model), layer, stimulus_key(stimulus), batch_size, str(device)),
+        lambda: _record_layer(model, stimulus, layer, batch_size, progress, device),
+        model,
+    )
 
 
-def _record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_size: int, progress: bool,
-                  device: str | torch.device | None) -> LayerRecording:
+def _record_layer(
+    model: nn.Module,
+    stimulus: xr.DataArray,
+    layer: str,
+    batch_size: int,
+    progress: bool,
+    device: str | torch.device | None,
+) -> LayerRecording:
     """:func:`record_layer`, computed."""
     adapted = adapt(model)
     module = adapted.module.get_submodule(output_module(adapted, layer))
@@ -162,9 +178,16 @@ def _record_layer(model: nn.Module, stimulus: xr.DataArray, layer: str, batch_si
     return LayerRecording(rates, activation, int(stimulus.sizes["y"]), stimulus)
 
 
-def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
-                      channel_sets: Sequence[Sequence[int]], gain: float = 0.0, batch_size: int = 500,
-                      progress: bool = False, device: str | torch.device | None = None) -> np.ndarray:
+def scaled_mean_rates(
+    model: nn.Module,
+    recording: LayerRecording,
+    layer: str,
+    channel_sets: Sequence[Sequence[int]],
+    gain: float = 0.0,
+    batch_size: int = 500,
+    progress: bool = False,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
     """Mean rate of every cell with each channel set of the layer silenced (or scaled).
 
     Parameters
@@ -205,14 +228,17 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
     adapted = adapt(model)
     downstream = adapted.downstream(layer)
     if downstream.needs_context:
-        raise RetinaCodecError(f"layer {layer!r} is not a cut of a known chain of modules; expected a layer "
-                               "of the retina CNN (bipolar, amacrine)")
+        raise RetinaCodecError(
+            f"layer {layer!r} is not a cut of a known chain of modules; expected a layer "
+            "of the retina CNN (bipolar, amacrine)"
+        )
     n_channels = recording.activation.shape[1]
     sets = [tuple(int(c) for c in channels) for channels in channel_sets]
     for channels in sets:
         if channels and (min(channels) < 0 or max(channels) >= n_channels):
-            raise RetinaCodecError(f"channels {list(channels)} are out of range; layer {layer!r} has "
-                                   f"{n_channels} channels")
+            raise RetinaCodecError(
+                f"channels {list(channels)} are out of range; layer {layer!r} has {n_channels} channels"
+            )
 
     def key(channels: tuple[int, ...]) -> Callable[[], tuple]:
         return lambda: ("rates", id(recording), layer, float(gain), channels, batch_size, str(device))
@@ -223,13 +249,37 @@ def scaled_mean_rates(model: nn.Module, recording: LayerRecording, layer: str,
     if missing:
         with evaluating(adapted.module, target) as dtype, torch.no_grad():
             leading = leading_convolution(downstream.steps)
-            passes = (_linear_mean_rates(*leading, recording.activation, missing, gain, batch_size, target, dtype,
-                                         f"intervene in {layer}", progress) if leading is not None else
-                      masked_mean_rates(downstream, recording.activation, missing, gain, batch_size, target, dtype,
-                                         f"intervene in {layer}", progress))
+            passes = (
+                _linear_mean_rates(
+                    *leading,
+                    recording.activation,
+                    missing,
+                    gain,
+                    batch_size,
+                    target,
+                    dtype,
+                    f"intervene in {layer}",
+                    progress,
+                )
+                if leading is not None
+                else masked_mean_rates(
+                    downstream,
+                    recording.activation,
+                    missing,
+                    gain,
+                    batch_size,
+                    target,
+                    dtype,
+                    f"intervene in {layer}",
+                    progress,
+                )
+            )
             computed = dict(zip(missing, passes))
-    return np.stack([remembered(key(channels), lambda: computed[channels], recording) for channels in sets]
-                    ) if sets else np.empty((0, recording.rates.sizes["cell"]))
+    return (
+        np.stack([remembered(key(channels), lambda: computed[channels], recording) for channels in sets])
+        if sets
+        else np.empty((0, recording.rates.sizes["cell"]))
+    )
 
 
 def _is_remembered(key: Callable[[], tuple]) -> bool:
@@ -260,9 +310,17 @@ def leading_convolution(steps: list[Callable]) -> tuple[nn.Conv2d, list[Callable
     return None
 
 
-def masked_mean_rates(downstream: Callable[[torch.Tensor], torch.Tensor], activation: torch.Tensor,
-                      sets: Sequence[tuple[int, ...]], gain: float, batch_size: int, target: torch.device,
-                      dtype: torch.dtype, description: str = "intervene", progress: bool = False) -> list[np.ndarray]:
+def masked_mean_rates(
+    downstream: Callable[[torch.Tensor], torch.Tensor],
+    activation: torch.Tensor,
+    sets: Sequence[tuple[int, ...]],
+    gain: float,
+    batch_size: int,
+    target: torch.device,
+    dtype: torch.dtype,
+    description: str = "intervene",
+    progress: bool = False,
+) -> list[np.ndarray]:
     """Mean rates per channel set, the downstream network run on the masked activation, one set
     at a time (the plain intervention; :func:`scaled_mean_rates` uses it where no convolution
     leads the downstream network).
@@ -294,25 +352,44 @@ def masked_mean_rates(downstream: Callable[[torch.Tensor], torch.Tensor], activa
     for channels in progress_bar(sets, desc=description, unit="set", progress=progress):
         mask = torch.ones(1, activation.shape[1], 1, 1, dtype=dtype, device=target)
         mask[0, list(channels)] = gain
-        total = sum(downstream(activation[start:start + batch_size].to(device=target, dtype=dtype) * mask)
-                    .double().sum(0) for start in range(0, activation.shape[0], batch_size))
+        total = sum(
+            downstream(activation[start : start + batch_size].to(device=target, dtype=dtype) * mask).double().sum(0)
+            for start in range(0, activation.shape[0], batch_size)
+        )
         results.append((total / activation.shape[0]).cpu().numpy())
     return results
 
 
-def _linear_mean_rates(convolution: nn.Conv2d, rest: list[Callable], activation: torch.Tensor,
-                       sets: Sequence[tuple[int, ...]], gain: float, batch_size: int, target: torch.device,
-                       dtype: torch.dtype, description: str, progress: bool) -> list[np.ndarray]:
+def _linear_mean_rates(
+    convolution: nn.Conv2d,
+    rest: list[Callable],
+    activation: torch.Tensor,
+    sets: Sequence[tuple[int, ...]],
+    gain: float,
+    batch_size: int,
+    target: torch.device,
+    dtype: torch.dtype,
+    description: str,
+    progress: bool,
+) -> list[np.ndarray]:
     """Mean rates per set, the leading convolution run once per batch (see :func:`scaled_mean_rates`)."""
     used = sorted({c for channels in sets for c in channels})
     totals: torch.Tensor | None = None
     starts = range(0, activation.shape[0], batch_size)
     for start in progress_bar(starts, desc=description, unit="batch", progress=progress):
-        batch = activation[start:start + batch_size].to(device=target, dtype=dtype)
+        batch = activation[start : start + batch_size].to(device=target, dtype=dtype)
         full = convolution(batch)
-        alone = {c: torch.nn.functional.conv2d(batch[:, c:c + 1], convolution.weight[:, c:c + 1], None,
-                                               convolution.stride, convolution.padding, convolution.dilation)
-                 for c in used}
+        alone = {
+            c: torch.nn.functional.conv2d(
+                batch[:, c : c + 1],
+                convolution.weight[:, c : c + 1],
+                None,
+                convolution.stride,
+                convolution.padding,
+                convolution.dilation,
+            )
+            for c in used
+        }
         rows = []
         for channels in sets:
             hidden = full + (gain - 1.0) * sum(alone[c] for c in channels) if channels else full.clone()
@@ -350,6 +427,8 @@ def activity_at(recording: LayerRecording, positions: np.ndarray) -> np.ndarray:
     local = np.asarray(positions, dtype=int) - offset
     outside = (local < 0).any(axis=1) | (local[:, 0] >= height) | (local[:, 1] >= width)
     if outside.any():
-        raise RetinaCodecError(f"positions {np.asarray(positions)[outside].tolist()} lie outside the layer's "
-                               f"{height} x {width} map (stimulus pixels {offset}..{offset + height - 1})")
+        raise RetinaCodecError(
+            f"positions {np.asarray(positions)[outside].tolist()} lie outside the layer's "
+            f"{height} x {width} map (stimulus pixels {offset}..{offset + height - 1})"
+        )
     return recording.activation[:, :, local[:, 0], local[:, 1]].double().numpy()

@@ -6,11 +6,21 @@ experiment in the virtual retina and scores the agreement, next to shuffled cont
 :func:`pathway_coverage` says which pathways confirmed hypotheses name;
 :func:`to_markdown` says it all in plain sentences.
 """
+
 from .coverage import pathway_coverage
 from .effects import released_change
 from .generate import combine, generate
 from .report import to_markdown
 from .score import recovery_score, score, test, type_agreement
 
-__all__ = ["combine", "generate", "pathway_coverage", "recovery_score", "released_change", "score", "test",
-           "to_markdown", "type_agreement"]
+__all__ = [
+    "combine",
+    "generate",
+    "pathway_coverage",
+    "recovery_score",
+    "released_change",
+    "score",
+    "test",
+    "to_markdown",
+    "type_agreement",
+]

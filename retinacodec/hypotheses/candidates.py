@@ -1,5 +1,6 @@
 """Which modes become hypotheses: each mode's channels, grouped into distinct channel sets, chosen
 by their ties to cell types and by how often they are used."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -97,21 +98,24 @@ def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -
     values = table.weights.values
     mode_ids = table.weights["mode"].values
     live = np.flatnonzero(table.alive)
-    channel_sets = {int(m): tuple(int(c) for c in np.flatnonzero(values[m] >= channel_fraction * values[m].max()))
-                    for m in live}
+    channel_sets = {
+        int(m): tuple(int(c) for c in np.flatnonzero(values[m] >= channel_fraction * values[m].max())) for m in live
+    }
     ranked: list[tuple[int, str]] = []  # (mode, reason), the cell-type modes first
     if table.loadings is not None and live.size:
         correlation, classes = label_correlation(table.loadings.values, np.asarray(table.loadings["cell_type"].values))
         for column, cell_type in enumerate(classes):
             best = int(live[np.argmax(correlation[live, column])])
             if len(classes) > 1 and correlation[best, column] > TIED:
-                ranked.append((best, f"mode most tied to {type_name(str(cell_type))} cells "
-                                     f"(r = {correlation[best, column]:.2f})"))
+                ranked.append(
+                    (best, f"mode most tied to {type_name(str(cell_type))} cells (r = {correlation[best, column]:.2f})")
+                )
     n_typed = len(ranked)
     score = table.usage if table.usage is not None else values.sum(axis=1)
     for mode in live[np.argsort(-score[live], kind="stable")]:
-        ranked.append((int(mode), f"used in {100 * score[mode]:.0f}% of samples" if table.usage is not None
-                       else "largest atom"))
+        ranked.append(
+            (int(mode), f"used in {100 * score[mode]:.0f}% of samples" if table.usage is not None else "largest atom")
+        )
     chosen: dict[tuple[int, ...], Candidate] = {}
     for position, (mode, reason) in enumerate(ranked):
         channels = channel_sets[mode]
@@ -203,8 +207,9 @@ def trim_to_pathway(chosen: list[Candidate], matched, match: str = "block") -> l
                 break
             channels, value = fewer[int(scores.argmax())], float(scores.max())
         if channels not in trimmed:
-            trimmed[channels] = _narrowed(item, channels, matched, pathway,
-                                          "trimmed to the channels that follow the {} most closely")
+            trimmed[channels] = _narrowed(
+                item, channels, matched, pathway, "trimmed to the channels that follow the {} most closely"
+            )
     return list(trimmed.values())
 
 
@@ -238,8 +243,9 @@ def merge_by_pathway(chosen: list[Candidate], matched, match: str = "block") -> 
     for pathway, members in groups.items():
         lead = max(members, key=lambda m: (values[m, pathway], -m))
         item = chosen[lead]
-        others = [f"{chosen[m].reason} (channels {', '.join(map(str, chosen[m].channels))})" for m in members
-                  if m != lead]
+        others = [
+            f"{chosen[m].reason} (channels {', '.join(map(str, chosen[m].channels))})" for m in members if m != lead
+        ]
         reason = item.reason + ("; also matched to it: " + "; ".join(others) if others else "")
         merged.append(Candidate(item.channels, reason, list(item.modes), item.usage, matched.pathways[pathway]))
     return merged

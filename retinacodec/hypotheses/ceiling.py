@@ -12,6 +12,7 @@ the match would assign each pathway. An inhibitory pathway can also be stood for
 set's inhibitory outputs only (:func:`~retinacodec.hypotheses.effects.released_change`), as the
 hypotheses do.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,8 +22,8 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
-from ..errors import RetinaCodecError
 from ..control.recorded import record_layer, scaled_mean_rates
+from ..errors import RetinaCodecError
 from .effects import categories, released_change
 from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, inhibitory_pathways
 from .score import retina_mean_rate, type_agreement
@@ -31,8 +32,9 @@ RELEASED = " (inhibitory outputs)"
 """Added to a set's channels where the ceiling is reached by a block of its inhibitory outputs only."""
 
 
-def _observed_categories(retina, stimulus: xr.DataArray, first: int, recording_s: float, z_min: float,
-                         coords: dict) -> xr.DataArray:
+def _observed_categories(
+    retina, stimulus: xr.DataArray, first: int, recording_s: float, z_min: float, coords: dict
+) -> xr.DataArray:
     """(pathway, type) categories of the virtual retina's change when each pathway is blocked."""
     baseline = retina_mean_rate(retina, stimulus, None, first=first)
     changes = np.stack([retina_mean_rate(retina, stimulus, p, first=first) - baseline for p in retina.pathways])
@@ -40,9 +42,18 @@ def _observed_categories(retina, stimulus: xr.DataArray, first: int, recording_s
     return categories(change, xr.DataArray(baseline, dims="cell", coords=coords), recording_s, z_min)
 
 
-def _layer_agreement(model: nn.Module, stimulus: xr.DataArray, layer: str, observed: xr.DataArray, max_size: int,
-                     recording_s: float, z_min: float, batch_size: int, progress: bool,
-                     coords: dict) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
+def _layer_agreement(
+    model: nn.Module,
+    stimulus: xr.DataArray,
+    layer: str,
+    observed: xr.DataArray,
+    max_size: int,
+    recording_s: float,
+    z_min: float,
+    batch_size: int,
+    progress: bool,
+    coords: dict,
+) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
     """Every set of 1..``max_size`` channels of a layer, and (set, pathway) the type agreement with
     each pathway's block (``observed``) of silencing it in the CNN and of blocking its inhibitory
     outputs only (:func:`~retinacodec.hypotheses.effects.released_change`)."""
@@ -53,8 +64,10 @@ def _layer_agreement(model: nn.Module, stimulus: xr.DataArray, layer: str, obser
     baseline = recording.rates.values.astype(np.float64).mean(axis=0)
     change = xr.DataArray(means - baseline, dims=("set", "cell"), coords=coords)
     rate = xr.DataArray(baseline, dims="cell", coords=coords)
-    agreement = [type_agreement(categories(blocked, rate, recording_s, z_min), observed).transpose("set", "pathway")
-                 .values for blocked in (change, change.copy(data=released_change(change.values)))]
+    agreement = [
+        type_agreement(categories(blocked, rate, recording_s, z_min), observed).transpose("set", "pathway").values
+        for blocked in (change, change.copy(data=released_change(change.values)))
+    ]
     return sets, agreement[0], agreement[1]
 
 
@@ -63,10 +76,20 @@ def _match_values(matched: PathwayMatch, sets: list[tuple[int, ...]], pathways: 
     return matched.values(sets, match)[:, [matched.pathways.index(p) for p in pathways]]
 
 
-def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[str], retina, max_size: int = 2,
-                    recording_s: float = 60.0, z_min: float = 2.0, batch_size: int = 250,
-                    progress: bool = False, match_stimulus: xr.DataArray | None = None,
-                    match: str = "block", inhibitory: bool = True) -> xr.Dataset:
+def pathway_ceiling(
+    model: nn.Module,
+    stimulus: xr.DataArray,
+    layers: Sequence[str],
+    retina,
+    max_size: int = 2,
+    recording_s: float = 60.0,
+    z_min: float = 2.0,
+    batch_size: int = 250,
+    progress: bool = False,
+    match_stimulus: xr.DataArray | None = None,
+    match: str = "block",
+    inhibitory: bool = True,
+) -> xr.Dataset:
     """The best type agreement any set of up to ``max_size`` channels of a layer reaches with each
     pathway's block; with ``match_stimulus``, also the agreement of the set that follows each
     pathway most closely, chosen from activities alone.
@@ -158,8 +181,9 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
     assigned = np.full((2, len(layers), len(pathways)), np.nan)  # (agreement, set index) per pathway
     layer_sets = []
     for row, layer in enumerate(layers):
-        sets, silenced, released = _layer_agreement(model, stimulus, layer, observed, max_size, recording_s, z_min,
-                                                    batch_size, progress, coords)
+        sets, silenced, released = _layer_agreement(
+            model, stimulus, layer, observed, max_size, recording_s, z_min, batch_size, progress, coords
+        )
         # the pool: every set silenced, then every set's inhibitory outputs blocked (inhibitory pathways only)
         agreement = np.concatenate([silenced, np.where(inhibiting, released, -1.0)])
         labels = [", ".join(map(str, s)) for s in sets]
@@ -177,16 +201,22 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
             assigned[:, row] = _best_assigned(agreement, np.concatenate([values.argmax(axis=1), among]))
     best_layer = per_layer.argmax(axis=0)  # the first layer if tied
     result = xr.Dataset(
-        {"name": ("pathway", [PATHWAY_NAMES.get(p, p) for p in pathways]),
-         "ceiling": ("pathway", per_layer[best_layer, columns]),
-         "ceiling_layer": ("pathway", [str(layers[b]) for b in best_layer]),
-         "ceiling_channels": ("pathway", per_layer_sets[best_layer, columns].astype(str)),
-         "layer_ceiling": (("layer", "pathway"), per_layer),
-         "layer_ceiling_channels": (("layer", "pathway"), per_layer_sets.astype(str))},
+        {
+            "name": ("pathway", [PATHWAY_NAMES.get(p, p) for p in pathways]),
+            "ceiling": ("pathway", per_layer[best_layer, columns]),
+            "ceiling_layer": ("pathway", [str(layers[b]) for b in best_layer]),
+            "ceiling_channels": ("pathway", per_layer_sets[best_layer, columns].astype(str)),
+            "layer_ceiling": (("layer", "pathway"), per_layer),
+            "layer_ceiling_channels": (("layer", "pathway"), per_layer_sets.astype(str)),
+        },
         coords={"pathway": pathways, "layer": [str(layer) for layer in layers]},
-        attrs={"mean_ceiling": float(per_layer.max(axis=0).mean()), "max_size": int(max_size),
-               "n_confirmable": int((per_layer.max(axis=0) >= 1).sum()), "inhibitory": int(bool(inhibitory)),
-               "note": "uses the blocks' outcomes: a diagnostic ceiling, never used to choose a match"},
+        attrs={
+            "mean_ceiling": float(per_layer.max(axis=0).mean()),
+            "max_size": int(max_size),
+            "n_confirmable": int((per_layer.max(axis=0) >= 1).sum()),
+            "inhibitory": int(bool(inhibitory)),
+            "note": "uses the blocks' outcomes: a diagnostic ceiling, never used to choose a match",
+        },
     )
     if match_stimulus is None:
         return result
@@ -196,13 +226,15 @@ def pathway_ceiling(model: nn.Module, stimulus: xr.DataArray, layers: Sequence[s
         match_agreement=("pathway", agreement),
         match_value=("pathway", value),
         match_layer=("pathway", [str(layers[b]) for b in closest_layer]),
-        match_channels=("pathway", [layer_sets[b][int(i)] for b, i in zip(closest_layer, index)]))
+        match_channels=("pathway", [layer_sets[b][int(i)] for b, i in zip(closest_layer, index)]),
+    )
     result.attrs.update(mean_match_agreement=float(agreement.mean()), match_rule=match)
     return _with_assigned_ceiling(result, assigned, layers, layer_sets)
 
 
-def _assigned_inhibition(matched: PathwayMatch, sets: list[tuple[int, ...]], pathways: list[str],
-                         inhibiting: np.ndarray, match: str) -> np.ndarray:
+def _assigned_inhibition(
+    matched: PathwayMatch, sets: list[tuple[int, ...]], pathways: list[str], inhibiting: np.ndarray, match: str
+) -> np.ndarray:
     """(set,) the column in ``pathways`` of the inhibitory pathway (``inhibiting``) each set's
     inhibitory outputs are assigned, as the hypotheses assign them: matched among the inhibitory
     pathways and on the set's route (:meth:`~retinacodec.hypotheses.match.PathwayMatchAmong.on_route`);
@@ -227,8 +259,9 @@ def _best_assigned(agreement: np.ndarray, assigned: np.ndarray) -> np.ndarray:
     return best
 
 
-def _with_assigned_ceiling(result: xr.Dataset, assigned: np.ndarray, layers: Sequence[str],
-                           layer_sets: list[list[str]]) -> xr.Dataset:
+def _with_assigned_ceiling(
+    result: xr.Dataset, assigned: np.ndarray, layers: Sequence[str], layer_sets: list[list[str]]
+) -> xr.Dataset:
     """Add the ceiling over the sets the match assigns each pathway (``assigned``: (agreement, set
     index) per layer and pathway, from :func:`_best_assigned`; ``layer_sets``, each layer's sets as
     text) and how many pathways a confirmed hypothesis could name."""
@@ -240,8 +273,11 @@ def _with_assigned_ceiling(result: xr.Dataset, assigned: np.ndarray, layers: Seq
     result = result.assign(
         assigned_ceiling=("pathway", best),
         assigned_layer=("pathway", [str(layers[b]) if found[k] else "" for k, b in enumerate(layer)]),
-        assigned_channels=("pathway", [layer_sets[b][int(index[b, k])] if found[k] else ""
-                                       for k, b in enumerate(layer)]))
+        assigned_channels=(
+            "pathway",
+            [layer_sets[b][int(index[b, k])] if found[k] else "" for k, b in enumerate(layer)],
+        ),
+    )
     result.attrs["n_confirmable_assigned"] = int((best >= 1).sum())
     return result
 
@@ -275,8 +311,10 @@ def named_ceiling(tested: xr.Dataset, ceiling: xr.Dataset) -> float:
     pairs = list(zip(map(str, tested["layer"].values), map(str, tested["block"].values)))
     unknown = [pair for pair in pairs if pair[0] not in layers or pair[1] not in pathways]
     if unknown:
-        raise RetinaCodecError(f"hypotheses name (layer, pathway) {unknown[0]} without a ceiling; expected layers "
-                               f"{', '.join(layers)} and pathways {', '.join(pathways)}")
+        raise RetinaCodecError(
+            f"hypotheses name (layer, pathway) {unknown[0]} without a ceiling; expected layers "
+            f"{', '.join(layers)} and pathways {', '.join(pathways)}"
+        )
     best = np.array([float(ceiling["layer_ceiling"].sel(layer=layer, pathway=p)) for layer, p in pairs])
     confidence = np.asarray(tested["confidence"].values, dtype=float)
     total = confidence.sum()

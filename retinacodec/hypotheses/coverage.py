@@ -1,4 +1,5 @@
 """Which pathways of the reference circuit the tested hypotheses cover."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

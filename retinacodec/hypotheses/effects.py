@@ -6,6 +6,7 @@ side (:mod:`.score`, changes of the virtual retina under a block), so both use o
 counts when a recording of ``recording_s`` seconds would see it at ``z_min`` Poisson standard
 errors.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,10 +21,16 @@ TYPE_DIM = "type"
 def check_criterion(recording_s: float, z_min: float) -> None:
     """Refuse a recording length that is not positive or a z threshold that is negative."""
     for name, value, low in (("recording_s", recording_s, 0.0), ("z_min", z_min, 0.0)):
-        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value)
-                or value < low or (name == "recording_s" and value == 0)):
-            raise RetinaCodecError(f"{name} is {value!r}; expected a finite number "
-                                   f"{'> 0 (seconds)' if name == 'recording_s' else '>= 0'}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not np.isfinite(value)
+            or value < low
+            or (name == "recording_s" and value == 0)
+        ):
+            raise RetinaCodecError(
+                f"{name} is {value!r}; expected a finite number {'> 0 (seconds)' if name == 'recording_s' else '>= 0'}"
+            )
 
 
 def by_type(values: xr.DataArray) -> xr.DataArray:

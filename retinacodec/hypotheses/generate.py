@@ -1,5 +1,6 @@
 """From contribution modes to testable hypotheses: which pathway a mode's channels stand for, what
 blocking it should do to each ganglion cell, and how sure the prediction is."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,13 @@ from scipy.special import erf
 from torch import nn
 
 from .. import __version__
-from ..errors import RetinaCodecError
 from ..control.recorded import LayerRecording, record_layer, scaled_mean_rates, shared_passes
+from ..errors import RetinaCodecError
 from ..models.adapter import adapt
 from ..modes.sae import SAE
 from ..modes.selection import modes_layer
 from ..stimuli.base import validate_stimulus
+from .candidates import Candidate, candidates, merge_by_pathway, mode_table, split_by_pathway, trim_to_pathway
 from .effects import (
     TYPE_DIM,
     by_type,
@@ -29,7 +31,6 @@ from .effects import (
     type_counts,
 )
 from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, PathwayMatchAmong, drugs_for, inhibitory_pathways
-from .candidates import Candidate, candidates, merge_by_pathway, mode_table, split_by_pathway, trim_to_pathway
 
 KIND = "hypotheses"
 """Value of the ``kind`` attr of a hypotheses Dataset."""
@@ -242,12 +243,16 @@ def generate(
     recording = record_layer(model, stimulus, layer, batch_size, progress)
     n_channels = recording.activation.shape[1]
     if table.weights.sizes["channel"] != n_channels:
-        raise RetinaCodecError(f"the modes have {table.weights.sizes['channel']} channels; layer {layer!r} "
-                               f"has {n_channels}")
+        raise RetinaCodecError(
+            f"the modes have {table.weights.sizes['channel']} channels; layer {layer!r} has {n_channels}"
+        )
     matched, inhibiting, candidate_sets = None, [], chosen
     if retina is not None:
-        match_recording = (record_layer(model, validate_stimulus(match_stimulus), layer, batch_size, progress)
-                           if match_stimulus is not None else recording)
+        match_recording = (
+            record_layer(model, validate_stimulus(match_stimulus), layer, batch_size, progress)
+            if match_stimulus is not None
+            else recording
+        )
         matched = PathwayMatch.of(match_recording, retina, progress)
         inhibiting = inhibitory_pathways(retina.connections, matched.pathways) if inhibitory and gain == 0 else []
         chosen = _narrowed_to_pathways(chosen, matched, match, split, trim)
@@ -262,30 +267,33 @@ def generate(
             inhibition = _with_release(model, recording, layer, inhibition, batch_size, progress, recording_s, z_min)
             inhibition = _inhibitory_reasons(merge_by_pathway(inhibition, among, match))
             chosen, released = chosen + inhibition, released + [True] * len(inhibition)
-        ds = _predictions(model, recording, layer, chosen, released, gain, n_shuffles, seed, batch_size, progress,
-                          recording_s, z_min)
-    ds.attrs.update({
-        "kind": KIND,
-        "intervention": "block" if gain == 0 else f"scale by {gain:g}",
-        "gain": float(gain),
-        "model": str(getattr(model, "name", type(model).__name__)),
-        "layer": layer,
-        "modes_variable": _modes_variable(modes),
-        "stimulus": str(stimulus.attrs.get("kind", "unknown")),
-        "stimulus_seed": int(stimulus.attrs.get("seed", -1)),
-        "stimulus_frames": int(stimulus.sizes["time"]),
-        "model_history": int(getattr(model, "history", 1)),
-        "channel_fraction": float(channel_fraction),
-        "split_by_pathway": int(bool(split)),
-        "trim_to_pathway": int(bool(trim)),
-        "require_effect": int(bool(require_effect)),
-        "inhibitory": int(bool(inhibitory)),
-        "recording_s": float(recording_s),
-        "z_min": float(z_min),
-        "n_shuffles": n_shuffles,
-        "seed": int(seed),
-        "retinacodec_version": __version__,
-    })
+        ds = _predictions(
+            model, recording, layer, chosen, released, gain, n_shuffles, seed, batch_size, progress, recording_s, z_min
+        )
+    ds.attrs.update(
+        {
+            "kind": KIND,
+            "intervention": "block" if gain == 0 else f"scale by {gain:g}",
+            "gain": float(gain),
+            "model": str(getattr(model, "name", type(model).__name__)),
+            "layer": layer,
+            "modes_variable": _modes_variable(modes),
+            "stimulus": str(stimulus.attrs.get("kind", "unknown")),
+            "stimulus_seed": int(stimulus.attrs.get("seed", -1)),
+            "stimulus_frames": int(stimulus.sizes["time"]),
+            "model_history": int(getattr(model, "history", 1)),
+            "channel_fraction": float(channel_fraction),
+            "split_by_pathway": int(bool(split)),
+            "trim_to_pathway": int(bool(trim)),
+            "require_effect": int(bool(require_effect)),
+            "inhibitory": int(bool(inhibitory)),
+            "recording_s": float(recording_s),
+            "z_min": float(z_min),
+            "n_shuffles": n_shuffles,
+            "seed": int(seed),
+            "retinacodec_version": __version__,
+        }
+    )
     if matched is None:
         return _unmatched(ds)
     stimulus_used = match_stimulus if match_stimulus is not None else stimulus
@@ -307,8 +315,16 @@ def _on_route(chosen: list[Candidate], among: PathwayMatchAmong, match: str) -> 
 
 def _inhibitory_reasons(chosen: list[Candidate]) -> list[Candidate]:
     """The sets with their reasons saying that only their inhibitory outputs are blocked."""
-    return [Candidate(item.channels, f"its outputs onto the cells it inhibits: {item.reason}", list(item.modes),
-                      item.usage, item.pathway) for item in chosen]
+    return [
+        Candidate(
+            item.channels,
+            f"its outputs onto the cells it inhibits: {item.reason}",
+            list(item.modes),
+            item.usage,
+            item.pathway,
+        )
+        for item in chosen
+    ]
 
 
 def _baseline_rate(recording: LayerRecording) -> xr.DataArray:
@@ -318,20 +334,39 @@ def _baseline_rate(recording: LayerRecording) -> xr.DataArray:
     return xr.DataArray(rates.values.astype(np.float64).mean(axis=0), dims="cell", coords=cell_coords)
 
 
-def _set_changes(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate], gain: float,
-                 batch_size: int, progress: bool, released: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
+def _set_changes(
+    model: nn.Module,
+    recording: LayerRecording,
+    layer: str,
+    chosen: list[Candidate],
+    gain: float,
+    batch_size: int,
+    progress: bool,
+    released: bool = False,
+) -> tuple[xr.DataArray, xr.DataArray]:
     """(set, cell) change of the mean rate when each set's channels are scaled by ``gain`` (with
     ``released``, of a block of its inhibitory outputs only, :func:`released_change`) and the
     (cell) unperturbed rate."""
     baseline = _baseline_rate(recording)
     rates = scaled_mean_rates(model, recording, layer, [item.channels for item in chosen], gain, batch_size, progress)
     change = rates - baseline.values
-    return (xr.DataArray(released_change(change) if released else change, dims=("set", "cell"),
-                         coords=baseline.coords), baseline)
+    return (
+        xr.DataArray(released_change(change) if released else change, dims=("set", "cell"), coords=baseline.coords),
+        baseline,
+    )
 
 
-def _with_effect(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate], gain: float,
-                 batch_size: int, progress: bool, recording_s: float, z_min: float) -> list[Candidate]:
+def _with_effect(
+    model: nn.Module,
+    recording: LayerRecording,
+    layer: str,
+    chosen: list[Candidate],
+    gain: float,
+    batch_size: int,
+    progress: bool,
+    recording_s: float,
+    z_min: float,
+) -> list[Candidate]:
     """The sets whose intervention changes some cell type's mean rate visibly, in their order; the
     one with the largest effect when none does."""
     change, baseline = _set_changes(model, recording, layer, chosen, gain, batch_size, progress)
@@ -342,8 +377,16 @@ def _with_effect(model: nn.Module, recording: LayerRecording, layer: str, chosen
     return [chosen[int(np.argmax(z.values))]]
 
 
-def _with_release(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate], batch_size: int,
-                  progress: bool, recording_s: float, z_min: float) -> list[Candidate]:
+def _with_release(
+    model: nn.Module,
+    recording: LayerRecording,
+    layer: str,
+    chosen: list[Candidate],
+    batch_size: int,
+    progress: bool,
+    recording_s: float,
+    z_min: float,
+) -> list[Candidate]:
     """The sets whose inhibitory outputs' block (:func:`released_change`) raises some cell type's
     mean rate visibly, in their order; none when no set does."""
     if not chosen:
@@ -353,9 +396,20 @@ def _with_release(model: nn.Module, recording: LayerRecording, layer: str, chose
     return [item for item, keep in zip(chosen, visible) if keep]
 
 
-def _predictions(model: nn.Module, recording: LayerRecording, layer: str, chosen: list[Candidate],
-                 released: list[bool], gain: float, n_shuffles: int, seed: int, batch_size: int, progress: bool,
-                 recording_s: float, z_min: float) -> xr.Dataset:
+def _predictions(
+    model: nn.Module,
+    recording: LayerRecording,
+    layer: str,
+    chosen: list[Candidate],
+    released: list[bool],
+    gain: float,
+    n_shuffles: int,
+    seed: int,
+    batch_size: int,
+    progress: bool,
+    recording_s: float,
+    z_min: float,
+) -> xr.Dataset:
     """The CNN's predicted changes for every channel set and its shuffled controls; where
     ``released``, of a block of the set's inhibitory outputs only (:func:`released_change`)."""
     n_channels = recording.activation.shape[1]
@@ -373,55 +427,80 @@ def _predictions(model: nn.Module, recording: LayerRecording, layer: str, chosen
     def blocked(changes: np.ndarray) -> np.ndarray:  # (..., hypothesis, cell)
         return np.where(inhibitory[:, None], released_change(changes), changes)
 
-    change = xr.DataArray(blocked(np.stack([means[item.channels] for item in chosen]) - baseline.values),
-                          dims=("hypothesis", "cell"), coords={"hypothesis": ids, **cell_coords})
+    change = xr.DataArray(
+        blocked(np.stack([means[item.channels] for item in chosen]) - baseline.values),
+        dims=("hypothesis", "cell"),
+        coords={"hypothesis": ids, **cell_coords},
+    )
     shape = (n_shuffles, len(chosen))
     shuffled_rates = np.array([[means[s] for s in row] for row in shuffled], dtype=float).reshape(*shape, baseline.size)
     shuffled_text = np.array([[_listed(s) for s in row] for row in shuffled], dtype=object).reshape(shape).astype(str)
     shuffled_change = xr.DataArray(
         blocked(shuffled_rates - baseline.values),
         dims=("shuffle", "hypothesis", "cell"),
-        coords={"shuffle": np.arange(n_shuffles), "hypothesis": ids, **cell_coords})
+        coords={"shuffle": np.arange(n_shuffles), "hypothesis": ids, **cell_coords},
+    )
     effect = by_type(change)
     z = effect_z(effect, by_type(baseline), recording_s, type_counts(baseline)).max(TYPE_DIM)
-    return xr.Dataset({
-        "layer": ("hypothesis", [layer] * len(chosen)),
-        "reason": ("hypothesis", [item.reason for item in chosen]),
-        "modes": ("hypothesis", [_listed(item.modes) for item in chosen]),
-        "channels": ("hypothesis", [_listed(item.channels) for item in chosen]),
-        "n_channels": ("hypothesis", [len(item.channels) for item in chosen]),
-        "mode_usage": ("hypothesis", [item.usage for item in chosen],
-                       {"long_name": "summed fraction of samples where the set's modes are active"}),
-        "blocked_outputs": ("hypothesis", np.where(inhibitory, "inhibitory", "all").astype(str),
-                            {"long_name": "the set's outputs blocked: all (channels silenced) or only those onto "
-                                          "the cells it inhibits (a receptor block)"}),
-        "baseline_rate": baseline.assign_attrs(units="Hz", long_name="mean rate of the unperturbed model"),
-        "predicted_change": change.assign_attrs(units="Hz", long_name="mean rate with the channels zeroed (only "
-                                                                      "onto the cells they inhibit, for "
-                                                                      "blocked_outputs inhibitory) minus "
-                                                                      "unperturbed"),
-        "affected": changed(change, baseline, recording_s, z_min),
-        "predicted_effect": effect.assign_attrs(units="Hz", long_name="mean predicted change over the type's cells"),
-        "predicted_category": categories(change, baseline, recording_s, z_min),
-        "effect_z": z.assign_attrs(long_name="largest type effect over its Poisson standard error"),
-        "detectability": ("hypothesis", erf(z.values / math.sqrt(2))),
-        "shuffled_channels": (("shuffle", "hypothesis"), shuffled_text),
-        "shuffled_change": shuffled_change.assign_attrs(units="Hz"),
-    })
+    return xr.Dataset(
+        {
+            "layer": ("hypothesis", [layer] * len(chosen)),
+            "reason": ("hypothesis", [item.reason for item in chosen]),
+            "modes": ("hypothesis", [_listed(item.modes) for item in chosen]),
+            "channels": ("hypothesis", [_listed(item.channels) for item in chosen]),
+            "n_channels": ("hypothesis", [len(item.channels) for item in chosen]),
+            "mode_usage": (
+                "hypothesis",
+                [item.usage for item in chosen],
+                {"long_name": "summed fraction of samples where the set's modes are active"},
+            ),
+            "blocked_outputs": (
+                "hypothesis",
+                np.where(inhibitory, "inhibitory", "all").astype(str),
+                {
+                    "long_name": "the set's outputs blocked: all (channels silenced) or only those onto "
+                    "the cells it inhibits (a receptor block)"
+                },
+            ),
+            "baseline_rate": baseline.assign_attrs(units="Hz", long_name="mean rate of the unperturbed model"),
+            "predicted_change": change.assign_attrs(
+                units="Hz",
+                long_name="mean rate with the channels zeroed (only "
+                "onto the cells they inhibit, for "
+                "blocked_outputs inhibitory) minus "
+                "unperturbed",
+            ),
+            "affected": changed(change, baseline, recording_s, z_min),
+            "predicted_effect": effect.assign_attrs(
+                units="Hz", long_name="mean predicted change over the type's cells"
+            ),
+            "predicted_category": categories(change, baseline, recording_s, z_min),
+            "effect_z": z.assign_attrs(long_name="largest type effect over its Poisson standard error"),
+            "detectability": ("hypothesis", erf(z.values / math.sqrt(2))),
+            "shuffled_channels": (("shuffle", "hypothesis"), shuffled_text),
+            "shuffled_change": shuffled_change.assign_attrs(units="Hz"),
+        }
+    )
 
 
 def _unmatched(ds: xr.Dataset) -> xr.Dataset:
     """Hypotheses without a reference circuit: no pathway, and confidence = detectability."""
     empty = ("hypothesis", [""] * ds.sizes["hypothesis"])
-    ds = ds.assign(block=empty, pathway_name=empty, drug=empty, drug_also_blocks=empty,
-                   match_r=("hypothesis", np.full(ds.sizes["hypothesis"], np.nan)))
+    ds = ds.assign(
+        block=empty,
+        pathway_name=empty,
+        drug=empty,
+        drug_also_blocks=empty,
+        match_r=("hypothesis", np.full(ds.sizes["hypothesis"], np.nan)),
+    )
     ds["confidence"] = ds["detectability"]
     ds.attrs["match"] = "none (no virtual retina)"
     return ds
 
 
-def _matched(ds: xr.Dataset, matched: PathwayMatch, match_stimulus: xr.DataArray, retina,
-             chosen: list[Candidate], match: str) -> xr.Dataset:
+def _matched(
+    ds: xr.Dataset, matched: PathwayMatch, match_stimulus: xr.DataArray, retina, chosen: list[Candidate], match: str
+) -> xr.Dataset:
     """Name every (merged) channel set's pathway and the drug that blocks it."""
     sets = [item.channels for item in chosen]
     correlation, partial, block = matched.correlation(sets), matched.partial(sets), matched.block(sets)
@@ -441,14 +520,19 @@ def _matched(ds: xr.Dataset, matched: PathwayMatch, match_stimulus: xr.DataArray
         match_r=("hypothesis", strength),
     )
     ds["confidence"] = ds["match_r"].clip(min=0) * ds["detectability"]
-    rule = {"block": "multiple partial correlation with the activities each block silences (the pathway and the "
-                     "interneurons it excites; the other pathways held fixed)",
-            "partial": "partial correlation (other pathways held fixed)", "correlation": "correlation"}[match]
-    ds.attrs.update(match=f"{rule} of summed channel activity with pathway activity at the cells' positions; "
-                          "channel sets matched to one pathway are merged",
-                    match_rule=match,
-                    match_stimulus=str(match_stimulus.attrs.get("kind", "unknown")),
-                    match_stimulus_seed=int(match_stimulus.attrs.get("seed", -1)))
+    rule = {
+        "block": "multiple partial correlation with the activities each block silences (the pathway and the "
+        "interneurons it excites; the other pathways held fixed)",
+        "partial": "partial correlation (other pathways held fixed)",
+        "correlation": "correlation",
+    }[match]
+    ds.attrs.update(
+        match=f"{rule} of summed channel activity with pathway activity at the cells' positions; "
+        "channel sets matched to one pathway are merged",
+        match_rule=match,
+        match_stimulus=str(match_stimulus.attrs.get("kind", "unknown")),
+        match_stimulus_seed=int(match_stimulus.attrs.get("seed", -1)),
+    )
     return ds
 
 
@@ -464,13 +548,22 @@ def combine(hypotheses: Sequence[xr.Dataset]) -> xr.Dataset:
         raise RetinaCodecError("expected a non-empty list of Datasets from retinacodec.hypotheses.generate()")
     first = hypotheses[0]
     for other in hypotheses[1:]:
-        if (not np.allclose(first["baseline_rate"].values, other["baseline_rate"].values)
-                or first.sizes.get("shuffle") != other.sizes.get("shuffle")):
-            raise RetinaCodecError("the hypotheses differ in cells, stimulus or shuffles; expected one model and "
-                                   "stimulus")
+        if not np.allclose(first["baseline_rate"].values, other["baseline_rate"].values) or first.sizes.get(
+            "shuffle"
+        ) != other.sizes.get("shuffle"):
+            raise RetinaCodecError(
+                "the hypotheses differ in cells, stimulus or shuffles; expected one model and stimulus"
+            )
     # join="outer": a layer matched to fewer pathways gets NaN for the others (stated, so xarray's
     # coming change of the default to "exact" does not turn this into an error)
-    joined = xr.concat(hypotheses, dim="hypothesis", data_vars="minimal", coords="minimal", compat="override",
-                       join="outer", combine_attrs="drop_conflicts")
+    joined = xr.concat(
+        hypotheses,
+        dim="hypothesis",
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+        join="outer",
+        combine_attrs="drop_conflicts",
+    )
     joined.attrs["layer"] = ", ".join(dict.fromkeys(str(h.attrs.get("layer")) for h in hypotheses))
     return joined

@@ -4,6 +4,7 @@ would block it.
 The match is representational (activity against activity, on a held-out stimulus), never causal, so
 that scoring the causal predictions against blocks of the matched pathway is not circular.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -43,8 +44,9 @@ def _pathway_rows(pathway_activity: np.ndarray) -> np.ndarray:
     return np.moveaxis(pathway_activity, 1, 0).reshape(pathway_activity.shape[1], -1)
 
 
-def pathway_partial_correlation(channel_activity: np.ndarray, pathway_activity: np.ndarray,
-                                channel_sets: Sequence[Sequence[int]]) -> np.ndarray:
+def pathway_partial_correlation(
+    channel_activity: np.ndarray, pathway_activity: np.ndarray, channel_sets: Sequence[Sequence[int]]
+) -> np.ndarray:
     r"""Partial correlation of each channel set's summed activity with each pathway's activity,
     the other pathways held fixed: what the set follows of a pathway and of no other.
 
@@ -106,8 +108,9 @@ def silenced_pathways(connections, pathways: Sequence[str]) -> list[tuple[int, .
     """
     names = list(pathways)
     excites = {name: set() for name in names}
-    for source, target, sign in zip(connections["source"].values, connections["target"].values,
-                                    connections["sign"].values):
+    for source, target, sign in zip(
+        connections["source"].values, connections["target"].values, connections["sign"].values
+    ):
         if str(source) in excites and str(target) in excites and sign > 0:
             excites[str(source)].add(str(target))
     result = []
@@ -136,14 +139,18 @@ def inhibitory_pathways(connections, pathways: Sequence[str]) -> list[str]:
         Those of ``pathways`` with an inhibitory output, in their order (the two amacrines of the
         virtual retina).
     """
-    sources = {str(source) for source, sign in zip(connections["source"].values, connections["sign"].values)
-               if sign < 0}
+    sources = {
+        str(source) for source, sign in zip(connections["source"].values, connections["sign"].values) if sign < 0
+    }
     return [str(p) for p in pathways if str(p) in sources]
 
 
-def pathway_block_correlation(channel_activity: np.ndarray, pathway_activity: np.ndarray,
-                              channel_sets: Sequence[Sequence[int]],
-                              silenced: Sequence[Sequence[int]]) -> np.ndarray:
+def pathway_block_correlation(
+    channel_activity: np.ndarray,
+    pathway_activity: np.ndarray,
+    channel_sets: Sequence[Sequence[int]],
+    silenced: Sequence[Sequence[int]],
+) -> np.ndarray:
     r"""Signed multiple partial correlation of each channel set's summed activity with the
     activities a block of each pathway silences, the other pathways held fixed.
 
@@ -198,8 +205,9 @@ def pathway_block_correlation(channel_activity: np.ndarray, pathway_activity: np
     return np.clip(result, -1.0, 1.0)
 
 
-def pathway_correlation(channel_activity: np.ndarray, pathway_activity: np.ndarray,
-                        channel_sets: Sequence[Sequence[int]]) -> np.ndarray:
+def pathway_correlation(
+    channel_activity: np.ndarray, pathway_activity: np.ndarray, channel_sets: Sequence[Sequence[int]]
+) -> np.ndarray:
     """Pearson correlation of each channel set's summed activity with each pathway's activity.
 
     Parameters
@@ -264,7 +272,6 @@ def type_name(cell_type: str) -> str:
     return CELL_TYPE_NAMES.get(cell_type, cell_type)
 
 
-
 @dataclass
 class PathwayMatch:
     """A layer's channels and the virtual retina's pathways, recorded at the cells' positions on
@@ -287,11 +294,14 @@ class PathwayMatch:
         stimulus = recording.stimulus
         activity = remembered(
             lambda: ("interneurons", id(retina), stimulus_key(stimulus), positions.tobytes()),
-            lambda: retina.interneuron_activity(stimulus, positions=positions, progress=progress), retina)
+            lambda: retina.interneuron_activity(stimulus, positions=positions, progress=progress),
+            retina,
+        )
         activity = activity.sel(time=recording.rates["time"].values).transpose("time", "pathway", "position")
         names = [str(p) for p in activity["pathway"].values]
-        return cls(activity_at(recording, positions), activity.values, names,
-                   silenced_pathways(retina.connections, names))
+        return cls(
+            activity_at(recording, positions), activity.values, names, silenced_pathways(retina.connections, names)
+        )
 
     def correlation(self, channel_sets: Sequence[Sequence[int]]) -> np.ndarray:
         """(set, pathway) :func:`pathway_correlation`."""

@@ -1,4 +1,5 @@
 """Hypotheses in plain words: one Markdown list item per hypothesis, with its test when there is one."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,12 +25,17 @@ def _intervention(row: xr.Dataset) -> str:
     pathway, drug, also = str(row["block"].values), str(row["drug"].values), str(row["drug_also_blocks"].values)
     gain = float(row.attrs.get("gain", 0.0))
     if gain != 0:
-        target = (f"the {row['pathway_name'].values} pathway" if pathway else
-                  f"what channels {row['channels'].values} of layer {row['layer'].values} stand for")
+        target = (
+            f"the {row['pathway_name'].values} pathway"
+            if pathway
+            else f"what channels {row['channels'].values} of layer {row['layer'].values} stand for"
+        )
         return f"Scaling the output of {target} by {gain:g}"
     if not pathway:
-        return (f"Silencing what channels {row['channels'].values} of layer {row['layer'].values} stand for "
-                "(no reference circuit to name it)")
+        return (
+            f"Silencing what channels {row['channels'].values} of layer {row['layer'].values} stand for "
+            "(no reference circuit to name it)"
+        )
     if not drug:
         agent = "no drug of the panel blocks it alone"
     elif also:
@@ -53,13 +59,16 @@ def _effects(effect: xr.DataArray, category: xr.DataArray, baseline: xr.DataArra
     return phrases
 
 
-MATCH_VARIABLES = {"block": "pathway_block_correlation", "partial": "pathway_partial_correlation",
-                   "correlation": "pathway_correlation"}
+MATCH_VARIABLES = {
+    "block": "pathway_block_correlation",
+    "partial": "pathway_partial_correlation",
+    "correlation": "pathway_correlation",
+}
 """The (hypothesis, pathway) variable that holds each matching rule's values."""
 
 
 def _match(row: xr.Dataset, rule: str) -> str:
-    """", activity match r = 0.80 (next: ON sustained bipolar, r = 0.72)": the runner-up by the same rule."""
+    """ ", activity match r = 0.80 (next: ON sustained bipolar, r = 0.72)": the runner-up by the same rule."""
     text = f", activity match r = {float(row['match_r'].values):.2f}"
     variable = MATCH_VARIABLES.get(rule, "pathway_correlation")
     if variable in row and row.sizes.get("pathway", 0) > 1:
@@ -73,19 +82,31 @@ def _match(row: xr.Dataset, rule: str) -> str:
 
 
 def _modes(listed: str, shown: int = 4) -> str:
-    """"modes 3, 7" or, for long lists, "modes 1, 2, 3, 4, ... (38 modes)"."""
+    """ "modes 3, 7" or, for long lists, "modes 1, 2, 3, 4, ... (38 modes)"."""
     modes = listed.split(", ")
     return "modes " + (listed if len(modes) <= shown else f"{', '.join(modes[:shown])}, ... ({len(modes)} modes)")
 
 
 def _observed(row: xr.Dataset) -> str:
-    seen = [f"{type_name(str(t))} {float(v):+.1f} Hz" for t, v, c in
-            zip(row["type"].values, row["observed_effect"].values, row["observed_category"].values) if c != 0]
-    values = [f"{label} {float(row[name].values):.2f}" for label, name in
-              (("type agreement", "type_agreement"), ("sign agreement", "sign_agreement"),
-               ("Spearman ρ", "spearman_rho"), ("AUROC", "auroc")) if np.isfinite(row[name].values)]
-    return (f" *Virtual retina:* {', '.join(seen) or 'no cell type changed'} → **{row['outcome'].values}** "
-            f"({', '.join(values)}).")
+    seen = [
+        f"{type_name(str(t))} {float(v):+.1f} Hz"
+        for t, v, c in zip(row["type"].values, row["observed_effect"].values, row["observed_category"].values)
+        if c != 0
+    ]
+    values = [
+        f"{label} {float(row[name].values):.2f}"
+        for label, name in (
+            ("type agreement", "type_agreement"),
+            ("sign agreement", "sign_agreement"),
+            ("Spearman ρ", "spearman_rho"),
+            ("AUROC", "auroc"),
+        )
+        if np.isfinite(row[name].values)
+    ]
+    return (
+        f" *Virtual retina:* {', '.join(seen) or 'no cell type changed'} → **{row['outcome'].values}** "
+        f"({', '.join(values)})."
+    )
 
 
 def to_markdown(hypotheses: xr.Dataset) -> str:
@@ -117,17 +138,23 @@ def to_markdown(hypotheses: xr.Dataset) -> str:
         if effects:
             prediction = "should " + spoken_list(effects)
         else:
-            prediction = (f"should change no cell type's mean rate visibly (at {attrs['z_min']:g} standard errors "
-                          f"in {attrs['recording_s']:g} s)")
+            prediction = (
+                f"should change no cell type's mean rate visibly (at {attrs['z_min']:g} standard errors "
+                f"in {attrs['recording_s']:g} s)"
+            )
         match = _match(row, str(attrs.get("match_rule", "correlation"))) if np.isfinite(row["match_r"].values) else ""
-        line = (f"{number}. {_intervention(row)} {prediction} under {_stimulus_words(attrs)}; "
-                f"confidence {float(row['confidence'].values):.2f}. (`{key}`, {row['reason'].values}: channels "
-                f"{row['channels'].values} of layer {row['layer'].values}, {_modes(str(row['modes'].values))}{match}.)")
+        line = (
+            f"{number}. {_intervention(row)} {prediction} under {_stimulus_words(attrs)}; "
+            f"confidence {float(row['confidence'].values):.2f}. (`{key}`, {row['reason'].values}: channels "
+            f"{row['channels'].values} of layer {row['layer'].values}, {_modes(str(row['modes'].values))}{match}.)"
+        )
         lines.append(line + (_observed(row) if tested else ""))
     if tested:
         lines.append("")
-        lines.append(f"Recovery score {float(hypotheses['recovery_score']):.2f} (confidence-weighted type "
-                     f"agreement); with shuffled mode-to-channel assignments "
-                     f"{float(hypotheses['recovery_score_shuffled']):.2f} (mean of "
-                     f"{hypotheses.sizes.get('shuffle', 0)} shuffles).")
+        lines.append(
+            f"Recovery score {float(hypotheses['recovery_score']):.2f} (confidence-weighted type "
+            f"agreement); with shuffled mode-to-channel assignments "
+            f"{float(hypotheses['recovery_score_shuffled']):.2f} (mean of "
+            f"{hypotheses.sizes.get('shuffle', 0)} shuffles)."
+        )
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
 """Testing hypotheses on the virtual retina: do each experiment in silico and score the agreement."""
+
 from __future__ import annotations
 
 import warnings
@@ -9,8 +10,8 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from .._progress import progress_bar
-from ..errors import RetinaCodecError
 from ..control.recorded import remembered, stimulus_key
+from ..errors import RetinaCodecError
 from ..stimuli.base import validate_stimulus
 from .effects import by_type, categories, changed
 from .generate import KIND
@@ -24,13 +25,15 @@ def _check_hypotheses(hypotheses: xr.Dataset, needs: tuple[str, ...]) -> None:
         raise RetinaCodecError(f"the hypotheses lack {', '.join(missing)}; expected them (run test() first)")
 
 
-def retina_mean_rate(virtual_retina, stimulus: xr.DataArray, pathway: str | None, gain: float = 0.0,
-                     first: int = 0) -> np.ndarray:
+def retina_mean_rate(
+    virtual_retina, stimulus: xr.DataArray, pathway: str | None, gain: float = 0.0, first: int = 0
+) -> np.ndarray:
     """Mean true rate of every cell from frame ``first`` on, with ``pathway`` blocked (``gain`` 0)
     or scaled by ``gain``; unperturbed for ``pathway=None``. Computed once per
     :func:`~retinacodec.control.recorded.shared_passes` block."""
+
     def compute() -> np.ndarray:
-        intervention = ({} if pathway is None else {"block": pathway} if gain == 0 else {"scale": {pathway: gain}})
+        intervention = {} if pathway is None else {"block": pathway} if gain == 0 else {"scale": {pathway: gain}}
         return virtual_retina.respond(stimulus, **intervention)["rate"].values[first:].mean(axis=0)
 
     def key() -> tuple:
@@ -71,30 +74,40 @@ def test(hypotheses: xr.Dataset, virtual_retina, stimulus: xr.DataArray, *, prog
     _check_hypotheses(hypotheses, ("block", "predicted_change"))
     pathways = [str(p) for p in hypotheses["block"].values]
     if not all(pathways):
-        raise RetinaCodecError("some hypotheses name no pathway (generated without a virtual retina); "
-                               "expected hypotheses matched to the retina's pathways")
+        raise RetinaCodecError(
+            "some hypotheses name no pathway (generated without a virtual retina); "
+            "expected hypotheses matched to the retina's pathways"
+        )
     types = [str(t) for t in virtual_retina.cells["cell_type"].values]
     if types != [str(t) for t in hypotheses["cell_type"].values]:
-        raise RetinaCodecError(f"the virtual retina's cells ({types}) are not the hypotheses' cells; expected the "
-                               "retina the model was trained on")
+        raise RetinaCodecError(
+            f"the virtual retina's cells ({types}) are not the hypotheses' cells; expected the "
+            "retina the model was trained on"
+        )
     stimulus = validate_stimulus(stimulus)
     first = int(hypotheses.attrs.get("model_history", 1)) - 1
 
     gain = float(hypotheses.attrs.get("gain", 0.0))
     blocks = list(dict.fromkeys(pathways))
-    means = {block: retina_mean_rate(virtual_retina, stimulus, block, gain, first)
-             for block in progress_bar(blocks, desc="virtual retina experiments", unit="pathway", progress=progress)}
+    means = {
+        block: retina_mean_rate(virtual_retina, stimulus, block, gain, first)
+        for block in progress_bar(blocks, desc="virtual retina experiments", unit="pathway", progress=progress)
+    }
     baseline = retina_mean_rate(virtual_retina, stimulus, None, first=first)
     tested = hypotheses.copy()
     tested["observed_baseline_rate"] = (("cell",), baseline, {"units": "Hz", "long_name": "mean true rate, unblocked"})
-    tested["observed_change"] = (("hypothesis", "cell"), np.stack([means[p] - baseline for p in pathways]),
-                                 {"units": "Hz",
-                                  "long_name": "mean true rate with the pathway blocked (or scaled) minus "
-                                               "unperturbed"})
+    tested["observed_change"] = (
+        ("hypothesis", "cell"),
+        np.stack([means[p] - baseline for p in pathways]),
+        {"units": "Hz", "long_name": "mean true rate with the pathway blocked (or scaled) minus unperturbed"},
+    )
     tested.attrs["test_stimulus"] = str(stimulus.attrs.get("kind", "unknown"))
     tested.attrs["test_stimulus_seed"] = int(stimulus.attrs.get("seed", -1))
-    tested.attrs["test"] = ("virtual retina, matched pathway blocked (every output connection set to zero)" if gain == 0
-                            else f"virtual retina, every output connection of the matched pathway scaled by {gain:g}")
+    tested.attrs["test"] = (
+        "virtual retina, matched pathway blocked (every output connection set to zero)"
+        if gain == 0
+        else f"virtual retina, every output connection of the matched pathway scaled by {gain:g}"
+    )
     return score(tested)
 
 
@@ -122,8 +135,12 @@ def type_calls(predicted: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:
         seen to change the other way (*wrong sign*); a type neither predicted nor seen to change is
         none of them.
     """
-    calls = [((predicted == observed) & (predicted != 0)), ((predicted != 0) & (observed == 0)),
-             ((predicted == 0) & (observed != 0)), ((predicted != 0) & (observed != 0) & (predicted != observed))]
+    calls = [
+        ((predicted == observed) & (predicted != 0)),
+        ((predicted != 0) & (observed == 0)),
+        ((predicted == 0) & (observed != 0)),
+        ((predicted != 0) & (observed != 0) & (predicted != observed)),
+    ]
     stacked = xr.concat(calls, dim="error").assign_coords(error=list(TYPE_ERRORS))
     return stacked.transpose(..., "error", "type")
 
@@ -192,13 +209,19 @@ def recovery_score(agreement: xr.DataArray, confidence: xr.DataArray) -> xr.Data
 
 def _per_cell(predicted: np.ndarray, observed: np.ndarray, observed_changed: np.ndarray) -> tuple[float, float, float]:
     """(sign agreement over changed cells, Spearman rho, AUROC of |predicted| for changed) of one hypothesis."""
-    sign = (float(np.mean(np.sign(predicted[observed_changed]) == np.sign(observed[observed_changed])))
-            if observed_changed.any() else np.nan)
+    sign = (
+        float(np.mean(np.sign(predicted[observed_changed]) == np.sign(observed[observed_changed])))
+        if observed_changed.any()
+        else np.nan
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant input: NaN, as documented
         rho = float(spearmanr(predicted, observed).statistic)
-    auroc = (float(roc_auc_score(observed_changed, np.abs(predicted)))
-             if 0 < observed_changed.sum() < observed_changed.size else np.nan)
+    auroc = (
+        float(roc_auc_score(observed_changed, np.abs(predicted)))
+        if 0 < observed_changed.sum() < observed_changed.size
+        else np.nan
+    )
     return sign, rho, auroc
 
 
@@ -237,8 +260,17 @@ def score(tested: xr.Dataset) -> xr.Dataset:
     hypotheses' ``confidence``; the shuffled score uses the same weights with the predictions of
     the shuffled channel sets, so it measures what the mode-to-channel assignment is worth.
     """
-    _check_hypotheses(tested, ("predicted_change", "observed_change", "observed_baseline_rate", "confidence",
-                               "baseline_rate", "shuffled_change"))
+    _check_hypotheses(
+        tested,
+        (
+            "predicted_change",
+            "observed_change",
+            "observed_baseline_rate",
+            "confidence",
+            "baseline_rate",
+            "shuffled_change",
+        ),
+    )
     thresholds = (float(tested.attrs["recording_s"]), float(tested.attrs["z_min"]))
     observed = categories(tested["observed_change"], tested["observed_baseline_rate"], *thresholds)
     predicted = categories(tested["predicted_change"], tested["baseline_rate"], *thresholds)
@@ -248,21 +280,34 @@ def score(tested: xr.Dataset) -> xr.Dataset:
     observed_changed = changed(tested["observed_change"], tested["observed_baseline_rate"], *thresholds)
     rows = zip(tested["observed_change"].values, observed_changed.values)
     per_cell = np.array([_per_cell(p, o, c) for p, (o, c) in zip(tested["predicted_change"].values, rows)])
-    per_cell_shuffled = np.array([[_per_cell(p, o, c) for p, (o, c) in
-                                   zip(row, zip(tested["observed_change"].values, observed_changed.values))]
-                                  for row in tested["shuffled_change"].values])
+    per_cell_shuffled = np.array(
+        [
+            [
+                _per_cell(p, o, c)
+                for p, (o, c) in zip(row, zip(tested["observed_change"].values, observed_changed.values))
+            ]
+            for row in tested["shuffled_change"].values
+        ]
+    )
     result = tested.copy()
     result["observed_effect"] = by_type(tested["observed_change"]).assign_attrs(units="Hz")
     result["observed_category"] = observed
     result["observed_changed"] = observed_changed
-    result["type_agreement"] = agreement.assign_attrs(long_name="cell types affected with the right sign / types "
-                                                                "predicted or seen to change")
+    result["type_agreement"] = agreement.assign_attrs(
+        long_name="cell types affected with the right sign / types predicted or seen to change"
+    )
     result["type_errors"] = type_errors(predicted, observed).assign_attrs(
-        long_name="cell types per comparison of predicted and observed change")
+        long_name="cell types per comparison of predicted and observed change"
+    )
     quiet = ((predicted == 0) & (observed == 0)).all("type").values
-    result["outcome"] = ("hypothesis", np.select(
-        [quiet, agreement.values >= 1, agreement.values > 0],
-        ["confirmed (no change)", "confirmed", "partly confirmed"], "refuted"))
+    result["outcome"] = (
+        "hypothesis",
+        np.select(
+            [quiet, agreement.values >= 1, agreement.values > 0],
+            ["confirmed (no change)", "confirmed", "partly confirmed"],
+            "refuted",
+        ),
+    )
     result["shuffled_agreement"] = shuffled_agreement
     shape = (tested.sizes["shuffle"], tested.sizes["hypothesis"], len(CELL_MEASURES))
     for column, name in enumerate(CELL_MEASURES):
@@ -274,10 +319,22 @@ def score(tested: xr.Dataset) -> xr.Dataset:
     result["recovery_score_each_shuffle"] = each
     result["recovery_score_shuffled"] = each.mean("shuffle") if each.sizes.get("shuffle") else np.nan
     measures = ("type_agreement", *CELL_MEASURES)
-    weighted = [[float(recovery_score(result[name], confidence)),
-                 float(recovery_score(result[f"shuffled_{'agreement' if name == 'type_agreement' else name}"],
-                                      confidence).mean("shuffle", skipna=True)) if shape[0] else np.nan]
-                for name in measures]
-    result["weighted_score"] = (("measure", "selection"), np.array(weighted),
-                                {"long_name": "confidence-weighted mean over hypotheses (shuffled: mean over shuffles)"})
+    weighted = [
+        [
+            float(recovery_score(result[name], confidence)),
+            float(
+                recovery_score(
+                    result[f"shuffled_{'agreement' if name == 'type_agreement' else name}"], confidence
+                ).mean("shuffle", skipna=True)
+            )
+            if shape[0]
+            else np.nan,
+        ]
+        for name in measures
+    ]
+    result["weighted_score"] = (
+        ("measure", "selection"),
+        np.array(weighted),
+        {"long_name": "confidence-weighted mean over hypotheses (shuffled: mean over shuffles)"},
+    )
     return result.assign_coords(measure=list(measures), selection=["modes", "shuffled"])

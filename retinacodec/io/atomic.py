@@ -1,4 +1,5 @@
 """Atomic file writing: write to a temporary file beside the target, then rename it into place."""
+
 from __future__ import annotations
 
 import contextlib

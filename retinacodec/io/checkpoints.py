@@ -4,6 +4,7 @@ A checkpoint holds tensors (``state_dict``, optimizer state, RNG states) and met
 types only (str, int, float, bool, None, lists, dicts), so it loads with
 ``torch.load(weights_only=True)``: opening a checkpoint never runs code from the file.
 """
+
 from __future__ import annotations
 
 import os
@@ -76,9 +77,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"expected a file written by retinacodec (torch.save of a plain dict)"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise RetinaCodecError(
-            f"{path} is not a retinacodec checkpoint (no format={CHECKPOINT_FORMAT!r} key)"
-        )
+        raise RetinaCodecError(f"{path} is not a retinacodec checkpoint (no format={CHECKPOINT_FORMAT!r} key)")
     if payload.get("format_version") != CHECKPOINT_VERSION:
         raise RetinaCodecError(
             f"{path} has checkpoint format version {payload.get('format_version')!r}; this retinacodec "

@@ -3,6 +3,7 @@
 A generated section sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``; its generator
 rewrites what lies between the two markers and leaves the rest of the file as it was.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,10 @@ def replace_section(path: str | os.PathLike, name: str, body: str) -> Path:
     except OSError as exc:
         raise RetinaCodecError(f"cannot read {path}: {exc.strerror}; expected a markdown file") from None
     if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-        raise RetinaCodecError(f"{path} does not hold the markers {begin} ... {end} once each, in order; "
-                               "add them where the generated section goes")
+        raise RetinaCodecError(
+            f"{path} does not hold the markers {begin} ... {end} once each, in order; "
+            "add them where the generated section goes"
+        )
     head, rest = text.split(begin)
     tail = rest.split(end)[1]
     with atomic_destination(path) as tmp:

@@ -1,4 +1,5 @@
 """Atomic netCDF writing and validated reading of labeled results."""
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,10 @@ def _json_scalar(value):
     """JSON fallback for numpy scalars and arrays inside attrs."""
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()
-    raise RetinaCodecError(f"attr value {value!r} of type {type(value).__name__} cannot be stored in netCDF; "
-                           "expected strings, numbers, booleans, None, numpy values, or lists and dicts of them")
+    raise RetinaCodecError(
+        f"attr value {value!r} of type {type(value).__name__} cannot be stored in netCDF; "
+        "expected strings, numbers, booleans, None, numpy values, or lists and dicts of them"
+    )
 
 
 def _restore_attrs(attrs: dict) -> dict:
@@ -99,9 +102,7 @@ def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Pat
     elif isinstance(obj, xr.Dataset):
         ds = obj.copy()
     else:
-        raise RetinaCodecError(
-            f"cannot write {type(obj).__name__} to netCDF: expected an xarray Dataset or DataArray"
-        )
+        raise RetinaCodecError(f"cannot write {type(obj).__name__} to netCDF: expected an xarray Dataset or DataArray")
     ds = _unstack_multiindex(ds)
     ds.attrs = _clean_attrs(ds.attrs)
     for var in ds.variables.values():

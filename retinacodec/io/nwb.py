@@ -4,12 +4,13 @@ NWB stores an ``ImageSeries`` as ``data[frame][x][y]`` (``nwb.image.yaml`` in th
 schema); retinacodec's stimulus convention is (time, y, x), so both directions transpose the two
 pixel axes.
 """
+
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
@@ -87,9 +88,7 @@ def read_nwb(path: str | os.PathLike, stimulus: str | None = None) -> xr.Dataset
         series = _choose_series(nwbfile, stimulus, path)
         stim = _read_stimulus(series, path)
         if nwbfile.units is None:
-            raise RetinaCodecError(
-                f"{path} has no units table; expected spike-sorted units in nwbfile.units"
-            )
+            raise RetinaCodecError(f"{path} has no units table; expected spike-sorted units in nwbfile.units")
         spikes = _spike_counts(nwbfile.units, stim, path)
         cell_coords = _unit_coords(nwbfile.units)
         repeats = _repeat_table(nwbfile, stim["time"].values, path)
@@ -156,23 +155,19 @@ def write_nwb(
     stim = validate_stimulus(stimulus)
     units = stim.attrs.get("units", "contrast")
     if not _is_contrast(units):
-        raise RetinaCodecError(
-            f"stimulus units are {units!r}; expected contrast (convert luminance to contrast first)"
-        )
+        raise RetinaCodecError(f"stimulus units are {units!r}; expected contrast (convert luminance to contrast first)")
     trains = [_spike_train(times, index) for index, times in enumerate(spike_times)]
     ids = list(range(len(trains))) if cell_ids is None else [int(i) for i in cell_ids]
     for label, values in (("cell_ids", ids), ("cell_type", cell_type)):
         if values is not None and len(values) != len(trains):
-            raise RetinaCodecError(
-                f"{label} has {len(values)} entries; expected one per cell ({len(trains)})"
-            )
+            raise RetinaCodecError(f"{label} has {len(values)} entries; expected one per cell ({len(trains)})")
     if len(set(ids)) != len(ids):
         raise RetinaCodecError(f"cell_ids {ids} repeat an id; expected unique unit ids")
 
     nwbfile = NWBFile(
         session_description=session_description,
         identifier=identifier or str(uuid.uuid4()),
-        session_start_time=session_start_time or datetime.now(timezone.utc),
+        session_start_time=session_start_time or datetime.now(UTC),
     )
     nwbfile.add_stimulus(
         ImageSeries(
@@ -204,9 +199,7 @@ def _check_nwb_file(path: Path) -> None:
     with h5py.File(path, "r") as h5:
         version, _ = get_nwbfile_version(h5)
     if version is None:
-        raise RetinaCodecError(
-            f"{path} is HDF5 but has no NWB version attribute; expected an NWB 2.x file"
-        )
+        raise RetinaCodecError(f"{path} is HDF5 but has no NWB version attribute; expected an NWB 2.x file")
 
 
 def _image_series(group) -> dict[str, ImageSeries]:
@@ -224,9 +217,7 @@ def _choose_series(nwbfile: NWBFile, name: str | None, path: Path) -> ImageSerie
         found = in_stimulus.get(name, in_acquisition.get(name))
         if found is None:
             valid = sorted({*in_stimulus, *in_acquisition})
-            raise RetinaCodecError(
-                f"no ImageSeries named {name!r} in {path}; expected one of {valid}"
-            )
+            raise RetinaCodecError(f"no ImageSeries named {name!r} in {path}; expected one of {valid}")
         return found
     candidates = in_stimulus or in_acquisition
     if not candidates:
@@ -285,17 +276,15 @@ def _scaled_frames(series: ImageSeries, where: str) -> np.ndarray:
     stored = series.data
     shape = tuple(getattr(stored, "shape", np.shape(stored)))
     if len(shape) != 3 or shape[0] == 0:
-        raise RetinaCodecError(
-            f"{where} has data of shape {shape}; expected stored frames [frame][x][y]"
-        )
+        raise RetinaCodecError(f"{where} has data of shape {shape}; expected stored frames [frame][x][y]")
     frames = np.empty((shape[0], shape[2], shape[1]), dtype=np.float32)
     step = max(1, READ_CHUNK_BYTES // max(1, 8 * shape[1] * shape[2]))
     bad = 0
     for start in range(0, shape[0], step):
-        block = np.asarray(stored[start:start + step])
+        block = np.asarray(stored[start : start + step])
         if not np.issubdtype(block.dtype, np.integer):
             bad += int((~np.isfinite(block)).sum())
-        chunk = frames[start:start + step]
+        chunk = frames[start : start + step]
         chunk[...] = block.transpose(0, 2, 1)
         chunk *= np.float32(series.conversion)
         chunk += np.float32(series.offset)
@@ -314,9 +303,7 @@ def _frame_times(series: ImageSeries, n_frames: int, where: str) -> tuple[np.nda
         return start + np.arange(n_frames) / rate, rate
     times = np.asarray(series.timestamps[:], dtype=np.float64)
     if times.shape != (n_frames,):
-        raise RetinaCodecError(
-            f"{where} has {times.size} timestamps for {n_frames} frames; expected one per frame"
-        )
+        raise RetinaCodecError(f"{where} has {times.size} timestamps for {n_frames} frames; expected one per frame")
     intervals = np.diff(times)
     if n_frames < 2 or not np.isfinite(times).all() or (intervals <= 0).any():
         raise RetinaCodecError(
@@ -354,8 +341,14 @@ REPEAT_TABLES = ("trials", "repeats")
 
 def _repeat_table(nwbfile: NWBFile, frame_times: np.ndarray, path: Path) -> xr.DataArray | None:
     """First frame of every row of the trials (or ``repeats``) table, or None without one."""
-    table = next((nwbfile.intervals[name] for name in REPEAT_TABLES
-                  if nwbfile.intervals is not None and name in nwbfile.intervals), None)
+    table = next(
+        (
+            nwbfile.intervals[name]
+            for name in REPEAT_TABLES
+            if nwbfile.intervals is not None and name in nwbfile.intervals
+        ),
+        None,
+    )
     if table is None or len(table) == 0:
         return None
     start = np.asarray(table["start_time"].data[:], dtype=np.float64)
@@ -367,8 +360,12 @@ def _repeat_table(nwbfile: NWBFile, frame_times: np.ndarray, path: Path) -> xr.D
             f"the {table.name} table of {path} has rows outside the stimulus or shorter than two "
             f"frames; expected each row to span a stretch of the stimulus"
         )
-    return xr.DataArray(first.astype(np.int64), dims=("repeat",), name="repeat_start",
-                        attrs={"repeat_frames": int((last - first).min()), "source": f"{table.name} table"})
+    return xr.DataArray(
+        first.astype(np.int64),
+        dims=("repeat",),
+        name="repeat_start",
+        attrs={"repeat_frames": int((last - first).min()), "source": f"{table.name} table"},
+    )
 
 
 def _unit_coords(units) -> dict[str, tuple]:

@@ -1,5 +1,6 @@
 """A pipeline's output folder: refuses foreign folders, records finished steps in a manifest, and
 lets a rerun resume from the steps whose files still read back unchanged."""
+
 from __future__ import annotations
 
 import hashlib
@@ -62,8 +63,14 @@ class Workspace:
         ``overwrite`` is False.
     """
 
-    def __init__(self, folder: str | os.PathLike, fingerprint: dict, overwrite: bool = False,
-                 log: Callable[[str], None] | None = None, program: str = PROGRAM):
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        fingerprint: dict,
+        overwrite: bool = False,
+        log: Callable[[str], None] | None = None,
+        program: str = PROGRAM,
+    ):
         self.folder = Path(folder)
         self.program = program
         self.fingerprint = json.loads(json.dumps(fingerprint))
@@ -75,12 +82,16 @@ class Workspace:
         if contents and not overwrite:
             if previous is None:
                 shown = ", ".join(contents[:5]) + (", ..." if len(contents) > 5 else "")
-                raise RetinaCodecError(f"{self.folder} exists and holds other files ({shown}); expected a new or "
-                                       f"empty folder or an interrupted {self.program} run "
-                                       "(pass --overwrite to write into it)")
+                raise RetinaCodecError(
+                    f"{self.folder} exists and holds other files ({shown}); expected a new or "
+                    f"empty folder or an interrupted {self.program} run "
+                    "(pass --overwrite to write into it)"
+                )
             if previous.get("fingerprint") != self.fingerprint:
-                raise RetinaCodecError(f"{self.folder} holds a {self.program} run of another model, recording or "
-                                       "settings; expected the same inputs to resume (pass --overwrite to replace it)")
+                raise RetinaCodecError(
+                    f"{self.folder} holds a {self.program} run of another model, recording or "
+                    "settings; expected the same inputs to resume (pass --overwrite to replace it)"
+                )
         self.folder.mkdir(parents=True, exist_ok=True)
         resumed = previous is not None and not overwrite and previous.get("fingerprint") == self.fingerprint
         self.steps: dict = dict(previous["steps"]) if resumed else {}
@@ -96,8 +107,12 @@ class Workspace:
         return manifest if isinstance(manifest, dict) and manifest.get("program") == self.program else None
 
     def _save(self) -> None:
-        manifest = {"program": self.program, "retinacodec_version": __version__, "fingerprint": self.fingerprint,
-                    "steps": self.steps}
+        manifest = {
+            "program": self.program,
+            "retinacodec_version": __version__,
+            "fingerprint": self.fingerprint,
+            "steps": self.steps,
+        }
         with atomic_destination(self.folder / MANIFEST) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1) + "\n")
 

@@ -2,6 +2,7 @@
 
 Names load lazily (torch is imported on first use).
 """
+
 from __future__ import annotations
 
 from .._lazy import lazy_getattr

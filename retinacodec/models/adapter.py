@@ -13,13 +13,15 @@ enclosing module, from its recorded input, with the layer's output replaced, the
 it; at worst (a model with an unknown forward) the whole network is rerun from the input with the
 layer replaced, and the upstream part is recomputed at every step.
 """
+
 from __future__ import annotations
 
 import difflib
 import sys
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Union
+from typing import Union
 
 import torch
 from torch import nn
@@ -56,11 +58,11 @@ def _chain(module: nn.Module) -> list[Step] | None:
     if kind.forward is nn.Sequential.forward:
         return [name for name, child in module.named_children()]
     if kind is _loaded_class("torchvision.models.resnet", "ResNet"):
-        return ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4",
-                "avgpool", _flatten, "fc"]
+        return ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", _flatten, "fc"]
     if kind is _loaded_class("torchvision.models.efficientnet", "EfficientNet"):
         return ["features", "avgpool", _flatten, "classifier"]
     if kind is _loaded_class("torchvision.models.vision_transformer", "VisionTransformer"):
+
         def embed(x: torch.Tensor) -> torch.Tensor:
             tokens = module._process_input(x)
             return torch.cat([module.class_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
@@ -142,12 +144,14 @@ def _replaced_output(layer: nn.Module, replacement: torch.Tensor) -> Iterator[No
     finally:
         handle.remove()
     if len(calls) != 1:
-        raise RetinaCodecError(f"the layer ran {len(calls)} times while rerunning its enclosing module; "
-                               "expected exactly once")
+        raise RetinaCodecError(
+            f"the layer ran {len(calls)} times while rerunning its enclosing module; expected exactly once"
+        )
 
 
 def map_context(context: Context, function: Callable[[torch.Tensor], torch.Tensor]) -> Context:
     """Apply ``function`` to every tensor among the recorded arguments ``context``."""
+
     def apply(value):
         return function(value) if isinstance(value, torch.Tensor) else value
 
@@ -169,8 +173,9 @@ class AdaptedModel:
         The wrapped network (not copied).
     """
 
-    def __init__(self, module: nn.Module, aliases: Mapping[str, str] | None = None,
-                 channel_axes: Mapping[str, int] | None = None):
+    def __init__(
+        self, module: nn.Module, aliases: Mapping[str, str] | None = None, channel_axes: Mapping[str, int] | None = None
+    ):
         if not isinstance(module, nn.Module):
             raise RetinaCodecError(f"cannot adapt a {type(module).__name__}; expected a torch.nn.Module")
         self.module = module
@@ -178,8 +183,10 @@ class AdaptedModel:
         self._aliases = dict(aliases or {})
         for alias, target in self._aliases.items():
             if target not in self._modules:
-                raise RetinaCodecError(f"alias {alias!r} points to {target!r}, which is not a module of "
-                                       f"{type(module).__name__}; expected a dotted module name")
+                raise RetinaCodecError(
+                    f"alias {alias!r} points to {target!r}, which is not a module of "
+                    f"{type(module).__name__}; expected a dotted module name"
+                )
         self._channel_axes = {self.resolve(k): v for k, v in (channel_axes or {}).items()}
 
     @property
@@ -205,8 +212,9 @@ class AdaptedModel:
             expected = f"expected one of: {', '.join(names)}"
         else:
             close = difflib.get_close_matches(str(layer), names, n=8, cutoff=0.3)
-            expected = (f"closest names: {', '.join(close) or 'none'} ({len(names)} layers in all; "
-                        "see AdaptedModel.layers)")
+            expected = (
+                f"closest names: {', '.join(close) or 'none'} ({len(names)} layers in all; see AdaptedModel.layers)"
+            )
         raise RetinaCodecError(f"unknown layer {layer!r} in {type(self.module).__name__}; {expected}")
 
     def channel_axis(self, layer: str, activation: torch.Tensor) -> int:
@@ -240,7 +248,7 @@ class AdaptedModel:
             if steps is None or part not in steps:
                 break
             position = steps.index(part)
-            tails.append([getattr(parent, s) if isinstance(s, str) else s for s in steps[position + 1:]])
+            tails.append([getattr(parent, s) if isinstance(s, str) else s for s in steps[position + 1 :]])
             parent = getattr(parent, part)
         else:
             depth = len(parts)
@@ -276,8 +284,9 @@ class AdaptedModel:
         """
         return self.capture_layers(x, [layer], stop=stop)[layer]
 
-    def capture_layers(self, x: torch.Tensor, layers: list[str], *, stop: bool = False,
-                       graph_from_layers: bool = False) -> dict[str, Capture]:
+    def capture_layers(
+        self, x: torch.Tensor, layers: list[str], *, stop: bool = False, graph_from_layers: bool = False
+    ) -> dict[str, Capture]:
         """Record the outputs of several layers (and their downstream contexts) in one forward pass.
 
         Under ``torch.enable_grad`` the recorded outputs stay in the graph that leads to the model
@@ -345,8 +354,9 @@ class AdaptedModel:
 
         return record_output
 
-    def _checked_capture(self, layer: str, recorded: dict, output: torch.Tensor | None, x: torch.Tensor,
-                         stop: bool) -> Capture:
+    def _checked_capture(
+        self, layer: str, recorded: dict, output: torch.Tensor | None, x: torch.Tensor, stop: bool
+    ) -> Capture:
         if recorded["calls"] != 1 and not stop:
             raise RetinaCodecError(
                 f"layer {layer!r} ran {recorded['calls']} times in one forward pass of "
@@ -370,8 +380,11 @@ def _context_recorder(recorded: dict) -> Callable:
     return record_context
 
 
-def adapt(module: nn.Module | AdaptedModel, layers: Mapping[str, str] | None = None,
-          channel_axes: Mapping[str, int] | None = None) -> AdaptedModel:
+def adapt(
+    module: nn.Module | AdaptedModel,
+    layers: Mapping[str, str] | None = None,
+    channel_axes: Mapping[str, int] | None = None,
+) -> AdaptedModel:
     """Wrap a network so that its hidden layers can be named, read and replaced.
 
     Parameters

@@ -6,6 +6,7 @@ static nonlinearity.
 take it as they take a CNN. :func:`fit_ln` fits it by ridge regression (Chichilnisky 2001;
 McIntosh et al. 2016 compare their CNN against it).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,15 +57,28 @@ class LNModel(nn.Module):
         interpolated linearly between knots and held constant beyond them.
     """
 
-    def __init__(self, n_cells: int, history: int, size: int, n_bins: int = 20, *,
-                 cell_type: list[str] | None = None, cell_position: Any = None, frame_rate_hz: float = 100.0,
-                 stimulus_mean: float = 0.0, stimulus_std: float = 1.0) -> None:
+    def __init__(
+        self,
+        n_cells: int,
+        history: int,
+        size: int,
+        n_bins: int = 20,
+        *,
+        cell_type: list[str] | None = None,
+        cell_position: Any = None,
+        frame_rate_hz: float = 100.0,
+        stimulus_mean: float = 0.0,
+        stimulus_std: float = 1.0,
+    ) -> None:
         super().__init__()
         for name, value in (("n_cells", n_cells), ("history", history), ("size", size), ("n_bins", n_bins)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (2 if name == "n_bins" else 1):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, np.integer))
+                or value < (2 if name == "n_bins" else 1)
+            ):
                 raise RetinaCodecError(f"LN {name} is {value!r}; expected a positive integer (n_bins >= 2)")
-        self.architecture = {"n_cells": int(n_cells), "history": int(history), "size": int(size),
-                             "n_bins": int(n_bins)}
+        self.architecture = {"n_cells": int(n_cells), "history": int(history), "size": int(size), "n_bins": int(n_bins)}
         self.register_buffer("filters", torch.zeros(n_cells, history, size, size))
         self.register_buffer("offset", torch.zeros(n_cells))
         self.register_buffer("knots", torch.linspace(-1, 1, n_bins).repeat(n_cells, 1))
@@ -88,8 +102,10 @@ class LNModel(nn.Module):
     def nonlinearity(self, generator: torch.Tensor) -> torch.Tensor:
         """Rates (Hz) of generator signals (N, n_cells), interpolated between the knots."""
         knots = self.knots.T.contiguous()
-        index = torch.stack([torch.searchsorted(self.knots[k].contiguous(), generator[:, k].contiguous())
-                             for k in range(self.n_cells)], 1).clamp(1, self.knots.shape[1] - 1)
+        index = torch.stack(
+            [torch.searchsorted(self.knots[k].contiguous(), generator[:, k].contiguous()) for k in range(self.n_cells)],
+            1,
+        ).clamp(1, self.knots.shape[1] - 1)
         cells = torch.arange(self.n_cells, device=generator.device)
         left, right = knots[index - 1, cells], knots[index, cells]
         low, high = self.values.T[index - 1, cells], self.values.T[index, cells]
@@ -114,18 +130,29 @@ class LNModel(nn.Module):
     def config(self) -> dict[str, Any]:
         """Shape and metadata as plain types; ``kind`` is ``"ln"`` (see ``registry``)."""
         position = [[None if np.isnan(v) else float(v) for v in row] for row in self.cell_position]
-        return {"kind": "ln", "architecture": dict(self.architecture), "cell_type": list(self.cell_type),
-                "cell_position": position, "frame_rate_hz": self.frame_rate_hz, "name": self.name}
+        return {
+            "kind": "ln",
+            "architecture": dict(self.architecture),
+            "cell_type": list(self.cell_type),
+            "cell_position": position,
+            "frame_rate_hz": self.frame_rate_hz,
+            "name": self.name,
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LNModel:
         """Build an (unfitted) LN model from :meth:`config`'s mapping."""
         try:
             architecture = {key: config["architecture"][key] for key in LN_KEYS}
-            position = np.array([[np.nan if v is None else v for v in row] for row in config["cell_position"]],
-                                dtype=float).reshape(-1, 2)
-            model = cls(**architecture, cell_type=config["cell_type"], cell_position=position,
-                        frame_rate_hz=config["frame_rate_hz"])
+            position = np.array(
+                [[np.nan if v is None else v for v in row] for row in config["cell_position"]], dtype=float
+            ).reshape(-1, 2)
+            model = cls(
+                **architecture,
+                cell_type=config["cell_type"],
+                cell_position=position,
+                frame_rate_hz=config["frame_rate_hz"],
+            )
         except (KeyError, TypeError) as exc:
             raise RetinaCodecError(f"LN model configuration is incomplete or malformed ({exc!r})") from None
         model.name = str(config.get("name", "untrained"))
@@ -148,7 +175,9 @@ def _blur(array: np.ndarray, sigma: float) -> np.ndarray:
     noise gain, so that white noise has the same variance after it at every pixel (a reflecting
     blur would count edge pixels twice and make the corners look like receptive fields)."""
     height, width = array.shape[-2:]
-    gain = [np.sqrt((gaussian_filter1d(np.eye(n), sigma, axis=0, mode="constant") ** 2).sum(1)) for n in (height, width)]
+    gain = [
+        np.sqrt((gaussian_filter1d(np.eye(n), sigma, axis=0, mode="constant") ** 2).sum(1)) for n in (height, width)
+    ]
     blurred = gaussian_filter(array, (0,) * (array.ndim - 2) + (sigma, sigma), mode="constant")
     return (blurred / np.outer(*gain)).astype(array.dtype, copy=False)
 
@@ -164,8 +193,7 @@ def _peaks(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(np.unravel_index(flat.argmax(1), maps.shape[1:]), 1).astype(float), score
 
 
-def _energy_map(frames: list[np.ndarray], rates: list[np.ndarray], kernel: np.ndarray,
-                chunk: int = 4096) -> np.ndarray:
+def _energy_map(frames: list[np.ndarray], rates: list[np.ndarray], kernel: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """(cells, H, W) covariance of each cell's rate with the squared output of ``kernel`` (history,)
     on every pixel of the blurred frames (1 px), blurred (1.5 px): where a cell that rectifies
     both polarities pools its inputs."""
@@ -176,15 +204,16 @@ def _energy_map(frames: list[np.ndarray], rates: list[np.ndarray], kernel: np.nd
     for movie, rate in zip(frames, rates):
         centred = torch.as_tensor(rate - mean, dtype=torch.float32)
         for start in range(0, rate.shape[0], chunk):
-            block = _blur(np.asarray(movie[start:start + chunk + history - 1], np.float32), 1.0)
+            block = _blur(np.asarray(movie[start : start + chunk + history - 1], np.float32), 1.0)
             pixels = torch.as_tensor(block.reshape(block.shape[0], -1).T.copy())[:, None]
             energy = torch.nn.functional.conv1d(pixels, weight)[:, 0] ** 2  # (pixels, windows)
-            total = total + centred[start:start + energy.shape[1]].T @ energy.T
+            total = total + centred[start : start + energy.shape[1]].T @ energy.T
     return _blur(np.asarray(total).reshape(-1, *frames[0].shape[1:]), 1.5)
 
 
-def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray],
-                            history: int) -> tuple[np.ndarray, np.ndarray]:
+def receptive_field_centres(
+    frames: list[np.ndarray], rates: list[np.ndarray], history: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(n_cells, 2) [y, x] px: where each cell's receptive field is, and (n_cells,) whether it was
     found.
 
@@ -208,7 +237,7 @@ def receptive_field_centres(frames: list[np.ndarray], rates: list[np.ndarray],
     for movie, rate in zip(frames, rates):
         flat = torch.as_tensor(movie.reshape(movie.shape[0], -1))
         target = torch.as_tensor(rate, dtype=torch.float32)
-        sta = sta + torch.stack([target.T @ flat[lag:lag + target.shape[0]] for lag in range(history)], 1)
+        sta = sta + torch.stack([target.T @ flat[lag : lag + target.shape[0]] for lag in range(history)], 1)
     sta = np.asarray(sta).reshape(sta.shape[0], history, height, width)
     if min(height, width) > 2:
         sta = _blur(sta, 1.0)
@@ -232,14 +261,17 @@ def crop_size(size: int) -> int:
 def _design(movie: np.ndarray, corner: tuple[int, int], crop: int, basis: torch.Tensor) -> torch.Tensor:
     """(windows, basis x crop^2) the crop's pixels filtered by each temporal basis function."""
     y0, x0 = corner
-    patch = torch.as_tensor(np.ascontiguousarray(movie[:, y0:y0 + crop, x0:x0 + crop]), dtype=torch.float32)
+    patch = torch.as_tensor(np.ascontiguousarray(movie[:, y0 : y0 + crop, x0 : x0 + crop]), dtype=torch.float32)
     pixels = patch.reshape(patch.shape[0], -1).T[:, None]  # (crop^2, 1, T)
     filtered = torch.nn.functional.conv1d(pixels, basis[:, None])  # (crop^2, B, windows)
     return filtered.permute(2, 1, 0).reshape(filtered.shape[2], -1)
 
 
-def _ridge(train: list[tuple[torch.Tensor, torch.Tensor]], validation: list[tuple[torch.Tensor, torch.Tensor]],
-           penalties: np.ndarray) -> tuple[np.ndarray, float]:
+def _ridge(
+    train: list[tuple[torch.Tensor, torch.Tensor]],
+    validation: list[tuple[torch.Tensor, torch.Tensor]],
+    penalties: np.ndarray,
+) -> tuple[np.ndarray, float]:
     """Weights and intercept of the ridge fit whose penalty gives the best validation correlation."""
     x_sum = sum(x.sum(0, dtype=torch.float64) for x, _ in train)
     y_sum = sum(float(y.sum()) for _, y in train)
@@ -261,8 +293,12 @@ def _ridge(train: list[tuple[torch.Tensor, torch.Tensor]], validation: list[tupl
     return weights.numpy(), float(y_sum / n - float(x_sum @ weights) / n)
 
 
-def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validation: list[tuple[np.ndarray, np.ndarray]],
-           penalties: np.ndarray = np.logspace(-4, 2, 13)) -> LNModel:
+def fit_ln(
+    model: LNModel,
+    train: list[tuple[np.ndarray, np.ndarray]],
+    validation: list[tuple[np.ndarray, np.ndarray]],
+    penalties: np.ndarray = np.logspace(-4, 2, 13),
+) -> LNModel:
     """Fit every cell's filter (ridge, penalty chosen on validation) and nonlinearity, in place.
 
     Parameters
@@ -301,11 +337,15 @@ def fit_ln(model: LNModel, train: list[tuple[np.ndarray, np.ndarray]], validatio
     offsets, knots, values = [], [], []
     for cell in range(model.n_cells):
         corner = tuple(int(np.clip(c - crop // 2, 0, size - crop)) for c in centres[cell])
-        pairs = [[(_design(f, corner, crop, basis), torch.as_tensor(r[:, cell], dtype=torch.float32))
-                  for f, r in part] for part in (train, validation)]
+        pairs = [
+            [(_design(f, corner, crop, basis), torch.as_tensor(r[:, cell], dtype=torch.float32)) for f, r in part]
+            for part in (train, validation)
+        ]
         weights, offset = _ridge(*pairs, penalties)
         kernel = basis_np.T @ weights.reshape(count, crop * crop)
-        filters[cell, :, corner[0]:corner[0] + crop, corner[1]:corner[1] + crop] = kernel.reshape(history, crop, crop)
+        filters[cell, :, corner[0] : corner[0] + crop, corner[1] : corner[1] + crop] = kernel.reshape(
+            history, crop, crop
+        )
         generator = torch.cat([x for x, _ in pairs[0]]).double().numpy() @ weights + offset
         observed = torch.cat([y for _, y in pairs[0]]).numpy()
         bins = np.array_split(np.argsort(generator, kind="stable"), model.architecture["n_bins"])

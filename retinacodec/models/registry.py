@@ -3,6 +3,7 @@
 ``load`` turns a name or a path into a model in eval mode, ``windows`` turns a stimulus into the
 model's inputs (a strided view, no copy) and ``predict`` returns labeled firing rates.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,9 +81,7 @@ def model_from_checkpoint(payload: dict[str, Any]) -> RetinaModel:
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
-        raise RetinaCodecError(
-            f"checkpoint weights do not fit its architecture ({str(exc).splitlines()[0]})"
-        ) from None
+        raise RetinaCodecError(f"checkpoint weights do not fit its architecture ({str(exc).splitlines()[0]})") from None
     return model
 
 
@@ -184,7 +183,7 @@ def windows(model: RetinaModel, stimulus: xr.DataArray) -> tuple[torch.Tensor, n
     stimulus = _check_stimulus(model, stimulus)
     frames = _normalised_frames(model, stimulus)
     inputs = frames.unfold(0, model.history, 1).permute(0, 3, 1, 2)
-    return inputs, np.asarray(stimulus["time"].values[model.history - 1:])
+    return inputs, np.asarray(stimulus["time"].values[model.history - 1 :])
 
 
 def predict(
@@ -232,11 +231,17 @@ def predict(
         frames = _normalised_frames(model, stimulus)
         n_windows = frames.shape[0] - model.history + 1
         starts = range(0, n_windows, int(batch_size))
-        rates = torch.cat([
-            model.forward_movie(frames[None, start:start + batch_size + model.history - 1])[0]
-            for start in progress_bar(starts, desc="predict", unit="batch", progress=progress)
-        ]).cpu().numpy()
-    return rates_to_dataarray(model, rates, stimulus["time"].values[model.history - 1:])
+        rates = (
+            torch.cat(
+                [
+                    model.forward_movie(frames[None, start : start + batch_size + model.history - 1])[0]
+                    for start in progress_bar(starts, desc="predict", unit="batch", progress=progress)
+                ]
+            )
+            .cpu()
+            .numpy()
+        )
+    return rates_to_dataarray(model, rates, stimulus["time"].values[model.history - 1 :])
 
 
 def rates_to_dataarray(model: RetinaModel, rates: np.ndarray, times: np.ndarray) -> xr.DataArray:

@@ -4,6 +4,7 @@ Two convolutional layers stand for the bipolar and amacrine layers of the inner 
 readout for the ganglion cells. Each named submodule (``bipolar``, ``amacrine``, ``ganglion``)
 ends with its nonlinearity, so a forward hook on it sees that layer's output.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,15 @@ from torch import nn
 from ..errors import RetinaCodecError
 
 ARCHITECTURE_KEYS = (
-    "n_cells", "history", "size", "bipolar_channels", "bipolar_kernel", "amacrine_channels",
-    "amacrine_kernel", "noise_std", "readout",
+    "n_cells",
+    "history",
+    "size",
+    "bipolar_channels",
+    "bipolar_kernel",
+    "amacrine_channels",
+    "amacrine_kernel",
+    "noise_std",
+    "readout",
 )
 """Constructor arguments that define the network's shape (stored in checkpoints)."""
 READOUTS = ("dense", "factorized")
@@ -116,7 +124,7 @@ def movie_convolution(movie: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     kernel = torch.fft.rfftn(weight, s=shape, dim=dims)
     drive = torch.fft.irfftn(spectrum[:, None] * kernel.conj()[None], s=shape, dim=dims)
     n_windows = n_time - weight.shape[1] + 1
-    drive = drive[:, :, :n_windows, :height - weight.shape[2] + 1, :width - weight.shape[3] + 1]
+    drive = drive[:, :, :n_windows, : height - weight.shape[2] + 1, : width - weight.shape[3] + 1]
     if bias is not None:
         drive = drive + bias[None, :, None, None, None]
     return drive.transpose(1, 2)
@@ -211,9 +219,15 @@ class RetinaCNN(nn.Module):
         n_cells = _positive_int("n_cells", n_cells)
         history = _positive_int("history", history)
         size = _positive_int("size", size)
-        shape = {key: _positive_int(key, value) for key, value in (
-            ("bipolar_channels", bipolar_channels), ("bipolar_kernel", bipolar_kernel),
-            ("amacrine_channels", amacrine_channels), ("amacrine_kernel", amacrine_kernel))}
+        shape = {
+            key: _positive_int(key, value)
+            for key, value in (
+                ("bipolar_channels", bipolar_channels),
+                ("bipolar_kernel", bipolar_kernel),
+                ("amacrine_channels", amacrine_channels),
+                ("amacrine_kernel", amacrine_kernel),
+            )
+        }
         side = size - shape["bipolar_kernel"] - shape["amacrine_kernel"] + 2
         if side < 1:
             raise RetinaCodecError(
@@ -229,15 +243,25 @@ class RetinaCNN(nn.Module):
                 f"stimulus normalisation mean={stimulus_mean!r}, std={stimulus_std!r}; expected a "
                 f"finite mean and a positive std"
             )
-        self.architecture = {"n_cells": n_cells, "history": history, "size": size, **shape,
-                             "noise_std": float(noise_std), "readout": readout}
+        self.architecture = {
+            "n_cells": n_cells,
+            "history": history,
+            "size": size,
+            **shape,
+            "noise_std": float(noise_std),
+            "readout": readout,
+        }
         self.bipolar = _layer(history, shape["bipolar_channels"], shape["bipolar_kernel"], noise_std)
-        self.amacrine = _layer(shape["bipolar_channels"], shape["amacrine_channels"],
-                               shape["amacrine_kernel"], noise_std)
+        self.amacrine = _layer(
+            shape["bipolar_channels"], shape["amacrine_channels"], shape["amacrine_kernel"], noise_std
+        )
         channels = shape["amacrine_channels"]
         self.ganglion = nn.Sequential(
-            *([nn.Flatten(), nn.Linear(channels * side * side, n_cells)] if readout == "dense"
-              else [FactorizedReadout(channels, side, n_cells)]),
+            *(
+                [nn.Flatten(), nn.Linear(channels * side * side, n_cells)]
+                if readout == "dense"
+                else [FactorizedReadout(channels, side, n_cells)]
+            ),
             nn.BatchNorm1d(n_cells),
             nn.Softplus(),
         )
@@ -245,15 +269,10 @@ class RetinaCNN(nn.Module):
         self.register_buffer("stimulus_std", torch.tensor(float(stimulus_std)))
         self.cell_type = ["unknown"] * n_cells if cell_type is None else [str(t) for t in cell_type]
         if len(self.cell_type) != n_cells:
-            raise RetinaCodecError(
-                f"{len(self.cell_type)} cell types for {n_cells} cells; expected one per cell"
-            )
-        position = (np.full((n_cells, 2), np.nan) if cell_position is None
-                    else np.asarray(cell_position, float))
+            raise RetinaCodecError(f"{len(self.cell_type)} cell types for {n_cells} cells; expected one per cell")
+        position = np.full((n_cells, 2), np.nan) if cell_position is None else np.asarray(cell_position, float)
         if position.shape != (n_cells, 2):
-            raise RetinaCodecError(
-                f"cell_position has shape {position.shape}; expected ({n_cells}, 2) [y, x] px"
-            )
+            raise RetinaCodecError(f"cell_position has shape {position.shape}; expected ({n_cells}, 2) [y, x] px")
         self.cell_position = position
         self.frame_rate_hz = float(frame_rate_hz)
         self.name = "untrained"
@@ -358,11 +377,15 @@ class RetinaCNN(nn.Module):
                 raise RetinaCodecError(
                     f"unknown architecture arguments {unknown}; expected some of {list(ARCHITECTURE_KEYS)}"
                 )
-            position = np.array([[np.nan if v is None else v for v in row]
-                                 for row in config["cell_position"]], dtype=float)
-            model = cls(**architecture, cell_type=config["cell_type"],
-                        cell_position=position.reshape(-1, 2),
-                        frame_rate_hz=config["frame_rate_hz"])
+            position = np.array(
+                [[np.nan if v is None else v for v in row] for row in config["cell_position"]], dtype=float
+            )
+            model = cls(
+                **architecture,
+                cell_type=config["cell_type"],
+                cell_position=position.reshape(-1, 2),
+                frame_rate_hz=config["frame_rate_hz"],
+            )
         except (KeyError, TypeError) as exc:
             raise RetinaCodecError(
                 f"model configuration is incomplete or malformed ({exc!r}); expected the keys "

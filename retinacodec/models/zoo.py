@@ -18,6 +18,7 @@ Two models are rebuilt so that their hidden layers can be named and replaced by
   ``head_outputs`` (image, head, token, head_dim) over all tokens and ``patch_head_outputs`` over
   the patch tokens only (the class token excluded).
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,9 +26,9 @@ import hashlib
 import os
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,9 +38,11 @@ from ..errors import RetinaCodecError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RANDOM_WEIGHTS_WARNING = ("RANDOM WEIGHTS: {name} has no pretrained weights here (no --weights file given); "
-                          "it keeps a random initialisation (seed {seed}), so its results say nothing about a "
-                          "trained network")
+RANDOM_WEIGHTS_WARNING = (
+    "RANDOM WEIGHTS: {name} has no pretrained weights here (no --weights file given); "
+    "it keeps a random initialisation (seed {seed}), so its results say nothing about a "
+    "trained network"
+)
 
 
 @dataclass(frozen=True)
@@ -108,8 +111,10 @@ class HeadwiseAttention(nn.Module):
     def __init__(self, attention: nn.MultiheadAttention):
         super().__init__()
         if not attention.batch_first or not attention._qkv_same_embed_dim or attention.bias_k is not None:
-            raise RetinaCodecError("HeadwiseAttention needs a batch-first nn.MultiheadAttention with packed "
-                                   "input projections and no bias_k/bias_v (as in torchvision's ViT)")
+            raise RetinaCodecError(
+                "HeadwiseAttention needs a batch-first nn.MultiheadAttention with packed "
+                "input projections and no bias_k/bias_v (as in torchvision's ViT)"
+            )
         self.num_heads = attention.num_heads
         self.head_dim = attention.head_dim
         self.dropout = attention.dropout
@@ -119,13 +124,16 @@ class HeadwiseAttention(nn.Module):
         self.head_outputs = nn.Identity()
         self.patch_head_outputs = nn.Identity()
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                need_weights: bool = False) -> tuple[torch.Tensor, None]:
+    def forward(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, need_weights: bool = False
+    ) -> tuple[torch.Tensor, None]:
         """Self-attention of ``query`` (image, token, dim); returns (output, None) like the module it
         replaces with ``need_weights=False``."""
         if key is not query or value is not query or need_weights:
-            raise RetinaCodecError("HeadwiseAttention computes self-attention only (query, key and value the "
-                                   "same tensor, need_weights=False)")
+            raise RetinaCodecError(
+                "HeadwiseAttention computes self-attention only (query, key and value the "
+                "same tensor, need_weights=False)"
+            )
         n, t, d = query.shape
         qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
         q, k, v = qkv.reshape(n, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
@@ -153,15 +161,17 @@ def efficientnet_chain(net: nn.Module) -> nn.Sequential:
     """
     if not isinstance(net._swish, nn.ReLU6):
         raise RetinaCodecError(f"expected an EfficientNet-Lite (ReLU6 activations); got {type(net._swish).__name__}")
-    return nn.Sequential(OrderedDict(
-        stem=nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()),
-        blocks=nn.Sequential(*net._blocks),
-        head=nn.Sequential(net._conv_head, net._bn1, nn.ReLU6()),
-        pool=nn.AdaptiveAvgPool2d(1),
-        flatten=nn.Flatten(),
-        dropout=net._dropout,
-        classifier=net._fc,
-    ))
+    return nn.Sequential(
+        OrderedDict(
+            stem=nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()),
+            blocks=nn.Sequential(*net._blocks),
+            head=nn.Sequential(net._conv_head, net._bn1, nn.ReLU6()),
+            pool=nn.AdaptiveAvgPool2d(1),
+            flatten=nn.Flatten(),
+            dropout=net._dropout,
+            classifier=net._fc,
+        )
+    )
 
 
 def load_state(module: nn.Module, path: Path, name: str) -> None:
@@ -178,22 +188,36 @@ def load_state(module: nn.Module, path: Path, name: str) -> None:
     except FileNotFoundError:
         raise RetinaCodecError(f"weights file not found: {path} (expected an existing state_dict file)") from None
     except Exception as exc:  # torch raises many kinds for a file that is not a tensor pickle
-        raise RetinaCodecError(f"cannot read weights file {path} ({type(exc).__name__}); expected a state_dict "
-                               "saved with torch.save(model.state_dict(), path)") from None
+        raise RetinaCodecError(
+            f"cannot read weights file {path} ({type(exc).__name__}); expected a state_dict "
+            "saved with torch.save(model.state_dict(), path)"
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise RetinaCodecError(f"weights file {path} holds a {type(state).__name__}, not a state_dict; expected a "
-                               "mapping of parameter names to tensors")
+        raise RetinaCodecError(
+            f"weights file {path} holds a {type(state).__name__}, not a state_dict; expected a "
+            "mapping of parameter names to tensors"
+        )
     expected = module.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-              if k in state and state[k].shape != v.shape]
-    problems = [f"{len(keys)} {what} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
-                for what, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                                   ("shape mismatches, file vs model", shapes)) if keys]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = [
+        f"{len(keys)} {what} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+        for what, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches, file vs model", shapes),
+        )
+        if keys
+    ]
     if problems:
-        raise RetinaCodecError(f"weights file {path} does not fit {name}: {'; '.join(problems)}; expected the "
-                               f"state_dict of {name}")
+        raise RetinaCodecError(
+            f"weights file {path} does not fit {name}: {'; '.join(problems)}; expected the state_dict of {name}"
+        )
     module.load_state_dict(state)
 
 
@@ -225,8 +249,7 @@ def _conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Module, str, str]]:
     for parent in model.modules():
         children = list(parent.named_children())
         for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
-            if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
-                    and conv.out_channels == bn.num_features):
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and conv.out_channels == bn.num_features:
                 pairs.append((parent, conv_name, bn_name))
     return pairs
 
@@ -277,16 +300,28 @@ def _torchvision(name: str, weights: Path | None) -> nn.Module:
 
 MODELS: dict[str, ModelSpec] = {
     # TF EfficientNet-Lite eval: center crop of 224/(224+32) of the short side, bicubic, (x - 127) / 128
-    "efficientnet_lite0": ModelSpec(functools.partial(_efficientnet_lite, "lite0"), _lite0_package_file,
-                                    Preprocessing(256, 224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")),
+    "efficientnet_lite0": ModelSpec(
+        functools.partial(_efficientnet_lite, "lite0"),
+        _lite0_package_file,
+        Preprocessing(256, 224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic"),
+    ),
     # the same, at Lite2's native 260 px: crop 260 of a 260 + 32 px short side
-    "efficientnet_lite2": ModelSpec(functools.partial(_efficientnet_lite, "lite2"), _lite2_package_file,
-                                    Preprocessing(292, 260, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")),
+    "efficientnet_lite2": ModelSpec(
+        functools.partial(_efficientnet_lite, "lite2"),
+        _lite2_package_file,
+        Preprocessing(292, 260, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic"),
+    ),
     # torchvision IMAGENET1K_V1 transforms of both
-    "resnet50": ModelSpec(functools.partial(_torchvision, "resnet50"), None,
-                          Preprocessing(256, 224, IMAGENET_MEAN, IMAGENET_STD, "bilinear")),
-    "vit_b_16": ModelSpec(functools.partial(_torchvision, "vit_b_16"), None,
-                          Preprocessing(256, 224, IMAGENET_MEAN, IMAGENET_STD, "bilinear")),
+    "resnet50": ModelSpec(
+        functools.partial(_torchvision, "resnet50"),
+        None,
+        Preprocessing(256, 224, IMAGENET_MEAN, IMAGENET_STD, "bilinear"),
+    ),
+    "vit_b_16": ModelSpec(
+        functools.partial(_torchvision, "vit_b_16"),
+        None,
+        Preprocessing(256, 224, IMAGENET_MEAN, IMAGENET_STD, "bilinear"),
+    ),
 }
 """The zoo, by name."""
 
@@ -323,16 +358,19 @@ def weights_origin(name: str, weights: str | os.PathLike | None, seed: int = 0) 
     """
     path = weights_file(name, weights)
     if path is None:
-        return {"weights": "random", "weights_sha256": "", "pretrained": False,
-                "warning": RANDOM_WEIGHTS_WARNING.format(name=name, seed=seed)}
+        return {
+            "weights": "random",
+            "weights_sha256": "",
+            "pretrained": False,
+            "warning": RANDOM_WEIGHTS_WARNING.format(name=name, seed=seed),
+        }
     if not path.is_file():
         raise RetinaCodecError(f"weights file not found: {path} (expected an existing state_dict file)")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return {"weights": str(path), "weights_sha256": digest, "pretrained": True, "warning": ""}
 
 
-def load_classifier(name: str, weights: str | os.PathLike | None = None, seed: int = 0,
-                    fast: bool = True) -> nn.Module:
+def load_classifier(name: str, weights: str | os.PathLike | None = None, seed: int = 0, fast: bool = True) -> nn.Module:
     """Build a zoo classifier in eval mode, on the CPU.
 
     Parameters

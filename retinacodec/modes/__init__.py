@@ -2,6 +2,7 @@
 
 ``SAE`` and ``fit_modes`` load torch, so they are imported on first use.
 """
+
 from __future__ import annotations
 
 from .._lazy import lazy_getattr

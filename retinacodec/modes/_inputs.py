@@ -1,5 +1,6 @@
 """Turn what a user hands the SAE (numpy array, DataArray, contributions Dataset) into a checked
 (sample, feature) matrix, and remember the labels needed to label the results."""
+
 from __future__ import annotations
 
 import warnings
@@ -100,9 +101,7 @@ def as_feature_matrix(data, variable: str = "contribution") -> FeatureMatrix:
 
 def _from_dataarray(da: xr.DataArray) -> FeatureMatrix:
     if da.ndim not in (2, 3):
-        raise RetinaCodecError(
-            f"input has dims {da.dims}; expected (sample, channel) or (sample, channel, sign)"
-        )
+        raise RetinaCodecError(f"input has dims {da.dims}; expected (sample, channel) or (sample, channel, sign)")
     samples_along = sample_dim(da)
     feature_dims = sorted((dim for dim in da.dims if dim != samples_along), key=lambda dim: dim == SIGN_DIM)
     da = da.transpose(samples_along, *feature_dims)
@@ -111,9 +110,7 @@ def _from_dataarray(da: xr.DataArray) -> FeatureMatrix:
     values = da.values.astype(np.float64)
     if len(feature_dims) == 2:
         if SIGN_DIM not in feature_dims:
-            raise RetinaCodecError(
-                f"3-D input has dims {da.dims}; expected (sample, channel, sign) with a 'sign' dim"
-            )
+            raise RetinaCodecError(f"3-D input has dims {da.dims}; expected (sample, channel, sign) with a 'sign' dim")
         features = features.stack({FEATURE_DIM: feature_dims})
         values = np.abs(values.reshape(len(values), -1))
     return FeatureMatrix(_checked(values), samples, features, dict(da.attrs))
@@ -156,13 +153,16 @@ def check_negative_part(values: np.ndarray) -> None:
             "modes and loadings cannot reconstruct them; pass split-sign contributions (sample, channel, sign), "
             "non-negative data, or nonnegative=False"
         )
-    warnings.warn(f"input has small negative values (min {values.min():.3g}, {100 * share:.2f}% of the input's "
-                  "norm), taken for noise: fitted as they are, though non-negative modes cannot reconstruct them",
-                  stacklevel=4)
+    warnings.warn(
+        f"input has small negative values (min {values.min():.3g}, {100 * share:.2f}% of the input's "
+        "norm), taken for noise: fitted as they are, though non-negative modes cannot reconstruct them",
+        stacklevel=4,
+    )
 
 
-def label_matrix(values: np.ndarray, rows: xr.DataArray | str, columns: xr.DataArray | str,
-                 attrs: dict) -> xr.DataArray:
+def label_matrix(
+    values: np.ndarray, rows: xr.DataArray | str, columns: xr.DataArray | str, attrs: dict
+) -> xr.DataArray:
     """Label a 2-D array: each axis by a 1-D template whose coords it takes, or by a dim name
     (then numbered 0, 1, ...)."""
     axes = [rows, columns]

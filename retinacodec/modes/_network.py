@@ -1,5 +1,6 @@
 """The torch side of the SAE: the thresholded-sigmoid autoencoder, its initialisation, and the
 resampling of dead modes. The estimator in :mod:`retinacodec.modes.sae` owns everything else."""
+
 from __future__ import annotations
 
 import math
@@ -117,8 +118,7 @@ class ThresholdedSAE(nn.Module):
         self.dictionary.copy_(atoms * scale)
 
     @torch.no_grad()
-    def aim(self, modes: torch.Tensor, x: torch.Tensor, reference: torch.Tensor,
-            fraction: float | None = None) -> None:
+    def aim(self, modes: torch.Tensor, x: torch.Tensor, reference: torch.Tensor, fraction: float | None = None) -> None:
         """Point the code rows of ``modes`` at the samples ``x``, one per mode.
 
         The row takes the direction of the sample's hidden vector minus the mean hidden vector
@@ -147,8 +147,7 @@ class ThresholdedSAE(nn.Module):
         self.to_codes.weight[modes] = direction * gain[:, None]
 
     @torch.no_grad()
-    def resample(self, modes: torch.Tensor, x: torch.Tensor, reference: torch.Tensor,
-                 nonnegative: bool) -> None:
+    def resample(self, modes: torch.Tensor, x: torch.Tensor, reference: torch.Tensor, nonnegative: bool) -> None:
         """Point the given dead modes at the poorly reconstructed samples ``x``, one per mode.
 
         The code row is aimed at the sample (see :meth:`aim`). The atom takes the direction of
@@ -173,4 +172,3 @@ def _uniform(shape: torch.Size, bound: float, generator: torch.Generator) -> tor
 
 def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
-

@@ -5,6 +5,7 @@ dims (sample, channel) or (sample, channel, sign)) or a mapping layer name -> Da
 returns a labeled xarray result with a ``layer`` dim (and a ``variable`` dim where both
 variables are compared).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -129,8 +130,9 @@ def label_correlation(loadings: np.ndarray, labels: np.ndarray) -> tuple[np.ndar
 
 
 # ------------------------------------------------------------- per-layer Dataset analyses
-def sparsity(data: xr.Dataset | Mapping[str, xr.Dataset], variables: Sequence[str] = VARIABLES,
-             rtol: float = 0.01) -> xr.Dataset:
+def sparsity(
+    data: xr.Dataset | Mapping[str, xr.Dataset], variables: Sequence[str] = VARIABLES, rtol: float = 0.01
+) -> xr.Dataset:
     """Per-sample sparsity of contributions and activations across channels, per layer.
 
     Parameters
@@ -154,6 +156,7 @@ def sparsity(data: xr.Dataset | Mapping[str, xr.Dataset], variables: Sequence[st
     Each sample's vector over channels is measured; split-sign data are first combined into the
     net value ``|pos| - |neg|`` per channel. See :func:`hoyer` for the measure (Hoyer 2004).
     """
+
     def measure(values: np.ndarray) -> dict:
         h = hoyer(values, axis=1)
         return {
@@ -169,8 +172,9 @@ def sparsity(data: xr.Dataset | Mapping[str, xr.Dataset], variables: Sequence[st
     return result.assign_attrs(analysis="sparsity", reference="Hoyer (2004) JMLR 5:1457-1469")
 
 
-def pca_dimensions(data: xr.Dataset | Mapping[str, xr.Dataset], variables: Sequence[str] = VARIABLES,
-                   variance: float = 0.95) -> xr.Dataset:
+def pca_dimensions(
+    data: xr.Dataset | Mapping[str, xr.Dataset], variables: Sequence[str] = VARIABLES, variance: float = 0.95
+) -> xr.Dataset:
     """Number of principal components needed for ``variance`` of the variance, per layer.
 
     Parameters
@@ -188,16 +192,15 @@ def pca_dimensions(data: xr.Dataset | Mapping[str, xr.Dataset], variables: Seque
         ``n_dimensions`` (layer, variable) and ``n_channels`` (layer, variable); PCA over
         samples of the per-channel (net, for split-sign data) values.
     """
+
     def measure(values: np.ndarray) -> dict:
-        return {"n_dimensions": ((), dimensions_for_variance(values, variance)),
-                "n_channels": ((), values.shape[1])}
+        return {"n_dimensions": ((), dimensions_for_variance(values, variance)), "n_channels": ((), values.shape[1])}
 
     result = _per_layer_and_variable(data, variables, measure)
     return result.assign_attrs(analysis="pca_dimensions", variance=variance)
 
 
-def mode_labels(loadings: xr.DataArray | np.ndarray, labels: str | Sequence, threshold: float = 0.2
-                ) -> xr.Dataset:
+def mode_labels(loadings: xr.DataArray | np.ndarray, labels: str | Sequence, threshold: float = 0.2) -> xr.Dataset:
     """How class- or cell-type-specific each mode is.
 
     Parameters
@@ -242,9 +245,14 @@ def mode_labels(loadings: xr.DataArray | np.ndarray, labels: str | Sequence, thr
     )
 
 
-def mode_label_comparison(data: xr.Dataset | Mapping[str, xr.Dataset], labels: str | Sequence,
-                          variables: Sequence[str] = VARIABLES, threshold: float = 0.2,
-                          progress: bool = True, **sae_params) -> xr.Dataset:
+def mode_label_comparison(
+    data: xr.Dataset | Mapping[str, xr.Dataset],
+    labels: str | Sequence,
+    variables: Sequence[str] = VARIABLES,
+    threshold: float = 0.2,
+    progress: bool = True,
+    **sae_params,
+) -> xr.Dataset:
     """Fit an SAE per layer and variable and compare how label-specific the modes are.
 
     Parameters
@@ -287,7 +295,7 @@ def mode_label_comparison(data: xr.Dataset | Mapping[str, xr.Dataset], labels: s
     for i, layer in enumerate(layers):
         for j, variable in enumerate(variables):
             alive, r2[i, j] = rows[layer, variable]
-            padded[i, j, :len(alive)] = np.sort(alive)[::-1]
+            padded[i, j, : len(alive)] = np.sort(alive)[::-1]
     with np.errstate(invalid="ignore"):
         above = (padded > threshold).sum(-1)
     return xr.Dataset(
@@ -298,13 +306,11 @@ def mode_label_comparison(data: xr.Dataset | Mapping[str, xr.Dataset], labels: s
             "r2": (("layer", "variable"), r2),
         },
         coords={"layer": list(layers), "variable": list(variables)},
-        attrs={"analysis": "mode_label_comparison", "threshold": threshold,
-               "retinacodec_version": __version__},
+        attrs={"analysis": "mode_label_comparison", "threshold": threshold, "retinacodec_version": __version__},
     )
 
 
-def channel_sign_correlation(data: xr.Dataset | xr.DataArray, variable: str = "contribution"
-                             ) -> xr.DataArray:
+def channel_sign_correlation(data: xr.Dataset | xr.DataArray, variable: str = "contribution") -> xr.DataArray:
     """Correlation over samples between each channel's positive and negative contributions.
 
     Parameters
@@ -333,12 +339,16 @@ def channel_sign_correlation(data: xr.Dataset | xr.DataArray, variable: str = "c
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (a * b).sum(0) / np.sqrt(np.square(a).sum(0) * np.square(b).sum(0))
     channels = da.sel({SIGN_DIM: "pos"}, drop=True).isel({sample_dim(da): 0}, drop=True)
-    return xr.DataArray(r, dims=channels.dims, coords=channels.coords, name="sign_correlation",
-                        attrs={"variable": variable, "retinacodec_version": __version__})
+    return xr.DataArray(
+        r,
+        dims=channels.dims,
+        coords=channels.coords,
+        name="sign_correlation",
+        attrs={"variable": variable, "retinacodec_version": __version__},
+    )
 
 
-def sign_correlation(data: xr.Dataset | Mapping[str, xr.Dataset], variable: str = "contribution"
-                     ) -> xr.Dataset:
+def sign_correlation(data: xr.Dataset | Mapping[str, xr.Dataset], variable: str = "contribution") -> xr.Dataset:
     """Per-layer distribution of :func:`channel_sign_correlation` over channels.
 
     Parameters
@@ -377,8 +387,7 @@ def _layers(data: xr.Dataset | Mapping[str, xr.Dataset]) -> dict[str, xr.Dataset
     if isinstance(data, Mapping) and data and all(isinstance(d, xr.Dataset) for d in data.values()):
         return {str(name): ds for name, ds in data.items()}
     raise RetinaCodecError(
-        f"got {type(data).__name__}; expected a contributions Dataset or a non-empty mapping "
-        "layer name -> Dataset"
+        f"got {type(data).__name__}; expected a contributions Dataset or a non-empty mapping layer name -> Dataset"
     )
 
 
@@ -400,4 +409,5 @@ def _per_layer_and_variable(data, variables: Sequence[str], measure) -> xr.Datas
         per_layer.append(xr.concat(per_variable, dim="variable"))
     result = xr.concat(per_layer, dim="layer")
     return result.assign_coords(layer=list(layers), variable=list(variables)).assign_attrs(
-        retinacodec_version=__version__)
+        retinacodec_version=__version__
+    )

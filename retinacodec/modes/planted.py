@@ -1,5 +1,6 @@
 """Planted sparse dictionary problems with a known answer, and how well a dictionary recovers
 it: the ground truth for tests and for ``python -m retinacodec.bench sae``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,10 +12,17 @@ MAX_DRAWS = 1000
 """Fresh atoms drawn, at most, for the partner of a correlated pair before giving up."""
 
 
-def planted_problem(n_samples: int = 2000, n_features: int = 24, n_atoms: int = 12,
-                    n_active: int = 3, noise: float = 0.01, density: float = 0.3,
-                    pair_cosine: float | None = None, clip: bool = True,
-                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def planted_problem(
+    n_samples: int = 2000,
+    n_features: int = 24,
+    n_atoms: int = 12,
+    n_active: int = 3,
+    noise: float = 0.01,
+    density: float = 0.3,
+    pair_cosine: float | None = None,
+    clip: bool = True,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Non-negative data made of a known sparse non-negative dictionary.
 
     Parameters
@@ -84,8 +92,10 @@ def _correlate_pairs(rng: np.random.Generator, atoms: np.ndarray, cosine: float,
             if rho < cosine:
                 break
         else:
-            raise RetinaCodecError(f"pair_cosine={cosine} is below the cosine of almost every pair of random "
-                                   f"atoms of density {density}; expected a larger pair_cosine")
+            raise RetinaCodecError(
+                f"pair_cosine={cosine} is below the cosine of almost every pair of random "
+                f"atoms of density {density}; expected a larger pair_cosine"
+            )
         alpha = ratio * np.sqrt(1.0 - rho**2) - rho
         partner = alpha * atoms[first] + fresh
         atoms[first + 1] = partner / np.linalg.norm(partner)

@@ -1,4 +1,5 @@
 """The sparse autoencoder (SAE) estimator that decomposes contributions into modes (CODEC)."""
+
 from __future__ import annotations
 
 import json
@@ -379,8 +380,7 @@ class SAE(TransformerMixin, BaseEstimator):
     def _attach(self, network: ThresholdedSAE) -> None:
         self._network = network
         self._lr = self._learning_rate(network.dictionary.shape[1])
-        self._optimizer = torch.optim.Adam(network.parameters(), lr=self._lr, betas=ADAM_BETAS,
-                                           fused=True)
+        self._optimizer = torch.optim.Adam(network.parameters(), lr=self._lr, betas=ADAM_BETAS, fused=True)
         self._steps = 0  # Adam starts afresh, so the warm-up starts again too
 
     def _epoch(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -396,7 +396,7 @@ class SAE(TransformerMixin, BaseEstimator):
         losses, sizes = [], []
         l1, on_codes = float(self.l1), self.l1_on == "codes"
         for start in range(0, len(x), int(self.batch_size)):
-            batch = x[order[start:start + int(self.batch_size)]]
+            batch = x[order[start : start + int(self.batch_size)]]
             codes, reconstruction = network(batch)
             squared = (batch - reconstruction).square()
             # codes are >= 0, so their mean is their L1 norm per entry
@@ -417,7 +417,7 @@ class SAE(TransformerMixin, BaseEstimator):
                 if self.nonnegative:
                     network.dictionary.clamp_(min=0.0)
                 activity += codes.sum(0)
-                errors[start:start + len(batch)] = squared.sum(1)
+                errors[start : start + len(batch)] = squared.sum(1)
                 losses.append(loss.detach())
                 sizes.append(len(batch))
         errors[order] = errors.clone()  # filled in batch order
@@ -513,8 +513,7 @@ class SAE(TransformerMixin, BaseEstimator):
     def _check_n_features(self, data: FeatureMatrix) -> None:
         if data.values.shape[1] != self.n_features_in_:
             raise RetinaCodecError(
-                f"input has {data.values.shape[1]} features; expected {self.n_features_in_} "
-                "as during fit"
+                f"input has {data.values.shape[1]} features; expected {self.n_features_in_} as during fit"
             )
 
     @torch.no_grad()
@@ -528,8 +527,12 @@ class SAE(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ labels, I/O
     def _provenance(self) -> dict:
-        return {**self._attrs, "retinacodec_version": __version__, "method": "SAE",
-                "sae_params": json.dumps(self.get_params())}
+        return {
+            **self._attrs,
+            "retinacodec_version": __version__,
+            "method": "SAE",
+            "sae_params": json.dumps(self.get_params()),
+        }
 
     def _label_modes(self):
         modes = self._network.dictionary.detach().cpu().numpy() * self.scale_

@@ -1,5 +1,6 @@
 """Saving a fitted SAE to netCDF and reading it back (weights as variables, no pickle); reading
 modes from either kind of modes file."""
+
 from __future__ import annotations
 
 import json
@@ -92,8 +93,11 @@ def load_sae(path: str | os.PathLike, cls: type[SAE]) -> SAE:
     modes = ds["modes"]
     n_modes, n_features = modes.shape
     network = ThresholdedSAE(n_features, n_modes, sae.threshold, sae.active_codes)
-    state = {name[len(WEIGHT_PREFIX):]: torch.from_numpy(ds[name].values)
-             for name in ds.data_vars if str(name).startswith(WEIGHT_PREFIX)}
+    state = {
+        name[len(WEIGHT_PREFIX) :]: torch.from_numpy(ds[name].values)
+        for name in ds.data_vars
+        if str(name).startswith(WEIGHT_PREFIX)
+    }
     network.load_state_dict(state)
     sae._attach(network.to(resolve_device(sae.device)))
     sae._generator = torch.Generator().manual_seed(int(sae.seed))

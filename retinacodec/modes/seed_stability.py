@@ -4,6 +4,7 @@ CODEC's hyper-parameter sweep reports it (``compute_stability`` with
 ``metrics.cosine_hungarian_loss`` in the paper's code): each mode's cosine with its partner in
 the best one-to-one match with another seed's modes.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,10 +58,12 @@ def stability(X, seeds: Sequence[int] = (0, 1, 2), **sae_params) -> xr.Dataset:
         pairwise[i, others] = np.nanmean(cosines, axis=1)
         scores[i] = cosines.mean(0)
     return xr.Dataset(
-        {"stability": (("seed", "mode"), scores),
-         "pairwise": (("seed", "other_seed"), pairwise),
-         "mean_stability": ("seed", np.nanmean(scores, axis=1)),
-         "overall_stability": float(np.nanmean(scores))},
+        {
+            "stability": (("seed", "mode"), scores),
+            "pairwise": (("seed", "other_seed"), pairwise),
+            "mean_stability": ("seed", np.nanmean(scores, axis=1)),
+            "overall_stability": float(np.nanmean(scores)),
+        },
         coords={"seed": seeds, "other_seed": seeds, "mode": np.arange(scores.shape[1])},
         attrs={"sae_params": json.dumps(fits[0].get_params())},
     )

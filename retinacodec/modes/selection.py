@@ -3,6 +3,7 @@
 The mode/channel machinery that the stage-5 analyses share: contribution maps, instantaneous
 receptive fields by mode, control (ablate / preserve a mode's channels) and hypotheses.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -95,11 +96,12 @@ def modes_layer(weights: xr.DataArray, layer: str | None, model: AdaptedModel) -
     """
     recorded = weights.attrs.get("layer")
     if layer is None and recorded is None:
-        raise RetinaCodecError("the modes do not record their layer; expected layer= naming the layer they were fitted on")
+        raise RetinaCodecError(
+            "the modes do not record their layer; expected layer= naming the layer they were fitted on"
+        )
     if layer is not None and recorded is not None and model.resolve(layer) != model.resolve(str(recorded)):
         raise RetinaCodecError(
-            f"the modes were fitted on layer {recorded!r}, not {layer!r}; expected modes of the layer "
-            "being decomposed"
+            f"the modes were fitted on layer {recorded!r}, not {layer!r}; expected modes of the layer being decomposed"
         )
     chosen = str(recorded) if layer is None else layer
     model.resolve(chosen)
@@ -112,8 +114,13 @@ def selected_mode_positions(weights: xr.DataArray, selected_modes: Sequence[int]
     if selected_modes is None:
         return np.arange(n_modes)
     positions = np.asarray(selected_modes).ravel()
-    if positions.size == 0 or not np.issubdtype(positions.dtype, np.integer) or positions.min() < 0 \
-            or positions.max() >= n_modes or len(np.unique(positions)) != positions.size:
+    if (
+        positions.size == 0
+        or not np.issubdtype(positions.dtype, np.integer)
+        or positions.min() < 0
+        or positions.max() >= n_modes
+        or len(np.unique(positions)) != positions.size
+    ):
         raise RetinaCodecError(
             f"selected_modes is {list(np.asarray(selected_modes).ravel())}; expected distinct mode "
             f"positions in 0..{n_modes - 1}"
@@ -237,9 +244,20 @@ def mode_loadings(
     """
     attrs = sae.modes_.attrs if isinstance(sae.modes_, xr.DataArray) else {}
     split = "sign" if isinstance(sae.modes_, xr.DataArray) and "feature" in sae.modes_.dims else None
-    found = contributions(model, inputs, layer, list(targets), path=str(attrs.get("path", "layer")),
-                          baseline=baseline, n_steps=int(attrs.get("n_steps", n_steps)), method=quadrature_rule,
-                          split=split, batch_size=batch_size, device=device, progress=False)
+    found = contributions(
+        model,
+        inputs,
+        layer,
+        list(targets),
+        path=str(attrs.get("path", "layer")),
+        baseline=baseline,
+        n_steps=int(attrs.get("n_steps", n_steps)),
+        method=quadrature_rule,
+        split=split,
+        batch_size=batch_size,
+        device=device,
+        progress=False,
+    )
     loadings = np.asarray(sae.transform(found), dtype=float)
     return loadings.reshape(len(inputs), len(targets), -1).transpose(1, 0, 2)
 
@@ -310,8 +328,10 @@ def associated_mode(loadings: xr.DataArray | np.ndarray, labels, label) -> int:
         )
     indicator = (labels == label).astype(float)
     if indicator.min() == indicator.max():
-        raise RetinaCodecError(f"{int(indicator.sum())} of {labels.size} samples have label {label!r}; "
-                               "expected some samples with it and some without")
+        raise RetinaCodecError(
+            f"{int(indicator.sum())} of {labels.size} samples have label {label!r}; "
+            "expected some samples with it and some without"
+        )
     correlation = column_correlation(values, indicator[:, None], constant=-np.inf)
     if not np.isfinite(correlation).any():
         raise RetinaCodecError("every mode has constant loadings; expected loadings that vary across samples")

@@ -1,4 +1,5 @@
 """One call from a contributions Dataset to a modes result: what ``retinacodec modes`` runs."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,14 @@ from .sae import SAE
 from .seed_stability import fit_stability
 
 
-def fit_modes(contributions: xr.Dataset, *, labels: str | Sequence | None = None,
-              label_threshold: float = 0.2, stability_fits: int = 2, **sae_params) -> tuple[SAE, xr.Dataset]:
+def fit_modes(
+    contributions: xr.Dataset,
+    *,
+    labels: str | Sequence | None = None,
+    label_threshold: float = 0.2,
+    stability_fits: int = 2,
+    **sae_params,
+) -> tuple[SAE, xr.Dataset]:
     """Fit an SAE to a contributions Dataset and collect modes, loadings and statistics.
 
     Parameters

@@ -4,6 +4,7 @@
 :class:`Chunking` of the inputs, a job folder); :func:`run_contributions` is the concrete job for
 hidden-layer contributions of a retina model over a stimulus or of a classifier over images.
 """
+
 from .cluster import dask_client, local_cluster
 from .contributions import run_contributions
 from .manifest import Chunk, Chunking, Manifest

@@ -4,6 +4,7 @@ A chunk should take long against the fixed cost of a chunk (a task's round trip,
 hashing its part, recording it: tens of ms), yet the job should still have a few chunks per worker
 thread, so that workers finish together and an interrupted job loses little.
 """
+
 from __future__ import annotations
 
 import time
@@ -47,8 +48,9 @@ def choose_chunk_size(seconds_per_input: float, n_inputs: int, n_threads: int, m
     return min(size, -(-n_inputs // multiple) * multiple)
 
 
-def seconds_per_input(compute: Callable[[Chunk, Any], Any], data: Callable[[Chunk], Any], n_inputs: int,
-                      multiple: int = 1) -> float:
+def seconds_per_input(
+    compute: Callable[[Chunk, Any], Any], data: Callable[[Chunk], Any], n_inputs: int, multiple: int = 1
+) -> float:
     """Time ``compute`` on the first inputs of a job, in s per input.
 
     A first call on ``multiple`` inputs warms up (imports, model load, allocator); then the probe

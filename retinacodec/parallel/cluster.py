@@ -1,4 +1,5 @@
 """Dask clients for the runner: a fresh local cluster, an existing scheduler, or none at all."""
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,10 @@ def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
         If both are given or ``workers`` is not a positive integer.
     """
     if workers is not None and scheduler is not None:
-        raise RetinaCodecError("both workers and scheduler given; expected at most one (a local "
-                               "cluster of N workers, or the address of a running scheduler)")
+        raise RetinaCodecError(
+            "both workers and scheduler given; expected at most one (a local "
+            "cluster of N workers, or the address of a running scheduler)"
+        )
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise RetinaCodecError(f"workers is {workers!r}; expected a positive integer")
 
@@ -63,8 +66,9 @@ def dask_client(workers: int | None = None, scheduler: str | Any | None = None) 
         try:
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise RetinaCodecError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); "
-                                   f"expected the address of a running scheduler") from None
+            raise RetinaCodecError(
+                f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); expected the address of a running scheduler"
+            ) from None
         with client:
             yield client
         return

@@ -6,6 +6,7 @@ frames ``i .. j + history - 2``), or whole stretches of a stimulus; for a classi
 Workers load the model themselves, by checkpoint path or by calling a factory, once per process (before
 their first chunk, through the job's worker plugin), and take their chunks from inputs sent once.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,8 +29,11 @@ from ..targets import as_targets
 from .manifest import Chunk, Chunking
 from .runner import run_chunked
 
-_OPTIONS = tuple(name for name in inspect.signature(contributions).parameters
-                 if name not in ("model", "x", "layer", "target", "progress"))
+_OPTIONS = tuple(
+    name
+    for name in inspect.signature(contributions).parameters
+    if name not in ("model", "x", "layer", "target", "progress")
+)
 """Keyword arguments of ``contributions`` a job passes through (path, baseline, n_steps, ...)."""
 _DEFAULTS = {name: p.default for name, p in inspect.signature(contributions).parameters.items()}
 """Default values of ``contributions``'s parameters."""
@@ -133,8 +137,7 @@ class ContributionJob:
         load_job_model(self.model)
 
     def _contributions(self, data: Any) -> xr.Dataset:
-        return contributions(load_job_model(self.model), data, self.layer, self.target, progress=False,
-                             **self.options)
+        return contributions(load_job_model(self.model), data, self.layer, self.target, progress=False, **self.options)
 
     def __call__(self, chunk: Chunk, data: Any) -> xr.Dataset:
         if self.stretches:  # each stretch's times are already those of its frames
@@ -151,8 +154,11 @@ class ContributionJob:
 def _fingerprint(values: Any) -> dict[str, Any]:
     """Shape, dtype and SHA-256 of an array's bytes."""
     array = np.ascontiguousarray(values.detach().cpu().numpy() if hasattr(values, "detach") else values)
-    return {"shape": list(array.shape), "dtype": str(array.dtype),
-            "sha256": hashlib.sha256(array.tobytes()).hexdigest()}
+    return {
+        "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "sha256": hashlib.sha256(array.tobytes()).hexdigest(),
+    }
 
 
 def _describe_option(value: Any) -> Any:
@@ -177,34 +183,50 @@ def _is_stretches(x: Any) -> bool:
 def _describe_stimulus(x: xr.DataArray, history: int) -> dict[str, Any]:
     """A stimulus's fingerprint for the job's parameters; refuses one shorter than ``history``."""
     if x.sizes["time"] < history:
-        raise RetinaCodecError(f"stimulus has {x.sizes['time']} frames; the model needs at least "
-                               f"{history} (its history)")
-    return {"frames": _fingerprint(x.values), "time": _fingerprint(x["time"].values),
-            "attrs": {k: str(v) for k, v in sorted(x.attrs.items())}}
+        raise RetinaCodecError(
+            f"stimulus has {x.sizes['time']} frames; the model needs at least {history} (its history)"
+        )
+    return {
+        "frames": _fingerprint(x.values),
+        "time": _fingerprint(x["time"].values),
+        "attrs": {k: str(v) for k, v in sorted(x.attrs.items())},
+    }
 
 
-def _job_inputs(x: Any, spec: str | Callable[[], nn.Module],
-                options: dict) -> tuple[int, dict[str, Any], Callable[[Chunk], Any]]:
+def _job_inputs(
+    x: Any, spec: str | Callable[[], nn.Module], options: dict
+) -> tuple[int, dict[str, Any], Callable[[Chunk], Any]]:
     """(number of inputs, their description for the job's parameters, ``data(chunk)``) of ``x``;
     sets ``options["baseline"]`` to the mean image for ``baseline="mean"`` on a batch."""
     if _is_stretches(x):
         history, stretches = int(load_job_model(spec).history), list(x)
         described = [_describe_stimulus(stretch, history) for stretch in stretches]
-        return len(stretches), {"kind": "stretches", "stretches": described}, \
-            lambda chunk: stretches[chunk.start:chunk.stop]
+        return (
+            len(stretches),
+            {"kind": "stretches", "stretches": described},
+            lambda chunk: stretches[chunk.start : chunk.stop],
+        )
     if _is_stimulus(x):
         history = int(load_job_model(spec).history)
         described = {"kind": "stimulus", **_describe_stimulus(x, history)}
-        return x.sizes["time"] - history + 1, described, \
-            lambda chunk: x.isel(time=slice(chunk.start, chunk.stop + history - 1))
+        return (
+            x.sizes["time"] - history + 1,
+            described,
+            lambda chunk: x.isel(time=slice(chunk.start, chunk.stop + history - 1)),
+        )
     values = x.values if isinstance(x, xr.DataArray) else x
     if getattr(values, "ndim", 0) < 2 or len(values) == 0:
-        raise RetinaCodecError(f"inputs have shape {getattr(values, 'shape', None)}; expected a stimulus "
-                               f"(time, y, x) DataArray, a list of them, or a batch (N, ...) with N >= 1")
+        raise RetinaCodecError(
+            f"inputs have shape {getattr(values, 'shape', None)}; expected a stimulus "
+            f"(time, y, x) DataArray, a list of them, or a batch (N, ...) with N >= 1"
+        )
     if isinstance(options.get("baseline"), str) and options["baseline"] == "mean":
         options["baseline"] = np.asarray(values, dtype=np.float64).mean(axis=0)
-    return len(values), {"kind": "batch", "values": _fingerprint(values)}, \
-        lambda chunk: values[chunk.start:chunk.stop]
+    return (
+        len(values),
+        {"kind": "batch", "values": _fingerprint(values)},
+        lambda chunk: values[chunk.start : chunk.stop],
+    )
 
 
 def run_contributions(
@@ -270,8 +292,9 @@ def run_contributions(
     """
     unknown = sorted(set(contribution_kwargs) - set(_OPTIONS))
     if unknown:
-        raise RetinaCodecError(f"unknown contributions option(s) {', '.join(unknown)}; expected some "
-                               f"of {', '.join(_OPTIONS)}")
+        raise RetinaCodecError(
+            f"unknown contributions option(s) {', '.join(unknown)}; expected some of {', '.join(_OPTIONS)}"
+        )
     if isinstance(model, nn.Module):
         spec = GivenModel.of(model)
         model_id = {"module": spec.key}
@@ -295,6 +318,15 @@ def run_contributions(
         "options": {k: _describe_option(v) for k, v in sorted(contribution_kwargs.items())},
     }
     job = ContributionJob(spec, layer, target, options, stretches=inputs["kind"] == "stretches")
-    return run_chunked(job, Chunking(int(n_inputs), chunk_size), out_dir, params, data=data,
-                       workers=workers, scheduler=scheduler, threads=threads, overwrite=overwrite,
-                       progress=progress)
+    return run_chunked(
+        job,
+        Chunking(int(n_inputs), chunk_size),
+        out_dir,
+        params,
+        data=data,
+        workers=workers,
+        scheduler=scheduler,
+        threads=threads,
+        overwrite=overwrite,
+        progress=progress,
+    )

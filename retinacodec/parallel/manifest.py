@@ -5,6 +5,7 @@ A job folder holds one netCDF part per finished chunk (``part-000000.nc``, ...) 
 every finished part. Both are written atomically; a part whose bytes no longer match the manifest
 (truncated, overwritten, missing) counts as unfinished and is recomputed.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,10 @@ class Chunking:
 
     def _size(self) -> int:
         if self.chunk_size is None:
-            raise RetinaCodecError("the chunk size is not chosen yet; expected a Chunking with a chunk_size "
-                                   "(run_chunked chooses one when it is None)")
+            raise RetinaCodecError(
+                "the chunk size is not chosen yet; expected a Chunking with a chunk_size "
+                "(run_chunked chooses one when it is None)"
+            )
         return self.chunk_size
 
     def __iter__(self) -> Iterator[Chunk]:
@@ -97,8 +100,10 @@ def canonical(params: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return json.loads(json.dumps(dict(params), sort_keys=True))
     except (TypeError, ValueError) as exc:
-        raise RetinaCodecError(f"job parameters cannot be stored as JSON ({exc}); expected strings, "
-                               f"numbers, booleans, None, and lists or dicts of them") from None
+        raise RetinaCodecError(
+            f"job parameters cannot be stored as JSON ({exc}); expected strings, "
+            f"numbers, booleans, None, and lists or dicts of them"
+        ) from None
 
 
 class Manifest:
@@ -131,8 +136,9 @@ class Manifest:
         return self.folder / MANIFEST_NAME
 
     @classmethod
-    def open(cls, folder: str | os.PathLike, params: Mapping[str, Any], chunking: Chunking,
-             overwrite: bool = False) -> Manifest:
+    def open(
+        cls, folder: str | os.PathLike, params: Mapping[str, Any], chunking: Chunking, overwrite: bool = False
+    ) -> Manifest:
         """Start or resume the job in ``folder``.
 
         Parameters
@@ -190,8 +196,11 @@ class Manifest:
             previous = cls._read(Path(folder) / MANIFEST_NAME, overwrite=False)
         except RetinaCodecError:
             return None
-        if (previous is None or previous["params"] != canonical(params)
-                or previous["chunking"].get("n_inputs") != n_inputs):
+        if (
+            previous is None
+            or previous["params"] != canonical(params)
+            or previous["chunking"].get("n_inputs") != n_inputs
+        ):
             return None
         return int(previous["chunking"]["chunk_size"])
 
@@ -266,6 +275,12 @@ class Manifest:
 
     def record(self, chunk: Chunk, sha256: str, size: int) -> None:
         """Record ``chunk``'s part (already written) as finished by this run; save the manifest."""
-        self.parts[chunk.index] = {"file": chunk.file_name, "start": chunk.start, "stop": chunk.stop,
-                                   "sha256": sha256, "bytes": int(size), "run": self.run}
+        self.parts[chunk.index] = {
+            "file": chunk.file_name,
+            "start": chunk.start,
+            "stop": chunk.stop,
+            "sha256": sha256,
+            "bytes": int(size),
+            "run": self.run,
+        }
         self._save()

@@ -1,4 +1,5 @@
 """The chunked job runner: compute missing chunks (here or on Dask workers), then concatenate."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,7 @@ ChunkFunction = Callable[[Chunk, Any], xr.Dataset]
 """``compute(chunk, data) -> Dataset``: the result for one chunk's inputs ``data``."""
 
 
-def compute_part(compute: ChunkFunction, chunk: Chunk, data: Any, path: str, dim: str,
-                 threads: int) -> tuple[str, int]:
+def compute_part(compute: ChunkFunction, chunk: Chunk, data: Any, path: str, dim: str, threads: int) -> tuple[str, int]:
     """Compute one chunk and write its part atomically; return the part's SHA-256 and size.
 
     Runs wherever the chunk is scheduled (this process or a Dask worker), so it is a plain
@@ -36,8 +36,10 @@ def compute_part(compute: ChunkFunction, chunk: Chunk, data: Any, path: str, dim
     with torch_threads(threads):
         result = compute(chunk, data)
     if not isinstance(result, xr.Dataset) or dim not in result.dims:
-        raise RetinaCodecError(f"chunk {chunk.index} gave {type(result).__name__} without a {dim!r} "
-                               f"dim; expected an xarray Dataset along {dim!r}")
+        raise RetinaCodecError(
+            f"chunk {chunk.index} gave {type(result).__name__} without a {dim!r} "
+            f"dim; expected an xarray Dataset along {dim!r}"
+        )
     write_netcdf(result, path)
     return file_digest(path), Path(path).stat().st_size
 
@@ -125,12 +127,18 @@ def run_chunked(
     manifest = None if chunking.chunk_size is None else Manifest.open(out_dir, params, chunking, overwrite)
     with dask_client(workers, scheduler) as client:
         if manifest is None:
-            chunking = _measured_chunking(compute, data, chunking.n_inputs, threads,
-                                          1 if client is None else sum(client.nthreads().values()))
+            chunking = _measured_chunking(
+                compute, data, chunking.n_inputs, threads, 1 if client is None else sum(client.nthreads().values())
+            )
             manifest = Manifest.open(out_dir, params, chunking, overwrite)
         todo = manifest.pending()
-        with progress_bar(total=len(chunking), initial=len(chunking) - len(todo), progress=progress,
-                  desc=f"chunks in {manifest.folder.name}", unit="chunk") as bar:
+        with progress_bar(
+            total=len(chunking),
+            initial=len(chunking) - len(todo),
+            progress=progress,
+            desc=f"chunks in {manifest.folder.name}",
+            unit="chunk",
+        ) as bar:
             for chunk, (sha256, size) in _finished(client, compute, todo, data, manifest, dim, threads):
                 manifest.record(chunk, sha256, size)
                 bar.update()
@@ -138,8 +146,9 @@ def run_chunked(
     return xr.concat(parts, dim=dim, combine_attrs="override") if len(parts) > 1 else parts[0]
 
 
-def _measured_chunking(compute: ChunkFunction, data: Callable[[Chunk], Any], n_inputs: int, threads: int,
-                       n_threads: int) -> Chunking:
+def _measured_chunking(
+    compute: ChunkFunction, data: Callable[[Chunk], Any], n_inputs: int, threads: int, n_threads: int
+) -> Chunking:
     """Chunks sized from the cost per input measured here (at ``threads`` torch threads)."""
     multiple = int(getattr(compute, "inputs_per_batch", 1))
     with torch_threads(threads):
@@ -147,8 +156,15 @@ def _measured_chunking(compute: ChunkFunction, data: Callable[[Chunk], Any], n_i
     return Chunking(n_inputs, choose_chunk_size(cost, n_inputs, n_threads, multiple))
 
 
-def _finished(client, compute: ChunkFunction, todo: list[Chunk], data: Callable[[Chunk], Any],
-              manifest: Manifest, dim: str, threads: int) -> Iterator[tuple[Chunk, tuple[str, int]]]:
+def _finished(
+    client,
+    compute: ChunkFunction,
+    todo: list[Chunk],
+    data: Callable[[Chunk], Any],
+    manifest: Manifest,
+    dim: str,
+    threads: int,
+) -> Iterator[tuple[Chunk, tuple[str, int]]]:
     """Compute ``todo`` (here, or on ``client``'s workers); yield each chunk and its part's digest."""
     if client is None:
         for chunk in todo:

@@ -6,6 +6,7 @@ images from paths the workers see) to every worker once, when it joins, and prep
 and its part's path; the worker writes the part and sends back its SHA-256 and size. A worker
 that dies and is restarted by its nanny gets the plugin again; the scheduler reruns its chunks.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -71,16 +72,19 @@ def run_registered_part(name: str, chunk: Chunk, path: str) -> tuple[str, int]:
 
     job = _JOBS.get(name)
     if job is None:
-        raise RetinaCodecError(f"this Dask worker holds no job {name!r}; expected the job's worker plugin "
-                               f"to be registered before its chunks are submitted")
+        raise RetinaCodecError(
+            f"this Dask worker holds no job {name!r}; expected the job's worker plugin "
+            f"to be registered before its chunks are submitted"
+        )
     # xarray writes netCDF under a lock of the current Dask scheduler: on a worker that would be a
     # distributed lock, a round trip to the scheduler per variable; the part is this task's alone
     with dask.config.set(scheduler="synchronous"):
         return compute_part(job.compute, chunk, job.data(chunk), path, job.dim, job.threads)
 
 
-def run_on_dask(client: Any, plugin: JobPlugin, todo: list[Chunk],
-                manifest: Manifest) -> Iterator[tuple[Chunk, tuple[str, int]]]:
+def run_on_dask(
+    client: Any, plugin: JobPlugin, todo: list[Chunk], manifest: Manifest
+) -> Iterator[tuple[Chunk, tuple[str, int]]]:
     """Run ``todo`` on ``client``'s workers; yield each chunk with its part's digest as it finishes.
 
     The plugin is registered on every worker (and on workers that join later) for the duration.
@@ -92,8 +96,7 @@ def run_on_dask(client: Any, plugin: JobPlugin, todo: list[Chunk],
         chunks: dict[str, Chunk] = {}
 
         def submit(chunk: Chunk):
-            future = client.submit(run_registered_part, plugin.name, chunk, str(manifest.part_path(chunk)),
-                                   pure=False)
+            future = client.submit(run_registered_part, plugin.name, chunk, str(manifest.part_path(chunk)), pure=False)
             chunks[future.key] = chunk
             return future
 

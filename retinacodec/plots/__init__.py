@@ -2,6 +2,7 @@
 
 Each figure function returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes it.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,9 +11,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
-from ..io.atomic import atomic_destination  # noqa: E402
+from ..io.atomic import atomic_destination
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:

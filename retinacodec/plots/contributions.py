@@ -1,4 +1,5 @@
 """Figure of a contributions result: contribution against activation per channel, and completeness."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,11 @@ def _whole(values: xr.DataArray) -> xr.DataArray:
 
 
 def _check(ds: xr.Dataset) -> None:
-    missing = [name for name in ("contribution", "activation", "target_value", "baseline_value",
-                                 "completeness_error") if name not in ds]
+    missing = [
+        name
+        for name in ("contribution", "activation", "target_value", "baseline_value", "completeness_error")
+        if name not in ds
+    ]
     if missing or "sample" not in ds.dims:
         raise RetinaCodecError(
             f"dataset lacks {', '.join(missing) or 'a sample dim'}; expected the result of retinacodec.contributions"
@@ -24,9 +28,11 @@ def _check(ds: xr.Dataset) -> None:
 
 
 def _title(ds: xr.Dataset) -> str:
-    return (f"{ds.attrs.get('model', 'model')} layer {ds.attrs.get('layer', '?')} -> "
-            f"{ds.attrs.get('target', '?')} ({ds.attrs.get('path', '?')} path, {ds.attrs.get('method', '?')}, "
-            f"{ds.attrs.get('n_steps', '?')} steps)")
+    return (
+        f"{ds.attrs.get('model', 'model')} layer {ds.attrs.get('layer', '?')} -> "
+        f"{ds.attrs.get('target', '?')} ({ds.attrs.get('path', '?')} path, {ds.attrs.get('method', '?')}, "
+        f"{ds.attrs.get('n_steps', '?')} steps)"
+    )
 
 
 def _heatmap(ax, values: xr.DataArray, times: np.ndarray, label: str, diverging: bool) -> None:
@@ -71,8 +77,10 @@ def _plot_images(ds: xr.Dataset, max_samples: int) -> Figure:
     n = min(max_samples, ds.sizes["sample"])
     fig = Figure(figsize=(3.2 * n, 6.4), layout="constrained")
     grid = fig.add_gridspec(2, n)
-    labels = [", ".join(f"{k} {v}" for k, v in zip(ds.indexes["sample"].names, np.atleast_1d(key)))
-              for key in ds.indexes["sample"][:n]]
+    labels = [
+        ", ".join(f"{k} {v}" for k, v in zip(ds.indexes["sample"].names, np.atleast_1d(key)))
+        for key in ds.indexes["sample"][:n]
+    ]
     for i in range(n):
         ax = fig.add_subplot(grid[0, i])
         sample = ds.isel(sample=i)

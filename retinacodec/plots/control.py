@@ -1,4 +1,5 @@
 """Network-control figure: bar charts of what ablating or preserving channel selections does."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,10 +9,14 @@ from matplotlib.figure import Figure
 from ..errors import RetinaCodecError
 
 PANELS = {
-    "classifier_control": (("target_accuracy", "target-class accuracy", (0.0, 1.05)),
-                           ("off_target_accuracy", "off-target accuracy", (0.0, 1.05))),
-    "retina_control": (("rate_change", "change of mean rate (Hz)", None),
-                       ("correlation", "correlation with unperturbed", (None, 1.05))),
+    "classifier_control": (
+        ("target_accuracy", "target-class accuracy", (0.0, 1.05)),
+        ("off_target_accuracy", "off-target accuracy", (0.0, 1.05)),
+    ),
+    "retina_control": (
+        ("rate_change", "change of mean rate (Hz)", None),
+        ("correlation", "correlation with unperturbed", (None, 1.05)),
+    ),
 }
 """Per result kind: (variable, axis label, y limits) of each panel."""
 
@@ -57,8 +62,7 @@ def plot_control(result: xr.Dataset) -> Figure:
             with np.errstate(invalid="ignore"):
                 heights = np.nanmean(per_cell, axis=1) if np.isfinite(per_cell).any() else np.full(len(x), np.nan)
             n_channels = int(result["n_channels"].sel(selection=name))
-            ax.bar(x, np.nan_to_num(heights), width=width * 0.92, color=f"C{s}",
-                   label=f"{name} ({n_channels} ch)")
+            ax.bar(x, np.nan_to_num(heights), width=width * 0.92, color=f"C{s}", label=f"{name} ({n_channels} ch)")
             if per_cell.shape[1] > 1:
                 for i in range(len(interventions)):
                     ax.plot(np.full(per_cell.shape[1], x[i]), per_cell[i], "o", color="k", ms=2.5, alpha=0.6)
@@ -70,11 +74,18 @@ def plot_control(result: xr.Dataset) -> Figure:
         ax.set_ylabel(label)
         if limits is not None:
             ax.set_ylim(*limits)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(selections),
-               fontsize=8, frameon=False)
+    fig.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=len(selections),
+        fontsize=8,
+        frameon=False,
+    )
     if kind == "classifier_control":
-        title = (f"class {result.attrs.get('target_class')}: {result.attrs.get('n_target_images')} target, "
-                 f"{result.attrs.get('n_off_target_images')} off-target images")
+        title = (
+            f"class {result.attrs.get('target_class')}: {result.attrs.get('n_target_images')} target, "
+            f"{result.attrs.get('n_off_target_images')} off-target images"
+        )
     else:
         title = f"{result.sizes['cell']} cells, {result.attrs.get('stimulus', 'stimulus')}"
     fig.suptitle(f"control of layer {result.attrs.get('layer')} in {result.attrs.get('model')}: {title}", fontsize=10)
@@ -103,8 +114,7 @@ def plot_control_curves(curves: xr.Dataset) -> Figure:
         If ``curves`` is not a control-curves result.
     """
     if not isinstance(curves, xr.Dataset) or curves.attrs.get("kind") != "retina_control_curves":
-        raise RetinaCodecError("expected the Dataset of retina_control_curves() (attr kind = "
-                               "'retina_control_curves')")
+        raise RetinaCodecError("expected the Dataset of retina_control_curves() (attr kind = 'retina_control_curves')")
     from ..hypotheses.match import type_name
 
     targets, interventions = curves["target"].values, curves["intervention"].values
@@ -122,8 +132,9 @@ def plot_control_curves(curves: xr.Dataset) -> Figure:
                     ax.plot(k, mean, color="0.4", lw=1.2, label=f"random (mean of {curves.attrs['n_random']})")
                     ax.fill_between(k, mean - band, mean + band, color="0.6", alpha=0.3, lw=0)
                 else:
-                    ax.errorbar(k, mean, yerr=se, color=f"C{s}", marker="o", ms=3, lw=1.2, capsize=2,
-                                label=f"{selection} mode")
+                    ax.errorbar(
+                        k, mean, yerr=se, color=f"C{s}", marker="o", ms=3, lw=1.2, capsize=2, label=f"{selection} mode"
+                    )
             ax.axhline(0.0, color="0.5", lw=0.6)
             if row == 0:
                 ax.set_title(f"{type_name(str(target))} cells", fontsize=9)
@@ -132,8 +143,10 @@ def plot_control_curves(curves: xr.Dataset) -> Figure:
             if row == len(interventions) - 1:
                 ax.set_xlabel("channels k")
             ax.tick_params(labelsize=7)
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8,
-               frameon=False)
-    fig.suptitle(f"control curves of layer {curves.attrs.get('layer')} in {curves.attrs.get('model')} "
-                 f"({curves.attrs.get('stimulus')})", fontsize=10)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    fig.suptitle(
+        f"control curves of layer {curves.attrs.get('layer')} in {curves.attrs.get('model')} "
+        f"({curves.attrs.get('stimulus')})",
+        fontsize=10,
+    )
     return fig

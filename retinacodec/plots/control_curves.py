@@ -1,7 +1,8 @@
 """Figures of classifier control curves (:mod:`retinacodec.control.curves`)."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
@@ -34,8 +35,9 @@ def plot_control_curves(summaries: Mapping[str, xr.Dataset], intervention: str) 
             curve = part.sel(selection=selection)
             colour = COLOURS.get(str(selection), None)
             ax.plot(x, curve["target_accuracy"], "-o", ms=3, color=colour, label=f"{selection}")
-            ax.fill_between(x, curve["target_accuracy_low"], curve["target_accuracy_high"], color=colour, alpha=0.2,
-                            lw=0)
+            ax.fill_between(
+                x, curve["target_accuracy_low"], curve["target_accuracy_high"], color=colour, alpha=0.2, lw=0
+            )
             ax.plot(x, curve["off_target_accuracy"], "--", color=colour, lw=1)
         ax.set_xscale("log")
         ax.xaxis.set_minor_locator(NullLocator())
@@ -70,8 +72,16 @@ def plot_layerwise_control(summaries: Mapping[str, xr.Dataset]) -> Figure:
             mid = np.array([float(v["specificity_auc"]) for v in values])
             low = np.array([float(v["specificity_auc_low"]) for v in values])
             high = np.array([float(v["specificity_auc_high"]) for v in values])
-            ax.errorbar(x + (k - 1) * 0.08, mid, yerr=[mid - low, high - mid], fmt="-o", ms=4, capsize=2,
-                        color=COLOURS.get(str(selection)), label=str(selection))
+            ax.errorbar(
+                x + (k - 1) * 0.08,
+                mid,
+                yerr=[mid - low, high - mid],
+                fmt="-o",
+                ms=4,
+                capsize=2,
+                color=COLOURS.get(str(selection)),
+                label=str(selection),
+            )
         ax.axhline(0, color="0.7", lw=0.8)
         ax.set_title(f"{intervention}: target minus off-target effect (AUC)", fontsize=9)
         gap = axes[1, column]

@@ -1,5 +1,6 @@
 """Hypotheses figure: predicted against observed change per cell for each hypothesis, and the
 recovery score against its shuffled control (or, for untested hypotheses, the predicted effects)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,15 @@ def _scatter(ax, row: xr.Dataset, colours: dict[str, str], limit: float) -> None
     types = np.asarray(row["cell_type"].values, dtype=str)
     for cell_type, colour in colours.items():
         chosen = types == cell_type
-        ax.plot(row["predicted_change"].values[chosen], row["observed_change"].values[chosen], "o", ms=4,
-                color=colour, alpha=0.8, label=type_name(cell_type))
+        ax.plot(
+            row["predicted_change"].values[chosen],
+            row["observed_change"].values[chosen],
+            "o",
+            ms=4,
+            color=colour,
+            alpha=0.8,
+            label=type_name(cell_type),
+        )
     ax.plot([-limit, limit], [-limit, limit], color="0.6", lw=0.7, ls="--")
     ax.axhline(0.0, color="0.8", lw=0.6)
     ax.axvline(0.0, color="0.8", lw=0.6)
@@ -30,12 +38,14 @@ def _scatter(ax, row: xr.Dataset, colours: dict[str, str], limit: float) -> None
     ax.set_ylim(-limit, limit)
     ax.tick_params(labelsize=7)
     scope = " inhibition" if "blocked_outputs" in row and str(row["blocked_outputs"].values) == "inhibitory" else ""
-    label = (str(row["pathway_name"].values) + scope
-             + (f" ({row['drug'].values})" if str(row["drug"].values) else ""))
+    label = str(row["pathway_name"].values) + scope + (f" ({row['drug'].values})" if str(row["drug"].values) else "")
     gain = float(row.attrs.get("gain", 0.0))
     action = "block" if gain == 0 else f"scale by {gain:g}:"
-    ax.set_title(f"{row['hypothesis'].values}: {action} {label}\n{row['outcome'].values}, "
-                 f"agreement {float(row['type_agreement']):.2f}, c = {float(row['confidence']):.2f}", fontsize=7.5)
+    ax.set_title(
+        f"{row['hypothesis'].values}: {action} {label}\n{row['outcome'].values}, "
+        f"agreement {float(row['type_agreement']):.2f}, c = {float(row['confidence']):.2f}",
+        fontsize=7.5,
+    )
 
 
 def _outcomes(hypotheses: xr.Dataset, control: xr.Dataset | None = None) -> Figure:
@@ -44,8 +54,9 @@ def _outcomes(hypotheses: xr.Dataset, control: xr.Dataset | None = None) -> Figu
     fig = Figure(figsize=(3.5 * COLUMNS, 3.0 * rows + 3.2), layout="constrained")
     grid = fig.add_gridspec(rows + 1, COLUMNS, height_ratios=[1.0] * rows + [1.1])
     colours = _type_colours(hypotheses["cell_type"].values)
-    changes = np.concatenate([hypotheses["predicted_change"].values.ravel(),
-                              hypotheses["observed_change"].values.ravel()])
+    changes = np.concatenate(
+        [hypotheses["predicted_change"].values.ravel(), hypotheses["observed_change"].values.ravel()]
+    )
     limit = max(float(np.abs(changes).max()) * 1.1, 0.5)
     for position, key in enumerate(hypotheses["hypothesis"].values):
         ax = fig.add_subplot(grid[position // COLUMNS, position % COLUMNS])
@@ -65,14 +76,26 @@ def _outcomes(hypotheses: xr.Dataset, control: xr.Dataset | None = None) -> Figu
         bars.plot(np.repeat(x + 0.2, shuffled.shape[0]), shuffled.T.ravel(), "o", color="0.35", ms=2)
     total = n + 0.8
     bars.bar(total - 0.2, float(hypotheses["recovery_score"]), width=0.4, color="tab:red", label="recovery score")
-    bars.bar(total + 0.2, float(hypotheses["recovery_score_shuffled"]), width=0.4, color="tab:pink",
-             label="recovery score, shuffled")
+    bars.bar(
+        total + 0.2,
+        float(hypotheses["recovery_score_shuffled"]),
+        width=0.4,
+        color="tab:pink",
+        label="recovery score, shuffled",
+    )
     ticks, labels = [*x, total], [*hypotheses["hypothesis"].values, "all\n(weighted)"]
-    title = (f"recovery {float(hypotheses['recovery_score']):.2f} vs shuffled "
-             f"{float(hypotheses['recovery_score_shuffled']):.2f}")
+    title = (
+        f"recovery {float(hypotheses['recovery_score']):.2f} vs shuffled "
+        f"{float(hypotheses['recovery_score_shuffled']):.2f}"
+    )
     if control is not None and "recovery_score" in control:
-        bars.bar(total + 1.0, float(control["recovery_score"]), width=0.4, color="tab:blue",
-                 label="recovery score, activation modes")
+        bars.bar(
+            total + 1.0,
+            float(control["recovery_score"]),
+            width=0.4,
+            color="tab:blue",
+            label="recovery score, activation modes",
+        )
         ticks.append(total + 1.0)
         labels.append("activation\nmodes")
         title += f" and {float(control['recovery_score']):.2f} from activation modes"
@@ -80,15 +103,21 @@ def _outcomes(hypotheses: xr.Dataset, control: xr.Dataset | None = None) -> Figu
     bars.set_ylim(0, 1.05)
     bars.set_ylabel("type agreement")
     bars.legend(fontsize=7, frameon=False, ncols=5, loc="upper center", bbox_to_anchor=(0.5, 1.18))
-    fig.suptitle(f"hypotheses of {hypotheses.attrs.get('model', 'the model')} tested on the virtual retina "
-                 f"({str(hypotheses.attrs.get('stimulus', '')).replace('_', ' ')}): {title}", fontsize=10)
+    fig.suptitle(
+        f"hypotheses of {hypotheses.attrs.get('model', 'the model')} tested on the virtual retina "
+        f"({str(hypotheses.attrs.get('stimulus', '')).replace('_', ' ')}): {title}",
+        fontsize=10,
+    )
     return fig
 
 
 def _predictions(hypotheses: xr.Dataset) -> Figure:
     effect = hypotheses["predicted_effect"].transpose("hypothesis", "type")
-    labels = [f"{key} (ch {hypotheses['channels'].sel(hypothesis=key).values}), c = "
-              f"{float(hypotheses['confidence'].sel(hypothesis=key)):.2f}" for key in effect["hypothesis"].values]
+    labels = [
+        f"{key} (ch {hypotheses['channels'].sel(hypothesis=key).values}), c = "
+        f"{float(hypotheses['confidence'].sel(hypothesis=key)):.2f}"
+        for key in effect["hypothesis"].values
+    ]
     # room for the row labels (about 0.06 in per character at 8 pt), the cells and the colour bar, and
     # at least the title's width, so that the cells never collapse however few cell types there are
     width = max(0.06 * max(len(label) for label in labels) + 1.6 + 1.1 * effect.sizes["type"], 6.0)

@@ -1,4 +1,5 @@
 """IRF figure: a cell's instantaneous receptive field at a few times, whole and by mode."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,14 +24,16 @@ def _rows(irf: xr.DataArray | xr.Dataset, max_modes: int) -> list[tuple[str, xr.
             rows += [(f"mode {m}", parts.sel(mode=m), float(irf["cell_share"].sel(mode=m))) for m in listed]
         else:
             energy = np.square(parts).sum([dim for dim in parts.dims if dim != "mode"]).values
-            rows += [(f"mode {parts['mode'].values[p]}", parts.isel(mode=p), None)
-                     for p in np.argsort(-energy, kind="stable")[:max_modes] if energy[p] > 0]
+            rows += [
+                (f"mode {parts['mode'].values[p]}", parts.isel(mode=p), None)
+                for p in np.argsort(-energy, kind="stable")[:max_modes]
+                if energy[p] > 0
+            ]
         rows.append(("residual", irf["residual"], None))
     return rows
 
 
-def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: int = 4,
-             max_modes: int = 4) -> Figure:
+def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: int = 4, max_modes: int = 4) -> Figure:
     """Show one cell's IRF at a few time points, and its parts through the strongest modes.
 
     Parameters
@@ -93,8 +96,11 @@ def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: i
     grid = GridSpec(len(rows), len(shown) + 1, figure=fig, width_ratios=[1.0] * len(shown) + [1.6])
     lags_ms = whole["lag"].values * 1e3
     for r, ((label, data, given), summary) in enumerate(zip(rows, summaries)):
-        share = given if given is not None else (float(np.square(data).sum()) / whole_norm if whole_norm > 0
-                                                 else float("nan"))
+        share = (
+            given
+            if given is not None
+            else (float(np.square(data).sum()) / whole_norm if whole_norm > 0 else float("nan"))
+        )
         for c, index in enumerate(shown):
             ax = fig.add_subplot(grid[r, c])
             image = ax.imshow(frames[r][c], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
@@ -103,15 +109,20 @@ def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: i
             if r == 0:
                 ax.set_title(f"t = {whole['time'].values[index]:.2f} s", fontsize=9)
             fraction = summary["variance_fraction"].values[c]
-            ax.set_xlabel(f"lag {lags_ms[peak_lags[r][c]]:.0f} ms, rank-1 {100 * fraction:.0f}%"
-                          if np.isfinite(fraction) else "zero", fontsize=7)
+            ax.set_xlabel(
+                f"lag {lags_ms[peak_lags[r][c]]:.0f} ms, rank-1 {100 * fraction:.0f}%"
+                if np.isfinite(fraction)
+                else "zero",
+                fontsize=7,
+            )
             if c == 0:
-                ax.set_ylabel(f"{label}\n({100 * share:.0f}% {'share' if given is not None else 'of |IRF|²'})"
-                              if r else label, fontsize=9)
+                ax.set_ylabel(
+                    f"{label}\n({100 * share:.0f}% {'share' if given is not None else 'of |IRF|²'})" if r else label,
+                    fontsize=9,
+                )
         trace = fig.add_subplot(grid[r, -1])
         for c in range(len(shown)):
-            trace.plot(lags_ms, courses[r][c], color=f"C{c}", lw=1.0,
-                       label=f"{whole['time'].values[shown[c]]:.2f} s")
+            trace.plot(lags_ms, courses[r][c], color=f"C{c}", lw=1.0, label=f"{whole['time'].values[shown[c]]:.2f} s")
         trace.axhline(0.0, color="0.6", lw=0.5)
         trace.set_ylim(-span, span)
         trace.set_ylabel("Hz / contrast", fontsize=8)

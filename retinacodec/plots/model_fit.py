@@ -1,4 +1,5 @@
 """Figure of a model's fit: predicted against true rates for example cells, and r per cell type."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,14 +10,17 @@ from ..errors import RetinaCodecError
 from ..metrics import pearson_r
 
 
-def _shown_stretch(cells: list[int], data: xr.DataArray | xr.Dataset, duration_s: float
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _shown_stretch(
+    cells: list[int], data: xr.DataArray | xr.Dataset, duration_s: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The time axis (s) and the mask of its first ``duration_s``, once ``cells`` are checked to be
     positions along ``data``'s ``cell`` dim."""
     n_cells = data.sizes["cell"]
     if not cells or any(not 0 <= c < n_cells for c in cells):
-        raise RetinaCodecError(f"cells {cells} are not positions of the {n_cells} cells; expected a non-empty "
-                               f"list of positions in 0..{n_cells - 1}")
+        raise RetinaCodecError(
+            f"cells {cells} are not positions of the {n_cells} cells; expected a non-empty "
+            f"list of positions in 0..{n_cells - 1}"
+        )
     times = data["time"].values
     return times, times <= times[0] + duration_s
 
@@ -56,8 +60,11 @@ def plot_model_fit(
     r = pearson_r(pred, true)
     r_baseline = pearson_r(baseline, true) if baseline is not None else None
     pred, true = xr.align(pred.transpose("time", "cell"), true.transpose("time", "cell"), join="inner")
-    types = (np.asarray(pred["cell_type"].values, dtype=str) if "cell_type" in pred.coords
-             else np.full(pred.sizes["cell"], "cell"))
+    types = (
+        np.asarray(pred["cell_type"].values, dtype=str)
+        if "cell_type" in pred.coords
+        else np.full(pred.sizes["cell"], "cell")
+    )
     order = list(dict.fromkeys(types))
     if cells is None:
         scores = np.nan_to_num(r.values, nan=-np.inf)
@@ -70,11 +77,16 @@ def plot_model_fit(
     for row, cell in enumerate(cells):
         ax = fig.add_subplot(grid[row, 0])
         ax.plot(times[shown], true.values[shown, cell], color="k", lw=1.0, label="true")
-        ax.plot(times[shown], pred.values[shown, cell], color=colours[types[cell]], lw=1.0,
-                label="predicted")
+        ax.plot(times[shown], pred.values[shown, cell], color=colours[types[cell]], lw=1.0, label="predicted")
         if baseline is not None:
-            ax.plot(times[shown], baseline.sel(time=pred["time"]).values[shown, cell], color="0.5", lw=0.8,
-                    ls="--", label=f"LN (r = {r_baseline.values[cell]:.2f})")
+            ax.plot(
+                times[shown],
+                baseline.sel(time=pred["time"]).values[shown, cell],
+                color="0.5",
+                lw=0.8,
+                ls="--",
+                label=f"LN (r = {r_baseline.values[cell]:.2f})",
+            )
         ax.set_ylabel("rate (Hz)")
         ax.set_title(f"cell {cell} ({types[cell]}), r = {r.values[cell]:.2f}", fontsize=9, loc="left")
         if row == 0:
@@ -85,17 +97,27 @@ def plot_model_fit(
     for i, cell_type in enumerate(order):
         values = r.values[types == cell_type]
         summary.bar(i, np.nanmean(values), color=colours[cell_type], alpha=0.4)
-        summary.plot(np.full(values.size, i) + np.linspace(-0.2, 0.2, values.size), values, "o",
-                     color=colours[cell_type], ms=4)
+        summary.plot(
+            np.full(values.size, i) + np.linspace(-0.2, 0.2, values.size), values, "o", color=colours[cell_type], ms=4
+        )
         if r_baseline is not None:
-            summary.plot(np.full(values.size, i) + np.linspace(-0.2, 0.2, values.size),
-                         r_baseline.values[types == cell_type], "o", mfc="none", color="0.4", ms=4)
+            summary.plot(
+                np.full(values.size, i) + np.linspace(-0.2, 0.2, values.size),
+                r_baseline.values[types == cell_type],
+                "o",
+                mfc="none",
+                color="0.4",
+                ms=4,
+            )
     summary.set_xticks(range(len(order)), order, rotation=30)
     summary.set_ylabel("Pearson r")
     summary.set_ylim(min(0.0, float(np.nanmin(r.values)) - 0.05), 1.0)
     summary.axhline(float(r.mean()), color="k", ls="--", lw=0.8)
-    summary.set_title(f"mean r = {float(r.mean()):.3f}" + (f" (LN, open: {float(r_baseline.mean()):.3f})"
-                                                            if r_baseline is not None else ""), fontsize=9)
+    summary.set_title(
+        f"mean r = {float(r.mean()):.3f}"
+        + (f" (LN, open: {float(r_baseline.mean()):.3f})" if r_baseline is not None else ""),
+        fontsize=9,
+    )
     if title:
         fig.suptitle(title)
     return fig
@@ -133,8 +155,13 @@ def plot_recording_fit(evaluation: xr.Dataset, cells: list[int] | None = None, d
         ax.plot(times[shown], evaluation["recorded"].values[shown, cell], color="k", lw=1.0, label="recorded")
         for i, name in enumerate(names):
             r = float(evaluation["heldout_r"].sel(model=name).values[cell])
-            ax.plot(times[shown], evaluation["predicted"].sel(model=name).values[shown, cell], color=f"C{i}",
-                    lw=1.0, label=f"{name} (r = {r:.2f})")
+            ax.plot(
+                times[shown],
+                evaluation["predicted"].sel(model=name).values[shown, cell],
+                color=f"C{i}",
+                lw=1.0,
+                label=f"{name} (r = {r:.2f})",
+            )
         ax.set_ylabel("rate (Hz)")
         ax.set_title(f"cell {evaluation['cell'].values[cell]}", fontsize=9, loc="left")
         ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=len(names) + 1)
@@ -145,8 +172,14 @@ def plot_recording_fit(evaluation: xr.Dataset, cells: list[int] | None = None, d
     if {"cnn", "ln"} <= set(names):
         for i, measure in enumerate(measures):
             x, y = (evaluation[measure].sel(model=m).values for m in ("ln", "cnn"))
-            ax.plot(x, y, "os"[i], color=f"C{i + 2}", ms=5, label=f"{measure}: CNN {np.nanmean(y):.2f}, "
-                                                                   f"LN {np.nanmean(x):.2f}")
+            ax.plot(
+                x,
+                y,
+                "os"[i],
+                color=f"C{i + 2}",
+                ms=5,
+                label=f"{measure}: CNN {np.nanmean(y):.2f}, LN {np.nanmean(x):.2f}",
+            )
         low = min(0.0, float(np.nanmin(evaluation[measures].to_array().values)))
         ax.plot([low, 1], [low, 1], color="0.5", lw=0.8)
         ax.set_xlabel("LN r per cell")

@@ -1,4 +1,5 @@
 """Figures of modes (SAE dictionaries and loadings) and of the contribution-vs-activation statistics."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,9 @@ from ..errors import RetinaCodecError
 _COLORS = {"contribution": "black", "activation": "tab:blue"}
 
 
-def plot_modes(modes, loadings: xr.DataArray | np.ndarray | None = None, *, max_modes: int = 30,
-               max_samples: int = 2000) -> Figure:
+def plot_modes(
+    modes, loadings: xr.DataArray | np.ndarray | None = None, *, max_modes: int = 30, max_samples: int = 2000
+) -> Figure:
     """Heat map of the mode dictionary and, when given, the loadings over samples.
 
     Parameters
@@ -38,8 +40,7 @@ def plot_modes(modes, loadings: xr.DataArray | np.ndarray | None = None, *, max_
         load = np.asarray(loadings, dtype=np.float64)
         if load.ndim != 2 or load.shape[1] != atoms.sizes["mode"]:
             raise RetinaCodecError(
-                f"loadings have shape {load.shape}; expected (sample, {atoms.sizes['mode']}) "
-                "to match the modes"
+                f"loadings have shape {load.shape}; expected (sample, {atoms.sizes['mode']}) to match the modes"
             )
         usage = (load > 0).mean(0)
         order = [m for m in np.argsort(-usage, kind="stable") if usage[m] > 0][:max_modes]
@@ -54,8 +55,14 @@ def plot_modes(modes, loadings: xr.DataArray | np.ndarray | None = None, *, max_
     nonnegative = bool((atoms.values >= 0).all())
     for column, (title, panel, cmap) in enumerate(panels):
         ax = fig.add_subplot(grid[0, column])
-        image = ax.imshow(panel.values, aspect="auto", interpolation="nearest",
-                          cmap=cmap if nonnegative else "RdBu_r", vmin=0 if nonnegative else -vmax, vmax=vmax)
+        image = ax.imshow(
+            panel.values,
+            aspect="auto",
+            interpolation="nearest",
+            cmap=cmap if nonnegative else "RdBu_r",
+            vmin=0 if nonnegative else -vmax,
+            vmax=vmax,
+        )
         ax.set_title(title)
         ax.set_xlabel(panel.dims[1])
         ax.set_ylabel("mode")
@@ -90,8 +97,11 @@ def plot_sparsity(result: xr.Dataset) -> Figure:
     fig = Figure(figsize=(9, 3.5), layout="constrained")
     left, right = fig.subplots(1, 2)
     _per_layer_range(left, result["hoyer"], "Hoyer sparsity (median, IQR)")
-    _per_layer_lines(right, result["near_zero_fraction"],
-                     f"near-zero fraction (|x| <= {result['near_zero_fraction'].attrs.get('rtol', '?')} max)")
+    _per_layer_lines(
+        right,
+        result["near_zero_fraction"],
+        f"near-zero fraction (|x| <= {result['near_zero_fraction'].attrs.get('rtol', '?')} max)",
+    )
     return fig
 
 
@@ -109,8 +119,9 @@ def plot_dimensions(result: xr.Dataset) -> Figure:
     """
     fig = Figure(figsize=(5, 3.5), layout="constrained")
     ax = fig.subplots()
-    _per_layer_lines(ax, result["n_dimensions"],
-                     f"PCA dimensions for {100 * result.attrs.get('variance', 0.95):g} % variance")
+    _per_layer_lines(
+        ax, result["n_dimensions"], f"PCA dimensions for {100 * result.attrs.get('variance', 0.95):g} % variance"
+    )
     x = np.arange(result.sizes["layer"])
     ax.plot(x, result["n_channels"].max("variable").values, ":", color="grey", label="channels")
     ax.legend(frameon=False)
@@ -133,15 +144,20 @@ def plot_stability(results: dict[str, xr.Dataset]) -> Figure:
     """
     missing = [name for name, result in results.items() if "stability" not in result]
     if not results or missing:
-        raise RetinaCodecError(f"no stability in {missing or 'an empty dict'}; expected fit_modes results "
-                               "fitted with stability_fits > 0")
+        raise RetinaCodecError(
+            f"no stability in {missing or 'an empty dict'}; expected fit_modes results fitted with stability_fits > 0"
+        )
     fig = Figure(figsize=(5, 3.5), layout="constrained")
     ax = fig.subplots()
     for name, result in results.items():
         scores = np.sort(result["stability"].values[np.isfinite(result["stability"].values)])[::-1]
         ax.plot(np.arange(1, len(scores) + 1), scores, marker=".", label=f"{name} (mean {scores.mean():.2f})")
-    ax.set(xlabel="live mode, most stable first", ylabel="matched cosine with other seeds", ylim=(0, 1.02),
-           title="Mode stability across seeds")
+    ax.set(
+        xlabel="live mode, most stable first",
+        ylabel="matched cosine with other seeds",
+        ylim=(0, 1.02),
+        title="Mode stability across seeds",
+    )
     ax.legend(frameon=False, fontsize="small")
     return fig
 
@@ -184,8 +200,11 @@ def plot_sign_correlation(result: xr.Dataset) -> Figure:
     """
     fig = Figure(figsize=(5, 3.5), layout="constrained")
     ax = fig.subplots()
-    _per_layer_range(ax, result["correlation"].expand_dims(variable=[result.attrs.get("variable", "")]),
-                     "corr(pos, |neg|) over channels")
+    _per_layer_range(
+        ax,
+        result["correlation"].expand_dims(variable=[result.attrs.get("variable", "")]),
+        "corr(pos, |neg|) over channels",
+    )
     ax.axhline(0, color="grey", lw=0.8)
     return fig
 
@@ -201,8 +220,9 @@ def _modes_array(modes) -> xr.DataArray:
     values = np.asarray(modes, dtype=np.float64)
     if values.ndim != 2:
         raise RetinaCodecError(f"modes have shape {values.shape}; expected (mode, channel)")
-    return xr.DataArray(values, dims=("mode", "channel"),
-                        coords={"mode": np.arange(len(values)), "channel": np.arange(values.shape[1])})
+    return xr.DataArray(
+        values, dims=("mode", "channel"), coords={"mode": np.arange(len(values)), "channel": np.arange(values.shape[1])}
+    )
 
 
 def _sign_panels(atoms: xr.DataArray) -> list[tuple[str, xr.DataArray, str]]:
@@ -211,8 +231,10 @@ def _sign_panels(atoms: xr.DataArray) -> list[tuple[str, xr.DataArray, str]]:
     feature = atoms.dims[1]
     if "sign" in atoms.coords and atoms["sign"].dims == (feature,):
         unstacked = atoms.unstack(feature)
-        return [(f"modes: {sign} contributions (magnitude)", unstacked.sel(sign=sign).transpose("mode", ...), cmap)
-                for sign, cmap in (("pos", "Reds"), ("neg", "Blues"))]
+        return [
+            (f"modes: {sign} contributions (magnitude)", unstacked.sel(sign=sign).transpose("mode", ...), cmap)
+            for sign, cmap in (("pos", "Reds"), ("neg", "Blues"))
+        ]
     return [("modes", atoms, "viridis")]
 
 
@@ -234,8 +256,7 @@ def _layer_axis(ax, layers) -> np.ndarray:
 def _per_layer_lines(ax, values: xr.DataArray, title: str) -> None:
     x = _layer_axis(ax, values["layer"].values)
     for variable in values["variable"].values:
-        ax.plot(x, values.sel(variable=variable).values, "o-", label=str(variable),
-                color=_COLORS.get(str(variable)))
+        ax.plot(x, values.sel(variable=variable).values, "o-", label=str(variable), color=_COLORS.get(str(variable)))
     ax.set_title(title, fontsize=10)
     ax.legend(frameon=False)
 
@@ -247,7 +268,6 @@ def _per_layer_range(ax, quantiles: xr.DataArray, title: str) -> None:
         q = quantiles.sel(variable=variable)
         color = _COLORS.get(str(variable))
         ax.plot(x, q.sel(quantile=0.5).values, "o-", label=str(variable), color=color)
-        ax.fill_between(x, q.sel(quantile=0.25).values, q.sel(quantile=0.75).values, alpha=0.25,
-                        color=color)
+        ax.fill_between(x, q.sel(quantile=0.25).values, q.sel(quantile=0.75).values, alpha=0.25, color=color)
     ax.set_title(title, fontsize=10)
     ax.legend(frameon=False)

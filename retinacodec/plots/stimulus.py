@@ -1,4 +1,5 @@
 """Stimulus figure: a row of frames and the mean-luminance trace."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,7 @@ def plot_stimulus(stim: xr.DataArray, n_shown: int = 6) -> Figure:
     grid = GridSpec(2, len(shown), figure=fig, height_ratios=[1.0, 0.8])
     for column, index in enumerate(shown):
         ax = fig.add_subplot(grid[0, column])
-        image = ax.imshow(stim.values[index], cmap="gray", vmin=-1.0, vmax=1.0,
-                          interpolation="nearest")
+        image = ax.imshow(stim.values[index], cmap="gray", vmin=-1.0, vmax=1.0, interpolation="nearest")
         ax.set_title(f"{times[index]:.2f} s", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -46,16 +46,14 @@ def plot_stimulus(stim: xr.DataArray, n_shown: int = 6) -> Figure:
 
     trace_ax = fig.add_subplot(grid[1, :])
     trace_ax.plot(times, stim.mean(("y", "x")).values, color="k", lw=1.0, label="mean luminance")
-    trace_ax.plot(times, stim.std(("y", "x")).values, color="tab:orange", lw=0.8,
-                  label="spatial std")
+    trace_ax.plot(times, stim.std(("y", "x")).values, color="tab:orange", lw=0.8, label="spatial std")
     for index in shown:
         trace_ax.axvline(times[index], color="0.7", lw=0.6, ls=":")
     trace_ax.set_ylim(-1.05, 1.05)
     trace_ax.set_xlim(times[0], times[-1] if len(times) > 1 else times[0] + 1.0)
     trace_ax.set_xlabel("time (s)")
     trace_ax.set_ylabel("contrast")
-    trace_ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False,
-                    ncols=2, borderaxespad=0.0)
+    trace_ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False, ncols=2, borderaxespad=0.0)
 
     title = stim.attrs.get("kind", "stimulus")
     if "protocol" in stim.attrs and stim.attrs["protocol"] != title:

@@ -1,4 +1,5 @@
 """Figure of the virtual retina's phenomena battery: flash responses and object-motion sensitivity."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,24 +60,31 @@ def plot_phenomena(
             if data is None:
                 continue
             rate = data["rate"].where(data["cell_type"] == cell_type, drop=True)
-            ax.plot(time, rate.mean("cell"), style, color="k", lw=1.4,
-                    label=label or f"{data.attrs.get('block', 'block')}")
+            ax.plot(
+                time, rate.mean("cell"), style, color="k", lw=1.4, label=label or f"{data.attrs.get('block', 'block')}"
+            )
         ax.set_title(f"{TYPE_LABELS[cell_type]} cells")
         ax.set_xlabel("time (s)")
         if column == 0:
             ax.set_ylabel("rate (Hz)")
             ax.legend(fontsize=7, loc="upper left")
     ax = fig.add_subplot(grid[1, :])
-    conditions = [("control", oms)] + ([(oms_blocked.attrs.get("block", "block"), oms_blocked)]
-                                       if oms_blocked is not None else [])
+    conditions = [("control", oms)] + (
+        [(oms_blocked.attrs.get("block", "block"), oms_blocked)] if oms_blocked is not None else []
+    )
     width = 0.8 / len(conditions)
     for k, (label, index) in enumerate(conditions):
         central = index.where(index["distance_px"] <= max_distance_px, drop=True)
         for column, cell_type in enumerate(types):
             values = central.values[central["cell_type"].values == cell_type]
             x = column + (k - (len(conditions) - 1) / 2) * width
-            ax.bar(x, values.mean() if values.size else np.nan, width * 0.9,
-                   color=f"C{k}", label=label if column == 0 else None)
+            ax.bar(
+                x,
+                values.mean() if values.size else np.nan,
+                width * 0.9,
+                color=f"C{k}",
+                label=label if column == 0 else None,
+            )
             ax.plot(np.full(values.size, x), values, "k.", ms=4)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(types)), [TYPE_LABELS[t] for t in types])

@@ -4,6 +4,7 @@ contribution maps.
 The function ``irf`` lives in :mod:`.instantaneous` (a module named like it would shadow it).
 Names load lazily (torch is imported on first use).
 """
+
 from __future__ import annotations
 
 from .._lazy import lazy_getattr

@@ -7,10 +7,11 @@ spatial profile and a temporal filter; :func:`irf_variability` measures how much
 changes over time; :func:`mode_shares` and :func:`modes_by_share` rank the modes by the share of the
 IRF they carry.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -245,12 +246,14 @@ def irf(
             if weights is not None:
                 loadings = None
                 if isinstance(modes, SAE):
-                    loadings = mode_loadings(adapted, layer, modes, batch, baseline, targets, quadrature_rule,
-                                             n_steps, batch_size, device)
+                    loadings = mode_loadings(
+                        adapted, layer, modes, batch, baseline, targets, quadrature_rule, n_steps, batch_size, device
+                    )
                     loadings_all[chunk] = loadings[:, :, selected].transpose(1, 0, 2)
                 shares = shares_tensor(weights.values, loadings, selected, (len(targets), len(batch)), dtype, device)
-            total, routed = routed_gradients(adapted, batch, baseline, reducers, alphas, node_weights, batch_size,
-                                             layer, shares)
+            total, routed = routed_gradients(
+                adapted, batch, baseline, reducers, alphas, node_weights, batch_size, layer, shares
+            )
             # input channel history - 1 is the current frame: flip so that lag 0 comes first
             whole[chunk] = (total.flip(2) * scale).transpose(0, 1).detach().cpu().numpy()
             if routed is not None:
@@ -259,28 +262,42 @@ def irf(
     result.attrs.update(_provenance(module, stimulus, method, len(alphas), quadrature_rule))
     if weights is None:
         return result
-    return _decomposed(result, parts, loadings_all, weights["mode"].values[selected], layer,
-                       "SAE loadings" if isinstance(modes, SAE) else "static dictionary (all modes loading 1)")
+    return _decomposed(
+        result,
+        parts,
+        loadings_all,
+        weights["mode"].values[selected],
+        layer,
+        "SAE loadings" if isinstance(modes, SAE) else "static dictionary (all modes loading 1)",
+    )
 
 
-def _decomposed(result: xr.DataArray, parts: np.ndarray, loadings: np.ndarray, modes: np.ndarray, layer: str,
-                source: str) -> xr.Dataset:
+def _decomposed(
+    result: xr.DataArray, parts: np.ndarray, loadings: np.ndarray, modes: np.ndarray, layer: str, source: str
+) -> xr.Dataset:
     """The Dataset of a decomposed IRF: whole, per mode, residual, explained fraction, loadings."""
     residual = result.values - parts.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         explained = 1.0 - _squared_norm(residual) / _squared_norm(result.values)
         overall = 1.0 - _squared_norm(residual).sum() / _squared_norm(result.values).sum()
-    mode_irf = xr.DataArray(parts, dims=("time", "cell", "mode", *SPACE_TIME),
-                            coords={**result.coords, "mode": modes}, attrs=result.attrs)
+    mode_irf = xr.DataArray(
+        parts, dims=("time", "cell", "mode", *SPACE_TIME), coords={**result.coords, "mode": modes}, attrs=result.attrs
+    )
     return xr.Dataset(
         {
             "irf": result,
             "mode_irf": mode_irf,
             "residual": result.copy(data=residual),
-            "explained": (("time", "cell"), explained.astype(np.float32),
-                          {"long_name": "1 - |residual|^2 / |irf|^2 per time and cell (NaN for a zero IRF)"}),
-            "loadings": (("time", "cell", "mode"), loadings,
-                         {"long_name": "SAE loadings of each sample (1 for a static dictionary)"}),
+            "explained": (
+                ("time", "cell"),
+                explained.astype(np.float32),
+                {"long_name": "1 - |residual|^2 / |irf|^2 per time and cell (NaN for a zero IRF)"},
+            ),
+            "loadings": (
+                ("time", "cell", "mode"),
+                loadings,
+                {"long_name": "SAE loadings of each sample (1 for a static dictionary)"},
+            ),
         },
         attrs={**result.attrs, "layer": str(layer), "modes": source, "explained_overall": float(overall)},
     )
@@ -291,8 +308,9 @@ def _squared_norm(values: np.ndarray) -> np.ndarray:
     return np.square(values, dtype=np.float64).sum(axis=(-3, -2, -1))
 
 
-def _label(module: nn.Module, stimulus: xr.DataArray, times: np.ndarray, cells: list,
-           values: np.ndarray) -> xr.DataArray:
+def _label(
+    module: nn.Module, stimulus: xr.DataArray, times: np.ndarray, cells: list, values: np.ndarray
+) -> xr.DataArray:
     """Label (time, cell, lag, y, x) IRF values with times (s), cells, lags (s) and pixels."""
     history = values.shape[2]
     rate = float(stimulus.attrs["frame_rate_hz"])
@@ -304,8 +322,7 @@ def _label(module: nn.Module, stimulus: xr.DataArray, times: np.ndarray, cells: 
         "y": stimulus["y"].values,
         "x": stimulus["x"].values,
     }
-    da = xr.DataArray(values, dims=("time", "cell", *SPACE_TIME), coords=coords, name="irf",
-                      attrs={"units": IRF_UNITS})
+    da = xr.DataArray(values, dims=("time", "cell", *SPACE_TIME), coords=coords, name="irf", attrs={"units": IRF_UNITS})
     if types is not None:
         da = da.assign_coords(cell_type=("cell", [str(types[c]) for c in cells]))
     da["time"].attrs["units"] = "s"
@@ -435,9 +452,15 @@ def irf_variability(irf: xr.DataArray | xr.Dataset, variable: str = "irf") -> xr
         mean = np.nanmean(off_diagonal, axis=1)
     lead_coords = {k: v for k, v in da.coords.items() if v.dims and set(v.dims) <= set(lead)}
     return xr.DataArray(
-        (1.0 - mean).reshape([da.sizes[d] for d in lead]), dims=lead, coords=lead_coords, name="irf_variability",
-        attrs={"long_name": "1 - mean Pearson correlation between IRFs at different times",
-               "n_times": int(n_time), "retinacodec_version": __version__},
+        (1.0 - mean).reshape([da.sizes[d] for d in lead]),
+        dims=lead,
+        coords=lead_coords,
+        name="irf_variability",
+        attrs={
+            "long_name": "1 - mean Pearson correlation between IRFs at different times",
+            "n_times": int(n_time),
+            "retinacodec_version": __version__,
+        },
     )
 
 
@@ -467,9 +490,13 @@ def mode_shares(decomposed: xr.Dataset) -> xr.DataArray:
     inner = np.einsum("tclyx,tcmlyx->tcm", whole, parts, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = inner / _squared_norm(whole)[..., None]
-    return xr.DataArray(share, dims=("time", "cell", "mode"), coords={"time": decomposed["time"],
-                        "cell": decomposed["cell"], "mode": decomposed["mode"]}, name="share",
-                        attrs={"long_name": "<mode part, IRF> / |IRF|^2"})
+    return xr.DataArray(
+        share,
+        dims=("time", "cell", "mode"),
+        coords={"time": decomposed["time"], "cell": decomposed["cell"], "mode": decomposed["mode"]},
+        name="share",
+        attrs={"long_name": "<mode part, IRF> / |IRF|^2"},
+    )
 
 
 def modes_by_share(decomposed: xr.Dataset, min_share: float = 0.5, max_modes: int = 6) -> xr.Dataset:
@@ -497,8 +524,9 @@ def modes_by_share(decomposed: xr.Dataset, min_share: float = 0.5, max_modes: in
         together) and ``shown_share_overall`` (the cells' lists, norms pooled over cells).
     """
     if not 0 < min_share <= 1 or isinstance(max_modes, bool) or not isinstance(max_modes, int) or max_modes < 1:
-        raise RetinaCodecError(f"min_share {min_share!r} and max_modes {max_modes!r}; expected a share in (0, 1] "
-                               "and a positive integer")
+        raise RetinaCodecError(
+            f"min_share {min_share!r} and max_modes {max_modes!r}; expected a share in (0, 1] and a positive integer"
+        )
     share = mode_shares(decomposed)
     norms = _squared_norm(decomposed["irf"].values)  # (time, cell)
     pooled = (share.fillna(0.0) * norms[..., None]).sum("time") / norms.sum(axis=0)[:, None]
@@ -510,12 +538,20 @@ def modes_by_share(decomposed: xr.Dataset, min_share: float = 0.5, max_modes: in
         count = min(max_modes, int(np.searchsorted(total, min_share - 1e-12) + 1), len(order))
         ranks[c, :count], cumulative[c, :count] = decomposed["mode"].values[order[:count]], total[:count]
     kept = [m for m in decomposed["mode"].values if m in set(ranks[ranks >= 0].tolist())]
-    result = _decomposed(decomposed["irf"], decomposed["mode_irf"].sel(mode=kept).transpose(
-        "time", "cell", "mode", *SPACE_TIME).values, decomposed["loadings"].sel(mode=kept).values, np.asarray(kept),
-        decomposed.attrs.get("layer", ""), decomposed.attrs.get("modes", ""))
+    result = _decomposed(
+        decomposed["irf"],
+        decomposed["mode_irf"].sel(mode=kept).transpose("time", "cell", "mode", *SPACE_TIME).values,
+        decomposed["loadings"].sel(mode=kept).values,
+        np.asarray(kept),
+        decomposed.attrs.get("layer", ""),
+        decomposed.attrs.get("modes", ""),
+    )
     shown = np.nanmax(cumulative, axis=1)
     pooled_shown = float((shown * norms.sum(axis=0)).sum() / norms.sum())
-    return result.assign(share=share.sel(mode=kept), cell_share=pooled.sel(mode=kept),
-                         cell_modes=(("cell", "rank"), ranks), cumulative_share=(("cell", "rank"), cumulative),
-                         shown_share=("cell", shown)).assign_attrs(shown_share_overall=pooled_shown,
-                                                                   min_share=float(min_share))
+    return result.assign(
+        share=share.sel(mode=kept),
+        cell_share=pooled.sel(mode=kept),
+        cell_modes=(("cell", "rank"), ranks),
+        cumulative_share=(("cell", "rank"), cumulative),
+        shown_share=("cell", shown),
+    ).assign_attrs(shown_share_overall=pooled_shown, min_share=float(min_share))

@@ -4,9 +4,10 @@ Built on the machinery they share with the instantaneous receptive fields: each 
 each channel (:mod:`retinacodec.modes.selection`) and the input gradient routed through a hidden
 layer channel by channel (:mod:`retinacodec.attribution.routed`).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -119,31 +120,40 @@ def contribution_maps(
         if values.ndim != 4:
             raise RetinaCodecError(f"images have shape {tuple(values.shape)}; expected (image, colour, y, x)")
         with torch.no_grad():
-            check_layer_channels(adapted, layer, adapted.capture(values[:1], layer).activation, weights.sizes["channel"])
+            check_layer_channels(
+                adapted, layer, adapted.capture(values[:1], layer).activation, weights.sizes["channel"]
+            )
         maps = np.empty((values.shape[0], len(selected), *values.shape[2:]), dtype=np.float32)
         per_chunk = max(1, batch_size // len(alphas))
-        for start in progress_bar(range(0, values.shape[0], per_chunk), desc="contribution maps", unit="batch",
-                          progress=progress):
+        for start in progress_bar(
+            range(0, values.shape[0], per_chunk), desc="contribution maps", unit="batch", progress=progress
+        ):
             rows = slice(start, start + per_chunk)
             batch = values[rows]
             start_point = prepared.baseline if prepared.baseline.shape[0] == 1 else prepared.baseline[rows]
             with torch.no_grad():
                 reducer = target.bind(adapted.module, adapted.module(batch))
             if isinstance(modes, SAE):
-                loadings = mode_loadings(adapted, layer, modes, batch, start_point, [target], quadrature_rule,
-                                         n_steps, batch_size, device)
+                loadings = mode_loadings(
+                    adapted, layer, modes, batch, start_point, [target], quadrature_rule, n_steps, batch_size, device
+                )
             else:
                 loadings = None
             shares = shares_tensor(weights.values, loadings, selected, (1, batch.shape[0]), dtype, device)
-            _, routed = routed_gradients(adapted, batch, start_point, [reducer], alphas, nodes_weights,
-                                         batch_size, layer, shares)
+            _, routed = routed_gradients(
+                adapted, batch, start_point, [reducer], alphas, nodes_weights, batch_size, layer, shares
+            )
             displacement = batch if method == "gradient" else batch - start_point
             maps[rows] = (routed[0] * displacement.unsqueeze(1)).sum(2).detach().cpu().numpy()
     result = xr.DataArray(
         maps,
         dims=("image", "mode", "y", "x"),
-        coords={"image": prepared.coord, "mode": weights["mode"].values[selected],
-                "y": np.arange(maps.shape[2]), "x": np.arange(maps.shape[3])},
+        coords={
+            "image": prepared.coord,
+            "mode": weights["mode"].values[selected],
+            "y": np.arange(maps.shape[2]),
+            "x": np.arange(maps.shape[3]),
+        },
         name="contribution_map",
         attrs={
             "retinacodec_version": __version__,

@@ -3,6 +3,7 @@
 Every generator returns the labeled stimulus of :func:`make_stimulus`: float32 contrast in
 [-1, 1], dims (time, y, x), time in seconds, attrs with the frame rate, units and every parameter.
 """
+
 from .base import make_stimulus, validate_stimulus
 from .chirp import chirp
 from .flash import flash

@@ -1,4 +1,5 @@
 """The labeled stimulus container: construction and validation shared by every generator."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -105,9 +106,7 @@ def validate_stimulus(stim: xr.DataArray, *, min_frames: int = 1) -> xr.DataArra
             f"stimulus attr frame_rate_hz is {rate!r}; expected a positive number of frames per second"
         )
     if stim.sizes["time"] < min_frames:
-        raise RetinaCodecError(
-            f"stimulus has {stim.sizes['time']} frames; expected at least {min_frames}"
-        )
+        raise RetinaCodecError(f"stimulus has {stim.sizes['time']} frames; expected at least {min_frames}")
     values = stim.values
     if not np.issubdtype(values.dtype, np.number):
         raise RetinaCodecError(f"stimulus has dtype {values.dtype}; expected floating-point contrast")

@@ -3,6 +3,7 @@
 Built on :mod:`retinacodec._validation`; generators call them first thing, so a bad recipe value
 fails before any work is done.
 """
+
 from __future__ import annotations
 
 from .._validation import check_int, check_number
@@ -71,9 +72,6 @@ def provenance(**parameters) -> dict:
     """
     from .. import __version__
 
-    attrs = {
-        key: list(value) if isinstance(value, (tuple, list)) else value
-        for key, value in parameters.items()
-    }
+    attrs = {key: list(value) if isinstance(value, (tuple, list)) else value for key, value in parameters.items()}
     attrs["retinacodec_version"] = __version__
     return attrs

@@ -1,4 +1,5 @@
 """The full-field chirp of Baden et al. (2016): a light step, a frequency and an amplitude sweep."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -90,16 +91,14 @@ def chirp(
     Baden, T. et al. (2016). The functional diversity of retinal ganglion cells in the mouse.
     Nature 529, 345-350.
     """
-    checked_frames, size, frame_rate_hz = check_frame_grid(
-        1 if n_frames is None else n_frames, size, frame_rate_hz
-    )
+    checked_frames, size, frame_rate_hz = check_frame_grid(1 if n_frames is None else n_frames, size, frame_rate_hz)
     contrast = check_contrast(contrast)
     sweep_duration_s = check_number("sweep_duration_s", sweep_duration_s, strictly_above=0.0)
     nyquist = frame_rate_hz / 2
-    max_frequency_hz = check_number("max_frequency_hz", max_frequency_hz, strictly_above=0.0,
-                                    strictly_below=nyquist)
-    amplitude_frequency_hz = check_number("amplitude_frequency_hz", amplitude_frequency_hz,
-                                          strictly_above=0.0, strictly_below=nyquist)
+    max_frequency_hz = check_number("max_frequency_hz", max_frequency_hz, strictly_above=0.0, strictly_below=nyquist)
+    amplitude_frequency_hz = check_number(
+        "amplitude_frequency_hz", amplitude_frequency_hz, strictly_above=0.0, strictly_below=nyquist
+    )
     seed = check_seed(seed)
 
     labels, pieces = [], []
@@ -124,9 +123,15 @@ def chirp(
         frames,
         frame_rate_hz,
         kind="chirp",
-        **provenance(n_frames=n_frames, size=size, contrast=contrast,
-                     sweep_duration_s=sweep_duration_s, max_frequency_hz=max_frequency_hz,
-                     amplitude_frequency_hz=amplitude_frequency_hz, seed=seed,
-                     chirp_frames=chirp_frames),
+        **provenance(
+            n_frames=n_frames,
+            size=size,
+            contrast=contrast,
+            sweep_duration_s=sweep_duration_s,
+            max_frequency_hz=max_frequency_hz,
+            amplitude_frequency_hz=amplitude_frequency_hz,
+            seed=seed,
+            chirp_frames=chirp_frames,
+        ),
     )
     return stim.assign_coords(chirp_segment=("time", np.resize(np.array(labels), n_frames)))

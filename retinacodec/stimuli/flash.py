@@ -1,4 +1,5 @@
 """Full-field flashes: a periodic light step followed by a dark step."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -67,7 +68,8 @@ def flash(
         frames,
         frame_rate_hz,
         kind="flash",
-        **provenance(n_frames=n_frames, size=size, period_s=period_s, duty_cycle=duty_cycle,
-                     contrast=contrast, seed=seed),
+        **provenance(
+            n_frames=n_frames, size=size, period_s=period_s, duty_cycle=duty_cycle, contrast=contrast, seed=seed
+        ),
     )
     return stim.assign_coords(phase=("time", np.where(light, "light", "dark")))

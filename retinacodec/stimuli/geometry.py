@@ -1,4 +1,5 @@
 """Pixel geometry shared by the oriented generators (grating, moving bar)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Drifting sinusoidal gratings."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,8 +62,9 @@ def grating(
     """
     n_frames, size, frame_rate_hz = check_frame_grid(n_frames, size, frame_rate_hz)
     spatial_period_px = check_number("spatial_period_px", spatial_period_px, minimum=2.0)
-    temporal_frequency_hz = check_number("temporal_frequency_hz", temporal_frequency_hz,
-                                         minimum=0.0, strictly_below=frame_rate_hz / 2)
+    temporal_frequency_hz = check_number(
+        "temporal_frequency_hz", temporal_frequency_hz, minimum=0.0, strictly_below=frame_rate_hz / 2
+    )
     direction_deg = check_number("direction_deg", direction_deg)
     contrast = check_contrast(contrast)
     phase_deg = check_number("phase_deg", phase_deg)
@@ -76,7 +78,14 @@ def grating(
         frames,
         frame_rate_hz,
         kind="grating",
-        **provenance(n_frames=n_frames, size=size, spatial_period_px=spatial_period_px,
-                     temporal_frequency_hz=temporal_frequency_hz, direction_deg=direction_deg,
-                     contrast=contrast, phase_deg=phase_deg, seed=seed),
+        **provenance(
+            n_frames=n_frames,
+            size=size,
+            spatial_period_px=spatial_period_px,
+            temporal_frequency_hz=temporal_frequency_hz,
+            direction_deg=direction_deg,
+            contrast=contrast,
+            phase_deg=phase_deg,
+            seed=seed,
+        ),
     )

@@ -1,4 +1,5 @@
 """A bar sweeping once across the field at constant speed."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -67,15 +68,21 @@ def moving_bar(
     start = -(np.abs(along).max() + width_px / 2 + 0.5)
     centre = start + speed_px_s * np.arange(n_frames) / frame_rate_hz
     bar = centre[:, None, None]
-    overlap = (np.minimum(along + 0.5, bar + width_px / 2)
-               - np.maximum(along - 0.5, bar - width_px / 2))
+    overlap = np.minimum(along + 0.5, bar + width_px / 2) - np.maximum(along - 0.5, bar - width_px / 2)
     frames = contrast * np.clip(overlap, 0.0, 1.0)
     stim = make_stimulus(
         frames,
         frame_rate_hz,
         kind="moving_bar",
-        **provenance(n_frames=n_frames, size=size, width_px=width_px, contrast=contrast,
-                     speed_px_s=speed_px_s, direction_deg=direction_deg, seed=seed),
+        **provenance(
+            n_frames=n_frames,
+            size=size,
+            width_px=width_px,
+            contrast=contrast,
+            speed_px_s=speed_px_s,
+            direction_deg=direction_deg,
+            seed=seed,
+        ),
     )
     stim = stim.assign_coords(bar_position_px=("time", centre))
     stim["bar_position_px"].attrs["units"] = "pixel"

@@ -4,6 +4,7 @@ The photographs are the two sample images shipped inside scikit-learn
 (:func:`sklearn.datasets.load_sample_image`: ``china.jpg`` and ``flower.jpg``, 427 x 640 px), so
 nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,7 +24,7 @@ SAMPLE_IMAGES = ("china", "flower")
 """Names of the photographs (scikit-learn's sample images without the ``.jpg``)."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def contrast_image(name: str, scale: float) -> np.ndarray:
     """A sample photograph as contrast around its mean, low-pass filtered for sampling.
 
@@ -110,9 +111,17 @@ def reflect(position: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return low + np.where(folded > width, 2 * width - folded, folded)
 
 
-def _gaze_path(rng: np.random.Generator, n_frames: int, frame_rate_hz: float, bounds: list[np.ndarray], *,
-               drift_std_px: float, saccade_rate_hz: float, saccade_amplitude_px: float,
-               switch_probability: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _gaze_path(
+    rng: np.random.Generator,
+    n_frames: int,
+    frame_rate_hz: float,
+    bounds: list[np.ndarray],
+    *,
+    drift_std_px: float,
+    saccade_rate_hz: float,
+    saccade_amplitude_px: float,
+    switch_probability: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The gaze of :func:`natural_jitter`: (n_frames, 2) positions in stimulus px, the image index
     and the saccade flag per frame (the random process of its Notes)."""
     n_images = len(bounds)
@@ -149,8 +158,9 @@ def _gaze_path(rng: np.random.Generator, n_frames: int, frame_rate_hz: float, bo
     return gaze, image_index, saccade
 
 
-def _window_frames(pictures: list[np.ndarray], gaze: np.ndarray, image_index: np.ndarray, size: int,
-                   scale: float, progress: bool) -> np.ndarray:
+def _window_frames(
+    pictures: list[np.ndarray], gaze: np.ndarray, image_index: np.ndarray, size: int, scale: float, progress: bool
+) -> np.ndarray:
     """float32 (n_frames, size, size) bilinear samples of the pictures around each gaze position."""
     offsets = np.arange(size) - (size - 1) / 2.0
     frames = np.empty((len(gaze), size, size), dtype=np.float32)
@@ -230,25 +240,28 @@ def natural_jitter(
     """
     n_frames, size, frame_rate_hz = check_frame_grid(n_frames, size, frame_rate_hz)
     if isinstance(images, str) or not isinstance(images, Sequence) or len(images) == 0:
-        raise RetinaCodecError(
-            f"images is {images!r}; expected a non-empty list of: {', '.join(SAMPLE_IMAGES)}"
-        )
+        raise RetinaCodecError(f"images is {images!r}; expected a non-empty list of: {', '.join(SAMPLE_IMAGES)}")
     images = [check_choice("images", name, SAMPLE_IMAGES) for name in images]
     scale = check_number("scale", scale, strictly_above=0.0)
     contrast = check_contrast(contrast)
     drift_std_px = check_number("drift_std_px", drift_std_px, minimum=0.0)
     saccade_rate_hz = check_number("saccade_rate_hz", saccade_rate_hz, minimum=0.0)
     saccade_amplitude_px = check_number("saccade_amplitude_px", saccade_amplitude_px, minimum=0.0)
-    switch_probability = check_number("switch_probability", switch_probability, minimum=0.0,
-                                      maximum=1.0)
+    switch_probability = check_number("switch_probability", switch_probability, minimum=0.0, maximum=1.0)
     seed = check_seed(seed)
 
     pictures = [contrast_image(name, scale) for name in images]
     bounds = [gaze_bounds(picture.shape, size, scale) for picture in pictures]
     gaze, image_index, saccade = _gaze_path(
-        np.random.default_rng(seed), n_frames, frame_rate_hz, bounds, drift_std_px=drift_std_px,
-        saccade_rate_hz=saccade_rate_hz, saccade_amplitude_px=saccade_amplitude_px,
-        switch_probability=switch_probability)
+        np.random.default_rng(seed),
+        n_frames,
+        frame_rate_hz,
+        bounds,
+        drift_std_px=drift_std_px,
+        saccade_rate_hz=saccade_rate_hz,
+        saccade_amplitude_px=saccade_amplitude_px,
+        switch_probability=switch_probability,
+    )
     frames = _window_frames(pictures, gaze, image_index, size, scale, progress)
     frames *= np.float32(contrast)
 

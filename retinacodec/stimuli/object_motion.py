@@ -4,6 +4,7 @@
 inside their receptive-field centre (the "object") moves differently from the background, and
 stay quiet when both move together (global motion, as during the eye's fixational jitter).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,6 +40,7 @@ def square_wave_pixels(position_px: np.ndarray, period_px: float) -> np.ndarray:
     fractional part of :math:`u / P`, so the pixel average is :math:`F(u + 1/2) - F(u - 1/2)`:
     a sub-pixel shift changes the edge pixels gradually instead of jumping by a whole pixel.
     """
+
     def triangle(u):
         fraction = np.mod(u / period_px, 1.0)
         return period_px * np.minimum(fraction, 1.0 - fraction)
@@ -124,16 +126,29 @@ def object_motion(
     rows, cols = np.mgrid[0:size, 0:size].astype(float)
     inside = (rows - center_y) ** 2 + (cols - center_x) ** 2 <= object_radius_px**2
     x = cols[None, :, :]
-    frames = np.where(
-        inside[None],
-        square_wave_pixels(x - object_shift[:, None, None], bar_period_px),
-        square_wave_pixels(x - background_shift[:, None, None], bar_period_px),
-    ) * contrast
+    frames = (
+        np.where(
+            inside[None],
+            square_wave_pixels(x - object_shift[:, None, None], bar_period_px),
+            square_wave_pixels(x - background_shift[:, None, None], bar_period_px),
+        )
+        * contrast
+    )
     stim = make_stimulus(
-        frames, frame_rate_hz, kind="object_motion",
-        **provenance(n_frames=n_frames, seed=seed, mode=mode, object_radius_px=object_radius_px,
-                     bar_period_px=bar_period_px, jitter_px=jitter_px, size=size,
-                     contrast=contrast, center=(center_y, center_x)),
+        frames,
+        frame_rate_hz,
+        kind="object_motion",
+        **provenance(
+            n_frames=n_frames,
+            seed=seed,
+            mode=mode,
+            object_radius_px=object_radius_px,
+            bar_period_px=bar_period_px,
+            jitter_px=jitter_px,
+            size=size,
+            contrast=contrast,
+            center=(center_y, center_x),
+        ),
     )
     stim.coords["object_shift"] = ("time", object_shift, {"units": "pixel"})
     stim.coords["background_shift"] = ("time", background_shift, {"units": "pixel"})

@@ -11,6 +11,7 @@ A recipe looks like::
 The shipped recipes live in the ``stimuli/`` folder at the top of the repository (next to the
 ``retinacodec`` package, which is installed editable).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -75,8 +76,8 @@ def list_protocols() -> list[str]:
 def _recipe_path(path_or_name: str | os.PathLike) -> Path:
     """A path for a path-like argument (has a folder or a ``.toml`` suffix), else a shipped name."""
     text = os.fspath(path_or_name)
-    looks_like_path = isinstance(path_or_name, os.PathLike) or text.endswith(".toml") or any(
-        sep in text for sep in {"/", os.sep}
+    looks_like_path = (
+        isinstance(path_or_name, os.PathLike) or text.endswith(".toml") or any(sep in text for sep in {"/", os.sep})
     )
     if looks_like_path:
         path = Path(text)
@@ -85,9 +86,7 @@ def _recipe_path(path_or_name: str | os.PathLike) -> Path:
         return path
     names = list_protocols()
     if text not in names:
-        raise RetinaCodecError(
-            f"unknown protocol {text!r}; expected a TOML file path or one of: {', '.join(names)}"
-        )
+        raise RetinaCodecError(f"unknown protocol {text!r}; expected a TOML file path or one of: {', '.join(names)}")
     return _shipped_dir() / f"{text}.toml"
 
 
@@ -212,9 +211,7 @@ def render_kind(kind: str, parameters: dict, *, progress: bool = True, source: s
         raise RetinaCodecError(f"{source}: {exc}") from None
 
 
-def render_protocol(
-    path_or_name: str | os.PathLike, *, progress: bool = True, **overrides
-) -> xr.DataArray:
+def render_protocol(path_or_name: str | os.PathLike, *, progress: bool = True, **overrides) -> xr.DataArray:
     """Render a protocol recipe to a stimulus.
 
     Parameters

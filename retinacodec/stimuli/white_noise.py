@@ -1,5 +1,6 @@
 """Spatiotemporal white noise: independent binary or Gaussian checks on every frame, stationary or
 switching between contrasts and mean levels."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,8 +64,7 @@ def white_noise(
     block_size = check_int("block_size", block_size)
     seed = check_seed(seed)
 
-    frames = _noise_frames(np.random.default_rng(seed), n_frames, size, block_size, distribution,
-                           np.float32(contrast))
+    frames = _noise_frames(np.random.default_rng(seed), n_frames, size, block_size, distribution, np.float32(contrast))
     return make_stimulus(
         frames,
         frame_rate_hz,
@@ -80,8 +80,14 @@ def white_noise(
     )
 
 
-def _noise_frames(rng: np.random.Generator, n_frames: int, size: int, block_size: int,
-                  distribution: str, contrast: np.ndarray | np.float32) -> np.ndarray:
+def _noise_frames(
+    rng: np.random.Generator,
+    n_frames: int,
+    size: int,
+    block_size: int,
+    distribution: str,
+    contrast: np.ndarray | np.float32,
+) -> np.ndarray:
     """Frames of zero-mean checks; ``contrast`` is one amplitude or one per frame (clipped to ±1)."""
     n_blocks = -(-size // block_size)
     shape = (n_frames, n_blocks, n_blocks)

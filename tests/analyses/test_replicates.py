@@ -1,4 +1,5 @@
 """analyses/retina_replicates.py: intervals over seeds, the README section and the figure (on made-up runs)."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -39,15 +40,18 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
             contribution = 0.05 if settings.seed == 9200 else 0.01  # below activation at one seed
             summary[f"control_specificity_{layer}"] = {
                 intervention: {"contribution": contribution, "activation": 0.03, "random": 0.0}
-                for intervention in ("ablate", "preserve")}
+                for intervention in ("ablate", "preserve")
+            }
         (folder / "summary.json").write_text(json.dumps(summary))
         return folder / "report.md"
 
     def fake_retest(folder, settings, test_seeds, frames, model):
         assert folder == tmp_path / "seed_9200" and settings.seed == 9200 and test_seeds == [9202, 9302]
-        return {"seed": settings.seed, "test_seeds": test_seeds,
-                "frames": {str(n): {"scores": [0.5, 0.7], "interval": replicates.interval([0.5, 0.7])}
-                           for n in frames}}
+        return {
+            "seed": settings.seed,
+            "test_seeds": test_seeds,
+            "frames": {str(n): {"scores": [0.5, 0.7], "interval": replicates.interval([0.5, 0.7])} for n in frames},
+        }
 
     monkeypatch.setattr(replicates, "run_demo", fake_demo)
     monkeypatch.setattr(replicates, "retest", fake_retest)
@@ -74,12 +78,23 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
     def fake_spread(folder, settings, n_fits, model):
         assert folder == tmp_path / "again" / f"seed_{settings.seed}" and n_fits == 3 and model == "my_model"
         single = runs[settings.seed]
-        return {"single": single, "mean_over_fits": single + 0.01, "spread": 0.1, "consensus_score": single + 0.05,
-                "pathways_single": 2, "pathways_consensus": 3}
+        return {
+            "single": single,
+            "mean_over_fits": single + 0.01,
+            "spread": 0.1,
+            "consensus_score": single + 0.05,
+            "pathways_single": 2,
+            "pathways_consensus": 3,
+        }
 
     monkeypatch.setattr(replicates, "sae_spread", fake_spread)
-    monkeypatch.setattr(replicates, "retest", lambda folder, settings, test_seeds, frames, model: fake_retest(
-        tmp_path / "seed_9200", settings, test_seeds, frames, model))
+    monkeypatch.setattr(
+        replicates,
+        "retest",
+        lambda folder, settings, test_seeds, frames, model: fake_retest(
+            tmp_path / "seed_9200", settings, test_seeds, frames, model
+        ),
+    )
     again = replicates.replicate(tmp_path / "again", list(runs), "my_model", sae_fits=3)
     assert again["sae_fits"]["consensus - single"]["mean"] == pytest.approx(0.05)
     text = replicates.section(again, "docs/figures/x.png")
@@ -98,16 +113,29 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
 
 
 def record(layer, block, channels, match_r=0.5, agreement=1.0, confidence=0.5, outcome="confirmed"):
-    return {"layer": layer, "block": block, "channels": channels, "match_r": match_r, "outcome": outcome,
-            "type_agreement": agreement, "confidence": confidence}
+    return {
+        "layer": layer,
+        "block": block,
+        "channels": channels,
+        "match_r": match_r,
+        "outcome": outcome,
+        "type_agreement": agreement,
+        "confidence": confidence,
+    }
 
 
 def test_the_consensus_keeps_what_half_the_fits_name_with_their_most_chosen_set(replicates):
-    fits = [[record("bipolar", "on", "3"), record("bipolar", "off", "0, 4"), record("amacrine", "on", "6", 0.4)],
-            [record("bipolar", "on", "3"), record("bipolar", "off", "0"), record("amacrine", "on", "3, 6", 0.6)],
-            [record("bipolar", "on", "3, 5"), record("bipolar", "off", "0, 4"), record("amacrine", "on", "6", 0.4),
-             record("amacrine", "wide", "1")],
-            [record("bipolar", "on", "3"), record("amacrine", "on", "3, 6", 0.6)]]
+    fits = [
+        [record("bipolar", "on", "3"), record("bipolar", "off", "0, 4"), record("amacrine", "on", "6", 0.4)],
+        [record("bipolar", "on", "3"), record("bipolar", "off", "0"), record("amacrine", "on", "3, 6", 0.6)],
+        [
+            record("bipolar", "on", "3, 5"),
+            record("bipolar", "off", "0, 4"),
+            record("amacrine", "on", "6", 0.4),
+            record("amacrine", "wide", "1"),
+        ],
+        [record("bipolar", "on", "3"), record("amacrine", "on", "3, 6", 0.6)],
+    ]
     kept = {(r["layer"], r["block"]): r["channels"] for r in replicates.consensus(fits)}
     # named by 1 of 4 fits: dropped; by 3 or 4: kept, with the set chosen most often; amacrine ON has
     # "6" and "3, 6" twice each, and the tie goes to the set that follows the pathway more closely
@@ -121,9 +149,11 @@ def test_the_consensus_keeps_what_half_the_fits_name_with_their_most_chosen_set(
 
 
 def test_records_are_scored_as_the_library_scores_hypotheses(replicates):
-    records = [record("bipolar", "on", "3", agreement=1.0, confidence=0.8),
-               record("bipolar", "off", "1", agreement=0.25, confidence=0.4, outcome="partly confirmed"),
-               record("amacrine", "on", "2", agreement=float("nan"), confidence=0.9, outcome="untested")]
+    records = [
+        record("bipolar", "on", "3", agreement=1.0, confidence=0.8),
+        record("bipolar", "off", "1", agreement=0.25, confidence=0.4, outcome="partly confirmed"),
+        record("amacrine", "on", "2", agreement=float("nan"), confidence=0.9, outcome="untested"),
+    ]
     scored = replicates.score_records(records)
     assert scored["recovery"] == pytest.approx((0.8 * 1.0 + 0.4 * 0.25) / 1.2)
     assert scored["pathways"] == 1
@@ -131,9 +161,11 @@ def test_records_are_scored_as_the_library_scores_hypotheses(replicates):
 
 def test_sae_refits_reuse_the_runs_own_fit_first_and_refit_with_spaced_seeds(replicates, monkeypatch, tmp_path):
     seeds_seen, read = [], []
-    fits = {0: [record("bipolar", "on", "3", agreement=1.0)],
-            9100 + replicates.SAE_SEED_STEP: [record("bipolar", "on", "3, 5", agreement=0.5)],
-            9100 + 2 * replicates.SAE_SEED_STEP: [record("bipolar", "on", "3", agreement=1.0)]}
+    fits = {
+        0: [record("bipolar", "on", "3", agreement=1.0)],
+        9100 + replicates.SAE_SEED_STEP: [record("bipolar", "on", "3, 5", agreement=0.5)],
+        9100 + 2 * replicates.SAE_SEED_STEP: [record("bipolar", "on", "3", agreement=1.0)],
+    }
 
     def fake_fit(contributions, **kwargs):
         seeds_seen.append(kwargs["seed"])
@@ -153,7 +185,9 @@ def test_sae_refits_reuse_the_runs_own_fit_first_and_refit_with_spaced_seeds(rep
     monkeypatch.setattr(replicates, "fit_modes", fake_fit)
     monkeypatch.setattr(replicates, "tested_hypotheses", fake_tested)
     monkeypatch.setattr(replicates, "_records", lambda tested: tested["records"])
-    monkeypatch.setattr(replicates, "natural_jitter", lambda n_frames, seed, progress: type("S", (), {"attrs": {"seed": seed}})())
+    monkeypatch.setattr(
+        replicates, "natural_jitter", lambda n_frames, seed, progress: type("S", (), {"attrs": {"seed": seed}})()
+    )
     spread = replicates.sae_spread(tmp_path, replicates.DemoSettings(seed=9100), 3)
     assert read[:2] == ["modes_bipolar.nc", "modes_amacrine.nc"]  # fit 0 is the run's own
     assert read[2:] == ["contributions_bipolar.nc", "contributions_amacrine.nc"]  # read once for both refits

@@ -1,4 +1,5 @@
 """Small networks for the contributions tests."""
+
 import pytest
 import torch
 from torch import nn
@@ -13,7 +14,12 @@ def smooth_convnet():
     """
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(2, 3, 3), nn.Tanh(), nn.Conv2d(3, 4, 3), nn.Softplus(), nn.Flatten(), nn.Linear(64, 3),
+        nn.Conv2d(2, 3, 3),
+        nn.Tanh(),
+        nn.Conv2d(3, 4, 3),
+        nn.Softplus(),
+        nn.Flatten(),
+        nn.Linear(64, 3),
     ).double()
 
 

@@ -1,4 +1,5 @@
 """Per-cell activation: each channel's output over the cell's receptive-field window."""
+
 import numpy as np
 import pytest
 import torch
@@ -32,8 +33,9 @@ def test_a_cell_reading_one_pixel_sees_that_pixel(stimulus):
         grid[0, 1, 2, 3] = -2.0  # sign and channel of the weight do not matter, only where
         grid[1, 0, 0, 0], grid[1, 4, 7, 7] = 1.0, 1.0
         grid[2] = 0.5
-    ds = contributions(model, stimulus, "amacrine", [Cell(0), Cell(1), Cell(2)], activation="cell", n_steps=2,
-                       progress=False)
+    ds = contributions(
+        model, stimulus, "amacrine", [Cell(0), Cell(1), Cell(2)], activation="cell", n_steps=2, progress=False
+    )
     output = _layer_output(model, stimulus, "amacrine")  # (time, channel, 8, 8)
     assert np.allclose(ds.activation.sel(cell=0).values, output[:, :, 2, 3])
     assert np.allclose(ds.activation.sel(cell=1).values, (output[:, :, 0, 0] + output[:, :, 7, 7]) / 2)
@@ -61,8 +63,9 @@ def test_cell_activation_depends_on_the_cell_and_split_parts_add_up(stimulus):
     model = small_retina()
     cells = [Cell(0), Cell(1), Cell(2)]
     space = contributions(model, stimulus, "bipolar", cells, n_steps=2, progress=False)
-    per_cell = contributions(model, stimulus, "bipolar", cells, activation="cell", split="sign", n_steps=2,
-                             progress=False)
+    per_cell = contributions(
+        model, stimulus, "bipolar", cells, activation="cell", split="sign", n_steps=2, progress=False
+    )
     by_cell = per_cell.activation.sum("sign").values.reshape(-1, 3, 4)
     assert np.ptp(by_cell, axis=1).max() > 1e-3  # differs across cells at the same time
     summed = space.activation.values.reshape(-1, 3, 4)
@@ -82,10 +85,25 @@ def test_factorized_readout_window_is_its_spatial_mask():
     cell's mask, normalised; an earlier layer's window covers where the cell's rate can change."""
     from retinacodec.models.retina_cnn import RetinaCNN
 
-    model = RetinaCNN(2, history=6, size=16, bipolar_channels=4, bipolar_kernel=5, amacrine_channels=5,
-                      amacrine_kernel=5, readout="factorized").double().eval()
-    readout = model.ganglion[0] if hasattr(model.ganglion[0], "mask") else next(
-        m for m in model.ganglion if hasattr(m, "mask"))
+    model = (
+        RetinaCNN(
+            2,
+            history=6,
+            size=16,
+            bipolar_channels=4,
+            bipolar_kernel=5,
+            amacrine_channels=5,
+            amacrine_kernel=5,
+            readout="factorized",
+        )
+        .double()
+        .eval()
+    )
+    readout = (
+        model.ganglion[0]
+        if hasattr(model.ganglion[0], "mask")
+        else next(m for m in model.ganglion if hasattr(m, "mask"))
+    )
     with torch.no_grad():
         readout.mask.zero_()
         readout.mask[1, 3, 2:5] = torch.tensor([1.0, -2.0, 1.0])
@@ -108,14 +126,28 @@ def test_per_cell_activation_comes_from_the_contributions_own_forward_pass(stimu
     for activation in ("space", "cell"):
         seen = []
         handle = model.amacrine.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
-        results[activation] = contributions(model, stimulus, "amacrine", cells, activation=activation, split="sign",
-                                            n_steps=3, batch_size=9, progress=False)
+        results[activation] = contributions(
+            model,
+            stimulus,
+            "amacrine",
+            cells,
+            activation=activation,
+            split="sign",
+            n_steps=3,
+            batch_size=9,
+            progress=False,
+        )
         handle.remove()
         rows[activation] = sum(seen)
     assert rows["cell"] == rows["space"]
     output = _layer_output(model, stimulus, "amacrine")  # (time, channel, 8, 8)
     window = receptive_windows(model, "amacrine", [0, 2], output.shape[-2:])
-    expected = np.stack([np.einsum("nchw,thw->ntc", np.minimum(output, 0), window),
-                         np.einsum("nchw,thw->ntc", np.maximum(output, 0), window)], axis=-1)
+    expected = np.stack(
+        [
+            np.einsum("nchw,thw->ntc", np.minimum(output, 0), window),
+            np.einsum("nchw,thw->ntc", np.maximum(output, 0), window),
+        ],
+        axis=-1,
+    )
     np.testing.assert_allclose(results["cell"].activation.values, expected.reshape(-1, 5, 2), rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(results["cell"].contribution.values, results["space"].contribution.values)

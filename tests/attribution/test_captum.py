@@ -1,4 +1,5 @@
 """Agreement with Captum on a randomly initialised torchvision ResNet-18 (weights=None)."""
+
 import numpy as np
 import pytest
 import torch
@@ -53,11 +54,13 @@ def test_layer_path_equals_captum_integrated_gradients_on_the_downstream_network
 
         activation, start = upstream(images), upstream(torch.zeros_like(images[:1])).expand(2, -1, -1, -1)
     downstream = nn.Sequential(model.layer4, model.avgpool, nn.Flatten(), model.fc)
-    integrated = IntegratedGradients(downstream).attribute(activation, baselines=start, target=classes,
-                                                           n_steps=16, method="gausslegendre")
+    integrated = IntegratedGradients(downstream).attribute(
+        activation, baselines=start, target=classes, n_steps=16, method="gausslegendre"
+    )
     assert relative_error(ours.contribution.values, integrated.sum((2, 3))) < 1e-4
     layer_ig = LayerIntegratedGradients(model, model.layer3).attribute(
-        images, baselines=torch.zeros_like(images), target=classes, n_steps=16, method="gausslegendre")
+        images, baselines=torch.zeros_like(images), target=classes, n_steps=16, method="gausslegendre"
+    )
     assert relative_error(ours.contribution.values, layer_ig.sum((2, 3))) < 1e-4
 
 
@@ -69,10 +72,12 @@ def test_input_path_equals_captum_conductance_where_its_scheme_is_exact(images):
     model = resnet18()
     with torch.no_grad():
         classes = model(images).argmax(1)
-    ours = contributions(model, images, "conv1", TopLogit(), path="input", method="riemann_left", n_steps=8,
-                         progress=False)
+    ours = contributions(
+        model, images, "conv1", TopLogit(), path="input", method="riemann_left", n_steps=8, progress=False
+    )
     captum = LayerConductance(model, model.conv1).attribute(
-        images, baselines=torch.zeros_like(images), target=classes, n_steps=8, method="riemann_trapezoid")
+        images, baselines=torch.zeros_like(images), target=classes, n_steps=8, method="riemann_trapezoid"
+    )
     assert relative_error(ours.contribution.values, captum.sum((2, 3))) < 1e-5
 
 
@@ -85,8 +90,12 @@ def test_input_path_agrees_with_captum_conductance_extrapolated_to_many_steps(im
         classes = model(images).argmax(1)
     ours = contributions(model, images, "layer2", TopLogit(), path="input", n_steps=8, progress=False)
     conductance = LayerConductance(model, model.layer2)
-    coarse, fine = (conductance.attribute(images, baselines=torch.zeros_like(images), target=classes,
-                                          n_steps=n, method="riemann_trapezoid").sum((2, 3)) for n in (16, 32))
+    coarse, fine = (
+        conductance.attribute(
+            images, baselines=torch.zeros_like(images), target=classes, n_steps=n, method="riemann_trapezoid"
+        ).sum((2, 3))
+        for n in (16, 32)
+    )
     assert relative_error(ours.contribution.values, 2 * fine - coarse) < 1e-2
     assert relative_error(ours.contribution.values, fine) > relative_error(ours.contribution.values, 2 * fine - coarse)
     relative_completeness = np.abs(ours.completeness_error) / np.abs(ours.target_value - ours.baseline_value)

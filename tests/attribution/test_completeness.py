@@ -1,4 +1,5 @@
 """completeness_summary against hand-computed errors of a tiny contributions result."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,9 +17,14 @@ def test_summary_of_hand_made_errors():
 
     contribution = np.array([[1.5, 1.0], [0.5, 0.5], [3.0, 1.0]])
     target, baseline = np.array([3.0, 2.0, 1.0]), np.array([1.0, 1.0, 1.0])
-    ds = xr.Dataset({"contribution": (("sample", "channel"), contribution),
-                     "target_value": ("sample", target), "baseline_value": ("sample", baseline),
-                     "completeness_error": ("sample", contribution.sum(1) - (target - baseline))})
+    ds = xr.Dataset(
+        {
+            "contribution": (("sample", "channel"), contribution),
+            "target_value": ("sample", target),
+            "baseline_value": ("sample", baseline),
+            "completeness_error": ("sample", contribution.sum(1) - (target - baseline)),
+        }
+    )
     summary = completeness_summary(ds)
     assert summary == pytest.approx({"max_error": 4.0, "median_error": 0.5, "median_relative_error": 0.125})
 

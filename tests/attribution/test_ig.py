@@ -1,5 +1,6 @@
 """Contributions: completeness, convergence orders, hand-computed cases, sign split, targets along
 the path, labels and errors."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,8 +14,13 @@ from retinacodec.errors import RetinaCodecError
 from retinacodec.targets import ClassLogit, TopLogit
 
 # steps each rule needs for 1e-4 relative completeness on the smooth test net (left/right: O(1/n))
-STEPS = {"gausslegendre": 12, "riemann_trapezoid": 128, "riemann_middle": 128,
-         "riemann_left": 8192, "riemann_right": 8192}
+STEPS = {
+    "gausslegendre": 12,
+    "riemann_trapezoid": 128,
+    "riemann_middle": 128,
+    "riemann_left": 8192,
+    "riemann_right": 8192,
+}
 
 
 def relative_completeness(ds: xr.Dataset) -> float:
@@ -24,8 +30,17 @@ def relative_completeness(ds: xr.Dataset) -> float:
 @pytest.mark.parametrize("path", ["layer", "input"])
 @pytest.mark.parametrize("method", METHODS)
 def test_completeness_holds_for_every_rule_on_both_paths(smooth_convnet, images, path, method):
-    ds = contributions(smooth_convnet, images, "1", TopLogit(), path=path, method=method,
-                       n_steps=STEPS[method], batch_size=8195, progress=False)
+    ds = contributions(
+        smooth_convnet,
+        images,
+        "1",
+        TopLogit(),
+        path=path,
+        method=method,
+        n_steps=STEPS[method],
+        batch_size=8195,
+        progress=False,
+    )
     with torch.no_grad():
         output, start = smooth_convnet(images), smooth_convnet(torch.zeros_like(images))
     top = output.argmax(1, keepdim=True)
@@ -35,21 +50,39 @@ def test_completeness_holds_for_every_rule_on_both_paths(smooth_convnet, images,
 
 
 @pytest.mark.parametrize("path", ["layer", "input"])
-@pytest.mark.parametrize("method, order", [("riemann_left", 1), ("riemann_right", 1),
-                                           ("riemann_middle", 2), ("riemann_trapezoid", 2)])
+@pytest.mark.parametrize(
+    "method, order", [("riemann_left", 1), ("riemann_right", 1), ("riemann_middle", 2), ("riemann_trapezoid", 2)]
+)
 def test_completeness_error_falls_at_the_rule_s_order(smooth_convnet, images, path, method, order):
     """On the input path the error of the derivative estimate adds to the rule's (same order); the
     two partly cancel for the trapezoid rule up to about 32 steps, so the order is read beyond."""
-    errors = [np.abs(contributions(smooth_convnet, images[:2], "1", ClassLogit(0), path=path, method=method,
-                                   n_steps=n, batch_size=7, progress=False).completeness_error).max()
-              for n in (64, 128)]
+    errors = [
+        np.abs(
+            contributions(
+                smooth_convnet,
+                images[:2],
+                "1",
+                ClassLogit(0),
+                path=path,
+                method=method,
+                n_steps=n,
+                batch_size=7,
+                progress=False,
+            ).completeness_error
+        ).max()
+        for n in (64, 128)
+    ]
     assert errors[0] / errors[1] == pytest.approx(2**order, rel=0.15)
 
 
 @pytest.mark.parametrize("path", ["layer", "input"])
 def test_gauss_legendre_converges_spectrally(smooth_convnet, images, path):
-    coarse, fine = (relative_completeness(contributions(smooth_convnet, images, "2", ClassLogit(1), path=path,
-                                                        n_steps=n, progress=False)) for n in (4, 12))
+    coarse, fine = (
+        relative_completeness(
+            contributions(smooth_convnet, images, "2", ClassLogit(1), path=path, n_steps=n, progress=False)
+        )
+        for n in (4, 12)
+    )
     assert fine < 1e-9 and coarse > 10 * fine
 
 
@@ -67,8 +100,9 @@ def test_linear_network_contributions_are_activation_change_times_weight(path):
     w1, b1 = net[0].weight.detach().numpy(), net[0].bias.detach().numpy()
     w2 = net[1].weight.detach().numpy()
     a, a0 = x.numpy() @ w1.T + b1, b1  # zero baseline
-    ds = contributions(net, x, "0", [ClassLogit(0), ClassLogit(2)], path=path, method="riemann_left",
-                       n_steps=1, progress=False)
+    ds = contributions(
+        net, x, "0", [ClassLogit(0), ClassLogit(2)], path=path, method="riemann_left", n_steps=1, progress=False
+    )
     assert ds.indexes["sample"].names == ["image", "target"]
     for k in (0, 2):
         found = ds.contribution.sel(target=f"class:{k}").values
@@ -94,8 +128,17 @@ def test_relu_network_matches_the_hand_computed_integral(path):
     """IG of hidden pre-activation j = dz_j * v_j * (fraction of the path where unit j is on):
     fractions 3/4, 1/2 and 1, so IG = (4 * 1.5 * 3/4, -2 * -2 * 1/2, 1 * 0.7 * 1) = (4.5, 2, 0.7).
     The midpoint rule with 8 nodes puts no node on a kink and is exact here."""
-    ds = contributions(relu_net(), torch.ones(1, 2, dtype=torch.float64), "0", ClassLogit(0), path=path,
-                       method="riemann_middle", n_steps=8, batch_size=3, progress=False)
+    ds = contributions(
+        relu_net(),
+        torch.ones(1, 2, dtype=torch.float64),
+        "0",
+        ClassLogit(0),
+        path=path,
+        method="riemann_middle",
+        n_steps=8,
+        batch_size=3,
+        progress=False,
+    )
     assert np.allclose(ds.contribution.values[0], [4.5, 2.0, 0.7], rtol=1e-12)
     assert ds.target_value.item() == pytest.approx(1.5 * 3 + 0.7 * 1.5)
     assert ds.baseline_value.item() == pytest.approx(-2.0 * 1 + 0.7 * 0.5)
@@ -105,8 +148,7 @@ def test_relu_network_matches_the_hand_computed_integral(path):
 @pytest.mark.parametrize("path", ["layer", "input"])
 def test_sign_split_parts_sum_to_the_unsplit_result(smooth_convnet, images, path):
     whole = contributions(smooth_convnet, images, "0", TopLogit(), path=path, n_steps=8, progress=False)
-    parts = contributions(smooth_convnet, images, "0", TopLogit(), path=path, n_steps=8, split="sign",
-                          progress=False)
+    parts = contributions(smooth_convnet, images, "0", TopLogit(), path=path, n_steps=8, split="sign", progress=False)
     assert parts.contribution.dims == ("sample", "channel", "sign") and list(parts.sign) == ["neg", "pos"]
     assert np.allclose(parts.contribution.sum("sign"), whole.contribution, rtol=1e-10, atol=1e-12)
     assert np.allclose(parts.activation.sum("sign"), whole.activation)
@@ -159,8 +201,9 @@ def test_mean_and_array_baselines(smooth_convnet, images):
         expected = smooth_convnet(images.mean(0, keepdim=True))[0, 2].item()
     assert np.allclose(mean.baseline_value, expected)
     given = torch.randn_like(images)
-    each = contributions(smooth_convnet, images.numpy(), "2", ClassLogit(2), baseline=given, path="input",
-                         n_steps=8, progress=False)
+    each = contributions(
+        smooth_convnet, images.numpy(), "2", ClassLogit(2), baseline=given, path="input", n_steps=8, progress=False
+    )
     with torch.no_grad():
         assert np.allclose(each.baseline_value, smooth_convnet(given)[:, 2].numpy())
     assert relative_completeness(each) < 1e-4
@@ -168,14 +211,25 @@ def test_mean_and_array_baselines(smooth_convnet, images):
 
 
 def test_result_is_labeled_with_provenance(smooth_convnet, images):
-    ds = contributions(smooth_convnet.float(), images.float(), "2", "class:1", n_steps=5,
-                       method="riemann_middle", progress=False)
+    ds = contributions(
+        smooth_convnet.float(), images.float(), "2", "class:1", n_steps=5, method="riemann_middle", progress=False
+    )
     assert ds.contribution.dims == ("sample", "channel") and ds.sizes == {"sample": 4, "channel": 4}
     assert list(ds.indexes["sample"].names) == ["image"] and list(ds.image.values) == [0, 1, 2, 3]
     assert ds.contribution.dtype == np.float32
-    assert ds.attrs == {**ds.attrs, "retinacodec_version": retinacodec.__version__, "model": "Sequential",
-                        "layer": "2", "target": "class:1", "path": "layer", "method": "riemann_middle",
-                        "n_steps": 5, "baseline": "zero", "split": "none", "dtype": "float32"}
+    assert ds.attrs == {
+        **ds.attrs,
+        "retinacodec_version": retinacodec.__version__,
+        "model": "Sequential",
+        "layer": "2",
+        "target": "class:1",
+        "path": "layer",
+        "method": "riemann_middle",
+        "n_steps": 5,
+        "baseline": "zero",
+        "split": "none",
+        "dtype": "float32",
+    }
     activation = smooth_convnet[:3](images.float()).sum((2, 3))
     assert np.allclose(ds.activation, activation.detach().numpy(), rtol=1e-5)
     assert retinacodec.contributions is contributions
@@ -187,17 +241,20 @@ def test_model_mode_and_device_are_restored(smooth_convnet, images):
     assert smooth_convnet.training and next(smooth_convnet.parameters()).device.type == "cpu"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(layer="9"), "unknown layer '9'"),
-    (dict(target="class:3"), r"0\.\.2"),
-    (dict(path="output"), "unknown path"),
-    (dict(split="channel"), "unknown split"),
-    (dict(method="simpson"), "unknown quadrature"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(baseline="black"), "unknown baseline"),
-    (dict(baseline=torch.zeros(3, 2, 8, 8)), "baseline has shape"),
-    (dict(device="tpu"), "device"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(layer="9"), "unknown layer '9'"),
+        (dict(target="class:3"), r"0\.\.2"),
+        (dict(path="output"), "unknown path"),
+        (dict(split="channel"), "unknown split"),
+        (dict(method="simpson"), "unknown quadrature"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(baseline="black"), "unknown baseline"),
+        (dict(baseline=torch.zeros(3, 2, 8, 8)), "baseline has shape"),
+        (dict(device="tpu"), "device"),
+    ],
+)
 def test_bad_arguments_are_retinacodec_errors(smooth_convnet, images, kwargs, message):
     arguments = {"layer": "1", "target": "top", "progress": False, **kwargs}
     with pytest.raises(RetinaCodecError, match=message):

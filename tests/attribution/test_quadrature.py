@@ -1,4 +1,5 @@
 """Quadrature rules and node-derivative estimates against analytic answers and their textbook orders."""
+
 import math
 
 import numpy as np
@@ -27,15 +28,20 @@ def test_gauss_legendre_is_exact_up_to_degree_2n_minus_1(n):
 
 def test_riemann_rules_on_the_identity_match_hand_sums():
     n = 10
-    exact = {"riemann_trapezoid": 0.5, "riemann_middle": 0.5,
-             "riemann_left": (n - 1) / (2 * n), "riemann_right": (n + 1) / (2 * n)}
+    exact = {
+        "riemann_trapezoid": 0.5,
+        "riemann_middle": 0.5,
+        "riemann_left": (n - 1) / (2 * n),
+        "riemann_right": (n + 1) / (2 * n),
+    }
     for method, value in exact.items():
         alphas, weights = quadrature(method, n)
         assert weights @ alphas == pytest.approx(value, rel=1e-12)
 
 
-@pytest.mark.parametrize("method, order", [("riemann_left", 1), ("riemann_right", 1),
-                                           ("riemann_middle", 2), ("riemann_trapezoid", 2)])
+@pytest.mark.parametrize(
+    "method, order", [("riemann_left", 1), ("riemann_right", 1), ("riemann_middle", 2), ("riemann_trapezoid", 2)]
+)
 def test_riemann_errors_fall_at_the_textbook_order(method, order):
     exact = 1 - math.cos(1.0)  # integral of sin over [0, 1]
     errors = [abs(np.sin(a) @ w - exact) for a, w in (quadrature(method, n) for n in (64, 128))]
@@ -48,8 +54,10 @@ def test_gauss_legendre_error_falls_faster_than_any_riemann_rule():
     assert abs(np.sin(alphas) @ weights - exact) < 1e-12
 
 
-@pytest.mark.parametrize("method, n", [("simpson", 10), ("gausslegendre", 0), ("riemann_trapezoid", 1),
-                                       ("riemann_left", 2.5), ("riemann_left", True)])
+@pytest.mark.parametrize(
+    "method, n",
+    [("simpson", 10), ("gausslegendre", 0), ("riemann_trapezoid", 1), ("riemann_left", 2.5), ("riemann_left", True)],
+)
 def test_bad_rule_or_step_count_is_a_retinacodec_error(method, n):
     with pytest.raises(RetinaCodecError, match="method|n_steps"):
         quadrature(method, n)

@@ -1,4 +1,5 @@
 """Contributions of a (randomly initialised) retina CNN over a stimulus: samples are (time, cell)."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,18 @@ def small_retina(smooth: bool = False) -> RetinaCNN:
     """A float64 RetinaCNN on 16 x 16 px with a history of 6 frames, normalisation (x - 0.1) / 0.5.
     ``smooth`` swaps the stages' ReLUs for Softplus (kinks stall every quadrature's convergence)."""
     torch.manual_seed(0)
-    model = RetinaCNN(3, history=6, size=16, bipolar_channels=4, bipolar_kernel=5, amacrine_channels=5,
-                      amacrine_kernel=5, cell_type=["ON", "OFF", "ON"], stimulus_mean=0.1, stimulus_std=0.5)
+    model = RetinaCNN(
+        3,
+        history=6,
+        size=16,
+        bipolar_channels=4,
+        bipolar_kernel=5,
+        amacrine_channels=5,
+        amacrine_kernel=5,
+        cell_type=["ON", "OFF", "ON"],
+        stimulus_mean=0.1,
+        stimulus_std=0.5,
+    )
     if smooth:
         model.bipolar[3], model.amacrine[3] = nn.Softplus(), nn.Softplus()
     return model.double().eval()
@@ -55,12 +66,14 @@ def test_mean_baseline_is_the_mean_luminance_stimulus(stimulus):
     assert not np.allclose(zero.baseline_value, grey)
 
 
-@pytest.mark.parametrize("path, layer", [("layer", "amacrine"), ("layer", "bipolar"), ("input", "amacrine"),
-                                         ("input", "bipolar")])
+@pytest.mark.parametrize(
+    "path, layer", [("layer", "amacrine"), ("layer", "bipolar"), ("input", "amacrine"), ("input", "bipolar")]
+)
 def test_completeness_over_time_for_a_cell_type(stimulus, path, layer):
     model = small_retina(smooth=True)
-    ds = contributions(model, stimulus, layer, CellType("ON"), path=path, baseline="mean", n_steps=12,
-                       split="sign", progress=False)
+    ds = contributions(
+        model, stimulus, layer, CellType("ON"), path=path, baseline="mean", n_steps=12, split="sign", progress=False
+    )
     assert list(ds.indexes["sample"].names) == ["time", "target"]
     with torch.no_grad():
         rates = model(windows(model, stimulus)[0].double())
@@ -72,8 +85,7 @@ def test_completeness_over_time_for_a_cell_type(stimulus, path, layer):
 def test_default_sized_retina_cnn_in_float32():
     model = RetinaCNN(2).eval()
     frames = np.random.default_rng(1).uniform(-1, 1, (42, 50, 50)).astype(np.float32)
-    ds = contributions(model, make_stimulus(frames, kind="white_noise"), "amacrine", Cell(1), n_steps=4,
-                       progress=False)
+    ds = contributions(model, make_stimulus(frames, kind="white_noise"), "amacrine", Cell(1), n_steps=4, progress=False)
     assert ds.sizes == {"sample": 3, "channel": 8} and ds.contribution.dtype == np.float32
     assert isinstance(ds, xr.Dataset) and np.isfinite(ds.contribution).all()
     assert float(np.abs(ds.completeness_error).max()) < 1e-4 * max(1.0, float(np.abs(ds.target_value).max()))
@@ -89,6 +101,7 @@ def test_a_stimulus_needs_a_retina_model(stimulus):
 def test_result_survives_a_netcdf_round_trip(stimulus, tmp_path):
     from retinacodec.io import read_netcdf, write_netcdf
 
-    ds = contributions(small_retina(), stimulus, "amacrine", [Cell(0), Cell(1)], n_steps=2, split="sign",
-                       progress=False)
+    ds = contributions(
+        small_retina(), stimulus, "amacrine", [Cell(0), Cell(1)], n_steps=2, split="sign", progress=False
+    )
     xr.testing.assert_identical(read_netcdf(write_netcdf(ds, tmp_path / "contributions.nc")), ds)

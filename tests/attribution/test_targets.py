@@ -1,15 +1,22 @@
 """Targets: each reduces the output to one scalar per row, checked against hand indexing."""
+
 import pytest
 import torch
 from torch import nn
 
 from retinacodec.errors import RetinaCodecError
 from retinacodec.targets import (
-    CallableTarget, Cell, CellType, ClassLogit, TopLogit, as_target, as_targets, parse_target,
+    CallableTarget,
+    Cell,
+    CellType,
+    ClassLogit,
+    TopLogit,
+    as_target,
+    as_targets,
+    parse_target,
 )
 
-OUTPUT = torch.tensor([[0.1, 2.0, -1.0, 0.5],
-                       [3.0, 0.2, 0.1, 0.0]])
+OUTPUT = torch.tensor([[0.1, 2.0, -1.0, 0.5], [3.0, 0.2, 0.1, 0.0]])
 
 
 class Retina(nn.Module):
@@ -24,9 +31,13 @@ def test_class_and_cell_targets_read_one_column():
 
 def test_top_logit_fixes_the_class_of_the_actual_input_for_every_row():
     reducer = TopLogit().bind(nn.Identity(), OUTPUT)  # classes 1 and 0 at the actual inputs
-    path_rows = torch.tensor([[9.0, 1.0, 7.0, 8.0],    # rows of input 0: class 1 although 0 is larger
-                              [0.0, -5.0, 1.0, 2.0],
-                              [4.0, 3.0, 2.0, 1.0]])   # a row of input 1: class 0
+    path_rows = torch.tensor(
+        [
+            [9.0, 1.0, 7.0, 8.0],  # rows of input 0: class 1 although 0 is larger
+            [0.0, -5.0, 1.0, 2.0],
+            [4.0, 3.0, 2.0, 1.0],
+        ]
+    )  # a row of input 1: class 0
     assert reducer(path_rows, torch.tensor([0, 0, 1])).tolist() == [1.0, -5.0, 4.0]
 
 
@@ -40,8 +51,10 @@ def test_callable_target_is_applied_to_the_rows():
     assert torch.allclose(reducer(OUTPUT, torch.arange(2)), (OUTPUT**2).sum(1))
 
 
-@pytest.mark.parametrize("text, kind, value", [("top", TopLogit, None), ("class:7", ClassLogit, 7),
-                                               ("cell:0", Cell, 0), ("type:OFF", CellType, "OFF")])
+@pytest.mark.parametrize(
+    "text, kind, value",
+    [("top", TopLogit, None), ("class:7", ClassLogit, 7), ("cell:0", Cell, 0), ("type:OFF", CellType, "OFF")],
+)
 def test_parse_target_reads_the_cli_forms_and_round_trips(text, kind, value):
     target = parse_target(text)
     assert isinstance(target, kind) and str(target) == text
@@ -54,13 +67,16 @@ def test_as_targets_accepts_one_or_a_list():
     assert isinstance(as_targets(torch.sum)[0], CallableTarget)
 
 
-@pytest.mark.parametrize("target, model, message", [
-    (ClassLogit(4), nn.Identity(), r"0\.\.3"),
-    (Cell(-1), Retina(), r"0\.\.3"),
-    (CellType("bistratified"), Retina(), "OFF, OMS, ON"),
-    (CellType("ON"), nn.Identity(), "cell_type"),
-    (CallableTarget(lambda out: out), nn.Identity(), r"shape \(2,\)"),
-])
+@pytest.mark.parametrize(
+    "target, model, message",
+    [
+        (ClassLogit(4), nn.Identity(), r"0\.\.3"),
+        (Cell(-1), Retina(), r"0\.\.3"),
+        (CellType("bistratified"), Retina(), "OFF, OMS, ON"),
+        (CellType("ON"), nn.Identity(), "cell_type"),
+        (CallableTarget(lambda out: out), nn.Identity(), r"shape \(2,\)"),
+    ],
+)
 def test_bad_targets_name_the_valid_range_or_types(target, model, message):
     with pytest.raises(RetinaCodecError, match=message):
         target.bind(model, OUTPUT)

@@ -1,4 +1,5 @@
 """Benchmark records (``--record``) and the README benchmark table generated from them."""
+
 import json
 
 import pytest
@@ -83,12 +84,25 @@ def test_the_recording_runs_record_has_one_row_per_white_noise_run_from_its_summ
     from retinacodec.bench.recording import runs_record, summary_table
 
     def run(minutes, seconds, cnn):
-        return {"kind": "white_noise", "minutes": minutes, "threads": 2, "epochs": 6, "best_epoch": 3,
-                "train_seconds": seconds, "train_over_recording": seconds / (60 * minutes),
-                "cnn_natural_jitter_r": cnn, "cnn_natural_jitter_r_interval": [cnn - 0.1, cnn + 0.1],
-                "ln_natural_jitter_r": 0.5, "gap_natural_jitter_r": cnn - 0.5, "cnn_better_natural_jitter_cells": 3,
-                "cnn_natural_jitter_r_per_cell": [cnn] * 4, "cnn_white_noise_r": 0.6, "ln_white_noise_r": 0.55,
-                "load_average_before": [1.5, 1, 1], "load_average_after": [2.5, 1, 1]}
+        return {
+            "kind": "white_noise",
+            "minutes": minutes,
+            "threads": 2,
+            "epochs": 6,
+            "best_epoch": 3,
+            "train_seconds": seconds,
+            "train_over_recording": seconds / (60 * minutes),
+            "cnn_natural_jitter_r": cnn,
+            "cnn_natural_jitter_r_interval": [cnn - 0.1, cnn + 0.1],
+            "ln_natural_jitter_r": 0.5,
+            "gap_natural_jitter_r": cnn - 0.5,
+            "cnn_better_natural_jitter_cells": 3,
+            "cnn_natural_jitter_r_per_cell": [cnn] * 4,
+            "cnn_white_noise_r": 0.6,
+            "ln_white_noise_r": 0.55,
+            "load_average_before": [1.5, 1, 1],
+            "load_average_after": [2.5, 1, 1],
+        }
 
     for minutes, seconds, cnn in ((20, 900.0, 0.64), (5, 300.0, 0.24)):
         (tmp_path / f"white_noise_{minutes}min").mkdir()
@@ -99,8 +113,10 @@ def test_the_recording_runs_record_has_one_row_per_white_noise_run_from_its_summ
     assert record.measured["load_average_before"] == 1.5 and record.measured["seconds"] == 1200.0
     written = json.loads(record.write(tmp_path / "r.json").read_text())
     assert written["command"] == "python -m retinacodec.bench recording --minutes 5 / 20 (one run each)"
-    assert "| 20 min white noise, 2 threads | 6 (3) | 900 s (0.75 x its length) | 0.640 [0.540, 0.740]" in \
-        summary_table(tmp_path)
+    assert (
+        "| 20 min white noise, 2 threads | 6 (3) | 900 s (0.75 x its length) | 0.640 [0.540, 0.740]"
+        in summary_table(tmp_path)
+    )
 
 
 def test_speed_ratios_say_faster_slower_or_equal():

@@ -1,5 +1,6 @@
 """`retinacodec stimulus`: the written netCDF reads back identical, --plot writes a PNG, and each
 user mistake gives exit status 2 with exactly one line on stderr (never a traceback)."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,9 @@ def _recipe(tmp_path, text, name="recipe.toml"):
 
 
 def test_stimulus_writes_netcdf_that_reads_back_and_a_plot(tmp_path, capsys):
-    recipe = _recipe(tmp_path, 'kind = "natural_jitter"\ndescription = "small"\n[parameters]\n'
-                               "n_frames = 40\nsize = 12\nseed = 3\n")
+    recipe = _recipe(
+        tmp_path, 'kind = "natural_jitter"\ndescription = "small"\n[parameters]\nn_frames = 40\nsize = 12\nseed = 3\n'
+    )
     out, png = tmp_path / "stim.nc", tmp_path / "stim.png"
     assert main(["stimulus", recipe, "-o", str(out), "--plot", str(png)]) == 0
     captured = capsys.readouterr()
@@ -72,7 +74,9 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert script.is_file()
     result = subprocess.run(
         [str(script), "stimulus", "no_such_protocol", "-o", str(tmp_path / "out.nc")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -1,5 +1,6 @@
 """Network control: hooks that zero channels, checked against networks run by hand, and the
 experiments against accuracies and rates known in advance."""
+
 import numpy as np
 import pytest
 import torch
@@ -92,8 +93,9 @@ def one_channel_per_class():
 
 def test_classifier_control_accuracies_follow_the_silenced_channels():
     model, x, labels = one_channel_per_class()
-    result = classifier_control(model, x, labels, "1", {"class channel": [2], "other channel": [0]},
-                                target_class=2, progress=False)
+    result = classifier_control(
+        model, x, labels, "1", {"class channel": [2], "other channel": [0]}, target_class=2, progress=False
+    )
     assert result["target_accuracy"].dims == ("selection", "intervention")
     # ablating channel 2: class-2 images fall to the tie of 0.1 logits (argmax 0); others unaffected
     # preserving channel 2: only logit 2 is non-zero, so every image is called class 2
@@ -112,8 +114,7 @@ def test_retina_control_against_hand_run_networks():
     torch.manual_seed(0)
     model = RetinaCNN(3, size=16, bipolar_kernel=5, amacrine_kernel=5, bipolar_channels=4, amacrine_channels=4).eval()
     stimulus = white_noise(n_frames=70, size=16, seed=0)
-    result = retina_control(model, stimulus, "bipolar", {"one": [1], "all": [0, 1, 2, 3]}, cells=[0, 2],
-                            progress=False)
+    result = retina_control(model, stimulus, "bipolar", {"one": [1], "all": [0, 1, 2, 3]}, cells=[0, 2], progress=False)
     windows = torch.as_tensor(stimulus.values).unfold(0, 40, 1).permute(0, 3, 1, 2)
     with torch.no_grad():
         hidden = model.bipolar(windows)
@@ -122,10 +123,14 @@ def test_retina_control_against_hand_run_networks():
         without_one = model.ganglion(model.amacrine(hidden * mask))[:, [0, 2]].numpy()
         silent = model.ganglion(model.amacrine(torch.zeros_like(hidden)))[0, [0, 2]].numpy()
     one = result.sel(selection="one")
-    np.testing.assert_allclose(one["rate_change"].sel(intervention="ablate"),
-                               without_one.mean(0) - reference.mean(0), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(one["correlation"].sel(intervention="ablate"),
-                               [np.corrcoef(without_one[:, c], reference[:, c])[0, 1] for c in range(2)], rtol=1e-5)
+    np.testing.assert_allclose(
+        one["rate_change"].sel(intervention="ablate"), without_one.mean(0) - reference.mean(0), rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        one["correlation"].sel(intervention="ablate"),
+        [np.corrcoef(without_one[:, c], reference[:, c])[0, 1] for c in range(2)],
+        rtol=1e-5,
+    )
     everything = result.sel(selection="all")
     np.testing.assert_allclose(everything["mean_rate"].sel(intervention="ablate"), silent, rtol=1e-5)
     assert np.isnan(everything["correlation"].sel(intervention="ablate")).all()  # a constant response
@@ -142,8 +147,9 @@ def test_control_figure_draws_the_result(tmp_path):
     from retinacodec.plots.control import plot_control
 
     model, x, labels = one_channel_per_class()
-    result = classifier_control(model, x, labels, "1", {"contribution": [2], "activation": [0]}, target_class=2,
-                                progress=False)
+    result = classifier_control(
+        model, x, labels, "1", {"contribution": [2], "activation": [0]}, target_class=2, progress=False
+    )
     fig = plot_control(result)
     target_axis, off_axis = fig.axes[:2]
     heights = [patch.get_height() for patch in target_axis.patches]  # selection-major, intervention-minor

@@ -1,6 +1,7 @@
 """Hypotheses: predictions checked against retina_control and a forward pass by hand, matching
 against planted activity, drug names against the DRUGS table, scores against hand computations,
 and the test against the virtual retina's own wiring."""
+
 import copy
 import warnings
 
@@ -11,7 +12,9 @@ import xarray as xr
 
 import retinacodec.hypotheses as hyp
 from retinacodec.control.experiments import retina_control
+from retinacodec.control.recorded import activity_at, record_layer
 from retinacodec.errors import RetinaCodecError
+from retinacodec.hypotheses.candidates import Candidate, merge_by_pathway, split_by_pathway
 from retinacodec.hypotheses.effects import by_type, categories
 from retinacodec.hypotheses.match import (
     MATCHES,
@@ -23,8 +26,6 @@ from retinacodec.hypotheses.match import (
     pathway_partial_correlation,
     silenced_pathways,
 )
-from retinacodec.hypotheses.candidates import Candidate, merge_by_pathway, split_by_pathway
-from retinacodec.control.recorded import activity_at, record_layer
 from retinacodec.models.adapter import adapt
 from retinacodec.models.registry import predict, windows
 from retinacodec.models.retina_cnn import RetinaCNN
@@ -44,9 +45,14 @@ def small_cnn(retina):
     """A random retina CNN on the virtual retina's cells (short history, 4 + 4 channels)."""
     torch.manual_seed(3)
     cells = retina.cells
-    model = RetinaCNN(cells.sizes["cell"], history=8, bipolar_channels=4, amacrine_channels=4,
-                      cell_type=list(cells["cell_type"].values),
-                      cell_position=np.stack([cells["y"].values, cells["x"].values], axis=1)).eval()
+    model = RetinaCNN(
+        cells.sizes["cell"],
+        history=8,
+        bipolar_channels=4,
+        amacrine_channels=4,
+        cell_type=list(cells["cell_type"].values),
+        cell_position=np.stack([cells["y"].values, cells["x"].values], axis=1),
+    ).eval()
     with torch.no_grad():  # spread the readout so that silencing channels moves the rates
         model.ganglion[2].weight.mul_(4.0)
     return model
@@ -67,17 +73,28 @@ def listed(text: xr.DataArray) -> list[int]:
     return [int(c) for c in str(text.values).split(", ")]
 
 
-def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_same_channels(small_cnn, stimulus,
-                                                                                           retina):
+def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_same_channels(
+    small_cnn, stimulus, retina
+):
     for layer in ("bipolar", "amacrine"):
-        result = hyp.generate(small_cnn, stimulus, dictionary(layer), layer, virtual_retina=retina, n_shuffles=2,
-                              seed=5, progress=False)
+        result = hyp.generate(
+            small_cnn, stimulus, dictionary(layer), layer, virtual_retina=retina, n_shuffles=2, seed=5, progress=False
+        )
         blocks = list(zip(result["block"].values, result["blocked_outputs"].values))
         assert len(set(blocks)) == len(blocks)  # sets matched to one pathway are merged: one per pathway
         modes_sets = [{1, 3}, {0, 1}, {2}]  # each hypothesis's channels are a mode's set, or part of one
         assert all(any(set(listed(text)) <= own for own in modes_sets) for text in result["channels"])
-        whole = hyp.generate(small_cnn, stimulus, dictionary(layer), layer, virtual_retina=retina, n_shuffles=0,
-                             split=False, trim=False, progress=False)
+        whole = hyp.generate(
+            small_cnn,
+            stimulus,
+            dictionary(layer),
+            layer,
+            virtual_retina=retina,
+            n_shuffles=0,
+            split=False,
+            trim=False,
+            progress=False,
+        )
         assert {str(c) for c in whole["channels"].values} <= {"1, 3", "0, 1", "2"}  # the modes' own sets
         assert (whole.attrs["split_by_pathway"], result.attrs["split_by_pathway"]) == (0, 1)
         assert (whole.attrs["trim_to_pathway"], result.attrs["trim_to_pathway"]) == (0, 1)
@@ -89,14 +106,20 @@ def test_predicted_changes_are_what_retina_control_measures_when_ablating_the_sa
         measured = control["rate_change"].sel(intervention="ablate")
         for h in result["hypothesis"].values:
             # a block of the inhibitory outputs only keeps the rises of silencing (the cells inhibited)
-            blocked = (hyp.released_change if result["blocked_outputs"].sel(hypothesis=h) == "inhibitory"
-                       else np.asarray)
-            np.testing.assert_allclose(result["predicted_change"].sel(hypothesis=h),
-                                       blocked(measured.sel(selection=h).values), rtol=1e-3, atol=1e-4)
+            blocked = hyp.released_change if result["blocked_outputs"].sel(hypothesis=h) == "inhibitory" else np.asarray
+            np.testing.assert_allclose(
+                result["predicted_change"].sel(hypothesis=h),
+                blocked(measured.sel(selection=h).values),
+                rtol=1e-3,
+                atol=1e-4,
+            )
             for k in range(2):
-                np.testing.assert_allclose(result["shuffled_change"].sel(shuffle=k, hypothesis=h),
-                                           blocked(measured.sel(selection=f"{h}/{k}").values), rtol=1e-3,
-                                           atol=1e-4)
+                np.testing.assert_allclose(
+                    result["shuffled_change"].sel(shuffle=k, hypothesis=h),
+                    blocked(measured.sel(selection=f"{h}/{k}").values),
+                    rtol=1e-3,
+                    atol=1e-4,
+                )
                 assert len(sets[f"{h}/{k}"]) == len(sets[h])
         assert np.abs(result["predicted_change"]).max() > 0.01  # the comparison is not between zeros
         unperturbed = control["mean_rate"].sel(intervention="none").isel(selection=0)
@@ -120,9 +143,10 @@ def test_a_match_among_some_pathways_takes_the_full_matchs_columns(small_cnn, st
     sets = [(0,), (1, 2), (3,)]
     for rule in MATCHES:
         full = matched.values(sets, rule)
-        np.testing.assert_array_equal(among.values(sets, rule),
-                                      full[:, [matched.pathways.index("amacrine_wide"),
-                                               matched.pathways.index("bipolar_on_sustained")]])
+        np.testing.assert_array_equal(
+            among.values(sets, rule),
+            full[:, [matched.pathways.index("amacrine_wide"), matched.pathways.index("bipolar_on_sustained")]],
+        )
     assert among.channel_activity is matched.channel_activity
     # no sets: empty values, nothing on a route, nothing to merge
     assert matched.values([]).shape == (0, len(matched.pathways)) and among.values([]).shape == (0, 2)
@@ -140,16 +164,27 @@ def test_a_sets_inhibition_stands_for_an_inhibitory_pathway_only_on_its_route():
     assert among.values([(0,), (1,)]).argmax(axis=1).tolist() == [0, 0]  # both matched to the only one offered
     # the "on" channel follows a pathway that drives the amacrine; the "off" channel does not
     np.testing.assert_array_equal(among.on_route([(0,), (1,)]), [True, False])
-    np.testing.assert_array_equal(PathwayMatch(channels, pathways, ["on", "amacrine", "off"]).among(
-        ["amacrine"]).on_route([(0,), (1,)]), [False, False])  # without wiring a block silences its pathway alone
+    np.testing.assert_array_equal(
+        PathwayMatch(channels, pathways, ["on", "amacrine", "off"]).among(["amacrine"]).on_route([(0,), (1,)]),
+        [False, False],
+    )  # without wiring a block silences its pathway alone
 
 
 def test_inhibitory_hypotheses_name_an_inhibitory_pathway_and_predict_only_rises(small_cnn, stimulus, retina):
     kinds = {}
     for inhibitory in (True, False):  # a long recording makes the small model's effects visible
-        kinds[inhibitory] = hyp.generate(small_cnn, stimulus, dictionary("bipolar"), "bipolar",
-                                         virtual_retina=retina, n_shuffles=2, seed=5, progress=False,
-                                         recording_s=1e5, inhibitory=inhibitory)
+        kinds[inhibitory] = hyp.generate(
+            small_cnn,
+            stimulus,
+            dictionary("bipolar"),
+            "bipolar",
+            virtual_retina=retina,
+            n_shuffles=2,
+            seed=5,
+            progress=False,
+            recording_s=1e5,
+            inhibitory=inhibitory,
+        )
     result, silencing = kinds[True], kinds[False]
     released = result.where(result["blocked_outputs"] == "inhibitory", drop=True)
     assert released.sizes["hypothesis"] >= 1  # the case is checked
@@ -166,8 +201,17 @@ def test_inhibitory_hypotheses_name_an_inhibitory_pathway_and_predict_only_rises
     np.testing.assert_array_equal(whole["channels"].values, silencing["channels"].values)
     np.testing.assert_allclose(whole["predicted_change"].values, silencing["predicted_change"].values)
     assert (result.attrs["inhibitory"], silencing.attrs["inhibitory"]) == (1, 0)
-    boosted = hyp.generate(small_cnn, stimulus, dictionary("bipolar"), "bipolar", virtual_retina=retina,
-                           gain=2.0, n_shuffles=0, progress=False, recording_s=1e5)
+    boosted = hyp.generate(
+        small_cnn,
+        stimulus,
+        dictionary("bipolar"),
+        "bipolar",
+        virtual_retina=retina,
+        gain=2.0,
+        n_shuffles=0,
+        progress=False,
+        recording_s=1e5,
+    )
     assert set(boosted["blocked_outputs"].values) == {"all"}  # a gain scales whole channels
 
 
@@ -202,10 +246,15 @@ def test_layer_activity_at_a_pixel_is_the_forward_pass_output_at_the_centred_map
 def test_match_picks_the_pathway_whose_activity_the_channels_carry():
     rng = np.random.default_rng(0)
     pathways = rng.standard_normal((300, 6, 4))
-    channels = np.stack([2.0 * pathways[:, 5] + 0.5,  # wide-field, scaled and shifted
-                         pathways[:, 1] + 0.1 * rng.standard_normal((300, 4)),
-                         -pathways[:, 0],
-                         np.zeros((300, 4))], axis=1)
+    channels = np.stack(
+        [
+            2.0 * pathways[:, 5] + 0.5,  # wide-field, scaled and shifted
+            pathways[:, 1] + 0.1 * rng.standard_normal((300, 4)),
+            -pathways[:, 0],
+            np.zeros((300, 4)),
+        ],
+        axis=1,
+    )
     r = pathway_correlation(channels, pathways, [[0], [1], [2], [3], [0, 3]])
     assert r[0].argmax() == 5 and r[0, 5] == pytest.approx(1.0)
     assert r[1].argmax() == 1 and r[1, 1] > 0.99
@@ -220,8 +269,13 @@ def test_partial_correlation_is_the_correlation_of_least_squares_residuals():
     rng = np.random.default_rng(1)
     pathways = rng.standard_normal((200, 4, 3))
     pathways[:, 3] = pathways[:, 0] + 0.2 * rng.standard_normal((200, 3))  # two collinear pathways
-    channels = np.stack([pathways[:, 0] + 0.3 * rng.standard_normal((200, 3)),
-                         pathways[:, 1] - pathways[:, 2] + rng.standard_normal((200, 3))], axis=1)
+    channels = np.stack(
+        [
+            pathways[:, 0] + 0.3 * rng.standard_normal((200, 3)),
+            pathways[:, 1] - pathways[:, 2] + rng.standard_normal((200, 3)),
+        ],
+        axis=1,
+    )
     partial = pathway_partial_correlation(channels, pathways, [[0], [1], [0, 1]])
     flat = np.moveaxis(pathways, 1, 0).reshape(4, -1).T
     for row, chosen in enumerate([[0], [1], [0, 1]]):
@@ -254,11 +308,14 @@ def test_a_block_silences_the_pathway_and_the_interneurons_it_excites_in_the_ret
     names = list(retina.pathways)
     silenced = silenced_pathways(retina.connections, names)
     by_name = {names[k]: {names[j] for j in group} for k, group in enumerate(silenced)}
-    assert by_name == {"bipolar_on_sustained": {"bipolar_on_sustained", "amacrine_narrow"},
-                       "bipolar_off_sustained": {"bipolar_off_sustained"},
-                       "bipolar_on_transient": {"bipolar_on_transient", "amacrine_wide"},
-                       "bipolar_off_transient": {"bipolar_off_transient", "amacrine_wide"},
-                       "amacrine_narrow": {"amacrine_narrow"}, "amacrine_wide": {"amacrine_wide"}}
+    assert by_name == {
+        "bipolar_on_sustained": {"bipolar_on_sustained", "amacrine_narrow"},
+        "bipolar_off_sustained": {"bipolar_off_sustained"},
+        "bipolar_on_transient": {"bipolar_on_transient", "amacrine_wide"},
+        "bipolar_off_transient": {"bipolar_off_transient", "amacrine_wide"},
+        "amacrine_narrow": {"amacrine_narrow"},
+        "amacrine_wide": {"amacrine_wide"},
+    }
     assert all(names[group[0]] == name for name, group in zip(names, silenced))
 
 
@@ -268,8 +325,13 @@ def test_block_correlation_is_the_multiple_partial_correlation_and_reduces_to_th
     rng = np.random.default_rng(4)
     pathways = rng.standard_normal((300, 4, 2))
     pathways[:, 1] = np.maximum(pathways[:, 0], 0) + 0.3 * rng.standard_normal((300, 2))
-    channels = np.stack([pathways[:, 0] + pathways[:, 1] + 0.5 * rng.standard_normal((300, 2)),
-                         -pathways[:, 2] + 0.2 * rng.standard_normal((300, 2))], axis=1)
+    channels = np.stack(
+        [
+            pathways[:, 0] + pathways[:, 1] + 0.5 * rng.standard_normal((300, 2)),
+            -pathways[:, 2] + 0.2 * rng.standard_normal((300, 2)),
+        ],
+        axis=1,
+    )
     silenced = [(0, 1), (1,), (2,), (3,)]
     value = pathway_block_correlation(channels, pathways, [[0], [1]], silenced)
     flat = np.moveaxis(pathways, 1, 0).reshape(4, -1).T
@@ -279,7 +341,7 @@ def test_block_correlation_is_the_multiple_partial_correlation_and_reduces_to_th
             others = np.column_stack([np.ones(len(target)), np.delete(flat, list(group), axis=1)])
             residual = lambda y: y - others @ np.linalg.lstsq(others, y, rcond=None)[0]  # noqa: E731
             own, block = residual(target), residual(flat[:, list(group)])
-            r2 = 1 - np.sum((own - block @ np.linalg.lstsq(block, own, rcond=None)[0]) ** 2) / np.sum(own ** 2)
+            r2 = 1 - np.sum((own - block @ np.linalg.lstsq(block, own, rcond=None)[0]) ** 2) / np.sum(own**2)
             sign = np.sign(own @ residual(flat[:, list(group)].sum(axis=1)))
             assert value[row, k] == pytest.approx(sign * np.sqrt(r2), abs=1e-6)
     assert value[1].argmin() == 2 and value[1, 2] < -0.9  # the channel is the pathway's opposite
@@ -306,11 +368,13 @@ def test_a_channel_doing_a_bipolars_and_its_amacrines_work_is_matched_to_the_bip
 def test_sets_matched_to_the_same_pathway_merge_into_one_hypothesis():
     rng = np.random.default_rng(3)
     pathways = rng.standard_normal((300, 3, 2))
-    channels = np.stack([pathways[:, 0], pathways[:, 0] + 0.1 * rng.standard_normal((300, 2)), pathways[:, 2]],
-                        axis=1)
+    channels = np.stack([pathways[:, 0], pathways[:, 0] + 0.1 * rng.standard_normal((300, 2)), pathways[:, 2]], axis=1)
     matched = PathwayMatch(channels, pathways, ["p0", "p1", "p2"])
-    chosen = [Candidate((0,), "first", [4], 0.2), Candidate((2,), "second", [5], 0.1),
-              Candidate((1,), "third", [6], 0.3)]
+    chosen = [
+        Candidate((0,), "first", [4], 0.2),
+        Candidate((2,), "second", [5], 0.1),
+        Candidate((1,), "third", [6], 0.3),
+    ]
     merged = merge_by_pathway(chosen, matched)
     # channel 0 is pathway 0 exactly, channel 1 a noisy copy: channel 0's set stands for it
     assert [(m.pathway, m.channels, m.modes) for m in merged] == [("p0", (0,), [4]), ("p2", (2,), [5])]
@@ -322,11 +386,20 @@ def test_sets_matched_to_the_same_pathway_merge_into_one_hypothesis():
 def test_a_set_whose_channels_follow_two_pathways_splits_into_one_set_per_pathway():
     rng = np.random.default_rng(6)
     pathways = rng.standard_normal((300, 2, 2))
-    channels = np.stack([pathways[:, 0], pathways[:, 1] + 0.1 * rng.standard_normal((300, 2)),
-                         pathways[:, 0] + 0.1 * rng.standard_normal((300, 2))], axis=1)
+    channels = np.stack(
+        [
+            pathways[:, 0],
+            pathways[:, 1] + 0.1 * rng.standard_normal((300, 2)),
+            pathways[:, 0] + 0.1 * rng.standard_normal((300, 2)),
+        ],
+        axis=1,
+    )
     matched = PathwayMatch(channels, pathways, ["bipolar_off_sustained", "amacrine_narrow"])
-    chosen = [Candidate((0, 1, 2), "mode most tied to OFF cells", [3], 0.4), Candidate((0, 2), "used", [5], 0.1),
-              Candidate((1,), "used", [6], 0.2)]
+    chosen = [
+        Candidate((0, 1, 2), "mode most tied to OFF cells", [3], 0.4),
+        Candidate((0, 2), "used", [5], 0.1),
+        Candidate((1,), "used", [6], 0.2),
+    ]
     split = split_by_pathway(chosen, matched)
     assert [(c.channels, c.modes) for c in split] == [((0, 2), [3]), ((1,), [3])]
     assert split[0].reason == "mode most tied to OFF cells, its channels that follow the OFF sustained bipolar"
@@ -342,24 +415,34 @@ def test_a_set_is_trimmed_to_the_channels_that_follow_its_pathway_most_closely()
 
     rng = np.random.default_rng(8)
     pathways = rng.standard_normal((2000, 2, 2))
-    channels = np.stack([pathways[:, 0] + 0.5 * rng.standard_normal((2000, 2)), rng.standard_normal((2000, 2)),
-                         pathways[:, 0] + 0.5 * rng.standard_normal((2000, 2))], axis=1)
+    channels = np.stack(
+        [
+            pathways[:, 0] + 0.5 * rng.standard_normal((2000, 2)),
+            rng.standard_normal((2000, 2)),
+            pathways[:, 0] + 0.5 * rng.standard_normal((2000, 2)),
+        ],
+        axis=1,
+    )
     matched = PathwayMatch(channels, pathways, ["bipolar_off_sustained", "amacrine_narrow"])
-    chosen = [Candidate((0, 1, 2), "mode most tied to OFF cells", [3], 0.4), Candidate((0, 2), "used", [5], 0.1),
-              Candidate((1, 2), "used", [6], 0.2)]
+    chosen = [
+        Candidate((0, 1, 2), "mode most tied to OFF cells", [3], 0.4),
+        Candidate((0, 2), "used", [5], 0.1),
+        Candidate((1, 2), "used", [6], 0.2),
+    ]
     trimmed = trim_to_pathway(chosen, matched)
     # (0, 1, 2) loses channel 1 and is then (0, 2), listed once; (1, 2) is channel 2 alone
     assert [(c.channels, c.modes) for c in trimmed] == [((0, 2), [3]), ((2,), [6])]
-    assert trimmed[0].reason == ("mode most tied to OFF cells, trimmed to the channels that follow the OFF "
-                                 "sustained bipolar most closely")
+    assert trimmed[0].reason == (
+        "mode most tied to OFF cells, trimmed to the channels that follow the OFF sustained bipolar most closely"
+    )
     value = matched.values([(0, 1, 2), (0, 2), (0,), (2,)])[:, 0]
     assert value[1] > value[0] and value[1] > max(value[2], value[3])  # no single removal raises (0, 2)
-    assert [(c.channels, c.reason) for c in trim_to_pathway([Candidate((0, 2), "used")], matched)] == [((0, 2),
-                                                                                                        "used")]
+    assert [(c.channels, c.reason) for c in trim_to_pathway([Candidate((0, 2), "used")], matched)] == [((0, 2), "used")]
 
 
 def test_a_set_whose_silencing_changes_no_cell_type_visibly_is_left_out_and_kept_when_it_is_the_only_one(
-        small_cnn, stimulus, retina, monkeypatch):
+    small_cnn, stimulus, retina, monkeypatch
+):
     """Planted: the amacrine convolution never reads bipolar channel 2, so silencing it changes nothing."""
     deaf = copy.deepcopy(small_cnn)
     with torch.no_grad():
@@ -378,8 +461,7 @@ def test_a_set_whose_silencing_changes_no_cell_type_visibly_is_left_out_and_kept
 
     silenced = []
     original = interventions._linear_mean_rates
-    monkeypatch.setattr(interventions, "_linear_mean_rates",
-                        lambda *a, **k: silenced.extend(a[3]) or original(*a, **k))
+    monkeypatch.setattr(interventions, "_linear_mean_rates", lambda *a, **k: silenced.extend(a[3]) or original(*a, **k))
     again = hyp.generate(deaf, stimulus, dictionary(), "bipolar", **options)
     assert len(silenced) == len(set(silenced))  # a set kept is silenced once, for the filter and the prediction
     np.testing.assert_array_equal(again["predicted_change"], kept["predicted_change"])
@@ -396,8 +478,9 @@ def test_drugs_are_named_from_the_virtual_retinas_pharmacology(retina):
     assert drugs_for("bipolar_off_sustained", retina) == ("", "")
 
 
-def records(predicted, observed, confidence, shuffled, types=("on", "off", "oms"), per_type=4, baseline=10.0,
-            blocks=None):
+def records(
+    predicted, observed, confidence, shuffled, types=("on", "off", "oms"), per_type=4, baseline=10.0, blocks=None
+):
     """Hand-made tested hypotheses: changes per type (Hz), spread equally over each type's cells."""
     cell_type = np.repeat(types, per_type)
 
@@ -405,8 +488,12 @@ def records(predicted, observed, confidence, shuffled, types=("on", "off", "oms"
         return np.repeat(np.asarray(values, dtype=float), per_type, axis=-1)
 
     n = len(predicted)
-    coords = {"hypothesis": [f"h{i}" for i in range(n)], "cell": np.arange(cell_type.size),
-              "cell_type": ("cell", cell_type), "shuffle": np.arange(len(shuffled))}
+    coords = {
+        "hypothesis": [f"h{i}" for i in range(n)],
+        "cell": np.arange(cell_type.size),
+        "cell_type": ("cell", cell_type),
+        "shuffle": np.arange(len(shuffled)),
+    }
     return xr.Dataset(
         {
             "predicted_change": (("hypothesis", "cell"), per_cell(predicted)),
@@ -417,7 +504,8 @@ def records(predicted, observed, confidence, shuffled, types=("on", "off", "oms"
             "confidence": ("hypothesis", np.asarray(confidence, dtype=float)),
             "block": ("hypothesis", blocks or ["amacrine_wide"] * n),
         },
-        coords=coords, attrs={"kind": "hypotheses", "recording_s": 60.0, "z_min": 2.0, "model_history": 1},
+        coords=coords,
+        attrs={"kind": "hypotheses", "recording_s": 60.0, "z_min": 2.0, "model_history": 1},
     )
 
 
@@ -427,8 +515,7 @@ def test_recovery_score_of_hand_made_records_is_the_hand_computed_value():
         predicted=[[-3, 3, 0], [0, 0, 3], [0, 0, 0]],
         observed=[[-3, 0, 0], [0, 0, 3], [0, -3, 0]],
         confidence=[0.5, 0.8, 0.2],
-        shuffled=[[[3, 0, 0], [-3, 0, 3], [0, -3, 0]],
-                  [[0, 0, 0], [0, 0, 0], [0, 0, 0]]],
+        shuffled=[[[3, 0, 0], [-3, 0, 3], [0, -3, 0]], [[0, 0, 0], [0, 0, 0], [0, 0, 0]]],
     )
     scored = hyp.score(tested)
     # h0: types changed {on-, off+} vs {on-}: 1 right of 2; h1: {oms+} both: 1; h2: {} vs {off-}: 0
@@ -438,8 +525,10 @@ def test_recovery_score_of_hand_made_records_is_the_hand_computed_value():
     np.testing.assert_array_equal(scored["type_errors"], [[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0]])
     flipped = hyp.score(records(predicted=[[3, 0, 0]], observed=[[-3, 0, 0]], confidence=[1.0], shuffled=[[[0, 0, 0]]]))
     np.testing.assert_array_equal(flipped["type_errors"], [[0, 0, 0, 1]])
-    np.testing.assert_allclose(scored["type_agreement"],  # agreement is right over all four kinds
-                               scored["type_errors"].sel(error="right") / scored["type_errors"].sum("error"))
+    np.testing.assert_allclose(
+        scored["type_agreement"],  # agreement is right over all four kinds
+        scored["type_errors"].sel(error="right") / scored["type_errors"].sum("error"),
+    )
     assert list(scored["outcome"].values) == ["partly confirmed", "confirmed", "refuted"]
     assert float(scored["recovery_score"]) == pytest.approx((0.5 * 0.5 + 0.8 * 1.0 + 0.2 * 0.0) / 1.5)
     # shuffle 0: h0 {on+} vs {on-}: 0; h1 {on-, oms+} vs {oms+}: 1/2; h2 {off-}: 1 -> (0.4 + 0.2) / 1.5
@@ -478,23 +567,29 @@ def test_blocking_the_wide_field_amacrine_in_the_virtual_retina_confirms_what_it
     assert reached == {"oms", "on_off"}  # directly, and through the transient bipolar terminals
     # both connections inhibit, so blocking them should raise the rates of the cells they reach
     up = np.array([1.0 if t in reached else 0.0 for t in types])
-    hand = records(predicted=[up], observed=[np.zeros(len(types))], confidence=[0.9],
-                   shuffled=[[-up], [np.roll(up, 1) * -2]], types=types, per_type=5)
-    tested = hyp.test(hand.drop_vars(["observed_change", "observed_baseline_rate"]), retina, stimulus,
-                      progress=False)
+    hand = records(
+        predicted=[up],
+        observed=[np.zeros(len(types))],
+        confidence=[0.9],
+        shuffled=[[-up], [np.roll(up, 1) * -2]],
+        types=types,
+        per_type=5,
+    )
+    tested = hyp.test(hand.drop_vars(["observed_change", "observed_baseline_rate"]), retina, stimulus, progress=False)
     np.testing.assert_array_equal(tested["observed_change"].values[0, ~fed], 0.0)  # not reached: no change at all
     assert (tested["observed_change"].values[0, cell_type == "oms"] > 0).all()
-    assert tested["observed_category"].isel(hypothesis=0).to_series().to_dict() == {
-        t: int(t in reached) for t in types}
+    assert tested["observed_category"].isel(hypothesis=0).to_series().to_dict() == {t: int(t in reached) for t in types}
     assert tested["type_agreement"].values.tolist() == [1.0] and tested["sign_agreement"].values.tolist() == [1.0]
     assert float(tested["recovery_score"]) == 1.0
     assert float(tested["recovery_score_shuffled"]) < 0.5
 
 
-def test_boosting_instead_of_blocking_scales_the_channels_in_the_cnn_and_the_pathway_in_the_retina(small_cnn,
-                                                                                                   stimulus, retina):
-    boosted = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", virtual_retina=retina, gain=2.0,
-                           n_shuffles=1, progress=False)
+def test_boosting_instead_of_blocking_scales_the_channels_in_the_cnn_and_the_pathway_in_the_retina(
+    small_cnn, stimulus, retina
+):
+    boosted = hyp.generate(
+        small_cnn, stimulus, dictionary(), "bipolar", virtual_retina=retina, gain=2.0, n_shuffles=1, progress=False
+    )
     assert boosted.attrs["intervention"] == "scale by 2" and (boosted["drug"].values == "").all()
     # doubling channels of the bipolar output = doubling their input weights in the next (linear) convolution
     for h in boosted["hypothesis"].values:
@@ -506,10 +601,12 @@ def test_boosting_instead_of_blocking_scales_the_channels_in_the_cnn_and_the_pat
     # in the retina, doubling the wide-field amacrine's inhibition lowers the rates of the cells it reaches
     types = tuple(dict.fromkeys(str(t) for t in retina.cells["cell_type"].values))
     down = np.array([-1.0 if t in ("oms", "on_off") else 0.0 for t in types])
-    hand = records(predicted=[down], observed=[down], confidence=[1.0], shuffled=[[-down]], types=types,
-                   per_type=5).drop_vars(["observed_change", "observed_baseline_rate"])
-    tested = hyp.test(hand.assign_attrs(gain=2.0), retina, natural_jitter(n_frames=900, seed=31, progress=False),
-                      progress=False)
+    hand = records(
+        predicted=[down], observed=[down], confidence=[1.0], shuffled=[[-down]], types=types, per_type=5
+    ).drop_vars(["observed_change", "observed_baseline_rate"])
+    tested = hyp.test(
+        hand.assign_attrs(gain=2.0), retina, natural_jitter(n_frames=900, seed=31, progress=False), progress=False
+    )
     assert int(tested["observed_category"].isel(hypothesis=0).sel(type="oms")) == -1
     assert "scaled by 2" in tested.attrs["test"] and float(tested["recovery_score"]) == 1.0
     with pytest.raises(RetinaCodecError, match="gain is 1"):
@@ -520,20 +617,36 @@ def test_markdown_says_the_intervention_drug_cell_types_and_outcome_in_words(ret
     stimulus = natural_jitter(n_frames=900, seed=31, progress=False)
     types = tuple(dict.fromkeys(str(t) for t in retina.cells["cell_type"].values))
     effect = np.array([{"oms": 2.0, "on_off": 0.8}.get(t, 0.0) for t in types])  # the cells it reaches
-    hand = records(predicted=[effect], observed=[effect], confidence=[0.8], shuffled=[[effect]], types=types,
-                   per_type=5, baseline=5.0)
+    hand = records(
+        predicted=[effect],
+        observed=[effect],
+        confidence=[0.8],
+        shuffled=[[effect]],
+        types=types,
+        per_type=5,
+        baseline=5.0,
+    )
     hand = hand.drop_vars(["observed_change", "observed_baseline_rate"]).assign(
-        layer=("hypothesis", ["amacrine"]), reason=("hypothesis", ["mode most tied to OMS cells (r = 0.61)"]),
-        modes=("hypothesis", ["3, 7"]), channels=("hypothesis", ["2, 5"]),
-        pathway_name=("hypothesis", ["wide-field amacrine"]), drug=("hypothesis", ["picrotoxin"]),
-        drug_also_blocks=("hypothesis", [""]), match_r=("hypothesis", [0.8]))
-    hand = hand.assign(predicted_effect=by_type(hand["predicted_change"]),
-                       predicted_category=categories(hand["predicted_change"], hand["baseline_rate"], 60.0, 2.0))
+        layer=("hypothesis", ["amacrine"]),
+        reason=("hypothesis", ["mode most tied to OMS cells (r = 0.61)"]),
+        modes=("hypothesis", ["3, 7"]),
+        channels=("hypothesis", ["2, 5"]),
+        pathway_name=("hypothesis", ["wide-field amacrine"]),
+        drug=("hypothesis", ["picrotoxin"]),
+        drug_also_blocks=("hypothesis", [""]),
+        match_r=("hypothesis", [0.8]),
+    )
+    hand = hand.assign(
+        predicted_effect=by_type(hand["predicted_change"]),
+        predicted_category=categories(hand["predicted_change"], hand["baseline_rate"], 60.0, 2.0),
+    )
     hand.attrs["stimulus"] = "natural_jitter"
     text = hyp.to_markdown(hand)
-    assert text.startswith("1. Blocking the wide-field amacrine pathway (picrotoxin) should raise the OMS cells' "
-                           "rates by ~2.0 Hz (+40%) and raise the ON-OFF cells' rates by ~0.8 Hz (+16%) under "
-                           "natural jitter; confidence 0.80.")
+    assert text.startswith(
+        "1. Blocking the wide-field amacrine pathway (picrotoxin) should raise the OMS cells' "
+        "rates by ~2.0 Hz (+40%) and raise the ON-OFF cells' rates by ~0.8 Hz (+16%) under "
+        "natural jitter; confidence 0.80."
+    )
     assert "channels 2, 5 of layer amacrine" in text and "mode most tied to OMS cells" in text
     tested = hyp.test(hand, retina, stimulus, progress=False)
     text = hyp.to_markdown(tested)
@@ -551,10 +664,18 @@ def test_lists_of_effects_and_cell_types_read_as_in_a_sentence():
 
 
 def test_plot_shows_one_panel_per_hypothesis_and_the_scores(tmp_path):
-    tested = hyp.score(records(predicted=[[-3, 3, 0], [0, 0, 3]], observed=[[-3, 0, 0], [0, 0, 3]],
-                               confidence=[0.5, 0.8], shuffled=[[[3, 0, 0], [0, 0, 0]]]))
-    tested = tested.assign(pathway_name=("hypothesis", ["ON sustained bipolar", "wide-field amacrine"]),
-                           drug=("hypothesis", ["L-AP4 or APB", "picrotoxin"]))
+    tested = hyp.score(
+        records(
+            predicted=[[-3, 3, 0], [0, 0, 3]],
+            observed=[[-3, 0, 0], [0, 0, 3]],
+            confidence=[0.5, 0.8],
+            shuffled=[[[3, 0, 0], [0, 0, 0]]],
+        )
+    )
+    tested = tested.assign(
+        pathway_name=("hypothesis", ["ON sustained bipolar", "wide-field amacrine"]),
+        drug=("hypothesis", ["L-AP4 or APB", "picrotoxin"]),
+    )
     figure = plot_hypotheses(tested)
     assert len(figure.axes) == 3
     titles = " ".join(ax.get_title() for ax in figure.axes)
@@ -566,10 +687,17 @@ def test_plot_shows_one_panel_per_hypothesis_and_the_scores(tmp_path):
 def test_untested_predictions_of_a_recording_with_one_cell_type_draw_without_collapsed_axes(tmp_path):
     """A recording's cells have no types ("unknown"), and a set can list all 8 channels: the row
     labels are long and there is one column, which once left constrained layout no room."""
-    untested = records(predicted=[[0.1], [-0.1]], observed=[[0], [0]], confidence=[0.72, 0.86],
-                       shuffled=[[[0], [0]]], types=("unknown",)).drop_vars("observed_change")
-    untested = untested.assign(predicted_effect=by_type(untested["predicted_change"]),
-                               channels=("hypothesis", ["0, 1, 2, 3, 4, 5, 6, 7", "0, 2, 3, 4, 5, 6"]))
+    untested = records(
+        predicted=[[0.1], [-0.1]],
+        observed=[[0], [0]],
+        confidence=[0.72, 0.86],
+        shuffled=[[[0], [0]]],
+        types=("unknown",),
+    ).drop_vars("observed_change")
+    untested = untested.assign(
+        predicted_effect=by_type(untested["predicted_change"]),
+        channels=("hypothesis", ["0, 1, 2, 3, 4, 5, 6, 7", "0, 2, 3, 4, 5, 6"]),
+    )
     figure = plot_hypotheses(untested)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # constrained layout warns when the axes collapse
@@ -588,8 +716,9 @@ def test_bad_inputs_raise_one_clear_error(small_cnn, stimulus, retina):
     with pytest.raises(RetinaCodecError, match="the modes have 5 channels"):
         wide = xr.DataArray(np.ones((2, 5)), dims=("mode", "channel"), attrs={"layer": "bipolar"})
         hyp.generate(small_cnn, stimulus, wide, "bipolar", progress=False)
-    unmatched = hyp.generate(small_cnn, stimulus, dictionary(), "bipolar", virtual_retina=None, n_shuffles=1,
-                             progress=False)
+    unmatched = hyp.generate(
+        small_cnn, stimulus, dictionary(), "bipolar", virtual_retina=None, n_shuffles=1, progress=False
+    )
     with pytest.raises(RetinaCodecError, match="name no pathway"):
         hyp.test(unmatched, retina, stimulus, progress=False)
     with pytest.raises(RetinaCodecError, match="kind = 'hypotheses'"):
@@ -609,8 +738,9 @@ def _single_channel_agreement(model, stimulus, retina, layer, pathways, recordin
     sets = {str(c): [c] for c in range(4)}
     control = retina_control(model, stimulus, layer, sets, progress=False)
     cell_coords = {"cell_type": ("cell", control["cell_type"].values)}
-    baseline = xr.DataArray(control["mean_rate"].sel(intervention="none").isel(selection=0).values, dims="cell",
-                            coords=cell_coords)
+    baseline = xr.DataArray(
+        control["mean_rate"].sel(intervention="none").isel(selection=0).values, dims="cell", coords=cell_coords
+    )
     change = control["rate_change"].sel(intervention="ablate").values
     change = xr.DataArray(np.maximum(change, 0.0) if released else change, dims=("set", "cell"), coords=cell_coords)
     predicted = categories(change, baseline, recording_s, 2.0)
@@ -619,8 +749,12 @@ def _single_channel_agreement(model, stimulus, retina, layer, pathways, recordin
     rows = []
     for pathway in pathways:
         blocked = retina.respond(stimulus, block=pathway)["rate"].values[first:].mean(axis=0) - truth
-        observed = categories(xr.DataArray(blocked, dims="cell", coords=cell_coords),
-                              xr.DataArray(truth, dims="cell", coords=cell_coords), recording_s, 2.0)
+        observed = categories(
+            xr.DataArray(blocked, dims="cell", coords=cell_coords),
+            xr.DataArray(truth, dims="cell", coords=cell_coords),
+            recording_s,
+            2.0,
+        )
         rows.append(type_agreement(predicted, observed).values)
     return np.stack(rows, axis=1)
 
@@ -628,8 +762,9 @@ def _single_channel_agreement(model, stimulus, retina, layer, pathways, recordin
 def test_ceiling_is_the_best_agreement_of_any_single_channel_checked_with_retina_control(small_cnn, stimulus, retina):
     from retinacodec.hypotheses.ceiling import pathway_ceiling
 
-    ceiling = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=600.0,
-                              inhibitory=False)
+    ceiling = pathway_ceiling(
+        small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=600.0, inhibitory=False
+    )
     assert list(ceiling["pathway"].values) == list(retina.pathways)
     pathways = ["bipolar_off_sustained", "amacrine_wide"]
     expected = _single_channel_agreement(small_cnn, stimulus, retina, "amacrine", pathways).max(axis=0)
@@ -643,8 +778,9 @@ def test_the_match_over_every_set_takes_the_closest_following_channel_of_either_
 
     match = natural_jitter(n_frames=80, seed=23, progress=False)
     layers = ["bipolar", "amacrine"]
-    ceiling = pathway_ceiling(small_cnn, stimulus, layers, retina, max_size=1, recording_s=600.0,
-                              match_stimulus=match, match="partial")
+    ceiling = pathway_ceiling(
+        small_cnn, stimulus, layers, retina, max_size=1, recording_s=600.0, match_stimulus=match, match="partial"
+    )
     pathways = [str(p) for p in ceiling["pathway"].values]
     values, agreement = [], []
     for layer in layers:
@@ -670,8 +806,9 @@ def test_the_assigned_ceiling_takes_only_the_sets_the_match_assigns_each_pathway
 
     match = natural_jitter(n_frames=80, seed=23, progress=False)
     layers = ["bipolar", "amacrine"]
-    ceiling = pathway_ceiling(small_cnn, stimulus, layers, retina, max_size=1, recording_s=600.0,
-                              match_stimulus=match, inhibitory=False)
+    ceiling = pathway_ceiling(
+        small_cnn, stimulus, layers, retina, max_size=1, recording_s=600.0, match_stimulus=match, inhibitory=False
+    )
     pathways = [str(p) for p in ceiling["pathway"].values]
     best = {p: (-1.0, "", "") for p in pathways}
     for layer in layers:
@@ -696,15 +833,14 @@ def test_the_assigned_ceiling_takes_only_the_sets_the_match_assigns_each_pathway
     assert ceiling.attrs["n_confirmable_assigned"] <= ceiling.attrs["n_confirmable"]
 
 
-def test_an_inhibitory_pathways_ceiling_also_tries_blocking_each_sets_inhibitory_outputs(small_cnn, stimulus,
-                                                                                         retina):
+def test_an_inhibitory_pathways_ceiling_also_tries_blocking_each_sets_inhibitory_outputs(small_cnn, stimulus, retina):
     from retinacodec.hypotheses.ceiling import RELEASED, pathway_ceiling
 
     match = natural_jitter(n_frames=80, seed=23, progress=False)  # a long recording: the small model's effects count
-    both = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=1e4,
-                           match_stimulus=match)
-    silencing = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=1e4,
-                                match_stimulus=match, inhibitory=False)
+    both = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=1e4, match_stimulus=match)
+    silencing = pathway_ceiling(
+        small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=1e4, match_stimulus=match, inhibitory=False
+    )
     pathways = [str(p) for p in both["pathway"].values]
     inhibitory = ["amacrine_narrow", "amacrine_wide"]
     silenced = _single_channel_agreement(small_cnn, stimulus, retina, "amacrine", pathways, 1e4)
@@ -733,34 +869,44 @@ def test_an_inhibitory_pathways_ceiling_also_tries_blocking_each_sets_inhibitory
     assert (both["ceiling"] >= silencing["ceiling"]).all()
     assert both.attrs["n_confirmable"] >= silencing.attrs["n_confirmable"]
     assert (both.attrs["inhibitory"], silencing.attrs["inhibitory"]) == (1, 0)
-    assert any(float(both["ceiling"].sel(pathway=p)) > float(silencing["ceiling"].sel(pathway=p))
-               for p in inhibitory)  # the release reaches what silencing does not: the case is checked
+    assert any(
+        float(both["ceiling"].sel(pathway=p)) > float(silencing["ceiling"].sel(pathway=p)) for p in inhibitory
+    )  # the release reaches what silencing does not: the case is checked
 
 
-def test_the_ceiling_per_layer_is_each_layers_own_ceiling_and_the_overall_one_their_maximum(small_cnn, stimulus,
-                                                                                            retina):
+def test_the_ceiling_per_layer_is_each_layers_own_ceiling_and_the_overall_one_their_maximum(
+    small_cnn, stimulus, retina
+):
     from retinacodec.hypotheses.ceiling import pathway_ceiling
 
     both = pathway_ceiling(small_cnn, stimulus, ["bipolar", "amacrine"], retina, max_size=1, recording_s=600.0)
     alone = pathway_ceiling(small_cnn, stimulus, ["amacrine"], retina, max_size=1, recording_s=600.0)
     np.testing.assert_allclose(both["layer_ceiling"].sel(layer="amacrine").values, alone["ceiling"].values)
-    np.testing.assert_array_equal(both["layer_ceiling_channels"].sel(layer="amacrine").values,
-                                  alone["ceiling_channels"].values)
+    np.testing.assert_array_equal(
+        both["layer_ceiling_channels"].sel(layer="amacrine").values, alone["ceiling_channels"].values
+    )
     np.testing.assert_allclose(both["ceiling"].values, both["layer_ceiling"].max("layer").values)
     for pathway in both["pathway"].values:
         layer = str(both["ceiling_layer"].sel(pathway=pathway).values)
         assert float(both["layer_ceiling"].sel(layer=layer, pathway=pathway)) == float(
-            both["ceiling"].sel(pathway=pathway))
+            both["ceiling"].sel(pathway=pathway)
+        )
 
 
 def test_named_ceiling_is_the_confidence_weighted_ceiling_of_each_hypothesis_layer_and_pathway():
     from retinacodec.hypotheses.ceiling import named_ceiling
 
-    ceiling = xr.Dataset({"layer_ceiling": (("layer", "pathway"), [[1.0, 0.5], [0.25, 0.0]])},
-                         coords={"layer": ["bipolar", "amacrine"], "pathway": ["p", "q"]})
-    tested = xr.Dataset({"layer": ("hypothesis", ["bipolar", "amacrine", "bipolar"]),
-                         "block": ("hypothesis", ["q", "p", "p"]),
-                         "confidence": ("hypothesis", [0.2, 0.6, 0.2])})
+    ceiling = xr.Dataset(
+        {"layer_ceiling": (("layer", "pathway"), [[1.0, 0.5], [0.25, 0.0]])},
+        coords={"layer": ["bipolar", "amacrine"], "pathway": ["p", "q"]},
+    )
+    tested = xr.Dataset(
+        {
+            "layer": ("hypothesis", ["bipolar", "amacrine", "bipolar"]),
+            "block": ("hypothesis", ["q", "p", "p"]),
+            "confidence": ("hypothesis", [0.2, 0.6, 0.2]),
+        }
+    )
     assert named_ceiling(tested, ceiling) == pytest.approx((0.2 * 0.5 + 0.6 * 0.25 + 0.2 * 1.0) / 1.0)
     assert np.isnan(named_ceiling(tested.assign(confidence=("hypothesis", [0.0, 0.0, 0.0])), ceiling))
     with pytest.raises(RetinaCodecError, match="without a ceiling"):
@@ -772,13 +918,21 @@ def test_hypotheses_record_what_the_modes_decompose(small_cnn, stimulus):
     from retinacodec.modes.workflow import fit_modes
     from retinacodec.targets import Cell
 
-    data = contributions(small_cnn, stimulus.isel(time=slice(0, 20)), "amacrine", [Cell(i) for i in range(4)],
-                         split="sign", activation="cell", n_steps=2, progress=False)
+    data = contributions(
+        small_cnn,
+        stimulus.isel(time=slice(0, 20)),
+        "amacrine",
+        [Cell(i) for i in range(4)],
+        split="sign",
+        activation="cell",
+        n_steps=2,
+        progress=False,
+    )
     for variable in ("contribution", "activation"):
-        _, modes = fit_modes(data, labels="cell_type", variable=variable, n_modes=3, epochs=2, batch_size=8,
-                             progress=False)
-        result = hyp.generate(small_cnn, stimulus, modes, "amacrine", virtual_retina=None, n_shuffles=0,
-                              progress=False)
+        _, modes = fit_modes(
+            data, labels="cell_type", variable=variable, n_modes=3, epochs=2, batch_size=8, progress=False
+        )
+        result = hyp.generate(small_cnn, stimulus, modes, "amacrine", virtual_retina=None, n_shuffles=0, progress=False)
         assert result.attrs["modes_variable"] == variable
 
 
@@ -796,14 +950,26 @@ def test_layers_matched_to_different_pathways_combine_without_warnings_and_leave
 
 def test_markdown_names_the_runner_up_pathway_by_the_rule_that_matched():
     hand = records(predicted=[[0, 0, 2]], observed=[[0, 0, 2]], confidence=[0.6], shuffled=[[[0, 0, 0]]])
-    hand = hand.drop_vars(["observed_change", "observed_baseline_rate"]).assign_coords(pathway=["amacrine_wide", "amacrine_narrow", "bipolar_on_sustained"]).assign(
-        layer=("hypothesis", ["amacrine"]), reason=("hypothesis", ["used"]), modes=("hypothesis", ["1"]),
-        channels=("hypothesis", ["4"]), pathway_name=("hypothesis", ["wide-field amacrine"]),
-        drug=("hypothesis", ["picrotoxin"]), drug_also_blocks=("hypothesis", [""]), match_r=("hypothesis", [0.5]),
-        pathway_block_correlation=(("hypothesis", "pathway"), [[0.5, 0.1, 0.3]]),
-        pathway_correlation=(("hypothesis", "pathway"), [[0.7, 0.9, 0.2]]))
-    hand = hand.assign(predicted_effect=by_type(hand["predicted_change"]),
-                       predicted_category=categories(hand["predicted_change"], hand["baseline_rate"], 60.0, 2.0))
+    hand = (
+        hand.drop_vars(["observed_change", "observed_baseline_rate"])
+        .assign_coords(pathway=["amacrine_wide", "amacrine_narrow", "bipolar_on_sustained"])
+        .assign(
+            layer=("hypothesis", ["amacrine"]),
+            reason=("hypothesis", ["used"]),
+            modes=("hypothesis", ["1"]),
+            channels=("hypothesis", ["4"]),
+            pathway_name=("hypothesis", ["wide-field amacrine"]),
+            drug=("hypothesis", ["picrotoxin"]),
+            drug_also_blocks=("hypothesis", [""]),
+            match_r=("hypothesis", [0.5]),
+            pathway_block_correlation=(("hypothesis", "pathway"), [[0.5, 0.1, 0.3]]),
+            pathway_correlation=(("hypothesis", "pathway"), [[0.7, 0.9, 0.2]]),
+        )
+    )
+    hand = hand.assign(
+        predicted_effect=by_type(hand["predicted_change"]),
+        predicted_category=categories(hand["predicted_change"], hand["baseline_rate"], 60.0, 2.0),
+    )
     hand.attrs.update(stimulus="natural_jitter", match_rule="block")
     assert "activity match r = 0.50 (next: ON sustained bipolar, r = 0.30)" in hyp.to_markdown(hand)
     hand.attrs["match_rule"] = "correlation"
@@ -846,10 +1012,9 @@ def test_shared_passes_give_the_same_rates_and_record_each_stimulus_once(small_c
     assert interventions.record_layer(small_cnn, stimulus, "bipolar") is not first  # the cache ended with the block
 
 
-def test_the_virtual_retinas_blocks_run_once_per_shared_block_and_give_the_direct_rates(retina, stimulus,
-                                                                                        monkeypatch):
-    from retinacodec.hypotheses.score import retina_mean_rate
+def test_the_virtual_retinas_blocks_run_once_per_shared_block_and_give_the_direct_rates(retina, stimulus, monkeypatch):
     from retinacodec.control.recorded import shared_passes
+    from retinacodec.hypotheses.score import retina_mean_rate
 
     direct = retina.respond(stimulus, block="amacrine_wide")["rate"].values[7:].mean(axis=0)
     calls = []
@@ -866,8 +1031,8 @@ def test_the_virtual_retinas_blocks_run_once_per_shared_block_and_give_the_direc
 
 
 def test_pathway_activities_are_simulated_once_per_shared_block(small_cnn, retina, stimulus, monkeypatch):
-    from retinacodec.hypotheses.match import PathwayMatch
     from retinacodec.control.recorded import shared_passes
+    from retinacodec.hypotheses.match import PathwayMatch
 
     recording = record_layer(small_cnn, stimulus, "bipolar")
     direct = PathwayMatch.of(recording, retina)

@@ -1,4 +1,5 @@
 """write_netcdf / read_netcdf: lossless round trips, atomic writes, helpful errors."""
+
 from __future__ import annotations
 
 import netCDF4

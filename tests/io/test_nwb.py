@@ -1,13 +1,14 @@
 """read_nwb / write_nwb against NWB files built directly with pynwb."""
+
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import h5py
 import numpy as np
 import pytest
-from pynwb import NWBFile, NWBHDF5IO
+from pynwb import NWBHDF5IO, NWBFile
 from pynwb.image import ImageSeries
 
 from retinacodec.errors import RetinaCodecError
@@ -19,9 +20,7 @@ N_FRAMES, N_X, N_Y = 100, 8, 6  # non-square, so a swapped x and y cannot pass
 
 def pixel_pattern(n_frames: int = N_FRAMES) -> np.ndarray:
     """NWB-ordered data [frame][x][y] whose value names its own position: f/1000 + x/10 - y/100."""
-    frame, x, y = np.meshgrid(
-        np.arange(n_frames), np.arange(N_X), np.arange(N_Y), indexing="ij"
-    )
+    frame, x, y = np.meshgrid(np.arange(n_frames), np.arange(N_X), np.arange(N_Y), indexing="ij")
     return (frame / 1000 + x / 10 - y / 100).astype(np.float32)
 
 
@@ -29,7 +28,7 @@ def new_nwbfile() -> NWBFile:
     return NWBFile(
         session_description="test session",
         identifier="test-id-1",
-        session_start_time=datetime(2024, 1, 2, tzinfo=timezone.utc),
+        session_start_time=datetime(2024, 1, 2, tzinfo=UTC),
     )
 
 
@@ -85,11 +84,7 @@ def test_rate_based_stimulus_has_time_y_x_order_times_and_attrs(tmp_path):
 def test_luminance_is_converted_to_weber_contrast_after_conversion_and_offset(tmp_path):
     raw = np.random.default_rng(0).uniform(10, 200, size=(N_FRAMES, N_X, N_Y))
     nwbfile = new_nwbfile()
-    nwbfile.add_stimulus(
-        ImageSeries(
-            name="lum", data=raw, unit="cd/m^2", rate=30.0, conversion=0.5, offset=3.0
-        )
-    )
+    nwbfile.add_stimulus(ImageSeries(name="lum", data=raw, unit="cd/m^2", rate=30.0, conversion=0.5, offset=3.0))
     add_units(nwbfile, {0: [0.1]})
     stim = read_nwb(save(nwbfile, tmp_path / "lum.nwb"))["stimulus"]
     luminance = raw * 0.5 + 3.0
@@ -106,9 +101,7 @@ def test_irregular_timestamps_give_frame_times_rate_and_bins(tmp_path):
     timestamps = np.cumsum(rng.uniform(0.008, 0.013, size=N_FRAMES)) + 0.3
     train = np.sort(rng.uniform(0.0, timestamps[-1] + 0.05, size=300))
     nwbfile = new_nwbfile()
-    nwbfile.add_stimulus(
-        ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", timestamps=timestamps)
-    )
+    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", timestamps=timestamps))
     add_units(nwbfile, {4: train.tolist()})
     ds = read_nwb(save(nwbfile, tmp_path / "ts.nwb"))
     np.testing.assert_allclose(ds["time"], timestamps)
@@ -131,8 +124,7 @@ def test_spike_counts_equal_numpy_histogram_on_frame_edges(tmp_path):
     }
     nwbfile = new_nwbfile()
     nwbfile.add_stimulus(
-        ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", rate=rate,
-                    starting_time=start)
+        ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", rate=rate, starting_time=start)
     )
     add_units(nwbfile, trains)
     spikes = read_nwb(save(nwbfile, tmp_path / "spikes.nwb"))["spikes"]
@@ -150,8 +142,7 @@ def test_spike_counts_equal_numpy_histogram_on_frame_edges(tmp_path):
 
 def test_per_unit_columns_become_cell_coords(tmp_path):
     nwbfile = new_nwbfile()
-    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast",
-                                     rate=50.0))
+    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", rate=50.0))
     for name in ("cell_type", "position", "x"):
         nwbfile.add_unit_column(name=name, description=name)
     nwbfile.add_unit(spike_times=[0.1], id=1, cell_type="ON", position=[1.0, 2.0], x=3.0)
@@ -166,10 +157,8 @@ def test_per_unit_columns_become_cell_coords(tmp_path):
 
 def several_stimuli_file(path) -> str:
     nwbfile = new_nwbfile()
-    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast",
-                                     rate=50.0))
-    nwbfile.add_stimulus(ImageSeries(name="flash", data=-pixel_pattern(20), unit="contrast",
-                                     rate=10.0))
+    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", rate=50.0))
+    nwbfile.add_stimulus(ImageSeries(name="flash", data=-pixel_pattern(20), unit="contrast", rate=10.0))
     add_units(nwbfile, {0: [0.1]})
     return save(nwbfile, path)
 
@@ -189,8 +178,7 @@ def test_several_stimuli_choose_by_name_and_refuse_ambiguity(tmp_path):
 
 def test_stimulus_found_in_acquisition_when_stimulus_group_is_empty(tmp_path):
     nwbfile = new_nwbfile()
-    nwbfile.add_acquisition(ImageSeries(name="movie", data=pixel_pattern(), unit="contrast",
-                                        rate=50.0))
+    nwbfile.add_acquisition(ImageSeries(name="movie", data=pixel_pattern(), unit="contrast", rate=50.0))
     add_units(nwbfile, {0: [0.1]})
     ds = read_nwb(save(nwbfile, tmp_path / "acq.nwb"))
     assert ds.attrs["stimulus_name"] == "movie"
@@ -224,9 +212,7 @@ def test_write_nwb_round_trip(tmp_path):
 def test_write_nwb_keeps_irregular_frame_times(tmp_path):
     timestamps = np.cumsum(np.random.default_rng(4).uniform(0.009, 0.012, size=N_FRAMES))
     nwbfile = new_nwbfile()
-    nwbfile.add_stimulus(
-        ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", timestamps=timestamps)
-    )
+    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", timestamps=timestamps))
     add_units(nwbfile, {0: [0.1]})
     first = read_nwb(save(nwbfile, tmp_path / "ts.nwb"))
     second = read_nwb(write_nwb(tmp_path / "again.nwb", first["stimulus"], [[0.1]]))
@@ -274,8 +260,7 @@ def test_file_without_image_series(tmp_path):
 
 def test_file_without_units_table(tmp_path):
     nwbfile = new_nwbfile()
-    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast",
-                                     rate=50.0))
+    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", rate=50.0))
     with pytest.raises(RetinaCodecError, match="no units table"):
         read_nwb(save(nwbfile, tmp_path / "nounits.nwb"))
 
@@ -312,17 +297,28 @@ def test_integer_frames_read_in_chunks_equal_the_float64_conversion(tmp_path, mo
 
 def test_frames_in_external_files_get_one_line_naming_them(tmp_path):
     nwbfile = new_nwbfile()
-    nwbfile.add_stimulus(ImageSeries(name="movie", external_file=["movie_a.mp4", "movie_b.mp4"], format="external",
-                                     starting_frame=[0, 50], unit="n.a.", timestamps=np.arange(N_FRAMES) / 60.0))
+    nwbfile.add_stimulus(
+        ImageSeries(
+            name="movie",
+            external_file=["movie_a.mp4", "movie_b.mp4"],
+            format="external",
+            starting_frame=[0, 50],
+            unit="n.a.",
+            timestamps=np.arange(N_FRAMES) / 60.0,
+        )
+    )
     add_units(nwbfile, {0: [0.1]})
     with pytest.raises(RetinaCodecError, match=r"external files \(movie_a.mp4, movie_b.mp4\).*stored in the NWB file"):
         read_nwb(save(nwbfile, tmp_path / "external.nwb"))
 
 
-@pytest.mark.parametrize("timestamps, message", [
-    (np.r_[0.0, 0.02, 0.01, np.arange(3, N_FRAMES) * 0.01], "not finite and strictly increasing"),
-    (np.arange(N_FRAMES - 5) * 0.01, f"{N_FRAMES - 5} timestamps for {N_FRAMES} frames"),
-])
+@pytest.mark.parametrize(
+    "timestamps, message",
+    [
+        (np.r_[0.0, 0.02, 0.01, np.arange(3, N_FRAMES) * 0.01], "not finite and strictly increasing"),
+        (np.arange(N_FRAMES - 5) * 0.01, f"{N_FRAMES - 5} timestamps for {N_FRAMES} frames"),
+    ],
+)
 def test_bad_frame_times_get_one_line(tmp_path, timestamps, message):
     path = simple_file(tmp_path / "bad_times.nwb", timestamps=np.arange(N_FRAMES) * 0.01)
     with h5py.File(path, "a") as h5:  # pynwb refuses to write such files; other writers do not

@@ -1,4 +1,5 @@
 """Workspace: a run folder is recognised by its program label and fingerprint."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """The adapter: layer names, capture, and a downstream part that reproduces the model's output
 while running only what lies after the layer."""
+
 import pytest
 import torch
 import torchvision
@@ -46,8 +47,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("name, layer, needs_context, channel_axis, skipped", CASES)
-def test_downstream_of_the_captured_activation_reproduces_the_output(zoo, name, layer, needs_context,
-                                                                     channel_axis, skipped):
+def test_downstream_of_the_captured_activation_reproduces_the_output(
+    zoo, name, layer, needs_context, channel_axis, skipped
+):
     model = adapt(zoo[name])
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():

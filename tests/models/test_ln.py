@@ -1,4 +1,5 @@
 """The LN baseline: it recovers a known filter and nonlinearity, and predict, checkpoints and IRFs take it."""
+
 import numpy as np
 import pytest
 import torch
@@ -50,7 +51,7 @@ def test_predict_matches_the_true_rate_and_windows_forward(ln_cell):
     model = train_ln(stimulus, spikes, HISTORY)
     fresh = stimulus.isel(time=slice(0, 3000))
     predicted = predict(model, fresh)
-    assert np.corrcoef(predicted.values[:, 0], rate[:fresh.sizes["time"] - HISTORY + 1])[0, 1] > 0.9
+    assert np.corrcoef(predicted.values[:, 0], rate[: fresh.sizes["time"] - HISTORY + 1])[0, 1] > 0.9
     frames = (torch.as_tensor(fresh.values[:40]) - model.stimulus_mean) / model.stimulus_std
     windows = frames.unfold(0, HISTORY, 1).permute(0, 3, 1, 2)
     torch.testing.assert_close(model(windows), torch.as_tensor(predicted.values[:33]), rtol=1e-4, atol=1e-4)
@@ -99,8 +100,9 @@ def mixed_cells():
         spatial = np.exp(-((ys - y) ** 2 + (xs - x) ** 2) / 4.0)
         drive = np.einsum("tyxl,lyx->t", windows, temporal[:, None, None] * spatial[None])
         drives.append(drive / drive.std())
-    rates = np.stack([8.0 * np.log1p(np.exp(1.5 * drives[0] - 1.0)), 6.0 * np.abs(drives[1]) ** 1.5,
-                      np.full(drives[0].size, 5.0)], 1)
+    rates = np.stack(
+        [8.0 * np.log1p(np.exp(1.5 * drives[0] - 1.0)), 6.0 * np.abs(drives[1]) ** 1.5, np.full(drives[0].size, 5.0)], 1
+    )
     counts = rng.poisson(rates / 100.0).astype(np.float32)
     return frames, counts
 
@@ -111,7 +113,7 @@ def test_cells_are_found_with_and_without_a_linear_receptive_field(mixed_cells):
     np.testing.assert_array_equal(found, [True, True, False])  # the constant cell is nowhere
     np.testing.assert_allclose(centres[:2], [[4, 11], [9, 5]], atol=1)
     # the ON-OFF cell has no linear receptive field: its STA alone does not find it
-    sta = np.stack([np.tensordot(counts[:, 1], frames[lag:lag + counts.shape[0]], 1) for lag in range(HISTORY)])
+    sta = np.stack([np.tensordot(counts[:, 1], frames[lag : lag + counts.shape[0]], 1) for lag in range(HISTORY)])
     energy = (sta**2).sum(0)
     spread = 1.4826 * np.median(np.abs(energy - np.median(energy)))  # the robust score of ln._peaks
     assert (energy.max() - np.median(energy)) / spread < MIN_STA_SCORE

@@ -1,4 +1,5 @@
 """Loading, windows and prediction: views not copies, time alignment, round trips, bad input."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,8 +16,14 @@ SMALL = dict(history=6, size=16, bipolar_kernel=5, amacrine_kernel=3)
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    net = RetinaCNN(3, **SMALL, cell_type=["on", "off", "oms"], cell_position=[[7, 8], [8, 7], [9, 9]],
-                    stimulus_mean=0.1, stimulus_std=0.5)
+    net = RetinaCNN(
+        3,
+        **SMALL,
+        cell_type=["on", "off", "oms"],
+        cell_position=[[7, 8], [8, 7], [9, 9]],
+        stimulus_mean=0.1,
+        stimulus_std=0.5,
+    )
     net.train()
     net(torch.randn(64, 6, 16, 16))  # move the batch-norm running statistics off their defaults
     return net.eval()
@@ -35,7 +42,7 @@ def test_windows_is_a_view_that_matches_manual_slicing(model, stimulus):
     assert inputs.untyped_storage().nbytes() == 40 * 16 * 16 * 4
     frames = stimulus.values
     for i in (0, 17, 34):
-        expected = (frames[i:i + 6] - 0.1) / 0.5
+        expected = (frames[i : i + 6] - 0.1) / 0.5
         np.testing.assert_allclose(inputs[i].numpy(), expected, rtol=1e-6, atol=1e-6)
         # the last channel is the frame at the window's time
         t = int(np.flatnonzero(stimulus["time"].values == times[i])[0])
@@ -49,7 +56,7 @@ def test_predict_labels_time_from_the_first_full_history_and_matches_forward(mod
     np.testing.assert_array_equal(rate["time"].values, stimulus["time"].values[5:])
     assert list(rate["cell_type"].values) == ["on", "off", "oms"]
     np.testing.assert_array_equal(rate["y"].values, [7, 8, 9])
-    manual = np.stack([(stimulus.values[t - 5:t + 1] - 0.1) / 0.5 for t in range(5, 40)])
+    manual = np.stack([(stimulus.values[t - 5 : t + 1] - 0.1) / 0.5 for t in range(5, 40)])
     with torch.no_grad():
         expected = model(torch.as_tensor(manual, dtype=torch.float32)).numpy()
     np.testing.assert_allclose(rate.values, expected, rtol=1e-5, atol=1e-5)
@@ -72,12 +79,15 @@ def test_checkpoint_round_trip_gives_identical_predictions(model, stimulus, tmp_
         np.testing.assert_array_equal(predict(loaded, stimulus).values, predict(model, stimulus).values)
 
 
-@pytest.mark.parametrize("frames, rate, message", [
-    (np.zeros((40, 15, 16)), 100.0, "16 x 16"),
-    (np.zeros((5, 16, 16)), 100.0, "at least 6"),
-    (np.full((40, 16, 16), np.nan), 100.0, "NaN"),
-    (np.zeros((40, 16, 16)), 50.0, "100 Hz"),
-])
+@pytest.mark.parametrize(
+    "frames, rate, message",
+    [
+        (np.zeros((40, 15, 16)), 100.0, "16 x 16"),
+        (np.zeros((5, 16, 16)), 100.0, "at least 6"),
+        (np.full((40, 16, 16), np.nan), 100.0, "NaN"),
+        (np.zeros((40, 16, 16)), 50.0, "100 Hz"),
+    ],
+)
 def test_bad_stimuli_raise(model, frames, rate, message):
     stimulus = make_stimulus(np.nan_to_num(frames), frame_rate_hz=rate, kind="test")
     if np.isnan(frames).any():

@@ -1,4 +1,5 @@
 """The retina CNN: shapes, named layers, noise only in training, the FFT path equals the windows."""
+
 import numpy as np
 import pytest
 import torch
@@ -45,14 +46,15 @@ def test_forward_movie_equals_forward_on_every_window():
     model = RetinaCNN(4, **SMALL).eval()
     movie = torch.randn(2, 23, 16, 16)
     # reference: plain Conv2d forward on windows cut by hand, last channel = current frame
-    windows = torch.stack([torch.stack([movie[b, t - 5:t + 1] for t in range(5, 23)]) for b in range(2)])
+    windows = torch.stack([torch.stack([movie[b, t - 5 : t + 1] for t in range(5, 23)]) for b in range(2)])
     expected = model(windows.reshape(-1, 6, 16, 16)).reshape(2, 18, 4)
     assert torch.allclose(model.forward_movie(movie), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_config_round_trip_keeps_architecture_and_metadata():
-    model = RetinaCNN(2, **SMALL, noise_std=0.1, cell_type=["on", "off"], cell_position=[[3, 4], [5, 6]],
-                      frame_rate_hz=50.0)
+    model = RetinaCNN(
+        2, **SMALL, noise_std=0.1, cell_type=["on", "off"], cell_position=[[3, 4], [5, 6]], frame_rate_hz=50.0
+    )
     model.name = "tiny"
     rebuilt = RetinaCNN.from_config(model.config())
     assert rebuilt.architecture == model.architecture
@@ -61,12 +63,18 @@ def test_config_round_trip_keeps_architecture_and_metadata():
     assert rebuilt.frame_rate_hz == 50.0 and rebuilt.history == 6
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(n_cells=0), dict(n_cells=2, history=0),
-    dict(n_cells=2, size=10, bipolar_kernel=9, amacrine_kernel=5), dict(n_cells=2, noise_std=-1.0),
-    dict(n_cells=2, cell_type=["on"]), dict(n_cells=2, cell_position=[[1, 2]]),
-    dict(n_cells=2, stimulus_std=0.0),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(n_cells=0),
+        dict(n_cells=2, history=0),
+        dict(n_cells=2, size=10, bipolar_kernel=9, amacrine_kernel=5),
+        dict(n_cells=2, noise_std=-1.0),
+        dict(n_cells=2, cell_type=["on"]),
+        dict(n_cells=2, cell_position=[[1, 2]]),
+        dict(n_cells=2, stimulus_std=0.0),
+    ],
+)
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(RetinaCodecError):
         RetinaCNN(**kwargs)

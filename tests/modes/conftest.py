@@ -1,4 +1,5 @@
 """Synthetic contributions Datasets and fast SAE settings for the modes tests."""
+
 import numpy as np
 import pandas as pd
 import pytest

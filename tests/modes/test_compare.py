@@ -1,4 +1,5 @@
 """Contribution-vs-activation statistics, checked on hand-computable cases."""
+
 import warnings
 
 import numpy as np
@@ -54,13 +55,16 @@ def test_dimensions_for_variance_with_known_spectra():
 def test_mode_labels_find_planted_indicators():
     rng = np.random.default_rng(0)
     labels = rng.choice(["a", "b", "c"], size=500)
-    loadings = np.column_stack([
-        (labels == "b") + 0.3 * rng.random(500),  # mode 0 tracks class b
-        rng.random(500),  # mode 1 is unrelated
-        np.zeros(500),  # mode 2 is dead
-    ])
-    stats = mode_labels(xr.DataArray(loadings, dims=("sample", "mode"), coords={"kind": ("sample", labels)}),
-                        "kind", threshold=0.2)
+    loadings = np.column_stack(
+        [
+            (labels == "b") + 0.3 * rng.random(500),  # mode 0 tracks class b
+            rng.random(500),  # mode 1 is unrelated
+            np.zeros(500),  # mode 2 is dead
+        ]
+    )
+    stats = mode_labels(
+        xr.DataArray(loadings, dims=("sample", "mode"), coords={"kind": ("sample", labels)}), "kind", threshold=0.2
+    )
     expected = np.corrcoef(loadings[:, 0], labels == "b")[0, 1]
     assert stats["correlation"].sel(mode=0, label="b") == pytest.approx(expected)
     assert stats["best_label"].values[0] == "b" and stats["max_correlation"].values[0] > 0.9
@@ -106,7 +110,8 @@ def test_sparsity_and_dimensions_per_layer(contributions):
     assert result["hoyer_mean"].sel(layer="early", variable="contribution") == pytest.approx(expected)
     activation = late["activation"].values
     assert result["near_zero_fraction"].sel(layer="late", variable="activation") == pytest.approx(
-        near_zero_fraction(activation, 0.01, axis=1).mean())
+        near_zero_fraction(activation, 0.01, axis=1).mean()
+    )
     dims = pca_dimensions(late)  # a single Dataset is one layer, named by its attrs
     assert list(dims["layer"].values) == ["conv1"]
     assert int(dims["n_dimensions"].sel(layer="conv1", variable="activation")) == dimensions_for_variance(activation)
@@ -121,8 +126,9 @@ def test_mode_label_comparison_on_planted_cell_types(contributions):
     activation = ds["activation"].values
     activation[:, 0] = 3.0 * on
     ds["activation"].values = activation
-    result = mode_label_comparison({"conv1": ds}, "cell_type", variables=["activation"],
-                                   epochs=20, batch_size=32, device="cpu")
+    result = mode_label_comparison(
+        {"conv1": ds}, "cell_type", variables=["activation"], epochs=20, batch_size=32, device="cpu"
+    )
     assert result["max_correlation"].dims == ("layer", "variable", "mode")
     assert float(result["best_correlation"].sel(layer="conv1", variable="activation")) > 0.8
     assert int(result["n_modes_above"].sel(layer="conv1", variable="activation")) >= 1

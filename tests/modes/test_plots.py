@@ -1,4 +1,5 @@
 """Figures of modes and of the contribution-vs-activation statistics."""
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -25,7 +26,10 @@ def test_plot_modes_split_sign_with_loadings(tmp_path, contributions, fast):
     assert isinstance(fig, Figure)
     heat_maps = [ax for ax in fig.axes if ax.images]
     assert [ax.get_title() for ax in heat_maps] == [
-        "modes: pos contributions (magnitude)", "modes: neg contributions (magnitude)", "loadings"]
+        "modes: pos contributions (magnitude)",
+        "modes: neg contributions (magnitude)",
+        "loadings",
+    ]
     pos_image = heat_maps[0].images[0].get_array()
     assert pos_image.shape == (min(12, int((loadings > 0).any("sample").sum())), ds.sizes["channel"])
     most_used = int(np.argmax((loadings.values > 0).mean(0)))
@@ -42,14 +46,21 @@ def test_plot_modes_from_plain_array(tmp_path):
 
 def test_comparison_figures(tmp_path, contributions):
     layers = {"conv1": contributions(seed=1), "conv2": contributions(seed=2)}
-    for fig in (plot_sparsity(sparsity(layers)), plot_dimensions(pca_dimensions(layers)),
-                plot_sign_correlation(sign_correlation(layers))):
+    for fig in (
+        plot_sparsity(sparsity(layers)),
+        plot_dimensions(pca_dimensions(layers)),
+        plot_sign_correlation(sign_correlation(layers)),
+    ):
         assert isinstance(fig, Figure)
         assert all([t.get_text() for t in ax.get_xticklabels()] == ["conv1", "conv2"] for ax in fig.axes)
     labels = xr.Dataset(
-        {"max_correlation": (("layer", "variable", "mode"), [[[0.5, 0.1], [0.3, np.nan]]]),
-         "n_modes_above": (("layer", "variable"), [[1, 1]])},
-        coords={"layer": ["conv1"], "variable": ["contribution", "activation"]}, attrs={"threshold": 0.2})
+        {
+            "max_correlation": (("layer", "variable", "mode"), [[[0.5, 0.1], [0.3, np.nan]]]),
+            "n_modes_above": (("layer", "variable"), [[1, 1]]),
+        },
+        coords={"layer": ["conv1"], "variable": ["contribution", "activation"]},
+        attrs={"threshold": 0.2},
+    )
     fig = plot_mode_labels(labels)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     np.testing.assert_array_equal(lines["contribution"].get_ydata(), [1])

@@ -1,5 +1,6 @@
 """Planted sparse non-negative dictionaries: the SAE finds their atoms at least as well as
 scikit-learn's dictionary learning."""
+
 import warnings
 
 import numpy as np
@@ -46,13 +47,20 @@ def test_sae_recovers_overcomplete_noisy_atoms_as_well_as_sklearn():
     defaults with 2 x 24 modes, as a user would run it. The SAE must match or beat scikit-learn
     on every problem (on seeds 0-3 it reached 0.995-0.998, scikit-learn 0.92-0.96)."""
     for seed in range(3):
-        x, atoms = planted_problem(n_samples=1500, n_features=16, n_atoms=24, n_active=2, noise=0.02,
-                                   clip=False, seed=seed)
+        x, atoms = planted_problem(
+            n_samples=1500, n_features=16, n_atoms=24, n_active=2, noise=0.02, clip=False, seed=seed
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # coordinate-descent convergence chatter
             reference = MiniBatchDictionaryLearning(
-                n_components=len(atoms), alpha=0.1, positive_code=True, positive_dict=True,
-                fit_algorithm="cd", transform_algorithm="lasso_cd", batch_size=128, max_iter=100,
+                n_components=len(atoms),
+                alpha=0.1,
+                positive_code=True,
+                positive_dict=True,
+                fit_algorithm="cd",
+                transform_algorithm="lasso_cd",
+                batch_size=128,
+                max_iter=100,
                 random_state=0,
             ).fit(x)
         with pytest.warns(UserWarning, match="taken for noise"):

@@ -1,4 +1,5 @@
 """The SAE estimator: scikit-learn contract, labels, reconstruction, dead modes, I/O, bad input."""
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -145,8 +146,17 @@ def test_split_sign_input_is_flattened_to_magnitudes(contributions, fast):
 
 def test_dead_modes_are_the_never_active_ones_and_resampling_revives_them(binary_data):
     # a threshold of 0.999 and a strong L1 on the codes silence many modes
-    settings = dict(n_modes=30, threshold=0.999, l1=3.0, l1_on="codes", active_codes="shifted", epochs=12,
-                    batch_size=32, progress=False, device="cpu")
+    settings = dict(
+        n_modes=30,
+        threshold=0.999,
+        l1=3.0,
+        l1_on="codes",
+        active_codes="shifted",
+        epochs=12,
+        batch_size=32,
+        progress=False,
+        device="cpu",
+    )
     reported = SAE(resample_dead=False, **settings).fit(binary_data)
     resampled = SAE(resample_dead=True, **settings).fit(binary_data)
     for sae in (reported, resampled):
@@ -208,8 +218,10 @@ def test_load_rejects_other_files(tmp_path):
         (lambda x: x[:, 0], "expected a 2-D array"),
         (lambda x: x[None], "expected a 2-D array"),
         (lambda x: x[:20], "fewer than batch_size"),
-        (lambda x: xr.DataArray(x[None], dims=("a", "sample", "channel")).transpose("sample", "a", "channel"),
-         "'sign' dim"),
+        (
+            lambda x: xr.DataArray(x[None], dims=("a", "sample", "channel")).transpose("sample", "a", "channel"),
+            "'sign' dim",
+        ),
         (lambda x: xr.Dataset({"other": (("sample", "channel"), x)}), "no variable 'contribution'"),
         (lambda x: "text", "numeric"),
     ],
@@ -219,10 +231,17 @@ def test_bad_input_raises(binary_data, fast, make, message):
         SAE(**fast).fit(make(binary_data))
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(threshold=1.0), "threshold"), (dict(l1_on="atoms"), "l1_on"), (dict(n_modes=0), "n_modes"),
-    (dict(active_codes="relu"), "active_codes"), (dict(lr=-1.0), "lr"), (dict(device="tpu"), "device"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(threshold=1.0), "threshold"),
+        (dict(l1_on="atoms"), "l1_on"),
+        (dict(n_modes=0), "n_modes"),
+        (dict(active_codes="relu"), "active_codes"),
+        (dict(lr=-1.0), "lr"),
+        (dict(device="tpu"), "device"),
+    ],
+)
 def test_bad_parameters_raise(binary_data, fast, params, message):
     with pytest.raises(RetinaCodecError, match=message):
         SAE(**{**fast, **params}).fit(binary_data)

@@ -1,5 +1,6 @@
 """Channel weights, each mode's share of each channel, a mode's top channels and the mode tied to
 a label, against hand computations."""
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -18,8 +19,12 @@ def test_channel_shares_by_hand():
 
 
 def test_channel_weights_of_split_sign_modes_sum_magnitudes_over_sign():
-    atoms = xr.DataArray(np.array([[[0.2, 0.5], [0.0, 1.0]]]), dims=("mode", "channel", "sign"),
-                         coords={"channel": [0, 1], "sign": ["neg", "pos"]}, attrs={"layer": "bipolar"})
+    atoms = xr.DataArray(
+        np.array([[[0.2, 0.5], [0.0, 1.0]]]),
+        dims=("mode", "channel", "sign"),
+        coords={"channel": [0, 1], "sign": ["neg", "pos"]},
+        attrs={"layer": "bipolar"},
+    )
     stacked = atoms.stack(feature=("channel", "sign"))
     weights = channel_weights(stacked)
     assert weights.dims == ("mode", "channel") and weights.attrs["layer"] == "bipolar"
@@ -34,8 +39,11 @@ def test_top_channels_of_a_hand_made_mode():
     assert top_channels(modes, 1, fraction=0.02).tolist() == [42, 7]
     assert top_channels(modes, 1, fraction=0.001).tolist() == [42]  # at least one channel
     assert top_channels(modes, 1, fraction=0.03).tolist() == [42, 7, 3]
-    split = xr.DataArray(np.array([[[0.6, 0.0], [0.1, 0.4], [0.0, 0.3]]]), dims=("mode", "channel", "sign"),
-                         coords={"sign": ["neg", "pos"]}).stack(feature=("channel", "sign"))
+    split = xr.DataArray(
+        np.array([[[0.6, 0.0], [0.1, 0.4], [0.0, 0.3]]]),
+        dims=("mode", "channel", "sign"),
+        coords={"sign": ["neg", "pos"]},
+    ).stack(feature=("channel", "sign"))
     assert top_channels(split, 0, fraction=0.5).tolist() == [0, 1]  # |neg| + |pos|: 0.6, 0.5, 0.3
     with pytest.raises(RetinaCodecError, match="mode 2 is out of range"):
         top_channels(modes, 2)

@@ -1,4 +1,5 @@
 """Stability of modes across seeds: hand-made dictionaries, and planted data against noise."""
+
 from types import SimpleNamespace
 
 import numpy as np

@@ -1,4 +1,5 @@
 """fit_modes: the one call behind ``retinacodec modes``."""
+
 import numpy as np
 import pytest
 import xarray as xr

@@ -1,4 +1,5 @@
 """Chunk sizes chosen from the cost per input: hand-computed cases."""
+
 import time
 
 from retinacodec.parallel.chunk_size import (

@@ -1,4 +1,5 @@
 """Chunked, resumable, Dask-distributed jobs: equal to one process and to one ``contributions`` call."""
+
 import json
 import os
 import signal
@@ -29,8 +30,18 @@ OPTIONS = dict(n_steps=4, batch_size=16)  # 4 windows per internal batch
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
-    model = RetinaCNN(3, history=6, size=16, bipolar_channels=4, bipolar_kernel=5, amacrine_channels=5,
-                      amacrine_kernel=5, cell_type=["ON", "OFF", "ON"], stimulus_mean=0.1, stimulus_std=0.5)
+    model = RetinaCNN(
+        3,
+        history=6,
+        size=16,
+        bipolar_channels=4,
+        bipolar_kernel=5,
+        amacrine_channels=5,
+        amacrine_kernel=5,
+        cell_type=["ON", "OFF", "ON"],
+        stimulus_mean=0.1,
+        stimulus_std=0.5,
+    )
     model.train()
     model(torch.randn(32, 6, 16, 16))  # move the batch-norm running statistics off their defaults
     path = tmp_path_factory.mktemp("model") / "model.pt"
@@ -77,8 +88,13 @@ def test_single_process_job_equals_one_call_on_the_whole_stimulus(tmp_path, chec
     xr.testing.assert_identical(result, reference)
     manifest = _manifest(tmp_path / "aligned")
     assert sorted(manifest["parts"]) == ["0", "1", "2", "3", "4"] and manifest["runs"] == 1
-    assert [(p["start"], p["stop"]) for p in manifest["parts"].values()] == [(0, 8), (8, 16), (16, 24),
-                                                                             (24, 32), (32, 40)]
+    assert [(p["start"], p["stop"]) for p in manifest["parts"].values()] == [
+        (0, 8),
+        (8, 16),
+        (16, 24),
+        (24, 32),
+        (32, 40),
+    ]
     unaligned = _job(checkpoint, stimulus, tmp_path / "unaligned", chunk_size=7)  # batches differ
     xr.testing.assert_allclose(unaligned, reference, rtol=1e-5, atol=1e-6)
     assert unaligned.attrs == reference.attrs
@@ -97,12 +113,31 @@ def test_image_batches_on_a_local_cluster_use_the_mean_over_all_images(tmp_path,
     images = np.random.default_rng(1).normal(size=(11, 6, 16, 16)).astype(np.float32)
     whole = contributions(load(checkpoint), images, "bipolar", "top", baseline="mean", progress=False, **OPTIONS)
     whole = read_netcdf(write_netcdf(whole, tmp_path / "whole.nc"))  # labelled as netCDF gives them back
-    job = run_contributions(checkpoint, images, "bipolar", "top", tmp_path / "images", chunk_size=4,
-                            workers=1, baseline="mean", progress=False, **OPTIONS)
+    job = run_contributions(
+        checkpoint,
+        images,
+        "bipolar",
+        "top",
+        tmp_path / "images",
+        chunk_size=4,
+        workers=1,
+        baseline="mean",
+        progress=False,
+        **OPTIONS,
+    )
     assert list(job.indexes["sample"].get_level_values(0)) == list(range(11))
     xr.testing.assert_allclose(job, whole, rtol=1e-5, atol=1e-6)
-    chunk_mean = run_contributions(checkpoint, images[4:8], "bipolar", "top", tmp_path / "chunk", chunk_size=4,
-                                   baseline="mean", progress=False, **OPTIONS)
+    chunk_mean = run_contributions(
+        checkpoint,
+        images[4:8],
+        "bipolar",
+        "top",
+        tmp_path / "chunk",
+        chunk_size=4,
+        baseline="mean",
+        progress=False,
+        **OPTIONS,
+    )
     assert not np.allclose(chunk_mean.baseline_value, job.baseline_value.isel(sample=slice(4, 8)))
 
 
@@ -126,8 +161,9 @@ run_contributions(sys.argv[1], read_netcdf(sys.argv[2]), "amacrine", ["cell:0", 
 def test_killed_job_resumes_and_recomputes_only_missing_chunks(tmp_path, checkpoint, stimulus, reference):
     write_netcdf(stimulus, tmp_path / "stimulus.nc")
     folder = tmp_path / "job"
-    process = subprocess.Popen([sys.executable, "-c", KILLED_JOB, checkpoint, str(tmp_path / "stimulus.nc"),
-                                str(folder)])
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_JOB, checkpoint, str(tmp_path / "stimulus.nc"), str(folder)]
+    )
     try:
         deadline = time.monotonic() + 60
         while not ((folder / "manifest.json").is_file() and len(_manifest(folder)["parts"]) >= 2):
@@ -201,13 +237,23 @@ def test_a_model_factory_gives_the_same_result_as_its_checkpoint(tmp_path, check
     import functools
 
     images = np.random.default_rng(2).normal(size=(5, 6, 16, 16)).astype(np.float32)
-    by_path = run_contributions(checkpoint, images, "bipolar", "top", tmp_path / "path", chunk_size=2,
-                                progress=False, **OPTIONS)
-    by_factory = run_contributions(functools.partial(load, checkpoint), images, "bipolar", "top",
-                                   tmp_path / "factory", chunk_size=2, progress=False, **OPTIONS)
+    by_path = run_contributions(
+        checkpoint, images, "bipolar", "top", tmp_path / "path", chunk_size=2, progress=False, **OPTIONS
+    )
+    by_factory = run_contributions(
+        functools.partial(load, checkpoint),
+        images,
+        "bipolar",
+        "top",
+        tmp_path / "factory",
+        chunk_size=2,
+        progress=False,
+        **OPTIONS,
+    )
     xr.testing.assert_identical(by_factory, by_path)
     assert _manifest(tmp_path / "factory")["params"]["model"] == {
-        "factory": f"retinacodec.models.registry.load({checkpoint!r})"}
+        "factory": f"retinacodec.models.registry.load({checkpoint!r})"
+    }
 
 
 SLOW_CHUNKS = """
@@ -232,7 +278,8 @@ def _wait_for_parts(folder, n, alive=lambda: True):
 
 
 def test_workers_killed_mid_run_are_replaced_and_the_run_ends_with_the_same_result(
-        tmp_path, checkpoint, stimulus, reference, scheduler):
+    tmp_path, checkpoint, stimulus, reference, scheduler
+):
     from distributed import Client
 
     folder = tmp_path / "job"
@@ -270,12 +317,21 @@ with local_cluster(2) as cluster, Client(cluster) as client:
 """
 
 
-def test_a_run_killed_with_its_workers_resumes_to_the_same_result(tmp_path, checkpoint, stimulus, reference,
-                                                                  scheduler):
+def test_a_run_killed_with_its_workers_resumes_to_the_same_result(tmp_path, checkpoint, stimulus, reference, scheduler):
     write_netcdf(stimulus, tmp_path / "stimulus.nc")
     folder = tmp_path / "job"
-    process = subprocess.Popen([sys.executable, "-c", KILLED_ON_A_CLUSTER, checkpoint, str(tmp_path / "stimulus.nc"),
-                                str(folder), SLOW_CHUNKS], start_new_session=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            KILLED_ON_A_CLUSTER,
+            checkpoint,
+            str(tmp_path / "stimulus.nc"),
+            str(folder),
+            SLOW_CHUNKS,
+        ],
+        start_new_session=True,
+    )
     try:
         _wait_for_parts(folder, 2, alive=lambda: process.poll() is None)
     finally:
@@ -291,8 +347,9 @@ def test_a_run_killed_with_its_workers_resumes_to_the_same_result(tmp_path, chec
     assert all((folder / before[k]["file"]).stat().st_mtime_ns == mtimes[k] for k in before)
 
 
-def test_a_chosen_chunk_size_gives_the_same_result_and_is_kept_on_resume(tmp_path, checkpoint, stimulus,
-                                                                          reference, monkeypatch):
+def test_a_chosen_chunk_size_gives_the_same_result_and_is_kept_on_resume(
+    tmp_path, checkpoint, stimulus, reference, monkeypatch
+):
     from retinacodec.parallel import runner
 
     folder = tmp_path / "job"
@@ -326,8 +383,9 @@ def test_jobs_leave_nothing_on_the_workers(tmp_path, checkpoint, stimulus, sched
     assert set(held.values()) == {0}
 
 
-def test_a_model_object_is_sent_to_the_workers_and_named_by_its_state(tmp_path, checkpoint, stimulus, reference,
-                                                                      scheduler):
+def test_a_model_object_is_sent_to_the_workers_and_named_by_its_state(
+    tmp_path, checkpoint, stimulus, reference, scheduler
+):
     model = load(checkpoint)
     here = _job(model, stimulus, tmp_path / "here")
     on_workers = _job(model, stimulus, tmp_path / "dask", scheduler=scheduler)
@@ -343,8 +401,21 @@ def test_the_cli_runs_a_chunked_job_and_refuses_bad_cluster_options(tmp_path, ch
     from retinacodec.cli import main
 
     write_netcdf(stimulus, tmp_path / "stimulus.nc")
-    command = ["contributions", "--model", checkpoint, "--stimulus", str(tmp_path / "stimulus.nc"), "--layer",
-               "amacrine", "--target", ",".join(TARGETS), "--n-steps", "4", "--batch-size", "16"]
+    command = [
+        "contributions",
+        "--model",
+        checkpoint,
+        "--stimulus",
+        str(tmp_path / "stimulus.nc"),
+        "--layer",
+        "amacrine",
+        "--target",
+        ",".join(TARGETS),
+        "--n-steps",
+        "4",
+        "--batch-size",
+        "16",
+    ]
     assert main([*command, "-o", str(tmp_path / "out.nc"), "--job-dir", str(tmp_path / "job")]) == 0
     xr.testing.assert_identical(read_netcdf(tmp_path / "out.nc"), reference)
     assert _manifest(tmp_path / "job")["chunking"]["chunk_size"] % 4 == 0  # chosen, whole internal batches

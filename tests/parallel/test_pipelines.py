@@ -1,4 +1,5 @@
 """The pipelines' contributions on Dask: the same result as their one-process path, one cluster per run."""
+
 import json
 
 import pytest
@@ -19,8 +20,18 @@ FAST = DemoSettings.fast()
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    model = RetinaCNN(3, history=6, size=16, bipolar_channels=4, bipolar_kernel=5, amacrine_channels=5,
-                      amacrine_kernel=5, cell_type=["ON", "OFF", "ON"], stimulus_mean=0.0, stimulus_std=0.3)
+    model = RetinaCNN(
+        3,
+        history=6,
+        size=16,
+        bipolar_channels=4,
+        bipolar_kernel=5,
+        amacrine_channels=5,
+        amacrine_kernel=5,
+        cell_type=["ON", "OFF", "ON"],
+        stimulus_mean=0.0,
+        stimulus_std=0.3,
+    )
     model.train()
     model(torch.randn(32, 6, 16, 16))  # batch-norm running statistics off their defaults
     return model.eval()

@@ -1,4 +1,5 @@
 """The contributions figure shows the numbers of the result it is given."""
+
 import numpy as np
 import pytest
 import torch
@@ -19,8 +20,15 @@ def retina_result():
     torch.manual_seed(0)
     model = RetinaCNN(2, history=4, size=12, bipolar_kernel=5, amacrine_kernel=3, cell_type=["ON", "OFF"]).eval()
     frames = np.random.default_rng(0).uniform(-1, 1, (30, 12, 12))
-    return contributions(model, make_stimulus(frames, kind="white_noise"), "amacrine", [Cell(0), Cell(1)],
-                         n_steps=4, split="sign", progress=False)
+    return contributions(
+        model,
+        make_stimulus(frames, kind="white_noise"),
+        "amacrine",
+        [Cell(0), Cell(1)],
+        n_steps=4,
+        split="sign",
+        progress=False,
+    )
 
 
 def test_retina_figure_draws_the_selected_cell_over_time(retina_result, tmp_path):

@@ -1,4 +1,5 @@
 """The model-fit figure: traces of the chosen cells, and a clear error for cells that do not exist."""
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -9,9 +10,11 @@ from retinacodec.plots.model_fit import plot_model_fit
 
 def rates(seed):
     rng = np.random.default_rng(seed)
-    return xr.DataArray(rng.random((200, 3)) * 10, dims=("time", "cell"),
-                        coords={"time": np.arange(200) * 0.01, "cell": np.arange(3),
-                                "cell_type": ("cell", ["ON", "OFF", "ON"])})
+    return xr.DataArray(
+        rng.random((200, 3)) * 10,
+        dims=("time", "cell"),
+        coords={"time": np.arange(200) * 0.01, "cell": np.arange(3), "cell_type": ("cell", ["ON", "OFF", "ON"])},
+    )
 
 
 def test_traces_cover_the_chosen_cells_and_a_missing_cell_is_refused():

@@ -1,4 +1,5 @@
 """Stimulus figure: the frames and traces drawn are the stimulus's own, on a fixed scale."""
+
 import numpy as np
 import pytest
 from matplotlib.image import imread

@@ -1,5 +1,6 @@
 """Instantaneous receptive fields against analytic answers (an LN model), completeness, an
 independent channel-routing computation, and the default model's ON/OFF polarity."""
+
 import numpy as np
 import pytest
 import torch
@@ -48,14 +49,22 @@ def ln_model(size=6, n_cells=2, seed=0):
 
 def analytic_drive(model, filters, stimulus, frame):
     """Filter drive of each cell for the window ending at ``frame``, in float64."""
-    window = (stimulus.values[frame - HISTORY + 1:frame + 1].astype(np.float64) - MEAN) / STD
+    window = (stimulus.values[frame - HISTORY + 1 : frame + 1].astype(np.float64) - MEAN) / STD
     return np.einsum("clyx,lyx->c", filters, window) + model.filter.bias.detach().numpy().astype(np.float64)
 
 
 def small_cnn(seed=0, n_cells=3, size=16):
     torch.manual_seed(seed)
-    model = RetinaCNN(n_cells, size=size, bipolar_kernel=5, amacrine_kernel=5, bipolar_channels=4,
-                      amacrine_channels=4, stimulus_mean=MEAN, stimulus_std=STD).eval()
+    model = RetinaCNN(
+        n_cells,
+        size=size,
+        bipolar_kernel=5,
+        amacrine_kernel=5,
+        bipolar_channels=4,
+        amacrine_channels=4,
+        stimulus_mean=MEAN,
+        stimulus_std=STD,
+    ).eval()
     with torch.no_grad():  # give batch norm non-trivial statistics so that ReLUs cut
         for bn in (model.bipolar[1], model.amacrine[1]):
             bn.running_mean.uniform_(-0.2, 0.2)
@@ -107,10 +116,11 @@ def test_ig_irf_of_a_cnn_is_complete():
     model.bipolar[3] = model.amacrine[3] = nn.Softplus(beta=4.0)  # smooth: the quadrature converges fast
     stimulus = white_noise(n_frames=60, size=16, seed=2, contrast=0.5)
     frames = [42, 50, 59]
-    result = irf(model, stimulus, cells=[0, 2], times=[f / 100 for f in frames], method="ig", n_steps=24,
-                 progress=False)
+    result = irf(
+        model, stimulus, cells=[0, 2], times=[f / 100 for f in frames], method="ig", n_steps=24, progress=False
+    )
     for t, frame in enumerate(frames):
-        window = stimulus.values[frame - HISTORY + 1:frame + 1]  # contrast, oldest first
+        window = stimulus.values[frame - HISTORY + 1 : frame + 1]  # contrast, oldest first
         attribution = (result.values[t] * window[::-1][None]).sum(axis=(1, 2, 3))
         with torch.no_grad():
             actual = model(torch.as_tensor((window[None] - MEAN) / STD, dtype=torch.float32))[0, [0, 2]]
@@ -138,11 +148,15 @@ def test_modes_route_the_irf_through_their_channels_and_add_up():
     result = irf(model, stimulus, cells=[1, 2], times=[0.41, 0.54], modes=one_hot, progress=False)
     assert result["mode_irf"].dims == ("time", "cell", "mode", "lag", "y", "x")
     for t, frame in enumerate([41, 54]):
-        window = (stimulus.values[None, frame - HISTORY + 1:frame + 1] - MEAN) / STD
+        window = (stimulus.values[None, frame - HISTORY + 1 : frame + 1] - MEAN) / STD
         for c, cell in enumerate([1, 2]):
             for channel in range(4):
-                np.testing.assert_allclose(result["mode_irf"].values[t, c, channel],
-                                           routed_reference(model, window, cell, [channel]), rtol=1e-4, atol=1e-8)
+                np.testing.assert_allclose(
+                    result["mode_irf"].values[t, c, channel],
+                    routed_reference(model, window, cell, [channel]),
+                    rtol=1e-4,
+                    atol=1e-8,
+                )
     whole = np.abs(result["irf"].values).max()
     np.testing.assert_allclose(result["mode_irf"].sum("mode") + result["residual"], result["irf"], atol=1e-6 * whole)
     assert np.abs(result["residual"].values).max() < 1e-5 * whole  # one-hot modes cover every channel
@@ -154,7 +168,7 @@ def test_overlapping_modes_split_channels_by_weight_and_residual_holds_the_rest(
     stimulus = white_noise(n_frames=50, size=16, seed=6)
     dictionary = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 3.0, 0.0]])  # channels 1 and 3 in no mode
     result = irf(model, stimulus, cells=0, times=0.45, layer="bipolar", modes=dictionary, progress=False)
-    window = (stimulus.values[None, 45 - HISTORY + 1:46] - MEAN) / STD
+    window = (stimulus.values[None, 45 - HISTORY + 1 : 46] - MEAN) / STD
     through = {c: routed_reference(model, window, 0, [c]) for c in range(4)}
     scale = np.abs(result["irf"].values).max()
     np.testing.assert_allclose(result["mode_irf"].values[0, 0, 0], through[0] + 0.25 * through[2], atol=1e-5 * scale)
@@ -169,16 +183,18 @@ def test_overlapping_modes_split_channels_by_weight_and_residual_holds_the_rest(
 def test_sae_loadings_are_those_of_each_samples_contributions():
     model = small_cnn(seed=3)
     stimulus = white_noise(n_frames=80, size=16, seed=7)
-    found = contributions(model, stimulus, "bipolar", [Cell(0), Cell(1)], baseline="mean", split="sign",
-                          n_steps=6, progress=False)
+    found = contributions(
+        model, stimulus, "bipolar", [Cell(0), Cell(1)], baseline="mean", split="sign", n_steps=6, progress=False
+    )
     sae = SAE(n_modes=6, epochs=5, batch_size=16, seed=0, progress=False).fit(found)
     times = [0.5, 0.67, 0.79]
     result = irf(model, stimulus, cells=[1, 0], times=times, modes=sae, progress=False)
     expected = sae.transform(found).unstack("sample")  # (mode, time, cell)
     for t, time in enumerate(times):
         for c, cell in enumerate([1, 0]):
-            np.testing.assert_allclose(result["loadings"].values[t, c],
-                                       expected.sel(time=time, cell=cell).values, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(
+                result["loadings"].values[t, c], expected.sel(time=time, cell=cell).values, rtol=1e-4, atol=1e-5
+            )
     assert (result["loadings"].values > 0).any(axis=2).all()  # some mode active at every sample
     whole = np.abs(result["irf"].values).max()
     np.testing.assert_allclose(result["mode_irf"].sum("mode") + result["residual"], result["irf"], atol=1e-6 * whole)
@@ -194,8 +210,14 @@ def test_bad_input_raises():
     with pytest.raises(RetinaCodecError, match="outside the stimulus"):
         irf(model, stimulus, cells=0, times=0.5, progress=False)
     with pytest.raises(RetinaCodecError, match="fitted on layer 'amacrine'"):
-        irf(model, stimulus, cells=0, layer="bipolar",
-            modes=xr.DataArray(np.eye(4), dims=("mode", "channel"), attrs={"layer": "amacrine"}), progress=False)
+        irf(
+            model,
+            stimulus,
+            cells=0,
+            layer="bipolar",
+            modes=xr.DataArray(np.eye(4), dims=("mode", "channel"), attrs={"layer": "amacrine"}),
+            progress=False,
+        )
     with pytest.raises(RetinaCodecError, match="modes have 5 channels but layer 'bipolar' outputs 4"):
         irf(model, stimulus, cells=0, layer="bipolar", modes=np.eye(5), progress=False)
     with pytest.raises(RetinaCodecError, match="unknown layer 'retina'"):
@@ -261,8 +283,9 @@ def test_irf_figure_shows_the_irf_frames_and_time_courses(tmp_path):
     for c, t in enumerate([0, 3]):  # for a separable IRF the rank-1 approximation is exact
         values = result.values[t, 1]
         np.testing.assert_allclose(frames[c].images[0].get_array(), values[peak_lag], rtol=1e-4, atol=1e-9)
-        np.testing.assert_allclose(course.get_lines()[c].get_ydata(), values[:, peak_pixel[0], peak_pixel[1]],
-                                   rtol=1e-4, atol=1e-9)
+        np.testing.assert_allclose(
+            course.get_lines()[c].get_ydata(), values[:, peak_pixel[0], peak_pixel[1]], rtol=1e-4, atol=1e-9
+        )
     assert imread(save_figure(fig, tmp_path / "irf.png")).ndim == 3
     with pytest.raises(RetinaCodecError, match="cell 5 is not in the IRF"):
         plot_irf(result, cell=5)
@@ -297,9 +320,18 @@ def _hand_decomposed():
     weights = np.array([[3.0, 1.0, 0.5], [0.5, 1.0, 3.0]])
     parts = np.einsum("cm,mlyx->cmlyx", weights, basis[:3])[None].repeat(2, axis=0).astype(np.float32)
     whole = parts.sum(axis=2) + basis[3]
-    irf = xr.DataArray(whole, dims=("time", "cell", "lag", "y", "x"),
-                       coords={"time": [0.1, 0.2], "cell": [4, 7], "cell_type": ("cell", ["on", "off"]),
-                               "lag": [0.0], "y": [0, 1], "x": [0, 1]})
+    irf = xr.DataArray(
+        whole,
+        dims=("time", "cell", "lag", "y", "x"),
+        coords={
+            "time": [0.1, 0.2],
+            "cell": [4, 7],
+            "cell_type": ("cell", ["on", "off"]),
+            "lag": [0.0],
+            "y": [0, 1],
+            "x": [0, 1],
+        },
+    )
     return _decomposed(irf, parts, np.ones((2, 2, 3), np.float32), np.array([10, 11, 12]), "amacrine", "hand"), weights
 
 
@@ -308,8 +340,8 @@ def test_mode_shares_are_projections_that_add_up_with_the_residual_to_one():
 
     decomposed, weights = _hand_decomposed()
     share = mode_shares(decomposed)
-    norm = (weights ** 2).sum(axis=1) + 1.0  # orthogonal parts: |IRF|^2 = sum of squares + residual's 1
-    np.testing.assert_allclose(share.isel(time=0).values, weights ** 2 / norm[:, None], rtol=1e-6)
+    norm = (weights**2).sum(axis=1) + 1.0  # orthogonal parts: |IRF|^2 = sum of squares + residual's 1
+    np.testing.assert_allclose(share.isel(time=0).values, weights**2 / norm[:, None], rtol=1e-6)
     np.testing.assert_allclose(share.sum("mode").values + 1.0 / norm, 1.0, rtol=1e-6)
 
 
@@ -323,8 +355,9 @@ def test_modes_by_share_keeps_each_cells_modes_until_the_share_is_reached():
     assert kept["cell_modes"].sel(cell=7).values.tolist() == [12, -1, -1]
     assert list(kept["mode"].values) == [10, 12]
     np.testing.assert_allclose(kept["shown_share"].values, 9 / 11.25, rtol=1e-6)
-    np.testing.assert_allclose(kept["residual"].values, decomposed["irf"].values - kept["mode_irf"].sum("mode").values,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        kept["residual"].values, decomposed["irf"].values - kept["mode_irf"].sum("mode").values, atol=1e-6
+    )
     more = modes_by_share(decomposed, min_share=0.85, max_modes=3)
     assert more["cell_modes"].sel(cell=4).values.tolist() == [10, 11, -1]
     assert float(more["cumulative_share"].sel(cell=4, rank=1)) == pytest.approx(10 / 11.25, rel=1e-6)

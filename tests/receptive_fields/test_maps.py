@@ -1,5 +1,6 @@
 """Contribution maps against direct autograd, Captum's Integrated Gradients and a linear model's
 analytic maps."""
+
 import numpy as np
 import pytest
 import torch
@@ -8,15 +9,16 @@ import xarray as xr
 from captum.attr import IntegratedGradients
 from torch import nn
 
-from retinacodec.receptive_fields.maps import contribution_maps
-from retinacodec.modes.selection import channel_weights
 from retinacodec.errors import RetinaCodecError
+from retinacodec.modes.selection import channel_weights
+from retinacodec.receptive_fields.maps import contribution_maps
 
 
 def image_cnn(seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(5 * 6 * 6, 3)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 6 * 6, 3)
+    ).eval()
 
 
 def images(n=4, size=10, seed=0):
@@ -43,10 +45,25 @@ def test_single_channel_modes_covering_all_channels_sum_to_gradient_times_input(
 def test_ig_maps_of_disjoint_modes_sum_to_captum_integrated_gradients():
     model, x = image_cnn(seed=1), images(n=3, seed=1)
     _, top = gradient_times_input(model, x)
-    maps = contribution_maps(model, x, "1", np.eye(4), target="top", method="ig", n_steps=32,
-                             quadrature_rule="gausslegendre", baseline="zero", progress=False)
-    reference = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=top, n_steps=32,
-                                                     method="gausslegendre").sum(dim=1).detach().numpy()
+    maps = contribution_maps(
+        model,
+        x,
+        "1",
+        np.eye(4),
+        target="top",
+        method="ig",
+        n_steps=32,
+        quadrature_rule="gausslegendre",
+        baseline="zero",
+        progress=False,
+    )
+    reference = (
+        IntegratedGradients(model)
+        .attribute(x, baselines=torch.zeros_like(x), target=top, n_steps=32, method="gausslegendre")
+        .sum(dim=1)
+        .detach()
+        .numpy()
+    )
     np.testing.assert_allclose(maps.sum("mode"), reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
 
 
@@ -55,8 +72,9 @@ def test_linear_model_maps_equal_the_analytic_value():
     height = 5
     model = nn.Sequential(nn.Conv2d(3, 4, 1, bias=False), nn.Flatten(), nn.Linear(4 * height * height, 2)).eval()
     x = images(n=3, size=height, seed=2)
-    dictionary = xr.DataArray([[1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 3.0, 1.0]], dims=("mode", "channel"),
-                              attrs={"layer": "0"})
+    dictionary = xr.DataArray(
+        [[1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 3.0, 1.0]], dims=("mode", "channel"), attrs={"layer": "0"}
+    )
     shares = np.array([[1.0, 1.0, 0.25, 0.0], [0.0, 0.0, 0.75, 1.0]])  # by hand: channel 2 split 1 : 3
     mixing = model[0].weight.detach().numpy()[:, :, 0, 0]  # (channel, colour)
     readout = model[2].weight.detach().numpy()[1].reshape(4, height, height)  # class 1, (channel, y, x)
@@ -65,8 +83,9 @@ def test_linear_model_maps_equal_the_analytic_value():
     expected = np.einsum("mkyx,nkyx->nmyx", sensitivity, values)
     maps = contribution_maps(model, x, None, dictionary, target="class:1", progress=False)
     np.testing.assert_allclose(maps.values, expected, rtol=1e-5, atol=1e-6)
-    mean_baseline = contribution_maps(model, x, "0", dictionary, target="class:1", method="ig", n_steps=3,
-                                      baseline="mean", progress=False)
+    mean_baseline = contribution_maps(
+        model, x, "0", dictionary, target="class:1", method="ig", n_steps=3, baseline="mean", progress=False
+    )
     centred = np.einsum("mkyx,nkyx->nmyx", sensitivity, values - values.mean(axis=0))
     np.testing.assert_allclose(mean_baseline.values, centred, rtol=1e-5, atol=1e-6)
 

@@ -1,5 +1,6 @@
 """Chirp: segment timing of Baden et al. 2016, the linear frequency law from zero crossings and
 the Hilbert phase, the linear amplitude ramp from the Hilbert envelope, repetition."""
+
 import numpy as np
 import pytest
 from scipy.signal import hilbert
@@ -23,7 +24,7 @@ def test_one_chirp_lasts_33_s_with_the_standard_steps(stim):
     assert stim.sizes["time"] == 3300 and stim.attrs["chirp_frames"] == 3300
     trace = stim.values[:, 0, 0]
     assert (stim.values == trace[:, None, None]).all()
-    second = lambda a, b: trace[int(a * 100):int(b * 100)]  # noqa: E731
+    second = lambda a, b: trace[int(a * 100) : int(b * 100)]  # noqa: E731
     np.testing.assert_allclose(second(0, 2), -0.9)  # dark
     np.testing.assert_allclose(second(2, 5), 0.9)  # light step
     np.testing.assert_allclose(second(5, 8), -0.9)  # dark
@@ -86,8 +87,11 @@ def test_n_frames_cuts_or_repeats_the_chirp():
 
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
-    [({"max_frequency_hz": 50.0}, "max_frequency_hz is 50"), ({"n_frames": 0}, "n_frames is 0"),
-     ({"contrast": 1.1}, "contrast is 1.1")],
+    [
+        ({"max_frequency_hz": 50.0}, "max_frequency_hz is 50"),
+        ({"n_frames": 0}, "n_frames is 0"),
+        ({"contrast": 1.1}, "contrast is 1.1"),
+    ],
 )
 def test_bad_parameters_raise(kwargs, fragment):
     with pytest.raises(RetinaCodecError, match=fragment):

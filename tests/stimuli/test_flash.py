@@ -1,4 +1,5 @@
 """Flash: step timing counted by hand, full-field values, phase labels."""
+
 import numpy as np
 import pytest
 
@@ -27,8 +28,11 @@ def test_duty_cycle_sets_the_light_fraction_at_another_frame_rate():
 
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
-    [({"duty_cycle": 1.0}, "duty_cycle is 1"), ({"period_s": 0.0}, "period_s is 0"),
-     ({"contrast": 2.0}, "contrast is 2")],
+    [
+        ({"duty_cycle": 1.0}, "duty_cycle is 1"),
+        ({"period_s": 0.0}, "period_s is 0"),
+        ({"contrast": 2.0}, "contrast is 2"),
+    ],
 )
 def test_bad_parameters_raise(kwargs, fragment):
     with pytest.raises(RetinaCodecError, match=fragment):

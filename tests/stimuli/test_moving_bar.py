@@ -1,4 +1,5 @@
 """Moving bar: the centroid moves at the set speed along the set direction; bar area and sign."""
+
 import numpy as np
 import pytest
 
@@ -20,8 +21,7 @@ def _centroid_track(stim, direction_deg):
 
 @pytest.mark.parametrize("direction_deg", [0.0, 90.0, 180.0, 36.87])
 def test_bar_centroid_moves_at_the_set_speed(direction_deg):
-    stim = moving_bar(n_frames=300, size=40, width_px=3.0, speed_px_s=25.0,
-                      direction_deg=direction_deg)
+    stim = moving_bar(n_frames=300, size=40, width_px=3.0, speed_px_s=25.0, direction_deg=direction_deg)
     times, track = _centroid_track(stim, direction_deg)
     central = np.abs(track) < 10  # bar well inside the frame
     slope = np.polyfit(times[central], track[central], 1)[0]

@@ -1,5 +1,6 @@
 """Natural images with eye-movement jitter: gaze statistics against the set values, frame content
 against an independent resampling of the photographs."""
+
 import numpy as np
 import pytest
 from scipy import ndimage, stats
@@ -13,9 +14,16 @@ from retinacodec.stimuli import natural_jitter
 @pytest.fixture(scope="module")
 def long_walk():
     """200 s of gaze on a small window: enough steps and saccades for tight statistics."""
-    return natural_jitter(n_frames=20000, size=8, drift_std_px=0.5, saccade_rate_hz=2.0,
-                          saccade_amplitude_px=12.0, switch_probability=0.3, seed=11,
-                          progress=False)
+    return natural_jitter(
+        n_frames=20000,
+        size=8,
+        drift_std_px=0.5,
+        saccade_rate_hz=2.0,
+        saccade_amplitude_px=12.0,
+        switch_probability=0.3,
+        seed=11,
+        progress=False,
+    )
 
 
 def _gaze(stim):
@@ -60,14 +68,11 @@ def test_values_lie_in_the_contrast_range_and_scale_with_contrast():
 def test_frames_are_the_photograph_sampled_at_the_gaze():
     """Scale 1 (no blur): rebuild each frame from the photograph with ITU-R 601 luma weights and
     scipy's RegularGridInterpolator, independently of the generator's Pillow + map_coordinates."""
-    stim = natural_jitter(n_frames=5, size=20, scale=1.0, images=["flower"], drift_std_px=3.0,
-                          seed=4, progress=False)
+    stim = natural_jitter(n_frames=5, size=20, scale=1.0, images=["flower"], drift_std_px=3.0, seed=4, progress=False)
     rgb = load_sample_image("flower.jpg").astype(float)
     luma = rgb @ np.array([0.299, 0.587, 0.114])
     contrast = (luma - luma.mean()) / np.abs(luma - luma.mean()).max()
-    interpolate = RegularGridInterpolator(
-        (np.arange(luma.shape[0]), np.arange(luma.shape[1])), contrast
-    )
+    interpolate = RegularGridInterpolator((np.arange(luma.shape[0]), np.arange(luma.shape[1])), contrast)
     offsets = np.arange(20) - 9.5
     for t in range(5):
         rows = stim["gaze_y"].values[t] + offsets
@@ -79,8 +84,7 @@ def test_frames_are_the_photograph_sampled_at_the_gaze():
 
 
 def test_consecutive_frames_are_shifted_by_the_gaze_step():
-    stim = natural_jitter(n_frames=30, size=30, drift_std_px=1.5, saccade_rate_hz=0.0, seed=6,
-                          progress=False)
+    stim = natural_jitter(n_frames=30, size=30, drift_std_px=1.5, saccade_rate_hz=0.0, seed=6, progress=False)
     steps = np.diff(_gaze(stim), axis=0)
     inner = (slice(6, -6), slice(6, -6))
     for t in range(29):

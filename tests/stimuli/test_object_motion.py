@@ -1,4 +1,5 @@
 """object_motion: walks, disk geometry and rendering against an independent supersampled grating."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,9 @@ def supersampled_square_wave(position_px: np.ndarray, period_px: float, n_sub: i
 @pytest.mark.parametrize("period", [4.0, 7.0])
 def test_square_wave_pixels_matches_supersampling(shift, period):
     x = np.arange(20.0)
-    np.testing.assert_allclose(square_wave_pixels(x - shift, period),
-                               supersampled_square_wave(x - shift, period), atol=2e-3)
+    np.testing.assert_allclose(
+        square_wave_pixels(x - shift, period), supersampled_square_wave(x - shift, period), atol=2e-3
+    )
 
 
 def test_global_mode_moves_object_and_background_together():
@@ -60,8 +62,15 @@ def test_jitter_steps_are_plus_minus_jitter(jitter):
 def test_disk_shows_object_phase_and_surround_background_phase():
     center = (20.0, 27.0)
     radius = 6.0
-    stim = object_motion(n_frames=200, seed=2, mode="differential", center=center,
-                         object_radius_px=radius, bar_period_px=5.0, contrast=0.5)
+    stim = object_motion(
+        n_frames=200,
+        seed=2,
+        mode="differential",
+        center=center,
+        object_radius_px=radius,
+        bar_period_px=5.0,
+        contrast=0.5,
+    )
     t = int(np.argmax(np.abs(stim["object_shift"].values - stim["background_shift"].values) > 1.5))
     assert t > 0
     x = np.arange(50.0)
@@ -85,16 +94,19 @@ def test_attrs_and_seed_reproducibility():
     assert a.attrs["center"] == [24.5, 24.5]
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"mode": "sideways"}, "mode"),
-    ({"object_radius_px": 0.0}, "object_radius_px"),
-    ({"jitter_px": -1.0}, "jitter_px"),
-    ({"bar_period_px": 1.0}, "bar_period_px"),
-    ({"contrast": 1.5}, "contrast"),
-    ({"center": (60.0, 10.0)}, "center"),
-    ({"center": 3.0}, "center"),
-    ({"n_frames": 0}, "n_frames"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"mode": "sideways"}, "mode"),
+        ({"object_radius_px": 0.0}, "object_radius_px"),
+        ({"jitter_px": -1.0}, "jitter_px"),
+        ({"bar_period_px": 1.0}, "bar_period_px"),
+        ({"contrast": 1.5}, "contrast"),
+        ({"center": (60.0, 10.0)}, "center"),
+        ({"center": 3.0}, "center"),
+        ({"n_frames": 0}, "n_frames"),
+    ],
+)
 def test_bad_parameters_raise(kwargs, match):
     with pytest.raises(RetinaCodecError, match=match):
         object_motion(**kwargs)

@@ -1,5 +1,6 @@
 """Protocol recipes: shipped protocols render as specified, recipes reproduce direct generator
 calls, and every kind of bad recipe fails with a one-line message listing the valid choices."""
+
 import inspect
 from pathlib import Path
 
@@ -19,8 +20,18 @@ from retinacodec.stimuli import (
 )
 from retinacodec.stimuli.recipes import PROTOCOL_DIR, recipe_parameters
 
-REQUIRED = {"white_noise", "white_noise_gaussian", "natural_jitter", "flash", "moving_bar",
-            "grating", "chirp", "object_motion", "object_motion_global", "switching_white_noise"}
+REQUIRED = {
+    "white_noise",
+    "white_noise_gaussian",
+    "natural_jitter",
+    "flash",
+    "moving_bar",
+    "grating",
+    "chirp",
+    "object_motion",
+    "object_motion_global",
+    "switching_white_noise",
+}
 
 
 def test_shipped_protocols_are_listed_from_the_repository_folder():
@@ -47,10 +58,11 @@ def test_each_shipped_protocol_renders_for_the_retina_model(name):
 
 def test_recipe_file_reproduces_the_direct_generator_call(tmp_path):
     path = tmp_path / "my_grating.toml"
-    path.write_text('kind = "grating"\ndescription = "test"\n[parameters]\nn_frames = 30\n'
-                    "size = 12\nspatial_period_px = 6\ndirection_deg = 45.0\n")
-    assert load_recipe(path) == ("grating", {"n_frames": 30, "size": 12, "spatial_period_px": 6,
-                                             "direction_deg": 45.0})
+    path.write_text(
+        'kind = "grating"\ndescription = "test"\n[parameters]\nn_frames = 30\n'
+        "size = 12\nspatial_period_px = 6\ndirection_deg = 45.0\n"
+    )
+    assert load_recipe(path) == ("grating", {"n_frames": 30, "size": 12, "spatial_period_px": 6, "direction_deg": 45.0})
     stim = render_protocol(str(path))
     direct = grating(n_frames=30, size=12, spatial_period_px=6, direction_deg=45.0)
     np.testing.assert_array_equal(stim.values, direct.values)
@@ -66,8 +78,7 @@ def test_overrides_replace_recipe_parameters():
 
 def test_generators_are_keyed_by_their_kind_and_parameters_come_from_signatures():
     for kind, generator in GENERATORS.items():
-        stim = generator(n_frames=3, size=4, **({"progress": False} if kind == "natural_jitter"
-                                                  else {}))
+        stim = generator(n_frames=3, size=4, **({"progress": False} if kind == "natural_jitter" else {}))
         assert stim.attrs["kind"] == kind
         names = recipe_parameters(kind)
         assert {"n_frames", "size", "frame_rate_hz", "seed"} <= set(names)
@@ -86,8 +97,10 @@ def _write(tmp_path, text, name="recipe.toml"):
     [
         ('kind = "spiral"\n', ["kind is 'spiral'", "expected one of: white_noise"]),
         ("[parameters]\nn_frames = 3\n", ["kind is None"]),
-        ('kind = "flash"\n[parameters]\nperiod = 2.0\n',
-         ["unknown parameter 'period'", "expected some of: n_frames, size", "period_s"]),
+        (
+            'kind = "flash"\n[parameters]\nperiod = 2.0\n',
+            ["unknown parameter 'period'", "expected some of: n_frames, size", "period_s"],
+        ),
         ('kind = "flash"\nduration = 3\n', ["unknown key 'duration'", "[parameters]"]),
         ('kind = "flash"\n[parameters\n', ["is not valid TOML"]),
         ('kind = "flash"\nparameters = 3\n', ["expected a [parameters] table"]),
@@ -109,7 +122,7 @@ def test_bad_recipes_raise_one_line_errors(tmp_path, recipe, fragments):
         ("n_frames = -5", "n_frames is -5"),
         ("contrast = 1.5", "contrast is 1.5"),
         ('n_frames = "many"', "n_frames is 'many' (str)"),
-        ("images = [\"china\", 3]", "images is 3"),
+        ('images = ["china", 3]', "images is 3"),
     ],
 )
 def test_bad_parameter_values_name_the_protocol(tmp_path, parameters, fragment):

@@ -1,5 +1,6 @@
 """White noise, stationary and switching: statistics against their definitions, check layout,
 seeding, the switching schedule, bad input."""
+
 import re
 
 import numpy as np
@@ -49,7 +50,7 @@ def test_block_size_makes_constant_checks_cut_at_the_edge():
     values = stim.values
     for y0 in range(0, 10, 3):
         for x0 in range(0, 10, 3):
-            block = values[:, y0:y0 + 3, x0:x0 + 3]
+            block = values[:, y0 : y0 + 3, x0 : x0 + 3]
             assert (block == block[:, :1, :1]).all()
     assert abs(np.corrcoef(values[:, 0, 0], values[:, 0, 3])[0, 1]) < 0.25
     assert stim.attrs["block_size"] == 3
@@ -65,9 +66,17 @@ def test_same_seed_same_frames_other_seed_other_frames():
 
 def test_attrs_record_parameters_and_time_axis():
     stim = white_noise(n_frames=10, size=6, frame_rate_hz=50, contrast=0.5, seed=9)
-    for key, value in dict(kind="white_noise", n_frames=10, size=6, frame_rate_hz=50.0,
-                           distribution="binary", contrast=0.5, block_size=1, seed=9,
-                           units="contrast").items():
+    for key, value in dict(
+        kind="white_noise",
+        n_frames=10,
+        size=6,
+        frame_rate_hz=50.0,
+        distribution="binary",
+        contrast=0.5,
+        block_size=1,
+        seed=9,
+        units="contrast",
+    ).items():
         assert stim.attrs[key] == value
     assert "retinacodec_version" in stim.attrs
     np.testing.assert_allclose(stim["time"].values, np.arange(10) / 50.0)
@@ -92,8 +101,9 @@ def test_bad_parameters_raise_one_line_errors(kwargs, fragment):
 
 
 def test_switching_noise_holds_each_epochs_contrast_and_mean():
-    stim = switching_white_noise(n_frames=2050, size=12, contrasts=[0.2, 0.6], means=[-0.3, 0.0, 0.3],
-                                 switch_frames=100, seed=2)
+    stim = switching_white_noise(
+        n_frames=2050, size=12, contrasts=[0.2, 0.6], means=[-0.3, 0.0, 0.3], switch_frames=100, seed=2
+    )
     values = stim.values
     contrast, mean = stim["epoch_contrast"].values, stim["epoch_mean"].values
     assert values.shape == (2050, 12, 12) and values.dtype == np.float32
@@ -110,8 +120,7 @@ def test_switching_noise_holds_each_epochs_contrast_and_mean():
 
 
 def test_switching_noise_checks_stay_independent_within_an_epoch():
-    stim = switching_white_noise(n_frames=3000, size=16, contrasts=[0.5], means=[0.0, 0.4],
-                                 switch_frames=3000, seed=5)
+    stim = switching_white_noise(n_frames=3000, size=16, contrasts=[0.5], means=[0.0, 0.4], switch_frames=3000, seed=5)
     centred = stim.values.astype(float) - stim["epoch_mean"].values[:, None, None]
     bound = 5 / np.sqrt(centred[1:].size)
     assert abs(np.corrcoef(centred[1:].ravel(), centred[:-1].ravel())[0, 1]) < bound
@@ -119,8 +128,9 @@ def test_switching_noise_checks_stay_independent_within_an_epoch():
 
 
 def test_switching_gaussian_noise_is_clipped_after_the_mean_is_added():
-    stim = switching_white_noise(n_frames=400, size=10, distribution="gaussian", contrasts=[0.5],
-                                 means=[0.8], switch_frames=400, seed=1)
+    stim = switching_white_noise(
+        n_frames=400, size=10, distribution="gaussian", contrasts=[0.5], means=[0.8], switch_frames=400, seed=1
+    )
     values = stim.values
     assert values.max() == 1.0
     assert np.mean(values == 1.0) == pytest.approx(stats.norm.sf(0.2 / 0.5), abs=0.02)
@@ -131,8 +141,9 @@ def test_switching_noise_is_seeded_and_records_its_parameters():
     a, b = switching_white_noise(seed=4, **kwargs), switching_white_noise(seed=4, **kwargs)
     np.testing.assert_array_equal(a.values, b.values)
     assert (a.values != switching_white_noise(seed=5, **kwargs).values).mean() > 0.3
-    for key, value in dict(kind="switching_white_noise", contrasts=[0.2, 0.4], means=[0.1],
-                           switch_frames=50, block_size=1, seed=4).items():
+    for key, value in dict(
+        kind="switching_white_noise", contrasts=[0.2, 0.4], means=[0.1], switch_frames=50, block_size=1, seed=4
+    ).items():
         assert a.attrs[key] == value
 
 

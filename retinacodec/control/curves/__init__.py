@@ -6,6 +6,7 @@ measures target- and off-target accuracy of an image classifier over fractions o
 channels, with bootstrap intervals over images (the paper's Fig. 6). Each has its own
 ``curve_summary``; import it from the submodule.
 """
+
 from .classifier import channel_masks, classifier_control_curves, n_top
 from .retina import retina_control_curves, target_rankings
 

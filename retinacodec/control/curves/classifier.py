@@ -8,10 +8,11 @@ condition from one captured copy of the layer: only the network downstream of th
 batches that stack many conditions. :func:`curve_summary` turns the per-image results into
 accuracies, areas under the curves and bootstrap intervals over images.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -21,9 +22,9 @@ from tqdm.auto import tqdm
 
 from ... import __version__
 from ..._progress import progress_bar
-from ..experiments import CURVE_INTERVENTIONS
 from ...errors import RetinaCodecError
 from ...models.adapter import AdaptedModel, Capture, adapt, select_rows
+from ..experiments import CURVE_INTERVENTIONS
 
 """Conditions of a control curve: the top fraction zeroed, or everything but it zeroed."""
 
@@ -52,7 +53,7 @@ def channel_masks(rankings: np.ndarray, fractions: Sequence[float]) -> np.ndarra
     n_rankings, n_channels = rankings.shape
     masks = np.ones((n_rankings, 2, len(fractions), n_channels), dtype=np.float32)
     for k, fraction in enumerate(fractions):
-        top = rankings[:, :n_top(fraction, n_channels)]
+        top = rankings[:, : n_top(fraction, n_channels)]
         rows = np.arange(n_rankings)[:, None]
         masks[rows, 0, k, top] = 0.0
         masks[:, 1, k] = 0.0
@@ -60,8 +61,16 @@ def channel_masks(rankings: np.ndarray, fractions: Sequence[float]) -> np.ndarra
     return masks
 
 
-def _masked_correct(model: AdaptedModel, layer: str, capture: Capture, labels: torch.Tensor, masks: torch.Tensor,
-                    pairs: np.ndarray, batch_size: int, bar: tqdm) -> np.ndarray:
+def _masked_correct(
+    model: AdaptedModel,
+    layer: str,
+    capture: Capture,
+    labels: torch.Tensor,
+    masks: torch.Tensor,
+    pairs: np.ndarray,
+    batch_size: int,
+    bar: tqdm,
+) -> np.ndarray:
     """Whether the top-1 class is right for each (mask, image) pair of one captured block of
     images, the layer's output times the mask."""
     downstream = model.downstream(layer)
@@ -72,12 +81,14 @@ def _masked_correct(model: AdaptedModel, layer: str, capture: Capture, labels: t
     correct = np.empty(len(pairs), dtype=bool)
     with torch.no_grad():
         for start in range(0, len(pairs), batch_size):
-            mask_index = torch.as_tensor(pairs[start:start + batch_size, 0], device=activation.device)
-            image_index = torch.as_tensor(pairs[start:start + batch_size, 1], device=activation.device)
+            mask_index = torch.as_tensor(pairs[start : start + batch_size, 0], device=activation.device)
+            image_index = torch.as_tensor(pairs[start : start + batch_size, 1], device=activation.device)
             rows = activation.index_select(0, image_index) * masks[mask_index].reshape(-1, *shape[1:])
-            context = select_rows(capture.context, image_index, activation.shape[0]) if downstream.needs_context else None
+            context = (
+                select_rows(capture.context, image_index, activation.shape[0]) if downstream.needs_context else None
+            )
             predicted = downstream(rows, context).argmax(1)
-            correct[start:start + batch_size] = (predicted == labels[image_index]).cpu().numpy()
+            correct[start : start + batch_size] = (predicted == labels[image_index]).cpu().numpy()
             bar.update(len(mask_index))
     return correct
 
@@ -86,8 +97,9 @@ def _condition_pairs(image_sets: np.ndarray, n_conditions: int) -> np.ndarray:
     """int64 (pair, 2): (ranking x n_conditions + condition, image) for every image in a ranking's set."""
     rankings, images = np.nonzero(image_sets)
     conditions = np.arange(n_conditions)
-    return np.stack([(rankings[:, None] * n_conditions + conditions).ravel(),
-                     np.repeat(images, n_conditions)], axis=1).astype(np.int64)
+    return np.stack(
+        [(rankings[:, None] * n_conditions + conditions).ravel(), np.repeat(images, n_conditions)], axis=1
+    ).astype(np.int64)
 
 
 def classifier_control_curves(
@@ -145,17 +157,22 @@ def classifier_control_curves(
     adapted = adapt(model)
     labels = np.asarray(labels).ravel()
     if labels.size != images.shape[0] or image_sets.shape != (rankings.sizes["ranking"], labels.size):
-        raise RetinaCodecError(f"{labels.size} labels, {images.shape[0]} images and image sets {image_sets.shape}; "
-                               "expected one label per image and one (ranking, image) set")
+        raise RetinaCodecError(
+            f"{labels.size} labels, {images.shape[0]} images and image sets {image_sets.shape}; "
+            "expected one label per image and one (ranking, image) set"
+        )
     with torch.no_grad():
         first = adapted.capture(images[:1], layer, stop=True).activation
     n_channels = first.shape[adapted.channel_axis(layer, first)]
     order = np.asarray(rankings.values, dtype=np.int64)
     if order.shape[1] != n_channels or not (np.sort(order, axis=1) == np.arange(n_channels)).all():
-        raise RetinaCodecError(f"rankings have shape {order.shape}; expected every row a permutation of the "
-                               f"{n_channels} channels of layer {layer!r}")
-    masks = torch.as_tensor(channel_masks(order, fractions).reshape(-1, n_channels), dtype=images.dtype,
-                            device=images.device)
+        raise RetinaCodecError(
+            f"rankings have shape {order.shape}; expected every row a permutation of the "
+            f"{n_channels} channels of layer {layer!r}"
+        )
+    masks = torch.as_tensor(
+        channel_masks(order, fractions).reshape(-1, n_channels), dtype=images.dtype, device=images.device
+    )
     pairs = _condition_pairs(np.asarray(image_sets.values, dtype=bool), 2 * len(fractions))
     target = torch.as_tensor(labels, device=images.device)
     grid = np.full((order.shape[0] * 2 * len(fractions), labels.size), np.nan)
@@ -168,18 +185,31 @@ def classifier_control_curves(
                 capture = adapted.capture(images[start:stop], layer)
             unperturbed[start:stop] = (capture.output.argmax(1) == target[start:stop]).cpu().numpy()
             block = pairs[(pairs[:, 1] >= start) & (pairs[:, 1] < stop)]
-            grid[block[:, 0], block[:, 1]] = _masked_correct(adapted, layer, capture, target[start:stop],
-                                                             masks, block - [0, start], batch_size, bar)
+            grid[block[:, 0], block[:, 1]] = _masked_correct(
+                adapted, layer, capture, target[start:stop], masks, block - [0, start], batch_size, bar
+            )
     ranking_coords = {k: v for k, v in rankings.coords.items() if v.dims == ("ranking",)}
     return xr.Dataset(
-        {"correct": (("ranking", "intervention", "fraction", "image"),
-                     grid.reshape(order.shape[0], 2, len(fractions), labels.size)),
-         "unperturbed": ("image", unperturbed),
-         "n_channels": ("fraction", [n_top(f, n_channels) for f in fractions])},
-        coords={**ranking_coords, "intervention": list(CURVE_INTERVENTIONS), "fraction": list(fractions),
-                "true_class": ("image", labels)},
-        attrs={"kind": "control_curves", "layer": str(layer), "n_channels_layer": int(n_channels),
-               "retinacodec_version": __version__},
+        {
+            "correct": (
+                ("ranking", "intervention", "fraction", "image"),
+                grid.reshape(order.shape[0], 2, len(fractions), labels.size),
+            ),
+            "unperturbed": ("image", unperturbed),
+            "n_channels": ("fraction", [n_top(f, n_channels) for f in fractions]),
+        },
+        coords={
+            **ranking_coords,
+            "intervention": list(CURVE_INTERVENTIONS),
+            "fraction": list(fractions),
+            "true_class": ("image", labels),
+        },
+        attrs={
+            "kind": "control_curves",
+            "layer": str(layer),
+            "n_channels_layer": int(n_channels),
+            "retinacodec_version": __version__,
+        },
     )
 
 
@@ -211,13 +241,14 @@ def _per_class(curves: xr.Dataset, classes: np.ndarray, weights: np.ndarray) -> 
     valid = ~np.isnan(correct)
     unperturbed = np.broadcast_to(curves["unperturbed"].values, correct.shape)
     selections = list(dict.fromkeys(curves["selection"].values.tolist()))
-    out = {key: np.full((len(selections), len(classes), *correct.shape[1:3], weights.shape[0]), np.nan)
-           for key in ("target_accuracy", "off_target_accuracy", "target_drop", "off_target_drop")}
+    out = {
+        key: np.full((len(selections), len(classes), *correct.shape[1:3], weights.shape[0]), np.nan)
+        for key in ("target_accuracy", "off_target_accuracy", "target_drop", "off_target_drop")
+    }
     ranking_class = curves["target_class"].values
     for s, selection in enumerate(selections):
         for c, label in enumerate(classes):
-            rankings = np.flatnonzero((curves["selection"].values == selection)
-                                      & np.isin(ranking_class, [label, -1]))
+            rankings = np.flatnonzero((curves["selection"].values == selection) & np.isin(ranking_class, [label, -1]))
             for key, members in (("target", labels == label), ("off_target", labels != label)):
                 chosen = valid[rankings] & members
                 accuracy = _weighted_means(correct[rankings], chosen, weights).mean(0)
@@ -271,8 +302,9 @@ def curve_summary(curves: xr.Dataset, n_bootstrap: int = 1000, seed: int = 0, le
         return _summarise(curves, classes, weights, level, n_bootstrap, seed)
 
 
-def _summarise(curves: xr.Dataset, classes: np.ndarray, weights: np.ndarray, level: float, n_bootstrap: int,
-               seed: int) -> xr.Dataset:
+def _summarise(
+    curves: xr.Dataset, classes: np.ndarray, weights: np.ndarray, level: float, n_bootstrap: int, seed: int
+) -> xr.Dataset:
     per_class = _per_class(curves, classes, weights)
     sign = np.array([1.0, -1.0]).reshape(1, 1, 2, 1, 1)
     per_class["specificity"] = sign * (per_class["target_drop"] - per_class["off_target_drop"])
@@ -290,18 +322,35 @@ def _summarise(curves: xr.Dataset, classes: np.ndarray, weights: np.ndarray, lev
         gap = spec[selections.index("contribution")] - spec[selections.index("activation")]
         data.update(_with_interval("gap", gap, dims[1:], alpha))
         data.update(_with_interval("gap_auc", _auc(gap, fractions, axis=1), dims[1:2], alpha))
-    data["per_class_target_accuracy"] = (("selection", "target_class", "intervention", "fraction"),
-                                         per_class["target_accuracy"][..., 0])
-    return xr.Dataset(data, coords={"selection": selections, "intervention": list(curves["intervention"].values),
-                                    "fraction": fractions, "target_class": classes,
-                                    "n_channels": ("fraction", curves["n_channels"].values)},
-                      attrs={**curves.attrs, "kind": "control_curve_summary", "n_bootstrap": int(n_bootstrap),
-                             "level": float(level), "seed": int(seed)})
+    data["per_class_target_accuracy"] = (
+        ("selection", "target_class", "intervention", "fraction"),
+        per_class["target_accuracy"][..., 0],
+    )
+    return xr.Dataset(
+        data,
+        coords={
+            "selection": selections,
+            "intervention": list(curves["intervention"].values),
+            "fraction": fractions,
+            "target_class": classes,
+            "n_channels": ("fraction", curves["n_channels"].values),
+        },
+        attrs={
+            **curves.attrs,
+            "kind": "control_curve_summary",
+            "n_bootstrap": int(n_bootstrap),
+            "level": float(level),
+            "seed": int(seed),
+        },
+    )
 
 
 def _with_interval(name: str, values: np.ndarray, dims: tuple[str, ...], alpha: float) -> dict:
     """``name`` (the data: resample 0) with ``name_low`` / ``name_high`` percentile bounds over
     the bootstrap resamples (last axis of ``values``)."""
     draws = values[..., 1:]
-    return {name: (dims, values[..., 0]), f"{name}_low": (dims, np.nanquantile(draws, alpha, axis=-1)),
-            f"{name}_high": (dims, np.nanquantile(draws, 1 - alpha, axis=-1))}
+    return {
+        name: (dims, values[..., 0]),
+        f"{name}_low": (dims, np.nanquantile(draws, alpha, axis=-1)),
+        f"{name}_high": (dims, np.nanquantile(draws, 1 - alpha, axis=-1)),
+    }

@@ -7,6 +7,7 @@ sets (many draws per k, shared by all targets). :func:`retina_control_curves` re
 :func:`curve_summary` whether contribution modes are the more target-specific, and
 :func:`retinacodec.plots.control.plot_control_curves` draws them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -17,19 +18,20 @@ import xarray as xr
 from torch import nn
 
 from ... import __version__
-from ..experiments import CURVE_INTERVENTIONS
 from ...errors import RetinaCodecError
-from ..recorded import record_layer, scaled_mean_rates
 from ...modes.sae import SAE
 from ...modes.selection import associated_mode, top_channels
+from ..experiments import CURVE_INTERVENTIONS
+from ..recorded import record_layer, scaled_mean_rates
 
 """Silence the k channels, or silence every other channel."""
 RANDOM = "random"
 """Name of the random-channel selection."""
 
 
-def target_rankings(modes: xr.Dataset, dictionary: SAE | xr.DataArray | None = None,
-                    coord: str = "cell_type") -> dict[str, np.ndarray]:
+def target_rankings(
+    modes: xr.Dataset, dictionary: SAE | xr.DataArray | None = None, coord: str = "cell_type"
+) -> dict[str, np.ndarray]:
     """For each label of ``coord``, the channels of the mode most tied to it, strongest first.
 
     Parameters
@@ -57,8 +59,10 @@ def target_rankings(modes: xr.Dataset, dictionary: SAE | xr.DataArray | None = N
         raise RetinaCodecError(f"the modes have no loadings with a {coord!r} coord; expected fit_modes() output")
     labels = np.asarray(modes["loadings"][coord].values).astype(str)
     dictionary = modes["modes"] if dictionary is None else dictionary
-    return {label: top_channels(dictionary, associated_mode(modes["loadings"], labels, label), 1.0)
-            for label in dict.fromkeys(labels)}
+    return {
+        label: top_channels(dictionary, associated_mode(modes["loadings"], labels, label), 1.0)
+        for label in dict.fromkeys(labels)
+    }
 
 
 def _random_sets(n_channels: int, ks: Sequence[int], n_random: int, seed: int) -> list[list[tuple[int, ...]]]:
@@ -84,8 +88,16 @@ def _effects(change: np.ndarray, baseline: np.ndarray, on: np.ndarray, intervent
     return np.array([*values, on_rel, off_rel, sign * (on_rel - off_rel), np.sqrt(sum(spread))])
 
 
-VARIABLES = ("on_target_change", "on_target_change_se", "off_target_change", "off_target_change_se",
-             "on_target_relative", "off_target_relative", "specificity", "specificity_se")
+VARIABLES = (
+    "on_target_change",
+    "on_target_change_se",
+    "off_target_change",
+    "off_target_change_se",
+    "on_target_relative",
+    "off_target_relative",
+    "specificity",
+    "specificity_se",
+)
 """Per (target, selection, intervention, k), in the order :func:`_effects` returns them."""
 
 
@@ -157,24 +169,32 @@ def retina_control_curves(
         raise RetinaCodecError("expected rankings per selection and cell labels (a model with cell types)")
     cell_types = np.asarray(types).astype(str)
     targets = [str(t) for t in next(iter(rankings.values()))]
-    if (any([str(t) for t in r] != targets for r in rankings.values()) or not set(targets) <= set(cell_types)
-            or set(targets) == set(cell_types) == {targets[0]}):
-        raise RetinaCodecError(f"every selection must rank channels for the same targets, among the cells' labels "
-                               f"{sorted(set(cell_types))} with other cells off target; got "
-                               f"{[list(r) for r in rankings.values()]}")
+    if (
+        any([str(t) for t in r] != targets for r in rankings.values())
+        or not set(targets) <= set(cell_types)
+        or set(targets) == set(cell_types) == {targets[0]}
+    ):
+        raise RetinaCodecError(
+            f"every selection must rank channels for the same targets, among the cells' labels "
+            f"{sorted(set(cell_types))} with other cells off target; got "
+            f"{[list(r) for r in rankings.values()]}"
+        )
     rankings = {s: {str(t): r for t, r in ranking.items()} for s, ranking in rankings.items()}
     recording = record_layer(model, stimulus, layer, batch_size, progress=False, device=device)
     n_channels = recording.activation.shape[1]
     if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
         raise RetinaCodecError(f"max_channels is {max_channels!r}; expected a positive integer")
     ks = list(range(1, min(max_channels, n_channels) + 1))
-    chosen = {(s, t, k): tuple(sorted(int(c) for c in ranking[t][:k]))
-              for s, ranking in rankings.items() for t in targets for k in ks}
+    chosen = {
+        (s, t, k): tuple(sorted(int(c) for c in ranking[t][:k]))
+        for s, ranking in rankings.items()
+        for t in targets
+        for k in ks
+    }
     draws = _random_sets(n_channels, ks, n_random, seed) if n_random else []
     all_sets = [*chosen.values(), *(d for row in draws for d in row)]
     unique = list(dict.fromkeys(_silenced(c, i, n_channels) for c in all_sets for i in CURVE_INTERVENTIONS))
-    means = dict(zip(unique, scaled_mean_rates(model, recording, layer, unique, 0.0, batch_size, progress,
-                                                            device)))
+    means = dict(zip(unique, scaled_mean_rates(model, recording, layer, unique, 0.0, batch_size, progress, device)))
     baseline = recording.rates.values.astype(np.float64).mean(axis=0)
     selections = [*rankings, *([RANDOM] if n_random else [])]
     values = np.full((len(targets), len(selections), len(CURVE_INTERVENTIONS), len(ks), len(VARIABLES)), np.nan)
@@ -187,28 +207,44 @@ def retina_control_curves(
                     silenced = _silenced(chosen[name, target, k], intervention, n_channels)
                     values[t, s, j, q] = _effects(means[silenced] - baseline, baseline, on, intervention)
                 if draws:
-                    each = np.array([_effects(means[_silenced(d, intervention, n_channels)] - baseline, baseline,
-                                              on, intervention) for d in draws[q]])
+                    each = np.array(
+                        [
+                            _effects(
+                                means[_silenced(d, intervention, n_channels)] - baseline, baseline, on, intervention
+                            )
+                            for d in draws[q]
+                        ]
+                    )
                     values[t, -1, j, q] = each.mean(axis=0)
                     values[t, -1, j, q, [1, 3, 7]] = each[:, [0, 2, 6]].std(axis=0, ddof=1) / np.sqrt(len(each))
                     spread[t, -1, j, q] = each[:, 6].std(axis=0, ddof=1)
     return _curves_dataset(values, spread, chosen, targets, selections, ks, layer, model, stimulus, n_random, seed)
 
 
-def _curves_dataset(values, spread, chosen, targets, selections, ks, layer, model, stimulus, n_random,
-                    seed) -> xr.Dataset:
+def _curves_dataset(
+    values, spread, chosen, targets, selections, ks, layer, model, stimulus, n_random, seed
+) -> xr.Dataset:
     dims = ("target", "selection", "intervention", "k")
-    data = {name: (dims, values[..., i], {"units": "Hz"} if name.endswith(("change", "change_se")) else {})
-            for i, name in enumerate(VARIABLES)}
-    text = [[[", ".join(map(str, chosen[s, t, k])) if (s, t, k) in chosen else "" for k in ks] for s in selections]
-            for t in targets]
+    data = {
+        name: (dims, values[..., i], {"units": "Hz"} if name.endswith(("change", "change_se")) else {})
+        for i, name in enumerate(VARIABLES)
+    }
+    text = [
+        [[", ".join(map(str, chosen[s, t, k])) if (s, t, k) in chosen else "" for k in ks] for s in selections]
+        for t in targets
+    ]
     return xr.Dataset(
         {**data, "specificity_spread": (dims, spread), "channels": (("target", "selection", "k"), text)},
         coords={"target": targets, "selection": selections, "intervention": list(CURVE_INTERVENTIONS), "k": ks},
-        attrs={"kind": "retina_control_curves", "layer": str(layer),
-               "model": str(getattr(model, "name", type(model).__name__)),
-               "stimulus": str(stimulus.attrs.get("kind", "unknown")), "n_random": int(n_random), "seed": int(seed),
-               "retinacodec_version": __version__},
+        attrs={
+            "kind": "retina_control_curves",
+            "layer": str(layer),
+            "model": str(getattr(model, "name", type(model).__name__)),
+            "stimulus": str(stimulus.attrs.get("kind", "unknown")),
+            "n_random": int(n_random),
+            "seed": int(seed),
+            "retinacodec_version": __version__,
+        },
     )
 
 
@@ -240,6 +276,12 @@ def curve_summary(curves: xr.Dataset, reference: str = "contribution") -> xr.Dat
     se = np.sqrt((curves["specificity_se"] ** 2).sum(("target", "k"))) / count
     wins = (specificity.sel(selection=reference) > specificity).mean(("target", "k"))
     wins = wins.where(wins["selection"] != reference)
-    return xr.Dataset({"mean_specificity": mean, "mean_specificity_se": se, "wins": wins,
-                       "beats": mean.sel(selection=reference) > mean},
-                      attrs={"reference": reference, "layer": curves.attrs.get("layer", "")})
+    return xr.Dataset(
+        {
+            "mean_specificity": mean,
+            "mean_specificity_se": se,
+            "wins": wins,
+            "beats": mean.sel(selection=reference) > mean,
+        },
+        attrs={"reference": reference, "layer": curves.attrs.get("layer", "")},
+    )

@@ -1,5 +1,6 @@
 """The LN baseline fitted to the same training windows, validation stretch and normalisation as
 the CNN (:func:`retinacodec.models.training.train_model`)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -40,12 +41,18 @@ def train_ln(
     settings = settings or TrainingSettings()
     stimuli, responses = _check_pairs(_as_list(stimulus), _as_list(responses), history)
     cell_type, position = _cell_metadata(responses[0])
-    model = LNModel(responses[0].sizes["cell"], history, stimuli[0].sizes["y"], cell_type=cell_type,
-                    cell_position=position, frame_rate_hz=float(stimuli[0].attrs["frame_rate_hz"]))
+    model = LNModel(
+        responses[0].sizes["cell"],
+        history,
+        stimuli[0].sizes["y"],
+        cell_type=cell_type,
+        cell_position=position,
+        frame_rate_hz=float(stimuli[0].attrs["frame_rate_hz"]),
+    )
     model.name = name
     recordings = _recordings(stimuli, responses, model, settings, "cpu")
-    train = [(rec.frames[:rec.n_train + history - 1].numpy(), rec.rates[:rec.n_train].numpy())
-             for rec in recordings]
-    validation = [(rec.frames[rec.validation_start:].numpy(), rec.rates[rec.validation_start:].numpy())
-                  for rec in recordings]
+    train = [(rec.frames[: rec.n_train + history - 1].numpy(), rec.rates[: rec.n_train].numpy()) for rec in recordings]
+    validation = [
+        (rec.frames[rec.validation_start :].numpy(), rec.rates[rec.validation_start :].numpy()) for rec in recordings
+    ]
     return fit_ln(model, train, validation).eval()

@@ -1,5 +1,6 @@
 """Training data: checked stimulus/response pairs, normalised and split into training windows and a
 validation stretch, and the mini-batches drawn from them."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,7 +41,8 @@ def _check_pairs(stimuli: list[xr.DataArray], responses: list[xr.DataArray], his
     cells = None
     for index, (stim, resp) in enumerate(zip(stimuli, responses)):
         if (stim.sizes["y"], stim.sizes["x"]) != (first.sizes["y"], first.sizes["x"]) or not np.isclose(
-                stim.attrs["frame_rate_hz"], first.attrs["frame_rate_hz"]):
+            stim.attrs["frame_rate_hz"], first.attrs["frame_rate_hz"]
+        ):
             raise RetinaCodecError(
                 f"stimulus {index} is {stim.sizes['y']}x{stim.sizes['x']} px at "
                 f"{stim.attrs['frame_rate_hz']:g} Hz; expected every stimulus like the first "
@@ -55,22 +57,19 @@ def _check_pairs(stimuli: list[xr.DataArray], responses: list[xr.DataArray], his
             )
         values = np.asarray(resp.values, dtype=float)
         if not np.isfinite(values).all() or (values < 0).any():
-            raise RetinaCodecError(
-                f"responses {index} holds negative or non-finite rates; expected rates >= 0 Hz"
-            )
+            raise RetinaCodecError(f"responses {index} holds negative or non-finite rates; expected rates >= 0 Hz")
         cells = resp.sizes["cell"] if cells is None else cells
         if resp.sizes["cell"] != cells:
-            raise RetinaCodecError(
-                f"responses {index} has {resp.sizes['cell']} cells; expected {cells} like the first"
-            )
+            raise RetinaCodecError(f"responses {index} has {resp.sizes['cell']} cells; expected {cells} like the first")
     return stimuli, [resp.transpose("time", "cell") for resp in responses]
 
 
 def _cell_metadata(responses: xr.DataArray) -> tuple[list[str], np.ndarray]:
     """Cell types and [y, x] positions (px) from a response's cell coords, where present."""
     n_cells = responses.sizes["cell"]
-    cell_type = ([str(t) for t in responses["cell_type"].values] if "cell_type" in responses.coords
-                 else ["unknown"] * n_cells)
+    cell_type = (
+        [str(t) for t in responses["cell_type"].values] if "cell_type" in responses.coords else ["unknown"] * n_cells
+    )
     if "y" in responses.coords and "x" in responses.coords:
         position = np.stack([responses["y"].values, responses["x"].values], axis=1).astype(float)
     else:
@@ -107,7 +106,7 @@ def _recordings(stimuli, responses, model: RetinaCNN, settings: TrainingSettings
     splits = [_split(stim.sizes["time"], history, settings, i) for i, stim in enumerate(stimuli)]
     count = total = squares = 0.0
     for stim, (n_train, _) in zip(stimuli, splits):
-        frames = np.asarray(stim.values[:n_train + history - 1], dtype=np.float64)
+        frames = np.asarray(stim.values[: n_train + history - 1], dtype=np.float64)
         count, total, squares = count + frames.size, total + frames.sum(), squares + (frames**2).sum()
     mean = total / count
     model.set_normalisation(mean, float(np.sqrt(max(squares / count - mean**2, 0.0))) or 1.0)
@@ -116,7 +115,7 @@ def _recordings(stimuli, responses, model: RetinaCNN, settings: TrainingSettings
         frames = torch.as_tensor(np.asarray(stim.values, dtype=np.float32), device=device)
         frames = (frames - model.stimulus_mean) / model.stimulus_std
         rates = torch.as_tensor(np.asarray(resp.values, dtype=np.float32), device=device)
-        recordings.append(_Recording(frames, rates[history - 1:], n_train, validation_start))
+        recordings.append(_Recording(frames, rates[history - 1 :], n_train, validation_start))
     return recordings
 
 
@@ -135,8 +134,8 @@ def _segments(recordings: list[_Recording], size: int, generator: torch.Generato
 
 
 def _movie_batch(recordings, pieces, n_windows: int, history: int) -> tuple[torch.Tensor, torch.Tensor]:
-    movies = torch.stack([recordings[r].frames[s:s + n_windows + history - 1] for r, s in pieces])
-    targets = torch.stack([recordings[r].rates[s:s + n_windows] for r, s in pieces])
+    movies = torch.stack([recordings[r].frames[s : s + n_windows + history - 1] for r, s in pieces])
+    targets = torch.stack([recordings[r].rates[s : s + n_windows] for r, s in pieces])
     return movies, targets
 
 
@@ -173,8 +172,9 @@ def find_repeats(frames: np.ndarray, frame_rate_hz: float, min_seconds: float = 
     if n_frames < 2 * k:
         return np.zeros(0, np.int64), 0
     flat = np.ascontiguousarray(frames.reshape(n_frames, -1))
-    _, frame_id = np.unique(flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel(),
-                            return_inverse=True)
+    _, frame_id = np.unique(
+        flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel(), return_inverse=True
+    )
     keys = np.lib.stride_tricks.sliding_window_view(frame_id.astype(np.int64), k)
     constant = (keys == keys[:, :1]).all(1)
     keys = np.ascontiguousarray(keys).view(np.dtype((np.void, 8 * k))).ravel()

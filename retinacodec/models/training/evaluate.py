@@ -1,4 +1,5 @@
 """Evaluation of trained models: on the virtual retina's true rates, and as tables."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -54,9 +55,7 @@ def evaluate_on_virtual_retina(
 
     retina = retina if retina is not None else getattr(model, "virtual_retina", None)
     if retina is None:
-        raise RetinaCodecError(
-            f"model {model.name!r} has no virtual retina; expected one to evaluate against"
-        )
+        raise RetinaCodecError(f"model {model.name!r} has no virtual retina; expected one to evaluate against")
     cells = retina.cells
     if list(cells["cell_type"].values) != list(model.cell_type):
         raise RetinaCodecError(
@@ -68,11 +67,18 @@ def evaluate_on_virtual_retina(
     predicted = predict(model, stim, progress=progress, device=device)
     r = pearson_r(predicted, true)
     return xr.Dataset(
-        {"predicted": predicted.drop_vars(["y", "x"]),
-         "true": true.drop_vars(["y", "x"]).sel(time=predicted["time"]),
-         "pearson_r": r},
-        attrs={"model": model.name, "stimulus": "natural_jitter", "seed": int(seed),
-               "n_frames": int(n_frames), "retinacodec_version": __version__},
+        {
+            "predicted": predicted.drop_vars(["y", "x"]),
+            "true": true.drop_vars(["y", "x"]).sel(time=predicted["time"]),
+            "pearson_r": r,
+        },
+        attrs={
+            "model": model.name,
+            "stimulus": "natural_jitter",
+            "seed": int(seed),
+            "n_frames": int(n_frames),
+            "retinacodec_version": __version__,
+        },
     )
 
 
@@ -90,11 +96,15 @@ def fit_table(pearson_r: xr.DataArray) -> str:
         A Markdown table, one row per type and a final ``all`` row.
     """
     rows = ["| cell type | cells | mean r | min r | max r |", "|---|---|---|---|---|"]
-    groups = [(str(t), pearson_r.where(pearson_r["cell_type"] == t, drop=True))
-              for t in dict.fromkeys(pearson_r["cell_type"].values)]
+    groups = [
+        (str(t), pearson_r.where(pearson_r["cell_type"] == t, drop=True))
+        for t in dict.fromkeys(pearson_r["cell_type"].values)
+    ]
     for label, values in [*groups, ("all", pearson_r)]:
-        rows.append(f"| {label} | {values.size} | {float(values.mean()):.3f} | "
-                    f"{float(values.min()):.3f} | {float(values.max()):.3f} |")
+        rows.append(
+            f"| {label} | {values.size} | {float(values.mean()):.3f} | "
+            f"{float(values.min()):.3f} | {float(values.max()):.3f} |"
+        )
     return "\n".join(rows)
 
 
@@ -112,9 +122,13 @@ def recorded_rate(stimulus: xr.DataArray, spikes: xr.DataArray) -> xr.DataArray:
     return smooth.reset_coords(drop=True)
 
 
-def evaluate_recording(models: dict[str, Any], heldout: tuple[xr.DataArray, xr.DataArray],
-                       repeat_stimulus: xr.DataArray | None = None,
-                       repeats: xr.DataArray | None = None, device: Any = None) -> xr.Dataset:
+def evaluate_recording(
+    models: dict[str, Any],
+    heldout: tuple[xr.DataArray, xr.DataArray],
+    repeat_stimulus: xr.DataArray | None = None,
+    repeats: xr.DataArray | None = None,
+    device: Any = None,
+) -> xr.Dataset:
     """Every model's fit on the held-out part of a recording and, when it has them, on its repeats.
 
     Parameters
@@ -143,32 +157,45 @@ def evaluate_recording(models: dict[str, Any], heldout: tuple[xr.DataArray, xr.D
 
     stimulus, spikes = heldout
     names = list(models)
-    predicted = [predict(models[name], stimulus, device=device).assign_coords(cell=spikes["cell"].values)
-                 for name in names]
+    predicted = [
+        predict(models[name], stimulus, device=device).assign_coords(cell=spikes["cell"].values) for name in names
+    ]
     recorded = recorded_rate(stimulus, spikes).sel(time=predicted[0]["time"])
-    data = {"predicted": xr.concat([p.reset_coords(["y", "x"], drop=True) for p in predicted], "model"),
-            "recorded": recorded,
-            "heldout_r": xr.concat([pearson_r(p, recorded) for p in predicted], "model")}
+    data = {
+        "predicted": xr.concat([p.reset_coords(["y", "x"], drop=True) for p in predicted], "model"),
+        "recorded": recorded,
+        "heldout_r": xr.concat([pearson_r(p, recorded) for p in predicted], "model"),
+    }
     if repeats is not None:
         trials = repeats * float(repeat_stimulus.attrs["frame_rate_hz"])
-        on_repeat = [predict(models[name], repeat_stimulus, device=device).assign_coords(cell=repeats["cell"].values)
-                     for name in names]
+        on_repeat = [
+            predict(models[name], repeat_stimulus, device=device).assign_coords(cell=repeats["cell"].values)
+            for name in names
+        ]
         data["repeat_r"] = xr.concat([trial_average_r(p, trials) for p in on_repeat], "model")
         data["feve"] = xr.concat([feve(p, trials) for p in on_repeat], "model")
     result = xr.Dataset(data).assign_coords(model=names)
-    result.attrs = {"stimulus": "held-out recording", "smoothing_frames": SMOOTHING_FRAMES,
-                    "n_repeats": 0 if repeats is None else int(repeats.sizes["trial"]),
-                    "retinacodec_version": __version__}
+    result.attrs = {
+        "stimulus": "held-out recording",
+        "smoothing_frames": SMOOTHING_FRAMES,
+        "n_repeats": 0 if repeats is None else int(repeats.sizes["trial"]),
+        "retinacodec_version": __version__,
+    }
     return result
 
 
 def recording_table(evaluation: xr.Dataset) -> str:
     """Markdown table of each model's mean (and min, max) scores on a recording."""
     measures = [m for m in ("heldout_r", "repeat_r", "feve") if m in evaluation]
-    rows = ["| model | " + " | ".join(f"{m} mean [min, max]" for m in measures) + " |",
-            "|---|" + "---|" * len(measures)]
+    rows = [
+        "| model | " + " | ".join(f"{m} mean [min, max]" for m in measures) + " |",
+        "|---|" + "---|" * len(measures),
+    ]
     for name in evaluation["model"].values:
         cells = [evaluation[m].sel(model=name) for m in measures]
-        rows.append(f"| {name} | " + " | ".join(
-            f"{float(v.mean()):.3f} [{float(v.min()):.3f}, {float(v.max()):.3f}]" for v in cells) + " |")
+        rows.append(
+            f"| {name} | "
+            + " | ".join(f"{float(v.mean()):.3f} [{float(v.min()):.3f}, {float(v.max()):.3f}]" for v in cells)
+            + " |"
+        )
     return "\n".join(rows)

@@ -1,4 +1,5 @@
 """The training loop: Poisson loss, Adam, regularisation, early stopping, resumable atomic checkpoints."""
+
 from __future__ import annotations
 
 import copy
@@ -64,9 +65,9 @@ class _SpaceTimeRank(torch.nn.Module):
         """The factors of the best rank-``rank`` approximation of ``weight`` (per channel SVD)."""
         channels, lags, height, width = weight.shape
         u, s, vh = torch.linalg.svd(weight.reshape(channels, lags, height * width), full_matrices=False)
-        root = s[:, :self.rank].sqrt()
-        temporal = (u[:, :, :self.rank] * root[:, None]).transpose(1, 2)
-        spatial = (root[:, :, None] * vh[:, :self.rank]).reshape(channels, -1, height, width)
+        root = s[:, : self.rank].sqrt()
+        temporal = (u[:, :, : self.rank] * root[:, None]).transpose(1, 2)
+        spatial = (root[:, :, None] * vh[:, : self.rank]).reshape(channels, -1, height, width)
         return temporal.contiguous(), spatial.contiguous()
 
 
@@ -102,11 +103,13 @@ def _apply_dale(model: RetinaCNN, inhibitory: int) -> None:
         return
     channels = model.architecture["amacrine_channels"]
     if inhibitory > channels:
-        raise RetinaCodecError(f"training setting inhibitory_channels is {inhibitory}; the model has "
-                               f"{channels} amacrine channels; expected at most that many")
+        raise RetinaCodecError(
+            f"training setting inhibitory_channels is {inhibitory}; the model has "
+            f"{channels} amacrine channels; expected at most that many"
+        )
     device = model.stimulus_mean.device
     sign = torch.ones(channels, device=device)
-    sign[channels - inhibitory:] = -1.0
+    sign[channels - inhibitory :] = -1.0
     readout = model.ganglion[0]
     if isinstance(readout, FactorizedReadout):
         parametrize.register_parametrization(readout, "features", _Signed(sign[None]))
@@ -114,7 +117,8 @@ def _apply_dale(model: RetinaCNN, inhibitory: int) -> None:
     else:
         linear = model.ganglion[1]
         parametrize.register_parametrization(
-            linear, "weight", _Signed(sign.repeat_interleave(linear.in_features // channels)[None]))
+            linear, "weight", _Signed(sign.repeat_interleave(linear.in_features // channels)[None])
+        )
     for module in (model.amacrine[0], model.amacrine[1], model.ganglion[-2]):
         parametrize.register_parametrization(module, "weight", _Signed(torch.ones((), device=device)))
 
@@ -135,8 +139,9 @@ def _readout_envelope(model: RetinaCNN, envelope_px: float) -> torch.Tensor:
     side = model.size - architecture["bipolar_kernel"] - architecture["amacrine_kernel"] + 2
     centres = torch.arange(side, dtype=torch.float32) + margin  # input pixel under each readout pixel
     position = torch.as_tensor(model.cell_position, dtype=torch.float32)
-    squared = ((centres[None, :, None] - position[:, 0, None, None]) ** 2
-               + (centres[None, None, :] - position[:, 1, None, None]) ** 2)
+    squared = (centres[None, :, None] - position[:, 0, None, None]) ** 2 + (
+        centres[None, None, :] - position[:, 1, None, None]
+    ) ** 2
     envelope = torch.exp(-squared / (2 * envelope_px**2))
     envelope = torch.where(torch.isnan(envelope), torch.ones_like(envelope), envelope)
     channels = architecture["amacrine_channels"]
@@ -162,10 +167,10 @@ def _initialise_readout(model: RetinaCNN, recordings: list[_Recording], envelope
         if isinstance(model.ganglion[0], FactorizedReadout):
             mask = model.ganglion[0].mask
             with torch.no_grad():
-                mask.copy_(envelope[:, :mask[0].numel()].reshape(mask.shape) / mask.shape[-1])
+                mask.copy_(envelope[:, : mask[0].numel()].reshape(mask.shape) / mask.shape[-1])
         else:
             parametrize.register_parametrization(model.ganglion[1], "weight", _Envelope(envelope))
-    targets = torch.cat([rec.rates[:rec.n_train] for rec in recordings])
+    targets = torch.cat([rec.rates[: rec.n_train] for rec in recordings])
     mean = targets.mean(0).clamp_min(1e-3)
     variance = targets.var(0)
     counts = targets / model.frame_rate_hz
@@ -229,7 +234,7 @@ def _evaluate(model: RetinaCNN, recordings: list[_Recording], chunk: int = 1000)
         for rec in recordings:
             for start in range(rec.validation_start, rec.rates.shape[0], chunk):
                 stop = min(start + chunk, rec.rates.shape[0])
-                movie = rec.frames[start:stop + model.history - 1]
+                movie = rec.frames[start : stop + model.history - 1]
                 predicted.append(model.forward_movie(movie[None])[0])
                 observed.append(rec.rates[start:stop])
     pred, true = torch.cat(predicted).double(), torch.cat(observed).double()
@@ -320,29 +325,39 @@ def train_model(
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(settings.seed)
-        model = RetinaCNN(**architecture, cell_type=cell_type, cell_position=position,
-                          frame_rate_hz=float(stimuli[0].attrs["frame_rate_hz"])).to(device)
+        model = RetinaCNN(
+            **architecture,
+            cell_type=cell_type,
+            cell_position=position,
+            frame_rate_hz=float(stimuli[0].attrs["frame_rate_hz"]),
+        ).to(device)
         model.name = name
         recordings = _recordings(stimuli, responses, model, settings, device)
         _initialise_readout(model, recordings, settings.readout_envelope_px)
         _limit_rank(model, settings.bipolar_rank)
         _apply_dale(model, settings.inhibitory_channels)
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
-                                     weight_decay=settings.weight_decay)
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
         run = _Run(model, optimizer, torch.Generator().manual_seed(settings.seed), identity)
         if resume and last_path is not None and last_path.is_file():
             run.restore(last_path, device)
         model.train()
         first_epoch = len(run.log["train_loss"])
-        epochs = progress_bar(range(first_epoch, settings.epochs), desc="train", unit="epoch",
-                      initial=first_epoch, total=settings.epochs, progress=progress)
+        epochs = progress_bar(
+            range(first_epoch, settings.epochs),
+            desc="train",
+            unit="epoch",
+            initial=first_epoch,
+            total=settings.epochs,
+            progress=progress,
+        )
         for epoch in epochs:
             if run.log["stopped_early"] or epoch - run.log["best_epoch"] >= settings.patience:
                 run.log["stopped_early"] = True
                 break
             _epoch(run, recordings, settings, epoch, progress)
-            epochs.set_postfix(val_loss=f"{run.log['validation_loss'][-1]:.4g}",
-                               val_r=f"{run.log['validation_r'][-1]:.3f}")
+            epochs.set_postfix(
+                val_loss=f"{run.log['validation_loss'][-1]:.4g}", val_r=f"{run.log['validation_r'][-1]:.3f}"
+            )
             if last_path is not None:
                 run.save(last_path, epoch, device)
 
@@ -350,11 +365,17 @@ def train_model(
     _remove_parametrizations(model)
     model.eval()
     if output_dir is not None:
-        save_checkpoint({
-            "config": model.config(), "state_dict": model.state_dict(), "log": run.log,
-            "settings": dataclasses.asdict(settings), "provenance": dict(metadata or {}),
-            "retinacodec_version": __version__,
-        }, Path(output_dir) / CHECKPOINT_NAME)
+        save_checkpoint(
+            {
+                "config": model.config(),
+                "state_dict": model.state_dict(),
+                "log": run.log,
+                "settings": dataclasses.asdict(settings),
+                "provenance": dict(metadata or {}),
+                "retinacodec_version": __version__,
+            },
+            Path(output_dir) / CHECKPOINT_NAME,
+        )
     return model, run.log
 
 
@@ -397,9 +418,16 @@ class _Run:
 
     def __init__(self, model: RetinaCNN, optimizer, sampler: torch.Generator, identity: dict) -> None:
         self.model, self.optimizer, self.sampler, self.identity = model, optimizer, sampler, identity
-        self.log: dict[str, Any] = {"train_loss": [], "validation_loss": [], "validation_r": [],
-                                    "epoch_seconds": [], "learning_rate": [], "best_epoch": 0,
-                                    "stopped_early": False, "resumed_from_epoch": 0}
+        self.log: dict[str, Any] = {
+            "train_loss": [],
+            "validation_loss": [],
+            "validation_r": [],
+            "epoch_seconds": [],
+            "learning_rate": [],
+            "best_epoch": 0,
+            "stopped_early": False,
+            "resumed_from_epoch": 0,
+        }
         self.best_loss, self.best_state = float("inf"), copy.deepcopy(model.state_dict())
 
     def restore(self, path: Path, device: torch.device) -> None:
@@ -411,7 +439,11 @@ class _Run:
             )
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer_state"])
-        self.best_state, self.best_loss, self.log = state["best_state_dict"], state["best_validation_loss"], state["log"]
+        self.best_state, self.best_loss, self.log = (
+            state["best_state_dict"],
+            state["best_validation_loss"],
+            state["log"],
+        )
         self.log["resumed_from_epoch"] = state["epoch"]
         torch.set_rng_state(state["rng"]["torch"])
         self.sampler.set_state(state["rng"]["sampler"])
@@ -422,19 +454,28 @@ class _Run:
         rng = {"torch": torch.get_rng_state(), "sampler": self.sampler.get_state()}
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(device)
-        save_checkpoint({
-            "config": self.model.config(), "state_dict": self.model.state_dict(),
-            "optimizer_state": self.optimizer.state_dict(), "epoch": epoch + 1, "log": self.log,
-            "best_state_dict": self.best_state, "best_validation_loss": self.best_loss, "rng": rng,
-            "identity": self.identity, "retinacodec_version": __version__,
-        }, path)
+        save_checkpoint(
+            {
+                "config": self.model.config(),
+                "state_dict": self.model.state_dict(),
+                "optimizer_state": self.optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "log": self.log,
+                "best_state_dict": self.best_state,
+                "best_validation_loss": self.best_loss,
+                "rng": rng,
+                "identity": self.identity,
+                "retinacodec_version": __version__,
+            },
+            path,
+        )
 
 
 def _learning_rate(log: dict, settings: TrainingSettings, epoch: int) -> float:
     """The step size of ``epoch``: the decay per epoch times ``plateau_factor`` for every past
     epoch whose validation loss was not the lowest so far."""
     losses = log["validation_loss"][:epoch]
-    plateaus = sum(loss > min(losses[:k + 1]) for k, loss in enumerate(losses))
+    plateaus = sum(loss > min(losses[: k + 1]) for k, loss in enumerate(losses))
     return settings.learning_rate * settings.learning_rate_decay**epoch * settings.plateau_factor**plateaus
 
 
@@ -447,9 +488,14 @@ def _epoch(run: _Run, recordings: list[_Recording], settings: TrainingSettings, 
         group["lr"] = learning_rate
     pieces = _segments(recordings, settings.segment_windows, run.sampler)
     total = 0.0
-    for start in progress_bar(range(0, len(pieces), settings.batch_segments), desc=f"epoch {epoch + 1}", unit="batch",
-                      leave=False, progress=progress):
-        batch = pieces[start:start + settings.batch_segments]
+    for start in progress_bar(
+        range(0, len(pieces), settings.batch_segments),
+        desc=f"epoch {epoch + 1}",
+        unit="batch",
+        leave=False,
+        progress=progress,
+    ):
+        batch = pieces[start : start + settings.batch_segments]
         movies, targets = _movie_batch(recordings, batch, settings.segment_windows, model.history)
         loss = poisson_loss(model.forward_movie(movies), targets, model.frame_rate_hz)
         optimizer.zero_grad(set_to_none=True)
@@ -457,9 +503,13 @@ def _epoch(run: _Run, recordings: list[_Recording], settings: TrainingSettings, 
         optimizer.step()
         total += loss.item() * len(batch)
     validation_loss, validation_r = _evaluate(model, recordings)
-    for key, value in (("train_loss", total / len(pieces)), ("validation_loss", validation_loss),
-                       ("validation_r", validation_r), ("epoch_seconds", time.perf_counter() - started),
-                       ("learning_rate", learning_rate)):
+    for key, value in (
+        ("train_loss", total / len(pieces)),
+        ("validation_loss", validation_loss),
+        ("validation_r", validation_r),
+        ("epoch_seconds", time.perf_counter() - started),
+        ("learning_rate", learning_rate),
+    ):
         log.setdefault(key, []).append(value)
     if validation_loss < run.best_loss:
         run.best_loss, run.best_state = validation_loss, copy.deepcopy(model.state_dict())

@@ -1,5 +1,6 @@
 """Training from a TOML recipe: the data it names (virtual retina or NWB), the model folder, the
 held-out evaluation."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -174,9 +175,9 @@ def train_from_recipe(
     recipe_path = Path(recipe_path)
     recipe = _check_keys(_read_toml(recipe_path), RECIPE_SECTIONS, str(recipe_path))
     data = _check_keys(recipe.get("data", {}), DATA_KEYS, "[data]")
-    settings = TrainingSettings.from_dict(_check_keys(recipe.get("training", {}),
-                                                      [f.name for f in dataclasses.fields(TrainingSettings)],
-                                                      "[training]"))
+    settings = TrainingSettings.from_dict(
+        _check_keys(recipe.get("training", {}), [f.name for f in dataclasses.fields(TrainingSettings)], "[training]")
+    )
     architecture = _check_keys(recipe.get("architecture", {}), ARCHITECTURE_KEYS, "[architecture]")
     evaluation = _check_keys(recipe.get("evaluation", {}), EVALUATION_KEYS, "[evaluation]")
     output_dir = Path(output_dir)
@@ -198,10 +199,18 @@ def train_from_recipe(
         raise RetinaCodecError(f"data.source is {source!r}; expected 'virtual_retina' or 'nwb'")
     data_seconds = time.perf_counter() - started
     name = str(recipe.get("name", recipe_path.parent.name))
-    model, log = train_model(stimuli, responses, architecture=architecture, settings=settings,
-                             output_dir=output_dir, resume=resume, name=name, device=device,
-                             progress=progress,
-                             metadata={"recipe": recipe, "recipe_path": str(recipe_path)})
+    model, log = train_model(
+        stimuli,
+        responses,
+        architecture=architecture,
+        settings=settings,
+        output_dir=output_dir,
+        resume=resume,
+        name=name,
+        device=device,
+        progress=progress,
+        metadata={"recipe": recipe, "recipe_path": str(recipe_path)},
+    )
     if recipe_path.resolve() != (output_dir / "recipe.toml").resolve():
         with atomic_destination(output_dir / "recipe.toml") as tmp:
             shutil.copyfile(recipe_path, tmp)

@@ -4,6 +4,7 @@ A recording is a stimulus (time, y, x) and spike counts (time, cell) binned at i
 last part is held out, and so are repeats of a frozen segment when there are any; the rest is
 cut into contiguous stretches that both models fit (each stretch ends in its validation part).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,8 +93,17 @@ def recording_settings(seed: int = 0, **changes) -> TrainingSettings:
 
 
 RECORDING_SETTINGS = dict(
-    epochs=30, learning_rate=5e-3, plateau_factor=0.3, patience=3, batch_segments=8, segment_windows=64,
-    validation_fraction=0.1, readout_envelope_px=2.0, mask_sparsity=1e-3, kernel_l2=0.0, bipolar_rank=2,
+    epochs=30,
+    learning_rate=5e-3,
+    plateau_factor=0.3,
+    patience=3,
+    batch_segments=8,
+    segment_windows=64,
+    validation_fraction=0.1,
+    readout_envelope_px=2.0,
+    mask_sparsity=1e-3,
+    kernel_l2=0.0,
+    bipolar_rank=2,
 )
 """Defaults of :func:`recording_settings` (measured on simulated recordings; see the bench); the
 epoch count is set from the amount of data by :func:`epochs_for`. Bipolar kernels of space-time
@@ -118,9 +128,14 @@ def epochs_for(n_windows: int, size: int) -> int:
     return int(np.clip(round(EPOCH_BUDGET / (n_windows * max(size * size, 100))), 3, MAX_EPOCHS))
 
 
-def split_recording(stimulus: xr.DataArray, spikes: xr.DataArray, heldout_fraction: float = HELDOUT_FRACTION,
-                    repeat_start: np.ndarray | None = None, repeat_frames: int = 0,
-                    min_frames: int = 1) -> RecordingSplit:
+def split_recording(
+    stimulus: xr.DataArray,
+    spikes: xr.DataArray,
+    heldout_fraction: float = HELDOUT_FRACTION,
+    repeat_start: np.ndarray | None = None,
+    repeat_frames: int = 0,
+    min_frames: int = 1,
+) -> RecordingSplit:
     """Cut a recording into training stretches, the held-out end and the repeats.
 
     Parameters
@@ -150,7 +165,7 @@ def split_recording(stimulus: xr.DataArray, spikes: xr.DataArray, heldout_fracti
     used = np.zeros(n_frames, bool)
     used[cut:] = True
     for start in repeat_start:
-        used[start:start + repeat_frames] = True
+        used[start : start + repeat_frames] = True
     edges = np.diff(np.concatenate([[1], used.astype(np.int8), [1]]))
     stretches = [(a, b) for a, b in zip(np.flatnonzero(edges == -1), np.flatnonzero(edges == 1)) if b - a >= min_frames]
     train = [(stimulus.isel(time=slice(a, b)), spikes.isel(time=slice(a, b))) for a, b in stretches]
@@ -159,10 +174,14 @@ def split_recording(stimulus: xr.DataArray, spikes: xr.DataArray, heldout_fracti
         return RecordingSplit(train, heldout, None, None)
     first = int(repeat_start[0])
     frozen = stimulus.isel(time=slice(first, first + repeat_frames))
-    trials = np.stack([spikes.values[s:s + repeat_frames] for s in repeat_start])
-    repeats = xr.DataArray(trials, dims=("trial", "time", "cell"),
-                           coords={"time": frozen["time"].values, "cell": spikes["cell"].values},
-                           name="spikes", attrs={"repeat_start": np.asarray(repeat_start).tolist()})
+    trials = np.stack([spikes.values[s : s + repeat_frames] for s in repeat_start])
+    repeats = xr.DataArray(
+        trials,
+        dims=("trial", "time", "cell"),
+        coords={"time": frozen["time"].values, "cell": spikes["cell"].values},
+        name="spikes",
+        attrs={"repeat_start": np.asarray(repeat_start).tolist()},
+    )
     return RecordingSplit(train, heldout, frozen, repeats)
 
 
@@ -184,11 +203,13 @@ class RecordingResult:
     def summary(self) -> str:
         """A few lines for the command line: the files, the training and both models' scores."""
         log = self.log
-        return "\n".join([
-            f"wrote {self.folder}: CNN {len(log['train_loss'])} epochs (best {log['best_epoch']}"
-            f"{', stopped early' if log['stopped_early'] else ''}, {sum(log['epoch_seconds']):.0f} s), LN baseline",
-            recording_table(self.evaluation),
-        ])
+        return "\n".join(
+            [
+                f"wrote {self.folder}: CNN {len(log['train_loss'])} epochs (best {log['best_epoch']}"
+                f"{', stopped early' if log['stopped_early'] else ''}, {sum(log['epoch_seconds']):.0f} s), LN baseline",
+                recording_table(self.evaluation),
+            ]
+        )
 
 
 def train_recording(
@@ -249,22 +270,38 @@ def train_recording(
     architecture = recording_architecture(stimulus, history_s)
     history = architecture["history"]
     windows = RECORDING_SETTINGS["segment_windows"] if settings is None else settings.segment_windows
-    split = split_recording(stimulus, spikes, heldout_fraction, repeat_start=repeat_start, repeat_frames=repeat_frames,
-                            min_frames=history + 2 * windows)
+    split = split_recording(
+        stimulus,
+        spikes,
+        heldout_fraction,
+        repeat_start=repeat_start,
+        repeat_frames=repeat_frames,
+        min_frames=history + 2 * windows,
+    )
     n_windows = sum(part.sizes["time"] - history + 1 for part, _ in split.train)
     settings = settings or recording_settings(epochs=epochs_for(n_windows, int(stimulus.sizes["y"])))
     if not split.train:
-        raise RetinaCodecError("no stretch of the recording outside the repeats and the held-out end is long "
-                               "enough to train on; expected a longer recording")
+        raise RetinaCodecError(
+            "no stretch of the recording outside the repeats and the held-out end is long "
+            "enough to train on; expected a longer recording"
+        )
     rate = float(stimulus.attrs["frame_rate_hz"])
     stimuli = [part for part, _ in split.train]
     rates = [(counts * rate).astype(np.float32) for _, counts in split.train]
     ln = _baseline(folder / "ln" / CHECKPOINT_NAME, stimuli, rates, history, settings, resume)
     if not {"y", "x"} <= set(spikes.coords):
-        rates = [r.assign_coords(y=("cell", ln.cell_position[:, 0]), x=("cell", ln.cell_position[:, 1]))
-                 for r in rates]
-    cnn, log = train_model(stimuli, rates, architecture=architecture, settings=settings, output_dir=folder / "cnn",
-                           resume=resume, name="cnn", device=device, progress=progress)
+        rates = [r.assign_coords(y=("cell", ln.cell_position[:, 0]), x=("cell", ln.cell_position[:, 1])) for r in rates]
+    cnn, log = train_model(
+        stimuli,
+        rates,
+        architecture=architecture,
+        settings=settings,
+        output_dir=folder / "cnn",
+        resume=resume,
+        name="cnn",
+        device=device,
+        progress=progress,
+    )
     evaluation = evaluate_recording({"cnn": cnn, "ln": ln}, split.heldout, split.repeat_stimulus, split.repeats)
     write_netcdf(evaluation, folder / "evaluation.nc")
     figure = plot_recording_fit(evaluation)
@@ -273,8 +310,9 @@ def train_recording(
     return RecordingResult(folder, cnn, ln, log, evaluation)
 
 
-def _baseline(path: Path, stimuli: list, rates: list, history: int, settings: TrainingSettings,
-              resume: bool) -> LNModel:
+def _baseline(
+    path: Path, stimuli: list, rates: list, history: int, settings: TrainingSettings, resume: bool
+) -> LNModel:
     """The LN baseline: read back from ``path`` when a previous run fitted it to the same data, else
     fitted (:func:`train_ln`) and written."""
     from ...io.checkpoints import load_checkpoint, save_checkpoint
@@ -282,8 +320,11 @@ def _baseline(path: Path, stimuli: list, rates: list, history: int, settings: Tr
     from .baseline import train_ln
     from .data import _fingerprint
 
-    identity = {"data": _fingerprint(stimuli, rates), "history": history,
-                "validation_fraction": settings.validation_fraction}
+    identity = {
+        "data": _fingerprint(stimuli, rates),
+        "history": history,
+        "validation_fraction": settings.validation_fraction,
+    }
     if resume and path.is_file():
         payload = load_checkpoint(path)
         if payload.get("identity") == identity:
@@ -293,9 +334,16 @@ def _baseline(path: Path, stimuli: list, rates: list, history: int, settings: Tr
     return ln
 
 
-def train_nwb(path: str | Path, output_dir: str | Path, *, stimulus: str | None = None,
-              history_s: float = HISTORY_S, resume: bool = True, device: str = "cpu",
-              progress: bool = True) -> RecordingResult:
+def train_nwb(
+    path: str | Path,
+    output_dir: str | Path,
+    *,
+    stimulus: str | None = None,
+    history_s: float = HISTORY_S,
+    resume: bool = True,
+    device: str = "cpu",
+    progress: bool = True,
+) -> RecordingResult:
     """:func:`train_recording` on an NWB recording (:func:`retinacodec.io.read_nwb`).
 
     Repeats come from the file's trials (or ``repeats``) table when it has one, else from
@@ -311,5 +359,14 @@ def train_nwb(path: str | Path, output_dir: str | Path, *, stimulus: str | None 
     starts, frames = None, 0
     if "repeat_start" in recording:
         starts, frames = recording["repeat_start"].values, int(recording["repeat_start"].attrs["repeat_frames"])
-    return train_recording(recording["stimulus"], spikes, output_dir, repeat_start=starts, repeat_frames=frames,
-                           history_s=history_s, resume=resume, device=device, progress=progress)
+    return train_recording(
+        recording["stimulus"],
+        spikes,
+        output_dir,
+        repeat_start=starts,
+        repeat_frames=frames,
+        history_s=history_s,
+        resume=resume,
+        device=device,
+        progress=progress,
+    )

@@ -1,4 +1,5 @@
 """Training settings: the optimiser, the regularisation and the validation split, in one dataclass."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -91,24 +92,26 @@ class TrainingSettings:
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise RetinaCodecError(f"learning_rate is {self.learning_rate!r}; expected a positive number")
         if not (isinstance(self.learning_rate_decay, (int, float)) and 0 < self.learning_rate_decay <= 1):
-            raise RetinaCodecError(
-                f"learning_rate_decay is {self.learning_rate_decay!r}; expected a number in (0, 1]"
-            )
+            raise RetinaCodecError(f"learning_rate_decay is {self.learning_rate_decay!r}; expected a number in (0, 1]")
         if not (isinstance(self.readout_envelope_px, (int, float)) and self.readout_envelope_px > 0):
             raise RetinaCodecError(
                 f"readout_envelope_px is {self.readout_envelope_px!r}; expected a positive number of px"
             )
-        for name in ("weight_decay", "mask_sparsity", "readout_channel_sparsity", "amacrine_input_sparsity",
-                     "kernel_l2", "kernel_smoothness"):
+        for name in (
+            "weight_decay",
+            "mask_sparsity",
+            "readout_channel_sparsity",
+            "amacrine_input_sparsity",
+            "kernel_l2",
+            "kernel_smoothness",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and value >= 0):
                 raise RetinaCodecError(f"training setting {name} is {value!r}; expected a number >= 0")
         if not (isinstance(self.plateau_factor, (int, float)) and 0 < self.plateau_factor <= 1):
             raise RetinaCodecError(f"plateau_factor is {self.plateau_factor!r}; expected a number in (0, 1]")
         if not (isinstance(self.validation_fraction, (int, float)) and 0 < self.validation_fraction < 1):
-            raise RetinaCodecError(
-                f"validation_fraction is {self.validation_fraction!r}; expected a number in (0, 1)"
-            )
+            raise RetinaCodecError(f"validation_fraction is {self.validation_fraction!r}; expected a number in (0, 1)")
 
     @classmethod
     def from_dict(cls, mapping: dict[str, Any]) -> TrainingSettings:

@@ -5,8 +5,8 @@ filters (torch and scipy), ``circuit`` the stages from photoreceptors to ganglio
 ``retina`` the :class:`VirtualRetina` that simulates responses under in-silico pharmacology, and
 ``phenomena`` the battery of retinal phenomena it is checked against.
 """
+
 from .params import GANGLION_TYPES, PATHWAYS, Connection, VirtualRetinaParams
 from .retina import DRUGS, FRAME_RATE_HZ, VirtualRetina
 
-__all__ = ["DRUGS", "FRAME_RATE_HZ", "GANGLION_TYPES", "PATHWAYS", "Connection", "VirtualRetina",
-           "VirtualRetinaParams"]
+__all__ = ["DRUGS", "FRAME_RATE_HZ", "GANGLION_TYPES", "PATHWAYS", "Connection", "VirtualRetina", "VirtualRetinaParams"]

@@ -4,6 +4,7 @@ Written once against a small set of array operations (``blur``, ``temporal``, ``
 ``sigmoid``) so that the same circuit runs on :class:`~retinacodec.models.virtual_retina.filters.TorchOps`
 (fast) and on :class:`~retinacodec.models.virtual_retina.filters.ScipyOps` (plain reference).
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,8 +19,9 @@ FRAME_MS = 10.0
 """Duration of one frame (ms); the circuit runs at 100 Hz."""
 
 
-def _biphasic(x: np.ndarray, fast_tau_frames: float, slow_tau_frames: float, stages: int,
-              slow_weight: float) -> np.ndarray:
+def _biphasic(
+    x: np.ndarray, fast_tau_frames: float, slow_tau_frames: float, stages: int, slow_weight: float
+) -> np.ndarray:
     """Positive fast gamma cascade minus a weighted slower one (a band-pass kernel)."""
     return lowpass(x, fast_tau_frames, stages) - slow_weight * lowpass(x, slow_tau_frames, stages)
 
@@ -52,20 +54,24 @@ class CircuitFilters:
 
         def filt(name, function, **kwargs):
             """A TemporalFilter; keyword arguments ending in ``_ms`` are converted to frames."""
-            kwargs = {k.replace("_ms", "_frames"): v / FRAME_MS if k.endswith("_ms") else v
-                      for k, v in kwargs.items()}
+            kwargs = {k.replace("_ms", "_frames"): v / FRAME_MS if k.endswith("_ms") else v for k, v in kwargs.items()}
             return TemporalFilter(name, functools.partial(function, **kwargs))
 
-        center = filt("photoreceptor", lowpass, tau_ms=o.photoreceptor_tau_ms,
-                      stages=o.photoreceptor_stages).then(
-            filt("center undershoot", undershoot, weight=o.center_undershoot_weight,
-                 tau_ms=o.center_undershoot_tau_ms))
+        center = filt("photoreceptor", lowpass, tau_ms=o.photoreceptor_tau_ms, stages=o.photoreceptor_stages).then(
+            filt("center undershoot", undershoot, weight=o.center_undershoot_weight, tau_ms=o.center_undershoot_tau_ms)
+        )
         surround = center.then(filt("horizontal", lowpass, tau_ms=o.surround_tau_ms))
-        sustained = filt("sustained", undershoot, weight=b.sustained_undershoot_weight,
-                         tau_ms=b.sustained_undershoot_tau_ms)
-        transient = filt("transient", _biphasic, fast_tau_ms=b.transient_fast_tau_ms,
-                         slow_tau_ms=b.transient_slow_tau_ms, stages=b.transient_stages,
-                         slow_weight=b.transient_slow_weight)
+        sustained = filt(
+            "sustained", undershoot, weight=b.sustained_undershoot_weight, tau_ms=b.sustained_undershoot_tau_ms
+        )
+        transient = filt(
+            "transient",
+            _biphasic,
+            fast_tau_ms=b.transient_fast_tau_ms,
+            slow_tau_ms=b.transient_slow_tau_ms,
+            stages=b.transient_stages,
+            slow_weight=b.transient_slow_weight,
+        )
         return cls(
             center_sustained=center.then(sustained),
             center_transient=center.then(transient),
@@ -77,9 +83,10 @@ class CircuitFilters:
 
     def memory_frames(self) -> int:
         """Frames of history the deepest path remembers (sum of its impulse-response lengths)."""
-        front = max(len(f.impulse_response()) for f in (
-            self.center_sustained, self.center_transient, self.surround_sustained,
-            self.surround_transient))
+        front = max(
+            len(f.impulse_response())
+            for f in (self.center_sustained, self.center_transient, self.surround_sustained, self.surround_transient)
+        )
         return front + max(len(self.narrow.impulse_response()), len(self.wide.impulse_response()))
 
 
@@ -88,8 +95,9 @@ def _weight(connections: list[Connection], source: str, target: str) -> float:
     return sum(c.sign * c.weight for c in connections if c.source == source and c.target == target)
 
 
-def interneuron_maps(frames, params: VirtualRetinaParams, filters: CircuitFilters,
-                     connections: list[Connection], ops) -> dict:
+def interneuron_maps(
+    frames, params: VirtualRetinaParams, filters: CircuitFilters, connections: list[Connection], ops
+) -> dict:
     """Activity maps of every interneuron type.
 
     Parameters
@@ -132,10 +140,10 @@ def interneuron_maps(frames, params: VirtualRetinaParams, filters: CircuitFilter
     """
     o, b, a = params.outer, params.bipolar, params.amacrine
     center = ops.blur(frames, (o.photoreceptor_sigma_px, o.center_sigma_px))
-    center_sustained, center_transient = ops.temporal(
-        center, [filters.center_sustained, filters.center_transient])
+    center_sustained, center_transient = ops.temporal(center, [filters.center_sustained, filters.center_transient])
     surround_sustained, surround_transient = ops.temporal(
-        ops.blur(center, o.surround_sigma_px), [filters.surround_sustained, filters.surround_transient])
+        ops.blur(center, o.surround_sigma_px), [filters.surround_sustained, filters.surround_transient]
+    )
     # In-place arithmetic (same in numpy and torch) keeps the number of passes over the maps low.
     sustained = center_sustained
     sustained -= o.surround_weight * surround_sustained
@@ -154,13 +162,10 @@ def interneuron_maps(frames, params: VirtualRetinaParams, filters: CircuitFilter
     wide_input = _weight(connections, "bipolar_on_transient", "amacrine_wide") * on_release
     wide_input += _weight(connections, "bipolar_off_transient", "amacrine_wide") * off_release
     annulus = ops.blur(wide_input, a.wide_outer_sigma_px)
-    annulus -= (a.wide_inner_sigma_px / a.wide_outer_sigma_px) ** 2 * ops.blur(
-        wide_input, a.wide_inner_sigma_px)
+    annulus -= (a.wide_inner_sigma_px / a.wide_outer_sigma_px) ** 2 * ops.blur(wide_input, a.wide_inner_sigma_px)
     wide = ops.relu(ops.temporal(annulus, [filters.wide])[0] - a.wide_threshold)
-    on_terminal = ops.relu(
-        on_release + _weight(connections, "amacrine_wide", "bipolar_on_transient") * wide)
-    off_terminal = ops.relu(
-        off_release + _weight(connections, "amacrine_wide", "bipolar_off_transient") * wide)
+    on_terminal = ops.relu(on_release + _weight(connections, "amacrine_wide", "bipolar_on_transient") * wide)
+    off_terminal = ops.relu(off_release + _weight(connections, "amacrine_wide", "bipolar_off_transient") * wide)
     return {
         "bipolar_on_sustained": on_sustained,
         "bipolar_off_sustained": off_sustained,
@@ -171,8 +176,14 @@ def interneuron_maps(frames, params: VirtualRetinaParams, filters: CircuitFilter
     }
 
 
-def ganglion_drive(maps: dict, params: VirtualRetinaParams, connections: list[Connection],
-                   cell_types: list[str], cell_yx: np.ndarray, ops) -> np.ndarray:
+def ganglion_drive(
+    maps: dict,
+    params: VirtualRetinaParams,
+    connections: list[Connection],
+    cell_types: list[str],
+    cell_yx: np.ndarray,
+    ops,
+) -> np.ndarray:
     """Each pathway's signed contribution to each ganglion cell's generator signal.
 
     Parameters

@@ -7,6 +7,7 @@ convolution with the filter's impulse response along time, banded matrix product
 all frames at once); :class:`ScipyOps` applies them plainly (``lfilter`` along time, ``gaussian_filter``
 frame by frame) and serves as the reference in tests and in the benchmark.
 """
+
 from __future__ import annotations
 
 import functools
@@ -192,8 +193,9 @@ class TorchOps:
         n_fft = scipy.fft.next_fast_len(n_time + max(map(len, taps)) - 1, real=True)
         spectrum = torch.fft.rfft(x, n=n_fft, dim=-1)
         return [
-            torch.fft.irfft(spectrum * torch.fft.rfft(torch.as_tensor(h, dtype=self.dtype), n=n_fft),
-                            n=n_fft, dim=-1)[..., :n_time]
+            torch.fft.irfft(spectrum * torch.fft.rfft(torch.as_tensor(h, dtype=self.dtype), n=n_fft), n=n_fft, dim=-1)[
+                ..., :n_time
+            ]
             for h in taps
         ]
 
@@ -202,8 +204,7 @@ class TorchOps:
         n_y, n_x, n_time = x.shape
         rows = blur_matrix(sigma_px, n_y)[cell_yx[:, 0]]
         cols = blur_matrix(sigma_px, n_x)[cell_yx[:, 1]]
-        weights = torch.as_tensor((rows[:, :, None] * cols[:, None, :]).reshape(len(cell_yx), -1),
-                                  dtype=self.dtype)
+        weights = torch.as_tensor((rows[:, :, None] * cols[:, None, :]).reshape(len(cell_yx), -1), dtype=self.dtype)
         return (weights @ x.reshape(n_y * n_x, n_time)).T.double().numpy()
 
     @staticmethod
@@ -238,10 +239,9 @@ class ScipyOps:
     def blur(x: np.ndarray, sigmas_px: float | tuple[float, ...]) -> np.ndarray:
         """Gaussian blur(s) of each frame, zero outside the field."""
         for sigma in _as_sigmas(sigmas_px):
-            x = np.stack([
-                scipy.ndimage.gaussian_filter(frame, sigma, mode="constant", truncate=TRUNCATE)
-                for frame in x
-            ])
+            x = np.stack(
+                [scipy.ndimage.gaussian_filter(frame, sigma, mode="constant", truncate=TRUNCATE) for frame in x]
+            )
         return x
 
     @staticmethod

@@ -5,6 +5,7 @@ Every number has a biological meaning and a unit, given in the field's docstring
 Liang & Freed 2010); gains, thresholds and biases are our choices, tuned so that ganglion cells
 fire a few to tens of spikes per second under white noise and natural jitter.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -163,7 +164,10 @@ def default_connections() -> list[Connection]:
 
 
 def jittered_layout(
-    cells_per_type: int = 5, spread_px: int = 4, jitter_px: int = 2, center_px: int = 25,
+    cells_per_type: int = 5,
+    spread_px: int = 4,
+    jitter_px: int = 2,
+    center_px: int = 25,
     seed: int = 2026,
 ) -> dict[str, list[list[int]]]:
     """Integer cell positions per ganglion type on a jittered grid around the field centre.
@@ -194,8 +198,7 @@ def jittered_layout(
     base = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1], [0, 0]])[:cells_per_type] * spread_px
     rng = np.random.default_rng(seed)
     return {
-        cell_type: (center_px + base + rng.integers(-jitter_px, jitter_px + 1, size=base.shape))
-        .tolist()
+        cell_type: (center_px + base + rng.integers(-jitter_px, jitter_px + 1, size=base.shape)).tolist()
         for cell_type in GANGLION_TYPES
     }
 
@@ -230,18 +233,21 @@ class VirtualRetinaParams:
         """
         mapping = _known_keys(mapping, cls, "virtual retina parameters")
         kwargs: dict[str, Any] = {}
-        for name, section_cls in (("outer", OuterRetinaParams), ("bipolar", BipolarParams),
-                                  ("amacrine", AmacrineParams)):
+        for name, section_cls in (
+            ("outer", OuterRetinaParams),
+            ("bipolar", BipolarParams),
+            ("amacrine", AmacrineParams),
+        ):
             if name in mapping:
                 kwargs[name] = _build(section_cls, mapping[name], name)
         if "ganglion" in mapping:
             ganglion = _mapping(mapping["ganglion"], "ganglion")
             _check_names("ganglion type", ganglion, GANGLION_TYPES)
-            kwargs["ganglion"] = {key: _build(GanglionParams, value, f"ganglion.{key}")
-                                  for key, value in ganglion.items()}
+            kwargs["ganglion"] = {
+                key: _build(GanglionParams, value, f"ganglion.{key}") for key, value in ganglion.items()
+            }
         if "connections" in mapping:
-            kwargs["connections"] = [_build(Connection, item, "connection")
-                                     for item in mapping["connections"]]
+            kwargs["connections"] = [_build(Connection, item, "connection") for item in mapping["connections"]]
         if "cells" in mapping:
             cells = _mapping(mapping["cells"], "cells")
             _check_names("ganglion type", cells, GANGLION_TYPES)
@@ -252,9 +258,11 @@ class VirtualRetinaParams:
 def _build(cls: type, value: Any, where: str):
     """Instantiate dataclass ``cls`` from a mapping, with errors naming ``where``."""
     value = _known_keys(value, cls, where)
-    missing = [f.name for f in dataclasses.fields(cls)
-               if f.name not in value and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise RetinaCodecError(f"{where} lacks {', '.join(missing)}; expected every field of {cls.__name__}")
     return cls(**value)

@@ -1,4 +1,5 @@
 """Retinal phenomena measured on the virtual retina: flash responses and the OMS index."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -26,14 +27,16 @@ def flash_stimulus(contrast: float = 1.0, size: int = 50) -> xr.DataArray:
     level = {"grey": 0.0, "light": contrast, "dark": -contrast}
     epochs = np.concatenate([[name] * n for name, n in FLASH_EPOCHS])
     frames = np.array([level[name] for name in epochs], dtype=np.float32)[:, None, None]
-    stim = make_stimulus(np.broadcast_to(frames, (len(epochs), size, size)), FRAME_RATE_HZ,
-                         kind="full_field_flash", contrast=contrast)
+    stim = make_stimulus(
+        np.broadcast_to(frames, (len(epochs), size, size)), FRAME_RATE_HZ, kind="full_field_flash", contrast=contrast
+    )
     stim.coords["epoch"] = ("time", epochs)
     return stim
 
 
-def flash_response(retina: VirtualRetina, block: str | Iterable[str] | None = None,
-                   contrast: float = 1.0, window_frames: int = 30) -> xr.Dataset:
+def flash_response(
+    retina: VirtualRetina, block: str | Iterable[str] | None = None, contrast: float = 1.0, window_frames: int = 30
+) -> xr.Dataset:
     """Rates to a full-field flash and each cell's response at light and at dark onset.
 
     Parameters
@@ -63,12 +66,19 @@ def flash_response(retina: VirtualRetina, block: str | Iterable[str] | None = No
         grey = rate.isel(time=slice(onset - 40, onset)).mean("time")
         result[f"{name}_response"] = rate.isel(time=slice(onset, onset + window_frames)).mean("time") - grey
         result[f"{name}_response"].attrs["units"] = "Hz"
-    return xr.Dataset(result, attrs={"contrast": contrast, "window_frames": window_frames,
-                                     "block": response.attrs["block"]})
+    return xr.Dataset(
+        result, attrs={"contrast": contrast, "window_frames": window_frames, "block": response.attrs["block"]}
+    )
 
 
-def oms_index(retina: VirtualRetina, block: str | Iterable[str] | None = None, n_frames: int = 400,
-              seed: int = 0, discard_frames: int = 50, **object_kwargs) -> xr.DataArray:
+def oms_index(
+    retina: VirtualRetina,
+    block: str | Iterable[str] | None = None,
+    n_frames: int = 400,
+    seed: int = 0,
+    discard_frames: int = 50,
+    **object_kwargs,
+) -> xr.DataArray:
     """Object-motion sensitivity of every cell: differential against global jitter.
 
     Parameters
@@ -108,7 +118,12 @@ def oms_index(retina: VirtualRetina, block: str | Iterable[str] | None = None, n
     center_y, center_x = stim.attrs["center"]
     index = (rates["differential"] - rates["global"]) / (rates["differential"] + rates["global"])
     cells = retina.cells
-    return index.assign_coords(
-        distance_px=("cell", np.hypot(cells["y"].values - center_y, cells["x"].values - center_x)),
-        rate_differential=rates["differential"], rate_global=rates["global"],
-    ).rename("oms_index").assign_attrs(block=response.attrs["block"], seed=seed, n_frames=n_frames)
+    return (
+        index.assign_coords(
+            distance_px=("cell", np.hypot(cells["y"].values - center_y, cells["x"].values - center_x)),
+            rate_differential=rates["differential"],
+            rate_global=rates["global"],
+        )
+        .rename("oms_index")
+        .assign_attrs(block=response.attrs["block"], seed=seed, n_frames=n_frames)
+    )

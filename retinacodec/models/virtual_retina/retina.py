@@ -8,6 +8,7 @@ softplus rates and Poisson spikes, on the 50 x 50 px grid at 100 Hz (1 px = 55 Â
 See ``VIRTUAL_RETINA.md`` for the sources of each stage; the maths is in
 :func:`~retinacodec.models.virtual_retina.circuit.interneuron_maps`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -126,8 +127,11 @@ class VirtualRetina:
     def cells(self) -> xr.Dataset:
         """The simulated ganglion cells: ``cell_type``, ``y``, ``x`` (px) along dim ``cell``."""
         return xr.Dataset(
-            {"cell_type": ("cell", np.asarray(self._cell_types, dtype=str)),
-             "y": ("cell", self._cell_yx[:, 0]), "x": ("cell", self._cell_yx[:, 1])},
+            {
+                "cell_type": ("cell", np.asarray(self._cell_types, dtype=str)),
+                "y": ("cell", self._cell_yx[:, 0]),
+                "x": ("cell", self._cell_yx[:, 1]),
+            },
             coords={"cell": np.arange(len(self._cell_types))},
         )
 
@@ -140,10 +144,12 @@ class VirtualRetina:
         """
         conns = self.params.connections
         return xr.Dataset(
-            {"source": ("connection", [c.source for c in conns]),
-             "target": ("connection", [c.target for c in conns]),
-             "sign": ("connection", np.array([c.sign for c in conns], dtype=int)),
-             "weight": ("connection", np.array([c.weight for c in conns], dtype=float))},
+            {
+                "source": ("connection", [c.source for c in conns]),
+                "target": ("connection", [c.target for c in conns]),
+                "sign": ("connection", np.array([c.sign for c in conns], dtype=int)),
+                "weight": ("connection", np.array([c.weight for c in conns], dtype=float)),
+            },
             coords={"connection": [c.name for c in conns]},
         )
 
@@ -170,8 +176,8 @@ class VirtualRetina:
                 resolved.append(name)
             else:
                 raise RetinaCodecError(
-                    f"unknown pathway, connection or drug {name!r}; expected one of: "
-                    f"{', '.join(self.block_names())}")
+                    f"unknown pathway, connection or drug {name!r}; expected one of: {', '.join(self.block_names())}"
+                )
         return list(dict.fromkeys(resolved))
 
     def cells_fed_by(self, names: str | Iterable[str]) -> xr.DataArray:
@@ -206,22 +212,29 @@ class VirtualRetina:
                 reached.add(node.removeprefix("ganglion_"))
                 continue
             terminal_only = node.startswith("bipolar_")
-            frontier += [c.target for c in self.params.connections if c.source == node
-                         and (not terminal_only or c.target.startswith("ganglion_"))]
+            frontier += [
+                c.target
+                for c in self.params.connections
+                if c.source == node and (not terminal_only or c.target.startswith("ganglion_"))
+            ]
         fed = np.isin(np.asarray(self._cell_types), sorted(reached))
         return xr.DataArray(fed, dims="cell", coords=self._cell_coords(), name="fed")
 
     def _wiring(self, block, scale) -> tuple[list[Connection], list[str], dict[str, float]]:
         blocked = self.resolve(block) if block is not None else []
         if scale is not None and not isinstance(scale, Mapping):
-            raise RetinaCodecError(f"scale is a {type(scale).__name__}; expected a mapping of "
-                                   "pathway, connection or drug names to factors")
+            raise RetinaCodecError(
+                f"scale is a {type(scale).__name__}; expected a mapping of pathway, connection or drug names to factors"
+            )
         factors: dict[str, float] = {}
         for name, factor in (scale or {}).items():
-            if (isinstance(factor, bool) or not isinstance(factor, (int, float))
-                    or not np.isfinite(factor) or factor < 0):
-                raise RetinaCodecError(
-                    f"scale factor for {name!r} is {factor!r}; expected a finite number >= 0")
+            if (
+                isinstance(factor, bool)
+                or not isinstance(factor, (int, float))
+                or not np.isfinite(factor)
+                or factor < 0
+            ):
+                raise RetinaCodecError(f"scale factor for {name!r} is {factor!r}; expected a finite number >= 0")
             for conn in self.resolve(name):
                 factors[conn] = factors.get(conn, 1.0) * float(factor)
         wiring = [
@@ -300,17 +313,21 @@ class VirtualRetina:
             coords["pathway"] = list(PATHWAYS)
         from ... import __version__
 
-        return xr.Dataset(data, coords=coords, attrs={
-            "model": "VirtualRetina",
-            "retinacodec_version": __version__,
-            "block": ", ".join([block] if isinstance(block, str) else list(block or [])) or "none",
-            "blocked_connections": ", ".join(blocked) or "none",
-            "scale": json.dumps(factors),
-            "seed": int(seed),
-            "backend": backend,
-            "frame_rate_hz": FRAME_RATE_HZ,
-            "params": json.dumps(self.to_dict()),
-        })
+        return xr.Dataset(
+            data,
+            coords=coords,
+            attrs={
+                "model": "VirtualRetina",
+                "retinacodec_version": __version__,
+                "block": ", ".join([block] if isinstance(block, str) else list(block or [])) or "none",
+                "blocked_connections": ", ".join(blocked) or "none",
+                "scale": json.dumps(factors),
+                "seed": int(seed),
+                "backend": backend,
+                "frame_rate_hz": FRAME_RATE_HZ,
+                "params": json.dumps(self.to_dict()),
+            },
+        )
 
     def interneuron_activity(
         self,
@@ -343,22 +360,46 @@ class VirtualRetina:
         if positions is not None:
             positions = self._check_positions(positions, stim.sizes["y"], stim.sizes["x"])
         wiring = self._wiring(block, scale)[0]
-        maps = self._simulate(stim.values, wiring, read_maps=positions if positions is not None else True,
-                              progress=progress)[1]
+        maps = self._simulate(
+            stim.values, wiring, read_maps=positions if positions is not None else True, progress=progress
+        )[1]
         from ... import __version__
 
         attrs = {"units": "release units", "model": "VirtualRetina", "retinacodec_version": __version__}
         if positions is None:
-            return xr.DataArray(maps, dims=("time", "pathway", "y", "x"), attrs=attrs, name="activity",
-                                coords={"time": _time_coord(stim), "pathway": list(PATHWAYS),
-                                        "y": stim["y"].values, "x": stim["x"].values})
-        return xr.DataArray(maps, dims=("time", "pathway", "position"), attrs=attrs, name="activity",
-                            coords={"time": _time_coord(stim), "pathway": list(PATHWAYS),
-                                    "y": ("position", positions[:, 0]), "x": ("position", positions[:, 1])})
+            return xr.DataArray(
+                maps,
+                dims=("time", "pathway", "y", "x"),
+                attrs=attrs,
+                name="activity",
+                coords={
+                    "time": _time_coord(stim),
+                    "pathway": list(PATHWAYS),
+                    "y": stim["y"].values,
+                    "x": stim["x"].values,
+                },
+            )
+        return xr.DataArray(
+            maps,
+            dims=("time", "pathway", "position"),
+            attrs=attrs,
+            name="activity",
+            coords={
+                "time": _time_coord(stim),
+                "pathway": list(PATHWAYS),
+                "y": ("position", positions[:, 0]),
+                "x": ("position", positions[:, 1]),
+            },
+        )
 
-    def _simulate(self, frames: np.ndarray, wiring: list[Connection], read_maps=None,
-                  progress: bool = False, ops: TorchOps | ScipyOps | None = None,
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _simulate(
+        self,
+        frames: np.ndarray,
+        wiring: list[Connection],
+        read_maps=None,
+        progress: bool = False,
+        ops: TorchOps | ScipyOps | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Run the circuit in time chunks.
 
         Each chunk re-simulates the circuit's memory (the frames before it that its truncated
@@ -372,19 +413,17 @@ class VirtualRetina:
         chunk = CHUNK_FRAMES if isinstance(ops, TorchOps) else max(n_time, 1)
         drive = np.zeros((n_time, len(self._cell_types), len(PATHWAYS)))
         maps_out = None
-        for start in progress_bar(range(0, n_time, chunk), progress=progress,
-                          desc="virtual retina", unit="chunk"):
+        for start in progress_bar(range(0, n_time, chunk), progress=progress, desc="virtual retina", unit="chunk"):
             stop = min(start + chunk, n_time)
             first = max(start - warmup, 0)
-            maps = interneuron_maps(ops.asarray(frames[first:stop]), self.params, self._filters,
-                                    wiring, ops)
+            maps = interneuron_maps(ops.asarray(frames[first:stop]), self.params, self._filters, wiring, ops)
             if len(self._cell_types):
-                drive[start:stop] = ganglion_drive(maps, self.params, wiring, self._cell_types,
-                                                   self._cell_yx, ops)[start - first:]
+                drive[start:stop] = ganglion_drive(maps, self.params, wiring, self._cell_types, self._cell_yx, ops)[
+                    start - first :
+                ]
             if read_maps is not None:
-                read = (ops.frames if read_maps is True
-                        else lambda m: ops.read(m, read_maps))
-                stacked = np.stack([read(maps[p])[start - first:] for p in PATHWAYS], axis=1)
+                read = ops.frames if read_maps is True else lambda m: ops.read(m, read_maps)
+                stacked = np.stack([read(maps[p])[start - first :] for p in PATHWAYS], axis=1)
                 if maps_out is None:
                     maps_out = np.empty((n_time, *stacked.shape[1:]), dtype=stacked.dtype)
                 maps_out[start:stop] = stacked
@@ -392,9 +431,12 @@ class VirtualRetina:
 
     # ------------------------------------------------------------------ validation
     def _cell_coords(self) -> dict:
-        return {"cell": np.arange(len(self._cell_types)),
-                "cell_type": ("cell", np.asarray(self._cell_types, dtype=str)),
-                "y": ("cell", self._cell_yx[:, 0]), "x": ("cell", self._cell_yx[:, 1])}
+        return {
+            "cell": np.arange(len(self._cell_types)),
+            "cell_type": ("cell", np.asarray(self._cell_types, dtype=str)),
+            "y": ("cell", self._cell_yx[:, 0]),
+            "x": ("cell", self._cell_yx[:, 1]),
+        }
 
     def _check_stimulus(self, stimulus: xr.DataArray, check_cells: bool = True) -> xr.DataArray:
         stim = validate_stimulus(stimulus)
@@ -402,7 +444,8 @@ class VirtualRetina:
         if not np.isclose(rate, FRAME_RATE_HZ):
             raise RetinaCodecError(
                 f"stimulus frame_rate_hz is {rate:g}; the virtual retina runs at {FRAME_RATE_HZ:g} Hz "
-                "(1 frame = 10 ms): resample the stimulus")
+                "(1 frame = 10 ms): resample the stimulus"
+            )
         if check_cells and len(self._cell_yx):
             self._check_positions(self._cell_yx, stim.sizes["y"], stim.sizes["x"], what="cell positions")
         return stim
@@ -411,31 +454,40 @@ class VirtualRetina:
     def _check_positions(positions, n_y: int, n_x: int, what: str = "positions") -> np.ndarray:
         array = np.asarray(positions)
         if array.ndim != 2 or array.shape[1] != 2 or not np.issubdtype(array.dtype, np.integer):
-            raise RetinaCodecError(f"{what} have shape {array.shape} and dtype {array.dtype}; "
-                                   "expected integer [y, x] pixels of shape (n, 2)")
+            raise RetinaCodecError(
+                f"{what} have shape {array.shape} and dtype {array.dtype}; "
+                "expected integer [y, x] pixels of shape (n, 2)"
+            )
         outside = (array[:, 0] < 0) | (array[:, 0] >= n_y) | (array[:, 1] < 0) | (array[:, 1] >= n_x)
         if outside.any():
-            raise RetinaCodecError(f"{what} {array[outside].tolist()} lie outside the {n_y} x {n_x} px "
-                                   "stimulus; expected a stimulus that covers them")
+            raise RetinaCodecError(
+                f"{what} {array[outside].tolist()} lie outside the {n_y} x {n_x} px "
+                "stimulus; expected a stimulus that covers them"
+            )
         return array
 
     def _check_params(self) -> None:
         names = [c.name for c in self.params.connections]
         for c in self.params.connections:
             if c.source not in PATHWAYS:
-                raise RetinaCodecError(f"connection {c.name!r} has source {c.source!r}; expected one "
-                                       f"of: {', '.join(PATHWAYS)}")
+                raise RetinaCodecError(
+                    f"connection {c.name!r} has source {c.source!r}; expected one of: {', '.join(PATHWAYS)}"
+                )
             valid_targets = [*PATHWAYS, *(f"ganglion_{t}" for t in GANGLION_TYPES)]
             if c.target not in valid_targets:
-                raise RetinaCodecError(f"connection {c.name!r} has target {c.target!r}; expected one "
-                                       f"of: {', '.join(valid_targets)}")
+                raise RetinaCodecError(
+                    f"connection {c.name!r} has target {c.target!r}; expected one of: {', '.join(valid_targets)}"
+                )
             if c.sign not in (-1, 1) or not (np.isfinite(c.weight) and c.weight >= 0):
-                raise RetinaCodecError(f"connection {c.name!r} has sign {c.sign!r} and weight "
-                                       f"{c.weight!r}; expected sign +1 or -1 and a weight >= 0")
+                raise RetinaCodecError(
+                    f"connection {c.name!r} has sign {c.sign!r} and weight "
+                    f"{c.weight!r}; expected sign +1 or -1 and a weight >= 0"
+                )
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise RetinaCodecError(f"connections {duplicates} appear twice; expected each once")
         missing = sorted(set(self.params.cells) - set(self.params.ganglion))
         if missing:
-            raise RetinaCodecError(f"cells of types {missing} have no ganglion parameters; expected "
-                                   f"parameters for every type in cells")
+            raise RetinaCodecError(
+                f"cells of types {missing} have no ganglion parameters; expected parameters for every type in cells"
+            )

@@ -9,12 +9,18 @@
 - :func:`run_imagenet`, the per-layer analysis of one image set (:class:`ImagenetSettings`;
   analysis_steps, analysis, report, figures).
 """
+
 from __future__ import annotations
 
 from ..._lazy import lazy_getattr
 
 __all__ = ["ControlSettings", "ImagenetSettings", "run_control", "run_imagenet"]
-__getattr__ = lazy_getattr(__name__, {"run_imagenet": "retinacodec.pipelines.imagenet.layers.run",
-                                      "run_control": "retinacodec.pipelines.imagenet.control.run",
-                                      "ControlSettings": "retinacodec.pipelines.imagenet.common.settings",
-                                      "ImagenetSettings": "retinacodec.pipelines.imagenet.common.settings"})
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "run_imagenet": "retinacodec.pipelines.imagenet.layers.run",
+        "run_control": "retinacodec.pipelines.imagenet.control.run",
+        "ControlSettings": "retinacodec.pipelines.imagenet.common.settings",
+        "ImagenetSettings": "retinacodec.pipelines.imagenet.common.settings",
+    },
+)

@@ -1,4 +1,5 @@
 """The demo's figures, drawn from the steps' results with the package's plot functions."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,14 +38,22 @@ def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str)
     figures = {
         "model_fit": plot_model_fit(fit["predicted"], fit["true"], title=title, baseline=fit.get("ln_predicted")),
         "contributions": plot_contributions(found[f"contributions_{layers[-1]}"], select={"cell": first_cell}),
-        **{f"modes_{layer}": plot_modes(found[f"sae_{layer}"], found[f"modes_{layer}"]["loadings"])
-           for layer in layers},
-        "stability": plot_stability({f"{layer} {variable}": found[f"modes{suffix}_{layer}"] for layer in layers
-                                     for variable, suffix in (("contribution", ""), ("activation", "_activation"))}),
+        **{
+            f"modes_{layer}": plot_modes(found[f"sae_{layer}"], found[f"modes_{layer}"]["loadings"]) for layer in layers
+        },
+        "stability": plot_stability(
+            {
+                f"{layer} {variable}": found[f"modes{suffix}_{layer}"]
+                for layer in layers
+                for variable, suffix in (("contribution", ""), ("activation", "_activation"))
+            }
+        ),
         "sparsity": plot_sparsity(found["sparsity"]),
         "dimensions": plot_dimensions(found["dimensions"]),
-        **{f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell), max_modes=int(irf.sizes.get("rank", 4)))
-           for cell in irf["cell"].values},
+        **{
+            f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell), max_modes=int(irf.sizes.get("rank", 4)))
+            for cell in irf["cell"].values
+        },
         **{f"control_{layer}": plot_control_curves(found[f"control_{layer}"]) for layer in layers},
         "hypotheses": plot_hypotheses(found["hypotheses"], found.get("hypotheses_activation")),
     }

@@ -5,13 +5,14 @@ Steps (each written atomically and listed in ``manifest.json``; a rerun resumes 
 finished one): [train (recordings only)], fit, contributions, modes, compare, irf, control,
 hypotheses. Figures, ``summary.json`` and ``report.md`` are redrawn from the results every run.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import xarray as xr
@@ -125,77 +126,136 @@ def _fingerprint(settings: DemoSettings, **inputs) -> dict:
     return {**inputs, "settings": settings.to_dict(), "retinacodec_version": __version__}
 
 
-def _run_virtual_retina(folder: Path, name, overwrite: bool, progress: bool, settings: DemoSettings, log,
-                        started: float, placement: Placement) -> Path:
+def _run_virtual_retina(
+    folder: Path,
+    name,
+    overwrite: bool,
+    progress: bool,
+    settings: DemoSettings,
+    log,
+    started: float,
+    placement: Placement,
+) -> Path:
     checkpoint = checkpoint_path(name)
     model = load(name, device=placement.device)  # steps without a device argument run where the model is
     retina = model.virtual_retina
     if retina is None:
-        raise RetinaCodecError(f"model {str(name)!r} carries no virtual retina (virtual_retina.json beside "
-                               f"{checkpoint.name}); expected the shipped default or another model trained on the "
-                               "virtual retina, or --nwb RECORDING")
+        raise RetinaCodecError(
+            f"model {str(name)!r} carries no virtual retina (virtual_retina.json beside "
+            f"{checkpoint.name}); expected the shipped default or another model trained on the "
+            "virtual retina, or --nwb RECORDING"
+        )
     _check_layers(model, settings.layers)
     seeds = list(range(settings.seed, settings.seed + 4))
     used = sorted(set(seeds) & _training_seeds(checkpoint))
     if used:
-        raise RetinaCodecError(f"the demo's stimulus seeds {used} were used to train or evaluate {checkpoint}; "
-                               "expected fresh seeds (pass another --seed)")
+        raise RetinaCodecError(
+            f"the demo's stimulus seeds {used} were used to train or evaluate {checkpoint}; "
+            "expected fresh seeds (pass another --seed)"
+        )
     workspace = Workspace(folder, _fingerprint(settings, checkpoint_sha256=file_digest(checkpoint)), overwrite, log)
     analysis = _stimulus(settings.analysis_frames, seeds[1], progress)
     found = workspace.run("fit", lambda: steps.virtual_retina_fit(model, retina, settings, progress, placement.device))
     found |= _analyse(workspace, model, analysis, found, settings, progress, placement)
-    found |= workspace.run("hypotheses", lambda: steps.layer_hypotheses(
-        model, _stimulus(settings.hypothesis_frames, seeds[2], progress), found, settings, progress, retina=retina,
-        match_stimulus=_stimulus(settings.match_frames, seeds[3], progress)))
-    source = (f"Model `{model.name}` ({checkpoint}), trained on the virtual retina; every stimulus below is fresh "
-              f"natural jitter (seeds {seeds[0]}–{seeds[-1]}) that the model never saw.")
+    found |= workspace.run(
+        "hypotheses",
+        lambda: steps.layer_hypotheses(
+            model,
+            _stimulus(settings.hypothesis_frames, seeds[2], progress),
+            found,
+            settings,
+            progress,
+            retina=retina,
+            match_stimulus=_stimulus(settings.match_frames, seeds[3], progress),
+        ),
+    )
+    source = (
+        f"Model `{model.name}` ({checkpoint}), trained on the virtual retina; every stimulus below is fresh "
+        f"natural jitter (seeds {seeds[0]}–{seeds[-1]}) that the model never saw."
+    )
     return _finish(workspace, found, settings, source, f"{model.name} against the virtual retina", started)
 
 
-def _run_recording(folder: Path, nwb: Path, overwrite: bool, progress: bool, settings: DemoSettings, log,
-                   started: float, placement: Placement) -> Path:
+def _run_recording(
+    folder: Path,
+    nwb: Path,
+    overwrite: bool,
+    progress: bool,
+    settings: DemoSettings,
+    log,
+    started: float,
+    placement: Placement,
+) -> Path:
     stimulus, spikes = steps.load_recording(nwb)
     _check_layers(RetinaCNN(1, history=2, size=8, bipolar_kernel=3, amacrine_kernel=3), settings.layers)
     workspace = Workspace(folder, _fingerprint(settings, nwb_sha256=file_digest(nwb)), overwrite, log)
     heldout, heldout_spikes = steps.split_recording(stimulus, spikes, settings.nwb_heldout_fraction)
-    workspace.run("train", lambda: steps.train_on_recording(workspace.folder, stimulus, spikes, settings, progress,
-                                                            placement.device))
+    workspace.run(
+        "train",
+        lambda: steps.train_on_recording(workspace.folder, stimulus, spikes, settings, progress, placement.device),
+    )
     model, baseline = (load(workspace.path("model") / kind, device=placement.device) for kind in ("cnn", "ln"))
     if heldout.sizes["time"] < model.history:
-        raise RetinaCodecError(f"the held-out part of {nwb} has {heldout.sizes['time']} frames; expected at least "
-                               f"{model.history} (a longer recording or a larger heldout fraction)")
-    found = workspace.run("fit", lambda: steps.recording_fit(model, heldout, heldout_spikes, baseline,
-                                                             placement.device))
+        raise RetinaCodecError(
+            f"the held-out part of {nwb} has {heldout.sizes['time']} frames; expected at least "
+            f"{model.history} (a longer recording or a larger heldout fraction)"
+        )
+    found = workspace.run(
+        "fit", lambda: steps.recording_fit(model, heldout, heldout_spikes, baseline, placement.device)
+    )
     analysis = heldout.isel(time=slice(0, settings.analysis_frames))
     found |= _analyse(workspace, model, analysis, found, settings, progress, placement)
-    found |= workspace.run("hypotheses", lambda: steps.layer_hypotheses(
-        model, heldout.isel(time=slice(0, settings.hypothesis_frames)), found, settings, progress))
-    source = (f"Recording `{nwb}` ({spikes.sizes['cell']} units, {stimulus.sizes['time']} frames): a model was "
-              f"fitted to the spikes of its first {100 * (1 - settings.nwb_heldout_fraction):.0f}% (at most "
-              f"{settings.nwb_epochs} epochs, early stopping), beside an LN baseline, and is analysed on the held-out "
-              "rest. There is no ground truth, so hypotheses are predictions only.")
+    found |= workspace.run(
+        "hypotheses",
+        lambda: steps.layer_hypotheses(
+            model, heldout.isel(time=slice(0, settings.hypothesis_frames)), found, settings, progress
+        ),
+    )
+    source = (
+        f"Recording `{nwb}` ({spikes.sizes['cell']} units, {stimulus.sizes['time']} frames): a model was "
+        f"fitted to the spikes of its first {100 * (1 - settings.nwb_heldout_fraction):.0f}% (at most "
+        f"{settings.nwb_epochs} epochs, early stopping), beside an LN baseline, and is analysed on the held-out "
+        "rest. There is no ground truth, so hypotheses are predictions only."
+    )
     return _finish(workspace, found, settings, source, "model of the recording (held-out part)", started)
 
 
-def _analyse(workspace: Workspace, model, analysis: xr.DataArray, found: dict, settings: DemoSettings,
-             progress: bool, placement: Placement) -> dict:
+def _analyse(
+    workspace: Workspace,
+    model,
+    analysis: xr.DataArray,
+    found: dict,
+    settings: DemoSettings,
+    progress: bool,
+    placement: Placement,
+) -> dict:
     """The steps shared by both sources: contributions, modes, comparison, IRFs, control."""
     found = dict(found)
     device = placement.device
-    found |= workspace.run("contributions", lambda: steps.layer_contributions(
-        model, analysis, settings, progress, device, placement.workers, placement.scheduler,
-        workspace.path(CONTRIBUTION_PARTS)))
+    found |= workspace.run(
+        "contributions",
+        lambda: steps.layer_contributions(
+            model,
+            analysis,
+            settings,
+            progress,
+            device,
+            placement.workers,
+            placement.scheduler,
+            workspace.path(CONTRIBUTION_PARTS),
+        ),
+    )
     found |= workspace.run("modes", lambda: steps.layer_modes(found, settings, progress, device))
     found |= workspace.run("compare", lambda: steps.comparison(found, settings))
     cells = steps.irf_cells(found["fit"], settings.irf_cells)
     found |= workspace.run("irf", lambda: steps.mode_irfs(model, analysis, found, cells, settings, progress, device))
-    found |= workspace.run("control", lambda: steps.control_experiments(model, analysis, found, settings, progress,
-                                                                        device))
+    found |= workspace.run(
+        "control", lambda: steps.control_experiments(model, analysis, found, settings, progress, device)
+    )
     return found
 
 
-def _finish(workspace: Workspace, found: dict, settings: DemoSettings, source: str, title: str,
-            started: float) -> Path:
+def _finish(workspace: Workspace, found: dict, settings: DemoSettings, source: str, title: str, started: float) -> Path:
     """Figures, summary.json and report.md."""
     figures = draw_figures(found, workspace.folder, settings.layers, title)
     numbers = summary(found, settings.layers) | {"machine": machine()}  # the machine that wrote the summary

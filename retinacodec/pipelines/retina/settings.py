@@ -1,4 +1,5 @@
 """Settings of the demo pipeline: stimulus lengths, quadrature, SAE epochs, hypothesis controls."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -85,8 +86,12 @@ class DemoSettings:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.type == "int" and (isinstance(value, bool) or not isinstance(value, int) or value < 0
-                                        or (value == 0 and field.name not in ("n_shuffles", "seed"))):
+            if field.type == "int" and (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 0
+                or (value == 0 and field.name not in ("n_shuffles", "seed"))
+            ):
                 raise RetinaCodecError(f"demo setting {field.name} is {value!r}; expected a positive integer")
         for name in ("nwb_heldout_fraction", "irf_min_share"):
             value = getattr(self, name)
@@ -96,17 +101,34 @@ class DemoSettings:
         if not self.layers or not all(isinstance(layer, str) and layer for layer in self.layers):
             raise RetinaCodecError(f"demo setting layers is {self.layers!r}; expected one or more layer names")
         if self.irf_layer is not None and self.irf_layer not in self.layers:
-            raise RetinaCodecError(f"demo setting irf_layer is {self.irf_layer!r}; expected one of the layers "
-                                   f"{', '.join(self.layers)}")
+            raise RetinaCodecError(
+                f"demo setting irf_layer is {self.irf_layer!r}; expected one of the layers {', '.join(self.layers)}"
+            )
 
     @classmethod
     def fast(cls) -> DemoSettings:
         """Tiny settings for tests: every step runs, in seconds, with meaningless numbers."""
-        return cls(fit_frames=300, analysis_frames=200, analysis_windows=12, analysis_snippets=3, ig_steps=4,
-                   sae_epochs=4, sae_batch_size=32, irf_cells=1, irf_times=2, irf_modes=2, control_frames=60,
-                   control_channels=3, control_draws=3, ceiling_channels=1,
-                   hypothesis_frames=200, match_frames=150, max_hypotheses=2, n_shuffles=2,
-                   nwb_epochs=1)
+        return cls(
+            fit_frames=300,
+            analysis_frames=200,
+            analysis_windows=12,
+            analysis_snippets=3,
+            ig_steps=4,
+            sae_epochs=4,
+            sae_batch_size=32,
+            irf_cells=1,
+            irf_times=2,
+            irf_modes=2,
+            control_frames=60,
+            control_channels=3,
+            control_draws=3,
+            ceiling_channels=1,
+            hypothesis_frames=200,
+            match_frames=150,
+            max_hypotheses=2,
+            n_shuffles=2,
+            nwb_epochs=1,
+        )
 
     def to_dict(self) -> dict:
         """The settings as a plain mapping (for the manifest and the report)."""

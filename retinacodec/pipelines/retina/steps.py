@@ -3,6 +3,7 @@
 Every function here calls the library's own stages (training, contributions, modes, IRFs,
 control, hypotheses); this module only chooses their inputs.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,11 +14,11 @@ import xarray as xr
 from ..._progress import progress_bar
 from ...attribution.ig import contributions
 from ...control.curves import retina_control_curves
+from ...control.recorded import shared_passes
 from ...errors import RetinaCodecError
 from ...hypotheses import combine, generate, pathway_coverage, test
 from ...hypotheses.ceiling import pathway_ceiling
 from ...hypotheses.match import type_name
-from ...control.recorded import shared_passes
 from ...models.retina_cnn import RetinaCNN
 from ...models.training import (
     evaluate_on_virtual_retina,
@@ -37,35 +38,58 @@ from .settings import DemoSettings
 
 def virtual_retina_fit(model: RetinaCNN, retina, settings: DemoSettings, progress: bool, device: str = "cpu") -> dict:
     """Predicted against true rates on fresh natural jitter (:func:`evaluate_on_virtual_retina`)."""
-    return {"fit": evaluate_on_virtual_retina(model, retina, n_frames=settings.fit_frames, seed=settings.seed,
-                                              progress=progress, device=device)}
+    return {
+        "fit": evaluate_on_virtual_retina(
+            model, retina, n_frames=settings.fit_frames, seed=settings.seed, progress=progress, device=device
+        )
+    }
 
 
-def recording_fit(model: RetinaCNN, stimulus: xr.DataArray, spikes: xr.DataArray, baseline=None,
-                  device: str = "cpu") -> dict:
+def recording_fit(
+    model: RetinaCNN, stimulus: xr.DataArray, spikes: xr.DataArray, baseline=None, device: str = "cpu"
+) -> dict:
     """Predicted rates against the recorded rate (spike counts x frame rate, smoothed over
     :data:`SMOOTHING_FRAMES` frames) on the held-out part of a recording; with ``baseline`` (the
     LN model), its r per cell too (``ln_pearson_r``)."""
     models = {"cnn": model} | ({"ln": baseline} if baseline is not None else {})
     evaluation = evaluate_recording(models, (stimulus, spikes), device=device)
     predicted = evaluation["predicted"].sel(model="cnn", drop=True).assign_coords(cell_type=("cell", model.cell_type))
-    data = {"predicted": predicted, "true": evaluation["recorded"],
-            "pearson_r": evaluation["heldout_r"].sel(model="cnn", drop=True).assign_coords(
-                cell_type=("cell", model.cell_type))}
+    data = {
+        "predicted": predicted,
+        "true": evaluation["recorded"],
+        "pearson_r": evaluation["heldout_r"]
+        .sel(model="cnn", drop=True)
+        .assign_coords(cell_type=("cell", model.cell_type)),
+    }
     if baseline is not None:
         data["ln_pearson_r"] = evaluation["heldout_r"].sel(model="ln", drop=True)
         data["ln_predicted"] = evaluation["predicted"].sel(model="ln", drop=True)
-    return {"fit": xr.Dataset(data, attrs={"model": model.name, "stimulus": "held-out recording",
-                                           "smoothing_frames": SMOOTHING_FRAMES})}
+    return {
+        "fit": xr.Dataset(
+            data, attrs={"model": model.name, "stimulus": "held-out recording", "smoothing_frames": SMOOTHING_FRAMES}
+        )
+    }
 
 
-def train_on_recording(folder: Path, stimulus: xr.DataArray, spikes: xr.DataArray, settings: DemoSettings,
-                       progress: bool, device: str = "cpu") -> dict:
+def train_on_recording(
+    folder: Path,
+    stimulus: xr.DataArray,
+    spikes: xr.DataArray,
+    settings: DemoSettings,
+    progress: bool,
+    device: str = "cpu",
+) -> dict:
     """Fit the CNN and the LN baseline to a recording (:func:`train_recording`, resumable in
     ``folder/model``); the last ``nwb_heldout_fraction`` is held out."""
-    train_recording(stimulus, spikes, folder / "model", heldout_fraction=settings.nwb_heldout_fraction,
-                    settings=recording_settings(epochs=settings.nwb_epochs, seed=settings.seed), device=device,
-                    progress=progress)
+    train_recording(
+        stimulus,
+        spikes,
+        folder / "model",
+        heldout_fraction=settings.nwb_heldout_fraction,
+        settings=recording_settings(epochs=settings.nwb_epochs, seed=settings.seed),
+        device=device,
+        progress=progress,
+    )
     return {"model": Path("model") / "cnn" / "model.pt", "baseline": Path("model") / "ln" / "model.pt"}
 
 
@@ -82,16 +106,25 @@ def snippets(stimulus: xr.DataArray, history: int, settings: DemoSettings) -> li
     per = -(-settings.analysis_windows // count)
     count = min(count, stimulus.sizes["time"] // (history - 1 + per))
     if count < 1:
-        raise RetinaCodecError(f"the analysed stimulus has {stimulus.sizes['time']} frames; expected at least "
-                               f"{history - 1 + per} (history {history} + {per - 1} frames)")
+        raise RetinaCodecError(
+            f"the analysed stimulus has {stimulus.sizes['time']} frames; expected at least "
+            f"{history - 1 + per} (history {history} + {per - 1} frames)"
+        )
     length = history - 1 + per
     starts = np.linspace(0, stimulus.sizes["time"] - length, count).round().astype(int)
     return [stimulus.isel(time=slice(start, start + length)) for start in starts]
 
 
-def layer_contributions(model: RetinaCNN, stimulus: xr.DataArray, settings: DemoSettings, progress: bool,
-                        device: str = "cpu", workers: int | None = None, scheduler: str | None = None,
-                        job_dir: Path | None = None) -> dict:
+def layer_contributions(
+    model: RetinaCNN,
+    stimulus: xr.DataArray,
+    settings: DemoSettings,
+    progress: bool,
+    device: str = "cpu",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    job_dir: Path | None = None,
+) -> dict:
     """Split-sign contributions of every channel of each layer to every cell's rate, at the
     windows of the stretches of :func:`snippets`; with ``workers`` or ``scheduler``, one chunked
     job per layer (:func:`retinacodec.parallel.run_contributions`, one stretch per chunk and one torch
@@ -99,19 +132,39 @@ def layer_contributions(model: RetinaCNN, stimulus: xr.DataArray, settings: Demo
     same result."""
     cells = [Cell(i) for i in range(model.n_cells)]
     parts = snippets(stimulus, model.history, settings)
-    options = dict(split="sign", activation="cell", n_steps=settings.ig_steps, batch_size=settings.batch_size,
-                   device=device)
+    options = dict(
+        split="sign", activation="cell", n_steps=settings.ig_steps, batch_size=settings.batch_size, device=device
+    )
     if workers is None and scheduler is None:
-        return {f"contributions_{layer}": xr.concat(
-            [contributions(model, part, layer, cells, progress=False, **options)
-             for part in progress_bar(parts, desc=f"contributions of {layer}", unit="stretch", progress=progress)],
-            dim="sample") for layer in settings.layers}
+        return {
+            f"contributions_{layer}": xr.concat(
+                [
+                    contributions(model, part, layer, cells, progress=False, **options)
+                    for part in progress_bar(parts, desc=f"contributions of {layer}", unit="stretch", progress=progress)
+                ],
+                dim="sample",
+            )
+            for layer in settings.layers
+        }
     if job_dir is None:
         raise RetinaCodecError("distributed contributions need a job folder for their parts; expected job_dir")
     with dask_client(workers, scheduler) as client:
-        return {f"contributions_{layer}": run_contributions(
-            model, parts, layer, cells, Path(job_dir) / layer, chunk_size=1, scheduler=client,
-            threads=1, overwrite=True, progress=progress, **options) for layer in settings.layers}
+        return {
+            f"contributions_{layer}": run_contributions(
+                model,
+                parts,
+                layer,
+                cells,
+                Path(job_dir) / layer,
+                chunk_size=1,
+                scheduler=client,
+                threads=1,
+                overwrite=True,
+                progress=progress,
+                **options,
+            )
+            for layer in settings.layers
+        }
 
 
 def layer_modes(found: dict, settings: DemoSettings, progress: bool, device: str = "cpu") -> dict:
@@ -119,9 +172,16 @@ def layer_modes(found: dict, settings: DemoSettings, progress: bool, device: str
     outputs = {}
     for layer in settings.layers:
         for variable, suffix in (("contribution", ""), ("activation", "_activation")):
-            sae, result = fit_modes(found[f"contributions_{layer}"], labels="cell_type", variable=variable,
-                                    epochs=settings.sae_epochs, batch_size=settings.sae_batch_size,
-                                    seed=settings.seed, device=device, progress=progress)
+            sae, result = fit_modes(
+                found[f"contributions_{layer}"],
+                labels="cell_type",
+                variable=variable,
+                epochs=settings.sae_epochs,
+                batch_size=settings.sae_batch_size,
+                seed=settings.seed,
+                device=device,
+                progress=progress,
+            )
             outputs[f"modes{suffix}_{layer}"] = result
             outputs[f"sae{suffix}_{layer}"] = sae
     return outputs
@@ -130,8 +190,11 @@ def layer_modes(found: dict, settings: DemoSettings, progress: bool, device: str
 def comparison(found: dict, settings: DemoSettings) -> dict:
     """Contribution-vs-activation statistics across layers: sparsity, PCA dimensions, sign coupling."""
     layers = {layer: found[f"contributions_{layer}"] for layer in settings.layers}
-    return {"sparsity": sparsity(layers), "dimensions": pca_dimensions(layers),
-            "sign_correlation": sign_correlation(layers)}
+    return {
+        "sparsity": sparsity(layers),
+        "dimensions": pca_dimensions(layers),
+        "sign_correlation": sign_correlation(layers),
+    }
 
 
 def used_modes(modes: xr.Dataset, count: int) -> list[int]:
@@ -153,8 +216,15 @@ def irf_cells(fit: xr.Dataset, count: int) -> list[int]:
     return best[:count]
 
 
-def mode_irfs(model: RetinaCNN, stimulus: xr.DataArray, found: dict, cells: list[int], settings: DemoSettings,
-              progress: bool, device: str = "cpu") -> dict:
+def mode_irfs(
+    model: RetinaCNN,
+    stimulus: xr.DataArray,
+    found: dict,
+    cells: list[int],
+    settings: DemoSettings,
+    progress: bool,
+    device: str = "cpu",
+) -> dict:
     """IRFs of a few cells at a few of the analysed times, split by every live contribution mode of
     one layer; kept: each cell's modes ranked by their share of its IRF until they carry
     ``irf_min_share`` (at most ``irf_modes``; :func:`modes_by_share`)."""
@@ -162,9 +232,19 @@ def mode_irfs(model: RetinaCNN, stimulus: xr.DataArray, found: dict, cells: list
     analysed = np.unique(found[f"contributions_{layer}"].indexes["sample"].get_level_values("time"))
     times = analysed[np.linspace(0, len(analysed) - 1, settings.irf_times).round().astype(int)]
     modes = found[f"modes_{layer}"]
-    result = irf(model, stimulus, cells=cells, times=times, method="gradient", layer=layer,
-                 modes=found[f"sae_{layer}"], selected_modes=used_modes(modes, modes.sizes["mode"]),
-                 batch_size=settings.batch_size, device=device, progress=progress)
+    result = irf(
+        model,
+        stimulus,
+        cells=cells,
+        times=times,
+        method="gradient",
+        layer=layer,
+        modes=found[f"sae_{layer}"],
+        selected_modes=used_modes(modes, modes.sizes["mode"]),
+        batch_size=settings.batch_size,
+        device=device,
+        progress=progress,
+    )
     return {"irf": modes_by_share(result, settings.irf_min_share, settings.irf_modes)}
 
 
@@ -194,8 +274,9 @@ def _rankings(found: dict, layer: str, kind: str, labels: np.ndarray, targets: l
     return rankings, rules
 
 
-def control_experiments(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings,
-                        progress: bool, device: str = "cpu") -> dict:
+def control_experiments(
+    model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings, progress: bool, device: str = "cpu"
+) -> dict:
     """Control curves in each layer: ablate or preserve the top k = 1..``control_channels``
     channels of the contribution mode and of the activation mode most tied to each cell type (to
     each of the first cells when all share a type), against random channel sets
@@ -203,13 +284,22 @@ def control_experiments(model: RetinaCNN, stimulus: xr.DataArray, found: dict, s
     outputs = {}
     for layer in settings.layers:
         kind, labels, _ = control_target(found[f"modes_{layer}"]["loadings"])
-        targets = list(dict.fromkeys(labels.tolist()))[:None if kind == "cell_type" else CELL_TARGETS]
+        targets = list(dict.fromkeys(labels.tolist()))[: None if kind == "cell_type" else CELL_TARGETS]
         rankings, rules = _rankings(found, layer, kind, labels, targets)
         cell_labels = None if kind == "cell_type" else [str(c) for c in range(model.n_cells)]
-        curves = retina_control_curves(model, stimulus.isel(time=slice(0, settings.control_frames)), layer, rankings,
-                                       max_channels=settings.control_channels, n_random=settings.control_draws,
-                                       seed=settings.seed, labels=cell_labels, batch_size=settings.batch_size * 4,
-                                       device=device, progress=progress)
+        curves = retina_control_curves(
+            model,
+            stimulus.isel(time=slice(0, settings.control_frames)),
+            layer,
+            rankings,
+            max_channels=settings.control_channels,
+            n_random=settings.control_draws,
+            seed=settings.seed,
+            labels=cell_labels,
+            batch_size=settings.batch_size * 4,
+            device=device,
+            progress=progress,
+        )
         outputs[f"control_{layer}"] = curves.assign_attrs(target_kind=kind, selection_rule="; ".join(rules))
     return outputs
 
@@ -219,21 +309,48 @@ MODE_SOURCES = (("contribution", ""), ("activation", "_activation"))
 paper's comparison, from activation modes."""
 
 
-def tested_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, modes: dict, settings: DemoSettings, progress: bool,
-                      retina=None, match_stimulus: xr.DataArray | None = None) -> xr.Dataset:
+def tested_hypotheses(
+    model: RetinaCNN,
+    stimulus: xr.DataArray,
+    modes: dict,
+    settings: DemoSettings,
+    progress: bool,
+    retina=None,
+    match_stimulus: xr.DataArray | None = None,
+) -> xr.Dataset:
     """Hypotheses from the modes of each layer (``modes``: layer -> modes Dataset), combined and,
     with a virtual retina, tested on it under ``stimulus``."""
     with shared_passes():
-        hypotheses = combine([generate(model, stimulus, modes[layer], layer, virtual_retina=retina,
-                                       match_stimulus=match_stimulus, max_hypotheses=settings.max_hypotheses,
-                                       n_shuffles=settings.n_shuffles, seed=settings.seed,
-                                       inhibitory=settings.inhibitory_outputs, progress=progress)
-                              for layer in settings.layers])
+        hypotheses = combine(
+            [
+                generate(
+                    model,
+                    stimulus,
+                    modes[layer],
+                    layer,
+                    virtual_retina=retina,
+                    match_stimulus=match_stimulus,
+                    max_hypotheses=settings.max_hypotheses,
+                    n_shuffles=settings.n_shuffles,
+                    seed=settings.seed,
+                    inhibitory=settings.inhibitory_outputs,
+                    progress=progress,
+                )
+                for layer in settings.layers
+            ]
+        )
         return test(hypotheses, retina, stimulus, progress=progress) if retina is not None else hypotheses
 
 
-def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, settings: DemoSettings, progress: bool,
-                     retina=None, match_stimulus: xr.DataArray | None = None) -> dict:
+def layer_hypotheses(
+    model: RetinaCNN,
+    stimulus: xr.DataArray,
+    found: dict,
+    settings: DemoSettings,
+    progress: bool,
+    retina=None,
+    match_stimulus: xr.DataArray | None = None,
+) -> dict:
     """Hypotheses from each layer's contribution modes; with a virtual retina, tested on it, with the
     pathways confirmed hypotheses name, the control generated from the activation modes, and the
     ceiling of what any set of up to ``ceiling_channels`` channels could reach per pathway
@@ -248,10 +365,17 @@ def layer_hypotheses(model: RetinaCNN, stimulus: xr.DataArray, found: dict, sett
                 outputs[f"coverage{suffix}"] = pathway_coverage(hypotheses, retina.pathways)
             outputs[f"hypotheses{suffix}"] = hypotheses
         if retina is not None:
-            outputs["ceiling"] = pathway_ceiling(model, stimulus, settings.layers, retina, settings.ceiling_channels,
-                                                 progress=progress, match=hypotheses.attrs["match_rule"],
-                                                 inhibitory=settings.inhibitory_outputs,
-                                                 match_stimulus=stimulus if match_stimulus is None else match_stimulus)
+            outputs["ceiling"] = pathway_ceiling(
+                model,
+                stimulus,
+                settings.layers,
+                retina,
+                settings.ceiling_channels,
+                progress=progress,
+                match=hypotheses.attrs["match_rule"],
+                inhibitory=settings.inhibitory_outputs,
+                match_stimulus=stimulus if match_stimulus is None else match_stimulus,
+            )
     return outputs
 
 

@@ -1,12 +1,13 @@
 """Control curves: every point checked against retina_control run on the same channels, and the
 summary against hand-made curves."""
+
 import numpy as np
 import pytest
 import torch
 import xarray as xr
 
-from retinacodec.control.experiments import retina_control
 from retinacodec.control.curves.retina import curve_summary, retina_control_curves
+from retinacodec.control.experiments import retina_control
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.stimuli import white_noise
@@ -15,8 +16,16 @@ from retinacodec.stimuli import white_noise
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    cnn = RetinaCNN(4, history=10, size=16, bipolar_kernel=5, amacrine_kernel=5, bipolar_channels=4,
-                    amacrine_channels=4, cell_type=["on", "off", "on", "off"]).eval()
+    cnn = RetinaCNN(
+        4,
+        history=10,
+        size=16,
+        bipolar_kernel=5,
+        amacrine_kernel=5,
+        bipolar_channels=4,
+        amacrine_channels=4,
+        cell_type=["on", "off", "on", "off"],
+    ).eval()
     with torch.no_grad():
         cnn.ganglion[2].weight.mul_(4.0)
     return cnn
@@ -27,15 +36,21 @@ def stimulus():
     return white_noise(n_frames=60, size=16, seed=2)
 
 
-RANKINGS = {"contribution": {"on": [2, 0, 1, 3], "off": [1, 3, 0, 2]},
-            "activation": {"on": [3, 2, 1, 0], "off": [0, 1, 2, 3]}}
+RANKINGS = {
+    "contribution": {"on": [2, 0, 1, 3], "off": [1, 3, 0, 2]},
+    "activation": {"on": [3, 2, 1, 0], "off": [0, 1, 2, 3]},
+}
 
 
 def test_each_point_is_the_rate_change_retina_control_measures(model, stimulus):
-    curves = retina_control_curves(model, stimulus, "bipolar", RANKINGS, max_channels=3, n_random=4, seed=1,
-                                   progress=False)
+    curves = retina_control_curves(
+        model, stimulus, "bipolar", RANKINGS, max_channels=3, n_random=4, seed=1, progress=False
+    )
     assert list(curves["k"].values) == [1, 2, 3] and list(curves["selection"].values) == [
-        "contribution", "activation", "random"]
+        "contribution",
+        "activation",
+        "random",
+    ]
     sets = {f"{s}/{t}/{k}": RANKINGS[s][t][:k] for s in RANKINGS for t in ("on", "off") for k in (1, 2, 3)}
     control = retina_control(model, stimulus, "bipolar", sets, progress=False)
     baseline = control["mean_rate"].sel(intervention="none").isel(selection=0).values
@@ -52,14 +67,16 @@ def test_each_point_is_the_rate_change_retina_control_measures(model, stimulus):
             sign = 1 if intervention == "ablate" else -1
             expected = sign * (relative[mask].mean() - relative[~mask].mean())
             assert float(point["specificity"]) == pytest.approx(expected, abs=1e-4)
-            assert float(point["on_target_change_se"]) == pytest.approx(change[mask].std(ddof=1) / np.sqrt(2),
-                                                                        abs=1e-4)
+            assert float(point["on_target_change_se"]) == pytest.approx(change[mask].std(ddof=1) / np.sqrt(2), abs=1e-4)
         assert str(curves["channels"].sel(selection=selection, target=target, k=int(k)).values) == ", ".join(
-            map(str, sorted(channels)))
+            map(str, sorted(channels))
+        )
     assert np.abs(curves["on_target_change"]).max() > 0.01  # not a comparison of zeros
     random = curves.sel(selection="random")
-    assert np.isfinite(random["specificity_spread"]).all() and np.isnan(
-        curves["specificity_spread"].sel(selection="contribution")).all()
+    assert (
+        np.isfinite(random["specificity_spread"]).all()
+        and np.isnan(curves["specificity_spread"].sel(selection="contribution")).all()
+    )
 
 
 def test_curves_refuse_rankings_of_other_targets(model, stimulus):
@@ -72,10 +89,18 @@ def test_curves_refuse_rankings_of_other_targets(model, stimulus):
 def test_summary_counts_where_the_reference_is_more_specific():
     values = np.array([[[[0.3, 0.2]], [[0.1, 0.25]], [[0.0, 0.0]]]])  # (target, selection, intervention, k)
     curves = xr.Dataset(
-        {"specificity": (("target", "selection", "intervention", "k"), values),
-         "specificity_se": (("target", "selection", "intervention", "k"), np.full(values.shape, 0.1))},
-        coords={"target": ["on"], "selection": ["contribution", "activation", "random"], "intervention": ["ablate"],
-                "k": [1, 2]}, attrs={"kind": "retina_control_curves"})
+        {
+            "specificity": (("target", "selection", "intervention", "k"), values),
+            "specificity_se": (("target", "selection", "intervention", "k"), np.full(values.shape, 0.1)),
+        },
+        coords={
+            "target": ["on"],
+            "selection": ["contribution", "activation", "random"],
+            "intervention": ["ablate"],
+            "k": [1, 2],
+        },
+        attrs={"kind": "retina_control_curves"},
+    )
     summary = curve_summary(curves).sel(intervention="ablate")
     np.testing.assert_allclose(summary["mean_specificity"], [0.25, 0.175, 0.0])
     np.testing.assert_allclose(summary["wins"].sel(selection=["activation", "random"]), [0.5, 1.0])
@@ -89,7 +114,6 @@ def test_curves_figure(model, stimulus, tmp_path):
     from retinacodec.plots import save_figure
     from retinacodec.plots.control import plot_control_curves
 
-    curves = retina_control_curves(model, stimulus, "amacrine", RANKINGS, max_channels=2, n_random=3,
-                                   progress=False)
+    curves = retina_control_curves(model, stimulus, "amacrine", RANKINGS, max_channels=2, n_random=3, progress=False)
     save_figure(plot_control_curves(curves), tmp_path / "curves.png")
     assert imread(tmp_path / "curves.png").std() > 0.01

@@ -1,5 +1,6 @@
 """Training: the loss falls on a simulated LN retina, resuming matches an uninterrupted run, the
 recipe pipeline writes a loadable model folder, and the shipped default meets its accuracy claim."""
+
 import json
 
 import numpy as np
@@ -9,13 +10,13 @@ import xarray as xr
 
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.registry import MODELS_DIR, load, predict
-from retinacodec.models.training.loop import group_spread
 from retinacodec.models.training import (
     TrainingSettings,
     evaluate_on_virtual_retina,
     train_from_recipe,
     train_model,
 )
+from retinacodec.models.training.loop import group_spread
 from retinacodec.stimuli.base import make_stimulus
 
 ARCH = dict(history=6, bipolar_kernel=5, amacrine_kernel=3, bipolar_channels=4, amacrine_channels=4)
@@ -36,16 +37,19 @@ def ln_retina(n_frames=900, seed=0):
         drive.append(sign * np.convolve(g, temporal[::-1])[:n_frames])
     drive = np.stack(drive, axis=1)
     rates = 20.0 * np.log1p(np.exp(drive / drive.std() - 0.5))
-    responses = xr.DataArray(rates, dims=("time", "cell"),
-                             coords={"cell_type": ("cell", ["on", "off", "on"]),
-                                     "y": ("cell", [7, 8, 9]), "x": ("cell", [7, 9, 7])})
+    responses = xr.DataArray(
+        rates,
+        dims=("time", "cell"),
+        coords={"cell_type": ("cell", ["on", "off", "on"]), "y": ("cell", [7, 8, 9]), "x": ("cell", [7, 9, 7])},
+    )
     return make_stimulus(frames, kind="white_noise", seed=seed), responses
 
 
 def test_short_training_lowers_the_loss_and_learns_the_cells():
     stimulus, responses = ln_retina()
-    model, log = train_model(stimulus, responses, architecture=ARCH, progress=False,
-                             settings=TrainingSettings(epochs=4, **FAST))
+    model, log = train_model(
+        stimulus, responses, architecture=ARCH, progress=False, settings=TrainingSettings(epochs=4, **FAST)
+    )
     assert log["train_loss"][-1] < log["train_loss"][0]
     assert log["validation_loss"][-1] < log["validation_loss"][0]
     assert log["validation_r"][-1] > log["validation_r"][0]
@@ -59,13 +63,14 @@ def test_short_training_lowers_the_loss_and_learns_the_cells():
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
     stimulus, responses = ln_retina(n_frames=500)
     kwargs = dict(architecture=ARCH, progress=False)
-    straight, straight_log = train_model(stimulus, responses, settings=TrainingSettings(epochs=2, **FAST),
-                                         output_dir=tmp_path / "straight", **kwargs)
+    straight, straight_log = train_model(
+        stimulus, responses, settings=TrainingSettings(epochs=2, **FAST), output_dir=tmp_path / "straight", **kwargs
+    )
     # "interrupted" after one epoch: its last.pt is all a rerun has to go on
-    train_model(stimulus, responses, settings=TrainingSettings(epochs=1, **FAST), output_dir=tmp_path / "cut",
-                **kwargs)
-    resumed, log = train_model(stimulus, responses, settings=TrainingSettings(epochs=2, **FAST),
-                               output_dir=tmp_path / "cut", **kwargs)
+    train_model(stimulus, responses, settings=TrainingSettings(epochs=1, **FAST), output_dir=tmp_path / "cut", **kwargs)
+    resumed, log = train_model(
+        stimulus, responses, settings=TrainingSettings(epochs=2, **FAST), output_dir=tmp_path / "cut", **kwargs
+    )
     assert log["resumed_from_epoch"] == 1 and len(log["train_loss"]) == 2
     np.testing.assert_allclose(log["validation_loss"], straight_log["validation_loss"], rtol=1e-6)
     for key, value in straight.state_dict().items():
@@ -74,8 +79,9 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(predict(reloaded, stimulus).values, predict(resumed, stimulus).values)
     other, other_responses = ln_retina(n_frames=500, seed=3)
     with pytest.raises(RetinaCodecError, match="another output folder or resume=False"):
-        train_model(other, other_responses, settings=TrainingSettings(epochs=3, **FAST),
-                    output_dir=tmp_path / "cut", **kwargs)
+        train_model(
+            other, other_responses, settings=TrainingSettings(epochs=3, **FAST), output_dir=tmp_path / "cut", **kwargs
+        )
 
 
 def test_a_checkpoint_written_before_a_setting_existed_resumes_at_its_default(tmp_path):
@@ -86,15 +92,21 @@ def test_a_checkpoint_written_before_a_setting_existed_resumes_at_its_default(tm
     state = torch.load(last, weights_only=False)
     del state["identity"]["settings"]["amacrine_input_sparsity"]  # as a run of an older version wrote it
     torch.save(state, last)
-    _, log = train_model(stimulus, responses, settings=TrainingSettings(epochs=2, **FAST), output_dir=tmp_path,
-                         **kwargs)
+    _, log = train_model(
+        stimulus, responses, settings=TrainingSettings(epochs=2, **FAST), output_dir=tmp_path, **kwargs
+    )
     assert log["resumed_from_epoch"] == 1 and len(log["train_loss"]) == 2
     state = torch.load(last, weights_only=False)
     del state["identity"]["settings"]["amacrine_input_sparsity"]
     torch.save(state, last)
     with pytest.raises(RetinaCodecError, match="another output folder or resume=False"):  # not what that run did
-        train_model(stimulus, responses, settings=TrainingSettings(epochs=3, amacrine_input_sparsity=0.1, **FAST),
-                    output_dir=tmp_path, **kwargs)
+        train_model(
+            stimulus,
+            responses,
+            settings=TrainingSettings(epochs=3, amacrine_input_sparsity=0.1, **FAST),
+            output_dir=tmp_path,
+            **kwargs,
+        )
 
 
 def test_rank_limited_bipolar_kernels_train_resume_and_save_as_plain_kernels(tmp_path):
@@ -107,8 +119,13 @@ def test_rank_limited_bipolar_kernels_train_resume_and_save_as_plain_kernels(tmp
     ranks = [int(torch.linalg.matrix_rank(k.reshape(k.shape[0], -1))) for k in kernels]
     assert ranks == [1] * len(ranks)  # each channel: one temporal filter times one spatial kernel
     assert log["validation_loss"][-1] < log["validation_loss"][0]
-    train_model(stimulus, responses, settings=TrainingSettings(epochs=1, bipolar_rank=1, **FAST),
-                output_dir=tmp_path / "cut", **kwargs)
+    train_model(
+        stimulus,
+        responses,
+        settings=TrainingSettings(epochs=1, bipolar_rank=1, **FAST),
+        output_dir=tmp_path / "cut",
+        **kwargs,
+    )
     resumed, _ = train_model(stimulus, responses, settings=settings, output_dir=tmp_path / "cut", **kwargs)
     torch.testing.assert_close(resumed.bipolar[0].weight, model.bipolar[0].weight, rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(predict(load(tmp_path / "cut"), stimulus).values, predict(resumed, stimulus).values)
@@ -121,8 +138,14 @@ def test_dale_constrained_amacrine_signs_hold_and_silencing_an_inhibitory_channe
     stimulus, responses = ln_retina(n_frames=500)
     architecture = {**ARCH, "readout": readout}
     settings = TrainingSettings(epochs=2, inhibitory_channels=1, **FAST)
-    model, log = train_model(stimulus, responses, architecture=architecture, settings=settings,
-                             output_dir=tmp_path / "straight", progress=False)
+    model, log = train_model(
+        stimulus,
+        responses,
+        architecture=architecture,
+        settings=settings,
+        output_dir=tmp_path / "straight",
+        progress=False,
+    )
     assert type(model.amacrine[0]) is torch.nn.Conv2d  # the constraint is gone from the saved model
     assert (model.amacrine[0].weight >= 0).all() and (model.amacrine[1].weight >= 0).all()
     assert (model.ganglion[-2].weight >= 0).all()
@@ -139,15 +162,27 @@ def test_dale_constrained_amacrine_signs_hold_and_silencing_an_inhibitory_channe
         silenced = amacrine.clone()
         silenced[:, -1] = 0
         assert (model.ganglion(silenced) >= model.ganglion(amacrine) - 1e-6).all()
-    train_model(stimulus, responses, architecture=architecture, settings=TrainingSettings(
-        epochs=1, inhibitory_channels=1, **FAST), output_dir=tmp_path / "cut", progress=False)
-    resumed, _ = train_model(stimulus, responses, architecture=architecture, settings=settings,
-                             output_dir=tmp_path / "cut", progress=False)
+    train_model(
+        stimulus,
+        responses,
+        architecture=architecture,
+        settings=TrainingSettings(epochs=1, inhibitory_channels=1, **FAST),
+        output_dir=tmp_path / "cut",
+        progress=False,
+    )
+    resumed, _ = train_model(
+        stimulus, responses, architecture=architecture, settings=settings, output_dir=tmp_path / "cut", progress=False
+    )
     np.testing.assert_array_equal(predict(resumed, stimulus).values, predict(model, stimulus).values)
     np.testing.assert_array_equal(predict(load(tmp_path / "cut"), stimulus).values, predict(model, stimulus).values)
     with pytest.raises(RetinaCodecError, match="inhibitory_channels is 9"):
-        train_model(stimulus, responses, architecture=architecture, progress=False,
-                    settings=TrainingSettings(epochs=1, inhibitory_channels=9, **FAST))
+        train_model(
+            stimulus,
+            responses,
+            architecture=architecture,
+            progress=False,
+            settings=TrainingSettings(epochs=1, inhibitory_channels=9, **FAST),
+        )
     with pytest.raises(RetinaCodecError, match="inhibitory_channels"):
         TrainingSettings(inhibitory_channels=-1)
 
@@ -163,8 +198,9 @@ def test_readout_channel_sparsity_has_each_cell_read_fewer_channels(readout):
         norms = model.readout_channel_norms().detach()
         return float((norms.sum(1) / norms.norm(dim=1)).mean())
 
-    model, _ = train_model(stimulus, responses, architecture=architecture, progress=False,
-                           settings=TrainingSettings(epochs=1, **FAST))
+    model, _ = train_model(
+        stimulus, responses, architecture=architecture, progress=False, settings=TrainingSettings(epochs=1, **FAST)
+    )
     channels = model.architecture["amacrine_channels"]
     if readout == "dense":
         by_hand = model.ganglion[1].weight.reshape(model.n_cells, channels, -1).norm(dim=2)
@@ -184,11 +220,16 @@ def test_amacrine_input_sparsity_has_each_amacrine_channel_pool_fewer_bipolar_ch
         model, _ = train_model(stimulus, responses, architecture=ARCH, progress=False, settings=settings)
         return float(group_spread(model.amacrine_input_norms().detach()))
 
-    model, _ = train_model(stimulus, responses, architecture=ARCH, progress=False,
-                           settings=TrainingSettings(epochs=1, **FAST))
+    model, _ = train_model(
+        stimulus, responses, architecture=ARCH, progress=False, settings=TrainingSettings(epochs=1, **FAST)
+    )
     weight = model.amacrine[0].weight
-    by_hand = torch.stack([torch.stack([weight[a, b].pow(2).sum().sqrt() for b in range(weight.shape[1])])
-                           for a in range(weight.shape[0])])
+    by_hand = torch.stack(
+        [
+            torch.stack([weight[a, b].pow(2).sum().sqrt() for b in range(weight.shape[1])])
+            for a in range(weight.shape[0])
+        ]
+    )
     torch.testing.assert_close(model.amacrine_input_norms(), by_hand)
     one_each = torch.eye(3)
     alike = torch.ones(2, 4)
@@ -199,12 +240,15 @@ def test_amacrine_input_sparsity_has_each_amacrine_channel_pool_fewer_bipolar_ch
         TrainingSettings(amacrine_input_sparsity=-1.0)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda s, r: (s, r.isel(time=slice(1, None))), "one response per frame"),
-    (lambda s, r: (s, -r), "negative"),
-    (lambda s, r: (s.isel(time=slice(0, 30)), r.isel(time=slice(0, 30))), "longer recording"),
-    (lambda s, r: ([s, s], [r]), "one response per stimulus"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s, r: (s, r.isel(time=slice(1, None))), "one response per frame"),
+        (lambda s, r: (s, -r), "negative"),
+        (lambda s, r: (s.isel(time=slice(0, 30)), r.isel(time=slice(0, 30))), "longer recording"),
+        (lambda s, r: ([s, s], [r]), "one response per stimulus"),
+    ],
+)
 def test_bad_training_data_raise(change, message):
     stimulus, responses = ln_retina(n_frames=200)
     stimulus, responses = change(stimulus, responses)

@@ -1,4 +1,5 @@
 """Training from recordings written the way a rig writes them (virtual retina, pynwb, spikes only)."""
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -9,8 +10,7 @@ from retinacodec.io import read_nwb
 from retinacodec.models.registry import load, predict
 from retinacodec.models.training import train_nwb
 from retinacodec.models.training.data import find_repeats
-from retinacodec.models.training.recording import (check_recording, recording_architecture,
-                                                   split_recording)
+from retinacodec.models.training.recording import check_recording, recording_architecture, split_recording
 
 QUICK = dict(epochs=2, patience=2, learning_rate=3e-3, batch_segments=8, segment_windows=32)
 
@@ -22,15 +22,16 @@ def white_noise_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def full_field_file(tmp_path_factory):
-    return record_full_field(tmp_path_factory.mktemp("rig") / "ff.nwb", minutes=2.5, seed=4, n_repeats=5,
-                             repeat_s=4.0)
+    return record_full_field(tmp_path_factory.mktemp("rig") / "ff.nwb", minutes=2.5, seed=4, n_repeats=5, repeat_s=4.0)
 
 
 def test_architecture_follows_the_frames_and_the_frame_rate():
     def frames(size, rate):
         return xr.DataArray(np.zeros((10, size, size)), dims=("time", "y", "x"), attrs={"frame_rate_hz": rate})
-    assert recording_architecture(frames(50, 100.0)) == dict(history=40, bipolar_kernel=15, amacrine_kernel=11,
-                                                             readout="factorized")
+
+    assert recording_architecture(frames(50, 100.0)) == dict(
+        history=40, bipolar_kernel=15, amacrine_kernel=11, readout="factorized"
+    )
     assert recording_architecture(frames(1, 75.0))["history"] == 30  # 0.4 s at 75 Hz
     assert recording_architecture(frames(1, 75.0))["bipolar_kernel"] == 1
     small = recording_architecture(frames(20, 120.0), history_s=0.25)
@@ -57,11 +58,10 @@ def test_split_holds_out_the_end_and_the_repeats(full_field_file):
     repeat_frames = np.concatenate([np.arange(s, s + length) for s in starts])
     assert not np.intersect1d(used, repeat_frames).size
     assert used.max() < int(round(0.9 * stimulus.sizes["time"]))
-    np.testing.assert_array_equal(split.repeats.values[2], spikes.values[starts[2]:starts[2] + length])
+    np.testing.assert_array_equal(split.repeats.values[2], spikes.values[starts[2] : starts[2] + length])
 
 
-def test_white_noise_recording_trains_cnn_and_ln_and_writes_loadable_models(white_noise_file, tmp_path,
-                                                                            monkeypatch):
+def test_white_noise_recording_trains_cnn_and_ln_and_writes_loadable_models(white_noise_file, tmp_path, monkeypatch):
     from retinacodec.models.training import recording as module
 
     monkeypatch.setattr(module, "EPOCH_BUDGET", 1.0)  # the fewest epochs (3)
@@ -92,10 +92,13 @@ def test_white_noise_recording_trains_cnn_and_ln_and_writes_loadable_models(whit
     np.testing.assert_array_equal(again.evaluation["heldout_r"].values, evaluation["heldout_r"].values)
 
 
-@pytest.mark.parametrize("change, message", [
-    ("short", "expected at least 120 s"),
-    ("silent", "have no spikes"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("short", "expected at least 120 s"),
+        ("silent", "have no spikes"),
+    ],
+)
 def test_bad_recordings_get_one_clear_line(white_noise_file, change, message):
     recording = read_nwb(white_noise_file)
     stimulus, spikes = recording["stimulus"], recording["spikes"]

@@ -1,5 +1,6 @@
 """The virtual retina against analytic answers, the scipy reference, its own wiring table and the
 retinal phenomena it is built to show (flash polarity, object-motion sensitivity, pharmacology)."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,8 @@ import xarray as xr
 
 import retinacodec
 from retinacodec.errors import RetinaCodecError
-from retinacodec.models.virtual_retina import retina as vr_module
 from retinacodec.models.virtual_retina import DRUGS, VirtualRetina
+from retinacodec.models.virtual_retina import retina as vr_module
 from retinacodec.models.virtual_retina.filters import TemporalFilter, blur_matrix, lowpass, undershoot
 from retinacodec.models.virtual_retina.params import VirtualRetinaParams
 from retinacodec.models.virtual_retina.phenomena import oms_index
@@ -58,8 +59,7 @@ def baseline(retina, noise) -> xr.Dataset:
 def full_field(levels: list[tuple[float, int]], size: int = 50) -> xr.DataArray:
     """Full-field steps: (contrast, frames) epochs."""
     values = np.concatenate([[c] * n for c, n in levels])
-    return make_stimulus(np.broadcast_to(values[:, None, None], (len(values), size, size)),
-                         kind="test_flash")
+    return make_stimulus(np.broadcast_to(values[:, None, None], (len(values), size, size)), kind="test_flash")
 
 
 # ---------------------------------------------------------------- filters: analytic answers
@@ -103,12 +103,12 @@ def test_linear_front_end_steady_state_matches_hand_computation(retina):
     release = scipy.special.expit(p.bipolar.transient_slope * (transient - p.bipolar.transient_threshold))
     last = act.isel(time=-1, position=0)
     assert float(last.sel(pathway="bipolar_on_sustained")) == pytest.approx(
-        sustained + p.bipolar.sustained_baseline, rel=1e-4)
+        sustained + p.bipolar.sustained_baseline, rel=1e-4
+    )
     assert float(last.sel(pathway="bipolar_off_sustained")) == 0.0
     # Full field: the wide amacrine's inhibition is what separates release from terminal output.
     wide = float(last.sel(pathway="amacrine_wide"))
-    assert float(last.sel(pathway="bipolar_on_transient")) == pytest.approx(
-        max(release - 0.1 * wide, 0.0), rel=1e-4)
+    assert float(last.sel(pathway="bipolar_on_transient")) == pytest.approx(max(release - 0.1 * wide, 0.0), rel=1e-4)
 
 
 # ---------------------------------------------------------------- fast path against the reference
@@ -130,12 +130,10 @@ def test_generator_is_bias_plus_drive_and_rate_is_softplus(retina, baseline):
     np.testing.assert_allclose(baseline["generator"], generator, atol=1e-12)
     np.testing.assert_allclose(baseline["rate"], scale * np.log1p(np.exp(generator)), rtol=1e-10)
     # A pathway drives a cell only through a direct connection of the wiring table.
-    direct = {(s, t) for s, t in zip(retina.connections["source"].values,
-                                     retina.connections["target"].values)}
+    direct = {(s, t) for s, t in zip(retina.connections["source"].values, retina.connections["target"].values)}
     for cell_type in ("on", "off", "on_off", "oms"):
         for pathway in retina.pathways:
-            drive = baseline["drive"].where(baseline["cell_type"] == cell_type, drop=True).sel(
-                pathway=pathway)
+            drive = baseline["drive"].where(baseline["cell_type"] == cell_type, drop=True).sel(pathway=pathway)
             assert bool((drive != 0).any()) == ((pathway, f"ganglion_{cell_type}") in direct)
 
 
@@ -162,8 +160,7 @@ def test_block_changes_exactly_the_cells_the_wiring_feeds(retina, noise, baselin
 
 
 def test_blocking_each_connection_to_a_ganglion_changes_only_that_type(retina, noise, baseline):
-    for name, target in zip(retina.connections["connection"].values,
-                            retina.connections["target"].values):
+    for name, target in zip(retina.connections["connection"].values, retina.connections["target"].values):
         if not target.startswith("ganglion_"):
             continue
         change = np.abs(retina.respond(noise, block=name)["rate"] - baseline["rate"]).max("time")
@@ -177,8 +174,11 @@ def test_scale_zero_equals_block_and_scale_two_strengthens(retina, noise, baseli
     scaled = retina.respond(noise, scale={"amacrine_narrow": 0.0})
     np.testing.assert_array_equal(blocked["rate"], scaled["rate"])
     doubled = retina.respond(noise, scale={"amacrine_narrow->ganglion_off": 2.0}, pathway_drive=True)
-    np.testing.assert_allclose(doubled["drive"].sel(pathway="amacrine_narrow"),
-                               2 * baseline["drive"].sel(pathway="amacrine_narrow"), atol=1e-12)
+    np.testing.assert_allclose(
+        doubled["drive"].sel(pathway="amacrine_narrow"),
+        2 * baseline["drive"].sel(pathway="amacrine_narrow"),
+        atol=1e-12,
+    )
 
 
 def test_connections_table_and_drug_aliases(retina):
@@ -189,7 +189,8 @@ def test_connections_table_and_drug_aliases(retina):
     assert int(conns.sel(connection="bipolar_on_sustained->ganglion_on")["sign"]) == 1
     assert set(retina.resolve("TPMPA")) == set(DRUGS["TPMPA"])
     assert set(retina.resolve("L-AP4")) == {
-        n for n in conns["connection"].values if n.startswith(("bipolar_on_sustained", "bipolar_on_transient"))}
+        n for n in conns["connection"].values if n.startswith(("bipolar_on_sustained", "bipolar_on_transient"))
+    }
 
 
 # ---------------------------------------------------------------- phenomena
@@ -275,8 +276,7 @@ def test_interneuron_activity_maps_and_positions_agree(retina, noise):
     maps = retina.interneuron_activity(short)
     points = retina.interneuron_activity(short, positions=np.array([[25, 25], [10, 40]]))
     assert maps.dims == ("time", "pathway", "y", "x")
-    np.testing.assert_array_equal(points.isel(position=1).values,
-                                  maps.sel(y=10, x=40).values)
+    np.testing.assert_array_equal(points.isel(position=1).values, maps.sel(y=10, x=40).values)
     assert float(maps.min()) >= 0.0  # rectified releases and amacrine outputs
 
 
@@ -339,8 +339,7 @@ def test_plot_phenomena_draws_flash_and_oms_panels(retina, oms, tmp_path):
     fig = plot_phenomena(flash, oms[None], oms["picrotoxin"])
     assert isinstance(fig, Figure) and len(fig.axes) == 5
     bars = [p.get_height() for p in fig.axes[4].patches]
-    oms_central = oms[None].where((oms[None]["distance_px"] <= 3) & (oms[None]["cell_type"] == "oms"),
-                                  drop=True)
+    oms_central = oms[None].where((oms[None]["distance_px"] <= 3) & (oms[None]["cell_type"] == "oms"), drop=True)
     assert bars[3] == pytest.approx(float(oms_central.mean()))  # control bars come first
     assert save_figure(fig, tmp_path / "phenomena.png").stat().st_size > 0
     with pytest.raises(RetinaCodecError, match="flash_response"):

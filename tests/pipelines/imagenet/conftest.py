@@ -1,4 +1,5 @@
 """Shared fixtures of the ImageNet tests: the sample images and the pretrained EfficientNet-Lite0."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,11 +24,17 @@ def label_from_name(path: Path) -> int:
 def reference_transform():
     """torchvision's standard evaluation transform (the independent reference of center views),
     built from a zoo Preprocessing."""
+
     def build(prep) -> transforms.Compose:
         mode = transforms.InterpolationMode(prep.interpolation)
-        return transforms.Compose([transforms.Resize(prep.resize, interpolation=mode),
-                                   transforms.CenterCrop(prep.crop), transforms.ToTensor(),
-                                   transforms.Normalize(prep.mean, prep.std)])
+        return transforms.Compose(
+            [
+                transforms.Resize(prep.resize, interpolation=mode),
+                transforms.CenterCrop(prep.crop),
+                transforms.ToTensor(),
+                transforms.Normalize(prep.mean, prep.std),
+            ]
+        )
 
     return build
 

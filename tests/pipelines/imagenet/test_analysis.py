@@ -1,5 +1,6 @@
 """The ImageNet pipeline: top-1 of the pretrained EfficientNet-Lite0 on the sample, a small
 end-to-end run checked against hand computations, resumption, and bad input."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,11 +14,11 @@ import xarray as xr
 from retinacodec import RetinaCodecError
 from retinacodec.io import read_netcdf
 from retinacodec.models.zoo import MODELS, weights_origin
-from retinacodec.pipelines.imagenet.layers.run import run_imagenet
 from retinacodec.pipelines.imagenet.common.images import Views, find_images, read_image
 from retinacodec.pipelines.imagenet.common.predictions import predict
-from retinacodec.pipelines.imagenet.layers.report import write_report
 from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
+from retinacodec.pipelines.imagenet.layers.report import write_report
+from retinacodec.pipelines.imagenet.layers.run import run_imagenet
 
 PREP = MODELS["efficientnet_lite0"].preprocessing
 SMALL = ImagenetSettings.fast(control_classes=(609,))
@@ -37,6 +38,7 @@ def test_top1_of_pretrained_efficientnet_lite0_on_the_sample(lite0, sample_files
 
 def _outputs_with(model, layer_module, inputs, keep=None, drop=None):
     """Logits with channels of a layer's output zeroed by a hand-written hook."""
+
     def hook(module, args, output):
         mask = torch.ones(output.shape[1]) if drop is not None else torch.zeros(output.shape[1])
         mask[list(drop if drop is not None else keep)] = 0.0 if drop is not None else 1.0
@@ -56,11 +58,27 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
     lines: list[str] = []
     summary = run_imagenet(folder, out, settings=SMALL, labels=labels_file, log=lines.append, **RUN)
     layer_dir = out / "layers" / "block16"
-    for name in ("summary.nc", "control.nc", "maps.nc", "modes_contribution.nc", "modes_activation.nc",
-                 "control.png", "maps.png", "modes_contribution.png", "modes_activation.png"):
+    for name in (
+        "summary.nc",
+        "control.nc",
+        "maps.nc",
+        "modes_contribution.nc",
+        "modes_activation.nc",
+        "control.png",
+        "maps.png",
+        "modes_contribution.png",
+        "modes_activation.png",
+    ):
         assert (layer_dir / name).stat().st_size > 0, name
-    for name in ("summary.nc", "predictions.nc", "report.md", "control_across_layers.png", "sparsity.png",
-                 "PCA_dimensions.png", "mode_class_correlations.png"):
+    for name in (
+        "summary.nc",
+        "predictions.nc",
+        "report.md",
+        "control_across_layers.png",
+        "sparsity.png",
+        "PCA_dimensions.png",
+        "mode_class_correlations.png",
+    ):
         assert (out / name).stat().st_size > 0, name
 
     # references: the four center views through torchvision's transform, and the model by hand
@@ -97,12 +115,18 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
         on_target = labels == 609
         for intervention, kwargs in (("ablate", {"drop": channels}), ("preserve", {"keep": channels})):
             correct = _outputs_with(lite0, lite0.blocks[15], inputs, **kwargs).argmax(1).numpy() == labels
-            assert float(control["target_accuracy"].sel(selection=selection, intervention=intervention)) \
+            assert (
+                float(control["target_accuracy"].sel(selection=selection, intervention=intervention))
                 == correct[on_target].mean()
-            assert float(control["off_target_accuracy"].sel(selection=selection, intervention=intervention)) \
+            )
+            assert (
+                float(control["off_target_accuracy"].sel(selection=selection, intervention=intervention))
                 == correct[~on_target].mean()
-    assert float(summary["target_accuracy"].sel(layer="block16", selection="contribution", intervention="none")) \
+            )
+    assert (
+        float(summary["target_accuracy"].sel(layer="block16", selection="contribution", intervention="none"))
         == (predicted == labels)[labels == 609].mean()
+    )
 
     report = (out / "report.md").read_text()
     assert "| Control strategy | Contribution mode | Activation mode |" in report
@@ -111,8 +135,9 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
     assert "Off-target accuracy after ablation" in report
     assert f"Top-1 accuracy: {summary.attrs['n_correct']}/4" in report
     assert "augmented by random crops and flips: 1 random view per image" in report
-    unweighted = summary.assign_attrs(weights="random", weights_sha256="", pretrained=False,
-                                      warning=weights_origin("resnet50", None)["warning"])
+    unweighted = summary.assign_attrs(
+        weights="random", weights_sha256="", pretrained=False, warning=weights_origin("resnet50", None)["warning"]
+    )
     text = write_report(unweighted, tmp_path / "random.md", {}).read_text()
     assert "**WARNING — RANDOM WEIGHTS: resnet50 has no pretrained weights here" in text
 
@@ -126,8 +151,9 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
         run_imagenet(folder, out, settings=dataclasses.replace(SMALL, n_steps=3), labels=labels_file, **RUN)
 
 
-def test_one_cluster_serves_every_layer_and_chunk_sizes_chosen_from_the_cost_keep_the_result(tmp_path, flat_folder,
-                                                                                              monkeypatch):
+def test_one_cluster_serves_every_layer_and_chunk_sizes_chosen_from_the_cost_keep_the_result(
+    tmp_path, flat_folder, monkeypatch
+):
     """Without a chunk size each layer's job sizes its chunks from the measured cost (a multiple of
     the 2 views per internal batch); the run on one local cluster for both layers gives the
     single-process contributions."""
@@ -162,12 +188,19 @@ def test_bad_input_is_refused(tmp_path, flat_folder):
         run_imagenet(empty, tmp_path)
     with pytest.raises(RetinaCodecError, match="unknown path"):
         ImagenetSettings(path="diagonal")
-    for bad, message in (({"n_steps": 0}, "n_steps is 0"), ({"control_fraction": 1.5}, "control_fraction is 1.5"),
-                         ({"layers": ()}, "list of layers is empty"), ({"n_augment": -1}, "n_augment is -1")):
+    for bad, message in (
+        ({"n_steps": 0}, "n_steps is 0"),
+        ({"control_fraction": 1.5}, "control_fraction is 1.5"),
+        ({"layers": ()}, "list of layers is empty"),
+        ({"n_augment": -1}, "n_augment is -1"),
+    ):
         with pytest.raises(RetinaCodecError, match=message):
             ImagenetSettings(**bad)
-    for bad, message in (({"workers": 0}, "workers is 0"), ({"threads": -1}, "threads is -1"),
-                         ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "both workers and scheduler")):
+    for bad, message in (
+        ({"workers": 0}, "workers is 0"),
+        ({"threads": -1}, "threads is -1"),
+        ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "both workers and scheduler"),
+    ):
         with pytest.raises(RetinaCodecError, match=message):
             run_imagenet(folder, tmp_path, labels=labels_file, **bad)
     (tmp_path / "other.txt").write_text("a user's file")
@@ -182,9 +215,31 @@ def test_cli_runs_the_per_layer_analysis_with_its_settings(tmp_path, flat_folder
 
     folder, labels_file = flat_folder
     out = tmp_path / "cli"
-    argv = ["imagenet", "--images", str(folder), "--labels", str(labels_file), "--layers", "block16",
-            "--n-augment", "1", "--n-steps", "2", "--sae-epochs", "3", "--batch-size", "16", "--chunk-size", "6",
-            "--control-classes", "1", "--device", "cpu", "-o", str(out)]
+    argv = [
+        "imagenet",
+        "--images",
+        str(folder),
+        "--labels",
+        str(labels_file),
+        "--layers",
+        "block16",
+        "--n-augment",
+        "1",
+        "--n-steps",
+        "2",
+        "--sae-epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--chunk-size",
+        "6",
+        "--control-classes",
+        "1",
+        "--device",
+        "cpu",
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr()
     assert f"wrote {out / 'report.md'}: 1 layers, top-1" in printed.out

@@ -1,4 +1,5 @@
 """The control analysis end to end on a few shared ImageNet images: fit/held-out split, curves, resume."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import torch
 
 from retinacodec import RetinaCodecError
 from retinacodec.io import read_netcdf
-from retinacodec.pipelines.imagenet.control.run import run_control
 from retinacodec.pipelines.imagenet.common.settings import ControlSettings
+from retinacodec.pipelines.imagenet.control.run import run_control
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "imagenette"
 pytestmark = pytest.mark.skipif(not (SHARED / "val").is_dir(), reason="shared imagenette images not present")
@@ -114,8 +115,17 @@ def test_cli_refuses_a_negative_stability_fit_count(finished, capsys):
     from retinacodec.cli import main
 
     root, held_out, fit, *_ = finished
-    argv = ["imagenet", "--images", str(held_out), "--fit-images", str(fit), "--stability-fits", "-1",
-            "-o", str(root / "cli")]
+    argv = [
+        "imagenet",
+        "--images",
+        str(held_out),
+        "--fit-images",
+        str(fit),
+        "--stability-fits",
+        "-1",
+        "-o",
+        str(root / "cli"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stability_fits is -1" in err[0]

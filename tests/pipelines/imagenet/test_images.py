@@ -1,4 +1,5 @@
 """Image sources, preprocessing and augmentation of the ImageNet analyses."""
+
 from __future__ import annotations
 
 from pathlib import Path

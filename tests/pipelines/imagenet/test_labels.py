@@ -1,4 +1,5 @@
 """Class labels of ImageNet folders from their WordNet ids (the shipped ImageNet-1k list)."""
+
 from __future__ import annotations
 
 import re

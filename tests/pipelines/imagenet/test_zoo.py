@@ -1,5 +1,6 @@
 """Model construction: pretrained EfficientNet-Lite0, torchvision ResNet-50 / ViT-B/16, weights files,
 the headwise attention and the default layers."""
+
 from __future__ import annotations
 
 import copy
@@ -26,15 +27,18 @@ from retinacodec.pipelines.imagenet.common.layers import default_layers, layer_a
 @pytest.fixture
 def small_vit() -> VisionTransformer:
     torch.manual_seed(0)
-    vit = VisionTransformer(image_size=32, patch_size=16, num_layers=2, num_heads=4, hidden_dim=32, mlp_dim=64,
-                            num_classes=5).eval()
+    vit = VisionTransformer(
+        image_size=32, patch_size=16, num_layers=2, num_heads=4, hidden_dim=32, mlp_dim=64, num_classes=5
+    ).eval()
     torch.nn.init.normal_(vit.heads.head.weight)  # torchvision starts the head at zero
     return vit
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(RetinaCodecError, match="unknown model 'alexnet'; expected one of efficientnet_lite0, "
-                                               "efficientnet_lite2, resnet50, vit_b_16"):
+    with pytest.raises(
+        RetinaCodecError,
+        match="unknown model 'alexnet'; expected one of efficientnet_lite0, efficientnet_lite2, resnet50, vit_b_16",
+    ):
         load_classifier("alexnet")
 
 
@@ -137,8 +141,9 @@ def test_head_contributions_with_and_without_class_token(small_vit):
         with torch.no_grad():
             starts[layer] = model(x)[:, 2]
         handle.remove()
-        result = contributions(model, x, f"encoder.layers.encoder_layer_1.self_attention.{layer}", "class:2",
-                               n_steps=24, progress=False)
+        result = contributions(
+            model, x, f"encoder.layers.encoder_layer_1.self_attention.{layer}", "class:2", n_steps=24, progress=False
+        )
         assert result.sizes["channel"] == 4  # one channel per head
         assert torch.allclose(torch.as_tensor(result["baseline_value"].values), starts[layer], atol=1e-5)
         with torch.no_grad():

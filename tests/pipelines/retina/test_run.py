@@ -1,5 +1,6 @@
 """The demo pipeline with tiny settings: the files it writes, the folders it refuses, resuming after
 an interruption with the same numbers, a run on an NWB recording, and one clear error per mistake."""
+
 import dataclasses
 import json
 
@@ -37,8 +38,14 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
             if output["kind"] == "netcdf":
                 read_netcdf(finished / output["file"])
     figures = sorted(p.name for p in finished.glob("*.png"))
-    for name in ("model_fit.png", "modes_bipolar.png", "modes_amacrine.png", "hypotheses.png", "sparsity.png",
-                 "control_amacrine.png"):
+    for name in (
+        "model_fit.png",
+        "modes_bipolar.png",
+        "modes_amacrine.png",
+        "hypotheses.png",
+        "sparsity.png",
+        "control_amacrine.png",
+    ):
         assert name in figures
     assert any(name.startswith("irf_cell") for name in figures)
     report = (finished / "report.md").read_text()
@@ -47,7 +54,8 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     numbers = json.loads((finished / "summary.json").read_text())
     contributions = read_netcdf(finished / "contributions_bipolar.nc")
     assert numbers["completeness_error_max_hz_bipolar"] == pytest.approx(
-        float(np.abs(contributions["completeness_error"]).max()))
+        float(np.abs(contributions["completeness_error"]).max())
+    )
     assert f"| {numbers['model_r']:.3f} |" in report
     assert 0.0 <= numbers["recovery_score"] <= 1.0 and 0.0 <= numbers["recovery_score_shuffled"] <= 1.0
     assert f"| recovery score (virtual retina) | {numbers['recovery_score']:.2f} |" in report
@@ -66,8 +74,10 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     ceiling = read_netcdf(finished / "ceiling.nc")
     low = [f"{n} ({c:.2f})" for n, c in zip(ceiling["name"].values, ceiling["ceiling"].values) if c < 1]
     assert (f"below 1 for {', '.join(low)}, whose" in report) if low else ("below 1 for" not in report)
-    best = [float(ceiling["layer_ceiling"].sel(layer=layer, pathway=pathway))
-            for layer, pathway in zip(hypotheses["layer"].values, hypotheses["block"].values)]
+    best = [
+        float(ceiling["layer_ceiling"].sel(layer=layer, pathway=pathway))
+        for layer, pathway in zip(hypotheses["layer"].values, hypotheses["block"].values)
+    ]
     weights = hypotheses["confidence"].values
     if weights.sum() > 0:
         assert numbers["recovery_ceiling_named"] == pytest.approx(float(np.dot(weights, best) / weights.sum()))
@@ -77,20 +87,27 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     assert ceiling.attrs["match_rule"] == hypotheses.attrs["match_rule"]
     assert numbers["pathways_confirmable"] == int((ceiling["ceiling"] >= 1).sum())
     assert numbers["pathways_confirmable_assigned"] == int((ceiling["assigned_ceiling"] >= 1).sum())
-    assert (f"could name at most {numbers['pathways_confirmable']} of the 6 pathways (those whose ceiling is 1), and "
-            f"at most {numbers['pathways_confirmable_assigned']} counting only the sets the match assigns them") in report
+    assert (
+        f"could name at most {numbers['pathways_confirmable']} of the 6 pathways (those whose ceiling is 1), and "
+        f"at most {numbers['pathways_confirmable_assigned']} counting only the sets the match assigns them"
+    ) in report
     unassigned = [str(p) for p, v in numbers["assigned_ceiling"].items() if v is None]  # NaN is None in the JSON
-    assert unassigned == [str(p) for p, c in zip(ceiling["pathway"].values, ceiling["assigned_channels"].values)
-                          if not str(c)]
+    assert unassigned == [
+        str(p) for p, c in zip(ceiling["pathway"].values, ceiling["assigned_channels"].values) if not str(c)
+    ]
     assert report.count("| none assigned |") == len(unassigned)
     activation = read_netcdf(finished / "hypotheses_activation.nc")
     shared = set(zip(hypotheses["layer"].values, hypotheses["channels"].values, hypothesis_kinds(hypotheses))) & set(
-        zip(activation["layer"].values, activation["channels"].values, hypothesis_kinds(activation)))
+        zip(activation["layer"].values, activation["channels"].values, hypothesis_kinds(activation))
+    )
     assert numbers["hypotheses_shared_with_activation"] == len(shared)
     predicted, observed = hypotheses["predicted_category"].values, hypotheses["observed_category"].values
     side = (predicted != 0) & (observed == 0)
-    assert numbers["type_errors"]["side effect"] == int(side.sum()) == sum(
-        n for types in numbers["side_effects"].values() for n in types.values())
+    assert (
+        numbers["type_errors"]["side effect"]
+        == int(side.sum())
+        == sum(n for types in numbers["side_effects"].values() for n in types.values())
+    )
     assert numbers["type_errors"]["missed"] == int(((predicted == 0) & (observed != 0)).sum())
     if numbers["type_errors"]["side effect"] > 1:
         assert f"{numbers['type_errors']['side effect']} are side effects" in report
@@ -114,8 +131,7 @@ def test_demo_refuses_a_folder_with_other_files_or_another_run(tmp_path, tiny_mo
         run_demo(finished, model=tiny_model, settings=other, progress=False)
 
 
-def test_demo_resumes_after_an_interruption_and_ends_with_the_same_numbers(tmp_path, tiny_model, finished,
-                                                                           monkeypatch):
+def test_demo_resumes_after_an_interruption_and_ends_with_the_same_numbers(tmp_path, tiny_model, finished, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -191,8 +207,12 @@ def test_missing_corrupt_or_incomplete_recordings_and_unknown_layers_raise_one_c
     with pytest.raises(RetinaCodecError, match="no units table"):
         run_demo(tmp_path / "c", nwb=tmp_path / "no_units.nwb", progress=False)
     with pytest.raises(RetinaCodecError, match="unknown layer 'retina9'"):
-        run_demo(tmp_path / "d", model=tiny_model, settings=dataclasses.replace(FAST, layers=("bipolar", "retina9")),
-                 progress=False)
+        run_demo(
+            tmp_path / "d",
+            model=tiny_model,
+            settings=dataclasses.replace(FAST, layers=("bipolar", "retina9")),
+            progress=False,
+        )
     with pytest.raises(RetinaCodecError, match="unknown model 'nonesuch'"):
         run_demo(tmp_path / "e", model="nonesuch", progress=False)
     assert not any((tmp_path / name).exists() for name in "abcde")
@@ -215,18 +235,22 @@ def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished,
     line = f"{machine['cpu']} ({machine['cpu_capability']}), {machine['threads']} of {machine['cpus']} CPUs, torch"
     assert f"| machine of the run | {line}" in text and f"Machine: {line}" in (finished / "report.md").read_text()
     assert f"chosen by activity (no modes, no outcomes) | {numbers['recovery_match_all_sets']:.2f} |" in text
-    assert (f"only sets the match assigns the pathway | {numbers['pathways_confirmable']}; "
-            f"{numbers['pathways_confirmable_assigned']} |") in text
+    assert (
+        f"only sets the match assigns the pathway | {numbers['pathways_confirmable']}; "
+        f"{numbers['pathways_confirmable_assigned']} |"
+    ) in text
     assert numbers["ceiling_channels"] == FAST.ceiling_channels == 1  # the label says the size the run tried
     assert "| pathways a confirmed hypothesis of up to 1 channel could name at best" in text
     errors = numbers["type_errors"]
-    assert (f"missed; wrong sign | {errors['right']}; {errors['side effect']}; {errors['missed']}; "
-            f"{errors['wrong sign']} |") in text
+    assert (
+        f"missed; wrong sign | {errors['right']}; {errors['side effect']}; {errors['missed']}; {errors['wrong sign']} |"
+    ) in text
     assert (tmp_path / FIGURE).read_bytes() == (finished / "hypotheses.png").read_bytes()
     numbers["ceiling"] = {"bipolar_on_sustained": 1.0, "amacrine_narrow": 0.5}
-    assert ("no set of up to 1 channel of either layer reproduces (ceiling below 1: the CNN mixes them with "
-            "others): narrow-field amacrine (0.50).\n\nTwo runs on one machine give identical numbers."
-            ) in demo_section(numbers)
+    assert (
+        "no set of up to 1 channel of either layer reproduces (ceiling below 1: the CNN mixes them with "
+        "others): narrow-field amacrine (0.50).\n\nTwo runs on one machine give identical numbers."
+    ) in demo_section(numbers)
     del numbers["ceiling_channels"]  # a run from before the size was recorded
     assert "no set of few channels of either layer" in demo_section(numbers)
     readme.write_text("no markers\n")

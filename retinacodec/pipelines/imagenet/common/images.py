@@ -15,6 +15,7 @@ views*: a square crop of 60-100 % of the shorter side at a random place, resized
 size, flipped left-right with probability 1/2. A view depends only on (seed, image, view), so
 any chunk of views can be loaded on its own and reloads identically.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,9 +23,9 @@ import hashlib
 import importlib.util
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -86,15 +87,23 @@ def sample_images() -> ImageSource:
     """
     spec = importlib.util.find_spec("foolbox")
     if spec is None or not spec.submodule_search_locations:
-        raise RetinaCodecError("the ImageNet sample needs the foolbox package (its data folder holds the "
-                               "images); expected it installed (pip install foolbox)")
+        raise RetinaCodecError(
+            "the ImageNet sample needs the foolbox package (its data folder holds the "
+            "images); expected it installed (pip install foolbox)"
+        )
     folder = Path(list(spec.submodule_search_locations)[0]) / "data"
-    found = sorted((int(m.group(1)), int(m.group(2)), folder / m.group(0))
-                   for m in map(_SAMPLE_NAME.fullmatch, os.listdir(folder) if folder.is_dir() else []) if m)
+    found = sorted(
+        (int(m.group(1)), int(m.group(2)), folder / m.group(0))
+        for m in map(_SAMPLE_NAME.fullmatch, os.listdir(folder) if folder.is_dir() else [])
+        if m
+    )
     if not found:
         raise RetinaCodecError(f"no imagenet_NN_CLASS.jpg images in {folder}; expected foolbox's package data")
-    return ImageSource(tuple(p for _, _, p in found), tuple(label for _, label, _ in found),
-                       f"foolbox ImageNet sample ({len(found)} validation images)")
+    return ImageSource(
+        tuple(p for _, _, p in found),
+        tuple(label for _, label, _ in found),
+        f"foolbox ImageNet sample ({len(found)} validation images)",
+    )
 
 
 @functools.cache
@@ -135,7 +144,8 @@ def folder_labels(names: Sequence[str]) -> tuple[list[int], str]:
         raise RetinaCodecError(
             f"class folders {', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''} are not ImageNet-1k WordNet ids while "
             f"{sum(looks) - len([n for n in odd if _WNID.fullmatch(n)])} others are; expected every class folder "
-            "named by an ImageNet-1k WordNet id (n01440764 ..), or none (then folders are numbered in sorted order)")
+            "named by an ImageNet-1k WordNet id (n01440764 ..), or none (then folders are numbered in sorted order)"
+        )
     return [index[name] for name in names], "ImageNet-1k WordNet ids"
 
 
@@ -146,8 +156,11 @@ def _image_folder(root: Path, class_dirs: list[Path]) -> ImageSource:
         files = sorted(p for p in class_dir.iterdir() if _is_image(p))
         paths += files
         labels += [label] * len(files)
-    return ImageSource(tuple(paths), tuple(labels),
-                       f"{root} (ImageFolder layout, {len(class_dirs)} class folders, labels from {mapping})")
+    return ImageSource(
+        tuple(paths),
+        tuple(labels),
+        f"{root} (ImageFolder layout, {len(class_dirs)} class folders, labels from {mapping})",
+    )
 
 
 def _read_labels(labels_file: Path, root: Path) -> ImageSource:
@@ -160,12 +173,16 @@ def _read_labels(labels_file: Path, root: Path) -> ImageSource:
             continue
         parts = re.split(r"[,\s]+", line)
         if len(parts) != 2 or not parts[1].isdigit():
-            raise RetinaCodecError(f"{labels_file} line {number}: {line!r}; expected 'FILE_NAME CLASS_INDEX' "
-                                   "(whitespace or comma separated, class index a non-negative integer)")
+            raise RetinaCodecError(
+                f"{labels_file} line {number}: {line!r}; expected 'FILE_NAME CLASS_INDEX' "
+                "(whitespace or comma separated, class index a non-negative integer)"
+            )
         path = root / parts[0]
         if not _is_image(path):
-            raise RetinaCodecError(f"{labels_file} line {number}: no image {path}; expected a file of the folder "
-                                   f"with one of the suffixes {', '.join(IMAGE_SUFFIXES)}")
+            raise RetinaCodecError(
+                f"{labels_file} line {number}: no image {path}; expected a file of the folder "
+                f"with one of the suffixes {', '.join(IMAGE_SUFFIXES)}"
+            )
         paths.append(path)
         labels.append(int(parts[1]))
     return ImageSource(tuple(paths), tuple(labels), f"{root} (labels from {labels_file.name})")
@@ -206,15 +223,21 @@ def find_images(images: str | os.PathLike = SAMPLE, labels: str | os.PathLike | 
         else:
             class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
             if not class_dirs and any(_is_image(p) for p in root.iterdir()):
-                raise RetinaCodecError(f"{root} holds images but no class sub-folders; expected a labels file "
-                                       "(lines 'FILE_NAME CLASS_INDEX') for a flat folder")
+                raise RetinaCodecError(
+                    f"{root} holds images but no class sub-folders; expected a labels file "
+                    "(lines 'FILE_NAME CLASS_INDEX') for a flat folder"
+                )
             source = _image_folder(root, class_dirs)
     except OSError as exc:
-        raise RetinaCodecError(f"cannot read the image folder {root} ({type(exc).__name__}: {exc.strerror}); "
-                               "expected a readable folder of images") from None
+        raise RetinaCodecError(
+            f"cannot read the image folder {root} ({type(exc).__name__}: {exc.strerror}); "
+            "expected a readable folder of images"
+        ) from None
     if not source.paths:
-        raise RetinaCodecError(f"no images found in {root}; expected files with one of the suffixes "
-                               f"{', '.join(IMAGE_SUFFIXES)} (in class sub-folders, or listed in a labels file)")
+        raise RetinaCodecError(
+            f"no images found in {root}; expected files with one of the suffixes "
+            f"{', '.join(IMAGE_SUFFIXES)} (in class sub-folders, or listed in a labels file)"
+        )
     return source
 
 
@@ -230,8 +253,9 @@ def read_image(path: Path) -> Image.Image:
         with Image.open(path) as image:
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise RetinaCodecError(f"cannot read image {path} ({type(exc).__name__}); expected a readable image "
-                               "file") from None
+        raise RetinaCodecError(
+            f"cannot read image {path} ({type(exc).__name__}); expected a readable image file"
+        ) from None
 
 
 def _to_model(image: Image.Image, prep: Preprocessing) -> torch.Tensor:
@@ -254,8 +278,16 @@ def random_view(image: Image.Image, prep: Preprocessing, rng: np.random.Generato
     side = max(1, int(round(rng.uniform(*CROP_FRACTION) * min(width, height))))
     top = int(rng.integers(0, height - side + 1))
     left = int(rng.integers(0, width - side + 1))
-    view = TF.resized_crop(image, top, left, side, side, [prep.crop, prep.crop],
-                           interpolation=InterpolationMode(prep.interpolation), antialias=True)
+    view = TF.resized_crop(
+        image,
+        top,
+        left,
+        side,
+        side,
+        [prep.crop, prep.crop],
+        interpolation=InterpolationMode(prep.interpolation),
+        antialias=True,
+    )
     if rng.random() < 0.5:
         view = TF.hflip(view)
     return _to_model(view, prep)

@@ -10,6 +10,7 @@
   of :class:`retinacodec.models.zoo.HeadwiseAttention`). Contributions sum over tokens (and over a
   head's dimensions); ``headsi_patches`` leaves the class token out of the sum and of the path.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,8 +19,12 @@ from ....errors import RetinaCodecError
 from ....models.zoo import model_spec
 
 _VIT_BLOCKS = 12
-_VIT_KINDS = (("block{}", ""), ("mlp{}", ".mlp.1"), ("heads{}", ".self_attention.head_outputs"),
-              ("heads{}_patches", ".self_attention.patch_head_outputs"))
+_VIT_KINDS = (
+    ("block{}", ""),
+    ("mlp{}", ".mlp.1"),
+    ("heads{}", ".self_attention.head_outputs"),
+    ("heads{}_patches", ".self_attention.patch_head_outputs"),
+)
 """(alias pattern, module path inside encoder block i) of each kind of ViT layer."""
 
 
@@ -33,12 +38,19 @@ def _efficientnet_lite(n_blocks: int) -> dict[str, str]:
 
 
 def _vit_b_16() -> dict[str, str]:
-    return {alias.format(i + 1): f"encoder.layers.encoder_layer_{i}{suffix}"
-            for alias, suffix in _VIT_KINDS for i in range(_VIT_BLOCKS)}
+    return {
+        alias.format(i + 1): f"encoder.layers.encoder_layer_{i}{suffix}"
+        for alias, suffix in _VIT_KINDS
+        for i in range(_VIT_BLOCKS)
+    }
 
 
-_ALIASES = {"resnet50": _resnet50, "efficientnet_lite0": functools.partial(_efficientnet_lite, 16),
-            "efficientnet_lite2": functools.partial(_efficientnet_lite, 21), "vit_b_16": _vit_b_16}
+_ALIASES = {
+    "resnet50": _resnet50,
+    "efficientnet_lite0": functools.partial(_efficientnet_lite, 16),
+    "efficientnet_lite2": functools.partial(_efficientnet_lite, 21),
+    "vit_b_16": _vit_b_16,
+}
 
 
 def layer_aliases(model: str) -> dict[str, str]:

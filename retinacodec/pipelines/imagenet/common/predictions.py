@@ -1,4 +1,5 @@
 """Top-1 predictions of a classifier on the center views of an image source."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,9 @@ from ....device import resolve_device
 from .images import ImageSource, Views
 
 
-def predict(module: nn.Module, views: Views, batch_size: int = 64, device: str | torch.device = "cpu",
-            progress: bool = True) -> np.ndarray:
+def predict(
+    module: nn.Module, views: Views, batch_size: int = 64, device: str | torch.device = "cpu", progress: bool = True
+) -> np.ndarray:
     """Top-1 class of the center view of every image.
 
     Parameters
@@ -39,8 +41,10 @@ def predict(module: nn.Module, views: Views, batch_size: int = 64, device: str |
     module.to(device)
     try:
         with torch.no_grad():
-            for start in progress_bar(range(0, len(positions), batch_size), desc="top-1", unit="batch", progress=progress):
-                inputs = views.load(positions[start:start + batch_size]).to(device)
+            for start in progress_bar(
+                range(0, len(positions), batch_size), desc="top-1", unit="batch", progress=progress
+            ):
+                inputs = views.load(positions[start : start + batch_size]).to(device)
                 predicted.append(module(inputs).argmax(1).cpu().numpy())
     finally:
         module.to("cpu")
@@ -64,10 +68,16 @@ def labelled(predicted: np.ndarray, source: ImageSource) -> xr.Dataset:
         ``image``; attrs ``images`` (the source's description, with the label mapping used).
     """
     truth = np.asarray(source.labels)
-    return xr.Dataset({"predicted": ("image", np.asarray(predicted)), "true_class": ("image", truth),
-                       "correct": ("image", (np.asarray(predicted) == truth).astype(np.int8)),
-                       "file": ("image", [p.name for p in source.paths])},
-                      coords={"image": np.arange(truth.size)}, attrs={"images": source.description})
+    return xr.Dataset(
+        {
+            "predicted": ("image", np.asarray(predicted)),
+            "true_class": ("image", truth),
+            "correct": ("image", (np.asarray(predicted) == truth).astype(np.int8)),
+            "file": ("image", [p.name for p in source.paths]),
+        },
+        coords={"image": np.arange(truth.size)},
+        attrs={"images": source.description},
+    )
 
 
 def top1_accuracy(predictions: xr.Dataset) -> float:
@@ -75,8 +85,16 @@ def top1_accuracy(predictions: xr.Dataset) -> float:
     return float(predictions["correct"].mean())
 
 
-def top1(model: str, images, labels=None, weights=None, batch_size: int | None = None, seed: int = 0,
-         device: str = "auto", progress: bool = True) -> xr.Dataset:
+def top1(
+    model: str,
+    images,
+    labels=None,
+    weights=None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> xr.Dataset:
     """Top-1 predictions of a zoo classifier on an image source (its evaluation preprocessing).
 
     Parameters
@@ -106,7 +124,8 @@ def top1(model: str, images, labels=None, weights=None, batch_size: int | None =
 
     source = find_images(images, labels)
     views = Views(source, model_spec(model).preprocessing, 0, seed)
-    predicted = predict(load_classifier(model, weights, seed), views, batch_size or FORWARD_BATCH_SIZE, device,
-                        progress)
+    predicted = predict(
+        load_classifier(model, weights, seed), views, batch_size or FORWARD_BATCH_SIZE, device, progress
+    )
     result = labelled(predicted, source)
     return result.assign_attrs(accuracy=top1_accuracy(result), model=model)

@@ -1,5 +1,6 @@
 """Settings of the ImageNet analyses: the control analysis (layers, quadrature, SAE, fractions,
 sizes per condition) and the per-layer analysis of :func:`run_imagenet`."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,19 +64,41 @@ class ControlSettings:
     """Seed of the SAE fits, the image draws, the random selections and the bootstrap."""
 
     def __post_init__(self) -> None:
-        for name in ("n_layers", "ig_steps", "chunk_images", "ig_batch_size", "batch_size", "sae_epochs",
-                     "n_target_images", "n_off_target_images", "n_random_draws", "n_random_images", "n_bootstrap"):
+        for name in (
+            "n_layers",
+            "ig_steps",
+            "chunk_images",
+            "ig_batch_size",
+            "batch_size",
+            "sae_epochs",
+            "n_target_images",
+            "n_off_target_images",
+            "n_random_draws",
+            "n_random_images",
+            "n_bootstrap",
+        ):
             check_int(name, getattr(self, name))
         check_int("stability_fits", self.stability_fits, minimum=0)
         if not self.fractions or not all(0 < f < 1 for f in self.fractions):
             raise RetinaCodecError(f"fractions {self.fractions!r}; expected fractions in (0, 1)")
 
     @classmethod
-    def fast(cls, **changes) -> "ControlSettings":
+    def fast(cls, **changes) -> ControlSettings:
         """A tiny run for tests: 2 layers, 2 nodes, few epochs, one stability fit, 3 fractions, few
         images per condition."""
-        tiny = dict(n_layers=2, ig_steps=2, chunk_images=8, sae_epochs=3, stability_fits=1, fractions=(0.02, 0.16, 0.64),
-                    n_target_images=3, n_off_target_images=3, n_random_draws=1, n_random_images=6, n_bootstrap=50)
+        tiny = dict(
+            n_layers=2,
+            ig_steps=2,
+            chunk_images=8,
+            sae_epochs=3,
+            stability_fits=1,
+            fractions=(0.02, 0.16, 0.64),
+            n_target_images=3,
+            n_off_target_images=3,
+            n_random_draws=1,
+            n_random_images=6,
+            n_bootstrap=50,
+        )
         return dataclasses.replace(cls(), **{**tiny, **changes})
 
     def as_dict(self) -> dict:
@@ -145,8 +168,15 @@ class ImagenetSettings:
     """Seed of the random views, of the SAE, of the class and image draws, and of random weights."""
 
     def __post_init__(self) -> None:
-        for name in ("n_steps", "sae_epochs", "batch_size", "n_map_images", "n_map_modes", "n_off_target",
-                     "min_samples"):
+        for name in (
+            "n_steps",
+            "sae_epochs",
+            "batch_size",
+            "n_map_images",
+            "n_map_modes",
+            "n_off_target",
+            "min_samples",
+        ):
             check_int(name, getattr(self, name))
         if self.chunk_size is not None:
             check_int("chunk_size", self.chunk_size)
@@ -164,8 +194,16 @@ class ImagenetSettings:
     @classmethod
     def fast(cls, **changes) -> ImagenetSettings:
         """A tiny run for tests: the last block, 2 nodes, 3 SAE epochs, one map of 2 modes."""
-        tiny = {"layers": ("block16",), "n_augment": 1, "n_steps": 2, "sae_epochs": 3, "n_map_images": 1,
-                "n_map_modes": 2, "batch_size": 16, "chunk_size": 6}
+        tiny = {
+            "layers": ("block16",),
+            "n_augment": 1,
+            "n_steps": 2,
+            "sae_epochs": 3,
+            "n_map_images": 1,
+            "n_map_modes": 2,
+            "batch_size": 16,
+            "chunk_size": 6,
+        }
         return dataclasses.replace(cls(), **{**tiny, **changes})
 
     def as_dict(self) -> dict:

@@ -1,6 +1,7 @@
 """One layer's contributions against its activations (the seed's table): sparsity, PCA
 dimensions, SAE fit and seed stability, mode-class correlations, the coupling of positive and
 negative parts, and the completeness of the contributions. Shared by both ImageNet analyses."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,14 +36,24 @@ def layer_statistics(data: xr.Dataset, fits: dict[str, xr.Dataset]) -> xr.Datase
         and the scalars of :func:`completeness`.
     """
     stats = xr.merge([sparsity(data), pca_dimensions(data)]).isel(layer=0, drop=True)
-    per_variable = xr.concat([
-        xr.Dataset({
-            "r2": fits[v]["r2"], "mean_l0": fits[v]["mean_l0"], "n_modes_above": fits[v]["n_modes_above"],
-            "max_correlation": fits[v]["max_label_correlation"].where(fits[v]["dead_modes"] == 0),
-            "n_dead_modes": fits[v]["dead_modes"].sum(),
-            "sign_coupling": sign_correlation(data, v)["mean"].isel(layer=0, drop=True),
-            "mean_stability": fits[v].get("mean_stability", xr.DataArray(np.nan)),
-        }) for v in VARIABLES], dim=pd.Index(list(VARIABLES), name="variable"), join="outer")
+    per_variable = xr.concat(
+        [
+            xr.Dataset(
+                {
+                    "r2": fits[v]["r2"],
+                    "mean_l0": fits[v]["mean_l0"],
+                    "n_modes_above": fits[v]["n_modes_above"],
+                    "max_correlation": fits[v]["max_label_correlation"].where(fits[v]["dead_modes"] == 0),
+                    "n_dead_modes": fits[v]["dead_modes"].sum(),
+                    "sign_coupling": sign_correlation(data, v)["mean"].isel(layer=0, drop=True),
+                    "mean_stability": fits[v].get("mean_stability", xr.DataArray(np.nan)),
+                }
+            )
+            for v in VARIABLES
+        ],
+        dim=pd.Index(list(VARIABLES), name="variable"),
+        join="outer",
+    )
     per_variable["best_correlation"] = per_variable["max_correlation"].max("mode")
     return xr.merge([stats, per_variable, completeness(data)], combine_attrs="drop_conflicts")
 
@@ -52,6 +63,10 @@ def completeness(data: xr.Dataset) -> xr.Dataset:
     (logits): ``completeness_error_max``, ``completeness_error_median`` and
     ``relative_completeness_error`` (median over samples of the error over the target's change)."""
     summary = completeness_summary(data)
-    return xr.Dataset({"completeness_error_max": summary["max_error"],
-                       "completeness_error_median": summary["median_error"],
-                       "relative_completeness_error": summary["median_relative_error"]})
+    return xr.Dataset(
+        {
+            "completeness_error_max": summary["max_error"],
+            "completeness_error_median": summary["median_error"],
+            "relative_completeness_error": summary["median_relative_error"],
+        }
+    )

@@ -1,5 +1,6 @@
 """Summary, figures and report of the ImageNet control analysis (numbers from the run's results
 only; the paper's figures, for ResNet-50, stand beside them as published)."""
+
 from __future__ import annotations
 
 import math
@@ -24,16 +25,20 @@ PAPER = {
 """The paper's figures (ResNet-50, ImageNet validation; approximate, read from its text): control
 at 2 % of the channels, best mode-class correlation (intermediate layers), modes over 0.2
 (layer 13) and PCA dimensions (layer 14)."""
-FIGURES = {"control_curves_ablate.png": "ablate", "control_curves_preserve.png": "preserve",
-           "control_layerwise.png": None}
+FIGURES = {
+    "control_curves_ablate.png": "ablate",
+    "control_curves_preserve.png": "preserve",
+    "control_layerwise.png": None,
+}
 
 
 def draw_figures(results: dict, layers: list[str], folder: Path) -> list[str]:
     """The curve figures (ablate, preserve) and the layer-wise summary; returns the file names."""
     summaries = {layer: results[layer]["curve_summary"] for layer in layers}
     for name, intervention in FIGURES.items():
-        figure = plot_layerwise_control(summaries) if intervention is None else plot_control_curves(summaries,
-                                                                                                    intervention)
+        figure = (
+            plot_layerwise_control(summaries) if intervention is None else plot_control_curves(summaries, intervention)
+        )
         save_figure(figure, folder / name)
     return list(FIGURES)
 
@@ -62,63 +67,111 @@ def _layer_record(result: dict) -> dict:
                 "off_target_accuracy_2pct": _interval(s.sel(**where).sel(**at), "off_target_accuracy"),
                 "target_accuracy_auc": _interval(s, "target_accuracy_auc", **where),
                 "off_target_accuracy_auc": _interval(s, "off_target_accuracy_auc", **where),
-                "specificity_auc": _interval(s, "specificity_auc", **where)}
-    gap = {i: _interval(s, "gap_auc", intervention=i) for i in s["intervention"].values.tolist()} if "gap_auc" in s else {}
+                "specificity_auc": _interval(s, "specificity_auc", **where),
+            }
+    gap = (
+        {i: _interval(s, "gap_auc", intervention=i) for i in s["intervention"].values.tolist()}
+        if "gap_auc" in s
+        else {}
+    )
     table = {}
     for variable in ("contribution", "activation"):
         v = stats.sel(variable=variable)
         table[variable] = {
-            "hoyer_median": round(float(v["hoyer"].sel(quantile=0.5, method="nearest")), 4) if "quantile" in v["hoyer"].dims
+            "hoyer_median": round(float(v["hoyer"].sel(quantile=0.5, method="nearest")), 4)
+            if "quantile" in v["hoyer"].dims
             else round(float(v["hoyer"]), 4),
-            "pca_dimensions_95": int(v["n_dimensions"]), "max_mode_class_correlation": round(float(v["best_correlation"]), 4),
-            "n_modes_above": int(v["n_modes_above"]), "sign_coupling": round(float(v["sign_coupling"]), 4),
-            "sae_r2": round(float(v["r2"]), 4), "mean_stability": _rounded(v["mean_stability"])}
-    completeness = {name: round(float(stats[name]), 4) for name in
-                    ("completeness_error_median", "completeness_error_max", "relative_completeness_error")}
-    return {"completeness": completeness, "n_channels": int(s.attrs.get("n_channels_layer", -1)), "control": control, "gap_specificity_auc": gap,
-            "statistics": table, "n_channels_at_2pct": int(s["n_channels"].sel(fraction=0.02, method="nearest"))}
+            "pca_dimensions_95": int(v["n_dimensions"]),
+            "max_mode_class_correlation": round(float(v["best_correlation"]), 4),
+            "n_modes_above": int(v["n_modes_above"]),
+            "sign_coupling": round(float(v["sign_coupling"]), 4),
+            "sae_r2": round(float(v["r2"]), 4),
+            "mean_stability": _rounded(v["mean_stability"]),
+        }
+    completeness = {
+        name: round(float(stats[name]), 4)
+        for name in ("completeness_error_median", "completeness_error_max", "relative_completeness_error")
+    }
+    return {
+        "completeness": completeness,
+        "n_channels": int(s.attrs.get("n_channels_layer", -1)),
+        "control": control,
+        "gap_specificity_auc": gap,
+        "statistics": table,
+        "n_channels_at_2pct": int(s["n_channels"].sel(fraction=0.02, method="nearest")),
+    }
 
 
-def summary(predictions: xr.Dataset, results: dict, layers: list[str], settings: ControlSettings, origin: dict,
-            seconds: dict[str, float], fit: dict) -> dict:
+def summary(
+    predictions: xr.Dataset,
+    results: dict,
+    layers: list[str],
+    settings: ControlSettings,
+    origin: dict,
+    seconds: dict[str, float],
+    fit: dict,
+) -> dict:
     """The run's numbers as a JSON-typed record: top-1, per-layer control and statistics, timings;
     ``fit`` describes the fit images (``n_images``, ``description``)."""
     correct = predictions["correct"].values
     return {
-        "retinacodec_version": __version__, "model": settings.model, "weights": origin["weights"],
+        "retinacodec_version": __version__,
+        "model": settings.model,
+        "weights": origin["weights"],
         "top1": {"correct": int(correct.sum()), "n_images": int(correct.size), "accuracy": float(correct.mean())},
-        "held_out_images": predictions.attrs.get("images", ""), "fit_images": fit, "settings": settings.as_dict(), "layers": layers,
+        "held_out_images": predictions.attrs.get("images", ""),
+        "fit_images": fit,
+        "settings": settings.as_dict(),
+        "layers": layers,
         "per_layer": (per_layer := {layer: _layer_record(results[layer]) for layer in layers}),
-        "gap_opens": {i: next((layer for layer in layers if per_layer[layer]["gap_specificity_auc"].get(i, [0, 0])[1] > 0),
-                              None) for i in ("ablate", "preserve")},
+        "gap_opens": {
+            i: next((layer for layer in layers if per_layer[layer]["gap_specificity_auc"].get(i, [0, 0])[1] > 0), None)
+            for i in ("ablate", "preserve")
+        },
         "seconds": {step: round(value, 1) for step, value in seconds.items()},
-        "total_seconds": round(sum(seconds.values()), 1), "paper": PAPER,
+        "total_seconds": round(sum(seconds.values()), 1),
+        "paper": PAPER,
     }
 
 
 def _fmt(values: list[float], percent: bool = True) -> str:
     scale = 100 if percent else 1
-    return f"{scale * values[0]:.0f} [{scale * values[1]:.0f}, {scale * values[2]:.0f}]" if percent else \
-        f"{values[0]:.2f} [{values[1]:.2f}, {values[2]:.2f}]"
+    return (
+        f"{scale * values[0]:.0f} [{scale * values[1]:.0f}, {scale * values[2]:.0f}]"
+        if percent
+        else f"{values[0]:.2f} [{values[1]:.2f}, {values[2]:.2f}]"
+    )
 
 
 def tables(record: dict) -> str:
     """Markdown tables of a summary record: control at 2 %, specificity per layer, the seed's table."""
     layers = record["layers"]
     paper = record["paper"]
-    lines = ["| layer | ch. (2 %) | ablate 2 %: contribution | activation | random | preserve 2 %: contribution | "
-             "activation | random |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| layer | ch. (2 %) | ablate 2 %: contribution | activation | random | preserve 2 %: contribution | "
+        "activation | random |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for layer in layers:
         c = record["per_layer"][layer]["control"]
-        cells = [_fmt(c[f"{i}_{s}"]["target_accuracy_2pct"]) for i in ("ablate", "preserve")
-                 for s in ("contribution", "activation", "random")]
+        cells = [
+            _fmt(c[f"{i}_{s}"]["target_accuracy_2pct"])
+            for i in ("ablate", "preserve")
+            for s in ("contribution", "activation", "random")
+        ]
         lines.append(f"| {layer} | {record['per_layer'][layer]['n_channels_at_2pct']} | " + " | ".join(cells) + " |")
-    lines.append(f"| paper (ResNet-50) | | ~{100 * paper['ablate_2pct_target_accuracy']['contribution']:.0f} | "
-                 f"~{100 * paper['ablate_2pct_target_accuracy']['activation']:.0f} | | "
-                 f"~{100 * paper['preserve_2pct_target_accuracy']['contribution']:.0f} | "
-                 f"~{100 * paper['preserve_2pct_target_accuracy']['activation']:.0f} | |")
-    lines += ["", "| layer | ablate specificity AUC: contribution | activation | random | gap | preserve: contribution "
-              "| activation | random | gap |", "|---|---|---|---|---|---|---|---|---|"]
+    lines.append(
+        f"| paper (ResNet-50) | | ~{100 * paper['ablate_2pct_target_accuracy']['contribution']:.0f} | "
+        f"~{100 * paper['ablate_2pct_target_accuracy']['activation']:.0f} | | "
+        f"~{100 * paper['preserve_2pct_target_accuracy']['contribution']:.0f} | "
+        f"~{100 * paper['preserve_2pct_target_accuracy']['activation']:.0f} | |"
+    )
+    lines += [
+        "",
+        "| layer | ablate specificity AUC: contribution | activation | random | gap | preserve: contribution "
+        "| activation | random | gap |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for layer in layers:
         c = record["per_layer"][layer]["control"]
         gap = record["per_layer"][layer]["gap_specificity_auc"]
@@ -127,21 +180,29 @@ def tables(record: dict) -> str:
             cells += [_fmt(c[f"{i}_{s}"]["specificity_auc"], False) for s in ("contribution", "activation", "random")]
             cells.append(_fmt(gap[i], False) if i in gap else "")
         lines.append(f"| {layer} | " + " | ".join(cells) + " |")
-    lines += ["", "| layer | sparsity (Hoyer, median) C / A | PCA dims 95 % C / A | max mode-class r C / A | "
-              "modes > 0.2 C / A | pos-neg coupling C / A | seed stability C / A | SAE R² C / A | "
-              "completeness error: median (max) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| layer | sparsity (Hoyer, median) C / A | PCA dims 95 % C / A | max mode-class r C / A | "
+        "modes > 0.2 C / A | pos-neg coupling C / A | seed stability C / A | SAE R² C / A | "
+        "completeness error: median (max) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for layer in layers:
         t = record["per_layer"][layer]["statistics"]
         c, a = t["contribution"], t["activation"]
-        lines.append(f"| {layer} | {c['hoyer_median']:.2f} / {a['hoyer_median']:.2f} | {c['pca_dimensions_95']} / "
-                     f"{a['pca_dimensions_95']} | {c['max_mode_class_correlation']:.2f} / "
-                     f"{a['max_mode_class_correlation']:.2f} | {c['n_modes_above']} / {a['n_modes_above']} | "
-                     f"{c['sign_coupling']:.2f} / {a['sign_coupling']:.2f} | {_stability(c)} / {_stability(a)} | "
-                     f"{c['sae_r2']:.2f} / {a['sae_r2']:.2f} | {_completeness(record['per_layer'][layer])} |")
-    lines.append(f"| paper (ResNet-50) | C higher | ~{paper['pca_dimensions_95']['contribution']} / "
-                 f"~{paper['pca_dimensions_95']['activation']} | {paper['max_mode_class_correlation']['contribution']}+"
-                 f" / ~{paper['max_mode_class_correlation']['activation']} | {paper['n_modes_above_0.2']['contribution']}+"
-                 f" / ~{paper['n_modes_above_0.2']['activation']} | decouples with depth | | | |")
+        lines.append(
+            f"| {layer} | {c['hoyer_median']:.2f} / {a['hoyer_median']:.2f} | {c['pca_dimensions_95']} / "
+            f"{a['pca_dimensions_95']} | {c['max_mode_class_correlation']:.2f} / "
+            f"{a['max_mode_class_correlation']:.2f} | {c['n_modes_above']} / {a['n_modes_above']} | "
+            f"{c['sign_coupling']:.2f} / {a['sign_coupling']:.2f} | {_stability(c)} / {_stability(a)} | "
+            f"{c['sae_r2']:.2f} / {a['sae_r2']:.2f} | {_completeness(record['per_layer'][layer])} |"
+        )
+    lines.append(
+        f"| paper (ResNet-50) | C higher | ~{paper['pca_dimensions_95']['contribution']} / "
+        f"~{paper['pca_dimensions_95']['activation']} | {paper['max_mode_class_correlation']['contribution']}+"
+        f" / ~{paper['max_mode_class_correlation']['activation']} | {paper['n_modes_above_0.2']['contribution']}+"
+        f" / ~{paper['n_modes_above_0.2']['activation']} | decouples with depth | | | |"
+    )
     return "\n".join(lines)
 
 
@@ -155,42 +216,57 @@ def _completeness(layer: dict) -> str:
     c = layer.get("completeness")
     if c is None:
         return "n/a"
-    return (f"{c['completeness_error_median']:.2g} ({c['completeness_error_max']:.2g}) logit, "
-            f"{100 * c['relative_completeness_error']:.1f} %")
+    return (
+        f"{c['completeness_error_median']:.2g} ({c['completeness_error_max']:.2g}) logit, "
+        f"{100 * c['relative_completeness_error']:.1f} %"
+    )
 
 
 def sizes(record: dict) -> str:
     """One paragraph stating the sizes of the run."""
     s = record["settings"]
-    return (f"{record['model']}, top-1 on the held-out images {record['top1']['correct']}/{record['top1']['n_images']}"
-            f" = {100 * record['top1']['accuracy']:.1f} %. Modes: SAE fits on {record['fit_images']['n_images']} fit "
-            f"images' input-path contributions "
-            f"to the top logit ({s['ig_steps']} Gauss-Legendre nodes, all layers in one pass) and activations. "
-            f"Control on held-out images only: per class and selection {s['n_target_images']} target and "
-            f"{s['n_off_target_images']} off-target images; {s['n_random_draws']} random selections per fraction on "
-            f"{s['n_random_images']} images; fractions {', '.join(f'{100 * f:g} %' for f in s['fractions'])}; "
-            f"{s['n_bootstrap']} bootstrap resamples of the images (within class), 95 % intervals in brackets. "
-            f"Seed stability of the modes: {_stability_fits(s)}. "
-            f"Wall time of all steps: {record['total_seconds'] / 60:.1f} min. First layer whose contribution-minus-"
-            f"activation specificity gap (AUC) has its interval above 0: ablate "
-            f"{record['gap_opens']['ablate'] or 'none'}, preserve {record['gap_opens']['preserve'] or 'none'}.")
+    return (
+        f"{record['model']}, top-1 on the held-out images {record['top1']['correct']}/{record['top1']['n_images']}"
+        f" = {100 * record['top1']['accuracy']:.1f} %. Modes: SAE fits on {record['fit_images']['n_images']} fit "
+        f"images' input-path contributions "
+        f"to the top logit ({s['ig_steps']} Gauss-Legendre nodes, all layers in one pass) and activations. "
+        f"Control on held-out images only: per class and selection {s['n_target_images']} target and "
+        f"{s['n_off_target_images']} off-target images; {s['n_random_draws']} random selections per fraction on "
+        f"{s['n_random_images']} images; fractions {', '.join(f'{100 * f:g} %' for f in s['fractions'])}; "
+        f"{s['n_bootstrap']} bootstrap resamples of the images (within class), 95 % intervals in brackets. "
+        f"Seed stability of the modes: {_stability_fits(s)}. "
+        f"Wall time of all steps: {record['total_seconds'] / 60:.1f} min. First layer whose contribution-minus-"
+        f"activation specificity gap (AUC) has its interval above 0: ablate "
+        f"{record['gap_opens']['ablate'] or 'none'}, preserve {record['gap_opens']['preserve'] or 'none'}."
+    )
 
 
 def _stability_fits(settings: dict) -> str:
     n = settings.get("stability_fits", 2)
-    return ("not scored (no extra fits)" if n == 0 else
-            f"each live mode's cosine with its partner in a one-to-one (Hungarian) match to the modes of "
-            f"{n} SAE fit(s) with other seeds, averaged over the modes")
+    return (
+        "not scored (no extra fits)"
+        if n == 0
+        else f"each live mode's cosine with its partner in a one-to-one (Hungarian) match to the modes of "
+        f"{n} SAE fit(s) with other seeds, averaged over the modes"
+    )
 
 
 def write_report(record: dict, figures: list[str], path: str | os.PathLike) -> Path:
     """``report.md``: sizes, tables, figures and the per-step timings."""
     steps = "\n".join(f"| {step} | {seconds:.0f} |" for step, seconds in record["seconds"].items())
-    text = "\n\n".join([
-        f"# CODEC control analysis: {record['model']}", sizes(record), tables(record),
-        "\n".join(f"![{name}]({name})" for name in figures),
-        "| step | s |\n|---|---|\n" + steps, f"retinacodec {record['retinacodec_version']}",
-    ]) + "\n"
+    text = (
+        "\n\n".join(
+            [
+                f"# CODEC control analysis: {record['model']}",
+                sizes(record),
+                tables(record),
+                "\n".join(f"![{name}]({name})" for name in figures),
+                "| step | s |\n|---|---|\n" + steps,
+                f"retinacodec {record['retinacodec_version']}",
+            ]
+        )
+        + "\n"
+    )
     path = Path(path)
     with atomic_destination(path) as tmp:
         tmp.write_text(text)

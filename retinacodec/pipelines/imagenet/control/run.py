@@ -8,14 +8,15 @@ every layer in one input-path pass), modes_<layer> (SAE modes of contributions a
 their class correlations and the layer's statistics), control_<layer> (control curves on the
 held-out images). Figures, ``summary.json`` and ``report.md`` are redrawn from the results.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,11 +29,11 @@ from ....io.atomic import atomic_destination
 from ....io.resumable import Workspace
 from ....models.adapter import adapt
 from ....models.zoo import load_classifier, model_spec, weights_origin
-from . import steps
-from .report import draw_figures, summary, write_report
 from ..common.images import Views, find_images
 from ..common.layers import layer_aliases
 from ..common.settings import ControlSettings
+from . import steps
+from .report import draw_figures, summary, write_report
 
 PROGRAM = "retinacodec imagenet control"
 """The run folder's manifest label."""
@@ -119,8 +120,10 @@ def run_control(
     held_out, fit = find_images(images), find_images(fit_images)
     overlap = {p.resolve() for p in held_out.paths} & {p.resolve() for p in fit.paths}
     if overlap:
-        raise RetinaCodecError(f"{len(overlap)} images are both fit and held-out images (e.g. {sorted(overlap)[0]}); "
-                               "expected disjoint folders")
+        raise RetinaCodecError(
+            f"{len(overlap)} images are both fit and held-out images (e.g. {sorted(overlap)[0]}); "
+            "expected disjoint folders"
+        )
     if len(set(held_out.labels)) < 2:
         raise RetinaCodecError("the held-out images are all of one class; expected images of at least two classes")
     prep = model_spec(settings.model).preprocessing
@@ -132,18 +135,27 @@ def run_control(
     layers = list(settings.layers) if settings.layers else steps.spread_layers(settings.model, settings.n_layers)
     for layer in layers:
         adapted.resolve(layer)
-    fingerprint = {"program": PROGRAM, "settings": settings.as_dict(), "layers": layers,
-                   "weights_sha256": origin["weights_sha256"], "held_out": held_out.fingerprint(),
-                   "fit": fit.fingerprint(), "retinacodec_version": __version__}
+    fingerprint = {
+        "program": PROGRAM,
+        "settings": settings.as_dict(),
+        "layers": layers,
+        "weights_sha256": origin["weights_sha256"],
+        "held_out": held_out.fingerprint(),
+        "fit": fit.fingerprint(),
+        "retinacodec_version": __version__,
+    }
     workspace = Workspace(output_dir, fingerprint, overwrite=overwrite, log=log, program=PROGRAM)
     budget = _Budget(time_budget_s, log)
     log(f"held-out images: {held_out.description}; fit images: {fit.description}")
-    result = budget.run(workspace, "predictions",
-                        lambda: steps.predictions(module, views["held_out"], settings, progress, device))
+    result = budget.run(
+        workspace, "predictions", lambda: steps.predictions(module, views["held_out"], settings, progress, device)
+    )
     if result is not None:
         correct = result["predictions"]["correct"].values
-        log(f"top-1 accuracy of {settings.model} on the {correct.size} held-out images: "
-            f"{int(correct.sum())}/{correct.size} = {100 * correct.mean():.1f} %")
+        log(
+            f"top-1 accuracy of {settings.model} on the {correct.size} held-out images: "
+            f"{int(correct.sum())}/{correct.size} = {100 * correct.mean():.1f} %"
+        )
     data = _fit_contributions(workspace, budget, adapted, views["fit"], layers, settings, progress, device)
     results = _per_layer(workspace, budget, adapted, views, layers, data, settings, progress, device)
     if budget.stopped or result is None or results is None:
@@ -152,25 +164,43 @@ def run_control(
     return _finish(workspace, result["predictions"], results, layers, settings, origin, fit_record, log)
 
 
-def _fit_contributions(workspace: Workspace, budget: _Budget, adapted, views: Views, layers: list[str],
-                       settings: ControlSettings, progress: bool, device: torch.device) -> dict[str, xr.Dataset] | None:
+def _fit_contributions(
+    workspace: Workspace,
+    budget: _Budget,
+    adapted,
+    views: Views,
+    layers: list[str],
+    settings: ControlSettings,
+    progress: bool,
+    device: torch.device,
+) -> dict[str, xr.Dataset] | None:
     """Contributions of the fit images chunk by chunk, concatenated per layer (None until all are done)."""
     n_images = len(views.source.paths)
     parts = []
     for number, first in enumerate(range(0, n_images, settings.chunk_images)):
         chunk = range(first, min(n_images, first + settings.chunk_images))
-        part = budget.run(workspace, f"contributions_{number:02d}",
-                          lambda chunk=chunk: steps.fit_contributions(adapted, views, layers, chunk, settings,
-                                                                      progress, device))
+        part = budget.run(
+            workspace,
+            f"contributions_{number:02d}",
+            lambda chunk=chunk: steps.fit_contributions(adapted, views, layers, chunk, settings, progress, device),
+        )
         if part is None:
             return None
         parts.append(part)
     return {layer: xr.concat([p[f"contributions_{layer}"] for p in parts], dim="sample") for layer in layers}
 
 
-def _per_layer(workspace: Workspace, budget: _Budget, adapted, views: dict[str, Views], layers: list[str],
-               data: dict[str, xr.Dataset] | None, settings: ControlSettings, progress: bool,
-               device: torch.device) -> dict | None:
+def _per_layer(
+    workspace: Workspace,
+    budget: _Budget,
+    adapted,
+    views: dict[str, Views],
+    layers: list[str],
+    data: dict[str, xr.Dataset] | None,
+    settings: ControlSettings,
+    progress: bool,
+    device: torch.device,
+) -> dict | None:
     """Modes, statistics and control curves of every layer (None until all are done)."""
     if data is None:
         return None
@@ -179,8 +209,9 @@ def _per_layer(workspace: Workspace, budget: _Budget, adapted, views: dict[str, 
     loaded: list = []
     results = {}
     for layer in layers:
-        modes = budget.run(workspace, f"modes_{layer}",
-                           lambda layer=layer: steps.layer_modes(data[layer], settings, progress, device))
+        modes = budget.run(
+            workspace, f"modes_{layer}", lambda layer=layer: steps.layer_modes(data[layer], settings, progress, device)
+        )
         if modes is None:
             return None
 
@@ -196,8 +227,16 @@ def _per_layer(workspace: Workspace, budget: _Budget, adapted, views: dict[str, 
     return results
 
 
-def _finish(workspace: Workspace, predictions: xr.Dataset, results: dict, layers: list[str],
-            settings: ControlSettings, origin: dict, fit: dict, log: Callable[[str], None]) -> Path:
+def _finish(
+    workspace: Workspace,
+    predictions: xr.Dataset,
+    results: dict,
+    layers: list[str],
+    settings: ControlSettings,
+    origin: dict,
+    fit: dict,
+    log: Callable[[str], None],
+) -> Path:
     """Figures, ``summary.json`` and ``report.md`` from the finished steps."""
     figures = draw_figures(results, layers, workspace.folder)
     record = summary(predictions, results, layers, settings, origin, workspace.seconds(), fit)

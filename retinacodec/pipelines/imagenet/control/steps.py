@@ -4,6 +4,7 @@ for a :class:`~retinacodec.io.resumable.Workspace`.
 Every function calls the library's own stages (contributions, SAE modes, statistics, control
 curves); this module only chooses their inputs.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,24 +33,47 @@ def spread_layers(model: str, n_layers: int) -> list[str]:
     return [layers[i] for i in picks]
 
 
-def predictions(module: torch.nn.Module, views: Views, settings: ControlSettings, progress: bool,
-                device: torch.device) -> dict:
+def predictions(
+    module: torch.nn.Module, views: Views, settings: ControlSettings, progress: bool, device: torch.device
+) -> dict:
     """Top-1 class of every held-out image (:func:`~retinacodec.pipelines.imagenet.common.predictions.labelled`)."""
-    return {"predictions": labelled(predict(module, views, batch_size=settings.batch_size, device=device,
-                                            progress=progress), views.source)}
+    return {
+        "predictions": labelled(
+            predict(module, views, batch_size=settings.batch_size, device=device, progress=progress), views.source
+        )
+    }
 
 
-def fit_contributions(adapted: AdaptedModel, views: Views, layers: list[str], images: range,
-                      settings: ControlSettings, progress: bool, device: torch.device) -> dict:
+def fit_contributions(
+    adapted: AdaptedModel,
+    views: Views,
+    layers: list[str],
+    images: range,
+    settings: ControlSettings,
+    progress: bool,
+    device: torch.device,
+) -> dict:
     """Input-path contributions to the top logit and activations, split by sign, of every layer
     in one pass, for the fit images ``images``: ``contributions_<layer>`` (sample, channel, sign)."""
     inputs = views.load(views.center(images))
-    results = contributions(adapted, inputs, target="top", layers=layers, path="input", n_steps=settings.ig_steps,
-                            split="sign", batch_size=settings.ig_batch_size, device=device, progress=progress)
+    results = contributions(
+        adapted,
+        inputs,
+        target="top",
+        layers=layers,
+        path="input",
+        n_steps=settings.ig_steps,
+        split="sign",
+        batch_size=settings.ig_batch_size,
+        device=device,
+        progress=progress,
+    )
     labels = np.asarray(views.source.labels)[list(images)]
     coords = {"sample": pd.Index(list(images), name="sample"), "true_class": ("sample", labels)}
-    return {f"contributions_{layer}": ds.drop_vars(["sample", "image"]).assign_coords(coords)
-            for layer, ds in results.items()}
+    return {
+        f"contributions_{layer}": ds.drop_vars(["sample", "image"]).assign_coords(coords)
+        for layer, ds in results.items()
+    }
 
 
 def layer_modes(data: xr.Dataset, settings: ControlSettings, progress: bool, device: torch.device) -> dict:
@@ -57,18 +81,31 @@ def layer_modes(data: xr.Dataset, settings: ControlSettings, progress: bool, dev
     correlations and the layer's statistics (the seed's table)."""
     outputs, fits = {}, {}
     for variable in VARIABLES:
-        sae, result = fit_modes(data, labels="true_class", label_threshold=settings.label_threshold,
-                                stability_fits=settings.stability_fits, variable=variable,
-                                epochs=settings.sae_epochs, seed=settings.seed,
-                                batch_size=min(128, data.sizes["sample"]), device=str(device), progress=progress)
+        sae, result = fit_modes(
+            data,
+            labels="true_class",
+            label_threshold=settings.label_threshold,
+            stability_fits=settings.stability_fits,
+            variable=variable,
+            epochs=settings.sae_epochs,
+            seed=settings.seed,
+            batch_size=min(128, data.sizes["sample"]),
+            device=str(device),
+            progress=progress,
+        )
         outputs[f"sae_{variable}"], outputs[f"modes_{variable}"] = sae, result
         fits[variable] = result
     outputs["statistics"] = layer_statistics(data, fits)
     return outputs
 
 
-def rankings(saes: dict[str, SAE], fits: dict[str, xr.Dataset], fit_labels: np.ndarray, classes: np.ndarray,
-             settings: ControlSettings) -> xr.DataArray:
+def rankings(
+    saes: dict[str, SAE],
+    fits: dict[str, xr.Dataset],
+    fit_labels: np.ndarray,
+    classes: np.ndarray,
+    settings: ControlSettings,
+) -> xr.DataArray:
     """Channel rankings (ranking, rank), strongest first: for each class, the channels of the
     contribution mode and of the activation mode most correlated with the class on the fit images
     (weight :math:`\\sum_s |d_{mcs}|`); then ``n_random_draws`` random permutations (class -1)."""
@@ -87,9 +124,12 @@ def rankings(saes: dict[str, SAE], fits: dict[str, xr.Dataset], fit_labels: np.n
         selection.append("random")
         target.append(-1)
         mode.append(-1)
-    return xr.DataArray(np.array(rows), dims=("ranking", "rank"),
-                        coords={"selection": ("ranking", selection), "target_class": ("ranking", target),
-                                "mode": ("ranking", mode)}, name="channel")
+    return xr.DataArray(
+        np.array(rows),
+        dims=("ranking", "rank"),
+        coords={"selection": ("ranking", selection), "target_class": ("ranking", target), "mode": ("ranking", mode)},
+        name="channel",
+    )
 
 
 def image_sets(order: xr.DataArray, labels: np.ndarray, settings: ControlSettings) -> xr.DataArray:
@@ -120,14 +160,31 @@ def _spread(rng: np.random.Generator, labels: np.ndarray, classes, total: int) -
     return picks
 
 
-def layer_control(adapted: AdaptedModel, layer: str, images: torch.Tensor, labels: np.ndarray,
-                  modes: dict, fit_labels: np.ndarray, settings: ControlSettings, progress: bool) -> dict:
+def layer_control(
+    adapted: AdaptedModel,
+    layer: str,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    modes: dict,
+    fit_labels: np.ndarray,
+    settings: ControlSettings,
+    progress: bool,
+) -> dict:
     """Control curves of one layer on the held-out images and their summary with bootstrap intervals
     (on the device of ``adapted`` and ``images``)."""
     classes = np.unique(labels)
     fits = {v: modes[f"modes_{v}"] for v in VARIABLES}
     order = rankings({v: modes[f"sae_{v}"] for v in VARIABLES}, fits, fit_labels, classes, settings)
     sets = image_sets(order, labels, settings)
-    curves = classifier_control_curves(adapted, images, labels, layer, order, settings.fractions, sets,
-                            batch_size=4 * settings.batch_size, progress=progress)
+    curves = classifier_control_curves(
+        adapted,
+        images,
+        labels,
+        layer,
+        order,
+        settings.fractions,
+        sets,
+        batch_size=4 * settings.batch_size,
+        progress=progress,
+    )
     return {"curves": curves, "curve_summary": curve_summary(curves, settings.n_bootstrap, settings.seed)}

@@ -1,5 +1,6 @@
 """Figures of the ImageNet analyses: contribution maps next to their images, and the control
 experiment across layers (contribution modes against activation modes)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,10 +31,15 @@ def plot_contribution_maps(maps: xr.DataArray, pictures: np.ndarray, titles: lis
         One row per image: the image, then one map per mode (red: the mode's channels drive the
         target up from there, blue: down), on a colour scale symmetric about 0 shared by the row.
     """
-    if maps.dims != ("image", "mode", "y", "x") or pictures.shape[:3] != (maps.sizes["image"], maps.sizes["y"],
-                                                                           maps.sizes["x"]):
-        raise RetinaCodecError(f"maps have dims {maps.dims} and pictures shape {pictures.shape}; expected maps "
-                               "(image, mode, y, x) and pictures (image, y, x, 3) of the same images")
+    if maps.dims != ("image", "mode", "y", "x") or pictures.shape[:3] != (
+        maps.sizes["image"],
+        maps.sizes["y"],
+        maps.sizes["x"],
+    ):
+        raise RetinaCodecError(
+            f"maps have dims {maps.dims} and pictures shape {pictures.shape}; expected maps "
+            "(image, mode, y, x) and pictures (image, y, x, 3) of the same images"
+        )
     n_images, n_modes = maps.sizes["image"], maps.sizes["mode"]
     fig = Figure(figsize=(1.9 * (n_modes + 1) + 0.6, 1.9 * n_images + 0.4), layout="constrained")
     axes = np.asarray(fig.subplots(n_images, n_modes + 1, squeeze=False))
@@ -73,15 +79,18 @@ def plot_layerwise_control(summary: xr.Dataset) -> Figure:
     """
     for name in ("target_accuracy", "off_target_accuracy"):
         if name not in summary or set(summary[name].dims) != {"layer", "selection", "intervention"}:
-            raise RetinaCodecError(f"summary lacks {name} (layer, selection, intervention); expected the summary "
-                                   "of run_imagenet")
+            raise RetinaCodecError(
+                f"summary lacks {name} (layer, selection, intervention); expected the summary of run_imagenet"
+            )
     layers = [str(v) for v in summary["layer"].values]
     x = np.arange(len(layers))
     fig = Figure(figsize=(max(6.0, 0.45 * len(layers)), 8.0), layout="constrained")
     axes = fig.subplots(3, 1, sharex=True, sharey=True)
-    panels = (("target_accuracy", ("ablate",), "ablation: target-class accuracy"),
-              ("target_accuracy", ("preserve",), "preservation: target-class accuracy"),
-              ("off_target_accuracy", ("ablate", "preserve"), "off-target accuracy"))
+    panels = (
+        ("target_accuracy", ("ablate",), "ablation: target-class accuracy"),
+        ("target_accuracy", ("preserve",), "preservation: target-class accuracy"),
+        ("off_target_accuracy", ("ablate", "preserve"), "off-target accuracy"),
+    )
     for ax, (variable, interventions, title) in zip(axes, panels):
         values = summary[variable]
         ax.plot(x, values.sel(intervention="none").mean("selection").values, ":", color="grey", label="unperturbed")
@@ -89,16 +98,23 @@ def plot_layerwise_control(summary: xr.Dataset) -> Figure:
         for k, selection in enumerate(selections):
             shift = 0.08 * (k - (len(selections) - 1) / 2)  # side by side where the values coincide
             for intervention in interventions:
-                ax.plot(x + shift, values.sel(selection=selection, intervention=intervention).values,
-                        "o-" if intervention == "ablate" else "s--", color=_COLORS.get(str(selection)), ms=3,
-                        label=f"{selection} modes, {intervention}")
+                ax.plot(
+                    x + shift,
+                    values.sel(selection=selection, intervention=intervention).values,
+                    "o-" if intervention == "ablate" else "s--",
+                    color=_COLORS.get(str(selection)),
+                    ms=3,
+                    label=f"{selection} modes, {intervention}",
+                )
         ax.set_title(title, fontsize=10)
         ax.set_ylim(-0.03, 1.03)
         ax.set_ylabel("accuracy")
     axes[-1].set_xticks(x, layers, rotation=60 if len(layers) > 6 else 0, fontsize=7)
     axes[-1].set_xlabel("layer")
-    fig.legend(*axes[-1].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=7,
-               frameon=False)
-    fig.suptitle(f"network control with {summary.attrs.get('control_fraction', 0.02) * 100:g} % of the channels, "
-                 f"{summary.attrs.get('model', '')}", fontsize=10)
+    fig.legend(*axes[-1].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=7, frameon=False)
+    fig.suptitle(
+        f"network control with {summary.attrs.get('control_fraction', 0.02) * 100:g} % of the channels, "
+        f"{summary.attrs.get('model', '')}",
+        fontsize=10,
+    )
     return fig

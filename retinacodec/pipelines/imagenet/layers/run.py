@@ -14,6 +14,7 @@ layer are read back; a layer's contributions are computed chunk by chunk
 (:func:`retinacodec.parallel.run_chunked`), so an interrupted layer resumes after its last chunk.
 Rerunning with other settings in the same folder is refused.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,13 +40,13 @@ from ....parallel.cluster import check_cluster_options, dask_client
 from ....parallel.contributions import load_job_model
 from ....plots import save_figure
 from ....plots.modes import plot_dimensions, plot_mode_labels, plot_sparsity
-from . import steps as analysis_steps
-from .figures import plot_layerwise_control
 from ..common.images import Views, augmentations_needed, find_images
 from ..common.layers import default_layers, layer_aliases
 from ..common.predictions import labelled, predict, top1_accuracy
-from .report import write_report
 from ..common.settings import ImagenetSettings
+from . import steps as analysis_steps
+from .figures import plot_layerwise_control
+from .report import write_report
 
 PROGRAM = "retinacodec imagenet"
 """The run folder's manifest label."""
@@ -127,41 +128,80 @@ def run_imagenet(
     check_cluster_options(workers, scheduler)
     origin = weights_origin(settings.model, weights, settings.seed)
     source = find_images(images, labels)
-    n_augment = augmentations_needed(len(source.paths), settings.min_samples) if settings.n_augment is None \
+    n_augment = (
+        augmentations_needed(len(source.paths), settings.min_samples)
+        if settings.n_augment is None
         else settings.n_augment
+    )
     views = Views(source, spec.preprocessing, n_augment, settings.seed)
-    factory = functools.partial(load_classifier, settings.model, None if weights is None else os.fspath(weights),
-                                settings.seed)
+    factory = functools.partial(
+        load_classifier, settings.model, None if weights is None else os.fspath(weights), settings.seed
+    )
     module = load_job_model(factory)
     adapted = adapt(module, layers=layer_aliases(settings.model))
     chosen = default_layers(settings.model, settings.class_token) if settings.layers is None else list(settings.layers)
     aliases = {name: adapted.resolve(name) for name in chosen}
     _check_labels(module, views, settings.model)
-    params = {**settings.as_dict(), "weights_sha256": origin["weights_sha256"], "images": source.fingerprint(),
-              "n_augment": int(n_augment), "retinacodec_version": __version__}
+    params = {
+        **settings.as_dict(),
+        "weights_sha256": origin["weights_sha256"],
+        "images": source.fingerprint(),
+        "n_augment": int(n_augment),
+        "retinacodec_version": __version__,
+    }
     workspace = Workspace(output_dir, params, overwrite=overwrite, log=log, program=PROGRAM)
-    predictions = workspace.run("predictions", lambda: {"predictions": labelled(
-        predict(module, views, settings.batch_size, resolve_device(device), progress), source)})["predictions"]
-    log(f"top-1 accuracy of {settings.model} on {len(source.paths)} images ({source.description}): "
-        f"{int(predictions['correct'].sum())}/{len(source.paths)} = {100 * top1_accuracy(predictions):.1f} %")
+    predictions = workspace.run(
+        "predictions",
+        lambda: {
+            "predictions": labelled(
+                predict(module, views, settings.batch_size, resolve_device(device), progress), source
+            )
+        },
+    )["predictions"]
+    log(
+        f"top-1 accuracy of {settings.model} on {len(source.paths)} images ({source.description}): "
+        f"{int(predictions['correct'].sum())}/{len(source.paths)} = {100 * top1_accuracy(predictions):.1f} %"
+    )
     image_labels = np.asarray(source.labels)
     classes = analysis_steps.control_classes(image_labels, settings.control_classes, settings.seed)
     control_images = analysis_steps.control_set(image_labels, classes, settings.n_off_target, settings.seed)
-    threads = threads if threads is not None else (
-        torch.get_num_threads() if workers is None and scheduler is None else 1)
+    threads = (
+        threads if threads is not None else (torch.get_num_threads() if workers is None and scheduler is None else 1)
+    )
     with dask_client(workers, scheduler) as client:  # one cluster for every layer
-        run = analysis_steps.LayerContext(settings, adapted, factory, views, params, predictions, classes,
-                                          control_images, views.load(views.center(control_images)),
-                                          {"scheduler": client, "threads": threads}, device, progress)
+        run = analysis_steps.LayerContext(
+            settings,
+            adapted,
+            factory,
+            views,
+            params,
+            predictions,
+            classes,
+            control_images,
+            views.load(views.center(control_images)),
+            {"scheduler": client, "threads": threads},
+            device,
+            progress,
+        )
         summaries = [_layer(workspace, run, alias, name) for alias, name in aliases.items()]
     summary = xr.concat(summaries, dim="layer", join="outer", combine_attrs="drop_conflicts")
     summary.attrs = {
-        "kind": "imagenet_summary", "model": settings.model, **origin, "top1_accuracy": top1_accuracy(predictions),
-        "n_images": len(source.paths), "n_correct": int(predictions["correct"].sum()),
-        "images": source.description, "n_augment": int(n_augment), "n_samples": len(views),
-        "control_classes": [int(c) for c in classes], "control_fraction": float(settings.control_fraction),
-        "n_control_images": int(len(control_images)), "threshold": analysis_steps.LABEL_THRESHOLD,
-        "variance": 0.95, "params": json.dumps(params), "retinacodec_version": __version__,
+        "kind": "imagenet_summary",
+        "model": settings.model,
+        **origin,
+        "top1_accuracy": top1_accuracy(predictions),
+        "n_images": len(source.paths),
+        "n_correct": int(predictions["correct"].sum()),
+        "images": source.description,
+        "n_augment": int(n_augment),
+        "n_samples": len(views),
+        "control_classes": [int(c) for c in classes],
+        "control_fraction": float(settings.control_fraction),
+        "n_control_images": int(len(control_images)),
+        "threshold": analysis_steps.LABEL_THRESHOLD,
+        "variance": 0.95,
+        "params": json.dumps(params),
+        "retinacodec_version": __version__,
     }
     _write_outputs(summary, workspace.folder)
     return summary
@@ -172,24 +212,36 @@ def _check_labels(module: torch.nn.Module, views: Views, model: str) -> None:
     with torch.no_grad():
         n_classes = int(module(views.load(views.center([0]))).shape[1])
     if max(views.source.labels) >= n_classes:
-        raise RetinaCodecError(f"a label is {max(views.source.labels)} but {model} has {n_classes} classes; "
-                               f"expected class indices 0..{n_classes - 1}")
+        raise RetinaCodecError(
+            f"a label is {max(views.source.labels)} but {model} has {n_classes} classes; "
+            f"expected class indices 0..{n_classes - 1}"
+        )
 
 
 def _layer(workspace: Workspace, run: analysis_steps.LayerContext, alias: str, module_name: str) -> xr.Dataset:
     """One layer's summary: computed into ``layers/<alias>/`` or read back from a finished run."""
     folder = workspace.path("layers") / alias
-    outputs = workspace.run(f"layer_{alias}", lambda: {
-        (f"layers/{alias}/summary" if name == "summary" else name): value
-        for name, value in analysis_steps.layer(run, alias, module_name, folder).items()})
+    outputs = workspace.run(
+        f"layer_{alias}",
+        lambda: {
+            (f"layers/{alias}/summary" if name == "summary" else name): value
+            for name, value in analysis_steps.layer(run, alias, module_name, folder).items()
+        },
+    )
     return outputs[f"layers/{alias}/summary"]
 
 
 def _write_outputs(summary: xr.Dataset, out: Path) -> None:
     """The summary file, the figures across layers and the report."""
     write_netcdf(summary, out / SUMMARY_NAME)
-    figures = {"control across layers": plot_layerwise_control(summary), "sparsity": plot_sparsity(summary),
-               "PCA dimensions": plot_dimensions(summary), "mode-class correlations": plot_mode_labels(summary)}
-    names = {title: save_figure(fig, out / f"{title.replace(' ', '_').replace('-', '_')}.png").name
-             for title, fig in figures.items()}
+    figures = {
+        "control across layers": plot_layerwise_control(summary),
+        "sparsity": plot_sparsity(summary),
+        "PCA dimensions": plot_dimensions(summary),
+        "mode-class correlations": plot_mode_labels(summary),
+    }
+    names = {
+        title: save_figure(fig, out / f"{title.replace(' ', '_').replace('-', '_')}.png").name
+        for title, fig in figures.items()
+    }
     write_report(summary, out / "report.md", names)

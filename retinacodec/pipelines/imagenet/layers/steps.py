@@ -4,6 +4,7 @@ experiment, contribution maps and the layer's statistics
 (:mod:`~retinacodec.pipelines.imagenet.common.statistics`). Each writes its files into the layer's
 folder and returns what the next needs; the run module chains them.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,6 @@ import xarray as xr
 
 from ...._progress import progress_bar
 from ...._validation import check_int
-from ....receptive_fields.maps import contribution_maps
 from ....control.experiments import classifier_control
 from ....errors import RetinaCodecError
 from ....io import write_netcdf
@@ -33,10 +33,11 @@ from ....parallel.contributions import ContributionJob
 from ....plots import save_figure
 from ....plots.control import plot_control
 from ....plots.modes import plot_modes
-from .figures import plot_contribution_maps
+from ....receptive_fields.maps import contribution_maps
 from ..common.images import Views, denormalise
 from ..common.settings import ImagenetSettings
 from ..common.statistics import layer_statistics
+from .figures import plot_contribution_maps
 
 LABEL_THRESHOLD = 0.2
 """Mode-class correlation above which a mode counts as class-specific (as in the paper)."""
@@ -92,16 +93,19 @@ def control_classes(labels: np.ndarray, chosen: int | Sequence[int], seed: int) 
     ``seed``, or the given class indices (sorted)."""
     present = np.unique(labels)
     if len(present) < 2:
-        raise RetinaCodecError(f"the images are all of class {present[0]}; the control experiment expects images "
-                               "of at least two classes")
+        raise RetinaCodecError(
+            f"the images are all of class {present[0]}; the control experiment expects images of at least two classes"
+        )
     if isinstance(chosen, (int, np.integer)) and not isinstance(chosen, bool):
         count = check_int("control_classes", chosen)
         return np.sort(np.random.default_rng(seed).choice(present, min(count, len(present)), replace=False))
     chosen = np.asarray(chosen).ravel()
     missing = sorted(set(chosen.tolist()) - set(present.tolist()))
     if not chosen.size or missing:
-        raise RetinaCodecError(f"control classes {missing or '[]'} have no images; expected classes present in the "
-                               f"images (e.g. {', '.join(map(str, present[:8]))})")
+        raise RetinaCodecError(
+            f"control classes {missing or '[]'} have no images; expected classes present in the "
+            f"images (e.g. {', '.join(map(str, present[:8]))})"
+        )
     return np.unique(chosen)
 
 
@@ -119,15 +123,26 @@ def contributions(run: LayerContext, alias: str, module_name: str, folder: Path)
     """Contributions to the top logit and activations of every view, split by sign (sample,
     channel, sign), in resumable chunks under ``folder/contributions``."""
     s = run.settings
-    options = {"path": s.path, "n_steps": s.n_steps, "method": s.method, "split": "sign",
-               "batch_size": s.batch_size, "device": run.device}
-    params = {**{k: run.params[k] for k in CONTRIBUTION_PARAMS}, "job": "imagenet-contributions",
-              "layer": module_name}
+    options = {
+        "path": s.path,
+        "n_steps": s.n_steps,
+        "method": s.method,
+        "split": "sign",
+        "batch_size": s.batch_size,
+        "device": run.device,
+    }
+    params = {**{k: run.params[k] for k in CONTRIBUTION_PARAMS}, "job": "imagenet-contributions", "layer": module_name}
     job = ContributionJob(run.factory, module_name, "top", options)
     views = run.views
-    result = run_chunked(job, Chunking(len(views), s.chunk_size), folder / "contributions", params,
-                         data=lambda chunk: views.load(range(chunk.start, chunk.stop)), progress=run.progress,
-                         **run.parallel)
+    result = run_chunked(
+        job,
+        Chunking(len(views), s.chunk_size),
+        folder / "contributions",
+        params,
+        data=lambda chunk: views.load(range(chunk.start, chunk.stop)),
+        progress=run.progress,
+        **run.parallel,
+    )
     sample_coords = [name for name, coord in result.coords.items() if coord.dims == ("sample",)]
     result = result.drop_vars(sample_coords).assign_coords(views.sample_coords())
     return result.assign_attrs(layer=alias, layer_module=module_name, model=s.model)
@@ -136,12 +151,19 @@ def contributions(run: LayerContext, alias: str, module_name: str, folder: Path)
 def modes(run: LayerContext, data: xr.Dataset, folder: Path) -> dict[str, tuple[SAE, xr.Dataset]]:
     """SAE modes of the contributions and of the activations (``modes_<variable>.nc`` and ``.png``)."""
     s = run.settings
-    sae_params = {"epochs": s.sae_epochs, "seed": s.seed, "batch_size": min(128, data.sizes["sample"]),
-                  "device": run.device, "progress": run.progress, **s.sae_params}
+    sae_params = {
+        "epochs": s.sae_epochs,
+        "seed": s.seed,
+        "batch_size": min(128, data.sizes["sample"]),
+        "device": run.device,
+        "progress": run.progress,
+        **s.sae_params,
+    }
     fits = {}
     for variable in VARIABLES:
-        sae, result = fit_modes(data, labels="true_class", label_threshold=LABEL_THRESHOLD,
-                                **{**sae_params, "variable": variable})
+        sae, result = fit_modes(
+            data, labels="true_class", label_threshold=LABEL_THRESHOLD, **{**sae_params, "variable": variable}
+        )
         write_netcdf(result, folder / f"modes_{variable}.nc")
         save_figure(plot_modes(sae, result["loadings"]), folder / f"modes_{variable}.png")
         fits[variable] = (sae, result)
@@ -158,24 +180,43 @@ def control(run: LayerContext, alias: str, module_name: str, fits: dict, folder:
     for target_class in progress_bar(run.classes, desc=f"control of {alias}", unit="class", progress=run.progress):
         chosen = {v: associated_mode(fits[v][1]["loadings"], labels, target_class) for v in VARIABLES}
         channels = {v: top_channels(fits[v][0], chosen[v], fraction) for v in VARIABLES}
-        result = classifier_control(run.adapted, run.control_inputs, control_labels, module_name, channels,
-                                    int(target_class), batch_size=run.settings.batch_size, device=run.device,
-                                    progress=False)
-        per_class.append(result.assign(
-            mode=("selection", [chosen[v] for v in VARIABLES]),
-            mode_correlation=("selection", [float(fits[v][1]["label_correlation"].isel(mode=chosen[v])
-                                                  .sel(label=target_class)) for v in VARIABLES]),
-            n_target_images=result.attrs["n_target_images"],
-            n_off_target_images=result.attrs["n_off_target_images"]))
+        result = classifier_control(
+            run.adapted,
+            run.control_inputs,
+            control_labels,
+            module_name,
+            channels,
+            int(target_class),
+            batch_size=run.settings.batch_size,
+            device=run.device,
+            progress=False,
+        )
+        per_class.append(
+            result.assign(
+                mode=("selection", [chosen[v] for v in VARIABLES]),
+                mode_correlation=(
+                    "selection",
+                    [
+                        float(fits[v][1]["label_correlation"].isel(mode=chosen[v]).sel(label=target_class))
+                        for v in VARIABLES
+                    ],
+                ),
+                n_target_images=result.attrs["n_target_images"],
+                n_off_target_images=result.attrs["n_off_target_images"],
+            )
+        )
     table = xr.concat(per_class, dim=pd.Index(run.classes, name="target_class"), combine_attrs="drop_conflicts")
     table = table.assign_attrs(layer=alias, layer_module=module_name, model=run.settings.model, fraction=fraction)
     write_netcdf(table, folder / "control.nc")
     mean = table[["target_accuracy", "off_target_accuracy"]].mean("target_class")
     mean["n_channels"] = table["n_channels"].isel(target_class=0, drop=True)
-    mean.attrs = {**table.attrs, "kind": "classifier_control",
-                  "target_class": f"{', '.join(map(str, run.classes))} (mean)",
-                  "n_target_images": int(table["n_target_images"].sum()),
-                  "n_off_target_images": int(round(float(table["n_off_target_images"].mean())))}
+    mean.attrs = {
+        **table.attrs,
+        "kind": "classifier_control",
+        "target_class": f"{', '.join(map(str, run.classes))} (mean)",
+        "n_target_images": int(table["n_target_images"].sum()),
+        "n_off_target_images": int(round(float(table["n_off_target_images"].mean()))),
+    }
     save_figure(plot_control(mean), folder / "control.png")
     return mean
 
@@ -186,16 +227,27 @@ def maps(run: LayerContext, alias: str, module_name: str, sae: SAE, loadings: xr
     s = run.settings
     n_images = min(s.n_map_images, len(run.views.source.paths))
     positions = run.views.center(range(n_images))
-    selected = np.argsort(-np.asarray(loadings)[positions].mean(0), kind="stable")[:s.n_map_modes]
+    selected = np.argsort(-np.asarray(loadings)[positions].mean(0), kind="stable")[: s.n_map_modes]
     inputs = run.views.load(positions)
-    result = contribution_maps(run.adapted, inputs, module_name, sae, target="top", method="gradient",
-                               n_steps=s.n_steps, selected_modes=selected, batch_size=s.batch_size,
-                               device=run.device, progress=run.progress)
+    result = contribution_maps(
+        run.adapted,
+        inputs,
+        module_name,
+        sae,
+        target="top",
+        method="gradient",
+        n_steps=s.n_steps,
+        selected_modes=selected,
+        batch_size=s.batch_size,
+        device=run.device,
+        progress=run.progress,
+    )
     write_netcdf(result.assign_attrs(layer=alias, layer_module=module_name, model=s.model), folder / "maps.nc")
     predicted = run.predictions["predicted"].values
     titles = [f"class {run.views.source.labels[i]}, top-1 {predicted[i]}" for i in range(n_images)]
-    save_figure(plot_contribution_maps(result, denormalise(inputs, run.views.preprocessing), titles),
-                folder / "maps.png")
+    save_figure(
+        plot_contribution_maps(result, denormalise(inputs, run.views.preprocessing), titles), folder / "maps.png"
+    )
 
 
 def layer(run: LayerContext, alias: str, module_name: str, folder: Path) -> dict[str, xr.Dataset | Path]:
@@ -219,13 +271,20 @@ def layer(run: LayerContext, alias: str, module_name: str, folder: Path) -> dict
     sae, result = fits["contribution"]
     maps(run, alias, module_name, sae, result["loadings"], folder)
     seconds["maps"] = time.perf_counter() - start
-    summary = xr.merge([
-        layer_statistics(data, {v: fits[v][1] for v in VARIABLES}),
-        table.rename(n_channels="control_n_channels"),
-        xr.Dataset({"runtime": ("stage", list(seconds.values()), {"units": "s"}),
-                    "n_channels_layer": data.sizes["channel"]},
-                   coords={"stage": list(seconds)}),
-    ], combine_attrs="drop_conflicts").expand_dims(layer=[alias])
+    summary = xr.merge(
+        [
+            layer_statistics(data, {v: fits[v][1] for v in VARIABLES}),
+            table.rename(n_channels="control_n_channels"),
+            xr.Dataset(
+                {
+                    "runtime": ("stage", list(seconds.values()), {"units": "s"}),
+                    "n_channels_layer": data.sizes["channel"],
+                },
+                coords={"stage": list(seconds)},
+            ),
+        ],
+        combine_attrs="drop_conflicts",
+    ).expand_dims(layer=[alias])
     summary = summary.assign_coords(layer_module=("layer", [module_name]))
     files = [f"modes_{v}.{ext}" for v in VARIABLES for ext in ("nc", "png")]
     files += ["control.nc", "control.png", "maps.nc", "maps.png"]
