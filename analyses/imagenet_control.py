@@ -3,7 +3,8 @@ control measured on held-out images, for EfficientNet-Lite0 and -Lite2.
 
     python analyses/imagenet_control.py --images ../shared/imagenette/val \\
         --fit-images ../shared/imagenette/fit -o results/imagenet_control [--model efficientnet_lite0]
-        [--time-budget 1100] [--fit-per-class N] [--n-layers 8 | --layers block4 ...] [--ig-steps 10] [--n-target 50] [--n-off-target 45]
+        [--time-budget 1100] [--fit-per-class N] [--n-layers 8 | --layers block4 ...] [--ig-steps 10] [--n-target
+        50] [--n-off-target 45]
         [--random-draws 3] [--random-images 200] [--stability-fits 2]
 
 Each call runs the steps that are not finished yet (``--time-budget`` seconds at most, then it

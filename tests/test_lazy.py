@@ -30,4 +30,4 @@ def test_every_public_name_resolves_and_unknown_names_are_attribute_errors(packa
     for name in module.__all__:
         assert getattr(module, name) is not None, name
     with pytest.raises(AttributeError, match=f"module '{package}' has no attribute 'no_such_name'"):
-        module.no_such_name  # noqa: B018
+        module.no_such_name

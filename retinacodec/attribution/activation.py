@@ -9,7 +9,8 @@ Which window, and why
 ---------------------
 The window of cell :math:`i` in the last hidden layer is its readout's footprint,
 :math:`w_i(p) \\propto \\sum_c |W_{icp}|` (the dense readout's weights, magnitudes summed over
-channels; a factorized readout's spatial mask :math:`|m_i(p)|`); in an earlier layer it is that footprint spread by the footprints (kernel squares) of
+channels; a factorized readout's spatial mask :math:`|m_i(p)|`); in an earlier layer it is that footprint spread by
+the footprints (kernel squares) of
 the convolutions in between, the positions that can reach the cell at all. Each window sums to 1,
 so the per-cell activation is a weighted mean of the channel's output, in the layer's units:
 

@@ -209,7 +209,7 @@ def _convergence(args, record: Record) -> None:
         cells = []
         for name, (model, x, layer, target, path, baseline) in cases.items():
 
-            def error_at(n, model=model, x=x, layer=layer, target=target, path=path, baseline=baseline):
+            def error_at(n, model=model, x=x, layer=layer, target=target, path=path, baseline=baseline, method=method):
                 return _relative_completeness(
                     contributions(
                         model, x, layer, target, path=path, baseline=baseline, n_steps=n, method=method, progress=False

@@ -165,7 +165,8 @@ def runs_record(folder: str | os.PathLike, argv: list[str]) -> Record:
         record.row(
             f"{run['minutes']:g} min of 50 x 50 white-noise spikes, 20 cells: train CNN + LN, "
             f"{_threads(run)} ({run['epochs']} epochs)",
-            f"{run['train_seconds']:.0f} s; CNN r on fresh natural jitter {_with_interval(run, 'cnn_natural_jitter_r')}",
+            f"{run['train_seconds']:.0f} s; "
+            f"CNN r on fresh natural jitter {_with_interval(run, 'cnn_natural_jitter_r')}",
             f"the recording's length {60 * run['minutes']:.0f} s; LN r {_with_interval(run, 'ln_natural_jitter_r')}",
             f"{run['train_over_recording']:.2f}x its length",
         )

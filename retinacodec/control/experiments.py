@@ -1,9 +1,10 @@
 """Network control: silence a layer's channels, or all but some, and measure what changes.
 
 :func:`ablate` and :func:`preserve` are context managers that zero channels of a layer's output
-with a forward hook; the channels come from :func:`retinacodec.modes.selection.top_channels` (a mode's strongest channels)
-of the mode :func:`retinacodec.modes.selection.associated_mode` finds most tied to a class or cell. :func:`classifier_control` and
-:func:`retina_control` run the experiments of CODEC's network-control section and return labeled
+with a forward hook; the channels come from :func:`retinacodec.modes.selection.top_channels` (a
+mode's strongest channels) of the mode :func:`retinacodec.modes.selection.associated_mode` finds
+most tied to a class or cell. :func:`classifier_control` and :func:`retina_control` run the
+experiments of CODEC's network-control section and return labeled
 results (see :func:`retinacodec.plots.control.plot_control`).
 """
 
@@ -318,8 +319,8 @@ def retina_control(
         Over (selection, intervention, cell): ``mean_rate`` (Hz) over the stimulus,
         ``rate_change`` (Hz) = mean rate minus the unperturbed mean rate, and ``correlation``, the
         Pearson correlation over time with the unperturbed response (1 for ``none``; NaN when a
-        response is constant, see :data:`CONSTANT_RELATIVE_STD`); ``n_channels`` (selection). Attrs: kind, layer, model, stimulus,
-        package version.
+        response is constant, see :data:`CONSTANT_RELATIVE_STD`); ``n_channels`` (selection).
+        Attrs: kind, layer, model, stimulus, package version.
 
     Raises
     ------

@@ -276,7 +276,9 @@ def scaled_mean_rates(
             )
             computed = dict(zip(missing, passes))
     return (
-        np.stack([remembered(key(channels), lambda: computed[channels], recording) for channels in sets])
+        np.stack(
+            [remembered(key(channels), lambda channels=channels: computed[channels], recording) for channels in sets]
+        )
         if sets
         else np.empty((0, recording.rates.sizes["cell"]))
     )

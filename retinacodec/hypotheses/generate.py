@@ -151,7 +151,8 @@ def generate(
         matched pathway, "" without a retina), ``pathway_name``, ``drug``, ``drug_also_blocks``,
         ``match_r``, ``pathway_correlation`` and ``pathway_partial_correlation`` (hypothesis, pathway);
         ``predicted_change`` and ``affected`` (hypothesis, cell), ``predicted_effect`` (Hz) and
-        ``predicted_category`` (hypothesis, type); ``effect_z``, ``detectability``, ``confidence``; ``baseline_rate`` (cell) in Hz; the
+        ``predicted_category`` (hypothesis, type); ``effect_z``, ``detectability``, ``confidence``;
+        ``baseline_rate`` (cell) in Hz; the
         controls ``shuffled_channels`` (shuffle, hypothesis) and ``shuffled_change`` (shuffle,
         hypothesis, cell). Attrs: kind, intervention, model, ``modes_variable`` (what the modes
         decompose: contribution or activation), stimulus provenance, settings.

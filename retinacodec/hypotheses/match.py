@@ -193,7 +193,7 @@ def pathway_block_correlation(
         rest = [j for j in range(n) if j not in group]
         basis = np.linalg.qr(pathways[:, rest])[0] if rest else np.zeros((pathways.shape[0], 0))
 
-        def residual(values: np.ndarray) -> np.ndarray:
+        def residual(values: np.ndarray, basis: np.ndarray = basis) -> np.ndarray:
             return values - basis @ (basis.T @ values)
 
         own = residual(summed)

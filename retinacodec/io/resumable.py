@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Union
 
 import xarray as xr
 
@@ -24,7 +23,7 @@ MANIFEST = "manifest.json"
 """File that marks a folder as a pipeline's run and lists its finished steps."""
 PROGRAM = "retinacodec demo"
 """Default program label of a run (the retina demo's)."""
-Result = Union[xr.Dataset, xr.DataArray, SAE, Path]
+Result = xr.Dataset | xr.DataArray | SAE | Path
 """What a step returns per output name: a labeled result or SAE (written here as ``<name>.nc``),
 or the path (relative to the folder) of a file the step wrote itself."""
 

@@ -21,14 +21,13 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 from torch import nn
 
 from ..errors import RetinaCodecError
 
-Step = Union[str, Callable[[torch.Tensor], torch.Tensor]]
+Step = str | Callable[[torch.Tensor], torch.Tensor]
 """One step of a chain: the name of a child module, or a function applied between children."""
 
 Context = tuple[tuple, dict]
@@ -242,8 +241,8 @@ class AdaptedModel:
     def _plan(self, name: str) -> tuple[nn.Module | None, list[Callable]]:
         """Find the module to rerun for a layer (None: the layer is a cut) and the steps after it."""
         parts = name.split(".")
-        parent, tails = self.module, []
-        for depth, part in enumerate(parts):
+        parent, tails, whole_chain = self.module, [], False
+        for part in parts:
             steps = _chain(parent)
             if steps is None or part not in steps:
                 break
@@ -251,8 +250,8 @@ class AdaptedModel:
             tails.append([getattr(parent, s) if isinstance(s, str) else s for s in steps[position + 1 :]])
             parent = getattr(parent, part)
         else:
-            depth = len(parts)
-        entry = None if depth == len(parts) else parent
+            whole_chain = True
+        entry = None if whole_chain else parent
         return entry, [step for tail in reversed(tails) for step in tail]
 
     def downstream(self, layer: str) -> Downstream:

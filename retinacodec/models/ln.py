@@ -229,7 +229,8 @@ def receptive_field_centres(
     (the first singular vector of the STA time courses of the cells whose STA scores at least
     :data:`MIN_STA_SCORE`). A cell's position is the peak of the map that scores higher
     relative to its threshold (:data:`MIN_STA_SCORE`, :data:`MIN_ENERGY_SCORE`; scores as in
-    :func:`_peaks`), found when it reaches that threshold. Without a linear cell, or on frames of 2 px or less, there is no
+    :func:`_peaks`), found when it reaches that threshold. Without a linear cell, or on frames of 2 px or less,
+    there is no
     energy map.
     """
     height, width = frames[0].shape[1:]
@@ -293,11 +294,15 @@ def _ridge(
     return weights.numpy(), float(y_sum / n - float(x_sum @ weights) / n)
 
 
+PENALTIES = np.logspace(-4, 2, 13)
+"""Ridge penalties tried per cell by :func:`fit_ln` (chosen on validation)."""
+
+
 def fit_ln(
     model: LNModel,
     train: list[tuple[np.ndarray, np.ndarray]],
     validation: list[tuple[np.ndarray, np.ndarray]],
-    penalties: np.ndarray = np.logspace(-4, 2, 13),
+    penalties: np.ndarray = PENALTIES,
 ) -> LNModel:
     """Fit every cell's filter (ridge, penalty chosen on validation) and nonlinearity, in place.
 

@@ -95,7 +95,8 @@ def contribution_maps(
 
     Notes
     -----
-    With :math:`s_{mc}` the share of channel :math:`c` in mode :math:`m` (:func:`~retinacodec.modes.selection.channel_shares`),
+    With :math:`s_{mc}` the share of channel :math:`c` in mode :math:`m`
+    (:func:`~retinacodec.modes.selection.channel_shares`),
     the mode's input sensitivity is :math:`A^{(m)} = \\sum_c s_{mc} J_{y,h_c} J_{h_c,x}`
     (:func:`~retinacodec.attribution.routed.routed_gradients`), and the map is
 

@@ -282,7 +282,7 @@ def test_partial_correlation_is_the_correlation_of_least_squares_residuals():
         target = channels[:, chosen].sum(axis=1).ravel()
         for k in range(4):
             others = np.column_stack([np.ones(len(target)), np.delete(flat, k, axis=1)])
-            residual = lambda y: y - others @ np.linalg.lstsq(others, y, rcond=None)[0]  # noqa: E731
+            residual = lambda y: y - others @ np.linalg.lstsq(others, y, rcond=None)[0]
             expected = np.corrcoef(residual(target), residual(flat[:, k]))[0, 1]
             assert partial[row, k] == pytest.approx(expected, abs=1e-6)
 
@@ -339,7 +339,7 @@ def test_block_correlation_is_the_multiple_partial_correlation_and_reduces_to_th
         target = channels[:, row].ravel()
         for k, group in enumerate(silenced):
             others = np.column_stack([np.ones(len(target)), np.delete(flat, list(group), axis=1)])
-            residual = lambda y: y - others @ np.linalg.lstsq(others, y, rcond=None)[0]  # noqa: E731
+            residual = lambda y: y - others @ np.linalg.lstsq(others, y, rcond=None)[0]
             own, block = residual(target), residual(flat[:, list(group)])
             r2 = 1 - np.sum((own - block @ np.linalg.lstsq(block, own, rcond=None)[0]) ** 2) / np.sum(own**2)
             sign = np.sign(own @ residual(flat[:, list(group)].sum(axis=1)))

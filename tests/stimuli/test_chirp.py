@@ -24,7 +24,7 @@ def test_one_chirp_lasts_33_s_with_the_standard_steps(stim):
     assert stim.sizes["time"] == 3300 and stim.attrs["chirp_frames"] == 3300
     trace = stim.values[:, 0, 0]
     assert (stim.values == trace[:, None, None]).all()
-    second = lambda a, b: trace[int(a * 100) : int(b * 100)]  # noqa: E731
+    second = lambda a, b: trace[int(a * 100) : int(b * 100)]
     np.testing.assert_allclose(second(0, 2), -0.9)  # dark
     np.testing.assert_allclose(second(2, 5), 0.9)  # light step
     np.testing.assert_allclose(second(5, 8), -0.9)  # dark

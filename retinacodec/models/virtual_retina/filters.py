@@ -182,7 +182,7 @@ class TorchOps:
         blurred = (rows @ x.reshape(n_y, n_x * n_time)).reshape(n_y, n_x, n_time)
         return torch.matmul(cols, blurred)
 
-    @functools.lru_cache(maxsize=32)
+    @functools.lru_cache(maxsize=32)  # noqa: B019 (a few small matrices per retina, kept with it)
     def _matrix(self, sigmas_px: tuple[float, ...], size: int) -> torch.Tensor:
         return torch.as_tensor(blur_matrix(sigmas_px, size), dtype=self.dtype)
 

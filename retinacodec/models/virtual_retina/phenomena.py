@@ -53,7 +53,8 @@ def flash_response(
     Returns
     -------
     xarray.Dataset
-        ``rate`` (time, cell) in Hz with coord ``epoch`` (time), and ``light_response``, ``dark_response`` (cell) in Hz: the
+        ``rate`` (time, cell) in Hz with coord ``epoch`` (time), and ``light_response``, ``dark_response`` (cell)
+        in Hz: the
         mean rate in the window after onset minus the mean rate over the preceding grey epoch.
     """
     stim = flash_stimulus(contrast)

@@ -307,7 +307,7 @@ def _control_table(found: dict, layers) -> str:
         for intervention in summary_["intervention"].values:
             point = summary_.sel(intervention=intervention)
 
-            def cell(selection: str) -> str:
+            def cell(selection: str, point: xr.Dataset = point) -> str:
                 if selection not in point["selection"].values:
                     return "n/a"
                 value = point.sel(selection=selection)

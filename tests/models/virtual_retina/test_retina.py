@@ -207,7 +207,7 @@ def onset_response(rate: xr.DataArray, onset: int, window: int = 30) -> xr.DataA
 
 def test_flash_polarity(flash):
     light, dark = onset_response(flash[None], 60), onset_response(flash[None], 180)
-    by_type = lambda r, t: r.values[r["cell_type"].values == t]  # noqa: E731
+    by_type = lambda r, t: r.values[r["cell_type"].values == t]
     assert (by_type(light, "on") > 10).all() and (by_type(dark, "on") < 0).all()
     assert (by_type(dark, "off") > 10).all() and (by_type(light, "off") < 0).all()
     assert (by_type(light, "on_off") > 3).all() and (by_type(dark, "on_off") > 3).all()

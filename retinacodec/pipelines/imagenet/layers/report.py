@@ -150,8 +150,9 @@ def write_report(summary: xr.Dataset, path: str | os.PathLike, figures: dict[str
         low, high = (round(100 * f) for f in CROP_FRACTION)
         lines.append(
             f"- With only {a['n_images']} images, the SAE samples were augmented by random crops and flips: "
-            f"{a['n_augment']} random view{'s' if a['n_augment'] > 1 else ''} per image (square crops of {low}–{high} % of the shorter side at random "
-            f"places, resized to the model's input size, flipped left-right with probability 1/2), so "
+            f"{a['n_augment']} random view{'s' if a['n_augment'] > 1 else ''} per image "
+            f"(square crops of {low}–{high} % of the shorter side at random places, resized to the model's input "
+            f"size, flipped left-right with probability 1/2), so "
             f"{a['n_images']} × (1 + {a['n_augment']}) = {a['n_samples']} samples in all."
         )
     lines += [
