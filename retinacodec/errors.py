@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from typing import ParamSpec
+
+_Arguments = ParamSpec("_Arguments")
 
 
 class RetinaCodecError(ValueError):
@@ -13,7 +16,7 @@ class RetinaCodecError(ValueError):
     line and exits with status 2."""
 
 
-def one_line_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+def one_line_errors(main: Callable[_Arguments, int]) -> Callable[_Arguments, int]:
     """Wrap a script's ``main(argv) -> status`` so that a user's mistake is one line, never a traceback.
 
     Parameters
@@ -31,9 +34,9 @@ def one_line_errors(main: Callable[[Sequence[str] | None], int]) -> Callable[[Se
     """
 
     @functools.wraps(main)
-    def reported(argv: Sequence[str] | None = None) -> int:
+    def reported(*args: _Arguments.args, **kwargs: _Arguments.kwargs) -> int:
         try:
-            return main(argv)
+            return main(*args, **kwargs)
         except RetinaCodecError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -29,3 +29,16 @@ def test_a_programming_error_is_not_hidden():
 
     with pytest.raises(KeyError):
         main([])
+
+
+def test_the_wrapped_command_line_takes_the_same_arguments_as_main(capsys):
+    @one_line_errors
+    def main(argv=("default",), *, dry_run=False):
+        raise RetinaCodecError(f"argv {list(argv)}, dry run {dry_run}")
+
+    assert main() == 2 and main(["given"], dry_run=True) == 2 and main(argv=["keyword"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: argv ['default'], dry run False",
+        "error: argv ['given'], dry run True",
+        "error: argv ['keyword'], dry run False",
+    ]

@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def _truth_scores(result, retina) -> dict:
         "natural_jitter": natural_jitter(n_frames=EVALUATION_FRAMES, seed=EVALUATION_SEED, progress=False),
         "white_noise": white_noise(n_frames=EVALUATION_FRAMES, seed=EVALUATION_SEED, block_size=2, contrast=0.4),
     }
-    scores = {}
+    scores: dict[str, Any] = {}
     for name, stimulus in fresh.items():
         true = retina.respond(stimulus)["rate"]
         per_cell = {}

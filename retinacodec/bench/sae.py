@@ -32,6 +32,7 @@ import argparse
 import json
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -117,7 +118,7 @@ def fit_sae(x: np.ndarray, n_modes: int, seed: int, device: str, params: dict) -
         trace.record(sae._network.dictionary.detach().cpu().numpy())
         return result
 
-    sae._epoch = traced_epoch
+    sae._epoch = traced_epoch  # type: ignore[method-assign]  # the trace wraps the fitted instance's epoch
     trace.start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the noisy problems' small negative part
@@ -143,7 +144,7 @@ def run_problem(problem: dict, sae_seeds: int, device: str, params: dict) -> dic
     goal = atom_recovery(atoms, reference.components_)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        row = {
+        row: dict[str, Any] = {
             "sklearn": {
                 **_scores(x, atoms, reference.components_, reference.transform(x)),
                 "fit_s": trace.times[-1],

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -61,14 +62,16 @@ def _chain(module: nn.Module) -> list[Step] | None:
     if kind is _loaded_class("torchvision.models.efficientnet", "EfficientNet"):
         return ["features", "avgpool", _flatten, "classifier"]
     if kind is _loaded_class("torchvision.models.vision_transformer", "VisionTransformer"):
+        vit: Any = module  # a torchvision VisionTransformer: torchvision ships no type hints
 
         def embed(x: torch.Tensor) -> torch.Tensor:
-            tokens = module._process_input(x)
-            return torch.cat([module.class_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+            tokens = vit._process_input(x)
+            return torch.cat([vit.class_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
 
         return [embed, "encoder", _class_token, "heads"]
     if kind is _loaded_class("torchvision.models.vision_transformer", "Encoder"):
-        return [lambda x: x + module.pos_embedding, "dropout", "layers", "ln"]
+        encoder: Any = module  # a torchvision Encoder: torchvision ships no type hints
+        return [lambda x: x + encoder.pos_embedding, "dropout", "layers", "ln"]
     retina_cnn = _loaded_class("retinacodec.models.retina_cnn", "RetinaCNN")
     if kind is retina_cnn:
         return ["bipolar", "amacrine", "ganglion"]
@@ -121,6 +124,11 @@ class Downstream:
     def __call__(self, activation: torch.Tensor, context: Context | None = None) -> torch.Tensor:
         hidden = activation.clone()  # modules after the layer may work in place (ReLU(inplace=True))
         if self._entry is not None:
+            if context is None:
+                raise RetinaCodecError(
+                    "this downstream part reruns its enclosing module and needs its recorded input; "
+                    "expected the context of the capture (Capture.context), got None"
+                )
             args, kwargs = context
             with _replaced_output(self._layer, hidden):
                 hidden = self._entry(*args, **kwargs)
@@ -368,7 +376,7 @@ class AdaptedModel:
         if not isinstance(activation, torch.Tensor):
             raise RetinaCodecError(f"layer {layer!r} outputs a {type(activation).__name__}; expected a tensor")
         entry, _ = self._plan(self.resolve(layer))
-        context = ((x,), {}) if entry is self.module else recorded.get("context")
+        context: Context | None = ((x,), {}) if entry is self.module else recorded.get("context")
         return Capture(activation, output, context)
 
 

@@ -9,7 +9,7 @@ McIntosh et al. 2016 compare their CNN against it).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from torch import nn
 
 from ..errors import RetinaCodecError
 from .retina_cnn import RetinaCNN, movie_convolution
+
+if TYPE_CHECKING:
+    from .virtual_retina import VirtualRetina
 
 LN_KEYS = ("n_cells", "history", "size", "n_bins")
 """Constructor arguments that define an LN model's shape (stored in checkpoints)."""
@@ -55,7 +58,18 @@ class LNModel(nn.Module):
     knots, values : torch.Tensor
         (n_cells, n_bins) generator signals and rates (Hz) of the nonlinearity; rates are
         interpolated linearly between knots and held constant beyond them.
+    checkpoint, virtual_retina
+        As for :class:`retinacodec.models.RetinaCNN` (set by :func:`retinacodec.models.load` only).
     """
+
+    filters: torch.Tensor
+    offset: torch.Tensor
+    knots: torch.Tensor
+    values: torch.Tensor
+    stimulus_mean: torch.Tensor
+    stimulus_std: torch.Tensor
+    checkpoint: str
+    virtual_retina: VirtualRetina | None
 
     def __init__(
         self,
@@ -200,7 +214,7 @@ def _energy_map(frames: list[np.ndarray], rates: list[np.ndarray], kernel: np.nd
     history = kernel.size
     weight = torch.as_tensor(np.ascontiguousarray(kernel), dtype=torch.float32)[None, None]
     mean = np.concatenate(rates).mean(0)
-    total = 0.0
+    total: torch.Tensor | float = 0.0
     for movie, rate in zip(frames, rates):
         centred = torch.as_tensor(rate - mean, dtype=torch.float32)
         for start in range(0, rate.shape[0], chunk):
@@ -234,12 +248,12 @@ def receptive_field_centres(
     energy map.
     """
     height, width = frames[0].shape[1:]
-    sta = 0.0
+    total: torch.Tensor | float = 0.0
     for movie, rate in zip(frames, rates):
         flat = torch.as_tensor(movie.reshape(movie.shape[0], -1))
         target = torch.as_tensor(rate, dtype=torch.float32)
-        sta = sta + torch.stack([target.T @ flat[lag : lag + target.shape[0]] for lag in range(history)], 1)
-    sta = np.asarray(sta).reshape(sta.shape[0], history, height, width)
+        total = total + torch.stack([target.T @ flat[lag : lag + target.shape[0]] for lag in range(history)], 1)
+    sta = np.asarray(total).reshape(-1, history, height, width)
     if min(height, width) > 2:
         sta = _blur(sta, 1.0)
     centres, score = _peaks((sta**2).sum(1))
@@ -274,7 +288,7 @@ def _ridge(
     penalties: np.ndarray,
 ) -> tuple[np.ndarray, float]:
     """Weights and intercept of the ridge fit whose penalty gives the best validation correlation."""
-    x_sum = sum(x.sum(0, dtype=torch.float64) for x, _ in train)
+    x_sum = cast(torch.Tensor, sum(x.sum(0, dtype=torch.float64) for x, _ in train))  # train is not empty
     y_sum = sum(float(y.sum()) for _, y in train)
     n = sum(x.shape[0] for x, _ in train)
     gram = sum((x.T @ x).double() for x, _ in train) - torch.outer(x_sum, x_sum) / n
@@ -283,7 +297,7 @@ def _ridge(
     rotated = vectors.T @ cross
     x_val = torch.cat([x for x, _ in validation]).double()
     y_val = torch.cat([y for _, y in validation]).double()
-    best = (-np.inf, None)
+    best: tuple[float, torch.Tensor | None] = (-np.inf, None)
     for penalty in penalties * float(eigenvalues.clamp_min(0).mean()):
         weights = vectors @ (rotated / (eigenvalues.clamp_min(0) + penalty))
         prediction = x_val @ weights
@@ -341,12 +355,13 @@ def fit_ln(
     filters = np.zeros((model.n_cells, history, size, size), np.float32)
     offsets, knots, values = [], [], []
     for cell in range(model.n_cells):
-        corner = tuple(int(np.clip(c - crop // 2, 0, size - crop)) for c in centres[cell])
+        y0, x0 = (int(np.clip(c - crop // 2, 0, size - crop)) for c in centres[cell])
+        corner = (y0, x0)
         pairs = [
             [(_design(f, corner, crop, basis), torch.as_tensor(r[:, cell], dtype=torch.float32)) for f, r in part]
             for part in (train, validation)
         ]
-        weights, offset = _ridge(*pairs, penalties)
+        weights, offset = _ridge(pairs[0], pairs[1], penalties)
         kernel = basis_np.T @ weights.reshape(count, crop * crop)
         filters[cell, :, corner[0] : corner[0] + crop, corner[1] : corner[1] + crop] = kernel.reshape(
             history, crop, crop

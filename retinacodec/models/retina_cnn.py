@@ -7,7 +7,7 @@ ends with its nonlinearity, so a forward hook on it sees that layer's output.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -15,6 +15,9 @@ from scipy.fft import next_fast_len
 from torch import nn
 
 from ..errors import RetinaCodecError
+
+if TYPE_CHECKING:
+    from .virtual_retina import VirtualRetina
 
 ARCHITECTURE_KEYS = (
     "n_cells",
@@ -189,6 +192,10 @@ class RetinaCNN(nn.Module):
         FactorizedReadout -> BatchNorm1d -> Softplus; output rates in Hz.
     name : str
         Model name (set by the loader; ``"untrained"`` for a fresh network).
+    checkpoint : str
+        The file the model was read from (set by :func:`retinacodec.models.load` only).
+    virtual_retina : VirtualRetina or None
+        The ground truth the model was trained on (set by :func:`retinacodec.models.load` only).
 
     Notes
     -----
@@ -196,6 +203,11 @@ class RetinaCNN(nn.Module):
     the amacrine layer 8 x 26 x 26. The input's channels are time lags in chronological order:
     channel ``history - 1`` is the current frame, channel 0 the frame ``history - 1`` steps back.
     """
+
+    stimulus_mean: torch.Tensor
+    stimulus_std: torch.Tensor
+    checkpoint: str
+    virtual_retina: VirtualRetina | None
 
     def __init__(
         self,
@@ -243,7 +255,7 @@ class RetinaCNN(nn.Module):
                 f"stimulus normalisation mean={stimulus_mean!r}, std={stimulus_std!r}; expected a "
                 f"finite mean and a positive std"
             )
-        self.architecture = {
+        self.architecture: dict[str, Any] = {
             "n_cells": n_cells,
             "history": history,
             "size": size,
@@ -335,7 +347,7 @@ class RetinaCNN(nn.Module):
                 f"movie has shape {tuple(movie.shape)}; expected (batch, time >= {self.history}, "
                 f"{self.size}, {self.size})"
             )
-        conv = self.bipolar[0]
+        conv = cast(nn.Conv2d, self.bipolar[0])
         drive = movie_convolution(movie, conv.weight, conv.bias)
         n_batch, n_windows = drive.shape[:2]
         drive = drive.reshape(n_batch * n_windows, *drive.shape[2:])
@@ -415,7 +427,7 @@ class RetinaCNN(nn.Module):
         readout = self.ganglion[0]
         if isinstance(readout, FactorizedReadout):
             return readout.features.abs() * readout.mask.flatten(1).norm(dim=1, keepdim=True)
-        return self.ganglion[1].weight.reshape(self.n_cells, channels, -1).norm(dim=2)
+        return cast(nn.Linear, self.ganglion[1]).weight.reshape(self.n_cells, channels, -1).norm(dim=2)
 
     def amacrine_input_norms(self) -> torch.Tensor:
         """How strongly each amacrine channel pools each bipolar channel.
@@ -426,4 +438,4 @@ class RetinaCNN(nn.Module):
             (amacrine channel, bipolar channel), differentiable: the L2 norm of the amacrine
             convolution's kernel on that input channel.
         """
-        return self.amacrine[0].weight.flatten(2).norm(dim=2)
+        return cast(nn.Conv2d, self.amacrine[0]).weight.flatten(2).norm(dim=2)

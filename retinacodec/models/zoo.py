@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -146,7 +147,8 @@ class HeadwiseAttention(nn.Module):
 def headwise_vit(model: nn.Module) -> nn.Module:
     """Replace, in place, every encoder block's attention of a torchvision VisionTransformer by a
     :class:`HeadwiseAttention` sharing its parameters; returns the model."""
-    for block in model.encoder.layers:
+    vit: Any = model  # torchvision ships no type hints for its VisionTransformer
+    for block in vit.encoder.layers:
         block.self_attention = HeadwiseAttention(block.self_attention)
     return model
 
@@ -159,17 +161,18 @@ def efficientnet_chain(net: nn.Module) -> nn.Sequential:
     Equal to the package's forward in eval mode (drop-connect, a training-time regulariser, is
     left out).
     """
-    if not isinstance(net._swish, nn.ReLU6):
-        raise RetinaCodecError(f"expected an EfficientNet-Lite (ReLU6 activations); got {type(net._swish).__name__}")
+    lite: Any = net  # efficientnet_lite_pytorch ships no type hints
+    if not isinstance(lite._swish, nn.ReLU6):
+        raise RetinaCodecError(f"expected an EfficientNet-Lite (ReLU6 activations); got {type(lite._swish).__name__}")
     return nn.Sequential(
         OrderedDict(
-            stem=nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6()),
-            blocks=nn.Sequential(*net._blocks),
-            head=nn.Sequential(net._conv_head, net._bn1, nn.ReLU6()),
+            stem=nn.Sequential(lite._conv_stem, lite._bn0, nn.ReLU6()),
+            blocks=nn.Sequential(*lite._blocks),
+            head=nn.Sequential(lite._conv_head, lite._bn1, nn.ReLU6()),
             pool=nn.AdaptiveAvgPool2d(1),
             flatten=nn.Flatten(),
-            dropout=net._dropout,
-            classifier=net._fc,
+            dropout=lite._dropout,
+            classifier=lite._fc,
         )
     )
 

@@ -23,7 +23,7 @@ def _rows(irf: xr.DataArray | xr.Dataset, max_modes: int) -> list[tuple[str, xr.
             listed = [m for m in irf["cell_modes"].values if m >= 0][:max_modes]
             rows += [(f"mode {m}", parts.sel(mode=m), float(irf["cell_share"].sel(mode=m))) for m in listed]
         else:
-            energy = np.square(parts).sum([dim for dim in parts.dims if dim != "mode"]).values
+            energy = (parts**2).sum([dim for dim in parts.dims if dim != "mode"]).values
             rows += [
                 (f"mode {parts['mode'].values[p]}", parts.isel(mode=p), None)
                 for p in np.argsort(-energy, kind="stable")[:max_modes]

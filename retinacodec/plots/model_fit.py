@@ -78,7 +78,7 @@ def plot_model_fit(
         ax = fig.add_subplot(grid[row, 0])
         ax.plot(times[shown], true.values[shown, cell], color="k", lw=1.0, label="true")
         ax.plot(times[shown], pred.values[shown, cell], color=colours[types[cell]], lw=1.0, label="predicted")
-        if baseline is not None:
+        if baseline is not None and r_baseline is not None:
             ax.plot(
                 times[shown],
                 baseline.sel(time=pred["time"]).values[shown, cell],

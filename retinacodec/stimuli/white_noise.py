@@ -174,8 +174,8 @@ def switching_white_noise(
 
     rng = np.random.default_rng(seed)
     n_epochs = -(-n_frames // switch_frames)
-    epoch_contrast = np.repeat(rng.choice(np.float32(contrasts), n_epochs), switch_frames)[:n_frames]
-    epoch_mean = np.repeat(rng.choice(np.float32(means), n_epochs), switch_frames)[:n_frames]
+    epoch_contrast = np.repeat(rng.choice(np.asarray(contrasts, np.float32), n_epochs), switch_frames)[:n_frames]
+    epoch_mean = np.repeat(rng.choice(np.asarray(means, np.float32), n_epochs), switch_frames)[:n_frames]
     frames = _noise_frames(rng, n_frames, size, block_size, distribution, epoch_contrast)
     frames += epoch_mean[:, None, None]
     np.clip(frames, -1.0, 1.0, out=frames)

@@ -99,6 +99,26 @@ def test_retina_cnn_stages_are_a_chain():
     assert adapted.channel_axis("amacrine", capture.activation) == 1
 
 
+def test_a_downstream_part_that_reruns_its_enclosing_module_refuses_a_missing_context():
+    class Residual(nn.Module):  # an unknown forward: the downstream part of ``inner`` reruns the block
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = nn.Linear(3, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.inner(x)
+
+    model = adapt(nn.Sequential(Residual(), nn.Linear(3, 2)))
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        capture = model.capture(x, "0.inner")
+        downstream = model.downstream("0.inner")
+        assert downstream.needs_context and capture.context is not None
+        assert torch.allclose(downstream(capture.activation, capture.context), model.module(x))
+        with pytest.raises(RetinaCodecError, match=r"expected the context of the capture .*, got None"):
+            downstream(capture.activation)
+
+
 def test_aliases_resolve_and_are_listed():
     net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     model = adapt(net, layers={"hidden": "1"})

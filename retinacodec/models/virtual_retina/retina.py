@@ -303,7 +303,7 @@ class VirtualRetina:
         rate = gain * np.logaddexp(0.0, generator)
         spikes = np.random.default_rng(seed).poisson(rate / FRAME_RATE_HZ)
         coords = {"time": _time_coord(stim), **self._cell_coords()}
-        data = {
+        data: dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, str]]] = {
             "rate": (("time", "cell"), rate, {"units": "Hz", "long_name": "firing rate"}),
             "spikes": (("time", "cell"), spikes, {"units": "count per frame"}),
             "generator": (("time", "cell"), generator, {"units": "1"}),
