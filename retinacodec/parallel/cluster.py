@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from .._optional import require
 from ..errors import RetinaCodecError
 
 _TRIM = "MALLOC_TRIM_THRESHOLD_"
@@ -57,7 +58,7 @@ def dask_client(workers: int | None = None, scheduler: str | Any | None = None) 
     if workers is None and scheduler is None:
         yield None
         return
-    from distributed import Client
+    Client = require("distributed", "dask", "a Dask cluster").Client
 
     if isinstance(scheduler, Client):
         yield scheduler
@@ -95,8 +96,8 @@ def local_cluster(workers: int) -> Iterator[Any]:
     ------
     distributed.LocalCluster
     """
-    import dask
-    from distributed import LocalCluster
+    dask = require("dask", "dask", "a local Dask cluster")
+    LocalCluster = require("distributed", "dask", "a local Dask cluster").LocalCluster
 
     inherited = os.environ.pop(_TRIM, None)  # the workers inherit this process's environment
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 import xarray as xr
 
 from ..errors import RetinaCodecError
+from ..shipped import PROTOCOL_DIR
 from .base import validate_stimulus
 from .chirp import chirp
 from .flash import flash
@@ -47,16 +48,13 @@ GENERATORS: dict[str, Callable[..., xr.DataArray]] = {
 RECIPE_KEYS = ("kind", "description", "parameters")
 RUN_OPTIONS = ("progress",)
 """Generator arguments that change how it runs, not what it renders; not recipe parameters."""
-PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "stimuli"
-"""Folder of the shipped recipes: ``stimuli/`` in the repository root."""
 
 
 def _shipped_dir() -> Path:
     if not PROTOCOL_DIR.is_dir():
         raise RetinaCodecError(
-            f"shipped protocol folder not found at {PROTOCOL_DIR}; expected the repository's "
-            "stimuli/ folder next to the retinacodec package (install the repository with "
-            "pip install -e), or pass the path of a TOML recipe"
+            f"shipped protocol folder not found at {PROTOCOL_DIR}; expected the recipes the package "
+            "ships (reinstall retinacodec), or pass the path of a TOML recipe"
         )
     return PROTOCOL_DIR
 

@@ -38,7 +38,7 @@ def test_shipped_protocols_are_listed_from_the_repository_folder():
     names = list_protocols()
     assert REQUIRED <= set(names)
     assert names == sorted(path.stem for path in PROTOCOL_DIR.glob("*.toml"))
-    assert PROTOCOL_DIR.parent == Path(retinacodec.__file__).parent.parent
+    assert PROTOCOL_DIR == Path(retinacodec.__file__).parent / "shipped" / "stimuli"
 
 
 @pytest.mark.parametrize("name", list_protocols())

@@ -32,11 +32,13 @@ import pandas as pd
 import torch
 import xarray as xr
 from PIL import Image, UnidentifiedImageError
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
+from ...._optional import require
 from ....errors import RetinaCodecError
 from ....models.zoo import Preprocessing
+
+TF = require("torchvision.transforms.functional", "imagenet", "the ImageNet image pipeline")
+InterpolationMode = require("torchvision.transforms", "imagenet", "the ImageNet image pipeline").InterpolationMode
 
 SAMPLE = "sample"
 """Name of the shipped sample source."""
@@ -89,7 +91,7 @@ def sample_images() -> ImageSource:
     if spec is None or not spec.submodule_search_locations:
         raise RetinaCodecError(
             "the ImageNet sample needs the foolbox package (its data folder holds the "
-            "images); expected it installed (pip install foolbox)"
+            "images); expected it installed with: pip install 'retinacodec[imagenet]'"
         )
     folder = Path(list(spec.submodule_search_locations)[0]) / "data"
     found = sorted(
