@@ -8,12 +8,13 @@ from matplotlib.figure import Figure
 
 from ..errors import RetinaCodecError
 from ..modes.result import Modes
+from ..modes.sae import SAE
 
 _COLORS = {"contribution": "black", "activation": "tab:blue"}
 
 
 def plot_modes(
-    modes: Modes | xr.DataArray | np.ndarray,
+    modes: Modes | SAE | xr.Dataset | xr.DataArray | np.ndarray,
     loadings: xr.DataArray | np.ndarray | None = None,
     *,
     max_modes: int = 30,
@@ -23,10 +24,10 @@ def plot_modes(
 
     Parameters
     ----------
-    modes : Modes, SAE, xarray.DataArray or numpy.ndarray
-        Modes (:class:`~retinacodec.modes.result.Modes`), a fitted
-        :class:`~retinacodec.modes.sae.SAE`, or a dictionary (mode, channel) or (mode, feature)
-        with a stacked (channel, sign) ``feature`` index.
+    modes : Modes, SAE, xarray.Dataset, xarray.DataArray or numpy.ndarray
+        Modes, or anything :meth:`~retinacodec.modes.result.Modes.coerce` takes: a fitted
+        :class:`~retinacodec.modes.sae.SAE`, a modes Dataset, or a dictionary (mode, channel) or
+        (mode, feature) with a stacked (channel, sign) ``feature`` index.
     loadings : xarray.DataArray, numpy.ndarray or None
         (sample, mode) loadings from ``SAE.transform`` (by default those the modes hold, if any).
         Modes are then ordered by how often they are active and never-active modes are left out.
