@@ -30,6 +30,7 @@ _SUBMODULES = {
 _ATTRIBUTES = {
     "contributions": "retinacodec.attribution.ig",
     "SAE": "retinacodec.modes.sae",
+    "Modes": "retinacodec.modes.result",
     "irf": "retinacodec.receptive_fields.instantaneous",
     "run_imagenet": "retinacodec.pipelines.imagenet.layers.run",
 }

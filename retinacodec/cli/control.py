@@ -9,9 +9,7 @@ from ..errors import RetinaCodecError
 from ._parsing import parse_ints
 
 if TYPE_CHECKING:
-    import xarray as xr
-
-    from ..modes.sae import SAE
+    from ..control.choice import ModeSource
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,23 +67,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec control`` with its parsed arguments."""
-    import json
-
-    import torch
-
-    from ..modes.sae_io import read_modes
-
     if args.curves is not None:
         _control_curves(args)
         return
 
-    from ..attribution.routed import check_layer_channels
+    from ..control.choice import choose_channels
     from ..control.experiments import retina_control
+    from ..control.tables import control_table
     from ..io import write_netcdf
-    from ..models.adapter import adapt
-    from ..models.registry import load, windows
-    from ..modes.sae import SAE
-    from ..modes.selection import channel_weights, modes_layer, top_channels
+    from ..models.registry import load
     from ..stimuli import load_stimulus
 
     if args.activation_mode is not None and args.activation_modes is None:
@@ -93,52 +83,23 @@ def run(args: argparse.Namespace) -> None:
     model = load(args.model)
     stim = load_stimulus(args.stimulus)
     cells = None if args.cells is None else parse_ints(args.cells, "--cells")
-    inputs, _ = windows(model, stim)  # also checks that the stimulus fits the model
-    adapted = adapt(model)
-    files = {"contribution": (args.modes, args.mode)}
-    if args.activation_modes is not None:
-        files["activation"] = (args.activation_modes, args.activation_mode)
-    layer, target = args.layer, None if args.target is None else _control_target(args.target)
-    channels, notes = {}, {}
-    for variable, (path, mode) in files.items():
-        modes = read_modes(path)
-        params = (
-            {"variable": modes.variable} if isinstance(modes, SAE) else json.loads(modes.attrs.get("sae_params", "{}"))
-        )
-        fitted_on = params.get("variable", variable)
-        if fitted_on != variable:
-            raise RetinaCodecError(
-                f"{path} holds modes of the {fitted_on}; expected {variable} modes "
-                f"('retinacodec modes --variable {variable}')"
-            )
-        weights = channel_weights(modes if isinstance(modes, SAE) else modes["modes"])
-        try:
-            layer = modes_layer(weights, layer, adapted)
-            with torch.no_grad():
-                activation = adapted.capture(inputs[:1], layer, stop=True).activation
-            check_layer_channels(adapted, layer, activation, weights.sizes["channel"])
-        except RetinaCodecError as exc:
-            raise RetinaCodecError(f"{path}: {exc}") from None
-        mode, rule, target = _mode_for(modes, mode, target, path)
-        channels[variable] = top_channels(weights, mode, args.fraction)
-        notes[variable] = (mode, rule)
+    target = None if args.target is None else _control_target(args.target)
+    choice = choose_channels(model, stim, _mode_sources(args), args.layer, target, args.fraction)
+    for variable, chosen in choice.choices.items():
         print(
-            f"{variable} modes ({path}): mode {mode} ({rule}); its top {len(channels[variable])} of "
-            f"{weights.sizes['channel']} channels: {', '.join(map(str, channels[variable]))}"
+            f"{variable} modes ({chosen.name}): mode {chosen.mode} ({chosen.rule}); its top {len(chosen.channels)} of "
+            f"{chosen.n_channels} channels: {', '.join(map(str, chosen.channels))}"
         )
-    result = retina_control(model, stim, layer, channels, cells=cells, batch_size=args.batch_size, device=args.device)
-    result.attrs.update(
-        fraction=args.fraction,
-        selection_rule="; ".join(f"{variable}: mode {mode}, {rule}" for variable, (mode, rule) in notes.items()),
-        **({} if target is None else {"target_kind": target[0], "target_label": str(target[1])}),
-        **{f"channels_{variable}": chosen for variable, chosen in channels.items()},
+    result = retina_control(
+        model, stim, choice.layer, choice.channels, cells=cells, batch_size=args.batch_size, device=args.device
     )
+    result.attrs.update(choice.attrs())
     write_netcdf(result, args.output)
     print(
-        f"control of layer '{layer}' over {result.attrs['n_times']} windows of {result.attrs['stimulus']}, "
+        f"control of layer '{choice.layer}' over {result.attrs['n_times']} windows of {result.attrs['stimulus']}, "
         "mean over cells:"
     )
-    print(_control_table(result, target))
+    print(control_table(result, choice.target))
     print(f"wrote {args.output}")
     if args.plot:
         from ..plots import save_figure
@@ -146,6 +107,17 @@ def run(args: argparse.Namespace) -> None:
 
         save_figure(plot_control(result), args.plot)
         print(f"wrote {args.plot}")
+
+
+def _mode_sources(args: argparse.Namespace) -> list[ModeSource]:
+    """The modes files named on the command line (contribution, then activation), read."""
+    from ..control.choice import ModeSource
+    from ..modes.result import Modes
+
+    files = [("contribution", args.modes, args.mode)]
+    if args.activation_modes is not None:
+        files.append(("activation", args.activation_modes, args.activation_mode))
+    return [ModeSource(Modes.read(path), variable, path, mode) for variable, path, mode in files]
 
 
 def _control_target(text: str) -> tuple[str, object]:
@@ -164,120 +136,14 @@ def _control_target(text: str) -> tuple[str, object]:
     raise RetinaCodecError(f"cannot read --target {text!r}; expected 'type:NAME' or 'cell:I'")
 
 
-def _target_name(target: tuple[str, object]) -> str:
-    coord, label = target
-    return f"type:{label}" if coord == "cell_type" else f"cell:{label}"
-
-
-def _mode_for(
-    modes: SAE | xr.Dataset, mode: int | None, target: tuple[str, object] | None, path: str
-) -> tuple[int, str, tuple[str, object] | None]:
-    """(mode, how it was chosen, target): ``mode`` if given, else the mode whose loadings correlate
-    best with being the target (by default the OMS cells, see
-    :func:`retinacodec.modes.selection.control_target`).
-
-    Raises
-    ------
-    RetinaCodecError
-        If no mode is given and the file holds no loadings, or the target is not among its samples.
-    """
-    import numpy as np
-
-    from ..modes.selection import associated_mode, control_target
-
-    if mode is not None:
-        return mode, "chosen by hand", target
-    if not hasattr(modes, "data_vars"):
-        raise RetinaCodecError(
-            f"{path} is a saved SAE, which holds no loadings to pick a mode by; expected the "
-            "modes file of 'retinacodec modes -o', or the mode by --mode / --activation-mode"
-        )
-    loadings = modes["loadings"]
-    if target is None:
-        if "cell_type" not in loadings.coords:
-            raise RetinaCodecError(f"the samples of {path} have no cell_type; expected --target cell:I")
-        coord, _, label = control_target(loadings)
-        target = coord, label
-    coord, label = target
-    if coord not in loadings.coords:
-        raise RetinaCodecError(f"the samples of {path} have no {coord} coord; expected another --target")
-    labels = np.asarray(loadings[coord].values)
-    if label not in labels:
-        raise RetinaCodecError(
-            f"no sample of {path} is of {_target_name(target)}; expected one of {sorted(set(labels.tolist()))}"
-        )
-    try:
-        mode = associated_mode(loadings, labels, label)
-    except RetinaCodecError as exc:
-        raise RetinaCodecError(f"{path}: {exc}; or choose the mode by --mode / --activation-mode") from None
-    return mode, f"most tied to {_target_name(target)}", target
-
-
-def _control_table(result: xr.Dataset, target: tuple[str, object] | None) -> str:
-    """Mean rate change and correlation per (cell group, intervention), channel selections side by
-    side; the groups are the target's cells and the others (all cells without a target)."""
-    import numpy as np
-
-    groups = [("all cells", np.ones(result.sizes["cell"], dtype=bool))]
-    if target is not None:
-        coord, label = target
-        mask = np.asarray(result[coord].values).astype(str) == str(label)
-        named = (f"{label} cells" if coord == "cell_type" else f"cell {label}", mask), ("other cells", ~mask)
-        groups = [group for group in named if group[1].any()]
-    groups = [(f"{name} ({int(mask.sum())})", mask) for name, mask in groups]
-    selections = [str(name) for name in result["selection"].values]
-    width = max(13, *(len(name) + 2 for name in selections))
-    first = max(len(name) for name, _ in groups) + 2
-    block = width * len(selections)
-    lines = [
-        f"{'':<{first + 14}}{'rate change (Hz)':>{block}}{'correlation':>{block}}",
-        f"{'cells':<{first}}{'intervention':<14}" + "".join(f"{name:>{width}}" for name in selections) * 2,
-    ]
-    for name, mask in groups:
-        chosen = result.isel(cell=np.flatnonzero(mask))
-        change = chosen["rate_change"].mean("cell").transpose("intervention", "selection").values
-        correlation = chosen["correlation"].mean("cell", skipna=True).transpose("intervention", "selection").values
-        for i, intervention in enumerate(result["intervention"].values):
-            lines.append(
-                f"{name:<{first}}{intervention!s:<14}"
-                + "".join(f"{value:>+{width}.2f}" for value in change[i])
-                + "".join(f"{value:>{width}.3f}" for value in correlation[i])
-            )
-    return "\n".join(lines)
-
-
-def _curves_table(curves: xr.Dataset) -> str:
-    """Specificity per (target, intervention, k), selections side by side (± SE; random ± SD over draws)."""
-    selections = [str(s) for s in curves["selection"].values]
-    lines = [f"{'target':<10}{'intervention':<14}{'k':>3}" + "".join(f"{name:>22}" for name in selections)]
-    for target in curves["target"].values:
-        for intervention in curves["intervention"].values:
-            for k in curves["k"].values:
-                point = curves.sel(target=target, intervention=intervention, k=k)
-                cells = []
-                for name in selections:
-                    value = point.sel(selection=name)
-                    error = value["specificity_spread" if name == "random" else "specificity_se"]
-                    cells.append(f"{float(value['specificity']):+.3f} ± {float(error):.3f}")
-                lines.append(f"{target!s:<10}{intervention!s:<14}{int(k):>3}" + "".join(f"{c:>22}" for c in cells))
-    return "\n".join(lines)
-
-
 def _control_curves(args: argparse.Namespace) -> None:
     """``retinacodec control --curves K``: control curves of every cell type's modes (see
     :func:`retinacodec.control.curves.retina_control_curves`)."""
-    import json
-
-    from ..control.curves.retina import (
-        curve_summary,
-        retina_control_curves,
-        target_rankings,
-    )
+    from ..control.choice import curve_rankings
+    from ..control.curves.retina import retina_control_curves
+    from ..control.tables import curves_table
     from ..io import write_netcdf
-    from ..models.adapter import adapt
-    from ..models.registry import load, windows
-    from ..modes.sae_io import read_modes
-    from ..modes.selection import modes_layer
+    from ..models.registry import load
     from ..stimuli import load_stimulus
 
     if args.mode is not None or args.activation_mode is not None or args.target is not None:
@@ -286,27 +152,7 @@ def _control_curves(args: argparse.Namespace) -> None:
         )
     model = load(args.model)
     stim = load_stimulus(args.stimulus)
-    windows(model, stim)  # checks that the stimulus fits the model
-    layer, rankings = args.layer, {}
-    files = {
-        "contribution": args.modes,
-        **({} if args.activation_modes is None else {"activation": args.activation_modes}),
-    }
-    for variable, path in files.items():
-        modes = read_modes(path)
-        if not hasattr(modes, "data_vars"):
-            raise RetinaCodecError(
-                f"{path} is a saved SAE, which holds no loadings; --curves expects the modes file "
-                "of 'retinacodec modes -o'"
-            )
-        fitted_on = json.loads(modes.attrs.get("sae_params", "{}")).get("variable", variable)
-        if fitted_on != variable:
-            raise RetinaCodecError(f"{path} holds modes of the {fitted_on}; expected {variable} modes")
-        try:
-            layer = modes_layer(modes["modes"], layer, adapt(model))
-            rankings[variable] = target_rankings(modes)
-        except RetinaCodecError as exc:
-            raise RetinaCodecError(f"{path}: {exc}") from None
+    layer, rankings = curve_rankings(model, _mode_sources(args), args.layer)
     curves = retina_control_curves(
         model, stim, layer, rankings, max_channels=args.curves, n_random=args.draws, batch_size=args.batch_size
     )
@@ -315,14 +161,7 @@ def _control_curves(args: argparse.Namespace) -> None:
         f"control curves of layer '{layer}' ({curves.attrs['stimulus']}): target specificity, on- minus off-target "
         "|relative rate change| (ablate) or off minus on (preserve)"
     )
-    print(_curves_table(curves))
-    summary = curve_summary(curves)
-    for intervention in summary["intervention"].values:
-        means = summary["mean_specificity"].sel(intervention=intervention)
-        print(
-            f"mean over targets and k, {intervention}: "
-            + ", ".join(f"{name} {float(means.sel(selection=name)):+.3f}" for name in summary["selection"].values)
-        )
+    print(curves_table(curves))
     print(f"wrote {args.output}")
     if args.plot:
         from ..plots import save_figure

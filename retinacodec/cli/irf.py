@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from ..errors import RetinaCodecError
 from ._parsing import parse_ints, parse_times
-
-if TYPE_CHECKING:
-    pass
 
 DEFAULT_IRF_TIMES = 8
 """Times ``retinacodec irf`` computes without ``--times``: the whole time axis can take several GB."""
@@ -52,14 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec irf`` with its parsed arguments."""
-    import numpy as np
-
     from ..io import write_netcdf
-    from ..models.registry import load, windows
-    from ..modes.sae import SAE
-    from ..modes.sae_io import read_modes
-    from ..modes.selection import channel_weights
+    from ..models.registry import load
+    from ..modes.result import Modes
     from ..receptive_fields.instantaneous import irf
+    from ..receptive_fields.sampling import sample_times
     from ..stimuli import load_stimulus
 
     if args.modes is None and (args.layer is not None or args.selected_modes is not None):
@@ -71,23 +64,14 @@ def run(args: argparse.Namespace) -> None:
     stim = load_stimulus(args.stimulus)
     cells = parse_ints(args.cells, "--cells")
     selected = None if args.selected_modes is None else parse_ints(args.selected_modes, "--selected-modes")
-    modes = None
-    if args.modes is not None:
-        loaded = read_modes(args.modes)
-        modes = loaded if isinstance(loaded, SAE) else loaded["modes"]
-    inputs, window_times = windows(model, stim)  # also checks that the stimulus fits the model
+    modes = None if args.modes is None else Modes.read(args.modes)
     if args.times is None:
-        times = window_times[
-            np.unique(
-                np.linspace(0, len(window_times) - 1, min(DEFAULT_IRF_TIMES, len(window_times))).round().astype(int)
-            )
-        ]
-        n_modes = 0 if modes is None else len(selected) if selected else channel_weights(modes).sizes["mode"]
-        parts = n_modes + 2 if n_modes else 1
-        every = len(window_times) * len(cells) * parts * inputs[0].numel() * 4 / 1e9
+        n_modes = 0 if modes is None else len(selected) if selected else modes.n_modes
+        sample = sample_times(model, stim, DEFAULT_IRF_TIMES, len(cells), n_modes)
+        times = sample.times
         print(
-            f"IRFs at {len(times)} evenly spaced times of the {len(window_times)} with a full history "
-            f"(all would take {every:.2f} GB); pass --times for others"
+            f"IRFs at {len(times)} evenly spaced times of the {sample.n_windows} with a full history "
+            f"(all would take {sample.all_gb:.2f} GB); pass --times for others"
         )
     else:
         times = parse_times(args.times, float(stim.attrs["frame_rate_hz"]))

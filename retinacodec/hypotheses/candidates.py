@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from ..errors import RetinaCodecError
 from ..modes.compare import label_correlation
+from ..modes.result import Modes
 from ..modes.sae import SAE
-from ..modes.selection import channel_weights
 from .match import PATHWAY_NAMES, type_name
 
 TIED = 0.2
@@ -49,30 +48,22 @@ class ModeTable:
     """(sample, mode) loadings with a ``cell_type`` sample coord, when known."""
 
 
-def mode_table(modes: SAE | xr.Dataset | xr.DataArray) -> ModeTable:
-    """Read weights, live modes, usage and loadings from an SAE, a fit_modes Dataset or a dictionary.
+def mode_table(modes: Modes | SAE | xr.Dataset | xr.DataArray) -> ModeTable:
+    """Read weights, live modes, usage and loadings from modes (anything :meth:`Modes.coerce` takes:
+    an SAE, a fit_modes Dataset or a dictionary).
 
     Raises
     ------
     RetinaCodecError
         For a Dataset without ``modes``, or a dictionary :func:`channel_weights` refuses.
     """
-    usage = dead = loadings = None
-    if isinstance(modes, xr.Dataset):
-        if "modes" not in modes:
-            raise RetinaCodecError("the modes Dataset has no 'modes' variable; expected the result of fit_modes()")
-        usage = np.asarray(modes["mode_usage"].values, dtype=float) if "mode_usage" in modes else None
-        dead = np.asarray(modes["dead_modes"].values, dtype=bool) if "dead_modes" in modes else None
-        if "loadings" in modes and "cell_type" in modes["loadings"].coords:
-            loadings = modes["loadings"]
-        modes = modes["modes"].assign_attrs({**modes.attrs, **modes["modes"].attrs})
-    elif isinstance(modes, SAE) and hasattr(modes, "dead_modes_"):
-        dead = np.asarray(modes.dead_modes_, dtype=bool)
-    weights = channel_weights(modes)
+    modes = Modes.coerce(modes)
+    weights = modes.channel_weights()
     alive = weights.values.max(axis=1) > 0
-    if dead is not None:
-        alive &= ~dead
-    return ModeTable(weights, alive, usage, loadings)
+    if modes.dead_modes is not None:
+        alive &= ~modes.dead_modes
+    typed = modes.loadings is not None and "cell_type" in modes.loadings.coords
+    return ModeTable(weights, alive, modes.usage, modes.loadings if typed else None)
 
 
 def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -> list[Candidate]:

@@ -3,7 +3,6 @@ blocking it should do to each ganglion cell, and how sure the prediction is."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 
@@ -16,6 +15,7 @@ from .. import __version__
 from ..control.recorded import LayerRecording, record_layer, scaled_mean_rates, shared_passes
 from ..errors import RetinaCodecError
 from ..models.adapter import adapt
+from ..modes.result import Modes
 from ..modes.sae import SAE
 from ..modes.selection import modes_layer
 from ..stimuli.base import validate_stimulus
@@ -45,11 +45,9 @@ def _count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def _modes_variable(modes: SAE | xr.Dataset | xr.DataArray) -> str:
-    """What the modes decompose (``"contribution"`` or ``"activation"``), from the SAE or its params."""
-    if isinstance(modes, SAE):
-        return str(modes.variable)
-    return str(json.loads(modes.attrs.get("sae_params", "{}")).get("variable", "contribution"))
+def _modes_variable(modes: Modes | SAE | xr.Dataset | xr.DataArray) -> str:
+    """What the modes decompose (``"contribution"`` or ``"activation"``; contribution when unrecorded)."""
+    return Modes.coerce(modes).variable or "contribution"
 
 
 def _listed(values: Sequence[int]) -> str:

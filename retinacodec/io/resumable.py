@@ -10,12 +10,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import xarray as xr
 
 from .. import __version__
 from ..errors import RetinaCodecError
-from ..modes.sae import SAE
 from . import read_netcdf, write_netcdf
 from .atomic import atomic_destination
 
@@ -23,9 +23,44 @@ MANIFEST = "manifest.json"
 """File that marks a folder as a pipeline's run and lists its finished steps."""
 PROGRAM = "retinacodec demo"
 """Default program label of a run (the retina demo's)."""
-Result = xr.Dataset | xr.DataArray | SAE | Path
-"""What a step returns per output name: a labeled result or SAE (written here as ``<name>.nc``),
-or the path (relative to the folder) of a file the step wrote itself."""
+
+
+class SavedResult(Protocol):
+    """A result that writes itself to one file (``save``) and whose class reads it back (``load``),
+    such as a fitted :class:`~retinacodec.modes.sae.SAE`; see :func:`register_result_kind`."""
+
+    def save(self, path: str | os.PathLike) -> Path: ...
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SavedResult: ...
+
+
+Result = xr.Dataset | xr.DataArray | SavedResult | Path
+"""What a step returns per output name: a labeled result or a registered saved result (written
+here as ``<name>.nc``), or the path (relative to the folder) of a file the step wrote itself."""
+BUILT_IN_KINDS = ("netcdf", "file")
+"""Manifest kinds of the outputs a Workspace writes or records itself."""
+RESULT_KINDS: dict[str, type[SavedResult]] = {}
+"""Manifest kind -> class of the results that save themselves (see :func:`register_result_kind`)."""
+
+
+def register_result_kind(kind: str, cls: type[SavedResult]) -> None:
+    """Let a :class:`Workspace` keep instances of ``cls``: written by ``value.save(path)``, read back
+    by ``cls.load(path)`` and recorded as ``kind`` in the manifest.
+
+    Raises
+    ------
+    RetinaCodecError
+        If ``kind`` is one of the :data:`BUILT_IN_KINDS`.
+    """
+    if kind in BUILT_IN_KINDS:
+        raise RetinaCodecError(f"result kind {kind!r} is built in; expected another name for {cls.__name__}")
+    RESULT_KINDS[kind] = cls
+
+
+def _saved_kind(value: object) -> str | None:
+    """The registered kind of a result that saves itself, or None."""
+    return next((kind for kind, cls in RESULT_KINDS.items() if isinstance(value, cls)), None)
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -127,8 +162,9 @@ class Workspace:
         step : str
             Step name (unique within the run).
         compute : callable
-            Returns ``{output name: result}``; xarray results and SAEs are written atomically as
-            ``<name>.nc`` (paths are files the step wrote itself, relative to the folder).
+            Returns ``{output name: result}``; xarray results and registered saved results
+            (:func:`register_result_kind`) are written atomically as ``<name>.nc`` (paths are files
+            the step wrote itself, relative to the folder).
 
         Returns
         -------
@@ -150,12 +186,12 @@ class Workspace:
             if isinstance(value, Path):
                 files[name] = {"file": value.as_posix(), "kind": "file"}
                 continue
-            file = f"{name}.nc"
-            if isinstance(value, SAE):
-                value.save(self.folder / file)
-            else:
+            file, kind = f"{name}.nc", _saved_kind(value)
+            if kind is None:
                 write_netcdf(value, self.folder / file)
-            files[name] = {"file": file, "kind": "sae" if isinstance(value, SAE) else "netcdf"}
+            else:
+                value.save(self.folder / file)
+            files[name] = {"file": file, "kind": kind or "netcdf"}
         for entry in files.values():
             entry["sha256"] = file_digest(self.folder / entry["file"])
         seconds = time.perf_counter() - started
@@ -165,19 +201,20 @@ class Workspace:
         return self._load(self.steps[step])
 
     def _load(self, record: dict) -> dict[str, Result] | None:
-        """The outputs of a finished step, or None when a file is missing, changed or unreadable."""
+        """The outputs of a finished step, or None when a file is missing, changed or unreadable (or
+        of a kind no class is registered for)."""
         loaded = {}
         for name, entry in record["outputs"].items():
             path = self.folder / entry["file"]
             if not path.is_file() or file_digest(path) != entry["sha256"]:
                 return None
             try:
-                if entry["kind"] == "sae":
-                    loaded[name] = SAE.load(path)
-                elif entry["kind"] == "netcdf":
+                if entry["kind"] == "netcdf":
                     loaded[name] = read_netcdf(path)
-                else:
+                elif entry["kind"] == "file":
                     loaded[name] = Path(entry["file"])
+                else:
+                    loaded[name] = RESULT_KINDS[entry["kind"]].load(path)
             except (RetinaCodecError, OSError, KeyError, ValueError):
                 return None
         return loaded

@@ -1,6 +1,7 @@
-"""Modes: sparse decomposition of contributions (the SAE) and contribution-vs-activation statistics.
+"""Modes: sparse decomposition of contributions (the SAE), one type for a set of modes however it
+was made (``Modes``), and contribution-vs-activation statistics.
 
-``SAE`` and ``fit_modes`` load torch, so they are imported on first use.
+``SAE``, ``Modes`` and ``fit_modes`` load torch, so they are imported on first use.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from .._lazy import lazy_getattr
 
 _ATTRIBUTES = {
     "SAE": "retinacodec.modes.sae",
+    "Modes": "retinacodec.modes.result",
     "fit_modes": "retinacodec.modes.workflow",
     "stability": "retinacodec.modes.seed_stability",
     "fit_stability": "retinacodec.modes.seed_stability",

@@ -17,9 +17,10 @@ from .. import __version__
 from .._progress import progress_bar
 from ..device import resolve_device, torch_threads
 from ..errors import RetinaCodecError
+from ..io.resumable import register_result_kind
 from ._inputs import FeatureMatrix, as_feature_matrix, check_negative_part, label_matrix
 from ._network import ACTIVE_CODES, REFERENCE_SAMPLES, ThresholdedSAE
-from .sae_io import load_sae, save_sae
+from .sae_io import FITTED_SCALARS, SavedSAE, read_sae, write_sae
 
 _L1_TARGETS = ("dictionary", "codes", "contributions")
 SMALL_WORK = 1 << 20
@@ -541,13 +542,75 @@ class SAE(TransformerMixin, BaseEstimator):
         return label_matrix(modes, "mode", self._features, self._provenance())
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted SAE to netCDF (atomic); see :func:`retinacodec.modes.sae_io.save_sae`."""
-        return save_sae(self, path)
+        """Write the fitted SAE to netCDF (atomic): modes, every network weight, training history
+        and dead modes as variables; hyperparameters and fitted scalars as attrs (see
+        :mod:`retinacodec.modes.sae_io`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination ``.nc`` file.
+
+        Returns
+        -------
+        pathlib.Path
+            The written path.
+        """
+        check_is_fitted(self, "modes_")
+        modes = self.modes_
+        if not isinstance(modes, xr.DataArray):
+            modes = xr.DataArray(modes, dims=("mode", "feature"))
+        fitted = (self.scale_, self.r2_, self.l0_, self.n_iter_, self.n_resampled_)
+        saved = SavedSAE(
+            params=self.get_params(),
+            modes=modes,
+            weights={name: tensor.detach().cpu().numpy() for name, tensor in self._network.state_dict().items()},
+            history=self.history_,
+            dead_modes=self.dead_modes_,
+            fitted=dict(zip(FITTED_SCALARS, fitted)),
+            labeled=self._features is not None,
+            input_attrs=self._attrs,
+            provenance=self._provenance(),
+        )
+        return write_sae(saved, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SAE:
-        """Read an SAE written by :meth:`save`; see :func:`retinacodec.modes.sae_io.load_sae`."""
-        return load_sae(path, cls)
+        """Read an SAE written by :meth:`save`; its transforms equal those before saving.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        SAE
+            The fitted estimator, on the device its ``device`` parameter resolves to now.
+
+        Raises
+        ------
+        RetinaCodecError
+            If the file is not a saved SAE.
+        """
+        saved = read_sae(path)
+        sae = cls(**saved.params)
+        n_modes, n_features = saved.modes.shape
+        network = ThresholdedSAE(n_features, n_modes, sae.threshold, sae.active_codes)
+        network.load_state_dict({name: torch.from_numpy(array) for name, array in saved.weights.items()})
+        sae._attach(network.to(resolve_device(sae.device)))
+        sae._generator = torch.Generator().manual_seed(int(sae.seed))
+        sae._features = saved.modes.isel(mode=0, drop=True) if saved.labeled else None
+        sae._attrs = saved.input_attrs
+        sae.n_features_in_ = n_features
+        sae.scale_, sae.r2_, sae.l0_, sae.n_iter_, sae.n_resampled_ = (saved.fitted[name] for name in FITTED_SCALARS)
+        sae.history_ = saved.history
+        sae.dead_modes_ = saved.dead_modes
+        sae.modes_ = sae._label_modes()
+        return sae
+
+
+register_result_kind("sae", SAE)
 
 
 def _simple_attrs(attrs: dict) -> dict:

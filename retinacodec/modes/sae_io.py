@@ -1,40 +1,70 @@
-"""Saving a fitted SAE to netCDF and reading it back (weights as variables, no pickle); reading
-modes from either kind of modes file."""
+"""The saved-SAE file format: a fitted SAE as plain data (parameters and fitted state, no estimator
+and no torch) and its netCDF Dataset (weights as variables, no pickle), both ways."""
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 import xarray as xr
-from sklearn.utils.validation import check_is_fitted
 
-from ..device import resolve_device
 from ..errors import RetinaCodecError
 from ..io import read_netcdf, write_netcdf
-from ._network import ThresholdedSAE
-
-if TYPE_CHECKING:
-    from .sae import SAE
 
 SAVED_KIND = "retinacodec.SAE"
-"""The ``kind`` attr that marks a file written by :func:`save_sae`."""
+"""The ``kind`` attr that marks a file written by :func:`write_sae`."""
 WEIGHT_PREFIX = "weight__"
 """Prefix of the variables that hold the network's weights (one per state-dict entry)."""
+FITTED_SCALARS = ("scale", "r2", "l0", "n_iter", "n_resampled")
+"""Fitted scalars saved as attrs (the estimator's ``scale_``, ``r2_`` ...)."""
 
 
-def save_sae(sae: SAE, path: str | os.PathLike) -> Path:
-    """Write a fitted SAE to netCDF (atomic): modes, every network weight, training history
-    and dead modes as variables; hyperparameters and fitted scalars as attrs.
+@dataclass(frozen=True)
+class SavedSAE:
+    """A fitted SAE as data: what :func:`write_sae` writes and :func:`read_sae` reads back."""
+
+    params: dict
+    """Constructor parameters (``get_params()``)."""
+    modes: xr.DataArray
+    """Dictionary (mode, feature or channel), labeled as fitted or numbered."""
+    weights: dict[str, np.ndarray]
+    """The network's state dict as arrays."""
+    history: np.ndarray
+    """(epoch,) training loss."""
+    dead_modes: np.ndarray
+    """bool (mode,) modes never active on the training input."""
+    fitted: dict
+    """The :data:`FITTED_SCALARS` by name."""
+    labeled: bool
+    """Whether the SAE was fitted on labeled input (its modes keep the feature coords)."""
+    input_attrs: dict
+    """Provenance attrs of the training input."""
+    provenance: dict
+    """Attrs of the file (the estimator's provenance, ``sae_params`` among them)."""
+
+
+def sae_params(attrs: dict) -> dict:
+    """The SAE parameters recorded in ``attrs`` (``sae_params``, JSON text or a dict); {} when absent."""
+    params = attrs.get("sae_params", {})
+    return json.loads(params) if isinstance(params, str) else dict(params)
+
+
+def is_saved_sae(data: xr.Dataset | xr.DataArray) -> bool:
+    """Whether ``data`` (as read from a file) is a saved SAE."""
+    return isinstance(data, xr.Dataset) and data.attrs.get("kind") == SAVED_KIND
+
+
+def write_sae(saved: SavedSAE, path: str | os.PathLike) -> Path:
+    """Write a fitted SAE to netCDF (atomic): modes, every network weight, training history and dead
+    modes as variables; hyperparameters and fitted scalars as attrs.
 
     Parameters
     ----------
-    sae : SAE
-        A fitted estimator.
+    saved : SavedSAE
+        The estimator's parameters and fitted state.
     path : str or path-like
         Destination ``.nc`` file.
 
@@ -43,81 +73,24 @@ def save_sae(sae: SAE, path: str | os.PathLike) -> Path:
     pathlib.Path
         The written path.
     """
-    check_is_fitted(sae, "modes_")
-    modes = sae.modes_ if isinstance(sae.modes_, xr.DataArray) else xr.DataArray(sae.modes_, dims=("mode", "feature"))
-    ds = xr.Dataset({"modes": (modes.dims, modes.values)}, coords=modes.coords)
-    ds["history"] = ("epoch", sae.history_)
-    ds["dead_modes"] = ("mode", sae.dead_modes_.astype(np.int8))
-    for name, tensor in sae._network.state_dict().items():
-        array = tensor.detach().cpu().numpy()
+    ds = xr.Dataset({"modes": (saved.modes.dims, saved.modes.values)}, coords=saved.modes.coords)
+    ds["history"] = ("epoch", saved.history)
+    ds["dead_modes"] = ("mode", saved.dead_modes.astype(np.int8))
+    for name, array in saved.weights.items():
         key = WEIGHT_PREFIX + name
         ds[key] = ([f"{key}_{axis}" for axis in range(array.ndim)], array)
     ds.attrs = {
-        **sae._provenance(),
+        **saved.provenance,
         "kind": SAVED_KIND,
-        "labeled": int(sae._features is not None),
-        "scale": sae.scale_,
-        "r2": sae.r2_,
-        "l0": sae.l0_,
-        "n_iter": sae.n_iter_,
-        "n_resampled": sae.n_resampled_,
-        "input_attrs": json.dumps(sae._attrs),
+        "labeled": int(saved.labeled),
+        **{name: saved.fitted[name] for name in FITTED_SCALARS},
+        "input_attrs": json.dumps(saved.input_attrs),
     }
     return write_netcdf(ds, path)
 
 
-def load_sae(path: str | os.PathLike, cls: type[SAE]) -> SAE:
-    """Read an SAE written by :func:`save_sae`; its transforms equal those before saving.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A file written by :func:`save_sae`.
-    cls : type
-        The estimator class to build (:class:`~retinacodec.modes.sae.SAE` or a subclass).
-
-    Returns
-    -------
-    SAE
-        The fitted estimator, on the device its ``device`` parameter resolves to now.
-
-    Raises
-    ------
-    RetinaCodecError
-        If the file is not a saved SAE.
-    """
-    ds = read_netcdf(path)
-    if not isinstance(ds, xr.Dataset) or ds.attrs.get("kind") != SAVED_KIND:
-        raise RetinaCodecError(f"{path} is not a saved SAE (expected a file written by SAE.save)")
-    sae = cls(**json.loads(ds.attrs["sae_params"]))
-    modes = ds["modes"]
-    n_modes, n_features = modes.shape
-    network = ThresholdedSAE(n_features, n_modes, sae.threshold, sae.active_codes)
-    state = {
-        name[len(WEIGHT_PREFIX) :]: torch.from_numpy(ds[name].values)
-        for name in ds.data_vars
-        if str(name).startswith(WEIGHT_PREFIX)
-    }
-    network.load_state_dict(state)
-    sae._attach(network.to(resolve_device(sae.device)))
-    sae._generator = torch.Generator().manual_seed(int(sae.seed))
-    sae._features = modes.isel(mode=0, drop=True) if int(ds.attrs["labeled"]) else None
-    sae._attrs = json.loads(ds.attrs["input_attrs"])
-    sae.n_features_in_ = n_features
-    sae.scale_ = float(ds.attrs["scale"])
-    sae.r2_ = float(ds.attrs["r2"])
-    sae.l0_ = float(ds.attrs["l0"])
-    sae.n_iter_ = int(ds.attrs["n_iter"])
-    sae.n_resampled_ = int(ds.attrs["n_resampled"])
-    sae.history_ = ds["history"].values
-    sae.dead_modes_ = ds["dead_modes"].values.astype(bool)
-    sae.modes_ = sae._label_modes()
-    return sae
-
-
-def read_modes(path: str | os.PathLike) -> SAE | xr.Dataset:
-    """Read modes from a file: a fitted SAE (``retinacodec modes --save-sae``, per-sample
-    loadings available) or a modes result (``retinacodec modes -o``: dictionary and loadings).
+def read_sae(path: str | os.PathLike) -> SavedSAE:
+    """Read a file written by :func:`write_sae`.
 
     Parameters
     ----------
@@ -126,22 +99,27 @@ def read_modes(path: str | os.PathLike) -> SAE | xr.Dataset:
 
     Returns
     -------
-    SAE or xarray.Dataset
-        The SAE, or the Dataset with ``modes`` and ``loadings``.
+    SavedSAE
 
     Raises
     ------
     RetinaCodecError
-        If the file is missing, unreadable or neither of these.
+        If the file is not a saved SAE.
     """
-    from .sae import SAE  # sae imports this module
-
-    data = read_netcdf(path)
-    if hasattr(data, "data_vars") and {"modes", "loadings"} <= set(data.data_vars):
-        return data
-    try:
-        return SAE.load(path)
-    except RetinaCodecError:
-        raise RetinaCodecError(
-            f"{path} holds no modes; expected a file written by 'retinacodec modes' (-o or --save-sae)"
-        ) from None
+    ds = read_netcdf(path)
+    if not is_saved_sae(ds):
+        raise RetinaCodecError(f"{path} is not a saved SAE (expected a file written by SAE.save)")
+    scalars = {"n_iter": int, "n_resampled": int}
+    return SavedSAE(
+        params=sae_params(ds.attrs),
+        modes=ds["modes"],
+        weights={
+            name[len(WEIGHT_PREFIX) :]: ds[name].values for name in ds.data_vars if str(name).startswith(WEIGHT_PREFIX)
+        },
+        history=ds["history"].values,
+        dead_modes=ds["dead_modes"].values.astype(bool),
+        fitted={name: scalars.get(name, float)(ds.attrs[name]) for name in FITTED_SCALARS},
+        labeled=bool(int(ds.attrs["labeled"])),
+        input_attrs=json.loads(ds.attrs["input_attrs"]),
+        provenance=dict(ds.attrs),
+    )

@@ -17,18 +17,20 @@ from ..errors import RetinaCodecError
 from ..metrics import column_correlation
 from ..models.adapter import AdaptedModel
 from ..targets import Target
+from .result import Modes
 from .sae import SAE
 
 
-def channel_weights(modes: SAE | xr.DataArray | np.ndarray) -> xr.DataArray:
-    """The non-negative weight of every channel in every mode.
+def channel_weights(modes: Modes | SAE | xr.Dataset | xr.DataArray | np.ndarray) -> xr.DataArray:
+    """The non-negative weight of every channel in every mode (see :meth:`Modes.channel_weights`).
 
     Parameters
     ----------
-    modes : SAE, xarray.DataArray or numpy.ndarray
-        A fitted :class:`~retinacodec.modes.SAE` (its ``modes_``), or a dictionary with dims
-        (mode, channel), (mode, feature) where ``feature`` stacks (channel, sign) as an SAE fitted
-        on split-sign contributions has it, or (mode, channel, sign); an array is (mode, channel).
+    modes : Modes, SAE, xarray.Dataset, xarray.DataArray or numpy.ndarray
+        Anything :meth:`Modes.coerce` takes: a fitted :class:`~retinacodec.modes.SAE` (its
+        ``modes_``), a modes Dataset, or a dictionary with dims (mode, channel), (mode, feature)
+        where ``feature`` stacks (channel, sign) as an SAE fitted on split-sign contributions has
+        it, or (mode, channel, sign); an array is (mode, channel).
 
     Returns
     -------
@@ -43,32 +45,7 @@ def channel_weights(modes: SAE | xr.DataArray | np.ndarray) -> xr.DataArray:
     RetinaCodecError
         For an unfitted SAE, other dims, or non-finite entries.
     """
-    if isinstance(modes, SAE):
-        if not hasattr(modes, "modes_"):
-            raise RetinaCodecError("the SAE is not fitted; expected a fitted SAE (call fit first) or its modes_")
-        modes = modes.modes_
-    if not isinstance(modes, xr.DataArray):
-        values = np.asarray(modes, dtype=float)
-        if values.ndim != 2:
-            raise RetinaCodecError(f"modes have shape {values.shape}; expected a 2-D array (mode, channel)")
-        modes = xr.DataArray(values, dims=("mode", "channel"))
-    if "feature" in modes.dims:
-        modes = modes.unstack("feature")
-    if set(modes.dims) not in ({"mode", "channel"}, {"mode", "channel", "sign"}):
-        raise RetinaCodecError(
-            f"modes have dims {modes.dims}; expected (mode, channel), (mode, feature) with feature = "
-            "(channel, sign), or (mode, channel, sign)"
-        )
-    weights = np.abs(modes.astype(float))
-    if "sign" in weights.dims:
-        weights = weights.sum("sign")
-    weights = weights.transpose("mode", "channel")
-    if not np.isfinite(weights.values).all():
-        raise RetinaCodecError("modes hold NaN or infinite values; expected a finite dictionary")
-    for dim in ("mode", "channel"):
-        if dim not in weights.coords:
-            weights = weights.assign_coords({dim: np.arange(weights.sizes[dim])})
-    return weights.assign_attrs(modes.attrs).rename("channel_weight")
+    return Modes.coerce(modes).channel_weights()
 
 
 def modes_layer(weights: xr.DataArray, layer: str | None, model: AdaptedModel) -> str:
@@ -203,7 +180,7 @@ def shares_tensor(
 def mode_loadings(
     model: AdaptedModel,
     layer: str,
-    sae: SAE,
+    modes: Modes | SAE,
     inputs: torch.Tensor,
     baseline: torch.Tensor,
     targets: Sequence[Target],
@@ -220,9 +197,9 @@ def mode_loadings(
         The network.
     layer : str
         The layer the SAE was fitted on.
-    sae : SAE
-        Fitted; its ``variable`` picks contributions or activations, its input's sign split is
-        reproduced.
+    modes : Modes or SAE
+        Modes with an encoder (a fitted SAE); its ``variable`` picks contributions or activations,
+        its input's sign split is reproduced.
     inputs, baseline : torch.Tensor
         Model inputs (N, ...) and the IG baseline (1, ...) or (N, ...).
     targets : sequence of Target
@@ -242,8 +219,9 @@ def mode_loadings(
     numpy.ndarray
         (T, N, mode) loadings.
     """
-    attrs = sae.modes_.attrs if isinstance(sae.modes_, xr.DataArray) else {}
-    split = "sign" if isinstance(sae.modes_, xr.DataArray) and "feature" in sae.modes_.dims else None
+    modes = Modes.coerce(modes)
+    attrs = modes.dictionary.attrs
+    split = "sign" if "feature" in modes.dictionary.dims else None
     found = contributions(
         model,
         inputs,
@@ -258,17 +236,19 @@ def mode_loadings(
         device=device,
         progress=False,
     )
-    loadings = np.asarray(sae.transform(found), dtype=float)
+    loadings = np.asarray(modes.transform(found), dtype=float)
     return loadings.reshape(len(inputs), len(targets), -1).transpose(1, 0, 2)
 
 
-def top_channels(modes: SAE | xr.DataArray | np.ndarray, mode: int, fraction: float = 0.02) -> np.ndarray:
+def top_channels(
+    modes: Modes | SAE | xr.Dataset | xr.DataArray | np.ndarray, mode: int, fraction: float = 0.02
+) -> np.ndarray:
     """A mode's strongest channels.
 
     Parameters
     ----------
-    modes : SAE, xarray.DataArray or numpy.ndarray
-        Fitted SAE or dictionary (see :func:`retinacodec.modes.selection.channel_weights`).
+    modes : Modes, SAE, xarray.Dataset, xarray.DataArray or numpy.ndarray
+        Modes, or anything :meth:`Modes.coerce` takes (see :func:`channel_weights`).
     mode : int
         Position of the mode along ``mode``.
     fraction : float

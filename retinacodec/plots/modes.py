@@ -7,23 +7,30 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from ..errors import RetinaCodecError
+from ..modes.result import Modes
+from ..modes.sae import SAE
 
 _COLORS = {"contribution": "black", "activation": "tab:blue"}
 
 
 def plot_modes(
-    modes, loadings: xr.DataArray | np.ndarray | None = None, *, max_modes: int = 30, max_samples: int = 2000
+    modes: Modes | SAE | xr.Dataset | xr.DataArray | np.ndarray,
+    loadings: xr.DataArray | np.ndarray | None = None,
+    *,
+    max_modes: int = 30,
+    max_samples: int = 2000,
 ) -> Figure:
     """Heat map of the mode dictionary and, when given, the loadings over samples.
 
     Parameters
     ----------
-    modes : SAE, xarray.DataArray or numpy.ndarray
-        A fitted :class:`~retinacodec.modes.sae.SAE` or its ``modes_`` (mode, channel) or
+    modes : Modes, SAE, xarray.Dataset, xarray.DataArray or numpy.ndarray
+        Modes, or anything :meth:`~retinacodec.modes.result.Modes.coerce` takes: a fitted
+        :class:`~retinacodec.modes.sae.SAE`, a modes Dataset, or a dictionary (mode, channel) or
         (mode, feature) with a stacked (channel, sign) ``feature`` index.
     loadings : xarray.DataArray, numpy.ndarray or None
-        (sample, mode) loadings from ``SAE.transform``. Modes are then ordered by how often
-        they are active and never-active modes are left out.
+        (sample, mode) loadings from ``SAE.transform`` (by default those the modes hold, if any).
+        Modes are then ordered by how often they are active and never-active modes are left out.
     max_modes : int
         At most this many modes are drawn (the most used, or the largest atoms).
     max_samples : int
@@ -35,7 +42,9 @@ def plot_modes(
         Top: one heat map per sign (or one) of mode x channel weights, in the input's units.
         Bottom (with loadings): loadings of the drawn modes over samples.
     """
+    modes = Modes.coerce(modes)
     atoms = _modes_array(modes)
+    loadings = modes.loadings if loadings is None else loadings
     if loadings is not None:
         load = np.asarray(loadings, dtype=np.float64)
         if load.ndim != 2 or load.shape[1] != atoms.sizes["mode"]:
@@ -210,19 +219,11 @@ def plot_sign_correlation(result: xr.Dataset) -> Figure:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _modes_array(modes) -> xr.DataArray:
-    if hasattr(modes, "modes_"):
-        modes = modes.modes_
-    if isinstance(modes, xr.DataArray):
-        if modes.ndim != 2 or "mode" not in modes.dims:
-            raise RetinaCodecError(f"modes have dims {modes.dims}; expected (mode, channel) or (mode, feature)")
-        return modes.transpose("mode", ...)
-    values = np.asarray(modes, dtype=np.float64)
-    if values.ndim != 2:
-        raise RetinaCodecError(f"modes have shape {values.shape}; expected (mode, channel)")
-    return xr.DataArray(
-        values, dims=("mode", "channel"), coords={"mode": np.arange(len(values)), "channel": np.arange(values.shape[1])}
-    )
+def _modes_array(modes: Modes) -> xr.DataArray:
+    atoms = modes.dictionary
+    if atoms.ndim != 2:
+        raise RetinaCodecError(f"modes have dims {atoms.dims}; expected (mode, channel) or (mode, feature)")
+    return atoms.transpose("mode", ...)
 
 
 def _sign_panels(atoms: xr.DataArray) -> list[tuple[str, xr.DataArray, str]]:

@@ -27,9 +27,9 @@ from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..models.adapter import adapt
 from ..models.registry import windows
+from ..modes.result import Modes
 from ..modes.sae import SAE
 from ..modes.selection import (
-    channel_weights,
     mode_loadings,
     modes_layer,
     selected_mode_positions,
@@ -139,10 +139,10 @@ def irf(
         One of :data:`retinacodec.attribution.quadrature.METHODS`.
     layer : str, optional
         Hidden layer to decompose through (default: the layer the modes record).
-    modes : SAE, xarray.DataArray or numpy.ndarray, optional
-        Contribution (or activation) modes of ``layer``: a fitted SAE, whose loadings at each
-        (time, cell) come from that sample's contributions, or a dictionary (mode, channel) or
-        (mode, feature), with every mode loading 1 (see
+    modes : Modes, SAE, xarray.Dataset, xarray.DataArray or numpy.ndarray, optional
+        Contribution (or activation) modes of ``layer`` (anything :meth:`Modes.coerce` takes):
+        with an SAE, loadings at each (time, cell) come from that sample's contributions; a modes
+        Dataset or a dictionary (mode, channel) or (mode, feature) has every mode loading 1 (see
         :func:`~retinacodec.modes.selection.channel_shares`).
     selected_modes : sequence of int, optional
         Positions of the modes to return (all by default); the others fall into the residual.
@@ -203,7 +203,8 @@ def irf(
     module = adapted.module
     alphas, node_weights = path_rule(method, n_steps, quadrature_rule)
     batch_size = check_int("batch_size", batch_size)
-    weights = None if modes is None else channel_weights(modes)
+    modes = None if modes is None else Modes.coerce(modes)
+    weights = None if modes is None else modes.channel_weights()
     if weights is not None:
         layer = modes_layer(weights, layer, adapted)
         selected = selected_mode_positions(weights, selected_modes)
@@ -245,7 +246,7 @@ def irf(
             shares = None
             if weights is not None:
                 loadings = None
-                if isinstance(modes, SAE):
+                if modes.has_encoder:
                     loadings = mode_loadings(
                         adapted, layer, modes, batch, baseline, targets, quadrature_rule, n_steps, batch_size, device
                     )
@@ -268,7 +269,7 @@ def irf(
         loadings_all,
         weights["mode"].values[selected],
         layer,
-        "SAE loadings" if isinstance(modes, SAE) else "static dictionary (all modes loading 1)",
+        "SAE loadings" if modes.has_encoder else "static dictionary (all modes loading 1)",
     )
 
 

@@ -22,9 +22,9 @@ from ..attribution.routed import check_layer_channels, path_rule, routed_gradien
 from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, adapt
+from ..modes.result import Modes
 from ..modes.sae import SAE
 from ..modes.selection import (
-    channel_weights,
     mode_loadings,
     modes_layer,
     selected_mode_positions,
@@ -58,9 +58,10 @@ def contribution_maps(
         (image, colour, y, x) model-ready inputs (preprocessed as the model expects).
     layer : str or None
         Hidden layer of the modes; None takes the layer the modes record.
-    modes : SAE, xarray.DataArray or numpy.ndarray
-        A fitted SAE (loadings from each image's contributions) or a dictionary (mode, channel)
-        (every mode loading 1); see :func:`~retinacodec.modes.selection.channel_weights`.
+    modes : Modes, SAE, xarray.Dataset, xarray.DataArray or numpy.ndarray
+        Anything :meth:`~retinacodec.modes.result.Modes.coerce` takes: with an SAE, loadings from
+        each image's contributions; a modes Dataset or a dictionary (mode, channel) has every mode
+        loading 1; see :func:`~retinacodec.modes.selection.channel_weights`.
     target : Target or str
         What to explain (default the top logit, its class fixed at the image).
     method : {"gradient", "ig"}
@@ -108,7 +109,8 @@ def contribution_maps(
     input to output passes through the layer.
     """
     adapted = adapt(model)
-    weights = channel_weights(modes)
+    modes = Modes.coerce(modes)
+    weights = modes.channel_weights()
     layer = modes_layer(weights, layer, adapted)
     selected = selected_mode_positions(weights, selected_modes)
     alphas, nodes_weights = path_rule(method, n_steps, quadrature_rule)
@@ -134,7 +136,7 @@ def contribution_maps(
             start_point = prepared.baseline if prepared.baseline.shape[0] == 1 else prepared.baseline[rows]
             with torch.no_grad():
                 reducer = target.bind(adapted.module, adapted.module(batch))
-            if isinstance(modes, SAE):
+            if modes.has_encoder:
                 loadings = mode_loadings(
                     adapted, layer, modes, batch, start_point, [target], quadrature_rule, n_steps, batch_size, device
                 )
@@ -164,7 +166,7 @@ def contribution_maps(
             "method": method,
             "n_steps": int(len(alphas)),
             "quadrature": "none" if method == "gradient" else quadrature_rule,
-            "loadings": "SAE" if isinstance(modes, SAE) else "static (all modes loading 1)",
+            "loadings": "SAE" if modes.has_encoder else "static (all modes loading 1)",
             "units": "target units (e.g. logit) per pixel",
         },
     )

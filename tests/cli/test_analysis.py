@@ -380,6 +380,37 @@ def test_control_curves_equal_the_library_and_print_a_table(tmp_path, capsys, mo
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        (
+            ["--activation-modes", "{contribution}"],
+            "holds modes of the contribution; expected activation modes ('retinacodec modes --variable activation')",
+        ),
+        (["--modes", "{contribution_sae}"], "is a saved SAE, which holds no loadings; --curves expects"),
+        (["--layer", "bipolar"], "the modes were fitted on layer 'amacrine', not 'bipolar'"),
+    ],
+)
+def test_control_curves_bad_input_exits_2_with_one_line(tmp_path, capsys, files, arguments, fragment):
+    out = tmp_path / "curves.nc"
+    arguments = [argument.format(**files) for argument in arguments]
+    status = main(
+        [
+            "control",
+            "--stimulus",
+            files["stimulus"],
+            "--modes",
+            files["contribution"],
+            "--curves",
+            "2",
+            *arguments,
+            "-o",
+            str(out),
+        ]
+    )
+    _one_error_line(capsys, status, "control", fragment, out)
+
+
 def test_contributions_with_per_cell_activation_equal_the_library(tmp_path, capsys, model, files):
     out = tmp_path / "contributions.nc"
     status = main(

@@ -1,15 +1,18 @@
-"""Workspace: a run folder is recognised by its program label and fingerprint."""
+"""Workspace: a run folder is recognised by its program label and fingerprint; results that save
+themselves are kept by their registered kind."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import xarray as xr
 
 from retinacodec import RetinaCodecError
-from retinacodec.io.resumable import Workspace
+from retinacodec.io.resumable import Workspace, register_result_kind
 
 
 def _step() -> dict:
@@ -28,3 +31,42 @@ def test_a_folder_resumes_only_for_its_own_program(tmp_path):
         Workspace(tmp_path / "run", {"a": 1})  # the demo's label: another program's folder
     with pytest.raises(RetinaCodecError, match="holds a retinacodec imagenet control run of another"):
         Workspace(tmp_path / "run", {"a": 2}, program="retinacodec imagenet control")
+
+
+def test_io_knows_files_not_the_classes_it_saves():
+    code = (
+        "import sys, retinacodec.io.resumable\n"
+        "print(sorted(m for m in sys.modules if m.startswith('retinacodec.modes')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_registered_result_saves_itself_and_reads_back_as_its_class(tmp_path):
+    from retinacodec.modes.sae import SAE  # registers the kind "sae"
+
+    data = np.abs(np.random.default_rng(0).standard_normal((64, 4))).astype(np.float32)
+    calls = []
+
+    def fit() -> dict:
+        calls.append(1)
+        return {"sae": SAE(epochs=2, batch_size=32, progress=False, device="cpu").fit(data), **_step()}
+
+    first = Workspace(tmp_path, {"a": 1}, log=lambda line: None).run("fit", fit)
+    outputs = json.loads((tmp_path / "manifest.json").read_text())["steps"]["fit"]["outputs"]
+    assert {name: entry["kind"] for name, entry in outputs.items()} == {"sae": "sae", "numbers": "netcdf"}
+    again = Workspace(tmp_path, {"a": 1}, log=lambda line: None).run("fit", fit)
+    assert len(calls) == 1 and isinstance(again["sae"], SAE)
+    np.testing.assert_array_equal(again["sae"].transform(data), first["sae"].transform(data))
+
+
+def test_a_step_of_an_unregistered_kind_is_computed_again(tmp_path):
+    Workspace(tmp_path, {"a": 1}, log=lambda line: None).run("step", _step)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["steps"]["step"]["outputs"]["numbers"]["kind"] = "no-such-kind"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    again = Workspace(tmp_path, {"a": 1}, log=lambda line: None)
+    again.run("step", _step)
+    assert again.resumed == []
+    with pytest.raises(RetinaCodecError, match="result kind 'netcdf' is built in"):
+        register_result_kind("netcdf", Workspace)

@@ -81,3 +81,13 @@ def test_plot_stability_draws_one_sorted_curve_per_result(tmp_path, contribution
     save_figure(fig, tmp_path / "stability.png")
     with pytest.raises(RetinaCodecError, match="stability_fits"):
         plot_stability({"plain": fit_modes(ds, stability_fits=0, **fast)[1]})
+
+
+def test_plot_modes_draws_the_loadings_the_modes_hold(contributions, fast):
+    from retinacodec.modes.result import Modes
+    from retinacodec.modes.workflow import fit_modes
+
+    _, result = fit_modes(contributions(split=False), variable="activation", stability_fits=0, **fast)
+    titles = [ax.get_title() for ax in plot_modes(Modes.from_dataset(result)).axes if ax.images]
+    assert titles == ["modes", "loadings"]
+    assert [ax.get_title() for ax in plot_modes(result["modes"]).axes if ax.images] == ["modes"]

@@ -19,6 +19,7 @@ from torch import nn
 
 from ... import __version__
 from ...errors import RetinaCodecError
+from ...modes.result import Modes
 from ...modes.sae import SAE
 from ...modes.selection import associated_mode, top_channels
 from ..experiments import CURVE_INTERVENTIONS
@@ -30,17 +31,17 @@ RANDOM = "random"
 
 
 def target_rankings(
-    modes: xr.Dataset, dictionary: SAE | xr.DataArray | None = None, coord: str = "cell_type"
+    modes: Modes | xr.Dataset, dictionary: Modes | SAE | xr.DataArray | None = None, coord: str = "cell_type"
 ) -> dict[str, np.ndarray]:
     """For each label of ``coord``, the channels of the mode most tied to it, strongest first.
 
     Parameters
     ----------
-    modes : xarray.Dataset
-        A result of :func:`retinacodec.modes.workflow.fit_modes` (``modes``, ``loadings`` with a
-        ``coord`` sample coord).
-    dictionary : SAE or xarray.DataArray, optional
-        The modes to rank channels by (``modes["modes"]`` by default).
+    modes : Modes or xarray.Dataset
+        Modes with loadings that have a ``coord`` sample coord, such as a result of
+        :func:`retinacodec.modes.workflow.fit_modes` (``modes``, ``loadings``).
+    dictionary : Modes, SAE or xarray.DataArray, optional
+        The modes to rank channels by (the dictionary of ``modes`` by default).
     coord : str
         Sample coord of the labels.
 
@@ -55,12 +56,13 @@ def target_rankings(
     RetinaCodecError
         Without loadings labelled by ``coord``, or when no mode's loadings vary.
     """
-    if "loadings" not in modes or coord not in modes["loadings"].coords:
+    modes = Modes.coerce(modes)
+    if modes.loadings is None or coord not in modes.loadings.coords:
         raise RetinaCodecError(f"the modes have no loadings with a {coord!r} coord; expected fit_modes() output")
-    labels = np.asarray(modes["loadings"][coord].values).astype(str)
-    dictionary = modes["modes"] if dictionary is None else dictionary
+    labels = np.asarray(modes.loadings[coord].values).astype(str)
+    dictionary = modes if dictionary is None else dictionary
     return {
-        label: top_channels(dictionary, associated_mode(modes["loadings"], labels, label), 1.0)
+        label: top_channels(dictionary, associated_mode(modes.loadings, labels, label), 1.0)
         for label in dict.fromkeys(labels)
     }
 
