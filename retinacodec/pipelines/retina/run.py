@@ -8,7 +8,6 @@ hypotheses. Figures, ``summary.json`` and ``report.md`` are redrawn from the res
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -29,8 +28,9 @@ from ...models.retina_cnn import RetinaCNN
 from ...stimuli import natural_jitter
 from . import steps
 from .figures import draw_figures
-from .report import report, summary
+from .report import report
 from .settings import DemoSettings, Placement
+from .summary import summarize
 
 REPORT = "report.md"
 SUMMARY = "summary.json"
@@ -258,11 +258,11 @@ def _analyse(
 def _finish(workspace: Workspace, found: dict, settings: DemoSettings, source: str, title: str, started: float) -> Path:
     """Figures, summary.json and report.md."""
     figures = draw_figures(found, workspace.folder, settings.layers, title)
-    numbers = summary(found, settings.layers) | {"machine": machine()}  # the machine that wrote the summary
+    summary = summarize(found, settings.layers, machine())  # the machine that wrote the summary
     with atomic_destination(workspace.path(SUMMARY)) as tmp:
-        tmp.write_text(json.dumps(numbers, indent=1) + "\n")
+        tmp.write_text(summary.to_json())
     seconds = {**workspace.seconds(), "total (this run)": time.perf_counter() - started}
-    text = report(found, numbers, figures, source, seconds, settings.to_dict())
+    text = report(found, summary, figures, source, seconds, settings.to_dict())
     with atomic_destination(workspace.path(REPORT)) as tmp:
         tmp.write_text(text)
     workspace.log(f"wrote {workspace.path(REPORT)}")

@@ -14,20 +14,13 @@ from retinacodec.io import read_netcdf, write_nwb
 from retinacodec.io.resumable import Workspace
 from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina import steps as demo_steps
-from retinacodec.pipelines.retina.report import hypothesis_kinds, kinds_text
+from retinacodec.pipelines.retina.report import by_kind_text
 from retinacodec.pipelines.retina.run import run_demo
+from retinacodec.pipelines.retina.summary import DemoSummary, hypothesis_kinds
 from retinacodec.stimuli import natural_jitter
 
 FAST = DemoSettings.fast()
 STEPS = ["fit", "contributions", "modes", "compare", "irf", "control", "hypotheses"]
-
-
-@pytest.fixture(scope="module")
-def finished(tiny_model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo") / "out"
-    report = run_demo(folder, model=tiny_model, settings=FAST, progress=False)
-    assert report == folder / "report.md"
-    return folder
 
 
 def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
@@ -51,24 +44,28 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     report = (finished / "report.md").read_text()
     for name in figures:
         assert f"]({name})" in report
-    numbers = json.loads((finished / "summary.json").read_text())
+    summary = DemoSummary.from_json((finished / "summary.json").read_text())
+    tested, ceiling_numbers = summary.virtual_retina, summary.virtual_retina.ceiling
+    modes = tested.contribution
     contributions = read_netcdf(finished / "contributions_bipolar.nc")
-    assert numbers["completeness_error_max_hz_bipolar"] == pytest.approx(
+    assert summary.layers["bipolar"].completeness_error_max_hz == pytest.approx(
         float(np.abs(contributions["completeness_error"]).max())
     )
-    assert f"| {numbers['model_r']:.3f} |" in report
-    assert 0.0 <= numbers["recovery_score"] <= 1.0 and 0.0 <= numbers["recovery_score_shuffled"] <= 1.0
-    assert f"| recovery score (virtual retina) | {numbers['recovery_score']:.2f} |" in report
+    assert f"| {summary.model_r:.3f} |" in report
+    assert 0.0 <= modes.recovery_score <= 1.0 and 0.0 <= modes.recovery_score_shuffled <= 1.0
+    assert f"| recovery score (virtual retina) | {modes.recovery_score:.2f} |" in report
     hypotheses = read_netcdf(finished / "hypotheses.nc")
     kinds = np.array(hypothesis_kinds(hypotheses))
-    assert sum(k["n"] for k in numbers["recovery_by_kind"].values()) == hypotheses.sizes["hypothesis"]
-    for kind, value in numbers["recovery_by_kind"].items():
+    assert sum(k.n for k in modes.recovery_by_kind.values()) == hypotheses.sizes["hypothesis"]
+    for kind, value in modes.recovery_by_kind.items():
         weights = hypotheses["confidence"].values[kinds == kind]
         agreement = hypotheses["type_agreement"].values[kinds == kind]
         if weights.sum() > 0:
-            assert value["recovery"] == pytest.approx(float(np.dot(weights, agreement) / weights.sum()))
+            assert value.recovery == pytest.approx(float(np.dot(weights, agreement) / weights.sum()))
     assert set(kinds) <= {"whole set", "inhibitory outputs"} and "whole set" in set(kinds)
-    assert f"Recovery score by kind of hypothesis (hypotheses, confirmed): {kinds_text(numbers)}" in report
+    assert (
+        f"Recovery score by kind of hypothesis (hypotheses, confirmed): {by_kind_text(modes.recovery_by_kind)}"
+    ) in report
     assert "observed_change" in hypotheses and hypotheses.sizes["shuffle"] == FAST.n_shuffles
     assert report.count("Blocking the ") >= hypotheses.sizes["hypothesis"]
     ceiling = read_netcdf(finished / "ceiling.nc")
@@ -80,18 +77,18 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     ]
     weights = hypotheses["confidence"].values
     if weights.sum() > 0:
-        assert numbers["recovery_ceiling_named"] == pytest.approx(float(np.dot(weights, best) / weights.sum()))
-        assert f"the same hypotheses would score {numbers['recovery_ceiling_named']:.2f} instead of" in report
-    assert numbers["recovery_match_all_sets"] == pytest.approx(float(ceiling["match_agreement"].mean()))
-    assert f"Its type agreement, averaged over pathways, is {numbers['recovery_match_all_sets']:.2f}" in report
+        assert modes.recovery_ceiling_named == pytest.approx(float(np.dot(weights, best) / weights.sum()))
+        assert f"the same hypotheses would score {modes.recovery_ceiling_named:.2f} instead of" in report
+    assert ceiling_numbers.recovery_match_all_sets == pytest.approx(float(ceiling["match_agreement"].mean()))
+    assert (f"Its type agreement, averaged over pathways, is {ceiling_numbers.recovery_match_all_sets:.2f}") in report
     assert ceiling.attrs["match_rule"] == hypotheses.attrs["match_rule"]
-    assert numbers["pathways_confirmable"] == int((ceiling["ceiling"] >= 1).sum())
-    assert numbers["pathways_confirmable_assigned"] == int((ceiling["assigned_ceiling"] >= 1).sum())
+    assert ceiling_numbers.pathways_confirmable == int((ceiling["ceiling"] >= 1).sum())
+    assert ceiling_numbers.pathways_confirmable_assigned == int((ceiling["assigned_ceiling"] >= 1).sum())
     assert (
-        f"could name at most {numbers['pathways_confirmable']} of the 6 pathways (those whose ceiling is 1), and "
-        f"at most {numbers['pathways_confirmable_assigned']} counting only the sets the match assigns them"
+        f"could name at most {ceiling_numbers.pathways_confirmable} of the 6 pathways (those whose ceiling is 1), "
+        f"and at most {ceiling_numbers.pathways_confirmable_assigned} counting only the sets the match assigns them"
     ) in report
-    unassigned = [str(p) for p, v in numbers["assigned_ceiling"].items() if v is None]  # NaN is None in the JSON
+    unassigned = [p for p, v in ceiling_numbers.assigned_ceiling.items() if v is None]  # NaN is None
     assert unassigned == [
         str(p) for p, c in zip(ceiling["pathway"].values, ceiling["assigned_channels"].values) if not str(c)
     ]
@@ -100,25 +97,26 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
     shared = set(zip(hypotheses["layer"].values, hypotheses["channels"].values, hypothesis_kinds(hypotheses))) & set(
         zip(activation["layer"].values, activation["channels"].values, hypothesis_kinds(activation))
     )
-    assert numbers["hypotheses_shared_with_activation"] == len(shared)
+    assert tested.hypotheses_shared_with_activation == len(shared)
     predicted, observed = hypotheses["predicted_category"].values, hypotheses["observed_category"].values
     side = (predicted != 0) & (observed == 0)
+    errors = tested.type_errors
     assert (
-        numbers["type_errors"]["side effect"]
+        errors["side effect"]
         == int(side.sum())
-        == sum(n for types in numbers["side_effects"].values() for n in types.values())
+        == sum(n for types in tested.side_effects.values() for n in types.values())
     )
-    assert numbers["type_errors"]["missed"] == int(((predicted == 0) & (observed != 0)).sum())
-    if numbers["type_errors"]["side effect"] > 1:
-        assert f"{numbers['type_errors']['side effect']} are side effects" in report
+    assert errors["missed"] == int(((predicted == 0) & (observed != 0)).sum())
+    if errors["side effect"] > 1:
+        assert f"{errors['side effect']} are side effects" in report
 
 
 def test_model_fit_of_the_report_is_the_correlation_of_the_written_rates(finished):
     fit = read_netcdf(finished / "fit.nc")
     predicted, true = fit["predicted"].values, fit["true"].values
     by_hand = [np.corrcoef(predicted[:, c], true[:, c])[0, 1] for c in range(predicted.shape[1])]
-    numbers = json.loads((finished / "summary.json").read_text())
-    assert numbers["model_r"] == pytest.approx(np.nanmean(by_hand), abs=1e-6)
+    summary = DemoSummary.from_json((finished / "summary.json").read_text())
+    assert summary.model_r == pytest.approx(np.nanmean(by_hand), abs=1e-6)
 
 
 def test_demo_refuses_a_folder_with_other_files_or_another_run(tmp_path, tiny_model, finished):
@@ -151,8 +149,8 @@ def test_demo_resumes_after_an_interruption_and_ends_with_the_same_numbers(tmp_p
             patch.setattr(demo_steps, name, recomputed)
         run_demo(tmp_path, model=tiny_model, settings=FAST, progress=False, log=lines.append)
     assert [line.split(":")[0] for line in lines if "read back" in line] == STEPS[:4]
-    resumed = json.loads((tmp_path / "summary.json").read_text())
-    assert resumed == json.loads((finished / "summary.json").read_text())
+    resumed = DemoSummary.from_json((tmp_path / "summary.json").read_text())
+    assert resumed == DemoSummary.from_json((finished / "summary.json").read_text())
     again, first = read_netcdf(tmp_path / "hypotheses.nc"), read_netcdf(finished / "hypotheses.nc")
     np.testing.assert_array_equal(again["predicted_change"].values, first["predicted_change"].values)
     np.testing.assert_array_equal(again["observed_change"].values, first["observed_change"].values)
@@ -191,6 +189,10 @@ def test_demo_on_an_nwb_recording_trains_a_model_and_predicts_without_testing(tm
     assert (tmp_path / "out" / "model" / "ln" / "model.pt").is_file()
     hypotheses = read_netcdf(tmp_path / "out" / "hypotheses.nc")
     assert "observed_change" not in hypotheses and (hypotheses["block"].values == "").all()
+    written = (tmp_path / "out" / "summary.json").read_text()
+    summary = DemoSummary.from_json(written)  # untested: the virtual-retina numbers are absent
+    assert summary.virtual_retina is None and summary.n_hypotheses == hypotheses.sizes["hypothesis"]
+    assert summary.to_json() == written and list(json.loads(written))[-2:] == ["n_hypotheses", "machine"]
     assert "Silencing what channels" in text
     for name in ("model_fit.png", "modes_bipolar.png", "hypotheses.png"):
         assert (tmp_path / "out" / name).is_file()
