@@ -269,6 +269,7 @@ def _control_curves(args: argparse.Namespace) -> None:
     import json
 
     from ..control.curves.retina import (
+        CurveSettings,
         curve_summary,
         retina_control_curves,
         target_rankings,
@@ -307,9 +308,8 @@ def _control_curves(args: argparse.Namespace) -> None:
             rankings[variable] = target_rankings(modes)
         except RetinaCodecError as exc:
             raise RetinaCodecError(f"{path}: {exc}") from None
-    curves = retina_control_curves(
-        model, stim, layer, rankings, max_channels=args.curves, n_random=args.draws, batch_size=args.batch_size
-    )
+    settings = CurveSettings(max_channels=args.curves, n_random=args.draws, batch_size=args.batch_size)
+    curves = retina_control_curves(model, stim, layer, rankings, settings)
     write_netcdf(curves, args.output)
     print(
         f"control curves of layer '{layer}' ({curves.attrs['stimulus']}): target specificity, on- minus off-target "
