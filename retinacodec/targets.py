@@ -3,6 +3,7 @@
 A target reduces the model output of each sample to one number. :meth:`Target.bind` looks at the
 output at the actual inputs once (to check indices and, for :class:`TopLogit`, to fix the class)
 and returns a reducer that is then applied at every point of the integration path.
+:func:`resolve_cells` checks the cell indices a retina analysis asks for against the model's output.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -197,3 +199,35 @@ def as_targets(target: Target | str | Callable | Sequence) -> list[Target]:
             raise RetinaCodecError("the list of targets is empty; expected at least one target")
         return [as_target(t) for t in target]
     return [as_target(target)]
+
+
+def resolve_cells(cells: int | Sequence[int] | None, model: nn.Module, output: torch.Tensor) -> list[int]:
+    """Cell indices asked for, checked against the model output (N, n_cells).
+
+    Parameters
+    ----------
+    cells : int, sequence of int or None
+        Cell indices; None for every cell.
+    model : torch.nn.Module
+        The retina model.
+    output : torch.Tensor
+        Its output for some input, (N, n_cells).
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    RetinaCodecError
+        For an empty list or an index that is not a cell of the model.
+    """
+    if cells is None:
+        return list(range(output.shape[1]))
+    listed = [cells] if np.ndim(cells) == 0 else list(np.asarray(cells, dtype=object).ravel())
+    if not listed:
+        raise RetinaCodecError(f"no cells asked for; expected cell indices in 0..{output.shape[1] - 1}")
+    listed = [int(c) if isinstance(c, np.integer) else c for c in listed]
+    for cell in listed:
+        Cell(cell).bind(model, output)
+    return listed

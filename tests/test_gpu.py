@@ -15,7 +15,7 @@ import torch
 import xarray as xr
 
 import retinacodec as rc
-from retinacodec.control.curves import retina_control_curves
+from retinacodec.control.curves import CurveSettings, retina_control_curves
 from retinacodec.control.experiments import retina_control
 from retinacodec.control.recorded import record_layer, scaled_mean_rates
 from retinacodec.models.registry import predict
@@ -106,8 +106,7 @@ def test_the_demos_steps_on_cuda_equal_the_cpu(model, stimulus):
             stimulus,
             "amacrine",
             {"contribution": {"ON": [0, 1, 2, 3]}},
-            max_channels=2,
-            n_random=2,
+            CurveSettings(max_channels=2, n_random=2),
             device=device,
             progress=False,
         )

@@ -24,7 +24,7 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
     import torchvision
 
     import retinacodec as rc
-    from retinacodec.control.curves import retina_control_curves
+    from retinacodec.control.curves import CurveSettings, retina_control_curves
     from retinacodec.control.experiments import retina_control
     from retinacodec.models.registry import predict
     from retinacodec.models.retina_cnn import RetinaCNN
@@ -79,8 +79,7 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
             stimulus,
             "amacrine",
             {"contribution": {"ON": [0, 1, 2, 3]}},
-            max_channels=4,
-            n_random=5,
+            CurveSettings(max_channels=4, n_random=5),
             device=d,
             progress=False,
         ),

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     record = Record("interventions", list(argv or []))
     torch.set_num_threads(args.threads)
 
-    from .. import layer_interventions as interventions
+    from ..control import recorded as interventions
     from ..device import evaluating
     from ..models.adapter import adapt
     from ..models.registry import load

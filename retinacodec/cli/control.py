@@ -140,7 +140,7 @@ def _control_curves(args: argparse.Namespace) -> None:
     """``retinacodec control --curves K``: control curves of every cell type's modes (see
     :func:`retinacodec.control.curves.retina_control_curves`)."""
     from ..control.choice import curve_rankings
-    from ..control.curves.retina import retina_control_curves
+    from ..control.curves.retina import CurveSettings, retina_control_curves
     from ..control.tables import curves_table
     from ..io import write_netcdf
     from ..models.registry import load
@@ -153,9 +153,8 @@ def _control_curves(args: argparse.Namespace) -> None:
     model = load(args.model)
     stim = load_stimulus(args.stimulus)
     layer, rankings = curve_rankings(model, _mode_sources(args), args.layer)
-    curves = retina_control_curves(
-        model, stim, layer, rankings, max_channels=args.curves, n_random=args.draws, batch_size=args.batch_size
-    )
+    settings = CurveSettings(max_channels=args.curves, n_random=args.draws, batch_size=args.batch_size)
+    curves = retina_control_curves(model, stim, layer, rankings, settings)
     write_netcdf(curves, args.output)
     print(
         f"control curves of layer '{layer}' ({curves.attrs['stimulus']}): target specificity, on- minus off-target "

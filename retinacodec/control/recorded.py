@@ -1,17 +1,17 @@
 """Interventions on a recorded layer: a layer's output recorded while the model predicts, and the rates
 when channels of that layer are silenced (or scaled); used by the hypotheses and the control curves.
 
-Silencing channels is :func:`retinacodec.control.experiments.ablate`'s intervention (zero the channels of the
+Silencing channels is :func:`retinacodec.control.hooks.ablate`'s intervention (zero the channels of the
 layer's output); here the layer's output is recorded once and only the network after the layer is
-rerun per channel set, which gives the same rates (``tests/test_hypotheses.py`` checks this
+rerun per channel set, which gives the same rates (``tests/control/test_recorded.py`` checks this
 against :func:`retinacodec.control.experiments.retina_control`) at a fraction of the cost.
+A :class:`PassCache` shares recordings and rates between the calls of one analysis.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -54,52 +54,94 @@ def output_module(adapted: AdaptedModel, layer: str) -> str:
 
 
 T = TypeVar("T")
-_SHARED: list[dict] = []
-"""The cache of the active :func:`shared_passes` block (at most one: nested blocks share it)."""
 
 
-@contextmanager
-def shared_passes() -> Iterator[None]:
-    """Within this block, :func:`record_layer` and :func:`scaled_mean_rates` compute each result
-    once: a repeated recording (same model, layer, stimulus frames and batch size) or a repeated
-    channel set of the same recording is returned from memory.
+class PassCache:
+    """Passes computed once and shared between the calls of one analysis.
 
-    The hypotheses of a run ask for the same passes many times (the contribution-mode and the
-    activation-mode hypotheses often silence the same channels, and the ceiling silences every
-    small set and blocks every pathway of the virtual retina); the results are the same either
-    way. :func:`remembered` gives other passes (the virtual retina's blocks and interneuron
-    activities) the same memory. The models must not change inside the block.
-    Nested blocks share the outer one's cache; it is dropped when the outermost block ends.
+    Passed as ``cache`` to :func:`record_layer` and :func:`scaled_mean_rates` (and, through them,
+    to the hypotheses, their test and the ceiling), it returns a repeated recording (same model,
+    layer, stimulus frames, batch size and device) or a repeated channel set of the same recording
+    from memory; :func:`remembered` gives other passes (the virtual retina's blocks and
+    interneuron activities) the same memory. The results are the same with or without it. The
+    models must not change while it is open; use it as a context manager, or call :meth:`close`,
+    to drop what it holds.
+
+    Examples
+    --------
+    >>> with PassCache() as cache:  # doctest: +SKIP
+    ...     recording = record_layer(model, stimulus, "bipolar", cache=cache)
+    ...     rates = scaled_mean_rates(model, recording, "bipolar", [(0,), (1, 2)], cache=cache)
     """
-    if _SHARED:
-        yield
-        return
-    _SHARED.append({})
-    try:
-        yield
-    finally:
-        _SHARED.clear()
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, tuple[tuple, object]] = {}
+        self._closed = False
+
+    def __enter__(self) -> PassCache:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        """Number of passes held."""
+        return len(self._values)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Drop every pass held (and the objects kept alive for their keys); the cache cannot be used again."""
+        self._values.clear()
+        self._closed = True
+
+    def holds(self, key: Hashable) -> bool:
+        """Whether a value is held for ``key``.
+
+        Raises
+        ------
+        RetinaCodecError
+            When the cache is closed.
+        """
+        self._check_open()
+        return key in self._values
+
+    def remember(self, key: Hashable, compute: Callable[[], T], *keep) -> T:
+        """The value held for ``key``, or ``compute()`` held from now on.
+
+        Parameters
+        ----------
+        key : hashable
+            What the value depends on (:func:`stimulus_key` for a stimulus, ``id`` for a model).
+        compute : callable
+            Computes the value.
+        *keep
+            Objects whose ``id`` is in the key: kept alive with the value so that the id is not reused.
+
+        Raises
+        ------
+        RetinaCodecError
+            When the cache is closed.
+        """
+        self._check_open()
+        if key not in self._values:
+            self._values[key] = (keep, compute())
+        return self._values[key][1]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RetinaCodecError("the pass cache is closed; expected an open PassCache (or none)")
 
 
-def remembered(key: Callable[[], tuple], compute: Callable[[], T], *keep) -> T:
-    """``compute()``, or inside :func:`shared_passes` the value already computed for the same key.
+def remembered(cache: PassCache | None, key: Callable[[], Hashable], compute: Callable[[], T], *keep) -> T:
+    """``compute()``, or with a ``cache`` the value it holds for ``key()`` (:meth:`PassCache.remember`).
 
-    Parameters
-    ----------
-    key : callable
-        Returns what the value depends on (:func:`stimulus_key` for a stimulus, ``id`` for a
-        model); called only inside :func:`shared_passes`, since a stimulus digest costs time.
-    compute : callable
-        Computes the value.
-    *keep
-        Objects whose ``id`` is in the key: kept alive with the value so that the id is not reused.
+    ``key`` is called only with a cache, since a stimulus digest costs time.
     """
-    if not _SHARED:
-        return compute()
-    name = key()
-    if name not in _SHARED[0]:
-        _SHARED[0][name] = (keep, compute())
-    return _SHARED[0][name][1]
+    return compute() if cache is None else cache.remember(key(), compute, *keep)
 
 
 def stimulus_key(stimulus: xr.DataArray) -> str:
@@ -117,6 +159,7 @@ def record_layer(
     batch_size: int = 250,
     progress: bool = False,
     device: str | torch.device | None = None,
+    cache: PassCache | None = None,
 ) -> LayerRecording:
     """Predict the model's rates for a stimulus and keep the layer's output.
 
@@ -135,6 +178,9 @@ def record_layer(
     device : str or torch.device, optional
         Torch device of the forward passes (the recorded output is kept on the CPU); by default
         where the model is.
+    cache : PassCache, optional
+        Where a recording of the same model, layer, stimulus frames, batch size and device is
+        taken from, or kept.
 
     Returns
     -------
@@ -146,6 +192,7 @@ def record_layer(
         For an unknown layer, or a layer whose output is not produced once per window.
     """
     return remembered(
+        cache,
         lambda: ("record", id(model), layer, stimulus_key(stimulus), batch_size, str(device)),
         lambda: _record_layer(model, stimulus, layer, batch_size, progress, device),
         model,
@@ -187,6 +234,7 @@ def scaled_mean_rates(
     batch_size: int = 500,
     progress: bool = False,
     device: str | torch.device | None = None,
+    cache: PassCache | None = None,
 ) -> np.ndarray:
     """Mean rate of every cell with each channel set of the layer silenced (or scaled).
 
@@ -201,7 +249,7 @@ def scaled_mean_rates(
     channel_sets : sequence of sequence of int
         Channels to intervene on, one set per row of the result.
     gain : float
-        Factor on the set's outputs: 0 silences them (:func:`retinacodec.control.experiments.ablate`), 2
+        Factor on the set's outputs: 0 silences them (:func:`retinacodec.control.hooks.ablate`), 2
         doubles them.
     batch_size : int
         Windows per downstream pass.
@@ -210,6 +258,9 @@ def scaled_mean_rates(
         layer starts with a convolution).
     device : str or torch.device, optional
         Torch device of the downstream passes; by default where the model is.
+    cache : PassCache, optional
+        Where the rates of a set of the same recording, gain, batch size and device are taken
+        from, or kept.
 
     Returns
     -------
@@ -243,7 +294,7 @@ def scaled_mean_rates(
     def key(channels: tuple[int, ...]) -> Callable[[], tuple]:
         return lambda: ("rates", id(recording), layer, float(gain), channels, batch_size, str(device))
 
-    missing = list(dict.fromkeys(channels for channels in sets if not _is_remembered(key(channels))))
+    missing = list(dict.fromkeys(c for c in sets if cache is None or not cache.holds(key(c)())))
     target = device_for(adapted.module, device)
     computed: dict[tuple[int, ...], np.ndarray] = {}
     if missing:
@@ -277,16 +328,14 @@ def scaled_mean_rates(
             computed = dict(zip(missing, passes))
     return (
         np.stack(
-            [remembered(key(channels), lambda channels=channels: computed[channels], recording) for channels in sets]
+            [
+                remembered(cache, key(channels), lambda channels=channels: computed[channels], recording)
+                for channels in sets
+            ]
         )
         if sets
         else np.empty((0, recording.rates.sizes["cell"]))
     )
-
-
-def _is_remembered(key: Callable[[], tuple]) -> bool:
-    """Whether :func:`remembered` holds a value for ``key`` (never outside :func:`shared_passes`)."""
-    return bool(_SHARED) and key() in _SHARED[0]
 
 
 def leading_convolution(steps: list[Callable]) -> tuple[nn.Conv2d, list[Callable]] | None:

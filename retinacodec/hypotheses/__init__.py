@@ -1,9 +1,9 @@
 """Testable hypotheses from contribution modes, scored against the virtual retina.
 
 :func:`generate` turns the modes of a layer into predictions (block the pathway a mode's channels
-stand for; which cells change, which way, by how much, how sure); :func:`test` performs each
-experiment in the virtual retina and scores the agreement, next to shuffled controls;
-:func:`pathway_coverage` says which pathways confirmed hypotheses name;
+stand for; which cells change, which way, by how much, how sure), as :class:`HypothesisSettings`
+say; :func:`test` performs each experiment in the virtual retina and scores the agreement, next to
+shuffled controls; :func:`pathway_coverage` says which pathways confirmed hypotheses name;
 :func:`to_markdown` says it all in plain sentences.
 """
 
@@ -12,8 +12,10 @@ from .effects import released_change
 from .generate import combine, generate
 from .report import to_markdown
 from .score import recovery_score, score, test, type_agreement
+from .settings import HypothesisSettings
 
 __all__ = [
+    "HypothesisSettings",
     "combine",
     "generate",
     "pathway_coverage",

@@ -22,24 +22,27 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
-from ..control.recorded import record_layer, scaled_mean_rates
+from ..control.recorded import PassCache, record_layer, scaled_mean_rates
 from ..errors import RetinaCodecError
 from .effects import categories, released_change
-from .match import MATCHES, PATHWAY_NAMES, PathwayMatch, inhibitory_pathways
+from .match import PATHWAY_NAMES, PathwayMatch, inhibitory_pathways
 from .score import retina_mean_rate, type_agreement
+from .settings import HypothesisSettings
 
 RELEASED = " (inhibitory outputs)"
 """Added to a set's channels where the ceiling is reached by a block of its inhibitory outputs only."""
 
 
 def _observed_categories(
-    retina, stimulus: xr.DataArray, first: int, recording_s: float, z_min: float, coords: dict
+    retina, stimulus: xr.DataArray, first: int, settings: HypothesisSettings, coords: dict, cache: PassCache | None
 ) -> xr.DataArray:
     """(pathway, type) categories of the virtual retina's change when each pathway is blocked."""
-    baseline = retina_mean_rate(retina, stimulus, None, first=first)
-    changes = np.stack([retina_mean_rate(retina, stimulus, p, first=first) - baseline for p in retina.pathways])
+    baseline = retina_mean_rate(retina, stimulus, None, first=first, cache=cache)
+    changes = np.stack(
+        [retina_mean_rate(retina, stimulus, p, first=first, cache=cache) - baseline for p in retina.pathways]
+    )
     change = xr.DataArray(changes, dims=("pathway", "cell"), coords={"pathway": list(retina.pathways), **coords})
-    return categories(change, xr.DataArray(baseline, dims="cell", coords=coords), recording_s, z_min)
+    return categories(change, xr.DataArray(baseline, dims="cell", coords=coords), settings.recording_s, settings.z_min)
 
 
 def _layer_agreement(
@@ -48,24 +51,25 @@ def _layer_agreement(
     layer: str,
     observed: xr.DataArray,
     max_size: int,
-    recording_s: float,
-    z_min: float,
-    batch_size: int,
-    progress: bool,
+    settings: HypothesisSettings,
     coords: dict,
+    progress: bool,
+    cache: PassCache | None,
 ) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
     """Every set of 1..``max_size`` channels of a layer, and (set, pathway) the type agreement with
     each pathway's block (``observed``) of silencing it in the CNN and of blocking its inhibitory
     outputs only (:func:`~retinacodec.hypotheses.effects.released_change`)."""
-    recording = record_layer(model, stimulus, layer, batch_size)
+    recording = record_layer(model, stimulus, layer, settings.batch_size, cache=cache)
     n_channels = recording.activation.shape[1]
     sets = [s for size in range(1, max_size + 1) for s in combinations(range(n_channels), size)]
-    means = scaled_mean_rates(model, recording, layer, sets, 0.0, batch_size, progress)
+    means = scaled_mean_rates(model, recording, layer, sets, 0.0, settings.batch_size, progress, cache=cache)
     baseline = recording.rates.values.astype(np.float64).mean(axis=0)
     change = xr.DataArray(means - baseline, dims=("set", "cell"), coords=coords)
     rate = xr.DataArray(baseline, dims="cell", coords=coords)
     agreement = [
-        type_agreement(categories(blocked, rate, recording_s, z_min), observed).transpose("set", "pathway").values
+        type_agreement(categories(blocked, rate, settings.recording_s, settings.z_min), observed)
+        .transpose("set", "pathway")
+        .values
         for blocked in (change, change.copy(data=released_change(change.values)))
     ]
     return sets, agreement[0], agreement[1]
@@ -82,13 +86,11 @@ def pathway_ceiling(
     layers: Sequence[str],
     retina,
     max_size: int = 2,
-    recording_s: float = 60.0,
-    z_min: float = 2.0,
-    batch_size: int = 250,
-    progress: bool = False,
+    *,
     match_stimulus: xr.DataArray | None = None,
-    match: str = "block",
-    inhibitory: bool = True,
+    settings: HypothesisSettings | None = None,
+    progress: bool = False,
+    cache: PassCache | None = None,
 ) -> xr.Dataset:
     """The best type agreement any set of up to ``max_size`` channels of a layer reaches with each
     pathway's block; with ``match_stimulus``, also the agreement of the set that follows each
@@ -106,23 +108,20 @@ def pathway_ceiling(
         The ground truth, its cells the model's.
     max_size : int
         Largest channel set tried (all sets of 1..max_size channels of each layer).
-    recording_s, z_min : float
-        When a change counts (:func:`~retinacodec.hypotheses.effects.categories`), as for the
-        hypotheses.
-    batch_size : int
-        Windows per downstream pass.
-    progress : bool
-        Show progress bars.
     match_stimulus : xarray.DataArray, optional
         The hypotheses' held-out match stimulus; when given, every set is also matched to the
         pathways as the hypotheses are (see Returns).
-    match : {"block", "partial", "correlation"}
-        The hypotheses' matching rule (:data:`~retinacodec.hypotheses.match.MATCHES`).
-    inhibitory : bool
-        Also try, for each inhibitory pathway (:func:`~retinacodec.hypotheses.match.inhibitory_pathways`),
-        a block of every set's inhibitory outputs only, as the hypotheses do with ``inhibitory``
-        (:func:`~retinacodec.hypotheses.generate.generate`); such a set's channels end in
-        :data:`RELEASED`.
+    settings : HypothesisSettings, optional
+        The hypotheses' settings (the defaults when omitted); the ceiling uses ``recording_s`` and
+        ``z_min`` (when a change counts, :func:`~retinacodec.hypotheses.effects.categories`),
+        ``match`` (the matching rule), ``batch_size`` (windows per downstream pass) and
+        ``inhibitory``: also try, for each inhibitory pathway
+        (:func:`~retinacodec.hypotheses.match.inhibitory_pathways`), a block of every set's
+        inhibitory outputs only, as the hypotheses do; such a set's channels end in :data:`RELEASED`.
+    progress : bool
+        Show progress bars.
+    cache : PassCache, optional
+        Passes shared with the hypotheses of the same analysis.
 
     Returns
     -------
@@ -160,20 +159,15 @@ def pathway_ceiling(
     (the largest match value among those pathways) when that pathway is on the set's route, as the
     hypotheses' second matching does; the match over every set (``match_agreement``) stays with
     whole-set silencing.
-
-    Raises
-    ------
-    RetinaCodecError
-        For an unknown ``match``.
     """
-    if match not in MATCHES:
-        raise RetinaCodecError(f"unknown match {match!r}; expected one of {', '.join(MATCHES)}")
-    rates = record_layer(model, stimulus, layers[0], batch_size).rates
+    settings = HypothesisSettings() if settings is None else settings
+    match = settings.match
+    rates = record_layer(model, stimulus, layers[0], settings.batch_size, cache=cache).rates
     coords = {name: rates[name] for name in ("cell", "cell_type") if name in rates.coords}
     first = int(getattr(model, "history", 1)) - 1
-    observed = _observed_categories(retina, stimulus, first, recording_s, z_min, coords)
+    observed = _observed_categories(retina, stimulus, first, settings, coords, cache)
     pathways = [str(p) for p in observed["pathway"].values]
-    inhibiting = np.isin(pathways, inhibitory_pathways(retina.connections, pathways) if inhibitory else [])
+    inhibiting = np.isin(pathways, inhibitory_pathways(retina.connections, pathways) if settings.inhibitory else [])
     columns = np.arange(len(pathways))
     per_layer = np.full((len(layers), len(pathways)), -1.0)
     per_layer_sets = np.full((len(layers), len(pathways)), "", dtype=object)
@@ -182,7 +176,7 @@ def pathway_ceiling(
     layer_sets = []
     for row, layer in enumerate(layers):
         sets, silenced, released = _layer_agreement(
-            model, stimulus, layer, observed, max_size, recording_s, z_min, batch_size, progress, coords
+            model, stimulus, layer, observed, max_size, settings, coords, progress, cache
         )
         # the pool: every set silenced, then every set's inhibitory outputs blocked (inhibitory pathways only)
         agreement = np.concatenate([silenced, np.where(inhibiting, released, -1.0)])
@@ -193,7 +187,8 @@ def pathway_ceiling(
         per_layer[row] = agreement[top, columns]
         per_layer_sets[row] = [labels[t] for t in top]
         if match_stimulus is not None:
-            layer_match = PathwayMatch.of(record_layer(model, match_stimulus, layer, batch_size), retina)
+            recording = record_layer(model, match_stimulus, layer, settings.batch_size, cache=cache)
+            layer_match = PathwayMatch.of(recording, retina, cache=cache)
             values = _match_values(layer_match, sets, pathways, match)
             closest = values.argmax(axis=0)
             matched[:, row] = silenced[closest, columns], values[closest, columns], closest
@@ -214,7 +209,7 @@ def pathway_ceiling(
             "mean_ceiling": float(per_layer.max(axis=0).mean()),
             "max_size": int(max_size),
             "n_confirmable": int((per_layer.max(axis=0) >= 1).sum()),
-            "inhibitory": int(bool(inhibitory)),
+            "inhibitory": int(settings.inhibitory),
             "note": "uses the blocks' outcomes: a diagnostic ceiling, never used to choose a match",
         },
     )

@@ -1,7 +1,7 @@
 """Rate changes summarised per cell type, when a change counts as a change, and the change of a
 block of a set's inhibitory outputs only.
 
-Shared by the prediction side (:mod:`.generate`, changes of the CNN under ablation) and the test
+Shared by the prediction side (:mod:`.predict`, changes of the CNN under ablation) and the test
 side (:mod:`.score`, changes of the virtual retina under a block), so both use one rule: a change
 counts when a recording of ``recording_s`` seconds would see it at ``z_min`` Poisson standard
 errors.
@@ -132,6 +132,6 @@ def released_change(change: np.ndarray) -> np.ndarray:
     numpy.ndarray
         The rises kept, the falls set to zero: a cell whose rate the silencing raises is inhibited
         by the set on balance and reads the network with the set silenced; every other cell reads
-        the intact network (see :func:`~retinacodec.hypotheses.generate.generate`, Notes).
+        the intact network (see ``docs/concepts/hypotheses-method.md``, Inhibitory outputs).
     """
     return np.clip(change, 0.0, None)

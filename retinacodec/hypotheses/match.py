@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..control.recorded import LayerRecording, activity_at, remembered, stimulus_key
+from ..control.recorded import LayerRecording, PassCache, activity_at, remembered, stimulus_key
 from ..metrics import correlation_matrix, standardised
 
 PATHWAY_NAMES = {
@@ -287,12 +287,16 @@ class PathwayMatch:
     """Per pathway, the pathways its block silences (:func:`silenced_pathways`); None: itself only."""
 
     @classmethod
-    def of(cls, recording: LayerRecording, retina, progress: bool = False) -> PathwayMatch:
-        """Record both sides on the recording's stimulus, at every position a cell of ``retina`` sits."""
+    def of(
+        cls, recording: LayerRecording, retina, progress: bool = False, cache: PassCache | None = None
+    ) -> PathwayMatch:
+        """Record both sides on the recording's stimulus, at every position a cell of ``retina`` sits;
+        the interneuron activities are taken from ``cache`` when it holds them."""
         cells = retina.cells
         positions = np.unique(np.stack([cells["y"].values, cells["x"].values], axis=1), axis=0)
         stimulus = recording.stimulus
         activity = remembered(
+            cache,
             lambda: ("interneurons", id(retina), stimulus_key(stimulus), positions.tobytes()),
             lambda: retina.interneuron_activity(stimulus, positions=positions, progress=progress),
             retina,

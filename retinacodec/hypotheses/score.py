@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from .._progress import progress_bar
-from ..control.recorded import remembered, stimulus_key
+from ..control.recorded import PassCache, remembered, stimulus_key
 from ..errors import RetinaCodecError
 from ..stimuli.base import validate_stimulus
 from .effects import by_type, categories, changed
@@ -26,11 +26,16 @@ def _check_hypotheses(hypotheses: xr.Dataset, needs: tuple[str, ...]) -> None:
 
 
 def retina_mean_rate(
-    virtual_retina, stimulus: xr.DataArray, pathway: str | None, gain: float = 0.0, first: int = 0
+    virtual_retina,
+    stimulus: xr.DataArray,
+    pathway: str | None,
+    gain: float = 0.0,
+    first: int = 0,
+    cache: PassCache | None = None,
 ) -> np.ndarray:
     """Mean true rate of every cell from frame ``first`` on, with ``pathway`` blocked (``gain`` 0)
-    or scaled by ``gain``; unperturbed for ``pathway=None``. Computed once per
-    :func:`~retinacodec.control.recorded.shared_passes` block."""
+    or scaled by ``gain``; unperturbed for ``pathway=None``. Computed once per ``cache``
+    (:class:`~retinacodec.control.recorded.PassCache`)."""
 
     def compute() -> np.ndarray:
         intervention = {} if pathway is None else {"block": pathway} if gain == 0 else {"scale": {pathway: gain}}
@@ -39,10 +44,17 @@ def retina_mean_rate(
     def key() -> tuple:
         return "retina", id(virtual_retina), stimulus_key(stimulus), pathway, float(gain), int(first)
 
-    return remembered(key, compute, virtual_retina)
+    return remembered(cache, key, compute, virtual_retina)
 
 
-def test(hypotheses: xr.Dataset, virtual_retina, stimulus: xr.DataArray, *, progress: bool = True) -> xr.Dataset:
+def test(
+    hypotheses: xr.Dataset,
+    virtual_retina,
+    stimulus: xr.DataArray,
+    *,
+    progress: bool = True,
+    cache: PassCache | None = None,
+) -> xr.Dataset:
     """Block each hypothesis's pathway in the virtual retina and score the predictions.
 
     Parameters
@@ -56,6 +68,8 @@ def test(hypotheses: xr.Dataset, virtual_retina, stimulus: xr.DataArray, *, prog
         The stimulus the predictions were made for (the experiment is run under it).
     progress : bool
         Show a progress bar over the blocks.
+    cache : PassCache, optional
+        Where blocks already run in the virtual retina are taken from, or kept.
 
     Returns
     -------
@@ -90,10 +104,10 @@ def test(hypotheses: xr.Dataset, virtual_retina, stimulus: xr.DataArray, *, prog
     gain = float(hypotheses.attrs.get("gain", 0.0))
     blocks = list(dict.fromkeys(pathways))
     means = {
-        block: retina_mean_rate(virtual_retina, stimulus, block, gain, first)
+        block: retina_mean_rate(virtual_retina, stimulus, block, gain, first, cache)
         for block in progress_bar(blocks, desc="virtual retina experiments", unit="pathway", progress=progress)
     }
-    baseline = retina_mean_rate(virtual_retina, stimulus, None, first=first)
+    baseline = retina_mean_rate(virtual_retina, stimulus, None, first=first, cache=cache)
     tested = hypotheses.copy()
     tested["observed_baseline_rate"] = (("cell",), baseline, {"units": "Hz", "long_name": "mean true rate, unblocked"})
     tested["observed_change"] = (

@@ -35,44 +35,12 @@ from ..modes.selection import (
     selected_mode_positions,
     shares_tensor,
 )
-from ..targets import Cell
+from ..targets import Cell, resolve_cells
 
 IRF_UNITS = "Hz per unit contrast (per pixel per frame)"
 """Units of an IRF: firing rate per unit of the stimulus's own contrast at one pixel and frame."""
 SPACE_TIME = ("lag", "y", "x")
 """Dims of one IRF."""
-
-
-def resolve_cells(cells: int | Sequence[int] | None, model: nn.Module, output: torch.Tensor) -> list[int]:
-    """Cell indices asked for, checked against the model output (N, n_cells).
-
-    Parameters
-    ----------
-    cells : int, sequence of int or None
-        Cell indices; None for every cell.
-    model : torch.nn.Module
-        The retina model.
-    output : torch.Tensor
-        Its output for some input, (N, n_cells).
-
-    Returns
-    -------
-    list of int
-
-    Raises
-    ------
-    RetinaCodecError
-        For an empty list or an index that is not a cell of the model.
-    """
-    if cells is None:
-        return list(range(output.shape[1]))
-    listed = [cells] if np.ndim(cells) == 0 else list(np.asarray(cells, dtype=object).ravel())
-    if not listed:
-        raise RetinaCodecError(f"no cells asked for; expected cell indices in 0..{output.shape[1] - 1}")
-    listed = [int(c) if isinstance(c, np.integer) else c for c in listed]
-    for cell in listed:
-        Cell(cell).bind(model, output)
-    return listed
 
 
 def _time_positions(window_times: np.ndarray, times, frame_rate_hz: float, history: int) -> np.ndarray:

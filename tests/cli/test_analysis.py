@@ -326,7 +326,7 @@ def test_control_needs_loadings_or_a_mode_for_a_saved_sae(tmp_path, capsys, file
 
 
 def test_control_curves_equal_the_library_and_print_a_table(tmp_path, capsys, model, files):
-    from retinacodec.control.curves import retina_control_curves, target_rankings
+    from retinacodec.control.curves import CurveSettings, retina_control_curves, target_rankings
 
     out, png = tmp_path / "curves.nc", tmp_path / "curves.png"
     status = main(
@@ -351,9 +351,8 @@ def test_control_curves_equal_the_library_and_print_a_table(tmp_path, capsys, mo
     assert status == 0
     written = read_netcdf(out)
     rankings = {v: target_rankings(read_netcdf(files[v])) for v in ("contribution", "activation")}
-    expected = retina_control_curves(
-        model, read_netcdf(files["stimulus"]), LAYER, rankings, max_channels=2, n_random=3, progress=False
-    )
+    settings = CurveSettings(max_channels=2, n_random=3)
+    expected = retina_control_curves(model, read_netcdf(files["stimulus"]), LAYER, rankings, settings, progress=False)
     np.testing.assert_allclose(written["specificity"].values, expected["specificity"].values, rtol=1e-6)
     assert list(written["k"].values) == [1, 2] and set(written["target"].values) == {"on", "off", "on_off", "oms"}
     printed = capsys.readouterr().out

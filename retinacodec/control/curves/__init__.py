@@ -8,6 +8,13 @@ channels, with bootstrap intervals over images (the paper's Fig. 6). Each has it
 """
 
 from .classifier import channel_masks, classifier_control_curves, n_top
-from .retina import retina_control_curves, target_rankings
+from .retina import CurveSettings, retina_control_curves, target_rankings
 
-__all__ = ["channel_masks", "classifier_control_curves", "n_top", "retina_control_curves", "target_rankings"]
+__all__ = [
+    "CurveSettings",
+    "channel_masks",
+    "classifier_control_curves",
+    "n_top",
+    "retina_control_curves",
+    "target_rankings",
+]

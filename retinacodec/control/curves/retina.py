@@ -11,6 +11,7 @@ sets (many draws per k, shared by all targets). :func:`retina_control_curves` re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ import xarray as xr
 from torch import nn
 
 from ... import __version__
+from ..._validation import check_int
 from ...errors import RetinaCodecError
 from ...modes.result import Modes
 from ...modes.sae import SAE
@@ -90,6 +92,31 @@ def _effects(change: np.ndarray, baseline: np.ndarray, on: np.ndarray, intervent
     return np.array([*values, on_rel, off_rel, sign * (on_rel - off_rel), np.sqrt(sum(spread))])
 
 
+@dataclass(frozen=True)
+class CurveSettings:
+    """How many channels, random sets and windows a retina control curve takes; validated on construction.
+
+    Raises
+    ------
+    RetinaCodecError
+        For a value that is not an integer in range, naming the field.
+    """
+
+    max_channels: int = 8
+    """Largest k, the number of a mode's top channels silenced or kept alone (capped at the layer's
+    channel count)."""
+    n_random: int = 20
+    """Random channel sets per k (the ``random`` selection; 0 leaves it out)."""
+    seed: int = 0
+    """Seed of the random sets."""
+    batch_size: int = 500
+    """Windows per downstream pass."""
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("max_channels", 1), ("n_random", 0), ("seed", 0), ("batch_size", 1)):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=minimum))
+
+
 VARIABLES = (
     "on_target_change",
     "on_target_change_se",
@@ -108,15 +135,13 @@ def retina_control_curves(
     stimulus: xr.DataArray,
     layer: str,
     rankings: Mapping[str, Mapping[str, Sequence[int]]],
-    max_channels: int = 8,
-    n_random: int = 20,
-    seed: int = 0,
+    settings: CurveSettings | None = None,
+    *,
     labels: Sequence | None = None,
-    batch_size: int = 500,
     progress: bool = True,
     device: str | torch.device | None = None,
 ) -> xr.Dataset:
-    """Ablate or preserve the top k channels of each target's mode, k = 1..``max_channels``.
+    """Ablate or preserve the top k channels of each target's mode, k = 1..``settings.max_channels``.
 
     Parameters
     ----------
@@ -129,17 +154,11 @@ def retina_control_curves(
     rankings : mapping
         Selection name (e.g. ``"contribution"``, ``"activation"``) -> target label -> channel
         ranking (:func:`target_rankings`); every selection names the same targets.
-    max_channels : int
-        Largest k (capped at the layer's channel count).
-    n_random : int
-        Random channel sets per k (the ``random`` selection; 0 leaves it out).
-    seed : int
-        Seed of the random sets.
+    settings : CurveSettings, optional
+        Largest k, random sets per k, their seed and the batch size; the defaults when omitted.
     labels : sequence, optional
         (cell,) label of each cell, compared as text with the targets: the model's ``cell_type``
         by default; e.g. the cell indices to target single cells.
-    batch_size : int
-        Windows per downstream pass.
     progress : bool
         Show a progress bar over channel sets.
     device : str or torch.device, optional
@@ -164,8 +183,10 @@ def retina_control_curves(
     Raises
     ------
     RetinaCodecError
-        For a model without cell types, rankings naming other or no cell types, or bad sizes.
+        For a model without cell types, or rankings naming other or no cell types.
     """
+    settings = CurveSettings() if settings is None else settings
+    n_random = settings.n_random
     types = getattr(model, "cell_type", None) if labels is None else labels
     if not rankings or types is None:
         raise RetinaCodecError("expected rankings per selection and cell labels (a model with cell types)")
@@ -182,21 +203,20 @@ def retina_control_curves(
             f"{[list(r) for r in rankings.values()]}"
         )
     rankings = {s: {str(t): r for t, r in ranking.items()} for s, ranking in rankings.items()}
-    recording = record_layer(model, stimulus, layer, batch_size, progress=False, device=device)
+    recording = record_layer(model, stimulus, layer, settings.batch_size, progress=False, device=device)
     n_channels = recording.activation.shape[1]
-    if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
-        raise RetinaCodecError(f"max_channels is {max_channels!r}; expected a positive integer")
-    ks = list(range(1, min(max_channels, n_channels) + 1))
+    ks = list(range(1, min(settings.max_channels, n_channels) + 1))
     chosen = {
         (s, t, k): tuple(sorted(int(c) for c in ranking[t][:k]))
         for s, ranking in rankings.items()
         for t in targets
         for k in ks
     }
-    draws = _random_sets(n_channels, ks, n_random, seed) if n_random else []
+    draws = _random_sets(n_channels, ks, n_random, settings.seed) if n_random else []
     all_sets = [*chosen.values(), *(d for row in draws for d in row)]
     unique = list(dict.fromkeys(_silenced(c, i, n_channels) for c in all_sets for i in CURVE_INTERVENTIONS))
-    means = dict(zip(unique, scaled_mean_rates(model, recording, layer, unique, 0.0, batch_size, progress, device)))
+    rates = scaled_mean_rates(model, recording, layer, unique, 0.0, settings.batch_size, progress, device)
+    means = dict(zip(unique, rates))
     baseline = recording.rates.values.astype(np.float64).mean(axis=0)
     selections = [*rankings, *([RANDOM] if n_random else [])]
     values = np.full((len(targets), len(selections), len(CURVE_INTERVENTIONS), len(ks), len(VARIABLES)), np.nan)
@@ -220,12 +240,29 @@ def retina_control_curves(
                     values[t, -1, j, q] = each.mean(axis=0)
                     values[t, -1, j, q, [1, 3, 7]] = each[:, [0, 2, 6]].std(axis=0, ddof=1) / np.sqrt(len(each))
                     spread[t, -1, j, q] = each[:, 6].std(axis=0, ddof=1)
-    return _curves_dataset(values, spread, chosen, targets, selections, ks, layer, model, stimulus, n_random, seed)
+    provenance = {
+        "kind": "retina_control_curves",
+        "layer": str(layer),
+        "model": str(getattr(model, "name", type(model).__name__)),
+        "stimulus": str(stimulus.attrs.get("kind", "unknown")),
+        "n_random": n_random,
+        "seed": settings.seed,
+        "retinacodec_version": __version__,
+    }
+    return _curves_dataset(values, spread, chosen, targets, selections, ks, provenance)
 
 
 def _curves_dataset(
-    values, spread, chosen, targets, selections, ks, layer, model, stimulus, n_random, seed
+    values: np.ndarray,
+    spread: np.ndarray,
+    chosen: dict,
+    targets: list[str],
+    selections: list[str],
+    ks: list[int],
+    attrs: dict,
 ) -> xr.Dataset:
+    """The curves' Dataset from the (target, selection, intervention, k, variable) ``values``, the
+    random draws' ``spread``, the mode selections' channels (``chosen``) and its ``attrs``."""
     dims = ("target", "selection", "intervention", "k")
     data = {
         name: (dims, values[..., i], {"units": "Hz"} if name.endswith(("change", "change_se")) else {})
@@ -238,15 +275,7 @@ def _curves_dataset(
     return xr.Dataset(
         {**data, "specificity_spread": (dims, spread), "channels": (("target", "selection", "k"), text)},
         coords={"target": targets, "selection": selections, "intervention": list(CURVE_INTERVENTIONS), "k": ks},
-        attrs={
-            "kind": "retina_control_curves",
-            "layer": str(layer),
-            "model": str(getattr(model, "name", type(model).__name__)),
-            "stimulus": str(stimulus.attrs.get("kind", "unknown")),
-            "n_random": int(n_random),
-            "seed": int(seed),
-            "retinacodec_version": __version__,
-        },
+        attrs=attrs,
     )
 
 

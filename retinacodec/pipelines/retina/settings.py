@@ -57,7 +57,7 @@ class DemoSettings:
     hypothesis_frames: int = 6000
     """Frames of natural jitter under which hypotheses are predicted and tested (60 s: as long as
     the recording whose standard errors decide what counts as a change, ``recording_s`` of
-    :func:`~retinacodec.hypotheses.generate`; on 20 s the same hypotheses' recovery score moved
+    :class:`~retinacodec.hypotheses.settings.HypothesisSettings`; on 20 s the same hypotheses' recovery score moved
     from 0.36 to 0.78 between stimuli)."""
     match_frames: int = 3000
     """Frames of held-out natural jitter on which channels are matched to pathways (30 s; shorter
@@ -66,7 +66,8 @@ class DemoSettings:
     """Most hypotheses per layer (whole-set ones; the inhibitory-output ones come beside them)."""
     inhibitory_outputs: bool = True
     """Also hypothesise that a set's inhibitory outputs stand for an inhibitory pathway, blocked
-    only on the cells the set inhibits (``inhibitory`` of :func:`~retinacodec.hypotheses.generate`)."""
+    only on the cells the set inhibits
+    (``inhibitory`` of :class:`~retinacodec.hypotheses.settings.HypothesisSettings`)."""
     n_shuffles: int = 10
     """Shuffled mode-to-channel controls."""
     ceiling_channels: int = 2

@@ -6,6 +6,7 @@ control, hypotheses); this module only chooses their inputs.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,13 @@ import xarray as xr
 
 from ..._progress import progress_bar
 from ...attribution.ig import contributions
-from ...control.curves import retina_control_curves
-from ...control.recorded import shared_passes
+from ...control.curves import CurveSettings, retina_control_curves
+from ...control.recorded import PassCache
 from ...errors import RetinaCodecError
 from ...hypotheses import combine, generate, pathway_coverage, test
 from ...hypotheses.ceiling import pathway_ceiling
 from ...hypotheses.match import type_name
+from ...hypotheses.settings import HypothesisSettings
 from ...models.retina_cnn import RetinaCNN
 from ...models.training import (
     evaluate_on_virtual_retina,
@@ -292,11 +294,13 @@ def control_experiments(
             stimulus.isel(time=slice(0, settings.control_frames)),
             layer,
             rankings,
-            max_channels=settings.control_channels,
-            n_random=settings.control_draws,
-            seed=settings.seed,
+            CurveSettings(
+                max_channels=settings.control_channels,
+                n_random=settings.control_draws,
+                seed=settings.seed,
+                batch_size=settings.batch_size * 4,
+            ),
             labels=cell_labels,
-            batch_size=settings.batch_size * 4,
             device=device,
             progress=progress,
         )
@@ -309,6 +313,17 @@ MODE_SOURCES = (("contribution", ""), ("activation", "_activation"))
 paper's comparison, from activation modes."""
 
 
+def hypothesis_settings(settings: DemoSettings) -> HypothesisSettings:
+    """The hypotheses' settings of the demo: its number of hypotheses, shuffles, seed and
+    inhibitory-output hypotheses, the library's defaults for the rest."""
+    return HypothesisSettings(
+        max_hypotheses=settings.max_hypotheses,
+        n_shuffles=settings.n_shuffles,
+        seed=settings.seed,
+        inhibitory=settings.inhibitory_outputs,
+    )
+
+
 def tested_hypotheses(
     model: RetinaCNN,
     stimulus: xr.DataArray,
@@ -317,10 +332,12 @@ def tested_hypotheses(
     progress: bool,
     retina=None,
     match_stimulus: xr.DataArray | None = None,
+    cache: PassCache | None = None,
 ) -> xr.Dataset:
     """Hypotheses from the modes of each layer (``modes``: layer -> modes Dataset), combined and,
-    with a virtual retina, tested on it under ``stimulus``."""
-    with shared_passes():
+    with a virtual retina, tested on it under ``stimulus``; passes are shared through ``cache``
+    (the call's own when omitted)."""
+    with nullcontext(cache) if cache is not None else PassCache() as cache:
         hypotheses = combine(
             [
                 generate(
@@ -330,16 +347,14 @@ def tested_hypotheses(
                     layer,
                     virtual_retina=retina,
                     match_stimulus=match_stimulus,
-                    max_hypotheses=settings.max_hypotheses,
-                    n_shuffles=settings.n_shuffles,
-                    seed=settings.seed,
-                    inhibitory=settings.inhibitory_outputs,
+                    settings=hypothesis_settings(settings),
                     progress=progress,
+                    cache=cache,
                 )
                 for layer in settings.layers
             ]
         )
-        return test(hypotheses, retina, stimulus, progress=progress) if retina is not None else hypotheses
+        return test(hypotheses, retina, stimulus, progress=progress, cache=cache) if retina is not None else hypotheses
 
 
 def layer_hypotheses(
@@ -357,10 +372,10 @@ def layer_hypotheses(
     (:func:`~retinacodec.hypotheses.ceiling.pathway_ceiling`, a diagnostic from the outcomes), with
     what matching every such set by its activity on ``match_stimulus`` reaches."""
     outputs = {}
-    with shared_passes():  # the two kinds of modes and the ceiling silence many of the same channel sets
+    with PassCache() as cache:  # the two kinds of modes and the ceiling silence many of the same channel sets
         for _, suffix in MODE_SOURCES if retina is not None else MODE_SOURCES[:1]:
             modes = {layer: found[f"modes{suffix}_{layer}"] for layer in settings.layers}
-            hypotheses = tested_hypotheses(model, stimulus, modes, settings, progress, retina, match_stimulus)
+            hypotheses = tested_hypotheses(model, stimulus, modes, settings, progress, retina, match_stimulus, cache)
             if retina is not None:
                 outputs[f"coverage{suffix}"] = pathway_coverage(hypotheses, retina.pathways)
             outputs[f"hypotheses{suffix}"] = hypotheses
@@ -371,10 +386,10 @@ def layer_hypotheses(
                 settings.layers,
                 retina,
                 settings.ceiling_channels,
-                progress=progress,
-                match=hypotheses.attrs["match_rule"],
-                inhibitory=settings.inhibitory_outputs,
                 match_stimulus=stimulus if match_stimulus is None else match_stimulus,
+                settings=hypothesis_settings(settings),
+                progress=progress,
+                cache=cache,
             )
     return outputs
 

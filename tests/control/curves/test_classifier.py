@@ -75,7 +75,7 @@ def test_curves_equal_hook_based_ablation(classifier, images):
 
 
 def _hook(model, channels, intervention):
-    from retinacodec.control.experiments import ablate, preserve
+    from retinacodec.control.hooks import ablate, preserve
 
     return (ablate if intervention == "ablate" else preserve)(model, "2", channels)
 

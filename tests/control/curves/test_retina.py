@@ -6,7 +6,7 @@ import pytest
 import torch
 import xarray as xr
 
-from retinacodec.control.curves.retina import curve_summary, retina_control_curves
+from retinacodec.control.curves.retina import CurveSettings, curve_summary, retina_control_curves
 from retinacodec.control.experiments import retina_control
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.retina_cnn import RetinaCNN
@@ -43,9 +43,8 @@ RANKINGS = {
 
 
 def test_each_point_is_the_rate_change_retina_control_measures(model, stimulus):
-    curves = retina_control_curves(
-        model, stimulus, "bipolar", RANKINGS, max_channels=3, n_random=4, seed=1, progress=False
-    )
+    settings = CurveSettings(max_channels=3, n_random=4, seed=1)
+    curves = retina_control_curves(model, stimulus, "bipolar", RANKINGS, settings, progress=False)
     assert list(curves["k"].values) == [1, 2, 3] and list(curves["selection"].values) == [
         "contribution",
         "activation",
@@ -86,6 +85,17 @@ def test_curves_refuse_rankings_of_other_targets(model, stimulus):
         retina_control_curves(model, stimulus, "bipolar", {"a": {"oms": [0]}}, progress=False)
 
 
+def test_curve_settings_are_plain_integers_in_range():
+    settings = CurveSettings(max_channels=np.int64(3), n_random=0)
+    assert type(settings.max_channels) is int and (settings.n_random, settings.seed, settings.batch_size) == (0, 0, 500)
+    with pytest.raises(RetinaCodecError, match="max_channels is 0; expected an integer >= 1"):
+        CurveSettings(max_channels=0)
+    with pytest.raises(RetinaCodecError, match="n_random is -1; expected an integer >= 0"):
+        CurveSettings(n_random=-1)
+    with pytest.raises(RetinaCodecError, match=r"batch_size is 2.5 \(float\)"):
+        CurveSettings(batch_size=2.5)
+
+
 def test_summary_counts_where_the_reference_is_more_specific():
     values = np.array([[[[0.3, 0.2]], [[0.1, 0.25]], [[0.0, 0.0]]]])  # (target, selection, intervention, k)
     curves = xr.Dataset(
@@ -114,6 +124,7 @@ def test_curves_figure(model, stimulus, tmp_path):
     from retinacodec.plots import save_figure
     from retinacodec.plots.control import plot_control_curves
 
-    curves = retina_control_curves(model, stimulus, "amacrine", RANKINGS, max_channels=2, n_random=3, progress=False)
+    settings = CurveSettings(max_channels=2, n_random=3)
+    curves = retina_control_curves(model, stimulus, "amacrine", RANKINGS, settings, progress=False)
     save_figure(plot_control_curves(curves), tmp_path / "curves.png")
     assert imread(tmp_path / "curves.png").std() > 0.01
