@@ -18,7 +18,6 @@ from retinacodec.errors import RetinaCodecError
 from retinacodec.io import read_netcdf, write_netcdf
 from retinacodec.io.checkpoints import save_checkpoint
 from retinacodec.models.registry import load
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.parallel import Chunking, run_chunked, run_contributions
 from retinacodec.parallel.cluster import local_cluster
 from retinacodec.stimuli.base import make_stimulus
@@ -28,22 +27,9 @@ OPTIONS = dict(n_steps=4, batch_size=16)  # 4 windows per internal batch
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    model = RetinaCNN(
-        3,
-        history=6,
-        size=16,
-        bipolar_channels=4,
-        bipolar_kernel=5,
-        amacrine_channels=5,
-        amacrine_kernel=5,
-        cell_type=["ON", "OFF", "ON"],
-        stimulus_mean=0.1,
-        stimulus_std=0.5,
-    )
-    model.train()
-    model(torch.randn(32, 6, 16, 16))  # move the batch-norm running statistics off their defaults
+def checkpoint(tmp_path_factory, make_cnn):
+    """The tiny CNN (``tiny_cnn``) with batch-norm running statistics moved off their defaults."""
+    model = make_cnn(cell_type=["ON", "OFF", "ON"], stimulus_mean=0.1, stimulus_std=0.5, warm=32)
     path = tmp_path_factory.mktemp("model") / "model.pt"
     save_checkpoint({"config": model.config(), "state_dict": model.state_dict()}, path)
     return str(path)
