@@ -95,6 +95,7 @@ def test_two_workers_give_the_same_parts_as_one_process(tmp_path, checkpoint, st
     assert hashes[0] == hashes[1]
 
 
+@pytest.mark.slow
 def test_image_batches_on_a_local_cluster_use_the_mean_over_all_images(tmp_path, checkpoint):
     images = np.random.default_rng(1).normal(size=(11, 6, 16, 16)).astype(np.float32)
     whole = contributions(load(checkpoint), images, "bipolar", "top", baseline="mean", progress=False, **OPTIONS)
@@ -144,6 +145,7 @@ run_contributions(sys.argv[1], read_netcdf(sys.argv[2]), "amacrine", ["cell:0", 
 """
 
 
+@pytest.mark.slow
 def test_killed_job_resumes_and_recomputes_only_missing_chunks(tmp_path, checkpoint, stimulus, reference):
     write_netcdf(stimulus, tmp_path / "stimulus.nc")
     folder = tmp_path / "job"
@@ -263,6 +265,7 @@ def _wait_for_parts(folder, n, alive=lambda: True):
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_workers_killed_mid_run_are_replaced_and_the_run_ends_with_the_same_result(
     tmp_path, checkpoint, stimulus, reference, scheduler
 ):
@@ -303,6 +306,7 @@ with local_cluster(2) as cluster, Client(cluster) as client:
 """
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_its_workers_resumes_to_the_same_result(tmp_path, checkpoint, stimulus, reference, scheduler):
     write_netcdf(stimulus, tmp_path / "stimulus.nc")
     folder = tmp_path / "job"

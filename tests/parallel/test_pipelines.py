@@ -22,6 +22,7 @@ def model(make_cnn):
     return make_cnn(cell_type=["ON", "OFF", "ON"], stimulus_mean=0.0, stimulus_std=0.3, warm=32)
 
 
+@pytest.mark.slow
 def test_the_demos_contributions_on_one_local_cluster_equal_the_one_process_path(tmp_path, model, monkeypatch):
     stimulus = natural_jitter(n_frames=FAST.analysis_frames, size=16, seed=3, progress=False)
     alone = demo_steps.layer_contributions(model, stimulus, FAST, False)

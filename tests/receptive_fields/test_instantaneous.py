@@ -137,6 +137,7 @@ def routed_reference(model, window, cell, channels):
     return gradient[0].flip(0).numpy() / STD
 
 
+@pytest.mark.slow
 def test_modes_route_the_irf_through_their_channels_and_add_up(small_cnn):
     model = small_cnn(seed=1)
     stimulus = white_noise(n_frames=55, size=16, seed=5)
@@ -176,6 +177,7 @@ def test_overlapping_modes_split_channels_by_weight_and_residual_holds_the_rest(
     assert np.abs(all_ones["residual"].values).max() < 1e-5 * scale
 
 
+@pytest.mark.slow
 def test_sae_loadings_are_those_of_each_samples_contributions(small_cnn):
     model = small_cnn(seed=3)
     stimulus = white_noise(n_frames=80, size=16, seed=7)
@@ -248,6 +250,7 @@ def test_variability_of_hand_made_irfs():
         irf_variability(da.isel(time=[0]))
 
 
+@pytest.mark.slow
 def test_irf_varies_under_natural_jitter_for_a_cnn_but_not_for_an_ln_model(small_cnn):
     stimulus = natural_jitter(n_frames=140, size=16, seed=0, progress=False)
     times = stimulus["time"].values[45::12]
@@ -290,6 +293,7 @@ def test_irf_figure_shows_the_irf_frames_and_time_courses(tmp_path):
 DEFAULT = MODELS_DIR / "default" / "model.pt"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DEFAULT.is_file(), reason="the default model (models/default/model.pt) is not trained yet")
 def test_default_model_on_cells_are_positive_and_off_cells_negative_at_short_lags():
     from retinacodec.models import load
