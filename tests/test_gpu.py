@@ -19,7 +19,6 @@ from retinacodec.control.curves import CurveSettings, retina_control_curves
 from retinacodec.control.experiments import retina_control
 from retinacodec.control.recorded import record_layer, scaled_mean_rates
 from retinacodec.models.registry import predict
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.models.training import TrainingSettings, train_model
 from retinacodec.parallel import run_contributions
 from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
@@ -35,23 +34,19 @@ CLOSE = {"rtol": 1e-4, "atol": 1e-5}  # float32 on two devices: the same sums in
 
 
 @pytest.fixture(scope="module")
-def model():
+def model(make_cnn):
     """A small retina CNN with batch-norm statistics moved off their defaults (eval mode)."""
-    torch.manual_seed(1)
-    net = RetinaCNN(
+    return make_cnn(
         2,
+        seed=1,
+        warm=16,
         history=5,
         size=14,
         bipolar_channels=3,
-        bipolar_kernel=5,
         amacrine_channels=4,
         amacrine_kernel=3,
         cell_type=["ON", "OFF"],
-        stimulus_mean=0.0,
-        stimulus_std=1.0,
     )
-    net.train()(torch.randn(16, 5, 14, 14))
-    return net.eval()
 
 
 @pytest.fixture(scope="module")

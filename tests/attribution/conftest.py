@@ -27,3 +27,18 @@ def smooth_convnet():
 def images():
     """Four float64 inputs (N, 2, 8, 8) for ``smooth_convnet``."""
     return torch.randn(4, 2, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+
+@pytest.fixture
+def small_retina(make_cnn):
+    """A builder of the float64 tiny retina CNN (``tiny_cnn``'s shape, cells and normalisation,
+    seed 0, eval mode): ``small_retina(smooth=False)``; ``smooth`` swaps the stages' ReLUs for
+    Softplus (kinks stall every quadrature's convergence)."""
+
+    def build(smooth: bool = False) -> nn.Module:
+        model = make_cnn(cell_type=["ON", "OFF", "ON"], stimulus_mean=0.1, stimulus_std=0.5)
+        if smooth:
+            model.bipolar[3], model.amacrine[3] = nn.Softplus(), nn.Softplus()
+        return model.double().eval()
+
+    return build

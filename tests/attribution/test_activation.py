@@ -10,7 +10,7 @@ from retinacodec.errors import RetinaCodecError
 from retinacodec.models.registry import windows
 from retinacodec.targets import Cell, CellType
 
-from .test_retina import small_retina, stimulus  # noqa: F401  (fixture)
+from .test_retina import stimulus  # noqa: F401  (fixture)
 
 
 def _layer_output(model, stimulus, layer):
@@ -22,7 +22,7 @@ def _layer_output(model, stimulus, layer):
     return recorded[0].numpy()
 
 
-def test_a_cell_reading_one_pixel_sees_that_pixel(stimulus):
+def test_a_cell_reading_one_pixel_sees_that_pixel(stimulus, small_retina):
     """Readout weights by hand: cell 0 reads amacrine pixel (2, 3) only (of any channel), so its
     activation is each channel's output there; cell 1 reads two pixels equally: their mean."""
     model = small_retina()
@@ -43,7 +43,7 @@ def test_a_cell_reading_one_pixel_sees_that_pixel(stimulus):
     assert ds.attrs["activation"] == "cell"
 
 
-def test_bipolar_window_covers_exactly_the_positions_that_reach_the_cell():
+def test_bipolar_window_covers_exactly_the_positions_that_reach_the_cell(small_retina):
     """The window's support in the first layer is where a change of the layer's output changes the
     cell's rate (autograd on the network after the layer)."""
     model = small_retina()
@@ -59,7 +59,7 @@ def test_bipolar_window_covers_exactly_the_positions_that_reach_the_cell():
     assert np.isclose(window.sum(), 1.0)
 
 
-def test_cell_activation_depends_on_the_cell_and_split_parts_add_up(stimulus):
+def test_cell_activation_depends_on_the_cell_and_split_parts_add_up(stimulus, small_retina):
     model = small_retina()
     cells = [Cell(0), Cell(1), Cell(2)]
     space = contributions(model, stimulus, "bipolar", cells, n_steps=2, progress=False)
@@ -73,32 +73,17 @@ def test_cell_activation_depends_on_the_cell_and_split_parts_add_up(stimulus):
     assert np.allclose(per_cell.contribution.sum("sign"), space.contribution)  # contributions unchanged
 
 
-def test_cell_activation_needs_cell_targets(stimulus):
+def test_cell_activation_needs_cell_targets(stimulus, small_retina):
     with pytest.raises(RetinaCodecError, match="single-cell targets"):
         contributions(small_retina(), stimulus, "bipolar", CellType("ON"), activation="cell", progress=False)
     with pytest.raises(RetinaCodecError, match="unknown activation"):
         contributions(small_retina(), stimulus, "bipolar", Cell(0), activation="window", progress=False)
 
 
-def test_factorized_readout_window_is_its_spatial_mask():
+def test_factorized_readout_window_is_its_spatial_mask(make_cnn):
     """A Klindt-style readout (the recording models' default): the last layer's window is the
     cell's mask, normalised; an earlier layer's window covers where the cell's rate can change."""
-    from retinacodec.models.retina_cnn import RetinaCNN
-
-    model = (
-        RetinaCNN(
-            2,
-            history=6,
-            size=16,
-            bipolar_channels=4,
-            bipolar_kernel=5,
-            amacrine_channels=5,
-            amacrine_kernel=5,
-            readout="factorized",
-        )
-        .double()
-        .eval()
-    )
+    model = make_cnn(2, readout="factorized").double()
     readout = (
         model.ganglion[0]
         if hasattr(model.ganglion[0], "mask")
@@ -117,7 +102,7 @@ def test_factorized_readout_window_is_its_spatial_mask():
     assert np.array_equal(bipolar_window > 0, (gradient.abs().sum(dim=(0, 1)) > 0).numpy())
 
 
-def test_per_cell_activation_comes_from_the_contributions_own_forward_pass(stimulus):
+def test_per_cell_activation_comes_from_the_contributions_own_forward_pass(stimulus, small_retina):
     """No pass of its own: the layer sees as many inputs as for the spatial sum, and the activation
     is the layer's output (recorded independently, by a hook) over each cell's window."""
     model = small_retina()

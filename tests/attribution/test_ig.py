@@ -28,7 +28,7 @@ def relative_completeness(ds: xr.Dataset) -> float:
 
 
 @pytest.mark.parametrize("path", ["layer", "input"])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.slow) if STEPS[m] > 1000 else m for m in METHODS])
 def test_completeness_holds_for_every_rule_on_both_paths(smooth_convnet, images, path, method):
     ds = contributions(
         smooth_convnet,

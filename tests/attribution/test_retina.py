@@ -8,30 +8,8 @@ from torch import nn
 
 from retinacodec.attribution.ig import contributions
 from retinacodec.models.registry import windows
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.stimuli.base import make_stimulus
 from retinacodec.targets import Cell, CellType
-
-
-def small_retina(smooth: bool = False) -> RetinaCNN:
-    """A float64 RetinaCNN on 16 x 16 px with a history of 6 frames, normalisation (x - 0.1) / 0.5.
-    ``smooth`` swaps the stages' ReLUs for Softplus (kinks stall every quadrature's convergence)."""
-    torch.manual_seed(0)
-    model = RetinaCNN(
-        3,
-        history=6,
-        size=16,
-        bipolar_channels=4,
-        bipolar_kernel=5,
-        amacrine_channels=5,
-        amacrine_kernel=5,
-        cell_type=["ON", "OFF", "ON"],
-        stimulus_mean=0.1,
-        stimulus_std=0.5,
-    )
-    if smooth:
-        model.bipolar[3], model.amacrine[3] = nn.Softplus(), nn.Softplus()
-    return model.double().eval()
 
 
 @pytest.fixture
@@ -40,7 +18,7 @@ def stimulus():
     return make_stimulus(frames, frame_rate_hz=100.0, kind="white_noise", seed=0)
 
 
-def test_samples_are_time_cell_pairs_labeled_from_the_stimulus(stimulus):
+def test_samples_are_time_cell_pairs_labeled_from_the_stimulus(stimulus, small_retina):
     model = small_retina()
     ds = contributions(model, stimulus, "amacrine", [Cell(0), Cell(2)], n_steps=4, progress=False)
     index = ds.indexes["sample"]
@@ -55,7 +33,7 @@ def test_samples_are_time_cell_pairs_labeled_from_the_stimulus(stimulus):
     assert ds.attrs["stimulus"] == "white_noise" and ds.attrs["target"] == "cell:0, cell:2"
 
 
-def test_mean_baseline_is_the_mean_luminance_stimulus(stimulus):
+def test_mean_baseline_is_the_mean_luminance_stimulus(stimulus, small_retina):
     """Zero contrast, normalised like the stimulus: (0 - 0.1) / 0.5 = -0.2 in every pixel."""
     model = small_retina()
     ds = contributions(model, stimulus, "bipolar", Cell(1), baseline="mean", n_steps=4, progress=False)
@@ -69,7 +47,7 @@ def test_mean_baseline_is_the_mean_luminance_stimulus(stimulus):
 @pytest.mark.parametrize(
     "path, layer", [("layer", "amacrine"), ("layer", "bipolar"), ("input", "amacrine"), ("input", "bipolar")]
 )
-def test_completeness_over_time_for_a_cell_type(stimulus, path, layer):
+def test_completeness_over_time_for_a_cell_type(stimulus, small_retina, path, layer):
     model = small_retina(smooth=True)
     ds = contributions(
         model, stimulus, layer, CellType("ON"), path=path, baseline="mean", n_steps=12, split="sign", progress=False
@@ -82,8 +60,8 @@ def test_completeness_over_time_for_a_cell_type(stimulus, path, layer):
     assert float((np.abs(ds.completeness_error) / change).max()) < 1e-4
 
 
-def test_default_sized_retina_cnn_in_float32():
-    model = RetinaCNN(2).eval()
+def test_default_sized_retina_cnn_in_float32(make_cnn):
+    model = make_cnn(2, tiny=False)
     frames = np.random.default_rng(1).uniform(-1, 1, (42, 50, 50)).astype(np.float32)
     ds = contributions(model, make_stimulus(frames, kind="white_noise"), "amacrine", Cell(1), n_steps=4, progress=False)
     assert ds.sizes == {"sample": 3, "channel": 8} and ds.contribution.dtype == np.float32
@@ -98,7 +76,7 @@ def test_a_stimulus_needs_a_retina_model(stimulus):
         contributions(nn.Sequential(nn.Flatten(), nn.Linear(256, 1)), stimulus, "1", "cell:0", progress=False)
 
 
-def test_result_survives_a_netcdf_round_trip(stimulus, tmp_path):
+def test_result_survives_a_netcdf_round_trip(stimulus, small_retina, tmp_path):
     from retinacodec.io import read_netcdf, write_netcdf
 
     ds = contributions(

@@ -8,7 +8,6 @@ from torch import nn
 
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models import AdaptedModel, adapt
-from retinacodec.models.retina_cnn import RetinaCNN
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +85,10 @@ def test_capture_can_stop_at_the_layer(zoo):
     assert capture.output is None and calls == [] and capture.activation.shape == (1, 512, 4, 4)
 
 
-def test_retina_cnn_stages_are_a_chain():
-    model = RetinaCNN(2, history=5, size=12, bipolar_kernel=5, amacrine_kernel=3).eval()
+def test_retina_cnn_stages_are_a_chain(tiny_cnn):
+    model = tiny_cnn
     adapted = adapt(model)
-    x = torch.randn(3, 5, 12, 12)
+    x = torch.randn(3, 6, 16, 16)
     with torch.no_grad():
         capture = adapted.capture(x, "amacrine")
         downstream = adapted.downstream("amacrine")

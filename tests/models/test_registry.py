@@ -7,26 +7,19 @@ import torch
 from retinacodec.errors import RetinaCodecError
 from retinacodec.io.checkpoints import save_checkpoint
 from retinacodec.models.registry import load, predict, windows
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.stimuli.base import make_stimulus
-
-SMALL = dict(history=6, size=16, bipolar_kernel=5, amacrine_kernel=3)
 
 
 @pytest.fixture
-def model():
-    torch.manual_seed(0)
-    net = RetinaCNN(
-        3,
-        **SMALL,
+def model(make_cnn):
+    """Batch-norm running statistics moved off their defaults (eval mode)."""
+    return make_cnn(
         cell_type=["on", "off", "oms"],
         cell_position=[[7, 8], [8, 7], [9, 9]],
         stimulus_mean=0.1,
         stimulus_std=0.5,
+        warm=64,
     )
-    net.train()
-    net(torch.randn(64, 6, 16, 16))  # move the batch-norm running statistics off their defaults
-    return net.eval()
 
 
 @pytest.fixture
@@ -97,7 +90,7 @@ def test_bad_stimuli_raise(model, frames, rate, message):
             call(model, stimulus)
 
 
-def test_missing_corrupt_or_foreign_checkpoints_raise(tmp_path):
+def test_missing_corrupt_or_foreign_checkpoints_raise(tmp_path, make_cnn):
     with pytest.raises(RetinaCodecError, match="not found"):
         load(tmp_path / "absent.pt")
     with pytest.raises(RetinaCodecError, match="unknown model"):
@@ -108,7 +101,7 @@ def test_missing_corrupt_or_foreign_checkpoints_raise(tmp_path):
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
     with pytest.raises(RetinaCodecError, match="not a retinacodec checkpoint"):
         load(tmp_path / "tensor.pt")
-    mismatch = {"config": RetinaCNN(2, **SMALL).config(), "state_dict": RetinaCNN(3, **SMALL).state_dict()}
+    mismatch = {"config": make_cnn(2).config(), "state_dict": make_cnn(3).state_dict()}
     save_checkpoint(mismatch, tmp_path / "mismatch.pt")
     with pytest.raises(RetinaCodecError, match="do not fit"):
         load(tmp_path / "mismatch.pt")

@@ -7,12 +7,9 @@ import torch
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.retina_cnn import RetinaCNN
 
-SMALL = dict(history=6, size=16, bipolar_kernel=5, amacrine_kernel=3)
 
-
-def test_default_architecture_shapes_and_named_layers():
-    torch.manual_seed(0)
-    model = RetinaCNN(n_cells=5)
+def test_default_architecture_shapes_and_named_layers(make_cnn):
+    model = make_cnn(5, tiny=False)
     assert [name for name, _ in model.named_children()] == ["bipolar", "amacrine", "ganglion"]
     assert isinstance(model.bipolar[-1], torch.nn.ReLU)
     assert isinstance(model.amacrine[-1], torch.nn.ReLU)
@@ -29,21 +26,19 @@ def test_default_architecture_shapes_and_named_layers():
     assert (seen["bipolar"] >= 0).all() and (rates > 0).all()
 
 
-def test_eval_is_deterministic_and_training_noise_is_active():
+def test_eval_is_deterministic_and_training_noise_is_active(make_cnn):
     torch.manual_seed(0)
     x = torch.randn(4, 6, 16, 16)
-    model = RetinaCNN(3, **SMALL, noise_std=0.5)
-    model.eval()
+    model = make_cnn(3, noise_std=0.5)
     assert torch.equal(model(x), model(x))
     model.train()
     assert not torch.allclose(model(x), model(x))
-    quiet = RetinaCNN(3, **SMALL, noise_std=0.0).train()
+    quiet = make_cnn(3, noise_std=0.0).train()
     assert torch.equal(quiet(x), quiet(x))  # without noise, training mode is deterministic too
 
 
-def test_forward_movie_equals_forward_on_every_window():
-    torch.manual_seed(1)
-    model = RetinaCNN(4, **SMALL).eval()
+def test_forward_movie_equals_forward_on_every_window(make_cnn):
+    model = make_cnn(4, seed=1)
     movie = torch.randn(2, 23, 16, 16)
     # reference: plain Conv2d forward on windows cut by hand, last channel = current frame
     windows = torch.stack([torch.stack([movie[b, t - 5 : t + 1] for t in range(5, 23)]) for b in range(2)])
@@ -51,10 +46,8 @@ def test_forward_movie_equals_forward_on_every_window():
     assert torch.allclose(model.forward_movie(movie), expected, atol=1e-5, rtol=1e-5)
 
 
-def test_config_round_trip_keeps_architecture_and_metadata():
-    model = RetinaCNN(
-        2, **SMALL, noise_std=0.1, cell_type=["on", "off"], cell_position=[[3, 4], [5, 6]], frame_rate_hz=50.0
-    )
+def test_config_round_trip_keeps_architecture_and_metadata(make_cnn):
+    model = make_cnn(2, noise_std=0.1, cell_type=["on", "off"], cell_position=[[3, 4], [5, 6]], frame_rate_hz=50.0)
     model.name = "tiny"
     rebuilt = RetinaCNN.from_config(model.config())
     assert rebuilt.architecture == model.architecture
@@ -80,7 +73,7 @@ def test_bad_arguments_raise(kwargs):
         RetinaCNN(**kwargs)
 
 
-def test_forward_movie_rejects_a_short_movie():
-    model = RetinaCNN(2, **SMALL)
+def test_forward_movie_rejects_a_short_movie(make_cnn):
+    model = make_cnn(2)
     with pytest.raises(RetinaCodecError, match="expected"):
         model.forward_movie(torch.zeros(1, 5, 16, 16))

@@ -40,6 +40,7 @@ def test_correlated_pairs_have_the_cosine_asked_for():
         planted_problem(pair_cosine=1.0)
 
 
+@pytest.mark.slow
 def test_sae_recovers_overcomplete_noisy_atoms_as_well_as_sklearn():
     """Three overcomplete planted problems (1500 samples, 16 features, 24 atoms, 2 active per
     sample, amplitudes in [0.5, 1.5], Gaussian noise of SD 0.02 left unclipped, so about 2% of

@@ -271,6 +271,7 @@ def test_small_fit_runs_on_one_thread_and_restores_the_setting(binary_data, fast
     assert torch.get_num_threads() == 2
 
 
+@pytest.mark.slow
 def test_default_learning_rate_shrinks_with_width(binary_data, fast):
     sae = SAE(**fast).fit(binary_data)
     assert sae.get_params()["lr"] is None

@@ -33,6 +33,7 @@ def test_fit_stability_on_hand_made_dictionaries():
         fit_stability(_fit(eye), [])
 
 
+@pytest.mark.slow
 def test_planted_modes_are_stable_and_noise_modes_are_not():
     x, _ = planted_problem(n_samples=600, n_features=10, n_atoms=5, n_active=1, noise=0.0, seed=11)
     settings = dict(n_modes=10, epochs=40, batch_size=32, progress=False, device="cpu")

@@ -18,7 +18,6 @@ from retinacodec.errors import RetinaCodecError
 from retinacodec.io import read_netcdf, write_netcdf
 from retinacodec.io.checkpoints import save_checkpoint
 from retinacodec.models.registry import load
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.parallel import Chunking, run_chunked, run_contributions
 from retinacodec.parallel.cluster import local_cluster
 from retinacodec.stimuli.base import make_stimulus
@@ -28,22 +27,9 @@ OPTIONS = dict(n_steps=4, batch_size=16)  # 4 windows per internal batch
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    model = RetinaCNN(
-        3,
-        history=6,
-        size=16,
-        bipolar_channels=4,
-        bipolar_kernel=5,
-        amacrine_channels=5,
-        amacrine_kernel=5,
-        cell_type=["ON", "OFF", "ON"],
-        stimulus_mean=0.1,
-        stimulus_std=0.5,
-    )
-    model.train()
-    model(torch.randn(32, 6, 16, 16))  # move the batch-norm running statistics off their defaults
+def checkpoint(tmp_path_factory, make_cnn):
+    """The tiny CNN (``tiny_cnn``) with batch-norm running statistics moved off their defaults."""
+    model = make_cnn(cell_type=["ON", "OFF", "ON"], stimulus_mean=0.1, stimulus_std=0.5, warm=32)
     path = tmp_path_factory.mktemp("model") / "model.pt"
     save_checkpoint({"config": model.config(), "state_dict": model.state_dict()}, path)
     return str(path)
@@ -109,6 +95,7 @@ def test_two_workers_give_the_same_parts_as_one_process(tmp_path, checkpoint, st
     assert hashes[0] == hashes[1]
 
 
+@pytest.mark.slow
 def test_image_batches_on_a_local_cluster_use_the_mean_over_all_images(tmp_path, checkpoint):
     images = np.random.default_rng(1).normal(size=(11, 6, 16, 16)).astype(np.float32)
     whole = contributions(load(checkpoint), images, "bipolar", "top", baseline="mean", progress=False, **OPTIONS)
@@ -158,6 +145,7 @@ run_contributions(sys.argv[1], read_netcdf(sys.argv[2]), "amacrine", ["cell:0", 
 """
 
 
+@pytest.mark.slow
 def test_killed_job_resumes_and_recomputes_only_missing_chunks(tmp_path, checkpoint, stimulus, reference):
     write_netcdf(stimulus, tmp_path / "stimulus.nc")
     folder = tmp_path / "job"
@@ -277,6 +265,7 @@ def _wait_for_parts(folder, n, alive=lambda: True):
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_workers_killed_mid_run_are_replaced_and_the_run_ends_with_the_same_result(
     tmp_path, checkpoint, stimulus, reference, scheduler
 ):
@@ -317,6 +306,7 @@ with local_cluster(2) as cluster, Client(cluster) as client:
 """
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_its_workers_resumes_to_the_same_result(tmp_path, checkpoint, stimulus, reference, scheduler):
     write_netcdf(stimulus, tmp_path / "stimulus.nc")
     folder = tmp_path / "job"

@@ -7,7 +7,6 @@ import torch
 import xarray as xr
 
 from retinacodec.cli import main
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.parallel import cluster as cluster_module
 from retinacodec.pipelines.retina import DemoSettings, Placement
 from retinacodec.pipelines.retina import steps as demo_steps
@@ -18,25 +17,12 @@ FAST = DemoSettings.fast()
 
 
 @pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    model = RetinaCNN(
-        3,
-        history=6,
-        size=16,
-        bipolar_channels=4,
-        bipolar_kernel=5,
-        amacrine_channels=5,
-        amacrine_kernel=5,
-        cell_type=["ON", "OFF", "ON"],
-        stimulus_mean=0.0,
-        stimulus_std=0.3,
-    )
-    model.train()
-    model(torch.randn(32, 6, 16, 16))  # batch-norm running statistics off their defaults
-    return model.eval()
+def model(make_cnn):
+    """Batch-norm running statistics moved off their defaults (eval mode)."""
+    return make_cnn(cell_type=["ON", "OFF", "ON"], stimulus_mean=0.0, stimulus_std=0.3, warm=32)
 
 
+@pytest.mark.slow
 def test_the_demos_contributions_on_one_local_cluster_equal_the_one_process_path(tmp_path, model, monkeypatch):
     stimulus = natural_jitter(n_frames=FAST.analysis_frames, size=16, seed=3, progress=False)
     alone = demo_steps.layer_contributions(model, stimulus, FAST, False)

@@ -8,7 +8,6 @@ from torch import nn
 
 from retinacodec.attribution.ig import contributions
 from retinacodec.errors import RetinaCodecError
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.plots import save_figure
 from retinacodec.plots.contributions import plot_contributions
 from retinacodec.stimuli.base import make_stimulus
@@ -16,9 +15,8 @@ from retinacodec.targets import Cell
 
 
 @pytest.fixture(scope="module")
-def retina_result():
-    torch.manual_seed(0)
-    model = RetinaCNN(2, history=4, size=12, bipolar_kernel=5, amacrine_kernel=3, cell_type=["ON", "OFF"]).eval()
+def retina_result(make_cnn):
+    model = make_cnn(2, history=4, size=12, amacrine_kernel=3, cell_type=["ON", "OFF"])
     frames = np.random.default_rng(0).uniform(-1, 1, (30, 12, 12))
     return contributions(
         model,

@@ -12,7 +12,6 @@ from torch.nn import functional as F
 from retinacodec.attribution.ig import contributions
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.registry import MODELS_DIR
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.modes.sae import SAE
 from retinacodec.receptive_fields.instantaneous import irf, irf_variability, rank1_summary
 from retinacodec.stimuli import natural_jitter, white_noise
@@ -53,22 +52,19 @@ def analytic_drive(model, filters, stimulus, frame):
     return np.einsum("clyx,lyx->c", filters, window) + model.filter.bias.detach().numpy().astype(np.float64)
 
 
-def small_cnn(seed=0, n_cells=3, size=16):
-    torch.manual_seed(seed)
-    model = RetinaCNN(
-        n_cells,
-        size=size,
-        bipolar_kernel=5,
-        amacrine_kernel=5,
-        bipolar_channels=4,
-        amacrine_channels=4,
-        stimulus_mean=MEAN,
-        stimulus_std=STD,
-    ).eval()
-    with torch.no_grad():  # give batch norm non-trivial statistics so that ReLUs cut
-        for bn in (model.bipolar[1], model.amacrine[1]):
-            bn.running_mean.uniform_(-0.2, 0.2)
-    return model
+@pytest.fixture
+def small_cnn(make_cnn):
+    """A builder of 3-cell retina CNNs on 16 x 16 px with a 40-frame history and 4 + 4 channels,
+    normalised as (contrast - MEAN) / STD, in eval mode: ``small_cnn(seed=0)``."""
+
+    def build(seed=0):
+        model = make_cnn(3, seed=seed, history=HISTORY, amacrine_channels=4, stimulus_mean=MEAN, stimulus_std=STD)
+        with torch.no_grad():  # give batch norm non-trivial statistics so that ReLUs cut
+            for bn in (model.bipolar[1], model.amacrine[1]):
+                bn.running_mean.uniform_(-0.2, 0.2)
+        return model
+
+    return build
 
 
 def test_gradient_irf_of_an_ln_model_is_filter_times_slope_with_lag_and_normalisation():
@@ -111,7 +107,7 @@ def test_ig_irf_of_an_ln_model_is_the_path_average_of_the_slope():
         np.testing.assert_allclose(result.values[t], expected, rtol=1e-4, atol=1e-7)
 
 
-def test_ig_irf_of_a_cnn_is_complete():
+def test_ig_irf_of_a_cnn_is_complete(small_cnn):
     model = small_cnn()
     model.bipolar[3] = model.amacrine[3] = nn.Softplus(beta=4.0)  # smooth: the quadrature converges fast
     stimulus = white_noise(n_frames=60, size=16, seed=2, contrast=0.5)
@@ -141,7 +137,8 @@ def routed_reference(model, window, cell, channels):
     return gradient[0].flip(0).numpy() / STD
 
 
-def test_modes_route_the_irf_through_their_channels_and_add_up():
+@pytest.mark.slow
+def test_modes_route_the_irf_through_their_channels_and_add_up(small_cnn):
     model = small_cnn(seed=1)
     stimulus = white_noise(n_frames=55, size=16, seed=5)
     one_hot = xr.DataArray(np.eye(4), dims=("mode", "channel"), attrs={"layer": "bipolar"})
@@ -163,7 +160,7 @@ def test_modes_route_the_irf_through_their_channels_and_add_up():
     np.testing.assert_allclose(result["explained"], 1.0, atol=1e-6)
 
 
-def test_overlapping_modes_split_channels_by_weight_and_residual_holds_the_rest():
+def test_overlapping_modes_split_channels_by_weight_and_residual_holds_the_rest(small_cnn):
     model = small_cnn(seed=2)
     stimulus = white_noise(n_frames=50, size=16, seed=6)
     dictionary = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 3.0, 0.0]])  # channels 1 and 3 in no mode
@@ -180,7 +177,8 @@ def test_overlapping_modes_split_channels_by_weight_and_residual_holds_the_rest(
     assert np.abs(all_ones["residual"].values).max() < 1e-5 * scale
 
 
-def test_sae_loadings_are_those_of_each_samples_contributions():
+@pytest.mark.slow
+def test_sae_loadings_are_those_of_each_samples_contributions(small_cnn):
     model = small_cnn(seed=3)
     stimulus = white_noise(n_frames=80, size=16, seed=7)
     found = contributions(
@@ -200,7 +198,7 @@ def test_sae_loadings_are_those_of_each_samples_contributions():
     np.testing.assert_allclose(result["mode_irf"].sum("mode") + result["residual"], result["irf"], atol=1e-6 * whole)
 
 
-def test_bad_input_raises():
+def test_bad_input_raises(small_cnn):
     model = small_cnn()
     stimulus = white_noise(n_frames=45, size=16, seed=0)
     with pytest.raises(RetinaCodecError, match="cell index 7 is out of range"):
@@ -252,7 +250,8 @@ def test_variability_of_hand_made_irfs():
         irf_variability(da.isel(time=[0]))
 
 
-def test_irf_varies_under_natural_jitter_for_a_cnn_but_not_for_an_ln_model():
+@pytest.mark.slow
+def test_irf_varies_under_natural_jitter_for_a_cnn_but_not_for_an_ln_model(small_cnn):
     stimulus = natural_jitter(n_frames=140, size=16, seed=0, progress=False)
     times = stimulus["time"].values[45::12]
     ln = ln_model(size=16)[0]
@@ -294,6 +293,7 @@ def test_irf_figure_shows_the_irf_frames_and_time_courses(tmp_path):
 DEFAULT = MODELS_DIR / "default" / "model.pt"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DEFAULT.is_file(), reason="the default model (models/default/model.pt) is not trained yet")
 def test_default_model_on_cells_are_positive_and_off_cells_negative_at_short_lags():
     from retinacodec.models import load

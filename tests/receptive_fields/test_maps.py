@@ -90,6 +90,7 @@ def test_linear_model_maps_equal_the_analytic_value():
     np.testing.assert_allclose(mean_baseline.values, centred, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_maps_of_a_torchvision_resnet_add_up_over_channel_groups():
     torch.manual_seed(0)
     model = torchvision.models.resnet18(weights=None, num_classes=5).eval()

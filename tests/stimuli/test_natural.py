@@ -30,6 +30,7 @@ def _gaze(stim):
     return np.stack([stim["gaze_y"].values, stim["gaze_x"].values], axis=1)
 
 
+@pytest.mark.slow
 def test_drift_steps_have_the_set_standard_deviation(long_walk):
     steps = np.diff(_gaze(long_walk), axis=0)
     drift = steps[~long_walk["saccade"].values[1:]]
@@ -40,6 +41,7 @@ def test_drift_steps_have_the_set_standard_deviation(long_walk):
     assert stats.kstest(drift[:, 0], "norm", args=(0.0, 0.5)).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_saccades_come_at_the_set_rate_with_the_set_amplitude(long_walk):
     saccade = long_walk["saccade"].values
     duration_s = long_walk.sizes["time"] / long_walk.attrs["frame_rate_hz"]

@@ -61,6 +61,7 @@ def test_split_holds_out_the_end_and_the_repeats(full_field_file):
     np.testing.assert_array_equal(split.repeats.values[2], spikes.values[starts[2] : starts[2] + length])
 
 
+@pytest.mark.slow
 def test_white_noise_recording_trains_cnn_and_ln_and_writes_loadable_models(white_noise_file, tmp_path, monkeypatch):
     from retinacodec.models.training import recording as module
 

@@ -52,6 +52,7 @@ def _outputs_with(model, layer_module, inputs, keep=None, drop=None):
         handle.remove()
 
 
+@pytest.mark.slow
 def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference_transform, capsys):
     folder, labels_file = flat_folder
     out = tmp_path / "out"
@@ -151,6 +152,7 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
         run_imagenet(folder, out, settings=dataclasses.replace(SMALL, n_steps=3), labels=labels_file, **RUN)
 
 
+@pytest.mark.slow
 def test_one_cluster_serves_every_layer_and_chunk_sizes_chosen_from_the_cost_keep_the_result(
     tmp_path, flat_folder, monkeypatch
 ):
@@ -208,6 +210,7 @@ def test_bad_input_is_refused(tmp_path, flat_folder):
         run_imagenet(folder, tmp_path, settings=SMALL, labels=labels_file, **RUN)
 
 
+@pytest.mark.slow
 def test_cli_runs_the_per_layer_analysis_with_its_settings(tmp_path, flat_folder, capsys):
     """``retinacodec imagenet`` (no --fit-images): the flags become the run's settings, the report
     is written, and a bad setting is one line on stderr with exit status 2."""

@@ -42,6 +42,7 @@ def test_unknown_model_lists_valid_names():
         load_classifier("alexnet")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["lite0", "lite2"])
 def test_efficientnet_chain_equals_package_forward(variant):
     """The zoo's chain, batch norms folded and channels_last, against the package's own model."""

@@ -129,6 +129,7 @@ def test_demo_refuses_a_folder_with_other_files_or_another_run(tmp_path, tiny_mo
         run_demo(finished, model=tiny_model, settings=other, progress=False)
 
 
+@pytest.mark.slow
 def test_demo_resumes_after_an_interruption_and_ends_with_the_same_numbers(tmp_path, tiny_model, finished, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -176,6 +177,7 @@ def scalar(value):
     return xr.DataArray(value, name="numbers")
 
 
+@pytest.mark.slow
 def test_demo_on_an_nwb_recording_trains_a_model_and_predicts_without_testing(tmp_path):
     from retinacodec.bench.rig import record_white_noise
 
