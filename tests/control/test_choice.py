@@ -10,7 +10,6 @@ import xarray as xr
 from retinacodec.control.choice import ModeSource, choose_channels, curve_rankings, target_name
 from retinacodec.control.curves.retina import target_rankings
 from retinacodec.errors import RetinaCodecError
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.modes.result import Modes
 from retinacodec.stimuli import white_noise
 
@@ -18,8 +17,8 @@ LAYER = "amacrine"
 
 
 @pytest.fixture(scope="module")
-def model():
-    return RetinaCNN(3, size=16, bipolar_kernel=5, amacrine_kernel=5, bipolar_channels=4, amacrine_channels=4).eval()
+def model(make_cnn):
+    return make_cnn(3, history=40, amacrine_channels=4)
 
 
 @pytest.fixture(scope="module")

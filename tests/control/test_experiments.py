@@ -7,7 +7,6 @@ from torch import nn
 
 from retinacodec.control.experiments import classifier_control, retina_control
 from retinacodec.errors import RetinaCodecError
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.stimuli import white_noise
 
 
@@ -42,9 +41,8 @@ def test_classifier_control_accuracies_follow_the_silenced_channels():
         classifier_control(model, x, labels, "1", {"a": [0]}, target_class=9, progress=False)
 
 
-def test_retina_control_against_hand_run_networks():
-    torch.manual_seed(0)
-    model = RetinaCNN(3, size=16, bipolar_kernel=5, amacrine_kernel=5, bipolar_channels=4, amacrine_channels=4).eval()
+def test_retina_control_against_hand_run_networks(make_cnn):
+    model = make_cnn(3, history=40, amacrine_channels=4)
     stimulus = white_noise(n_frames=70, size=16, seed=0)
     result = retina_control(model, stimulus, "bipolar", {"one": [1], "all": [0, 1, 2, 3]}, cells=[0, 2], progress=False)
     windows = torch.as_tensor(stimulus.values).unfold(0, 40, 1).permute(0, 3, 1, 2)

@@ -5,14 +5,13 @@ import pytest
 
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.registry import windows
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.receptive_fields.sampling import irf_gigabytes, sample_times
 from retinacodec.stimuli import white_noise
 
 
 @pytest.fixture(scope="module")
-def model():
-    return RetinaCNN(3, size=16, bipolar_kernel=5, amacrine_kernel=5, bipolar_channels=4, amacrine_channels=4).eval()
+def model(make_cnn):
+    return make_cnn(3, history=40, amacrine_channels=4)
 
 
 def test_a_few_evenly_spaced_times_from_first_to_last_window(model):

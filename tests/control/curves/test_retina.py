@@ -9,23 +9,12 @@ import xarray as xr
 from retinacodec.control.curves.retina import CurveSettings, curve_summary, retina_control_curves
 from retinacodec.control.experiments import retina_control
 from retinacodec.errors import RetinaCodecError
-from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.stimuli import white_noise
 
 
 @pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    cnn = RetinaCNN(
-        4,
-        history=10,
-        size=16,
-        bipolar_kernel=5,
-        amacrine_kernel=5,
-        bipolar_channels=4,
-        amacrine_channels=4,
-        cell_type=["on", "off", "on", "off"],
-    ).eval()
+def model(make_cnn):
+    cnn = make_cnn(4, history=10, amacrine_channels=4, cell_type=["on", "off", "on", "off"])
     with torch.no_grad():
         cnn.ganglion[2].weight.mul_(4.0)
     return cnn
