@@ -32,6 +32,7 @@ _ATTRIBUTES = {
     "SAE": "retinacodec.modes.sae",
     "irf": "retinacodec.receptive_fields.instantaneous",
     "run_imagenet": "retinacodec.pipelines.imagenet.layers.run",
+    "AttributionOptions": "retinacodec.attribution.options",
 }
 
 __all__ = ["RetinaCodecError", "__version__", *sorted(_SUBMODULES), *sorted(_ATTRIBUTES)]

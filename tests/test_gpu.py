@@ -22,7 +22,7 @@ from retinacodec.models.registry import predict
 from retinacodec.models.retina_cnn import RetinaCNN
 from retinacodec.models.training import TrainingSettings, train_model
 from retinacodec.parallel import run_contributions
-from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
+from retinacodec.pipelines.imagenet.layers.settings import ImagenetSettings
 from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina import steps as demo_steps
 from retinacodec.stimuli import white_noise
@@ -234,7 +234,7 @@ def test_the_imagenet_analysis_on_cuda_gives_the_cpu_contributions(tmp_path):
 
 
 def test_the_imagenet_control_analysis_on_cuda_follows_the_cpu_run(tmp_path):
-    from retinacodec.pipelines.imagenet.common.settings import ControlSettings
+    from retinacodec.pipelines.imagenet.control.settings import ControlSettings
     from retinacodec.pipelines.imagenet.control.run import run_control
 
     from .pipelines.imagenet.test_control_run import SHARED, _few

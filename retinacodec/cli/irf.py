@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> None:
     from ..modes.sae_io import read_modes
     from ..modes.selection import channel_weights
     from ..receptive_fields.instantaneous import irf
+    from ..receptive_fields.selection import ModeSelection
     from ..stimuli import load_stimulus
 
     if args.modes is None and (args.layer is not None or args.selected_modes is not None):
@@ -98,9 +99,7 @@ def run(args: argparse.Namespace) -> None:
         times,
         method=args.method,
         n_steps=args.n_steps,
-        layer=args.layer,
-        modes=modes,
-        selected_modes=selected,
+        modes=None if modes is None else ModeSelection(modes, selected, args.layer),
         batch_size=args.batch_size,
         device=args.device,
     )

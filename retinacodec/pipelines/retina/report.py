@@ -13,7 +13,7 @@ from ...hypotheses.effects import by_type
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...hypotheses.score import recovery_score, type_calls
 from ...models.training import fit_table
-from ...receptive_fields.instantaneous import irf_variability
+from ...receptive_fields.summaries import irf_variability
 
 OUTCOMES = ("confirmed", "confirmed (no change)", "partly confirmed", "refuted")
 """Outcomes of a tested hypothesis (see :func:`retinacodec.hypotheses.score`)."""

@@ -16,7 +16,7 @@ from retinacodec.io import read_netcdf
 from retinacodec.models.zoo import MODELS, weights_origin
 from retinacodec.pipelines.imagenet.common.images import Views, find_images, read_image
 from retinacodec.pipelines.imagenet.common.predictions import predict
-from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
+from retinacodec.pipelines.imagenet.layers.settings import ImagenetSettings
 from retinacodec.pipelines.imagenet.layers.report import write_report
 from retinacodec.pipelines.imagenet.layers.run import run_imagenet
 

@@ -11,7 +11,7 @@ import torch
 
 from retinacodec import RetinaCodecError
 from retinacodec.io import read_netcdf
-from retinacodec.pipelines.imagenet.common.settings import ControlSettings
+from retinacodec.pipelines.imagenet.control.settings import ControlSettings
 from retinacodec.pipelines.imagenet.control.run import run_control
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "imagenette"
