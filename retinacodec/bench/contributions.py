@@ -212,17 +212,9 @@ def _convergence(args, record: Record) -> None:
         for name, (model, x, layer, target, path, baseline) in cases.items():
 
             def error_at(n, model=model, x=x, layer=layer, target=target, path=path, baseline=baseline, method=method):
+                quiet = AttributionOptions(path=path, progress=False)
                 return _relative_completeness(
-                    contributions(
-                        model,
-                        x,
-                        layer,
-                        target,
-                        baseline=baseline,
-                        n_steps=n,
-                        method=method,
-                        options=AttributionOptions(path=path, progress=False),
-                    )
+                    contributions(model, x, layer, target, baseline=baseline, n_steps=n, method=method, options=quiet)
                 )
 
             found = _first_steps(

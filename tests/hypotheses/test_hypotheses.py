@@ -11,6 +11,7 @@ import torch
 import xarray as xr
 
 import retinacodec.hypotheses as hyp
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.control.experiments import retina_control
 from retinacodec.control.recorded import activity_at, record_layer
 from retinacodec.errors import RetinaCodecError
@@ -923,10 +924,8 @@ def test_hypotheses_record_what_the_modes_decompose(small_cnn, stimulus):
         stimulus.isel(time=slice(0, 20)),
         "amacrine",
         [Cell(i) for i in range(4)],
-        split="sign",
-        activation="cell",
         n_steps=2,
-        progress=False,
+        options=AttributionOptions(split="sign", activation="cell", progress=False),
     )
     for variable in ("contribution", "activation"):
         _, modes = fit_modes(
