@@ -24,8 +24,8 @@ from pathlib import Path
 
 from retinacodec.errors import one_line_errors
 from retinacodec.pipelines.imagenet.common.images import IMAGE_SUFFIXES
-from retinacodec.pipelines.imagenet.common.settings import ControlSettings
 from retinacodec.pipelines.imagenet.control.run import run_control
+from retinacodec.pipelines.imagenet.control.settings import ControlSettings
 
 
 def subset(folder: Path, per_class: int, destination: Path) -> Path:

@@ -47,6 +47,7 @@ import time
 import numpy as np
 
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.errors import RetinaCodecError, one_line_errors
 from retinacodec.models.adapter import adapt
 from retinacodec.models.zoo import load_classifier, model_spec
@@ -54,8 +55,8 @@ from retinacodec.modes.sae import SAE
 from retinacodec.pipelines.imagenet.common.images import Views, find_images
 from retinacodec.pipelines.imagenet.common.layers import default_layers, layer_aliases
 from retinacodec.pipelines.imagenet.common.predictions import predict
-from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
 from retinacodec.pipelines.imagenet.layers.run import run_imagenet
+from retinacodec.pipelines.imagenet.layers.settings import ImagenetSettings
 
 N_STEPS = 10
 SAE_EPOCHS = 300
@@ -75,8 +76,9 @@ def estimate(model: str, n_images: int, n_views: int, device: str) -> dict[str, 
     per_image, sae_seconds = 0.0, 0.0
     for alias in default_layers(model):
         start = time.perf_counter()
+        options = AttributionOptions(split="sign", progress=False)
         result = contributions(
-            adapted, inputs, alias, "top", n_steps=N_STEPS, split="sign", batch_size=64, device=device, progress=False
+            adapted, inputs, alias, "top", n_steps=N_STEPS, batch_size=64, device=device, options=options
         )
         per_image += (time.perf_counter() - start) / n_views
         features = 2 * result.sizes["channel"]

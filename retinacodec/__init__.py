@@ -33,6 +33,7 @@ _ATTRIBUTES = {
     "Modes": "retinacodec.modes.result",
     "irf": "retinacodec.receptive_fields.instantaneous",
     "run_imagenet": "retinacodec.pipelines.imagenet.layers.run",
+    "AttributionOptions": "retinacodec.attribution.options",
 }
 
 __all__ = ["RetinaCodecError", "__version__", *sorted(_SUBMODULES), *sorted(_ATTRIBUTES)]

@@ -15,17 +15,21 @@ import torch
 import xarray as xr
 
 import retinacodec as rc
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.control.curves import CurveSettings, retina_control_curves
 from retinacodec.control.experiments import retina_control
 from retinacodec.control.recorded import record_layer, scaled_mean_rates
 from retinacodec.models.registry import predict
 from retinacodec.models.training import TrainingSettings, train_model
-from retinacodec.parallel import run_contributions
-from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
+from retinacodec.parallel import Execution, run_contributions
+from retinacodec.pipelines.imagenet.layers.settings import ImagenetSettings
 from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina import steps as demo_steps
 from retinacodec.stimuli import white_noise
 from retinacodec.stimuli.base import make_stimulus
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 DEVICE = "cuda"
@@ -56,7 +60,7 @@ def stimulus():
 
 @pytest.mark.parametrize("path", ["layer", "input"])
 def test_contributions_on_cuda_equal_the_cpu(model, stimulus, path):
-    kwargs = {"path": path, "n_steps": 8, "batch_size": 32, "progress": False}
+    kwargs = {"n_steps": 8, "batch_size": 32, "options": AttributionOptions(path=path, progress=False)}
     cpu = rc.contributions(model, stimulus, "amacrine", ["cell:0", "cell:1"], device="cpu", **kwargs)
     cuda = rc.contributions(model, stimulus, "amacrine", ["cell:0", "cell:1"], device=DEVICE, **kwargs)
     xr.testing.assert_allclose(cuda, cpu, **CLOSE)
@@ -64,7 +68,8 @@ def test_contributions_on_cuda_equal_the_cpu(model, stimulus, path):
 
 
 def test_per_cell_contributions_on_cuda_equal_the_cpu(model, stimulus):
-    kwargs = {"split": "sign", "activation": "cell", "n_steps": 6, "batch_size": 24, "progress": False}
+    options = AttributionOptions(split="sign", activation="cell", progress=False)
+    kwargs = {"n_steps": 6, "batch_size": 24, "options": options}
     cpu = rc.contributions(model, stimulus, "bipolar", ["cell:0", "cell:1"], device="cpu", **kwargs)
     cuda = rc.contributions(model, stimulus, "bipolar", ["cell:0", "cell:1"], device=DEVICE, **kwargs)
     xr.testing.assert_allclose(cuda, cpu, **CLOSE)
@@ -140,11 +145,17 @@ def test_the_whole_demo_on_cuda_follows_the_cpu_run(tmp_path, tiny_model):
 
 
 def test_a_contributions_job_on_cuda_workers_equals_the_cpu(tmp_path, model, stimulus):
-    kwargs = {"chunk_size": 8, "n_steps": 4, "batch_size": 16, "progress": False}
-    cpu = run_contributions(model, stimulus, "amacrine", "cell:0", tmp_path / "cpu", device="cpu", **kwargs)
-    here = run_contributions(model, stimulus, "amacrine", "cell:0", tmp_path / "here", device=DEVICE, **kwargs)
+    kwargs = {"chunk_size": 8, "n_steps": 4, "batch_size": 16}
+    quiet = Execution(progress=False)
+    cpu = run_contributions(
+        model, stimulus, "amacrine", "cell:0", tmp_path / "cpu", execution=quiet, device="cpu", **kwargs
+    )
+    here = run_contributions(
+        model, stimulus, "amacrine", "cell:0", tmp_path / "here", execution=quiet, device=DEVICE, **kwargs
+    )
+    on_worker = Execution(workers=1, progress=False)
     worker = run_contributions(
-        model, stimulus, "amacrine", "cell:0", tmp_path / "dask", device=DEVICE, workers=1, **kwargs
+        model, stimulus, "amacrine", "cell:0", tmp_path / "dask", execution=on_worker, device=DEVICE, **kwargs
     )
     xr.testing.assert_allclose(here, cpu, **CLOSE)
     xr.testing.assert_allclose(worker, here, **CLOSE)  # cuDNN may pick other kernels in another process
@@ -186,7 +197,7 @@ def test_training_on_cuda_follows_the_cpu_run():
 
 def test_irfs_and_control_on_cuda_equal_the_cpu(model, stimulus):
     irfs = {
-        key: rc.irf(model, stimulus, cells=[0, 1], times=[0.2, 0.3], device=device, progress=False)
+        key: rc.irf(model, stimulus, cells=[0, 1], times=[0.2, 0.3], device=device, options=QUIET)
         for key, device in (("cpu", "cpu"), ("cuda", DEVICE))
     }
     xr.testing.assert_allclose(irfs["cuda"], irfs["cpu"], **CLOSE)
@@ -212,7 +223,12 @@ def test_the_imagenet_analysis_on_cuda_gives_the_cpu_contributions(tmp_path):
     settings = ImagenetSettings.fast(control_classes=(609,))
     for key, device in (("cpu", "cpu"), ("cuda", DEVICE)):
         rc.run_imagenet(
-            folder, tmp_path / key, settings=settings, labels=tmp_path / "labels.txt", device=device, progress=False
+            folder,
+            tmp_path / key,
+            settings=settings,
+            labels=tmp_path / "labels.txt",
+            execution=Execution(threads=None, progress=False),
+            device=device,
         )
     parts = {
         d: xr.concat(
@@ -228,8 +244,8 @@ def test_the_imagenet_analysis_on_cuda_gives_the_cpu_contributions(tmp_path):
 
 
 def test_the_imagenet_control_analysis_on_cuda_follows_the_cpu_run(tmp_path):
-    from retinacodec.pipelines.imagenet.common.settings import ControlSettings
     from retinacodec.pipelines.imagenet.control.run import run_control
+    from retinacodec.pipelines.imagenet.control.settings import ControlSettings
 
     from .pipelines.imagenet.test_control_run import SHARED, _few
 

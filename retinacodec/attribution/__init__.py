@@ -1,6 +1,7 @@
 """Contributions of hidden-layer channels by Integrated Gradients (one algorithm per module).
 
 - :mod:`.ig`: :func:`contributions`, the public entry point (labeled results).
+- :mod:`.options`: :class:`AttributionOptions`, the rarely-set knobs it shares with the receptive fields.
 - :mod:`.layer_path`: the straight path in the layer's own space.
 - :mod:`.conductance`: layer conductance, the straight path in input space.
 - :mod:`.quadrature`: nodes and weights of the path integral, derivative estimates at the nodes.
@@ -8,6 +9,7 @@
 """
 
 from .ig import contributions
+from .options import AttributionOptions
 from .quadrature import METHODS, quadrature
 
-__all__ = ["METHODS", "contributions", "quadrature"]
+__all__ = ["METHODS", "AttributionOptions", "contributions", "quadrature"]

@@ -18,12 +18,9 @@ def conductance_maps(
     model: AdaptedModel,
     layers: Sequence[str],
     reducers: Sequence[Reducer],
-    inputs: torch.Tensor,
-    baseline: torch.Tensor,
+    points: tuple[torch.Tensor, torch.Tensor],
     ends: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
-    method: str,
-    alphas: torch.Tensor,
-    weights: torch.Tensor,
+    rule: tuple[str, torch.Tensor, torch.Tensor],
     batch_size: int,
     bar: tqdm,
 ) -> dict[str, torch.Tensor]:
@@ -37,16 +34,12 @@ def conductance_maps(
         Layer names.
     reducers : sequence of Reducer
         One per target.
-    inputs : torch.Tensor
-        Actual inputs, shape (N, ...).
-    baseline : torch.Tensor
-        Baseline input, shape (1, ...) or (N, ...).
+    points : tuple of torch.Tensor
+        The actual inputs, shape (N, ...), and the baseline input, shape (1, ...) or (N, ...).
     ends : mapping of str to tuple of torch.Tensor
-        Per layer, its output at the baseline, (1, ...) or (N, ...), and at ``inputs``, (N, ...).
-    method : str
-        The quadrature rule that gave ``alphas`` and ``weights``.
-    alphas, weights : torch.Tensor
-        Quadrature nodes in [0, 1] and weights, shape (n_steps,).
+        Per layer, its output at the baseline, (1, ...) or (N, ...), and at the inputs, (N, ...).
+    rule : tuple of (str, torch.Tensor, torch.Tensor)
+        The quadrature rule's name, its nodes in [0, 1] and its weights, each shape (n_steps,).
     batch_size : int
         Most rows (network evaluations) per batch.
     bar : tqdm
@@ -79,6 +72,8 @@ def conductance_maps(
     inputs of one call is kept until they are combined; the autograd graph of a batch covers the
     network above the first layer only.
     """
+    inputs, baseline = points
+    method, alphas, weights = rule
     n_inputs, n_steps = inputs.shape[0], alphas.shape[0]
     nodes = alphas.cpu().numpy()
     support, matrix = node_derivatives(method, nodes)

@@ -22,9 +22,9 @@ from .conductance import conductance_maps
 from .gradients import take_rows
 from .inputs import Inputs, prepare_inputs
 from .layer_path import layer_path_map
+from .options import AttributionOptions, checked_options
 from .quadrature import quadrature
 
-PATHS = ("layer", "input")
 SIGNS = ("neg", "pos")
 
 
@@ -55,19 +55,15 @@ def _sample_index(inputs: Inputs, targets: Sequence[Target]) -> pd.MultiIndex:
 def contributions(
     model: nn.Module | AdaptedModel,
     x: xr.DataArray | torch.Tensor | np.ndarray,
-    layer: str | None = None,
+    layer: str | Sequence[str] | None = None,
     target: Target | str | Callable | Sequence | None = None,
-    path: str = "layer",
+    *,
     baseline: str | torch.Tensor | np.ndarray = "zero",
     n_steps: int = 20,
     method: str = "gausslegendre",
-    split: str | None = None,
-    activation: str = "space",
     batch_size: int = 64,
     device: str | torch.device = "cpu",
-    progress: bool = True,
-    *,
-    layers: Sequence[str] | None = None,
+    options: AttributionOptions | None = None,
 ) -> xr.Dataset | dict[str, xr.Dataset]:
     """Contribution of each channel of a hidden layer (or of several) to a scalar target, by
     Integrated Gradients.
@@ -80,16 +76,16 @@ def contributions(
         A stimulus DataArray (time, y, x) in contrast for a retina model (one input per time
         point: the window of ``model.history`` frames ending there), or a batch of inputs (N, ...),
         e.g. images (N, C, H, W).
-    layer : str, optional
-        Layer name or alias (see :func:`retinacodec.models.adapt`); give it or ``layers``.
+    layer : str or sequence of str
+        (Required.) Layer name or alias (see :func:`retinacodec.models.adapt`), or several of them
+        in one pass. On the input path one interpolation of the inputs serves every layer: each
+        quadrature node is one forward pass recording all the layers and one backward pass (per
+        target) reaching all of them. On the layer path the forward pass to the layers is shared
+        and each layer's downstream part runs on its own path. Each layer's result equals its own
+        single-layer call to float rounding.
     target : Target, str, callable, or a list of them
         (Required.) What to explain, e.g. ``TopLogit()``, ``"class:3"``, ``Cell(0)``, ``CellType("ON")`` or a
         function output -> (N,). A list gives one sample per (input, target) pair.
-    path : {"layer", "input"}
-        ``"layer"``: the straight path in the layer's own space from the baseline activation to
-        the actual one (completeness in that space; only the downstream network runs per step).
-        ``"input"``: layer conductance, the straight path in input space (completeness to the
-        output when every path from input to output goes through the layer).
     baseline : {"zero", "mean"} or array
         Starting point in input space: all-zero input; the mean input (for a stimulus, the
         mean-luminance, zero-contrast stimulus; for images the per-pixel mean over ``x``); or an
@@ -98,32 +94,21 @@ def contributions(
         Quadrature nodes (network evaluations per sample).
     method : str
         Quadrature rule, one of :data:`retinacodec.attribution.quadrature.METHODS`.
-    split : {None, "sign"}
-        ``"sign"``: sum positive and negative elementwise contributions over space separately
-        (extra dim ``sign`` = ["neg", "pos"]).
-    activation : {"space", "cell"}
-        How the layer's output is reduced to the ``activation`` variable: summed over space (the
-        same for every target at an input; for population targets), or, for Cell targets,
-        averaged over each cell's receptive-field window
-        (:class:`retinacodec.attribution.activation.CellActivation`), so that it depends on the cell.
     batch_size : int
         Most network evaluations per batch (samples x steps are stacked into batches); memory is
         about ``batch_size`` times one sample's forward-and-backward pass below the layer.
     device : {"cpu", "auto"}, str or torch.device
         Where to compute; ``"auto"`` picks CUDA when available.
-    progress : bool
-        Show a progress bar.
-    layers : sequence of str, optional
-        Several layers in one pass, instead of ``layer``. On the input path one interpolation of
-        the inputs serves every layer: each quadrature node is one forward pass recording all the
-        layers and one backward pass (per target) reaching all of them. On the layer path the
-        forward pass to the layers is shared and each layer's downstream part runs on its own path.
-        Each layer's result equals its own single-layer call to float rounding.
+    options : AttributionOptions, optional
+        The rarely-set knobs: ``path`` (``"layer"`` or ``"input"``), ``split`` (None or
+        ``"sign"``: extra dim ``sign`` = ["neg", "pos"]), ``activation`` (``"space"`` or
+        ``"cell"``) and ``progress``; see :class:`~retinacodec.attribution.options.AttributionOptions`.
 
     Returns
     -------
     xarray.Dataset, or dict of str to xarray.Dataset
-        With ``layers``: one Dataset per layer, keyed as given (completeness checked per layer).
+        For a sequence of layers, one Dataset per layer, keyed as given (completeness checked per
+        layer).
         ``contribution`` and ``activation`` (sample, channel[, sign]), summed over space or
         tokens, in units of the target (contribution) and of the layer output (activation);
         ``target_value`` f(x), ``baseline_value`` (the target at the path's start: F(a0) for
@@ -135,8 +120,8 @@ def contributions(
     Raises
     ------
     RetinaCodecError
-        For an unknown layer, target index, path, method or split; non-finite inputs; a bad
-        baseline, batch size or device.
+        For a missing or unknown layer, an unknown target index or method; non-finite inputs; a
+        bad baseline, batch size or device; options that this function does not use.
 
     Notes
     -----
@@ -154,32 +139,39 @@ def contributions(
     integrand jumps where units switch along the path, and every rule's error then falls only
     about as :math:`1/n`.
     """
-    if path not in PATHS:
-        raise RetinaCodecError(f"unknown path {path!r}; expected one of {', '.join(PATHS)}")
-    if split not in (None, "sign"):
-        raise RetinaCodecError(f"unknown split {split!r}; expected None or 'sign'")
+    options = checked_options(options, "contributions", ("path", "split", "activation", "progress"))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise RetinaCodecError(f"batch_size is {batch_size!r}; expected a positive integer")
     if target is None:
         raise RetinaCodecError("no target given; expected e.g. TopLogit(), 'class:3' or Cell(0)")
     rule = (method, *quadrature(method, n_steps))
     adapted = adapt(model)
-    names = _layer_names(adapted, layer, layers)
+    names = _layer_names(adapted, layer)
     targets = as_targets(target)
-    per_cell = check_activation(activation, targets) == "cell"
+    split = options.split
+    per_cell = check_activation(options.activation, targets) == "cell"
     module = adapted.module
     target_device = resolve_device(device)
     with evaluating(module, target_device) as dtype:
         inputs = prepare_inputs(module, x, baseline, dtype, target_device)
         windowed = CellActivation(adapted, targets, split == "sign") if per_cell else None
         results = _run(
-            adapted, list(names.values()), targets, inputs, path, rule, split == "sign", batch_size, progress, windowed
+            adapted,
+            list(names.values()),
+            targets,
+            inputs,
+            options.path,
+            rule,
+            split == "sign",
+            batch_size,
+            options.progress,
+            windowed,
         )
     attrs = {
         "retinacodec_version": __version__,
         "model": type(module).__name__,
         "target": ", ".join(map(str, targets)),
-        "path": path,
+        "path": options.path,
         "method": method,
         "n_steps": int(n_steps),
         "baseline": baseline if isinstance(baseline, str) else "array",
@@ -193,16 +185,21 @@ def contributions(
         given: _dataset(results[name], index, split, module, {**attrs, "layer": str(given), "layer_module": name})
         for given, name in names.items()
     }
-    return datasets[layer] if layers is None else datasets
+    return datasets[layer] if _single(layer) else datasets
 
 
-def _layer_names(adapted: AdaptedModel, layer: str | None, layers: Sequence[str] | None) -> dict[str, str]:
-    """Given layer name -> dotted module name, for ``layer`` or ``layers`` (exactly one of them)."""
-    if (layer is None) == (layers is None):
-        raise RetinaCodecError("give a layer or a list of layers (layers=[...]), not both and not neither")
-    given = [layer] if layers is None else list(layers)
-    if not given or isinstance(layers, str):
-        raise RetinaCodecError(f"layers is {layers!r}; expected a non-empty list of layer names")
+def _single(layer: str | Sequence[str]) -> bool:
+    """Whether ``layer`` names one layer (a name), not a sequence of them."""
+    return isinstance(layer, str) or not isinstance(layer, Sequence)
+
+
+def _layer_names(adapted: AdaptedModel, layer: str | Sequence[str] | None) -> dict[str, str]:
+    """Given layer name -> dotted module name, for one layer or a sequence of them."""
+    if layer is None:
+        raise RetinaCodecError("no layer given; expected a layer name, or a list of layer names")
+    given = [layer] if _single(layer) else list(layer)
+    if not given:
+        raise RetinaCodecError(f"layer is {layer!r}; expected a layer name or a non-empty list of layer names")
     names = {name: adapted.resolve(name) for name in given}
     if len(set(names.values())) != len(given):
         raise RetinaCodecError(f"layers {given} name some module twice; expected distinct layers")
@@ -316,12 +313,9 @@ def _elementwise(
             adapted,
             layers,
             reducers,
-            values,
-            baseline,
+            points,
             {layer: (base[layer].activation, actual[layer].activation) for layer in layers},
-            method,
-            alphas,
-            weights,
+            (method, alphas, weights),
             batch_size,
             bar,
         )

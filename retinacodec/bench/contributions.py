@@ -77,6 +77,7 @@ def _jobs(model, images, steps: int) -> dict[str, Callable]:
     from captum.attr import LayerConductance, LayerIntegratedGradients
 
     from ..attribution.ig import contributions
+    from ..attribution.options import AttributionOptions
     from ..targets import TopLogit
 
     with torch.no_grad():
@@ -87,7 +88,14 @@ def _jobs(model, images, steps: int) -> dict[str, Callable]:
         return lambda: (
             cast(
                 "xr.Dataset",  # one layer: one dataset
-                contributions(model, images, layer, TopLogit(), path=path, n_steps=steps, progress=False),
+                contributions(
+                    model,
+                    images,
+                    layer,
+                    TopLogit(),
+                    n_steps=steps,
+                    options=AttributionOptions(path=path, progress=False),
+                ),
             ).contribution.values
         )
 
@@ -188,6 +196,7 @@ def _retina_case():
 
 def _convergence(args, record: Record) -> None:
     from ..attribution.ig import contributions
+    from ..attribution.options import AttributionOptions
     from ..attribution.quadrature import METHODS
     from ..targets import Cell, TopLogit
 
@@ -216,10 +225,9 @@ def _convergence(args, record: Record) -> None:
         for name, (model, x, layer, target, path, baseline) in cases.items():
 
             def error_at(n, model=model, x=x, layer=layer, target=target, path=path, baseline=baseline, method=method):
+                quiet = AttributionOptions(path=path, progress=False)
                 return _relative_completeness(
-                    contributions(
-                        model, x, layer, target, path=path, baseline=baseline, n_steps=n, method=method, progress=False
-                    )
+                    contributions(model, x, layer, target, baseline=baseline, n_steps=n, method=method, options=quiet)
                 )
 
             found = _first_steps(
@@ -240,7 +248,8 @@ def _convergence(args, record: Record) -> None:
         ours, rule = None, None
         if path == "layer":
             start = time.perf_counter()
-            contributions(model, x, layer, target, baseline=baseline, n_steps=CAPTUM_DEFAULT_STEPS, progress=False)
+            quiet = AttributionOptions(progress=False)
+            contributions(model, x, layer, target, baseline=baseline, n_steps=CAPTUM_DEFAULT_STEPS, options=quiet)
             ours, rule = time.perf_counter() - start, f"gausslegendre, {CAPTUM_DEFAULT_STEPS} steps"
         elif matched[name]:
             ours, method, n = min(matched[name])
@@ -355,6 +364,7 @@ def _layers(args, record: Record) -> None:
     """All 16 block layers of EfficientNet-Lite0 in one input-path pass against single-layer runs."""
 
     from ..attribution.ig import contributions
+    from ..attribution.options import AttributionOptions
     from ..models.zoo import load_classifier
     from ..pipelines.imagenet.common.layers import layer_aliases
     from ..targets import TopLogit
@@ -363,18 +373,17 @@ def _layers(args, record: Record) -> None:
     layers = [f"blocks.{k}" for k in range(16)]
     images = _images(args.size)
 
-    def run(**where):
-        return contributions(
-            model, images, target=TopLogit(), path="input", n_steps=args.steps, progress=False, **where
-        )
+    def run(layer):
+        options = AttributionOptions(path="input", progress=False)
+        return contributions(model, images, layer, TopLogit(), n_steps=args.steps, options=options)
 
-    singles = {layer: run(layer=layer) for layer in ("blocks.0", "blocks.7", "blocks.15")}
-    together = run(layers=layers)  # warm-up too
+    singles = {layer: run(layer) for layer in ("blocks.0", "blocks.7", "blocks.15")}
+    together = run(layers)  # warm-up too
     best = {name: np.inf for name in ["all 16"] + list(singles)}
     for _ in range(args.repeats):
         for name in best:
             start = time.perf_counter()
-            run(layers=layers) if name == "all 16" else run(layer=name)
+            run(layers) if name == "all 16" else run(name)
             best[name] = min(best[name], time.perf_counter() - start)
     gap = max(
         float(

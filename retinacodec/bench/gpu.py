@@ -46,20 +46,18 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
     settings = TrainingSettings(epochs=2, segment_windows=50, batch_segments=8)
     return {
         f"contributions, layer path ({n_windows} windows)": lambda d: rc.contributions(
-            model, stimulus, "amacrine", "cell:0", path="layer", device=d, progress=False
+            model, stimulus, "amacrine", "cell:0", device=d, options=rc.AttributionOptions(progress=False)
         ),
         f"contributions, input path ({n_windows} windows)": lambda d: rc.contributions(
-            model, stimulus, "amacrine", "cell:0", path="input", device=d, progress=False
+            model, stimulus, "amacrine", "cell:0", device=d, options=rc.AttributionOptions(path="input", progress=False)
         ),
         f"per-cell contributions, 8 cells ({n_windows // 10} windows)": lambda d: rc.contributions(
             model,
             stimulus.isel(time=slice(0, n_windows // 10 + model.history - 1)),
             "amacrine",
             [f"cell:{i}" for i in range(8)],
-            split="sign",
-            activation="cell",
             device=d,
-            progress=False,
+            options=rc.AttributionOptions(split="sign", activation="cell", progress=False),
         ),
         f"predictions ({n_windows} windows)": lambda d: predict(model, stimulus, device=d),
         f"SAE fit ({len(features)} x 64, 50 epochs)": lambda d: rc.SAE(
@@ -69,7 +67,11 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
             stimulus, responses, settings=settings, device=d, progress=False
         ),
         "IRFs (8 cells x 20 times)": lambda d: rc.irf(
-            model, stimulus, times=stimulus["time"].values[model.history :][:20], device=d, progress=False
+            model,
+            stimulus,
+            times=stimulus["time"].values[model.history :][:20],
+            device=d,
+            options=rc.AttributionOptions(progress=False),
         ),
         f"control ({n_windows} windows)": lambda d: retina_control(
             model, stimulus, "amacrine", {"half": [0, 1, 2, 3]}, device=d, progress=False
@@ -84,7 +86,7 @@ def _cases(scale: float) -> dict[str, Callable[[str], object]]:
             progress=False,
         ),
         f"ResNet-50 contributions at layer3 ({len(images)} images)": lambda d: rc.contributions(
-            resnet, images, "layer3", "top", batch_size=20, device=d, progress=False
+            resnet, images, "layer3", "top", batch_size=20, device=d, options=rc.AttributionOptions(progress=False)
         ),
     }
 

@@ -109,18 +109,20 @@ def _resnet_cost(n_images: int, layer: str, n_steps: int, record: Record) -> Non
     import torchvision
 
     from ..attribution.ig import contributions
+    from ..attribution.options import AttributionOptions
 
     torch.manual_seed(0)
     model = torchvision.models.resnet50(weights=None).eval()
     images = torch.randn(n_images, 3, 224, 224)
-    contributions(model, images[:1], layer, "top", n_steps=2, batch_size=2, progress=False)  # warm-up
+    quiet = AttributionOptions(progress=False)
+    contributions(model, images[:1], layer, "top", n_steps=2, batch_size=2, options=quiet)  # warm-up
     started = time.perf_counter()
     with torch.no_grad():
         for image in images:
             model(image[None])
     forward = (time.perf_counter() - started) / n_images
     started = time.perf_counter()
-    contributions(model, images, layer, "top", n_steps=n_steps, batch_size=n_steps, progress=False)
+    contributions(model, images, layer, "top", n_steps=n_steps, batch_size=n_steps, options=quiet)
     per_image = (time.perf_counter() - started) / n_images
     threads = torch.get_num_threads()
     print(
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..io.checkpoints import save_checkpoint
     from ..models.retina_cnn import RetinaCNN
-    from ..parallel import run_contributions
+    from ..parallel import Execution, run_contributions
     from ..stimuli import white_noise
 
     torch.set_num_threads(1)
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     model = RetinaCNN(8, cell_type=["ON", "OFF"] * 4).eval()
     stimulus = white_noise(n_frames=args.windows + model.history - 1, size=model.size, block_size=2, seed=args.seed)
     images = torch.randn(args.images, 3, 64, 64, generator=torch.Generator().manual_seed(args.seed))
-    options = {"n_steps": args.n_steps, "batch_size": 64, "chunk_size": args.chunk_size, "progress": False}
+    options = {"n_steps": args.n_steps, "batch_size": 64, "chunk_size": args.chunk_size}
     print(
         f"{os.cpu_count()} CPUs, 1 torch thread per process; {args.n_steps} steps. Retina: random CNN "
         f"({model.history} frames x {model.size}x{model.size} px), layer 'amacrine', cell:0, {args.windows} "
@@ -184,12 +186,22 @@ def main(argv: list[str] | None = None) -> int:
 
         def retina_job(folder: str, **kwargs) -> tuple[xr.Dataset, Path]:
             out = Path(tmp) / folder
-            return run_contributions(checkpoint, stimulus, "amacrine", "cell:0", out, **options, **kwargs), out
+            execution = Execution(progress=False, **kwargs)
+            return run_contributions(
+                checkpoint, stimulus, "amacrine", "cell:0", out, execution=execution, **options
+            ), out
 
         def classifier_job(folder: str, **kwargs) -> tuple[xr.Dataset, Path]:
             out = Path(tmp) / folder
+            execution = Execution(progress=False, **kwargs)
             return run_contributions(
-                functools.partial(random_classifier, args.seed), images, "layer2", "top", out, **options, **kwargs
+                functools.partial(random_classifier, args.seed),
+                images,
+                "layer2",
+                "top",
+                out,
+                execution=execution,
+                **options,
             ), out
 
         _compare("retina", retina_job, args.windows, "windows", args.repeats, record)

@@ -58,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec contributions`` with its parsed arguments."""
     from ..attribution.ig import contributions
+    from ..attribution.options import AttributionOptions
     from ..io import write_netcdf
     from ..models.registry import load
     from ..stimuli import load_stimulus
@@ -66,17 +67,15 @@ def run(args: argparse.Namespace) -> None:
     targets = args.target.split(",")
     target = targets if len(targets) > 1 else targets[0]
     options = {
-        "path": args.path,
         "baseline": args.baseline,
         "n_steps": args.n_steps,
         "method": args.method,
-        "split": args.split,
-        "activation": args.activation,
         "batch_size": args.batch_size,
         "device": args.device,
+        "options": AttributionOptions(path=args.path, split=args.split, activation=args.activation),
     }
     if any(v is not None for v in (args.workers, args.scheduler, args.chunk_size, args.job_dir)):
-        from ..parallel import run_contributions
+        from ..parallel import Execution, run_contributions
 
         result = run_contributions(
             args.model,
@@ -85,9 +84,7 @@ def run(args: argparse.Namespace) -> None:
             target,
             args.job_dir or f"{args.output}.parts",
             chunk_size=args.chunk_size,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            overwrite=args.overwrite,
+            execution=Execution(workers=args.workers, scheduler=args.scheduler, overwrite=args.overwrite),
             **options,
         )
     else:

@@ -81,8 +81,9 @@ def run(args: argparse.Namespace) -> None:
             f"{int(result['correct'].sum())}/{result.sizes['image']} = {100 * result.attrs['accuracy']:.1f} %"
         )
         return None
-    from ..pipelines.imagenet.common.settings import ImagenetSettings
+    from ..parallel.execution import Execution
     from ..pipelines.imagenet.layers.run import run_imagenet
+    from ..pipelines.imagenet.layers.settings import ImagenetSettings
 
     settings = ImagenetSettings(
         model=args.model,
@@ -103,11 +104,10 @@ def run(args: argparse.Namespace) -> None:
         settings=settings,
         labels=args.labels,
         weights=args.weights,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        threads=args.threads,
+        execution=Execution(
+            workers=args.workers, scheduler=args.scheduler, threads=args.threads, overwrite=args.overwrite
+        ),
         device=args.device,
-        overwrite=args.overwrite,
     )
     print(
         f"wrote {Path(args.output) / 'report.md'}: {summary.sizes['layer']} layers, "
@@ -116,8 +116,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _run_control(args: argparse.Namespace) -> None:
-    from ..pipelines.imagenet.common.settings import FRACTIONS, ControlSettings
     from ..pipelines.imagenet.control.run import run_control
+    from ..pipelines.imagenet.control.settings import FRACTIONS, ControlSettings
 
     settings = ControlSettings(
         model=args.model,

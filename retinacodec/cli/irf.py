@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> None:
     from ..modes.result import Modes
     from ..receptive_fields.instantaneous import irf
     from ..receptive_fields.sampling import sample_times
+    from ..receptive_fields.selection import ModeSelection
     from ..stimuli import load_stimulus
 
     if args.modes is None and (args.layer is not None or args.selected_modes is not None):
@@ -82,9 +83,7 @@ def run(args: argparse.Namespace) -> None:
         times,
         method=args.method,
         n_steps=args.n_steps,
-        layer=args.layer,
-        modes=modes,
-        selected_modes=selected,
+        modes=None if modes is None else ModeSelection(modes, selected, args.layer),
         batch_size=args.batch_size,
         device=args.device,
     )

@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> None:
             resume=not args.restart,
             device=args.device,
         )
+        from ..plots import save_figure
+        from ..plots.model_fit import plot_recording_fit
+
+        save_figure(plot_recording_fit(result.evaluation), result.folder / "fit.png", dpi=110)
     else:
         from ..models.training import train_from_recipe
 

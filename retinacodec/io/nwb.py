@@ -24,12 +24,13 @@ from pynwb.ophys import OnePhotonSeries, TwoPhotonSeries
 
 from .. import __version__
 from ..errors import RetinaCodecError
-from ..stimuli.base import make_stimulus, validate_stimulus
 from .atomic import atomic_destination
 
 MAX_POSITION_COMPONENTS = 3
 """Widest per-unit vector column kept as a coord (a position in x, y[, z])."""
 _MICROSCOPY_SERIES = (TwoPhotonSeries, OnePhotonSeries)
+MOVIE_DIMS = ("time", "y", "x")
+"""Dims of the stimulus movie read and written, in the order of retinacodec's convention."""
 _STIMULUS_DIMS = {"time", "y", "x", "cell"}
 READ_CHUNK_BYTES = 64 * 2**20
 """Stored frames are read and scaled in blocks of about this many bytes (as float64)."""
@@ -149,10 +150,11 @@ def write_nwb(
     Raises
     ------
     RetinaCodecError
-        If the stimulus is not a valid contrast stimulus, a spike train is not a finite 1-D
-        array, or ``cell_type`` / ``cell_ids`` do not give one entry per cell.
+        If the stimulus is not a finite contrast movie (time, y, x) with a positive
+        ``frame_rate_hz``, a spike train is not a finite 1-D array, or ``cell_type`` /
+        ``cell_ids`` do not give one entry per cell.
     """
-    stim = validate_stimulus(stimulus)
+    stim = _movie(stimulus)
     units = stim.attrs.get("units", "contrast")
     if not _is_contrast(units):
         raise RetinaCodecError(f"stimulus units are {units!r}; expected contrast (convert luminance to contrast first)")
@@ -258,16 +260,25 @@ def _read_stimulus(series: ImageSeries, path: Path) -> xr.DataArray:
             "contrast_conversion": f"Weber contrast (L - mean) / mean, L in {series.unit}",
             "mean_luminance": mean,
         }
-    stim = make_stimulus(
+    return xr.DataArray(
         data,
-        frame_rate_hz,
-        kind="nwb",
-        source_file=str(path),
-        series_name=series.name,
-        nwb_unit=str(series.unit),
-        **attrs,
+        dims=MOVIE_DIMS,
+        coords={
+            "time": ("time", frame_times, {"units": "s"}),
+            "y": ("y", np.arange(data.shape[1]), {"units": "pixel"}),
+            "x": ("x", np.arange(data.shape[2]), {"units": "pixel"}),
+        },
+        name="stimulus",
+        attrs={
+            "frame_rate_hz": float(frame_rate_hz),
+            "units": "contrast",
+            "kind": "nwb",
+            "source_file": str(path),
+            "series_name": series.name,
+            "nwb_unit": str(series.unit),
+            **attrs,
+        },
     )
-    return stim.assign_coords(time=("time", frame_times, {"units": "s"}))
 
 
 def _scaled_frames(series: ImageSeries, where: str) -> np.ndarray:
@@ -388,6 +399,30 @@ def _unit_coords(units) -> dict[str, tuple]:
         elif values.ndim == 2 and values.shape[1] <= MAX_POSITION_COMPONENTS:
             coords[coord_name] = (("cell", f"{coord_name}_axis"), values)
     return coords
+
+
+def _movie(stimulus: xr.DataArray) -> xr.DataArray:
+    """The stimulus as the frames an ImageSeries stores: a DataArray (time, y, x) of finite values
+    with a positive ``frame_rate_hz`` attr.
+
+    Raises
+    ------
+    RetinaCodecError
+        For anything else.
+    """
+    if not isinstance(stimulus, xr.DataArray) or set(stimulus.dims) != set(MOVIE_DIMS):
+        raise RetinaCodecError(
+            f"stimulus has dims {getattr(stimulus, 'dims', type(stimulus).__name__)}; expected an "
+            "xarray.DataArray with dims (time, y, x)"
+        )
+    rate = stimulus.attrs.get("frame_rate_hz")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) or not np.isfinite(rate) or rate <= 0:
+        raise RetinaCodecError(
+            f"stimulus attr frame_rate_hz is {rate!r}; expected a positive number of frames per second"
+        )
+    if not np.issubdtype(stimulus.dtype, np.number) or not np.isfinite(stimulus.values).all():
+        raise RetinaCodecError("stimulus holds NaN, infinite or non-numeric values; expected finite contrast")
+    return stimulus.transpose(*MOVIE_DIMS)
 
 
 def _is_contrast(unit: str) -> bool:

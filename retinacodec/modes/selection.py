@@ -13,6 +13,7 @@ import torch
 import xarray as xr
 
 from ..attribution.ig import contributions
+from ..attribution.options import AttributionOptions
 from ..errors import RetinaCodecError
 from ..metrics import column_correlation
 from ..models.adapter import AdaptedModel
@@ -227,14 +228,12 @@ def mode_loadings(
         inputs,
         layer,
         list(targets),
-        path=str(attrs.get("path", "layer")),
         baseline=baseline,
         n_steps=int(attrs.get("n_steps", n_steps)),
         method=quadrature_rule,
-        split=split,
         batch_size=batch_size,
         device=device,
-        progress=False,
+        options=AttributionOptions(path=str(attrs.get("path", "layer")), split=split, progress=False),
     )
     loadings = np.asarray(modes.transform(found), dtype=float)
     return loadings.reshape(len(inputs), len(targets), -1).transpose(1, 0, 2)

@@ -9,6 +9,7 @@ their first chunk, through the job's worker plugin), and take their chunks from 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import inspect
@@ -23,18 +24,18 @@ import xarray as xr
 from torch import nn
 
 from ..attribution.ig import contributions
+from ..attribution.options import AttributionOptions
 from ..errors import RetinaCodecError
 from ..io.resumable import file_digest
 from ..targets import as_targets
+from .execution import Execution
 from .manifest import Chunk, Chunking
 from .runner import run_chunked
 
 _OPTIONS = tuple(
-    name
-    for name in inspect.signature(contributions).parameters
-    if name not in ("model", "x", "layer", "target", "progress")
+    name for name in inspect.signature(contributions).parameters if name not in ("model", "x", "layer", "target")
 )
-"""Keyword arguments of ``contributions`` a job passes through (path, baseline, n_steps, ...)."""
+"""Keyword arguments of ``contributions`` a job passes through (baseline, n_steps, options, ...)."""
 _DEFAULTS = {name: p.default for name, p in inspect.signature(contributions).parameters.items()}
 """Default values of ``contributions``'s parameters."""
 _LOADED: dict[str, nn.Module] = {}
@@ -110,7 +111,8 @@ class ContributionJob:
     layer, target
         As for :func:`retinacodec.attribution.ig.contributions`.
     options : dict
-        Further keyword arguments of ``contributions`` (path, baseline, n_steps, ...).
+        Further keyword arguments of ``contributions`` (baseline, n_steps, options, ...); its
+        progress bar is always off.
     stretches : bool
         The inputs are whole stimulus stretches (a chunk's data is a list of them, each computed
         by one call), not the windows of one stimulus or a batch of images.
@@ -137,7 +139,9 @@ class ContributionJob:
         load_job_model(self.model)
 
     def _contributions(self, data: Any) -> xr.Dataset:
-        return contributions(load_job_model(self.model), data, self.layer, self.target, progress=False, **self.options)
+        quiet = dataclasses.replace(self.options.get("options") or AttributionOptions(), progress=False)
+        options = {**self.options, "options": quiet}
+        return contributions(load_job_model(self.model), data, self.layer, self.target, **options)
 
     def __call__(self, chunk: Chunk, data: Any) -> xr.Dataset:
         if self.stretches:  # each stretch's times are already those of its frames
@@ -159,6 +163,20 @@ def _fingerprint(values: Any) -> dict[str, Any]:
         "dtype": str(array.dtype),
         "sha256": hashlib.sha256(array.tobytes()).hexdigest(),
     }
+
+
+def _describe_options(given: dict[str, Any]) -> dict[str, Any]:
+    """JSON-typed stand-ins for the keyword arguments of ``contributions``, sorted by name; the
+    fields of an ``options`` AttributionOptions count as keyword arguments of their own, those at
+    their defaults (and ``progress``) left out."""
+    described = {name: value for name, value in given.items() if name != "options"}
+    attribution = given.get("options")
+    if isinstance(attribution, AttributionOptions):
+        for field in dataclasses.fields(attribution):
+            value = getattr(attribution, field.name)
+            if field.name != "progress" and value != field.default:
+                described[field.name] = value
+    return {name: _describe_option(value) for name, value in sorted(described.items())}
 
 
 def _describe_option(value: Any) -> Any:
@@ -236,11 +254,7 @@ def run_contributions(
     target: Any,
     out_dir: str | os.PathLike,
     chunk_size: int | None = None,
-    workers: int | None = None,
-    scheduler: str | Any | None = None,
-    threads: int = 1,
-    overwrite: bool = False,
-    progress: bool = True,
+    execution: Execution | None = None,
     **contribution_kwargs: Any,
 ) -> xr.Dataset:
     """Hidden-layer contributions as a chunked, resumable, optionally distributed job.
@@ -272,12 +286,13 @@ def run_contributions(
         resuming, else chosen from the cost per input measured on the first inputs: about 2 s of
         work per chunk, at least 4 chunks per worker thread, a multiple of the inputs per internal
         batch (so the result is the same bit for bit whatever size is chosen).
-    workers, scheduler, threads, overwrite, progress
-        As for :func:`retinacodec.parallel.run_chunked`.
+    execution : Execution, optional
+        Where the chunks run, torch threads per chunk, overwrite and progress, as for
+        :func:`retinacodec.parallel.run_chunked`.
     **contribution_kwargs
-        ``path``, ``baseline``, ``n_steps``, ``method``, ``split``, ``batch_size``, ``device`` of
-        ``contributions``. ``baseline="mean"`` for images is the mean over all of ``x`` (as in
-        one call), not over each chunk.
+        ``baseline``, ``n_steps``, ``method``, ``batch_size``, ``device`` and ``options`` of
+        ``contributions`` (the progress bar of each call is off). ``baseline="mean"`` for images
+        is the mean over all of ``x`` (as in one call), not over each chunk.
 
     Returns
     -------
@@ -287,14 +302,18 @@ def run_contributions(
     Raises
     ------
     RetinaCodecError
-        For an unknown keyword, a stimulus shorter than the model's history, a folder holding a
-        different job, or any error ``contributions`` raises for a chunk.
+        For an unknown keyword or options that are not AttributionOptions, a stimulus shorter than
+        the model's history, a folder holding a different job, or any error ``contributions``
+        raises for a chunk.
     """
     unknown = sorted(set(contribution_kwargs) - set(_OPTIONS))
     if unknown:
         raise RetinaCodecError(
             f"unknown contributions option(s) {', '.join(unknown)}; expected some of {', '.join(_OPTIONS)}"
         )
+    attribution = contribution_kwargs.get("options")
+    if attribution is not None and not isinstance(attribution, AttributionOptions):
+        raise RetinaCodecError(f"options is a {type(attribution).__name__}; expected AttributionOptions(...) or None")
     if isinstance(model, nn.Module):
         spec = GivenModel.of(model)
         model_id = {"module": spec.key}
@@ -315,7 +334,7 @@ def run_contributions(
         "inputs": inputs,
         "layer": str(layer),
         "target": [str(t) for t in as_targets(target)],
-        "options": {k: _describe_option(v) for k, v in sorted(contribution_kwargs.items())},
+        "options": _describe_options(contribution_kwargs),
     }
     job = ContributionJob(spec, layer, target, options, stretches=inputs["kind"] == "stretches")
     return run_chunked(
@@ -324,9 +343,5 @@ def run_contributions(
         out_dir,
         params,
         data=data,
-        workers=workers,
-        scheduler=scheduler,
-        threads=threads,
-        overwrite=overwrite,
-        progress=progress,
+        execution=execution,
     )

@@ -4,44 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import xarray as xr
 
 from .._progress import progress_bar
 from ..device import torch_threads
-from ..errors import RetinaCodecError
-from ..io.netcdf import read_netcdf, write_netcdf
-from ..io.resumable import file_digest
+from ..io.netcdf import read_netcdf
 from .chunk_size import choose_chunk_size, seconds_per_input
 from .cluster import dask_client
+from .execution import Execution
 from .manifest import Chunk, Chunking, Manifest
-
-ChunkFunction = Callable[[Chunk, Any], xr.Dataset]
-"""``compute(chunk, data) -> Dataset``: the result for one chunk's inputs ``data``."""
-
-
-def compute_part(compute: ChunkFunction, chunk: Chunk, data: Any, path: str, dim: str, threads: int) -> tuple[str, int]:
-    """Compute one chunk and write its part atomically; return the part's SHA-256 and size.
-
-    Runs wherever the chunk is scheduled (this process or a Dask worker), so it is a plain
-    module-level function.
-
-    Raises
-    ------
-    RetinaCodecError
-        If the result is not a Dataset along ``dim``.
-    """
-    with torch_threads(threads):
-        result = compute(chunk, data)
-    if not isinstance(result, xr.Dataset) or dim not in result.dims:
-        raise RetinaCodecError(
-            f"chunk {chunk.index} gave {type(result).__name__} without a {dim!r} "
-            f"dim; expected an xarray Dataset along {dim!r}"
-        )
-    write_netcdf(result, path)
-    return file_digest(path), Path(path).stat().st_size
+from .parts import ChunkFunction, compute_part
 
 
 def _no_data(chunk: Chunk) -> None:
@@ -55,11 +29,7 @@ def run_chunked(
     params: Mapping[str, Any],
     data: Callable[[Chunk], Any] = _no_data,
     dim: str = "sample",
-    workers: int | None = None,
-    scheduler: str | Any | None = None,
-    threads: int = 1,
-    overwrite: bool = False,
-    progress: bool = True,
+    execution: Execution | None = None,
 ) -> xr.Dataset:
     """Run a job chunk by chunk into a resumable job folder and return the concatenated result.
 
@@ -94,18 +64,10 @@ def run_chunked(
         travels once, and image paths must be readable there).
     dim : str
         Dim the parts are concatenated along.
-    workers : int or None
-        Run on a local Dask cluster of this many single-threaded worker processes.
-    scheduler : str, distributed.Client or None
-        Run on the Dask cluster of this scheduler address, or of this connected client (left open,
-        so that several jobs share one cluster), instead.
-    threads : int
-        Torch intra-op threads per chunk, the same wherever it runs (so results do not depend on
-        where or how the job was run).
-    overwrite : bool
-        Discard a different job's results found in ``out_dir`` instead of refusing.
-    progress : bool
-        Show a progress bar over chunks.
+    execution : Execution, optional
+        Where the chunks run (here by default, or on a Dask cluster), torch threads per chunk (1
+        by default), whether another job's results in ``out_dir`` are discarded, and a progress
+        bar; see :class:`~retinacodec.parallel.execution.Execution`.
 
     Returns
     -------
@@ -115,17 +77,17 @@ def run_chunked(
     Raises
     ------
     RetinaCodecError
-        If ``out_dir`` holds a different job (and not ``overwrite``), for bad ``threads``,
-        ``workers`` or ``scheduler``, or when a chunk raises it.
+        If ``out_dir`` holds a different job (and not ``execution.overwrite``), for a scheduler
+        that cannot be reached, or when a chunk raises it.
     """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise RetinaCodecError(f"threads is {threads!r}; expected a positive integer")
+    execution = execution or Execution()
+    threads, overwrite = execution.chunk_threads(), execution.overwrite
     if chunking.chunk_size is None:
         recorded = Manifest.recorded_chunk_size(out_dir, params, chunking.n_inputs)
         chunking = chunking if recorded is None else Chunking(chunking.n_inputs, recorded)
     # a known chunking: refuse another job's folder before starting a cluster
     manifest = None if chunking.chunk_size is None else Manifest.open(out_dir, params, chunking, overwrite)
-    with dask_client(workers, scheduler) as client:
+    with dask_client(execution.workers, execution.scheduler) as client:
         if manifest is None:
             chunking = _measured_chunking(
                 compute, data, chunking.n_inputs, threads, 1 if client is None else sum(client.nthreads().values())
@@ -135,7 +97,7 @@ def run_chunked(
         with progress_bar(
             total=len(chunking),
             initial=len(chunking) - len(todo),
-            progress=progress,
+            progress=execution.progress,
             desc=f"chunks in {manifest.folder.name}",
             unit="chunk",
         ) as bar:

@@ -18,6 +18,7 @@ from distributed import WorkerPlugin, as_completed
 
 from ..errors import RetinaCodecError
 from .manifest import Chunk, Manifest
+from .parts import compute_part
 
 _JOBS: dict[str, JobPlugin] = {}
 """This worker's registered jobs, by plugin name."""
@@ -68,8 +69,6 @@ def run_registered_part(name: str, chunk: Chunk, path: str) -> tuple[str, int]:
     RetinaCodecError
         If this worker holds no such job, or the chunk's result is not a Dataset along the dim.
     """
-    from .runner import compute_part
-
     job = _JOBS.get(name)
     if job is None:
         raise RetinaCodecError(

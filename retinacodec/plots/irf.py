@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec
 
 from ..errors import RetinaCodecError
-from ..receptive_fields.instantaneous import rank1_summary
+from ..receptive_fields.summaries import rank1_summary
 
 
 def _rows(irf: xr.DataArray | xr.Dataset, max_modes: int) -> list[tuple[str, xr.DataArray, float | None]]:
@@ -52,11 +52,11 @@ def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: i
     -------
     matplotlib.figure.Figure
         One row per IRF kind (whole, each mode, residual), one column per time point: the rank-1
-        space-time approximation (:func:`retinacodec.receptive_fields.instantaneous.rank1_summary`) at its peak
+        space-time approximation (:func:`retinacodec.receptive_fields.summaries.rank1_summary`) at its peak
         lag, :math:`\\sigma_1 u_1(\\ell^*) v_1(y, x)`, on one symmetric colour scale for the whole
         figure (red = more firing for brighter light, Hz per unit contrast); mode rows are labeled
         with their share of the IRF's squared norm (for
-        :func:`~retinacodec.receptive_fields.instantaneous.modes_by_share` output: the cell's own modes, ranked by
+        :func:`~retinacodec.receptive_fields.summaries.modes_by_share` output: the cell's own modes, ranked by
         projection share), modes with no part at all are left out. Last column: the
         approximation's time course at its peak pixel, :math:`\\sigma_1 v_1(p^*) u_1(\\ell)`, one line
         per shown time, on one scale for the whole column.

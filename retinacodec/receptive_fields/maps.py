@@ -7,8 +7,6 @@ layer channel by channel (:mod:`retinacodec.attribution.routed`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 import xarray as xr
@@ -18,6 +16,7 @@ from .. import __version__
 from .._progress import progress_bar
 from .._validation import check_int
 from ..attribution.inputs import prepare_inputs
+from ..attribution.options import AttributionOptions, checked_options
 from ..attribution.routed import check_layer_channels, path_rule, routed_gradients
 from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
@@ -31,22 +30,21 @@ from ..modes.selection import (
     shares_tensor,
 )
 from ..targets import Target, as_target
+from .selection import ModeSelection
 
 
 def contribution_maps(
     model: nn.Module | AdaptedModel,
     images,
-    layer: str | None,
-    modes: SAE | xr.DataArray | np.ndarray,
+    modes: ModeSelection | Modes | SAE | xr.Dataset | xr.DataArray | np.ndarray,
     target: Target | str = "top",
+    *,
     method: str = "gradient",
     n_steps: int = 20,
-    quadrature_rule: str = "gausslegendre",
     baseline="zero",
-    selected_modes: Sequence[int] | None = None,
     batch_size: int = 16,
     device: str | torch.device = "cpu",
-    progress: bool = True,
+    options: AttributionOptions | None = None,
 ) -> xr.DataArray:
     """Per-mode input-space maps of what drives a target through the mode's channels.
 
@@ -56,12 +54,12 @@ def contribution_maps(
         An image model (put in eval mode for the call).
     images : torch.Tensor, numpy.ndarray or xarray.DataArray
         (image, colour, y, x) model-ready inputs (preprocessed as the model expects).
-    layer : str or None
-        Hidden layer of the modes; None takes the layer the modes record.
-    modes : Modes, SAE, xarray.Dataset, xarray.DataArray or numpy.ndarray
+    modes : ModeSelection, Modes, SAE, xarray.Dataset, xarray.DataArray or numpy.ndarray
         Anything :meth:`~retinacodec.modes.result.Modes.coerce` takes: with an SAE, loadings from
         each image's contributions; a modes Dataset or a dictionary (mode, channel) has every mode
-        loading 1; see :func:`~retinacodec.modes.selection.channel_weights`.
+        loading 1 (see :func:`~retinacodec.modes.selection.channel_weights`): every mode, at the
+        layer the modes record. A :class:`~retinacodec.receptive_fields.selection.ModeSelection`
+        maps some of the modes (shares still count every mode) or names the layer.
     target : Target or str
         What to explain (default the top logit, its class fixed at the image).
     method : {"gradient", "ig"}
@@ -69,18 +67,16 @@ def contribution_maps(
     n_steps : int
         Quadrature nodes for ``"ig"`` (and the contributions behind an SAE's loadings when the
         modes do not record theirs).
-    quadrature_rule : str
-        One of :data:`retinacodec.attribution.quadrature.METHODS`.
     baseline : {"zero", "mean"} or array
         IG start (see :func:`retinacodec.contributions`); also the baseline of the loadings.
-    selected_modes : sequence of int, optional
-        Positions of the modes to map (all by default; shares still count every mode).
     batch_size : int
         Network evaluations (image x path node) per forward pass.
     device : str or torch.device
         ``"cpu"``, ``"cuda"`` or ``"auto"``.
-    progress : bool
-        Show a progress bar over batches.
+    options : AttributionOptions, optional
+        The rarely-set knobs: ``quadrature`` (the rule of ``"ig"`` and of the loadings'
+        contributions) and ``progress`` (a bar over batches); see
+        :class:`~retinacodec.attribution.options.AttributionOptions`.
 
     Returns
     -------
@@ -92,7 +88,8 @@ def contribution_maps(
     ------
     RetinaCodecError
         For images not shaped (image, colour, y, x), an unknown layer, target or method, modes of
-        another layer or channel count, or bad selected modes.
+        another layer or channel count, bad selected modes, or options that this function does not
+        use.
 
     Notes
     -----
@@ -108,12 +105,14 @@ def contribution_maps(
     weight 1 give maps that add up to the whole gradient x input (or IG) map when every path from
     input to output passes through the layer.
     """
+    options = checked_options(options, "contribution_maps", ("quadrature", "progress"))
     adapted = adapt(model)
-    modes = Modes.coerce(modes)
+    selection = ModeSelection.of(modes)
+    modes = Modes.coerce(selection.modes)
     weights = modes.channel_weights()
-    layer = modes_layer(weights, layer, adapted)
-    selected = selected_mode_positions(weights, selected_modes)
-    alphas, nodes_weights = path_rule(method, n_steps, quadrature_rule)
+    layer = modes_layer(weights, selection.layer, adapted)
+    selected = selected_mode_positions(weights, selection.positions)
+    alphas, nodes_weights = path_rule(method, n_steps, options.quadrature)
     batch_size = check_int("batch_size", batch_size)
     target = as_target(target)
     device = resolve_device(device)
@@ -129,7 +128,7 @@ def contribution_maps(
         maps = np.empty((values.shape[0], len(selected), *values.shape[2:]), dtype=np.float32)
         per_chunk = max(1, batch_size // len(alphas))
         for start in progress_bar(
-            range(0, values.shape[0], per_chunk), desc="contribution maps", unit="batch", progress=progress
+            range(0, values.shape[0], per_chunk), desc="contribution maps", unit="batch", progress=options.progress
         ):
             rows = slice(start, start + per_chunk)
             batch = values[rows]
@@ -138,7 +137,7 @@ def contribution_maps(
                 reducer = target.bind(adapted.module, adapted.module(batch))
             if modes.has_encoder:
                 loadings = mode_loadings(
-                    adapted, layer, modes, batch, start_point, [target], quadrature_rule, n_steps, batch_size, device
+                    adapted, layer, modes, batch, start_point, [target], options.quadrature, n_steps, batch_size, device
                 )
             else:
                 loadings = None
@@ -165,7 +164,7 @@ def contribution_maps(
             "target": str(target),
             "method": method,
             "n_steps": int(len(alphas)),
-            "quadrature": "none" if method == "gradient" else quadrature_rule,
+            "quadrature": "none" if method == "gradient" else options.quadrature,
             "loadings": "SAE" if modes.has_encoder else "static (all modes loading 1)",
             "units": "target units (e.g. logit) per pixel",
         },

@@ -9,7 +9,7 @@ from .chirp import chirp
 from .flash import flash
 from .grating import grating
 from .moving_bar import moving_bar
-from .natural import natural_jitter
+from .natural import EyeMovements, natural_jitter
 from .object_motion import object_motion
 from .recipes import (
     GENERATORS,
@@ -22,6 +22,7 @@ from .white_noise import switching_white_noise, white_noise
 
 __all__ = [
     "GENERATORS",
+    "EyeMovements",
     "chirp",
     "flash",
     "grating",

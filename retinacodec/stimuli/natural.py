@@ -7,8 +7,10 @@ nothing is downloaded.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -111,28 +113,69 @@ def reflect(position: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return low + np.where(folded > width, 2 * width - folded, folded)
 
 
+@dataclass(frozen=True)
+class EyeMovements:
+    """Fixational eye movements of :func:`natural_jitter`: drift plus saccades (see its Notes).
+
+    Raises
+    ------
+    RetinaCodecError
+        For a negative drift, rate or amplitude, or a switch probability outside [0, 1].
+    """
+
+    drift_std_px: float = 0.5
+    """Standard deviation of the drift step along each axis, stimulus px per frame."""
+    saccade_rate_hz: float = 1.0
+    """Mean rate of saccades (a Poisson process), per second; 0 for drift only."""
+    saccade_amplitude_px: float = 10.0
+    """Length of a saccade within an image, stimulus px, in a uniformly random direction."""
+    switch_probability: float = 0.25
+    """Probability in [0, 1] that a saccade lands on another of the images, at a uniformly random
+    position, instead of jumping within the current one."""
+
+    def __post_init__(self) -> None:
+        for name in ("drift_std_px", "saccade_rate_hz", "saccade_amplitude_px"):
+            object.__setattr__(self, name, check_number(name, getattr(self, name), minimum=0.0))
+        probability = check_number("switch_probability", self.switch_probability, minimum=0.0, maximum=1.0)
+        object.__setattr__(self, "switch_probability", probability)
+
+    @classmethod
+    def coerce(cls, value: EyeMovements | Mapping[str, float]) -> EyeMovements:
+        """``value`` as eye movements: itself, or built from a mapping of its fields (a recipe's
+        ``[parameters.eye_movements]`` table).
+
+        Raises
+        ------
+        RetinaCodecError
+            For anything else, or a mapping with an unknown field.
+        """
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise RetinaCodecError(f"eye_movements is {value!r}; expected EyeMovements(...) or a table of its fields")
+        known = [field.name for field in dataclasses.fields(cls)]
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise RetinaCodecError(
+                f"unknown eye_movements field(s) {', '.join(map(repr, unknown))}; expected some of: {', '.join(known)}"
+            )
+        return cls(**value)
+
+
 def _gaze_path(
-    rng: np.random.Generator,
-    n_frames: int,
-    frame_rate_hz: float,
-    bounds: list[np.ndarray],
-    *,
-    drift_std_px: float,
-    saccade_rate_hz: float,
-    saccade_amplitude_px: float,
-    switch_probability: float,
+    rng: np.random.Generator, n_frames: int, frame_rate_hz: float, bounds: list[np.ndarray], eyes: EyeMovements
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The gaze of :func:`natural_jitter`: (n_frames, 2) positions in stimulus px, the image index
     and the saccade flag per frame (the random process of its Notes)."""
     n_images = len(bounds)
     duration_s = n_frames / frame_rate_hz
-    saccade_times = rng.uniform(0.0, duration_s, rng.poisson(saccade_rate_hz * duration_s))
+    saccade_times = rng.uniform(0.0, duration_s, rng.poisson(eyes.saccade_rate_hz * duration_s))
     saccade = np.zeros(n_frames, dtype=bool)
     saccade[np.floor(saccade_times * frame_rate_hz).astype(int)] = True
     saccade[0] = False
-    drift = rng.normal(0.0, drift_std_px, size=(n_frames, 2))
+    drift = rng.normal(0.0, eyes.drift_std_px, size=(n_frames, 2))
     angle = rng.uniform(0.0, 2 * np.pi, size=n_frames)
-    switch = rng.random(n_frames) < switch_probability
+    switch = rng.random(n_frames) < eyes.switch_probability
     other_image = rng.integers(0, max(n_images - 1, 1), size=n_frames)
     landing = rng.random((n_frames, 2))
 
@@ -152,7 +195,7 @@ def _gaze_path(
             continue
         step = drift[t]
         if saccade[t]:
-            step = saccade_amplitude_px * np.array([np.sin(angle[t]), np.cos(angle[t])])
+            step = eyes.saccade_amplitude_px * np.array([np.sin(angle[t]), np.cos(angle[t])])
         image_index[t] = current
         gaze[t] = reflect(gaze[t - 1] + step, bounds[current])
     return gaze, image_index, saccade
@@ -180,10 +223,7 @@ def natural_jitter(
     images: Sequence[str] = SAMPLE_IMAGES,
     scale: float = 2.0,
     contrast: float = 1.0,
-    drift_std_px: float = 0.5,
-    saccade_rate_hz: float = 1.0,
-    saccade_amplitude_px: float = 10.0,
-    switch_probability: float = 0.25,
+    eye_movements: EyeMovements | Mapping[str, float] = EyeMovements(),
     seed: int = 0,
     progress: bool = True,
 ) -> xr.DataArray:
@@ -203,15 +243,10 @@ def natural_jitter(
         Image pixels per stimulus pixel (2: the 50 px window shows 100 x 100 image px).
     contrast : float
         Peak contrast in [0, 1]: the image's most extreme pixel reaches ``±contrast``.
-    drift_std_px : float
-        Standard deviation of the drift step along each axis, stimulus px per frame.
-    saccade_rate_hz : float
-        Mean rate of saccades (a Poisson process), per second; 0 for drift only.
-    saccade_amplitude_px : float
-        Length of a saccade within an image, stimulus px, in a uniformly random direction.
-    switch_probability : float
-        Probability in [0, 1] that a saccade lands on another of ``images``, at a uniformly
-        random position, instead of jumping within the current one.
+    eye_movements : EyeMovements or mapping
+        Drift and saccades (``drift_std_px``, ``saccade_rate_hz``, ``saccade_amplitude_px``,
+        ``switch_probability``; see :class:`EyeMovements`), or a mapping of some of those fields
+        (the rest at their defaults).
     seed : int
         Seed of :func:`numpy.random.default_rng`; the same seed gives the same frames.
     progress : bool
@@ -223,7 +258,7 @@ def natural_jitter(
         float32 contrast in [-contrast, contrast], dims (time, y, x), with coords along time:
         ``gaze_y`` and ``gaze_x`` (window centre in the image, stimulus px, i.e. image px /
         ``scale``), ``image_index`` (index into ``attrs["images"]``) and ``saccade`` (True on
-        the frame a saccade lands).
+        the frame a saccade lands); the eye movements' fields are attrs of their own.
 
     Notes
     -----
@@ -244,24 +279,12 @@ def natural_jitter(
     images = [check_choice("images", name, SAMPLE_IMAGES) for name in images]
     scale = check_number("scale", scale, strictly_above=0.0)
     contrast = check_contrast(contrast)
-    drift_std_px = check_number("drift_std_px", drift_std_px, minimum=0.0)
-    saccade_rate_hz = check_number("saccade_rate_hz", saccade_rate_hz, minimum=0.0)
-    saccade_amplitude_px = check_number("saccade_amplitude_px", saccade_amplitude_px, minimum=0.0)
-    switch_probability = check_number("switch_probability", switch_probability, minimum=0.0, maximum=1.0)
+    eyes = EyeMovements.coerce(eye_movements)
     seed = check_seed(seed)
 
     pictures = [contrast_image(name, scale) for name in images]
     bounds = [gaze_bounds(picture.shape, size, scale) for picture in pictures]
-    gaze, image_index, saccade = _gaze_path(
-        np.random.default_rng(seed),
-        n_frames,
-        frame_rate_hz,
-        bounds,
-        drift_std_px=drift_std_px,
-        saccade_rate_hz=saccade_rate_hz,
-        saccade_amplitude_px=saccade_amplitude_px,
-        switch_probability=switch_probability,
-    )
+    gaze, image_index, saccade = _gaze_path(np.random.default_rng(seed), n_frames, frame_rate_hz, bounds, eyes)
     frames = _window_frames(pictures, gaze, image_index, size, scale, progress)
     frames *= np.float32(contrast)
 
@@ -275,10 +298,7 @@ def natural_jitter(
             images=images,
             scale=scale,
             contrast=contrast,
-            drift_std_px=drift_std_px,
-            saccade_rate_hz=saccade_rate_hz,
-            saccade_amplitude_px=saccade_amplitude_px,
-            switch_probability=switch_probability,
+            **dataclasses.asdict(eyes),
             seed=seed,
         ),
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 import xarray as xr
 
 from ..errors import RetinaCodecError
+from ..io.netcdf import read_netcdf
 from ..shipped import PROTOCOL_DIR
 from .base import validate_stimulus
 from .chirp import chirp
@@ -259,8 +260,6 @@ def load_stimulus(spec: str | os.PathLike, *, progress: bool = True) -> xr.DataA
         The validated stimulus (time, y, x).
     """
     if str(spec).endswith(".nc"):
-        from ..io import read_netcdf
-
         stim = read_netcdf(spec)
         if isinstance(stim, xr.Dataset):
             if "stimulus" not in stim:

@@ -6,11 +6,15 @@ import torch
 
 from retinacodec.attribution.activation import receptive_windows
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.registry import windows
 from retinacodec.targets import Cell, CellType
 
 from .test_retina import stimulus  # noqa: F401  (fixture)
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 
 def _layer_output(model, stimulus, layer):
@@ -34,7 +38,12 @@ def test_a_cell_reading_one_pixel_sees_that_pixel(stimulus, small_retina):
         grid[1, 0, 0, 0], grid[1, 4, 7, 7] = 1.0, 1.0
         grid[2] = 0.5
     ds = contributions(
-        model, stimulus, "amacrine", [Cell(0), Cell(1), Cell(2)], activation="cell", n_steps=2, progress=False
+        model,
+        stimulus,
+        "amacrine",
+        [Cell(0), Cell(1), Cell(2)],
+        n_steps=2,
+        options=AttributionOptions(activation="cell", progress=False),
     )
     output = _layer_output(model, stimulus, "amacrine")  # (time, channel, 8, 8)
     assert np.allclose(ds.activation.sel(cell=0).values, output[:, :, 2, 3])
@@ -62,9 +71,14 @@ def test_bipolar_window_covers_exactly_the_positions_that_reach_the_cell(small_r
 def test_cell_activation_depends_on_the_cell_and_split_parts_add_up(stimulus, small_retina):
     model = small_retina()
     cells = [Cell(0), Cell(1), Cell(2)]
-    space = contributions(model, stimulus, "bipolar", cells, n_steps=2, progress=False)
+    space = contributions(model, stimulus, "bipolar", cells, n_steps=2, options=QUIET)
     per_cell = contributions(
-        model, stimulus, "bipolar", cells, activation="cell", split="sign", n_steps=2, progress=False
+        model,
+        stimulus,
+        "bipolar",
+        cells,
+        n_steps=2,
+        options=AttributionOptions(split="sign", activation="cell", progress=False),
     )
     by_cell = per_cell.activation.sum("sign").values.reshape(-1, 3, 4)
     assert np.ptp(by_cell, axis=1).max() > 1e-3  # differs across cells at the same time
@@ -75,9 +89,21 @@ def test_cell_activation_depends_on_the_cell_and_split_parts_add_up(stimulus, sm
 
 def test_cell_activation_needs_cell_targets(stimulus, small_retina):
     with pytest.raises(RetinaCodecError, match="single-cell targets"):
-        contributions(small_retina(), stimulus, "bipolar", CellType("ON"), activation="cell", progress=False)
+        contributions(
+            small_retina(),
+            stimulus,
+            "bipolar",
+            CellType("ON"),
+            options=AttributionOptions(activation="cell", progress=False),
+        )
     with pytest.raises(RetinaCodecError, match="unknown activation"):
-        contributions(small_retina(), stimulus, "bipolar", Cell(0), activation="window", progress=False)
+        contributions(
+            small_retina(),
+            stimulus,
+            "bipolar",
+            Cell(0),
+            options=AttributionOptions(activation="window", progress=False),
+        )
 
 
 def test_factorized_readout_window_is_its_spatial_mask(make_cnn):
@@ -116,11 +142,9 @@ def test_per_cell_activation_comes_from_the_contributions_own_forward_pass(stimu
             stimulus,
             "amacrine",
             cells,
-            activation=activation,
-            split="sign",
             n_steps=3,
             batch_size=9,
-            progress=False,
+            options=AttributionOptions(split="sign", activation=activation, progress=False),
         )
         handle.remove()
         rows[activation] = sum(seen)

@@ -8,7 +8,11 @@ from captum.attr import IntegratedGradients, LayerConductance, LayerIntegratedGr
 from torch import nn
 
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.targets import TopLogit
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 
 def resnet18(smooth: bool = False) -> nn.Module:
@@ -44,7 +48,7 @@ def test_layer_path_equals_captum_integrated_gradients_on_the_downstream_network
     on the downstream network (layer4, pool, fc), from the activation of the zero image, built here
     by hand, and Captum's LayerIntegratedGradients on the whole model must both agree."""
     model = resnet18()
-    ours = contributions(model, images, "layer3", TopLogit(), n_steps=16, progress=False)
+    ours = contributions(model, images, "layer3", TopLogit(), n_steps=16, options=QUIET)
     with torch.no_grad():
         classes = model(images).argmax(1)
 
@@ -73,7 +77,13 @@ def test_input_path_equals_captum_conductance_where_its_scheme_is_exact(images):
     with torch.no_grad():
         classes = model(images).argmax(1)
     ours = contributions(
-        model, images, "conv1", TopLogit(), path="input", method="riemann_left", n_steps=8, progress=False
+        model,
+        images,
+        "conv1",
+        TopLogit(),
+        method="riemann_left",
+        n_steps=8,
+        options=AttributionOptions(path="input", progress=False),
     )
     captum = LayerConductance(model, model.conv1).attribute(
         images, baselines=torch.zeros_like(images), target=classes, n_steps=8, method="riemann_trapezoid"
@@ -88,7 +98,9 @@ def test_input_path_agrees_with_captum_conductance_extrapolated_to_many_steps(im
     model = resnet18(smooth=True)
     with torch.no_grad():
         classes = model(images).argmax(1)
-    ours = contributions(model, images, "layer2", TopLogit(), path="input", n_steps=8, progress=False)
+    ours = contributions(
+        model, images, "layer2", TopLogit(), n_steps=8, options=AttributionOptions(path="input", progress=False)
+    )
     conductance = LayerConductance(model, model.layer2)
     coarse, fine = (
         conductance.attribute(

@@ -8,6 +8,7 @@ import torch
 
 import retinacodec as rc
 from retinacodec.attribution.completeness import completeness_summary
+from retinacodec.attribution.options import AttributionOptions
 
 
 def test_summary_of_hand_made_errors():
@@ -33,6 +34,8 @@ def test_a_linear_network_is_complete():
     """For a network linear after the layer, input-path contributions sum exactly to the change."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2)).eval()
-    result = rc.contributions(model, torch.randn(5, 4), target="top", layers=["0"], path="input", n_steps=4)["0"]
+    result = rc.contributions(
+        model, torch.randn(5, 4), ["0"], target="top", n_steps=4, options=AttributionOptions(path="input")
+    )["0"]
     summary = completeness_summary(result)
     assert summary["max_error"] < 1e-5 and summary["median_relative_error"] < 1e-5

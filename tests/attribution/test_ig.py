@@ -9,9 +9,13 @@ from torch import nn
 
 import retinacodec
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.attribution.quadrature import METHODS
 from retinacodec.errors import RetinaCodecError
 from retinacodec.targets import ClassLogit, TopLogit
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 # steps each rule needs for 1e-4 relative completeness on the smooth test net (left/right: O(1/n))
 STEPS = {
@@ -35,11 +39,10 @@ def test_completeness_holds_for_every_rule_on_both_paths(smooth_convnet, images,
         images,
         "1",
         TopLogit(),
-        path=path,
         method=method,
         n_steps=STEPS[method],
         batch_size=8195,
-        progress=False,
+        options=AttributionOptions(path=path, progress=False),
     )
     with torch.no_grad():
         output, start = smooth_convnet(images), smooth_convnet(torch.zeros_like(images))
@@ -63,11 +66,10 @@ def test_completeness_error_falls_at_the_rule_s_order(smooth_convnet, images, pa
                 images[:2],
                 "1",
                 ClassLogit(0),
-                path=path,
                 method=method,
                 n_steps=n,
                 batch_size=7,
-                progress=False,
+                options=AttributionOptions(path=path, progress=False),
             ).completeness_error
         ).max()
         for n in (64, 128)
@@ -79,7 +81,14 @@ def test_completeness_error_falls_at_the_rule_s_order(smooth_convnet, images, pa
 def test_gauss_legendre_converges_spectrally(smooth_convnet, images, path):
     coarse, fine = (
         relative_completeness(
-            contributions(smooth_convnet, images, "2", ClassLogit(1), path=path, n_steps=n, progress=False)
+            contributions(
+                smooth_convnet,
+                images,
+                "2",
+                ClassLogit(1),
+                n_steps=n,
+                options=AttributionOptions(path=path, progress=False),
+            )
         )
         for n in (4, 12)
     )
@@ -101,7 +110,13 @@ def test_linear_network_contributions_are_activation_change_times_weight(path):
     w2 = net[1].weight.detach().numpy()
     a, a0 = x.numpy() @ w1.T + b1, b1  # zero baseline
     ds = contributions(
-        net, x, "0", [ClassLogit(0), ClassLogit(2)], path=path, method="riemann_left", n_steps=1, progress=False
+        net,
+        x,
+        "0",
+        [ClassLogit(0), ClassLogit(2)],
+        method="riemann_left",
+        n_steps=1,
+        options=AttributionOptions(path=path, progress=False),
     )
     assert ds.indexes["sample"].names == ["image", "target"]
     for k in (0, 2):
@@ -133,11 +148,10 @@ def test_relu_network_matches_the_hand_computed_integral(path):
         torch.ones(1, 2, dtype=torch.float64),
         "0",
         ClassLogit(0),
-        path=path,
         method="riemann_middle",
         n_steps=8,
         batch_size=3,
-        progress=False,
+        options=AttributionOptions(path=path, progress=False),
     )
     assert np.allclose(ds.contribution.values[0], [4.5, 2.0, 0.7], rtol=1e-12)
     assert ds.target_value.item() == pytest.approx(1.5 * 3 + 0.7 * 1.5)
@@ -147,8 +161,17 @@ def test_relu_network_matches_the_hand_computed_integral(path):
 
 @pytest.mark.parametrize("path", ["layer", "input"])
 def test_sign_split_parts_sum_to_the_unsplit_result(smooth_convnet, images, path):
-    whole = contributions(smooth_convnet, images, "0", TopLogit(), path=path, n_steps=8, progress=False)
-    parts = contributions(smooth_convnet, images, "0", TopLogit(), path=path, n_steps=8, split="sign", progress=False)
+    whole = contributions(
+        smooth_convnet, images, "0", TopLogit(), n_steps=8, options=AttributionOptions(path=path, progress=False)
+    )
+    parts = contributions(
+        smooth_convnet,
+        images,
+        "0",
+        TopLogit(),
+        n_steps=8,
+        options=AttributionOptions(path=path, split="sign", progress=False),
+    )
     assert parts.contribution.dims == ("sample", "channel", "sign") and list(parts.sign) == ["neg", "pos"]
     assert np.allclose(parts.contribution.sum("sign"), whole.contribution, rtol=1e-10, atol=1e-12)
     assert np.allclose(parts.activation.sum("sign"), whole.activation)
@@ -165,7 +188,9 @@ def test_top_logit_keeps_the_class_of_the_input_along_the_path(path):
     with torch.no_grad():
         net[0].weight.fill_(1.0), net[0].bias.zero_()
         net[1].weight.copy_(torch.tensor([[1.0], [-1.0]])), net[1].bias.copy_(torch.tensor([0.0, 0.5]))
-    ds = contributions(net, torch.ones(1, 1, dtype=torch.float64), "0", "top", path=path, progress=False)
+    ds = contributions(
+        net, torch.ones(1, 1, dtype=torch.float64), "0", "top", options=AttributionOptions(path=path, progress=False)
+    )
     assert ds.target_value.item() == pytest.approx(1.0)
     assert ds.baseline_value.item() == pytest.approx(0.0)
     assert ds.contribution.sum().item() == pytest.approx(1.0)
@@ -186,7 +211,7 @@ def test_a_layer_inside_an_unknown_block_integrates_in_its_own_space():
     torch.manual_seed(4)
     net = nn.Sequential(nn.Linear(2, 3), Residual(), nn.Linear(3, 1)).double()
     x = torch.randn(2, 2, dtype=torch.float64)
-    ds = contributions(net, x, "1.inner.0", ClassLogit(0), n_steps=16, progress=False)
+    ds = contributions(net, x, "1.inner.0", ClassLogit(0), n_steps=16, options=QUIET)
     with torch.no_grad():
         h = net[0](x)
         a0 = net[1].inner[0](net[0](torch.zeros(1, 2, dtype=torch.float64)))
@@ -196,13 +221,19 @@ def test_a_layer_inside_an_unknown_block_integrates_in_its_own_space():
 
 
 def test_mean_and_array_baselines(smooth_convnet, images):
-    mean = contributions(smooth_convnet, images, "2", ClassLogit(2), baseline="mean", n_steps=8, progress=False)
+    mean = contributions(smooth_convnet, images, "2", ClassLogit(2), baseline="mean", n_steps=8, options=QUIET)
     with torch.no_grad():
         expected = smooth_convnet(images.mean(0, keepdim=True))[0, 2].item()
     assert np.allclose(mean.baseline_value, expected)
     given = torch.randn_like(images)
     each = contributions(
-        smooth_convnet, images.numpy(), "2", ClassLogit(2), baseline=given, path="input", n_steps=8, progress=False
+        smooth_convnet,
+        images.numpy(),
+        "2",
+        ClassLogit(2),
+        baseline=given,
+        n_steps=8,
+        options=AttributionOptions(path="input", progress=False),
     )
     with torch.no_grad():
         assert np.allclose(each.baseline_value, smooth_convnet(given)[:, 2].numpy())
@@ -212,7 +243,7 @@ def test_mean_and_array_baselines(smooth_convnet, images):
 
 def test_result_is_labeled_with_provenance(smooth_convnet, images):
     ds = contributions(
-        smooth_convnet.float(), images.float(), "2", "class:1", n_steps=5, method="riemann_middle", progress=False
+        smooth_convnet.float(), images.float(), "2", "class:1", n_steps=5, method="riemann_middle", options=QUIET
     )
     assert ds.contribution.dims == ("sample", "channel") and ds.sizes == {"sample": 4, "channel": 4}
     assert list(ds.indexes["sample"].names) == ["image"] and list(ds.image.values) == [0, 1, 2, 3]
@@ -237,7 +268,7 @@ def test_result_is_labeled_with_provenance(smooth_convnet, images):
 
 def test_model_mode_and_device_are_restored(smooth_convnet, images):
     smooth_convnet.train()
-    contributions(smooth_convnet, images, "1", "top", n_steps=2, device="auto", progress=False)
+    contributions(smooth_convnet, images, "1", "top", n_steps=2, device="auto", options=QUIET)
     assert smooth_convnet.training and next(smooth_convnet.parameters()).device.type == "cpu"
 
 
@@ -245,24 +276,43 @@ def test_model_mode_and_device_are_restored(smooth_convnet, images):
     "kwargs, message",
     [
         (dict(layer="9"), "unknown layer '9'"),
+        (dict(layer=None), "no layer given"),
+        (dict(layer=[]), "non-empty list of layer names"),
         (dict(target="class:3"), r"0\.\.2"),
-        (dict(path="output"), "unknown path"),
-        (dict(split="channel"), "unknown split"),
         (dict(method="simpson"), "unknown quadrature"),
         (dict(batch_size=0), "batch_size"),
         (dict(baseline="black"), "unknown baseline"),
         (dict(baseline=torch.zeros(3, 2, 8, 8)), "baseline has shape"),
         (dict(device="tpu"), "device"),
+        (dict(options={"path": "input"}), "expected AttributionOptions"),
+        (dict(options=AttributionOptions(quadrature="riemann_left")), "does not use options.quadrature"),
+        (dict(options=AttributionOptions(max_result_gb=1.0)), "does not use options.max_result_gb"),
     ],
 )
 def test_bad_arguments_are_retinacodec_errors(smooth_convnet, images, kwargs, message):
-    arguments = {"layer": "1", "target": "top", "progress": False, **kwargs}
+    arguments = {"layer": "1", "target": "top", "options": QUIET, **kwargs}
     with pytest.raises(RetinaCodecError, match=message):
         contributions(smooth_convnet, images, **arguments)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(path="output"), "unknown path"),
+        (dict(split="channel"), "unknown split"),
+        (dict(activation="window"), "unknown activation"),
+        (dict(quadrature="simpson"), "unknown quadrature"),
+        (dict(max_result_gb=0.0), "max_result_gb"),
+        (dict(progress="yes"), "progress is 'yes'"),
+    ],
+)
+def test_bad_options_are_refused_when_made(fields, message):
+    with pytest.raises(RetinaCodecError, match=message):
+        AttributionOptions(**fields)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_non_finite_input_is_a_retinacodec_error(smooth_convnet, images, bad):
     images[1, 0, 2, 3] = bad
     with pytest.raises(RetinaCodecError, match="NaN or infinite"):
-        contributions(smooth_convnet, images, "1", "top", progress=False)
+        contributions(smooth_convnet, images, "1", "top", options=QUIET)

@@ -1,15 +1,20 @@
-"""Several layers in one pass: ``contributions(model, x, layers=[...])``."""
+"""Several layers in one pass: ``contributions(model, x, [layer, ...])``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 from torch import nn
 
 from retinacodec import RetinaCodecError
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.targets import TopLogit
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 
 @pytest.fixture
@@ -36,18 +41,22 @@ def test_one_pass_equals_the_per_layer_runs(residual_chain, images, path):
     together = contributions(
         residual_chain,
         images,
+        layers,
         target=TopLogit(),
-        layers=layers,
-        path=path,
         n_steps=6,
-        split="sign",
         batch_size=7,
-        progress=False,
+        options=AttributionOptions(path=path, split="sign", progress=False),
     )
     assert list(together) == layers
     for layer in layers:
         alone = contributions(
-            residual_chain, images, layer, TopLogit(), path=path, n_steps=6, split="sign", batch_size=7, progress=False
+            residual_chain,
+            images,
+            layer,
+            TopLogit(),
+            n_steps=6,
+            batch_size=7,
+            options=AttributionOptions(path=path, split="sign", progress=False),
         )
         for name in ("contribution", "activation", "target_value", "baseline_value", "completeness_error"):
             np.testing.assert_allclose(together[layer][name].values, alone[name].values, rtol=1e-10, atol=1e-12)
@@ -60,11 +69,10 @@ def test_completeness_holds_per_layer_on_the_input_path(residual_chain, images):
     result = contributions(
         residual_chain,
         images,
+        ["1", "2", "3", "3.conv"],
         target=TopLogit(),
-        layers=["1", "2", "3", "3.conv"],
-        path="input",
         n_steps=16,
-        progress=False,
+        options=AttributionOptions(path="input", progress=False),
     )
     change = np.abs(result["3"]["target_value"] - result["3"]["baseline_value"]).values
     for layer in ("1", "2", "3"):
@@ -72,12 +80,17 @@ def test_completeness_holds_per_layer_on_the_input_path(residual_chain, images):
     assert np.abs(result["3.conv"]["completeness_error"].values).max() > 1e-3 * change.max()
 
 
-def test_layer_or_layers_not_both(residual_chain, images):
-    with pytest.raises(RetinaCodecError, match="not both and not neither"):
-        contributions(residual_chain, images, "1", TopLogit(), layers=["2"], progress=False)
-    with pytest.raises(RetinaCodecError, match="not both and not neither"):
-        contributions(residual_chain, images, target=TopLogit(), progress=False)
+def test_one_name_gives_a_dataset_and_a_list_a_dict(residual_chain, images):
+    one = contributions(residual_chain, images, "2", TopLogit(), n_steps=2, options=QUIET)
+    listed = contributions(residual_chain, images, ("2",), TopLogit(), n_steps=2, options=QUIET)
+    assert isinstance(one, xr.Dataset) and list(listed) == ["2"]
+    xr.testing.assert_identical(listed["2"], one)
+
+
+def test_a_layer_is_needed_and_each_named_once(residual_chain, images):
+    with pytest.raises(RetinaCodecError, match="no layer given"):
+        contributions(residual_chain, images, target=TopLogit(), options=QUIET)
     with pytest.raises(RetinaCodecError, match="distinct layers"):
-        contributions(residual_chain, images, target=TopLogit(), layers=["1", "1"], progress=False)
+        contributions(residual_chain, images, ["1", "1"], target=TopLogit(), options=QUIET)
     with pytest.raises(RetinaCodecError, match="no target given"):
-        contributions(residual_chain, images, "1", progress=False)
+        contributions(residual_chain, images, "1", options=QUIET)

@@ -8,6 +8,7 @@ import xarray as xr
 from matplotlib.image import imread
 
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.cli import main
 from retinacodec.cli.irf import DEFAULT_IRF_TIMES
 from retinacodec.control.experiments import retina_control
@@ -17,8 +18,12 @@ from retinacodec.modes.sae import SAE
 from retinacodec.modes.selection import associated_mode, top_channels
 from retinacodec.modes.workflow import fit_modes
 from retinacodec.receptive_fields.instantaneous import irf
+from retinacodec.receptive_fields.selection import ModeSelection
 from retinacodec.stimuli import render_protocol
 from retinacodec.targets import Cell
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 LAYER = "amacrine"
 N_WINDOWS = 9  # 48 frames with a history of 40
@@ -40,7 +45,12 @@ def files(tmp_path_factory, model):
     stimulus = render_protocol(str(recipe), progress=False)
     paths = {"stimulus": write_netcdf(stimulus, folder / "stim.nc")}
     data = contributions(
-        model, stimulus, LAYER, [Cell(i) for i in range(model.n_cells)], split="sign", n_steps=5, progress=False
+        model,
+        stimulus,
+        LAYER,
+        [Cell(i) for i in range(model.n_cells)],
+        n_steps=5,
+        options=AttributionOptions(split="sign", progress=False),
     )
     for variable in ("contribution", "activation"):
         sae, result = fit_modes(
@@ -106,7 +116,7 @@ def test_irf_equals_the_library_and_plots(tmp_path, capsys, model, files):
     assert written.dims == ("time", "cell", "lag", "y", "x")
     np.testing.assert_allclose(written["time"].values, [0.40, 0.42, 0.43])
     np.testing.assert_array_equal(written["cell"].values, [0, 3])
-    expected = irf(model, read_netcdf(files["stimulus"]), [0, 3], [0.40, 0.42, 0.43], progress=False)
+    expected = irf(model, read_netcdf(files["stimulus"]), [0, 3], [0.40, 0.42, 0.43], options=QUIET)
     np.testing.assert_allclose(written.values, expected.values, rtol=1e-6, atol=1e-9)
     np.testing.assert_array_equal(written["cell_type"].values, expected["cell_type"].values)
     assert written.attrs["method"] == "gradient" and np.abs(written.values).max() > 0
@@ -155,7 +165,12 @@ def test_irf_by_modes_equals_the_library(tmp_path, capsys, model, files, source)
     written = read_netcdf(out)
     modes = SAE.load(files[source]) if source.endswith("sae") else read_netcdf(files[source])["modes"]
     expected = irf(
-        model, read_netcdf(files["stimulus"]), 2, [0.41, 0.45], modes=modes, selected_modes=[0, 2], progress=False
+        model,
+        read_netcdf(files["stimulus"]),
+        2,
+        [0.41, 0.45],
+        modes=ModeSelection(modes, positions=[0, 2]),
+        options=QUIET,
     )
     assert written["mode_irf"].dims == ("time", "cell", "mode", "lag", "y", "x")
     np.testing.assert_array_equal(written["mode"].values, [0, 2])
@@ -439,9 +454,7 @@ def test_contributions_with_per_cell_activation_equal_the_library(tmp_path, caps
         LAYER,
         [Cell(0), Cell(15)],
         n_steps=2,
-        split="sign",
-        activation="cell",
-        progress=False,
+        options=AttributionOptions(split="sign", activation="cell", progress=False),
     )
     np.testing.assert_allclose(written["activation"].values, expected["activation"].values, rtol=1e-6)
     assert written.attrs["activation"] == "cell"

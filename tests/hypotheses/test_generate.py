@@ -14,6 +14,7 @@ import xarray as xr
 import retinacodec.control.recorded as interventions
 import retinacodec.hypotheses as hyp
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.control.experiments import retina_control
 from retinacodec.errors import RetinaCodecError
 from retinacodec.hypotheses.match import drugs_for
@@ -193,10 +194,8 @@ def test_hypotheses_record_what_the_modes_decompose(small_cnn, stimulus):
         stimulus.isel(time=slice(0, 20)),
         "amacrine",
         [Cell(i) for i in range(4)],
-        split="sign",
-        activation="cell",
         n_steps=2,
-        progress=False,
+        options=AttributionOptions(split="sign", activation="cell", progress=False),
     )
     for variable in ("contribution", "activation"):
         _, modes = fit_modes(

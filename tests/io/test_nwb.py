@@ -228,6 +228,12 @@ def test_write_nwb_rejects_bad_input(tmp_path):
         write_nwb(tmp_path / "a.nwb", stim, [[0.1], [np.nan]])
     with pytest.raises(RetinaCodecError, match="expected contrast"):
         write_nwb(tmp_path / "a.nwb", stim.assign_attrs(units="cd/m^2"), [[0.1]])
+    with pytest.raises(RetinaCodecError, match=r"dims \('time', 'y'\); expected an xarray.DataArray"):
+        write_nwb(tmp_path / "a.nwb", stim.isel(x=0), [[0.1]])
+    with pytest.raises(RetinaCodecError, match="frame_rate_hz is None"):
+        write_nwb(tmp_path / "a.nwb", stim.drop_attrs(), [[0.1]])
+    with pytest.raises(RetinaCodecError, match="NaN"):
+        write_nwb(tmp_path / "a.nwb", stim.where(stim.time > 0), [[0.1]])
     assert not any(tmp_path.iterdir())
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 import xarray as xr
 
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.io.checkpoints import save_checkpoint
 from retinacodec.models.ln import (
     MIN_STA_SCORE,
@@ -15,6 +16,9 @@ from retinacodec.models.ln import (
 from retinacodec.models.registry import load, predict
 from retinacodec.models.training import train_ln
 from retinacodec.stimuli.base import make_stimulus
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 HISTORY, SIZE = 8, 12
 
@@ -73,7 +77,7 @@ def test_irf_of_the_ln_model_is_its_filter_times_the_nonlinearity_slope(ln_cell)
     stimulus, spikes, _, _ = ln_cell
     model = train_ln(stimulus, spikes, HISTORY)
     fresh = stimulus.isel(time=slice(0, 60))
-    result = irf(model, fresh, cells=0, times=[float(fresh["time"][40])], progress=False)
+    result = irf(model, fresh, cells=0, times=[float(fresh["time"][40])], options=QUIET)
     values = result.squeeze().transpose("lag", "y", "x").sortby("lag", ascending=False).values.ravel()
     filters = model.filters[0].numpy().ravel()  # channel 0 = the oldest lag
     assert np.corrcoef(values, filters)[0, 1] > 0.999

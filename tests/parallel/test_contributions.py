@@ -14,16 +14,21 @@ import torch
 import xarray as xr
 
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.errors import RetinaCodecError
 from retinacodec.io import read_netcdf, write_netcdf
 from retinacodec.io.checkpoints import save_checkpoint
 from retinacodec.models.registry import load
-from retinacodec.parallel import Chunking, run_chunked, run_contributions
+from retinacodec.parallel import Chunking, Execution, run_chunked, run_contributions
 from retinacodec.parallel.cluster import local_cluster
 from retinacodec.stimuli.base import make_stimulus
 
 TARGETS = ["cell:0", "cell:2"]
 OPTIONS = dict(n_steps=4, batch_size=16)  # 4 windows per internal batch
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
+QUIET_RUN = Execution(progress=False)
+"""A job without a progress bar, in this process."""
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,7 @@ def stimulus():
 @pytest.fixture(scope="module")
 def reference(checkpoint, stimulus):
     """One ``contributions`` call on the whole stimulus: what every job must reproduce."""
-    return contributions(load(checkpoint), stimulus, "amacrine", TARGETS, progress=False, **OPTIONS)
+    return contributions(load(checkpoint), stimulus, "amacrine", TARGETS, options=QUIET, **OPTIONS)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +59,10 @@ def scheduler():
 
 
 def _job(checkpoint, stimulus, folder, **kwargs):
-    kwargs = {"chunk_size": 8, "progress": False, **OPTIONS, **kwargs}
-    return run_contributions(checkpoint, stimulus, "amacrine", TARGETS, folder, **kwargs)
+    where = {name: kwargs.pop(name) for name in ("workers", "scheduler", "threads", "overwrite") if name in kwargs}
+    kwargs = {"chunk_size": 8, **OPTIONS, **kwargs}
+    execution = Execution(progress=False, **where)
+    return run_contributions(checkpoint, stimulus, "amacrine", TARGETS, folder, execution=execution, **kwargs)
 
 
 def _manifest(folder):
@@ -98,7 +105,7 @@ def test_two_workers_give_the_same_parts_as_one_process(tmp_path, checkpoint, st
 @pytest.mark.slow
 def test_image_batches_on_a_local_cluster_use_the_mean_over_all_images(tmp_path, checkpoint):
     images = np.random.default_rng(1).normal(size=(11, 6, 16, 16)).astype(np.float32)
-    whole = contributions(load(checkpoint), images, "bipolar", "top", baseline="mean", progress=False, **OPTIONS)
+    whole = contributions(load(checkpoint), images, "bipolar", "top", baseline="mean", options=QUIET, **OPTIONS)
     whole = read_netcdf(write_netcdf(whole, tmp_path / "whole.nc"))  # labelled as netCDF gives them back
     job = run_contributions(
         checkpoint,
@@ -107,9 +114,8 @@ def test_image_batches_on_a_local_cluster_use_the_mean_over_all_images(tmp_path,
         "top",
         tmp_path / "images",
         chunk_size=4,
-        workers=1,
+        execution=Execution(workers=1, progress=False),
         baseline="mean",
-        progress=False,
         **OPTIONS,
     )
     assert list(job.indexes["sample"].get_level_values(0)) == list(range(11))
@@ -121,8 +127,8 @@ def test_image_batches_on_a_local_cluster_use_the_mean_over_all_images(tmp_path,
         "top",
         tmp_path / "chunk",
         chunk_size=4,
+        execution=QUIET_RUN,
         baseline="mean",
-        progress=False,
         **OPTIONS,
     )
     assert not np.allclose(chunk_mean.baseline_value, job.baseline_value.isel(sample=slice(4, 8)))
@@ -132,7 +138,7 @@ KILLED_JOB = """
 import sys, time
 import retinacodec.parallel.runner as runner
 from retinacodec.io import read_netcdf
-from retinacodec.parallel import run_contributions
+from retinacodec.parallel import Execution, run_contributions
 
 compute_part = runner.compute_part
 def slow_part(*args):  # give the test time to kill the job between chunks
@@ -141,7 +147,7 @@ def slow_part(*args):  # give the test time to kill the job between chunks
     return digest
 runner.compute_part = slow_part
 run_contributions(sys.argv[1], read_netcdf(sys.argv[2]), "amacrine", ["cell:0", "cell:2"], sys.argv[3],
-                  chunk_size=4, n_steps=4, batch_size=16, progress=False)
+                  chunk_size=4, n_steps=4, batch_size=16, execution=Execution(progress=False))
 """
 
 
@@ -204,9 +210,26 @@ def test_different_parameters_are_refused_unless_overwritten(tmp_path, checkpoin
     assert {p["run"] for p in _manifest(folder)["parts"].values()} == {1}
 
 
+def test_attribution_options_are_recorded_as_options_of_their_own(tmp_path, checkpoint, stimulus):
+    options = AttributionOptions(split="sign", activation="cell")
+    result = _job(checkpoint, stimulus, tmp_path / "job", chunk_size=20, options=options)
+    expected = contributions(load(checkpoint), stimulus, "amacrine", TARGETS, **OPTIONS, options=options)
+    xr.testing.assert_allclose(result, expected)
+    assert _manifest(tmp_path / "job")["params"]["options"] == {
+        "activation": "cell",
+        "batch_size": 16,
+        "n_steps": 4,
+        "split": "sign",
+    }
+
+
 def test_bad_input_is_refused(tmp_path, checkpoint, stimulus):
     with pytest.raises(RetinaCodecError, match="unknown contributions option"):
         _job(checkpoint, stimulus, tmp_path / "a", n_step=4)
+    with pytest.raises(RetinaCodecError, match="unknown contributions option.*path"):
+        _job(checkpoint, stimulus, tmp_path / "a", path="input")
+    with pytest.raises(RetinaCodecError, match="expected AttributionOptions"):
+        _job(checkpoint, stimulus, tmp_path / "a", options={"split": "sign"})
     with pytest.raises(RetinaCodecError, match="at least 6"):
         _job(checkpoint, stimulus.isel(time=slice(0, 5)), tmp_path / "b")
     with pytest.raises(RetinaCodecError, match="both workers and scheduler"):
@@ -218,7 +241,7 @@ def test_bad_input_is_refused(tmp_path, checkpoint, stimulus):
     with pytest.raises(RetinaCodecError, match="cannot read job manifest"):
         _job(checkpoint, stimulus, tmp_path / "e")
     with pytest.raises(RetinaCodecError, match="without a 'sample' dim"):
-        run_chunked(lambda chunk, data: xr.Dataset(), Chunking(3, 2), tmp_path / "f", {}, progress=False)
+        run_chunked(lambda chunk, data: xr.Dataset(), Chunking(3, 2), tmp_path / "f", {}, execution=QUIET_RUN)
 
 
 def test_a_model_factory_gives_the_same_result_as_its_checkpoint(tmp_path, checkpoint):
@@ -226,7 +249,7 @@ def test_a_model_factory_gives_the_same_result_as_its_checkpoint(tmp_path, check
 
     images = np.random.default_rng(2).normal(size=(5, 6, 16, 16)).astype(np.float32)
     by_path = run_contributions(
-        checkpoint, images, "bipolar", "top", tmp_path / "path", chunk_size=2, progress=False, **OPTIONS
+        checkpoint, images, "bipolar", "top", tmp_path / "path", chunk_size=2, execution=QUIET_RUN, **OPTIONS
     )
     by_factory = run_contributions(
         functools.partial(load, checkpoint),
@@ -235,7 +258,7 @@ def test_a_model_factory_gives_the_same_result_as_its_checkpoint(tmp_path, check
         "top",
         tmp_path / "factory",
         chunk_size=2,
-        progress=False,
+        execution=QUIET_RUN,
         **OPTIONS,
     )
     xr.testing.assert_identical(by_factory, by_path)
@@ -246,14 +269,14 @@ def test_a_model_factory_gives_the_same_result_as_its_checkpoint(tmp_path, check
 
 SLOW_CHUNKS = """
 import time
-import retinacodec.parallel.runner as runner
-if not hasattr(runner, "unslowed"):
-    runner.unslowed = runner.compute_part
-    def slow_part(*args, compute=runner.unslowed):  # give the test time to kill between chunks
+import retinacodec.parallel.workers as workers
+if not hasattr(workers, "unslowed"):
+    workers.unslowed = workers.compute_part
+    def slow_part(*args, compute=workers.unslowed):  # give the test time to kill between chunks
         digest = compute(*args)
         time.sleep(0.3)
         return digest
-    runner.compute_part = slow_part
+    workers.compute_part = slow_part
 """
 """Run on workers (``client.run(exec, SLOW_CHUNKS, {})``): each part takes 0.3 s longer."""
 
@@ -296,13 +319,14 @@ KILLED_ON_A_CLUSTER = """
 import sys
 from distributed import Client
 from retinacodec.io import read_netcdf
-from retinacodec.parallel import run_contributions
+from retinacodec.parallel import Execution, run_contributions
 from retinacodec.parallel.cluster import local_cluster
 
 with local_cluster(2) as cluster, Client(cluster) as client:
     client.run(exec, sys.argv[4], {})
     run_contributions(sys.argv[1], read_netcdf(sys.argv[2]), "amacrine", ["cell:0", "cell:2"], sys.argv[3],
-                      chunk_size=4, n_steps=4, batch_size=16, progress=False, scheduler=cluster.scheduler_address)
+                      chunk_size=4, n_steps=4, batch_size=16,
+                      execution=Execution(scheduler=cluster.scheduler_address, progress=False))
 """
 
 

@@ -7,11 +7,15 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.errors import RetinaCodecError
 from retinacodec.plots import save_figure
 from retinacodec.plots.contributions import plot_contributions
 from retinacodec.stimuli.base import make_stimulus
 from retinacodec.targets import Cell
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +28,7 @@ def retina_result(make_cnn):
         "amacrine",
         [Cell(0), Cell(1)],
         n_steps=4,
-        split="sign",
-        progress=False,
+        options=AttributionOptions(split="sign", progress=False),
     )
 
 
@@ -46,7 +49,7 @@ def test_retina_figure_draws_the_selected_cell_over_time(retina_result, tmp_path
 def test_image_figure_scatters_contribution_against_activation(tmp_path):
     torch.manual_seed(1)
     net = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 36, 4))
-    ds = contributions(net, torch.randn(6, 3, 8, 8), "1", "top", n_steps=4, progress=False)
+    ds = contributions(net, torch.randn(6, 3, 8, 8), "1", "top", n_steps=4, options=QUIET)
     fig = plot_contributions(ds, max_samples=3)
     scatter = fig.axes[0].collections[0].get_offsets()
     assert len(fig.axes) == 4

@@ -10,12 +10,18 @@ from torch import nn
 from torch.nn import functional as F
 
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.registry import MODELS_DIR
 from retinacodec.modes.sae import SAE
-from retinacodec.receptive_fields.instantaneous import irf, irf_variability, rank1_summary
+from retinacodec.receptive_fields.instantaneous import irf
+from retinacodec.receptive_fields.selection import ModeSelection
+from retinacodec.receptive_fields.summaries import irf_variability
 from retinacodec.stimuli import natural_jitter, white_noise
 from retinacodec.targets import Cell
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 HISTORY = 40
 MEAN, STD = 0.1, 0.35
@@ -71,7 +77,7 @@ def test_gradient_irf_of_an_ln_model_is_filter_times_slope_with_lag_and_normalis
     model, filters = ln_model()
     stimulus = white_noise(n_frames=70, size=6, seed=3)
     times = [0.39, 0.52, 0.69]
-    result = irf(model, stimulus, cells=[0, 1], times=times, progress=False)
+    result = irf(model, stimulus, cells=[0, 1], times=times, options=QUIET)
     assert result.dims == ("time", "cell", "lag", "y", "x")
     np.testing.assert_allclose(result["lag"].values, np.arange(HISTORY) / 100.0)
     for t, time in enumerate(times):
@@ -88,7 +94,7 @@ def test_lag_zero_is_the_current_frame():
     filters = np.zeros((1, HISTORY, size, size))
     filters[0, HISTORY - 1 - 3, 1, 2] = 0.5  # weight on the frame 3 frames back only
     model = LinearNonlinear(filters, np.zeros(1))
-    result = irf(model, white_noise(n_frames=45, size=size, seed=0), cells=0, times=0.44, progress=False)
+    result = irf(model, white_noise(n_frames=45, size=size, seed=0), cells=0, times=0.44, options=QUIET)
     nonzero = np.argwhere(result.values[0, 0] != 0)
     assert nonzero.tolist() == [[3, 1, 2]]
     assert float(result["lag"][3]) == pytest.approx(0.03)
@@ -97,7 +103,7 @@ def test_lag_zero_is_the_current_frame():
 def test_ig_irf_of_an_ln_model_is_the_path_average_of_the_slope():
     model, filters = ln_model(seed=1)
     stimulus = white_noise(n_frames=60, size=6, seed=4)
-    result = irf(model, stimulus, cells=[0, 1], times=[0.45, 0.59], method="ig", n_steps=24, progress=False)
+    result = irf(model, stimulus, cells=[0, 1], times=[0.45, 0.59], method="ig", n_steps=24, options=QUIET)
     baseline_drive = -MEAN / STD * filters.sum(axis=(1, 2, 3)) + model.filter.bias.detach().numpy()
     for t, frame in enumerate([45, 59]):
         drive = analytic_drive(model, filters, stimulus, frame)
@@ -112,9 +118,7 @@ def test_ig_irf_of_a_cnn_is_complete(small_cnn):
     model.bipolar[3] = model.amacrine[3] = nn.Softplus(beta=4.0)  # smooth: the quadrature converges fast
     stimulus = white_noise(n_frames=60, size=16, seed=2, contrast=0.5)
     frames = [42, 50, 59]
-    result = irf(
-        model, stimulus, cells=[0, 2], times=[f / 100 for f in frames], method="ig", n_steps=24, progress=False
-    )
+    result = irf(model, stimulus, cells=[0, 2], times=[f / 100 for f in frames], method="ig", n_steps=24, options=QUIET)
     for t, frame in enumerate(frames):
         window = stimulus.values[frame - HISTORY + 1 : frame + 1]  # contrast, oldest first
         attribution = (result.values[t] * window[::-1][None]).sum(axis=(1, 2, 3))
@@ -142,7 +146,7 @@ def test_modes_route_the_irf_through_their_channels_and_add_up(small_cnn):
     model = small_cnn(seed=1)
     stimulus = white_noise(n_frames=55, size=16, seed=5)
     one_hot = xr.DataArray(np.eye(4), dims=("mode", "channel"), attrs={"layer": "bipolar"})
-    result = irf(model, stimulus, cells=[1, 2], times=[0.41, 0.54], modes=one_hot, progress=False)
+    result = irf(model, stimulus, cells=[1, 2], times=[0.41, 0.54], modes=one_hot, options=QUIET)
     assert result["mode_irf"].dims == ("time", "cell", "mode", "lag", "y", "x")
     for t, frame in enumerate([41, 54]):
         window = (stimulus.values[None, frame - HISTORY + 1 : frame + 1] - MEAN) / STD
@@ -164,7 +168,7 @@ def test_overlapping_modes_split_channels_by_weight_and_residual_holds_the_rest(
     model = small_cnn(seed=2)
     stimulus = white_noise(n_frames=50, size=16, seed=6)
     dictionary = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 3.0, 0.0]])  # channels 1 and 3 in no mode
-    result = irf(model, stimulus, cells=0, times=0.45, layer="bipolar", modes=dictionary, progress=False)
+    result = irf(model, stimulus, cells=0, times=0.45, modes=ModeSelection(dictionary, layer="bipolar"), options=QUIET)
     window = (stimulus.values[None, 45 - HISTORY + 1 : 46] - MEAN) / STD
     through = {c: routed_reference(model, window, 0, [c]) for c in range(4)}
     scale = np.abs(result["irf"].values).max()
@@ -173,8 +177,23 @@ def test_overlapping_modes_split_channels_by_weight_and_residual_holds_the_rest(
     np.testing.assert_allclose(result["residual"].values[0, 0], through[1] + through[3], atol=1e-5 * scale)
     residual_norm = np.square(through[1] + through[3]).sum() / np.square(result["irf"].values[0, 0]).sum()
     assert float(result["explained"][0, 0]) == pytest.approx(1 - residual_norm, rel=1e-4)
-    all_ones = irf(model, stimulus, cells=0, times=0.45, layer="bipolar", modes=np.ones((1, 4)), progress=False)
+    all_ones = irf(
+        model, stimulus, cells=0, times=0.45, modes=ModeSelection(np.ones((1, 4)), layer="bipolar"), options=QUIET
+    )
     assert np.abs(all_ones["residual"].values).max() < 1e-5 * scale
+    second = irf(
+        model,
+        stimulus,
+        cells=0,
+        times=0.45,
+        modes=ModeSelection(dictionary, positions=[1], layer="bipolar"),
+        options=QUIET,
+    )
+    assert list(second["mode"].values) == [1]  # shares still count mode 0: channel 2 is split as before
+    np.testing.assert_allclose(second["mode_irf"].values[0, 0, 0], 0.75 * through[2], atol=1e-5 * scale)
+    np.testing.assert_allclose(
+        second["residual"].values[0, 0], through[0] + 0.25 * through[2] + through[1] + through[3], atol=1e-5 * scale
+    )
 
 
 @pytest.mark.slow
@@ -182,11 +201,17 @@ def test_sae_loadings_are_those_of_each_samples_contributions(small_cnn):
     model = small_cnn(seed=3)
     stimulus = white_noise(n_frames=80, size=16, seed=7)
     found = contributions(
-        model, stimulus, "bipolar", [Cell(0), Cell(1)], baseline="mean", split="sign", n_steps=6, progress=False
+        model,
+        stimulus,
+        "bipolar",
+        [Cell(0), Cell(1)],
+        baseline="mean",
+        n_steps=6,
+        options=AttributionOptions(split="sign", progress=False),
     )
     sae = SAE(n_modes=6, epochs=5, batch_size=16, seed=0, progress=False).fit(found)
     times = [0.5, 0.67, 0.79]
-    result = irf(model, stimulus, cells=[1, 0], times=times, modes=sae, progress=False)
+    result = irf(model, stimulus, cells=[1, 0], times=times, modes=sae, options=QUIET)
     expected = sae.transform(found).unstack("sample")  # (mode, time, cell)
     for t, time in enumerate(times):
         for c, cell in enumerate([1, 0]):
@@ -202,52 +227,33 @@ def test_bad_input_raises(small_cnn):
     model = small_cnn()
     stimulus = white_noise(n_frames=45, size=16, seed=0)
     with pytest.raises(RetinaCodecError, match="cell index 7 is out of range"):
-        irf(model, stimulus, cells=7, progress=False)
+        irf(model, stimulus, cells=7, options=QUIET)
     with pytest.raises(RetinaCodecError, match="outside the stimulus"):
-        irf(model, stimulus, cells=0, times=0.2, progress=False)
+        irf(model, stimulus, cells=0, times=0.2, options=QUIET)
     with pytest.raises(RetinaCodecError, match="outside the stimulus"):
-        irf(model, stimulus, cells=0, times=0.5, progress=False)
+        irf(model, stimulus, cells=0, times=0.5, options=QUIET)
     with pytest.raises(RetinaCodecError, match="fitted on layer 'amacrine'"):
         irf(
             model,
             stimulus,
             cells=0,
-            layer="bipolar",
-            modes=xr.DataArray(np.eye(4), dims=("mode", "channel"), attrs={"layer": "amacrine"}),
-            progress=False,
+            modes=ModeSelection(
+                xr.DataArray(np.eye(4), dims=("mode", "channel"), attrs={"layer": "amacrine"}), layer="bipolar"
+            ),
+            options=QUIET,
         )
     with pytest.raises(RetinaCodecError, match="modes have 5 channels but layer 'bipolar' outputs 4"):
-        irf(model, stimulus, cells=0, layer="bipolar", modes=np.eye(5), progress=False)
+        irf(model, stimulus, cells=0, modes=ModeSelection(np.eye(5), layer="bipolar"), options=QUIET)
     with pytest.raises(RetinaCodecError, match="unknown layer 'retina'"):
-        irf(model, stimulus, cells=0, layer="retina", modes=np.eye(4), progress=False)
+        irf(model, stimulus, cells=0, modes=ModeSelection(np.eye(4), layer="retina"), options=QUIET)
     with pytest.raises(RetinaCodecError, match="unknown method"):
-        irf(model, stimulus, cells=0, method="saliency", progress=False)
+        irf(model, stimulus, cells=0, method="saliency", options=QUIET)
     with pytest.raises(RetinaCodecError, match="max_result_gb"):
-        irf(model, stimulus, cells=0, max_result_gb=1e-6, progress=False)
-
-
-def test_rank1_summary_recovers_a_separable_irf():
-    rng = np.random.default_rng(0)
-    temporal, spatial = rng.standard_normal(HISTORY), rng.standard_normal((5, 5))
-    temporal /= np.linalg.norm(temporal)
-    spatial /= np.linalg.norm(spatial)
-    values = np.stack([3.0 * temporal[:, None, None] * spatial, -0.5 * temporal[:, None, None] * spatial])
-    da = xr.DataArray(values, dims=("time", "lag", "y", "x"), coords={"lag": np.arange(HISTORY) / 100})
-    summary = rank1_summary(da)
-    sign = np.sign(spatial.flat[np.abs(spatial).argmax()])
-    np.testing.assert_allclose(summary["singular_value"], [3.0, 0.5], rtol=1e-10)
-    np.testing.assert_allclose(summary["variance_fraction"], 1.0, rtol=1e-10)
-    np.testing.assert_allclose(summary["spatial"].values[0], sign * spatial, atol=1e-10)
-    np.testing.assert_allclose(summary["temporal"].values[0], sign * temporal, atol=1e-10)
-    np.testing.assert_allclose(summary["temporal"].values[1], -sign * temporal, atol=1e-10)  # polarity in time
-
-
-def test_variability_of_hand_made_irfs():
-    base = np.random.default_rng(1).standard_normal((HISTORY, 3, 3))
-    da = xr.DataArray(np.stack([[base, 3 * base], [base, -base]], axis=1), dims=("time", "cell", "lag", "y", "x"))
-    np.testing.assert_allclose(irf_variability(da), [0.0, 2.0], atol=1e-12)
-    with pytest.raises(RetinaCodecError, match="at least 2 time points"):
-        irf_variability(da.isel(time=[0]))
+        irf(model, stimulus, cells=0, options=AttributionOptions(max_result_gb=1e-6, progress=False))
+    with pytest.raises(RetinaCodecError, match="irf does not use options.path"):
+        irf(model, stimulus, cells=0, options=AttributionOptions(path="input", progress=False))
+    with pytest.raises(RetinaCodecError, match="expected distinct mode positions in 0..3"):
+        irf(model, stimulus, cells=0, modes=ModeSelection(np.eye(4), positions=[4], layer="bipolar"), options=QUIET)
 
 
 @pytest.mark.slow
@@ -255,8 +261,8 @@ def test_irf_varies_under_natural_jitter_for_a_cnn_but_not_for_an_ln_model(small
     stimulus = natural_jitter(n_frames=140, size=16, seed=0, progress=False)
     times = stimulus["time"].values[45::12]
     ln = ln_model(size=16)[0]
-    ln_variability = irf_variability(irf(ln, stimulus, cells=[0, 1], times=times, progress=False))
-    cnn_variability = irf_variability(irf(small_cnn(seed=4), stimulus, cells=[0, 1], times=times, progress=False))
+    ln_variability = irf_variability(irf(ln, stimulus, cells=[0, 1], times=times, options=QUIET))
+    cnn_variability = irf_variability(irf(small_cnn(seed=4), stimulus, cells=[0, 1], times=times, options=QUIET))
     assert float(ln_variability.max()) < 1e-6
     assert float(cnn_variability.min()) > 0.05
 
@@ -273,7 +279,7 @@ def test_irf_figure_shows_the_irf_frames_and_time_courses(tmp_path):
     space = rng.standard_normal((2, 6, 6))
     model = LinearNonlinear(0.02 * temporal[::-1, None, None] * space[:, None], np.zeros(2))  # separable
     stimulus = white_noise(n_frames=70, size=6, seed=3)
-    result = irf(model, stimulus, cells=[0, 1], times=[0.4, 0.5, 0.6, 0.69], progress=False)
+    result = irf(model, stimulus, cells=[0, 1], times=[0.4, 0.5, 0.6, 0.69], options=QUIET)
     fig = plot_irf(result, cell=1, n_times=2)
     frames = [ax for ax in fig.axes if ax.images]
     assert len(frames) == 2 and [ax.get_title() for ax in frames] == ["t = 0.40 s", "t = 0.69 s"]
@@ -303,61 +309,9 @@ def test_default_model_on_cells_are_positive_and_off_cells_negative_at_short_lag
     types = np.asarray(model.cell_type)
     cells = [int(np.flatnonzero(types == "on")[0]), int(np.flatnonzero(types == "off")[0])]
     times = stimulus["time"].values[60::25]
-    result = irf(model, stimulus, cells=cells, times=times, progress=False)
+    result = irf(model, stimulus, cells=cells, times=times, options=QUIET)
     short = result.sel(lag=slice(0.0, 0.15)).sum(("y", "x")).mean("time")
     peak = short.isel(lag=np.abs(short).argmax("lag"))
     assert float(peak.sel(cell=cells[0])) > 0 and float(peak.sel(cell=cells[1])) < 0
-    ln_times = irf(ln_model(size=model.size)[0], stimulus, cells=0, times=times, progress=False)
+    ln_times = irf(ln_model(size=model.size)[0], stimulus, cells=0, times=times, options=QUIET)
     assert float(irf_variability(result).min()) > 10 * max(float(irf_variability(ln_times).max()), 1e-3)
-
-
-def _hand_decomposed():
-    """Two cells, two times; IRF = 3 e0 + 1 e1 + 0.5 e2 (orthogonal unit parts) + residual e3 for cell
-    0, and parts weighted the other way round for cell 1."""
-    from retinacodec.receptive_fields.instantaneous import _decomposed
-
-    basis = np.eye(4).reshape(4, 1, 2, 2)  # four orthogonal (lag, y, x) patterns
-    weights = np.array([[3.0, 1.0, 0.5], [0.5, 1.0, 3.0]])
-    parts = np.einsum("cm,mlyx->cmlyx", weights, basis[:3])[None].repeat(2, axis=0).astype(np.float32)
-    whole = parts.sum(axis=2) + basis[3]
-    irf = xr.DataArray(
-        whole,
-        dims=("time", "cell", "lag", "y", "x"),
-        coords={
-            "time": [0.1, 0.2],
-            "cell": [4, 7],
-            "cell_type": ("cell", ["on", "off"]),
-            "lag": [0.0],
-            "y": [0, 1],
-            "x": [0, 1],
-        },
-    )
-    return _decomposed(irf, parts, np.ones((2, 2, 3), np.float32), np.array([10, 11, 12]), "amacrine", "hand"), weights
-
-
-def test_mode_shares_are_projections_that_add_up_with_the_residual_to_one():
-    from retinacodec.receptive_fields.instantaneous import mode_shares
-
-    decomposed, weights = _hand_decomposed()
-    share = mode_shares(decomposed)
-    norm = (weights**2).sum(axis=1) + 1.0  # orthogonal parts: |IRF|^2 = sum of squares + residual's 1
-    np.testing.assert_allclose(share.isel(time=0).values, weights**2 / norm[:, None], rtol=1e-6)
-    np.testing.assert_allclose(share.sum("mode").values + 1.0 / norm, 1.0, rtol=1e-6)
-
-
-def test_modes_by_share_keeps_each_cells_modes_until_the_share_is_reached():
-    from retinacodec.receptive_fields.instantaneous import modes_by_share
-
-    decomposed, _ = _hand_decomposed()
-    kept = modes_by_share(decomposed, min_share=0.8, max_modes=3)
-    # cell 4: 9/11.25 = 0.80 from mode 10 alone; cell 7: mode 12 alone, the same
-    assert kept["cell_modes"].sel(cell=4).values.tolist() == [10, -1, -1]
-    assert kept["cell_modes"].sel(cell=7).values.tolist() == [12, -1, -1]
-    assert list(kept["mode"].values) == [10, 12]
-    np.testing.assert_allclose(kept["shown_share"].values, 9 / 11.25, rtol=1e-6)
-    np.testing.assert_allclose(
-        kept["residual"].values, decomposed["irf"].values - kept["mode_irf"].sum("mode").values, atol=1e-6
-    )
-    more = modes_by_share(decomposed, min_share=0.85, max_modes=3)
-    assert more["cell_modes"].sel(cell=4).values.tolist() == [10, 11, -1]
-    assert float(more["cumulative_share"].sel(cell=4, rank=1)) == pytest.approx(10 / 11.25, rel=1e-6)

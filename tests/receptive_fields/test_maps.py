@@ -9,9 +9,14 @@ import xarray as xr
 from captum.attr import IntegratedGradients
 from torch import nn
 
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.errors import RetinaCodecError
 from retinacodec.modes.selection import channel_weights
 from retinacodec.receptive_fields.maps import contribution_maps
+from retinacodec.receptive_fields.selection import ModeSelection
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 
 def image_cnn(seed=0):
@@ -35,7 +40,7 @@ def gradient_times_input(model, x):
 
 def test_single_channel_modes_covering_all_channels_sum_to_gradient_times_input():
     model, x = image_cnn(), images()
-    maps = contribution_maps(model, x, "1", np.eye(4), target="top", progress=False)
+    maps = contribution_maps(model, x, ModeSelection(np.eye(4), layer="1"), target="top", options=QUIET)
     assert maps.dims == ("image", "mode", "y", "x") and maps.shape == (4, 4, 10, 10)
     expected, _ = gradient_times_input(model, x)
     np.testing.assert_allclose(maps.sum("mode"), expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
@@ -48,14 +53,12 @@ def test_ig_maps_of_disjoint_modes_sum_to_captum_integrated_gradients():
     maps = contribution_maps(
         model,
         x,
-        "1",
-        np.eye(4),
+        ModeSelection(np.eye(4), layer="1"),
         target="top",
         method="ig",
         n_steps=32,
-        quadrature_rule="gausslegendre",
         baseline="zero",
-        progress=False,
+        options=AttributionOptions(quadrature="gausslegendre", progress=False),
     )
     reference = (
         IntegratedGradients(model)
@@ -81,10 +84,17 @@ def test_linear_model_maps_equal_the_analytic_value():
     sensitivity = np.einsum("mc,cyx,ck->mkyx", shares, readout, mixing)  # d logit / d x through each mode
     values = x.numpy()
     expected = np.einsum("mkyx,nkyx->nmyx", sensitivity, values)
-    maps = contribution_maps(model, x, None, dictionary, target="class:1", progress=False)
+    maps = contribution_maps(model, x, dictionary, target="class:1", options=QUIET)
     np.testing.assert_allclose(maps.values, expected, rtol=1e-5, atol=1e-6)
     mean_baseline = contribution_maps(
-        model, x, "0", dictionary, target="class:1", method="ig", n_steps=3, baseline="mean", progress=False
+        model,
+        x,
+        ModeSelection(dictionary, layer="0"),
+        target="class:1",
+        method="ig",
+        n_steps=3,
+        baseline="mean",
+        options=QUIET,
     )
     centred = np.einsum("mkyx,nkyx->nmyx", sensitivity, values - values.mean(axis=0))
     np.testing.assert_allclose(mean_baseline.values, centred, rtol=1e-5, atol=1e-6)
@@ -96,7 +106,7 @@ def test_maps_of_a_torchvision_resnet_add_up_over_channel_groups():
     model = torchvision.models.resnet18(weights=None, num_classes=5).eval()
     x = images(n=2, size=32, seed=3)
     groups = np.kron(np.eye(4), np.ones(16))  # 4 disjoint modes of 16 channels each
-    maps = contribution_maps(model, x, "layer1", groups, target="class:2", progress=False)
+    maps = contribution_maps(model, x, ModeSelection(groups, layer="layer1"), target="class:2", options=QUIET)
     x_grad = x.clone().requires_grad_(True)
     (gradient,) = torch.autograd.grad(model(x_grad)[:, 2].sum(), x_grad)
     expected = (gradient * x).sum(dim=1).numpy()
@@ -106,12 +116,14 @@ def test_maps_of_a_torchvision_resnet_add_up_over_channel_groups():
 def test_bad_input_raises():
     model, x = image_cnn(), images(n=2)
     with pytest.raises(RetinaCodecError, match="modes have 5 channels but layer '1' outputs 4"):
-        contribution_maps(model, x, "1", np.eye(5), progress=False)
+        contribution_maps(model, x, ModeSelection(np.eye(5), layer="1"), options=QUIET)
     with pytest.raises(RetinaCodecError, match="expected \\(image, colour, y, x\\)"):
-        contribution_maps(model, x.flatten(1), "1", np.eye(4), progress=False)
+        contribution_maps(model, x.flatten(1), ModeSelection(np.eye(4), layer="1"), options=QUIET)
     with pytest.raises(RetinaCodecError, match="do not record their layer"):
-        contribution_maps(model, x, None, np.eye(4), progress=False)
+        contribution_maps(model, x, np.eye(4), options=QUIET)
     with pytest.raises(RetinaCodecError, match="selected_modes"):
-        contribution_maps(model, x, "1", np.eye(4), selected_modes=[4], progress=False)
+        contribution_maps(model, x, ModeSelection(np.eye(4), positions=[4], layer="1"), options=QUIET)
+    with pytest.raises(RetinaCodecError, match="contribution_maps does not use options.max_result_gb"):
+        contribution_maps(model, x, ModeSelection(np.eye(4), layer="1"), options=AttributionOptions(max_result_gb=1.0))
     with pytest.raises(RetinaCodecError, match="expected dims|expected \\(mode, channel\\)|expected a 2-D"):
         channel_weights(np.ones(3))

@@ -9,6 +9,7 @@ from sklearn.datasets import load_sample_image
 
 from retinacodec.errors import RetinaCodecError
 from retinacodec.stimuli import natural_jitter
+from retinacodec.stimuli.natural import EyeMovements
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +18,9 @@ def long_walk():
     return natural_jitter(
         n_frames=20000,
         size=8,
-        drift_std_px=0.5,
-        saccade_rate_hz=2.0,
-        saccade_amplitude_px=12.0,
-        switch_probability=0.3,
+        eye_movements=EyeMovements(
+            drift_std_px=0.5, saccade_rate_hz=2.0, saccade_amplitude_px=12.0, switch_probability=0.3
+        ),
         seed=11,
         progress=False,
     )
@@ -70,7 +70,9 @@ def test_values_lie_in_the_contrast_range_and_scale_with_contrast():
 def test_frames_are_the_photograph_sampled_at_the_gaze():
     """Scale 1 (no blur): rebuild each frame from the photograph with ITU-R 601 luma weights and
     scipy's RegularGridInterpolator, independently of the generator's Pillow + map_coordinates."""
-    stim = natural_jitter(n_frames=5, size=20, scale=1.0, images=["flower"], drift_std_px=3.0, seed=4, progress=False)
+    stim = natural_jitter(
+        n_frames=5, size=20, scale=1.0, images=["flower"], eye_movements={"drift_std_px": 3.0}, seed=4, progress=False
+    )
     rgb = load_sample_image("flower.jpg").astype(float)
     luma = rgb @ np.array([0.299, 0.587, 0.114])
     contrast = (luma - luma.mean()) / np.abs(luma - luma.mean()).max()
@@ -86,7 +88,8 @@ def test_frames_are_the_photograph_sampled_at_the_gaze():
 
 
 def test_consecutive_frames_are_shifted_by_the_gaze_step():
-    stim = natural_jitter(n_frames=30, size=30, drift_std_px=1.5, saccade_rate_hz=0.0, seed=6, progress=False)
+    eyes = EyeMovements(drift_std_px=1.5, saccade_rate_hz=0.0)
+    stim = natural_jitter(n_frames=30, size=30, eye_movements=eyes, seed=6, progress=False)
     steps = np.diff(_gaze(stim), axis=0)
     inner = (slice(6, -6), slice(6, -6))
     for t in range(29):
@@ -105,6 +108,7 @@ def test_seed_reproduces_and_records_parameters():
     assert not np.array_equal(a["gaze_x"].values, c["gaze_x"].values)
     assert a.attrs["images"] == ["china", "flower"] and a.attrs["scale"] == 2.0
     assert a.attrs["seed"] == 5 and a.attrs["kind"] == "natural_jitter"
+    assert a.attrs["drift_std_px"] == 0.5 and a.attrs["switch_probability"] == 0.25  # the eye movements, flat
 
 
 @pytest.mark.parametrize(
@@ -113,8 +117,10 @@ def test_seed_reproduces_and_records_parameters():
         ({"images": ["lena"]}, "expected one of: china, flower"),
         ({"images": "china"}, "expected a non-empty list"),
         ({"scale": 9.0}, "does not fit"),
-        ({"switch_probability": 2.0}, "switch_probability is 2"),
-        ({"drift_std_px": -1.0}, "drift_std_px is -1"),
+        ({"eye_movements": {"switch_probability": 2.0}}, "switch_probability is 2"),
+        ({"eye_movements": {"drift_std_px": -1.0}}, "drift_std_px is -1"),
+        ({"eye_movements": {"drift": 1.0}}, "unknown eye_movements field.*'drift'"),
+        ({"eye_movements": 0.5}, "expected EyeMovements"),
         ({"contrast": -0.2}, "contrast is -0.2"),
     ],
 )

@@ -20,6 +20,7 @@ _ATTRIBUTES = {
     "train_recording": "retinacodec.models.training.recording",
     "train_nwb": "retinacodec.models.training.recording",
     "RecordingResult": "retinacodec.models.training.recording",
+    "HeldOut": "retinacodec.models.training.recording",
     "recording_settings": "retinacodec.models.training.recording",
 }
 

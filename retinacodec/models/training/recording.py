@@ -14,10 +14,15 @@ import numpy as np
 import xarray as xr
 
 from ...errors import RetinaCodecError
+from ...io.checkpoints import load_checkpoint, save_checkpoint
+from ...io.netcdf import write_netcdf
 from ..ln import LNModel
+from ..registry import CHECKPOINT_NAME, model_from_checkpoint
 from ..retina_cnn import RetinaCNN
-from .data import find_repeats
-from .evaluate import recording_table
+from .baseline import train_ln
+from .data import _fingerprint, find_repeats
+from .evaluate import evaluate_recording, recording_table
+from .loop import train_model
 from .settings import TrainingSettings
 
 MIN_SECONDS = 120.0
@@ -185,12 +190,25 @@ def split_recording(
     return RecordingSplit(train, heldout, frozen, repeats)
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """What a recording holds out from fitting: its end, and the repeats of a frozen segment."""
+
+    fraction: float = HELDOUT_FRACTION
+    """Fraction of the recording held out at its end, in (0, 1)."""
+    repeat_start: np.ndarray | None = None
+    """First frame of each repeat of a frozen segment; None finds them by identical frames
+    (:func:`find_repeats`)."""
+    repeat_frames: int = 0
+    """Frames per repeat (with ``repeat_start``)."""
+
+
 @dataclass
 class RecordingResult:
     """What :func:`train_recording` produced."""
 
     folder: Path
-    """Output folder: ``cnn/`` (model.pt, last.pt), ``ln/model.pt``, ``evaluation.nc``, ``fit.png``."""
+    """Output folder: ``cnn/`` (model.pt, last.pt), ``ln/model.pt``, ``evaluation.nc``."""
     cnn: RetinaCNN
     """The CNN with the lowest validation loss, in eval mode."""
     ln: LNModel
@@ -217,9 +235,7 @@ def train_recording(
     spikes: xr.DataArray,
     output_dir: str | Path,
     *,
-    repeat_start: np.ndarray | None = None,
-    repeat_frames: int = 0,
-    heldout_fraction: float = HELDOUT_FRACTION,
+    held_out: HeldOut | None = None,
     history_s: float = HISTORY_S,
     settings: TrainingSettings | None = None,
     resume: bool = True,
@@ -236,11 +252,10 @@ def train_recording(
         (time, cell) spike counts per frame. ``y``/``x`` cell coords (px), where present, seed the
         CNN's readout; otherwise the LN fit's STA peaks do.
     output_dir : str or path
-        Folder for the models, ``evaluation.nc`` and ``fit.png``; an interrupted CNN run resumes.
-    repeat_start, repeat_frames
-        Repeats of a frozen segment (first frames, length); found by identical frames if None.
-    heldout_fraction : float
-        Fraction of the recording held out at its end.
+        Folder for the models and ``evaluation.nc``; an interrupted CNN run resumes.
+    held_out : HeldOut, optional
+        The fraction held out at the end and the repeats of a frozen segment (default
+        :class:`HeldOut`: the last 10 %, repeats found by identical frames).
     history_s : float
         Stimulus history (s) the models see.
     settings : TrainingSettings, optional
@@ -251,31 +266,27 @@ def train_recording(
     Returns
     -------
     RecordingResult
+        The models and their evaluation (draw it with
+        :func:`retinacodec.plots.model_fit.plot_recording_fit`).
 
     Raises
     ------
     RetinaCodecError
         For a recording :func:`check_recording` refuses, or training stretches too short.
     """
-    from ...io import write_netcdf
-    from ...io.atomic import atomic_destination
-    from ...plots.model_fit import plot_recording_fit
-    from ..registry import CHECKPOINT_NAME
-    from .evaluate import evaluate_recording
-    from .loop import train_model
-
     check_recording(stimulus, spikes)
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     architecture = recording_architecture(stimulus, history_s)
     history = architecture["history"]
     windows = RECORDING_SETTINGS["segment_windows"] if settings is None else settings.segment_windows
+    held_out = held_out or HeldOut()
     split = split_recording(
         stimulus,
         spikes,
-        heldout_fraction,
-        repeat_start=repeat_start,
-        repeat_frames=repeat_frames,
+        held_out.fraction,
+        repeat_start=held_out.repeat_start,
+        repeat_frames=held_out.repeat_frames,
         min_frames=history + 2 * windows,
     )
     n_windows = sum(part.sizes["time"] - history + 1 for part, _ in split.train)
@@ -304,9 +315,6 @@ def train_recording(
     )
     evaluation = evaluate_recording({"cnn": cnn, "ln": ln}, split.heldout, split.repeat_stimulus, split.repeats)
     write_netcdf(evaluation, folder / "evaluation.nc")
-    figure = plot_recording_fit(evaluation)
-    with atomic_destination(folder / "fit.png") as tmp:
-        figure.savefig(tmp, dpi=110, format="png")
     return RecordingResult(folder, cnn, ln, log, evaluation)
 
 
@@ -315,11 +323,6 @@ def _baseline(
 ) -> LNModel:
     """The LN baseline: read back from ``path`` when a previous run fitted it to the same data, else
     fitted (:func:`train_ln`) and written."""
-    from ...io.checkpoints import load_checkpoint, save_checkpoint
-    from ..registry import model_from_checkpoint
-    from .baseline import train_ln
-    from .data import _fingerprint
-
     identity = {
         "data": _fingerprint(stimuli, rates),
         "history": history,
@@ -363,8 +366,7 @@ def train_nwb(
         recording["stimulus"],
         spikes,
         output_dir,
-        repeat_start=starts,
-        repeat_frames=frames,
+        held_out=HeldOut(repeat_start=starts, repeat_frames=frames),
         history_s=history_s,
         resume=resume,
         device=device,

@@ -5,9 +5,10 @@
 (:mod:`~retinacodec.pipelines.imagenet.common.statistics`), and two pipelines of the same shape:
 
 - :func:`run_control`, the control analysis with modes fitted on one image set and control
-  measured on held-out images (:class:`ControlSettings`; steps, run, control_report);
-- :func:`run_imagenet`, the per-layer analysis of one image set (:class:`ImagenetSettings`;
-  analysis_steps, analysis, report, figures).
+  measured on held-out images (``control/``: settings with :class:`ControlSettings`, steps, run,
+  report);
+- :func:`run_imagenet`, the per-layer analysis of one image set (``layers/``: settings with
+  :class:`ImagenetSettings`, steps, run, report, figures).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __getattr__ = lazy_getattr(
     {
         "run_imagenet": "retinacodec.pipelines.imagenet.layers.run",
         "run_control": "retinacodec.pipelines.imagenet.control.run",
-        "ControlSettings": "retinacodec.pipelines.imagenet.common.settings",
-        "ImagenetSettings": "retinacodec.pipelines.imagenet.common.settings",
+        "ControlSettings": "retinacodec.pipelines.imagenet.control.settings",
+        "ImagenetSettings": "retinacodec.pipelines.imagenet.layers.settings",
     },
 )

@@ -12,7 +12,7 @@ from ...hypotheses import to_markdown
 from ...hypotheses.effects import by_type
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...models.training import fit_table
-from ...receptive_fields.instantaneous import irf_variability
+from ...receptive_fields.summaries import irf_variability
 from .summary import (
     KINDS,
     OUTCOMES,

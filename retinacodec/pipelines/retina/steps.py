@@ -14,6 +14,7 @@ import xarray as xr
 
 from ..._progress import progress_bar
 from ...attribution.ig import contributions
+from ...attribution.options import AttributionOptions
 from ...control.curves import CurveSettings, retina_control_curves
 from ...control.recorded import PassCache
 from ...errors import RetinaCodecError
@@ -28,12 +29,15 @@ from ...models.training import (
     train_recording,
 )
 from ...models.training.evaluate import SMOOTHING_FRAMES, evaluate_recording
+from ...models.training.recording import HeldOut
 from ...models.training.recording import split_recording as library_split
 from ...modes.compare import pca_dimensions, sign_correlation, sparsity
 from ...modes.selection import associated_mode, control_target, top_channels
 from ...modes.workflow import fit_modes
-from ...parallel import dask_client, run_contributions
-from ...receptive_fields.instantaneous import irf, modes_by_share
+from ...parallel import Execution, dask_client, run_contributions
+from ...receptive_fields.instantaneous import irf
+from ...receptive_fields.selection import ModeSelection
+from ...receptive_fields.summaries import modes_by_share
 from ...targets import Cell
 from .settings import DemoSettings
 
@@ -87,7 +91,7 @@ def train_on_recording(
         stimulus,
         spikes,
         folder / "model",
-        heldout_fraction=settings.nwb_heldout_fraction,
+        held_out=HeldOut(settings.nwb_heldout_fraction),
         settings=recording_settings(epochs=settings.nwb_epochs, seed=settings.seed),
         device=device,
         progress=progress,
@@ -135,13 +139,16 @@ def layer_contributions(
     cells = [Cell(i) for i in range(model.n_cells)]
     parts = snippets(stimulus, model.history, settings)
     options = dict(
-        split="sign", activation="cell", n_steps=settings.ig_steps, batch_size=settings.batch_size, device=device
+        n_steps=settings.ig_steps,
+        batch_size=settings.batch_size,
+        device=device,
+        options=AttributionOptions(split="sign", activation="cell", progress=False),
     )
     if workers is None and scheduler is None:
         return {
             f"contributions_{layer}": xr.concat(
                 [
-                    contributions(model, part, layer, cells, progress=False, **options)
+                    contributions(model, part, layer, cells, **options)
                     for part in progress_bar(parts, desc=f"contributions of {layer}", unit="stretch", progress=progress)
                 ],
                 dim="sample",
@@ -159,10 +166,7 @@ def layer_contributions(
                 cells,
                 Path(job_dir) / layer,
                 chunk_size=1,
-                scheduler=client,
-                threads=1,
-                overwrite=True,
-                progress=progress,
+                execution=Execution(scheduler=client, threads=1, overwrite=True, progress=progress),
                 **options,
             )
             for layer in settings.layers
@@ -240,12 +244,10 @@ def mode_irfs(
         cells=cells,
         times=times,
         method="gradient",
-        layer=layer,
-        modes=found[f"sae_{layer}"],
-        selected_modes=used_modes(modes, modes.sizes["mode"]),
+        modes=ModeSelection(found[f"sae_{layer}"], used_modes(modes, modes.sizes["mode"]), layer),
         batch_size=settings.batch_size,
         device=device,
-        progress=progress,
+        options=AttributionOptions(progress=progress),
     )
     return {"irf": modes_by_share(result, settings.irf_min_share, settings.irf_modes)}
 

@@ -70,7 +70,7 @@ def test_white_noise_recording_trains_cnn_and_ln_and_writes_loadable_models(whit
     evaluation = result.evaluation
     assert set(evaluation["model"].values) == {"cnn", "ln"}
     assert evaluation["heldout_r"].sizes["cell"] == 20
-    assert (tmp_path / "out" / "fit.png").is_file()
+    assert (tmp_path / "out" / "evaluation.nc").is_file() and not (tmp_path / "out" / "fit.png").exists()  # no drawing
     ln = load(tmp_path / "out" / "ln")
     assert type(ln).__name__ == "LNModel"
     stimulus = read_nwb(white_noise_file)["stimulus"].isel(time=slice(0, 500))
@@ -119,6 +119,18 @@ def test_cli_train_nwb_refuses_a_short_recording_with_one_line(tmp_path, capsys)
     assert main(["train", "--nwb", str(path), "-o", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "30 s of stimulus; expected at least 120 s" in error
+
+
+def test_cli_train_nwb_draws_the_fit(full_field_file, tmp_path, monkeypatch, capsys):
+    from matplotlib.image import imread
+
+    from retinacodec.cli import main
+    from retinacodec.models.training import recording as module
+
+    monkeypatch.setattr(module, "EPOCH_BUDGET", 1.0)
+    assert main(["train", "--nwb", str(full_field_file[0]), "-o", str(tmp_path / "out")]) == 0
+    assert imread(tmp_path / "out" / "fit.png").ndim == 3
+    assert f"wrote {tmp_path / 'out'}" in capsys.readouterr().out
 
 
 def test_full_field_recording_trains_a_temporal_model_scored_on_its_repeats(full_field_file, tmp_path, monkeypatch):

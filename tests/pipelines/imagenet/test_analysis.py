@@ -14,15 +14,16 @@ import xarray as xr
 from retinacodec import RetinaCodecError
 from retinacodec.io import read_netcdf
 from retinacodec.models.zoo import MODELS, weights_origin
+from retinacodec.parallel import Execution
 from retinacodec.pipelines.imagenet.common.images import Views, find_images, read_image
 from retinacodec.pipelines.imagenet.common.predictions import predict
-from retinacodec.pipelines.imagenet.common.settings import ImagenetSettings
 from retinacodec.pipelines.imagenet.layers.report import write_report
 from retinacodec.pipelines.imagenet.layers.run import run_imagenet
+from retinacodec.pipelines.imagenet.layers.settings import ImagenetSettings
 
 PREP = MODELS["efficientnet_lite0"].preprocessing
 SMALL = ImagenetSettings.fast(control_classes=(609,))
-RUN = dict(device="cpu", progress=False)
+RUN = dict(device="cpu", execution=Execution(threads=None, progress=False))
 
 
 def test_top1_of_pretrained_efficientnet_lite0_on_the_sample(lite0, sample_files):
@@ -167,7 +168,8 @@ def test_one_cluster_serves_every_layer_and_chunk_sizes_chosen_from_the_cost_kee
     monkeypatch.setattr(cluster, "local_cluster", lambda workers: started.append(workers) or real(workers))
     runs = {}
     for name, workers in (("here", None), ("dask", 2)):
-        run_imagenet(folder, tmp_path / name, settings=settings, labels=labels_file, workers=workers, threads=1, **RUN)
+        where = Execution(workers=workers, threads=1, progress=False)
+        run_imagenet(folder, tmp_path / name, settings=settings, labels=labels_file, device="cpu", execution=where)
         for layer in settings.layers:
             job = tmp_path / name / "layers" / layer / "contributions"
             chunking = json.loads((job / "manifest.json").read_text())["chunking"]
@@ -204,7 +206,7 @@ def test_bad_input_is_refused(tmp_path, flat_folder):
         ({"workers": 2, "scheduler": "tcp://127.0.0.1:1"}, "both workers and scheduler"),
     ):
         with pytest.raises(RetinaCodecError, match=message):
-            run_imagenet(folder, tmp_path, labels=labels_file, **bad)
+            run_imagenet(folder, tmp_path, labels=labels_file, execution=Execution(**bad))
     (tmp_path / "other.txt").write_text("a user's file")
     with pytest.raises(RetinaCodecError, match="holds other files"):
         run_imagenet(folder, tmp_path, settings=SMALL, labels=labels_file, **RUN)

@@ -11,8 +11,8 @@ import torch
 
 from retinacodec import RetinaCodecError
 from retinacodec.io import read_netcdf
-from retinacodec.pipelines.imagenet.common.settings import ControlSettings
 from retinacodec.pipelines.imagenet.control.run import run_control
+from retinacodec.pipelines.imagenet.control.settings import ControlSettings
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "imagenette"
 pytestmark = pytest.mark.skipif(not (SHARED / "val").is_dir(), reason="shared imagenette images not present")

@@ -12,6 +12,7 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 from retinacodec import RetinaCodecError
 from retinacodec.attribution.ig import contributions
+from retinacodec.attribution.options import AttributionOptions
 from retinacodec.models.adapter import adapt
 from retinacodec.models.zoo import (
     HeadwiseAttention,
@@ -22,6 +23,9 @@ from retinacodec.models.zoo import (
     weights_origin,
 )
 from retinacodec.pipelines.imagenet.common.layers import default_layers, layer_aliases
+
+QUIET = AttributionOptions(progress=False)
+"""No progress bar."""
 
 
 @pytest.fixture
@@ -143,7 +147,7 @@ def test_head_contributions_with_and_without_class_token(small_vit):
             starts[layer] = model(x)[:, 2]
         handle.remove()
         result = contributions(
-            model, x, f"encoder.layers.encoder_layer_1.self_attention.{layer}", "class:2", n_steps=24, progress=False
+            model, x, f"encoder.layers.encoder_layer_1.self_attention.{layer}", "class:2", n_steps=24, options=QUIET
         )
         assert result.sizes["channel"] == 4  # one channel per head
         assert torch.allclose(torch.as_tensor(result["baseline_value"].values), starts[layer], atol=1e-5)

@@ -13,7 +13,7 @@ from .... import __version__
 from ....io.atomic import atomic_destination
 from ....plots import save_figure
 from ....plots.control_curves import plot_control_curves, plot_layerwise_control
-from ..common.settings import ControlSettings
+from .settings import ControlSettings
 
 PAPER = {
     "ablate_2pct_target_accuracy": {"contribution": 0.0, "activation": 0.2},

@@ -31,9 +31,9 @@ from ....models.adapter import adapt
 from ....models.zoo import load_classifier, model_spec, weights_origin
 from ..common.images import Views, find_images
 from ..common.layers import layer_aliases
-from ..common.settings import ControlSettings
 from . import steps
 from .report import draw_figures, summary, write_report
+from .settings import ControlSettings
 
 PROGRAM = "retinacodec imagenet control"
 """The run folder's manifest label."""

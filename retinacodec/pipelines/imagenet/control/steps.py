@@ -13,6 +13,7 @@ import torch
 import xarray as xr
 
 from ....attribution.ig import contributions
+from ....attribution.options import AttributionOptions
 from ....control.curves.classifier import classifier_control_curves, curve_summary
 from ....models.adapter import AdaptedModel
 from ....modes.compare import VARIABLES
@@ -22,8 +23,8 @@ from ....modes.workflow import fit_modes
 from ..common.images import Views
 from ..common.layers import default_layers
 from ..common.predictions import labelled, predict
-from ..common.settings import ControlSettings
 from ..common.statistics import layer_statistics
+from .settings import ControlSettings
 
 
 def spread_layers(model: str, n_layers: int) -> list[str]:
@@ -59,14 +60,12 @@ def fit_contributions(
     results = contributions(
         adapted,
         inputs,
+        layers,
         target="top",
-        layers=layers,
-        path="input",
         n_steps=settings.ig_steps,
-        split="sign",
         batch_size=settings.ig_batch_size,
         device=device,
-        progress=progress,
+        options=AttributionOptions(path="input", split="sign", progress=progress),
     )
     labels = np.asarray(views.source.labels)[list(images)]
     coords = {"sample": pd.Index(list(images), name="sample"), "true_class": ("sample", labels)}

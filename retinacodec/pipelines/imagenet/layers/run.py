@@ -29,24 +29,24 @@ import torch
 import xarray as xr
 
 from .... import __version__
-from ...._validation import check_int
 from ....device import resolve_device
 from ....errors import RetinaCodecError
 from ....io import write_netcdf
 from ....io.resumable import Workspace
 from ....models.adapter import adapt
 from ....models.zoo import load_classifier, model_spec, weights_origin
-from ....parallel.cluster import check_cluster_options, dask_client
+from ....parallel.cluster import dask_client
 from ....parallel.contributions import load_job_model
+from ....parallel.execution import Execution
 from ....plots import save_figure
 from ....plots.modes import plot_dimensions, plot_mode_labels, plot_sparsity
 from ..common.images import Views, augmentations_needed, find_images
 from ..common.layers import default_layers, layer_aliases
 from ..common.predictions import labelled, predict, top1_accuracy
-from ..common.settings import ImagenetSettings
 from . import steps as analysis_steps
 from .figures import plot_layerwise_control
 from .report import write_report
+from .settings import ImagenetSettings
 
 PROGRAM = "retinacodec imagenet"
 """The run folder's manifest label."""
@@ -60,12 +60,8 @@ def run_imagenet(
     settings: ImagenetSettings | None = None,
     labels: str | os.PathLike | None = None,
     weights: str | os.PathLike | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    threads: int | None = None,
+    execution: Execution | None = None,
     device: str = "auto",
-    overwrite: bool = False,
-    progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> xr.Dataset:
     """Run the CODEC ImageNet analyses of a zoo classifier, layer by layer, into ``output_dir``.
@@ -85,21 +81,16 @@ def run_imagenet(
     weights : str or path-like, optional
         Local state_dict file; without one, ResNet-50 and ViT-B/16 keep random weights (a warning,
         recorded in the results and the report).
-    workers : int, optional
-        Compute the contributions on a local Dask cluster of this many worker processes (one
-        cluster for every layer of the run).
-    scheduler : str, optional
-        Compute the contributions on the Dask cluster of this scheduler address instead.
-    threads : int, optional
-        Torch threads per chunk; by default this process's torch threads when the chunks run
-        here and 1 on Dask workers (one thread per worker). Results agree across any of these
-        settings to float rounding, and bit for bit at equal ``threads``.
+    execution : Execution, optional
+        How the run goes (default ``Execution(threads=None)``): the contributions on a local Dask
+        cluster of ``workers`` processes or on the cluster of ``scheduler`` (one cluster for every
+        layer of the run), ``threads`` torch threads per chunk (None: this process's torch
+        threads when the chunks run here and 1 on Dask workers; results agree across any of these
+        to float rounding, and bit for bit at equal threads), ``overwrite`` (write into a folder
+        holding other files or a run with other settings, recomputing all) and ``progress``
+        (progress bars); see :class:`~retinacodec.parallel.execution.Execution`.
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-    overwrite : bool
-        Write into a folder holding other files or a run with other settings, recomputing all.
-    progress : bool
-        Show progress bars.
     log : callable, optional
         Called with one line per event (default: print to stderr).
 
@@ -121,11 +112,9 @@ def run_imagenet(
         output folder holding a run with other settings.
     """
     settings = settings or ImagenetSettings()
+    execution = execution or Execution(threads=None)
     log = log or (lambda line: print(line, file=sys.stderr))
     spec = model_spec(settings.model)
-    if threads is not None:
-        check_int("threads", threads)
-    check_cluster_options(workers, scheduler)
     origin = weights_origin(settings.model, weights, settings.seed)
     source = find_images(images, labels)
     n_augment = (
@@ -149,15 +138,8 @@ def run_imagenet(
         "n_augment": int(n_augment),
         "retinacodec_version": __version__,
     }
-    workspace = Workspace(output_dir, params, overwrite=overwrite, log=log, program=PROGRAM)
-    predictions = workspace.run(
-        "predictions",
-        lambda: {
-            "predictions": labelled(
-                predict(module, views, settings.batch_size, resolve_device(device), progress), source
-            )
-        },
-    )["predictions"]
+    workspace = Workspace(output_dir, params, overwrite=execution.overwrite, log=log, program=PROGRAM)
+    predictions = _predictions(workspace, module, views, settings.batch_size, device, execution.progress)
     log(
         f"top-1 accuracy of {settings.model} on {len(source.paths)} images ({source.description}): "
         f"{int(predictions['correct'].sum())}/{len(source.paths)} = {100 * top1_accuracy(predictions):.1f} %"
@@ -165,10 +147,8 @@ def run_imagenet(
     image_labels = np.asarray(source.labels)
     classes = analysis_steps.control_classes(image_labels, settings.control_classes, settings.seed)
     control_images = analysis_steps.control_set(image_labels, classes, settings.n_off_target, settings.seed)
-    threads = (
-        threads if threads is not None else (torch.get_num_threads() if workers is None and scheduler is None else 1)
-    )
-    with dask_client(workers, scheduler) as client:  # one cluster for every layer
+    threads = execution.chunk_threads()
+    with dask_client(execution.workers, execution.scheduler) as client:  # one cluster for every layer
         run = analysis_steps.LayerContext(
             settings,
             adapted,
@@ -179,13 +159,32 @@ def run_imagenet(
             classes,
             control_images,
             views.load(views.center(control_images)),
-            {"scheduler": client, "threads": threads},
+            Execution(scheduler=client, threads=threads, progress=execution.progress),
             device,
-            progress,
         )
         summaries = [_layer(workspace, run, alias, name) for alias, name in aliases.items()]
     summary = xr.concat(summaries, dim="layer", join="outer", combine_attrs="drop_conflicts")
-    summary.attrs = {
+    summary.attrs = _summary_attrs(run, origin)
+    _write_outputs(summary, workspace.folder)
+    return summary
+
+
+def _predictions(
+    workspace: Workspace, module: torch.nn.Module, views: Views, batch_size: int, device: str, progress: bool
+) -> xr.Dataset:
+    """Top-1 predictions of the center views, computed once per run folder."""
+    return workspace.run(
+        "predictions",
+        lambda: {
+            "predictions": labelled(predict(module, views, batch_size, resolve_device(device), progress), views.source)
+        },
+    )["predictions"]
+
+
+def _summary_attrs(run: analysis_steps.LayerContext, origin: dict) -> dict:
+    """Attrs of the summary over layers: model, weights provenance, accuracy, image counts, settings."""
+    settings, predictions, source = run.settings, run.predictions, run.views.source
+    return {
         "kind": "imagenet_summary",
         "model": settings.model,
         **origin,
@@ -193,18 +192,16 @@ def run_imagenet(
         "n_images": len(source.paths),
         "n_correct": int(predictions["correct"].sum()),
         "images": source.description,
-        "n_augment": int(n_augment),
-        "n_samples": len(views),
-        "control_classes": [int(c) for c in classes],
+        "n_augment": int(run.params["n_augment"]),
+        "n_samples": len(run.views),
+        "control_classes": [int(c) for c in run.classes],
         "control_fraction": float(settings.control_fraction),
-        "n_control_images": int(len(control_images)),
+        "n_control_images": int(len(run.control_images)),
         "threshold": analysis_steps.LABEL_THRESHOLD,
         "variance": 0.95,
-        "params": json.dumps(params),
+        "params": json.dumps(run.params),
         "retinacodec_version": __version__,
     }
-    _write_outputs(summary, workspace.folder)
-    return summary
 
 
 def _check_labels(module: torch.nn.Module, views: Views, model: str) -> None:

@@ -20,6 +20,7 @@ import xarray as xr
 
 from ...._progress import progress_bar
 from ...._validation import check_int
+from ....attribution.options import AttributionOptions
 from ....control.experiments import classifier_control
 from ....errors import RetinaCodecError
 from ....io import write_netcdf
@@ -28,16 +29,17 @@ from ....modes.compare import VARIABLES
 from ....modes.sae import SAE
 from ....modes.selection import associated_mode, top_channels
 from ....modes.workflow import fit_modes
-from ....parallel import Chunking, run_chunked
+from ....parallel import Chunking, Execution, run_chunked
 from ....parallel.contributions import ContributionJob
 from ....plots import save_figure
 from ....plots.control import plot_control
 from ....plots.modes import plot_modes
 from ....receptive_fields.maps import contribution_maps
+from ....receptive_fields.selection import ModeSelection
 from ..common.images import Views, denormalise
-from ..common.settings import ImagenetSettings
 from ..common.statistics import layer_statistics
 from .figures import plot_contribution_maps
+from .settings import ImagenetSettings
 
 LABEL_THRESHOLD = 0.2
 """Mode-class correlation above which a mode counts as class-specific (as in the paper)."""
@@ -66,12 +68,11 @@ class LayerContext:
         The control classes.
     control_images : numpy.ndarray
         Indices of the images of the control experiment; ``control_inputs`` their center views.
-    parallel : dict
-        ``workers``, ``scheduler``, ``threads`` of :func:`retinacodec.parallel.run_chunked`.
+    execution : Execution
+        Where the contribution chunks run and with how many threads
+        (:func:`retinacodec.parallel.run_chunked`); its ``progress`` shows every progress bar.
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    progress : bool
-        Show progress bars.
     """
 
     settings: ImagenetSettings
@@ -83,9 +84,13 @@ class LayerContext:
     classes: np.ndarray
     control_images: np.ndarray
     control_inputs: torch.Tensor
-    parallel: dict
+    execution: Execution
     device: str
-    progress: bool
+
+    @property
+    def progress(self) -> bool:
+        """Show progress bars."""
+        return self.execution.progress
 
 
 def control_classes(labels: np.ndarray, chosen: int | Sequence[int], seed: int) -> np.ndarray:
@@ -124,12 +129,11 @@ def contributions(run: LayerContext, alias: str, module_name: str, folder: Path)
     channel, sign), in resumable chunks under ``folder/contributions``."""
     s = run.settings
     options = {
-        "path": s.path,
         "n_steps": s.n_steps,
         "method": s.method,
-        "split": "sign",
         "batch_size": s.batch_size,
         "device": run.device,
+        "options": AttributionOptions(path=s.path, split="sign"),
     }
     params = {**{k: run.params[k] for k in CONTRIBUTION_PARAMS}, "job": "imagenet-contributions", "layer": module_name}
     job = ContributionJob(run.factory, module_name, "top", options)
@@ -140,8 +144,7 @@ def contributions(run: LayerContext, alias: str, module_name: str, folder: Path)
         folder / "contributions",
         params,
         data=lambda chunk: views.load(range(chunk.start, chunk.stop)),
-        progress=run.progress,
-        **run.parallel,
+        execution=run.execution,
     )
     sample_coords = [name for name, coord in result.coords.items() if coord.dims == ("sample",)]
     result = result.drop_vars(sample_coords).assign_coords(views.sample_coords())
@@ -232,15 +235,13 @@ def maps(run: LayerContext, alias: str, module_name: str, sae: SAE, loadings: xr
     result = contribution_maps(
         run.adapted,
         inputs,
-        module_name,
-        sae,
+        ModeSelection(sae, selected, module_name),
         target="top",
         method="gradient",
         n_steps=s.n_steps,
-        selected_modes=selected,
         batch_size=s.batch_size,
         device=run.device,
-        progress=run.progress,
+        options=AttributionOptions(progress=run.progress),
     )
     write_netcdf(result.assign_attrs(layer=alias, layer_module=module_name, model=s.model), folder / "maps.nc")
     predicted = run.predictions["predicted"].values
