@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import Any, cast
 
 from ..errors import RetinaCodecError
 from ._parsing import parse_ints, parse_times
@@ -79,11 +81,11 @@ def run(args: argparse.Namespace) -> None:
         model,
         stim,
         cells,
-        times,
+        cast(Sequence[float], times),  # irf takes the times as an array too
         method=args.method,
         n_steps=args.n_steps,
         layer=args.layer,
-        modes=modes,
+        modes=cast(Any, modes),  # irf takes Modes (it converts with Modes.coerce); its hint does not say so
         selected_modes=selected,
         batch_size=args.batch_size,
         device=args.device,
