@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -151,6 +152,11 @@ class CallableTarget(Target):
         return f"callable:{getattr(self.function, '__name__', type(self.function).__name__)}"
 
 
+TargetLike = Target | str | Callable[[torch.Tensor], torch.Tensor]
+"""What :func:`as_target` turns into a :class:`Target`: a Target, its text spelling, or a function
+mapping the output to one scalar per sample."""
+
+
 def parse_target(text: str) -> Target:
     """Read a target from its command-line spelling.
 
@@ -178,7 +184,7 @@ def parse_target(text: str) -> Target:
     raise RetinaCodecError(f"cannot read target {text!r}; expected 'top', 'class:K', 'cell:I' or 'type:NAME'")
 
 
-def as_target(target: Target | str | Callable[[torch.Tensor], torch.Tensor]) -> Target:
+def as_target(target: TargetLike) -> Target:
     """Turn a :class:`Target`, its text spelling, or a function (output -> (N,)) into a Target."""
     if isinstance(target, Target):
         return target
@@ -192,13 +198,13 @@ def as_target(target: Target | str | Callable[[torch.Tensor], torch.Tensor]) -> 
     )
 
 
-def as_targets(target: Target | str | Callable | Sequence) -> list[Target]:
+def as_targets(target: TargetLike | Sequence[TargetLike]) -> list[Target]:
     """Like :func:`as_target`, for one target or a list of them (a non-empty list)."""
     if isinstance(target, (list, tuple)):
         if not target:
             raise RetinaCodecError("the list of targets is empty; expected at least one target")
         return [as_target(t) for t in target]
-    return [as_target(target)]
+    return [as_target(cast(TargetLike, target))]  # another sequence is refused by as_target
 
 
 def resolve_cells(cells: int | Sequence[int] | None, model: nn.Module, output: torch.Tensor) -> list[int]:
@@ -224,10 +230,10 @@ def resolve_cells(cells: int | Sequence[int] | None, model: nn.Module, output: t
     """
     if cells is None:
         return list(range(output.shape[1]))
-    listed = [cells] if np.ndim(cells) == 0 else list(np.asarray(cells, dtype=object).ravel())
+    listed: list[Any] = [cells] if np.ndim(cells) == 0 else list(np.asarray(cells, dtype=object).ravel())
     if not listed:
         raise RetinaCodecError(f"no cells asked for; expected cell indices in 0..{output.shape[1] - 1}")
     listed = [int(c) if isinstance(c, np.integer) else c for c in listed]
-    for cell in listed:
+    for cell in listed:  # Cell.bind refuses anything but an int cell index
         Cell(cell).bind(model, output)
     return listed

@@ -42,7 +42,7 @@ def parse_times(text: str, frame_rate_hz: float) -> np.ndarray:
     RetinaCodecError
         For an item that is neither a number nor a range with ``start <= stop`` and ``step > 0``.
     """
-    times = []
+    times: list[list[float] | np.ndarray] = []
     for item in text.split(","):
         try:
             bounds = [float(value) for value in item.split(":")]

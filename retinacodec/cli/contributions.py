@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> None:
             **options,
         )
     else:
-        result = contributions(load(args.model), stim, args.layer, target, **options)
+        result = cast("xr.Dataset", contributions(load(args.model), stim, args.layer, target, **options))  # one layer
     write_netcdf(result, args.output)
     error = abs(result["completeness_error"]).max().item()
     print(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import cast
 
 from ..errors import RetinaCodecError
 from ._parsing import parse_ints, parse_times
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> None:
         model,
         stim,
         cells,
-        times,
+        cast(Sequence[float], times),  # irf takes the times as an array too
         method=args.method,
         n_steps=args.n_steps,
         modes=None if modes is None else ModeSelection(modes, selected, args.layer),

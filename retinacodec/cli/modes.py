@@ -38,11 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec modes`` with its parsed arguments."""
+    import xarray as xr
+
     from ..io import read_netcdf, write_netcdf
     from ..modes.workflow import fit_modes
 
     data = read_netcdf(args.contributions)
-    if not hasattr(data, "data_vars") or args.variable not in data:
+    if not isinstance(data, xr.Dataset) or args.variable not in data:
         raise RetinaCodecError(
             f"{args.contributions} holds no '{args.variable}' variable; expected a contributions "
             "file written by 'retinacodec contributions'"

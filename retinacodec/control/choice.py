@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from torch import nn
 from ..attribution.routed import check_layer_channels
 from ..errors import RetinaCodecError
 from ..models.adapter import adapt
-from ..models.registry import windows
+from ..models.registry import RetinaModel, windows
 from ..modes.result import Modes
 from ..modes.selection import associated_mode, control_target, modes_layer, top_channels
 from .curves.retina import target_rankings
@@ -126,7 +127,7 @@ def choose_channels(
     """
     if not sources:
         raise RetinaCodecError("no modes given; expected at least one set of modes")
-    inputs, _ = windows(model, stimulus)  # also checks that the stimulus fits the model
+    inputs, _ = windows(cast(RetinaModel, model), stimulus)  # also checks that the stimulus fits the model
     adapted = adapt(model)
     choices = {}
     for source in sources:
@@ -142,6 +143,7 @@ def choose_channels(
         mode, rule, target = _mode_for(source, target)
         channels = top_channels(weights, mode, fraction)
         choices[source.variable] = ChannelChoice(source.name, mode, rule, channels, weights.sizes["channel"])
+    assert layer is not None  # set from the first source on
     return ControlChoice(layer, target, fraction, choices)
 
 
@@ -160,7 +162,7 @@ def curve_rankings(
     if not sources:
         raise RetinaCodecError("no modes given; expected at least one set of modes")
     adapted = adapt(model)
-    rankings = {}
+    rankings: dict[str, dict[str, np.ndarray]] = {}
     for source in sources:
         if source.modes.loadings is None:
             raise RetinaCodecError(
@@ -173,6 +175,7 @@ def curve_rankings(
             rankings[source.variable] = target_rankings(source.modes)
         except RetinaCodecError as exc:
             raise RetinaCodecError(f"{source.name}: {exc}") from None
+    assert layer is not None  # set from the first source on
     return layer, rankings
 
 

@@ -11,6 +11,7 @@ results (see :func:`retinacodec.plots.control.plot_control`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -25,9 +26,9 @@ from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..metrics import column_correlation
 from ..models.adapter import AdaptedModel, adapt
-from ..models.registry import windows
+from ..models.registry import RetinaModel, windows
 from ..targets import resolve_cells
-from .hooks import _channel_positions, ablate, preserve
+from .hooks import Channels, _channel_positions, ablate, preserve
 
 INTERVENTIONS = ("none", "ablate", "preserve")
 """Conditions of the control experiments: unperturbed, named channels zeroed, all others zeroed."""
@@ -46,7 +47,7 @@ def _outputs(model: AdaptedModel, inputs: torch.Tensor, batch_size: int, dtype: 
         )
 
 
-def _perturbations(model: AdaptedModel, layer: str, channels: Mapping[str, Sequence[int]]):
+def _perturbations(model: AdaptedModel, layer: str, channels: Mapping[str, Channels]):
     """(selection, intervention, context manager) for ablation and preservation of every selection."""
     if not channels:
         raise RetinaCodecError(
@@ -64,7 +65,7 @@ def _perturbations(model: AdaptedModel, layer: str, channels: Mapping[str, Seque
 def _outputs_under(
     model: AdaptedModel,
     layer: str,
-    channels: Mapping[str, Sequence[int]],
+    channels: Mapping[str, Channels],
     inputs: torch.Tensor,
     batch_size: int,
     dtype: torch.dtype,
@@ -84,7 +85,7 @@ def _outputs_under(
     return outputs
 
 
-def _selection_coords(channels: Mapping[str, Sequence[int]]) -> dict:
+def _selection_coords(channels: Mapping[str, Channels]) -> dict:
     return {"selection": list(channels), "intervention": list(INTERVENTIONS)}
 
 
@@ -93,7 +94,7 @@ def classifier_control(
     images,
     labels,
     layer: str,
-    channels: Mapping[str, Sequence[int]],
+    channels: Mapping[str, Channels],
     target_class: int,
     batch_size: int = 64,
     device: str | torch.device = "cpu",
@@ -111,7 +112,7 @@ def classifier_control(
         (image,) true class of each image.
     layer : str
         Layer whose channels are silenced.
-    channels : mapping of str to sequence of int
+    channels : mapping of str to sequence of int or numpy.ndarray
         Named channel selections, e.g. ``{"contribution": top_channels(c_modes, m1),
         "activation": top_channels(a_modes, m2)}``.
     target_class : int
@@ -201,7 +202,7 @@ def retina_control(
     model: nn.Module,
     stimulus: xr.DataArray,
     layer: str,
-    channels: Mapping[str, Sequence[int]],
+    channels: Mapping[str, Channels],
     cells: int | Sequence[int] | None = None,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
@@ -217,7 +218,7 @@ def retina_control(
         (time, y, x) contrast at the model's frame rate and size.
     layer : str
         Layer whose channels are silenced (e.g. ``"bipolar"``, ``"amacrine"``).
-    channels : mapping of str to sequence of int
+    channels : mapping of str to sequence of int or numpy.ndarray
         Named channel selections (e.g. contribution-mode and activation-mode channels).
     cells : int or sequence of int, optional
         Cells to report (all by default).
@@ -251,7 +252,7 @@ def retina_control(
     batch_size = check_int("batch_size", batch_size)
     device = resolve_device(device)
     with evaluating(adapted.module, device) as dtype:
-        inputs, times = windows(adapted.module, stimulus)
+        inputs, times = windows(cast(RetinaModel, adapted.module), stimulus)  # a retina model, as the docstring asks
         cell_list = resolve_cells(cells, adapted.module, _outputs(adapted, inputs[:1], 1, dtype))  # before the runs
         rates = _outputs_under(adapted, layer, channels, inputs, batch_size, dtype, progress)
         unperturbed = next(iter(rates.values()))

@@ -13,8 +13,12 @@ from torch import nn
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, adapt
 
+Channels = Sequence[int] | np.ndarray
+"""Channel indices along a layer's channel axis: a sequence of int, or an int array such as
+:func:`retinacodec.modes.selection.top_channels` returns."""
 
-def _channel_positions(channels: Sequence[int]) -> np.ndarray:
+
+def _channel_positions(channels: Channels) -> np.ndarray:
     positions = np.asarray(channels).ravel()
     if positions.size and (not np.issubdtype(positions.dtype, np.integer) or positions.min() < 0):
         raise RetinaCodecError(f"channels {list(positions)}; expected non-negative integer channel indices")
@@ -22,7 +26,7 @@ def _channel_positions(channels: Sequence[int]) -> np.ndarray:
 
 
 @contextmanager
-def _zeroed(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int], keep: bool) -> Iterator[None]:
+def _zeroed(model: nn.Module | AdaptedModel, layer: str, channels: Channels, keep: bool) -> Iterator[None]:
     adapted = adapt(model)
     module = adapted.module.get_submodule(adapted.resolve(layer))
     positions = _channel_positions(channels)
@@ -49,7 +53,7 @@ def _zeroed(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int]
 
 
 @contextmanager
-def ablate(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int]) -> Iterator[None]:
+def ablate(model: nn.Module | AdaptedModel, layer: str, channels: Channels) -> Iterator[None]:
     """Zero the named channels of a layer's output while the context is open.
 
     Parameters
@@ -59,7 +63,7 @@ def ablate(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int])
         the block raises).
     layer : str
         Layer name or alias (see :func:`retinacodec.models.adapt`).
-    channels : sequence of int
+    channels : sequence of int or numpy.ndarray
         Channel indices along the layer's channel axis.
 
     Raises
@@ -78,7 +82,7 @@ def ablate(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int])
 
 
 @contextmanager
-def preserve(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int]) -> Iterator[None]:
+def preserve(model: nn.Module | AdaptedModel, layer: str, channels: Channels) -> Iterator[None]:
     """Zero every channel of a layer's output except the named ones while the context is open.
 
     Parameters
@@ -87,7 +91,7 @@ def preserve(model: nn.Module | AdaptedModel, layer: str, channels: Sequence[int
         The network (a forward hook on the layer, removed on exit, also when the block raises).
     layer : str
         Layer name or alias.
-    channels : sequence of int
+    channels : sequence of int or numpy.ndarray
         Channel indices to keep; ``preserve(model, layer, range(n_channels))`` changes nothing.
 
     Raises

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from .._progress import progress_bar
 from ..device import device_for, evaluating
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, adapt
-from ..models.registry import predict
+from ..models.registry import RetinaModel, predict
 
 
 @dataclass
@@ -129,7 +129,7 @@ class PassCache:
         self._check_open()
         if key not in self._values:
             self._values[key] = (keep, compute())
-        return self._values[key][1]
+        return cast(T, self._values[key][1])  # what compute() returned for this key
 
     def _check_open(self) -> None:
         if self._closed:
@@ -213,7 +213,9 @@ def _record_layer(
     parts: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda mod, inputs, output: parts.append(output.detach().cpu().clone()))
     try:
-        rates = predict(adapted.module, stimulus, batch_size=batch_size, progress=progress, device=device)
+        rates = predict(
+            cast(RetinaModel, adapted.module), stimulus, batch_size=batch_size, progress=progress, device=device
+        )
     finally:
         handle.remove()
     activation = torch.cat(parts) if parts else torch.empty(0)
@@ -294,6 +296,9 @@ def scaled_mean_rates(
     def key(channels: tuple[int, ...]) -> Callable[[], tuple]:
         return lambda: ("rates", id(recording), layer, float(gain), channels, batch_size, str(device))
 
+    def held(channels: tuple[int, ...]) -> Callable[[], np.ndarray]:
+        return lambda: computed[channels]
+
     missing = list(dict.fromkeys(c for c in sets if cache is None or not cache.holds(key(c)())))
     target = device_for(adapted.module, device)
     computed: dict[tuple[int, ...], np.ndarray] = {}
@@ -327,12 +332,7 @@ def scaled_mean_rates(
             )
             computed = dict(zip(missing, passes))
     return (
-        np.stack(
-            [
-                remembered(cache, key(channels), lambda channels=channels: computed[channels], recording)
-                for channels in sets
-            ]
-        )
+        np.stack([remembered(cache, key(channels), held(channels), recording) for channels in sets])
         if sets
         else np.empty((0, recording.rates.sizes["cell"]))
     )
@@ -355,7 +355,8 @@ def leading_convolution(steps: list[Callable]) -> tuple[nn.Conv2d, list[Callable
     """
     first, rest = (steps[0], steps[1:]) if steps else (None, [])
     if isinstance(first, nn.Sequential) and len(first):
-        first, rest = first[0], [*first[1:], *rest]
+        rest = [*first[1:], *rest]
+        first = first[0]
     if isinstance(first, nn.Conv2d) and first.groups == 1 and first.padding_mode == "zeros":
         return first, rest
     return None
@@ -403,9 +404,12 @@ def masked_mean_rates(
     for channels in progress_bar(sets, desc=description, unit="set", progress=progress):
         mask = torch.ones(1, activation.shape[1], 1, 1, dtype=dtype, device=target)
         mask[0, list(channels)] = gain
-        total = sum(
-            downstream(activation[start : start + batch_size].to(device=target, dtype=dtype) * mask).double().sum(0)
-            for start in range(0, activation.shape[0], batch_size)
+        total = cast(  # a tensor: a recording holds at least one window
+            torch.Tensor,
+            sum(
+                downstream(activation[start : start + batch_size].to(device=target, dtype=dtype) * mask).double().sum(0)
+                for start in range(0, activation.shape[0], batch_size)
+            ),
         )
         results.append((total / activation.shape[0]).cpu().numpy())
     return results
@@ -449,6 +453,7 @@ def _linear_mean_rates(
             rows.append(hidden.double().sum(0))
         summed = torch.stack(rows)
         totals = summed if totals is None else totals + summed
+    assert totals is not None  # a recording holds at least one window
     return list((totals / activation.shape[0]).cpu().numpy())
 
 

@@ -114,7 +114,7 @@ def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -
             chosen[channels].reason += f"; {reason}"
         elif channels not in chosen and len(chosen) < max_hypotheses:
             chosen[channels] = Candidate(channels, reason)
-    for mode in live:
+    for mode in live.tolist():
         if channel_sets[mode] in chosen:
             candidate = chosen[channel_sets[mode]]
             candidate.modes.append(int(mode_ids[mode]))

@@ -9,6 +9,8 @@ errors.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import xarray as xr
 
@@ -114,7 +116,8 @@ def categories(change: xr.DataArray, baseline: xr.DataArray, recording_s: float,
     """
     mean_change = by_type(change)
     z = effect_z(mean_change, by_type(baseline), recording_s, type_counts(baseline))
-    category = (np.sign(mean_change) * (z >= z_min)).astype(np.int8)
+    direction = cast(xr.DataArray, np.sign(mean_change))  # xarray implements numpy's ufuncs
+    category = (direction * (z >= z_min)).astype(np.int8)
     category.attrs = {"long_name": "direction of each type's mean change that would be seen (+1, 0, -1)"}
     return category
 

@@ -199,7 +199,7 @@ def _selected(
         if matched is not None and settings.inhibitory and settings.gain == 0
         else []
     )
-    if not inhibiting:
+    if matched is None or not inhibiting:
         return chosen, [False] * len(chosen)
     among = matched.among(inhibiting)
     inhibition = _on_route(_narrowed_to_pathways(candidate_sets, among, settings), among, settings.match)

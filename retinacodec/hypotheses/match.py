@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..control.recorded import LayerRecording, PassCache, activity_at, remembered, stimulus_key
+from ..errors import RetinaCodecError
 from ..metrics import correlation_matrix, standardised
 
 PATHWAY_NAMES = {
@@ -107,7 +108,7 @@ def silenced_pathways(connections, pathways: Sequence[str]) -> list[tuple[int, .
     between pathways are followed.
     """
     names = list(pathways)
-    excites = {name: set() for name in names}
+    excites: dict[str, set[str]] = {name: set() for name in names}
     for source, target, sign in zip(
         connections["source"].values, connections["target"].values, connections["sign"].values
     ):
@@ -295,6 +296,8 @@ class PathwayMatch:
         cells = retina.cells
         positions = np.unique(np.stack([cells["y"].values, cells["x"].values], axis=1), axis=0)
         stimulus = recording.stimulus
+        if stimulus is None:
+            raise RetinaCodecError("the recording holds no stimulus; expected a recording made by record_layer")
         activity = remembered(
             cache,
             lambda: ("interneurons", id(retina), stimulus_key(stimulus), positions.tobytes()),

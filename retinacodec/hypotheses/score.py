@@ -125,7 +125,7 @@ def test(
     return score(tested)
 
 
-test.__test__ = False  # not a pytest test function
+test.__dict__["__test__"] = False  # not a pytest test function (an attribute functions do not declare)
 
 
 TYPE_ERRORS = ("right", "side effect", "missed", "wrong sign")

@@ -127,8 +127,11 @@ class Workspace:
                     "settings; expected the same inputs to resume (pass --overwrite to replace it)"
                 )
         self.folder.mkdir(parents=True, exist_ok=True)
-        resumed = previous is not None and not overwrite and previous.get("fingerprint") == self.fingerprint
-        self.steps: dict = dict(previous["steps"]) if resumed else {}
+        self.steps: dict = (
+            dict(previous["steps"])
+            if previous is not None and not overwrite and previous.get("fingerprint") == self.fingerprint
+            else {}
+        )
         self.resumed: list[str] = []
         self._save()
 
@@ -187,10 +190,15 @@ class Workspace:
                 files[name] = {"file": value.as_posix(), "kind": "file"}
                 continue
             file, kind = f"{name}.nc", _saved_kind(value)
-            if kind is None:
+            if isinstance(value, (xr.Dataset, xr.DataArray)):
                 write_netcdf(value, self.folder / file)
-            else:
+            elif kind is not None:
                 value.save(self.folder / file)
+            else:
+                raise RetinaCodecError(
+                    f"step {step!r} returned a {type(value).__name__} as {name!r}; expected an xarray Dataset "
+                    "or DataArray, a result of a registered kind or the path of a file it wrote"
+                )
             files[name] = {"file": file, "kind": kind or "netcdf"}
         for entry in files.values():
             entry["sha256"] = file_digest(self.folder / entry["file"])
@@ -198,12 +206,15 @@ class Workspace:
         self.steps[step] = {"outputs": files, "seconds": seconds}
         self._save()
         self.log(f"{step}: done in {seconds:.0f} s")
-        return self._load(self.steps[step])
+        written = self._load(self.steps[step])
+        if written is None:
+            raise RetinaCodecError(f"{step}: the files just written in {self.folder} do not read back unchanged")
+        return written
 
     def _load(self, record: dict) -> dict[str, Result] | None:
         """The outputs of a finished step, or None when a file is missing, changed or unreadable (or
         of a kind no class is registered for)."""
-        loaded = {}
+        loaded: dict[str, Result] = {}
         for name, entry in record["outputs"].items():
             path = self.folder / entry["file"]
             if not path.is_file() or file_digest(path) != entry["sha256"]:

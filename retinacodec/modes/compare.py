@@ -9,6 +9,7 @@ variables are compared).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import xarray as xr
@@ -100,7 +101,7 @@ def dimensions_for_variance(values: np.ndarray, variance: float = 0.95) -> int:
         raise RetinaCodecError(f"variance={variance}; expected a fraction in (0, 1]")
     ratios = PCA().fit(np.asarray(values, dtype=np.float64)).explained_variance_ratio_
     cumulative = np.cumsum(ratios)
-    return int(min(np.searchsorted(cumulative, variance - 1e-12) + 1, len(ratios)))
+    return min(int(np.searchsorted(cumulative, variance - 1e-12)) + 1, len(ratios))
 
 
 def label_correlation(loadings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +201,9 @@ def pca_dimensions(
     return result.assign_attrs(analysis="pca_dimensions", variance=variance)
 
 
-def mode_labels(loadings: xr.DataArray | np.ndarray, labels: str | Sequence, threshold: float = 0.2) -> xr.Dataset:
+def mode_labels(
+    loadings: xr.DataArray | np.ndarray, labels: str | Sequence | np.ndarray, threshold: float = 0.2
+) -> xr.Dataset:
     """How class- or cell-type-specific each mode is.
 
     Parameters
@@ -385,7 +388,7 @@ def _layers(data: xr.Dataset | Mapping[str, xr.Dataset]) -> dict[str, xr.Dataset
     if isinstance(data, xr.Dataset):
         return {str(data.attrs.get("layer", "layer")): data}
     if isinstance(data, Mapping) and data and all(isinstance(d, xr.Dataset) for d in data.values()):
-        return {str(name): ds for name, ds in data.items()}
+        return {str(name): cast(xr.Dataset, ds) for name, ds in data.items()}  # checked just above
     raise RetinaCodecError(
         f"got {type(data).__name__}; expected a contributions Dataset or a non-empty mapping layer name -> Dataset"
     )

@@ -181,7 +181,7 @@ class Modes:
             atoms = atoms.unstack("feature")
         if set(atoms.dims) not in DICTIONARY_DIMS:
             raise _dims_error(atoms.dims)
-        weights = np.abs(atoms.astype(float))
+        weights = abs(atoms.astype(float))
         if "sign" in weights.dims:
             weights = weights.sum("sign")
         weights = weights.transpose("mode", "channel")

@@ -6,6 +6,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -271,6 +272,7 @@ class SAE(TransformerMixin, BaseEstimator):
                     stale += 1
                 if self.early_stopping and stale >= self.n_iter_no_change:
                     break
+            assert kept is not None  # kept at the first epoch (epochs >= 1)
             if self.history_[-1] > kept[0]:  # the last epoch was not the best: go back to the best's start
                 self._network.load_state_dict(kept[1])
             self._finish(data, x)
@@ -450,7 +452,7 @@ class SAE(TransformerMixin, BaseEstimator):
         codes, reconstruction = self._encode(x)
         self.r2_ = _r2(data.values, reconstruction * self.scale_)
         self.l0_ = float((codes > 0).sum(1).mean())
-        self.dead_modes_ = ~(codes > 0).any(0)
+        self.dead_modes_ = cast(np.ndarray, ~(codes > 0).any(0))  # (mode,): codes are (sample, mode)
 
     # --------------------------------------------------------------- transforms
     def transform(self, X) -> np.ndarray | xr.DataArray:
@@ -470,7 +472,7 @@ class SAE(TransformerMixin, BaseEstimator):
         """
         data = self._validated(X)
         codes, _ = self._encode(torch.from_numpy(data.values / self.scale_))
-        if not data.labeled:
+        if data.samples is None:  # not labeled
             return codes
         return label_matrix(codes, data.samples, "mode", self._provenance())
 

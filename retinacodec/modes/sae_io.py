@@ -114,7 +114,9 @@ def read_sae(path: str | os.PathLike) -> SavedSAE:
         params=sae_params(ds.attrs),
         modes=ds["modes"],
         weights={
-            name[len(WEIGHT_PREFIX) :]: ds[name].values for name in ds.data_vars if str(name).startswith(WEIGHT_PREFIX)
+            str(name)[len(WEIGHT_PREFIX) :]: ds[name].values
+            for name in ds.data_vars
+            if str(name).startswith(WEIGHT_PREFIX)
         },
         history=ds["history"].values,
         dead_modes=ds["dead_modes"].values.astype(bool),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import xarray as xr
@@ -66,7 +67,7 @@ def fit_modes(
         )
     stability_fits = check_int("stability_fits", stability_fits, minimum=0)
     sae = SAE(**sae_params).fit(contributions)
-    loadings = sae.transform(contributions)
+    loadings = cast(xr.DataArray, sae.transform(contributions))  # labeled input, labeled loadings
     inputs = net_values(contributions, sae.variable)
     result = xr.Dataset(
         {

@@ -73,7 +73,7 @@ def plot_modes(
             vmax=vmax,
         )
         ax.set_title(title)
-        ax.set_xlabel(panel.dims[1])
+        ax.set_xlabel(str(panel.dims[1]))
         ax.set_ylabel("mode")
         _label_axis(ax.set_yticks, ax.set_yticklabels, [str(m) for m in panel["mode"].values])
         _label_axis(ax.set_xticks, ax.set_xticklabels, [str(c) for c in panel[panel.dims[1]].values])
@@ -229,7 +229,7 @@ def _modes_array(modes: Modes) -> xr.DataArray:
 def _sign_panels(atoms: xr.DataArray) -> list[tuple[str, xr.DataArray, str]]:
     """(title, (mode, channel) array, colour map for non-negative weights): one per sign for
     split-sign modes, else one."""
-    feature = atoms.dims[1]
+    feature = str(atoms.dims[1])
     if "sign" in atoms.coords and atoms["sign"].dims == (feature,):
         unstacked = atoms.unstack(feature)
         return [

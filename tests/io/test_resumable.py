@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 
 from retinacodec import RetinaCodecError
+from retinacodec.io import resumable
 from retinacodec.io.resumable import Workspace, register_result_kind
 
 
@@ -70,3 +71,29 @@ def test_a_step_of_an_unregistered_kind_is_computed_again(tmp_path):
     assert again.resumed == []
     with pytest.raises(RetinaCodecError, match="result kind 'netcdf' is built in"):
         register_result_kind("netcdf", Workspace)
+
+
+def test_a_step_must_return_results_a_workspace_can_keep(tmp_path):
+    workspace = Workspace(tmp_path, {"a": 1}, log=lambda line: None)
+    with pytest.raises(RetinaCodecError, match="step 'step' returned a list as 'numbers'; expected an xarray"):
+        workspace.run("step", lambda: {"numbers": [1.0, 2.0]})
+    assert "step" not in workspace.steps
+
+
+class _Unreadable:
+    """A saved result whose files never read back."""
+
+    def save(self, path):
+        path.write_text("saved")
+        return path
+
+    @classmethod
+    def load(cls, path):
+        raise ValueError("unreadable")
+
+
+def test_files_that_do_not_read_back_after_writing_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(resumable.RESULT_KINDS, "unreadable", _Unreadable)
+    workspace = Workspace(tmp_path, {"a": 1}, log=lambda line: None)
+    with pytest.raises(RetinaCodecError, match="step: the files just written in .* do not read back"):
+        workspace.run("step", lambda: {"result": _Unreadable()})

@@ -85,7 +85,9 @@ def _masked_correct(
             image_index = torch.as_tensor(pairs[start : start + batch_size, 1], device=activation.device)
             rows = activation.index_select(0, image_index) * masks[mask_index].reshape(-1, *shape[1:])
             context = (
-                select_rows(capture.context, image_index, activation.shape[0]) if downstream.needs_context else None
+                select_rows(capture.context, image_index, activation.shape[0])
+                if downstream.needs_context and capture.context is not None
+                else None  # without a recorded context, downstream refuses to run
             )
             predicted = downstream(rows, context).argmax(1)
             correct[start : start + batch_size] = (predicted == labels[image_index]).cpu().numpy()
@@ -183,6 +185,7 @@ def classifier_control_curves(
             stop = min(labels.size, start + capture_size)
             with torch.no_grad():
                 capture = adapted.capture(images[start:stop], layer)
+            assert capture.output is not None  # the pass ran to the end (stop=False)
             unperturbed[start:stop] = (capture.output.argmax(1) == target[start:stop]).cpu().numpy()
             block = pairs[(pairs[:, 1] >= start) & (pairs[:, 1] < stop)]
             grid[block[:, 0], block[:, 1]] = _masked_correct(

@@ -25,6 +25,7 @@ from ...modes.result import Modes
 from ...modes.sae import SAE
 from ...modes.selection import associated_mode, top_channels
 from ..experiments import CURVE_INTERVENTIONS
+from ..hooks import Channels
 from ..recorded import record_layer, scaled_mean_rates
 
 """Silence the k channels, or silence every other channel."""
@@ -134,7 +135,7 @@ def retina_control_curves(
     model: nn.Module,
     stimulus: xr.DataArray,
     layer: str,
-    rankings: Mapping[str, Mapping[str, Sequence[int]]],
+    rankings: Mapping[str, Mapping[str, Channels]],
     settings: CurveSettings | None = None,
     *,
     labels: Sequence | None = None,

@@ -146,6 +146,7 @@ def _run_virtual_retina(
             "virtual retina, or --nwb RECORDING"
         )
     _check_layers(model, settings.layers)
+    assert isinstance(model, RetinaCNN)  # an LN model has no layers: _check_layers refused it
     seeds = list(range(settings.seed, settings.seed + 4))
     used = sorted(set(seeds) & _training_seeds(checkpoint))
     if used:
@@ -195,6 +196,7 @@ def _run_recording(
         lambda: steps.train_on_recording(workspace.folder, stimulus, spikes, settings, progress, placement.device),
     )
     model, baseline = (load(workspace.path("model") / kind, device=placement.device) for kind in ("cnn", "ln"))
+    assert isinstance(model, RetinaCNN)  # trained as one by train_on_recording
     if heldout.sizes["time"] < model.history:
         raise RetinaCodecError(
             f"the held-out part of {nwb} has {heldout.sizes['time']} frames; expected at least "

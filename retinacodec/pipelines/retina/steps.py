@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -138,7 +139,7 @@ def layer_contributions(
     same result."""
     cells = [Cell(i) for i in range(model.n_cells)]
     parts = snippets(stimulus, model.history, settings)
-    options = dict(
+    options: dict[str, Any] = dict(
         n_steps=settings.ig_steps,
         batch_size=settings.batch_size,
         device=device,
@@ -148,7 +149,7 @@ def layer_contributions(
         return {
             f"contributions_{layer}": xr.concat(
                 [
-                    contributions(model, part, layer, cells, **options)
+                    cast(xr.Dataset, contributions(model, part, layer, cells, **options))  # one layer
                     for part in progress_bar(parts, desc=f"contributions of {layer}", unit="stretch", progress=progress)
                 ],
                 dim="sample",
@@ -249,7 +250,7 @@ def mode_irfs(
         device=device,
         options=AttributionOptions(progress=progress),
     )
-    return {"irf": modes_by_share(result, settings.irf_min_share, settings.irf_modes)}
+    return {"irf": modes_by_share(cast(xr.Dataset, result), settings.irf_min_share, settings.irf_modes)}  # with modes
 
 
 CELL_TARGETS = 4
@@ -265,9 +266,12 @@ def _control_mode(modes: xr.Dataset, target: str, labels: np.ndarray, label) -> 
         return int(np.argmax(np.abs(np.asarray(modes["modes"].values)).sum(axis=1))), "largest atom (no mode varies)"
 
 
-def _rankings(found: dict, layer: str, kind: str, labels: np.ndarray, targets: list) -> tuple[dict, list[str]]:
+def _rankings(
+    found: dict, layer: str, kind: str, labels: np.ndarray, targets: list
+) -> tuple[dict[str, dict[str, np.ndarray]], list[str]]:
     """Per mode source, per target: the layer's channels ranked by the mode most tied to the target."""
-    rankings, rules = {}, []
+    rankings: dict[str, dict[str, np.ndarray]] = {}
+    rules: list[str] = []
     for variable, suffix in MODE_SOURCES:
         rankings[variable] = {}
         for label in targets:
