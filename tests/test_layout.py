@@ -14,7 +14,7 @@ RANKS = {
     **dict.fromkeys(
         ["errors", "_validation", "metrics", "device", "targets", "_progress", "_lazy", "_optional", "shipped"], 0
     ),
-    "io": 1,
+    "io": 1,  # knows files, never the classes it saves: every stage may read and write through it
     "stimuli": 2,
     "models": 3,
     "attribution": 4,
