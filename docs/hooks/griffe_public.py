@@ -1,19 +1,20 @@
-"""Griffe extension for the API reference: public names where users import them, Sphinx roles as code.
+"""Griffe extension for the API reference: public names where users import them, docstrings in Markdown.
 
 - A package that loads its names lazily (``retinacodec.models``, ``retinacodec.control``, ...; see
   ``retinacodec._lazy``) holds them in its ``__all__`` but not in its source, so static analysis does
-  not see them. Each such name becomes an alias of the object it names, found by importing it, so that
-  ``::: retinacodec.models.load`` documents ``retinacodec.models.registry.load``.
+  not see them. Each such name becomes an alias of the object it names, read from the package's
+  ``lazy_getattr`` map, so that ``::: retinacodec.models.load`` documents
+  ``retinacodec.models.registry.load``.
 - Docstrings name other objects with Sphinx roles (``:func:`generate```); Markdown shows those as
-  code spans.
+  code spans. Their maths (``:math:`x``` and ``.. math::`` blocks) becomes ``\\(x\\)`` and ``$$``
+  blocks, which the site typesets (``pymdownx.arithmatex`` and MathJax).
 """
 
 from __future__ import annotations
 
 import ast
-import importlib
-import inspect
 import re
+from pathlib import Path
 from typing import Any
 
 import griffe
@@ -22,24 +23,58 @@ ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|exc|obj|const):`(~?)\.?([^
 """A Sphinx cross-reference role; group 1 is ``~`` where only the last name is shown, group 2 the target."""
 
 
+INLINE_MATH = re.compile(r":math:`([^`]+)`")
+"""Inline maths; group 1 is the TeX."""
+MATH_BLOCK = re.compile(r"^( *)\.\. math::[ ]*(.*)$")
+"""The first line of a maths block; group 1 is its indent, group 2 the TeX on that line."""
+
+
+def _maths(text: str) -> str:
+    """``text`` with its maths in the site's notation: inline roles as ``\\(x\\)``, each block (the
+    directive's line and the lines after it up to a blank line) between ``$$`` lines."""
+    lines, out = text.splitlines(), []
+    i = 0
+    while i < len(lines):
+        block = MATH_BLOCK.match(lines[i])
+        if block is None:
+            out.append(lines[i])
+            i += 1
+            continue
+        indent, tex = block.group(1), [block.group(2)] if block.group(2) else []
+        i += 1
+        while i < len(lines) and lines[i].strip():
+            tex.append(lines[i].strip())
+            i += 1
+        out += ["", f"{indent}$$", *(f"{indent}{line}" for line in tex), f"{indent}$$", ""]
+    return INLINE_MATH.sub(lambda m: f"\\({m.group(1)}\\)", "\n".join(out))
+
+
 def _code(role: re.Match) -> str:
     """The code span a Sphinx role shows."""
     target = role.group(2)
     return f"`{target.split('.')[-1] if role.group(1) else target}`"
 
 
-def _defining_module(package: griffe.Module, name: str, value: Any) -> str | None:
-    """Dotted name of the module that defines ``value`` (the public ``name`` of ``package``)."""
-    if inspect.isfunction(value) or inspect.isclass(value):
-        return value.__module__
-    lazy = package.members.get("_ATTRIBUTES")
-    if lazy is not None and not lazy.is_alias and lazy.value is not None:
-        return ast.literal_eval(str(lazy.value)).get(name)
-    return None
+def _lazy_names(module: griffe.Module) -> dict[str, str]:
+    """Public name -> defining module, read from the module's ``lazy_getattr(__name__, NAMES, ...)``
+    call (``NAMES`` a dict literal, or the name of one assigned in the module)."""
+    tree = ast.parse(Path(str(module.filepath)).read_text())
+    assigned = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_getattr" and len(node.args) > 1:
+            names = node.args[1]
+            return ast.literal_eval(assigned[names.id] if isinstance(names, ast.Name) else names)
+    return {}
 
 
 class PublicNames(griffe.Extension):
-    """Aliases for lazily loaded public names, and Sphinx roles rewritten as code spans."""
+    """Aliases for lazily loaded public names; Sphinx roles as code spans and maths for MathJax."""
 
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         for module in _modules(pkg):
@@ -47,17 +82,14 @@ class PublicNames(griffe.Extension):
 
     def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = ROLE.sub(_code, obj.docstring.value)
+            obj.docstring.value = _maths(ROLE.sub(_code, obj.docstring.value))
 
     @staticmethod
     def _add_lazy_names(module: griffe.Module) -> None:
         if "__getattr__" not in module.members:
             return
-        runtime = importlib.import_module(module.path)
-        for name in [name for name in getattr(runtime, "__all__", ()) if name not in module.members]:
-            value = getattr(runtime, name)
-            source = _defining_module(module, name, value)
-            if source is not None:
+        for name, source in _lazy_names(module).items():
+            if name not in module.members:
                 module.set_member(name, griffe.Alias(name, f"{source}.{name}", parent=module))
 
 
