@@ -97,10 +97,18 @@ def test_the_cli_page_shows_every_subcommands_help():
     assert all(len(line) <= int(hook.WIDTH) for line in rendered.splitlines())
 
 
-def test_sphinx_roles_become_code_spans_in_the_api_reference():
+def test_sphinx_roles_become_code_spans_and_maths_is_typeset_in_the_api_reference():
     pytest.importorskip("griffe")
     spec = importlib.util.spec_from_file_location("griffe_public", DOCS / "hooks" / "griffe_public.py")
     extension = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(extension)
     text = "See :func:`generate`, :class:`~retinacodec.io.resumable.Workspace` and :mod:`.ig`."
     assert extension.ROLE.sub(extension._code, text) == "See `generate`, `Workspace` and `ig`."
+    assert (
+        extension.LITERAL_MARKER.sub(":", "means (sample i)::\n\n    R^2 = 1 - ...")
+        == "means (sample i):\n\n    R^2 = 1 - ..."
+    )
+    notes = "With :math:`a_c` the activation,\n\n  .. math:: C = \\sum_c a_c\n           + b\n\nso on."
+    assert extension._maths(notes) == (
+        "With \\(a_c\\) the activation,\n\n  $$\n  C = \\sum_c a_c\n  + b\n  $$\n\nso on."
+    )

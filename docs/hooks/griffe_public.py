@@ -7,7 +7,8 @@
   ``retinacodec.models.registry.load``.
 - Docstrings name other objects with Sphinx roles (``:func:`generate```); Markdown shows those as
   code spans. Their maths (``:math:`x``` and ``.. math::`` blocks) becomes ``\\(x\\)`` and ``$$``
-  blocks, which the site typesets (``pymdownx.arithmatex`` and MathJax).
+  blocks, which the site typesets (``pymdownx.arithmatex`` and MathJax), and a literal block's
+  ``text::`` becomes ``text:``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ MATH_BLOCK = re.compile(r"^( *)\.\. math::[ ]*(.*)$")
 
 def _maths(text: str) -> str:
     """``text`` with its maths in the site's notation: inline roles as ``\\(x\\)``, each block (the
-    directive's line and the lines after it up to a blank line) between ``$$`` lines."""
+    directive's line and the lines after it up to a blank line) between ``$$`` lines, after a blank
+    line."""
     lines, out = text.splitlines(), []
     i = 0
     while i < len(lines):
@@ -45,8 +47,14 @@ def _maths(text: str) -> str:
         while i < len(lines) and lines[i].strip():
             tex.append(lines[i].strip())
             i += 1
-        out += ["", f"{indent}$$", *(f"{indent}{line}" for line in tex), f"{indent}$$", ""]
+        if out and out[-1].strip():
+            out.append("")
+        out += [f"{indent}$$", *(f"{indent}{line}" for line in tex), f"{indent}$$"]
     return INLINE_MATH.sub(lambda m: f"\\({m.group(1)}\\)", "\n".join(out))
+
+
+LITERAL_MARKER = re.compile(r"(?<=\S)::$", re.M)
+"""reStructuredText's ``text::`` before a literal block, which Markdown shows as ``text:``."""
 
 
 def _code(role: re.Match) -> str:
@@ -82,7 +90,7 @@ class PublicNames(griffe.Extension):
 
     def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = _maths(ROLE.sub(_code, obj.docstring.value))
+            obj.docstring.value = LITERAL_MARKER.sub(":", _maths(ROLE.sub(_code, obj.docstring.value)))
 
     @staticmethod
     def _add_lazy_names(module: griffe.Module) -> None:
