@@ -14,8 +14,8 @@ run's score is its SAE's fit, and what a consensus of the K fits (:func:`consens
 Usage::
 
     python analyses/retina_replicates.py -o results/retina_replicates [--seeds 9200 9300 ...]
-        [--model default] [--sae-fits 5] [--readme README.md]
-    python analyses/retina_replicates.py -o results/retina_replicates --redraw --readme README.md
+        [--model default] [--sae-fits 5] [--page docs/results/replicates.md]
+    python analyses/retina_replicates.py -o results/retina_replicates --redraw --page docs/results/replicates.md
 
 The default seeds (9200-9500, 9800-10100) exclude the demo's own seed (9100), on whose stimuli the
 hypothesis rules were chosen, and 9600 and 9700, on which two of their settings were tuned. The rule
@@ -23,15 +23,16 @@ that leaves out channel sets with no visible effect was chosen after reading the
 9100-9500, so only 9800-10100 are independent of it. Each run takes about 2 minutes on 2 CPU cores
 and resumes (each seed's folder is a demo folder); the retests take about 10 minutes more, and each
 SAE refit (``--sae-fits``) about 15 s per seed. The results go to ``OUT/summary.json`` and
-``OUT/replicates.png``; with ``--readme`` the README's ``retina-replicates`` section is rewritten
-from them. ``--redraw`` runs nothing: it draws the figure and the section again from an earlier
-run's ``OUT/summary.json``.
+``OUT/replicates.png``; with ``--page`` the page's ``retina-replicates`` section is rewritten from
+them, and the figure copied to ``--figures`` (default ``docs/figures``). ``--redraw`` runs nothing:
+it draws the figure and the section again from an earlier run's ``OUT/summary.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -417,7 +418,8 @@ def plot(result: dict, path: Path) -> Path:
 
 
 def section(result: dict, figure: str) -> str:
-    """The README's markdown for the replicates: a table of means and intervals and the figure."""
+    """The results page's markdown for the replicates: a table of means and intervals and the figure
+    (``figure``: its link from the page)."""
     seeds = ", ".join(map(str, result["seeds"]))
     rows = ["| quantity | mean [95 % CI] | per seed |", "|---|---|---|"]
     rows += [
@@ -521,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         help="also refit each seed's SAEs this many times in all "
         "(the demo's own fit included) and score the fits' consensus (1: no refits)",
     )
-    parser.add_argument("--readme", type=Path, help="rewrite this README's retina-replicates section")
+    parser.add_argument("--page", type=Path, help="rewrite this page's retina-replicates section")
+    parser.add_argument("--figures", type=Path, default=Path("docs/figures"), help="folder of the page's figures")
     parser.add_argument(
         "--redraw",
         action="store_true",
@@ -534,14 +537,11 @@ def main(argv: list[str] | None = None) -> int:
         earlier_result(args.output) if args.redraw else replicate(args.output, args.seeds, args.model, args.sae_fits)
     )
     figure = plot(result, args.output / "replicates.png")
-    if args.readme:
-        target = args.readme.resolve().parent / "docs" / "figures" / "retina_replicates.png"
+    if args.page:
+        target = args.figures / "retina_replicates.png"
         shutil.copyfile(figure, target)
-        replace_section(
-            args.readme,
-            "retina-replicates",
-            section(result, target.relative_to(args.readme.resolve().parent).as_posix()),
-        )
+        link = Path(os.path.relpath(target, args.page.parent)).as_posix()
+        replace_section(args.page, "retina-replicates", section(result, link))
     bands = {**result["intervals"], **result["differences"], **result["control_differences"]}
     if "sae_fits" in result:
         bands |= {f"sae {key}": band for key, band in result["sae_fits"]["intervals"].items()}

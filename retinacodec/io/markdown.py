@@ -1,7 +1,7 @@
-"""Generated sections of a markdown file (the README's numbers come from runs, never typed by hand).
+"""Generated sections of a markdown file (the documentation's results come from runs, never typed by hand).
 
-A generated section sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``; its generator
-rewrites what lies between the two markers and leaves the rest of the file as it was.
+A generated section sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``; its generator (in
+``analyses/``) rewrites what lies between the two markers and leaves the rest of the file as it was.
 """
 
 from __future__ import annotations

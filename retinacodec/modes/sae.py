@@ -67,8 +67,8 @@ class SAE(TransformerMixin, BaseEstimator):
         number of features, so that shrinking codes while growing atoms gains nothing and the
         weight means the same at any number of modes. ``"codes"``: the mean code (use
         ``l1=1.0``). ``"dictionary"``: the mean absolute atom entry, as in the paper's
-        reference code (use ``l1=1e-4``); it leaves the codes dense (8-30 active modes per
-        sample on planted problems with 1-3) and finds blends of the generating atoms (see Notes).
+        reference code (use ``l1=1e-4``); it leaves the codes dense and finds blends of the
+        generating atoms.
     active_codes : {"linear", "shifted", "sigmoid"}
         Value of an active code, from the pre-activation ``a`` with ``s = sigmoid(a)``:
         ``"linear"`` (the default) gives ``threshold * (a - logit(threshold))``, unbounded, so
@@ -153,47 +153,14 @@ class SAE(TransformerMixin, BaseEstimator):
     resampling or an unlucky step cannot spoil the result. On small inputs (under ~1M
     multiply-adds per batch) a CPU fit runs on one torch thread.
 
-    Why these defaults. ``python -m retinacodec.bench sae`` fits planted problems (non-negative
-    unit atoms, 30% non-zero entries, amplitudes 0.5-1.5) with ``n_modes`` = 2 x the atoms,
-    against scikit-learn's ``MiniBatchDictionaryLearning`` given the true number of atoms.
-    Mean Hungarian-matched cosine with the true atoms (atoms/features, active atoms per sample,
-    noise SD), and the SAE's time to scikit-learn's final recovery over scikit-learn's own
-    time:
-
-    ===================  ========  ============  =====
-    problem              defaults  scikit-learn  time
-    ===================  ========  ============  =====
-    12/24, 3, 0.01       0.9994    0.9229        0.57
-    48/32, 3, 0.01       0.9975    0.9615        0.12
-    48/32, 1, 0          1.0000    0.9499        0.20
-    48/32, 3, 0.05       0.9904    0.9668        0.18
-    48/32, 3, 0.01, cos  0.9979    0.9598        0.16
-    96/64, 8, 0.01       0.9939    0.9121        0.05
-    256/128, 3, 0.01     0.9995    0.9702        0.11
-    ===================  ========  ============  =====
-
-    (cos: atoms in pairs at cosine 0.6; SAE seed 0; over seeds 0-2 the SAE's recoveries span
-    0.9904-1.0000 and its time ratios 0.05-0.61, on 2 shared cores.) With the same training,
-    the paper's setting (``l1_on="dictionary", l1=1e-4, active_codes="shifted"``) gives
-    0.9989, 0.6947, 0.9513, 0.6978, 0.8795 and 0.8090 on the first six, with 27-31 active modes
-    per sample where 3 generate the data (77 where 8 do): it fits the data (R^2 0.95-0.998)
-    with blends of the atoms. ``l1_on="codes", l1=1.0`` with bounded ``"shifted"`` codes gives
-    1.0000, 0.9892, 0.9862, 0.9515, 0.9887 and 0.9574: bounded codes leave one mode unable to
-    carry a large amplitude, and an L1 on bare codes is bought off by growing the atoms.
-    On the demo's layers (the shipped model, 2000 samples of split-sign contributions and
-    activations per layer, seeds 0-5, 60 epochs) the defaults reach R^2 0.985-0.991
-    (bipolar contributions), 0.990-0.997 (bipolar activations), 0.989-0.993 (amacrine
-    contributions) and 0.992-0.997 (amacrine activations); before this version the default
-    (dictionary L1) gave 0.31-0.999 on the bipolar activations and the L1 on the codes
-    -7.1-0.99 (heavy-tailed activations, up to 9 standard deviations, made fits blow up).
-
     Dead modes are handled, not only reported: after an epoch in which a mode stayed below
     threshold on every sample, its atom is pointed at the residual of a sample drawn with
     probability proportional to the square of its squared reconstruction error (with 0.2 x the
     mean atom norm), its encoder row is set to fire on that sample and similar ones, and its
     Adam moments are reset. ``fit`` does this during the warm-up and the first half of the
     epochs after it (modes die once the learning rate has reached its peak); ``partial_fit``
-    after every pass. ``dead_modes_`` reports what remains dead at the end.
+    after every pass. ``dead_modes_`` reports what remains dead at the end. How the defaults
+    were chosen, on planted problems and on the demo's layers: ``docs/concepts/modes.md``.
     """
 
     def __init__(

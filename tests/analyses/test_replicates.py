@@ -1,4 +1,5 @@
-"""analyses/retina_replicates.py: intervals over seeds, the README section and the figure (on made-up runs)."""
+"""analyses/retina_replicates.py: intervals over seeds, the results page's section and the figure (on made-up
+runs)."""
 
 import importlib.util
 import json
@@ -102,14 +103,18 @@ def test_the_section_and_figure_come_from_the_runs(replicates, monkeypatch, tmp_
     assert "| recovery score, consensus of the SAE fits | 0.67 [" in text and "| 0.59, 0.75 |" in text
     assert "| difference, consensus - the demo's own fit (paired) | +0.05 [" in text
 
-    readme = tmp_path / "README.md"
-    readme.write_text("<!-- retina-replicates:begin -->\nstale\n<!-- retina-replicates:end -->\n")
-    (tmp_path / "docs" / "figures").mkdir(parents=True)
+    page = tmp_path / "docs" / "results" / "replicates.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("# Replicates\n<!-- retina-replicates:begin -->\nstale\n<!-- retina-replicates:end -->\n")
+    figures = tmp_path / "docs" / "figures"
+    figures.mkdir()
     monkeypatch.setattr(replicates, "replicate", lambda *args: pytest.fail("--redraw must run nothing"))
-    assert replicates.main(["-o", str(tmp_path / "again"), "--redraw", "--readme", str(readme)]) == 0
-    assert replicates.section(again, "docs/figures/retina_replicates.png") in readme.read_text()
-    assert (tmp_path / "docs" / "figures" / "retina_replicates.png").read_bytes()[:4] == b"\x89PNG"
-    assert replicates.main(["-o", str(tmp_path / "nothing"), "--redraw", "--readme", str(readme)]) == 2
+    redraw = ["-o", str(tmp_path / "again"), "--redraw", "--page", str(page), "--figures", str(figures)]
+    assert replicates.main(redraw) == 0
+    assert replicates.section(again, "../figures/retina_replicates.png") in page.read_text()  # linked from the page
+    assert page.read_text().startswith("# Replicates\n")
+    assert (figures / "retina_replicates.png").read_bytes()[:4] == b"\x89PNG"
+    assert replicates.main(["-o", str(tmp_path / "nothing"), "--redraw", "--page", str(page)]) == 2
 
 
 def record(layer, block, channels, match_r=0.5, agreement=1.0, confidence=0.5, outcome="confirmed"):

@@ -1,15 +1,22 @@
-"""Benchmark records (``--record``) and the README benchmark table generated from them."""
+"""Benchmark records (``--record``) and the benchmarks page generated from them
+(``analyses/results_benchmarks.py``)."""
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from retinacodec.bench import readme, virtual_retina
+from retinacodec.bench import virtual_retina
 from retinacodec.errors import RetinaCodecError
-from retinacodec.io.markdown import replace_section, section_markers
+from retinacodec.io.markdown import section_markers
 
-BEGIN, END = section_markers(readme.SECTION)
+SCRIPT = Path(__file__).resolve().parents[2] / "analyses" / "results_benchmarks.py"
+_spec = importlib.util.spec_from_file_location("results_benchmarks", SCRIPT)
+results = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(results)
+BEGIN, END = section_markers(results.SECTION)
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +39,10 @@ def test_a_recorded_run_holds_its_rows_figures_and_conditions(recorded):
     assert record["load_average_before"] >= 0 and record["seconds"] > 0
 
 
-def test_the_readme_table_is_rewritten_from_the_records_and_nothing_else(recorded, tmp_path):
-    page = tmp_path / "README.md"
+def test_the_page_table_is_rewritten_from_the_records_and_nothing_else(recorded, tmp_path):
+    page = tmp_path / "benchmarks.md"
     page.write_text(f"# title\nkept above\n{BEGIN}\n| stale | 9.9x |\n{END}\nkept below\n")
-    assert readme.main(["--records", str(recorded), "--readme", str(page)]) == 0
+    assert results.main(["--records", str(recorded), "--page", str(page)]) == 0
     text = page.read_text()
     record = json.loads((recorded / "vr.json").read_text())
     assert text.startswith("# title\nkept above\n") and text.endswith(f"{END}\nkept below\n")
@@ -46,38 +53,44 @@ def test_the_readme_table_is_rewritten_from_the_records_and_nothing_else(recorde
 def test_only_keeps_the_named_benchmarks_records(recorded, tmp_path, capsys):
     page = tmp_path / "scaling.md"
     page.write_text(f"{BEGIN}\n{END}\n")
-    assert readme.main(["--records", str(recorded), "--readme", str(page), "--only", "virtual_retina"]) == 0
+    assert results.main(["--records", str(recorded), "--page", str(page), "--only", "virtual_retina"]) == 0
     assert "`virtual_retina`:" in page.read_text()
-    assert readme.main(["--records", str(recorded), "--readme", str(page), "--only", "parallel"]) == 2
+    assert results.main(["--records", str(recorded), "--page", str(page), "--only", "parallel"]) == 2
     assert "no record of benchmark parallel; the records are of virtual_retina" in capsys.readouterr().err
     assert "`virtual_retina`:" in page.read_text()  # left as it was
 
 
 def test_bad_records_and_pages_get_one_clear_error(recorded, tmp_path, capsys):
-    page = tmp_path / "README.md"
+    page = tmp_path / "benchmarks.md"
     page.write_text("no markers\n")
-    assert readme.main(["--records", str(recorded), "--readme", str(page)]) == 2
+    assert results.main(["--records", str(recorded), "--page", str(page)]) == 2
     assert "does not hold the markers" in capsys.readouterr().err and page.read_text() == "no markers\n"
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(RetinaCodecError, match="no benchmark records"):
-        readme.read_records(empty)
+        results.read_records(empty)
     (empty / "broken.json").write_text('{"bench": "sae"}')
     with pytest.raises(RetinaCodecError, match="is not a benchmark record"):
-        readme.read_records(empty)
+        results.read_records(empty)
 
 
-def test_a_section_is_replaced_between_its_markers_only(tmp_path):
-    page = tmp_path / "page.md"
-    begin, end = section_markers("demo")
-    page.write_text(f"a\n{begin}\nold\n{end}\nb\n{section_markers('other')[0]}\n")
-    replace_section(page, "demo", "\nnew\n\n")
-    assert page.read_text() == f"a\n{begin}\nnew\n{end}\nb\n{section_markers('other')[0]}\n"
-    page.write_text(f"{end}\n{begin}\n")
-    with pytest.raises(RetinaCodecError, match="once each, in order"):
-        replace_section(page, "demo", "x")
-    with pytest.raises(RetinaCodecError, match="cannot read"):
-        replace_section(tmp_path / "missing.md", "demo", "x")
+def test_the_sae_records_planted_problems_get_one_row_each():
+    def fit(recovery, l0, to_goal_s):
+        return {"recovery": recovery, "l0": l0, "to_goal_s": to_goal_s}
+
+    problem = {
+        "sae": [fit(0.99, 3.0, 0.2), fit(0.97, 4.0, 0.6)],
+        "sklearn": {"recovery": 0.9, "l0": 3.5, "to_goal_s": 2.0},
+        "nmf": {"recovery": 0.5},
+    }
+    record = {"bench": "sae", "figures": {"problems": {"12/24 k3 s.01": problem}}}
+    text = results.sae_problems(record)
+    assert "(2 SAE seed(s) each;" in text
+    assert text.endswith("| 12/24 k3 s.01 | 0.9800 (0.9700-0.9900) | 3.5 | 0.9000 | 3.5 | 0.5000 | 0.10-0.30 |")
+    run = {"rows": [], "date": "d", "load_average_before": 1.0, "load_average_after": 2.0, "cpus": 2}
+    run |= {"command": "python -m retinacodec.bench sae", "seconds": 1.0}
+    assert text in results.bench_section([record | run])
+    assert "12/24" not in results.bench_section([run | {"bench": "parallel"}])  # only with the sae record
 
 
 def test_the_recording_runs_record_has_one_row_per_white_noise_run_from_its_summary(tmp_path):

@@ -110,21 +110,18 @@ RECORDING_SETTINGS = dict(
     kernel_l2=0.0,
     bipolar_rank=2,
 )
-"""Defaults of :func:`recording_settings` (measured on simulated recordings; see the bench); the
-epoch count is set from the amount of data by :func:`epochs_for`. Bipolar kernels of space-time
-rank 2 (a centre and a surround, each with its own time course): on the bench's 20-minute
-white-noise recording, mean r on fresh natural jitter 0.637 -> 0.765 (10 minutes 0.557 -> 0.648),
-because the free 40 x 15 x 15 kernels (9,000 weights a channel against 530 at rank 2) fitted the
-spikes' noise: their validation loss rose from epoch 4 while the training loss fell."""
+"""Defaults of :func:`recording_settings`, chosen on simulated recordings (``python -m
+retinacodec.bench recording``; docs/guides/retina-lab.md gives the runs); the epoch count is set
+from the amount of data by :func:`epochs_for`. Bipolar kernels have space-time rank 2 (a centre and
+a surround, each with its own time course): free 40 x 15 x 15 kernels (9,000 weights a channel
+against 530 at rank 2) fit the spikes' noise."""
 EPOCH_BUDGET = 1.6e9
 """Window-pixels (training windows x frame pixels, at least 100 pixels) of all epochs together:
-a 20-minute 50 x 50 px recording gets 7 epochs, 10 minutes 13 (all with early stopping);
-measured (docs/recordings.md, rank-2 bipolar kernels), 20 minutes stopped at 6 epochs (best 3),
-10 and 5 minutes at 8 (best 5)."""
+a 20-minute 50 x 50 px recording gets 7 epochs, 10 minutes 13 (all with early stopping; the epochs
+the bench's runs took are in docs/results/recordings.md)."""
 MAX_EPOCHS = 12
 """Most epochs of any recording (shorter ones would get more from :data:`EPOCH_BUDGET`): by then
-the plateau drops have cut the step size; it bounds the training time of short recordings (a
-15-minute full-field recording stopped early at 12)."""
+the plateau drops have cut the step size; it bounds the training time of short recordings."""
 
 
 def epochs_for(n_windows: int, size: int) -> int:

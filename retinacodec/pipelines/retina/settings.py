@@ -79,8 +79,8 @@ class DemoSettings:
     batch_size: int = 64
     """Network evaluations per batch in contributions and IRFs."""
     threads: int = 2
-    """torch CPU threads of the demo's process (on 2 cores the shipped model's demo takes 116 s on 2
-    threads against 163 s on 1, with the same results to float rounding); Dask workers use one each."""
+    """torch CPU threads of the demo's process (the same results to float rounding at any count);
+    Dask workers use one each."""
     seed: int = 9100
     """Seed of everything random; stimuli use seed, seed + 1, ... (fresh seeds, not training ones)."""
 

@@ -131,26 +131,28 @@ def test_cli_refuses_a_negative_stability_fit_count(finished, capsys):
     assert len(err) == 1 and "stability_fits is -1" in err[0]
 
 
-def test_the_readme_section_is_regenerated_from_a_finished_run(finished, tmp_path):
+def test_the_results_page_is_regenerated_from_a_finished_run(finished, tmp_path):
     import importlib.util
 
-    script = Path(__file__).resolve().parents[3] / "analyses" / "imagenet_control_readme.py"
-    spec = importlib.util.spec_from_file_location("imagenet_control_readme", script)
+    script = Path(__file__).resolve().parents[3] / "analyses" / "results_imagenet_control.py"
+    spec = importlib.util.spec_from_file_location("results_imagenet_control", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     root, *_ = finished
     results = tmp_path / "results"
     results.mkdir()
     (results / "efficientnet_lite0").symlink_to(root)  # <results>/<model>/run/summary.json
-    readme = tmp_path / "README.md"
-    readme.write_text("# top\n<!-- imagenet-control:begin -->\nstale 9 %\n<!-- imagenet-control:end -->\nend\n")
-    assert module.main([str(results), "--readme", str(readme)]) == 0
-    text = readme.read_text()
+    page, figures = tmp_path / "docs" / "results" / "imagenet-control.md", tmp_path / "docs" / "figures"
+    page.parent.mkdir(parents=True)
+    page.write_text("# top\n<!-- imagenet-control:begin -->\nstale 9 %\n<!-- imagenet-control:end -->\nend\n")
+    assert module.main([str(results), "--page", str(page), "--figures", str(figures)]) == 0
+    text = page.read_text()
     summary = json.loads((root / "run" / "summary.json").read_text())
     assert text.startswith("# top\n") and text.endswith("<!-- imagenet-control:end -->\nend\n")
-    assert "stale" not in text and "### efficientnet_lite0" in text
+    assert "stale" not in text and "## efficientnet_lite0" in text
     assert f"{100 * summary['top1']['accuracy']:.1f} %" in text
     for name in module.FIGURES:
-        assert (tmp_path / "docs" / "figures" / f"imagenet_efficientnet_lite0_{name}").is_file()
-    readme.write_text("no markers\n")
-    assert module.main([str(results), "--readme", str(readme)]) == 2
+        assert (figures / f"imagenet_efficientnet_lite0_{name}").is_file()
+        assert f"(../figures/imagenet_efficientnet_lite0_{name})" in text  # linked from the page
+    page.write_text("no markers\n")
+    assert module.main([str(results), "--page", str(page), "--figures", str(figures)]) == 2

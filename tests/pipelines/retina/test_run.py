@@ -222,13 +222,20 @@ def test_missing_corrupt_or_incomplete_recordings_and_unknown_layers_raise_one_c
     assert not any((tmp_path / name).exists() for name in "abcde")
 
 
-def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished, tmp_path):
-    from retinacodec.pipelines.retina.readme import BEGIN, END, FIGURE, demo_section, main
+def test_the_results_page_numbers_and_figure_are_rewritten_from_the_runs_summary(finished, tmp_path):
+    import importlib.util
+    from pathlib import Path
 
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\nkept above\n{BEGIN}\nstale: recovery 0.49\n{END}\nkept below\n")
-    assert main([str(finished / "summary.json"), "--readme", str(readme)]) == 0
-    text = readme.read_text()
+    script = Path(__file__).resolve().parents[3] / "analyses" / "results_demo.py"
+    spec = importlib.util.spec_from_file_location("results_demo", script)
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    BEGIN, END, demo_section = results.BEGIN, results.END, results.demo_section
+
+    page, figures = tmp_path / "demo.md", tmp_path / "figures"
+    page.write_text(f"# title\n\nkept above\n{BEGIN}\nstale: recovery 0.49\n{END}\nkept below\n")
+    assert results.main([str(finished / "summary.json"), "--page", str(page), "--figures", str(figures)]) == 0
+    text = page.read_text()
     numbers = json.loads((finished / "summary.json").read_text())
     assert text.startswith("# title\n\nkept above\n") and text.endswith(f"{END}\nkept below\n")
     assert "0.49" not in text and f"recovery score | {numbers['recovery_score']:.2f}" in text
@@ -249,7 +256,7 @@ def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished,
     assert (
         f"missed; wrong sign | {errors['right']}; {errors['side effect']}; {errors['missed']}; {errors['wrong sign']} |"
     ) in text
-    assert (tmp_path / FIGURE).read_bytes() == (finished / "hypotheses.png").read_bytes()
+    assert (figures / results.FIGURE).read_bytes() == (finished / "hypotheses.png").read_bytes()
     numbers["ceiling"] = {"bipolar_on_sustained": 1.0, "amacrine_narrow": 0.5}
     assert (
         "no set of up to 1 channel of either layer reproduces (ceiling below 1: the CNN mixes them with "
@@ -257,9 +264,9 @@ def test_readme_numbers_and_figure_are_rewritten_from_the_runs_summary(finished,
     ) in demo_section(numbers)
     del numbers["ceiling_channels"]  # a run from before the size was recorded
     assert "no set of few channels of either layer" in demo_section(numbers)
-    readme.write_text("no markers\n")
-    assert main([str(finished / "summary.json"), "--readme", str(readme)]) == 2
-    assert readme.read_text() == "no markers\n"
+    page.write_text("no markers\n")
+    assert results.main([str(finished / "summary.json"), "--page", str(page), "--figures", str(figures)]) == 2
+    assert page.read_text() == "no markers\n"
 
 
 def test_demo_seed_flag_draws_every_stimulus_afresh_and_a_bad_seed_is_one_line(tmp_path, monkeypatch, capsys):

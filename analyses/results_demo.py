@@ -1,8 +1,10 @@
-"""Regenerate the README's demo numbers and hypotheses figure from a demo run, so they cannot go stale.
+"""Regenerate the demo's results page from a demo run, so that its numbers and figure cannot go stale.
 
-``python -m retinacodec.pipelines.retina.readme demo_out/summary.json`` rewrites the part of ``README.md``
-between ``<!-- demo:begin -->`` and ``<!-- demo:end -->`` from the run's ``summary.json`` and copies
-the run's ``hypotheses.png`` to ``docs/figures/demo_hypotheses.png``. Nothing else is touched.
+    python analyses/results_demo.py demo_out/summary.json [--page docs/results/demo.md] [--figures docs/figures]
+
+Rewrites the part of the page between ``<!-- demo:begin -->`` and ``<!-- demo:end -->`` from the run's
+``summary.json`` and copies the run's ``hypotheses.png`` to ``docs/figures/demo_hypotheses.png``.
+Nothing else is touched.
 """
 
 from __future__ import annotations
@@ -13,19 +15,19 @@ import shutil
 import sys
 from pathlib import Path
 
-from ...errors import RetinaCodecError, one_line_errors
-from ...hypotheses.match import PATHWAY_NAMES, type_name
-from ...hypotheses.report import spoken_list
-from ...io.atomic import atomic_destination
-from ...io.markdown import replace_section, section_markers
-from .report import kinds_text, machine_line
+from retinacodec.errors import RetinaCodecError, one_line_errors
+from retinacodec.hypotheses.match import PATHWAY_NAMES, type_name
+from retinacodec.hypotheses.report import spoken_list
+from retinacodec.io.atomic import atomic_destination
+from retinacodec.io.markdown import replace_section, section_markers
+from retinacodec.pipelines.retina.report import kinds_text, machine_line
 
 SECTION = "demo"
 """Name of the generated section."""
 BEGIN, END = section_markers(SECTION)
 """Markers of the generated section."""
-FIGURE = Path("docs/figures/demo_hypotheses.png")
-"""Where the hypotheses figure goes, relative to the README's folder."""
+FIGURE = "demo_hypotheses.png"
+"""Name of the hypotheses figure in the figures folder."""
 
 
 def _percent(value: float | None) -> str:
@@ -61,7 +63,7 @@ def _control_lines(numbers: dict, layers: list[str]) -> list[str]:
 
 
 def demo_section(numbers: dict) -> str:
-    """The README's demo paragraph and table, from a run's ``summary.json`` contents.
+    """The results page's demo paragraph and tables, from a run's ``summary.json`` contents.
 
     Raises
     ------
@@ -133,7 +135,7 @@ def demo_section(numbers: dict) -> str:
         rows.append(f"| machine of the run | {machine_line(numbers['machine'])} |")
     text = (
         "On the shipped model the demo finds (written from a `retinacodec demo` run by\n"
-        "`python -m retinacodec.pipelines.retina.readme demo_out/summary.json`):\n\n" + "\n".join(rows) + "\n\n"
+        "`python analyses/results_demo.py demo_out/summary.json`):\n\n" + "\n".join(rows) + "\n\n"
         "Control curves (the top k = 1..8 channels of the mode most tied to each cell type silenced, or kept "
         "alone; specificity = on- minus off-target relative rate change, mean over types and k, ± standard "
         "error; random sets are target-blind, so theirs is 0 on average):\n\n"
@@ -144,7 +146,7 @@ def demo_section(numbers: dict) -> str:
         + "\n\nTwo runs on one machine give identical numbers. Another CPU (another vector unit, another torch) "
         "rounds differently; the sparse autoencoders then end in other modes, and the hypotheses, the recovery "
         "score and the pathways move by about as much as they do between stimulus seeds. Read one run's numbers "
-        "with the replicates below, and the machine row above."
+        "with [the replicates](replicates.md), and the machine row above."
     )
     return text
 
@@ -168,27 +170,29 @@ def _ceiling_size(numbers: dict) -> str:
     return "few channels" if size is None else f"up to {size} channel{'s' if size > 1 else ''}"
 
 
-def update_readme(summary: str | Path, readme: str | Path = "README.md") -> Path:
-    """Rewrite the README's demo section and figure from a demo run.
+def update_page(summary: str | Path, page: str | Path, figures: str | Path) -> Path:
+    """Rewrite a page's demo section, and the hypotheses figure, from a demo run.
 
     Parameters
     ----------
     summary : str or path-like
         ``summary.json`` of a demo run (its folder holds ``hypotheses.png``).
-    readme : str or path-like
-        The README holding the markers :data:`BEGIN` and :data:`END`.
+    page : str or path-like
+        The page holding the markers :data:`BEGIN` and :data:`END`.
+    figures : str or path-like
+        Folder the figure is copied to, as :data:`FIGURE`.
 
     Returns
     -------
     pathlib.Path
-        The README's path.
+        The figure's path.
 
     Raises
     ------
     RetinaCodecError
-        For a missing or unreadable summary or figure, or a README without the markers.
+        For a missing or unreadable summary or figure, or a page without the markers.
     """
-    summary, readme = Path(summary), Path(readme)
+    summary = Path(summary)
     try:
         numbers = json.loads(summary.read_text())
     except (OSError, ValueError) as exc:
@@ -196,24 +200,23 @@ def update_readme(summary: str | Path, readme: str | Path = "README.md") -> Path
     figure = summary.parent / "hypotheses.png"
     if not figure.is_file():
         raise RetinaCodecError(f"no {figure}; expected the demo run's folder with its figures")
-    replace_section(readme, SECTION, demo_section(numbers))
-    target = readme.parent / FIGURE
+    replace_section(page, SECTION, demo_section(numbers))
+    target = Path(figures) / FIGURE
     with atomic_destination(target) as tmp:
         shutil.copyfile(figure, tmp)
-    return readme
+    return target
 
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m retinacodec.pipelines.retina.readme SUMMARY [--readme README.md]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m retinacodec.pipelines.retina.readme", description=__doc__.split("\n")[0]
-    )
+    """Command line; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("summary", help="summary.json of a demo run")
-    parser.add_argument("--readme", default="README.md", help="README to update (default: README.md)")
+    parser.add_argument("--page", default="docs/results/demo.md", help="page to update (default: %(default)s)")
+    parser.add_argument("--figures", default="docs/figures", help="folder of the figure (default: %(default)s)")
     args = parser.parse_args(argv)
-    path = update_readme(args.summary, args.readme)
-    print(f"wrote {path} and {path.parent / FIGURE}")
+    figure = update_page(args.summary, args.page, args.figures)
+    print(f"wrote {args.page} and {figure}")
     return 0
 
 
