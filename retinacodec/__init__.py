@@ -1,7 +1,7 @@
 """retinacodec: causal interpretation of neural networks by contribution decomposition (CODEC).
 
-The functions ``contributions`` and ``irf`` live in ``retinacodec.attribution`` and
-``retinacodec.receptive_fields.instantaneous``: a subpackage named like a function would shadow it.
+The functions ``contributions`` and ``irf`` live in ``retinacodec.attribution.ig`` and
+``retinacodec.receptive_fields.instantaneous``: a module named like a function would shadow it.
 
 Submodules and the main entry points are imported lazily, so ``import retinacodec`` is cheap and
 the command line starts fast; ``retinacodec.contributions`` and friends load on first use.
@@ -26,6 +26,8 @@ _SUBMODULES = {
     "parallel",
     "hypotheses",
     "pipelines",
+    "attribution",
+    "receptive_fields",
 }
 _ATTRIBUTES = {
     "contributions": "retinacodec.attribution.ig",

@@ -93,7 +93,7 @@ def test_the_cli_page_shows_every_subcommands_help():
     rendered = hook.on_page_markdown("a\n<!-- help: demo -->\nb\n<!-- help -->\n")
     assert "<!-- help" not in rendered
     assert "usage: retinacodec demo" in rendered and "--fast" in rendered
-    assert "usage: retinacodec [-h] COMMAND" in rendered
+    assert "usage: retinacodec [-h] [--version] COMMAND" in rendered
     assert all(len(line) <= int(hook.WIDTH) for line in rendered.splitlines())
 
 
