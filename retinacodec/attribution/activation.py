@@ -94,7 +94,7 @@ def _readout_footprint(model: nn.Module, cells: Sequence[int]) -> tuple[np.ndarr
 
 
 def receptive_windows(
-    model: nn.Module | AdaptedModel, layer: str, cells: Sequence[int], shape: tuple[int, int]
+    model: nn.Module | AdaptedModel, layer: str, cells: Sequence[int], shape: Sequence[int]
 ) -> np.ndarray:
     """Each cell's receptive-field window in a layer's (y, x) map.
 

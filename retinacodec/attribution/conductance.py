@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from ..models.adapter import AdaptedModel
 from ..targets import Reducer
-from .gradients import layer_gradients, per_row, row_batches, take_rows
+from .gradients import full_output, layer_gradients, per_row, row_batches, take_rows
 from .quadrature import node_derivatives
 
 
@@ -86,11 +86,11 @@ def conductance_maps(
         weighted[layer] = end.new_zeros((n_inputs, len(reducers), n_steps, *end.shape[1:]))  # w_k grad F_t(a(alpha_k))
     for input_index, step_index in row_batches(n_inputs, n_steps, batch_size, inputs.device):
         origin = take_rows(baseline, input_index)
-        points = origin + per_row(alphas[step_index], origin) * (inputs[input_index] - origin)
+        interpolated = origin + per_row(alphas[step_index], origin) * (inputs[input_index] - origin)
         with torch.enable_grad():  # the graph starts at the first layer (below it is a constant for the gradients)
-            captures = model.capture_layers(points.detach(), list(layers), graph_from_layers=True)
+            captures = model.capture_layers(interpolated.detach(), list(layers), graph_from_layers=True)
             rows = [captures[layer].activation for layer in layers]
-            gradients = layer_gradients(captures[layers[0]].output, reducers, input_index, rows)
+            gradients = layer_gradients(full_output(captures[layers[0]]), reducers, input_index, rows)
         for i, layer in enumerate(layers):
             paths[layer][input_index, node_position[step_index]] = rows[i].detach()
             scale = per_row(weights[step_index], rows[i])

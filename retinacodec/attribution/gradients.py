@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from ..errors import RetinaCodecError
+from ..models.adapter import Capture
 from ..targets import Reducer
 
 
@@ -33,6 +35,15 @@ def take_rows(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     if tensor.shape[0] == 1:
         return tensor.expand(len(index), *tensor.shape[1:])
     return tensor.index_select(0, index)
+
+
+def full_output(capture: Capture) -> torch.Tensor:
+    """The model output ``capture`` recorded, (N, ...): its forward pass ran to the end (``stop=False``)."""
+    if capture.output is None:
+        raise RetinaCodecError(
+            "the capture stopped at its layer; expected the capture of a full forward pass (stop=False)"
+        )
+    return capture.output
 
 
 def per_row(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

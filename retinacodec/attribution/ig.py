@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from ..models.adapter import AdaptedModel, Capture, adapt
 from ..targets import Cell, Target, as_targets
 from .activation import CELL_LONG_NAME, CellActivation, check_activation
 from .conductance import conductance_maps
-from .gradients import take_rows
+from .gradients import full_output, take_rows
 from .inputs import Inputs, prepare_inputs
 from .layer_path import layer_path_map
 from .options import AttributionOptions, checked_options
@@ -43,13 +44,62 @@ def _sum_space(values: torch.Tensor, lead: int, channel_axis: int, split: bool) 
 def _sample_index(inputs: Inputs, targets: Sequence[Target]) -> pd.MultiIndex:
     """The ``sample`` index: (time, cell), (time, target), (image, target) or (image)."""
     codes = [np.repeat(inputs.coord, len(targets))]
-    if all(isinstance(t, Cell) for t in targets) and inputs.dim == "time":
-        codes.append(np.tile([t.i for t in targets], len(inputs.coord)))
+    cells = [t.i for t in targets if isinstance(t, Cell)]
+    if len(cells) == len(targets) and inputs.dim == "time":
+        codes.append(np.tile(cells, len(inputs.coord)))
         return pd.MultiIndex.from_arrays(codes, names=[inputs.dim, "cell"])
     if len(targets) > 1 or inputs.dim == "time":
         codes.append(np.tile([str(t) for t in targets], len(inputs.coord)))
         return pd.MultiIndex.from_arrays(codes, names=[inputs.dim, "target"])
     return pd.MultiIndex.from_arrays(codes, names=[inputs.dim])
+
+
+@overload
+def contributions(
+    model: nn.Module | AdaptedModel,
+    x: xr.DataArray | torch.Tensor | np.ndarray,
+    layer: str,
+    target: Target | str | Callable | Sequence | None = None,
+    *,
+    baseline: str | torch.Tensor | np.ndarray = "zero",
+    n_steps: int = 20,
+    method: str = "gausslegendre",
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    options: AttributionOptions | None = None,
+) -> xr.Dataset: ...
+
+
+@overload
+def contributions(
+    model: nn.Module | AdaptedModel,
+    x: xr.DataArray | torch.Tensor | np.ndarray,
+    layer: list[str] | tuple[str, ...],
+    target: Target | str | Callable | Sequence | None = None,
+    *,
+    baseline: str | torch.Tensor | np.ndarray = "zero",
+    n_steps: int = 20,
+    method: str = "gausslegendre",
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    options: AttributionOptions | None = None,
+) -> dict[str, xr.Dataset]: ...
+
+
+@overload
+def contributions(
+    model: nn.Module | AdaptedModel,
+    x: xr.DataArray | torch.Tensor | np.ndarray,
+    layer: Sequence[str] | None = None,
+    target: Target | str | Callable | Sequence | None = None,
+    *,
+    baseline: str | torch.Tensor | np.ndarray = "zero",
+    n_steps: int = 20,
+    method: str = "gausslegendre",
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    options: AttributionOptions | None = None,
+) -> xr.Dataset | dict[str, xr.Dataset]: ...
 
 
 def contributions(
@@ -154,7 +204,8 @@ def contributions(
     target_device = resolve_device(device)
     with evaluating(module, target_device) as dtype:
         inputs = prepare_inputs(module, x, baseline, dtype, target_device)
-        windowed = CellActivation(adapted, targets, split == "sign") if per_cell else None
+        cells = [t for t in targets if isinstance(t, Cell)]  # all of them with per_cell (check_activation)
+        windowed = CellActivation(adapted, cells, split == "sign") if per_cell else None
         results = _run(
             adapted,
             list(names.values()),
@@ -185,19 +236,14 @@ def contributions(
         given: _dataset(results[name], index, split, module, {**attrs, "layer": str(given), "layer_module": name})
         for given, name in names.items()
     }
-    return datasets[layer] if _single(layer) else datasets
-
-
-def _single(layer: str | Sequence[str]) -> bool:
-    """Whether ``layer`` names one layer (a name), not a sequence of them."""
-    return isinstance(layer, str) or not isinstance(layer, Sequence)
+    return datasets[layer] if isinstance(layer, str) else datasets  # any other single value was refused
 
 
 def _layer_names(adapted: AdaptedModel, layer: str | Sequence[str] | None) -> dict[str, str]:
     """Given layer name -> dotted module name, for one layer or a sequence of them."""
     if layer is None:
         raise RetinaCodecError("no layer given; expected a layer name, or a list of layer names")
-    given = [layer] if _single(layer) else list(layer)
+    given = [layer] if isinstance(layer, str) or not isinstance(layer, Sequence) else list(layer)
     if not given:
         raise RetinaCodecError(f"layer is {layer!r}; expected a layer name or a non-empty list of layer names")
     names = {name: adapted.resolve(name) for name in given}
@@ -259,7 +305,7 @@ def _run(
     chunk = max(1, batch_size // n_steps)
     with torch.no_grad():
         shared = adapted.capture_layers(baseline, layers) if baseline.shape[0] == 1 else None
-    parts = {layer: {key: [] for key in _PARTS} for layer in layers}
+    parts: dict[str, dict[str, list[np.ndarray]]] = {layer: {key: [] for key in _PARTS} for layer in layers}
     passes = len(layers) if path == "layer" else 1
     bar = progress_bar(
         total=n_inputs * n_steps * passes,
@@ -275,7 +321,7 @@ def _run(
                 chunk_values = values[chunk_index].to(baseline.dtype)
                 actual = adapted.capture_layers(chunk_values, layers)
                 base = shared if shared is not None else adapted.capture_layers(chunk_baseline, layers)
-            reducers = [t.bind(adapted.module, actual[layers[0]].output) for t in targets]
+            reducers = [t.bind(adapted.module, full_output(actual[layers[0]])) for t in targets]
             maps, starts = _elementwise(
                 adapted, layers, reducers, (chunk_values, chunk_baseline), actual, base, path, rule, batch_size, bar
             )
@@ -319,7 +365,7 @@ def _elementwise(
             batch_size,
             bar,
         )
-        return maps, {layer: take_rows(base[layer].output, local) for layer in layers}
+        return maps, {layer: take_rows(full_output(base[layer]), local) for layer in layers}
     maps, starts = {}, {}
     for layer in layers:
         downstream = adapted.downstream(layer)
@@ -327,7 +373,7 @@ def _elementwise(
             starts[layer] = (
                 downstream(take_rows(base[layer].activation, local), actual[layer].context)
                 if downstream.needs_context
-                else take_rows(base[layer].output, local)
+                else take_rows(full_output(base[layer]), local)
             )
         maps[layer] = layer_path_map(
             downstream,

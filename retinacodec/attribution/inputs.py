@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import numpy as np
 import torch
@@ -42,7 +43,8 @@ class Inputs:
     attrs: dict = field(default_factory=dict)
 
 
-def _is_stimulus(x) -> bool:
+def is_stimulus(x: object) -> TypeGuard[xr.DataArray]:
+    """Whether ``x`` is a stimulus: a DataArray with dims (time, y, x) in any order."""
     return isinstance(x, xr.DataArray) and set(x.dims) == {"time", "y", "x"}
 
 
@@ -131,7 +133,7 @@ def prepare_inputs(
     RetinaCodecError
         For non-finite values, a wrong baseline shape or an unknown baseline name.
     """
-    if _is_stimulus(x):
+    if is_stimulus(x):
         from ..stimuli.base import validate_stimulus
 
         stimulus = validate_stimulus(x)

@@ -66,7 +66,9 @@ def layer_path_map(
     for input_index, step_index in row_batches(n_inputs, n_steps, batch_size, activation.device):
         start = take_rows(baseline_activation, input_index)
         rows = (start + per_row(alphas[step_index], start) * delta[input_index]).requires_grad_()
-        rows_context = select_rows(context, input_index, n_inputs) if downstream.needs_context else None
+        rows_context = (
+            select_rows(context, input_index, n_inputs) if downstream.needs_context and context is not None else None
+        )
         with torch.enable_grad():
             output = downstream(rows, rows_context)
             gradients = target_gradients(output, reducers, input_index, rows)

@@ -15,7 +15,7 @@ import torch
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel
 from ..targets import Reducer
-from .gradients import per_row, row_batches, take_rows
+from .gradients import full_output, per_row, row_batches, take_rows
 from .quadrature import quadrature
 
 METHODS = ("gradient", "ig")
@@ -99,6 +99,8 @@ def routed_gradients(
     output gradient is computed once, scaled channel-wise by the shares and pulled back to the
     input by one batched vector-Jacobian product for all :math:`k`.
     """
+    if shares is not None and layer is None:
+        raise RetinaCodecError("shares given without the layer they route through; expected layer= with shares=")
     alphas_t = torch.as_tensor(alphas, dtype=inputs.dtype, device=inputs.device)
     weights_t = torch.as_tensor(weights, dtype=inputs.dtype, device=inputs.device)
     total = inputs.new_zeros((len(reducers), *inputs.shape))
@@ -117,14 +119,16 @@ def routed_gradients(
             if shares is None:
                 output, hidden = model.module(point), None
             else:
+                assert layer is not None  # checked above
                 captured = model.capture(point, layer)
-                output, hidden = captured.output, captured.activation
+                output, hidden = full_output(captured), captured.activation
                 axis = check_layer_channels(model, layer, hidden, shares.shape[-1])
             for t, reducer in enumerate(reducers):
                 value = reducer(output, input_index).sum()
                 if hidden is None:
                     (gradient,) = torch.autograd.grad(value, point, retain_graph=True)
                 else:
+                    assert shares is not None and routed is not None  # hidden is captured only with shares
                     gradient, outer = torch.autograd.grad(value, (point, hidden), retain_graph=True)
                     row_shares = shares[t].index_select(0, input_index)
                     cotangents = outer.unsqueeze(0) * _along_channels(row_shares, axis, hidden.ndim)

@@ -29,14 +29,10 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from ._record import Record, add_record_option, speed_ratio
-
-if TYPE_CHECKING:
-    import xarray as xr
 
 TOLERANCES = (1e-2, 1e-3)
 CAPTUM_DEFAULT_STEPS = 50
@@ -86,16 +82,8 @@ def _jobs(model, images, steps: int) -> dict[str, Callable]:
 
     def ours(layer: str, path: str) -> Callable:
         return lambda: (
-            cast(
-                "xr.Dataset",  # one layer: one dataset
-                contributions(
-                    model,
-                    images,
-                    layer,
-                    TopLogit(),
-                    n_steps=steps,
-                    options=AttributionOptions(path=path, progress=False),
-                ),
+            contributions(
+                model, images, layer, TopLogit(), n_steps=steps, options=AttributionOptions(path=path, progress=False)
             ).contribution.values
         )
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, cast
-
-if TYPE_CHECKING:
-    import xarray as xr
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,7 +88,7 @@ def run(args: argparse.Namespace) -> None:
             **options,
         )
     else:
-        result = cast("xr.Dataset", contributions(load(args.model), stim, args.layer, target, **options))  # one layer
+        result = contributions(load(args.model), stim, args.layer, target, **options)
     write_netcdf(result, args.output)
     error = abs(result["completeness_error"]).max().item()
     print(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import cast
 
 from ..errors import RetinaCodecError
 from ._parsing import parse_ints, parse_times
@@ -82,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
         model,
         stim,
         cells,
-        cast(Sequence[float], times),  # irf takes the times as an array too
+        times,
         method=args.method,
         n_steps=args.n_steps,
         modes=None if modes is None else ModeSelection(modes, selected, args.layer),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 import torch
@@ -18,7 +17,7 @@ from torch import nn
 from ..attribution.routed import check_layer_channels
 from ..errors import RetinaCodecError
 from ..models.adapter import adapt
-from ..models.registry import RetinaModel, windows
+from ..models.registry import windows
 from ..modes.result import Modes
 from ..modes.selection import associated_mode, control_target, modes_layer, top_channels
 from .curves.retina import target_rankings
@@ -127,7 +126,7 @@ def choose_channels(
     """
     if not sources:
         raise RetinaCodecError("no modes given; expected at least one set of modes")
-    inputs, _ = windows(cast(RetinaModel, model), stimulus)  # also checks that the stimulus fits the model
+    inputs, _ = windows(model, stimulus)  # also checks that the stimulus fits the model
     adapted = adapt(model)
     choices = {}
     for source in sources:

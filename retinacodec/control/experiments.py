@@ -11,7 +11,6 @@ results (see :func:`retinacodec.plots.control.plot_control`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import cast
 
 import numpy as np
 import torch
@@ -26,7 +25,7 @@ from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..metrics import column_correlation
 from ..models.adapter import AdaptedModel, adapt
-from ..models.registry import RetinaModel, windows
+from ..models.registry import windows
 from ..targets import resolve_cells
 from .hooks import Channels, _channel_positions, ablate, preserve
 
@@ -252,7 +251,7 @@ def retina_control(
     batch_size = check_int("batch_size", batch_size)
     device = resolve_device(device)
     with evaluating(adapted.module, device) as dtype:
-        inputs, times = windows(cast(RetinaModel, adapted.module), stimulus)  # a retina model, as the docstring asks
+        inputs, times = windows(adapted.module, stimulus)
         cell_list = resolve_cells(cells, adapted.module, _outputs(adapted, inputs[:1], 1, dtype))  # before the runs
         rates = _outputs_under(adapted, layer, channels, inputs, batch_size, dtype, progress)
         unperturbed = next(iter(rates.values()))

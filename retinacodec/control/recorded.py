@@ -24,7 +24,7 @@ from .._progress import progress_bar
 from ..device import device_for, evaluating
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, adapt
-from ..models.registry import RetinaModel, predict
+from ..models.registry import predict
 
 
 @dataclass
@@ -213,9 +213,7 @@ def _record_layer(
     parts: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda mod, inputs, output: parts.append(output.detach().cpu().clone()))
     try:
-        rates = predict(
-            cast(RetinaModel, adapted.module), stimulus, batch_size=batch_size, progress=progress, device=device
-        )
+        rates = predict(adapted.module, stimulus, batch_size=batch_size, progress=progress, device=device)
     finally:
         handle.remove()
     activation = torch.cat(parts) if parts else torch.empty(0)

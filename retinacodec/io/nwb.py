@@ -385,7 +385,7 @@ def _unit_coords(units) -> dict[str, tuple]:
     Ragged columns (spike times, intervals) and references to other tables are skipped, as are
     vector columns wider than :data:`MAX_POSITION_COMPONENTS`.
     """
-    coords = {}
+    coords: dict[str, tuple] = {}
     for name in units.colnames:
         column = units[name]
         if isinstance(column, (VectorIndex, DynamicTableRegion)):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import xarray as xr
+from torch import nn
 
 from .. import __version__
 from .._progress import progress_bar
@@ -152,7 +153,7 @@ def _normalised_frames(model: RetinaModel, stimulus: xr.DataArray) -> torch.Tens
     return (frames - model.stimulus_mean.float()) / model.stimulus_std.float()
 
 
-def windows(model: RetinaModel, stimulus: xr.DataArray) -> tuple[torch.Tensor, np.ndarray]:
+def windows(model: nn.Module, stimulus: xr.DataArray) -> tuple[torch.Tensor, np.ndarray]:
     """The model's input windows for every frame of ``stimulus`` that has a full history.
 
     Parameters
@@ -179,14 +180,15 @@ def windows(model: RetinaModel, stimulus: xr.DataArray) -> tuple[torch.Tensor, n
         For a stimulus of the wrong frame size or rate, fewer frames than ``history``, or
         non-finite values.
     """
-    stimulus = _check_stimulus(model, stimulus)
-    frames = _normalised_frames(model, stimulus)
-    inputs = frames.unfold(0, model.history, 1).permute(0, 3, 1, 2)
-    return inputs, np.asarray(stimulus["time"].values[model.history - 1 :])
+    retina = cast(RetinaModel, model)  # any module with a retina model's attributes serves
+    stimulus = _check_stimulus(retina, stimulus)
+    frames = _normalised_frames(retina, stimulus)
+    inputs = frames.unfold(0, retina.history, 1).permute(0, 3, 1, 2)
+    return inputs, np.asarray(stimulus["time"].values[retina.history - 1 :])
 
 
 def predict(
-    model: RetinaModel,
+    model: nn.Module,
     stimulus: xr.DataArray,
     batch_size: int = 256,
     progress: bool = False,
@@ -225,22 +227,23 @@ def predict(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise RetinaCodecError(f"batch_size is {batch_size!r}; expected a positive integer")
-    stimulus = _check_stimulus(model, stimulus)
-    with evaluating(model, device_for(model, device)), torch.no_grad():
-        frames = _normalised_frames(model, stimulus)
-        n_windows = frames.shape[0] - model.history + 1
+    retina = cast(RetinaModel, model)  # any module with a retina model's attributes and forward_movie serves
+    stimulus = _check_stimulus(retina, stimulus)
+    with evaluating(retina, device_for(retina, device)), torch.no_grad():
+        frames = _normalised_frames(retina, stimulus)
+        n_windows = frames.shape[0] - retina.history + 1
         starts = range(0, n_windows, int(batch_size))
         rates = (
             torch.cat(
                 [
-                    model.forward_movie(frames[None, start : start + batch_size + model.history - 1])[0]
+                    retina.forward_movie(frames[None, start : start + batch_size + retina.history - 1])[0]
                     for start in progress_bar(starts, desc="predict", unit="batch", progress=progress)
                 ]
             )
             .cpu()
             .numpy()
         )
-    return rates_to_dataarray(model, rates, stimulus["time"].values[model.history - 1 :])
+    return rates_to_dataarray(retina, rates, stimulus["time"].values[retina.history - 1 :])
 
 
 def rates_to_dataarray(model: RetinaModel, rates: np.ndarray, times: np.ndarray) -> xr.DataArray:

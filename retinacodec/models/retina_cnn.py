@@ -7,7 +7,7 @@ ends with its nonlinearity, so a forward hook on it sees that layer's output.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -141,6 +141,14 @@ def _layer(in_channels: int, out_channels: int, kernel: int, noise_std: float) -
         GaussianNoise(noise_std),
         nn.ReLU(),
     )
+
+
+class _Normalised(Protocol):
+    """A model that normalises its stimulus with buffers (:meth:`RetinaCNN.set_normalisation`
+    serves both the CNN and the LN model)."""
+
+    stimulus_mean: torch.Tensor
+    stimulus_std: torch.Tensor
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -406,7 +414,7 @@ class RetinaCNN(nn.Module):
         model.name = str(config.get("name", "untrained"))
         return model
 
-    def set_normalisation(self, mean: float, std: float) -> None:
+    def set_normalisation(self: _Normalised, mean: float, std: float) -> None:
         """Store the stimulus normalisation (contrast mean and standard deviation)."""
         if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
             raise RetinaCodecError(f"normalisation mean={mean!r}, std={std!r}; expected finite, std > 0")

@@ -86,7 +86,7 @@ def modes_layer(weights: xr.DataArray, layer: str | None, model: AdaptedModel) -
     return chosen
 
 
-def selected_mode_positions(weights: xr.DataArray, selected_modes: Sequence[int] | None) -> np.ndarray:
+def selected_mode_positions(weights: xr.DataArray, selected_modes: Sequence[int] | np.ndarray | None) -> np.ndarray:
     """Positions along ``mode`` to decompose into (all when None), checked to be in range."""
     n_modes = weights.sizes["mode"]
     if selected_modes is None:

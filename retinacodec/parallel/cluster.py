@@ -73,6 +73,7 @@ def dask_client(workers: int | None = None, scheduler: str | Any | None = None) 
         with client:
             yield client
         return
+    assert workers is not None  # no scheduler: workers was given (checked above)
     with local_cluster(workers) as cluster, Client(cluster) as client:
         yield client
 

@@ -24,6 +24,7 @@ import xarray as xr
 from torch import nn
 
 from ..attribution.ig import contributions
+from ..attribution.inputs import is_stimulus
 from ..attribution.options import AttributionOptions
 from ..errors import RetinaCodecError
 from ..io.resumable import file_digest
@@ -190,12 +191,8 @@ def _describe_option(value: Any) -> Any:
     return str(value)
 
 
-def _is_stimulus(x: Any) -> bool:
-    return isinstance(x, xr.DataArray) and set(x.dims) == {"time", "y", "x"}
-
-
 def _is_stretches(x: Any) -> bool:
-    return isinstance(x, (list, tuple)) and len(x) > 0 and all(_is_stimulus(s) for s in x)
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(is_stimulus(s) for s in x)
 
 
 def _describe_stimulus(x: xr.DataArray, history: int) -> dict[str, Any]:
@@ -211,25 +208,35 @@ def _describe_stimulus(x: xr.DataArray, history: int) -> dict[str, Any]:
     }
 
 
+def _history(spec: str | Callable[[], nn.Module]) -> int:
+    """The ``history`` (frames per input window) of a job's model, which a stimulus needs."""
+    history = getattr(load_job_model(spec), "history", None)
+    if history is None:
+        raise RetinaCodecError(
+            "a stimulus (time, y, x) needs a retina model with a 'history' of frames; "
+            "expected a retina model, or a batch of inputs (N, ...)"
+        )
+    return int(history)
+
+
 def _job_inputs(
     x: Any, spec: str | Callable[[], nn.Module], options: dict
 ) -> tuple[int, dict[str, Any], Callable[[Chunk], Any]]:
     """(number of inputs, their description for the job's parameters, ``data(chunk)``) of ``x``;
     sets ``options["baseline"]`` to the mean image for ``baseline="mean"`` on a batch."""
     if _is_stretches(x):
-        history, stretches = int(load_job_model(spec).history), list(x)
+        history, stretches = _history(spec), list(x)
         described = [_describe_stimulus(stretch, history) for stretch in stretches]
         return (
             len(stretches),
             {"kind": "stretches", "stretches": described},
             lambda chunk: stretches[chunk.start : chunk.stop],
         )
-    if _is_stimulus(x):
-        history = int(load_job_model(spec).history)
-        described = {"kind": "stimulus", **_describe_stimulus(x, history)}
+    if is_stimulus(x):
+        history = _history(spec)
         return (
             x.sizes["time"] - history + 1,
-            described,
+            {"kind": "stimulus", **_describe_stimulus(x, history)},
             lambda chunk: x.isel(time=slice(chunk.start, chunk.stop + history - 1)),
         )
     values = x.values if isinstance(x, xr.DataArray) else x
@@ -314,9 +321,10 @@ def run_contributions(
     attribution = contribution_kwargs.get("options")
     if attribution is not None and not isinstance(attribution, AttributionOptions):
         raise RetinaCodecError(f"options is a {type(attribution).__name__}; expected AttributionOptions(...) or None")
+    spec: str | Callable[[], nn.Module]
     if isinstance(model, nn.Module):
-        spec = GivenModel.of(model)
-        model_id = {"module": spec.key}
+        given = GivenModel.of(model)
+        spec, model_id = given, {"module": given.key}
     elif callable(model):
         spec, model_id = model, {"factory": _describe(model)}
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import xarray as xr
@@ -104,8 +105,15 @@ def run_chunked(
             for chunk, (sha256, size) in _finished(client, compute, todo, data, manifest, dim, threads):
                 manifest.record(chunk, sha256, size)
                 bar.update()
-    parts = [read_netcdf(manifest.part_path(chunk)) for chunk in chunking]
+    parts = [_part(manifest.part_path(chunk)) for chunk in chunking]
     return xr.concat(parts, dim=dim, combine_attrs="override") if len(parts) > 1 else parts[0]
+
+
+def _part(path: Path) -> xr.Dataset:
+    """A recorded part, read back: a Dataset, as :func:`~retinacodec.parallel.parts.compute_part` wrote it."""
+    part = read_netcdf(path)
+    assert isinstance(part, xr.Dataset)  # compute_part writes only Datasets, and the manifest checked the file
+    return part
 
 
 def _measured_chunking(

@@ -9,6 +9,8 @@ mode's channels of a hidden layer (:func:`irf`). Their summaries are in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast, overload
 
 import numpy as np
 import torch
@@ -18,13 +20,14 @@ from torch import nn
 from .. import __version__
 from .._progress import progress_bar
 from .._validation import check_int
+from ..attribution.gradients import full_output
 from ..attribution.inputs import prepare_inputs
 from ..attribution.options import AttributionOptions, checked_options
 from ..attribution.routed import check_layer_channels, path_rule, routed_gradients
 from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, adapt
-from ..models.registry import windows
+from ..models.registry import RetinaModel, windows
 from ..modes.result import Modes
 from ..modes.sae import SAE
 from ..modes.selection import (
@@ -34,7 +37,7 @@ from ..modes.selection import (
     shares_tensor,
 )
 from ..targets import Cell, resolve_cells
-from .selection import ModeSelection
+from .selection import ModeSelection, SelectionLike
 
 IRF_UNITS = "Hz per unit contrast (per pixel per frame)"
 """Units of an IRF: firing rate per unit of the stimulus's own contrast at one pixel and frame."""
@@ -62,11 +65,59 @@ def _time_positions(window_times: np.ndarray, times, frame_rate_hz: float, histo
     return positions
 
 
+@overload
 def irf(
     model: nn.Module,
     stimulus: xr.DataArray,
     cells: int | Sequence[int] | None = None,
-    times: float | Sequence[float] | None = None,
+    times: float | Sequence[float] | np.ndarray | None = None,
+    *,
+    method: str = "gradient",
+    n_steps: int = 20,
+    modes: None = None,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    options: AttributionOptions | None = None,
+) -> xr.DataArray: ...
+
+
+@overload
+def irf(
+    model: nn.Module,
+    stimulus: xr.DataArray,
+    cells: int | Sequence[int] | None = None,
+    times: float | Sequence[float] | np.ndarray | None = None,
+    *,
+    method: str = "gradient",
+    n_steps: int = 20,
+    modes: SelectionLike,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    options: AttributionOptions | None = None,
+) -> xr.Dataset: ...
+
+
+@overload
+def irf(
+    model: nn.Module,
+    stimulus: xr.DataArray,
+    cells: int | Sequence[int] | None = None,
+    times: float | Sequence[float] | np.ndarray | None = None,
+    *,
+    method: str = "gradient",
+    n_steps: int = 20,
+    modes: SelectionLike | None = None,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    options: AttributionOptions | None = None,
+) -> xr.DataArray | xr.Dataset: ...
+
+
+def irf(
+    model: nn.Module,
+    stimulus: xr.DataArray,
+    cells: int | Sequence[int] | None = None,
+    times: float | Sequence[float] | np.ndarray | None = None,
     *,
     method: str = "gradient",
     n_steps: int = 20,
@@ -161,32 +212,28 @@ def irf(
     options = checked_options(options, "irf", ("quadrature", "max_result_gb", "progress"))
     adapted = adapt(model)
     module = adapted.module
+    retina = cast(RetinaModel, module)  # a retina model, as the docstring asks
     alphas, node_weights = path_rule(method, n_steps, options.quadrature)
     batch_size = check_int("batch_size", batch_size)
-    selection = None if modes is None else ModeSelection.of(modes)
-    modes = None if selection is None else Modes.coerce(selection.modes)
-    weights = None if modes is None else modes.channel_weights()
-    layer = None
-    if weights is not None:
-        layer = modes_layer(weights, selection.layer, adapted)
-        selected = selected_mode_positions(weights, selection.positions)
+    by_mode = None if modes is None else _ByMode.of(modes, adapted)
+    layer = None if by_mode is None else by_mode.layer
     device = resolve_device(device)
     with evaluating(module, device) as dtype:
         inputs, window_times = windows(module, stimulus)
-        positions = _time_positions(window_times, times, float(stimulus.attrs["frame_rate_hz"]), module.history)
-        first_output = _first_output(adapted, inputs[:1].to(dtype), layer, weights)
+        positions = _time_positions(window_times, times, float(stimulus.attrs["frame_rate_hz"]), retina.history)
+        first_output = _first_output(adapted, inputs[:1].to(dtype), by_mode)
         cell_list = resolve_cells(cells, module, first_output)
         targets = [Cell(c) for c in cell_list]
         reducers = [target.bind(module, first_output) for target in targets]
-        n_modes = 0 if weights is None else len(selected)
+        n_modes = 0 if by_mode is None else len(by_mode.selected)
         shape = (len(positions), len(cell_list), *inputs.shape[1:])
         _check_size(shape, n_modes, options.max_result_gb)
-        snippet = stimulus.isel(time=slice(0, module.history))
+        snippet = stimulus.isel(time=slice(0, retina.history))
         baseline = prepare_inputs(module, snippet, "mean", dtype, device).baseline
-        scale = 1.0 / float(module.stimulus_std)
+        scale = 1.0 / float(retina.stimulus_std)
         whole = np.empty(shape, dtype=np.float32)
-        parts = None if weights is None else np.empty((*shape[:2], n_modes, *shape[2:]), dtype=np.float32)
-        loadings_all = None if weights is None else np.ones((*shape[:2], n_modes), dtype=np.float32)
+        parts = np.empty((*shape[:2], n_modes, *shape[2:]), dtype=np.float32)  # no modes: empty
+        loadings_all = np.ones((*shape[:2], n_modes), dtype=np.float32)
         per_chunk = max(1, batch_size // len(alphas))
         for start in progress_bar(
             range(0, len(positions), per_chunk), desc="IRF", unit="batch", progress=options.progress
@@ -194,14 +241,25 @@ def irf(
             chunk = slice(start, start + per_chunk)
             batch = inputs[torch.as_tensor(positions[chunk], device=inputs.device)].to(dtype)
             shares = None
-            if weights is not None:
+            if by_mode is not None:
                 loadings = None
-                if modes.has_encoder:
+                if by_mode.modes.has_encoder:
                     loadings = mode_loadings(
-                        adapted, layer, modes, batch, baseline, targets, options.quadrature, n_steps, batch_size, device
+                        adapted,
+                        by_mode.layer,
+                        by_mode.modes,
+                        batch,
+                        baseline,
+                        targets,
+                        options.quadrature,
+                        n_steps,
+                        batch_size,
+                        device,
                     )
-                    loadings_all[chunk] = loadings[:, :, selected].transpose(1, 0, 2)
-                shares = shares_tensor(weights.values, loadings, selected, (len(targets), len(batch)), dtype, device)
+                    loadings_all[chunk] = loadings[:, :, by_mode.selected].transpose(1, 0, 2)
+                shares = shares_tensor(
+                    by_mode.weights.values, loadings, by_mode.selected, (len(targets), len(batch)), dtype, device
+                )
             total, routed = routed_gradients(
                 adapted, batch, baseline, reducers, alphas, node_weights, batch_size, layer, shares
             )
@@ -211,29 +269,47 @@ def irf(
                 parts[chunk] = (routed.flip(3) * scale).transpose(0, 1).detach().cpu().numpy()
     result = _label(module, stimulus, window_times[positions], cell_list, whole)
     result.attrs.update(_provenance(module, stimulus, method, len(alphas), options.quadrature))
-    if weights is None:
+    if by_mode is None:
         return result
     return decomposed_irf(
         result,
         parts,
         loadings_all,
-        weights["mode"].values[selected],
-        layer,
-        "SAE loadings" if modes.has_encoder else "static dictionary (all modes loading 1)",
+        by_mode.weights["mode"].values[by_mode.selected],
+        by_mode.layer,
+        "SAE loadings" if by_mode.modes.has_encoder else "static dictionary (all modes loading 1)",
     )
 
 
-def _first_output(
-    adapted: AdaptedModel, first: torch.Tensor, layer: str | None, weights: xr.DataArray | None
-) -> torch.Tensor:
-    """The model's output for the first window (1, ...); with modes (``weights`` (mode, channel) of
-    ``layer``), after checking that the layer has their channels."""
+@dataclass(frozen=True)
+class _ByMode:
+    """The modes an IRF is decomposed by: their layer, channel weights (mode, channel) and the
+    positions along ``mode`` of the modes returned."""
+
+    modes: Modes
+    layer: str
+    weights: xr.DataArray
+    selected: np.ndarray
+
+    @classmethod
+    def of(cls, modes: SelectionLike, adapted: AdaptedModel) -> _ByMode:
+        """The decomposition ``modes`` (a selection or a bare mode set) asks for, checked against the model."""
+        selection = ModeSelection.of(modes)
+        coerced = Modes.coerce(selection.modes)
+        weights = coerced.channel_weights()
+        layer = modes_layer(weights, selection.layer, adapted)
+        return cls(coerced, layer, weights, selected_mode_positions(weights, selection.positions))
+
+
+def _first_output(adapted: AdaptedModel, first: torch.Tensor, by_mode: _ByMode | None) -> torch.Tensor:
+    """The model's output for the first window (1, ...); with modes, after checking that their
+    layer has their channels."""
     with torch.no_grad():
-        if weights is None:
+        if by_mode is None:
             return adapted.module(first)
-        captured = adapted.capture(first, layer)
-        check_layer_channels(adapted, layer, captured.activation, weights.sizes["channel"])
-        return captured.output
+        captured = adapted.capture(first, by_mode.layer)
+        check_layer_channels(adapted, by_mode.layer, captured.activation, by_mode.weights.sizes["channel"])
+        return full_output(captured)
 
 
 def _check_size(shape: tuple[int, ...], n_modes: int, max_result_gb: float) -> None:

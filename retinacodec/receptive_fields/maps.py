@@ -145,6 +145,7 @@ def contribution_maps(
             _, routed = routed_gradients(
                 adapted, batch, start_point, [reducer], alphas, nodes_weights, batch_size, layer, shares
             )
+            assert routed is not None  # given shares, routed_gradients routes
             displacement = batch if method == "gradient" else batch - start_point
             maps[rows] = (routed[0] * displacement.unsqueeze(1)).sum(2).detach().cpu().numpy()
     result = xr.DataArray(

@@ -35,10 +35,14 @@ class ModeSelection:
     """
 
     modes: Modes | SAE | xr.Dataset | xr.DataArray | np.ndarray
-    positions: Sequence[int] | None = None
+    positions: Sequence[int] | np.ndarray | None = None
     layer: str | None = None
 
     @classmethod
     def of(cls, modes: ModeSelection | Modes | SAE | xr.Dataset | xr.DataArray | np.ndarray) -> ModeSelection:
         """``modes`` as a selection: itself, or every mode of a bare mode set."""
-        return modes if isinstance(modes, cls) else cls(modes)
+        return modes if isinstance(modes, ModeSelection) else cls(modes)
+
+
+SelectionLike = ModeSelection | Modes | SAE | xr.Dataset | xr.DataArray | np.ndarray
+"""What a function that decomposes by modes takes as ``modes``: a selection or a bare mode set."""

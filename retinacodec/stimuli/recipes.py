@@ -173,7 +173,7 @@ def load_recipe(path_or_name: str | os.PathLike) -> tuple[str, dict]:
     return kind, parameters
 
 
-def render_kind(kind: str, parameters: dict, *, progress: bool = True, source: str = "stimulus") -> xr.DataArray:
+def render_kind(kind: str | None, parameters: dict, *, progress: bool = True, source: str = "stimulus") -> xr.DataArray:
     """Render one generator call: a ``kind`` and its parameters, both checked.
 
     Parameters
@@ -197,7 +197,7 @@ def render_kind(kind: str, parameters: dict, *, progress: bool = True, source: s
     RetinaCodecError
         For an unknown kind, an unknown parameter or a value the generator refuses.
     """
-    if kind not in GENERATORS:
+    if kind is None or kind not in GENERATORS:
         raise RetinaCodecError(f"{source}: kind is {kind!r}; expected one of: {', '.join(GENERATORS)}")
     _check_parameters(kind, parameters, source)
     generator = GENERATORS[kind]
@@ -264,7 +264,7 @@ def load_stimulus(spec: str | os.PathLike, *, progress: bool = True) -> xr.DataA
         if isinstance(stim, xr.Dataset):
             if "stimulus" not in stim:
                 raise RetinaCodecError(
-                    f"{spec} holds variables {sorted(stim.data_vars)}; expected a stimulus "
+                    f"{spec} holds variables {sorted(map(str, stim.data_vars))}; expected a stimulus "
                     "DataArray (time, y, x) or a Dataset with a 'stimulus' variable"
                 )
             stim = stim["stimulus"]

@@ -240,6 +240,8 @@ def test_bad_input_is_refused(tmp_path, checkpoint, stimulus):
     (tmp_path / "e" / "manifest.json").write_text("{truncated")
     with pytest.raises(RetinaCodecError, match="cannot read job manifest"):
         _job(checkpoint, stimulus, tmp_path / "e")
+    with pytest.raises(RetinaCodecError, match="a stimulus \\(time, y, x\\) needs a retina model with a 'history'"):
+        run_contributions(torch.nn.Identity, stimulus, "0", "top", tmp_path / "g", execution=QUIET_RUN)
     with pytest.raises(RetinaCodecError, match="without a 'sample' dim"):
         run_chunked(lambda chunk, data: xr.Dataset(), Chunking(3, 2), tmp_path / "f", {}, execution=QUIET_RUN)
 

@@ -13,6 +13,7 @@ import xarray as xr
 
 from ...errors import RetinaCodecError
 from ...stimuli.base import validate_stimulus
+from ..ln import LNModel
 from ..retina_cnn import RetinaCNN
 from .settings import TrainingSettings
 
@@ -99,15 +100,15 @@ def _split(n_frames: int, history: int, settings: TrainingSettings, index: int) 
     return n_train, n_train + history - 1
 
 
-def _recordings(stimuli, responses, model: RetinaCNN, settings: TrainingSettings, device) -> list[_Recording]:
+def _recordings(stimuli, responses, model: RetinaCNN | LNModel, settings: TrainingSettings, device) -> list[_Recording]:
     """Split every recording and normalise it with the training frames' mean and std (stored
     in ``model``)."""
     history = model.history
     splits = [_split(stim.sizes["time"], history, settings, i) for i, stim in enumerate(stimuli)]
     count = total = squares = 0.0
     for stim, (n_train, _) in zip(stimuli, splits):
-        frames = np.asarray(stim.values[: n_train + history - 1], dtype=np.float64)
-        count, total, squares = count + frames.size, total + frames.sum(), squares + (frames**2).sum()
+        training = np.asarray(stim.values[: n_train + history - 1], dtype=np.float64)
+        count, total, squares = count + training.size, total + training.sum(), squares + (training**2).sum()
     mean = total / count
     model.set_normalisation(mean, float(np.sqrt(max(squares / count - mean**2, 0.0))) or 1.0)
     recordings = []
@@ -177,8 +178,8 @@ def find_repeats(frames: np.ndarray, frame_rate_hz: float, min_seconds: float = 
     )
     keys = np.lib.stride_tricks.sliding_window_view(frame_id.astype(np.int64), k)
     constant = (keys == keys[:, :1]).all(1)
-    keys = np.ascontiguousarray(keys).view(np.dtype((np.void, 8 * k))).ravel()
-    _, window_id, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    window_keys = np.ascontiguousarray(keys).view(np.dtype((np.void, 8 * k))).ravel()
+    _, window_id, counts = np.unique(window_keys, return_inverse=True, return_counts=True)
     repeated = (counts[window_id] > 1) & ~constant
     if not repeated.any():
         return np.zeros(0, np.int64), 0

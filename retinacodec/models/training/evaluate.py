@@ -167,6 +167,8 @@ def evaluate_recording(
         "heldout_r": xr.concat([pearson_r(p, recorded) for p in predicted], "model"),
     }
     if repeats is not None:
+        if repeat_stimulus is None:
+            raise RetinaCodecError("repeats given without repeat_stimulus; expected the frozen segment (time, y, x)")
         trials = repeats * float(repeat_stimulus.attrs["frame_rate_hz"])
         on_repeat = [
             predict(models[name], repeat_stimulus, device=device).assign_coords(cell=repeats["cell"].values)

@@ -41,6 +41,8 @@ LAST_CHECKPOINT_NAME = "last.pt"
 class _Envelope(torch.nn.Module):
     """Parametrisation of the readout during training: free weights times a fixed envelope."""
 
+    envelope: torch.Tensor
+
     def __init__(self, envelope: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("envelope", envelope)
@@ -71,16 +73,26 @@ class _SpaceTimeRank(torch.nn.Module):
         return temporal.contiguous(), spatial.contiguous()
 
 
+def _convolution(stage: torch.nn.Sequential) -> torch.nn.Conv2d:
+    """The convolution a stage of the retina CNN (bipolar, amacrine) starts with."""
+    conv = stage[0]
+    assert isinstance(conv, torch.nn.Conv2d)  # every stage of a RetinaCNN starts with one
+    return conv
+
+
 def _limit_rank(model: RetinaCNN, rank: int) -> None:
     """Constrain the bipolar kernels to space-time rank ``rank`` (no change for 0 or a rank at
     least the kernels' full rank)."""
-    weight = model.bipolar[0].weight
+    conv = _convolution(model.bipolar)
+    weight = conv.weight
     if 0 < rank < min(weight.shape[1], weight.shape[2] * weight.shape[3]):
-        parametrize.register_parametrization(model.bipolar[0], "weight", _SpaceTimeRank(rank))
+        parametrize.register_parametrization(conv, "weight", _SpaceTimeRank(rank))
 
 
 class _Signed(torch.nn.Module):
     """Parametrisation that fixes weights' signs during training: ``|w| * sign`` (sign 1: >= 0)."""
+
+    sign: torch.Tensor
 
     def __init__(self, sign: torch.Tensor) -> None:
         super().__init__()
@@ -127,7 +139,9 @@ def _remove_parametrizations(model: RetinaCNN) -> None:
     """Replace every training parametrisation by the plain tensor it gives (for the saved model)."""
     for module in model.modules():
         if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations):
+            parametrizations = module.parametrizations
+            assert isinstance(parametrizations, torch.nn.ModuleDict)  # what register_parametrization adds
+            for name in list(parametrizations):
                 parametrize.remove_parametrizations(module, name, leave_parametrized=True)
 
 
@@ -179,6 +193,7 @@ def _initialise_readout(model: RetinaCNN, recordings: list[_Recording], envelope
     spread = variance.sqrt().clamp_min(1e-3)
     beta = mean + torch.log(-torch.expm1(-mean))
     norm = model.ganglion[-2]
+    assert isinstance(norm, torch.nn.BatchNorm1d)  # the readout's batch norm, before the softplus
     with torch.no_grad():
         norm.bias.copy_(beta)
         norm.weight.copy_(spread / (2 * torch.sigmoid(beta)))
@@ -217,7 +232,7 @@ def penalty(model: RetinaCNN, settings: TrainingSettings) -> torch.Tensor:
         total = total + settings.readout_channel_sparsity * group_spread(model.readout_channel_norms())
     if settings.amacrine_input_sparsity:
         total = total + settings.amacrine_input_sparsity * group_spread(model.amacrine_input_norms())
-    kernels = (model.bipolar[0].weight, model.amacrine[0].weight)
+    kernels = (_convolution(model.bipolar).weight, _convolution(model.amacrine).weight)
     if settings.kernel_l2:
         total = total + settings.kernel_l2 * sum((kernel**2).sum() for kernel in kernels)
     if settings.kernel_smoothness and min(kernels[0].shape[-2:]) >= 3:

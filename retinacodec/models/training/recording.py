@@ -328,7 +328,9 @@ def _baseline(
     if resume and path.is_file():
         payload = load_checkpoint(path)
         if payload.get("identity") == identity:
-            return model_from_checkpoint(payload).eval()
+            fitted = model_from_checkpoint(payload)
+            if isinstance(fitted, LNModel):  # as written below
+                return fitted.eval()
     ln = train_ln(stimuli, rates, history, settings, name="ln")
     save_checkpoint({"config": ln.config(), "state_dict": ln.state_dict(), "identity": identity}, path)
     return ln

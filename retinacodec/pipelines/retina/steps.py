@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -149,7 +149,7 @@ def layer_contributions(
         return {
             f"contributions_{layer}": xr.concat(
                 [
-                    cast(xr.Dataset, contributions(model, part, layer, cells, **options))  # one layer
+                    contributions(model, part, layer, cells, **options)
                     for part in progress_bar(parts, desc=f"contributions of {layer}", unit="stretch", progress=progress)
                 ],
                 dim="sample",
@@ -250,7 +250,7 @@ def mode_irfs(
         device=device,
         options=AttributionOptions(progress=progress),
     )
-    return {"irf": modes_by_share(cast(xr.Dataset, result), settings.irf_min_share, settings.irf_modes)}  # with modes
+    return {"irf": modes_by_share(result, settings.irf_min_share, settings.irf_modes)}
 
 
 CELL_TARGETS = 4

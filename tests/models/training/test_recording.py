@@ -10,6 +10,7 @@ from retinacodec.io import read_nwb
 from retinacodec.models.registry import load, predict
 from retinacodec.models.training import train_nwb
 from retinacodec.models.training.data import find_repeats
+from retinacodec.models.training.evaluate import evaluate_recording
 from retinacodec.models.training.recording import check_recording, recording_architecture, split_recording
 
 QUICK = dict(epochs=2, patience=2, learning_rate=3e-3, batch_segments=8, segment_windows=32)
@@ -36,6 +37,20 @@ def test_architecture_follows_the_frames_and_the_frame_rate():
     assert recording_architecture(frames(1, 75.0))["bipolar_kernel"] == 1
     small = recording_architecture(frames(20, 120.0), history_s=0.25)
     assert small["history"] == 30 and small["bipolar_kernel"] == 7 and small["amacrine_kernel"] == 5
+
+
+def test_repeats_without_their_stimulus_are_refused(tiny_cnn):
+    stimulus = xr.DataArray(
+        np.zeros((12, 16, 16), np.float32),
+        dims=("time", "y", "x"),
+        coords={"time": np.arange(12) / 100.0},
+        attrs={"frame_rate_hz": 100.0},
+    )
+    spikes = xr.DataArray(np.zeros((12, 3)), dims=("time", "cell"), coords={"time": stimulus["time"].values})
+    repeats = xr.DataArray(np.zeros((2, 7, 3)), dims=("trial", "time", "cell"))
+    assert "repeat_r" not in evaluate_recording({"cnn": tiny_cnn}, (stimulus, spikes))
+    with pytest.raises(RetinaCodecError, match="repeats given without repeat_stimulus; expected the frozen segment"):
+        evaluate_recording({"cnn": tiny_cnn}, (stimulus, spikes), repeats=repeats)
 
 
 def test_repeats_are_found_from_identical_frames_and_match_the_trials_table(full_field_file):

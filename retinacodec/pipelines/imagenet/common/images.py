@@ -356,12 +356,12 @@ class Views:
         """Class index of every view, (view,)."""
         return np.asarray(self.source.labels, dtype=np.int64)[self.image]
 
-    def center(self, images: Sequence[int] | None = None) -> np.ndarray:
+    def center(self, images: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """Positions of the center views of ``images`` (all images by default)."""
-        images = np.arange(len(self.source.paths)) if images is None else np.asarray(images, dtype=np.int64)
-        return images * self.per_image
+        chosen = np.arange(len(self.source.paths)) if images is None else np.asarray(images, dtype=np.int64)
+        return chosen * self.per_image
 
-    def load(self, positions: Sequence[int]) -> torch.Tensor:
+    def load(self, positions: Sequence[int] | np.ndarray) -> torch.Tensor:
         """Model-ready views at ``positions``, float32 (N, 3, crop, crop).
 
         Raises
@@ -371,10 +371,10 @@ class Views:
         """
         images, views = self.image, self.view
         loaded: list[torch.Tensor] = []
-        cached = (None, None)
+        cached: tuple[int, Image.Image] | None = None
         for i in np.asarray(positions, dtype=np.int64):
             index = int(images[i])
-            if cached[0] != index:
+            if cached is None or cached[0] != index:
                 cached = (index, read_image(self.source.paths[index]))
             if views[i] == 0:
                 loaded.append(center_view(cached[1], self.preprocessing))

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from ....errors import RetinaCodecError
 from ....models.zoo import model_spec
@@ -45,7 +46,7 @@ def _vit_b_16() -> dict[str, str]:
     }
 
 
-_ALIASES = {
+_ALIASES: dict[str, Callable[[], dict[str, str]]] = {
     "resnet50": _resnet50,
     "efficientnet_lite0": functools.partial(_efficientnet_lite, 16),
     "efficientnet_lite2": functools.partial(_efficientnet_lite, 21),

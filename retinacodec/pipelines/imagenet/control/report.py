@@ -50,8 +50,8 @@ def _interval(ds: xr.Dataset, name: str, **where) -> list[float]:
 
 def _rounded(value: xr.DataArray) -> float | None:
     """A scalar rounded to 4 digits, None for NaN (JSON has no NaN)."""
-    value = float(value)
-    return None if math.isnan(value) else round(value, 4)
+    number = float(value)
+    return None if math.isnan(number) else round(number, 4)
 
 
 def _layer_record(result: dict) -> dict:

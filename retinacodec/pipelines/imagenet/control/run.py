@@ -11,6 +11,7 @@ held-out images). Figures, ``summary.json`` and ``report.md`` are redrawn from t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -182,7 +183,7 @@ def _fit_contributions(
         part = budget.run(
             workspace,
             f"contributions_{number:02d}",
-            lambda chunk=chunk: steps.fit_contributions(adapted, views, layers, chunk, settings, progress, device),
+            functools.partial(steps.fit_contributions, adapted, views, layers, chunk, settings, progress, device),
         )
         if part is None:
             return None
@@ -210,7 +211,7 @@ def _per_layer(
     results = {}
     for layer in layers:
         modes = budget.run(
-            workspace, f"modes_{layer}", lambda layer=layer: steps.layer_modes(data[layer], settings, progress, device)
+            workspace, f"modes_{layer}", functools.partial(steps.layer_modes, data[layer], settings, progress, device)
         )
         if modes is None:
             return None

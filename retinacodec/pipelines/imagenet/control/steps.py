@@ -78,7 +78,8 @@ def fit_contributions(
 def layer_modes(data: xr.Dataset, settings: ControlSettings, progress: bool, device: torch.device) -> dict:
     """SAE modes of a layer's contributions and of its activations, with their mode-class
     correlations and the layer's statistics (the seed's table)."""
-    outputs, fits = {}, {}
+    outputs: dict[str, SAE | xr.Dataset] = {}
+    fits: dict[str, xr.Dataset] = {}
     for variable in VARIABLES:
         sae, result = fit_modes(
             data,

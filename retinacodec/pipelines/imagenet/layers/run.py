@@ -173,12 +173,14 @@ def _predictions(
     workspace: Workspace, module: torch.nn.Module, views: Views, batch_size: int, device: str, progress: bool
 ) -> xr.Dataset:
     """Top-1 predictions of the center views, computed once per run folder."""
-    return workspace.run(
+    predictions = workspace.run(
         "predictions",
         lambda: {
             "predictions": labelled(predict(module, views, batch_size, resolve_device(device), progress), views.source)
         },
     )["predictions"]
+    assert isinstance(predictions, xr.Dataset)  # written as one, read back as one
+    return predictions
 
 
 def _summary_attrs(run: analysis_steps.LayerContext, origin: dict) -> dict:
@@ -225,7 +227,9 @@ def _layer(workspace: Workspace, run: analysis_steps.LayerContext, alias: str, m
             for name, value in analysis_steps.layer(run, alias, module_name, folder).items()
         },
     )
-    return outputs[f"layers/{alias}/summary"]
+    summary = outputs[f"layers/{alias}/summary"]
+    assert isinstance(summary, xr.Dataset)  # written as one, read back as one
+    return summary
 
 
 def _write_outputs(summary: xr.Dataset, out: Path) -> None:

@@ -104,14 +104,14 @@ def control_classes(labels: np.ndarray, chosen: int | Sequence[int], seed: int) 
     if isinstance(chosen, (int, np.integer)) and not isinstance(chosen, bool):
         count = check_int("control_classes", chosen)
         return np.sort(np.random.default_rng(seed).choice(present, min(count, len(present)), replace=False))
-    chosen = np.asarray(chosen).ravel()
-    missing = sorted(set(chosen.tolist()) - set(present.tolist()))
-    if not chosen.size or missing:
+    given = np.asarray(chosen).ravel()
+    missing = sorted(set(given.tolist()) - set(present.tolist()))
+    if not given.size or missing:
         raise RetinaCodecError(
             f"control classes {missing or '[]'} have no images; expected classes present in the "
             f"images (e.g. {', '.join(map(str, present[:8]))})"
         )
-    return np.unique(chosen)
+    return np.unique(given)
 
 
 def control_set(labels: np.ndarray, classes: np.ndarray, n_off_target: int, seed: int) -> np.ndarray:
