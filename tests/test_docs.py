@@ -1,9 +1,14 @@
 """The documentation site: the API reference covers every public name, the CLI page every subcommand."""
 
+import ast
+import contextlib
 import importlib
 import importlib.util
+import inspect
+import io
 import pkgutil
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -112,3 +117,150 @@ def test_sphinx_roles_become_code_spans_and_maths_is_typeset_in_the_api_referenc
     assert extension._maths(notes) == (
         "With \\(a_c\\) the activation,\n\n  $$\n  C = \\sum_c a_c\n  + b\n  $$\n\nso on."
     )
+
+
+PAGES = [DOCS.parent / "README.md", *sorted(DOCS.rglob("*.md"))]
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
+CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def _documented_functions() -> dict[str, inspect.Signature]:
+    """Signature of each function and settings class the examples call, by the name they call it by."""
+    from retinacodec.attribution import AttributionOptions, contributions
+    from retinacodec.control import (
+        CurveSettings,
+        classifier_control,
+        classifier_control_curves,
+        retina_control,
+        retina_control_curves,
+        target_rankings,
+    )
+    from retinacodec.hypotheses import HypothesisSettings, generate
+    from retinacodec.models import VirtualRetina, train_nwb, train_recording
+    from retinacodec.models.training import HeldOut
+    from retinacodec.modes import SAE, fit_modes
+    from retinacodec.parallel import Execution, run_chunked, run_contributions
+    from retinacodec.pipelines.imagenet import run_control, run_imagenet
+    from retinacodec.pipelines.retina import Placement
+    from retinacodec.pipelines.retina.run import run_demo
+    from retinacodec.receptive_fields import ModeSelection, contribution_maps, irf
+    from retinacodec.stimuli import EyeMovements, natural_jitter
+
+    functions = [
+        AttributionOptions,
+        contributions,
+        CurveSettings,
+        classifier_control,
+        classifier_control_curves,
+        retina_control,
+        retina_control_curves,
+        target_rankings,
+        HypothesisSettings,
+        generate,
+        train_nwb,
+        train_recording,
+        HeldOut,
+        SAE,
+        fit_modes,
+        Execution,
+        run_chunked,
+        run_contributions,
+        run_control,
+        run_imagenet,
+        Placement,
+        run_demo,
+        ModeSelection,
+        contribution_maps,
+        irf,
+        EyeMovements,
+        natural_jitter,
+    ]
+    found = {function.__name__: inspect.signature(function) for function in functions}
+    respond = inspect.signature(VirtualRetina.respond)
+    found["respond"] = respond.replace(parameters=list(respond.parameters.values())[1:])  # without self
+    return found
+
+
+def _call_problems(code: str, signatures: dict[str, inspect.Signature]) -> list[str]:
+    """Calls in ``code`` of the documented functions that their signatures refuse (an unknown
+    keyword, too many positional arguments); ``...`` among the arguments stands for the others."""
+    problems = []
+    for node in ast.walk(ast.parse(code)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        if name not in signatures:
+            continue
+        keywords = {keyword.arg: None for keyword in node.keywords if keyword.arg is not None}
+        elided = any(isinstance(arg, ast.Constant) and arg.value is Ellipsis for arg in node.args)
+        positional = [] if elided else [None] * len(node.args)
+        try:
+            signatures[name].bind_partial(*positional, **keywords)
+        except TypeError as error:
+            problems.append(f"{ast.unparse(node)}: {error}")
+        if name == "run_contributions":  # its **kwargs are those of contributions
+            given = set(keywords) - set(signatures[name].parameters)
+            unknown = given - set(signatures["contributions"].parameters)
+            problems += [f"{ast.unparse(node)}: contributions has no {key!r}" for key in sorted(unknown)]
+    return problems
+
+
+def _python_examples() -> list[tuple[str, str]]:
+    """(where, code) of each Python block of the README and the docs, and each code span that parses
+    as a Python expression (``rc.irf(..., modes=sae)``)."""
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        found += [(f"{page.name} block", body) for lang, body in FENCE.findall(text) if lang == "python"]
+        for span in CODE_SPAN.findall(FENCE.sub("", text)):
+            span = " ".join(span.split())
+            try:
+                ast.parse(span, mode="eval")
+            except SyntaxError:
+                continue
+            found.append((f"{page.name} span", span))
+    return found
+
+
+def test_the_examples_of_the_readme_and_the_docs_call_the_api_as_it_is():
+    signatures = _documented_functions()
+    stale = 'rc.contributions(model, x, "amacrine", "top", split="sign"); generate(..., gain=2)'
+    assert len(_call_problems(stale, signatures)) == 2  # the check sees keywords that moved
+    assert not _call_problems("run_contributions(m, x, 'a', 'top', 'd', execution=e, n_steps=5)", signatures)
+    assert _call_problems("run_contributions(m, x, 'a', 'top', 'd', workers=2)", signatures)
+
+    examples = _python_examples()
+    assert sum(where.endswith("block") for where, _ in examples) >= 15
+    problems = []
+    for where, code in examples:
+        try:
+            problems += [f"{where}: {problem}" for problem in _call_problems(code, signatures)]
+        except SyntaxError as error:
+            problems.append(f"{where}: does not parse ({error})")
+    assert not problems, "\n".join(problems)
+
+
+def _command_lines() -> list[list[str]]:
+    """The arguments of each ``retinacodec`` command in the shell blocks of the README and the docs."""
+    commands = []
+    for page in PAGES:
+        for lang, body in FENCE.findall(page.read_text()):
+            if lang != "bash":
+                continue
+            for line in body.replace("\\\n", " ").splitlines():
+                for command in line.split("&&"):
+                    words = shlex.split(command, comments=True)
+                    if words and Path(words[0]).name == "retinacodec":
+                        commands.append(words[1:])
+    return commands
+
+
+def test_the_command_lines_of_the_readme_and_the_docs_parse():
+    commands = _command_lines()
+    assert ["demo", "-o", "demo_out"] in commands and len(commands) >= 10
+    for arguments in commands:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+            try:
+                build_parser().parse_args(arguments)
+            except SystemExit as exit_:
+                assert exit_.code == 0, f"retinacodec {' '.join(arguments)}: {err.getvalue()}"

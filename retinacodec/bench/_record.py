@@ -1,11 +1,11 @@
-"""A benchmark run's figures, written as JSON so that the README's benchmark table is generated.
+"""A benchmark run's figures, written as JSON so that the benchmarks page's table is generated.
 
 Every benchmark takes ``--record FILE.json``. The run then also writes what it measured: the rows it
-contributes to the README's benchmark table (what was measured, our figure, the reference's, the ratio),
-its raw figures, the command line, the date, the machine (:func:`retinacodec.device.machine`) and the
-load average before and after the run (other processes sharing the cores make a timing mean less,
-and the table says so).
-``python -m retinacodec.bench.readme`` builds the README's table from the files in ``docs/bench/``.
+contributes to the benchmark table of ``docs/results/benchmarks.md`` (what was measured, our figure,
+the reference's, the ratio), its raw figures, the command line, the date, the machine
+(:func:`retinacodec.device.machine`) and the load average before and after the run (other processes
+sharing the cores make a timing mean less, and the table says so).
+``python analyses/results_benchmarks.py`` builds that table from the files in ``docs/bench/``.
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ def add_record_option(parser: argparse.ArgumentParser) -> None:
         "--record",
         metavar="FILE.json",
         default=None,
-        help="also write the figures and the README table rows to this JSON file "
-        "(docs/bench/NAME.json feeds the README: python -m retinacodec.bench.readme)",
+        help="also write the figures and the benchmark table rows to this JSON file "
+        "(docs/bench/NAME.json feeds docs/results/benchmarks.md: python analyses/results_benchmarks.py)",
     )
 
 
 @dataclass
 class Record:
-    """What one benchmark run measured, for the README table and for later reading.
+    """What one benchmark run measured, for the benchmarks page's table and for later reading.
 
     Parameters
     ----------
@@ -52,7 +52,7 @@ class Record:
     Attributes
     ----------
     rows : list of dict
-        README table rows: ``benchmark``, ``ours``, ``reference`` and ``ratio``, each a string.
+        Benchmark table rows: ``benchmark``, ``ours``, ``reference`` and ``ratio``, each a string.
     figures : dict
         The raw figures (numbers, lists, strings), under names the benchmark chooses.
     measured : dict
@@ -69,7 +69,7 @@ class Record:
     _load_before: float = field(default_factory=lambda: os.getloadavg()[0], repr=False)
 
     def row(self, benchmark: str, ours: str, reference: str, ratio: str) -> None:
-        """Add one README table row: what was measured, our figure, the reference's figure, and the ratio."""
+        """Add one benchmark table row: what was measured, our figure, the reference's figure, and the ratio."""
         self.rows.append({"benchmark": benchmark, "ours": ours, "reference": reference, "ratio": ratio})
 
     def write(self, path: str | os.PathLike | None) -> Path | None:
