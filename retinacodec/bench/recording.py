@@ -137,7 +137,7 @@ def summary_table(folder: str | os.PathLike) -> str:
 
 
 def runs_record(folder: str | os.PathLike, argv: list[str]) -> Record:
-    """The benchmark record of the white-noise runs in ``folder``, from their ``summary.json``: one README row
+    """The benchmark record of the white-noise runs in ``folder``, from their ``summary.json``: one row of the benchmarks page
     per run, dated by the newest summary, with the lowest load before and the highest after any run."""
     paths = sorted(Path(folder).glob("*/summary.json"))
     runs = sorted((json.loads(path.read_text()) for path in paths), key=lambda run: (run["kind"], run["minutes"]))

@@ -232,7 +232,7 @@ def _span(values) -> str:
 
 
 def _record_family(record, results: dict[str, dict], sae_seeds: int) -> None:
-    """The recovery race's README row and raw figures."""
+    """The recovery race's row on the benchmarks page and raw figures."""
     fits = [(fit, r["sklearn"]) for r in results.values() for fit in r["sae"]]
     record.figures["problems"] = results
     record.row(

@@ -42,7 +42,7 @@ def by_kind_text(kinds: Mapping[str, KindRecovery]) -> str:
 
 
 def kinds_text(numbers: dict, suffix: str = "") -> str:
-    """:func:`by_kind_text` from a tested run's ``summary.json`` contents, as the README generator
+    """:func:`by_kind_text` from a tested run's ``summary.json`` contents, as the results generators
     reads them: of the contribution-mode hypotheses, with ``suffix`` ``"_activation"`` of the
     activation-mode ones."""
     return by_kind_text(TestedHypotheses.from_dict(numbers, suffix).recovery_by_kind)
