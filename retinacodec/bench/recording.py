@@ -137,8 +137,9 @@ def summary_table(folder: str | os.PathLike) -> str:
 
 
 def runs_record(folder: str | os.PathLike, argv: list[str]) -> Record:
-    """The benchmark record of the white-noise runs in ``folder``, from their ``summary.json``: one row of the benchmarks page
-    per run, dated by the newest summary, with the lowest load before and the highest after any run."""
+    """The benchmark record of the white-noise runs in ``folder``, from their ``summary.json``: one
+    row of the benchmarks page per run, dated by the newest summary, with the lowest load before
+    and the highest after any run."""
     paths = sorted(Path(folder).glob("*/summary.json"))
     runs = sorted((json.loads(path.read_text()) for path in paths), key=lambda run: (run["kind"], run["minutes"]))
     runs = [run for run in runs if run["kind"] == "white_noise"]
