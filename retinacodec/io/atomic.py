@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import RetinaCodecError
+
 
 @contextlib.contextmanager
 def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
@@ -16,6 +18,8 @@ def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
     The temporary file lives in the target's folder (so the rename is atomic on one file
     system) and keeps the target's suffix (so writers that check suffixes are content). If the
     block raises, the temporary file is removed and any existing file at ``path`` is untouched.
+    Only a regular file is ever replaced: a folder, a device or any other kind of entry at
+    ``path`` is refused before anything is written.
 
     Parameters
     ----------
@@ -26,10 +30,27 @@ def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
     ------
     pathlib.Path
         The temporary path to write to.
+
+    Raises
+    ------
+    RetinaCodecError
+        If ``path`` exists and is not a regular file, or its folder cannot be made or written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise RetinaCodecError(f"{path} is {kind}; expected the path of a file to write")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RetinaCodecError(f"cannot write {path}: {blocking} is a file, not a folder; expected a folder path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise RetinaCodecError(
+            f"cannot write {path}: {reason} ({error.filename or path.parent}); expected a folder you can write"
+        ) from None
     os.close(fd)
     try:
         yield Path(tmp)
