@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -120,3 +121,61 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise RetinaCodecError(f"{name} is {shown(value)}; expected one of: {', '.join(choices)}")
     return value
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the machine can give a new array (available, else physical), or None if unknown."""
+    try:
+        import psutil  # optional: not a dependency
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+        try:
+            return int(os.sysconf(pages)) * int(os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, ValueError, OSError):
+            continue
+    return None
+
+
+def _bytes_shown(n_bytes: int) -> str:
+    """A byte count in the largest binary unit that keeps it >= 1 (``"7.5 GiB"``)."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    value, unit = float(n_bytes), 0
+    while value >= 1024 and unit < len(units) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{value:.3g} {units[unit]}"
+
+
+def check_allocation(n_elements: int, itemsize: int, what: str) -> int:
+    """Refuse an array that cannot fit in memory, before it is allocated.
+
+    Parameters
+    ----------
+    n_elements : int
+        Number of elements of the array.
+    itemsize : int
+        Bytes per element (4 for float32).
+    what : str
+        What the array holds, for the message (``"white_noise frames (n_frames=..., size=...)"``).
+
+    Returns
+    -------
+    int
+        The bytes the array needs.
+
+    Raises
+    ------
+    RetinaCodecError
+        If the array needs more than the memory available (physical memory when the available
+        amount is unknown); nothing is checked when neither is known.
+    """
+    needed = int(n_elements) * int(itemsize)
+    available = available_memory()
+    if available is not None and needed > available:
+        raise RetinaCodecError(
+            f"{what} would need {_bytes_shown(needed)} of memory; expected at most the "
+            f"{_bytes_shown(available)} available"
+        )
+    return needed

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from retinacodec._validation import check_choice, check_int, check_number, shown
+from retinacodec._validation import available_memory, check_allocation, check_choice, check_int, check_number, shown
 from retinacodec.errors import RetinaCodecError
 
 
@@ -38,3 +38,11 @@ def test_choices_and_messages_show_numpy_values_as_typed():
     assert shown(np.int64(9)) == "9" and shown(np.float64(0.5)) == "0.5" and shown("x") == "'x'"
     with pytest.raises(RetinaCodecError, match=r"n is 2\.5 \(float64\)"):
         check_int("n", np.float64(2.5))
+
+
+def test_allocations_beyond_memory_are_refused_with_their_size():
+    assert available_memory() is not None and available_memory() > 0
+    assert check_allocation(1000, 4, "a small array") == 4000
+    with pytest.raises(RetinaCodecError, match=r"a huge array would need 3\.55 PiB of memory; expected") as info:
+        check_allocation(10**15, 4, "a huge array")
+    assert "available" in str(info.value) and "\n" not in str(info.value)

@@ -6,7 +6,7 @@ fails before any work is done.
 
 from __future__ import annotations
 
-from .._validation import check_int, check_number
+from .._validation import check_allocation, check_int, check_number
 
 
 def check_contrast(value, *, signed: bool = False) -> float:
@@ -43,12 +43,20 @@ def check_frame_grid(n_frames, size, frame_rate_hz) -> tuple[int, int, float]:
     -------
     tuple of (int, int, float)
         ``(n_frames, size, frame_rate_hz)``.
+
+    Raises
+    ------
+    RetinaCodecError
+        If a value is invalid, or the float32 frames would not fit in the memory available.
     """
-    return (
+    checked = (
         check_int("n_frames", n_frames),
         check_int("size", size),
         check_number("frame_rate_hz", frame_rate_hz, strictly_above=0.0),
     )
+    n_frames, size = checked[0], checked[1]
+    check_allocation(n_frames * size * size, 4, f"a stimulus of {n_frames} frames of {size}x{size} px")
+    return checked
 
 
 def check_seed(seed) -> int:

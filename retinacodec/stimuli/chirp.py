@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .._validation import check_number
+from .._validation import check_allocation, check_number
 from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
 from .checks import check_contrast, check_frame_grid, check_seed, provenance
 
@@ -100,9 +100,13 @@ def chirp(
         "amplitude_frequency_hz", amplitude_frequency_hz, strictly_above=0.0, strictly_below=nyquist
     )
     seed = check_seed(seed)
+    segments = _segments(sweep_duration_s)
+    if n_frames is None:
+        n_chirp = sum(int(round(duration_s * frame_rate_hz)) for _, duration_s in segments)
+        check_allocation(n_chirp * size * size, 4, f"a chirp of {n_chirp} frames of {size}x{size} px")
 
     labels, pieces = [], []
-    for label, duration_s in _segments(sweep_duration_s):
+    for label, duration_s in segments:
         n = int(round(duration_s * frame_rate_hz))
         tau = np.arange(n) / frame_rate_hz
         if label == "frequency_sweep":

@@ -136,6 +136,22 @@ def test_bad_parameter_values_name_the_protocol(tmp_path, parameters, fragment):
     assert fragment in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("overrides", [{"n_frames": 10**12}, {"size": 10**6}])
+@pytest.mark.parametrize("name", ["white_noise", "flash", "grating", "moving_bar", "chirp", "object_motion"])
+def test_requests_beyond_memory_are_refused_before_allocating(name, overrides):
+    with pytest.raises(RetinaCodecError, match="would need .* of memory; expected at most the .* available"):
+        render_protocol(name, progress=False, **overrides)
+
+
+def test_direct_generator_calls_beyond_memory_are_refused():
+    with pytest.raises(RetinaCodecError, match=r"a stimulus of 1000000000000 frames of 20x20 px would need 1\.42 PiB"):
+        retinacodec.stimuli.white_noise(n_frames=10**12, size=20)
+    with pytest.raises(RetinaCodecError, match="a chirp of .* frames"):
+        retinacodec.stimuli.chirp(sweep_duration_s=1e9)
+    with pytest.raises(RetinaCodecError, match="of memory"):
+        natural_jitter(n_frames=10**12)
+
+
 def test_missing_shipped_folder_is_reported(monkeypatch, tmp_path):
     monkeypatch.setattr("retinacodec.stimuli.recipes.PROTOCOL_DIR", tmp_path / "nowhere")
     with pytest.raises(RetinaCodecError, match="shipped protocol folder not found"):
