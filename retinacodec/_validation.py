@@ -8,6 +8,7 @@ shown as plain numbers) and what was expected. Booleans are never accepted as nu
 
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
 import os
@@ -126,8 +127,7 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
 def available_memory() -> int | None:
     """Bytes of memory the machine can give a new array (available, else physical), or None if unknown."""
     try:
-        import psutil  # optional: not a dependency
-
+        psutil = importlib.import_module("psutil")  # optional: not a dependency
         return int(psutil.virtual_memory().available)
     except ImportError:
         pass

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +19,7 @@ from .. import __version__
 from ..errors import RetinaCodecError
 from . import read_netcdf, write_netcdf
 from .atomic import atomic_destination
+from .run_folder import LOCK_FILE, is_temporary, lock_folder, remove_temporary_files, unlock_folder
 
 MANIFEST = "manifest.json"
 """File that marks a folder as a pipeline's run and lists its finished steps."""
@@ -93,8 +95,14 @@ class Workspace:
     Raises
     ------
     RetinaCodecError
-        If ``folder`` is a file, or holds files of something else (or another run) and
-        ``overwrite`` is False.
+        If ``folder`` is a file, another process's run is writing it, or it holds files of
+        something else (or another run) and ``overwrite`` is False.
+
+    Notes
+    -----
+    The folder is locked (:func:`~retinacodec.io.run_folder.lock_folder`) from construction
+    until :meth:`close` (or garbage collection, or the interpreter's exit). Temporary files that
+    a killed run's atomic writes left behind are removed on construction and on close.
     """
 
     def __init__(
@@ -111,22 +119,16 @@ class Workspace:
         self.log = log or (lambda line: print(line, file=sys.stderr))
         if self.folder.exists() and not self.folder.is_dir():
             raise RetinaCodecError(f"{self.folder} is a file; expected an output folder")
-        previous = self._previous_manifest()
-        contents = sorted(p.name for p in self.folder.iterdir()) if self.folder.is_dir() else []
-        if contents and not overwrite:
-            if previous is None:
-                shown = ", ".join(contents[:5]) + (", ..." if len(contents) > 5 else "")
-                raise RetinaCodecError(
-                    f"{self.folder} exists and holds other files ({shown}); expected a new or "
-                    f"empty folder or an interrupted {self.program} run "
-                    "(pass --overwrite to write into it)"
-                )
-            if previous.get("fingerprint") != self.fingerprint:
-                raise RetinaCodecError(
-                    f"{self.folder} holds a {self.program} run of another model, recording or "
-                    "settings; expected the same inputs to resume (pass --overwrite to replace it)"
-                )
         self.folder.mkdir(parents=True, exist_ok=True)
+        lock_folder(self.folder, f"one {self.program} run at a time in a folder (wait for it or choose another)")
+        try:
+            previous = self._previous_manifest()
+            self._check_contents(previous, overwrite)
+        except BaseException:
+            unlock_folder(self.folder)
+            raise
+        self._finalizer = weakref.finalize(self, _finish, self.folder)
+        remove_temporary_files(self.folder)
         self.steps: dict = (
             dict(previous["steps"])
             if previous is not None and not overwrite and previous.get("fingerprint") == self.fingerprint
@@ -134,6 +136,35 @@ class Workspace:
         )
         self.resumed: list[str] = []
         self._save()
+
+    def _check_contents(self, previous: dict | None, overwrite: bool) -> None:
+        """Refuse a folder holding other files or another run, unless ``overwrite``."""
+        contents = sorted(p.name for p in self.folder.iterdir() if p.name != LOCK_FILE and not is_temporary(p))
+        if not contents or overwrite:
+            return
+        if previous is None:
+            shown = ", ".join(contents[:5]) + (", ..." if len(contents) > 5 else "")
+            raise RetinaCodecError(
+                f"{self.folder} exists and holds other files ({shown}); expected a new or "
+                f"empty folder or an interrupted {self.program} run "
+                "(pass --overwrite to write into it)"
+            )
+        if previous.get("fingerprint") != self.fingerprint:
+            raise RetinaCodecError(
+                f"{self.folder} holds a {self.program} run of another model, recording or "
+                "settings; expected the same inputs to resume (pass --overwrite to replace it)"
+            )
+
+    def close(self) -> None:
+        """Finish with the folder: remove leftover temporary files and release its lock (also done
+        when the Workspace is garbage-collected or the interpreter exits)."""
+        self._finalizer()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _previous_manifest(self) -> dict | None:
         path = self.folder / MANIFEST
@@ -233,3 +264,9 @@ class Workspace:
     def seconds(self) -> dict[str, float]:
         """Wall time (s) each finished step took when it was computed."""
         return {step: float(record["seconds"]) for step, record in self.steps.items()}
+
+
+def _finish(folder: Path) -> None:
+    """Remove a finished Workspace's leftover temporary files and release its folder's lock."""
+    remove_temporary_files(folder)
+    unlock_folder(folder)
