@@ -48,7 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="windows per resumable chunk (default: chosen from the "
         "measured cost per window, about 2 s of work per chunk)",
     )
-    p.add_argument("--job-dir", help="folder for the chunk parts and manifest (default OUTPUT.parts)")
+    p.add_argument(
+        "--job-dir",
+        help="folder for the chunk parts and manifest (default OUTPUT.parts, removed once OUTPUT is written)",
+    )
     p.add_argument("--overwrite", action="store_true", help="discard a different job's parts in --job-dir")
     p.add_argument("-o", "--output", required=True, help="output netCDF file")
     p.add_argument("--plot", help="also save a figure to this PNG")
@@ -76,20 +79,25 @@ def run(args: argparse.Namespace) -> None:
     }
     if any(v is not None for v in (args.workers, args.scheduler, args.chunk_size, args.job_dir)):
         from ..parallel import Execution, run_contributions
+        from ..parallel.runner import remove_finished_job
 
+        job_dir = args.job_dir or f"{args.output}.parts"
         result = run_contributions(
             args.model,
             stim,
             args.layer,
             target,
-            args.job_dir or f"{args.output}.parts",
+            job_dir,
             chunk_size=args.chunk_size,
             execution=Execution(workers=args.workers, scheduler=args.scheduler, overwrite=args.overwrite),
             **options,
         )
+        write_netcdf(result, args.output)
+        if args.job_dir is None:  # a folder the user named is kept
+            remove_finished_job(job_dir, args.output, result)
     else:
         result = contributions(load(args.model), stim, args.layer, target, **options)
-    write_netcdf(result, args.output)
+        write_netcdf(result, args.output)
     error = abs(result["completeness_error"]).max().item()
     print(
         f"wrote {args.output}: contributions of {result.sizes['channel']} channels of "

@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import RetinaCodecError
 from ..io.atomic import atomic_destination
 from ..io.resumable import file_digest
+from ..io.run_folder import remove_temporary_files
 
 MANIFEST_NAME = "manifest.json"
 """File name of the manifest inside a job folder."""
@@ -167,9 +168,7 @@ class Manifest:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         params = canonical(params)
-        for pattern in (".part-*.tmp.nc", f".{MANIFEST_NAME}.*.tmp.json"):  # left by a killed writer
-            for stale in folder.glob(pattern):
-                stale.unlink(missing_ok=True)
+        remove_temporary_files(folder)  # left by a killed writer
         previous = cls._read(folder / MANIFEST_NAME, overwrite)
         if previous is not None:
             differences = cls._differences(previous, params, chunking)
@@ -232,6 +231,18 @@ class Manifest:
         if previous["chunking"] != now:
             differences.append(f"chunking (was {previous['chunking']}, now {now})")
         return differences
+
+    @classmethod
+    def remove(cls, folder: str | os.PathLike) -> None:
+        """Remove a finished job's folder: its parts, manifest and temporary files, then the folder
+        itself unless something else is left in it."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            return
+        remove_temporary_files(folder)
+        cls._discard(folder)
+        if not any(folder.iterdir()):
+            folder.rmdir()
 
     @staticmethod
     def _discard(folder: Path) -> None:

@@ -11,6 +11,7 @@ import xarray as xr
 
 from .._progress import progress_bar
 from ..device import torch_threads
+from ..errors import RetinaCodecError
 from ..io.netcdf import read_netcdf
 from .chunk_size import choose_chunk_size, seconds_per_input
 from .cluster import dask_client
@@ -143,3 +144,29 @@ def _finished(
     from .workers import JobPlugin, run_on_dask
 
     yield from run_on_dask(client, JobPlugin(compute, data, dim, threads), todo, manifest)
+
+
+def remove_finished_job(out_dir: str | os.PathLike, output: str | os.PathLike, result: xr.Dataset) -> None:
+    """Remove a chunked job's folder once its result is written to ``output`` and reads back.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        The job folder of :func:`run_chunked`.
+    output : str or path-like
+        The netCDF file the result was written to.
+    result : xarray.Dataset
+        The result :func:`run_chunked` returned.
+
+    Raises
+    ------
+    RetinaCodecError
+        If ``output`` does not hold ``result``'s variables with its sizes (the job folder is kept).
+    """
+    written = read_netcdf(output)
+    if dict(written.sizes) != dict(result.sizes) or set(written.variables) != set(result.variables):
+        raise RetinaCodecError(
+            f"{output} does not hold the result of the job in {out_dir}; expected its variables and "
+            "sizes (the job's parts are kept)"
+        )
+    Manifest.remove(out_dir)

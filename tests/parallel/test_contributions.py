@@ -435,6 +435,9 @@ def test_the_cli_runs_a_chunked_job_and_refuses_bad_cluster_options(tmp_path, ch
     assert main([*command, "-o", str(tmp_path / "out.nc"), "--job-dir", str(tmp_path / "job")]) == 0
     xr.testing.assert_identical(read_netcdf(tmp_path / "out.nc"), reference)
     assert _manifest(tmp_path / "job")["chunking"]["chunk_size"] % 4 == 0  # chosen, whole internal batches
+    assert main([*command, "-o", str(tmp_path / "default.nc"), "--chunk-size", "8"]) == 0
+    xr.testing.assert_identical(read_netcdf(tmp_path / "default.nc"), reference)
+    assert not (tmp_path / "default.nc.parts").exists()  # the default job folder goes once the output is written
     capsys.readouterr()
     assert main([*command, "-o", str(tmp_path / "bad.nc"), "--workers", "0"]) == 2
     error = capsys.readouterr().err
