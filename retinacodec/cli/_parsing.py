@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_allocation
 from ..errors import RetinaCodecError
 
 
@@ -40,7 +41,8 @@ def parse_times(text: str, frame_rate_hz: float) -> np.ndarray:
     Raises
     ------
     RetinaCodecError
-        For an item that is neither a number nor a range with ``start <= stop`` and ``step > 0``.
+        For an item that is neither a number nor a range with ``start <= stop`` and ``step > 0``,
+        or a range of more times than fit in memory.
     """
     times: list[list[float] | np.ndarray] = []
     for item in text.split(","):
@@ -54,7 +56,9 @@ def parse_times(text: str, frame_rate_hz: float) -> np.ndarray:
             times.append(bounds)
         elif len(bounds) == 3 and np.isfinite(bounds).all() and bounds[0] <= bounds[1] and bounds[2] > 0:
             start, stop, step = bounds
-            times.append(start + step * np.arange(int(np.floor((stop - start) / step + 1e-9)) + 1))
+            count = int(min(np.floor((stop - start) / step + 1e-9), 2.0**62)) + 1
+            check_allocation(count, 8, f"--times range {item!r} ({count} times)")
+            times.append(start + step * np.arange(count))
         else:
             raise RetinaCodecError(
                 f"cannot read --times item {item!r}; expected seconds (0.5) or a finite range "
