@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import __version__
 from .._progress import progress_bar
+from .._validation import check_allocation
 from ..device import resolve_device, torch_threads
 from ..errors import RetinaCodecError
 from ..io.resumable import register_result_kind
@@ -334,6 +335,13 @@ class SAE(TransformerMixin, BaseEstimator):
         scaled training input on the device."""
         n_features = data.values.shape[1]
         n_modes = 3 * n_features if self.n_modes is None else int(self.n_modes)
+        n_samples = len(data.values)
+        # encoder and dictionary with their gradients and Adam moments, and the loadings of every sample
+        check_allocation(
+            n_modes * (8 * n_features + n_samples),
+            4,
+            f"an SAE of n_modes={n_modes} on {n_features} features and {n_samples} samples",
+        )
         self._generator = torch.Generator().manual_seed(int(self.seed))
         self.scale_ = float(data.values.std()) or 1.0
         network = ThresholdedSAE(n_features, n_modes, self.threshold, self.active_codes)

@@ -247,6 +247,11 @@ def test_bad_parameters_raise(binary_data, fast, params, message):
         SAE(**{**fast, **params}).fit(binary_data)
 
 
+def test_more_modes_than_fit_in_memory_are_refused_before_allocating(binary_data, fast):
+    with pytest.raises(RetinaCodecError, match=r"an SAE of n_modes=1000000000 on 10 features and \d+ samples would"):
+        SAE(**{**fast, "n_modes": 10**9}).fit(binary_data)
+
+
 def test_transform_checks_fit_and_features(binary_data, fast):
     with pytest.raises(NotFittedError) as caught:
         SAE(**fast).transform(binary_data)
