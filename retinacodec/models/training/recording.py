@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..._validation import check_number
 from ...errors import RetinaCodecError
 from ...io.checkpoints import load_checkpoint, save_checkpoint
 from ...io.netcdf import write_netcdf
@@ -80,9 +81,20 @@ def recording_architecture(stimulus: xr.DataArray, history_s: float = HISTORY_S)
 
     The default kernels (15 and 11 px on 50 px frames) scale linearly with the frame edge, odd,
     at least 1 px: 1 x 1 frames give a temporal model (kernels 1). The readout is factorized.
+
+    Raises
+    ------
+    RetinaCodecError
+        If ``history_s`` is not a finite number > 0 or exceeds the stimulus's duration.
     """
     size = int(stimulus.sizes["y"])
     rate = float(stimulus.attrs["frame_rate_hz"])
+    history_s = check_number("history_s", history_s, strictly_above=0.0)
+    duration_s = stimulus.sizes["time"] / rate
+    if history_s > duration_s:
+        raise RetinaCodecError(
+            f"history_s is {history_s:g} s; expected at most the stimulus's duration, {duration_s:g} s"
+        )
     history = max(2, int(round(history_s * rate)))
     odd = lambda value: max(1, int(round(value)) // 2 * 2 + 1) if size > 1 else 1  # noqa: E731
     bipolar, amacrine = odd(15 * size / 50), odd(11 * size / 50)
@@ -272,9 +284,9 @@ def train_recording(
         For a recording :func:`check_recording` refuses, or training stretches too short.
     """
     check_recording(stimulus, spikes)
+    architecture = recording_architecture(stimulus, history_s)
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    architecture = recording_architecture(stimulus, history_s)
     history = architecture["history"]
     windows = RECORDING_SETTINGS["segment_windows"] if settings is None else settings.segment_windows
     held_out = held_out or HeldOut()

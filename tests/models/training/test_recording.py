@@ -28,7 +28,7 @@ def full_field_file(tmp_path_factory):
 
 def test_architecture_follows_the_frames_and_the_frame_rate():
     def frames(size, rate):
-        return xr.DataArray(np.zeros((10, size, size)), dims=("time", "y", "x"), attrs={"frame_rate_hz": rate})
+        return xr.DataArray(np.zeros((100, size, size)), dims=("time", "y", "x"), attrs={"frame_rate_hz": rate})
 
     assert recording_architecture(frames(50, 100.0)) == dict(
         history=40, bipolar_kernel=15, amacrine_kernel=11, readout="factorized"
@@ -37,6 +37,11 @@ def test_architecture_follows_the_frames_and_the_frame_rate():
     assert recording_architecture(frames(1, 75.0))["bipolar_kernel"] == 1
     small = recording_architecture(frames(20, 120.0), history_s=0.25)
     assert small["history"] == 30 and small["bipolar_kernel"] == 7 and small["amacrine_kernel"] == 5
+    for bad in (float("nan"), float("inf"), -1.0, 0.0):
+        with pytest.raises(RetinaCodecError, match="history_s is .*; expected a finite number > 0"):
+            recording_architecture(frames(1, 75.0), history_s=bad)
+    with pytest.raises(RetinaCodecError, match="history_s is 1e.09 s; expected at most the stimulus's duration"):
+        recording_architecture(frames(1, 75.0), history_s=1e9)
 
 
 def test_repeats_without_their_stimulus_are_refused(tiny_cnn):
