@@ -268,4 +268,5 @@ def _finish(workspace: Workspace, found: dict, settings: DemoSettings, source: s
     with atomic_destination(workspace.path(REPORT)) as tmp:
         tmp.write_text(text)
     workspace.log(f"wrote {workspace.path(REPORT)}")
+    workspace.close()  # releases the folder's lock now, not at exit
     return workspace.path(REPORT)

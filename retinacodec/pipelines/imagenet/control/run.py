@@ -160,6 +160,7 @@ def run_control(
     data = _fit_contributions(workspace, budget, adapted, views["fit"], layers, settings, progress, device)
     results = _per_layer(workspace, budget, adapted, views, layers, data, settings, progress, device)
     if budget.stopped or result is None or results is None:
+        workspace.close()  # releases the folder's lock now, not at exit
         return workspace.path("manifest.json")
     fit_record = {"n_images": len(fit.paths), "description": fit.description}
     return _finish(workspace, result["predictions"], results, layers, settings, origin, fit_record, log)
@@ -245,4 +246,5 @@ def _finish(
         tmp.write_text(json.dumps(record, indent=1) + "\n")
     path = write_report(record, figures, workspace.path(REPORT))
     log(f"report: {path}")
+    workspace.close()  # releases the folder's lock now, not at exit
     return path

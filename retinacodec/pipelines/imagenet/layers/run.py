@@ -166,6 +166,7 @@ def run_imagenet(
     summary = xr.concat(summaries, dim="layer", join="outer", combine_attrs="drop_conflicts")
     summary.attrs = _summary_attrs(run, origin)
     _write_outputs(summary, workspace.folder)
+    workspace.close()  # releases the folder's lock now, not at exit
     return summary
 
 
