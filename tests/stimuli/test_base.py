@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 from retinacodec.errors import RetinaCodecError
+from retinacodec.models.registry import load, windows
 from retinacodec.stimuli.base import make_stimulus, validate_stimulus
 
 
@@ -47,3 +49,20 @@ def test_a_time_axis_that_does_not_increase_is_refused(order):
     stim = stim.assign_coords(time=stim["time"].values[order])
     with pytest.raises(RetinaCodecError, match="time coordinate does not increase"):
         validate_stimulus(stim)
+
+
+def test_model_windows_convert_luminance_and_refuse_raw_values():
+    model = load("default")
+    contrast = make_stimulus(
+        np.random.default_rng(1).uniform(-0.5, 0.5, (model.history + 2, model.size, model.size)),
+        model.frame_rate_hz,
+        kind="test",
+    )
+    luminance = contrast.copy(data=5000.0 * (1.0 + contrast.values)).assign_attrs(units="cd/m2")
+    with pytest.warns(UserWarning, match="Weber contrast"):
+        converted, _ = windows(model, luminance)
+    mean = float(np.mean(luminance.values, dtype=np.float64))
+    expected, _ = windows(model, contrast.copy(data=(luminance.values - mean) / mean))
+    assert torch.allclose(converted, expected, atol=1e-5)
+    with pytest.raises(RetinaCodecError, match="expected contrast in about"):
+        windows(model, luminance.assign_attrs(units="contrast"))
