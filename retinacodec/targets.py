@@ -38,6 +38,17 @@ def _check_index(index: int, size: int, what: str, unit: str) -> int:
     return index
 
 
+def _refuse_cells(model: nn.Module, output: torch.Tensor, target: object) -> None:
+    """Refuse a class target on a model whose outputs are cells (it has a ``cell_type`` list)."""
+    types = getattr(model, "cell_type", None)
+    if types is not None:
+        raise RetinaCodecError(
+            f"target {target} reads a class logit, but the outputs of {type(model).__name__} are "
+            f"{output.shape[-1]} cells (types {', '.join(sorted(set(map(str, types))))}); expected "
+            "'cell:I' or 'type:NAME'"
+        )
+
+
 class Target(ABC):
     """A scalar read out of the model output, one per sample."""
 
@@ -69,6 +80,7 @@ class TopLogit(Target):
 
     def bind(self, model: nn.Module, output: torch.Tensor) -> Reducer:
         _output_width(output, str(self))
+        _refuse_cells(model, output, self)
         classes = output.detach().argmax(dim=1)
         return lambda rows, index: rows.gather(1, classes[index].unsqueeze(1)).squeeze(1)
 
@@ -83,7 +95,9 @@ class ClassLogit(Target):
         self.k = k
 
     def bind(self, model: nn.Module, output: torch.Tensor) -> Reducer:
-        k = _check_index(self.k, _output_width(output, str(self)), "class", "classes")
+        width = _output_width(output, str(self))
+        _refuse_cells(model, output, self)
+        k = _check_index(self.k, width, "class", "classes")
         return lambda rows, index: rows[:, k]
 
     def __str__(self) -> str:

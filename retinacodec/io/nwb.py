@@ -66,8 +66,9 @@ def read_nwb(path: str | os.PathLike, stimulus: str | None = None) -> xr.Dataset
     ------
     RetinaCodecError
         If the file is missing or not an NWB file, holds no ``ImageSeries`` stimulus or no units
-        table, the stimulus name is ambiguous or unknown, or the stimulus data are not finite
-        (frame, x, y) frames.
+        table, the stimulus name is ambiguous or unknown, the stimulus data are not finite
+        (frame, x, y) frames, a unit has NaN or infinite spike times, or more than
+        :data:`OUTSIDE_SHARE` of all spikes fall outside the stimulus (spike times in ms, say).
 
     Notes
     -----
@@ -336,6 +337,7 @@ def _spike_counts(units, stim: xr.DataArray, path: Path) -> xr.DataArray:
     index = units["spike_times"]
     all_times = np.asarray(index.target.data[:], dtype=np.float64)
     trains = np.split(all_times, np.asarray(index.data[:])[:-1])
+    _check_spike_times(trains, ids, (edges[0], edges[-1]), path)
     counts = np.column_stack([np.histogram(train, bins=edges)[0] for train in trains])
     return xr.DataArray(
         counts.astype(np.int64),
@@ -343,6 +345,36 @@ def _spike_counts(units, stim: xr.DataArray, path: Path) -> xr.DataArray:
         coords={"time": stim["time"], "cell": ids},
         name="spikes",
         attrs={"units": "spikes per frame"},
+    )
+
+
+OUTSIDE_SHARE = 0.5
+"""Largest share of all spikes outside the stimulus's time span that is read as spikes recorded
+before or after the stimulus rather than as spike times in the wrong unit or clock."""
+
+
+def _check_spike_times(trains: list[np.ndarray], ids: np.ndarray, span: tuple[float, float], path: Path) -> None:
+    """Refuse NaN or infinite spike times, and spike times mostly outside ``span`` (s)."""
+    for unit_id, train in zip(ids, trains):
+        if not np.isfinite(train).all():
+            raise RetinaCodecError(
+                f"unit {unit_id} of {path} has {int((~np.isfinite(train)).sum())} NaN or infinite spike "
+                "times; expected finite spike times in seconds"
+            )
+    start, end = span
+    pooled = np.concatenate(trains)
+    outside = float(np.mean((pooled < start) | (pooled > end))) if pooled.size else 0.0
+    if outside <= OUTSIDE_SHARE:
+        return
+    after = np.mean(pooled > end) >= np.mean(pooled < start)
+    shares = [float(np.mean(train > end if after else train < start)) if train.size else 0.0 for train in trains]
+    worst = int(np.argmax(shares))
+    where = f"after the stimulus ends at {end:g} s" if after else f"before the stimulus starts at {start:g} s"
+    in_ms = np.mean((pooled / 1000.0 >= start) & (pooled / 1000.0 <= end)) > OUTSIDE_SHARE
+    hint = "spike times in ms?" if in_ms else "spike times on another clock?"
+    raise RetinaCodecError(
+        f"{100 * shares[worst]:.1f}% of unit {ids[worst]}'s spikes in {path} fall {where} ({100 * outside:.1f}% "
+        f"of all spikes lie outside the stimulus); {hint} expected spike times in seconds on the stimulus's clock"
     )
 
 

@@ -129,7 +129,49 @@ def _checked(values: np.ndarray) -> np.ndarray:
         raise RetinaCodecError(
             f"input has {n_bad} NaN or infinite values; expected finite numbers (drop or fill them first)"
         )
-    return values.astype(np.float32)
+    with np.errstate(over="ignore"):
+        single = values.astype(np.float32)
+    if not np.isfinite(single).all():
+        raise RetinaCodecError(
+            f"input values reach {np.abs(values).max():.3g}, beyond float32's range (3.4e38); expected "
+            "values that fit float32 (divide by a constant first)"
+        )
+    return single
+
+
+def check_trainable(values: np.ndarray) -> None:
+    """Refuse a (sample, feature) matrix no modes can be learned from.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        float32 training input, (sample, feature).
+
+    Raises
+    ------
+    RetinaCodecError
+        For a single sample, all zeros, every sample the same, or a standard deviation that is not
+        finite in float32 (the fit divides the input by it).
+    """
+    n_samples, n_features = values.shape
+    if n_samples < 2:
+        raise RetinaCodecError(f"input has {n_samples} sample; expected at least 2 samples that differ")
+    if not values.any():
+        raise RetinaCodecError(
+            f"input is all zeros ({n_samples} samples x {n_features} features); expected values that vary "
+            "across samples"
+        )
+    if (values == values[0]).all():
+        raise RetinaCodecError(
+            f"all {n_samples} samples of the input are the same; expected values that vary across samples"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = values.std()
+    if not np.isfinite(scale):
+        raise RetinaCodecError(
+            f"input's standard deviation overflows float32 (largest |value| {np.abs(values).max():.3g}); "
+            "expected values whose squares fit float32 (divide by a constant first)"
+        )
 
 
 def check_negative_part(values: np.ndarray) -> None:

@@ -20,7 +20,7 @@ from .._validation import check_allocation
 from ..device import resolve_device, torch_threads
 from ..errors import RetinaCodecError
 from ..io.resumable import register_result_kind
-from ._inputs import FeatureMatrix, as_feature_matrix, check_negative_part, label_matrix
+from ._inputs import FeatureMatrix, as_feature_matrix, check_negative_part, check_trainable, label_matrix
 from ._network import ACTIVE_CODES, REFERENCE_SAMPLES, ThresholdedSAE
 from .sae_io import FITTED_SCALARS, SavedSAE, read_sae, write_sae
 
@@ -321,6 +321,7 @@ class SAE(TransformerMixin, BaseEstimator):
     def _training_matrix(self, X) -> FeatureMatrix:
         self._check_params()
         data = as_feature_matrix(X, self.variable)
+        check_trainable(data.values)
         if len(data.values) < self.batch_size:
             raise RetinaCodecError(
                 f"got {len(data.values)} samples, fewer than batch_size={self.batch_size}; "

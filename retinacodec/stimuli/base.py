@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -14,6 +16,11 @@ DEFAULT_FRAME_RATE_HZ = 100.0
 PIXEL_SIZE_UM = 55.0
 """Size of one pixel on the retina in micrometres."""
 STIMULUS_DIMS = ("time", "y", "x")
+CONTRAST_LIMIT = 10.0
+"""Largest absolute value accepted as contrast; larger values are taken for luminance or raw pixel
+values given as contrast."""
+LUMINANCE_UNITS = ("cd/m2", "cd/m^2", "cd/m²", "cd m-2", "cd m^-2", "nit", "nits", "luminance")
+"""Spellings of the ``units`` attr that mark a stimulus in luminance (converted to contrast)."""
 
 
 def make_stimulus(
@@ -91,7 +98,14 @@ def validate_stimulus(stim: xr.DataArray, *, min_frames: int = 1) -> xr.DataArra
     ------
     RetinaCodecError
         If it is not a DataArray with dims {time, y, x}, lacks ``frame_rate_hz``, has too few
-        frames, or holds NaN or infinite values.
+        frames, a time coordinate that does not increase, NaN or infinite values, or values
+        outside +-:data:`CONTRAST_LIMIT` that its ``units`` do not mark as luminance.
+
+    Warns
+    -----
+    UserWarning
+        When the ``units`` attr says luminance (cd/m², see :data:`LUMINANCE_UNITS`): the stimulus
+        is converted to Weber contrast about its mean, (L - mean) / mean.
     """
     if not isinstance(stim, xr.DataArray):
         raise RetinaCodecError(
@@ -113,4 +127,44 @@ def validate_stimulus(stim: xr.DataArray, *, min_frames: int = 1) -> xr.DataArra
     if not np.isfinite(values).all():
         bad = int((~np.isfinite(values)).sum())
         raise RetinaCodecError(f"stimulus holds {bad} NaN or infinite values; expected finite contrast")
+    _check_time(stim)
+    if str(stim.attrs.get("units", "")).strip().lower() in LUMINANCE_UNITS:
+        return _luminance_to_contrast(stim)
+    peak = float(np.abs(values).max()) if values.size else 0.0
+    if peak > CONTRAST_LIMIT:
+        raise RetinaCodecError(
+            f"stimulus values span [{values.min():.4g}, {values.max():.4g}] (units "
+            f"{stim.attrs.get('units', 'not given')!r}); expected contrast in about [-1, 1] (at most "
+            f"{CONTRAST_LIMIT:g} in size); for luminance set attrs units='cd/m2' to convert it"
+        )
     return stim
+
+
+def _check_time(stim: xr.DataArray) -> None:
+    """Refuse a time coordinate (s) that does not strictly increase."""
+    if "time" not in stim.coords or stim.sizes["time"] < 2:
+        return
+    steps = np.diff(np.asarray(stim["time"].values, dtype=np.float64))
+    if not (steps > 0).all():
+        first = int(np.flatnonzero(~(steps > 0))[0])
+        raise RetinaCodecError(
+            f"stimulus time coordinate does not increase (frame {first + 1} is at "
+            f"{float(stim['time'][first + 1]):g} s after {float(stim['time'][first]):g} s); expected "
+            "frames in time order, strictly increasing"
+        )
+
+
+def _luminance_to_contrast(stim: xr.DataArray) -> xr.DataArray:
+    """Weber contrast about the mean, (L - mean) / mean, of a luminance stimulus (with a warning)."""
+    mean = float(np.mean(stim.values, dtype=np.float64))
+    if not mean > 0:
+        raise RetinaCodecError(
+            f"stimulus in luminance ({stim.attrs['units']}) has mean {mean:g}; expected a positive mean luminance"
+        )
+    warnings.warn(
+        f"stimulus is in luminance ({stim.attrs['units']}); converted to Weber contrast about its mean "
+        f"{mean:.4g}, (L - mean) / mean",
+        stacklevel=3,
+    )
+    contrast = ((stim.values.astype(np.float64) - mean) / mean).astype(np.float32)
+    return stim.copy(data=contrast).assign_attrs(units="contrast", mean_luminance=mean)

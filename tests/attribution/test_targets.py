@@ -72,6 +72,9 @@ def test_as_targets_accepts_one_or_a_list():
     [
         (ClassLogit(4), nn.Identity(), r"0\.\.3"),
         (Cell(-1), Retina(), r"0\.\.3"),
+        (Cell(99), Retina(), r"out of range.*4 cells"),
+        (ClassLogit(3), Retina(), r"outputs of Retina are 4 cells \(types OFF, OMS, ON\); expected 'cell:I'"),
+        (TopLogit(), Retina(), "reads a class logit.*4 cells"),
         (CellType("bistratified"), Retina(), "OFF, OMS, ON"),
         (CellType("ON"), nn.Identity(), "cell_type"),
         (CallableTarget(lambda out: out), nn.Identity(), r"shape \(2,\)"),

@@ -56,7 +56,7 @@ def simple_file(path, data=None, unit="contrast", **timing) -> str:
             **(timing or {"rate": 50.0}),
         )
     )
-    add_units(nwbfile, {0: [0.1]})
+    add_units(nwbfile, {0: [timing.get("starting_time", 0.0) + 0.1]})  # a spike during the stimulus
     return save(nwbfile, path)
 
 
@@ -344,3 +344,30 @@ def test_trials_table_gives_the_repeats(tmp_path):
     np.testing.assert_array_equal(ds["repeat_start"].values, [10, 45, 80])  # 50 Hz frames
     assert ds["repeat_start"].attrs["repeat_frames"] == 20
     assert "repeat_start" not in read_nwb(simple_file(tmp_path / "plain.nwb"))
+
+
+def spikes_file(path, trains) -> str:
+    nwbfile = new_nwbfile()
+    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", rate=50.0))
+    add_units(nwbfile, trains)
+    return save(nwbfile, path)
+
+
+def test_spike_times_in_ms_are_refused_naming_the_unit_and_the_likely_mistake(tmp_path):
+    rng = np.random.default_rng(3)  # the stimulus spans 0-2 s; spikes given in ms
+    trains = {1: [0.5, 1.0], 3: np.sort(rng.uniform(0.0, 2000.0, size=200)).tolist()}
+    with pytest.raises(RetinaCodecError, match=r"of unit 3's spikes .* fall after the stimulus ends at 2 s .*in ms\?"):
+        read_nwb(spikes_file(tmp_path / "ms.nwb", trains))
+
+
+def test_spikes_mostly_before_the_stimulus_are_refused_naming_another_clock(tmp_path):
+    trains = {5: [-40.0, -30.0, -20.0, 0.5]}
+    with pytest.raises(
+        RetinaCodecError, match=r"75.0% of unit 5's spikes .* before the stimulus starts .*another clock"
+    ):
+        read_nwb(spikes_file(tmp_path / "clock.nwb", trains))
+
+
+def test_nan_spike_times_are_refused_naming_the_unit(tmp_path):
+    with pytest.raises(RetinaCodecError, match=r"unit 4 of .* 1 NaN or infinite spike times"):
+        read_nwb(spikes_file(tmp_path / "nan.nwb", {2: [0.1], 4: [0.2, float("nan")]}))

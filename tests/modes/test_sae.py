@@ -224,6 +224,11 @@ def test_load_rejects_other_files(tmp_path):
         ),
         (lambda x: xr.Dataset({"other": (("sample", "channel"), x)}), "no variable 'contribution'"),
         (lambda x: "text", "numeric"),
+        (lambda x: np.ones_like(x), "all 600 samples of the input are the same"),
+        (lambda x: np.zeros_like(x), "all zeros"),
+        (lambda x: x[:1], "1 sample; expected at least 2"),
+        (lambda x: x * np.float32(1e30), "standard deviation overflows float32"),
+        (lambda x: x.astype(np.float64) * 1e39, "beyond float32's range"),
     ],
 )
 def test_bad_input_raises(binary_data, fast, make, message):

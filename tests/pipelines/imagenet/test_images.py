@@ -125,3 +125,36 @@ def test_bad_image_sources(tmp_path, flat_folder, monkeypatch):
     broken.write_text("not an image")
     with pytest.raises(RetinaCodecError, match="cannot read image .*broken.jpg"):
         read_image(broken)
+
+
+GREY = np.linspace(0.0, 1.0, 16 * 16).reshape(16, 16)  # fractions of white
+
+
+@pytest.mark.parametrize(
+    "make, suffix",
+    [
+        (lambda: Image.fromarray(np.round(GREY * 65535).astype(np.uint16)), ".png"),  # 16-bit PNG: I;16
+        (lambda: Image.fromarray(np.round(GREY * 65535).astype(np.int32), "I"), ".tif"),
+        (lambda: Image.fromarray(GREY.astype(np.float32), "F"), ".tif"),
+        (lambda: Image.fromarray(np.round(GREY * 255).astype(np.uint8)).convert("P"), ".png"),
+        (lambda: Image.fromarray(np.round(GREY * 255).astype(np.uint8)).convert("LA"), ".png"),
+        (lambda: Image.fromarray(np.round(GREY * 255).astype(np.uint8)).convert("RGBA"), ".png"),
+        (lambda: Image.fromarray(np.round(GREY * 255).astype(np.uint8)).convert("CMYK"), ".jpg"),
+    ],
+)
+def test_images_of_every_depth_and_mode_are_read_by_their_full_scale(tmp_path, make, suffix):
+    path = tmp_path / f"grey{suffix}"
+    source = make()
+    source.save(path, **({"quality": 100} if suffix == ".jpg" else {}))
+    with Image.open(path) as check:
+        assert check.mode == source.mode  # the file keeps its mode
+    rgb = np.asarray(read_image(path), dtype=np.float64) / 255.0
+    assert rgb.shape == (16, 16, 3)
+    np.testing.assert_allclose(rgb, np.repeat(GREY[..., None], 3, axis=2), atol=0.02 if suffix == ".jpg" else 0.003)
+
+
+def test_deep_grey_images_outside_their_full_scale_are_refused(tmp_path):
+    path = tmp_path / "bright.tif"
+    Image.fromarray(np.full((4, 4), 3.5, dtype=np.float32), "F").save(path)
+    with pytest.raises(RetinaCodecError, match=r"mode F\) has values in \[3.5, 3.5\]; expected 0..1"):
+        read_image(path)

@@ -49,6 +49,9 @@ _SAMPLE_NAME = re.compile(r"imagenet_(\d+)_(\d+)\.jpg")
 _WNID = re.compile(r"n\d{8}")
 WNIDS_FILE = Path(__file__).with_name("imagenet1k_wnids.txt")
 """The 1000 ImageNet-1k WordNet ids in the standard class order (line k: class k)."""
+FULL_SCALE = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
+"""White of the single-channel image modes deeper than 8 bits (16-bit and 32-bit integer, float),
+which PIL's RGB conversion would clip at 255 instead of scaling."""
 
 
 @dataclass(frozen=True)
@@ -244,20 +247,42 @@ def find_images(images: str | os.PathLike = SAMPLE, labels: str | os.PathLike | 
 
 
 def read_image(path: Path) -> Image.Image:
-    """Decode an image file as RGB.
+    """Decode an image file as 8-bit RGB.
+
+    Palette, grey, grey + alpha, RGBA and CMYK images go through PIL's conversion (alpha is
+    dropped); 16-bit, 32-bit integer and float grey images are scaled by their full scale
+    (:data:`FULL_SCALE`: 65535, or 1 for float) to 0..255.
 
     Raises
     ------
     RetinaCodecError
-        If the file is missing or is not a readable image.
+        If the file is missing, is not a readable image, or a deep grey image has values outside
+        0..full scale.
     """
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            return _as_rgb(image, path)
+    except RetinaCodecError:
+        raise
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise RetinaCodecError(
             f"cannot read image {path} ({type(exc).__name__}); expected a readable image file"
         ) from None
+
+
+def _as_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """8-bit RGB of ``image``, deep grey modes scaled by their full scale rather than clipped."""
+    full = FULL_SCALE.get(image.mode)
+    if full is None:
+        return image.convert("RGB")
+    values = np.asarray(image, dtype=np.float64)
+    if values.size and not (values.min() >= 0 and values.max() <= full):
+        raise RetinaCodecError(
+            f"image {path} (mode {image.mode}) has values in [{values.min():g}, {values.max():g}]; "
+            f"expected 0..{full:g} for that mode"
+        )
+    grey = np.round(values * (255.0 / full)).astype(np.uint8)
+    return Image.fromarray(grey, "L").convert("RGB")
 
 
 def _to_model(image: Image.Image, prep: Preprocessing) -> torch.Tensor:
