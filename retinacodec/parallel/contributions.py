@@ -28,6 +28,7 @@ from ..attribution.inputs import is_stimulus
 from ..attribution.options import AttributionOptions
 from ..errors import RetinaCodecError
 from ..io.resumable import file_digest
+from ..stimuli.base import validate_stimulus
 from ..targets import as_targets
 from .execution import Execution
 from .manifest import Chunk, Chunking
@@ -234,6 +235,7 @@ def _job_inputs(
         )
     if is_stimulus(x):
         history = _history(spec)
+        x = validate_stimulus(x)  # a luminance stimulus becomes contrast about its whole mean, not each chunk's
         return (
             x.sizes["time"] - history + 1,
             {"kind": "stimulus", **_describe_stimulus(x, history)},
