@@ -105,13 +105,13 @@ def test_two_workers_give_the_same_parts_as_one_process(tmp_path, checkpoint, st
 @pytest.mark.slow
 def test_image_batches_on_a_local_cluster_use_the_mean_over_all_images(tmp_path, checkpoint):
     images = np.random.default_rng(1).normal(size=(11, 6, 16, 16)).astype(np.float32)
-    whole = contributions(load(checkpoint), images, "bipolar", "top", baseline="mean", options=QUIET, **OPTIONS)
+    whole = contributions(load(checkpoint), images, "bipolar", "cell:0", baseline="mean", options=QUIET, **OPTIONS)
     whole = read_netcdf(write_netcdf(whole, tmp_path / "whole.nc"))  # labelled as netCDF gives them back
     job = run_contributions(
         checkpoint,
         images,
         "bipolar",
-        "top",
+        "cell:0",
         tmp_path / "images",
         chunk_size=4,
         execution=Execution(workers=1, progress=False),
@@ -124,7 +124,7 @@ def test_image_batches_on_a_local_cluster_use_the_mean_over_all_images(tmp_path,
         checkpoint,
         images[4:8],
         "bipolar",
-        "top",
+        "cell:0",
         tmp_path / "chunk",
         chunk_size=4,
         execution=QUIET_RUN,
@@ -251,13 +251,13 @@ def test_a_model_factory_gives_the_same_result_as_its_checkpoint(tmp_path, check
 
     images = np.random.default_rng(2).normal(size=(5, 6, 16, 16)).astype(np.float32)
     by_path = run_contributions(
-        checkpoint, images, "bipolar", "top", tmp_path / "path", chunk_size=2, execution=QUIET_RUN, **OPTIONS
+        checkpoint, images, "bipolar", "cell:0", tmp_path / "path", chunk_size=2, execution=QUIET_RUN, **OPTIONS
     )
     by_factory = run_contributions(
         functools.partial(load, checkpoint),
         images,
         "bipolar",
-        "top",
+        "cell:0",
         tmp_path / "factory",
         chunk_size=2,
         execution=QUIET_RUN,
