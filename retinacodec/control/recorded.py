@@ -10,6 +10,7 @@ A :class:`PassCache` shares recordings and rates between the calls of one analys
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -303,30 +304,13 @@ def scaled_mean_rates(
     if missing:
         with evaluating(adapted.module, target) as dtype, torch.no_grad():
             leading = leading_convolution(downstream.steps)
-            passes = (
-                _linear_mean_rates(
-                    *leading,
-                    recording.activation,
-                    missing,
-                    gain,
-                    batch_size,
-                    target,
-                    dtype,
-                    f"intervene in {layer}",
-                    progress,
-                )
+            run_passes = (
+                functools.partial(_linear_mean_rates, *leading)
                 if leading is not None
-                else masked_mean_rates(
-                    downstream,
-                    recording.activation,
-                    missing,
-                    gain,
-                    batch_size,
-                    target,
-                    dtype,
-                    f"intervene in {layer}",
-                    progress,
-                )
+                else functools.partial(masked_mean_rates, downstream)
+            )
+            passes = run_passes(
+                recording.activation, missing, gain, batch_size, target, dtype, f"intervene in {layer}", progress
             )
             computed = dict(zip(missing, passes))
     return (
