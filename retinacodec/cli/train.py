@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from ..errors import RetinaCodecError
 
@@ -35,6 +36,8 @@ def run(args: argparse.Namespace) -> None:
     from ..device import resolve_device
 
     resolve_device(args.device)  # refuse an unknown device before reading the recording
+    if Path(args.output).is_file():
+        raise RetinaCodecError(f"-o {args.output} is a file; expected a model folder to write")
     if args.nwb is not None and not 0 < args.history_s < math.inf:
         raise RetinaCodecError(f"--history-s {args.history_s}; expected a positive, finite number of seconds")
     if args.nwb is not None:

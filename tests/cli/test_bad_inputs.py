@@ -99,34 +99,34 @@ def _hdf5(path: Path) -> Path:
 
 RECIPE_CASES = [
     ("missing recipe", ["stimulus", "{tmp}/missing.toml", "-o", "{out}.nc"], "not found"),
-    ("recipe is a folder", ["stimulus", "{folder}", "-o", "{out}.nc"], ""),
+    ("recipe is a folder", ["stimulus", "{folder}", "-o", "{out}.nc"], "recipe file not found"),
     ("non-UTF-8 recipe", ["stimulus", "{latin1_toml}", "-o", "{out}.nc"], "is not UTF-8 text"),
     ("unknown kind", ["stimulus", "{unknown_kind}", "-o", "{out}.nc"], "spiral"),
     ("unknown key", ["stimulus", "{unknown_key}", "-o", "{out}.nc"], "colour"),
     ("unknown protocol", ["stimulus", "nope", "-o", "{out}.nc"], "unknown protocol 'nope'"),
-    ("recipe not TOML", ["stimulus", "{text}", "-o", "{out}.nc"], ""),
+    ("recipe not TOML", ["stimulus", "{text}", "-o", "{out}.nc"], "is not valid TOML"),
     ("n_frames 10**12", ["stimulus", "{huge}", "-o", "{out}.nc"], "PiB of memory"),
     ("-o existing folder", ["stimulus", "flash", "-o", "{folder}"], "folder"),
-    ("-o under a file", ["stimulus", "flash", "-o", "{text}/out.nc"], ""),
+    ("-o under a file", ["stimulus", "flash", "-o", "{text}/out.nc"], "is a file, not a folder"),
     ("-o equals input", ["stimulus", "{victim_recipe}", "-o", "{victim_recipe}"], "would overwrite its input"),
     ("--plot into a folder", ["stimulus", "flash", "-o", "{out}.nc", "--plot", "{folder}"], "folder"),
 ]
 
 TRAIN_CASES = [
     ("missing recipe", ["train", "--recipe", "{tmp}/missing.toml", "-o", "{out}"], "not found"),
-    ("recipe is a folder", ["train", "--recipe", "{folder}", "-o", "{out}"], ""),
+    ("recipe is a folder", ["train", "--recipe", "{folder}", "-o", "{out}"], "recipe not found"),
     ("non-UTF-8 recipe", ["train", "--recipe", "{latin1_toml}", "-o", "{out}"], "not valid TOML"),
     ("missing nwb", ["train", "--nwb", "{tmp}/missing.nwb", "-o", "{out}"], "not found"),
-    ("nwb is a folder", ["train", "--nwb", "{folder}", "-o", "{out}"], ""),
-    ("truncated nwb", ["train", "--nwb", "{truncated_nwb}", "-o", "{out}"], ""),
-    ("random-byte nwb", ["train", "--nwb", "{random_nwb}", "-o", "{out}"], ""),
-    ("hdf5 that is not nwb", ["train", "--nwb", "{hdf5}", "-o", "{out}"], ""),
+    ("nwb is a folder", ["train", "--nwb", "{folder}", "-o", "{out}"], "NWB file not found"),
+    ("truncated nwb", ["train", "--nwb", "{truncated_nwb}", "-o", "{out}"], "expected a complete NWB 2.x (HDF5) file"),
+    ("random-byte nwb", ["train", "--nwb", "{random_nwb}", "-o", "{out}"], "is not an HDF5 file"),
+    ("hdf5 that is not nwb", ["train", "--nwb", "{hdf5}", "-o", "{out}"], "has no NWB version attribute"),
     ("--history-s nan", ["train", "--nwb", "{nwb}", "--history-s", "nan", "-o", "{out}"], "nan"),
     ("--history-s negative", ["train", "--nwb", "{nwb}", "--history-s", "-1", "-o", "{out}"], "history"),
     ("--device tpu", ["train", "--nwb", "{nwb}", "--device", "tpu", "-o", "{out}"], "tpu"),
     ("unknown image series", ["train", "--nwb", "{nwb}", "--stimulus", "nope", "-o", "{out}"], "nope"),
-    ("-o is a file", ["train", "--nwb", "{nwb}", "-o", "{text}"], ""),
-    ("-o equals input", ["train", "--nwb", "{nwb}", "-o", "{nwb}"], ""),
+    ("-o is a file", ["train", "--nwb", "{nwb}", "-o", "{text}"], "is a file; expected a model folder"),
+    ("-o equals input", ["train", "--nwb", "{nwb}", "-o", "{nwb}"], "is a file; expected a model folder"),
 ]
 
 CONTRIB = ["contributions", "--stimulus", "{stimulus}", "--layer", LAYER, "--target", "cell:0"]
@@ -136,7 +136,7 @@ CONTRIBUTIONS_CASES = [
     ("target cell out of range", [*CONTRIB, "--target", "cell:999", "-o", "{out}.nc"], "999"),
     ("target unknown type", [*CONTRIB, "--target", "type:NOPE", "-o", "{out}.nc"], "NOPE"),
     ("target unknown kind", [*CONTRIB, "--target", "pixel:3", "-o", "{out}.nc"], "pixel"),
-    ("target empty", [*CONTRIB, "--target", "", "-o", "{out}.nc"], ""),
+    ("target empty", [*CONTRIB, "--target", "", "-o", "{out}.nc"], "cannot read target ''"),
     ("--n-steps 0", [*CONTRIB, "--n-steps", "0", "-o", "{out}.nc"], "n_steps"),
     ("--n-steps negative", [*CONTRIB, "--n-steps", "-4", "-o", "{out}.nc"], "n_steps"),
     ("--batch-size -3", [*CONTRIB, "--batch-size", "-3", "-o", "{out}.nc"], "batch"),
@@ -145,64 +145,112 @@ CONTRIBUTIONS_CASES = [
     ("unknown layer", [*CONTRIB[:4], "nope", "--target", "cell:0", "-o", "{out}.nc"], "nope"),
     ("unknown method", [*CONTRIB, "--method", "magic", "-o", "{out}.nc"], "magic"),
     ("unknown model", [*CONTRIB, "--model", "nope", "-o", "{out}.nc"], "nope"),
-    ("model is a random file", [*CONTRIB, "--model", "{random_nc}", "-o", "{out}.nc"], ""),
+    ("model is a random file", [*CONTRIB, "--model", "{random_nc}", "-o", "{out}.nc"], "cannot read checkpoint"),
     ("--workers 0", [*CONTRIB, "--workers", "0", "-o", "{out}.nc"], "workers"),
     ("--chunk-size 0", [*CONTRIB, "--chunk-size", "0", "-o", "{out}.nc"], "chunk"),
-    ("missing stimulus", ["contributions", "--stimulus", "{tmp}/missing.nc", *CONTRIB[3:], "-o", "{out}.nc"], "not found"),
-    ("stimulus is a folder", ["contributions", "--stimulus", "{folder}", *CONTRIB[3:], "-o", "{out}.nc"], ""),
-    ("random-byte .nc", ["contributions", "--stimulus", "{random_nc}", *CONTRIB[3:], "-o", "{out}.nc"], ""),
-    ("netCDF of no stimulus", ["contributions", "--stimulus", "{plain_nc}", *CONTRIB[3:], "-o", "{out}.nc"], ""),
-    ("string frame_rate_hz", ["contributions", "--stimulus", "{string_rate}", *CONTRIB[3:], "-o", "{out}.nc"], ""),
-    ("invalid JSON attr", ["contributions", "--stimulus", "{bad_json}", *CONTRIB[3:], "-o", "{out}.nc"], "not valid JSON"),
-    ("truncated nwb stimulus", ["contributions", "--stimulus", "{truncated_nwb}", *CONTRIB[3:], "-o", "{out}.nc"], ""),
-    ("hdf5 stimulus", ["contributions", "--stimulus", "{hdf5}", *CONTRIB[3:], "-o", "{out}.nc"], ""),
+    (
+        "missing stimulus",
+        ["contributions", "--stimulus", "{tmp}/missing.nc", *CONTRIB[3:], "-o", "{out}.nc"],
+        "not found",
+    ),
+    ("stimulus is a folder", ["contributions", "--stimulus", "{folder}", *CONTRIB[3:], "-o", "{out}.nc"], "not found"),
+    ("random-byte .nc", ["contributions", "--stimulus", "{random_nc}", *CONTRIB[3:], "-o", "{out}.nc"], "as netCDF"),
+    (
+        "netCDF of no stimulus",
+        ["contributions", "--stimulus", "{plain_nc}", *CONTRIB[3:], "-o", "{out}.nc"],
+        "expected a stimulus DataArray",
+    ),
+    (
+        "string frame_rate_hz",
+        ["contributions", "--stimulus", "{string_rate}", *CONTRIB[3:], "-o", "{out}.nc"],
+        "frame_rate_hz is 'fast'",
+    ),
+    (
+        "invalid JSON attr",
+        ["contributions", "--stimulus", "{bad_json}", *CONTRIB[3:], "-o", "{out}.nc"],
+        "not valid JSON",
+    ),
+    (
+        "truncated nwb stimulus",
+        ["contributions", "--stimulus", "{truncated_nwb}", *CONTRIB[3:], "-o", "{out}.nc"],
+        "is not UTF-8 text",
+    ),
+    ("hdf5 stimulus", ["contributions", "--stimulus", "{hdf5}", *CONTRIB[3:], "-o", "{out}.nc"], "is not UTF-8 text"),
     ("-o existing folder", [*CONTRIB, "-o", "{folder}"], "folder"),
-    ("-o under a file", [*CONTRIB, "-o", "{text}/out.nc"], ""),
-    ("-o equals input", ["contributions", "--stimulus", "{victim_stimulus}", *CONTRIB[3:], "-o", "{victim_stimulus}"], "would overwrite its input"),
+    ("-o under a file", [*CONTRIB, "-o", "{text}/out.nc"], "is a file, not a folder"),
+    (
+        "-o equals input",
+        ["contributions", "--stimulus", "{victim_stimulus}", *CONTRIB[3:], "-o", "{victim_stimulus}"],
+        "would overwrite its input",
+    ),
     ("--plot into a folder", [*CONTRIB, "-o", "{out}.nc", "--plot", "{folder}"], "folder"),
-    ("--job-dir is a file", [*CONTRIB, "--chunk-size", "20", "--job-dir", "{text}", "-o", "{out}.nc"], "cannot make the job folder"),
+    (
+        "--job-dir is a file",
+        [*CONTRIB, "--chunk-size", "20", "--job-dir", "{text}", "-o", "{out}.nc"],
+        "cannot make the job folder",
+    ),
 ]
 
 MODES_CASES = [
     ("missing input", ["modes", "{tmp}/missing.nc", "-o", "{out}.nc"], "not found"),
-    ("input is a folder", ["modes", "{folder}", "-o", "{out}.nc"], ""),
-    ("random-byte input", ["modes", "{random_nc}", "-o", "{out}.nc"], ""),
-    ("stimulus as input", ["modes", "{stimulus}", "-o", "{out}.nc"], ""),
-    ("foreign netCDF", ["modes", "{plain_nc}", "-o", "{out}.nc"], ""),
+    ("input is a folder", ["modes", "{folder}", "-o", "{out}.nc"], "not found"),
+    ("random-byte input", ["modes", "{random_nc}", "-o", "{out}.nc"], "as netCDF"),
+    ("stimulus as input", ["modes", "{stimulus}", "-o", "{out}.nc"], "holds no 'contribution' variable"),
+    ("foreign netCDF", ["modes", "{plain_nc}", "-o", "{out}.nc"], "holds no 'contribution' variable"),
     ("--n-modes 0", ["modes", "{contributions}", "--n-modes", "0", "-o", "{out}.nc"], "n_modes"),
     ("--n-modes -2", ["modes", "{contributions}", "--n-modes", "-2", "-o", "{out}.nc"], "n_modes"),
-    ("--n-modes 10**9", ["modes", "{contributions}", "--n-modes", "1000000000", "-o", "{out}.nc"], ""),
+    ("--n-modes 10**9", ["modes", "{contributions}", "--n-modes", "1000000000", "-o", "{out}.nc"], "GiB of memory"),
     ("--epochs 0", ["modes", "{contributions}", "--epochs", "0", "-o", "{out}.nc"], "epochs"),
     ("--device tpu", ["modes", "{contributions}", "--device", "tpu", "-o", "{out}.nc"], "tpu"),
     ("unknown labels", ["modes", "{contributions}", "--labels", "nope", "-o", "{out}.nc"], "nope"),
-    ("--stability-fits -1", ["modes", "{contributions}", "--stability-fits", "-1", "-o", "{out}.nc"], ""),
-    ("fewer samples than a batch", ["modes", "{few_samples}", "-o", "{out}.nc"], "expected more samples: contributions of more cells or a longer stimulus"),
+    (
+        "--stability-fits -1",
+        ["modes", "{contributions}", "--stability-fits", "-1", "-o", "{out}.nc"],
+        "stability_fits is -1",
+    ),
+    (
+        "fewer samples than a batch",
+        ["modes", "{few_samples}", "-o", "{out}.nc"],
+        "expected more samples: contributions of more cells or a longer stimulus",
+    ),
     ("-o existing folder", ["modes", "{contributions}", "-o", "{folder}"], "folder"),
-    ("-o under a file", ["modes", "{contributions}", "-o", "{text}/out.nc"], ""),
-    ("-o equals input", ["modes", "{victim_contributions}", "-o", "{victim_contributions}"], "would overwrite its input"),
-    ("--save-sae equals input", ["modes", "{victim_contributions}", "-o", "{out}.nc", "--save-sae", "{victim_contributions}"], "would overwrite its input"),
+    ("-o under a file", ["modes", "{contributions}", "-o", "{text}/out.nc"], "is a file, not a folder"),
+    (
+        "-o equals input",
+        ["modes", "{victim_contributions}", "-o", "{victim_contributions}"],
+        "would overwrite its input",
+    ),
+    (
+        "--save-sae equals input",
+        ["modes", "{victim_contributions}", "-o", "{out}.nc", "--save-sae", "{victim_contributions}"],
+        "would overwrite its input",
+    ),
     ("--plot into a folder", ["modes", "{contributions}", "-o", "{out}.nc", "--plot", "{folder}"], "folder"),
 ]
 
 IRF = ["irf", "--stimulus", "{stimulus}", "--cells", "0", "--times", "0.42"]
 IRF_CASES = [
     ("--times 5:1", [*IRF, "--times", "5:1", "-o", "{out}.nc"], "5:1"),
-    ("--times tiny step", [*IRF, "--times", "0.5:0.6:1e-12", "-o", "{out}.nc"], ""),
+    ("--times tiny step", [*IRF, "--times", "0.5:0.6:1e-12", "-o", "{out}.nc"], "GiB of memory"),
     ("--times word", [*IRF, "--times", "soon", "-o", "{out}.nc"], "soon"),
-    ("--times nan", [*IRF, "--times", "nan", "-o", "{out}.nc"], ""),
-    ("--times empty", [*IRF, "--times", "", "-o", "{out}.nc"], ""),
+    ("--times nan", [*IRF, "--times", "nan", "-o", "{out}.nc"], "expected finite times"),
+    ("--times empty", [*IRF, "--times", "", "-o", "{out}.nc"], "cannot read --times item"),
     ("--cells a,b", [*IRF, "--cells", "a,b", "-o", "{out}.nc"], "a,b"),
     ("--cells -1", [*IRF, "--cells", "-1", "-o", "{out}.nc"], "-1"),
     ("--cells 999", [*IRF, "--cells", "999", "-o", "{out}.nc"], "999"),
     ("--n-steps 0", [*IRF, "--method", "ig", "--n-steps", "0", "-o", "{out}.nc"], "n_steps"),
     ("--batch-size -3", [*IRF, "--batch-size", "-3", "-o", "{out}.nc"], "batch"),
     ("--device tpu", [*IRF, "--device", "tpu", "-o", "{out}.nc"], "tpu"),
-    ("modes file is random bytes", [*IRF, "--modes", "{random_nc}", "-o", "{out}.nc"], ""),
+    ("modes file is random bytes", [*IRF, "--modes", "{random_nc}", "-o", "{out}.nc"], "as netCDF"),
     ("modes file missing", [*IRF, "--modes", "{tmp}/missing.nc", "-o", "{out}.nc"], "not found"),
     ("missing stimulus", ["irf", "--stimulus", "{tmp}/missing.nc", *IRF[3:], "-o", "{out}.nc"], "not found"),
-    ("random-byte stimulus", ["irf", "--stimulus", "{random_nc}", *IRF[3:], "-o", "{out}.nc"], ""),
+    ("random-byte stimulus", ["irf", "--stimulus", "{random_nc}", *IRF[3:], "-o", "{out}.nc"], "as netCDF"),
     ("-o existing folder", [*IRF, "-o", "{folder}"], "folder"),
-    ("-o equals input", ["irf", "--stimulus", "{victim_stimulus}", *IRF[3:], "-o", "{victim_stimulus}"], "would overwrite its input"),
+    (
+        "-o equals input",
+        ["irf", "--stimulus", "{victim_stimulus}", *IRF[3:], "-o", "{victim_stimulus}"],
+        "would overwrite its input",
+    ),
     ("--plot into a folder", [*IRF, "-o", "{out}.nc", "--plot", "{folder}"], "folder"),
 ]
 
@@ -216,34 +264,66 @@ CONTROL_CASES = [
     ("--target type:NOPE", [*CONTROL, "--target", "type:NOPE", "-o", "{out}.nc"], "NOPE"),
     ("--device tpu", [*CONTROL, "--device", "tpu", "-o", "{out}.nc"], "tpu"),
     ("--batch-size -3", [*CONTROL, "--batch-size", "-3", "-o", "{out}.nc"], "batch"),
-    ("--curves 0", [*CONTROL, "--curves", "0", "-o", "{out}.nc"], ""),
-    ("--draws -1", [*CONTROL, "--curves", "3", "--draws", "-1", "-o", "{out}.nc"], ""),
-    ("modes file random bytes", ["control", "--stimulus", "{stimulus}", "--modes", "{random_nc}", "-o", "{out}.nc"], ""),
-    ("modes file missing", ["control", "--stimulus", "{stimulus}", "--modes", "{tmp}/m.nc", "-o", "{out}.nc"], ""),
-    ("modes file is a stimulus", ["control", "--stimulus", "{stimulus}", "--modes", "{stimulus}", "-o", "{out}.nc"], ""),
-    ("stimulus missing", ["control", "--stimulus", "{tmp}/s.nc", "--modes", "{contributions}", "-o", "{out}.nc"], ""),
+    ("--curves 0", [*CONTROL, "--curves", "0", "-o", "{out}.nc"], "max_channels is 0"),
+    ("--draws -1", [*CONTROL, "--curves", "3", "--draws", "-1", "-o", "{out}.nc"], "n_random is -1"),
+    (
+        "modes file random bytes",
+        ["control", "--stimulus", "{stimulus}", "--modes", "{random_nc}", "-o", "{out}.nc"],
+        "as netCDF",
+    ),
+    (
+        "modes file missing",
+        ["control", "--stimulus", "{stimulus}", "--modes", "{tmp}/m.nc", "-o", "{out}.nc"],
+        "not found",
+    ),
+    (
+        "modes file is a stimulus",
+        ["control", "--stimulus", "{stimulus}", "--modes", "{stimulus}", "-o", "{out}.nc"],
+        "holds no modes",
+    ),
+    (
+        "stimulus missing",
+        ["control", "--stimulus", "{tmp}/s.nc", "--modes", "{contributions}", "-o", "{out}.nc"],
+        "not found",
+    ),
     ("-o existing folder", [*CONTROL, "-o", "{folder}"], "folder"),
-    ("-o equals input", ["control", "--stimulus", "{victim_stimulus}", *CONTROL[3:], "-o", "{victim_stimulus}"], "would overwrite its input"),
+    (
+        "-o equals input",
+        ["control", "--stimulus", "{victim_stimulus}", *CONTROL[3:], "-o", "{victim_stimulus}"],
+        "would overwrite its input",
+    ),
     ("--plot into a folder", [*CONTROL, "-o", "{out}.nc", "--plot", "{folder}"], "folder"),
 ]
 
 IMAGENET_CASES = [
     ("unknown model", ["imagenet", "--model", "nope", "-o", "{out}"], "nope"),
-    ("missing images", ["imagenet", "--images", "{tmp}/missing", "--top1-only", "-o", "{out}"], ""),
-    ("images is a file", ["imagenet", "--images", "{text}", "--top1-only", "-o", "{out}"], ""),
-    ("missing weights", ["imagenet", "--weights", "{tmp}/missing.pt", "--top1-only", "-o", "{out}"], ""),
-    ("--n-steps 0", ["imagenet", "--fit-images", "{folder}", "--n-steps", "0", "-o", "{out}"], ""),
-    ("--batch-size -3", ["imagenet", "--fit-images", "{folder}", "--batch-size", "-3", "-o", "{out}"], ""),
-    ("--device tpu", ["imagenet", "--fit-images", "{folder}", "--device", "tpu", "-o", "{out}"], ""),
-    ("-o is a file", ["imagenet", "--fit-images", "{folder}", "-o", "{text}"], ""),
+    (
+        "missing images",
+        ["imagenet", "--images", "{tmp}/missing", "--top1-only", "-o", "{out}"],
+        "image folder not found",
+    ),
+    ("images is a file", ["imagenet", "--images", "{text}", "--top1-only", "-o", "{out}"], "image folder not found"),
+    (
+        "missing weights",
+        ["imagenet", "--weights", "{tmp}/missing.pt", "--top1-only", "-o", "{out}"],
+        "weights file not found",
+    ),
+    ("--n-steps 0", ["imagenet", "--fit-images", "{folder}", "--n-steps", "0", "-o", "{out}"], "ig_steps is 0"),
+    ("empty image folder", ["imagenet", "--fit-images", "{folder}", "-o", "{out}"], "no images found"),
+    (
+        "missing labels",
+        ["imagenet", "--images", "{folder}", "--labels", "{tmp}/l.txt", "--top1-only", "-o", "{out}"],
+        "labels file not found",
+    ),
+    ("fit-images is a file", ["imagenet", "--fit-images", "{text}", "-o", "{out}"], "image folder not found"),
 ]
 
 DEMO_CASES = [
     ("missing nwb", ["demo", "--fast", "--nwb", "{tmp}/missing.nwb", "-o", "{out}"], "not found"),
-    ("truncated nwb", ["demo", "--fast", "--nwb", "{truncated_nwb}", "-o", "{out}"], ""),
+    ("truncated nwb", ["demo", "--fast", "--nwb", "{truncated_nwb}", "-o", "{out}"], "expected a complete NWB"),
     ("unknown model", ["demo", "--fast", "--model", "nope", "-o", "{out}"], "nope"),
     ("--device tpu", ["demo", "--fast", "--device", "tpu", "-o", "{out}"], "tpu"),
-    ("-o is a file", ["demo", "--fast", "-o", "{text}"], ""),
+    ("-o is a file", ["demo", "--fast", "-o", "{text}"], "is a file; expected an output folder"),
     ("--workers 0", ["demo", "--fast", "--workers", "0", "-o", "{out}"], "workers"),
 ]
 
@@ -259,7 +339,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("arguments", "fragment"), [case[1:] for case in CASES], ids=[f"{c[1][0]}: {c[0]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("arguments", "fragment"), [case[1:] for case in CASES], ids=[f"{c[1][0]}: {c[0]}" for c in CASES]
+)
 def test_bad_input_exits_2_with_one_error_line(tmp_path, capsys, files, arguments, fragment):
     out = tmp_path / "out"
     argv = [argument.format(out=out, **files) for argument in arguments]
@@ -271,3 +353,19 @@ def test_bad_input_exits_2_with_one_error_line(tmp_path, capsys, files, argument
     assert "Traceback" not in err
     assert fragment in err
     assert not list(tmp_path.iterdir()), "a refused command wrote output"
+
+
+def test_console_script_reports_a_corrupt_file_in_one_line(files, tmp_path):
+    """A real process: a truncated NWB gives status 2 and one stderr line, no traceback."""
+    script = Path(sys.executable).parent / "retinacodec"
+    result = subprocess.run(
+        [str(script), "train", "--nwb", files["truncated_nwb"], "-o", str(tmp_path / "model")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("retinacodec train: error: cannot open"), result.stderr
+    assert not (tmp_path / "model").exists()
