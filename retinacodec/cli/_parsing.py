@@ -1,4 +1,5 @@
-"""Parsing of the option values that several subcommands share (cell lists, times)."""
+"""Parsing of the option values that several subcommands share (cell lists, times), and the
+checks of their file paths."""
 
 from __future__ import annotations
 
