@@ -191,7 +191,7 @@ def parse_target(text: str) -> Target:
     kind, _, value = text.partition(":")
     if text == "top":
         return TopLogit()
-    if kind in ("class", "cell") and value.lstrip("-").isdigit():
+    if kind in ("class", "cell") and value.lstrip("-").isascii() and value.lstrip("-").isdigit():
         return ClassLogit(int(value)) if kind == "class" else Cell(int(value))
     if kind == "type" and value:
         return CellType(value)

@@ -1,6 +1,9 @@
-"""Parsing of the option values that several subcommands share (cell lists, times)."""
+"""Parsing of the option values that several subcommands share (cell lists, times), and the
+checks of their file paths."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -65,3 +68,32 @@ def parse_times(text: str, frame_rate_hz: float) -> np.ndarray:
                 "start:stop[:step] with start <= stop and step > 0, comma-separated"
             )
     return np.concatenate(times)
+
+
+def check_paths(inputs: list[str | None], outputs: dict[str, str | None]) -> None:
+    """Refuse, before any work, an output that is one of the command's inputs or cannot be a file.
+
+    Parameters
+    ----------
+    inputs : list of str or None
+        The files the command reads (None or a name that is not a file is skipped).
+    outputs : dict
+        Option name (``-o``, ``--plot``, ...) to the file it writes, or None when not given.
+
+    Raises
+    ------
+    RetinaCodecError
+        If an output is an input file, an existing folder, or lies under a file.
+    """
+    read = [Path(path).resolve() for path in inputs if path is not None and Path(path).is_file()]
+    for option, output in outputs.items():
+        if output is None:
+            continue
+        path = Path(output)
+        if path.resolve() in read:
+            raise RetinaCodecError(f"{option} {output} would overwrite its input; expected another file name")
+        if path.is_dir():
+            raise RetinaCodecError(f"{option} {output} is a folder; expected the path of a file to write")
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise RetinaCodecError(f"cannot write {option} {output}: {blocking} is a file, not a folder")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._parsing import check_paths
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``retinacodec contributions`` to the command's subparsers."""
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> None:
     from ..models.registry import load
     from ..stimuli import load_stimulus
 
+    check_paths([args.stimulus, args.model], {"-o": args.output, "--plot": args.plot})
     stim = load_stimulus(args.stimulus)
     targets = args.target.split(",")
     target = targets if len(targets) > 1 else targets[0]

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..errors import RetinaCodecError
-from ._parsing import parse_ints
+from ._parsing import check_paths, parse_ints
 
 if TYPE_CHECKING:
     from ..control.choice import ModeSource
@@ -67,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec control`` with its parsed arguments."""
+    inputs = [args.stimulus, args.model, args.modes, args.activation_modes]
+    check_paths(inputs, {"-o": args.output, "--plot": args.plot})
     if args.curves is not None:
         _control_curves(args)
         return
@@ -131,7 +133,7 @@ def _control_target(text: str) -> tuple[str, object]:
     kind, _, value = text.partition(":")
     if kind == "type" and value:
         return "cell_type", value
-    if kind == "cell" and value.isdigit():
+    if kind == "cell" and value.isascii() and value.isdigit():
         return "cell", int(value)
     raise RetinaCodecError(f"cannot read --target {text!r}; expected 'type:NAME' or 'cell:I'")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import RetinaCodecError
-from ._parsing import parse_ints, parse_times
+from ._parsing import check_paths, parse_ints, parse_times
 
 DEFAULT_IRF_TIMES = 8
 """Times ``retinacodec irf`` computes without ``--times``: the whole time axis can take several GB."""
@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> None:
             "--layer or --selected-modes given without --modes; expected --modes MODES.nc "
             "(written by 'retinacodec modes') to decompose the IRF by"
         )
+    check_paths([args.stimulus, args.model, args.modes], {"-o": args.output, "--plot": args.plot})
     model = load(args.model)
     stim = load_stimulus(args.stimulus)
     cells = parse_ints(args.cells, "--cells")

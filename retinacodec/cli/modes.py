@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import RetinaCodecError
+from ._parsing import check_paths
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,13 +42,21 @@ def run(args: argparse.Namespace) -> None:
     import xarray as xr
 
     from ..io import read_netcdf, write_netcdf
+    from ..modes.sae import BATCH_SIZE
     from ..modes.workflow import fit_modes
 
+    check_paths([args.contributions], {"-o": args.output, "--save-sae": args.save_sae, "--plot": args.plot})
     data = read_netcdf(args.contributions)
     if not isinstance(data, xr.Dataset) or args.variable not in data:
         raise RetinaCodecError(
             f"{args.contributions} holds no '{args.variable}' variable; expected a contributions "
             "file written by 'retinacodec contributions'"
+        )
+    n_samples = data[args.variable].shape[0]
+    if n_samples < BATCH_SIZE:
+        raise RetinaCodecError(
+            f"{args.contributions} holds {n_samples} samples, fewer than the SAE's batch of {BATCH_SIZE}; "
+            "expected more samples: contributions of more cells or a longer stimulus"
         )
     sae, result = fit_modes(
         data,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._parsing import check_paths
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``retinacodec stimulus`` to the command's subparsers."""
@@ -19,6 +21,7 @@ def run(args: argparse.Namespace) -> None:
     from ..io import write_netcdf
     from ..stimuli import render_protocol
 
+    check_paths([args.protocol], {"-o": args.output, "--plot": args.plot})
     stim = render_protocol(args.protocol)
     write_netcdf(stim, args.output)
     print(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
+
+from ..errors import RetinaCodecError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec train`` with its parsed arguments."""
+    from ..device import resolve_device
+
+    resolve_device(args.device)  # refuse an unknown device before reading the recording
+    if Path(args.output).is_file():
+        raise RetinaCodecError(f"-o {args.output} is a file; expected a model folder to write")
+    if args.nwb is not None and not 0 < args.history_s < math.inf:
+        raise RetinaCodecError(f"--history-s {args.history_s}; expected a positive, finite number of seconds")
     if args.nwb is not None:
         from ..models.training import train_nwb
 

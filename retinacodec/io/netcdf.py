@@ -141,9 +141,14 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset | xr.DataArray:
         raise RetinaCodecError(
             f"cannot read {path} as netCDF ({exc.__class__.__name__}: {exc}); expected a netCDF4 file"
         ) from None
-    ds.attrs = _restore_attrs(ds.attrs)
-    for var in ds.variables.values():
-        var.attrs = _restore_attrs(var.attrs)
+    try:
+        ds.attrs = _restore_attrs(ds.attrs)
+        for var in ds.variables.values():
+            var.attrs = _restore_attrs(var.attrs)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise RetinaCodecError(
+            f"{path} has an attr that is not valid JSON ({exc}); expected a file written by retinacodec"
+        ) from None
     ds = _restack_multiindex(ds)
     name = ds.attrs.pop(_DATAARRAY_ATTR, None)
     if name is not None:

@@ -199,8 +199,11 @@ def _check_nwb_file(path: Path) -> None:
         raise RetinaCodecError(f"NWB file not found: {path} (expected an existing .nwb file)")
     if not h5py.is_hdf5(path):
         raise RetinaCodecError(f"{path} is not an HDF5 file; expected an NWB 2.x (HDF5) file")
-    with h5py.File(path, "r") as h5:
-        version, _ = get_nwbfile_version(h5)
+    try:
+        with h5py.File(path, "r") as h5:
+            version, _ = get_nwbfile_version(h5)
+    except OSError as exc:
+        raise RetinaCodecError(f"cannot open {path} ({exc}); expected a complete NWB 2.x (HDF5) file") from None
     if version is None:
         raise RetinaCodecError(f"{path} is HDF5 but has no NWB version attribute; expected an NWB 2.x file")
 

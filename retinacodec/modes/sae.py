@@ -37,6 +37,8 @@ LR_MAX = 0.015
 WARMUP_STEPS = 100
 """Steps over which the learning rate ramps up linearly from ``lr / WARMUP_STEPS`` to ``lr``:
 full-size first steps, taken before Adam's moment estimates settle, can kill most modes."""
+BATCH_SIZE = 128
+"""Default samples per training batch; an SAE needs at least this many samples."""
 GRADIENT_CLIP = 1.0
 """Largest norm of the gradient (all parameters together) of one step: on heavy-tailed inputs
 (the demo's activations reach 9 standard deviations) a step after resampling can otherwise
@@ -173,7 +175,7 @@ class SAE(TransformerMixin, BaseEstimator):
         active_codes: str = "linear",
         nonnegative: bool = True,
         lr: float | None = None,
-        batch_size: int = 128,
+        batch_size: int = BATCH_SIZE,
         epochs: int = 200,
         early_stopping: bool = True,
         tol: float = 1e-3,

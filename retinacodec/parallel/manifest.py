@@ -163,10 +163,15 @@ class Manifest:
         ------
         RetinaCodecError
             If the folder holds a different job (or an unreadable manifest) and ``overwrite`` is
-            False; the message lists what differs.
+            False (the message lists what differs), or cannot be made.
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RetinaCodecError(
+                f"cannot make the job folder {folder} ({exc.strerror}); expected a folder path you can write"
+            ) from None
         params = canonical(params)
         remove_temporary_files(folder)  # left by a killed writer
         previous = cls._read(folder / MANIFEST_NAME, overwrite)

@@ -115,7 +115,7 @@ def validate_stimulus(stim: xr.DataArray, *, min_frames: int = 1) -> xr.DataArra
         raise RetinaCodecError(f"stimulus has dims {stim.dims}; expected (time, y, x)")
     stim = stim.transpose(*STIMULUS_DIMS)
     rate = stim.attrs.get("frame_rate_hz")
-    if rate is None or not np.isfinite(rate) or float(rate) <= 0:
+    if rate is None or isinstance(rate, (str, bytes)) or not np.isfinite(rate) or float(rate) <= 0:
         raise RetinaCodecError(
             f"stimulus attr frame_rate_hz is {rate!r}; expected a positive number of frames per second"
         )

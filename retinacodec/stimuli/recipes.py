@@ -125,6 +125,8 @@ def _read_recipe(path_or_name: str | os.PathLike) -> tuple[str, dict, str]:
             recipe = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise RetinaCodecError(f"{path} is not valid TOML ({exc}); expected a TOML recipe") from None
+    except UnicodeDecodeError as exc:
+        raise RetinaCodecError(f"{path} is not UTF-8 text (byte {exc.start}); expected a TOML recipe") from None
     except OSError as exc:
         raise RetinaCodecError(f"cannot read recipe {path} ({exc.strerror})") from None
 
