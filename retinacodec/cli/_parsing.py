@@ -9,6 +9,7 @@ import numpy as np
 
 from .._validation import check_allocation
 from ..errors import RetinaCodecError
+from ..io.atomic import check_destination
 
 
 def parse_ints(text: str, option: str) -> list[int]:
@@ -89,11 +90,9 @@ def check_paths(inputs: list[str | None], outputs: dict[str, str | None]) -> Non
     for option, output in outputs.items():
         if output is None:
             continue
-        path = Path(output)
-        if path.resolve() in read:
+        if Path(output).resolve() in read:
             raise RetinaCodecError(f"{option} {output} would overwrite its input; expected another file name")
-        if path.is_dir():
-            raise RetinaCodecError(f"{option} {output} is a folder; expected the path of a file to write")
-        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-        if blocking is not None:
-            raise RetinaCodecError(f"cannot write {option} {output}: {blocking} is a file, not a folder")
+        try:
+            check_destination(output)
+        except RetinaCodecError as exc:
+            raise RetinaCodecError(f"{option}: {exc}") from None

@@ -11,6 +11,34 @@ from pathlib import Path
 from ..errors import RetinaCodecError
 
 
+def check_destination(path: str | os.PathLike) -> Path:
+    """Refuse a destination that the atomic writer must not replace, before anything is computed.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to be written.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as a Path.
+
+    Raises
+    ------
+    RetinaCodecError
+        If ``path`` exists and is not a regular file (a folder, a device, a pipe), or lies under a file.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise RetinaCodecError(f"{path} is {kind}; expected the path of a file to write")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RetinaCodecError(f"cannot write {path}: {blocking} is a file, not a folder; expected a folder path")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
@@ -36,13 +64,7 @@ def atomic_destination(path: str | os.PathLike) -> Iterator[Path]:
     RetinaCodecError
         If ``path`` exists and is not a regular file, or its folder cannot be made or written.
     """
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        kind = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
-        raise RetinaCodecError(f"{path} is {kind}; expected the path of a file to write")
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise RetinaCodecError(f"cannot write {path}: {blocking} is a file, not a folder; expected a folder path")
+    path = check_destination(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)

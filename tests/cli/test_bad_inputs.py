@@ -177,6 +177,7 @@ CONTRIBUTIONS_CASES = [
     ),
     ("hdf5 stimulus", ["contributions", "--stimulus", "{hdf5}", *CONTRIB[3:], "-o", "{out}.nc"], "is not UTF-8 text"),
     ("-o existing folder", [*CONTRIB, "-o", "{folder}"], "folder"),
+    ("-o a device", [*CONTRIB, "-o", "/dev/null"], "not a regular file"),
     ("-o under a file", [*CONTRIB, "-o", "{text}/out.nc"], "is a file, not a folder"),
     (
         "-o equals input",
