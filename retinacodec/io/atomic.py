@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import RetinaCodecError
+
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[A-Za-z0-9_]+\.tmp(?P<suffix>\.[^.]*)?")
+"""The names :func:`atomic_destination` gives its temporary files: ``.{name}.XXXXXXXX.tmp{suffix}``."""
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is named like an atomic writer's temporary file: ``.{name}.XXXXXXXX.tmp{suffix}``
+    with ``suffix`` the suffix of ``name`` (see :func:`atomic_destination`)."""
+    match = _TEMPORARY.fullmatch(path.name)
+    return match is not None and (match["suffix"] or "") == Path(match["name"]).suffix
 
 
 def check_destination(path: str | os.PathLike) -> Path:

@@ -18,8 +18,8 @@ import xarray as xr
 from .. import __version__
 from ..errors import RetinaCodecError
 from . import read_netcdf, write_netcdf
-from .atomic import atomic_destination
-from .run_folder import LOCK_FILE, is_temporary, lock_folder, remove_temporary_files, unlock_folder
+from .atomic import atomic_destination, is_temporary
+from .run_folder import LOCK_FILE, lock_folder, remove_temporary_files, unlock_folder
 
 MANIFEST = "manifest.json"
 """File that marks a folder as a pipeline's run and lists its finished steps."""

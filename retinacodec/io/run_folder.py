@@ -4,10 +4,10 @@ temporary files a killed atomic writer (:mod:`retinacodec.io.atomic`) left behin
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from ..errors import RetinaCodecError
+from .atomic import is_temporary
 
 try:
     import fcntl
@@ -16,15 +16,7 @@ except ImportError:  # Windows: run folders are not locked
 
 LOCK_FILE = ".lock"
 """File in a run folder whose exclusive ``flock`` marks the folder as being written; it holds the pid."""
-_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[A-Za-z0-9_]+\.tmp(?P<suffix>\.[^.]*)?")
 _HELD: dict[str, list[int]] = {}  # real folder path -> [lock file descriptor, holders in this process]
-
-
-def is_temporary(path: Path) -> bool:
-    """Whether ``path`` is named like an atomic writer's temporary file: ``.{name}.XXXXXXXX.tmp{suffix}``
-    with ``suffix`` the suffix of ``name``."""
-    match = _TEMPORARY.fullmatch(path.name)
-    return match is not None and (match["suffix"] or "") == Path(match["name"]).suffix
 
 
 def remove_temporary_files(folder: str | os.PathLike) -> list[Path]:

@@ -13,8 +13,9 @@ import pytest
 import xarray as xr
 
 from retinacodec import RetinaCodecError
+from retinacodec.io.atomic import is_temporary
 from retinacodec.io.resumable import Workspace
-from retinacodec.io.run_folder import LOCK_FILE, is_temporary, lock_folder, remove_temporary_files, unlock_folder
+from retinacodec.io.run_folder import LOCK_FILE, lock_folder, remove_temporary_files, unlock_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 
