@@ -13,6 +13,7 @@ import math
 import numbers
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +26,31 @@ def shown(value) -> str:
     ``np.int64(9)`` reads ``9`` and ``np.str_('a')`` reads ``'a'``, as a user typed them.
     """
     return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def check_input_file(path: str | os.PathLike, what: str, expected: str) -> Path:
+    """The path of an input file that exists, as a :class:`~pathlib.Path`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file a user named.
+    what : str
+        What the file is, for the message (``"netCDF file"``).
+    expected : str
+        What was expected there (``"an existing .nc file"``).
+
+    Raises
+    ------
+    RetinaCodecError
+        When nothing is there (``... not found``) or a folder is.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise RetinaCodecError(f"{what} {path} is a folder; expected {expected}")
+    if not path.is_file():
+        raise RetinaCodecError(f"{what} not found: {path} (expected {expected})")
+    return path
 
 
 def check_int(name: str, value, *, minimum: int = 1) -> int:

@@ -85,6 +85,22 @@ def test_contributions_refuses(model, stimulus, change, fragment):
     _raises(lambda: rc.contributions(model, stimulus, layer, target, **arguments), fragment)
 
 
+STIMULUS_SHAPE_CASES = [
+    ("unnamed dims", lambda s: xr.DataArray(s.values), "stimulus has dims ('dim_0', 'dim_1', 'dim_2')"),
+    ("a row of pixels", lambda s: s.isel(y=0), "stimulus has dims ('time', 'x'); expected (time, y, x)"),
+    ("an extra channel dim", lambda s: s.expand_dims(channel=2), "expected (time, y, x)"),
+    ("a numpy movie", lambda s: s.values, "a retina model takes a stimulus DataArray (time, y, x) or windows"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"), [c[1:] for c in STIMULUS_SHAPE_CASES], ids=[c[0] for c in STIMULUS_SHAPE_CASES]
+)
+def test_contributions_refuses_a_stimulus_of_other_dims(model, stimulus, change, fragment):
+    """A retina model's stimulus without (time, y, x) is named, not passed on to a convolution."""
+    _raises(lambda: rc.contributions(model, change(stimulus), LAYER, Cell(0)), fragment)
+
+
 def test_contributions_refuses_a_stimulus_without_frame_rate(model, stimulus):
     bare = xr.DataArray(stimulus.values, dims=stimulus.dims)
     _raises(lambda: rc.contributions(model, bare, LAYER, Cell(0)), "frame_rate_hz is None")
@@ -122,11 +138,16 @@ def test_sae_fit_refuses(params, X, fragment):
     _raises(lambda: rc.SAE(device="cpu", progress=False, **params).fit(X), fragment)
 
 
+def _write_with_attr(paths: dict, attrs: dict):
+    data = xr.DataArray(np.zeros(3), dims="time", attrs=attrs)
+    return rc.io.write_netcdf(data, Path(paths["folder"]).parent / "attrs.nc")
+
+
 FILE_CASES = [
     ("load unknown model", lambda p: rc.models.load("nope"), "unknown model 'nope'"),
     ("load random bytes", lambda p: rc.models.load(p["random"]), "cannot read checkpoint"),
     ("read_netcdf missing", lambda p: rc.io.read_netcdf(p["missing"]), "netCDF file not found"),
-    ("read_netcdf folder", lambda p: rc.io.read_netcdf(p["folder"]), "netCDF file not found"),
+    ("read_netcdf folder", lambda p: rc.io.read_netcdf(p["folder"]), "a_folder is a folder; expected an existing .nc"),
     ("read_netcdf random bytes", lambda p: rc.io.read_netcdf(p["random"]), "cannot read"),
     ("read_netcdf invalid JSON attr", lambda p: rc.io.read_netcdf(p["bad_json"]), "not valid JSON"),
     ("read_nwb missing", lambda p: rc.io.read_nwb(p["missing"]), "NWB file not found"),
@@ -138,6 +159,7 @@ FILE_CASES = [
     ("load_stimulus string rate", lambda p: rc.stimuli.load_stimulus(p["string_rate"]), "frame_rate_hz is 'fast'"),
     ("render_protocol huge", lambda p: rc.stimuli.render_protocol(p["huge"]), "PiB of memory"),
     ("write_netcdf into a folder", lambda p: rc.io.write_netcdf(xr.Dataset(), p["folder"]), "is a folder"),
+    ("write_netcdf a set attr", lambda p: _write_with_attr(p, {"tags": {1, 2}}), "attr 'tags' is a set"),
 ]
 
 

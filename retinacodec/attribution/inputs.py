@@ -66,6 +66,19 @@ def _as_tensor(
     return tensor
 
 
+def _check_windows(model: nn.Module, values: torch.Tensor) -> None:
+    """Refuse inputs that are not windows (N, history, y, x) of a retina model."""
+    history = int(model.history)
+    size = getattr(model, "size", None)
+    expected = (history, size, size) if isinstance(size, int) else None
+    if values.ndim != 4 or values.shape[1] != history or (expected and tuple(values.shape[1:]) != expected):
+        shown = f"(N, {history}, {size}, {size})" if expected else f"(N, {history}, y, x)"
+        raise RetinaCodecError(
+            f"input has shape {tuple(values.shape)}; a retina model takes a stimulus DataArray (time, y, x) "
+            f"or windows {shown} of normalised frames"
+        )
+
+
 def _retina_windows(model: nn.Module, stimulus: xr.DataArray) -> tuple[torch.Tensor, np.ndarray]:
     if not hasattr(model, "history"):
         raise RetinaCodecError(
@@ -151,8 +164,12 @@ def prepare_inputs(
             np.asarray(times, dtype=float),
             {"stimulus": str(stimulus.attrs.get("kind", "unknown"))},
         )
+    if hasattr(model, "history") and isinstance(x, xr.DataArray):
+        raise RetinaCodecError(f"stimulus has dims {x.dims}; expected (time, y, x) (rename or transpose its dims)")
     values = _as_tensor(x, "input", dtype, device)
     if values.ndim < 2 or values.shape[0] == 0:
         raise RetinaCodecError(f"input has shape {tuple(values.shape)}; expected a batch (N, ...) with N >= 1")
+    if hasattr(model, "history"):
+        _check_windows(model, values)
     resolved = _baseline(baseline, values, lambda: values.mean(dim=0, keepdim=True), dtype)
     return Inputs(values, resolved, "image", np.arange(values.shape[0]))

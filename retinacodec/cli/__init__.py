@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import RetinaCodecError
@@ -18,9 +19,17 @@ SUBCOMMANDS = (stimulus, train, contributions, modes, irf, control, imagenet, de
 """The subcommand modules, in the order ``retinacodec --help`` lists them."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2), pointing at
+    ``--help`` instead of printing the usage block; its subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``retinacodec`` command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="retinacodec",
         description="Contribution decomposition (CODEC) for retina models and image classifiers.",
     )
@@ -41,10 +50,23 @@ def main(argv: list[str] | None = None) -> int:
     except RetinaCodecError as exc:
         print(f"retinacodec {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"retinacodec {args.command}: error: {_os_message(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"retinacodec {args.command}: error: out of memory (try smaller sizes or chunks)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"retinacodec {args.command}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _os_message(exc: OSError) -> str:
+    """One line for an operating-system error the library did not name itself: the reason and the
+    file it concerns."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 if __name__ == "__main__":

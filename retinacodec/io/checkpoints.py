@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .._validation import check_input_file
 from ..errors import RetinaCodecError
 from .atomic import atomic_destination
 
@@ -66,9 +67,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         If the file is missing, unreadable, holds anything but tensors and plain types, or is not
         a retinacodec checkpoint of a known version.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise RetinaCodecError(f"checkpoint not found: {path} (expected an existing .pt file)")
+    path = check_input_file(path, "checkpoint", "an existing .pt file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:

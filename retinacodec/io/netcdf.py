@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._validation import check_input_file
 from ..errors import RetinaCodecError
 from .atomic import atomic_destination
 
@@ -30,9 +32,15 @@ def _unstack_multiindex(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def _restack_multiindex(ds: xr.Dataset) -> xr.Dataset:
+def _restack_multiindex(ds: xr.Dataset, path: Path) -> xr.Dataset:
     stacked = json.loads(ds.attrs.pop(_STACKED_ATTR, "{}"))
     for dim, levels in stacked.items():  # from_arrays keeps one-level MultiIndexes too
+        missing = [level for level in levels if level not in ds.variables]
+        if missing:
+            raise RetinaCodecError(
+                f"{path}: the stacked index {dim!r} needs the variables {levels}, and {missing} are missing; "
+                "expected a file as retinacodec wrote it"
+            )
         index = pd.MultiIndex.from_arrays([ds[level].values for level in levels], names=levels)
         level_attrs = {level: ds[level].attrs for level in levels}
         ds = ds.drop_vars(levels).assign_coords(xr.Coordinates.from_pandas_multiindex(index, dim))
@@ -50,8 +58,13 @@ def _clean_attrs(attrs: dict) -> dict:
         if value is None or isinstance(value, (bool, np.bool_, dict, list, tuple)):
             clean[key] = json.dumps(value, default=_json_scalar)
             encoded.append(key)
-        else:
+        elif isinstance(value, (str, numbers.Number, np.generic, np.ndarray)):
             clean[key] = value
+        else:
+            raise RetinaCodecError(
+                f"attr {key!r} is a {type(value).__name__} ({value!r}); netCDF stores strings, numbers, "
+                "booleans, None, numpy values, and lists and dicts of them"
+            )
     if encoded:
         clean[_JSON_ATTRS] = json.dumps(encoded)
     return clean
@@ -131,9 +144,7 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset | xr.DataArray:
     RetinaCodecError
         If the file is missing or is not a readable netCDF file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise RetinaCodecError(f"netCDF file not found: {path} (expected an existing .nc file)")
+    path = check_input_file(path, "netCDF file", "an existing .nc file")
     try:
         with xr.open_dataset(path, engine="netcdf4") as opened:
             ds = opened.load()
@@ -149,7 +160,7 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset | xr.DataArray:
         raise RetinaCodecError(
             f"{path} has an attr that is not valid JSON ({exc}); expected a file written by retinacodec"
         ) from None
-    ds = _restack_multiindex(ds)
+    ds = _restack_multiindex(ds, path)
     name = ds.attrs.pop(_DATAARRAY_ATTR, None)
     if name is not None:
         da = ds[name]

@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 from torch import nn
 
+from .._validation import check_input_file
 from ..attribution.ig import contributions
 from ..attribution.inputs import is_stimulus
 from ..attribution.options import AttributionOptions
@@ -333,8 +334,7 @@ def run_contributions(
         from ..models.registry import checkpoint_path
 
         path = checkpoint_path(model).resolve()
-        if not path.is_file():
-            raise RetinaCodecError(f"checkpoint not found: {path} (expected an existing .pt file)")
+        check_input_file(path, "checkpoint", "an existing .pt file")
         spec, model_id = str(path), {"name": os.fspath(model), "sha256": file_digest(path)}
     options = dict(contribution_kwargs)
     n_inputs, inputs, data = _job_inputs(x, spec, options)

@@ -10,6 +10,9 @@ from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
 from .checks import check_contrast, check_frame_grid, check_seed, provenance
 from .geometry import position_along
 
+MIN_WIDTH_PX = 0.01
+"""Narrowest bar, px: a narrower one shows under 1 % of its contrast on every pixel (a blank stimulus)."""
+
 
 def moving_bar(
     *,
@@ -58,7 +61,7 @@ def moving_bar(
     this anti-aliasing makes the bar's centroid move smoothly, by :math:`v/f` px per frame.
     """
     n_frames, size, frame_rate_hz = check_frame_grid(n_frames, size, frame_rate_hz)
-    width_px = check_number("width_px", width_px, strictly_above=0.0)
+    width_px = check_number("width_px", width_px, minimum=MIN_WIDTH_PX)
     contrast = check_contrast(contrast, signed=True)
     speed_px_s = check_number("speed_px_s", speed_px_s, strictly_above=0.0)
     direction_deg = check_number("direction_deg", direction_deg)

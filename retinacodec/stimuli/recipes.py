@@ -22,6 +22,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from .._validation import check_input_file
 from ..errors import RetinaCodecError
 from ..io.netcdf import read_netcdf
 from ..shipped import PROTOCOL_DIR
@@ -80,8 +81,7 @@ def _recipe_path(path_or_name: str | os.PathLike) -> Path:
     )
     if looks_like_path:
         path = Path(text)
-        if not path.is_file():
-            raise RetinaCodecError(f"recipe file not found: {path}; expected an existing TOML file")
+        check_input_file(path, "recipe file", "an existing TOML file")
         return path
     names = list_protocols()
     if text not in names:

@@ -38,6 +38,9 @@ def files(tmp_path_factory) -> dict[str, str]:
     )
     paths["contributions"] = write_netcdf(data, folder / "contributions.nc")  # 142 samples
     paths["few_samples"] = write_netcdf(data.isel(sample=slice(0, 12)), folder / "few_samples.nc")
+    with xr.open_dataset(paths["contributions"]) as opened:  # a level of the stacked sample index removed
+        opened.load().drop_vars("cell").to_netcdf(folder / "no_cell_level.nc")
+    paths["no_cell_level"] = folder / "no_cell_level.nc"
     for name in ("recipe", "stimulus", "contributions"):  # outputs that would overwrite an input
         victim = folder / f"victim_{Path(paths[name]).name}"
         victim.write_bytes(Path(paths[name]).read_bytes())
@@ -99,7 +102,7 @@ def _hdf5(path: Path) -> Path:
 
 RECIPE_CASES = [
     ("missing recipe", ["stimulus", "{tmp}/missing.toml", "-o", "{out}.nc"], "not found"),
-    ("recipe is a folder", ["stimulus", "{folder}", "-o", "{out}.nc"], "recipe file not found"),
+    ("recipe is a folder", ["stimulus", "{folder}", "-o", "{out}.nc"], "a_folder is a folder; expected a"),
     ("non-UTF-8 recipe", ["stimulus", "{latin1_toml}", "-o", "{out}.nc"], "is not UTF-8 text"),
     ("unknown kind", ["stimulus", "{unknown_kind}", "-o", "{out}.nc"], "spiral"),
     ("unknown key", ["stimulus", "{unknown_key}", "-o", "{out}.nc"], "colour"),
@@ -114,7 +117,7 @@ RECIPE_CASES = [
 
 TRAIN_CASES = [
     ("missing recipe", ["train", "--recipe", "{tmp}/missing.toml", "-o", "{out}"], "not found"),
-    ("recipe is a folder", ["train", "--recipe", "{folder}", "-o", "{out}"], "recipe not found"),
+    ("recipe is a folder", ["train", "--recipe", "{folder}", "-o", "{out}"], "a_folder is a folder; expected a"),
     ("non-UTF-8 recipe", ["train", "--recipe", "{latin1_toml}", "-o", "{out}"], "not valid TOML"),
     ("missing nwb", ["train", "--nwb", "{tmp}/missing.nwb", "-o", "{out}"], "not found"),
     ("nwb is a folder", ["train", "--nwb", "{folder}", "-o", "{out}"], "NWB file not found"),
@@ -153,7 +156,11 @@ CONTRIBUTIONS_CASES = [
         ["contributions", "--stimulus", "{tmp}/missing.nc", *CONTRIB[3:], "-o", "{out}.nc"],
         "not found",
     ),
-    ("stimulus is a folder", ["contributions", "--stimulus", "{folder}", *CONTRIB[3:], "-o", "{out}.nc"], "not found"),
+    (
+        "stimulus is a folder",
+        ["contributions", "--stimulus", "{folder}", *CONTRIB[3:], "-o", "{out}.nc"],
+        "a_folder is a folder; expected a",
+    ),
     ("random-byte .nc", ["contributions", "--stimulus", "{random_nc}", *CONTRIB[3:], "-o", "{out}.nc"], "as netCDF"),
     (
         "netCDF of no stimulus",
@@ -194,9 +201,10 @@ CONTRIBUTIONS_CASES = [
 
 MODES_CASES = [
     ("missing input", ["modes", "{tmp}/missing.nc", "-o", "{out}.nc"], "not found"),
-    ("input is a folder", ["modes", "{folder}", "-o", "{out}.nc"], "not found"),
+    ("input is a folder", ["modes", "{folder}", "-o", "{out}.nc"], "a_folder is a folder; expected a"),
     ("random-byte input", ["modes", "{random_nc}", "-o", "{out}.nc"], "as netCDF"),
     ("stimulus as input", ["modes", "{stimulus}", "-o", "{out}.nc"], "holds no 'contribution' variable"),
+    ("stacked level missing", ["modes", "{no_cell_level}", "-o", "{out}.nc"], "['cell'] are missing"),
     ("foreign netCDF", ["modes", "{plain_nc}", "-o", "{out}.nc"], "holds no 'contribution' variable"),
     ("--n-modes 0", ["modes", "{contributions}", "--n-modes", "0", "-o", "{out}.nc"], "n_modes"),
     ("--n-modes -2", ["modes", "{contributions}", "--n-modes", "-2", "-o", "{out}.nc"], "n_modes"),
@@ -370,3 +378,25 @@ def test_console_script_reports_a_corrupt_file_in_one_line(files, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("retinacodec train: error: cannot open"), result.stderr
     assert not (tmp_path / "model").exists()
+
+
+USAGE_CASES = [
+    ("no command", [], "retinacodec: error: the following arguments are required: COMMAND"),
+    ("unknown command", ["nosuch"], "invalid choice: 'nosuch'"),
+    ("missing required flag", ["irf", "--stimulus", "x.nc"], "retinacodec irf: error: the following arguments"),
+    ("unknown flag", ["stimulus", "flash", "-o", "x.nc", "--colour", "red"], "unrecognized arguments: --colour"),
+    ("not a number", ["contributions", "--n-steps", "ten"], "retinacodec contributions: error: argument --n-steps"),
+    ("bad choice", ["contributions", "--baseline", "grey"], "retinacodec contributions: error: argument --baseline"),
+    ("not an integer", ["demo", "--workers", "two"], "retinacodec demo: error: argument --workers"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "fragment"), [c[1:] for c in USAGE_CASES], ids=[c[0] for c in USAGE_CASES])
+def test_usage_mistakes_are_one_line_pointing_at_help(capsys, arguments, fragment):
+    """argparse's own refusals (missing, unknown or malformed arguments): one line, exit 2, no usage block."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert len(err.splitlines()) == 1 and fragment in err and err.rstrip().endswith("--help)"), err
+    assert "usage:" not in err

@@ -42,3 +42,10 @@ def test_bar_area_sign_and_entry():
 def test_bad_speed_raises():
     with pytest.raises(RetinaCodecError, match="speed_px_s is 0"):
         moving_bar(speed_px_s=0)
+
+
+def test_a_bar_narrower_than_a_hundredth_of_a_pixel_is_refused():
+    """Such a bar would render as a blank stimulus (under 1 % of its contrast on every pixel)."""
+    with pytest.raises(RetinaCodecError, match=r"width_px is 1e-300; expected a finite number >= 0.01"):
+        moving_bar(width_px=1e-300)
+    assert float(abs(moving_bar(n_frames=50, size=10, width_px=0.01, speed_px_s=50.0)).max()) >= 0.0099

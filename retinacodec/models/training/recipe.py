@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import xarray as xr
 
+from ..._validation import check_input_file
 from ...errors import RetinaCodecError
 from ...io.atomic import atomic_destination
 from ..registry import CHECKPOINT_NAME, VIRTUAL_RETINA_NAME
@@ -61,8 +62,7 @@ class RecipeResult:
 def _read_toml(path: Path) -> dict[str, Any]:
     import tomllib
 
-    if not path.is_file():
-        raise RetinaCodecError(f"recipe not found: {path}; expected a TOML training recipe")
+    check_input_file(path, "recipe", "a TOML training recipe")
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

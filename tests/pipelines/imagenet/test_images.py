@@ -158,3 +158,12 @@ def test_deep_grey_images_outside_their_full_scale_are_refused(tmp_path):
     Image.fromarray(np.full((4, 4), 3.5, dtype=np.float32), "F").save(path)
     with pytest.raises(RetinaCodecError, match=r"mode F\) has values in \[3.5, 3.5\]; expected 0..1"):
         read_image(path)
+
+
+def test_an_image_above_the_decompression_bomb_limit_is_refused(tmp_path, monkeypatch):
+    """PIL's decompression-bomb error (an image over twice ``MAX_IMAGE_PIXELS``) is named, not raised raw."""
+    path = tmp_path / "huge.png"
+    Image.new("L", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 px > 2 x 1000: PIL refuses to decode
+    with pytest.raises(RetinaCodecError, match="huge.png is larger than PIL's limit of 1,000 pixels"):
+        read_image(path)

@@ -256,14 +256,19 @@ def read_image(path: Path) -> Image.Image:
     Raises
     ------
     RetinaCodecError
-        If the file is missing, is not a readable image, or a deep grey image has values outside
-        0..full scale.
+        If the file is missing, is not a readable image, is above PIL's decompression-bomb limit,
+        or a deep grey image has values outside 0..full scale.
     """
     try:
         with Image.open(path) as image:
             return _as_rgb(image, path)
     except RetinaCodecError:
         raise
+    except Image.DecompressionBombError:
+        raise RetinaCodecError(
+            f"image {path} is larger than PIL's limit of {Image.MAX_IMAGE_PIXELS:,} pixels (a possible "
+            "decompression bomb); expected a photograph-sized image (raise PIL.Image.MAX_IMAGE_PIXELS to allow it)"
+        ) from None
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise RetinaCodecError(
             f"cannot read image {path} ({type(exc).__name__}); expected a readable image file"
