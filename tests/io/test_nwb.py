@@ -286,7 +286,7 @@ def test_stimulus_with_wrong_number_of_dims(tmp_path):
 
 
 def test_integer_frames_read_in_chunks_equal_the_float64_conversion(tmp_path, monkeypatch):
-    import retinacodec.io.nwb as module
+    import retinacodec.io.nwb.frames as module
 
     raw = np.random.default_rng(2).integers(0, 256, size=(N_FRAMES, N_X, N_Y), dtype=np.uint8)
     nwbfile = new_nwbfile()
