@@ -50,12 +50,12 @@ def read_external(series, folder: Path | None, where: str) -> tuple[np.ndarray, 
     movies = [np.asarray(_decode(reader, path, where)) for path in paths]
     attrs = warn_colour(where) if any(movie.ndim == 4 for movie in movies) else {}
     movies = [greyscale(movie[..., :3] if movie.ndim == 4 else movie) for movie in movies]
-    starting = series.starting_frame
-    expected = np.cumsum([0] + [len(movie) for movie in movies[:-1]])
-    if starting is not None and len(paths) > 1 and not np.array_equal(np.asarray(starting[:]), expected):
+    starting = [] if series.starting_frame is None else [int(frame) for frame in series.starting_frame[:]]
+    expected = [int(frame) for frame in np.cumsum([0] + [len(movie) for movie in movies[:-1]])]
+    if len(paths) > 1 and starting and starting != expected:
         raise RetinaCodecError(
-            f"{where} has starting_frame {list(np.asarray(starting[:]))} but its files hold "
-            f"{[len(movie) for movie in movies]} frames; expected starting_frame {list(expected)}"
+            f"{where} has starting_frame {starting} but its files hold {[len(movie) for movie in movies]} "
+            f"frames; expected starting_frame {expected}"
         )
     shapes = {movie.shape[1:] for movie in movies}
     if len(shapes) != 1:

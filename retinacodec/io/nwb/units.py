@@ -138,7 +138,7 @@ def _electrode_groups(units, label: str) -> list[list[str]]:
     """Names of the electrode groups of every unit: its ``electrode_group``, else the groups of
     its ``electrodes``."""
     if "electrode_group" in units.colnames:
-        return [[name] for name in column_values(units, "electrode_group", label)]
+        return [[str(name)] for name in column_values(units, "electrode_group", label)]
     if "electrodes" in units.colnames:
         return [[str(getattr(group, "name", group)) for group in rows["group"]] for rows in units["electrodes"][:]]
     raise RetinaCodecError(
