@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._nwb import add_nwb_options, nwb_selection
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``retinacodec demo`` to the command's subparsers."""
@@ -11,6 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--model", default="default", help="'default' or a checkpoint with its virtual retina")
     p.add_argument("--nwb", help="analyse an NWB recording instead (a model is trained on it first)")
+    add_nwb_options(p)
     p.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
     p.add_argument("--fast", action="store_true", help="tiny settings for a smoke test (numbers not meaningful)")
     p.add_argument(
@@ -32,6 +35,7 @@ def run(args: argparse.Namespace) -> None:
     from ..pipelines.retina.run import run_demo
     from ..pipelines.retina.settings import DemoSettings, Placement
 
+    selection = nwb_selection(args)
     settings = DemoSettings.fast() if args.fast else DemoSettings()
     if args.seed is not None:
         settings = dataclasses.replace(settings, seed=args.seed)
@@ -39,6 +43,7 @@ def run(args: argparse.Namespace) -> None:
         args.output,
         model=args.model,
         nwb=args.nwb,
+        nwb_selection=selection,
         overwrite=args.overwrite,
         settings=settings,
         placement=Placement(args.device, args.workers, args.scheduler),

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from ..errors import RetinaCodecError
+from ._nwb import add_nwb_options, nwb_selection
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="NWB recording (stimulus ImageSeries + units): fits the CNN and the LN "
         "baseline, evaluates both on held-out data and writes fit.png",
     )
-    p.add_argument("--stimulus", help="with --nwb: name of the ImageSeries when the file holds several")
+    add_nwb_options(p)
     p.add_argument("--history-s", type=float, default=0.4, help="with --nwb: stimulus history in s (0.4)")
     p.add_argument("-o", "--output", required=True, help="model folder to write")
     p.add_argument("--restart", action="store_true", help="ignore a previous run's checkpoint")
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> None:
     from ..device import resolve_device
 
     resolve_device(args.device)  # refuse an unknown device before reading the recording
+    selection = nwb_selection(args)
     if Path(args.output).is_file():
         raise RetinaCodecError(f"-o {args.output} is a file; expected a model folder to write")
     if args.nwb is not None and not 0 < args.history_s < math.inf:
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> None:
         result = train_nwb(
             args.nwb,
             args.output,
-            stimulus=args.stimulus,
+            selection=selection,
             history_s=args.history_s,
             resume=not args.restart,
             device=args.device,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime
 
 import h5py
@@ -286,7 +287,7 @@ def test_stimulus_with_wrong_number_of_dims(tmp_path):
 
 
 def test_integer_frames_read_in_chunks_equal_the_float64_conversion(tmp_path, monkeypatch):
-    import retinacodec.io.nwb as module
+    import retinacodec.io.nwb.frames as module
 
     raw = np.random.default_rng(2).integers(0, 256, size=(N_FRAMES, N_X, N_Y), dtype=np.uint8)
     nwbfile = new_nwbfile()
@@ -301,7 +302,9 @@ def test_integer_frames_read_in_chunks_equal_the_float64_conversion(tmp_path, mo
     np.testing.assert_allclose(stim.values, weber.transpose(0, 2, 1), rtol=1e-5, atol=1e-6)
 
 
-def test_frames_in_external_files_get_one_line_naming_them(tmp_path):
+def test_frames_in_external_files_without_a_reader_get_one_line_naming_them(tmp_path, monkeypatch):
+    for module in ("imageio", "imageio.v3", "cv2"):
+        monkeypatch.setitem(sys.modules, module, None)  # no video reader installed
     nwbfile = new_nwbfile()
     nwbfile.add_stimulus(
         ImageSeries(
@@ -314,7 +317,7 @@ def test_frames_in_external_files_get_one_line_naming_them(tmp_path):
         )
     )
     add_units(nwbfile, {0: [0.1]})
-    with pytest.raises(RetinaCodecError, match=r"external files \(movie_a.mp4, movie_b.mp4\).*stored in the NWB file"):
+    with pytest.raises(RetinaCodecError, match=r"external files \(movie_a.mp4, movie_b.mp4\).*retinacodec\[video\]"):
         read_nwb(save(nwbfile, tmp_path / "external.nwb"))
 
 

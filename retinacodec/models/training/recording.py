@@ -7,8 +7,9 @@ cut into contiguous stretches that both models fit (each stretch ends in its val
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -25,6 +26,9 @@ from .data import _fingerprint, find_repeats
 from .evaluate import evaluate_recording, recording_table
 from .loop import train_model
 from .settings import TrainingSettings
+
+if TYPE_CHECKING:
+    from ...io.nwb import NWBSelection
 
 MIN_SECONDS = 120.0
 """Shortest recording (s) accepted for training."""
@@ -353,6 +357,7 @@ def train_nwb(
     output_dir: str | Path,
     *,
     stimulus: str | None = None,
+    selection: NWBSelection | None = None,
     history_s: float = HISTORY_S,
     resume: bool = True,
     device: str = "cpu",
@@ -362,11 +367,15 @@ def train_nwb(
 
     Repeats come from the file's trials (or ``repeats``) table when it has one, else from
     identical stretches of frames. Unit columns ``y`` and ``x`` (px), where present, seed the
-    CNN's readout.
+    CNN's readout. ``selection`` (:class:`retinacodec.io.NWBSelection`) chooses the stimulus,
+    epochs and units; ``stimulus``, when given, names the stimulus instead.
     """
-    from ...io import read_nwb
+    from ...io import NWBSelection
 
-    recording = read_nwb(path, stimulus=stimulus)
+    selection = selection or NWBSelection()
+    if stimulus is not None:
+        selection = replace(selection, stimulus=stimulus)
+    recording = selection.read(path)
     spikes = recording["spikes"]
     if {"cell_y", "cell_x"} <= set(spikes.coords):
         spikes = spikes.rename({"cell_y": "y", "cell_x": "x"})

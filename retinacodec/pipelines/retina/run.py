@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import xarray as xr
@@ -31,6 +32,9 @@ from .figures import draw_figures
 from .report import report
 from .settings import DemoSettings, Placement
 from .summary import summarize
+
+if TYPE_CHECKING:
+    from ...io.nwb import NWBSelection
 
 REPORT = "report.md"
 SUMMARY = "summary.json"
@@ -63,6 +67,7 @@ def run_demo(
     *,
     model: str | os.PathLike = "default",
     nwb: str | os.PathLike | None = None,
+    nwb_selection: NWBSelection | None = None,
     overwrite: bool = False,
     progress: bool = True,
     settings: DemoSettings | None = None,
@@ -83,6 +88,8 @@ def run_demo(
     nwb : str or path-like, optional
         An NWB recording (stimulus movie and units): a model is trained on its first part,
         briefly, and analysed on the held-out rest; hypotheses are predicted, not tested.
+    nwb_selection : NWBSelection, optional
+        With ``nwb``: the stimulus, epochs and units to read (:class:`retinacodec.io.NWBSelection`).
     overwrite : bool
         Write into a non-empty folder, recomputing every step.
     progress : bool
@@ -117,7 +124,8 @@ def run_demo(
     with torch_threads(settings.threads):
         if nwb is None:
             return _run_virtual_retina(Path(output_dir), model, overwrite, progress, settings, log, started, placement)
-        return _run_recording(Path(output_dir), Path(nwb), overwrite, progress, settings, log, started, placement)
+        recording = (Path(nwb), nwb_selection)
+        return _run_recording(Path(output_dir), recording, overwrite, progress, settings, log, started, placement)
 
 
 def _fingerprint(settings: DemoSettings, **inputs) -> dict:
@@ -179,7 +187,7 @@ def _run_virtual_retina(
 
 def _run_recording(
     folder: Path,
-    nwb: Path,
+    recording: tuple[Path, NWBSelection | None],
     overwrite: bool,
     progress: bool,
     settings: DemoSettings,
@@ -187,9 +195,11 @@ def _run_recording(
     started: float,
     placement: Placement,
 ) -> Path:
-    stimulus, spikes = steps.load_recording(nwb)
+    nwb, selection = recording
+    stimulus, spikes = steps.load_recording(nwb, selection)
     _check_layers(RetinaCNN(1, history=2, size=8, bipolar_kernel=3, amacrine_kernel=3), settings.layers)
-    workspace = Workspace(folder, _fingerprint(settings, nwb_sha256=file_digest(nwb)), overwrite, log)
+    chosen = {} if selection is None else {"nwb_selection": repr(selection)}
+    workspace = Workspace(folder, _fingerprint(settings, nwb_sha256=file_digest(nwb), **chosen), overwrite, log)
     heldout, heldout_spikes = steps.split_recording(stimulus, spikes, settings.nwb_heldout_fraction)
     workspace.run(
         "train",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -41,6 +41,9 @@ from ...receptive_fields.selection import ModeSelection
 from ...receptive_fields.summaries import modes_by_share
 from ...targets import Cell
 from .settings import DemoSettings
+
+if TYPE_CHECKING:
+    from ...io.nwb import NWBSelection
 
 
 def virtual_retina_fit(model: RetinaCNN, retina, settings: DemoSettings, progress: bool, device: str = "cpu") -> dict:
@@ -400,12 +403,13 @@ def layer_hypotheses(
     return outputs
 
 
-def load_recording(path: str | Path) -> tuple[xr.DataArray, xr.DataArray]:
-    """(stimulus, spike counts) of an NWB recording (:func:`retinacodec.io.read_nwb`); unit
-    columns ``y`` and ``x`` (read as ``cell_y``, ``cell_x``) become the cells' positions."""
-    from ...io import read_nwb
+def load_recording(path: str | Path, selection: NWBSelection | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+    """(stimulus, spike counts) of an NWB recording (:func:`retinacodec.io.read_nwb`, with the
+    stimulus, epochs and units of ``selection``); unit columns ``y`` and ``x`` (read as
+    ``cell_y``, ``cell_x``) become the cells' positions."""
+    from ...io import NWBSelection
 
-    recording = read_nwb(path)
+    recording = (selection or NWBSelection()).read(path)
     spikes = recording["spikes"]
     positions = {"cell_y": "y", "cell_x": "x"}
     if set(positions) <= set(spikes.coords):
