@@ -374,3 +374,22 @@ def test_spikes_mostly_before_the_stimulus_are_refused_naming_another_clock(tmp_
 def test_nan_spike_times_are_refused_naming_the_unit(tmp_path):
     with pytest.raises(RetinaCodecError, match=r"unit 4 of .* 1 NaN or infinite spike times"):
         read_nwb(spikes_file(tmp_path / "nan.nwb", {2: [0.1], 4: [0.2, float("nan")]}))
+
+
+def test_a_session_of_several_stimuli_is_read_where_the_chosen_one_holds_few_spikes(tmp_path):
+    """Spikes during another stimulus of the file (here 2-8 s) are not taken for a unit mistake:
+    the check spans every stimulus of the session; the chosen one's counts hold only its own."""
+    nwbfile = new_nwbfile()
+    nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", rate=50.0))  # 0-2 s
+    flashes = np.zeros((300, 4, 4))
+    nwbfile.add_stimulus(ImageSeries(name="flashes", data=flashes, unit="contrast", rate=50.0, starting_time=2.0))
+    add_units(nwbfile, {0: [0.5, 1.5, *np.linspace(2.5, 7.5, 20)]})
+    ds = read_nwb(save(nwbfile, tmp_path / "two.nwb"), stimulus="noise")
+    assert int(ds["spikes"].sum()) == 2
+    with pytest.raises(RetinaCodecError, match=r"fall after the stimulus ends at 8 s .*in ms\?"):
+        trains = {0: [500.0, 1500.0, 2500.0, 7000.0]}  # in ms: outside every stimulus of the session
+        nwbfile = new_nwbfile()
+        nwbfile.add_stimulus(ImageSeries(name="noise", data=pixel_pattern(), unit="contrast", rate=50.0))
+        nwbfile.add_stimulus(ImageSeries(name="flashes", data=flashes, unit="contrast", rate=50.0, starting_time=2.0))
+        add_units(nwbfile, trains)
+        read_nwb(save(nwbfile, tmp_path / "two_ms.nwb"), stimulus="noise")

@@ -27,6 +27,29 @@ def stimulus_movie(nwbfile, name: str | None, label: str, folder: Path | None) -
     return presentation_movie(found, nwbfile, folder, f"presentations table {found.name!r} in {label}")
 
 
+def session_span(nwbfile) -> tuple[float, float] | None:
+    """Earliest start and latest end (s) over every stimulus series and presentations table of
+    ``nwbfile``: the stretch of the session in which spikes answer some stimulus; None if none is
+    timed."""
+    spans = [_series_span(obj) for group in (nwbfile.stimulus, nwbfile.acquisition) for obj in _series(group).values()]
+    for table in presentation_tables(nwbfile).values():
+        if len(table):
+            spans.append((float(table["start_time"][0]), float(table["stop_time"][-1])))
+    spans = [span for span in spans if span is not None]
+    if not spans:
+        return None
+    return min(start for start, _ in spans), max(end for _, end in spans)
+
+
+def _series_span(series) -> tuple[float, float] | None:
+    if series.timestamps is not None and len(series.timestamps):
+        return float(series.timestamps[0]), float(series.timestamps[-1])
+    if series.rate and series.num_samples:
+        start = float(series.starting_time or 0.0)
+        return start, start + series.num_samples / float(series.rate)
+    return None
+
+
 def _series(group) -> dict:
     """Stimulus series of a group: image series (not microscopy) and index series, except image
     series that an index series plays (those are its template)."""

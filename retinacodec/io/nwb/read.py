@@ -14,7 +14,7 @@ from pynwb import NWBHDF5IO, NWBFile, get_nwbfile_version
 
 from ... import __version__
 from ...errors import RetinaCodecError
-from .choose import stimulus_movie
+from .choose import session_span, stimulus_movie
 from .epochs import Epoch, epoch_intervals, frames_in
 from .frames import contrast_movie
 from .units import UnitFilter, select_units, spike_counts, unit_coords, unit_trains
@@ -118,6 +118,7 @@ def read_nwb(
             movie.frame_times,
             movie.frame_rate_hz,
             label,
+            session_span(nwbfile),
         )
         spikes = xr.DataArray(
             counts[kept],

@@ -147,11 +147,21 @@ def _electrode_groups(units, label: str) -> list[list[str]]:
     )
 
 
-def spike_counts(trains: list[np.ndarray], ids: np.ndarray, frame_times: np.ndarray, rate: float, label: str):
+def spike_counts(
+    trains: list[np.ndarray],
+    ids: np.ndarray,
+    frame_times: np.ndarray,
+    rate: float,
+    label: str,
+    session: tuple[float, float] | None = None,
+):
     """int64 (frame, unit) counts of each train in the frame bins: ``numpy.histogram`` on edges
-    ``frame_times`` followed by ``frame_times[-1] + 1 / rate``."""
+    ``frame_times`` followed by ``frame_times[-1] + 1 / rate``. The spike times are checked
+    against the frames' span widened to ``session`` (s; every stimulus of the file), so that a
+    session of several stimuli is not taken for spike times in the wrong unit."""
     edges = np.append(frame_times, frame_times[-1] + 1.0 / rate)
-    check_spike_times(trains, ids, (edges[0], edges[-1]), label)
+    span = (edges[0], edges[-1]) if session is None else (min(edges[0], session[0]), max(edges[-1], session[1]))
+    check_spike_times(trains, ids, span, label)
     return np.column_stack([np.histogram(train, bins=edges)[0] for train in trains]).astype(np.int64)
 
 
