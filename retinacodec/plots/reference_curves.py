@@ -76,6 +76,7 @@ def plot_layer_scores(summaries: Mapping[str, xr.Dataset]) -> Figure:
                 label=str(selection),
             )
         ax.axhline(0, color="0.6", ls="--", lw=0.8)
+        ax.set_xlim(-0.5, len(layers) - 0.5)
         ax.set_title(str(intervention), fontsize=9)
         ax.set_xticks(x, layers, rotation=45, fontsize=7)
         ax.set_ylabel("(AUC target - AUC off) / AUC off")
