@@ -152,10 +152,8 @@ def rankings(fits: dict[str, xr.Dataset], trials: xr.Dataset, settings: ControlS
 def layer_trials(labels: np.ndarray, layers: list[str], layer: str, settings: ControlSettings) -> xr.Dataset:
     """The layer's trials (pct, trial, role, slot) from one seeded stream over every (layer, pct),
     layers last to first and percentages in order, as the reference draws them."""
-    pcts = list(settings.codec.pcts)
-    everything = draw_trials(
-        labels, len(layers) * len(pcts), settings.codec.n_trials, settings.codec.n_trial_images, settings.codec.trial_seed
-    )
+    pcts, c = list(settings.codec.pcts), settings.codec
+    everything = draw_trials(labels, len(layers) * len(pcts), c.n_trials, c.n_trial_images, c.trial_seed)
     first = (len(layers) - 1 - layers.index(layer)) * len(pcts)
     block = everything.isel(block=slice(first, first + len(pcts)))
     return block.rename(block="pct").assign_coords(pct=pcts)

@@ -47,34 +47,40 @@ def _chosen_modes(curves: xr.Dataset) -> dict:
     return chosen
 
 
+def _per_role(values: xr.DataArray) -> dict:
+    """Target and off-target entries of a (role[, pct]) array, rounded."""
+    return {
+        role: _rounded(part) if part.ndim == 0 else [_rounded(v) for v in part]
+        for role, part in ((r, values.sel(role=r)) for r in ("target", "off_target"))
+    }
+
+
 def _layer_record(result: dict) -> dict:
     s, curves, stats = result["curve_summary"], result["curves"], result["statistics"]
     interventions = s["intervention"].values.tolist()
     selections = s["selection"].values.tolist()
-    ratios = s["ratio_mean"]
+    random_target = s["ratio_mean"].sel(selection="random", role="target")
     return {
         "n_channels": int(s.attrs["n_channels_layer"]),
         "counts": {f"{p:g}": int(n) for p, n in zip(s["pct"].values, s["n_channels"].values)},
-        "score": {i: {sel: _interval(s, "score", selection=sel, intervention=i) for sel in selections} for i in interventions},
+        "score": {
+            i: {sel: _interval(s, "score", selection=sel, intervention=i) for sel in selections} for i in interventions
+        },
         "score_gap": {i: _interval(s, "score_gap", intervention=i) for i in interventions},
         "score_vs_random": {
             i: {sel: _interval(s, "score_vs_random", selection=sel, intervention=i) for sel in MODE_SELECTIONS}
             for i in interventions
         },
         "auc": {
-            i: {sel: {r: _rounded(s["auc"].sel(intervention=i, selection=sel, role=r)) for r in ("target", "off_target")} for sel in selections}
-            for i in interventions
+            i: {sel: _per_role(s["auc"].sel(intervention=i, selection=sel)) for sel in selections} for i in interventions
         },
         "ratio_mean": {
-            i: {
-                sel: {r: [_rounded(v) for v in ratios.sel(intervention=i, selection=sel, role=r)] for r in ("target", "off_target")}
-                for sel in selections
-            }
+            i: {sel: _per_role(s["ratio_mean"].sel(intervention=i, selection=sel)) for sel in selections}
             for i in interventions
         },
         "sanity_random": {
-            "ablate_smallest": _rounded(ratios.sel(intervention="ablate", selection="random", role="target").isel(pct=0)),
-            "preserve_largest": _rounded(ratios.sel(intervention="preserve", selection="random", role="target").isel(pct=-1)),
+            "ablate_smallest": _rounded(random_target.sel(intervention="ablate").isel(pct=0)),
+            "preserve_largest": _rounded(random_target.sel(intervention="preserve").isel(pct=-1)),
         },
         "n_undefined_trials": int(s["n_undefined"].sum()),
         "modes": _chosen_modes(curves),

@@ -89,11 +89,14 @@ def _codec(record: dict) -> list[str]:
         "percentages": (list(c["pcts"]), list(PCTS)),
         "seed of the trials": (c["trial_seed"], REFERENCE_SEED),
     }
-    found += [f"{name} {ours}, not the reference's {theirs}" for name, (ours, theirs) in changed.items() if ours != theirs]
+    found += [
+        f"{name} {ours}, not the reference's {theirs}" for name, (ours, theirs) in changed.items() if ours != theirs
+    ]
     if c["sae_threshold"] != 0.8:
         found.append(f"SAE threshold {c['sae_threshold']}, not the reference script's 0.8 (0.9 in the paper's text)")
     if record["fit_images"]["n_images"] < 128:
-        found.append(f"SAE batches of {record['fit_images']['n_images']} samples (fewer fit images than the reference's 128)")
+        n_fit = record["fit_images"]["n_images"]
+        found.append(f"SAE batches of {n_fit} samples (fewer fit images than the reference's 128)")
     found += list(SAE_LIMITS)
     found += _zero_counts(record)
     found.append(

@@ -211,10 +211,10 @@ def _per_layer(
     fit_labels = np.asarray(views["fit"].source.labels)
     loaded: list = []
     results = {}
-    protocol = codec if settings.protocol == "codec" else steps
+    fit_modes = codec.layer_modes if settings.protocol == "codec" else steps.layer_modes
     for layer in layers:
         modes = budget.run(
-            workspace, f"modes_{layer}", functools.partial(protocol.layer_modes, data[layer], settings, progress, device)
+            workspace, f"modes_{layer}", functools.partial(fit_modes, data[layer], settings, progress, device)
         )
         if modes is None:
             return None
