@@ -72,7 +72,8 @@ def _layer_record(result: dict) -> dict:
             for i in interventions
         },
         "auc": {
-            i: {sel: _per_role(s["auc"].sel(intervention=i, selection=sel)) for sel in selections} for i in interventions
+            i: {sel: _per_role(s["auc"].sel(intervention=i, selection=sel)) for sel in selections}
+            for i in interventions
         },
         "ratio_mean": {
             i: {sel: _per_role(s["ratio_mean"].sel(intervention=i, selection=sel)) for sel in selections}

@@ -128,8 +128,7 @@ def _zero_counts(record: dict) -> list[str]:
 def _retinacodec(record: dict) -> list[str]:
     s = record["settings"]
     return [
-        f"IG by {s['ig_steps']} Gauss-Legendre nodes, not the reference's 10-step trapezoid in the layer's "
-        "activation",
+        f"IG by {s['ig_steps']} Gauss-Legendre nodes, not the reference's 10-step trapezoid in the layer's activation",
         "one SAE on both signs of the contributions (2C features, non-negative dictionary, this package's "
         "defaults), not on the positive parts alone (C features) with the reference's settings",
         "channels ranked by the summed magnitude of the atom over signs, not by its signed entry (which never "
