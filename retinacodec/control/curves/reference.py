@@ -349,11 +349,12 @@ def ratio_summary(curves: xr.Dataset, n_bootstrap: int = 1000, seed: int = 0, le
         **_interval("score", score, dims, alpha),
         "n_undefined": (("pct", "role"), (original == 0).sum(1)),
     }
-    if {"contribution", "activation"} <= set(selections):
-        gap = score[:, selections.index("contribution")] - score[:, selections.index("activation")]
-        data.update(_interval("score_gap", gap, dims[1:], alpha))
-    if "random" in selections:
-        data.update(_interval("score_vs_random", score - score[:, [selections.index("random")]], dims, alpha))
+    with np.errstate(invalid="ignore"):  # an off-target AUC of 0 gives an infinite or undefined score
+        if {"contribution", "activation"} <= set(selections):
+            gap = score[:, selections.index("contribution")] - score[:, selections.index("activation")]
+            data.update(_interval("score_gap", gap, dims[1:], alpha))
+        if "random" in selections:
+            data.update(_interval("score_vs_random", score - score[:, [selections.index("random")]], dims, alpha))
     return xr.Dataset(
         data,
         coords={
