@@ -148,7 +148,7 @@ def run_control(
     }
     workspace = Workspace(output_dir, fingerprint, overwrite=overwrite, log=log, program=PROGRAM)
     budget = _Budget(time_budget_s, log)
-    log(f"held-out images: {held_out.description}; fit images: {fit.description}")
+    log(f"protocol {settings.protocol}; held-out images: {held_out.description}; fit images: {fit.description}")
     result = budget.run(
         workspace, "predictions", lambda: steps.predictions(module, views["held_out"], settings, progress, device)
     )
