@@ -156,11 +156,11 @@ def reference_masks(rankings: np.ndarray, counts: Sequence[int]) -> np.ndarray:
     """Keep-masks (..., intervention, pct, trial, channel) from rankings (..., pct, trial, channel).
 
     Ablate zeroes the first ``counts[p]`` channels of each ranking, preserve zeroes all the others
-    (a count of 0 ablates nothing and preserves nothing); float32, 1 = kept.
+    (a count of 0 zeroes no channel under ablate and every channel under preserve); float32, 1 = kept.
     """
     order = np.asarray(rankings, dtype=np.int64)
-    counts = np.asarray(counts, dtype=np.int64)
-    top = np.arange(order.shape[-1]) < counts[:, None, None]  # (pct, trial, rank)
+    sizes = np.asarray(counts, dtype=np.int64)
+    top = np.arange(order.shape[-1]) < sizes[:, None, None]  # (pct, trial, rank)
     chosen = np.zeros(order.shape, dtype=bool)
     np.put_along_axis(chosen, order, np.broadcast_to(top, order.shape), axis=-1)
     return np.stack([~chosen, chosen], axis=-4).astype(np.float32)
@@ -289,7 +289,7 @@ def _score_pairs(
     return correct, unperturbed
 
 
-def trapezoid_auc(pcts: Sequence[float], values: np.ndarray, axis: int = -1) -> np.ndarray:
+def trapezoid_auc(pcts: Sequence[float] | np.ndarray, values: np.ndarray, axis: int = -1) -> np.ndarray:
     """Trapezoid area under ``values`` over the percentages on a linear axis, sorted by percentage
     (the reference's ``compute_auc``); units: ratio x percent."""
     x = np.asarray(pcts, dtype=float)
