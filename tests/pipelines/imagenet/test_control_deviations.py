@@ -26,7 +26,7 @@ def test_a_reference_sized_codec_run_names_only_what_it_cannot_follow():
     text = "\n".join(found)
     assert "efficientnet_lite0" in text and "10 classes, not ImageNet's 1000" in text
     assert "2000 fit images" in text and "500 other (held-out) images" in text and "in-sample" in text
-    assert "among the 9 other classes" in text
+    assert "among the 9 other classes" in text and "held fixed along the path" in text
     assert all(limit in found for limit in SAE_LIMITS)
     for setting in ("IG steps", "SAE epochs", "mode rank", "trials per", "percentages", "seed of the", "batches"):
         assert setting not in text  # the reference's values: no deviation

@@ -77,8 +77,11 @@ def _codec(record: dict) -> list[str]:
     s, c = record["settings"], record["settings"]["codec"]
     n_classes = record["n_classes"]
     found = [
+        "the IG target is the logit of the class that is top at the image, held fixed along the path; the "
+        "reference's (bscope Scope.wrt_topk(k=1)) is the largest logit at each point of the path, whose class "
+        "can change along it",
         f"the off-target class is drawn among the {n_classes - 1} other classes; the reference draws both "
-        "classes from all 1000 (the same class in 0.1 % of its trials)"
+        "classes from all 1000 (the same class in 0.1 % of its trials)",
     ]
     changed = {
         "IG steps": (s["ig_steps"], REFERENCE_IG_STEPS),
