@@ -188,4 +188,5 @@ def layer_control(
         batch_size=4 * settings.batch_size,
         progress=progress,
     )
+    curves.attrs["protocol"] = settings.protocol
     return {"curves": curves, "curve_summary": curve_summary(curves, settings.n_bootstrap, settings.seed)}
