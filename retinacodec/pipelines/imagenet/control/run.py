@@ -89,7 +89,8 @@ def run_control(
     output_dir : str or path-like
         The resumable run folder.
     settings : ControlSettings, optional
-        Sizes of every step (default :class:`ControlSettings`).
+        The protocol (``settings.protocol``: ``"retinacodec"``, the default, or ``"codec"``, the
+        paper's reference code's) and the sizes of every step (default :class:`ControlSettings`).
     weights : str or path-like, optional
         Local state_dict (ResNet-50, ViT-B/16); the EfficientNets use their packaged weights.
     time_budget_s : float, optional
