@@ -141,9 +141,15 @@ def contributions(
         mean-luminance, zero-contrast stimulus; for images the per-pixel mean over ``x``); or an
         array shaped like one input or like ``x``'s inputs.
     n_steps : int
-        Quadrature nodes (network evaluations per sample).
+        Quadrature nodes (network evaluations per sample); for ``activation_trapezoid``, steps
+        (``n_steps + 1`` evaluations).
     method : str
         Quadrature rule, one of :data:`retinacodec.attribution.quadrature.METHODS`.
+        ``"activation_trapezoid"`` with ``path="input"`` is the CODEC reference code's rule:
+        :math:`\\sum_{i=1}^{n} \\tfrac12 (g_{i-1} + g_i) \\odot (a_i - a_{i-1})` over the
+        ``n_steps + 1`` evenly spaced points of the input path, :math:`a_i` the layer's output and
+        :math:`g_i` the target's gradient with respect to it (on the layer path, :math:`a` is linear
+        in :math:`\\alpha` and it is the trapezoid rule on those points).
     batch_size : int
         Most network evaluations per batch (samples x steps are stacked into batches); memory is
         about ``batch_size`` times one sample's forward-and-backward pass below the layer.

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method",
         default="gausslegendre",
-        help="gausslegendre, riemann_trapezoid, riemann_left, riemann_right, riemann_middle",
+        help="gausslegendre, riemann_trapezoid, riemann_left, riemann_right, riemann_middle, activation_trapezoid",
     )
     p.add_argument(
         "--split",

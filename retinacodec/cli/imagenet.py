@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 
@@ -39,6 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=2,
         help="--fit-images: extra SAE fits per layer and variable that score the modes' seed stability (0: none)",
     )
+    p.add_argument(
+        "--protocol",
+        choices=("retinacodec", "codec"),
+        default="retinacodec",
+        help="--fit-images: this package's control protocol (default) or codec, the paper's reference code's",
+    )
+    p.add_argument(
+        "--mode-rank",
+        type=int,
+        default=1,
+        help="--protocol codec: which mode of a class by correlation, 0 the best, 1 the second (the reference's)",
+    )
+    p.add_argument("--trials", type=int, default=20, help="--protocol codec: trials per layer and percentage")
+    p.add_argument("--trial-images", type=int, default=10, help="--protocol codec: images per class and trial")
     p.add_argument("--time-budget", type=float, help="--fit-images: start no step after this many seconds")
     p.add_argument("--overwrite", action="store_true", help="replace a run of other inputs or settings in --output")
     p.add_argument("--labels", help="labels file for a flat image folder")
@@ -47,7 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-augment", type=int, help="random crops/flips per image (default: enough for 256 SAE samples)")
     p.add_argument("--n-steps", type=int, default=10, help="quadrature nodes along the path")
     p.add_argument("--path", choices=("layer", "input"), default="layer")
-    p.add_argument("--sae-epochs", type=int, default=200)
+    p.add_argument(
+        "--sae-epochs", type=int, help="SAE epochs (default 200; 300 with --protocol codec, as the reference)"
+    )
     p.add_argument("--control-classes", type=int, default=10)
     p.add_argument("--no-class-token", action="store_true", help="ViT heads: sum over patch tokens only")
     p.add_argument("--batch-size", type=int, default=64, help="network evaluations per batch")
@@ -91,7 +108,7 @@ def run(args: argparse.Namespace) -> None:
         n_augment=args.n_augment,
         n_steps=args.n_steps,
         path=args.path,
-        sae_epochs=args.sae_epochs,
+        sae_epochs=200 if args.sae_epochs is None else args.sae_epochs,
         control_classes=args.control_classes,
         class_token=not args.no_class_token,
         batch_size=args.batch_size,
@@ -117,14 +134,17 @@ def run(args: argparse.Namespace) -> None:
 
 def _run_control(args: argparse.Namespace) -> None:
     from ..pipelines.imagenet.control.run import run_control
-    from ..pipelines.imagenet.control.settings import FRACTIONS, ControlSettings
+    from ..pipelines.imagenet.control.settings import FRACTIONS, CodecSettings, ControlSettings
 
+    codec = CodecSettings(mode_rank=args.mode_rank, n_trials=args.trials, n_trial_images=args.trial_images)
+    if args.sae_epochs is not None:
+        codec = dataclasses.replace(codec, sae_epochs=args.sae_epochs)
     settings = ControlSettings(
         model=args.model,
         layers=tuple(args.layers) if args.layers else None,
         n_layers=args.n_layers,
         ig_steps=args.n_steps,
-        sae_epochs=args.sae_epochs,
+        sae_epochs=200 if args.sae_epochs is None else args.sae_epochs,
         fractions=tuple(args.fractions) if args.fractions else FRACTIONS,
         n_target_images=args.n_target,
         n_off_target_images=args.n_off_target,
@@ -132,6 +152,8 @@ def _run_control(args: argparse.Namespace) -> None:
         n_random_images=args.random_images,
         stability_fits=args.stability_fits,
         seed=args.seed,
+        protocol=args.protocol,
+        codec=codec,
     )
     path = run_control(
         args.images,

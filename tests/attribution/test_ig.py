@@ -24,6 +24,7 @@ STEPS = {
     "riemann_middle": 128,
     "riemann_left": 8192,
     "riemann_right": 8192,
+    "activation_trapezoid": 128,
 }
 
 
@@ -54,7 +55,14 @@ def test_completeness_holds_for_every_rule_on_both_paths(smooth_convnet, images,
 
 @pytest.mark.parametrize("path", ["layer", "input"])
 @pytest.mark.parametrize(
-    "method, order", [("riemann_left", 1), ("riemann_right", 1), ("riemann_middle", 2), ("riemann_trapezoid", 2)]
+    "method, order",
+    [
+        ("riemann_left", 1),
+        ("riemann_right", 1),
+        ("riemann_middle", 2),
+        ("riemann_trapezoid", 2),
+        ("activation_trapezoid", 2),
+    ],
 )
 def test_completeness_error_falls_at_the_rule_s_order(smooth_convnet, images, path, method, order):
     """On the input path the error of the derivative estimate adds to the rule's (same order); the
@@ -157,6 +165,88 @@ def test_relu_network_matches_the_hand_computed_integral(path):
     assert ds.target_value.item() == pytest.approx(1.5 * 3 + 0.7 * 1.5)
     assert ds.baseline_value.item() == pytest.approx(-2.0 * 1 + 0.7 * 0.5)
     assert ds.completeness_error.item() == pytest.approx(0, abs=1e-12)
+
+
+def reference_trapezoid(net: nn.Module, x: torch.Tensor, layer: int, k: int, n: int) -> np.ndarray:
+    """bscope's hidden-layer rule by hand: points x_i = (i / n) x, a_i the layer output there, g_i
+    the gradient of logit k with respect to it; sum_i (g[i-1] + g[i]) / 2 * (a[i] - a[i-1]),
+    summed over space, per channel (N, C)."""
+    below, above = net[: layer + 1], net[layer + 1 :]
+    acts, grads = [], []
+    for i in range(n + 1):
+        a = below(i / n * x).detach().requires_grad_()
+        (g,) = torch.autograd.grad(above(a)[:, k].sum(), a)
+        acts.append(a.detach()), grads.append(g)
+    total = sum((grads[i - 1] + grads[i]) / 2 * (acts[i] - acts[i - 1]) for i in range(1, n + 1))
+    return total.sum((2, 3)).numpy()
+
+
+@pytest.mark.parametrize("n", [1, 3, 10])
+def test_activation_trapezoid_matches_the_reference_rule_by_hand(smooth_convnet, images, n):
+    ds = contributions(
+        smooth_convnet,
+        images,
+        "1",
+        ClassLogit(2),
+        method="activation_trapezoid",
+        n_steps=n,
+        options=AttributionOptions(path="input", progress=False),
+    )
+    expected = reference_trapezoid(smooth_convnet, images, 1, 2, n)
+    assert np.allclose(ds.contribution.values, expected, rtol=1e-10, atol=1e-12)
+    assert ds.attrs["method"] == "activation_trapezoid" and ds.attrs["n_steps"] == n
+
+
+def test_activation_trapezoid_is_exact_before_a_linear_readout(smooth_convnet, images):
+    """Layer "3" (Softplus) feeds Flatten and Linear: the gradient is the same at every point, so
+    the trapezoid in the activation telescopes to F(a(1)) - F(a(0)) however curved the path below
+    is, with one step; layer "1" (Tanh) has a nonlinearity above it and is not complete so."""
+    runs = {
+        layer: contributions(
+            smooth_convnet,
+            images,
+            layer,
+            TopLogit(),
+            method="activation_trapezoid",
+            n_steps=1,
+            options=AttributionOptions(path="input", progress=False),
+        )
+        for layer in ("1", "3")
+    }
+    assert relative_completeness(runs["3"]) < 1e-12
+    assert relative_completeness(runs["1"]) > 1e-3
+
+
+def test_activation_trapezoid_batches_chunks_and_layer_sets_agree(smooth_convnet, images):
+    """Rows split across batches (3 rows: 4 points per image), one image per chunk, and two layers
+    in one pass give the single-layer, one-batch result."""
+
+    def run(layer, batch_size):
+        return contributions(
+            smooth_convnet,
+            images,
+            layer,
+            TopLogit(),
+            method="activation_trapezoid",
+            n_steps=3,
+            batch_size=batch_size,
+            options=AttributionOptions(path="input", progress=False),
+        )
+
+    whole = run("1", 64)
+    together = run(["1", "3"], 3)
+    for ds in (run("1", 3), run("1", 4), together["1"]):
+        assert np.allclose(ds.contribution, whole.contribution, rtol=1e-10, atol=1e-13)
+        assert np.allclose(ds.completeness_error, whole.completeness_error, atol=1e-12)
+    assert relative_completeness(together["3"]) < 1e-12
+
+
+def test_activation_trapezoid_on_the_layer_path_is_the_trapezoid_on_n_plus_one_nodes(smooth_convnet, images):
+    ours, trapezoid = (
+        contributions(smooth_convnet, images, "0", TopLogit(), method=method, n_steps=n, options=QUIET)
+        for method, n in (("activation_trapezoid", 5), ("riemann_trapezoid", 6))
+    )
+    assert np.allclose(ours.contribution, trapezoid.contribution, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("path", ["layer", "input"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from pathlib import Path
 
@@ -64,3 +65,25 @@ def flat_folder(tmp_path: Path) -> tuple[Path, Path]:
     labels = tmp_path / "labels.txt"
     labels.write_text("\n".join(lines) + "\n")
     return folder, labels
+
+
+SHARED_IMAGENETTE = Path(
+    os.environ.get("RETINACODEC_IMAGENETTE", Path(__file__).resolve().parents[4] / "shared" / "imagenette")
+)
+"""The shared imagenette images (fit and val splits), outside the repository (or where
+``RETINACODEC_IMAGENETTE`` says)."""
+
+
+@pytest.fixture(scope="session")
+def imagenette_subset():
+    """A function that links the first ``per_class`` images of ``classes`` of a shared imagenette
+    split into ``destination`` (ImageFolder layout; the shared folder is never copied)."""
+
+    def link(split: str, destination: Path, classes: tuple[str, ...], per_class: int) -> Path:
+        for wnid in classes:
+            (destination / wnid).mkdir(parents=True)
+            for file in sorted((SHARED_IMAGENETTE / split / wnid).iterdir())[:per_class]:
+                (destination / wnid / file.name).symlink_to(file)
+        return destination
+
+    return link

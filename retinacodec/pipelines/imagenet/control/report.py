@@ -7,12 +7,14 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from .... import __version__
 from ....io.atomic import atomic_destination
 from ....plots import save_figure
 from ....plots.control_curves import plot_control_curves, plot_layerwise_control
+from .deviations import deviations
 from .settings import ControlSettings
 
 PAPER = {
@@ -111,16 +113,19 @@ def summary(
     seconds: dict[str, float],
     fit: dict,
 ) -> dict:
-    """The run's numbers as a JSON-typed record: top-1, per-layer control and statistics, timings;
-    ``fit`` describes the fit images (``n_images``, ``description``)."""
+    """The run's numbers as a JSON-typed record: protocol, top-1, per-layer control and statistics,
+    timings and the deviations from the reference; ``fit`` describes the fit images (``n_images``,
+    ``description``)."""
     correct = predictions["correct"].values
-    return {
+    record = {
         "retinacodec_version": __version__,
+        "protocol": settings.protocol,
         "model": settings.model,
         "weights": origin["weights"],
         "top1": {"correct": int(correct.sum()), "n_images": int(correct.size), "accuracy": float(correct.mean())},
         "held_out_images": predictions.attrs.get("images", ""),
         "fit_images": fit,
+        "n_classes": int(np.unique(predictions["true_class"].values).size),
         "settings": settings.as_dict(),
         "layers": layers,
         "per_layer": (per_layer := {layer: _layer_record(results[layer]) for layer in layers}),
@@ -132,6 +137,8 @@ def summary(
         "total_seconds": round(sum(seconds.values()), 1),
         "paper": PAPER,
     }
+    record["deviations"] = deviations(record)
+    return record
 
 
 def _fmt(values: list[float], percent: bool = True) -> str:
@@ -260,6 +267,7 @@ def write_report(record: dict, figures: list[str], path: str | os.PathLike) -> P
                 f"# CODEC control analysis: {record['model']}",
                 sizes(record),
                 tables(record),
+                "## Deviations from the reference\n\n" + "\n".join(f"- {line}" for line in record["deviations"]),
                 "\n".join(f"![{name}]({name})" for name in figures),
                 "| step | s |\n|---|---|\n" + steps,
                 f"retinacodec {record['retinacodec_version']}",

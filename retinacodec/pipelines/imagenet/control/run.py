@@ -1,5 +1,7 @@
 """``retinacodec imagenet --fit-images DIR``: CODEC's control analysis of a zoo classifier, with
-modes fitted on one image set and control measured on another (held-out) one.
+modes fitted on one image set and control measured on another (held-out) one, by one of two
+protocols (``ControlSettings.protocol``): this package's (``retinacodec``, :mod:`.steps`,
+:mod:`.report`) or the paper's reference code's (``codec``, :mod:`.codec`, :mod:`.codec_report`).
 
 Steps (each written atomically and listed in ``manifest.json``; a rerun resumes after the last
 finished one, and ``time_budget_s`` stops a run between steps so that long analyses go in
@@ -32,8 +34,7 @@ from ....models.adapter import adapt
 from ....models.zoo import load_classifier, model_spec, weights_origin
 from ..common.images import Views, find_images
 from ..common.layers import layer_aliases
-from . import steps
-from .report import draw_figures, summary, write_report
+from . import codec, codec_report, report, steps
 from .settings import ControlSettings
 
 PROGRAM = "retinacodec imagenet control"
@@ -88,7 +89,8 @@ def run_control(
     output_dir : str or path-like
         The resumable run folder.
     settings : ControlSettings, optional
-        Sizes of every step (default :class:`ControlSettings`).
+        The protocol (``settings.protocol``: ``"retinacodec"``, the default, or ``"codec"``, the
+        paper's reference code's) and the sizes of every step (default :class:`ControlSettings`).
     weights : str or path-like, optional
         Local state_dict (ResNet-50, ViT-B/16); the EfficientNets use their packaged weights.
     time_budget_s : float, optional
@@ -147,7 +149,7 @@ def run_control(
     }
     workspace = Workspace(output_dir, fingerprint, overwrite=overwrite, log=log, program=PROGRAM)
     budget = _Budget(time_budget_s, log)
-    log(f"held-out images: {held_out.description}; fit images: {fit.description}")
+    log(f"protocol {settings.protocol}; held-out images: {held_out.description}; fit images: {fit.description}")
     result = budget.run(
         workspace, "predictions", lambda: steps.predictions(module, views["held_out"], settings, progress, device)
     )
@@ -210,9 +212,10 @@ def _per_layer(
     fit_labels = np.asarray(views["fit"].source.labels)
     loaded: list = []
     results = {}
+    fit_modes = codec.layer_modes if settings.protocol == "codec" else steps.layer_modes
     for layer in layers:
         modes = budget.run(
-            workspace, f"modes_{layer}", functools.partial(steps.layer_modes, data[layer], settings, progress, device)
+            workspace, f"modes_{layer}", functools.partial(fit_modes, data[layer], settings, progress, device)
         )
         if modes is None:
             return None
@@ -220,6 +223,8 @@ def _per_layer(
         def control(layer=layer, modes=modes) -> dict:
             if not loaded:  # the held-out images, loaded once, only when a control step runs
                 loaded.append(views["held_out"].load(views["held_out"].center()).to(device))
+            if settings.protocol == "codec":
+                return codec.layer_control(adapted, layer, loaded[0], labels, modes, layers, settings, progress)
             return steps.layer_control(adapted, layer, loaded[0], labels, modes, fit_labels, settings, progress)
 
         curves = budget.run(workspace, f"control_{layer}", control)
@@ -240,11 +245,12 @@ def _finish(
     log: Callable[[str], None],
 ) -> Path:
     """Figures, ``summary.json`` and ``report.md`` from the finished steps."""
-    figures = draw_figures(results, layers, workspace.folder)
-    record = summary(predictions, results, layers, settings, origin, workspace.seconds(), fit)
+    writer = codec_report if settings.protocol == "codec" else report
+    figures = writer.draw_figures(results, layers, workspace.folder)
+    record = writer.summary(predictions, results, layers, settings, origin, workspace.seconds(), fit)
     with atomic_destination(workspace.path(SUMMARY)) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
-    path = write_report(record, figures, workspace.path(REPORT))
+    path = writer.write_report(record, figures, workspace.path(REPORT))
     log(f"report: {path}")
     workspace.close()  # releases the folder's lock now, not at exit
     return path

@@ -1,4 +1,4 @@
-"""Settings of the ImageNet control analysis: layers, quadrature, SAE, fractions, sizes per condition."""
+"""Settings of the ImageNet control analysis: protocol, layers, quadrature, SAE, fractions, sizes per condition."""
 
 from __future__ import annotations
 
@@ -6,12 +6,53 @@ import dataclasses
 from dataclasses import dataclass
 
 from ...._validation import check_int
+from ....control.curves.reference import N_TRIAL_IMAGES, N_TRIALS, PCTS, REFERENCE_SEED
 from ....errors import RetinaCodecError
 from ..common.settings import json_ready
+
+PROTOCOLS = ("retinacodec", "codec")
+"""The control protocols: ``retinacodec`` (this package's: Gauss-Legendre IG, SAE on both signs,
+channels by summed magnitude, the best mode, fractions over log-spaced steps, per-class image sets
+with bootstrap intervals) and ``codec`` (the paper's reference code, point by point:
+:mod:`retinacodec.pipelines.imagenet.control.codec`)."""
+IG_METHODS = {"retinacodec": "gausslegendre", "codec": "activation_trapezoid"}
+"""Quadrature rule of the input-path Integrated Gradients of each protocol."""
 
 FRACTIONS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 0.99)
 """Fractions of a layer's channels ablated or preserved: log-spaced (doubling) from 1 % to 99 %,
 2 % (the paper's table) among them."""
+
+
+@dataclass(frozen=True)
+class CodecSettings:
+    """The ``codec`` protocol's own settings; the defaults are the reference code's."""
+
+    mode_rank: int = 1
+    """Which mode of a class: its position among the live modes sorted by the Pearson r of their
+    codes with the class indicator, largest first; 1 (the second) is what the reference uses
+    (``get_top_mode(..., 1)``), 0 the best-correlated one."""
+    pcts: tuple[float, ...] = PCTS
+    """Percentages of the layer's channels; ``int(C * pct / 100)`` channels each."""
+    n_trials: int = N_TRIALS
+    """Trials (random target and off-target class) per (layer, percentage)."""
+    n_trial_images: int = N_TRIAL_IMAGES
+    """Held-out images of each of the two classes per trial."""
+    trial_seed: int = REFERENCE_SEED
+    """Seed of the draws of classes and images (one stream over layers and percentages)."""
+    sae_epochs: int = 300
+    """SAE epochs (no early stopping)."""
+    sae_threshold: float = 0.8
+    """Hard threshold on the SAE's sigmoid codes (0.8 in the reference script, 0.9 in the paper's text)."""
+
+    def __post_init__(self) -> None:
+        check_int("mode_rank", self.mode_rank, minimum=0)
+        for name in ("n_trials", "n_trial_images", "sae_epochs"):
+            check_int(name, getattr(self, name))
+        check_int("trial_seed", self.trial_seed, minimum=0)
+        if not self.pcts or not all(0 < p <= 100 for p in self.pcts) or len(set(self.pcts)) != len(self.pcts):
+            raise RetinaCodecError(f"pcts {self.pcts!r}; expected distinct percentages in (0, 100]")
+        if not 0 < self.sae_threshold < 1:
+            raise RetinaCodecError(f"sae_threshold {self.sae_threshold!r}; expected a number in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -31,7 +72,8 @@ class ControlSettings:
     n_layers: int = 8
     """Layers picked when ``layers`` is None."""
     ig_steps: int = 10
-    """Gauss-Legendre nodes of the input-path Integrated Gradients (the paper uses 10)."""
+    """Steps of the input-path Integrated Gradients (the reference uses 10): Gauss-Legendre nodes
+    (``retinacodec``), or intervals of the trapezoid rule in the layer's activation (``codec``)."""
     chunk_images: int = 250
     """Fit images per contributions step (the unit of resumption)."""
     ig_batch_size: int = 40
@@ -59,8 +101,19 @@ class ControlSettings:
     """Bootstrap resamples of the images for the confidence intervals."""
     seed: int = 0
     """Seed of the SAE fits, the image draws, the random selections and the bootstrap."""
+    protocol: str = "retinacodec"
+    """Which protocol (:data:`PROTOCOLS`): ``"retinacodec"`` (the default) or ``"codec"``, the
+    reference code's (its own settings in ``codec``; it uses ``ig_steps``, the sizes of the run and
+    ``n_bootstrap`` / ``seed`` of the intervals, and none of the ``retinacodec`` protocol's SAE,
+    stability, fraction and per-condition settings)."""
+    codec: CodecSettings = CodecSettings()
+    """Settings of the ``codec`` protocol."""
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise RetinaCodecError(f"protocol {self.protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+        if not isinstance(self.codec, CodecSettings):
+            raise RetinaCodecError(f"codec is {type(self.codec).__name__}; expected CodecSettings")
         for name in (
             "n_layers",
             "ig_steps",
@@ -82,7 +135,7 @@ class ControlSettings:
     @classmethod
     def fast(cls, **changes) -> ControlSettings:
         """A tiny run for tests: 2 layers, 2 nodes, few epochs, one stability fit, 3 fractions, few
-        images per condition."""
+        images per condition; for the ``codec`` protocol 2 trials of 2 images per class."""
         tiny = dict(
             n_layers=2,
             ig_steps=2,
@@ -95,8 +148,14 @@ class ControlSettings:
             n_random_draws=1,
             n_random_images=6,
             n_bootstrap=50,
+            codec=CodecSettings(n_trials=2, n_trial_images=2, sae_epochs=3),
         )
         return dataclasses.replace(cls(), **{**tiny, **changes})
+
+    @property
+    def ig_rule(self) -> str:
+        """Quadrature rule of the protocol's Integrated Gradients (:data:`IG_METHODS`)."""
+        return IG_METHODS[self.protocol]
 
     def as_dict(self) -> dict:
         """JSON-typed settings (for the run's fingerprint and report)."""

@@ -63,6 +63,7 @@ def fit_contributions(
         layers,
         target="top",
         n_steps=settings.ig_steps,
+        method=settings.ig_rule,
         batch_size=settings.ig_batch_size,
         device=device,
         options=AttributionOptions(path="input", split="sign", progress=progress),
@@ -187,4 +188,5 @@ def layer_control(
         batch_size=4 * settings.batch_size,
         progress=progress,
     )
+    curves.attrs["protocol"] = settings.protocol
     return {"curves": curves, "curve_summary": curve_summary(curves, settings.n_bootstrap, settings.seed)}
