@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> None:
         )
         return None
     from ..parallel.execution import Execution
+    from ..pipelines.imagenet.common.statistics import completeness_lines
     from ..pipelines.imagenet.layers.run import run_imagenet
     from ..pipelines.imagenet.layers.settings import ImagenetSettings
 
@@ -113,10 +115,13 @@ def run(args: argparse.Namespace) -> None:
         f"wrote {Path(args.output) / 'report.md'}: {summary.sizes['layer']} layers, "
         f"top-1 {100 * summary.attrs['top1_accuracy']:.1f} %"
     )
+    for line in completeness_lines(summary):
+        print(f"  {line}")
 
 
 def _run_control(args: argparse.Namespace) -> None:
-    from ..pipelines.imagenet.control.run import run_control
+    from ..pipelines.imagenet.common.statistics import completeness_lines
+    from ..pipelines.imagenet.control.run import SUMMARY, run_control
     from ..pipelines.imagenet.control.settings import FRACTIONS, ControlSettings
 
     settings = ControlSettings(
@@ -144,3 +149,7 @@ def _run_control(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
     )
     print(f"wrote {path}" if path.name == "report.md" else f"unfinished (time budget); rerun to resume: {path}")
+    if path.name == "report.md":
+        record = json.loads((path.parent / SUMMARY).read_text())
+        for line in completeness_lines({layer: r["completeness"] for layer, r in record["per_layer"].items()}):
+            print(f"  {line}")

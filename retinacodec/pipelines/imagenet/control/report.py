@@ -13,6 +13,7 @@ from .... import __version__
 from ....io.atomic import atomic_destination
 from ....plots import save_figure
 from ....plots.control_curves import plot_control_curves, plot_layerwise_control
+from ..common.statistics import COMPLETENESS
 from .settings import ControlSettings
 
 PAPER = {
@@ -88,10 +89,7 @@ def _layer_record(result: dict) -> dict:
             "sae_r2": round(float(v["r2"]), 4),
             "mean_stability": _rounded(v["mean_stability"]),
         }
-    completeness = {
-        name: round(float(stats[name]), 4)
-        for name in ("completeness_error_median", "completeness_error_max", "relative_completeness_error")
-    }
+    completeness = {name: round(float(stats[name]), 4) for name in COMPLETENESS}
     return {
         "completeness": completeness,
         "n_channels": int(s.attrs.get("n_channels_layer", -1)),
