@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", nargs="+", help="layer names or aliases (default: every block)")
     p.add_argument("--n-augment", type=int, help="random crops/flips per image (default: enough for 256 SAE samples)")
     p.add_argument("--n-steps", type=int, default=10, help="quadrature nodes along the path")
+    p.add_argument(
+        "--method",
+        default="gausslegendre",
+        help="quadrature rule: gausslegendre, riemann_trapezoid, riemann_left, riemann_right, riemann_middle, "
+        "activation_trapezoid (the paper's; --n-steps counts its steps)",
+    )
     p.add_argument("--path", choices=("layer", "input"), default="layer")
     p.add_argument("--sae-epochs", type=int, default=200)
     p.add_argument("--control-classes", type=int, default=10)
@@ -93,6 +99,7 @@ def run(args: argparse.Namespace) -> None:
         n_augment=args.n_augment,
         n_steps=args.n_steps,
         path=args.path,
+        method=args.method,
         sae_epochs=args.sae_epochs,
         control_classes=args.control_classes,
         class_token=not args.no_class_token,
@@ -129,6 +136,7 @@ def _run_control(args: argparse.Namespace) -> None:
         layers=tuple(args.layers) if args.layers else None,
         n_layers=args.n_layers,
         ig_steps=args.n_steps,
+        ig_method=args.method,
         sae_epochs=args.sae_epochs,
         fractions=tuple(args.fractions) if args.fractions else FRACTIONS,
         n_target_images=args.n_target,

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ...._validation import check_int
+from ....attribution.quadrature import METHODS
 from ....errors import RetinaCodecError
 from ..common.settings import json_ready
 
@@ -31,7 +32,11 @@ class ControlSettings:
     n_layers: int = 8
     """Layers picked when ``layers`` is None."""
     ig_steps: int = 10
-    """Gauss-Legendre nodes of the input-path Integrated Gradients (the paper uses 10)."""
+    """Nodes of the input-path Integrated Gradients (steps for ``activation_trapezoid``; the paper
+    uses 10)."""
+    ig_method: str = "gausslegendre"
+    """Quadrature rule of those contributions, one of
+    :data:`retinacodec.attribution.quadrature.METHODS` (``activation_trapezoid`` is the paper's)."""
     chunk_images: int = 250
     """Fit images per contributions step (the unit of resumption)."""
     ig_batch_size: int = 40
@@ -76,6 +81,10 @@ class ControlSettings:
         ):
             check_int(name, getattr(self, name))
         check_int("stability_fits", self.stability_fits, minimum=0)
+        if self.ig_method not in METHODS:
+            raise RetinaCodecError(
+                f"unknown quadrature method {self.ig_method!r}; expected one of {', '.join(METHODS)}"
+            )
         if not self.fractions or not all(0 < f < 1 for f in self.fractions):
             raise RetinaCodecError(f"fractions {self.fractions!r}; expected fractions in (0, 1)")
 

@@ -63,6 +63,7 @@ def fit_contributions(
         layers,
         target="top",
         n_steps=settings.ig_steps,
+        method=settings.ig_method,
         batch_size=settings.ig_batch_size,
         device=device,
         options=AttributionOptions(path="input", split="sign", progress=progress),
