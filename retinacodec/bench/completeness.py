@@ -2,7 +2,8 @@
 rule and node count.
 
 ``python -m retinacodec.bench completeness --folder DIR [--images 16] [--nodes 4,10,20,32,64]
-[--methods gausslegendre,riemann_trapezoid,activation_trapezoid] [--threads 2] [--batch-size 40]``
+[--methods gausslegendre,riemann_trapezoid,activation_trapezoid] [--runs RULE:N,...] [--threads 2]
+[--batch-size 40]``
 
 The shipped EfficientNet-Lite0 weights; the default layers of the control analysis
 (:func:`~retinacodec.pipelines.imagenet.control.steps.spread_layers`, 8 blocks) and the
@@ -13,7 +14,8 @@ baseline, every layer in one pass, as the control analysis computes them; the ce
 the images of the relative completeness error :math:`|\\sum_c C_c - (f(x) - f(x_0))| / |f(x) - f(x_0)|`,
 and the wall seconds per image of the whole pass. A rule's rows name the fewest nodes whose median
 is under ``--goal`` at every layer, and its cost. ``activation_trapezoid`` runs ``n + 1``
-network evaluations for ``n`` nodes (steps); the others ``n``.
+network evaluations for ``n`` nodes (steps); the others ``n``. ``--runs`` names the (rule, nodes)
+pairs instead of the grid of ``--methods`` and ``--nodes``.
 """
 
 from __future__ import annotations
@@ -117,13 +119,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--images", type=int, default=16, help="images, drawn evenly over the folder (default 16)")
     parser.add_argument("--nodes", default="4,10,20,32,64", help="comma-separated node counts")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated quadrature rules")
+    parser.add_argument("--runs", help="comma-separated RULE:N pairs instead of the --methods x --nodes grid")
     parser.add_argument("--goal", type=float, default=0.05, help="median relative error aimed at (default 0.05)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--batch-size", type=int, default=40, help="network evaluations per batch (default 40)")
     add_record_option(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    nodes = [int(n) for n in args.nodes.split(",")]
+    runs = (
+        [(rule, int(n)) for rule, n in (pair.split(":") for pair in args.runs.split(","))]
+        if args.runs
+        else [(rule, int(n)) for rule in args.methods.split(",") for n in args.nodes.split(",")]
+    )
     model, layers, images = _setup(args.folder, args.images)
     print(
         f"relative completeness error, median/90th percentile (%) over {images.shape[0]} images, per layer; "
@@ -132,11 +139,10 @@ def main(argv: list[str]) -> int:
     print(f"   {'rule':<21} {'n':>3}  {'s/image':>7}  " + "  ".join(f"{alias:>11}" for alias in layers))
     record = Record("completeness", list(argv))
     table: dict[str, dict[int, dict]] = {}
-    for method in args.methods.split(","):
-        for n in nodes:
-            measured = _measure(model, layers, images, method, n, args.batch_size)
-            _print(method, n, measured)
-            table.setdefault(method, {})[n] = measured
+    for method, n in runs:
+        measured = _measure(model, layers, images, method, n, args.batch_size)
+        _print(method, n, measured)
+        table.setdefault(method, {})[n] = measured
     record.figures = {
         "model": MODEL,
         "layers": layers,
