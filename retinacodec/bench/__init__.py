@@ -13,4 +13,5 @@ BENCHMARKS = {
     "gpu": "every torch path (contributions, SAE, training, IRFs, control, ResNet-50) on CUDA against the CPU",
     "virtual_retina": "virtual-retina simulation speed against a plain scipy reference",
     "recording": "training CNN + LN on a simulated rig recording: time, and fit to the truth",
+    "completeness": "EfficientNet-Lite0 contributions' completeness per layer for each quadrature rule and node count",
 }

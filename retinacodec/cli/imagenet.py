@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 
@@ -61,6 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", nargs="+", help="layer names or aliases (default: every block)")
     p.add_argument("--n-augment", type=int, help="random crops/flips per image (default: enough for 256 SAE samples)")
     p.add_argument("--n-steps", type=int, default=10, help="quadrature nodes along the path")
+    p.add_argument(
+        "--method",
+        help="quadrature rule: gausslegendre (default), riemann_trapezoid, riemann_left, riemann_right, "
+        "riemann_middle, activation_trapezoid (the paper's and --protocol codec's default; --n-steps counts its steps)",
+    )
     p.add_argument("--path", choices=("layer", "input"), default="layer")
     p.add_argument(
         "--sae-epochs", type=int, help="SAE epochs (default 200; 300 with --protocol codec, as the reference)"
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> None:
         )
         return None
     from ..parallel.execution import Execution
+    from ..pipelines.imagenet.common.statistics import completeness_lines
     from ..pipelines.imagenet.layers.run import run_imagenet
     from ..pipelines.imagenet.layers.settings import ImagenetSettings
 
@@ -108,6 +115,7 @@ def run(args: argparse.Namespace) -> None:
         n_augment=args.n_augment,
         n_steps=args.n_steps,
         path=args.path,
+        method=args.method or "gausslegendre",
         sae_epochs=200 if args.sae_epochs is None else args.sae_epochs,
         control_classes=args.control_classes,
         class_token=not args.no_class_token,
@@ -130,10 +138,13 @@ def run(args: argparse.Namespace) -> None:
         f"wrote {Path(args.output) / 'report.md'}: {summary.sizes['layer']} layers, "
         f"top-1 {100 * summary.attrs['top1_accuracy']:.1f} %"
     )
+    for line in completeness_lines(summary):
+        print(f"  {line}")
 
 
 def _run_control(args: argparse.Namespace) -> None:
-    from ..pipelines.imagenet.control.run import run_control
+    from ..pipelines.imagenet.common.statistics import completeness_lines
+    from ..pipelines.imagenet.control.run import SUMMARY, run_control
     from ..pipelines.imagenet.control.settings import FRACTIONS, CodecSettings, ControlSettings
 
     codec = CodecSettings(mode_rank=args.mode_rank, n_trials=args.trials, n_trial_images=args.trial_images)
@@ -144,6 +155,7 @@ def _run_control(args: argparse.Namespace) -> None:
         layers=tuple(args.layers) if args.layers else None,
         n_layers=args.n_layers,
         ig_steps=args.n_steps,
+        ig_method=args.method,
         sae_epochs=200 if args.sae_epochs is None else args.sae_epochs,
         fractions=tuple(args.fractions) if args.fractions else FRACTIONS,
         n_target_images=args.n_target,
@@ -166,3 +178,7 @@ def _run_control(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
     )
     print(f"wrote {path}" if path.name == "report.md" else f"unfinished (time budget); rerun to resume: {path}")
+    if path.name == "report.md":
+        record = json.loads((path.parent / SUMMARY).read_text())
+        for line in completeness_lines({layer: r["completeness"] for layer, r in record["per_layer"].items()}):
+            print(f"  {line}")

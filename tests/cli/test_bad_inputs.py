@@ -318,6 +318,12 @@ IMAGENET_CASES = [
         "weights file not found",
     ),
     ("--n-steps 0", ["imagenet", "--fit-images", "{folder}", "--n-steps", "0", "-o", "{out}"], "ig_steps is 0"),
+    (
+        "--method simpson",
+        ["imagenet", "--fit-images", "{folder}", "--method", "simpson", "-o", "{out}"],
+        "unknown quadrature method 'simpson'",
+    ),
+    ("--method simpson (layers)", ["imagenet", "--method", "simpson", "-o", "{out}"], "unknown quadrature method"),
     ("empty image folder", ["imagenet", "--fit-images", "{folder}", "-o", "{out}"], "no images found"),
     (
         "missing labels",

@@ -137,6 +137,8 @@ def test_small_run_end_to_end_and_resume(tmp_path, flat_folder, lite0, reference
     assert "Off-target accuracy after ablation" in report
     assert f"Top-1 accuracy: {summary.attrs['n_correct']}/4" in report
     assert "augmented by random crops and flips: 1 random view per image" in report
+    relative = 100 * float(summary["relative_completeness_error"].sel(layer="block16"))
+    assert "median relative completeness error |" in report and f" {relative:.1f} % |" in report
     unweighted = summary.assign_attrs(
         weights="random", weights_sha256="", pretrained=False, warning=weights_origin("resnet50", None)["warning"]
     )
@@ -248,6 +250,7 @@ def test_cli_runs_the_per_layer_analysis_with_its_settings(tmp_path, flat_folder
     assert main(argv) == 0
     printed = capsys.readouterr()
     assert f"wrote {out / 'report.md'}: 1 layers, top-1" in printed.out
+    assert "  block16: completeness error median " in printed.out and "median relative" in printed.out
     summary = read_netcdf(out / "summary.nc")
     assert json.loads(summary.attrs["params"])["n_steps"] == 2 and summary.attrs["n_augment"] == 1
     assert summary.sizes["layer"] == 1 and len(summary.attrs["control_classes"]) == 1

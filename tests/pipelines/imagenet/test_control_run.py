@@ -52,6 +52,8 @@ def test_modes_from_fit_images_control_on_held_out_ones(finished):
     assert scored[per_class].any(axis=(1, 2)).sum(-1).max() == 4  # 2 target + 2 off-target images per class
     text = report.read_text()
     assert "Control on held-out images only" in text and "6 held-out images" not in text
+    assert "(2 Gauss-Legendre nodes, all layers in one pass)" in text
+    assert contributions.attrs["method"] == settings.ig_method == "gausslegendre"
     assert any("top-1 accuracy" in line and "6 held-out images" in line for line in lines)
     record = json.loads((run / "summary.json").read_text())
     assert record["top1"]["n_images"] == 6

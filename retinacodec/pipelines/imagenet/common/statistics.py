@@ -4,12 +4,17 @@ negative parts, and the completeness of the contributions. Shared by both ImageN
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ....attribution.completeness import completeness_summary
 from ....modes.compare import VARIABLES, pca_dimensions, sign_correlation, sparsity
+
+COMPLETENESS = ("completeness_error_median", "completeness_error_max", "relative_completeness_error")
+"""The completeness scalars of :func:`completeness`, per layer in every ImageNet run's record."""
 
 
 def layer_statistics(data: xr.Dataset, fits: dict[str, xr.Dataset]) -> xr.Dataset:
@@ -70,3 +75,29 @@ def completeness(data: xr.Dataset) -> xr.Dataset:
             "relative_completeness_error": summary["median_relative_error"],
         }
     )
+
+
+def completeness_lines(per_layer: Mapping[str, Mapping[str, float]] | xr.Dataset) -> list[str]:
+    """One line per layer stating its completeness error, for a run's printed summary.
+
+    Parameters
+    ----------
+    per_layer : mapping or xarray.Dataset
+        Layer -> the :data:`COMPLETENESS` scalars (logits; the relative error a fraction), or a
+        summary Dataset holding them along ``layer``.
+
+    Returns
+    -------
+    list of str
+        ``"<layer>: completeness error median <e> (max <e>) logit, median relative <r> %"``.
+    """
+    if isinstance(per_layer, xr.Dataset):
+        per_layer = {
+            str(layer): {name: float(per_layer[name].sel(layer=layer)) for name in COMPLETENESS}
+            for layer in per_layer["layer"].values
+        }
+    return [
+        f"{layer}: completeness error median {v['completeness_error_median']:.2g} "
+        f"(max {v['completeness_error_max']:.2g}) logit, median relative {100 * v['relative_completeness_error']:.1f} %"
+        for layer, v in per_layer.items()
+    ]

@@ -95,6 +95,8 @@ def _codec(record: dict) -> list[str]:
     found += [
         f"{name} {ours}, not the reference's {theirs}" for name, (ours, theirs) in changed.items() if ours != theirs
     ]
+    if s.get("ig_method") not in (None, "activation_trapezoid"):
+        found.append(f"IG by the {s['ig_method']} rule, not the reference's trapezoid in the layer's activation")
     if c["sae_threshold"] != 0.8:
         found.append(f"SAE threshold {c['sae_threshold']}, not the reference script's 0.8 (0.9 in the paper's text)")
     if record["fit_images"]["n_images"] < 128:
@@ -128,10 +130,15 @@ def _zero_counts(record: dict) -> list[str]:
     ]
 
 
+RULE_NAMES = {"gausslegendre": "Gauss-Legendre", "riemann_trapezoid": "trapezoid-rule"}
+"""How the deviations name a quadrature rule of :data:`retinacodec.attribution.quadrature.METHODS`."""
+
+
 def _retinacodec(record: dict) -> list[str]:
     s = record["settings"]
     return [
-        f"IG by {s['ig_steps']} Gauss-Legendre nodes, not the reference's 10-step trapezoid in the layer's activation",
+        f"IG by {s['ig_steps']} {RULE_NAMES.get(s.get('ig_method') or 'gausslegendre', s.get('ig_method'))} "
+        "nodes, not the reference's 10-step trapezoid in the layer's activation",
         "one SAE on both signs of the contributions (2C features, non-negative dictionary, this package's "
         "defaults), not on the positive parts alone (C features) with the reference's settings",
         "channels ranked by the summed magnitude of the atom over signs, not by its signed entry (which never "

@@ -14,6 +14,7 @@ from .... import __version__
 from ....io.atomic import atomic_destination
 from ....plots import save_figure
 from ....plots.control_curves import plot_control_curves, plot_layerwise_control
+from ..common.statistics import COMPLETENESS
 from .deviations import deviations
 from .settings import ControlSettings
 
@@ -90,10 +91,7 @@ def _layer_record(result: dict) -> dict:
             "sae_r2": round(float(v["r2"]), 4),
             "mean_stability": _rounded(v["mean_stability"]),
         }
-    completeness = {
-        name: round(float(stats[name]), 4)
-        for name in ("completeness_error_median", "completeness_error_max", "relative_completeness_error")
-    }
+    completeness = {name: round(float(stats[name]), 4) for name in COMPLETENESS}
     return {
         "completeness": completeness,
         "n_channels": int(s.attrs.get("n_channels_layer", -1)),
@@ -232,11 +230,14 @@ def _completeness(layer: dict) -> str:
 def sizes(record: dict) -> str:
     """One paragraph stating the sizes of the run."""
     s = record["settings"]
+    method = s.get("ig_method") or "gausslegendre"
+    names = {"gausslegendre": "Gauss-Legendre nodes", "activation_trapezoid": "activation-trapezoid steps"}
+    rule = names.get(method, f"{method} nodes")
     return (
         f"{record['model']}, top-1 on the held-out images {record['top1']['correct']}/{record['top1']['n_images']}"
         f" = {100 * record['top1']['accuracy']:.1f} %. Modes: SAE fits on {record['fit_images']['n_images']} fit "
         f"images' input-path contributions "
-        f"to the top logit ({s['ig_steps']} Gauss-Legendre nodes, all layers in one pass) and activations. "
+        f"to the top logit ({s['ig_steps']} {rule}, all layers in one pass) and activations. "
         f"Control on held-out images only: per class and selection {s['n_target_images']} target and "
         f"{s['n_off_target_images']} off-target images; {s['n_random_draws']} random selections per fraction on "
         f"{s['n_random_images']} images; fractions {', '.join(f'{100 * f:g} %' for f in s['fractions'])}; "

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ...._validation import check_int
+from ....attribution.quadrature import METHODS
 from ....control.curves.reference import N_TRIAL_IMAGES, N_TRIALS, PCTS, REFERENCE_SEED
 from ....errors import RetinaCodecError
 from ..common.settings import json_ready
@@ -74,6 +75,10 @@ class ControlSettings:
     ig_steps: int = 10
     """Steps of the input-path Integrated Gradients (the reference uses 10): Gauss-Legendre nodes
     (``retinacodec``), or intervals of the trapezoid rule in the layer's activation (``codec``)."""
+    ig_method: str | None = None
+    """Quadrature rule of those contributions, one of :data:`retinacodec.attribution.quadrature.METHODS`;
+    None: the protocol's own (:data:`IG_METHODS`: ``activation_trapezoid``, the reference's, under
+    ``codec``). A codec run with another rule names it among its deviations."""
     chunk_images: int = 250
     """Fit images per contributions step (the unit of resumption)."""
     ig_batch_size: int = 40
@@ -129,6 +134,10 @@ class ControlSettings:
         ):
             check_int(name, getattr(self, name))
         check_int("stability_fits", self.stability_fits, minimum=0)
+        if self.ig_method is not None and self.ig_method not in METHODS:
+            raise RetinaCodecError(
+                f"unknown quadrature method {self.ig_method!r}; expected one of {', '.join(METHODS)}"
+            )
         if not self.fractions or not all(0 < f < 1 for f in self.fractions):
             raise RetinaCodecError(f"fractions {self.fractions!r}; expected fractions in (0, 1)")
 
@@ -154,8 +163,9 @@ class ControlSettings:
 
     @property
     def ig_rule(self) -> str:
-        """Quadrature rule of the protocol's Integrated Gradients (:data:`IG_METHODS`)."""
-        return IG_METHODS[self.protocol]
+        """Quadrature rule of the Integrated Gradients: ``ig_method``, or the protocol's own
+        (:data:`IG_METHODS`)."""
+        return self.ig_method or IG_METHODS[self.protocol]
 
     def as_dict(self) -> dict:
         """JSON-typed settings (for the run's fingerprint and report)."""

@@ -77,6 +77,7 @@ def _layer_rows(summary: xr.Dataset) -> tuple[list[str], list[str]]:
                 *_pair(s["hoyer_mean"]),
                 *_pair(s["n_dimensions"], "{:.0f}"),
                 f"{float(s['completeness_error_max']):.2g}",
+                f"{100 * float(s['relative_completeness_error']):.1f} %",
                 f"{float(s['runtime'].sum()):.0f}",
             ]
         )
@@ -109,6 +110,7 @@ def _layer_rows(summary: xr.Dataset) -> tuple[list[str], list[str]]:
             "PCA dims 95% C",
             "PCA dims 95% A",
             "max abs completeness error",
+            "median relative completeness error",
             "runtime (s)",
         ],
         stats_rows,

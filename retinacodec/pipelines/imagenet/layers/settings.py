@@ -9,6 +9,7 @@ import numpy as np
 
 from ...._validation import check_int
 from ....attribution.options import PATHS
+from ....attribution.quadrature import METHODS
 from ....errors import RetinaCodecError
 from ..common.settings import json_ready
 
@@ -39,7 +40,7 @@ class ImagenetSettings:
     path: str = "layer"
     """Integration path of the contributions, ``"layer"`` or ``"input"`` (see :func:`retinacodec.contributions`)."""
     method: str = "gausslegendre"
-    """Quadrature rule."""
+    """Quadrature rule, one of :data:`retinacodec.attribution.quadrature.METHODS`."""
     sae_epochs: int = 200
     """Most SAE epochs (early stopping may end sooner)."""
     sae_params: dict = field(default_factory=dict)
@@ -82,6 +83,8 @@ class ImagenetSettings:
             check_int("n_augment", self.n_augment, minimum=0)
         if self.path not in PATHS:
             raise RetinaCodecError(f"unknown path {self.path!r}; expected one of {', '.join(PATHS)}")
+        if self.method not in METHODS:
+            raise RetinaCodecError(f"unknown quadrature method {self.method!r}; expected one of {', '.join(METHODS)}")
         if not 0 < self.control_fraction <= 1:
             raise RetinaCodecError(f"control_fraction is {self.control_fraction!r}; expected a fraction in (0, 1]")
         if self.layers is not None and not self.layers:
