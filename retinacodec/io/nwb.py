@@ -25,6 +25,7 @@ from pynwb.ophys import OnePhotonSeries, TwoPhotonSeries
 from .. import __version__
 from ..errors import RetinaCodecError
 from .atomic import atomic_destination
+from .cf import CONTRAST_LONG_NAME, DIMENSIONLESS, PIXEL_X, PIXEL_Y, TIME
 
 MAX_POSITION_COMPONENTS = 3
 """Widest per-unit vector column kept as a coord (a position in x, y[, z])."""
@@ -126,7 +127,7 @@ def write_nwb(
     path : str or path-like
         Destination; written to a temporary file in the same folder, then renamed into place.
     stimulus : xarray.DataArray
-        Contrast movie, dims (time, y, x), attrs ``frame_rate_hz`` and ``units`` (contrast).
+        Contrast movie, dims (time, y, x), attrs ``frame_rate_hz`` and ``units`` (``"1"``: contrast).
         Stored as an ``ImageSeries`` ``[frame][x][y]`` with unit "contrast", ``rate`` and
         ``starting_time`` (the first time coord), or ``timestamps`` when the time coord is not
         evenly spaced at ``frame_rate_hz``.
@@ -156,9 +157,11 @@ def write_nwb(
         ``cell_ids`` do not give one entry per cell.
     """
     stim = _movie(stimulus)
-    units = stim.attrs.get("units", "contrast")
-    if not _is_contrast(units):
-        raise RetinaCodecError(f"stimulus units are {units!r}; expected contrast (convert luminance to contrast first)")
+    units = stim.attrs.get("units", DIMENSIONLESS)
+    if units != DIMENSIONLESS and not _is_contrast(units):
+        raise RetinaCodecError(
+            f"stimulus units are {units!r}; expected contrast, units '1' (convert luminance to contrast first)"
+        )
     trains = [_spike_train(times, index) for index, times in enumerate(spike_times)]
     ids = list(range(len(trains))) if cell_ids is None else [int(i) for i in cell_ids]
     for label, values in (("cell_ids", ids), ("cell_type", cell_type)):
@@ -268,14 +271,15 @@ def _read_stimulus(series: ImageSeries, path: Path) -> xr.DataArray:
         data,
         dims=MOVIE_DIMS,
         coords={
-            "time": ("time", frame_times, {"units": "s"}),
-            "y": ("y", np.arange(data.shape[1]), {"units": "pixel"}),
-            "x": ("x", np.arange(data.shape[2]), {"units": "pixel"}),
+            "time": ("time", frame_times, dict(TIME)),
+            "y": ("y", np.arange(data.shape[1]), dict(PIXEL_Y)),
+            "x": ("x", np.arange(data.shape[2]), dict(PIXEL_X)),
         },
         name="stimulus",
         attrs={
             "frame_rate_hz": float(frame_rate_hz),
-            "units": "contrast",
+            "units": DIMENSIONLESS,
+            "long_name": CONTRAST_LONG_NAME,
             "kind": "nwb",
             "source_file": str(path),
             "series_name": series.name,
