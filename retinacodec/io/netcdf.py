@@ -20,8 +20,10 @@ _DATAARRAY_ATTR = "_retinacodec_dataarray"
 _JSON_ATTRS = "_retinacodec_json_attrs"
 _GATHERED = "compress"
 """CF attribute of a dim coordinate that indexes the product of the dims it names."""
-ZLIB_LEVEL = 1
-"""zlib level of every numeric variable (a higher level costs write time and saves little)."""
+ZLIB_LEVEL = 4
+"""zlib level of the numeric variables (a higher level costs write time and saves little)."""
+MIN_COMPRESSED_BYTES = 4096
+"""Smaller arrays are stored uncompressed: the chunk index of a compressed one outweighs the gain."""
 
 
 def _gather(ds: xr.Dataset) -> xr.Dataset:
@@ -91,9 +93,15 @@ def _assign_stacked(ds: xr.Dataset, dim: str, names: list[str], levels: list[np.
 
 
 def _compression(ds: xr.Dataset, compress: bool) -> dict[str, dict]:
-    """netCDF4 encoding of every numeric array: zlib with the byte shuffle, or none."""
-    setting = {"zlib": True, "complevel": ZLIB_LEVEL, "shuffle": True} if compress else {"zlib": False}
-    return {str(name): dict(setting) for name, var in ds.variables.items() if var.ndim and var.dtype.kind in "biufMm"}
+    """netCDF4 encoding of every numeric array: zlib with the byte shuffle, or none (always none
+    below :data:`MIN_COMPRESSED_BYTES`)."""
+    numeric = {str(name): var for name, var in ds.variables.items() if var.ndim and var.dtype.kind in "biufMm"}
+    return {
+        name: {"zlib": True, "complevel": ZLIB_LEVEL, "shuffle": True}
+        if compress and var.nbytes >= MIN_COMPRESSED_BYTES
+        else {"zlib": False}
+        for name, var in numeric.items()
+    }
 
 
 def _clean_attrs(attrs: dict) -> dict:
