@@ -1,4 +1,4 @@
-"""Atomic netCDF writing and validated reading of labeled results."""
+"""Atomic netCDF writing (CF conventions, zlib compression) and validated reading of labeled results."""
 
 from __future__ import annotations
 
