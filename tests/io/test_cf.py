@@ -118,11 +118,14 @@ class Classifier(nn.Module):
 
 
 @pytest.mark.parametrize(("target", "units"), [("class:2", "1"), ("top", "1"), (lambda out: out[:, 1], None)])
-def test_contributions_carry_the_targets_units(target, units):
+def test_contributions_carry_the_targets_units(tmp_path, target, units):
     images = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     found = contributions(Classifier(), images, "conv", target, n_steps=4, options=QUIET)
     assert found["contribution"].attrs.get("units") == units
     assert found["completeness_error"].attrs.get("units") == units
+    path = write_netcdf(found, tmp_path / "c.nc")  # a one-level stacked index, (image)
+    assert opened(path)["sample"].attrs["compress"] == "image"
+    xr.testing.assert_identical(read_netcdf(path), found)
 
 
 def old_format(ds: xr.Dataset, path) -> None:
