@@ -16,8 +16,9 @@ from .. import __version__
 from .._progress import progress_bar
 from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
+from ..io.cf import DIMENSIONLESS, RATE_UNITS, TIME
 from ..models.adapter import AdaptedModel, Capture, adapt
-from ..targets import Cell, Target, as_targets
+from ..targets import Cell, CellType, ClassLogit, Target, TopLogit, as_targets
 from .activation import CELL_LONG_NAME, CellActivation, check_activation
 from .conductance import conductance_maps
 from .gradients import full_output, take_rows
@@ -27,6 +28,8 @@ from .options import AttributionOptions, checked_options
 from .quadrature import quadrature
 
 SIGNS = ("neg", "pos")
+_TARGET_UNITS = {Cell: RATE_UNITS, CellType: RATE_UNITS, TopLogit: DIMENSIONLESS, ClassLogit: DIMENSIONLESS}
+"""UDUNITS units of each kind of target: a retina model's rate, a classifier's logit."""
 
 
 def _sum_space(values: torch.Tensor, lead: int, channel_axis: int, split: bool) -> np.ndarray:
@@ -238,8 +241,10 @@ def contributions(
         **inputs.attrs,
     }
     index = _sample_index(inputs, targets)
+    units = {_TARGET_UNITS.get(type(t)) for t in targets}  # a callable target's are unknown (None)
+    unit = units.pop() if len(units) == 1 else None
     datasets = {
-        given: _dataset(results[name], index, split, module, {**attrs, "layer": str(given), "layer_module": name})
+        given: _dataset(results[name], index, split, module, {**attrs, "layer": str(given), "layer_module": name}, unit)
         for given, name in names.items()
     }
     return datasets[layer] if isinstance(layer, str) else datasets  # any other single value was refused
@@ -259,9 +264,15 @@ def _layer_names(adapted: AdaptedModel, layer: str | Sequence[str] | None) -> di
 
 
 def _dataset(
-    results: tuple[np.ndarray, ...], index: pd.MultiIndex, split: str | None, module: nn.Module, attrs: dict
+    results: tuple[np.ndarray, ...],
+    index: pd.MultiIndex,
+    split: str | None,
+    module: nn.Module,
+    attrs: dict,
+    units: str | None,
 ) -> xr.Dataset:
-    """One layer's labeled result from its (contribution, activation, target, baseline) arrays."""
+    """One layer's labeled result from its (contribution, activation, target, baseline) arrays;
+    ``units`` are the target's (None: unknown)."""
     contribution, activation, target_value, baseline_value = results
     dims = ("sample", "channel", "sign") if split else ("sample", "channel")
     n_samples, n_channels = contribution.shape[:2]
@@ -287,6 +298,11 @@ def _dataset(
         ds["activation"].attrs["long_name"] = CELL_LONG_NAME
     if "cell" in index.names and getattr(module, "cell_type", None) is not None:
         ds = ds.assign_coords(cell_type=("sample", np.asarray(module.cell_type)[index.get_level_values("cell")]))
+    if "time" in index.names:
+        ds["time"].attrs.update(TIME)
+    if units is not None:
+        for name in ("contribution", "target_value", "baseline_value", "completeness_error"):
+            ds[name].attrs["units"] = units
     ds.attrs = attrs
     return ds
 

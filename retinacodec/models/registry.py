@@ -20,6 +20,7 @@ from .. import __version__
 from .._progress import progress_bar
 from ..device import device_for, evaluating, resolve_device
 from ..errors import RetinaCodecError
+from ..io.cf import DIMENSIONLESS, RATE_UNITS, TIME
 from ..io.checkpoints import load_checkpoint
 from ..shipped import MODELS_DIR
 from ..stimuli.base import validate_stimulus
@@ -260,13 +261,13 @@ def rates_to_dataarray(model: RetinaModel, rates: np.ndarray, times: np.ndarray)
         },
         name="rate",
         attrs={
-            "units": "Hz",
+            "units": RATE_UNITS,
             "model": model.name,
             "checkpoint": str(getattr(model, "checkpoint", "")),
             "retinacodec_version": __version__,
         },
     )
-    rate["time"].attrs["units"] = "s"
-    rate["y"].attrs["units"] = "pixel"
-    rate["x"].attrs["units"] = "pixel"
+    rate["time"].attrs.update(TIME)
+    rate["y"].attrs.update(units=DIMENSIONLESS, long_name="receptive-field centre row (pixel)")
+    rate["x"].attrs.update(units=DIMENSIONLESS, long_name="receptive-field centre column (pixel)")
     return rate

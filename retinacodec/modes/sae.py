@@ -19,6 +19,7 @@ from .._progress import progress_bar
 from .._validation import check_allocation
 from ..device import resolve_device, torch_threads
 from ..errors import RetinaCodecError
+from ..io.cf import DIMENSIONLESS
 from ..io.resumable import register_result_kind
 from ._inputs import FeatureMatrix, as_feature_matrix, check_negative_part, check_trainable, label_matrix
 from ._network import ACTIVE_CODES, REFERENCE_SAMPLES, ThresholdedSAE
@@ -446,13 +447,14 @@ class SAE(TransformerMixin, BaseEstimator):
         numpy.ndarray or xarray.DataArray
             (sample, mode) loadings: 0 for inactive modes, else positive (``"linear"``), in
             [0, 1) (``"shifted"``) or in [threshold, 1) (``"sigmoid"``); a DataArray with the
-            input's sample coords when the input is labeled.
+            input's sample coords when the input is labeled (units ``"1"``: the modes carry the
+            input's units).
         """
         data = self._validated(X)
         codes, _ = self._encode(torch.from_numpy(data.values / self.scale_))
         if data.samples is None:  # not labeled
             return codes
-        return label_matrix(codes, data.samples, "mode", self._provenance())
+        return label_matrix(codes, data.samples, "mode", {**self._provenance(), "units": DIMENSIONLESS})
 
     def inverse_transform(self, X) -> np.ndarray | xr.DataArray:
         """Reconstruct inputs from loadings: ``X_hat = loadings @ modes_``.

@@ -26,6 +26,7 @@ from ..attribution.options import AttributionOptions, checked_options
 from ..attribution.routed import check_layer_channels, path_rule, routed_gradients
 from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
+from ..io.cf import PIXEL_X, PIXEL_Y, RATE_UNITS, TIME
 from ..models.adapter import AdaptedModel, adapt
 from ..models.registry import RetinaModel, windows
 from ..modes.result import Modes
@@ -39,8 +40,10 @@ from ..modes.selection import (
 from ..targets import Cell, resolve_cells
 from .selection import ModeSelection, SelectionLike
 
-IRF_UNITS = "Hz per unit contrast (per pixel per frame)"
-"""Units of an IRF: firing rate per unit of the stimulus's own contrast at one pixel and frame."""
+IRF_UNITS = RATE_UNITS
+"""UDUNITS units of an IRF: firing rate per unit of the stimulus's (dimensionless) contrast at
+one pixel and frame."""
+IRF_LONG_NAME = "instantaneous receptive field, Hz per unit contrast (per pixel per frame)"
 SPACE_TIME = ("lag", "y", "x")
 """Dims of one IRF."""
 
@@ -396,11 +399,14 @@ def _label(
         "y": stimulus["y"].values,
         "x": stimulus["x"].values,
     }
-    da = xr.DataArray(values, dims=("time", "cell", *SPACE_TIME), coords=coords, name="irf", attrs={"units": IRF_UNITS})
+    attrs = {"units": IRF_UNITS, "long_name": IRF_LONG_NAME}
+    da = xr.DataArray(values, dims=("time", "cell", *SPACE_TIME), coords=coords, name="irf", attrs=attrs)
     if types is not None:
         da = da.assign_coords(cell_type=("cell", [str(types[c]) for c in cells]))
-    da["time"].attrs["units"] = "s"
+    da["time"].attrs.update(TIME)
     da["lag"].attrs.update(units="s", long_name="time before the current frame")
+    da["y"].attrs.update(PIXEL_Y)
+    da["x"].attrs.update(PIXEL_X)
     return da
 
 
@@ -408,6 +414,7 @@ def _provenance(module: nn.Module, stimulus: xr.DataArray, method: str, n_steps:
     """Attrs of an IRF: units, package version, model, method, quadrature, baseline, stimulus."""
     return {
         "units": IRF_UNITS,
+        "long_name": IRF_LONG_NAME,
         "retinacodec_version": __version__,
         "model": str(getattr(module, "name", type(module).__name__)),
         "method": method,

@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import RetinaCodecError
+from ..io.cf import CONTRAST_LONG_NAME, DIMENSIONLESS, PIXEL_X, PIXEL_Y, TIME
 
 DEFAULT_SIZE = 50
 """Default frame height and width in pixels (the retina model's input, 1 px = 55 µm)."""
@@ -28,7 +29,7 @@ def make_stimulus(
     frame_rate_hz: float = DEFAULT_FRAME_RATE_HZ,
     *,
     kind: str,
-    units: str = "contrast",
+    units: str = DIMENSIONLESS,
     **attrs,
 ) -> xr.DataArray:
     """Wrap a (time, y, x) array of contrast frames as a labeled stimulus.
@@ -42,15 +43,17 @@ def make_stimulus(
     kind : str
         Generator name, stored in attrs for provenance.
     units : str
-        Unit of the values (``"contrast"``: Weber contrast relative to the mean luminance).
+        UDUNITS unit of the values: ``"1"`` for Weber contrast relative to the mean luminance; a
+        luminance unit (``"cd/m2"``) converts the frames to contrast.
     **attrs
         Further provenance (seed, generator parameters).
 
     Returns
     -------
     xarray.DataArray
-        float32, dims (time, y, x), coords time in seconds and y, x in pixels, attrs
-        ``frame_rate_hz``, ``units``, ``pixel_size_um``, ``kind`` and the given attrs.
+        float32, dims (time, y, x), coords time in seconds and y, x in pixels (with CF
+        ``units`` and ``axis``), attrs ``frame_rate_hz``, ``units``, ``long_name``,
+        ``pixel_size_um``, ``kind`` and the given attrs.
     """
     frames = np.asarray(frames, dtype=np.float32)
     if frames.ndim != 3:
@@ -68,14 +71,15 @@ def make_stimulus(
         attrs={
             "frame_rate_hz": float(frame_rate_hz),
             "units": units,
+            "long_name": CONTRAST_LONG_NAME,
             "pixel_size_um": PIXEL_SIZE_UM,
             "kind": kind,
             **attrs,
         },
     )
-    stim["time"].attrs["units"] = "s"
-    stim["y"].attrs["units"] = "pixel"
-    stim["x"].attrs["units"] = "pixel"
+    stim["time"].attrs.update(TIME)
+    stim["y"].attrs.update(PIXEL_Y)
+    stim["x"].attrs.update(PIXEL_X)
     return validate_stimulus(stim)
 
 
@@ -167,4 +171,4 @@ def _luminance_to_contrast(stim: xr.DataArray) -> xr.DataArray:
         stacklevel=3,
     )
     contrast = ((stim.values.astype(np.float64) - mean) / mean).astype(np.float32)
-    return stim.copy(data=contrast).assign_attrs(units="contrast", mean_luminance=mean)
+    return stim.copy(data=contrast).assign_attrs(units=DIMENSIONLESS, long_name=CONTRAST_LONG_NAME, mean_luminance=mean)

@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import check_number
+from ..io.cf import DIMENSIONLESS
 from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
 from .checks import check_contrast, check_frame_grid, check_seed, provenance
 from .geometry import position_along
@@ -88,5 +89,5 @@ def moving_bar(
         ),
     )
     stim = stim.assign_coords(bar_position_px=("time", centre))
-    stim["bar_position_px"].attrs["units"] = "pixel"
+    stim["bar_position_px"].attrs.update(units=DIMENSIONLESS, long_name="bar centre (pixel)")
     return stim

@@ -19,6 +19,7 @@ from scipy import ndimage
 from .._progress import progress_bar
 from .._validation import check_choice, check_number
 from ..errors import RetinaCodecError
+from ..io.cf import DIMENSIONLESS
 from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
 from .checks import check_contrast, check_frame_grid, check_seed, provenance
 
@@ -309,5 +310,5 @@ def natural_jitter(
         saccade=("time", saccade),
     )
     for name in ("gaze_y", "gaze_x"):
-        stim[name].attrs.update(units="pixel", description="window centre in the image / scale")
+        stim[name].attrs.update(units=DIMENSIONLESS, description="window centre in the image / scale (pixel)")
     return stim

@@ -12,6 +12,7 @@ import xarray as xr
 
 from .._validation import check_choice, check_number
 from ..errors import RetinaCodecError
+from ..io.cf import DIMENSIONLESS
 from .base import DEFAULT_FRAME_RATE_HZ, DEFAULT_SIZE, make_stimulus
 from .checks import check_contrast, check_frame_grid, check_seed, provenance
 
@@ -150,8 +151,12 @@ def object_motion(
             center=(center_y, center_x),
         ),
     )
-    stim.coords["object_shift"] = ("time", object_shift, {"units": "pixel"})
-    stim.coords["background_shift"] = ("time", background_shift, {"units": "pixel"})
+    stim.coords["object_shift"] = ("time", object_shift, {"units": DIMENSIONLESS, "long_name": "object shift (pixel)"})
+    stim.coords["background_shift"] = (
+        "time",
+        background_shift,
+        {"units": DIMENSIONLESS, "long_name": "background shift (pixel)"},
+    )
     return stim
 
 

@@ -75,7 +75,7 @@ def test_attrs_record_parameters_and_time_axis():
         contrast=0.5,
         block_size=1,
         seed=9,
-        units="contrast",
+        units="1",
     ).items():
         assert stim.attrs[key] == value
     assert "retinacodec_version" in stim.attrs

@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ...errors import RetinaCodecError
+from ..cf import CONTRAST_LONG_NAME, DIMENSIONLESS, PIXEL_X, PIXEL_Y, TIME
 
 MOVIE_DIMS = ("time", "y", "x")
 """Dims of the stimulus movie read and written, in the order of retinacodec's convention."""
@@ -183,14 +184,15 @@ def contrast_movie(movie: Movie, indices: np.ndarray, source_file: str) -> xr.Da
         data,
         dims=MOVIE_DIMS,
         coords={
-            "time": ("time", movie.frame_times[indices], {"units": "s"}),
-            "y": ("y", np.arange(data.shape[1]), {"units": "pixel"}),
-            "x": ("x", np.arange(data.shape[2]), {"units": "pixel"}),
+            "time": ("time", movie.frame_times[indices], dict(TIME)),
+            "y": ("y", np.arange(data.shape[1]), dict(PIXEL_Y)),
+            "x": ("x", np.arange(data.shape[2]), dict(PIXEL_X)),
         },
         name="stimulus",
         attrs={
             "frame_rate_hz": float(movie.frame_rate_hz),
-            "units": "contrast",
+            "units": DIMENSIONLESS,
+            "long_name": CONTRAST_LONG_NAME,
             "kind": "nwb",
             "source_file": source_file,
             "series_name": movie.name,

@@ -17,6 +17,7 @@ from pynwb.image import ImageSeries
 
 from ...errors import RetinaCodecError
 from ..atomic import atomic_destination
+from ..cf import DIMENSIONLESS
 from .frames import MOVIE_DIMS, is_contrast
 
 
@@ -39,7 +40,7 @@ def write_nwb(
     path : str or path-like
         Destination; written to a temporary file in the same folder, then renamed into place.
     stimulus : xarray.DataArray
-        Contrast movie, dims (time, y, x), attrs ``frame_rate_hz`` and ``units`` (contrast).
+        Contrast movie, dims (time, y, x), attrs ``frame_rate_hz`` and ``units`` (``"1"``: contrast).
         Stored as an ``ImageSeries`` ``[frame][x][y]`` with unit "contrast", ``rate`` and
         ``starting_time`` (the first time coord), or ``timestamps`` when the time coord is not
         evenly spaced at ``frame_rate_hz``.
@@ -69,9 +70,11 @@ def write_nwb(
         ``cell_ids`` do not give one entry per cell.
     """
     stim = _movie(stimulus)
-    units = stim.attrs.get("units", "contrast")
-    if not is_contrast(units):
-        raise RetinaCodecError(f"stimulus units are {units!r}; expected contrast (convert luminance to contrast first)")
+    units = stim.attrs.get("units", DIMENSIONLESS)
+    if units != DIMENSIONLESS and not is_contrast(units):
+        raise RetinaCodecError(
+            f"stimulus units are {units!r}; expected contrast, units '1' (convert luminance to contrast first)"
+        )
     trains = [_spike_train(times, index) for index, times in enumerate(spike_times)]
     ids = list(range(len(trains))) if cell_ids is None else [int(i) for i in cell_ids]
     for label, values in (("cell_ids", ids), ("cell_type", cell_type)):
