@@ -168,5 +168,5 @@ def test_vit_b_16_layers_resolve():
     assert adapted.resolve("mlp12") == "encoder.layers.encoder_layer_11.mlp.1"
     assert adapted.resolve("heads3_patches") == "encoder.layers.encoder_layer_2.self_attention.patch_head_outputs"
     assert sum(isinstance(m, HeadwiseAttention) for m in vit.modules()) == 12
-    with pytest.raises(RetinaCodecError, match="class_token=False applies to vit_b_16 only"):
+    with pytest.raises(RetinaCodecError, match="class_token=False applies to ViTs only"):
         default_layers("resnet50", class_token=False)
