@@ -538,7 +538,7 @@ def _preprocessing(
         return published.timm_preprocessing(module), f"timm's pretrained config of {source.bare}"
     names = published.weight_names(source.bare) if source.library == "torchvision" else [published.DEFAULT]
     raise RetinaCodecError(
-        f"the preprocessing weights file {source.path} assumes cannot be known (it is not a published "
+        f"cannot know which preprocessing weights file {source.path} assumes (it is not a published "
         f"{source.name} file); expected --preprocessing: a weight name ({', '.join(names)}) or "
         "resize=..,crop=..[,mean=R/G/B,std=R/G/B,interpolation=bilinear]"
     )
