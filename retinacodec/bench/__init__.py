@@ -13,4 +13,5 @@ BENCHMARKS = {
     "gpu": "every torch path (contributions, SAE, training, IRFs, control, ResNet-50) on CUDA against the CPU",
     "virtual_retina": "virtual-retina simulation speed against a plain scipy reference",
     "recording": "training CNN + LN on a simulated rig recording: time, and fit to the truth",
+    "figure6": "per-image cost of the paper's Figure 6 on ResNet-50, and the reproduction's time from it",
 }
