@@ -67,9 +67,7 @@ def from_transforms(transforms: Any) -> Preprocessing:
             f"cannot read the preprocessing of {type(transforms).__name__}; expected torchvision's "
             "ImageClassification transforms (resize, center crop, normalise)"
         ) from None
-    return Preprocessing(
-        int(resize[0]), int(crop[0]), tuple(float(v) for v in mean), tuple(float(v) for v in std), str(interpolation)
-    )  # type: ignore[arg-type]  # three colours, checked by torchvision
+    return Preprocessing(int(resize[0]), int(crop[0]), _three(mean), _three(std), str(interpolation))
 
 
 def from_timm_config(config: dict) -> Preprocessing:
@@ -89,7 +87,7 @@ def from_timm_config(config: dict) -> Preprocessing:
     crop = int(config["input_size"][-1])
     resize = math.floor(crop / float(config.get("crop_pct", 1.0)))
     interpolation = str(config.get("interpolation", "bicubic"))
-    return Preprocessing(resize, crop, tuple(config["mean"]), tuple(config["std"]), interpolation)
+    return Preprocessing(resize, crop, _three(config["mean"]), _three(config["std"]), interpolation)
 
 
 def parse_preprocessing(text: str) -> Preprocessing:
@@ -136,9 +134,10 @@ def parse_preprocessing(text: str) -> Preprocessing:
 
 
 def _colours(value: str | None, default: tuple[float, float, float]) -> tuple[float, float, float]:
-    if value is None:
-        return default
-    parts = [float(v) for v in value.split("/")]
-    if len(parts) != 3:
-        raise ValueError(value)
-    return (parts[0], parts[1], parts[2])
+    return default if value is None else _three(value.split("/"))
+
+
+def _three(values) -> tuple[float, float, float]:
+    """Three numbers (R, G, B) as floats; ValueError for another count."""
+    red, green, blue = (float(v) for v in values)
+    return (red, green, blue)

@@ -353,8 +353,11 @@ def _qualified(weight: Any) -> str:
 def _source(name: str, weights: str | os.PathLike | None) -> _Source:
     """Resolve a model name and a ``weights`` argument (a weight name or a file)."""
     if name in MODELS:
+        packaged = MODELS[name].packaged_weights
         if weights is None or weights == published.DEFAULT:
-            path = MODELS[name].packaged_weights()
+            if packaged is None:
+                return _Source(name, "zoo", name)
+            path = packaged()
             return _Source(name, "zoo", name, pretrained=True, path=path, label=str(path))
         library, bare, hint = "zoo", name, f" ({name} has no named weights but {published.DEFAULT}, its packaged ones)"
     else:
