@@ -2,6 +2,7 @@
 the common tiny one, one on the virtual retina's cells) and that one saved as a model folder."""
 
 import json
+import urllib.error
 
 import numpy as np
 import pytest
@@ -84,3 +85,40 @@ def tiny_model(tmp_path_factory, make_virtual_retina_cnn):
     save_checkpoint({"config": model.config(), "state_dict": model.state_dict()}, folder / "model.pt")
     (folder / "virtual_retina.json").write_text(json.dumps(VirtualRetina().to_dict()))
     return folder
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory):
+    """A torch home whose hub cache holds random state dicts under torchvision's published file
+    names (``checkpoints/<name>`` of ``weights.url``); returns (home, seed_file)."""
+    import torchvision
+
+    from retinacodec.models import published
+
+    home = tmp_path_factory.mktemp("torch_home")
+    states = {}
+
+    def seed(model: str, weight: str) -> dict:
+        entry = torchvision.models.get_weight(weight)
+        if weight not in states:
+            torch.manual_seed(len(states))
+            states[weight] = torchvision.models.get_model(model, weights=None).state_dict()
+            path = home / "hub" / "checkpoints" / published.cached_file(entry).name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(states[weight], path)
+        return states[weight]
+
+    return home, seed
+
+
+@pytest.fixture
+def cache(hub, monkeypatch):
+    """The seeded cache as $TORCH_HOME; any download attempt fails the test."""
+    home, seed = hub
+    monkeypatch.setenv("TORCH_HOME", str(home))
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError(f"tests never reach the network ({url})")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    return seed

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         default="efficientnet_lite0",
-        help="efficientnet_lite0, efficientnet_lite2 (pretrained, shipped), resnet50 or vit_b_16",
+        help="efficientnet_lite0, efficientnet_lite2 (pretrained, shipped), any torchvision classifier "
+        "(resnet50, vit_b_16, ...) or timm model (timm:NAME; a plain name torchvision lacks is looked up in timm)",
     )
     p.add_argument(
         "--images",
@@ -58,7 +59,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-budget", type=float, help="--fit-images: start no step after this many seconds")
     p.add_argument("--overwrite", action="store_true", help="replace a run of other inputs or settings in --output")
     p.add_argument("--labels", help="labels file for a flat image folder")
-    p.add_argument("--weights", help="local state_dict file for resnet50 / vit_b_16")
+    p.add_argument(
+        "--weights",
+        help="a torchvision weight name (IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT, ResNet50_Weights.IMAGENET1K_V2; "
+        "torchvision fetches it once into $TORCH_HOME; DEFAULT for timm's pretrained weights) or a local "
+        "state_dict file (default: the packaged weights, or random)",
+    )
+    p.add_argument(
+        "--preprocessing",
+        help="the preprocessing a --weights file assumes: a weight name whose transforms to use (IMAGENET1K_V2, "
+        "DEFAULT, ...) or resize=232,crop=224[,mean=R/G/B,std=R/G/B,interpolation=bilinear] "
+        "(default: the weights' own; refused when a file's cannot be known)",
+    )
     p.add_argument("--layers", nargs="+", help="layer names or aliases (default: every block)")
     p.add_argument("--n-augment", type=int, help="random crops/flips per image (default: enough for 256 SAE samples)")
     p.add_argument("--n-steps", type=int, default=10, help="quadrature nodes along the path")
@@ -97,7 +109,18 @@ def run(args: argparse.Namespace) -> None:
         from ..pipelines.imagenet.common.predictions import top1
 
         result = top1(
-            args.model, args.images, labels=args.labels, weights=args.weights, seed=args.seed, device=args.device
+            args.model,
+            args.images,
+            labels=args.labels,
+            weights=args.weights,
+            seed=args.seed,
+            device=args.device,
+            preprocessing=args.preprocessing,
+        )
+        attrs = result.attrs
+        print(
+            f"{args.model}: weights {attrs['weights']}; preprocessing {attrs['preprocessing']} "
+            f"({attrs['preprocessing_source']})"
         )
         print(
             f"top-1 accuracy of {args.model} on {result.sizes['image']} images ({result.attrs['images']}): "
@@ -128,7 +151,7 @@ def run(args: argparse.Namespace) -> None:
         args.output,
         settings=settings,
         labels=args.labels,
-        weights=args.weights,
+        weights=_weights(args),
         execution=Execution(
             workers=args.workers, scheduler=args.scheduler, threads=args.threads, overwrite=args.overwrite
         ),
@@ -172,7 +195,7 @@ def _run_control(args: argparse.Namespace) -> None:
         args.fit_images,
         args.output,
         settings=settings,
-        weights=args.weights,
+        weights=_weights(args),
         time_budget_s=args.time_budget,
         device=args.device,
         overwrite=args.overwrite,
@@ -182,3 +205,13 @@ def _run_control(args: argparse.Namespace) -> None:
         record = json.loads((path.parent / SUMMARY).read_text())
         for line in completeness_lines({layer: r["completeness"] for layer, r in record["per_layer"].items()}):
             print(f"  {line}")
+
+
+def _weights(args: argparse.Namespace):
+    """``--weights`` as the pipelines take it: the name or file, or with ``--preprocessing`` the
+    classifier with that preprocessing."""
+    if args.preprocessing is None:
+        return args.weights
+    from ..models.zoo import open_classifier
+
+    return open_classifier(args.model, args.weights, args.preprocessing, args.seed)

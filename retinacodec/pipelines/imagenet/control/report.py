@@ -120,6 +120,7 @@ def summary(
         "protocol": settings.protocol,
         "model": settings.model,
         "weights": origin["weights"],
+        "preprocessing": f"{origin.get('preprocessing', '')} ({origin.get('preprocessing_source', '')})",
         "top1": {"correct": int(correct.sum()), "n_images": int(correct.size), "accuracy": float(correct.mean())},
         "held_out_images": predictions.attrs.get("images", ""),
         "fit_images": fit,
@@ -234,7 +235,8 @@ def sizes(record: dict) -> str:
     names = {"gausslegendre": "Gauss-Legendre nodes", "activation_trapezoid": "activation-trapezoid steps"}
     rule = names.get(method, f"{method} nodes")
     return (
-        f"{record['model']}, top-1 on the held-out images {record['top1']['correct']}/{record['top1']['n_images']}"
+        f"{record['model']} (weights {record['weights']}; preprocessing {record.get('preprocessing', '')}), "
+        f"top-1 on the held-out images {record['top1']['correct']}/{record['top1']['n_images']}"
         f" = {100 * record['top1']['accuracy']:.1f} %. Modes: SAE fits on {record['fit_images']['n_images']} fit "
         f"images' input-path contributions "
         f"to the top logit ({s['ig_steps']} {rule}, all layers in one pass) and activations. "

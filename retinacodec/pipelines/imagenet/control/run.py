@@ -1,4 +1,4 @@
-"""``retinacodec imagenet --fit-images DIR``: CODEC's control analysis of a zoo classifier, with
+"""``retinacodec imagenet --fit-images DIR``: CODEC's control analysis of a classifier, with
 modes fitted on one image set and control measured on another (held-out) one, by one of two
 protocols (``ControlSettings.protocol``): this package's (``retinacodec``, :mod:`.steps`,
 :mod:`.report`) or the paper's reference code's (``codec``, :mod:`.codec`, :mod:`.codec_report`).
@@ -13,6 +13,7 @@ held-out images). Figures, ``summary.json`` and ``report.md`` are redrawn from t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -31,9 +32,10 @@ from ....errors import RetinaCodecError
 from ....io.atomic import atomic_destination
 from ....io.resumable import Workspace
 from ....models.adapter import adapt
-from ....models.zoo import load_classifier, model_spec, weights_origin
+from ....models.classifier import Classifier
 from ..common.images import Views, find_images
 from ..common.layers import layer_aliases
+from ..common.predictions import describe_classifier, resolve_classifier, weights_key
 from . import codec, codec_report, report, steps
 from .settings import ControlSettings
 
@@ -69,7 +71,7 @@ def run_control(
     output_dir: str | os.PathLike,
     *,
     settings: ControlSettings | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: str | os.PathLike | Classifier | None = None,
     time_budget_s: float | None = None,
     device: str | torch.device = "cpu",
     overwrite: bool = False,
@@ -91,8 +93,12 @@ def run_control(
     settings : ControlSettings, optional
         The protocol (``settings.protocol``: ``"retinacodec"``, the default, or ``"codec"``, the
         paper's reference code's) and the sizes of every step (default :class:`ControlSettings`).
-    weights : str or path-like, optional
-        Local state_dict (ResNet-50, ViT-B/16); the EfficientNets use their packaged weights.
+    weights : str, path-like or Classifier, optional
+        Weights of ``settings.model``: a weight name (``IMAGENET1K_V1``, ``IMAGENET1K_V2``,
+        ``DEFAULT``) or a local state_dict whose preprocessing can be known (see
+        :func:`retinacodec.models.zoo.open_classifier`); the EfficientNets use their packaged
+        weights by default. Or a :class:`~retinacodec.models.Classifier`, a network with its
+        preprocessing, analysed in place of ``settings.model`` (which takes its name).
     time_budget_s : float, optional
         Start no new step after this many seconds (the run then stops; rerun to resume).
     device : str or torch.device
@@ -114,12 +120,14 @@ def run_control(
     Raises
     ------
     RetinaCodecError
-        For an unknown model or layer, unreadable image folders, fit and held-out sets that share
-        files, held-out images of a single class, or an output folder of another run.
+        For an unknown model or layer, weights that do not fit or whose preprocessing cannot be
+        known, unreadable image folders, fit and held-out sets that share files, held-out images
+        of a single class, or an output folder of another run.
     """
     settings = settings or ControlSettings()
     log = log or (lambda line: print(line, file=sys.stderr))
-    model_spec(settings.model)
+    model = resolve_classifier(settings.model, weights, seed=settings.seed)
+    settings = dataclasses.replace(settings, model=model.name)
     held_out, fit = find_images(images), find_images(fit_images)
     overlap = {p.resolve() for p in held_out.paths} & {p.resolve() for p in fit.paths}
     if overlap:
@@ -129,26 +137,28 @@ def run_control(
         )
     if len(set(held_out.labels)) < 2:
         raise RetinaCodecError("the held-out images are all of one class; expected images of at least two classes")
-    prep = model_spec(settings.model).preprocessing
+    prep = model.preprocessing
     views = {"held_out": Views(held_out, prep, 0, settings.seed), "fit": Views(fit, prep, 0, settings.seed)}
-    origin = weights_origin(settings.model, weights, settings.seed)
+    origin = model.record()
     device = resolve_device(device)
-    module = load_classifier(settings.model, weights, settings.seed).to(device)
-    adapted = adapt(module, layers=layer_aliases(settings.model))
-    layers = list(settings.layers) if settings.layers else steps.spread_layers(settings.model, settings.n_layers)
+    module = model.module.to(device)
+    adapted = adapt(module, layers=layer_aliases(settings.model, module))
+    layers = list(settings.layers or steps.spread_layers(settings.model, settings.n_layers, module))
     for layer in layers:
         adapted.resolve(layer)
     fingerprint = {
         "program": PROGRAM,
         "settings": settings.as_dict(),
         "layers": layers,
-        "weights_sha256": origin["weights_sha256"],
+        "weights_sha256": weights_key(model),
+        "preprocessing": prep.as_dict(),
         "held_out": held_out.fingerprint(),
         "fit": fit.fingerprint(),
         "retinacodec_version": __version__,
     }
     workspace = Workspace(output_dir, fingerprint, overwrite=overwrite, log=log, program=PROGRAM)
     budget = _Budget(time_budget_s, log)
+    log(describe_classifier(model))
     log(f"protocol {settings.protocol}; held-out images: {held_out.description}; fit images: {fit.description}")
     result = budget.run(
         workspace, "predictions", lambda: steps.predictions(module, views["held_out"], settings, progress, device)

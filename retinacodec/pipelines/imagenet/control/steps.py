@@ -27,9 +27,10 @@ from ..common.statistics import layer_statistics
 from .settings import ControlSettings
 
 
-def spread_layers(model: str, n_layers: int) -> list[str]:
-    """``n_layers`` of the model's default layers spread evenly over the depth, first and last included."""
-    layers = default_layers(model)
+def spread_layers(model: str, n_layers: int, module: torch.nn.Module | None = None) -> list[str]:
+    """``n_layers`` of the model's default layers (of ``module``'s structure for a model without a
+    table) spread evenly over the depth, first and last included."""
+    layers = default_layers(model, module=module)
     picks = np.unique(np.round(np.linspace(0, len(layers) - 1, min(n_layers, len(layers)))).astype(int))
     return [layers[i] for i in picks]
 

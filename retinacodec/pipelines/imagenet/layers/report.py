@@ -145,6 +145,7 @@ def write_report(summary: xr.Dataset, path: str | os.PathLike, figures: dict[str
     lines += [
         f"- Model: `{a['model']}`, weights: {a['weights']}"
         + (f" (sha256 {a['weights_sha256'][:12]}…)" if a.get("weights_sha256") else ""),
+        f"- Preprocessing: {a.get('preprocessing', '')} ({a.get('preprocessing_source', '')})",
         f"- Images: {a['images']}",
         f"- **Top-1 accuracy: {a['n_correct']}/{a['n_images']} = {100 * a['top1_accuracy']:.1f} %** (center views)",
     ]

@@ -1,4 +1,4 @@
-"""The ImageNet analyses of CODEC, layer by layer, for a zoo classifier on a folder of images.
+"""The ImageNet analyses of CODEC, layer by layer, for a classifier on a folder of images.
 
 Per layer (:mod:`~retinacodec.pipelines.imagenet.layers.steps`): contributions of every channel
 to the top logit (hidden-layer Integrated Gradients) and the activations, both split by sign and
@@ -17,6 +17,7 @@ Rerunning with other settings in the same folder is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -34,15 +35,23 @@ from ....errors import RetinaCodecError
 from ....io import write_netcdf
 from ....io.resumable import Workspace
 from ....models.adapter import adapt
-from ....models.zoo import load_classifier, model_spec, weights_origin
+from ....models.classifier import Classifier
+from ....models.zoo import load_classifier
 from ....parallel.cluster import dask_client
-from ....parallel.contributions import load_job_model
+from ....parallel.contributions import GivenModel, load_job_model
 from ....parallel.execution import Execution
 from ....plots import save_figure
 from ....plots.modes import plot_dimensions, plot_mode_labels, plot_sparsity
 from ..common.images import Views, augmentations_needed, find_images
 from ..common.layers import default_layers, layer_aliases
-from ..common.predictions import labelled, predict, top1_accuracy
+from ..common.predictions import (
+    describe_classifier,
+    labelled,
+    predict,
+    resolve_classifier,
+    top1_accuracy,
+    weights_key,
+)
 from . import steps as analysis_steps
 from .figures import plot_layerwise_control
 from .report import write_report
@@ -59,12 +68,12 @@ def run_imagenet(
     *,
     settings: ImagenetSettings | None = None,
     labels: str | os.PathLike | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: str | os.PathLike | Classifier | None = None,
     execution: Execution | None = None,
     device: str = "auto",
     log: Callable[[str], None] | None = None,
 ) -> xr.Dataset:
-    """Run the CODEC ImageNet analyses of a zoo classifier, layer by layer, into ``output_dir``.
+    """Run the CODEC ImageNet analyses of a classifier, layer by layer, into ``output_dir``.
 
     Parameters
     ----------
@@ -78,9 +87,16 @@ def run_imagenet(
         Model, layers and the sizes of every step (default :class:`ImagenetSettings`).
     labels : str or path-like, optional
         Labels file of a flat folder (lines ``FILE_NAME CLASS_INDEX``).
-    weights : str or path-like, optional
-        Local state_dict file; without one, ResNet-50 and ViT-B/16 keep random weights (a warning,
-        recorded in the results and the report).
+    weights : str, path-like or Classifier, optional
+        Weights of ``settings.model``: a torchvision weight name (``IMAGENET1K_V1``,
+        ``IMAGENET1K_V2``, ``DEFAULT``; ``DEFAULT`` for timm's pretrained weights) or a local
+        state_dict file whose preprocessing can be known (see
+        :func:`retinacodec.models.zoo.open_classifier`); without any, a torchvision or timm model
+        keeps random weights (a warning, recorded in the results and the report). Or a
+        :class:`~retinacodec.models.Classifier`, a network with its preprocessing (your own, or
+        ``open_classifier(name, file, preprocessing)``), analysed in place of ``settings.model``
+        (which takes its name); its layers are ``settings.layers`` or read from its structure
+        (:func:`~retinacodec.pipelines.imagenet.common.layers.structural_aliases`).
     execution : Execution, optional
         How the run goes (default ``Execution(threads=None)``): the contributions on a local Dask
         cluster of ``workers`` processes or on the cluster of ``scheduler`` (one cluster for every
@@ -102,43 +118,50 @@ def run_imagenet(
         per variable (contribution, activation) the SAE ``r2``, ``n_modes_above``,
         ``best_correlation``, ``max_correlation`` (layer, variable, mode), sparsity ``hoyer``
         and PCA ``n_dimensions``; ``runtime`` (layer, stage) in s. Attrs: model, weights
-        provenance, ``top1_accuracy``, image counts, ``n_augment``, settings.
+        provenance, preprocessing, ``top1_accuracy``, image counts, ``n_augment``, settings.
 
     Raises
     ------
     RetinaCodecError
-        For an unknown model (valid names listed) or layer (valid names listed), a weights file
-        that does not fit, a missing, empty or unreadable image folder, bad settings, or an
-        output folder holding a run with other settings.
+        For an unknown model or layer (valid names listed), weights that do not fit or cannot be
+        fetched, a weights file whose preprocessing cannot be known, a missing, empty or unreadable
+        image folder, bad settings, or an output folder holding a run with other settings.
     """
     settings = settings or ImagenetSettings()
     execution = execution or Execution(threads=None)
     log = log or (lambda line: print(line, file=sys.stderr))
-    spec = model_spec(settings.model)
-    origin = weights_origin(settings.model, weights, settings.seed)
+    if isinstance(weights, Classifier):
+        model = weights
+        factory: Callable[[], torch.nn.Module] = GivenModel.of(model.module)
+    else:
+        factory = functools.partial(
+            load_classifier, settings.model, None if weights is None else os.fspath(weights), settings.seed
+        )
+        model = resolve_classifier(settings.model, weights, seed=settings.seed, module=load_job_model(factory))
+    settings = dataclasses.replace(settings, model=model.name)
+    module = model.module
     source = find_images(images, labels)
     n_augment = (
         augmentations_needed(len(source.paths), settings.min_samples)
         if settings.n_augment is None
         else settings.n_augment
     )
-    views = Views(source, spec.preprocessing, n_augment, settings.seed)
-    factory = functools.partial(
-        load_classifier, settings.model, None if weights is None else os.fspath(weights), settings.seed
-    )
-    module = load_job_model(factory)
-    adapted = adapt(module, layers=layer_aliases(settings.model))
-    chosen = default_layers(settings.model, settings.class_token) if settings.layers is None else list(settings.layers)
+    views = Views(source, model.preprocessing, n_augment, settings.seed)
+    adapted = adapt(module, layers=layer_aliases(settings.model, module))
+    chosen = settings.layers or default_layers(settings.model, settings.class_token, module)
     aliases = {name: adapted.resolve(name) for name in chosen}
     _check_labels(module, views, settings.model)
+    origin = model.record()
     params = {
         **settings.as_dict(),
-        "weights_sha256": origin["weights_sha256"],
+        "weights_sha256": weights_key(model),
+        "preprocessing": model.preprocessing.as_dict(),
         "images": source.fingerprint(),
         "n_augment": int(n_augment),
         "retinacodec_version": __version__,
     }
     workspace = Workspace(output_dir, params, overwrite=execution.overwrite, log=log, program=PROGRAM)
+    log(describe_classifier(model))
     predictions = _predictions(workspace, module, views, settings.batch_size, device, execution.progress)
     log(
         f"top-1 accuracy of {settings.model} on {len(source.paths)} images ({source.description}): "
@@ -164,7 +187,7 @@ def run_imagenet(
         )
         summaries = [_layer(workspace, run, alias, name) for alias, name in aliases.items()]
     summary = xr.concat(summaries, dim="layer", join="outer", combine_attrs="drop_conflicts")
-    summary.attrs = _summary_attrs(run, origin)
+    summary.attrs = _summary_attrs(run, {**origin, "weights_sha256": params["weights_sha256"]})
     _write_outputs(summary, workspace.folder)
     workspace.close()  # releases the folder's lock now, not at exit
     return summary
@@ -185,11 +208,11 @@ def _predictions(
 
 
 def _summary_attrs(run: analysis_steps.LayerContext, origin: dict) -> dict:
-    """Attrs of the summary over layers: model, weights provenance, accuracy, image counts, settings."""
+    """Attrs of the summary over layers: model, weights and preprocessing provenance, accuracy, image
+    counts, settings."""
     settings, predictions, source = run.settings, run.predictions, run.views.source
     return {
         "kind": "imagenet_summary",
-        "model": settings.model,
         **origin,
         "top1_accuracy": top1_accuracy(predictions),
         "n_images": len(source.paths),

@@ -7,9 +7,8 @@ folder and returns what the next needs; the run module chains them.
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +55,7 @@ class LayerContext:
     settings : ImagenetSettings
     adapted : AdaptedModel
         The classifier with named layers (CPU; each step moves it to ``device``).
-    factory : functools.partial
+    factory : callable
         Picklable model factory for the contribution chunks (Dask workers load their own copy).
     views : Views
         The images' views (center and augmented) the SAE samples come from.
@@ -77,7 +76,7 @@ class LayerContext:
 
     settings: ImagenetSettings
     adapted: AdaptedModel
-    factory: functools.partial
+    factory: Callable[[], torch.nn.Module]
     views: Views
     params: dict
     predictions: xr.Dataset
