@@ -56,7 +56,7 @@ def test_curves_equal_hook_based_ablation(classifier, images):
     sets[0, :3] = False
     fractions = [0.1, 0.3, 0.7]
     curves = classifier_control_curves(
-        classifier, x, labels, "2", rankings, fractions, sets, batch_size=5, capture_size=5, progress=False
+        classifier, x, labels, "2", rankings, fractions, sets, batch_size=5, progress=False
     )
     assert np.isnan(curves["correct"].values[0, :, :, :3]).all()
     for r in range(3):
