@@ -33,7 +33,7 @@ from ....models.zoo import load_classifier, model_spec, weights_origin
 from ..common.images import Views, find_images
 from ..common.layers import layer_aliases
 from . import steps
-from .report import draw_figures, summary, write_report
+from .report import draw_figures, sanity_line, summary, write_report
 from .settings import ControlSettings
 
 PROGRAM = "retinacodec imagenet control"
@@ -220,11 +220,14 @@ def _per_layer(
         def control(layer=layer, modes=modes) -> dict:
             if not loaded:  # the held-out images, loaded once, only when a control step runs
                 loaded.append(views["held_out"].load(views["held_out"].center()).to(device))
-            return steps.layer_control(adapted, layer, loaded[0], labels, modes, fit_labels, settings, progress)
+            return steps.layer_control(
+                adapted, layer, loaded[0], labels, modes, fit_labels, settings, progress, data[layer]["activation"]
+            )
 
         curves = budget.run(workspace, f"control_{layer}", control)
         if curves is None:
             return None
+        budget.log(sanity_line(curves["curves"]))
         results[layer] = {**modes, **curves}
     return results
 

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ...._validation import check_int
+from ....control.hooks import ABLATIONS
 from ....errors import RetinaCodecError
 from ..common.settings import json_ready
 
@@ -57,6 +58,9 @@ class ControlSettings:
     """Held-out images the random selections are scored on (spread over the classes)."""
     n_bootstrap: int = 1000
     """Bootstrap resamples of the images for the confidence intervals."""
+    ablation: str = "zero"
+    """What a silenced channel becomes: ``"zero"`` (warns at a layer where zero is not a channel's
+    resting state), or ``"mean"``, its mean over the fit images at every position."""
     seed: int = 0
     """Seed of the SAE fits, the image draws, the random selections and the bootstrap."""
 
@@ -76,6 +80,8 @@ class ControlSettings:
         ):
             check_int(name, getattr(self, name))
         check_int("stability_fits", self.stability_fits, minimum=0)
+        if self.ablation not in ABLATIONS:
+            raise RetinaCodecError(f"ablation {self.ablation!r}; expected one of {', '.join(ABLATIONS)}")
         if not self.fractions or not all(0 < f < 1 for f in self.fractions):
             raise RetinaCodecError(f"fractions {self.fractions!r}; expected fractions in (0, 1)")
 
