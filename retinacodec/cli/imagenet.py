@@ -34,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--random-draws", type=int, default=3, help="--fit-images: random selections per fraction")
     p.add_argument("--random-images", type=int, default=200, help="--fit-images: images of the random selections")
     p.add_argument(
+        "--ablation",
+        choices=("zero", "mean"),
+        default="zero",
+        help="--fit-images: a silenced channel becomes zero, or its mean over the fit images (default zero)",
+    )
+    p.add_argument(
         "--stability-fits",
         type=int,
         default=2,
@@ -130,6 +136,7 @@ def _run_control(args: argparse.Namespace) -> None:
         n_off_target_images=args.n_off_target,
         n_random_draws=args.random_draws,
         n_random_images=args.random_images,
+        ablation=args.ablation,
         stability_fits=args.stability_fits,
         seed=args.seed,
     )
