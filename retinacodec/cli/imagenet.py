@@ -11,66 +11,10 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``retinacodec imagenet`` to the command's subparsers."""
     p = sub.add_parser("imagenet", help="CODEC analyses of an image classifier on ImageNet images")
-    p.add_argument(
-        "--model",
-        default="efficientnet_lite0",
-        help="efficientnet_lite0, efficientnet_lite2 (pretrained, shipped), any torchvision classifier "
-        "(resnet50, vit_b_16, ...) or timm model (timm:NAME; a plain name torchvision lacks is looked up in timm)",
-    )
-    p.add_argument(
-        "--images",
-        default="sample",
-        help="'sample' (20 shipped ImageNet images), an ImageFolder (class folders named by WordNet id "
-        "get their ImageNet-1k index) or a flat folder; with --fit-images: the held-out images",
-    )
-    p.add_argument(
-        "--fit-images",
-        help="run the control analysis: fit the modes on these images, measure control on --images (held out)",
-    )
+    _data_arguments(p)
     p.add_argument("--top1-only", action="store_true", help="only report the top-1 accuracy on --images")
-    p.add_argument("--n-layers", type=int, default=8, help="--fit-images: layers spread over the depth (default 8)")
-    p.add_argument(
-        "--fractions", type=float, nargs="+", help="--fit-images: fractions of channels (default 1, 2, 4 .. 64, 99 %%)"
-    )
-    p.add_argument("--n-target", type=int, default=50, help="--fit-images: target-class images per condition")
-    p.add_argument("--n-off-target", type=int, default=45, help="--fit-images: other images per condition")
-    p.add_argument("--random-draws", type=int, default=3, help="--fit-images: random selections per fraction")
-    p.add_argument("--random-images", type=int, default=200, help="--fit-images: images of the random selections")
-    p.add_argument(
-        "--stability-fits",
-        type=int,
-        default=2,
-        help="--fit-images: extra SAE fits per layer and variable that score the modes' seed stability (0: none)",
-    )
-    p.add_argument(
-        "--protocol",
-        choices=("retinacodec", "codec"),
-        default="retinacodec",
-        help="--fit-images: this package's control protocol (default) or codec, the paper's reference code's",
-    )
-    p.add_argument(
-        "--mode-rank",
-        type=int,
-        default=1,
-        help="--protocol codec: which mode of a class by correlation, 0 the best, 1 the second (the reference's)",
-    )
-    p.add_argument("--trials", type=int, default=20, help="--protocol codec: trials per layer and percentage")
-    p.add_argument("--trial-images", type=int, default=10, help="--protocol codec: images per class and trial")
-    p.add_argument("--time-budget", type=float, help="--fit-images: start no step after this many seconds")
+    _control_arguments(p.add_argument_group("control analysis (with --fit-images)"))
     p.add_argument("--overwrite", action="store_true", help="replace a run of other inputs or settings in --output")
-    p.add_argument("--labels", help="labels file for a flat image folder")
-    p.add_argument(
-        "--weights",
-        help="a torchvision weight name (IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT, ResNet50_Weights.IMAGENET1K_V2; "
-        "torchvision fetches it once into $TORCH_HOME; DEFAULT for timm's pretrained weights) or a local "
-        "state_dict file (default: the packaged weights, or random)",
-    )
-    p.add_argument(
-        "--preprocessing",
-        help="the preprocessing a --weights file assumes: a weight name whose transforms to use (IMAGENET1K_V2, "
-        "DEFAULT, ...) or resize=232,crop=224[,mean=R/G/B,std=R/G/B,interpolation=bilinear] "
-        "(default: the weights' own; refused when a file's cannot be known)",
-    )
     p.add_argument("--layers", nargs="+", help="layer names or aliases (default: every block)")
     p.add_argument("--n-augment", type=int, help="random crops/flips per image (default: enough for 256 SAE samples)")
     p.add_argument("--n-steps", type=int, default=10, help="quadrature nodes along the path")
@@ -99,6 +43,78 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("-o", "--output", required=True, help="output folder (resumable per layer)")
     p.set_defaults(func=run)
+
+
+def _data_arguments(p: argparse.ArgumentParser) -> None:
+    """The classifier (name, weights, preprocessing) and the images."""
+    p.add_argument(
+        "--model",
+        default="efficientnet_lite0",
+        help="efficientnet_lite0, efficientnet_lite2 (pretrained, shipped), any torchvision classifier "
+        "(resnet50, vit_b_16, ...) or timm model (timm:NAME; a plain name torchvision lacks is looked up in timm)",
+    )
+    p.add_argument(
+        "--images",
+        default="sample",
+        help="'sample' (20 shipped ImageNet images), an ImageFolder (class folders named by WordNet id "
+        "get their ImageNet-1k index) or a flat folder; with --fit-images: the held-out images",
+    )
+    p.add_argument(
+        "--fit-images",
+        help="run the control analysis: fit the modes on these images, measure control on --images (held out)",
+    )
+    p.add_argument("--labels", help="labels file for a flat image folder")
+    p.add_argument(
+        "--weights",
+        help="a torchvision weight name (IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT, ResNet50_Weights.IMAGENET1K_V2; "
+        "torchvision fetches it once into $TORCH_HOME; DEFAULT for timm's pretrained weights) or a local "
+        "state_dict file (default: the packaged weights, or random)",
+    )
+    p.add_argument(
+        "--preprocessing",
+        help="the preprocessing a --weights file assumes: a weight name whose transforms to use (IMAGENET1K_V2, "
+        "DEFAULT, ...) or resize=232,crop=224[,mean=R/G/B,std=R/G/B,interpolation=bilinear] "
+        "(default: the weights' own; refused when a file's cannot be known)",
+    )
+
+
+def _control_arguments(p: argparse._ArgumentGroup) -> None:
+    """Sizes and protocol of the control analysis."""
+    p.add_argument("--n-layers", type=int, default=8, help="--fit-images: layers spread over the depth (default 8)")
+    p.add_argument(
+        "--fractions", type=float, nargs="+", help="--fit-images: fractions of channels (default 1, 2, 4 .. 64, 99 %%)"
+    )
+    p.add_argument("--n-target", type=int, default=50, help="--fit-images: target-class images per condition")
+    p.add_argument("--n-off-target", type=int, default=45, help="--fit-images: other images per condition")
+    p.add_argument("--random-draws", type=int, default=3, help="--fit-images: random selections per fraction")
+    p.add_argument("--random-images", type=int, default=200, help="--fit-images: images of the random selections")
+    p.add_argument(
+        "--ablation",
+        choices=("zero", "mean"),
+        default="zero",
+        help="--fit-images: a silenced channel becomes zero, or its mean over the fit images (default zero)",
+    )
+    p.add_argument(
+        "--stability-fits",
+        type=int,
+        default=2,
+        help="--fit-images: extra SAE fits per layer and variable that score the modes' seed stability (0: none)",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=("retinacodec", "codec"),
+        default="retinacodec",
+        help="--fit-images: this package's control protocol (default) or codec, the paper's reference code's",
+    )
+    p.add_argument(
+        "--mode-rank",
+        type=int,
+        default=1,
+        help="--protocol codec: which mode of a class by correlation, 0 the best, 1 the second (the reference's)",
+    )
+    p.add_argument("--trials", type=int, default=20, help="--protocol codec: trials per layer and percentage")
+    p.add_argument("--trial-images", type=int, default=10, help="--protocol codec: images per class and trial")
+    p.add_argument("--time-budget", type=float, help="--fit-images: start no step after this many seconds")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -185,6 +201,7 @@ def _run_control(args: argparse.Namespace) -> None:
         n_off_target_images=args.n_off_target,
         n_random_draws=args.random_draws,
         n_random_images=args.random_images,
+        ablation=args.ablation,
         stability_fits=args.stability_fits,
         seed=args.seed,
         protocol=args.protocol,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from .._lazy import lazy_getattr
 
 _ATTRIBUTES = {
+    "ABLATIONS": "retinacodec.control.hooks",
     "ablate": "retinacodec.control.hooks",
     "preserve": "retinacodec.control.hooks",
     "classifier_control": "retinacodec.control.experiments",

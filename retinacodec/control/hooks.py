@@ -1,5 +1,6 @@
 """Hooks that silence channels of a layer's output: :func:`ablate` zeroes the named channels,
-:func:`preserve` every other one, while a context is open."""
+:func:`preserve` every other one, while a context is open; given ``fill`` values (a mean
+ablation), they replace the silenced channels instead of zero."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ Channels = Sequence[int] | np.ndarray
 """Channel indices along a layer's channel axis: a sequence of int, or an int array such as
 :func:`retinacodec.modes.selection.top_channels` returns."""
 
+ABLATIONS = ("zero", "mean")
+"""What a silenced channel becomes: zero, or its mean over a set of inputs (at every position)."""
+
 
 def _channel_positions(channels: Channels) -> np.ndarray:
     positions = np.asarray(channels).ravel()
@@ -25,11 +29,23 @@ def _channel_positions(channels: Channels) -> np.ndarray:
     return positions.astype(np.int64)
 
 
+def _fill_values(fill: np.ndarray | Sequence[float] | None) -> np.ndarray | None:
+    if fill is None:
+        return None
+    values = np.asarray(fill, dtype=np.float64)
+    if values.ndim != 1 or not np.isfinite(values).all():
+        raise RetinaCodecError(f"fill of shape {values.shape}; expected finite values, one per channel (channel,)")
+    return values
+
+
 @contextmanager
-def _zeroed(model: nn.Module | AdaptedModel, layer: str, channels: Channels, keep: bool) -> Iterator[None]:
+def _zeroed(
+    model: nn.Module | AdaptedModel, layer: str, channels: Channels, keep: bool, fill: np.ndarray | None = None
+) -> Iterator[None]:
     adapted = adapt(model)
     module = adapted.module.get_submodule(adapted.resolve(layer))
     positions = _channel_positions(channels)
+    values = _fill_values(fill)
 
     def hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
         axis = adapted.channel_axis(layer, output)
@@ -39,11 +55,16 @@ def _zeroed(model: nn.Module | AdaptedModel, layer: str, channels: Channels, kee
                 f"channel {int(positions.max())} is out of range; layer {layer!r} has {n_channels} "
                 f"channels (expected indices 0..{n_channels - 1})"
             )
+        if values is not None and values.size != n_channels:
+            raise RetinaCodecError(f"{values.size} fill values; layer {layer!r} has {n_channels} channels")
         mask = torch.full((n_channels,), float(not keep), dtype=output.dtype, device=output.device)
         mask[torch.as_tensor(positions, device=output.device)] = float(keep)
         shape = [1] * output.ndim
         shape[axis] = n_channels
-        return output * mask.reshape(shape)
+        if values is None:
+            return output * mask.reshape(shape)
+        replacement = torch.as_tensor(values, dtype=output.dtype, device=output.device) * (1 - mask)
+        return output * mask.reshape(shape) + replacement.reshape(shape)
 
     handle = module.register_forward_hook(hook)
     try:
@@ -53,8 +74,10 @@ def _zeroed(model: nn.Module | AdaptedModel, layer: str, channels: Channels, kee
 
 
 @contextmanager
-def ablate(model: nn.Module | AdaptedModel, layer: str, channels: Channels) -> Iterator[None]:
-    """Zero the named channels of a layer's output while the context is open.
+def ablate(
+    model: nn.Module | AdaptedModel, layer: str, channels: Channels, fill: np.ndarray | Sequence[float] | None = None
+) -> Iterator[None]:
+    """Zero the named channels of a layer's output (or set them to ``fill``) while the context is open.
 
     Parameters
     ----------
@@ -65,25 +88,32 @@ def ablate(model: nn.Module | AdaptedModel, layer: str, channels: Channels) -> I
         Layer name or alias (see :func:`retinacodec.models.adapt`).
     channels : sequence of int or numpy.ndarray
         Channel indices along the layer's channel axis.
+    fill : array-like, optional
+        (channel,) value of each channel at every position when it is silenced, e.g. its mean
+        (:attr:`retinacodec.models.adapter.InterventionPoint.channel_mean`); zero by default.
 
     Raises
     ------
     RetinaCodecError
-        For an unknown layer or a negative index on entry; for an index past the layer's channel
-        count at the first forward pass inside the context.
+        For an unknown layer, a negative index or fill values that are not a finite vector on
+        entry; for an index past the layer's channel count, or fill values of another length, at
+        the first forward pass inside the context.
 
     Examples
     --------
     >>> with ablate(model, "bipolar", [0, 3]):  # doctest: +SKIP
     ...     rates = model(x)
     """
-    with _zeroed(model, layer, channels, keep=False):
+    with _zeroed(model, layer, channels, keep=False, fill=fill):
         yield
 
 
 @contextmanager
-def preserve(model: nn.Module | AdaptedModel, layer: str, channels: Channels) -> Iterator[None]:
-    """Zero every channel of a layer's output except the named ones while the context is open.
+def preserve(
+    model: nn.Module | AdaptedModel, layer: str, channels: Channels, fill: np.ndarray | Sequence[float] | None = None
+) -> Iterator[None]:
+    """Zero every channel of a layer's output except the named ones (or set them to ``fill``)
+    while the context is open.
 
     Parameters
     ----------
@@ -93,11 +123,13 @@ def preserve(model: nn.Module | AdaptedModel, layer: str, channels: Channels) ->
         Layer name or alias.
     channels : sequence of int or numpy.ndarray
         Channel indices to keep; ``preserve(model, layer, range(n_channels))`` changes nothing.
+    fill : array-like, optional
+        (channel,) value of each other channel at every position; zero by default.
 
     Raises
     ------
     RetinaCodecError
         As for :func:`ablate`.
     """
-    with _zeroed(model, layer, channels, keep=True):
+    with _zeroed(model, layer, channels, keep=True, fill=fill):
         yield

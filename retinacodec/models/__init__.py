@@ -16,6 +16,7 @@ _ATTRIBUTES = {
     "windows": "retinacodec.models.registry",
     "adapt": "retinacodec.models.adapter",
     "AdaptedModel": "retinacodec.models.adapter",
+    "InterventionPoint": "retinacodec.models.adapter",
     "load_classifier": "retinacodec.models.zoo",
     "open_classifier": "retinacodec.models.zoo",
     "Classifier": "retinacodec.models.classifier",

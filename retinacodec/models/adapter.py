@@ -20,9 +20,10 @@ import difflib
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,6 +34,14 @@ Step = str | Callable[[torch.Tensor], torch.Tensor]
 
 Context = tuple[tuple, dict]
 """The positional and keyword arguments a module was called with."""
+
+NON_NEGATIVE_NONLINEARITIES = ("ReLU", "ReLU6", "Sigmoid", "Softplus", "Hardsigmoid", "Softmax")
+"""Module classes whose output is never negative."""
+SIGNED_NONLINEARITIES = ("GELU", "SiLU", "Hardswish", "Mish", "ELU", "CELU", "SELU", "LeakyReLU", "PReLU", "Tanh")
+"""Module classes that are nonlinearities with outputs of both signs."""
+MEAN_OFFSET_TOLERANCE = 0.1
+"""A signed layer whose channel means are below this fraction of its RMS counts as centred: zero
+is near each channel's mean, and zeroing a channel is close to silencing it."""
 
 
 class _Stop(Exception):
@@ -169,6 +178,56 @@ def map_context(context: Context, function: Callable[[torch.Tensor], torch.Tenso
 def select_rows(context: Context, index: torch.Tensor, n_inputs: int) -> Context:
     """Pick rows ``index`` of every tensor argument in ``context`` whose first dim has size ``n_inputs``."""
     return map_context(context, lambda t: t.index_select(0, index) if t.ndim and t.shape[0] == n_inputs else t)
+
+
+@dataclass(frozen=True)
+class InterventionPoint:
+    """What a layer's output is, as an intervention point: see :meth:`AdaptedModel.intervention_point`.
+
+    Attributes
+    ----------
+    layer : str
+        The layer as named (alias or dotted name).
+    module : str
+        Its dotted module name.
+    last_op : str
+        Class name of the innermost module whose output is the layer's output (the layer itself for
+        a leaf such as ``ReLU6``; the last child of an ``nn.Sequential``); ``""`` when the output is
+        computed outside any submodule (a residual sum, say).
+    post_nonlinearity : bool
+        ``last_op`` is a nonlinearity (:data:`NON_NEGATIVE_NONLINEARITIES`, :data:`SIGNED_NONLINEARITIES`).
+    non_negative : bool
+        No element of the output was negative on the measured inputs.
+    zero_fraction : float
+        Share of the output's elements that are exactly zero.
+    mean : float
+        Mean of the output over inputs, positions and channels (layer units).
+    mean_offset : float
+        RMS over channels of the per-channel means, divided by the output's RMS (0: every channel
+        centred on zero; 1: constant channels); 0 for an all-zero output.
+    channel_mean : numpy.ndarray
+        float64 (channel,): each channel's mean over inputs and positions, the values a mean
+        ablation puts in.
+    n_inputs : int
+        Inputs measured.
+    """
+
+    layer: str
+    module: str
+    last_op: str
+    post_nonlinearity: bool
+    non_negative: bool
+    zero_fraction: float
+    mean: float
+    mean_offset: float
+    channel_mean: np.ndarray = field(repr=False)
+    n_inputs: int
+
+    @property
+    def zero_is_off(self) -> bool:
+        """Zeroing a channel silences it: the output is non-negative, or its channels are centred
+        on zero (:data:`MEAN_OFFSET_TOLERANCE`)."""
+        return self.non_negative or self.mean_offset < MEAN_OFFSET_TOLERANCE
 
 
 class AdaptedModel:
@@ -344,6 +403,68 @@ class AdaptedModel:
                 handle.remove()
         return {layer: self._checked_capture(layer, recorded[name], output, x, stop) for layer, name in names.items()}
 
+    def intervention_point(self, x: torch.Tensor, layer: str) -> InterventionPoint:
+        """What the layer's output is, measured on a batch: its last operation, sign, zeros and means.
+
+        Zero means "off" for a channel of a non-negative layer (a ReLU's output, say) or of a signed
+        layer whose channels are centred on zero; elsewhere (a batch norm plus a skip, with non-zero
+        means) zeroing a channel moves it far from its usual values, and replacing it by its mean
+        (:attr:`InterventionPoint.channel_mean`) is the gentler ablation.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Model input, shape (N, ...), in the model's dtype and device (the model in eval mode).
+        layer : str
+            Layer name or alias.
+
+        Returns
+        -------
+        InterventionPoint
+            The pass stops right after the layer's first call.
+
+        Raises
+        ------
+        RetinaCodecError
+            For an unknown layer, one that does not run or does not output a tensor.
+        """
+        name = self.resolve(layer)
+        target = self._modules[name]
+        calls: list[tuple[nn.Module, Any]] = []
+        found: dict[str, Any] = {}
+
+        def inner(module, inputs, output):
+            calls.append((module, output))
+
+        def outer(module, inputs, output):
+            found.update(last_op=_last_op(target, calls, output), activation=output)
+            raise _Stop
+
+        handles = [m.register_forward_hook(inner) for m in target.modules() if m is not target]
+        handles.append(target.register_forward_hook(outer))
+        try:
+            with torch.no_grad():
+                self.module(x)
+        except _Stop:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        activation = found.get("activation")
+        if not isinstance(activation, torch.Tensor):
+            raise RetinaCodecError(
+                f"layer {layer!r} {'did not run' if not found else 'outputs a ' + type(activation).__name__}; "
+                "expected a layer on the path that outputs a tensor"
+            )
+        return InterventionPoint(
+            layer=str(layer),
+            module=name,
+            last_op=found["last_op"],
+            post_nonlinearity=found["last_op"] in NON_NEGATIVE_NONLINEARITIES + SIGNED_NONLINEARITIES,
+            n_inputs=int(x.shape[0]),
+            **_output_statistics(activation, self.channel_axis(layer, activation)),
+        )
+
     @staticmethod
     def _recorder(recorded: dict[str, dict], name: str, stop: bool, switch: dict) -> Callable:
         def record_output(mod, inputs, output):
@@ -378,6 +499,29 @@ class AdaptedModel:
         entry, _ = self._plan(self.resolve(layer))
         context: Context | None = ((x,), {}) if entry is self.module else recorded.get("context")
         return Capture(activation, output, context)
+
+
+def _last_op(layer: nn.Module, calls: list[tuple[nn.Module, Any]], output: Any) -> str:
+    """Class name of the last module among ``calls`` (module, output) in the order they returned,
+    with no children and whose output is ``output`` itself; "" when there is none."""
+    for module, result in reversed(calls):
+        if result is output and not any(True for _ in module.children()):
+            return type(module).__name__
+    return type(layer).__name__ if not any(True for _ in layer.children()) else ""
+
+
+def _output_statistics(activation: torch.Tensor, axis: int) -> dict[str, Any]:
+    """Sign, zeros and means of a layer output, in float64."""
+    values = activation.detach().movedim(axis, -1).reshape(-1, activation.shape[axis]).double()
+    channel_mean = values.mean(0)
+    rms = float(values.square().mean().sqrt())
+    return {
+        "non_negative": bool((values >= 0).all()),
+        "zero_fraction": float((values == 0).double().mean()),
+        "mean": float(values.mean()),
+        "mean_offset": float(channel_mean.square().mean().sqrt()) / rms if rms > 0 else 0.0,
+        "channel_mean": channel_mean.cpu().numpy(),
+    }
 
 
 def _context_recorder(recorded: dict) -> Callable:

@@ -41,6 +41,7 @@ from .._optional import require
 from ..errors import RetinaCodecError
 from . import published
 from .classifier import Classifier
+from .mbconv import MBConv
 from .preprocessing import Preprocessing, parse_preprocessing
 
 RANDOM_WEIGHTS_WARNING = (
@@ -137,7 +138,8 @@ def headwise_vit(model: nn.Module) -> nn.Module:
 def efficientnet_chain(net: nn.Module) -> nn.Sequential:
     """The package's EfficientNet-Lite as an ``nn.Sequential`` of its modules (shared, not copied).
 
-    Children: ``stem`` (conv, batch norm, ReLU6), ``blocks`` (the MBConv blocks, ``blocks.0`` ..),
+    Children: ``stem`` (conv, batch norm, ReLU6), ``blocks`` (the MBConv blocks, ``blocks.0`` ..,
+    each a :class:`~retinacodec.models.mbconv.MBConv` with its post-ReLU6 stages named),
     ``head`` (1x1 conv, batch norm, ReLU6), ``pool``, ``flatten``, ``dropout``, ``classifier``.
     Equal to the package's forward in eval mode (drop-connect, a training-time regulariser, is
     left out).
@@ -148,7 +150,7 @@ def efficientnet_chain(net: nn.Module) -> nn.Sequential:
     return nn.Sequential(
         OrderedDict(
             stem=nn.Sequential(lite._conv_stem, lite._bn0, nn.ReLU6()),
-            blocks=nn.Sequential(*lite._blocks),
+            blocks=nn.Sequential(*(MBConv(block) for block in lite._blocks)),
             head=nn.Sequential(lite._conv_head, lite._bn1, nn.ReLU6()),
             pool=nn.AdaptiveAvgPool2d(1),
             flatten=nn.Flatten(),

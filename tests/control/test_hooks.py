@@ -74,3 +74,36 @@ def test_bad_layer_or_channels_raise():
     with pytest.raises(RetinaCodecError, match="non-negative integer"):
         with ablate(model, "0", [0.5]):
             pass
+
+
+def test_fill_replaces_the_silenced_channels_by_their_values():
+    model, x = conv_net(), inputs()
+    fill = np.arange(6, dtype=float) / 10
+    with torch.no_grad():
+        features = model[0](x)
+    seen = []
+    handle = model[1].register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    with torch.no_grad(), ablate(model, "0", [1, 4], fill=fill):
+        model(x)
+    with torch.no_grad(), preserve(model, "0", [1, 4], fill=fill):
+        model(x)
+    handle.remove()
+    ablated, preserved = seen
+    for c in range(6):
+        silenced_in_ablate = c in (1, 4)
+        torch.testing.assert_close(
+            ablated[:, c], torch.full_like(features[:, c], fill[c]) if silenced_in_ablate else features[:, c]
+        )
+        torch.testing.assert_close(
+            preserved[:, c], features[:, c] if silenced_in_ablate else torch.full_like(features[:, c], fill[c])
+        )
+
+
+def test_fill_of_another_length_is_refused():
+    model, x = conv_net(), inputs()
+    with pytest.raises(RetinaCodecError, match="3 fill values; layer '0' has 6 channels"):
+        with torch.no_grad(), ablate(model, "0", [1], fill=[0.0, 1.0, 2.0]):
+            model(x)
+    with pytest.raises(RetinaCodecError, match="expected finite values"):
+        with ablate(model, "0", [1], fill=[[0.0]]):
+            pass

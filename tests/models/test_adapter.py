@@ -187,3 +187,57 @@ def test_a_graph_from_the_layers_gives_the_same_gradients_and_holds_nothing_belo
     with torch.no_grad():  # the caller's grad mode is left as it was
         model.capture_layers(x, layers, graph_from_layers=True)
         assert not torch.is_grad_enabled()
+
+
+class _Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return self.conv(x) + x
+
+
+def test_intervention_point_by_hand():
+    """Last op, sign, zeros and means of a ReLU, a conv, a GELU and a residual sum."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.Sequential(nn.Conv2d(4, 3, 1), nn.GELU()), _Residual())
+    adapted = adapt(model.eval(), layers={"act": "1"})
+    x = torch.randn(6, 3, 5, 5, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        conv, relu = model[0](x), model[1](model[0](x))
+    point = adapted.intervention_point(x, "act")
+    assert (point.layer, point.module, point.last_op, point.n_inputs) == ("act", "1", "ReLU", 6)
+    assert point.post_nonlinearity and point.non_negative and point.zero_is_off
+    assert point.zero_fraction == pytest.approx(float((relu == 0).double().mean()))
+    assert point.mean == pytest.approx(float(relu.double().mean()))
+    signed = adapted.intervention_point(x, "0")
+    assert signed.last_op == "Conv2d" and not signed.post_nonlinearity and not signed.non_negative
+    expected_means = conv.double().mean((0, 2, 3))
+    torch.testing.assert_close(torch.as_tensor(signed.channel_mean), expected_means)
+    offset = float(expected_means.square().mean().sqrt() / conv.double().square().mean().sqrt())
+    assert signed.mean_offset == pytest.approx(offset)
+    assert signed.zero_is_off == (offset < 0.1)
+    gelu = adapted.intervention_point(x, "2")  # a Sequential: its last child is the last op
+    assert gelu.last_op == "GELU" and gelu.post_nonlinearity and not gelu.non_negative
+    assert adapted.intervention_point(x, "3").last_op == ""  # a residual sum is no module's output
+
+
+def test_intervention_point_of_a_bottleneck_is_its_last_relu(zoo):
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    point = adapt(zoo["resnet50"]).intervention_point(x, "layer3.1")
+    assert point.last_op == "ReLU" and point.post_nonlinearity and point.non_negative and 0 < point.zero_fraction < 1
+    assert point.channel_mean.shape == (1024,)
+
+
+def test_intervention_point_refuses_a_layer_off_the_path():
+    class Unused(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.spare = nn.Linear(3, 3), nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.used(x)
+
+    with pytest.raises(RetinaCodecError, match="did not run"):
+        adapt(Unused()).intervention_point(torch.zeros(2, 3), "spare")

@@ -285,7 +285,9 @@ def _score_pairs(
             unperturbed[block] = (capture.output.argmax(1) == target[rows]).cpu().numpy()
             where = np.flatnonzero(np.isin(pairs[:, 1], block))
             local = np.stack([pairs[where, 0], np.searchsorted(block, pairs[where, 1])], axis=1)
-            correct[where] = _masked_correct(adapted, layer, capture, target[rows], mask_tensor, local, batch_size, bar)
+            correct[where] = _masked_correct(
+                adapted, layer, capture, target[rows], (mask_tensor, None), local, batch_size, bar
+            )
     return correct, unperturbed
 
 

@@ -158,3 +158,39 @@ def test_the_results_page_is_regenerated_from_a_finished_run(finished, tmp_path)
         assert f"(../figures/imagenet_efficientnet_lite0_{name})" in text  # linked from the page
     page.write_text("no markers\n")
     assert module.main([str(results), "--page", str(page), "--figures", str(figures)]) == 2
+
+
+def test_every_layer_reports_its_intervention_point_and_sanity(finished):
+    root, held_out, fit, settings, report, lines = finished
+    record = json.loads((root / "run" / "summary.json").read_text())
+    entry = record["per_layer"]["block16"]
+    assert entry["intervention_point"]["ablation"] == "zero" and not entry["intervention_point"]["non_negative"]
+    assert set(entry["sanity"]) == {"ablate", "preserve"}
+    assert entry["sanity"]["ablate"]["fraction"] == min(settings.fractions)
+    assert entry["sanity"]["preserve"]["fraction"] == max(settings.fractions)
+    assert all(len(v) == 3 for v in (entry["control"]["ablate_contribution"]["score"],))
+    text = report.read_text()
+    assert "Are the intervention points sound?" in text and "| block16 | zero |" in text
+    assert "reference score" in text
+    assert any("sanity check" in line.lower() and "block16" in line.lower() for line in lines)
+
+
+@pytest.mark.filterwarnings("ignore:zero-ablating layer")
+def test_mean_ablation_puts_in_the_fit_images_means(tmp_path):
+    from retinacodec.models.adapter import adapt
+    from retinacodec.models.zoo import load_classifier, model_spec
+    from retinacodec.pipelines.imagenet.common.images import Views, find_images
+    from retinacodec.pipelines.imagenet.common.layers import layer_aliases
+
+    held_out, fit = _few("val", tmp_path / "val", per_class=2), _few("fit", tmp_path / "fit", per_class=2)
+    settings = ControlSettings.fast(layers=("head",), n_target_images=1, n_off_target_images=1, ablation="mean")
+    run_control(held_out, fit, tmp_path / "run", settings=settings, progress=False, log=lambda line: None)
+    curves = read_netcdf(tmp_path / "run" / "control_head.curves.nc")
+    assert curves.attrs["ablation"] == "mean" and curves.attrs["ablation_means"] == "given"
+    assert curves.attrs["last_op"] == "ReLU6" and curves.attrs["non_negative"] == 1
+    views = Views(find_images(fit), model_spec("efficientnet_lite0").preprocessing, 0, settings.seed)
+    adapted = adapt(load_classifier("efficientnet_lite0"), layers=layer_aliases("efficientnet_lite0"))
+    expected = adapted.intervention_point(views.load(views.center()), "head").channel_mean
+    np.testing.assert_allclose(curves["fill"].values, expected, rtol=1e-4, atol=1e-6)
+    with pytest.raises(RetinaCodecError, match="ablation 'half'; expected one of zero, mean"):
+        ControlSettings(ablation="half")

@@ -170,3 +170,20 @@ def test_vit_b_16_layers_resolve():
     assert sum(isinstance(m, HeadwiseAttention) for m in vit.modules()) == 12
     with pytest.raises(RetinaCodecError, match="class_token=False applies to ViTs only"):
         default_layers("resnet50", class_token=False)
+
+
+@pytest.mark.parametrize(("name", "n_blocks"), [("efficientnet_lite0", 16), ("efficientnet_lite2", 21)])
+def test_efficientnet_lite_intervention_points(name, n_blocks):
+    """Block outputs are signed; the post-ReLU6 stages and the head are non-negative and mostly zero."""
+    aliases = layer_aliases(name)
+    assert default_layers(name) == [f"block{k}" for k in range(1, n_blocks + 1)]  # block outputs only
+    assert aliases["head"] == "head" and "block1_expand" not in aliases  # the first block does not expand
+    assert aliases[f"block{n_blocks}_depthwise"] == f"blocks.{n_blocks - 1}.depthwise"
+    adapted = adapt(load_classifier(name), layers=aliases)
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    block = adapted.intervention_point(x, f"block{n_blocks}")
+    assert not block.post_nonlinearity and not block.non_negative and not block.zero_is_off
+    for layer in (f"block{n_blocks - 2}_expand", f"block{n_blocks - 2}_depthwise", "head"):
+        point = adapted.intervention_point(x, layer)
+        assert point.last_op == "ReLU6" and point.non_negative and point.zero_is_off and point.zero_fraction > 0.1
+    assert adapted.intervention_point(x, "head").channel_mean.shape == (1280,)

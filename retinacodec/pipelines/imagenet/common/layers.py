@@ -3,7 +3,12 @@
 * ResNet-50: the output of every bottleneck block, ``block1`` .. ``block16`` (``layer1.0`` ..
   ``layer4.2``), as the paper's layer-by-layer analysis.
 * EfficientNet-Lite0 and -Lite2: the output of every MBConv block, ``block1`` .. ``block16``
-  (Lite2: .. ``block21``), ``blocks.0`` .. of :func:`retinacodec.models.zoo.efficientnet_chain`.
+  (Lite2: .. ``block21``), ``blocks.0`` .. of :func:`retinacodec.models.zoo.efficientnet_chain`
+  (signed: batch norm plus the skip). Besides them, where zero is a channel's resting state: the
+  block's post-ReLU6 tensors ``blockk_expand`` (after the expansion; not in ``block1``, which does
+  not expand) and ``blockk_depthwise`` (after the depthwise convolution), and ``head``, the
+  1280-channel head after ReLU6 that feeds the pooling and the classifier (the analogue of
+  ResNet-50's last block). :func:`default_layers` gives the block outputs only.
 * ViT-B/16, per encoder block ``i`` = 1 .. 12: its output ``blocki`` (token features, 768
   channels); the MLP hidden units ``mlpi`` (the GELU output that feeds the second linear layer,
   3072 channels); and the attention output grouped by head, ``headsi`` (12 channels, the heads
@@ -44,7 +49,14 @@ def _resnet(depths: tuple[int, ...]) -> dict[str, str]:
 
 
 def _efficientnet_lite(n_blocks: int) -> dict[str, str]:
-    return {f"block{k + 1}": f"blocks.{k}" for k in range(n_blocks)}
+    blocks = {f"block{k + 1}": f"blocks.{k}" for k in range(n_blocks)}
+    inside = {
+        f"block{k + 1}_{stage}": f"blocks.{k}.{stage}"
+        for k in range(n_blocks)
+        for stage in ("expand", "depthwise")
+        if k or stage != "expand"  # the first block does not expand
+    }
+    return {**blocks, **inside, "head": "head"}
 
 
 def _vit_b_16(n_blocks: int = _VIT_BLOCKS) -> dict[str, str]:
@@ -130,5 +142,5 @@ def default_layers(model: str, class_token: bool = True, module: nn.Module | Non
     if not any(alias.startswith("heads") for alias in aliases):
         if not class_token:
             raise RetinaCodecError(f"class_token=False applies to ViTs only; {model} has no class token")
-        return list(aliases)
+        return [a for a in aliases if "_" not in a and a != "head"]  # block outputs
     return [a for a in aliases if not a.startswith("heads") or a.endswith("_patches") != class_token]

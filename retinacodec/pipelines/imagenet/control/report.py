@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from .... import __version__
+from ....control.curves.classifier import sanity
 from ....io.atomic import atomic_destination
 from ....plots import save_figure
 from ....plots.control_curves import plot_control_curves, plot_layerwise_control
@@ -46,6 +47,54 @@ def draw_figures(results: dict, layers: list[str], folder: Path) -> list[str]:
     return list(FIGURES)
 
 
+def sanity_line(curves: xr.Dataset) -> str:
+    """One log line on the layer's sanity check (:func:`~retinacodec.control.curves.classifier.sanity`),
+    in capitals when it fails."""
+    checked = sanity(curves)
+    parts = [
+        f"{i} {100 * float(row['fraction']):g} % random channels: accuracy {float(row['accuracy']):.3f} "
+        f"against {float(row['unperturbed']):.3f}"
+        for i in checked["intervention"].values.tolist()
+        for row in [checked.sel(intervention=i)]
+    ]
+    where = f"layer {curves.attrs['layer']} ({curves.attrs.get('ablation', 'zero')} ablation)"
+    if bool(checked["passed"].all()):
+        return f"sanity check passed at {where}: " + "; ".join(parts)
+    return (
+        f"SANITY CHECK FAILED AT {where.upper()}: " + "; ".join(parts) + f" (more than "
+        f"{100 * checked.attrs['tolerance']:g} % lost): small random interventions already break the network "
+        "here, so its control curves say nothing about the channels chosen"
+    )
+
+
+def _sanity_record(curves: xr.Dataset) -> dict:
+    checked = sanity(curves)
+    return {
+        i: {
+            "fraction": float(row["fraction"]),
+            "accuracy": round(float(row["accuracy"]), 4),
+            "unperturbed": round(float(row["unperturbed"]), 4),
+            "relative": _rounded(row["relative"]),
+            "passed": bool(row["passed"]),
+            "n_pairs": int(row["n_pairs"]),
+        }
+        for i in checked["intervention"].values.tolist()
+        for row in [checked.sel(intervention=i)]
+    }
+
+
+def _point_record(curves: xr.Dataset) -> dict:
+    """The intervention point and the ablation, from the curves' attrs."""
+    a = curves.attrs
+    return {
+        "ablation": a.get("ablation", "zero"),
+        "last_op": a.get("last_op", ""),
+        "non_negative": bool(a.get("non_negative", 0)),
+        "zero_fraction": round(float(a.get("zero_fraction", float("nan"))), 4),
+        "mean_offset": round(float(a.get("mean_offset", float("nan"))), 4),
+    }
+
+
 def _interval(ds: xr.Dataset, name: str, **where) -> list[float]:
     """[value, low, high] of a summary variable at ``where``."""
     return [round(float(ds[key].sel(**where)), 4) for key in (name, f"{name}_low", f"{name}_high")]
@@ -71,6 +120,8 @@ def _layer_record(result: dict) -> dict:
                 "target_accuracy_auc": _interval(s, "target_accuracy_auc", **where),
                 "off_target_accuracy_auc": _interval(s, "off_target_accuracy_auc", **where),
                 "specificity_auc": _interval(s, "specificity_auc", **where),
+                "score": _interval(s, "score", **where),
+                "score_vs_random": _interval(s, "score_vs_random", **where),
             }
     gap = (
         {i: _interval(s, "gap_auc", intervention=i) for i in s["intervention"].values.tolist()}
@@ -94,6 +145,8 @@ def _layer_record(result: dict) -> dict:
     completeness = {name: round(float(stats[name]), 4) for name in COMPLETENESS}
     return {
         "completeness": completeness,
+        "intervention_point": _point_record(result["curves"]),
+        "sanity": _sanity_record(result["curves"]),
         "n_channels": int(s.attrs.get("n_channels_layer", -1)),
         "control": control,
         "gap_specificity_auc": gap,
@@ -212,6 +265,64 @@ def tables(record: dict) -> str:
     return "\n".join(lines)
 
 
+def sanity_table(record: dict) -> str:
+    """Markdown: per layer, the intervention point and accuracy after the smallest random ablation
+    and the largest random preservation, against the unperturbed accuracy on the same images;
+    preceded by a warning naming every layer that fails."""
+    layers = record["layers"]
+    failed = [
+        layer for layer in layers if not all(v["passed"] for v in record["per_layer"][layer].get("sanity", {}).values())
+    ]
+    lines = []
+    if failed:
+        lines += [
+            f"**SANITY CHECK FAILED at {', '.join(failed)}**: small random interventions already cost more than "
+            "a few percent of the accuracy there, so those layers' control curves say nothing about the channels "
+            "chosen.",
+            "",
+        ]
+    lines += [
+        "| layer | ablation | last op | non-negative | zeros | channel means / RMS | ablate random: accuracy "
+        "(unperturbed) | preserve random: accuracy (unperturbed) | sound |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for layer in layers:
+        entry = record["per_layer"][layer]
+        point, checked = entry.get("intervention_point"), entry.get("sanity")
+        if point is None or checked is None:
+            continue
+        cells = [
+            f"{100 * c['fraction']:g} %: {c['accuracy']:.3f} ({c['unperturbed']:.3f})"
+            for c in (checked["ablate"], checked["preserve"])
+        ]
+        lines.append(
+            f"| {layer} | {point['ablation']} | {point['last_op'] or 'sum'} | "
+            f"{'yes' if point['non_negative'] else 'no'} | {100 * point['zero_fraction']:.0f} % | "
+            f"{point['mean_offset']:.2f} | {cells[0]} | {cells[1]} | "
+            f"{'yes' if all(c['passed'] for c in checked.values()) else '**NO**'} |"
+        )
+    return "\n".join(lines)
+
+
+def score_table(record: dict) -> str:
+    """Markdown: per layer, the reference's score (AUC_target - AUC_off) / AUC_off of the ratio
+    curves, and the score against the random channels' target curve, for each selection."""
+    lines = [
+        "| layer | intervention | reference score: contribution | activation | random | against random: "
+        "contribution | activation |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for layer in record["layers"]:
+        c = record["per_layer"][layer]["control"]
+        for i in ("ablate", "preserve"):
+            if f"{i}_contribution" not in c or "score" not in c[f"{i}_contribution"]:
+                continue
+            cells = [_fmt(c[f"{i}_{sel}"]["score"], False) for sel in ("contribution", "activation", "random")]
+            cells += [_fmt(c[f"{i}_{sel}"]["score_vs_random"], False) for sel in ("contribution", "activation")]
+            lines.append(f"| {layer} | {i} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _stability(statistics: dict) -> str:
     value = statistics.get("mean_stability")
     return "n/a" if value is None else f"{value:.2f}"
@@ -269,7 +380,13 @@ def write_report(record: dict, figures: list[str], path: str | os.PathLike) -> P
             [
                 f"# CODEC control analysis: {record['model']}",
                 sizes(record),
+                "## Are the intervention points sound?\n\n" + sanity_table(record),
                 tables(record),
+                "## Layer scores: the reference's and against random channels\n\n"
+                "Ratio curves: perturbed / unperturbed accuracy on the same images, per class, averaged; "
+                "areas by the trapezoid rule over the linear % axis. Reference score: (AUC_target - AUC_off) "
+                "/ AUC_off; against random: (AUC_target - AUC_random) / AUC_random, the random channels' "
+                "target curve at the same layer.\n\n" + score_table(record),
                 "## Deviations from the reference\n\n" + "\n".join(f"- {line}" for line in record["deviations"]),
                 "\n".join(f"![{name}]({name})" for name in figures),
                 "| step | s |\n|---|---|\n" + steps,

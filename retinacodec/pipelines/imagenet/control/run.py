@@ -37,6 +37,7 @@ from ..common.images import Views, find_images
 from ..common.layers import layer_aliases
 from ..common.predictions import describe_classifier, resolve_classifier, weights_key
 from . import codec, codec_report, report, steps
+from .report import sanity_line
 from .settings import ControlSettings
 
 PROGRAM = "retinacodec imagenet control"
@@ -235,11 +236,15 @@ def _per_layer(
                 loaded.append(views["held_out"].load(views["held_out"].center()).to(device))
             if settings.protocol == "codec":
                 return codec.layer_control(adapted, layer, loaded[0], labels, modes, layers, settings, progress)
-            return steps.layer_control(adapted, layer, loaded[0], labels, modes, fit_labels, settings, progress)
+            return steps.layer_control(
+                adapted, layer, loaded[0], labels, modes, fit_labels, settings, progress, data[layer]["activation"]
+            )
 
         curves = budget.run(workspace, f"control_{layer}", control)
         if curves is None:
             return None
+        if settings.protocol != "codec":
+            budget.log(sanity_line(curves["curves"]))
         results[layer] = {**modes, **curves}
     return results
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ...._validation import check_int
 from ....attribution.quadrature import METHODS
 from ....control.curves.reference import N_TRIAL_IMAGES, N_TRIALS, PCTS, REFERENCE_SEED
+from ....control.hooks import ABLATIONS
 from ....errors import RetinaCodecError
 from ..common.settings import json_ready
 
@@ -104,6 +105,9 @@ class ControlSettings:
     """Held-out images the random selections are scored on (spread over the classes)."""
     n_bootstrap: int = 1000
     """Bootstrap resamples of the images for the confidence intervals."""
+    ablation: str = "zero"
+    """What a silenced channel becomes: ``"zero"`` (warns at a layer where zero is not a channel's
+    resting state), or ``"mean"``, its mean over the fit images at every position."""
     seed: int = 0
     """Seed of the SAE fits, the image draws, the random selections and the bootstrap."""
     protocol: str = "retinacodec"
@@ -138,6 +142,8 @@ class ControlSettings:
             raise RetinaCodecError(
                 f"unknown quadrature method {self.ig_method!r}; expected one of {', '.join(METHODS)}"
             )
+        if self.ablation not in ABLATIONS:
+            raise RetinaCodecError(f"ablation {self.ablation!r}; expected one of {', '.join(ABLATIONS)}")
         if not self.fractions or not all(0 < f < 1 for f in self.fractions):
             raise RetinaCodecError(f"fractions {self.fractions!r}; expected fractions in (0, 1)")
 

@@ -15,6 +15,7 @@ import xarray as xr
 from ....attribution.ig import contributions
 from ....attribution.options import AttributionOptions
 from ....control.curves.classifier import classifier_control_curves, curve_summary
+from ....errors import RetinaCodecError
 from ....models.adapter import AdaptedModel
 from ....modes.compare import VARIABLES
 from ....modes.sae import SAE
@@ -162,6 +163,17 @@ def _spread(rng: np.random.Generator, labels: np.ndarray, classes, total: int) -
     return picks
 
 
+def fit_means(adapted: AdaptedModel, layer: str, images: torch.Tensor, fit_activation: xr.DataArray) -> np.ndarray:
+    """(channel,) mean of each channel of ``layer`` over the fit images and positions, from their
+    activations summed over space (``fit_activation`` (sample, channel[, sign])); ``images`` (one
+    held-out image suffices) give the number of positions."""
+    with torch.no_grad():
+        output = adapted.capture(images[:1], layer, stop=True).activation
+    n_channels = output.shape[adapted.channel_axis(layer, output)]
+    total = fit_activation.sum("sign") if "sign" in fit_activation.dims else fit_activation
+    return total.mean("sample").values.astype(np.float64) / (output[0].numel() / n_channels)
+
+
 def layer_control(
     adapted: AdaptedModel,
     layer: str,
@@ -171,9 +183,14 @@ def layer_control(
     fit_labels: np.ndarray,
     settings: ControlSettings,
     progress: bool,
+    fit_activation: xr.DataArray | None = None,
 ) -> dict:
     """Control curves of one layer on the held-out images and their summary with bootstrap intervals
-    (on the device of ``adapted`` and ``images``)."""
+    (on the device of ``adapted`` and ``images``); with ``settings.ablation == "mean"`` silenced
+    channels take their means over the fit images (:func:`fit_means` of ``fit_activation``)."""
+    if settings.ablation == "mean" and fit_activation is None:
+        raise RetinaCodecError("a mean ablation needs the fit images' activations; expected fit_activation")
+    ablation = "zero" if settings.ablation == "zero" else fit_means(adapted, layer, images, fit_activation)
     classes = np.unique(labels)
     fits = {v: modes[f"modes_{v}"] for v in VARIABLES}
     order = rankings({v: modes[f"sae_{v}"] for v in VARIABLES}, fits, fit_labels, classes, settings)
@@ -187,6 +204,7 @@ def layer_control(
         settings.fractions,
         sets,
         batch_size=4 * settings.batch_size,
+        ablation=ablation,
         progress=progress,
     )
     curves.attrs["protocol"] = settings.protocol
