@@ -1,7 +1,7 @@
 """SAE benchmark: a family of planted dictionary problems against scikit-learn, and throughput.
 
-``python -m retinacodec.bench sae [--quick] [--problems NAME ...] [--imagenet] [--second-job] [--sae-seeds 1]
-[--params JSON]``
+``python -m retinacodec.bench sae [--quick] [--problems NAME ...] [--imagenet] [--second-job] [--no-nmf]
+[--sae-seeds 1] [--params JSON]``
 
 1. Recovery race. On each planted problem of :data:`PROBLEMS` (non-negative atoms of unit norm,
    30% non-zero entries, amplitudes 0.5-1.5, Gaussian noise, not clipped at 0, so the noisy
@@ -19,8 +19,10 @@
    of the reconstruction, L0 (mean non-zero codes per sample), dead modes (SAE), fit time, and
    for the SAE the time to reach scikit-learn's final recovery against scikit-learn's own time
    to reach it (ratio < 1: the SAE is faster), and the whole fit's time against scikit-learn's
-   whole fit ("whole"). Both fits run as a user calls them, on torch's and BLAS's own thread
-   settings; recoveries are scored from snapshots after the fit, outside the clock.
+   whole fit ("whole"). The SAE runs as a user calls it, on its own thread setting; scikit-learn
+   on one BLAS thread, as the race always ran it (on its own setting it slowed 10x beside other
+   jobs in one run here, which would flatter the SAE); recoveries are scored from snapshots after the fit, outside the clock.
+   ``--no-nmf`` leaves NMF out (it takes minutes on the 48-feature problems beside other jobs).
    ``--imagenet`` adds the problem at an ImageNet layer's shape (:data:`IMAGENET`);
    ``--second-job`` runs everything beside a CPU-bound competing process (a numpy matrix-product
    loop on one thread), as on a shared machine.
@@ -47,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.decomposition import NMF, MiniBatchDictionaryLearning
+from threadpoolctl import threadpool_limits
 
 from ..device import resolve_device, torch_threads
 from ..modes.planted import atom_recovery, planted_problem
@@ -130,7 +133,7 @@ def fit_sklearn(x: np.ndarray, n_atoms: int, seed: int) -> tuple[MiniBatchDictio
         random_state=seed,
         callback=lambda state: trace.record(state["dictionary"]),
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore")  # coordinate-descent convergence chatter
         trace.start = time.perf_counter()
         reference.fit(x)
@@ -219,8 +222,9 @@ def second_job(active: bool = True) -> Iterator[subprocess.Popen | None]:
 def _fit_nmf(x: np.ndarray, atoms: np.ndarray, seed: int) -> dict:
     """Scores and time of scikit-learn's NMF with the true number of atoms, on ``x`` clipped at 0."""
     start = time.perf_counter()
-    nmf = NMF(n_components=len(atoms), max_iter=500, random_state=seed)  # NNDSVDa when not overcomplete
-    codes = nmf.fit_transform(np.clip(x, 0.0, None))
+    with threadpool_limits(limits=1):
+        nmf = NMF(n_components=len(atoms), max_iter=500, random_state=seed)  # NNDSVDa when not overcomplete
+        codes = nmf.fit_transform(np.clip(x, 0.0, None))
     return {**_scores(x, atoms, nmf.components_, codes), "fit_s": time.perf_counter() - start}
 
 
@@ -248,6 +252,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--imagenet", action="store_true", help="add the problem at an ImageNet layer's shape (2048 x 50,000)"
     )
+    parser.add_argument("--no-nmf", action="store_true", help="leave scikit-learn's NMF out of the race")
     parser.add_argument(
         "--second-job", action="store_true", help="run beside a CPU-bound competing process, as on a shared machine"
     )
@@ -277,7 +282,7 @@ def _run(args: argparse.Namespace, record: Record, problems: dict[str, dict], de
     """The recovery race and the throughput fit, printed and recorded."""
     if args.second_job:
         print("beside a second job: a CPU-bound numpy process runs for the whole benchmark")
-    results = _print_family(problems, args.sae_seeds, device, params)
+    results = _print_family(problems, args.sae_seeds, device, params, args.no_nmf)
     _record_family(record, results, args.sae_seeds, args.second_job)
     if not args.no_throughput:
         n_samples, n_features = (5000, 64) if args.quick else (50_000, 256)
@@ -326,9 +331,12 @@ def _equal_recovery(fit: dict, sklearn: dict) -> bool:
     return fit["recovery"] >= sklearn["recovery"] - 0.01
 
 
-def _print_family(problems: dict[str, dict], sae_seeds: int, device: str, params: dict) -> dict[str, dict]:
+def _print_family(
+    problems: dict[str, dict], sae_seeds: int, device: str, params: dict, no_nmf: bool = False
+) -> dict[str, dict]:
     """Run the recovery race on the problems, print its table and return each problem's results
-    (no NMF on the ImageNet-shape problem: 500 iterations of it take longer than all the rest)."""
+    (no NMF with ``no_nmf`` nor on the ImageNet-shape problem: 500 iterations of it there take
+    longer than all the rest)."""
     results = {}
     print(
         "\nrecovery race (recovery = mean matched cosine with the true atoms; 'to sk' = seconds to reach "
@@ -340,7 +348,7 @@ def _print_family(problems: dict[str, dict], sae_seeds: int, device: str, params
         f" {'ratio':>5} {'whole':>5} | bar"
     )
     for name, problem in problems.items():
-        r = results[name] = run_problem(problem, sae_seeds, device, params, nmf=name not in IMAGENET)
+        r = results[name] = run_problem(problem, sae_seeds, device, params, nmf=not no_nmf and name not in IMAGENET)
         sk, nmf = r["sklearn"], r["nmf"] or {"recovery": np.nan, "r2": np.nan, "fit_s": np.nan}
         for fit in r["sae"]:
             ratio = fit["to_goal_s"] / sk["to_goal_s"]
