@@ -182,7 +182,7 @@ class SAE(TransformerMixin, BaseEstimator):
         batch_size: int = BATCH_SIZE,
         epochs: int = 200,
         early_stopping: bool = True,
-        tol: float = 5e-3,
+        tol: float = 1e-3,
         n_iter_no_change: int = 5,
         resample_dead: bool = True,
         variable: str = "contribution",
