@@ -21,7 +21,8 @@
    to reach it (ratio < 1: the SAE is faster), and the whole fit's time against scikit-learn's
    whole fit ("whole"). The SAE runs as a user calls it, on its own thread setting; scikit-learn
    on one BLAS thread, as the race always ran it (on its own setting it slowed 10x beside other
-   jobs in one run here, which would flatter the SAE); recoveries are scored from snapshots after the fit, outside the clock.
+   jobs in one run here, which would flatter the SAE); recoveries are scored from snapshots after
+   the fit, outside the clock.
    ``--no-nmf`` leaves NMF out (it takes minutes on the 48-feature problems beside other jobs).
    ``--imagenet`` adds the problem at an ImageNet layer's shape (:data:`IMAGENET`);
    ``--second-job`` runs everything beside a CPU-bound competing process (a numpy matrix-product
