@@ -26,10 +26,14 @@ from ._network import ACTIVE_CODES, REFERENCE_SAMPLES, ThresholdedSAE
 from .sae_io import FITTED_SCALARS, SavedSAE, read_sae, write_sae
 
 _L1_TARGETS = ("dictionary", "codes", "contributions")
-SMALL_WORK = 1 << 20
-"""Below this many multiply-adds per batch, a CPU fit runs on one torch thread: on matrices
-this small, splitting work between threads costs more than it saves (an SAE on 24 features
-steps about 1.2x faster on one thread than on two)."""
+SMALL_WORK = 1 << 30
+"""Below this many multiply-adds per batch (a 2048-feature layer with 1024 modes has 0.8G at the
+default batch size), a CPU fit runs on one torch thread. A step is dozens of small operations, and threads
+wait for each other at the end of every one: on a quiet machine a second thread gains little
+on such matrices (an SAE on 24 features steps about 1.2x faster on one thread than on two), and
+with another job on the cores a thread waiting for a descheduled partner makes the fit many
+times slower (a 48-feature fit stepped 50-100x slower on two threads than on one on 2 loaded
+cores)."""
 LR_WIDTH = 0.075
 """``lr=None`` means ``min(LR_MAX, LR_WIDTH / sqrt(n_features))``: Adam moves every weight by
 about ``lr`` per step, so a pre-activation summed over ``n_features`` inputs moves by about
@@ -154,8 +158,8 @@ class SAE(TransformerMixin, BaseEstimator):
     the data), and its encoder row is aimed so that it fires on the 10% of samples most like
     that sample (see ``ThresholdedSAE.initialize``). ``fit`` ends with the network as it was at
     the start of the epoch with the lowest loss, unless the last epoch was that epoch: a late
-    resampling or an unlucky step cannot spoil the result. On small inputs (under ~1M
-    multiply-adds per batch) a CPU fit runs on one torch thread.
+    resampling or an unlucky step cannot spoil the result. Under ~1G multiply-adds per batch
+    (:data:`SMALL_WORK`) a CPU fit runs on one torch thread.
 
     Dead modes are handled, not only reported: after an epoch in which a mode stayed below
     threshold on every sample, its atom is pointed at the residual of a sample drawn with
@@ -180,7 +184,7 @@ class SAE(TransformerMixin, BaseEstimator):
         epochs: int = 200,
         early_stopping: bool = True,
         tol: float = 1e-3,
-        n_iter_no_change: int = 10,
+        n_iter_no_change: int = 5,
         resample_dead: bool = True,
         variable: str = "contribution",
         seed: int = 0,

@@ -75,18 +75,24 @@ def test_bad_records_and_pages_get_one_clear_error(recorded, tmp_path, capsys):
 
 
 def test_the_sae_records_planted_problems_get_one_row_each():
-    def fit(recovery, l0, to_goal_s):
-        return {"recovery": recovery, "l0": l0, "to_goal_s": to_goal_s}
+    def fit(recovery, l0, to_goal_s, fit_s=5.0):
+        return {"recovery": recovery, "l0": l0, "to_goal_s": to_goal_s, "fit_s": fit_s}
 
     problem = {
-        "sae": [fit(0.99, 3.0, 0.2), fit(0.97, 4.0, 0.6)],
-        "sklearn": {"recovery": 0.9, "l0": 3.5, "to_goal_s": 2.0},
+        "sae": [fit(0.99, 3.0, 0.2), fit(0.97, 4.0, 0.6, fit_s=3.0)],
+        "sklearn": {"recovery": 0.9, "l0": 3.5, "to_goal_s": 2.0, "fit_s": 4.0},
         "nmf": {"recovery": 0.5},
     }
     record = {"bench": "sae", "figures": {"problems": {"12/24 k3 s.01": problem}}}
     text = results.sae_problems(record)
     assert "(2 SAE seed(s) each;" in text
-    assert text.endswith("| 12/24 k3 s.01 | 0.9800 (0.9700-0.9900) | 3.5 | 0.9000 | 3.5 | 0.5000 | 0.10-0.30 |")
+    assert text.endswith(
+        "| 12/24 k3 s.01 | 0.9800 (0.9700-0.9900) | 3.5 | 0.9000 | 3.5 | 0.5000 | 0.10-0.30 | 0.75-1.25 |"
+    )
+    # without NMF (the ImageNet-shape problem) and beside a second job
+    loaded = {"bench": "sae", "figures": {"problems": {"big": problem | {"nmf": None}}, "second_job": True}}
+    assert "each, beside a second job;" in results.sae_problems(loaded)
+    assert "| 3.5 | — | 0.10-0.30 |" in results.sae_problems(loaded)
     run = {"rows": [], "date": "d", "load_average_before": 1.0, "load_average_after": 2.0, "cpus": 2}
     run |= {"command": "python -m retinacodec.bench sae", "seconds": 1.0}
     assert text in results.bench_section([record | run])

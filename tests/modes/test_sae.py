@@ -8,6 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import r2_score
 
 from retinacodec import RetinaCodecError, __version__
+from retinacodec.modes._inputs import as_feature_matrix
 from retinacodec.modes.sae import SAE
 
 
@@ -279,6 +280,10 @@ def test_small_fit_runs_on_one_thread_and_restores_the_setting(binary_data, fast
     sae.fit(binary_data)
     assert seen and set(seen) == {1}  # 32 x 10 x 40 multiply-adds per batch: tiny
     assert torch.get_num_threads() == 2
+    # a step of many small operations: one thread up to ~1G multiply-adds per batch, torch's setting beyond
+    assert SAE(device="cpu")._threads(as_feature_matrix(np.zeros((2, 48)))) == 1
+    assert SAE(n_modes=1024, device="cpu")._threads(as_feature_matrix(np.zeros((2, 2048)))) == 1
+    assert SAE(device="cpu")._threads(as_feature_matrix(np.zeros((2, 2048)))) is None  # 6144 modes: 2G
 
 
 @pytest.mark.slow
