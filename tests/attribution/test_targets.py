@@ -95,4 +95,6 @@ def test_empty_target_list_and_non_targets_are_rejected():
     with pytest.raises(RetinaCodecError, match="empty"):
         as_targets([])
     with pytest.raises(RetinaCodecError, match="expected a Target"):
-        as_target(3)
+        as_target(3.0)
+    with pytest.raises(RetinaCodecError, match="expected a Target"):
+        as_target(True)
