@@ -77,7 +77,7 @@ def _cell_rows(rows: torch.Tensor, time: int | str) -> torch.Tensor:
         return rows.mean(dim=1)
     if time == "sum":
         return rows.sum(dim=1)
-    return rows[:, -1 if time == "last" else time]
+    return rows[:, -1 if time == "last" else int(time)]
 
 
 def _gather(classes: torch.Tensor) -> Reducer:
@@ -180,8 +180,9 @@ class ClassPerInput(Target):
     """
 
     def __init__(self, classes: Sequence[int] | torch.Tensor | np.ndarray):
+        given = classes.detach().cpu() if isinstance(classes, torch.Tensor) else classes
         try:
-            values = torch.as_tensor(classes.detach().cpu() if isinstance(classes, torch.Tensor) else np.asarray(classes))
+            values = torch.as_tensor(given if isinstance(given, torch.Tensor) else np.asarray(given))
         except (TypeError, ValueError, RuntimeError):
             raise RetinaCodecError(
                 f"per-input classes are {type(classes).__name__} of non-numbers; expected integer class indices (N,)"

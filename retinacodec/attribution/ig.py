@@ -256,7 +256,7 @@ def _layer_names(adapted: AdaptedModel, layer: str | nn.Module | Sequence[str | 
     if layer is None:
         raise RetinaCodecError("no layer given; expected a layer name, or a list of layer names")
     single = isinstance(layer, (str, nn.Module)) or not isinstance(layer, Sequence)
-    given = [layer] if single else list(cast(Sequence, layer))
+    given: list[str | nn.Module] = [cast(str | nn.Module, layer)] if single else list(cast(Sequence, layer))
     if not given:
         raise RetinaCodecError(f"layer is {layer!r}; expected a layer name or a non-empty list of layer names")
     resolved = [adapted.resolve(one) for one in given]

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..errors import RetinaCodecError
-from .outputs import OutputSelector, layer_tensor, select_output, with_layer_tensor
+from .outputs import OutputSelector, check_selector, layer_tensor, select_output, with_layer_tensor
 
 Step = str | Callable[[torch.Tensor], torch.Tensor]
 """One step of a chain: the name of a child module, or a function applied between children."""
@@ -210,7 +210,7 @@ class AdaptedModel:
         if forward is not None and not callable(forward):
             raise RetinaCodecError(f"forward is a {type(forward).__name__}; expected a function of the input")
         self.module = module
-        self._output = output
+        self._output = check_selector(output)
         self._forward = forward
         self._forward_kwargs: dict[str, Any] = {}
         self._modules = {name: m for name, m in module.named_modules() if name}

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import torch
 
@@ -27,11 +27,11 @@ def _shape(tensor: torch.Tensor) -> str:
     return f"({', '.join(['N', *map(str, tensor.shape[1:])])})"
 
 
-def _first_tensor(values: list) -> int | None:
+def _first_tensor(values: Sequence) -> int | None:
     return next((i for i, v in enumerate(values) if isinstance(v, torch.Tensor)), None)
 
 
-def _default(output: object, model: str) -> torch.Tensor:
+def _default(output: Any, model: str) -> torch.Tensor:
     """The tensor itself, ``.logits``, or the first tensor of a tuple, list or mapping (with a warning)."""
     if isinstance(output, torch.Tensor):
         return output
@@ -39,25 +39,42 @@ def _default(output: object, model: str) -> torch.Tensor:
     if isinstance(logits, torch.Tensor):
         chosen, how = logits, "its .logits"
     else:
-        values = list(output.values()) if isinstance(output, Mapping) else output
-        position = _first_tensor(values) if isinstance(values, (tuple, list)) else None
+        keys = list(output) if isinstance(output, Mapping) else None
+        values = list(output) if isinstance(output, (tuple, list)) else [output[k] for k in keys or []]
+        position = _first_tensor(values)
         if position is None:
             raise RetinaCodecError(
-                f"{model} returns a {_kind(output)}; expected a tensor, a tuple holding one, or an object with "
-                "a .logits tensor (or say which tensor to explain: adapt(model, output=NAME, INDEX or FUNCTION))"
+                f"{model} returns an output of type {_kind(output)}; expected a tensor, a tuple holding one, or an "
+                "object with a .logits tensor (or say which tensor to explain: adapt(model, output=NAME, INDEX or "
+                "FUNCTION))"
             )
         chosen = values[position]
-        where = f"key {list(output)[position]!r}" if isinstance(output, Mapping) else f"element {position}"
-        how = f"its first tensor ({where})"
+        how = f"its first tensor ({f'key {keys[position]!r}' if keys is not None else f'element {position}'})"
     warnings.warn(
-        f"{model} returns a {_kind(output)}; explaining {how}, shape {_shape(chosen)} (choose another with "
-        "adapt(model, output=...))",
+        f"{model} returns an output of type {_kind(output)}; explaining {how}, shape {_shape(chosen)} (choose "
+        "another with adapt(model, output=...))",
         stacklevel=4,
     )
     return chosen
 
 
-def select_output(output: object, selector: OutputSelector | None, model: str) -> torch.Tensor:
+def check_selector(selector: object) -> OutputSelector | None:
+    """``selector`` if it is None or an :data:`OutputSelector`.
+
+    Raises
+    ------
+    RetinaCodecError
+        For anything else.
+    """
+    if selector is None or callable(selector) or (isinstance(selector, (str, int)) and not isinstance(selector, bool)):
+        return cast(OutputSelector | None, selector)
+    raise RetinaCodecError(
+        f"output is a {type(selector).__name__}; expected an attribute or key name, an index into a tuple, a "
+        "function of the output, or None"
+    )
+
+
+def select_output(output: Any, selector: OutputSelector | None, model: str) -> torch.Tensor:
     """The tensor of a model's output that targets read.
 
     Parameters
@@ -82,6 +99,7 @@ def select_output(output: object, selector: OutputSelector | None, model: str) -
     """
     if selector is None:
         return _default(output, model)
+    chosen: object
     if callable(selector):
         chosen = selector(output)
     elif isinstance(selector, str):
