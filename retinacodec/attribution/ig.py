@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import overload
+from collections.abc import Sequence
+from typing import cast, overload
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,17 @@ from ..device import evaluating, resolve_device
 from ..errors import RetinaCodecError
 from ..io.cf import DIMENSIONLESS, RATE_UNITS, TIME
 from ..models.adapter import AdaptedModel, Capture, adapt
-from ..targets import Cell, CellType, ClassLogit, Target, TopLogit, as_targets
+from ..targets import (
+    Cell,
+    CellType,
+    ClassLogit,
+    ClassPerInput,
+    Target,
+    TargetLike,
+    TopLogit,
+    as_targets,
+    forward_kwargs,
+)
 from .activation import CELL_LONG_NAME, CellActivation, check_activation
 from .conductance import conductance_maps
 from .gradients import full_output, take_rows
@@ -61,8 +71,8 @@ def _sample_index(inputs: Inputs, targets: Sequence[Target]) -> pd.MultiIndex:
 def contributions(
     model: nn.Module | AdaptedModel,
     x: xr.DataArray | torch.Tensor | np.ndarray,
-    layer: str,
-    target: Target | str | Callable | Sequence | None = None,
+    layer: str | nn.Module,
+    target: TargetLike | Sequence | None = None,
     *,
     baseline: str | torch.Tensor | np.ndarray = "zero",
     n_steps: int = 20,
@@ -78,7 +88,7 @@ def contributions(
     model: nn.Module | AdaptedModel,
     x: xr.DataArray | torch.Tensor | np.ndarray,
     layer: list[str] | tuple[str, ...],
-    target: Target | str | Callable | Sequence | None = None,
+    target: TargetLike | Sequence | None = None,
     *,
     baseline: str | torch.Tensor | np.ndarray = "zero",
     n_steps: int = 20,
@@ -93,8 +103,8 @@ def contributions(
 def contributions(
     model: nn.Module | AdaptedModel,
     x: xr.DataArray | torch.Tensor | np.ndarray,
-    layer: Sequence[str] | None = None,
-    target: Target | str | Callable | Sequence | None = None,
+    layer: str | nn.Module | Sequence[str | nn.Module] | None = None,
+    target: TargetLike | Sequence | None = None,
     *,
     baseline: str | torch.Tensor | np.ndarray = "zero",
     n_steps: int = 20,
@@ -108,8 +118,8 @@ def contributions(
 def contributions(
     model: nn.Module | AdaptedModel,
     x: xr.DataArray | torch.Tensor | np.ndarray,
-    layer: str | Sequence[str] | None = None,
-    target: Target | str | Callable | Sequence | None = None,
+    layer: str | nn.Module | Sequence[str | nn.Module] | None = None,
+    target: TargetLike | Sequence | None = None,
     *,
     baseline: str | torch.Tensor | np.ndarray = "zero",
     n_steps: int = 20,
@@ -129,16 +139,21 @@ def contributions(
         A stimulus DataArray (time, y, x) in contrast for a retina model (one input per time
         point: the window of ``model.history`` frames ending there), or a batch of inputs (N, ...),
         e.g. images (N, C, H, W).
-    layer : str or sequence of str
-        (Required.) Layer name or alias (see :func:`retinacodec.models.adapt`), or several of them
-        in one pass. On the input path one interpolation of the inputs serves every layer: each
-        quadrature node is one forward pass recording all the layers and one backward pass (per
-        target) reaching all of them. On the layer path the forward pass to the layers is shared
-        and each layer's downstream part runs on its own path. Each layer's result equals its own
-        single-layer call to float rounding.
-    target : Target, str, callable, or a list of them
-        (Required.) What to explain, e.g. ``TopLogit()``, ``"class:3"``, ``Cell(0)``, ``CellType("ON")`` or a
-        function output -> (N,). A list gives one sample per (input, target) pair.
+    layer : str, torch.nn.Module, or a sequence of them
+        (Required.) Layer name or alias (see :func:`retinacodec.models.adapt`), or the submodule
+        itself (``model.layer3``), or several of them in one pass. On the input path one
+        interpolation of the inputs serves every layer: each quadrature node is one forward pass
+        recording all the layers and one backward pass (per target) reaching all of them. On the
+        layer path the forward pass to the layers is shared and each layer's downstream part runs
+        on its own path. Each layer's result equals its own single-layer call to float rounding.
+    target : Target, str, int, callable, a list of them, or class indices one per input
+        (Required.) What to explain, e.g. ``TopLogit()``, ``"class:3"`` or ``3`` (class 3 for every
+        input), ``Cell(0)``, ``CellType("ON")`` or a function output -> (N,). A list of targets
+        gives one sample per (input, target) pair: ``["class:3", "class:5"]`` is both classes on
+        every input. As in Captum, a tensor or list of N ints is one class per input (input n
+        explains class ``target[n]``, :class:`~retinacodec.targets.ClassPerInput`). Cell targets
+        of a session (``Cell(0, session="s1")``) pass it to the model's forward pass; all targets
+        must share one session.
     baseline : {"zero", "mean"} or array
         Starting point in input space: all-zero input; the mean input (for a stimulus, the
         mean-luminance, zero-contrast stimulus; for images the per-pixel mean over ``x``); or an
@@ -207,6 +222,8 @@ def contributions(
     adapted = adapt(model)
     names = _layer_names(adapted, layer)
     targets = as_targets(target)
+    if kwargs := forward_kwargs(targets):
+        adapted = adapted.with_forward_kwargs(kwargs)
     split = options.split
     per_cell = check_activation(options.activation, targets) == "cell"
     module = adapted.module
@@ -247,19 +264,26 @@ def contributions(
         given: _dataset(results[name], index, split, module, {**attrs, "layer": str(given), "layer_module": name}, unit)
         for given, name in names.items()
     }
-    return datasets[layer] if isinstance(layer, str) else datasets  # any other single value was refused
+    if isinstance(targets[0], ClassPerInput) and len(targets) == 1:
+        classes = ("sample", targets[0].classes.numpy(), {"long_name": "class each input explains"})
+        datasets = {given: ds.assign_coords(target_class=classes) for given, ds in datasets.items()}
+    single = isinstance(layer, (str, nn.Module))  # any other single value was refused
+    return datasets[next(iter(datasets))] if single else datasets
 
 
-def _layer_names(adapted: AdaptedModel, layer: str | Sequence[str] | None) -> dict[str, str]:
-    """Given layer name -> dotted module name, for one layer or a sequence of them."""
+def _layer_names(adapted: AdaptedModel, layer: str | nn.Module | Sequence[str | nn.Module] | None) -> dict[str, str]:
+    """Given layer name -> dotted module name, for one layer or a sequence of them; a layer given
+    as a module is keyed by its dotted name."""
     if layer is None:
         raise RetinaCodecError("no layer given; expected a layer name, or a list of layer names")
-    given = [layer] if isinstance(layer, str) or not isinstance(layer, Sequence) else list(layer)
+    single = isinstance(layer, (str, nn.Module)) or not isinstance(layer, Sequence)
+    given: list[str | nn.Module] = [cast(str | nn.Module, layer)] if single else list(cast(Sequence, layer))
     if not given:
         raise RetinaCodecError(f"layer is {layer!r}; expected a layer name or a non-empty list of layer names")
-    names = {name: adapted.resolve(name) for name in given}
-    if len(set(names.values())) != len(given):
-        raise RetinaCodecError(f"layers {given} name some module twice; expected distinct layers")
+    resolved = [adapted.resolve(one) for one in given]
+    names = {one if isinstance(one, str) else name: name for one, name in zip(given, resolved)}
+    if len(set(resolved)) != len(given):
+        raise RetinaCodecError(f"layers {sorted(resolved)} name some module twice; expected distinct layers")
     return names
 
 
@@ -343,7 +367,8 @@ def _run(
                 chunk_values = values[chunk_index].to(baseline.dtype)
                 actual = adapted.capture_layers(chunk_values, layers)
                 base = shared if shared is not None else adapted.capture_layers(chunk_baseline, layers)
-            reducers = [t.bind(adapted.module, full_output(actual[layers[0]])) for t in targets]
+            output = full_output(actual[layers[0]])
+            reducers = [t.for_inputs(chunk_index, n_inputs).bind(adapted.module, output) for t in targets]
             maps, starts = _elementwise(
                 adapted, layers, reducers, (chunk_values, chunk_baseline), actual, base, path, rule, batch_size, bar
             )

@@ -12,12 +12,19 @@ module whose forward is not known (a residual block, say) the downstream part re
 enclosing module, from its recorded input, with the layer's output replaced, then the chain after
 it; at worst (a model with an unknown forward) the whole network is rerun from the input with the
 layer replaced, and the upstream part is recomputed at every step.
+
+The model may return a tensor, a tuple, or a ``ModelOutput``-like object: ``adapt(model, output=...)``
+says which tensor targets read (by default the tensor itself, its ``.logits``, or the first tensor
+of a tuple); ``adapt(model, forward=function)`` runs a forward function of the module instead of
+the module itself. A layer that outputs a tuple (an attention layer) stands for its first tensor.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -28,6 +35,7 @@ import torch
 from torch import nn
 
 from ..errors import RetinaCodecError
+from .outputs import OutputSelector, check_selector, layer_tensor, select_output, with_layer_tensor
 
 Step = str | Callable[[torch.Tensor], torch.Tensor]
 """One step of a chain: the name of a child module, or a function applied between children."""
@@ -112,12 +120,20 @@ class Downstream:
     Call it as ``downstream(activation, context)``: ``activation`` replaces the layer's output,
     ``context`` (from :attr:`Capture.context`, rows matching ``activation``) holds the recorded
     input of the enclosing module that must be rerun, or None when :attr:`needs_context` is False.
+    ``output``, if given, picks the tensor that targets read from what the last step returns.
     """
 
-    def __init__(self, layer: nn.Module, entry: nn.Module | None, tail: list[Callable]):
+    def __init__(
+        self,
+        layer: nn.Module,
+        entry: Callable | None,
+        tail: list[Callable],
+        output: Callable[[Any], torch.Tensor] | None = None,
+    ):
         self._layer = layer
         self._entry = entry
         self._tail = tail
+        self._output = output
 
     @property
     def needs_context(self) -> bool:
@@ -143,7 +159,7 @@ class Downstream:
                 hidden = self._entry(*args, **kwargs)
         for step in self._tail:
             hidden = step(hidden)
-        return hidden
+        return hidden if self._output is None else self._output(hidden)
 
 
 @contextmanager
@@ -152,7 +168,7 @@ def _replaced_output(layer: nn.Module, replacement: torch.Tensor) -> Iterator[No
 
     def hook(module, inputs, output):
         calls.append(1)
-        return replacement
+        return with_layer_tensor(output, layer_tensor(output)[0], replacement)
 
     handle = layer.register_forward_hook(hook)
     try:
@@ -240,11 +256,22 @@ class AdaptedModel:
     """
 
     def __init__(
-        self, module: nn.Module, aliases: Mapping[str, str] | None = None, channel_axes: Mapping[str, int] | None = None
+        self,
+        module: nn.Module,
+        aliases: Mapping[str, str] | None = None,
+        channel_axes: Mapping[str, int] | None = None,
+        output: OutputSelector | None = None,
+        forward: Callable | None = None,
     ):
         if not isinstance(module, nn.Module):
-            raise RetinaCodecError(f"cannot adapt a {type(module).__name__}; expected a torch.nn.Module")
+            way = " (pass a forward function with its module: adapt(module, forward=function))" * callable(module)
+            raise RetinaCodecError(f"cannot adapt a {type(module).__name__}; expected a torch.nn.Module{way}")
+        if forward is not None and not callable(forward):
+            raise RetinaCodecError(f"forward is a {type(forward).__name__}; expected a function of the input")
         self.module = module
+        self._output = check_selector(output)
+        self._forward = forward
+        self._forward_kwargs: dict[str, Any] = {}
         self._modules = {name: m for name, m in module.named_modules() if name}
         self._aliases = dict(aliases or {})
         for alias, target in self._aliases.items():
@@ -260,14 +287,41 @@ class AdaptedModel:
         """Names that :meth:`resolve` accepts: the aliases, then every submodule's dotted name."""
         return [*self._aliases, *self._modules]
 
-    def resolve(self, layer: str) -> str:
-        """The dotted module name of ``layer`` (an alias or a dotted name).
+    def with_forward_kwargs(self, kwargs: Mapping[str, Any]) -> AdaptedModel:
+        """A copy that passes ``kwargs`` to every forward pass of the whole network, such as
+        ``{"data_key": "session_1"}`` for a model with one readout per recording session."""
+        adapted = copy.copy(self)
+        adapted._forward_kwargs = dict(kwargs)
+        return adapted
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The model output that targets read (see ``adapt(output=)``), shape (N, ...), for inputs ``x``."""
+        return self._select(self._call(x, **self._forward_kwargs))
+
+    def _call(self, *args: Any, **kwargs: Any) -> Any:
+        """The whole network's forward pass, its output as the module (or forward function) returns it."""
+        return (self._forward or self.module)(*args, **kwargs)
+
+    def _select(self, output: Any) -> torch.Tensor:
+        return select_output(output, self._output, type(self.module).__name__)
+
+    def resolve(self, layer: str | nn.Module) -> str:
+        """The dotted module name of ``layer`` (an alias, a dotted name, or the submodule itself).
 
         Raises
         ------
         RetinaCodecError
             If there is no such layer; the message lists the valid names, or the closest ones.
         """
+        if isinstance(layer, nn.Module):
+            found = next((name for name, module in self._modules.items() if module is layer), None)
+            if found is None:
+                whole = " is the model itself" if layer is self.module else " is not a submodule of it"
+                raise RetinaCodecError(
+                    f"layer is a {type(layer).__name__} module that{whole}; expected a submodule of "
+                    f"{type(self.module).__name__} or its dotted name (see AdaptedModel.layers)"
+                )
+            return found
         if isinstance(layer, str):
             if layer in self._aliases:
                 return self._aliases[layer]
@@ -310,7 +364,7 @@ class AdaptedModel:
         parts = name.split(".")
         parent, tails, whole_chain = self.module, [], False
         for part in parts:
-            steps = _chain(parent)
+            steps = None if parent is self.module and self._forward is not None else _chain(parent)
             if steps is None or part not in steps:
                 break
             position = steps.index(part)
@@ -325,7 +379,7 @@ class AdaptedModel:
         """The network from ``layer``'s output to the model output (see :class:`Downstream`)."""
         name = self.resolve(layer)
         entry, tail = self._plan(name)
-        return Downstream(self._modules[name], entry, tail)
+        return Downstream(self._modules[name], self._call if entry is self.module else entry, tail, self._select)
 
     def capture(self, x: torch.Tensor, layer: str, *, stop: bool = False) -> Capture:
         """Run the model on ``x`` and record the layer's output (and the downstream context).
@@ -395,13 +449,16 @@ class AdaptedModel:
         output = None
         try:
             with torch.no_grad() if switch["pending"] else nullcontext():
-                output = self.module(x)
+                output = self._select(self._call(x, **self._forward_kwargs))
         except _Stop:
             pass
         finally:
             for handle in handles:
                 handle.remove()
-        return {layer: self._checked_capture(layer, recorded[name], output, x, stop) for layer, name in names.items()}
+        return {
+            layer: self._checked_capture(layer if isinstance(layer, str) else name, recorded[name], output, x, stop)
+            for layer, name in names.items()
+        }
 
     def intervention_point(self, x: torch.Tensor, layer: str) -> InterventionPoint:
         """What the layer's output is, measured on a batch: its last operation, sign, zeros and means.
@@ -469,16 +526,18 @@ class AdaptedModel:
     def _recorder(recorded: dict[str, dict], name: str, stop: bool, switch: dict) -> Callable:
         def record_output(mod, inputs, output):
             recorded[name]["calls"] += 1
-            if switch["pending"] and isinstance(output, torch.Tensor):  # the graph starts here
+            position, tensor = layer_tensor(output)  # a tuple (attention) stands for its first tensor
+            if switch["pending"] and tensor is not None:  # the graph starts here
                 switch["pending"] = False
                 torch.set_grad_enabled(True)  # the caller's no_grad block restores the mode on exit
-                output = output.detach().requires_grad_()
-            recorded[name].setdefault("activation", output)
+                tensor = tensor.detach().requires_grad_()
+            recorded[name].setdefault("activation", output if tensor is None else tensor)
+            recorded[name].setdefault("position", position)
             if stop and all("activation" in r for r in recorded.values()):
                 raise _Stop
             # the rest of the pass gets a copy: it may change it in place (a residual sum) and must
             # not change the recorded output, which stays in the graph leading to the model output
-            return output.clone() if isinstance(output, torch.Tensor) else None
+            return None if tensor is None else with_layer_tensor(output, position, tensor.clone())
 
         return record_output
 
@@ -495,9 +554,19 @@ class AdaptedModel:
             raise RetinaCodecError(f"layer {layer!r} did not run in the forward pass; expected a layer on the path")
         activation = recorded["activation"]
         if not isinstance(activation, torch.Tensor):
-            raise RetinaCodecError(f"layer {layer!r} outputs a {type(activation).__name__}; expected a tensor")
+            raise RetinaCodecError(
+                f"layer {layer!r} outputs a {type(activation).__name__}; expected a tensor, or a tuple holding one "
+                "(name a submodule that outputs a tensor)"
+            )
+        if recorded["position"] is not None:
+            warnings.warn(
+                f"layer {layer!r} outputs a tuple; explaining its first tensor (element {recorded['position']}), "
+                f"shape (N, {', '.join(map(str, activation.shape[1:]))}); name a submodule to explain another",
+                stacklevel=4,
+            )
         entry, _ = self._plan(self.resolve(layer))
-        context: Context | None = ((x,), {}) if entry is self.module else recorded.get("context")
+        whole: Context = ((x,), dict(self._forward_kwargs))
+        context: Context | None = whole if entry is self.module else recorded.get("context")
         return Capture(activation, output, context)
 
 
@@ -535,6 +604,9 @@ def adapt(
     module: nn.Module | AdaptedModel,
     layers: Mapping[str, str] | None = None,
     channel_axes: Mapping[str, int] | None = None,
+    *,
+    output: OutputSelector | None = None,
+    forward: Callable | None = None,
 ) -> AdaptedModel:
     """Wrap a network so that its hidden layers can be named, read and replaced.
 
@@ -544,10 +616,18 @@ def adapt(
         Any network (an AdaptedModel is returned as is when no new option is given).
     layers : mapping of str to str, optional
         Friendly aliases, ``{"alias": "dotted.module.name"}``. Dotted module names always work
-        (``"layer3"``, ``"layer3.2"``, ``"encoder.layers.encoder_layer_5"``); the retina CNN's
-        stages are its modules ``bipolar``, ``amacrine`` and ``ganglion``.
+        (``"layer3"``, ``"layer3.2"``, ``"encoder.layers.encoder_layer_5"``), and so do the
+        submodules themselves (``model.layer3``); the retina CNN's stages are its modules
+        ``bipolar``, ``amacrine`` and ``ganglion``.
     channel_axes : mapping of str to int, optional
         Channel axis per layer where the rule of :meth:`AdaptedModel.channel_axis` is wrong.
+    output : str, int or callable, optional
+        Which tensor of the model's output targets read: an attribute or key (``"logits"``), an
+        index into a tuple, or a function of the output. By default a tensor output as it is, else
+        its ``.logits``, else the first tensor of a tuple, list or mapping (with a warning).
+    forward : callable, optional
+        A function of the input that calls ``module`` (``lambda x: module(x).logits``), run
+        instead of ``module`` itself; the layers are still ``module``'s submodules.
 
     Returns
     -------
@@ -556,7 +636,7 @@ def adapt(
     Raises
     ------
     RetinaCodecError
-        If ``module`` is not a module or an alias points to no module.
+        If ``module`` is not a module, ``forward`` is not callable, or an alias points to no module.
 
     Examples
     --------
@@ -564,9 +644,11 @@ def adapt(
     >>> model = adapt(torchvision.models.resnet18(weights=None), layers={"block8": "layer4.1"})
     >>> model.resolve("block8")
     'layer4.1'
+    >>> model.resolve(model.module.layer3)
+    'layer3'
     """
     if isinstance(module, AdaptedModel):
-        if layers is None and channel_axes is None:
+        if layers is None and channel_axes is None and output is None and forward is None:
             return module
         module = module.module
-    return AdaptedModel(module, layers, channel_axes)
+    return AdaptedModel(module, layers, channel_axes, output, forward)

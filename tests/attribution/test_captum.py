@@ -112,3 +112,30 @@ def test_input_path_agrees_with_captum_conductance_extrapolated_to_many_steps(im
     assert relative_error(ours.contribution.values, fine) > relative_error(ours.contribution.values, 2 * fine - coarse)
     relative_completeness = np.abs(ours.completeness_error) / np.abs(ours.target_value - ours.baseline_value)
     assert float(relative_completeness.max()) < 1e-4
+
+
+@pytest.mark.slow
+def test_captum_style_targets_equal_captum_layer_integrated_gradients(images):
+    """Targets as Captum users write them: a tensor or list of one class per input (here run in
+    chunks of one input), an int for every input, and the layer given as a module."""
+    model = resnet18()
+    classes = torch.tensor([3, 7])
+    ours = {
+        "tensor": contributions(model, images, model.layer3, classes, n_steps=16, options=QUIET),
+        "list": contributions(model, images, "layer3", [3, 7], n_steps=16, batch_size=16, options=QUIET),
+        "int": contributions(model, images, model.layer3, 5, n_steps=16, options=QUIET),
+    }
+    explain = LayerIntegratedGradients(model, model.layer3)
+    captum = {
+        target: explain.attribute(
+            images, baselines=torch.zeros_like(images), target=target, n_steps=16, method="gausslegendre"
+        ).sum((2, 3))
+        for target in (classes, 5)
+    }
+    assert relative_error(ours["tensor"].contribution.values, captum[classes]) < 1e-4
+    assert np.allclose(ours["list"].contribution, ours["tensor"].contribution, rtol=1e-5, atol=1e-7)
+    assert relative_error(ours["int"].contribution.values, captum[5]) < 1e-4
+    assert ours["tensor"].target_class.values.tolist() == [3, 7] and ours["tensor"].attrs["layer"] == "layer3"
+    with torch.no_grad():
+        logits = model(images)
+    assert np.allclose(ours["tensor"].target_value, [logits[0, 3], logits[1, 7]], rtol=1e-5)

@@ -150,8 +150,97 @@ def test_channel_axis_rules_and_override():
 
 
 def test_non_modules_are_refused():
-    with pytest.raises(RetinaCodecError, match="expected a torch.nn.Module"):
+    with pytest.raises(RetinaCodecError, match=r"expected a torch.nn.Module \(pass a forward function with its module"):
         adapt(lambda x: x)
+    with pytest.raises(RetinaCodecError, match="expected a torch.nn.Module$"):
+        adapt(3)
+    with pytest.raises(RetinaCodecError, match="forward is a int"):
+        adapt(nn.Linear(2, 2), forward=3)
+    with pytest.raises(RetinaCodecError, match="output is a float"):
+        adapt(nn.Linear(2, 2), output=0.5)
+
+
+def test_a_layer_given_as_a_module_resolves_to_its_name(zoo):
+    model = adapt(zoo["resnet50"])
+    assert model.resolve(zoo["resnet50"].layer3[2]) == "layer3.2"
+    stranger = zoo["efficientnet_b0"].features[4]
+    with pytest.raises(RetinaCodecError) as refused:
+        model.resolve(stranger)
+    message = str(refused.value)
+    assert message.startswith("layer is a Sequential module that is not a submodule of it; expected a submodule")
+    assert len(message) < 200 and "Conv2d(" not in message  # never the module's repr
+    with pytest.raises(RetinaCodecError, match="is the model itself"):
+        model.resolve(zoo["resnet50"])
+
+
+class Tupled(nn.Module):
+    """Returns (aux, logits), like a model with an auxiliary head; ``mix`` outputs (tensor, None),
+    like an attention layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(3, 4)
+        self.mix = Mix()
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor, scale: float = 1.0) -> tuple:
+        hidden, _ = self.mix(self.first(x))
+        return hidden.sum(1), self.head(torch.tanh(hidden)) * scale
+
+
+class Mix(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        return self.linear(x) + x, None
+
+
+TUPLED = Tupled().eval()
+SELECTIONS = [{"output": 1}, {"output": lambda out: out[1]}, {"forward": lambda x: TUPLED(x)[1]}]
+
+
+@pytest.mark.parametrize("options", SELECTIONS)
+def test_output_selectors_and_forward_functions_reach_capture_and_downstream(options, recwarn):
+    model = adapt(TUPLED, **options)
+    x = torch.randn(3, 3, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        expected = TUPLED(x)[1]
+        capture = model.capture(x, "first")
+        assert torch.equal(capture.output, expected) and torch.equal(model(x), expected)
+        downstream = model.downstream("first")
+        assert downstream.needs_context  # an unknown forward: the whole network reruns
+        assert torch.allclose(downstream(capture.activation, capture.context), expected)
+    assert len(recwarn) == 0
+
+
+def test_a_tuple_output_defaults_to_its_first_tensor_with_a_warning():
+    said = r"Tupled returns an output of type tuple \(Tensor, Tensor\); explaining its first tensor \(element 0\)"
+    with pytest.warns(UserWarning, match=said):
+        capture = adapt(TUPLED).capture(torch.randn(2, 3), "first")
+    assert capture.output.shape == (2,)
+
+
+def test_a_layer_that_outputs_a_tuple_stands_for_its_first_tensor():
+    model = adapt(TUPLED, output=1)
+    x = torch.randn(3, 3, generator=torch.Generator().manual_seed(7))
+    said = r"layer 'mix' outputs a tuple; explaining its first tensor \(element 0\), shape \(N, 4\)"
+    with pytest.warns(UserWarning, match=said):
+        capture = model.capture(x, "mix")
+    replaced = torch.zeros_like(capture.activation)
+    with torch.no_grad():
+        assert torch.allclose(model.downstream("mix")(replaced, capture.context), TUPLED.head(replaced))
+
+
+def test_forward_kwargs_reach_every_forward_pass():
+    model = adapt(TUPLED, output=1).with_forward_kwargs({"scale": 3.0})
+    x = torch.randn(2, 3, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        capture = model.capture(x, "first")
+        assert torch.allclose(capture.output, 3 * TUPLED(x)[1]) and torch.allclose(model(x), capture.output)
+        doubled = model.downstream("first")(2 * capture.activation, capture.context)
+        assert torch.allclose(doubled, 3 * TUPLED.head(torch.tanh(TUPLED.mix(2 * capture.activation)[0])))
 
 
 def test_captured_activation_stays_in_the_graph_of_the_output(zoo):
