@@ -8,10 +8,13 @@ hooks, for any module.
 Where a module's forward is a known chain of its children (``nn.Sequential``, torchvision's ResNet,
 EfficientNet and VisionTransformer with its Encoder, and the retina CNN), the downstream part runs
 only the children after the layer, so each step costs only the downstream computation. Inside a
-module whose forward is not known (a residual block, say) the downstream part reruns that
-enclosing module, from its recorded input, with the layer's output replaced, then the chain after
-it; at worst (a model with an unknown forward) the whole network is rerun from the input with the
-layer replaced, and the upstream part is recomputed at every step.
+module whose forward is not known (a residual block, a timm or custom model) the downstream part
+runs that enclosing module's ``torch.fx`` graph from the layer on
+(:mod:`~retinacodec.models.graph_split`), with the values it needs from before the layer (a skip
+connection, the module's inputs) recorded by the capture, then the chain after it. Where tracing
+fails (a warning says so) it reruns the enclosing module, from its recorded input, with the layer's
+output replaced; at worst (an untraceable model) the whole network is rerun from the input at every
+step.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import difflib
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import RetinaCodecError
+from .graph_split import GraphSplit, split_at, trace_state
 
 Step = str | Callable[[torch.Tensor], torch.Tensor]
 """One step of a chain: the name of a child module, or a function applied between children."""
@@ -89,12 +93,20 @@ class Capture:
     output : torch.Tensor or None
         The model's output, or None when the pass stopped at the layer.
     context : Context or None
-        The arguments of the module the downstream part reruns (None when it needs none).
+        The arguments of the module the downstream part reruns, or the values its traced graph takes
+        from before the layer (computed on first read); None when it needs none.
     """
 
     activation: torch.Tensor
     output: torch.Tensor | None
-    context: Context | None
+    _context: Context | None
+    _prepare: Callable[[Context], Context | None] | None = field(default=None, repr=False)
+
+    @property
+    def context(self) -> Context | None:
+        if self._prepare is not None and self._context is not None:
+            self._context, self._prepare = self._prepare(self._context), None
+        return self._context
 
 
 class Downstream:
@@ -102,36 +114,45 @@ class Downstream:
 
     Call it as ``downstream(activation, context)``: ``activation`` replaces the layer's output,
     ``context`` (from :attr:`Capture.context`, rows matching ``activation``) holds the recorded
-    input of the enclosing module that must be rerun, or None when :attr:`needs_context` is False.
+    input of the enclosing module that must be rerun, or the values its traced graph takes from
+    before the layer, or None when :attr:`needs_context` is False.
     """
 
-    def __init__(self, layer: nn.Module, entry: nn.Module | None, tail: list[Callable]):
+    def __init__(
+        self, layer: nn.Module, entry: nn.Module | None, tail: list[Callable], split: GraphSplit | None = None
+    ):
         self._layer = layer
         self._entry = entry
         self._tail = tail
+        self._split = split
 
     @property
     def needs_context(self) -> bool:
-        """False when the layer is a cut of a known chain: only the modules after it run."""
-        return self._entry is not None
+        """False when only the modules after the layer run, without values from before it: the layer
+        is a cut of a known chain, or of a traced graph that no skip connection crosses."""
+        return self._entry is not None and (self._split is None or self._split.needs_context)
 
     @property
     def steps(self) -> list[Callable]:
-        """The modules (and functions) run after the layer, in order; after the rerun enclosing
+        """The modules (and functions) run after the layer, in order, the traced enclosing module's
+        graph after the layer first where no value crosses the layer; after the rerun enclosing
         module when :attr:`needs_context` is True."""
-        return list(self._tail)
+        return list(self._tail) if self.needs_context or self._split is None else [self._split, *self._tail]
 
     def __call__(self, activation: torch.Tensor, context: Context | None = None) -> torch.Tensor:
         hidden = activation.clone()  # modules after the layer may work in place (ReLU(inplace=True))
         if self._entry is not None:
-            if context is None:
+            if context is None and self.needs_context:
                 raise RetinaCodecError(
                     "this downstream part reruns its enclosing module and needs its recorded input; "
                     "expected the context of the capture (Capture.context), got None"
                 )
-            args, kwargs = context
-            with _replaced_output(self._layer, hidden):
-                hidden = self._entry(*args, **kwargs)
+            if self._split is not None:
+                hidden = self._split(hidden, context)
+            else:
+                args, kwargs = context
+                with _replaced_output(self._layer, hidden):
+                    hidden = self._entry(*args, **kwargs)
         for step in self._tail:
             hidden = step(hidden)
         return hidden
@@ -195,6 +216,7 @@ class AdaptedModel:
                     f"{type(module).__name__}; expected a dotted module name"
                 )
         self._channel_axes = {self.resolve(k): v for k, v in (channel_axes or {}).items()}
+        self._splits: dict[tuple[str, tuple], GraphSplit | None] = {}
 
     @property
     def layers(self) -> list[str]:
@@ -266,7 +288,17 @@ class AdaptedModel:
         """The network from ``layer``'s output to the model output (see :class:`Downstream`)."""
         name = self.resolve(layer)
         entry, tail = self._plan(name)
-        return Downstream(self._modules[name], entry, tail)
+        return Downstream(self._modules[name], entry, tail, self._split(name, entry))
+
+    def _split(self, name: str, entry: nn.Module | None) -> GraphSplit | None:
+        """The traced graph of ``entry`` divided at layer ``name`` (None: no entry, or not traceable),
+        traced again only when training flags or hooks change."""
+        if entry is None:
+            return None
+        key = (name, trace_state(entry))
+        if key not in self._splits:
+            self._splits[key] = split_at(entry, self._modules[name], name)
+        return self._splits[key]
 
     def capture(self, x: torch.Tensor, layer: str, *, stop: bool = False) -> Capture:
         """Run the model on ``x`` and record the layer's output (and the downstream context).
@@ -375,9 +407,13 @@ class AdaptedModel:
         activation = recorded["activation"]
         if not isinstance(activation, torch.Tensor):
             raise RetinaCodecError(f"layer {layer!r} outputs a {type(activation).__name__}; expected a tensor")
-        entry, _ = self._plan(self.resolve(layer))
+        name = self.resolve(layer)
+        entry, _ = self._plan(name)
         context: Context | None = ((x,), {}) if entry is self.module else recorded.get("context")
-        return Capture(activation, output, context)
+        split = self._split(name, entry)
+        if split is None or not split.needs_context:
+            return Capture(activation, output, context if split is None else None)
+        return Capture(activation, output, context, split.context)
 
 
 def _context_recorder(recorded: dict) -> Callable:
