@@ -297,7 +297,7 @@ class AdaptedModel:
             return None
         key = (name, trace_state(entry))
         if key not in self._splits:
-            self._splits[key] = split_at(entry, self._modules[name], name)
+            self._splits[key] = split_at(entry, self._modules[name], name, 1 if entry is self.module else None)
         return self._splits[key]
 
     def capture(self, x: torch.Tensor, layer: str, *, stop: bool = False) -> Capture:

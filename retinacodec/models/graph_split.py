@@ -79,7 +79,7 @@ class GraphSplit:
         return self._downstream(activation, *values)
 
 
-def split_at(module: nn.Module, layer: nn.Module, name: str) -> GraphSplit | None:
+def split_at(module: nn.Module, layer: nn.Module, name: str, n_args: int | None = None) -> GraphSplit | None:
     """Trace ``module`` and divide its graph at ``layer``'s output.
 
     Parameters
@@ -90,6 +90,9 @@ def split_at(module: nn.Module, layer: nn.Module, name: str) -> GraphSplit | Non
         A submodule of ``module``, called exactly once by its forward.
     name : str
         The layer's name, for the message.
+    n_args : int, optional
+        How many positional arguments ``module`` is always called with (the other parameters keep
+        their defaults, which the graph after the layer then takes as constants); None: unknown.
 
     Returns
     -------
@@ -103,7 +106,7 @@ def split_at(module: nn.Module, layer: nn.Module, name: str) -> GraphSplit | Non
     try:
         graph = _tracer(layer).trace(module)
         nodes = [n for n in graph.nodes if n.op == "call_module" and module.get_submodule(n.target) is layer]
-        return _divided(module, graph, nodes[0]) if len(nodes) == 1 else None
+        return _divided(module, graph, nodes[0], n_args) if len(nodes) == 1 else None
     except Exception as error:  # tracing runs the module's own Python code: any error means "not traceable"
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         warnings.warn(
@@ -151,9 +154,11 @@ def _tracer(layer: nn.Module) -> _LayerTracer:
     return _LayerTracer(layer, leaves, functions)
 
 
-def _divided(module: nn.Module, graph: fx.Graph, cut: fx.Node) -> GraphSplit:
+def _divided(module: nn.Module, graph: fx.Graph, cut: fx.Node, n_args: int | None) -> GraphSplit:
     """The split of ``graph`` (traced from ``module``) at the node ``cut``."""
     order = {node: i for i, node in enumerate(graph.nodes)}
+    placeholders = [node for node in graph.nodes if node.op == "placeholder"]
+    defaults = {node: node.args[0] for node in placeholders[n_args or len(placeholders) :] if node.args}
     after = _dependents(graph, cut)
     recomputed = _recomputable(graph, after)
     kept, crossing = set(), set()
@@ -169,10 +174,10 @@ def _divided(module: nn.Module, graph: fx.Graph, cut: fx.Node) -> GraphSplit:
             else:
                 crossing.add(source)
     downstream_nodes = kept | after | {n for n in graph.nodes if n.op == "output"}
-    inputs = sorted(crossing, key=order.__getitem__)
+    inputs = sorted(crossing - set(defaults), key=order.__getitem__)
     mutated = {n.args[0] for n in downstream_nodes if _in_place(n, module) and n.args}
     downstream = fx.Graph()
-    env = {cut: downstream.placeholder("activation")}
+    env = {cut: downstream.placeholder("activation"), **defaults}
     for i, node in enumerate(inputs):
         value = downstream.placeholder(f"before_{i}")
         env[node] = downstream.call_method("clone", (value,)) if node in mutated else value
