@@ -150,6 +150,7 @@ class Downstream:
             if self._split is not None:
                 hidden = self._split(hidden, context)
             else:
+                assert context is not None  # without a split, the rerun needs its context (refused above)
                 args, kwargs = context
                 with _replaced_output(self._layer, hidden):
                     hidden = self._entry(*args, **kwargs)
