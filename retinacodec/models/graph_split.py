@@ -158,7 +158,8 @@ def _divided(module: nn.Module, graph: fx.Graph, cut: fx.Node, n_args: int | Non
     """The split of ``graph`` (traced from ``module``) at the node ``cut``."""
     order = {node: i for i, node in enumerate(graph.nodes)}
     placeholders = [node for node in graph.nodes if node.op == "placeholder"]
-    defaults = {node: node.args[0] for node in placeholders[n_args or len(placeholders) :] if node.args}
+    passed = len(placeholders) if n_args is None else n_args
+    defaults = {node: node.args[0] for node in placeholders[passed:] if node.args}
     after = _dependents(graph, cut)
     recomputed = _recomputable(graph, after)
     kept, crossing = set(), set()

@@ -164,3 +164,33 @@ def test_split_at_refuses_a_layer_the_graph_does_not_call_once():
     assert split_at(model, nn.Conv2d(4, 4, 1), "elsewhere") is None  # not in the model
     model.register_forward_hook(lambda *args: None)
     assert split_at(model, model.layer, "layer") is None  # a hooked module reruns whole, hook included
+
+
+class Doubling(nn.Module):
+    """Doubles its input in training mode: a Python branch a trace keeps."""
+
+    def forward(self, x):
+        return x * 2 if self.training else x
+
+
+class Trained(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer, self.doubling, self.head = nn.Linear(3, 3), Doubling(), nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.head(self.doubling(self.layer(x) + x))
+
+
+def test_a_change_of_training_mode_traces_again():
+    model = Trained().eval()
+    adapted = adapt(model)
+    x = torch.randn(2, 3, generator=torch.Generator().manual_seed(7))
+    outputs = []
+    with torch.no_grad():
+        for training in (False, True, False):
+            model.train(training)
+            capture = adapted.capture(x, "layer")
+            outputs.append(adapted.downstream("layer")(capture.activation, capture.context))
+            assert torch.allclose(outputs[-1], model(x))
+    assert not torch.allclose(outputs[0], outputs[1])
