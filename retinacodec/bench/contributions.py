@@ -1,7 +1,7 @@
 """Contributions engine against Captum: speed, quadrature convergence and memory per image.
 
 ``python -m retinacodec.bench contributions [--threads 2] [--size 224] [--steps 10] [--repeats 3]
-[--max-steps 32] [--sections speed,convergence,memory,layers]``
+[--max-steps 32] [--sections speed,convergence,memory,layers,timm]``
 
 1. Speed on a random ResNet-50 (weights=None, random batch-norm statistics), 2 images: our layer
    path at ``layer4`` against Captum's LayerIntegratedGradients, and our input path (conductance)
@@ -20,6 +20,11 @@
 4. (``layers``) All 16 block layers of the pretrained EfficientNet-Lite0 in one input-path pass
    against single-layer input-path runs at block1, block8 and block16 (the ratio of wall times),
    and the largest difference between the two results.
+5. (``timm``) A model the adapter does not know: timm's ResNet-50 (random weights and batch-norm
+   statistics), whose layer path runs the ``torch.fx`` graph after ``layer4.0``, against
+   torchvision's ResNet-50 (a known chain) at the same layer, 2 images, same steps, same process,
+   interleaved repeats (best wall time of each); also timm's full rerun at every step (the fallback
+   for an untraceable model), and the largest difference between the split's and the rerun's results.
 """
 
 from __future__ import annotations
@@ -49,15 +54,22 @@ def _resnet50(seed: int = 0, smooth: bool = False):
     model = torchvision.models.resnet50(weights=None)
     generator = torch.Generator().manual_seed(seed + 1)
     for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            assert module.running_mean is not None and module.running_var is not None  # ResNet tracks statistics
-            module.running_mean.normal_(0, 0.3, generator=generator)
-            module.running_var.uniform_(0.5, 2.0, generator=generator)
-            module.weight.data.normal_(1.0, 0.2, generator=generator)
-            module.bias.data.normal_(0.0, 0.3, generator=generator)
+        _randomize_batch_norm(module, generator)
         if smooth and hasattr(module, "relu"):
             module.relu = torch.nn.Softplus()
     return model.eval()
+
+
+def _randomize_batch_norm(module, generator) -> None:
+    """Random running statistics and affine terms for ``module`` if it is a BatchNorm2d."""
+    import torch
+
+    if isinstance(module, torch.nn.BatchNorm2d):
+        assert module.running_mean is not None and module.running_var is not None  # ResNet tracks statistics
+        module.running_mean.normal_(0, 0.3, generator=generator)
+        module.running_var.uniform_(0.5, 2.0, generator=generator)
+        module.weight.data.normal_(1.0, 0.2, generator=generator)
+        module.bias.data.normal_(0.0, 0.3, generator=generator)
 
 
 def _images(size: int, n: int = 2, seed: int = 2):
@@ -410,7 +422,76 @@ def _layers(args, record: Record) -> None:
     )
 
 
-SECTIONS = {"speed": _speed, "convergence": _convergence, "memory": _memory, "layers": _layers}
+def _timm(args, record: Record) -> None:
+    """timm's ResNet-50 through the torch.fx split against torchvision's ResNet-50, same layer."""
+    import contextlib
+    from unittest import mock
+
+    import torch
+
+    from .._optional import require
+    from ..attribution.ig import contributions
+    from ..attribution.options import AttributionOptions
+    from ..models import adapter
+    from ..targets import TopLogit
+
+    timm = require("timm", "test", "the timm benchmark")
+    torch.manual_seed(0)
+    timm_model = timm.create_model("resnet50", pretrained=False)
+    generator = torch.Generator().manual_seed(1)
+    for module in timm_model.modules():
+        _randomize_batch_norm(module, generator)
+    models = {"timm": timm_model.eval(), "torchvision": _resnet50()}
+    images, layer = _images(args.size), "layer4.0"
+
+    def run(name: str, split: bool = True) -> np.ndarray:
+        # without the split, the adapter falls back as for an untraceable model: the whole model reruns per step
+        with contextlib.nullcontext() if split else mock.patch.object(adapter, "split_at", lambda *args: None):
+            ds = contributions(
+                models[name], images, layer, TopLogit(), n_steps=args.steps, options=AttributionOptions(progress=False)
+            )
+        return ds.contribution.values
+
+    jobs = {
+        "timm": lambda: run("timm"),
+        "torchvision": lambda: run("torchvision"),
+        "timm rerun": lambda: run("timm", split=False),
+    }
+    split, rerun = run("timm"), run("timm", split=False)  # warm-up, and the results to compare
+    run("torchvision")
+    gap = float(np.abs(split - rerun).max() / np.abs(rerun).max())
+    best = {name: np.inf for name in jobs}
+    for _ in range(args.repeats):
+        for name, job in jobs.items():
+            start = time.perf_counter()
+            job()
+            best[name] = min(best[name], time.perf_counter() - start)
+    ratio = best["timm"] / best["torchvision"]
+    print(
+        f"\n5. timm: ResNet-50 (random) `{layer}`, {images.shape[0]} images of {args.size} px, {args.steps} steps, "
+        f"{args.threads} threads, best of {args.repeats} (wall s)\n"
+        f"   timm (torch.fx split) {best['timm']:7.2f}   torchvision {best['torchvision']:7.2f}   "
+        f"ratio {ratio:4.2f}x   timm full rerun {best['timm rerun']:7.2f}   "
+        f"split against rerun: largest relative difference {gap:.1e}",
+        flush=True,
+    )
+    record.figures["timm"] = {
+        "timm_s": best["timm"],
+        "torchvision_s": best["torchvision"],
+        "timm_rerun_s": best["timm rerun"],
+        "ratio": ratio,
+        "difference": gap,
+    }
+    record.row(
+        f"layer path at timm ResNet-50 `{layer}` (torch.fx split; full rerun {best['timm rerun']:.2f} s), "
+        f"{images.shape[0]} images of {args.size} px, {args.steps} steps",
+        f"{best['timm']:.2f} s",
+        f"torchvision ResNet-50 {best['torchvision']:.2f} s",
+        f"{ratio:.2f}x its time",
+    )
+
+
+SECTIONS = {"speed": _speed, "convergence": _convergence, "memory": _memory, "layers": _layers, "timm": _timm}
 
 
 def main(argv: list[str]) -> int:

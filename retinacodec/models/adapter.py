@@ -8,10 +8,13 @@ hooks, for any module.
 Where a module's forward is a known chain of its children (``nn.Sequential``, torchvision's ResNet,
 EfficientNet and VisionTransformer with its Encoder, and the retina CNN), the downstream part runs
 only the children after the layer, so each step costs only the downstream computation. Inside a
-module whose forward is not known (a residual block, say) the downstream part reruns that
-enclosing module, from its recorded input, with the layer's output replaced, then the chain after
-it; at worst (a model with an unknown forward) the whole network is rerun from the input with the
-layer replaced, and the upstream part is recomputed at every step.
+module whose forward is not known (a residual block, a timm or custom model) the downstream part
+runs that enclosing module's ``torch.fx`` graph from the layer on
+(:mod:`~retinacodec.models.graph_split`), with the values it needs from before the layer (a skip
+connection, the module's inputs) recorded by the capture, then the chain after it. Where tracing
+fails (a warning says so) it reruns the enclosing module, from its recorded input, with the layer's
+output replaced; at worst (an untraceable model) the whole network is rerun from the input at every
+step.
 
 The model may return a tensor, a tuple, or a ``ModelOutput``-like object: ``adapt(model, output=...)``
 says which tensor targets read (by default the tensor itself, its ``.logits``, or the first tensor
@@ -35,6 +38,7 @@ import torch
 from torch import nn
 
 from ..errors import RetinaCodecError
+from .graph_split import GraphSplit, split_at, trace_state
 from .outputs import OutputSelector, check_selector, layer_tensor, select_output, with_layer_tensor
 
 Step = str | Callable[[torch.Tensor], torch.Tensor]
@@ -106,12 +110,20 @@ class Capture:
     output : torch.Tensor or None
         The model's output, or None when the pass stopped at the layer.
     context : Context or None
-        The arguments of the module the downstream part reruns (None when it needs none).
+        The arguments of the module the downstream part reruns, or the values its traced graph takes
+        from before the layer (computed on first read); None when it needs none.
     """
 
     activation: torch.Tensor
     output: torch.Tensor | None
-    context: Context | None
+    _context: Context | None
+    _prepare: Callable[[Context], Context | None] | None = field(default=None, repr=False)
+
+    @property
+    def context(self) -> Context | None:
+        if self._prepare is not None and self._context is not None:
+            self._context, self._prepare = self._prepare(self._context), None
+        return self._context
 
 
 class Downstream:
@@ -119,8 +131,9 @@ class Downstream:
 
     Call it as ``downstream(activation, context)``: ``activation`` replaces the layer's output,
     ``context`` (from :attr:`Capture.context`, rows matching ``activation``) holds the recorded
-    input of the enclosing module that must be rerun, or None when :attr:`needs_context` is False.
-    ``output``, if given, picks the tensor that targets read from what the last step returns.
+    input of the enclosing module that must be rerun, or the values its traced graph takes from
+    before the layer, or None when :attr:`needs_context` is False. ``output``, if given, picks the
+    tensor that targets read from what the last step returns.
     """
 
     def __init__(
@@ -129,34 +142,42 @@ class Downstream:
         entry: Callable | None,
         tail: list[Callable],
         output: Callable[[Any], torch.Tensor] | None = None,
+        split: GraphSplit | None = None,
     ):
         self._layer = layer
         self._entry = entry
         self._tail = tail
         self._output = output
+        self._split = split
 
     @property
     def needs_context(self) -> bool:
-        """False when the layer is a cut of a known chain: only the modules after it run."""
-        return self._entry is not None
+        """False when only the modules after the layer run, without values from before it: the layer
+        is a cut of a known chain, or of a traced graph that no skip connection crosses."""
+        return self._entry is not None and (self._split is None or self._split.needs_context)
 
     @property
     def steps(self) -> list[Callable]:
-        """The modules (and functions) run after the layer, in order; after the rerun enclosing
+        """The modules (and functions) run after the layer, in order, the traced enclosing module's
+        graph after the layer first where no value crosses the layer; after the rerun enclosing
         module when :attr:`needs_context` is True."""
-        return list(self._tail)
+        return list(self._tail) if self.needs_context or self._split is None else [self._split, *self._tail]
 
     def __call__(self, activation: torch.Tensor, context: Context | None = None) -> torch.Tensor:
         hidden = activation.clone()  # modules after the layer may work in place (ReLU(inplace=True))
         if self._entry is not None:
-            if context is None:
+            if context is None and self.needs_context:
                 raise RetinaCodecError(
                     "this downstream part reruns its enclosing module and needs its recorded input; "
                     "expected the context of the capture (Capture.context), got None"
                 )
-            args, kwargs = context
-            with _replaced_output(self._layer, hidden):
-                hidden = self._entry(*args, **kwargs)
+            if self._split is not None:
+                hidden = self._split(hidden, context)
+            else:
+                assert context is not None  # without a split, the rerun needs its context (refused above)
+                args, kwargs = context
+                with _replaced_output(self._layer, hidden):
+                    hidden = self._entry(*args, **kwargs)
         for step in self._tail:
             hidden = step(hidden)
         return hidden if self._output is None else self._output(hidden)
@@ -281,6 +302,7 @@ class AdaptedModel:
                     f"{type(module).__name__}; expected a dotted module name"
                 )
         self._channel_axes = {self.resolve(k): v for k, v in (channel_axes or {}).items()}
+        self._splits: dict[tuple[str, tuple], GraphSplit | None] = {}
 
     @property
     def layers(self) -> list[str]:
@@ -379,7 +401,19 @@ class AdaptedModel:
         """The network from ``layer``'s output to the model output (see :class:`Downstream`)."""
         name = self.resolve(layer)
         entry, tail = self._plan(name)
-        return Downstream(self._modules[name], self._call if entry is self.module else entry, tail, self._select)
+        call = self._call if entry is self.module else entry
+        return Downstream(self._modules[name], call, tail, self._select, self._split(name, entry))
+
+    def _split(self, name: str, entry: nn.Module | None) -> GraphSplit | None:
+        """The traced graph of ``entry`` divided at layer ``name`` (None: no entry, not traceable, or
+        the whole network run through a forward function or with extra keyword arguments), traced
+        again only when training flags or hooks change."""
+        if entry is None or (entry is self.module and (self._forward is not None or self._forward_kwargs)):
+            return None
+        key = (name, trace_state(entry))
+        if key not in self._splits:
+            self._splits[key] = split_at(entry, self._modules[name], name, 1 if entry is self.module else None)
+        return self._splits[key]
 
     def capture(self, x: torch.Tensor, layer: str, *, stop: bool = False) -> Capture:
         """Run the model on ``x`` and record the layer's output (and the downstream context).
@@ -564,10 +598,14 @@ class AdaptedModel:
                 f"shape (N, {', '.join(map(str, activation.shape[1:]))}); name a submodule to explain another",
                 stacklevel=4,
             )
-        entry, _ = self._plan(self.resolve(layer))
+        name = self.resolve(layer)
+        entry, _ = self._plan(name)
         whole: Context = ((x,), dict(self._forward_kwargs))
         context: Context | None = whole if entry is self.module else recorded.get("context")
-        return Capture(activation, output, context)
+        split = self._split(name, entry)
+        if split is None or not split.needs_context:
+            return Capture(activation, output, context if split is None else None)
+        return Capture(activation, output, context, split.context)
 
 
 def _last_op(layer: nn.Module, calls: list[tuple[nn.Module, Any]], output: Any) -> str:

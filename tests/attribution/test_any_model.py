@@ -67,7 +67,8 @@ def test_hugging_face_output_selector_and_forward_function_agree_with_the_defaul
             adapt(hf_vit, forward=lambda x: hf_vit(x).logits), images, layer, [1, 4], n_steps=8, options=QUIET
         ),
     }
-    assert len(recwarn) == 0  # said which tensor: no warning
+    said = [str(w.message) for w in recwarn if "returns an output of type" in str(w.message)]
+    assert not said  # said which tensor: no warning about the output (torch.fx may warn it cannot split)
     assert np.allclose(given["output"].contribution, given["forward"].contribution, rtol=1e-5, atol=1e-8)
     assert given["output"].target_class.values.tolist() == [1, 4]
 
