@@ -63,6 +63,11 @@ EVIDENCE = ("n_spikes", "peak_z", "polarity", "peak_lag_s", "biphasic_index", "o
 """Per-unit index values kept beside each label."""
 
 
+def filter_frames(frame_rate_hz: float) -> int:
+    """Lags (frames) of the filters estimated per unit: :data:`FILTER_S` at the frame rate, at least 2."""
+    return max(2, int(round(FILTER_S * frame_rate_hz)))
+
+
 def is_full_field(stimulus: xr.DataArray) -> bool:
     """Whether every frame of a (time, y, x) stimulus is uniform (1 x 1 frames, or all pixels equal)."""
     values = stimulus.transpose("time", "y", "x").values
@@ -194,7 +199,7 @@ def functional_types(stimulus: xr.DataArray, spikes: xr.DataArray) -> xr.Dataset
     """
     _check(stimulus, spikes)
     rate = float(stimulus.attrs["frame_rate_hz"])
-    lags = max(2, int(round(FILTER_S * rate)))
+    lags = filter_frames(rate)
     if stimulus.sizes["time"] < 2 * lags:
         raise RetinaCodecError(
             f"the recording has {stimulus.sizes['time']} frames; expected at least {2 * lags} (two filter lengths)"
