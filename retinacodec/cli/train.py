@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> None:
     if Path(args.output).is_file():
         raise RetinaCodecError(f"-o {args.output} is a file; expected a model folder to write")
     if args.nwb is None and (args.cell_types or args.cell_type_column):
-        raise RetinaCodecError("--cell-types and --cell-type-column label a recording's units; expected them with --nwb")
+        raise RetinaCodecError("--cell-types and --cell-type-column label a recording's units; expected --nwb")
     if args.nwb is not None and not 0 < args.history_s < math.inf:
         raise RetinaCodecError(f"--history-s {args.history_s}; expected a positive, finite number of seconds")
     if args.nwb is not None:
