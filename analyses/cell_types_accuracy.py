@@ -170,8 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.redraw:
         started = time.perf_counter()
         retina = VirtualRetina()
-        with tempfile.TemporaryDirectory() as folder:
-            rows = [row for seed in args.seeds for row in _type_seed(seed, retina, Path(folder))]
+        rows = []
+        for seed in args.seeds:  # each seed's rows are kept beside the json, so a rerun skips it
+            part = Path(args.json).with_name(f"cell_types_seed{seed}.json")
+            if not part.is_file():
+                with tempfile.TemporaryDirectory() as folder:
+                    part.write_text(json.dumps(_type_seed(seed, retina, Path(folder))))
+            rows += json.loads(part.read_text())
         record = {
             "seeds": args.seeds,
             "rules_commit": args.rules_commit,
