@@ -89,7 +89,7 @@ def test_labels_need_a_recording_and_the_cli_passes_them(tmp_path, monkeypatch, 
 def test_demo_types_a_full_field_recording_draws_time_courses_and_user_labels_win(tmp_path):
     from retinacodec.bench.rig import record_full_field
 
-    path, _, _ = record_full_field(tmp_path / "full_field.nwb", 2.0, seed=38, n_repeats=2)
+    path, _, _ = record_full_field(tmp_path / "full_field.nwb", 2.5, seed=38, n_repeats=2)
     settings = dataclasses.replace(FAST, analysis_windows=8, hypothesis_frames=120)
     report = run_demo(
         tmp_path / "out", nwb=path, settings=settings, progress=False, cell_types=TypeLabels(labels={0: "mine"})
