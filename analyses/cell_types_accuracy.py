@@ -44,6 +44,7 @@ from retinacodec.io import read_nwb
 from retinacodec.io.atomic import atomic_destination
 from retinacodec.models.cell_types import functional_types
 from retinacodec.models.virtual_retina import VirtualRetina
+from retinacodec.pipelines.retina.report import machine_line
 
 EXPECTED = {"on": "on", "off": "off", "on_off": "on_off", "oms": "off_transient"}
 """True type -> the functional label that counts as correct (fixed before any accuracy was seen)."""
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             "expected": EXPECTED,
             "accuracy": summarise(rows),
             "cells": rows,
-            "machine": str(machine()),
+            "machine": machine_line(machine()),
             "seconds": time.perf_counter() - started,
         }
         with atomic_destination(Path(args.json)) as tmp:
