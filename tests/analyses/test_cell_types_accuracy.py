@@ -33,5 +33,6 @@ def test_oms_counts_as_correct_when_typed_a_fast_off_cell(study):
     assert (oms["correct"], oms["cells"], oms["share"]) == (1, 2, 0.5)
     assert oms["labels"]["off"] == 1 and table[("spatial", 5, "on")]["share"] == 1.0
     assert table[("full-field", 20, "on")]["cells"] == 0
-    record = {"rules_commit": "abc", "seeds": [1], "accuracy": study.summarise(rows), "machine": "m", "seconds": 1.0}
+    record = {"rules_commit": "abc", "seeds": [1], "accuracy": study.summarise(rows), "machine": "m"}
+    record["typing_seconds"] = {"spatial 5 min": 2.0}
     assert "| spatial | 5 | oms | 1/2 | 0.50 [0.09, 0.91] | off 1, off_transient 1 |" in study.page(record)
