@@ -21,6 +21,14 @@ constants below, fixed before any accuracy was measured):
    when the biphasic index (second lobe / first lobe) is at least :data:`MIN_BIPHASIC_INDEX`:
    ``on``, ``off``, ``on_transient``, ``off_transient``.
 
+On a flash protocol (:func:`~retinacodec.models.cell_types.flash.is_flash_protocol`) rules 3-5 read
+the step responses instead (:func:`~retinacodec.models.cell_types.flash.flash_evidence`): ON-OFF when
+the weaker of the light and dark responses is at least :data:`MIN_ON_OFF_INDEX` of the larger and
+:data:`MIN_OPPOSITE_Z` Poisson SDs; no clear polarity when the larger is below :data:`MIN_POLARITY_Z`
+SDs; transient when its transience index (1 - late / early excess) is at least
+:data:`MIN_TRANSIENCE_INDEX`. (Rules for flashes added after the noise rules, before any flash
+recording was typed.)
+
 Each label carries its evidence (the index values) in the Dataset :func:`functional_types`
 returns. The rules expect a white-noise-like stimulus (binary or Gaussian checks or full-field
 flicker), as a typing protocol is; a correlated stimulus (natural movies) inflates the acausal
@@ -30,11 +38,13 @@ null and leaves more units unclassified.
 from __future__ import annotations
 
 import numpy as np
+import torch
 import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ...errors import RetinaCodecError
 from ..ln import receptive_field_centres
+from .flash import flash_evidence, is_flash_protocol
 from .indices import biphasic_index, dominant_lobe, polarity_z, tail_responses
 
 MIN_SPIKES = 300
@@ -43,6 +53,9 @@ MIN_POLARITY_Z = 5.0
 """Smallest dominant STA lobe, in units of the STA's RMS at acausal lags, that gives a polarity."""
 MIN_BIPHASIC_INDEX = 0.5
 """Biphasic index (second lobe / first) from which a unit is called transient."""
+MIN_TRANSIENCE_INDEX = 0.5
+"""Share of a flash response gone in the window after the first (:mod:`.flash`) from which a unit
+is called transient."""
 MIN_ON_OFF_INDEX = 0.3
 """Smallest response to the non-preferred polarity, as a share of that to the preferred one
 (both as the rate's excess over the mean), that makes a unit ON-OFF."""
@@ -54,12 +67,22 @@ RULES = {
     "min_spikes": MIN_SPIKES,
     "min_polarity_z": MIN_POLARITY_Z,
     "min_biphasic_index": MIN_BIPHASIC_INDEX,
+    "min_transience_index": MIN_TRANSIENCE_INDEX,
     "min_on_off_index": MIN_ON_OFF_INDEX,
     "min_opposite_z": MIN_OPPOSITE_Z,
     "filter_s": FILTER_S,
 }
 """The thresholds, as recorded in the result's attrs."""
-EVIDENCE = ("n_spikes", "peak_z", "polarity", "peak_lag_s", "biphasic_index", "on_off_index", "opposite_z")
+EVIDENCE = (
+    "n_spikes",
+    "peak_z",
+    "polarity",
+    "peak_lag_s",
+    "biphasic_index",
+    "transience_index",
+    "on_off_index",
+    "opposite_z",
+)
 """Per-unit index values kept beside each label."""
 
 
@@ -105,12 +128,12 @@ def _unit_signals(movie: np.ndarray, counts: np.ndarray, lags: int) -> tuple[np.
         return signal, np.full((n_cells, 2), np.nan), np.ones(n_cells, bool)
     centres, found = receptive_field_centres([movie], [counts[lags - 1 :].astype(np.float32)], lags)
     yy, xx = np.mgrid[: movie.shape[1], : movie.shape[2]]
-    signals = []
+    kernels = []  # Gaussian weights (1 px) around each centre, unit norm: white noise keeps its variance
     for y, x in centres:
         weights = np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 2.0)
-        weights /= np.sqrt((weights**2).sum())
-        signals.append(np.tensordot(movie, weights.astype(np.float32), axes=([1, 2], [0, 1])))
-    return np.stack(signals, 1), centres, found
+        kernels.append((weights / np.sqrt((weights**2).sum())).reshape(-1).astype(np.float32))
+    pixels = torch.as_tensor(movie.reshape(movie.shape[0], -1))
+    return (pixels @ torch.as_tensor(np.stack(kernels, 1))).numpy(), centres, found
 
 
 def _sta(signal: np.ndarray, counts: np.ndarray, lags: int) -> np.ndarray:
@@ -130,9 +153,10 @@ def _evidence(signal: np.ndarray, counts: np.ndarray, lags: int, rate_hz: float)
     sta = _sta(signal, counts, lags)
     causal, null = sta[lags:], sta[:lags]
     polarity, peak_z = polarity_z(causal, null)
-    history = sliding_window_view(signal, lags)[:, ::-1]  # column j: j frames before the window's last
+    history = np.ascontiguousarray(sliding_window_view(signal, lags)[:, ::-1])  # column j: j frames back
     aligned = counts[lags - 1 :].astype(np.float64)
-    moment = (history.T * aligned) @ history / aligned.sum() - history.T @ history / history.shape[0]
+    windows, weights = torch.as_tensor(history), torch.as_tensor(aligned)  # torch: the caller's thread count
+    moment = ((windows.T * weights) @ windows / weights.sum() - windows.T @ windows / windows.shape[0]).numpy()
     direction = np.linalg.eigh(moment)[1][:, -1]
     tails = tail_responses(history @ direction, aligned)
     return {
@@ -142,6 +166,7 @@ def _evidence(signal: np.ndarray, counts: np.ndarray, lags: int, rate_hz: float)
         "polarity": polarity,
         "peak_lag_s": dominant_lobe(causal)[0] / rate_hz,
         "biphasic_index": biphasic_index(causal),
+        "transience_index": float("nan"),
         "on_off_index": tails.on_off_index,
         "opposite_z": tails.opposite_z,
     }
@@ -161,11 +186,13 @@ def decide(evidence: dict, found: bool = True) -> tuple[str, str]:
     if not evidence["peak_z"] >= MIN_POLARITY_Z:
         return "unclassified", f"no clear polarity (STA peak z {evidence['peak_z']:.1f} < {MIN_POLARITY_Z:g})"
     label = "on" if evidence["polarity"] > 0 else "off"
-    transient = evidence["biphasic_index"] >= MIN_BIPHASIC_INDEX
-    kinetics = "transient" if transient else "sustained"
+    flash = bool(np.isfinite(evidence.get("transience_index", np.nan)))
+    index, threshold = ("transience index", MIN_TRANSIENCE_INDEX) if flash else ("biphasic index", MIN_BIPHASIC_INDEX)
+    value = evidence["transience_index" if flash else "biphasic_index"]
+    transient = value >= threshold
     reason = (
-        f"{label.upper()} STA lobe (z {evidence['peak_z']:.1f}), {kinetics} (biphasic index "
-        f"{evidence['biphasic_index']:.2f} {'>=' if transient else '<'} {MIN_BIPHASIC_INDEX})"
+        f"{label.upper()} {'step response' if flash else 'STA lobe'} (z {evidence['peak_z']:.1f}), "
+        f"{'transient' if transient else 'sustained'} ({index} {value:.2f} {'>=' if transient else '<'} {threshold})"
     )
     return f"{label}_transient" if transient else label, reason
 
@@ -187,9 +214,10 @@ def functional_types(stimulus: xr.DataArray, spikes: xr.DataArray) -> xr.Dataset
         Along ``cell``: ``cell_type`` (on, off, on_transient, off_transient, on_off or
         unclassified), ``reason`` (the rule that decided, with its numbers), the evidence
         ``n_spikes``, ``peak_z`` (dominant STA lobe / acausal RMS), ``polarity`` (+1, -1),
-        ``peak_lag_s`` (s), ``biphasic_index``, ``on_off_index``, ``opposite_z``, ``rf_found``,
-        ``rf_y`` and ``rf_x`` (px, NaN on a full-field stimulus); ``sta`` (cell, lag), lag in s,
-        in stimulus SDs. Attrs: ``stimulus`` ("full-field" or "spatial") and the thresholds.
+        ``peak_lag_s`` (s), ``biphasic_index``, ``transience_index`` (flashes only, else NaN),
+        ``on_off_index``, ``opposite_z``, ``rf_found``, ``rf_y`` and ``rf_x`` (px, NaN on a
+        full-field stimulus); ``sta`` (cell, lag), lag in s, in stimulus SDs (NaN for flashes).
+        Attrs: ``stimulus`` ("flash", "full-field" or "spatial"), ``method`` and the thresholds.
 
     Raises
     ------
@@ -209,8 +237,14 @@ def functional_types(stimulus: xr.DataArray, spikes: xr.DataArray) -> xr.Dataset
     movie = movie[:, :1, :1] if full else movie
     movie = (movie - movie.mean()) / max(float(movie.std()), 1e-12)
     counts = np.asarray(spikes.transpose("time", "cell").values, dtype=np.float64)
+    flash = full and is_flash_protocol(movie[:, 0, 0])
     signals, centres, found = _unit_signals(movie, counts, lags)
-    rows = [_evidence(signals[:, c].astype(np.float64), counts[:, c], lags, rate) for c in range(counts.shape[1])]
+    rows = [
+        {**flash_evidence(movie[:, 0, 0], counts[:, c], rate), "sta": np.full(lags, np.nan)}
+        if flash
+        else _evidence(signals[:, c].astype(np.float64), counts[:, c], lags, rate)
+        for c in range(counts.shape[1])
+    ]
     decided = [decide(row, bool(ok)) for row, ok in zip(rows, found)]
     data = {name: ("cell", np.asarray([row[name] for row in rows])) for name in EVIDENCE}
     return xr.Dataset(
@@ -225,8 +259,8 @@ def functional_types(stimulus: xr.DataArray, spikes: xr.DataArray) -> xr.Dataset
         },
         coords={"cell": spikes["cell"].values, "lag": ("lag", np.arange(lags) / rate, {"units": "s"})},
         attrs={
-            "stimulus": "full-field" if full else "spatial",
-            "method": "STA + spike-triggered second moment",
+            "stimulus": "flash" if flash else "full-field" if full else "spatial",
+            "method": "flash step responses" if flash else "STA + spike-triggered second moment",
             **RULES,
         },
     )

@@ -9,6 +9,7 @@ import xarray as xr
 from retinacodec.errors import RetinaCodecError
 from retinacodec.models.cell_types import functional_types, is_full_field
 from retinacodec.models.cell_types.classify import MIN_SPIKES, decide
+from retinacodec.models.cell_types.flash import is_flash_protocol
 
 RATE_HZ = 100.0
 LAGS = np.arange(50) / RATE_HZ
@@ -23,12 +24,11 @@ SUSTAINED = _gamma(0.03) / _gamma(0.03).max()
 TRANSIENT = _gamma(0.02) / _gamma(0.02).max() - 0.7 * _gamma(0.05) / _gamma(0.05).max()
 
 
-
-
 def _drive(signal: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return np.convolve(signal, kernel)[: signal.size] / np.linalg.norm(kernel)
 
 
+@pytest.mark.slow
 def test_synthetic_cells_are_typed_by_their_filters_and_nonlinearities():
     rng = np.random.default_rng(1)
     signal = rng.normal(size=60_000)
@@ -74,6 +74,7 @@ def test_full_field_is_recognised_on_frames_of_any_size():
     assert not is_full_field(uniform.copy(data=np.random.default_rng(0).normal(size=(3, 4, 4))))
 
 
+@pytest.mark.slow
 def test_spatial_stimulus_finds_the_receptive_field():
     rng = np.random.default_rng(3)
     movie = rng.choice([-1.0, 1.0], size=(30_000, 12, 12)).astype(np.float32)
@@ -97,3 +98,24 @@ def test_bad_inputs_are_refused():
         functional_types(stimulus.assign_attrs(frame_rate_hz=None), spikes)
     with pytest.raises(RetinaCodecError, match="two filter lengths"):
         functional_types(stimulus.isel(time=slice(0, 60)), spikes.isel(time=slice(0, 60)))
+
+
+def test_a_flash_protocol_is_typed_from_its_step_responses():
+    from retinacodec.stimuli import flash
+
+    stimulus = flash(n_frames=30_000, size=1, period_s=2.0, contrast=0.5)
+    light = (stimulus.values[:, 0, 0] > 0).astype(float)
+    steps = np.abs(np.diff(light, prepend=light[0]))
+    onsets = np.convolve(steps * light, np.exp(-np.arange(30) / 8.0))[: light.size]  # transient after light on
+    offsets = np.convolve(steps * (1 - light), np.exp(-np.arange(30) / 8.0))[: light.size]
+    rates = [2 + 30 * light, 2 + 30 * (1 - light), 2 + 60 * onsets, 2 + 60 * (onsets + offsets)]
+    rates.append(np.full(light.size, 5.0))
+    rng = np.random.default_rng(4)
+    spikes = xr.DataArray(np.stack([rng.poisson(r / RATE_HZ) for r in rates], 1), dims=("time", "cell"))
+    typed = functional_types(stimulus, spikes.assign_coords(cell=np.arange(5)))
+    assert typed.attrs["stimulus"] == "flash" and np.isnan(typed["sta"].values).all()
+    assert list(typed["cell_type"].values) == ["on", "off", "on_transient", "on_off", "unclassified"]
+    assert typed["transience_index"].values[2] > 0.5 > typed["transience_index"].values[0]
+    assert "step response" in typed["reason"].values[0] and "no clear polarity" in typed["reason"].values[4]
+    noise = np.random.default_rng(5).choice([-1.0, 1.0], 1000)  # binary flicker: 2 levels, but changes often
+    assert is_flash_protocol(light) and not is_flash_protocol(noise)
