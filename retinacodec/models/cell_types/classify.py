@@ -26,8 +26,7 @@ the step responses instead (:func:`~retinacodec.models.cell_types.flash.flash_ev
 the weaker of the light and dark responses is at least :data:`MIN_ON_OFF_INDEX` of the larger and
 :data:`MIN_OPPOSITE_Z` Poisson SDs; no clear polarity when the larger is below :data:`MIN_POLARITY_Z`
 SDs; transient when its transience index (1 - late / early excess) is at least
-:data:`MIN_TRANSIENCE_INDEX`. (Rules for flashes added after the noise rules, before any flash
-recording was typed.)
+:data:`MIN_TRANSIENCE_INDEX`.
 
 Each label carries its evidence (the index values) in the Dataset :func:`functional_types`
 returns. The rules expect a white-noise-like stimulus (binary or Gaussian checks or full-field
