@@ -52,7 +52,25 @@ LABELS = ("on", "off", "on_transient", "off_transient", "on_off", "unclassified"
 MINUTES = (5, 20)
 SEEDS = (380101, 380102, 380103, 380104)
 Z_95 = 1.959963984540054
-LIMITS: tuple[str, ...] = ()
+LIMITS: tuple[str, ...] = (
+    "- **OMS from OFF.** No noise stimulus shows object-motion sensitivity: that needs differential against "
+    "global motion (the jittered-grating OMS index of the phenomena battery). From noise the OMS cell can at best be "
+    "a fast (transient) OFF cell. Its biphasic index sits at the rule's threshold of 0.5 (median column), while the "
+    "OFF cells' stays near 0.2: the index separates the two types, the threshold fixed beforehand (a second lobe at "
+    "least half the first) cuts through the OMS cells, which are split between `off` and `off_transient`. Moving "
+    "the threshold after seeing this would fit it to these seeds; a new threshold needs new seeds to be checked.",
+    "- **ON-OFF cells have no polarity.** Their rectified ON and OFF inputs cancel in the spike-triggered average "
+    "(median STA z well below 5), so they are never typed ON or OFF. The two-filter test sees them respond to both "
+    "polarities (on-off index 0.4-1.0), but at their rates the excess in the non-preferred tail reaches the "
+    "significance threshold (4 Poisson SDs) in only some cells, more of them at 20 minutes; the rest are "
+    "`unclassified` (no clear polarity), not mistyped.",
+    "- **ON cells under spatial noise need time.** At the receptive-field pixel of 2 px checks their STA is weaker "
+    "than the OFF cells' (median STA z), near the threshold of 5 after 5 minutes: some are unclassified, and their "
+    "biphasic index is noisy enough to call one transient. After 20 minutes all are typed ON.",
+    "- **Full field against spatial.** Full-field flicker types ON and OFF cells at 5 minutes already (one number "
+    "per frame, no receptive field to find); the OMS cells fire less under it (the wide-field amacrine sees the "
+    "global flicker) but enough to be typed.",
+)
 """What the method cannot tell apart, and why (written after reading the results)."""
 
 
@@ -113,6 +131,10 @@ def _median_seconds(rows: list[dict], kind: str, minutes: int) -> float:
     return float(np.median(chosen)) if chosen else float("nan")
 
 
+def _median(rows: list[dict], key: str) -> float:
+    return float(np.median([r[key] for r in rows])) if rows else float("nan")
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     """Per stimulus, length and true type: cells, correct share, Wilson interval, label counts."""
     out = []
@@ -133,6 +155,8 @@ def summarise(rows: list[dict]) -> list[dict]:
                         "share": correct / len(chosen) if chosen else float("nan"),
                         "interval_95": [low, high],
                         "labels": {label: sum(r["label"] == label for r in chosen) for label in LABELS},
+                        "median_peak_z": _median(chosen, "peak_z"),
+                        "median_biphasic_index": _median(chosen, "biphasic_index"),
                     }
                 )
     return out
@@ -151,15 +175,17 @@ def page(record: dict) -> str:
         "share of cells correct with a Wilson 95 % interval. OMS counts as correct when typed `off_transient` "
         "(the fast-OFF cell it is; object-motion sensitivity needs a differential-motion stimulus).",
         "",
-        "| stimulus | minutes | true type | correct | share [95 % interval] | labels given |",
-        "|---|---|---|---|---|---|",
+        "| stimulus | minutes | true type | correct | share [95 % interval] | labels given | median STA z | "
+        "median biphasic index |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in record["accuracy"]:
         given = ", ".join(f"{label} {n}" for label, n in row["labels"].items() if n)
         low, high = row["interval_95"]
         lines.append(
             f"| {row['stimulus']} | {row['minutes']} | {row['true_type']} | {row['correct']}/{row['cells']} | "
-            f"{row['share']:.2f} [{low:.2f}, {high:.2f}] | {given} |"
+            f"{row['share']:.2f} [{low:.2f}, {high:.2f}] | {given} | {row['median_peak_z']:.1f} | "
+            f"{row['median_biphasic_index']:.2f} |"
         )
     lines += ["", "## What the method cannot tell apart", "", *LIMITS, ""]
     timing = ", ".join(f"{key} {value:.0f} s" for key, value in record["typing_seconds"].items())

@@ -23,10 +23,10 @@ def test_wilson_interval_matches_a_hand_computation(study):
 
 
 def test_oms_counts_as_correct_when_typed_a_fast_off_cell(study):
+    cells = [("oms", "off_transient", 9.0, 0.6), ("oms", "off", 7.0, 0.4), ("on", "on", 5.0, 0.2)]
     rows = [
-        {"stimulus": "spatial", "minutes": 5, "true": "oms", "label": "off_transient"},
-        {"stimulus": "spatial", "minutes": 5, "true": "oms", "label": "off"},
-        {"stimulus": "spatial", "minutes": 5, "true": "on", "label": "on"},
+        {"stimulus": "spatial", "minutes": 5, "true": true, "label": label, "peak_z": z, "biphasic_index": index}
+        for true, label, z, index in cells
     ]
     table = {(r["stimulus"], r["minutes"], r["true_type"]): r for r in study.summarise(rows)}
     oms = table[("spatial", 5, "oms")]
@@ -35,4 +35,4 @@ def test_oms_counts_as_correct_when_typed_a_fast_off_cell(study):
     assert table[("full-field", 20, "on")]["cells"] == 0
     record = {"rules_commit": "abc", "seeds": [1], "accuracy": study.summarise(rows), "machine": "m"}
     record["typing_seconds"] = {"spatial 5 min": 2.0}
-    assert "| spatial | 5 | oms | 1/2 | 0.50 [0.09, 0.91] | off 1, off_transient 1 |" in study.page(record)
+    assert "| spatial | 5 | oms | 1/2 | 0.50 [0.09, 0.91] | off 1, off_transient 1 | 8.0 | 0.50 |" in study.page(record)
