@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device of every step: cpu (default), cuda or auto")
     p.add_argument("--workers", type=int, help="compute the contributions on a local Dask cluster of N workers")
     p.add_argument("--scheduler", help="compute the contributions on the Dask cluster at this scheduler address")
+    p.add_argument("--cell-types", metavar="FILE", help="with --nwb: CSV of unit_id,label lines (win over all)")
+    p.add_argument("--cell-type-column", metavar="NAME", help="with --nwb: units column of labels (default cell_type)")
     p.set_defaults(func=run)
 
 
@@ -32,6 +34,7 @@ def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec demo`` with its parsed arguments."""
     import dataclasses
 
+    from ..models.cell_types import TypeLabels
     from ..pipelines.retina.run import run_demo
     from ..pipelines.retina.settings import DemoSettings, Placement
 
@@ -47,4 +50,7 @@ def run(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
         settings=settings,
         placement=Placement(args.device, args.workers, args.scheduler),
+        cell_types=None
+        if args.cell_types is None and args.cell_type_column is None
+        else TypeLabels.from_file(args.cell_types, args.cell_type_column),
     )

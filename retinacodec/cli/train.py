@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_nwb_options(p)
     p.add_argument("--history-s", type=float, default=0.4, help="with --nwb: stimulus history in s (0.4)")
+    p.add_argument("--cell-types", metavar="FILE", help="with --nwb: CSV of unit_id,label lines (win over all)")
+    p.add_argument("--cell-type-column", metavar="NAME", help="with --nwb: units column of labels (default cell_type)")
     p.add_argument("-o", "--output", required=True, help="model folder to write")
     p.add_argument("--restart", action="store_true", help="ignore a previous run's checkpoint")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
@@ -40,9 +42,12 @@ def run(args: argparse.Namespace) -> None:
     selection = nwb_selection(args)
     if Path(args.output).is_file():
         raise RetinaCodecError(f"-o {args.output} is a file; expected a model folder to write")
+    if args.nwb is None and (args.cell_types or args.cell_type_column):
+        raise RetinaCodecError("--cell-types and --cell-type-column label a recording's units; expected --nwb")
     if args.nwb is not None and not 0 < args.history_s < math.inf:
         raise RetinaCodecError(f"--history-s {args.history_s}; expected a positive, finite number of seconds")
     if args.nwb is not None:
+        from ..models.cell_types import TypeLabels
         from ..models.training import train_nwb
 
         result = train_nwb(
@@ -52,6 +57,7 @@ def run(args: argparse.Namespace) -> None:
             history_s=args.history_s,
             resume=not args.restart,
             device=args.device,
+            cell_types=TypeLabels.from_file(args.cell_types, args.cell_type_column),
         )
         from ..plots import save_figure
         from ..plots.model_fit import plot_recording_fit

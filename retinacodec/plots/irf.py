@@ -11,7 +11,7 @@ from ..errors import RetinaCodecError
 from ..receptive_fields.summaries import rank1_summary
 
 
-def _rows(irf: xr.DataArray | xr.Dataset, max_modes: int) -> list[tuple[str, xr.DataArray, float | None]]:
+def irf_rows(irf: xr.DataArray | xr.Dataset, max_modes: int) -> list[tuple[str, xr.DataArray, float | None]]:
     """(label, (time, lag, y, x) IRFs, share or None) per figure row for one cell: the whole IRF,
     the modes carrying it (ranked by share when known, else the strongest), the residual."""
     if isinstance(irf, xr.DataArray):
@@ -77,7 +77,7 @@ def plot_irf(irf: xr.DataArray | xr.Dataset, cell: int | None = None, n_times: i
     if cell not in cells:
         raise RetinaCodecError(f"cell {cell!r} is not in the IRF; expected one of {cells.tolist()}")
     shown = np.unique(np.linspace(0, whole.sizes["time"] - 1, min(n_times, whole.sizes["time"])).round().astype(int))
-    rows = [(label, data.isel(time=shown), share) for label, data, share in _rows(irf.sel(cell=cell), max_modes)]
+    rows = [(label, data.isel(time=shown), share) for label, data, share in irf_rows(irf.sel(cell=cell), max_modes)]
 
     summaries = [rank1_summary(data) for _, data, _ in rows]
     frames, courses, peak_lags = [], [], []

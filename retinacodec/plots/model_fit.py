@@ -164,7 +164,7 @@ def plot_recording_fit(evaluation: xr.Dataset, cells: list[int] | None = None, d
             )
         ax.set_ylabel("rate (Hz)")
         ax.set_title(f"cell {evaluation['cell'].values[cell]}", fontsize=9, loc="left")
-        ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=len(names) + 1)
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, ncol=len(names) + 1)
         if row == len(cells) - 1:
             ax.set_xlabel("time (s)")
     ax = fig.add_subplot(grid[:, 1])
@@ -184,7 +184,7 @@ def plot_recording_fit(evaluation: xr.Dataset, cells: list[int] | None = None, d
         ax.plot([low, 1], [low, 1], color="0.5", lw=0.8)
         ax.set_xlabel("LN r per cell")
         ax.set_ylabel("CNN r per cell")
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12))  # below the data
         ax.set_aspect("equal")
     ax.set_title("held-out fit, each dot a cell", fontsize=9)
     fig.suptitle("model of the recording: held-out part")

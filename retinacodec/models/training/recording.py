@@ -18,6 +18,7 @@ from ..._validation import check_number
 from ...errors import RetinaCodecError
 from ...io.checkpoints import load_checkpoint, save_checkpoint
 from ...io.netcdf import write_netcdf
+from ..cell_types import TypeLabels, type_units
 from ..ln import LNModel
 from ..registry import CHECKPOINT_NAME, model_from_checkpoint
 from ..retina_cnn import RetinaCNN
@@ -362,13 +363,16 @@ def train_nwb(
     resume: bool = True,
     device: str = "cpu",
     progress: bool = True,
+    cell_types: TypeLabels | None = None,
 ) -> RecordingResult:
     """:func:`train_recording` on an NWB recording (:func:`retinacodec.io.read_nwb`).
 
     Repeats come from the file's trials (or ``repeats``) table when it has one, else from
     identical stretches of frames. Unit columns ``y`` and ``x`` (px), where present, seed the
     CNN's readout. ``selection`` (:class:`retinacodec.io.NWBSelection`) chooses the stimulus,
-    epochs and units; ``stimulus``, when given, names the stimulus instead.
+    epochs and units; ``stimulus``, when given, names the stimulus instead. The models' cell types
+    are the units' functional types, unless ``cell_types`` or a ``cell_type`` column give labels
+    (:func:`retinacodec.models.cell_types.type_units`).
     """
     from ...io import NWBSelection
 
@@ -379,6 +383,8 @@ def train_nwb(
     spikes = recording["spikes"]
     if {"cell_y", "cell_x"} <= set(spikes.coords):
         spikes = spikes.rename({"cell_y": "y", "cell_x": "x"})
+    types = type_units(recording["stimulus"], spikes, cell_types)["cell_type"].values.astype(str)
+    spikes = spikes.assign_coords(cell_type=("cell", types))
     starts, frames = None, 0
     if "repeat_start" in recording:
         starts, frames = recording["repeat_start"].values, int(recording["repeat_start"].attrs["repeat_frames"])

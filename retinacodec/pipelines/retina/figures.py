@@ -9,8 +9,18 @@ from ...plots.contributions import plot_contributions
 from ...plots.control import plot_control_curves
 from ...plots.hypotheses import plot_hypotheses
 from ...plots.irf import plot_irf
+from ...plots.irf_courses import plot_irf_courses
 from ...plots.model_fit import plot_model_fit
 from ...plots.modes import plot_dimensions, plot_modes, plot_sparsity, plot_stability
+
+
+def irf_figures(irf) -> dict:
+    """IRF figures that fit the stimulus: on full-field (1 x 1 px) frames, the time courses of every
+    IRF cell by mode and by time (``irf_courses``); on a movie, one map figure per cell (``irf_cell<N>``)."""
+    max_modes = int(irf.sizes.get("rank", 4))
+    if irf.sizes["y"] * irf.sizes["x"] == 1:
+        return {"irf_courses": plot_irf_courses(irf, max_modes=max_modes)}
+    return {f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell), max_modes=max_modes) for cell in irf["cell"].values}
 
 
 def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str) -> dict[str, str]:
@@ -50,10 +60,7 @@ def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str)
         ),
         "sparsity": plot_sparsity(found["sparsity"]),
         "dimensions": plot_dimensions(found["dimensions"]),
-        **{
-            f"irf_cell{int(cell)}": plot_irf(irf, cell=int(cell), max_modes=int(irf.sizes.get("rank", 4)))
-            for cell in irf["cell"].values
-        },
+        **irf_figures(irf),
         **{f"control_{layer}": plot_control_curves(found[f"control_{layer}"]) for layer in layers},
         "hypotheses": plot_hypotheses(found["hypotheses"], found.get("hypotheses_activation")),
     }

@@ -13,6 +13,7 @@ from ...hypotheses.effects import by_type
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...models.training import fit_table
 from ...receptive_fields.summaries import irf_variability
+from .report_types import cell_types_section
 from .summary import (
     KINDS,
     OUTCOMES,
@@ -89,6 +90,7 @@ def report(
     """
     layers = tuple(settings["layers"])
     lines = ["# CODEC demo report", "", source, "", *_headline(found, summary, layers)]
+    lines += cell_types_section(found["cell_types"]) if "cell_types" in found else []
     lines += _fit_section(found, summary, figures)
     lines += _contributions_section(figures, settings, layers)
     lines += _modes_section(found, figures, layers)
@@ -259,6 +261,14 @@ def _comparison_table(found: dict, layers: tuple[str, ...]) -> str:
 def _irf_section(result: xr.Dataset, summary: DemoSummary, figures: dict[str, str]) -> list[str]:
     """The IRFs split by mode: how, each cell's modes, and the figures."""
     lines = ["## Instantaneous receptive fields by mode", "", _irf_text(result, summary), ""]
+    if "irf_courses" in figures:  # a full-field stimulus: time courses, no maps
+        return lines + [
+            _image(
+                figures["irf_courses"],
+                "IRF time courses of each cell (one column per cell type), whole and split by mode, one line per "
+                "analysed time.",
+            )
+        ]
     return lines + [
         _image(path, f"IRF of cell {key.removeprefix('irf_cell')} split by mode (rank-1 frames at the peak lag).")
         for key, path in figures.items()

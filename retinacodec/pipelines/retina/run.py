@@ -2,7 +2,7 @@
 results, figures and a report in one resumable folder.
 
 Steps (each written atomically and listed in ``manifest.json``; a rerun resumes after the last
-finished one): [train (recordings only)], fit, contributions, modes, compare, irf, control,
+finished one): [types, train (recordings only)], fit, contributions, modes, compare, irf, control,
 hypotheses. Figures, ``summary.json`` and ``report.md`` are redrawn from the results every run.
 """
 
@@ -24,6 +24,7 @@ from ...io.atomic import atomic_destination
 from ...io.checkpoints import load_checkpoint
 from ...io.resumable import Workspace, file_digest
 from ...models.adapter import adapt
+from ...models.cell_types import TypeLabels
 from ...models.registry import checkpoint_path, load
 from ...models.retina_cnn import RetinaCNN
 from ...stimuli import natural_jitter
@@ -73,6 +74,7 @@ def run_demo(
     settings: DemoSettings | None = None,
     log: Callable[[str], None] | None = None,
     placement: Placement | None = None,
+    cell_types: TypeLabels | None = None,
 ) -> Path:
     """Run the CODEC pipeline end to end and write results, figures and ``report.md``.
 
@@ -102,6 +104,10 @@ def run_demo(
     placement : Placement, optional
         Torch device, and a Dask cluster for the contributions (default: CPU, one process); the
         results are the same, to float rounding on another device.
+    cell_types : TypeLabels, optional
+        With ``nwb``: a units column and user labels that take precedence over the cells' functional
+        types (:func:`retinacodec.models.cell_types.type_units`; by default a ``cell_type`` column
+        wins where the units table has one).
 
     Returns
     -------
@@ -114,10 +120,12 @@ def run_demo(
         For an unknown or corrupt model, a model without a virtual retina (and no ``nwb``), a
         missing or corrupt NWB file or one without a stimulus or units, an unknown layer, demo
         seeds that the model was trained on, a folder that may not be written, an unknown device
-        or CUDA without it.
+        or CUDA without it, or cell-type labels without ``nwb``.
     """
     settings = settings or DemoSettings()
     placement = placement or Placement()
+    if cell_types is not None and nwb is None:
+        raise RetinaCodecError("cell-type labels apply to a recording; expected them with nwb (--nwb)")
     if not progress and log is None:
         log = lambda line: None  # noqa: E731
     started = time.perf_counter()
@@ -125,7 +133,9 @@ def run_demo(
         if nwb is None:
             return _run_virtual_retina(Path(output_dir), model, overwrite, progress, settings, log, started, placement)
         recording = (Path(nwb), nwb_selection)
-        return _run_recording(Path(output_dir), recording, overwrite, progress, settings, log, started, placement)
+        return _run_recording(
+            Path(output_dir), recording, overwrite, progress, settings, log, started, placement, cell_types
+        )
 
 
 def _fingerprint(settings: DemoSettings, **inputs) -> dict:
@@ -194,12 +204,18 @@ def _run_recording(
     log,
     started: float,
     placement: Placement,
+    labels: TypeLabels | None = None,
 ) -> Path:
     nwb, selection = recording
     stimulus, spikes = steps.load_recording(nwb, selection)
     _check_layers(RetinaCNN(1, history=2, size=8, bipolar_kernel=3, amacrine_kernel=3), settings.layers)
     chosen = {} if selection is None else {"nwb_selection": repr(selection)}
-    workspace = Workspace(folder, _fingerprint(settings, nwb_sha256=file_digest(nwb), **chosen), overwrite, log)
+    labelled = {} if labels is None else {"cell_types": labels.to_dict()}
+    workspace = Workspace(
+        folder, _fingerprint(settings, nwb_sha256=file_digest(nwb), **chosen, **labelled), overwrite, log
+    )
+    types = workspace.run("types", lambda: steps.recording_types(stimulus, spikes, labels))["cell_types"]
+    spikes = spikes.assign_coords(cell_type=("cell", types["cell_type"].values.astype(str)))
     heldout, heldout_spikes = steps.split_recording(stimulus, spikes, settings.nwb_heldout_fraction)
     workspace.run(
         "train",
@@ -216,7 +232,7 @@ def _run_recording(
         "fit", lambda: steps.recording_fit(model, heldout, heldout_spikes, baseline, placement.device)
     )
     analysis = heldout.isel(time=slice(0, settings.analysis_frames))
-    found |= _analyse(workspace, model, analysis, found, settings, progress, placement)
+    found |= {"cell_types": types} | _analyse(workspace, model, analysis, found, settings, progress, placement)
     found |= workspace.run(
         "hypotheses",
         lambda: steps.layer_hypotheses(

@@ -23,6 +23,7 @@ from ...hypotheses import combine, generate, pathway_coverage, test
 from ...hypotheses.ceiling import pathway_ceiling
 from ...hypotheses.match import type_name
 from ...hypotheses.settings import HypothesisSettings
+from ...models.cell_types import TypeLabels, type_units
 from ...models.retina_cnn import RetinaCNN
 from ...models.training import (
     evaluate_on_virtual_retina,
@@ -415,6 +416,12 @@ def load_recording(path: str | Path, selection: NWBSelection | None = None) -> t
     if set(positions) <= set(spikes.coords):
         spikes = spikes.rename(positions)
     return recording["stimulus"], spikes
+
+
+def recording_types(stimulus: xr.DataArray, spikes: xr.DataArray, labels: TypeLabels | None = None) -> dict:
+    """Each unit's cell type with its evidence (:func:`~retinacodec.models.cell_types.type_units`):
+    user labels, then the units table's column, then the functional type from the whole recording."""
+    return {"cell_types": type_units(stimulus, spikes, labels)}
 
 
 def split_recording(stimulus: xr.DataArray, spikes: xr.DataArray, heldout: float) -> tuple[xr.DataArray, xr.DataArray]:

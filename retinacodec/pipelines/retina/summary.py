@@ -233,10 +233,15 @@ class DemoSummary:
     """Their test on the virtual retina; None for a recording (nothing to test against)."""
     machine: dict
     """The machine that wrote the summary (:func:`retinacodec.device.machine`)."""
+    cell_types: dict[str, int] | None = None
+    """Units per cell type of a recording (user, recorded or functional labels); None for the
+    virtual retina, whose types are known."""
 
     def to_dict(self) -> dict:
         """``summary.json``'s contents, keys in its order."""
         data = {"model_r": self.model_r, "model_r_by_type": dict(self.model_r_by_type)}
+        if self.cell_types is not None:
+            data["cell_types"] = dict(self.cell_types)
         for layer, numbers in self.layers.items():
             data |= numbers.head(layer)
         data |= {"irf_explained": self.irf_explained, "irf_shown_share": self.irf_shown_share}
@@ -271,6 +276,7 @@ class DemoSummary:
                 n_hypotheses=data["n_hypotheses"],
                 virtual_retina=VirtualRetinaSummary.from_dict(data) if "recovery_score" in data else None,
                 machine=data["machine"],
+                cell_types=data.get("cell_types"),
             )
         except KeyError as exc:
             raise RetinaCodecError(f"the summary lacks {exc.args[0]!r}; expected summary.json of a demo run") from None
@@ -346,7 +352,14 @@ def summarize(found: dict, layers: tuple[str, ...], machine: dict) -> DemoSummar
         n_hypotheses=int(hypotheses.sizes["hypothesis"]),
         virtual_retina=_virtual_retina(found) if "recovery_score" in hypotheses else None,
         machine=dict(machine),
+        cell_types=_type_counts(found["cell_types"]) if "cell_types" in found else None,
     )
+
+
+def _type_counts(types: xr.Dataset) -> dict[str, int]:
+    """Units per label, in the order the labels first appear."""
+    labels = [str(t) for t in types["cell_type"].values]
+    return {label: labels.count(label) for label in dict.fromkeys(labels)}
 
 
 def _layer(found: dict, layer: str) -> LayerSummary:

@@ -148,9 +148,13 @@ def test_cli_train_nwb_draws_the_fit(full_field_file, tmp_path, monkeypatch, cap
     from retinacodec.models.training import recording as module
 
     monkeypatch.setattr(module, "EPOCH_BUDGET", 1.0)
-    assert main(["train", "--nwb", str(full_field_file[0]), "-o", str(tmp_path / "out")]) == 0
+    (tmp_path / "types.csv").write_text("unit,label\n1,mine\n")
+    args = ["train", "--nwb", str(full_field_file[0]), "-o", str(tmp_path / "out"), "--cell-types"]
+    assert main([*args, str(tmp_path / "types.csv")]) == 0
     assert imread(tmp_path / "out" / "fit.png").ndim == 3
     assert f"wrote {tmp_path / 'out'}" in capsys.readouterr().out
+    types = load(tmp_path / "out" / "cnn").cell_type  # the user's label wins, the others are typed
+    assert types[1] == "mine" and "unknown" not in types
 
 
 def test_full_field_recording_trains_a_temporal_model_scored_on_its_repeats(full_field_file, tmp_path, monkeypatch):

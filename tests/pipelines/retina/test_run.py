@@ -198,6 +198,10 @@ def test_demo_on_an_nwb_recording_trains_a_model_and_predicts_without_testing(tm
     assert "Silencing what channels" in text
     for name in ("model_fit.png", "modes_bipolar.png", "hypotheses.png"):
         assert (tmp_path / "out" / name).is_file()
+    # a spatial recording: its units typed from their own responses, and IRF maps (not time courses)
+    assert "## Cell types" in text and summary.cell_types is not None and sum(summary.cell_types.values()) == 20
+    assert set(read_netcdf(tmp_path / "out" / "cell_types.nc")["source"].values) == {"functional"}
+    assert list((tmp_path / "out").glob("irf_cell*.png")) and not (tmp_path / "out" / "irf_courses.png").exists()
 
 
 def test_missing_corrupt_or_incomplete_recordings_and_unknown_layers_raise_one_clear_error(tmp_path, tiny_model):
