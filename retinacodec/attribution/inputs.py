@@ -68,7 +68,8 @@ def _as_tensor(
 
 def _check_windows(model: nn.Module, values: torch.Tensor) -> None:
     """Refuse inputs that are not windows (N, history, y, x) of a retina model."""
-    history = int(model.history)
+    # nn.Module's __getattr__ stub says Tensor | Module; a retina model's history is an int attribute
+    history = int(model.history)  # type: ignore[arg-type]
     size = getattr(model, "size", None)
     expected = (history, size, size) if isinstance(size, int) else None
     if values.ndim != 4 or values.shape[1] != history or (expected and tuple(values.shape[1:]) != expected):

@@ -94,7 +94,8 @@ class _Trace:
     the clock (a big problem's thousands of steps would not fit in memory)."""
 
     def __init__(self, every: int = 1):
-        self.times, self.dictionaries = [], []
+        self.times: list[float] = []
+        self.dictionaries: list[np.ndarray] = []
         self._overhead = 0.0
         self._every, self._steps = every, 0
         self.start = time.perf_counter()

@@ -40,7 +40,11 @@ def _fill_values(fill: np.ndarray | Sequence[float] | None) -> np.ndarray | None
 
 @contextmanager
 def _zeroed(
-    model: nn.Module | AdaptedModel, layer: str, channels: Channels, keep: bool, fill: np.ndarray | None = None
+    model: nn.Module | AdaptedModel,
+    layer: str,
+    channels: Channels,
+    keep: bool,
+    fill: np.ndarray | Sequence[float] | None = None,
 ) -> Iterator[None]:
     adapted = adapt(model)
     module = adapted.module.get_submodule(adapted.resolve(layer))

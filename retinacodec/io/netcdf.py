@@ -55,7 +55,7 @@ def _gather(ds: xr.Dataset) -> xr.Dataset:
 
 def _ungather(ds: xr.Dataset, path: Path) -> xr.Dataset:
     """Undo :func:`_gather`: a dim coordinate with a ``compress`` attribute becomes a MultiIndex."""
-    gathered = [name for name, var in ds.variables.items() if _GATHERED in var.attrs and var.dims == (name,)]
+    gathered = [str(name) for name, var in ds.variables.items() if _GATHERED in var.attrs and var.dims == (name,)]
     for dim in gathered:
         names = str(ds[dim].attrs[_GATHERED]).split()
         missing = [name for name in names if name not in ds.coords or ds[name].dims != (name,)]
@@ -118,7 +118,8 @@ def _clean_attrs(attrs: dict) -> dict:
     """netCDF attrs hold strings, numbers and arrays; booleans, None, dicts, lists and tuples are
     stored as JSON text (netCDF would turn a one-element list into a scalar), their names listed
     under ``_JSON_ATTRS`` for :func:`_restore_attrs`."""
-    clean, encoded = {}, []
+    clean: dict[str, object] = {}
+    encoded: list[str] = []
     for key, value in attrs.items():
         if value is None or isinstance(value, (bool, np.bool_, dict, list, tuple)):
             clean[key] = json.dumps(value, default=_json_scalar)

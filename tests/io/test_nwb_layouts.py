@@ -18,6 +18,7 @@ from pynwb.image import GrayscaleImage, ImageSeries, IndexSeries, OpticalSeries,
 from retinacodec.errors import RetinaCodecError
 from retinacodec.io import NWBSelection
 from retinacodec.io.nwb import LUMINANCE_WEIGHTS, read_nwb
+from retinacodec.io.nwb.presentations import presentation_movie
 
 from .test_nwb import N_FRAMES, N_X, N_Y, add_units, new_nwbfile, pixel_pattern, save
 
@@ -224,6 +225,13 @@ def test_presentations_table_gaps_are_mean_grey_and_patterns_are_refused(tmp_pat
     np.testing.assert_allclose(stim.values[:, 0, 0], expected, rtol=1e-6)
     with pytest.raises(RetinaCodecError, match="orientation column.*pattern rather than the full field"):
         read_nwb(flicker_file(tmp_path / "grating.nwb", contrast, spatial=True))
+
+
+def test_presentations_table_without_a_parameter_column_is_refused():
+    table = TimeIntervals(name="gratings", description="no frame or full-field column")
+    table.add_row(start_time=0.0, stop_time=0.5)
+    with pytest.raises(RetinaCodecError, match="gratings has no frame or full-field column; expected one of frame"):
+        presentation_movie(table, None, None, "gratings")
 
 
 def test_presentations_table_joined_to_its_template_by_frame(tmp_path):

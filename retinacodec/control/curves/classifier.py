@@ -137,7 +137,7 @@ def _warn_if_zero_is_on(point: InterventionPoint) -> None:
 
 def _channel_means(adapted: AdaptedModel, images: torch.Tensor, layer: str) -> np.ndarray:
     """(channel,) float64 mean of each channel of the layer over ``images`` and positions."""
-    total = 0.0
+    total: float | np.ndarray = 0.0
     for start in range(0, images.shape[0], CAPTURE_SIZE):
         chunk = images[start : start + CAPTURE_SIZE]
         total = total + adapted.intervention_point(chunk, layer).channel_mean * chunk.shape[0]
@@ -290,7 +290,7 @@ def _curves_dataset(
 ) -> xr.Dataset:
     n_channels = point.channel_mean.size
     ranking_coords = {k: v for k, v in rankings.coords.items() if v.dims == ("ranking",)}
-    data = {
+    data: dict[str, tuple] = {
         "correct": (("ranking", "intervention", "fraction", "image"), correct),
         "unperturbed": ("image", unperturbed),
         "n_channels": ("fraction", [n_top(f, n_channels) for f in fractions]),

@@ -35,10 +35,10 @@ def session_span(nwbfile) -> tuple[float, float] | None:
     for table in presentation_tables(nwbfile).values():
         if len(table):
             spans.append((float(table["start_time"][0]), float(table["stop_time"][-1])))
-    spans = [span for span in spans if span is not None]
-    if not spans:
+    timed = [span for span in spans if span is not None]
+    if not timed:
         return None
-    return min(start for start, _ in spans), max(end for _, end in spans)
+    return min(start for start, _ in timed), max(end for _, end in timed)
 
 
 def _series_span(series) -> tuple[float, float] | None:

@@ -4,6 +4,7 @@ table) or by (start, stop) in seconds, and the stimulus frames within them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import numpy as np
 
@@ -28,7 +29,7 @@ def epoch_intervals(nwbfile, epochs: Epoch | Sequence[Epoch], label: str) -> lis
         if isinstance(item, str):
             intervals += _named(nwbfile, item, label)
         elif _is_interval(item):
-            start, stop = float(item[0]), float(item[1])  # type: ignore[index]
+            start, stop = float(item[0]), float(item[1])
             if not (np.isfinite(start) and np.isfinite(stop) and start < stop):
                 raise RetinaCodecError(f"epoch {item!r} is not an interval; expected (start, stop) in s, start < stop")
             intervals.append((start, stop))
@@ -51,7 +52,7 @@ def frames_in(frame_times: np.ndarray, intervals: list[tuple[float, float]], lab
     return np.flatnonzero(inside)
 
 
-def _is_interval(item) -> bool:
+def _is_interval(item: object) -> TypeGuard[Sequence[float]]:
     return (
         isinstance(item, (tuple, list))
         and len(item) == 2

@@ -41,6 +41,11 @@ def presentation_movie(table, nwbfile, folder: Path | None, where: str) -> Movie
     no row covers are blank (mean grey).
     """
     column = _parameter(table)
+    if column is None:
+        raise RetinaCodecError(
+            f"{where} has no frame or full-field column; expected one of "
+            f"{', '.join((*FRAME_COLUMNS, *FULL_FIELD_COLUMNS))}"
+        )
     start = np.asarray(table["start_time"].data[:], dtype=np.float64)
     stop = np.asarray(table["stop_time"].data[:], dtype=np.float64)
     durations = stop - start

@@ -75,7 +75,7 @@ def read_nwb(
     RetinaCodecError
         If the file is missing or not an NWB file, holds no stimulus or no units table, the
         stimulus name is ambiguous or unknown, the stimulus data are not finite frames
-        [frame][x][y] (or [frame][x][y][r, g, b]), external movie files are missing or no video
+        ``[frame][x][y]`` (or ``[frame][x][y][r, g, b]``), external movie files are missing or no video
         reader is installed, an epoch or unit column is unknown or keeps nothing, a unit has NaN
         or infinite spike times, or more than :data:`OUTSIDE_SHARE` of all spikes fall outside
         the stimulus (spike times in ms, say).

@@ -42,8 +42,8 @@ def cell_types_section(types: xr.Dataset) -> list[str]:
         unit = types.isel(cell=index)
         lines.append(
             f"| {int(unit['cell'])} | {unit['cell_type'].item()} | {unit['source'].item()} | "
-            f"{unit['functional_type'].item()} | {int(unit['n_spikes'])} | {_number(unit['peak_z'], '.1f')} | "
-            f"{_number(unit['biphasic_index'], '.2f')} | {_number(unit['on_off_index'], '.2f')} | "
+            f"{unit['functional_type'].item()} | {int(unit['n_spikes'])} | {_number(float(unit['peak_z']), '.1f')} | "
+            f"{_number(float(unit['biphasic_index']), '.2f')} | {_number(float(unit['on_off_index']), '.2f')} | "
             f"{unit['reason'].item()} |"
         )
     return lines + [""]

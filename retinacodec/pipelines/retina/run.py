@@ -215,6 +215,7 @@ def _run_recording(
         folder, _fingerprint(settings, nwb_sha256=file_digest(nwb), **chosen, **labelled), overwrite, log
     )
     types = workspace.run("types", lambda: steps.recording_types(stimulus, spikes, labels))["cell_types"]
+    assert isinstance(types, xr.Dataset)  # type_units returns one, written and read back as a .nc
     spikes = spikes.assign_coords(cell_type=("cell", types["cell_type"].values.astype(str)))
     heldout, heldout_spikes = steps.split_recording(stimulus, spikes, settings.nwb_heldout_fraction)
     workspace.run(

@@ -188,9 +188,11 @@ def layer_control(
     """Control curves of one layer on the held-out images and their summary with bootstrap intervals
     (on the device of ``adapted`` and ``images``); with ``settings.ablation == "mean"`` silenced
     channels take their means over the fit images (:func:`fit_means` of ``fit_activation``)."""
-    if settings.ablation == "mean" and fit_activation is None:
-        raise RetinaCodecError("a mean ablation needs the fit images' activations; expected fit_activation")
-    ablation = "zero" if settings.ablation == "zero" else fit_means(adapted, layer, images, fit_activation)
+    ablation: str | np.ndarray = "zero"
+    if settings.ablation == "mean":
+        if fit_activation is None:
+            raise RetinaCodecError("a mean ablation needs the fit images' activations; expected fit_activation")
+        ablation = fit_means(adapted, layer, images, fit_activation)
     classes = np.unique(labels)
     fits = {v: modes[f"modes_{v}"] for v in VARIABLES}
     order = rankings({v: modes[f"sae_{v}"] for v in VARIABLES}, fits, fit_labels, classes, settings)
