@@ -260,7 +260,8 @@ def from_openretina(
     Returns
     -------
     OpenRetinaModel
-        Input (N, history, height, width) contrast windows, output (N, cells).
+        Input (N, history, height, width) contrast windows, output (N, cells); in the training
+        mode of ``model`` (the analyses run it in eval mode and restore the mode after).
 
     Raises
     ------
@@ -281,6 +282,7 @@ def from_openretina(
         history = reach
     elif isinstance(history, bool) or not isinstance(history, (int, np.integer)) or history < reach:
         raise RetinaCodecError(f"history is {history!r}; expected an integer of at least {reach} (the model's reach)")
+    training = model.training
     return OpenRetinaModel(
         model,
         frame_rate_hz=float(frame_rate_hz),
@@ -292,4 +294,4 @@ def from_openretina(
         cell_type=_cell_types(cell_types, model, key, n_cells),
         cell_position=_positions(cell_positions, n_cells),
         name=name or f"{type(model).__name__}[{key}]",
-    )
+    ).train(training)
