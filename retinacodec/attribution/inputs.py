@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeGuard
+from typing import Any, TypeGuard, cast
 
 import numpy as np
 import torch
@@ -70,7 +70,7 @@ def _check_windows(model: nn.Module, values: torch.Tensor) -> None:
     """Refuse inputs that are not windows (N, history, y, x) of a retina model."""
     from ..models.registry import frame_shape
 
-    history = int(model.history)
+    history = int(cast(Any, model).history)
     expected = (history, *frame_shape(model)) if hasattr(model, "size") else None
     if values.ndim != 4 or values.shape[1] != history or (expected and tuple(values.shape[1:]) != expected):
         shown = f"(N, {', '.join(map(str, expected))})" if expected else f"(N, {history}, y, x)"

@@ -59,6 +59,10 @@ class OpenRetinaModel(nn.Module):
         Name for results' provenance.
     """
 
+    contrast_gain: torch.Tensor
+    stimulus_mean: torch.Tensor
+    stimulus_std: torch.Tensor
+
     def __init__(
         self,
         model: nn.Module,
@@ -172,9 +176,12 @@ def _gain(contrast_gain: float | Sequence[float] | None, model: nn.Module, n_cha
     """(channel,) model input per unit contrast: given, else stim_mean / stim_std of the data info."""
     if contrast_gain is None:
         info = _info(model)
-        mean, std = info.get("stim_mean"), info.get("stim_std")
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (mean, std))
-        contrast_gain = float(mean) / float(std) if numbers and mean > 0 and std > 0 else 1.0  # type: ignore[operator]
+        mean: Any = info.get("stim_mean")
+        std: Any = info.get("stim_std")
+        try:
+            contrast_gain = float(mean) / float(std) if float(mean) > 0 and float(std) > 0 else 1.0
+        except (TypeError, ValueError):  # absent, or not one number
+            contrast_gain = 1.0
     try:
         gain = np.broadcast_to(np.asarray(contrast_gain, dtype=float), (n_channels,))
     except (TypeError, ValueError):

@@ -133,7 +133,7 @@ def load(name_or_path: str | os.PathLike = "default", device: str | torch.device
 def frame_shape(model: nn.Module) -> tuple[int, int]:
     """A retina model's frame (height, width) in px: its ``size``, one int for square frames or a
     (height, width) pair."""
-    size = model.size
+    size = cast(Any, model).size
     return (int(size), int(size)) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
 
 

@@ -142,6 +142,18 @@ def test_irf_of_a_non_square_model_sums_to_the_rate_change_along_the_path(like):
     assert list(irf.cell_type.values) == ["1", "31"]
 
 
+def test_modes_of_its_contributions_decompose_its_irf(like):
+    model = from_openretina(like, frame_rate_hz=30.0, data_key="b")
+    stimulus = _stimulus(20)
+    targets = [Cell(i) for i in range(model.n_cells)]
+    contributions = rc.contributions(model, stimulus, "core.1", targets, n_steps=8, options=QUIET)
+    sae = rc.SAE(n_modes=2, epochs=20, batch_size=32, nonnegative=False, seed=0).fit(contributions)
+    decomposed = rc.irf(model, stimulus, cells=[0, 4], times=float(stimulus.time[-1]), modes=sae, n_steps=8)
+    assert decomposed.mode_irf.sizes["mode"] == 2 and decomposed.attrs["layer"] == "core.1"
+    whole = decomposed.mode_irf.sum("mode") + decomposed.residual
+    assert np.allclose(whole, decomposed.irf, atol=1e-6 * float(np.abs(decomposed.irf).max()))
+
+
 def test_predict_and_control_run_on_it(like):
     model = from_openretina(like, frame_rate_hz=30.0, data_key="b")
     stimulus = _stimulus()
