@@ -69,15 +69,20 @@ def _cell_width(output: torch.Tensor, time: int | str, what: str) -> int:
     return output.shape[2]
 
 
-def _cell_rows(rows: torch.Tensor, time: int | str) -> torch.Tensor:
-    """Rows (rows, cells) read out of output rows (rows, cells) or (rows, time, cells)."""
-    if rows.ndim == 2:
-        return rows
+def read_time(rows: torch.Tensor, time: int | str) -> torch.Tensor:
+    """Rows (rows, cells) of output rows (rows, time, cells) at one time bin (an index, or
+    ``"last"``) or reduced over time (``"mean"``, ``"sum"``); no branch on the tensor, so
+    ``torch.fx`` traces it."""
     if time == "mean":
         return rows.mean(dim=1)
     if time == "sum":
         return rows.sum(dim=1)
     return rows[:, -1 if time == "last" else int(time)]
+
+
+def _cell_rows(rows: torch.Tensor, time: int | str) -> torch.Tensor:
+    """Rows (rows, cells) read out of output rows (rows, cells) or (rows, time, cells)."""
+    return rows if rows.ndim == 2 else read_time(rows, time)
 
 
 def _gather(classes: torch.Tensor) -> Reducer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeGuard
+from typing import Any, TypeGuard, cast
 
 import numpy as np
 import torch
@@ -68,12 +68,12 @@ def _as_tensor(
 
 def _check_windows(model: nn.Module, values: torch.Tensor) -> None:
     """Refuse inputs that are not windows (N, history, y, x) of a retina model."""
-    # nn.Module's __getattr__ stub says Tensor | Module; a retina model's history is an int attribute
-    history = int(model.history)  # type: ignore[arg-type]
-    size = getattr(model, "size", None)
-    expected = (history, size, size) if isinstance(size, int) else None
+    from ..models.registry import frame_shape
+
+    history = int(cast(Any, model).history)
+    expected = (history, *frame_shape(model)) if hasattr(model, "size") else None
     if values.ndim != 4 or values.shape[1] != history or (expected and tuple(values.shape[1:]) != expected):
-        shown = f"(N, {history}, {size}, {size})" if expected else f"(N, {history}, y, x)"
+        shown = f"(N, {', '.join(map(str, expected))})" if expected else f"(N, {history}, y, x)"
         raise RetinaCodecError(
             f"input has shape {tuple(values.shape)}; a retina model takes a stimulus DataArray (time, y, x) "
             f"or windows {shown} of normalised frames"
@@ -84,7 +84,8 @@ def _retina_windows(model: nn.Module, stimulus: xr.DataArray) -> tuple[torch.Ten
     if not hasattr(model, "history"):
         raise RetinaCodecError(
             f"a stimulus (time, y, x) needs a retina model with a 'history' of frames; "
-            f"{type(model).__name__} has none (pass a batch of inputs (N, ...) instead)"
+            f"{type(model).__name__} has none (pass a batch of inputs (N, ...) instead; for an openretina model, "
+            "rc.models.from_openretina(model, frame_rate_hz=...))"
         )
     from ..models.registry import windows
 

@@ -1,4 +1,5 @@
-"""Models: the virtual retina (ground truth), the retina CNN, training, loading and adapters.
+"""Models: the virtual retina (ground truth), the retina CNN, training, loading, adapters and
+openretina models.
 
 Names load lazily (torch is imported on first use).
 """
@@ -14,6 +15,8 @@ _ATTRIBUTES = {
     "load": "retinacodec.models.registry",
     "predict": "retinacodec.models.registry",
     "windows": "retinacodec.models.registry",
+    "from_openretina": "retinacodec.models.openretina",
+    "OpenRetinaModel": "retinacodec.models.openretina",
     "adapt": "retinacodec.models.adapter",
     "AdaptedModel": "retinacodec.models.adapter",
     "InterventionPoint": "retinacodec.models.adapter",

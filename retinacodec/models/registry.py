@@ -130,13 +130,26 @@ def load(name_or_path: str | os.PathLike = "default", device: str | torch.device
     return model.to(device).eval()
 
 
+def frame_shape(model: nn.Module) -> tuple[int, int]:
+    """A retina model's frame (height, width) in px: its ``size``, one int for square frames or a
+    (height, width) pair."""
+    size = cast(Any, model).size
+    return (int(size), int(size)) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
+
+
 def _check_stimulus(model: RetinaModel, stimulus: xr.DataArray) -> xr.DataArray:
+    if not hasattr(model, "history"):
+        raise RetinaCodecError(
+            f"{type(model).__name__} is not a retina model (it has no 'history' of frames); expected a model from "
+            "rc.models.load, or an openretina model through rc.models.from_openretina(model, frame_rate_hz=...)"
+        )
     stimulus = validate_stimulus(stimulus, min_frames=model.history)
     shape = (stimulus.sizes["y"], stimulus.sizes["x"])
-    if shape != (model.size, model.size):
+    expected = frame_shape(model)
+    if shape != expected:
         raise RetinaCodecError(
             f"stimulus frames are {shape[0]} x {shape[1]} px; model {model.name!r} expects "
-            f"{model.size} x {model.size} px"
+            f"{expected[0]} x {expected[1]} px"
         )
     rate = float(stimulus.attrs["frame_rate_hz"])
     if not np.isclose(rate, model.frame_rate_hz, rtol=FRAME_RATE_TOLERANCE):
@@ -160,7 +173,8 @@ def windows(model: nn.Module, stimulus: xr.DataArray) -> tuple[torch.Tensor, np.
     Parameters
     ----------
     model : RetinaCNN
-        Supplies ``history``, the frame size, the frame rate and the normalisation.
+        Supplies ``history``, the frame size (``size``, see :func:`frame_shape`), the frame rate
+        and the normalisation.
     stimulus : xarray.DataArray
         (time, y, x) contrast at the model's frame rate and frame size.
 
