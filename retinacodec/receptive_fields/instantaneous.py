@@ -1,9 +1,10 @@
-"""Instantaneous receptive fields (IRFs) of a retina model, whole and decomposed by mode.
+"""Instantaneous receptive fields (IRFs) of a retina model or an image classifier, whole and
+decomposed by mode.
 
 The IRF of cell :math:`i` at time :math:`t` is the sensitivity of its rate to the stimulus window
-ending at :math:`t`; a set of contribution modes splits it into the parts that flow through each
-mode's channels of a hidden layer (:func:`irf`). Their summaries are in
-:mod:`~retinacodec.receptive_fields.summaries`.
+ending at :math:`t` (of an image classifier's target, to the image); a set of contribution modes
+splits it into the parts that flow through each mode's channels of a hidden layer (:func:`irf`).
+Their summaries are in :mod:`~retinacodec.receptive_fields.summaries`.
 """
 
 from __future__ import annotations
@@ -238,13 +239,16 @@ def irf(
     alphas, node_weights = path_rule(method, n_steps, options.quadrature)
     batch_size = check_int("batch_size", batch_size)
     by_mode = None if modes is None else _ByMode.of(modes, adapted)
-    path = _Path(alphas, node_weights, int(n_steps), batch_size, options, resolve_device(device))
+    path = _Path(alphas, node_weights, n_steps, batch_size, options, resolve_device(device))
     if is_image_input(adapted.module, stimulus):
         if times is not None:
             raise RetinaCodecError(f"times {times!r} given with images; expected times=None (images have no time)")
         result, parts, loadings_all = _image_irf(adapted, stimulus, cells, method, path, by_mode)
     else:
-        result, parts, loadings_all = _retina_irf(adapted, stimulus, cells, times, method, path, by_mode)
+        retina_cells = cast(int | Sequence[int] | None, cells)  # a retina model's targets are cells
+        result, parts, loadings_all = _retina_irf(
+            adapted, cast(xr.DataArray, stimulus), retina_cells, times, method, path, by_mode
+        )
     if by_mode is None:
         return result
     return decomposed_irf(
@@ -294,7 +298,7 @@ def _retina_irf(
         inputs, window_times = windows(module, stimulus)
         positions = _time_positions(window_times, times, float(stimulus.attrs["frame_rate_hz"]), retina.history)
         first_output = _first_output(adapted, inputs[:1].to(dtype), by_mode)
-        cell_list = resolve_cells(cast(int | Sequence[int] | None, cells), module, first_output)
+        cell_list = resolve_cells(cells, module, first_output)
         targets: list[Target] = [Cell(c) for c in cell_list]
         reducers = [target.bind(module, first_output) for target in targets]
         n_modes = 0 if by_mode is None else len(by_mode.selected)
