@@ -117,7 +117,7 @@ def routed_gradients(
         step_weights = per_row(weights_t[step_index], point)
         with torch.enable_grad():
             if shares is None:
-                output, hidden = model.module(point), None
+                output, hidden = model(point), None
             else:
                 assert layer is not None  # checked above
                 captured = model.capture(point, layer)
