@@ -40,7 +40,7 @@ def _outputs(model: AdaptedModel, inputs: torch.Tensor, batch_size: int, dtype: 
     with torch.no_grad():
         return torch.cat(
             [
-                model.module(inputs[start : start + batch_size].to(dtype))
+                model(inputs[start : start + batch_size].to(dtype))
                 for start in range(0, inputs.shape[0], batch_size)
             ]
         )

@@ -134,7 +134,7 @@ def contribution_maps(
             batch = values[rows]
             start_point = prepared.baseline if prepared.baseline.shape[0] == 1 else prepared.baseline[rows]
             with torch.no_grad():
-                reducer = target.bind(adapted.module, adapted.module(batch))
+                reducer = target.bind(adapted.module, adapted(batch))
             if modes.has_encoder:
                 loadings = mode_loadings(
                     adapted, layer, modes, batch, start_point, [target], options.quadrature, n_steps, batch_size, device
