@@ -327,3 +327,45 @@ def _designs(hypotheses, types, found, rows, under, natural, jitter) -> xr.Datas
         model=str(hypotheses.attrs.get("model", "unknown")),
     )
     return ds
+
+
+DESIGN_VARIABLES = (
+    "design_target",
+    "designed_effect",
+    "designed_z",
+    "designed_detectability",
+    "jitter_effect",
+    "jitter_z",
+    "jitter_detectability",
+    "observed_designed_z",
+    "observed_jitter_z",
+    "observed_designed_target_z",
+    "observed_jitter_target_z",
+    "observed_ratio",
+)
+"""Per-hypothesis variables of designed test stimuli that :func:`with_designs` copies into the hypotheses."""
+
+
+def with_designs(hypotheses: xr.Dataset, designs: xr.Dataset) -> xr.Dataset:
+    """The hypotheses with their test stimuli's predicted (and, when checked, observed) effects.
+
+    Parameters
+    ----------
+    hypotheses : xarray.Dataset
+        From :func:`~retinacodec.hypotheses.generate.generate`.
+    designs : xarray.Dataset
+        From :func:`design_tests` for these hypotheses (optionally checked).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``hypotheses`` with the :data:`DESIGN_VARIABLES` that ``designs`` holds (the movies stay in
+        ``designs``) and the design settings (``design_*`` attrs).
+    """
+    if designs.attrs.get("kind") != DESIGN_KIND or list(designs["hypothesis"].values) != list(
+        hypotheses["hypothesis"].values
+    ):
+        raise RetinaCodecError("expected the designs of design_tests() for these hypotheses, in their order")
+    merged = hypotheses.assign({name: designs[name] for name in DESIGN_VARIABLES if name in designs})
+    merged.attrs.update({key: value for key, value in designs.attrs.items() if key.startswith("design_")})
+    return merged

@@ -36,9 +36,7 @@ def _bars(ax, row: xr.Dataset) -> None:
             label=label,
         )
     aimed = row["design_target"].values
-    ax.set_xticks(
-        np.arange(len(types)), [type_name(t) + (" *" if a else "") for t, a in zip(types, aimed)], fontsize=7
-    )
+    ax.set_xticks(np.arange(len(types)), [type_name(t) + (" *" if a else "") for t, a in zip(types, aimed)], fontsize=7)
     ax.axhline(0.0, color="0.6", lw=0.6)
     ax.set_ylabel("change (SE)", fontsize=7)
     ax.tick_params(labelsize=7)
