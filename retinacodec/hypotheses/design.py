@@ -1,7 +1,7 @@
 """The stimulus that tests a hypothesis: the movie under which the CNN's predicted effect of the
 hypothesis's intervention is easiest to see in a recording, against its effect on the other types.
 
-Designed from the CNN alone (:func:`~retinacodec.hypotheses.optimise.optimise`); never from the
+Designed from the CNN alone (:func:`~retinacodec.hypotheses.optimise.optimise_stimulus`); never from the
 virtual retina's responses.
 """
 
@@ -24,7 +24,7 @@ from ..models.adapter import adapt
 from ..models.retina_cnn import movie_convolution
 from .effects import TYPE_DIM
 from .generate import KIND
-from .optimise import DesignSettings, optimise
+from .optimise import DesignSettings, optimise_stimulus
 
 DESIGN_KIND = "hypothesis_test_stimuli"
 """Value of the ``kind`` attr of a Dataset of designed test stimuli."""
@@ -205,7 +205,7 @@ def _designed(
 
     mean = float(effect.model.stimulus_mean)
     rate = float(getattr(effect.model, "frame_rate_hz", 100.0))
-    return optimise(objective, size, settings, frame_rate_hz=rate, mean=mean, kind="hypothesis_test")
+    return optimise_stimulus(objective, size, settings, frame_rate_hz=rate, mean=mean, kind="hypothesis_test")
 
 
 def predicted_under(effect: TypeEffect, movie: xr.DataArray, intervention: Intervention) -> dict[str, np.ndarray]:

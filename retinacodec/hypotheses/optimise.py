@@ -151,7 +151,7 @@ def _jittered(movie: torch.Tensor, jitter_px: int, generator: torch.Generator) -
     return torch.roll(movie, shifts=(dy, dx), dims=(1, 2))
 
 
-def optimise(
+def optimise_stimulus(
     objective: Objective,
     size: int,
     settings: DesignSettings | None = None,

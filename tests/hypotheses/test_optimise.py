@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from retinacodec.errors import RetinaCodecError
-from retinacodec.hypotheses.optimise import DesignSettings, bounded, optimise, smooth
+from retinacodec.hypotheses.optimise import DesignSettings, bounded, optimise_stimulus, smooth
 
 SIZE = 6
 FRAMES = 5
@@ -26,7 +26,7 @@ def test_norm_budget_optimum_is_the_scaled_weights():
     w = _planted()
     budget = 0.2
     settings = _plain(rms_contrast=budget, max_contrast=100.0)
-    stimulus, trace = optimise(lambda x: (w * x).sum(), SIZE, settings)
+    stimulus, trace = optimise_stimulus(lambda x: (w * x).sum(), SIZE, settings)
     expected = budget * np.sqrt(w.numel()) * (w / w.norm()).numpy()
     assert np.corrcoef(stimulus.values.ravel(), expected.ravel())[0, 1] > 0.999
     np.testing.assert_allclose(stimulus.values, expected, atol=0.01)
@@ -39,13 +39,13 @@ def test_box_optimum_is_the_signs_of_the_weights():
     """max w.x under |x_i| <= b (no norm budget): x* = b sign(w)."""
     w = _planted(1)
     settings = _plain(rms_contrast=None, max_contrast=0.4, learning_rate=0.5)
-    stimulus, _ = optimise(lambda x: (w * x).sum(), SIZE, settings)
+    stimulus, _ = optimise_stimulus(lambda x: (w * x).sum(), SIZE, settings)
     np.testing.assert_allclose(stimulus.values, 0.4 * np.sign(w.numpy()), atol=0.01)
 
 
 def test_bounds_hold_when_the_objective_pushes_past_them():
     settings = DesignSettings(n_frames=FRAMES, max_contrast=0.3, rms_contrast=0.1, steps=30, learning_rate=0.5)
-    stimulus, _ = optimise(lambda x: x.pow(4).sum(), SIZE, settings, mean=0.05)
+    stimulus, _ = optimise_stimulus(lambda x: x.pow(4).sum(), SIZE, settings, mean=0.05)
     deviation = stimulus.values - 0.05
     assert np.abs(deviation).max() < 0.3
     assert np.sqrt((deviation**2).mean()) <= 0.1 + 1e-6
@@ -77,15 +77,16 @@ def test_same_seed_same_stimulus_other_seed_other_stimulus():
         return (w * x).sum() - x.pow(2).sum()
 
     settings = DesignSettings(n_frames=FRAMES, steps=10, seed=4)
-    first, trace = optimise(objective, SIZE, settings)
-    again, trace_again = optimise(objective, SIZE, settings)
-    other, _ = optimise(objective, SIZE, DesignSettings(n_frames=FRAMES, steps=10, seed=5))
+    first, trace = optimise_stimulus(objective, SIZE, settings)
+    again, trace_again = optimise_stimulus(objective, SIZE, settings)
+    other, _ = optimise_stimulus(objective, SIZE, DesignSettings(n_frames=FRAMES, steps=10, seed=5))
     assert np.array_equal(first.values, again.values) and np.array_equal(trace, trace_again)
     assert not np.array_equal(first.values, other.values)
 
 
 def test_stimulus_carries_its_settings():
-    stimulus, trace = optimise(lambda x: x.sum(), SIZE, DesignSettings(n_frames=3, steps=2), frame_rate_hz=50.0)
+    settings = DesignSettings(n_frames=3, steps=2)
+    stimulus, trace = optimise_stimulus(lambda x: x.sum(), SIZE, settings, frame_rate_hz=50.0)
     assert stimulus.dims == ("time", "y", "x") and stimulus.shape == (3, SIZE, SIZE)
     assert stimulus.attrs["frame_rate_hz"] == 50.0 and stimulus.attrs["design_steps"] == 2
     assert stimulus.attrs["design_rms_contrast"] == 0.2 and trace.shape == (2,)
