@@ -86,6 +86,11 @@ def scaled(model: nn.Module, layer: str, channels: Sequence[int], gain: float) -
     index = torch.as_tensor(list(channels), dtype=torch.long)
 
     def hook(mod: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        if index.numel() and int(index.max()) >= output.shape[1]:
+            raise RetinaCodecError(
+                f"channel {int(index.max())} is out of range; layer {layer!r} has {output.shape[1]} channels "
+                "(hypotheses of another model?)"
+            )
         factor = torch.ones(output.shape[1], dtype=output.dtype, device=output.device)
         factor[index.to(output.device)] = gain
         return output * factor.reshape(1, -1, *([1] * (output.ndim - 2)))
@@ -276,6 +281,11 @@ def design_tests(
     """
     settings = DesignSettings() if settings is None else settings
     found = interventions(hypotheses)
+    if hypotheses.sizes["cell"] != int(model.n_cells):
+        raise RetinaCodecError(
+            f"the hypotheses are about {hypotheses.sizes['cell']} cells; the model has {model.n_cells} "
+            "(expected the model the hypotheses were generated from)"
+        )
     recording_s = float(hypotheses.attrs["recording_s"])
     cell_type = [str(t) for t in hypotheses["cell_type"].values]
     flags = _freeze(model)
