@@ -84,6 +84,15 @@ def _gaussian_kernel(sigma: float) -> torch.Tensor | None:
     return kernel / kernel.sum()
 
 
+def _smoothing_matrix(n: int, sigma: float) -> torch.Tensor:
+    """(n, n) matrix of a 1-D Gaussian smoothing over ``n`` samples with replicated edges."""
+    kernel = _gaussian_kernel(sigma)
+    assert kernel is not None
+    half = kernel.numel() // 2
+    columns = (torch.arange(n)[:, None] + torch.arange(-half, half + 1)[None]).clamp(0, n - 1)
+    return torch.zeros(n, n).scatter_add_(1, columns, kernel.expand(n, -1).contiguous())
+
+
 def smooth(movie: torch.Tensor, sigma_frames: float, sigma_px: float) -> torch.Tensor:
     """Separable Gaussian smoothing of a (time, y, x) tensor, edges replicated.
 
@@ -97,21 +106,16 @@ def smooth(movie: torch.Tensor, sigma_frames: float, sigma_px: float) -> torch.T
     Returns
     -------
     torch.Tensor
-        Same shape; a linear map of ``movie`` (gradients flow through it).
+        Same shape; a linear map of ``movie`` (gradients flow through it), applied as one matrix
+        product per axis.
     """
-    volume = movie[None, None]
-    for axis, sigma in ((0, sigma_frames), (1, sigma_px), (2, sigma_px)):
-        kernel = _gaussian_kernel(sigma)
-        if kernel is None:
-            continue
-        half = kernel.numel() // 2
-        shape = [1, 1, 1]
-        shape[axis] = kernel.numel()
-        padding = [0] * 6  # last axis first, as torch.nn.functional.pad reads it
-        padding[2 * (2 - axis)] = padding[2 * (2 - axis) + 1] = half
-        padded = torch.nn.functional.pad(volume, padding, mode="replicate")
-        volume = torch.nn.functional.conv3d(padded, kernel.to(movie).reshape(1, 1, *shape))
-    return volume[0, 0]
+    n_time, n_y, n_x = movie.shape
+    if sigma_frames > 0:
+        along_time = _smoothing_matrix(n_time, sigma_frames).to(movie)
+        movie = (along_time @ movie.reshape(n_time, -1)).reshape(n_time, n_y, n_x)
+    if sigma_px > 0:
+        movie = _smoothing_matrix(n_y, sigma_px).to(movie) @ movie @ _smoothing_matrix(n_x, sigma_px).to(movie).T
+    return movie
 
 
 def bounded(free: torch.Tensor, settings: DesignSettings) -> torch.Tensor:
