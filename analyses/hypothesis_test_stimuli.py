@@ -20,7 +20,7 @@ Usage::
 
 ``RUN`` is a demo folder (``retinacodec demo -o RUN``). ``OUT`` gets ``record.json``, the first
 seed's designs (``designs.nc``) and ``test_stimuli.png``; with ``--page`` the page is written from
-the record.
+the record (``--redraw``: from an earlier run's record, running nothing).
 """
 
 from __future__ import annotations
@@ -40,13 +40,25 @@ from retinacodec.hypotheses.design_check import check_designs, target_z
 from retinacodec.hypotheses.optimise import DesignSettings
 from retinacodec.io.netcdf import write_netcdf
 from retinacodec.models import load
+from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina.report import machine_line
 from retinacodec.plots import save_figure
 from retinacodec.plots.designs import designed_stimuli_figure
 from retinacodec.stimuli import natural_jitter
 
+RUN_KINDS = {
+    "fast": "a `retinacodec demo --fast` run: its hypotheses come from tiny fits, so they are not the full "
+    "demo's; rerun on a full demo folder for those",
+    "full": "a full demo run",
+    "custom": "a demo run with its own settings",
+}
+"""How the page names the kind of demo run the hypotheses come from."""
 SEEDS = (39000, 39001, 39002, 39003, 39004)
 """Jitter seeds; the i-th also designs with optimisation seed i."""
+SETTINGS_COMMIT = "4433c97"
+"""The commit that fixed the design settings and this procedure, before any outcome was looked at."""
+Z_SEEN = 2.0
+"""Standard errors from which a type counts as seen to change (the hypotheses' ``z_min``)."""
 BOOTSTRAPS = 2000
 """Resamples of the bootstrap interval of the median ratio."""
 
@@ -61,6 +73,44 @@ def median_interval(values: np.ndarray, seed: int = 0) -> dict:
     medians = np.median(rng.choice(values, size=(BOOTSTRAPS, values.size)), axis=1)
     low, high = np.percentile(medians, [2.5, 97.5])
     return {"median": float(np.median(values)), "low": float(low), "high": float(high), "n": int(values.size)}
+
+
+def _matches(settings: dict, reference: DemoSettings) -> bool:
+    """Whether the run's settings equal ``reference`` on every setting both name."""
+    expected = json.loads(json.dumps(reference.to_dict()))  # tuples as lists, as in the manifest
+    return all(settings[key] == expected[key] for key in set(settings) & set(expected))
+
+
+def run_kind(run: Path) -> str:
+    """ "fast" for a run with :meth:`DemoSettings.fast` (hypotheses from tiny fits), "full" for the
+    demo's defaults, "custom" otherwise."""
+    settings = json.loads((run / "manifest.json").read_text())["fingerprint"]["settings"]
+    if _matches(settings, DemoSettings.fast()):
+        return "fast"
+    return "full" if _matches(settings, DemoSettings()) else "custom"
+
+
+def per_type(designs: xr.Dataset) -> list[dict]:
+    """Per hypothesis and aimed-at type: z predicted by the CNN and observed in the retina, under
+    the designed stimulus and under jitter."""
+    rows = []
+    for name in designs["hypothesis"].values:
+        row = designs.sel(hypothesis=name)
+        for cell_type, sign in zip(row["type"].values, row["design_target"].values):
+            if sign:
+                at = {"type": cell_type}
+                rows.append(
+                    {
+                        "hypothesis": str(name),
+                        "type": str(cell_type),
+                        "direction": int(sign),
+                        **{
+                            key: float(row[key].sel(at))
+                            for key in ("designed_z", "jitter_z", "observed_designed_z", "observed_jitter_z")
+                        },
+                    }
+                )
+    return rows
 
 
 def run_seed(model, hypotheses: xr.Dataset, index: int, seed: int) -> xr.Dataset:
@@ -105,6 +155,8 @@ def record(run: Path, out: Path, seeds: list[int]) -> dict:
     first = ratios[: hypotheses.sizes["hypothesis"]]
     return {
         "run": str(run),
+        "run_kind": run_kind(run),
+        "first_seed_types": per_type(xr.load_dataset(out / "designs.nc")),
         "settings": {**DesignSettings().attrs(), "seeds": list(seeds)},
         "recording_s": float(hypotheses.attrs["recording_s"]),
         "rows": rows,
@@ -119,6 +171,20 @@ def _number(value, spec: str = ".2f") -> str:
     return "n/a" if value is None or not np.isfinite(value) else format(value, spec)
 
 
+def _seen(types: list[dict]) -> str:
+    """How many aimed-at types the retina shows changing in the predicted direction under each stimulus."""
+    counts = {
+        name: sum(row["direction"] * row[f"observed_{name}_z"] >= Z_SEEN for row in types)
+        for name in ("designed", "jitter")
+    }
+    return (
+        f"Aimed-at types the retina shows changing the predicted way (at least {Z_SEEN:g} SE): "
+        f"{counts['designed']} of {len(types)} under the designed stimuli, {counts['jitter']} under jitter; "
+        "the others are changes the CNN predicts and the retina does not make, and designing for them "
+        "makes them larger in the CNN only."
+    )
+
+
 def page(result: dict, figure: str) -> str:
     """The docs page of the record."""
     first, every = result["ratio_first_seed"], result["ratio_all_seeds"]
@@ -130,10 +196,11 @@ def page(result: dict, figure: str) -> str:
         "the CNN's predicted change of the aimed-at cell types under the hypothesis's block, in Poisson "
         f"standard errors of a {result['recording_s']:g} s recording per condition, minus the change of the "
         "other types. The virtual retina then does the block under the designed stimulus and under natural "
-        "jitter of the same length. The settings were fixed before any retina outcome was seen.",
+        f"jitter of the same length. The settings were fixed (commit {SETTINGS_COMMIT}) before any retina "
+        "outcome was seen.",
         "",
-        f"Written by `analyses/hypothesis_test_stimuli.py` from the hypotheses of `{result['run']}`; "
-        f"machine: {machine_line(result['machine'])}.",
+        f"Written by `analyses/hypothesis_test_stimuli.py` from the hypotheses of `{result['run']}` "
+        f"({RUN_KINDS[result['run_kind']]}); machine: {machine_line(result['machine'])}.",
         "",
         f"- median ratio observed z (designed / jitter), first seed ({first['n']} hypotheses): "
         f"{_number(first['median'])} [{_number(first['low'])}, {_number(first['high'])}]",
@@ -153,6 +220,24 @@ def page(result: dict, figure: str) -> str:
             f"{_number(row['observed_designed_z'], '.1f')} | {_number(row['observed_jitter_z'], '.1f')} | "
             f"{_number(row['observed_ratio'])} |"
         )
+    lines += [
+        "",
+        "Per aimed-at type, first seed: z (signed) predicted by the CNN and observed in the retina. "
+        + _seen(result["first_seed_types"]),
+        "",
+        "| hypothesis | type | predicted direction | CNN z designed | CNN z jitter | retina z designed "
+        "| retina z jitter |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in result["first_seed_types"]:
+        lines.append(
+            f"| {row['hypothesis']} | {row['type']} | {'up' if row['direction'] > 0 else 'down'} | "
+            + " | ".join(
+                _number(row[key], "+.1f")
+                for key in ("designed_z", "jitter_z", "observed_designed_z", "observed_jitter_z")
+            )
+            + " |"
+        )
     lines += ["", f"![The first seed's test stimuli]({figure})", ""]
     return "\n".join(lines)
 
@@ -164,10 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--page", type=Path, help="write the docs page here")
     parser.add_argument("--figures", type=Path, default=Path("docs/figures"))
+    parser.add_argument("--redraw", action="store_true", help="run nothing: write the page from OUT/record.json")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    result = record(args.run, args.out, args.seeds)
-    (args.out / "record.json").write_text(json.dumps(result, indent=1))
+    if args.redraw:
+        result = json.loads((args.out / "record.json").read_text())
+    else:
+        result = record(args.run, args.out, args.seeds)
+        (args.out / "record.json").write_text(json.dumps(result, indent=1))
     if args.page:
         args.figures.mkdir(parents=True, exist_ok=True)
         shutil.copy(args.out / "test_stimuli.png", args.figures / "test_stimuli.png")
