@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import RetinaCodecError
 from ._parsing import check_paths
 
 
@@ -28,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``retinacodec design`` with its parsed arguments."""
+    import xarray as xr
+
     from ..hypotheses.design import design_tests
     from ..hypotheses.design_check import check_designs
     from ..hypotheses.optimise import DesignSettings
@@ -37,6 +40,8 @@ def run(args: argparse.Namespace) -> None:
 
     check_paths([args.hypotheses, args.model], {"-o": args.output, "--plot": args.plot})
     hypotheses = read_netcdf(args.hypotheses)
+    if not isinstance(hypotheses, xr.Dataset):
+        raise RetinaCodecError(f"{args.hypotheses} holds one array; expected a hypotheses Dataset (hypotheses.nc)")
     model = load(args.model)
     settings = DesignSettings(n_frames=args.frames, steps=args.steps, seed=args.seed)
     jitter = None if args.jitter_seed is None else natural_jitter(n_frames=args.frames, seed=args.jitter_seed)

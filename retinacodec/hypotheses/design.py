@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from ..control.recorded import output_module
 from ..device import device_for, evaluating
 from ..errors import RetinaCodecError
 from ..models.adapter import adapt
-from ..models.retina_cnn import movie_convolution
+from ..models.retina_cnn import RetinaCNN, movie_convolution
 from .effects import TYPE_DIM
 from .generate import KIND
 from .optimise import DesignSettings, optimise_stimulus
@@ -122,7 +123,7 @@ class TypeEffect:
     """
 
     def __init__(
-        self, model: nn.Module, cell_type: Sequence[str], recording_s: float, windows: int | None = None, seed: int = 0
+        self, model: RetinaCNN, cell_type: Sequence[str], recording_s: float, windows: int | None = None, seed: int = 0
     ) -> None:
         labels = np.asarray(cell_type, dtype=str)
         self.types = list(dict.fromkeys(labels))
@@ -140,7 +141,7 @@ class TypeEffect:
         :meth:`~retinacodec.models.retina_cnn.RetinaCNN.forward_movie`) is shared by both."""
         model = self.model
         normalised = (movie - model.stimulus_mean.float()) / model.stimulus_std.float()
-        conv = model.bipolar[0]
+        conv = cast(nn.Conv2d, model.bipolar[0])
         drive = movie_convolution(normalised[None], conv.weight, conv.bias)[0]  # (window, channel, y, x)
         if self.windows is not None and self.windows < drive.shape[0]:
             drive = drive[torch.randperm(drive.shape[0], generator=self._generator)[: self.windows]]
@@ -213,7 +214,7 @@ def _designed(
     return optimise_stimulus(objective, size, settings, frame_rate_hz=rate, mean=mean, kind="hypothesis_test")
 
 
-def predicted_under(effect: TypeEffect, movie: xr.DataArray, intervention: Intervention) -> dict[str, np.ndarray]:
+def predicted_under(effect: TypeEffect, movie: xr.DataArray, intervention: Intervention) -> dict[str, Any]:
     """The CNN's predictions under one stimulus: ``change`` (cell) and ``effect`` (type) in Hz,
     ``z`` (type) in standard errors, ``baseline`` (cell) in Hz and ``detectability``."""
     with torch.no_grad():
@@ -281,6 +282,7 @@ def design_tests(
     """
     settings = DesignSettings() if settings is None else settings
     found = interventions(hypotheses)
+    model = cast(RetinaCNN, model)  # any module with a retina CNN's layers and attributes serves
     if hypotheses.sizes["cell"] != int(model.n_cells):
         raise RetinaCodecError(
             f"the hypotheses are about {hypotheses.sizes['cell']} cells; the model has {model.n_cells} "

@@ -4,6 +4,7 @@ stimulus and under natural jitter of the same length, each effect in Poisson sta
 from __future__ import annotations
 
 from contextlib import nullcontext
+from typing import cast
 
 import numpy as np
 import xarray as xr
@@ -30,7 +31,8 @@ def signed_z(change: xr.DataArray, baseline: xr.DataArray, recording_s: float) -
         Length (s) of the recording of each condition.
     """
     effect = by_type(change)
-    return np.sign(effect) * effect_z(effect, by_type(baseline), recording_s, type_counts(baseline))
+    direction = cast(xr.DataArray, np.sign(effect))  # xarray implements numpy's ufuncs
+    return direction * effect_z(effect, by_type(baseline), recording_s, type_counts(baseline))
 
 
 def target_z(z: xr.DataArray, target: xr.DataArray) -> xr.DataArray:
@@ -39,7 +41,9 @@ def target_z(z: xr.DataArray, target: xr.DataArray) -> xr.DataArray:
     return (z * target).where(aimed).sum(TYPE_DIM) / aimed.sum(TYPE_DIM)
 
 
-def _observed(retina, hypotheses, stimuli: list[xr.DataArray], first: int, cache: PassCache) -> xr.DataArray:
+def _observed(
+    retina, hypotheses, stimuli: list[xr.DataArray], first: int, cache: PassCache
+) -> tuple[xr.DataArray, xr.DataArray]:
     """(hypothesis, cell) true mean rate with each hypothesis's pathway blocked under its stimulus
     minus unperturbed, and the (hypothesis, cell) unperturbed rate."""
     gain = float(hypotheses.attrs.get("gain", 0.0))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -210,5 +211,6 @@ def optimise_stimulus(
     with torch.no_grad():
         movie = (mean + bounded(free, settings)).numpy()
         final = float(objective(torch.as_tensor(movie)))
-    stimulus = make_stimulus(movie, frame_rate_hz, kind=kind, objective=final, **settings.attrs())
+    attrs = cast(dict[str, Any], settings.attrs())
+    stimulus = make_stimulus(movie, frame_rate_hz, kind=kind, objective=final, **attrs)
     return stimulus, trace
