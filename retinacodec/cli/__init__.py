@@ -13,9 +13,9 @@ from typing import NoReturn
 
 from .. import __version__
 from ..errors import RetinaCodecError
-from . import contributions, control, demo, imagenet, irf, modes, stimulus, train
+from . import contributions, control, demo, design, imagenet, irf, modes, stimulus, train
 
-SUBCOMMANDS = (stimulus, train, contributions, modes, irf, control, imagenet, demo)
+SUBCOMMANDS = (stimulus, train, contributions, modes, irf, control, design, imagenet, demo)
 """The subcommand modules, in the order ``retinacodec --help`` lists them."""
 
 

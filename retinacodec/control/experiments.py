@@ -39,10 +39,7 @@ CURVE_INTERVENTIONS = ("ablate", "preserve")
 def _outputs(model: AdaptedModel, inputs: torch.Tensor, batch_size: int, dtype: torch.dtype) -> torch.Tensor:
     with torch.no_grad():
         return torch.cat(
-            [
-                model(inputs[start : start + batch_size].to(dtype))
-                for start in range(0, inputs.shape[0], batch_size)
-            ]
+            [model(inputs[start : start + batch_size].to(dtype)) for start in range(0, inputs.shape[0], batch_size)]
         )
 
 

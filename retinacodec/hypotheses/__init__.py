@@ -4,20 +4,29 @@
 stand for; which cells change, which way, by how much, how sure), as :class:`HypothesisSettings`
 say; :func:`test` performs each experiment in the virtual retina and scores the agreement, next to
 shuffled controls; :func:`pathway_coverage` says which pathways confirmed hypotheses name;
-:func:`to_markdown` says it all in plain sentences.
+:func:`to_markdown` says it all in plain sentences. :func:`design_tests` designs, from the CNN, the
+stimulus under which each hypothesis is easiest to test (:func:`optimise_stimulus` with
+:class:`DesignSettings`), and :func:`check_designs` tries it on the virtual retina.
 """
 
 from .coverage import pathway_coverage
+from .design import design_tests, with_designs
+from .design_check import check_designs
 from .effects import released_change
 from .generate import combine, generate
+from .optimise import DesignSettings, optimise_stimulus
 from .report import to_markdown
 from .score import recovery_score, score, test, type_agreement
 from .settings import HypothesisSettings
 
 __all__ = [
+    "DesignSettings",
     "HypothesisSettings",
+    "check_designs",
     "combine",
+    "design_tests",
     "generate",
+    "optimise_stimulus",
     "pathway_coverage",
     "recovery_score",
     "released_change",
@@ -25,4 +34,5 @@ __all__ = [
     "test",
     "to_markdown",
     "type_agreement",
+    "with_designs",
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 from ...plots import save_figure
 from ...plots.contributions import plot_contributions
 from ...plots.control import plot_control_curves
+from ...plots.designs import designed_stimuli_figure
 from ...plots.hypotheses import plot_hypotheses
 from ...plots.irf import plot_irf
 from ...plots.irf_courses import plot_irf_courses
@@ -64,6 +65,8 @@ def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str)
         **{f"control_{layer}": plot_control_curves(found[f"control_{layer}"]) for layer in layers},
         "hypotheses": plot_hypotheses(found["hypotheses"], found.get("hypotheses_activation")),
     }
+    if "test_stimuli" in found:
+        figures["test_stimuli"] = designed_stimuli_figure(found["test_stimuli"], found["hypotheses"])
     for key, figure in figures.items():
         save_figure(figure, folder / f"{key}.png")
     return {key: f"{key}.png" for key in figures}

@@ -13,6 +13,8 @@ from ...hypotheses.effects import by_type
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...models.training import fit_table
 from ...receptive_fields.summaries import irf_variability
+from .design_report import CAPTION as DESIGNS_CAPTION
+from .design_report import designs_section
 from .report_types import cell_types_section
 from .summary import (
     KINDS,
@@ -99,6 +101,8 @@ def report(
     lines += _control_section(found, summary, figures, settings, layers)
     lines += _hypotheses_section(found, summary, figures)
     lines += _rates_line(found["hypotheses"])
+    if "test_stimuli" in found:
+        lines += [*designs_section(found["test_stimuli"]), _image(figures["test_stimuli"], DESIGNS_CAPTION)]
     return "\n".join(lines + _run_section(seconds, settings, summary.machine))
 
 

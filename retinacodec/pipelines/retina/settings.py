@@ -81,6 +81,11 @@ class DemoSettings:
     threads: int = 2
     """torch CPU threads of the demo's process (the same results to float rounding at any count);
     Dask workers use one each."""
+    design_frames: int = 300
+    """Frames of each hypothesis's designed test stimulus (3 s); it is compared with the first as
+    many frames of the hypotheses' natural jitter."""
+    design_steps: int = 40
+    """Adam steps of each test stimulus's design (:class:`~retinacodec.hypotheses.optimise.DesignSettings`)."""
     seed: int = 9100
     """Seed of everything random; stimuli use seed, seed + 1, ... (fresh seeds, not training ones)."""
 
@@ -101,6 +106,11 @@ class DemoSettings:
                 raise RetinaCodecError(f"demo setting {name} is {value!r}; expected a number in (0, 1)")
         if not self.layers or not all(isinstance(layer, str) and layer for layer in self.layers):
             raise RetinaCodecError(f"demo setting layers is {self.layers!r}; expected one or more layer names")
+        if self.design_frames > self.hypothesis_frames:
+            raise RetinaCodecError(
+                f"demo setting design_frames is {self.design_frames}; expected at most hypothesis_frames "
+                f"({self.hypothesis_frames}), the natural jitter it is compared with"
+            )
         if self.irf_layer is not None and self.irf_layer not in self.layers:
             raise RetinaCodecError(
                 f"demo setting irf_layer is {self.irf_layer!r}; expected one of the layers {', '.join(self.layers)}"
@@ -126,6 +136,8 @@ class DemoSettings:
             ceiling_channels=1,
             hypothesis_frames=200,
             match_frames=150,
+            design_frames=60,
+            design_steps=2,
             max_hypotheses=2,
             n_shuffles=2,
             nwb_epochs=1,

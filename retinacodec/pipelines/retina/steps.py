@@ -21,7 +21,10 @@ from ...control.recorded import PassCache
 from ...errors import RetinaCodecError
 from ...hypotheses import combine, generate, pathway_coverage, test
 from ...hypotheses.ceiling import pathway_ceiling
+from ...hypotheses.design import design_tests, with_designs
+from ...hypotheses.design_check import check_designs
 from ...hypotheses.match import type_name
+from ...hypotheses.optimise import DesignSettings
 from ...hypotheses.settings import HypothesisSettings
 from ...models.cell_types import TypeLabels, type_units
 from ...models.retina_cnn import RetinaCNN
@@ -376,7 +379,8 @@ def layer_hypotheses(
     retina=None,
     match_stimulus: xr.DataArray | None = None,
 ) -> dict:
-    """Hypotheses from each layer's contribution modes; with a virtual retina, tested on it, with the
+    """Hypotheses from each layer's contribution modes, with their designed test stimuli
+    (:func:`designed_test_stimuli`); with a virtual retina, tested on it, with the
     pathways confirmed hypotheses name, the control generated from the activation modes, and the
     ceiling of what any set of up to ``ceiling_channels`` channels could reach per pathway
     (:func:`~retinacodec.hypotheses.ceiling.pathway_ceiling`, a diagnostic from the outcomes), with
@@ -386,6 +390,10 @@ def layer_hypotheses(
         for _, suffix in MODE_SOURCES if retina is not None else MODE_SOURCES[:1]:
             modes = {layer: found[f"modes{suffix}_{layer}"] for layer in settings.layers}
             hypotheses = tested_hypotheses(model, stimulus, modes, settings, progress, retina, match_stimulus, cache)
+            if not suffix:  # the contribution modes' hypotheses get their test stimuli
+                designs = designed_test_stimuli(model, hypotheses, stimulus, settings, progress, retina, cache)
+                outputs["test_stimuli"] = designs
+                hypotheses = with_designs(hypotheses, designs)
             if retina is not None:
                 outputs[f"coverage{suffix}"] = pathway_coverage(hypotheses, retina.pathways)
             outputs[f"hypotheses{suffix}"] = hypotheses
@@ -427,3 +435,23 @@ def recording_types(stimulus: xr.DataArray, spikes: xr.DataArray, labels: TypeLa
 def split_recording(stimulus: xr.DataArray, spikes: xr.DataArray, heldout: float) -> tuple[xr.DataArray, xr.DataArray]:
     """(stimulus, spikes) of the held-out end of a recording, as :func:`train_recording` holds it out."""
     return library_split(stimulus, spikes, heldout_fraction=heldout, repeat_start=np.zeros(0, int)).heldout
+
+
+def designed_test_stimuli(
+    model: RetinaCNN,
+    hypotheses: xr.Dataset,
+    stimulus: xr.DataArray,
+    settings: DemoSettings,
+    progress: bool,
+    retina=None,
+    cache: PassCache | None = None,
+) -> xr.Dataset:
+    """Each hypothesis's designed test stimulus; compared, in the CNN and (with a virtual retina) in
+    the retina, with the first ``design_frames`` of the hypotheses' own natural jitter."""
+    frames = min(settings.design_frames, stimulus.sizes["time"])
+    jitter = stimulus.isel(time=slice(0, frames))
+    design = DesignSettings(n_frames=frames, steps=settings.design_steps, seed=settings.seed)
+    designs = design_tests(model, hypotheses, design, jitter=jitter, progress=progress)
+    if retina is None:
+        return designs
+    return check_designs(designs, hypotheses, retina, jitter, progress=progress, cache=cache)

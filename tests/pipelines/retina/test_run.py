@@ -111,6 +111,20 @@ def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
         assert f"{errors['side effect']} are side effects" in report
 
 
+def test_demo_designs_a_test_stimulus_per_hypothesis_and_checks_it_on_the_virtual_retina(finished):
+    hypotheses = read_netcdf(finished / "hypotheses.nc")
+    designs = read_netcdf(finished / "test_stimuli.nc")
+    assert list(designs["hypothesis"].values) == list(hypotheses["hypothesis"].values)
+    assert designs.sizes["time"] == FAST.design_frames and designs.attrs["design_steps"] == FAST.design_steps
+    assert np.abs(designs["test_stimulus"].values).max() < designs.attrs["design_max_contrast"] + 1e-3
+    np.testing.assert_allclose(hypotheses["observed_ratio"].values, designs["observed_ratio"].values)
+    np.testing.assert_allclose(hypotheses["designed_z"].values, designs["designed_z"].values)
+    report = (finished / "report.md").read_text()
+    section = report[report.index("## Test stimuli") :]
+    for name, ratio in zip(designs["hypothesis"].values, designs["observed_ratio"].values):
+        assert f"| {name} |" in section and (f"| {ratio:.2f} |" in section or not np.isfinite(ratio))
+
+
 def test_model_fit_of_the_report_is_the_correlation_of_the_written_rates(finished):
     fit = read_netcdf(finished / "fit.nc")
     predicted, true = fit["predicted"].values, fit["true"].values
@@ -196,7 +210,9 @@ def test_demo_on_an_nwb_recording_trains_a_model_and_predicts_without_testing(tm
     assert summary.virtual_retina is None and summary.n_hypotheses == hypotheses.sizes["hypothesis"]
     assert summary.to_json() == written and list(json.loads(written))[-2:] == ["n_hypotheses", "machine"]
     assert "Silencing what channels" in text
-    for name in ("model_fit.png", "modes_bipolar.png", "hypotheses.png"):
+    assert "## Test stimuli" in text and "the designed stimuli are predictions of the CNN only" in text
+    assert "designed_z" in hypotheses and "observed_ratio" not in hypotheses
+    for name in ("model_fit.png", "modes_bipolar.png", "hypotheses.png", "test_stimuli.png"):
         assert (tmp_path / "out" / name).is_file()
     # a spatial recording: its units typed from their own responses, and IRF maps (not time courses)
     assert "## Cell types" in text and summary.cell_types is not None and sum(summary.cell_types.values()) == 20
