@@ -1,8 +1,8 @@
 """Cost of the EfficientNet-Lite0 replication (the ``codec`` protocol and today's), step by step,
 and what fits a time budget.
 
-``python -m retinacodec.bench codec --images DIR --fit-images DIR [--threads 2] [--budget-min 90]
-[--record FILE.json]``
+``python -m retinacodec.bench codec --images DIR --fit-images DIR [--threads 2] [--budget-min 90] [--layers A,B]
+[--record FILE.json]``; ``--figures FILE.json`` (a record) estimates again from its figures without measuring.
 
 Measures, on ``--threads`` CPU threads with the shipped Lite0 weights, at each candidate layer
 (:func:`candidate_layers`: block outputs spread over the depth, ``block14_depthwise`` and the
@@ -14,9 +14,9 @@ by a class); the seconds per SAE epoch on 2,000 samples of the layer's width at 
 settings (C features, 3 C atoms) and today's (2 C features, 6 C atoms); and, once, the seconds
 per fit image of the contributions at every candidate layer in one pass (10 steps, each
 protocol's rule) and of a forward pass. The estimate multiplies them by the sizes of the full run
-(:func:`estimate`). A fixed single-thread reference workload (a matrix product loop) is timed at
-the start and the end: its wall over CPU seconds says how loaded the machine was, and the
-estimate is also given divided by it (what a quiet machine would take, roughly).
+(:func:`estimate`). A fixed reference workload (:func:`reference_workload`) is timed before, after
+each layer and at the end: how much slower than on a quiet machine it ran (:func:`slowdowns`)
+divides each step's figure by the slowdown of its kind of work, for the quiet estimate.
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ stability fits per variable."""
 MARGIN = 0.85
 """Share of the budget a proposal may fill (the per-step figures vary by tens of percent between runs)."""
 MEASURED = (
-    "reference_before",
-    "reference_after",
+    "reference",
     "forward_s",
     "contribution_s_activation_trapezoid",
     "contribution_s_gausslegendre",
@@ -237,10 +236,10 @@ def _setup(held_out: str, fit: str, n_sample: int):
 
 
 def measure(held_out: str, fit: str, layers: list[str]) -> dict:
-    """Every per-step cost (see the module docstring), per layer and once, between two timings of
-    the reference workload."""
+    """Every per-step cost (see the module docstring), per layer and once, with the reference
+    workload timed before, after each layer and at the end (``reference``, a list)."""
     adapted, module, sample, sample_labels, fit_images, labels = _setup(held_out, fit, SAMPLE_IMAGES)
-    figures: dict = {"reference_before": reference_workload(module, sample), "layers": {}}
+    figures: dict = {"reference": [reference_workload(module, sample)], "layers": {}}
     figures["forward_s"] = forward_s(module, sample)
     for method in ("activation_trapezoid", "gausslegendre"):
         figures[f"contribution_s_{method}"] = contribution_s(adapted, fit_images, layers, method)
@@ -250,16 +249,16 @@ def measure(held_out: str, fit: str, layers: list[str]) -> dict:
         cost["sae_epoch_s_codec"] = sae_epoch_s(cost["channels"], codec=True)
         cost["sae_epoch_s_today"] = sae_epoch_s(2 * cost["channels"], codec=False)
         figures["layers"][layer] = cost
+        figures["reference"].append(reference_workload(module, sample))
         print(f"  {layer}: " + ", ".join(f"{k} {v:.4g}" for k, v in cost.items()), flush=True)
-    figures["reference_after"] = reference_workload(module, sample)
     return figures
 
 
 def slowdowns(figures: dict) -> dict[str, float]:
     """How many times slower than on a quiet machine each kind of work ran (at least 1), from the
-    reference workload before and after: 2 torch threads and 2 one-thread workers against
+    reference workload's mean over its timings: 2 torch threads and 2 one-thread workers against
     :data:`QUIET_FORWARD_S`, one thread by its wall over its CPU seconds."""
-    runs = [figures["reference_before"], figures["reference_after"]]
+    runs = figures["reference"]
     mean = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
     return {
         "two_threads": max(1.0, mean["two_threads"] / QUIET_FORWARD_S),

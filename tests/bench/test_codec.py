@@ -39,8 +39,7 @@ def _figures(sae_today: float = 1.0) -> dict:
     reference = {"two_threads": 0.03, "workers": 0.015, "one_thread": 0.06, "one_thread_cpu": 0.03}
     layers = ["block1", "block4", "block7", "block10", "block13", "block16", "block14_depthwise", "head"]
     return {
-        "reference_before": reference,
-        "reference_after": reference,
+        "reference": [reference, reference],
         "forward_s": 0.02,
         "contribution_s_activation_trapezoid": 0.3,
         "contribution_s_gausslegendre": 0.25,
