@@ -404,7 +404,8 @@ def main(argv: list[str]) -> int:
     if args.figures:  # the record keeps the measuring run's command, date and load
         source = json.loads(Path(args.figures).read_text())
         figures = {k: source["figures"][k] for k in MEASURED}
-        record.measured = {k: source[k] for k in ("command", "date", "seconds", "load_average_before", "load_average_after")}
+        kept = ("command", "date", "seconds", "load_average_before", "load_average_after")
+        record.measured = {k: source[k] for k in kept}
         layers = args.layers.split(",") if args.layers else list(figures["layers"])
     else:
         layers = args.layers.split(",") if args.layers else candidate_layers()
