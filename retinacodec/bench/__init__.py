@@ -15,4 +15,5 @@ BENCHMARKS = {
     "recording": "training CNN + LN on a simulated rig recording: time, and fit to the truth",
     "completeness": "EfficientNet-Lite0 contributions' completeness per layer for each quadrature rule and node count",
     "figure6": "per-image cost of the paper's Figure 6 on ResNet-50, and the reproduction's time from it",
+    "codec": "the Lite0 replication's cost per step and layer, both protocols, and what fits a time budget",
 }

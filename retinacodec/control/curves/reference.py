@@ -14,19 +14,23 @@ captured once per image, only the network downstream of it rerun per condition) 
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 import xarray as xr
 from torch import nn
+from tqdm.auto import tqdm
 
 from ... import __version__
 from ..._progress import progress_bar
+from ...device import torch_threads
 from ...errors import RetinaCodecError
-from ...models.adapter import AdaptedModel, adapt
+from ...models.adapter import AdaptedModel, Capture, adapt
 from ..experiments import CURVE_INTERVENTIONS
 from .classifier import _masked_correct
 
@@ -195,7 +199,7 @@ def reference_control_curves(
     trials : xarray.Dataset
         ``trial_image`` (pct, trial, role, slot) image positions, ``trial_class`` (pct, trial, role).
     batch_size : int
-        (condition, image) rows per downstream pass.
+        (mask, image) rows per downstream pass.
     capture_size : int
         Images whose layer output is captured (and held) at a time.
     progress : bool
@@ -205,13 +209,22 @@ def reference_control_curves(
     -------
     xarray.Dataset
         ``accuracy`` (selection, intervention, pct, trial, role) perturbed and ``original`` (pct,
-        trial, role) top-1 accuracy over the trial's images of the class, in [0, 1];
-        ``trial_class``, ``trial_image``; ``n_channels`` (pct) zeroed or kept. Attrs: layer,
-        channel count, package version.
+        trial, role) top-1 accuracy over the trial's images of the class, in [0, 1]; ``correct``
+        (selection, intervention, pct, trial, role, slot) whether each trial image's perturbed top-1
+        class is right; ``trial_class``, ``trial_image``; ``n_channels`` (pct) zeroed or kept.
+        Attrs: layer, channel count, package version.
+
+    Notes
+    -----
+    Each distinct (mask, image) pair is scored once (trials of one class share its mode's masks,
+    and a count of 0 gives the same mask for every ranking), each image's layer output is
+    captured once, and only the network downstream of the layer runs per pair. On the CPU the
+    passes are spread over ``torch.get_num_threads()`` worker threads of one torch thread each,
+    which keeps its speed when other processes share the cores.
     """
     adapted = adapt(model)
     labels = np.asarray(labels).ravel()
-    with torch.no_grad():
+    with torch.inference_mode():
         first = adapted.capture(images[:1], layer, stop=True).activation
     n_channels = first.shape[adapted.channel_axis(layer, first)]
     order = np.asarray(rankings.transpose("selection", "pct", "trial", "rank").values, dtype=np.int64)
@@ -229,19 +242,17 @@ def reference_control_curves(
     pcts = rankings["pct"].values
     counts = [reference_count(n_channels, p) for p in pcts]
     masks = reference_masks(order, counts)  # (selection, intervention, pct, trial, channel)
-    n_masks = int(np.prod(masks.shape[:-1]))
-    mask_trial = np.arange(n_masks) % (chosen.shape[0] * chosen.shape[1])  # masks end in (pct, trial)
-    per_trial = chosen.reshape(chosen.shape[0] * chosen.shape[1], -1)  # (pct x trial, role x slot)
-    pairs = np.stack([np.repeat(np.arange(n_masks), per_trial.shape[1]), per_trial[mask_trial].ravel()], axis=1)
-    correct, unperturbed = _score_pairs(
-        adapted, images, labels, layer, masks.reshape(n_masks, -1), pairs, batch_size, capture_size, progress
+    distinct, pairs, pair_of = distinct_pairs(masks, chosen)
+    scored, unperturbed = _score_pairs(
+        adapted, images, labels, layer, distinct, pairs, (batch_size, capture_size), progress
     )
-    accuracy = correct.reshape(*masks.shape[:-1], 2, -1).mean(-1)
+    correct = scored[pair_of].reshape(*masks.shape[:-1], *chosen.shape[2:])
     kept = {k: v for k, v in rankings.coords.items() if k != "pct" and set(v.dims) <= {"selection", "pct", "trial"}}
     return xr.Dataset(
         {
-            "accuracy": (("selection", "intervention", "pct", "trial", "role"), accuracy),
+            "accuracy": (("selection", "intervention", "pct", "trial", "role"), correct.mean(-1)),
             "original": (("pct", "trial", "role"), unperturbed[chosen].mean(-1)),
+            "correct": (("selection", "intervention", "pct", "trial", "role", "slot"), correct),
             "trial_class": (("pct", "trial", "role"), trials["trial_class"].transpose("pct", "trial", "role").values),
             "trial_image": (("pct", "trial", "role", "slot"), chosen),
             "n_channels": ("pct", counts),
@@ -256,6 +267,32 @@ def reference_control_curves(
     )
 
 
+def distinct_pairs(masks: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (mask, image) pairs of the trials, each once.
+
+    Parameters
+    ----------
+    masks : numpy.ndarray
+        (..., pct, trial, channel) keep-masks of every condition (:func:`reference_masks`).
+    chosen : numpy.ndarray
+        int (pct, trial, role, slot) image positions of each trial.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (distinct masks (mask, channel); int64 (pair, 2) distinct (mask, image) pairs, sorted;
+        int64 (condition x role x slot,) the pair of each trial image of each condition, in the
+        order of ``masks``' leading axes, then role and slot).
+    """
+    n_masks = int(np.prod(masks.shape[:-1]))
+    distinct, mask_of = np.unique(masks.reshape(n_masks, -1), axis=0, return_inverse=True)
+    per_trial = chosen.reshape(chosen.shape[0] * chosen.shape[1], -1)  # (pct x trial, role x slot)
+    trial_of = np.arange(n_masks) % per_trial.shape[0]  # masks end in (pct, trial)
+    every = np.stack([np.repeat(mask_of.ravel(), per_trial.shape[1]), per_trial[trial_of].ravel()], axis=1)
+    pairs, pair_of = np.unique(every, axis=0, return_inverse=True)
+    return distinct, pairs.astype(np.int64), pair_of.ravel().astype(np.int64)
+
+
 def _score_pairs(
     adapted: AdaptedModel,
     images: torch.Tensor,
@@ -263,32 +300,51 @@ def _score_pairs(
     layer: str,
     masks: np.ndarray,
     pairs: np.ndarray,
-    batch_size: int,
-    capture_size: int,
+    sizes: tuple[int, int],
     progress: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Correctness of every (mask, image) pair in ``pairs``, and of every image unperturbed (NaN for
-    images no pair uses), capturing only the images the pairs use."""
+    images no pair uses), capturing only the images the pairs use, ``sizes`` = (rows per
+    downstream pass, images per capture)."""
+    batch_size, capture_size = sizes
     needed = np.unique(pairs[:, 1])
     mask_tensor = torch.as_tensor(masks, dtype=images.dtype, device=images.device)
     target = torch.as_tensor(labels, device=images.device)
     correct = np.empty(len(pairs), dtype=bool)
     unperturbed = np.full(labels.size, np.nan)
+    workers = torch.get_num_threads() if images.device.type == "cpu" else 1
+    adapted.downstream(layer)  # traces a split graph, if any, before the workers share it
     bar = progress_bar(total=len(pairs), desc=f"reference control of {layer}", unit="image", progress=progress)
-    with bar:
+    with bar, ThreadPoolExecutor(workers) as pool:
         for start in range(0, needed.size, capture_size):
             block = needed[start : start + capture_size]
             rows = torch.as_tensor(block, device=images.device)
-            with torch.no_grad():
+            with torch.inference_mode():
                 capture = adapted.capture(images.index_select(0, rows), layer)
+                _ = capture.context  # prepared here, once, before the workers read it
             assert capture.output is not None  # the pass ran to the end (stop=False)
             unperturbed[block] = (capture.output.argmax(1) == target[rows]).cpu().numpy()
             where = np.flatnonzero(np.isin(pairs[:, 1], block))
             local = np.stack([pairs[where, 0], np.searchsorted(block, pairs[where, 1])], axis=1)
-            correct[where] = _masked_correct(
-                adapted, layer, capture, target[rows], (mask_tensor, None), local, batch_size, bar
-            )
+            score = functools.partial(_score_batch, adapted, layer, capture, target[rows], mask_tensor, bar)
+            with torch_threads(1 if workers > 1 else None):
+                batches = list(pool.map(score, np.split(local, range(batch_size, len(local), batch_size))))
+            correct[where] = np.concatenate(batches) if batches else []
     return correct, unperturbed
+
+
+def _score_batch(
+    adapted: AdaptedModel,
+    layer: str,
+    capture: Capture,
+    labels: torch.Tensor,
+    masks: torch.Tensor,
+    bar: tqdm,
+    pairs: np.ndarray,
+) -> np.ndarray:
+    """Correctness of one batch of (mask, local image) pairs, without autograd."""
+    with torch.inference_mode():
+        return _masked_correct(adapted, layer, capture, labels, (masks, None), pairs, len(pairs), bar)
 
 
 def trapezoid_auc(pcts: Sequence[float] | np.ndarray, values: np.ndarray, axis: int = -1) -> np.ndarray:

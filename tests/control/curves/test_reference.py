@@ -10,8 +10,10 @@ import xarray as xr
 from torch import nn
 
 from retinacodec import RetinaCodecError
+from retinacodec.control.curves.classifier import _masked_correct
 from retinacodec.control.curves.reference import (
     PCTS,
+    distinct_pairs,
     draw_trials,
     ranked_mode,
     ratio_summary,
@@ -22,6 +24,8 @@ from retinacodec.control.curves.reference import (
     trapezoid_auc,
 )
 from retinacodec.control.hooks import ablate, preserve
+from retinacodec.device import torch_threads
+from retinacodec.models.adapter import adapt
 
 
 def test_channel_count_is_rounded_down():
@@ -183,3 +187,79 @@ def test_curves_equal_hook_based_zeroing(classifier):
                                 expected = (classifier(x[images]).argmax(1).numpy() == labels[images]).mean()
                             assert curves["accuracy"].values[s, i, p, t, role] == expected
                     assert curves["original"].values[p, t, role] == original
+
+
+def test_distinct_pairs_are_each_scored_once_and_map_back():
+    order = np.array([[[0, 1, 2], [0, 1, 2]], [[2, 1, 0], [0, 1, 2]]])  # (pct, trial, channel)
+    masks = reference_masks(order, [0, 1])  # (intervention, pct, trial, channel)
+    chosen = np.array([[[[4, 5]], [[4, 6]]], [[[4, 5]], [[5, 7]]]])  # (pct, trial, role=1, slot)
+    distinct, pairs, pair_of = distinct_pairs(masks, chosen)
+    # masks: ablate 0 (all kept) twice, ablate [2], ablate [0]; preserve 0 (none kept) twice, [2], [0]
+    assert len(distinct) == 6 and len(np.unique(distinct, axis=0)) == 6
+    assert len(pairs) == len(np.unique(pairs, axis=0)) == 2 * 3 + 2 * 2 + 2 * 2  # count-0 masks share 4, 5, 6
+    every = [(m, i) for m, row in zip(masks.reshape(-1, 3), np.tile(chosen.reshape(4, 2), (2, 1))) for i in row]
+    for (mask, image), pair in zip(every, pair_of):
+        np.testing.assert_array_equal(distinct[pairs[pair, 0]], mask)
+        assert pairs[pair, 1] == image
+
+
+def _previous_correct(adapted, images, labels, layer, masks, chosen):
+    """The implementation before deduplication: every (condition, trial image) pair scored, batches
+    of 16 in pair order, without worker threads; (condition..., role, slot) bool."""
+    n_masks = int(np.prod(masks.shape[:-1]))
+    per_trial = chosen.reshape(chosen.shape[0] * chosen.shape[1], -1)
+    trial_of = np.arange(n_masks) % per_trial.shape[0]
+    pairs = np.stack([np.repeat(np.arange(n_masks), per_trial.shape[1]), per_trial[trial_of].ravel()], axis=1)
+    with torch.no_grad():
+        capture = adapted.capture(images[:8], layer)
+    keep = torch.as_tensor(masks.reshape(n_masks, -1))
+    bar = type("Bar", (), {"update": lambda self, n: None})()
+    correct = _masked_correct(adapted, layer, capture, torch.as_tensor(labels), (keep, None), pairs, 16, bar)
+    return correct.reshape(*masks.shape[:-1], *chosen.shape[2:])
+
+
+@pytest.fixture(scope="module")
+def lite0_images():
+    """EfficientNet-Lite0 (packaged weights) and the 20 foolbox ImageNet images, model-ready."""
+    from retinacodec.models.zoo import load_classifier
+    from retinacodec.pipelines.imagenet.common.images import center_view, read_image, sample_images
+    from retinacodec.pipelines.imagenet.common.layers import layer_aliases
+    from retinacodec.pipelines.imagenet.common.predictions import resolve_classifier
+
+    classifier = resolve_classifier("efficientnet_lite0", module=load_classifier("efficientnet_lite0"))
+    source = sample_images()
+    images = torch.stack([center_view(read_image(p), classifier.preprocessing) for p in source.paths])
+    adapted = adapt(classifier.module, layers=layer_aliases("efficientnet_lite0"))
+    return adapted, images, np.asarray(source.labels)
+
+
+@pytest.mark.parametrize("layer", ["block4", "block14_depthwise", "head"])
+def test_curves_equal_the_previous_implementation_on_lite0(lite0_images, layer):
+    """Same correct / incorrect per (condition, trial image) as scoring every pair in turn, with
+    one worker and with two, at a block output, a layer whose downstream part needs its context
+    (the block's input) and the head; trials share images and rankings, so pairs repeat."""
+    adapted, images, labels = lite0_images
+    images, labels = images[:8], labels[:8]
+    with torch.no_grad():
+        first = adapted.capture(images[:1], layer, stop=True).activation
+    n_channels = first.shape[1]
+    rng = np.random.default_rng(3)
+    pcts = [1, 50]  # 1 % of block4's 40 channels is none: the same mask for every ranking
+    chosen = rng.integers(0, 8, size=(2, 3, 2, 2))  # (pct, trial, role, slot): 8 of the 20 images, pairs repeat
+    classes = (("pct", "trial", "role"), labels[chosen[..., 0]])
+    trials = xr.Dataset({"trial_image": (("pct", "trial", "role", "slot"), chosen), "trial_class": classes})
+    trials = trials.assign_coords(pct=pcts)
+    per_class = [rng.permutation(n_channels) for _ in range(2)]  # contribution and activation: by class
+    shared = [[[per_class[t % 2] for t in range(3)] for _ in pcts]] * 2
+    order = np.array([*shared, [[rng.permutation(n_channels) for _ in range(3)] for _ in pcts]])
+    rankings = xr.DataArray(order, dims=("selection", "pct", "trial", "rank"), coords={"pct": pcts})
+    masks = reference_masks(order, [reference_count(n_channels, p) for p in pcts])
+    expected = _previous_correct(adapted, images, labels, layer, masks, chosen)
+    assert 0 < expected.mean() < 1  # some trial images right, some wrong
+    for threads in (1, 2):
+        with torch_threads(threads):
+            curves = reference_control_curves(
+                adapted, images, labels, layer, rankings, trials, batch_size=8, capture_size=4, progress=False
+            )
+        np.testing.assert_array_equal(curves["correct"].values, expected)
+        np.testing.assert_array_equal(curves["accuracy"].values, expected.mean(-1))
