@@ -330,7 +330,7 @@ def propose(figures: dict, layers: list[str], budget_s: float, slow: dict[str, f
             layer: sum(quiet[p]["per_layer"][layer][k] for p in quiet for k in ("sae", "control"))
             for layer in droppable & set(kept)
         }
-        kept.remove(max(cost, key=cost.get))
+        kept.remove(max(cost, key=lambda layer: cost[layer]))
     for name, value in (("today_sae_epochs", 50), ("fit_images", 1000)):
         if total(sizes) > budget_s:
             sizes[name] = value
