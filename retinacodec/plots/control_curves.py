@@ -45,15 +45,21 @@ def plot_control_curves(summaries: Mapping[str, xr.Dataset], intervention: str) 
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(f"{layer} ({ds.attrs.get('n_channels_layer', '?')} channels)", fontsize=9)
         ax.axvline(2, color="0.8", lw=0.8, zorder=0)
+    label_layer_grid(axes, n, columns, "accuracy", intervention)
+    fig.suptitle(f"{intervention}: top channels of the class's mode (held-out images, 95 % bootstrap bands)")
+    return fig
+
+
+def label_layer_grid(axes, n: int, columns: int, ylabel: str, intervention: str) -> None:
+    """Finish a grid of per-layer curve panels: hide the unused ones, label the outer axes, and give
+    the first panel the legend of solid target and dashed off-target curves."""
     for ax in axes[n:]:
         ax.set_visible(False)
     for ax in axes[::columns]:
-        ax.set_ylabel("accuracy")
+        ax.set_ylabel(ylabel)
     for ax in axes[-columns:]:
         ax.set_xlabel(f"% of channels {'ablated' if intervention == 'ablate' else 'preserved'}")
     axes[0].legend(fontsize=7, title="solid: target, dashed: off-target", title_fontsize=7)
-    fig.suptitle(f"{intervention}: top channels of the class's mode (held-out images, 95 % bootstrap bands)")
-    return fig
 
 
 def plot_layerwise_control(summaries: Mapping[str, xr.Dataset]) -> Figure:

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from .control_curves import COLOURS
+from .control_curves import COLOURS, label_layer_grid
 
 
 def plot_ratio_curves(summaries: Mapping[str, xr.Dataset], intervention: str) -> Figure:
@@ -43,13 +43,7 @@ def plot_ratio_curves(summaries: Mapping[str, xr.Dataset], intervention: str) ->
         ax.axhline(1, color="0.8", lw=0.8, zorder=0)
         ax.set_xlim(0, 100)
         ax.set_title(f"{layer} ({ds.attrs.get('n_channels_layer', '?')} channels)", fontsize=9)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    for ax in axes[::columns]:
-        ax.set_ylabel("perturbed / original accuracy")
-    for ax in axes[-columns:]:
-        ax.set_xlabel(f"% of channels {'ablated' if intervention == 'ablate' else 'preserved'}")
-    axes[0].legend(fontsize=7, title="solid: target, dashed: off-target", title_fontsize=7)
+    label_layer_grid(axes, n, columns, "perturbed / original accuracy", intervention)
     fig.suptitle(f"{intervention} (codec protocol): mean over trials, band ± SEM")
     return fig
 

@@ -10,11 +10,10 @@ import numpy as np
 import xarray as xr
 
 from .... import __version__
-from ....io.atomic import atomic_destination
 from ....plots import save_figure
 from ....plots.reference_curves import plot_layer_scores, plot_ratio_curves
 from .deviations import deviations
-from .report import _completeness, _fmt, _interval, _rounded
+from .report import _completeness, _fmt, _interval, _rounded, assemble_report
 from .settings import ControlSettings
 
 FIGURES = {
@@ -210,22 +209,5 @@ def sizes(record: dict) -> str:
 
 def write_report(record: dict, figures: list[str], path: str | os.PathLike) -> Path:
     """``report.md``: sizes, tables, the deviations from the reference, figures and the timings."""
-    steps = "\n".join(f"| {step} | {seconds:.0f} |" for step, seconds in record["seconds"].items())
-    text = (
-        "\n\n".join(
-            [
-                f"# CODEC control analysis (codec protocol): {record['model']}",
-                sizes(record),
-                tables(record),
-                "## Deviations from the reference\n\n" + "\n".join(f"- {line}" for line in record["deviations"]),
-                "\n".join(f"![{name}]({name})" for name in figures),
-                "| step | s |\n|---|---|\n" + steps,
-                f"retinacodec {record['retinacodec_version']}",
-            ]
-        )
-        + "\n"
-    )
-    path = Path(path)
-    with atomic_destination(path) as tmp:
-        tmp.write_text(text)
-    return path
+    title = f"# CODEC control analysis (codec protocol): {record['model']}"
+    return assemble_report(title, [sizes(record), tables(record)], record, figures, path)

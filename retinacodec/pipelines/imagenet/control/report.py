@@ -374,28 +374,31 @@ def _stability_fits(settings: dict) -> str:
 
 def write_report(record: dict, figures: list[str], path: str | os.PathLike) -> Path:
     """``report.md``: sizes, tables, figures and the per-step timings."""
-    steps = "\n".join(f"| {step} | {seconds:.0f} |" for step, seconds in record["seconds"].items())
-    text = (
-        "\n\n".join(
-            [
-                f"# CODEC control analysis: {record['model']}",
-                sizes(record),
-                "## Are the intervention points sound?\n\n" + sanity_table(record),
-                tables(record),
-                "## Layer scores: the reference's and against random channels\n\n"
-                "Ratio curves: perturbed / unperturbed accuracy on the same images, per class, averaged; "
-                "areas by the trapezoid rule over the linear % axis. Reference score: (AUC_target - AUC_off) "
-                "/ AUC_off; against random: (AUC_target - AUC_random) / AUC_random, the random channels' "
-                "target curve at the same layer.\n\n" + score_table(record),
-                "## Deviations from the reference\n\n" + "\n".join(f"- {line}" for line in record["deviations"]),
-                "\n".join(f"![{name}]({name})" for name in figures),
-                "| step | s |\n|---|---|\n" + steps,
-                f"retinacodec {record['retinacodec_version']}",
-            ]
-        )
-        + "\n"
+    scores = (
+        "## Layer scores: the reference's and against random channels\n\n"
+        "Ratio curves: perturbed / unperturbed accuracy on the same images, per class, averaged; "
+        "areas by the trapezoid rule over the linear % axis. Reference score: (AUC_target - AUC_off) "
+        "/ AUC_off; against random: (AUC_target - AUC_random) / AUC_random, the random channels' "
+        "target curve at the same layer.\n\n" + score_table(record)
     )
+    sanity = "## Are the intervention points sound?\n\n" + sanity_table(record)
+    sections = [sizes(record), sanity, tables(record), scores]
+    return assemble_report(f"# CODEC control analysis: {record['model']}", sections, record, figures, path)
+
+
+def assemble_report(title: str, sections: list[str], record: dict, figures: list[str], path: str | os.PathLike) -> Path:
+    """Write ``report.md`` atomically: ``title``, the protocol's ``sections``, the deviations from the
+    reference, the figures, the per-step timings and the package version."""
+    steps = "\n".join(f"| {step} | {seconds:.0f} |" for step, seconds in record["seconds"].items())
+    parts = [
+        title,
+        *sections,
+        "## Deviations from the reference\n\n" + "\n".join(f"- {line}" for line in record["deviations"]),
+        "\n".join(f"![{name}]({name})" for name in figures),
+        "| step | s |\n|---|---|\n" + steps,
+        f"retinacodec {record['retinacodec_version']}",
+    ]
     path = Path(path)
     with atomic_destination(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text("\n\n".join(parts) + "\n")
     return path
