@@ -351,7 +351,7 @@ def _report(record: Record, figures: dict, layers: list[str], budget_s: float) -
     print("slowdown against a quiet machine: " + ", ".join(f"{k} {v:.1f}x" for k, v in slow.items()))
     for layer in layers:
         now = loaded["codec"]["per_layer"][layer]["control"]
-        print(f"  codec control of {layer}: {before[layer]:.0f} s before, {now:.0f} s now (measured, loaded)")
+        print(f"  codec control of {layer}: {before[layer]:.0f} s before, {now:.0f} s now (as measured)")
     for protocol in ("codec", "today"):
         print(
             f"{protocol}, {len(layers)} layers, full sizes: {loaded[protocol]['total'] / 60:.0f} min measured, "
@@ -361,7 +361,7 @@ def _report(record: Record, figures: dict, layers: list[str], budget_s: float) -
     now_s = sum(loaded["codec"]["per_layer"][layer]["control"] for layer in layers)
     record.row(
         f"codec control curves of Lite0, {len(layers)} layers, 21,600 (mask, image) pairs each: distinct pairs "
-        "once, one-thread workers, against every pair on 2 threads (measured, loaded)",
+        "once, one-thread workers, against every pair on 2 threads (as measured; the load is in the record)",
         f"{now_s / 60:.1f} min",
         f"{sum(before.values()) / 60:.1f} min",
         speed_ratio(sum(before.values()), now_s),
@@ -370,7 +370,7 @@ def _report(record: Record, figures: dict, layers: list[str], budget_s: float) -
         f"Lite0 replication, both protocols, {len(layers)} candidate layers, {N_FIT} fit and {N_HELD_OUT} held-out "
         "images, codec SAE 300 epochs, today's 200 x 3 fits (upper bound)",
         f"{(quiet['codec']['total'] + quiet['today']['total']) / 60:.0f} min quiet (estimate)",
-        f"{(loaded['codec']['total'] + loaded['today']['total']) / 60:.0f} min as measured (loaded)",
+        f"{(loaded['codec']['total'] + loaded['today']['total']) / 60:.0f} min as measured",
         "—",
     )
     record.row(
