@@ -1,102 +1,76 @@
-"""CODEC's ImageNet control table and curves on real images: modes fitted on one image set,
-control measured on held-out images, for EfficientNet-Lite0 and -Lite2.
+"""The replication of CODEC's control experiment (its Fig. 6) on imagenette: both control protocols,
+side by side, on the layers and at the sizes fixed here before any run was read.
 
     python analyses/imagenet_control.py --images ../shared/imagenette/val \\
-        --fit-images ../shared/imagenette/fit -o results/imagenet_control [--model efficientnet_lite0]
-        [--time-budget 1100] [--fit-per-class N] [--n-layers 8 | --layers block4 ...] [--ig-steps 10] [--n-target
-        50] [--n-off-target 45]
-        [--random-draws 3] [--random-images 200] [--stability-fits 2]
+        --fit-images ../shared/imagenette/fit -o results/replication [--model efficientnet_lite0]
+        [--protocol codec] [--time-budget S]
+    python analyses/results_imagenet_control.py results/replication   # the results page
 
-Each call runs the steps that are not finished yet (``--time-budget`` seconds at most, then it
-stops between steps; call it again to resume), and once all are done writes, per model,
-``<out>/<model>/report.md`` (the table with the paper's numbers beside ours, the seed's table per
-layer and the timings), the figures and ``summary.json``. ``--fit-per-class N`` fits the modes
-on the first N images of each fit class only (a symlinked subset in ``<out>/<model>/subsets``),
-for runs that must be smaller than the whole fit set; the report states the sizes used.
+Each (model, protocol) runs ``retinacodec imagenet --fit-images`` (the command users run) into
+``<out>/<model>_<protocol>``; a call resumes what an earlier one left unfinished. Layers: four block
+outputs spread evenly over the depth (first and last included), the last block's post-ReLU6
+depthwise output (a late layer where zero is a channel's resting state) and the 1280-channel head
+after ReLU6 (the analogue of ResNet-50's last block). Sizes: every fit image (2000) and every
+held-out image (500); the ``codec`` protocol at the reference's settings (10 activation-trapezoid
+steps, SAE 300 epochs, 20 trials of 10 images per class, its percentages); the ``retinacodec``
+protocol at its defaults, but without the seed-stability fits and with at most 50 SAE epochs (early
+stopping on), which the 90-minute budget of the issue leaves room for.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from retinacodec.cli import main as cli
 from retinacodec.errors import one_line_errors
-from retinacodec.pipelines.imagenet.common.images import IMAGE_SUFFIXES
-from retinacodec.pipelines.imagenet.control.run import run_control
-from retinacodec.pipelines.imagenet.control.settings import ControlSettings
+from retinacodec.models.zoo import load_classifier
+from retinacodec.pipelines.imagenet.common.layers import default_layers
+
+MODELS = ("efficientnet_lite0", "efficientnet_lite2")
+PROTOCOLS = ("codec", "retinacodec")
+N_BLOCK_OUTPUTS = 4
+PROTOCOL_ARGUMENTS = {"codec": [], "retinacodec": ["--stability-fits", "0", "--sae-epochs", "50"]}
+"""Arguments each protocol adds to the shared command (the codec protocol's defaults are the reference's)."""
 
 
-def subset(folder: Path, per_class: int, destination: Path) -> Path:
-    """A folder of symlinks to the first ``per_class`` images (sorted names) of each class folder."""
-    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        target = destination / class_dir.name
-        target.mkdir(parents=True, exist_ok=True)
-        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:per_class]
-        for file in files:
-            link = target / file.name
-            if not link.exists():
-                link.symlink_to(file.resolve())
-    return destination
+def replication_layers(model: str) -> list[str]:
+    """:data:`N_BLOCK_OUTPUTS` block outputs spread evenly over the depth, the last block's depthwise
+    output and the head."""
+    blocks = [layer for layer in default_layers(model, module=load_classifier(model)) if layer != "head"]
+    picks = np.unique(np.round(np.linspace(0, len(blocks) - 1, N_BLOCK_OUTPUTS)).astype(int))
+    return [blocks[i] for i in picks] + [f"{blocks[-1]}_depthwise", "head"]
+
+
+def command(model: str, protocol: str, images: Path, fit: Path, out: Path, budget: float | None) -> list[str]:
+    """The ``retinacodec imagenet`` arguments of one (model, protocol) run."""
+    arguments = ["imagenet", "--model", model, "--images", str(images), "--fit-images", str(fit)]
+    arguments += ["--protocol", protocol, "--layers", *replication_layers(model), *PROTOCOL_ARGUMENTS[protocol]]
+    arguments += ["-o", str(out / f"{model}_{protocol}")]
+    return arguments + ([] if budget is None else ["--time-budget", str(budget)])
 
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """Command line; returns the exit status (3 while a run is unfinished)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", required=True, type=Path, help="held-out images (WordNet-id class folders)")
     parser.add_argument("--fit-images", required=True, type=Path, help="images the modes are fitted on")
     parser.add_argument("-o", "--output", required=True, type=Path)
-    parser.add_argument("--model", action="append", help="zoo model (repeatable; default Lite0 then Lite2)")
-    parser.add_argument("--time-budget", type=float, default=None, help="start no new step after this many s")
-    parser.add_argument("--fit-per-class", type=int, default=None, help="fit images per class (default: all)")
-    parser.add_argument("--n-layers", type=int, default=ControlSettings.n_layers, help="layers spread over the depth")
-    parser.add_argument("--layers", nargs="+", help="layer aliases (default: --n-layers spread over the depth)")
-    parser.add_argument("--ig-steps", type=int, default=ControlSettings.ig_steps)
-    parser.add_argument("--n-target", type=int, default=ControlSettings.n_target_images)
-    parser.add_argument("--n-off-target", type=int, default=ControlSettings.n_off_target_images)
-    parser.add_argument("--random-draws", type=int, default=ControlSettings.n_random_draws)
-    parser.add_argument("--random-images", type=int, default=ControlSettings.n_random_images)
-    parser.add_argument(
-        "--stability-fits",
-        type=int,
-        default=ControlSettings.stability_fits,
-        help="extra SAE fits per layer and variable for the modes' seed stability (0: none)",
-    )
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--model", action="append", choices=MODELS, help="repeatable (default: both)")
+    parser.add_argument("--protocol", action="append", choices=PROTOCOLS, help="repeatable (default: both)")
+    parser.add_argument("--time-budget", type=float, help="start no new step after this many s (per run)")
     args = parser.parse_args(argv)
-    for model in args.model or ["efficientnet_lite0", "efficientnet_lite2"]:
-        out = args.output / model
-        fit = (
-            args.fit_images
-            if args.fit_per_class is None
-            else subset(args.fit_images, args.fit_per_class, out / "subsets" / f"fit_{args.fit_per_class}")
-        )
-        settings = ControlSettings(
-            model=model,
-            layers=tuple(args.layers) if args.layers else None,
-            n_layers=args.n_layers,
-            ig_steps=args.ig_steps,
-            n_target_images=args.n_target,
-            n_off_target_images=args.n_off_target,
-            n_random_draws=args.random_draws,
-            n_random_images=args.random_images,
-            stability_fits=args.stability_fits,
-        )
-        path = run_control(
-            args.images,
-            fit,
-            out / "run",
-            settings=settings,
-            time_budget_s=args.time_budget,
-            device=args.device,
-            progress=not args.quiet,
-        )
-        print(f"{model}: {path}")
-        if path.name != "report.md":
-            return 3  # unfinished: rerun to resume
+    for model in args.model or MODELS:
+        for protocol in args.protocol or PROTOCOLS:
+            status = cli(command(model, protocol, args.images, args.fit_images, args.output, args.time_budget))
+            if status:
+                return status
+            if not (args.output / f"{model}_{protocol}" / "summary.json").exists():
+                return 3  # stopped by the time budget: rerun to resume
     return 0
 
 

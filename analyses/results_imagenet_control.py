@@ -1,12 +1,15 @@
-"""Regenerate the ImageNet-control results page from the analysis's summary.json files.
+"""Regenerate the ImageNet-control results page from the replication's summary.json files.
 
-    python analyses/results_imagenet_control.py results/imagenet_control [--page docs/results/imagenet-control.md]
+    python analyses/results_imagenet_control.py results/replication [--page docs/results/imagenet-control.md]
         [--figures docs/figures]
 
 Replaces the text between ``<!-- imagenet-control:begin -->`` and ``<!-- imagenet-control:end -->``
-(:func:`retinacodec.io.markdown.replace_section`) with the measured tables of each model whose
-run finished (``<results>/<model>/run/summary.json``), and copies the curve figures to the figures
-folder. Every number comes from the summary files.
+(:func:`retinacodec.io.markdown.replace_section`) with, per model, the runs of
+``analyses/imagenet_control.py`` that finished (``<results>/<model>_<protocol>/summary.json``): the
+sanity of each intervention point, the verdict per layer on the paper's claim by the rules of
+:mod:`retinacodec.pipelines.imagenet.control.verdicts`, each protocol's own tables and the
+deviations from the reference; copies the figures to the figures folder. Every number comes from
+the summary files.
 """
 
 from __future__ import annotations
@@ -16,34 +19,102 @@ import json
 import os
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 
-from retinacodec.errors import one_line_errors
+from retinacodec.errors import RetinaCodecError, one_line_errors
 from retinacodec.io.markdown import replace_section
-from retinacodec.pipelines.imagenet.control.report import sizes, tables
+from retinacodec.pipelines.imagenet.control import codec_report, report
+from retinacodec.pipelines.imagenet.control.settings import PROTOCOLS
+from retinacodec.pipelines.imagenet.control.verdicts import CLAIMED_SIGN, verdicts
 
 SECTION = "imagenet-control"
-FIGURES = ("control_curves_ablate.png", "control_curves_preserve.png", "control_layerwise.png")
+FIGURES = {
+    "codec": ("codec_curves_ablate.png", "codec_curves_preserve.png", "codec_layer_scores.png"),
+    "retinacodec": ("control_curves_ablate.png", "control_curves_preserve.png", "control_layerwise.png"),
+}
+
+
+def verdict_table(record: dict) -> str:
+    """Markdown: per layer, whether it is sound and the verdicts, with the interval they read."""
+    found = verdicts(record)
+    lines = [
+        "| layer | sound | ablate: C vs A | C vs random | preserve: C vs A | C vs random |",
+        "|---|---|---|---|---|---|",
+    ]
+    for layer in record["layers"]:
+        cells = [found[layer][i][k] for i in CLAIMED_SIGN for k in ("vs_activation", "vs_random")]
+        lines.append(f"| {layer} | {'yes' if found[layer]['sound'] else '**no**'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdict_counts(record: dict) -> str:
+    """One sentence: over the sound layers, how many verdicts of each kind per intervention."""
+    found = verdicts(record)
+    sound = [layer for layer in record["layers"] if found[layer]["sound"]]
+    parts = []
+    for intervention in CLAIMED_SIGN:
+        counts = Counter(found[layer][intervention]["vs_activation"] for layer in sound)
+        parts.append(f"{intervention}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
+    return (
+        f"Sound layers: {len(sound)} of {len(record['layers'])}. Contribution against activation modes over the "
+        f"sound layers, {'; '.join(parts) or 'none'}."
+    )
+
+
+def protocol_section(record: dict) -> str:
+    """The markdown of one protocol's run: sizes, verdicts, its own tables and the deviations."""
+    protocol = record["protocol"]
+    writer = codec_report if protocol == "codec" else report
+    own = (
+        writer.tables(record)
+        if protocol == "codec"
+        else report.sanity_table(record) + "\n\n" + report.score_table(record)
+    )
+    claim = (
+        "C − A: the difference of the reference's score (AUC_target − AUC_off) / AUC_off between the contribution "
+        "and the activation mode's channels, 95 % interval over the trials"
+        if protocol == "codec"
+        else "C − A: the difference of the specificity AUC (target minus off-target accuracy) between the "
+        "contribution and the activation mode's channels, 95 % interval over the images"
+    )
+    return "\n\n".join(
+        [
+            f"### Protocol `{protocol}`",
+            writer.sizes(record),
+            f"Verdicts ({claim}; C vs random: the contribution mode's score against the random channels' at the same "
+            "layer; *reproduces*: the interval lies on the side the paper claims, *reversed*: on the other, *not "
+            "resolved*: it holds 0). " + verdict_counts(record),
+            verdict_table(record),
+            own,
+            "Deviations from the reference:\n\n" + "\n".join(f"- {line}" for line in record["deviations"]),
+        ]
+    )
 
 
 def section(results: Path, figures: Path, page: Path) -> str:
-    """The section's markdown; copies each finished model's figures into ``figures``, linked from ``page``."""
-    parts = [
-        "Generated by `analyses/results_imagenet_control.py` from the `summary.json` of "
-        "`analyses/imagenet_control.py` on `../shared/imagenette` (modes fitted on `fit` images; top-1 on all 500 "
-        "held-out `val` images and every control figure on images drawn from them, in the numbers per condition "
-        "stated for each model; accuracy in %, 95 % bootstrap intervals over images in brackets; the paper's "
-        "figures are for ResNet-50).",
-    ]
-    for summary in sorted(results.glob("*/run/summary.json")):
+    """The section's markdown; copies each finished run's figures into ``figures``, linked from ``page``."""
+    runs: dict[str, dict[str, Path]] = {}
+    for summary in sorted(results.glob("*/summary.json")):
         record = json.loads(summary.read_text())
-        model = record["model"]
-        parts += [f"## {model}", sizes(record), tables(record)]
-        for name in FIGURES:
-            target = figures / f"imagenet_{model}_{name}"
-            shutil.copyfile(summary.parent / name, target)
-            link = Path(os.path.relpath(target, page.parent)).as_posix()
-            parts.append(f"![{model} {name[:-4].replace('_', ' ')}]({link})")
+        runs.setdefault(record["model"], {})[record["protocol"]] = summary
+    if not runs:
+        raise RetinaCodecError(f"no finished run in {results}; expected <model>_<protocol>/summary.json files")
+    parts = [
+        "Generated by `analyses/results_imagenet_control.py` from the `summary.json` of each run of "
+        "`analyses/imagenet_control.py` on `../shared/imagenette` (modes fitted on the `fit` images, every "
+        "control figure on the held-out `val` images)."
+    ]
+    for model, found in runs.items():
+        parts.append(f"## {model}")
+        for protocol in (p for p in PROTOCOLS[::-1] if p in found):
+            record = json.loads(found[protocol].read_text())
+            parts.append(protocol_section(record))
+            for name in FIGURES[protocol]:
+                target = figures / f"imagenet_{model}_{name}"
+                shutil.copyfile(found[protocol].parent / name, target)
+                link = Path(os.path.relpath(target, page.parent)).as_posix()
+                parts.append(f"![{model} {name[:-4].replace('_', ' ')}]({link})")
     return "\n\n".join(parts)
 
 

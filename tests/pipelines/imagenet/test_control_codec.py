@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +110,25 @@ def test_codec_record_and_report_name_the_protocol_and_deviations(finished):
         assert (run / name).stat().st_size > 0 and f"]({name})" in text
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["program"] == "retinacodec imagenet control"
+
+
+@pytest.mark.slow
+def test_the_results_page_shows_the_codec_run_with_its_verdicts(finished, tmp_path):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[3] / "analyses" / "results_imagenet_control.py"
+    spec = importlib.util.spec_from_file_location("results_imagenet_control", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run, *_ = finished
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "efficientnet_lite0_codec").symlink_to(run)
+    page, figures = tmp_path / "page.md", tmp_path / "figures"
+    page.write_text("<!-- imagenet-control:begin -->\n<!-- imagenet-control:end -->\n")
+    assert module.main([str(results), "--page", str(page), "--figures", str(figures)]) == 0
+    text = page.read_text()
+    assert "### Protocol `codec`" in text and "| block16 | " in text and "Deviations from the reference" in text
+    assert all((figures / f"imagenet_efficientnet_lite0_{name}").is_file() for name in module.FIGURES["codec"])
+    (tmp_path / "empty").mkdir()
+    assert module.main([str(tmp_path / "empty"), "--page", str(page), "--figures", str(figures)]) == 2

@@ -143,7 +143,7 @@ def test_the_results_page_is_regenerated_from_a_finished_run(finished, tmp_path)
     root, *_ = finished
     results = tmp_path / "results"
     results.mkdir()
-    (results / "efficientnet_lite0").symlink_to(root)  # <results>/<model>/run/summary.json
+    (results / "efficientnet_lite0_retinacodec").symlink_to(root / "run")  # <results>/<model>_<protocol>/
     page, figures = tmp_path / "docs" / "results" / "imagenet-control.md", tmp_path / "docs" / "figures"
     page.parent.mkdir(parents=True)
     page.write_text("# top\n<!-- imagenet-control:begin -->\nstale 9 %\n<!-- imagenet-control:end -->\nend\n")
@@ -151,9 +151,10 @@ def test_the_results_page_is_regenerated_from_a_finished_run(finished, tmp_path)
     text = page.read_text()
     summary = json.loads((root / "run" / "summary.json").read_text())
     assert text.startswith("# top\n") and text.endswith("<!-- imagenet-control:end -->\nend\n")
-    assert "stale" not in text and "## efficientnet_lite0" in text
+    assert "stale" not in text and "## efficientnet_lite0" in text and "### Protocol `retinacodec`" in text
     assert f"{100 * summary['top1']['accuracy']:.1f} %" in text
-    for name in module.FIGURES:
+    assert "| block16 | " in text and "Sound layers:" in text  # the verdict table and its counts
+    for name in module.FIGURES["retinacodec"]:
         assert (figures / f"imagenet_efficientnet_lite0_{name}").is_file()
         assert f"(../figures/imagenet_efficientnet_lite0_{name})" in text  # linked from the page
     page.write_text("no markers\n")
