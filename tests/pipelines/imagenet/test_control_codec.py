@@ -126,7 +126,13 @@ def test_the_results_page_shows_the_codec_run_with_its_verdicts(finished, tmp_pa
     (results / "efficientnet_lite0_codec").symlink_to(run)
     page, figures = tmp_path / "page.md", tmp_path / "figures"
     page.write_text("<!-- imagenet-control:begin -->\n<!-- imagenet-control:end -->\n")
-    assert module.main([str(results), "--page", str(page), "--figures", str(figures)]) == 0
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- imagenet-replication:begin -->\nold\n<!-- imagenet-replication:end -->\n")
+    argv = [str(results), "--page", str(page), "--figures", str(figures), "--readme", str(readme)]
+    assert module.main(argv) == 0
+    summary = readme.read_text()
+    assert "old" not in summary and "efficientnet_lite0, protocol `codec`, 2 classes" in summary
+    assert "Sound layers:" in summary and "(page.md)" in summary
     text = page.read_text()
     assert "### Protocol `codec`" in text and "| block16 | " in text and "Deviations from the reference" in text
     assert all((figures / f"imagenet_efficientnet_lite0_{name}").is_file() for name in module.FIGURES["codec"])
