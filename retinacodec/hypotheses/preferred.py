@@ -237,7 +237,8 @@ def preferred_stimuli(
         ``preferred_rate`` (mode, Hz); under the most exciting input ``mei_rate`` (Hz) and each mode's
         ``mei_loading`` and ``mei_share`` (mode); ``objective_trace`` (mode, step) and
         ``mei_trace`` (step). Scalar coords cell and cell_type; attrs kind, model, layer, n_steps,
-        quadrature and the settings (``design_*``).
+        quadrature, ``contrast_centre`` (the contrast the bounds are centred on) and the settings
+        (``design_*``).
 
     Raises
     ------
@@ -305,6 +306,77 @@ def _dataset(model, modes: Modes, cell: int, chosen, found, labels, layer: str, 
         layer=str(layer),
         n_steps=int(modes.dictionary.attrs.get("n_steps", DEFAULT_N_STEPS)),
         quadrature=QUADRATURE,
+        contrast_centre=float(model.stimulus_mean),
         **settings.attrs(),
     )
     return ds
+
+
+PEAK_RADIUS = 5
+"""Half-width (px) of the square around the IRF's peak pixel over which kernels are compared."""
+
+
+def stimulus_kernel(stimulus: xr.DataArray, n_lags: int, centre: float) -> np.ndarray:
+    """The last ``n_lags`` frames of a (time, y, x) stimulus minus ``centre``, lag 0 (the last
+    frame) first: (lag, y, x), comparable with an IRF."""
+    return stimulus.values[::-1][:n_lags] - centre
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    norm = float(np.sqrt((a @ a) * (b @ b)))
+    return float(a @ b) / norm if norm > 0 else float("nan")
+
+
+def irf_agreement(preferred: xr.Dataset, irf: xr.Dataset, radius: int = PEAK_RADIUS) -> xr.Dataset:
+    """How well each mode's preferred stimulus agrees with the mode's IRF at the same cell.
+
+    Parameters
+    ----------
+    preferred : xarray.Dataset
+        From :func:`preferred_stimuli`.
+    irf : xarray.Dataset
+        An IRF decomposed by the same modes (:func:`retinacodec.irf` with modes) holding the cell.
+    radius : int
+        Half-width (px) of the square around the peak pixel of the cell's IRF that is compared.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``irf_correlation`` (mode): the Pearson correlation over (lag, y, x) in the square between
+        the preferred stimulus's kernel (:func:`stimulus_kernel`, its last frames reversed, minus
+        the bounds' centre) and the mode's IRF averaged over the IRF's times (NaN for a mode the IRF
+        does not hold); ``mei_irf_correlation``: the same for the most exciting input and the
+        cell's whole IRF. Attrs ``peak_y``, ``peak_x`` (px) and ``radius``.
+
+    Raises
+    ------
+    RetinaCodecError
+        If either input is not what is expected or the IRF does not hold the cell.
+    """
+    if preferred.attrs.get("kind") != PREFERRED_KIND or "mode_irf" not in irf:
+        raise RetinaCodecError("expected preferred_stimuli()'s Dataset and an IRF decomposed by mode (irf.nc)")
+    cell = int(preferred["cell"])
+    if cell not in irf["cell"].values:
+        raise RetinaCodecError(f"the IRF holds cells {list(irf['cell'].values)}; expected cell {cell} among them")
+    whole = irf["irf"].sel(cell=cell).mean("time").values
+    n_lags = whole.shape[0]
+    peak_y, peak_x = np.unravel_index(np.square(whole).sum(0).argmax(), whole.shape[1:])
+    box = np.s_[:, max(0, peak_y - radius) : peak_y + radius + 1, max(0, peak_x - radius) : peak_x + radius + 1]
+    centre = float(preferred.attrs["contrast_centre"])
+    by_mode = irf["mode_irf"].sel(cell=cell).mean("time")
+    correlations = [
+        _correlation(
+            stimulus_kernel(preferred["preferred_stimulus"].sel(mode=m), n_lags, centre)[box],
+            by_mode.sel(mode=m).values[box],
+        )
+        if m in by_mode["mode"].values
+        else float("nan")
+        for m in preferred["mode"].values
+    ]
+    mei = _correlation(stimulus_kernel(preferred["most_exciting_input"], n_lags, centre)[box], whole[box])
+    return xr.Dataset(
+        {"irf_correlation": ("mode", correlations), "mei_irf_correlation": ((), mei)},
+        coords={"mode": preferred["mode"].values},
+        attrs={"peak_y": int(peak_y), "peak_x": int(peak_x), "radius": int(radius)},
+    )
