@@ -22,7 +22,7 @@ from torch import nn
 from .._progress import progress_bar
 from ..attribution.inputs import prepare_inputs
 from ..attribution.quadrature import quadrature
-from ..device import device_for, evaluating, frozen
+from ..device import device_for, evaluating, frozen, torch_threads
 from ..errors import RetinaCodecError
 from ..models.adapter import AdaptedModel, adapt
 from ..models.retina_cnn import RetinaCNN
@@ -255,7 +255,7 @@ def preferred_stimuli(
     of which the code is a non-decreasing function (linear above the threshold for the default
     ``active_codes``). The share is :math:`z_m |d_m| / \\sum_k z_k |d_k|` with :math:`|d_k|` the
     sum of atom ``k``'s entries. The most exciting input maximises the cell's rate under the same
-    bounds. Every optimisation starts from the same seed.
+    bounds. Every optimisation starts from the same seed and runs on one torch thread.
     """
     model, coerced = _check_input(model, modes, cell)
     weights = coerced.channel_weights()
@@ -266,7 +266,9 @@ def preferred_stimuli(
             f"settings.n_frames is {settings.n_frames}; expected at least the model's history ({model.history})"
         )
     atoms = np.abs(np.asarray(coerced.dictionary.values, dtype=float)).reshape(coerced.n_modes, -1).sum(1)
-    with frozen(model), evaluating(model, device_for(model, "cpu")):
+    # one thread: many small operations per step, each of which threads would wait for each other at
+    # (on 2 loaded cores, 2 threads took 13x the CPU time of one)
+    with torch_threads(1), frozen(model), evaluating(model, device_for(model, "cpu")):
         layer = modes_layer(weights, layer, adapt(model))
         loadings = CellLoadings.of(model, coerced, layer, int(cell))
         found = [
@@ -347,7 +349,8 @@ def irf_agreement(preferred: xr.Dataset, irf: xr.Dataset, radius: int = PEAK_RAD
         the preferred stimulus's kernel (:func:`stimulus_kernel`, its last frames reversed, minus
         the bounds' centre) and the mode's IRF averaged over the IRF's times (NaN for a mode the IRF
         does not hold); ``mei_irf_correlation``: the same for the most exciting input and the
-        cell's whole IRF. Attrs ``peak_y``, ``peak_x`` (px) and ``radius``.
+        cell's whole IRF. Attrs ``irf_peak_y``, ``irf_peak_x`` (px) and ``irf_radius``; merge it into
+        ``preferred`` with ``xarray.merge(..., combine_attrs="no_conflicts")``.
 
     Raises
     ------
@@ -378,5 +381,5 @@ def irf_agreement(preferred: xr.Dataset, irf: xr.Dataset, radius: int = PEAK_RAD
     return xr.Dataset(
         {"irf_correlation": ("mode", correlations), "mei_irf_correlation": ((), mei)},
         coords={"mode": preferred["mode"].values},
-        attrs={"peak_y": int(peak_y), "peak_x": int(peak_x), "radius": int(radius)},
+        attrs={"irf_peak_y": int(peak_y), "irf_peak_x": int(peak_x), "irf_radius": int(radius)},
     )
