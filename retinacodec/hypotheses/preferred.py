@@ -263,7 +263,8 @@ def preferred_stimuli(
     settings = preferred_settings(int(model.history)) if settings is None else settings
     if settings.n_frames < int(model.history):
         raise RetinaCodecError(
-            f"settings.n_frames is {settings.n_frames}; expected at least the model's history ({model.history})"
+            f"the stimuli would have {settings.n_frames} frames (n_frames); expected at least the model's "
+            f"history ({model.history} frames)"
         )
     atoms = np.abs(np.asarray(coerced.dictionary.values, dtype=float)).reshape(coerced.n_modes, -1).sum(1)
     # one thread: many small operations per step, each of which threads would wait for each other at
