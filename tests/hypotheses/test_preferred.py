@@ -173,10 +173,7 @@ def test_preferred_stimuli_of_a_fitted_sae_and_their_irf_agreement(small_cnn, fi
     whole = stimulus_kernel(found["most_exciting_input"], small_cnn.history, centre)
     irf = xr.Dataset(
         {
-            "irf": (
-                ("time", "cell", "lag", "y", "x"),
-                stimulus_kernel(found["most_exciting_input"], 8, centre)[None, None],
-            ),
+            "irf": (("time", "cell", "lag", "y", "x"), whole[None, None]),
             "mode_irf": (("time", "cell", "mode", "lag", "y", "x"), np.stack([kernels[0], -kernels[1]])[None, None]),
         },
         coords={"cell": [2], "mode": [0, 3]},
