@@ -41,13 +41,12 @@ def preferred_stimuli_figure(preferred: xr.Dataset, agreement: xr.Dataset | None
         raise RetinaCodecError("expected the Dataset of retinacodec.hypotheses.preferred.preferred_stimuli()")
     centre = float(preferred.attrs.get("contrast_centre", 0.0))
     bound = float(preferred.attrs.get("design_max_contrast", 1.0))
-    found = agreement is not None
     columns = [
         (
             "most exciting input",
             preferred["most_exciting_input"],
             f"{float(preferred['mei_rate']):.0f} Hz",
-            float(agreement["mei_irf_correlation"]) if found else None,
+            None if agreement is None else float(agreement["mei_irf_correlation"]),
         )
     ]
     columns += [
@@ -55,7 +54,7 @@ def preferred_stimuli_figure(preferred: xr.Dataset, agreement: xr.Dataset | None
             f"mode {m}",
             preferred["preferred_stimulus"].sel(mode=m),
             f"loading {float(preferred['preferred_loading'].sel(mode=m)):.2f}",
-            float(agreement["irf_correlation"].sel(mode=m)) if found else None,
+            None if agreement is None else float(agreement["irf_correlation"].sel(mode=m)),
         )
         for m in preferred["mode"].values
     ]
