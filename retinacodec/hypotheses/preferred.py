@@ -166,9 +166,9 @@ def _check_input(model: nn.Module, modes, cell: int) -> tuple[RetinaCNN, Modes]:
 
 def _evaluate(loadings: CellLoadings, model: RetinaCNN, movie: xr.DataArray, atoms: np.ndarray) -> dict[str, Any]:
     """Rate (Hz), every mode's loading and share of the reconstruction under a movie (means over its windows)."""
-    windows = movie_windows(model, torch.as_tensor(movie.values))
-    features = loadings.features(windows).detach()
-    with torch.no_grad():
+    with torch.no_grad():  # the contributions' own gradient only, no graph beyond it
+        windows = movie_windows(model, torch.as_tensor(movie.values))
+        features = loadings.features(windows)
         rate = float(model(windows)[:, loadings.cell].mean())
     codes = np.asarray(loadings.sae.transform(features.cpu().numpy().astype(np.float64)), dtype=float).mean(0)
     total = float(codes @ atoms)
