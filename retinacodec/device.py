@@ -76,6 +76,24 @@ def evaluating(module: nn.Module, device: torch.device) -> Iterator[torch.dtype]
 
 
 @contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """Stop gradients from reaching the parameters of ``modules`` for the duration.
+
+    A graph built inside the block treats the parameters as constants (a backward pass through it
+    leaves their ``.grad`` alone); each parameter's ``requires_grad`` is restored on exit, also
+    after an error.
+    """
+    flags = [(p, p.requires_grad) for module in modules for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+@contextmanager
 def torch_threads(count: int | None) -> Iterator[None]:
     """Run the block on ``count`` torch CPU threads; the previous setting is restored on exit.
 

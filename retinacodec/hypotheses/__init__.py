@@ -6,7 +6,9 @@ say; :func:`test` performs each experiment in the virtual retina and scores the 
 shuffled controls; :func:`pathway_coverage` says which pathways confirmed hypotheses name;
 :func:`to_markdown` says it all in plain sentences. :func:`design_tests` designs, from the CNN, the
 stimulus under which each hypothesis is easiest to test (:func:`optimise_stimulus` with
-:class:`DesignSettings`), and :func:`check_designs` tries it on the virtual retina.
+:class:`DesignSettings`), and :func:`check_designs` tries it on the virtual retina;
+:func:`preferred_stimuli` the stimulus each mode prefers at a cell, beside the cell's most exciting
+input, and :func:`irf_agreement` compares it with the mode's IRF.
 """
 
 from .coverage import pathway_coverage
@@ -15,6 +17,7 @@ from .design_check import check_designs
 from .effects import released_change
 from .generate import combine, generate
 from .optimise import DesignSettings, optimise_stimulus
+from .preferred import irf_agreement, preferred_stimuli
 from .report import to_markdown
 from .score import recovery_score, score, test, type_agreement
 from .settings import HypothesisSettings
@@ -26,8 +29,10 @@ __all__ = [
     "combine",
     "design_tests",
     "generate",
+    "irf_agreement",
     "optimise_stimulus",
     "pathway_coverage",
+    "preferred_stimuli",
     "recovery_score",
     "released_change",
     "score",

@@ -19,7 +19,7 @@ from torch import nn
 
 from .._progress import progress_bar
 from ..control.recorded import output_module
-from ..device import device_for, evaluating
+from ..device import device_for, evaluating, frozen
 from ..errors import RetinaCodecError
 from ..models.adapter import adapt
 from ..models.retina_cnn import RetinaCNN, movie_convolution
@@ -189,18 +189,6 @@ def detectability(z: torch.Tensor, target: np.ndarray) -> torch.Tensor:
     return gain - cost
 
 
-def _freeze(model: nn.Module) -> dict[str, bool]:
-    flags = {name: p.requires_grad for name, p in model.named_parameters()}
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return flags
-
-
-def _restore(model: nn.Module, flags: dict[str, bool]) -> None:
-    for name, p in model.named_parameters():
-        p.requires_grad_(flags[name])
-
-
 def _designed(
     effect: TypeEffect, intervention: Intervention, size: int, settings: DesignSettings
 ) -> tuple[xr.DataArray, np.ndarray]:
@@ -290,19 +278,15 @@ def design_tests(
         )
     recording_s = float(hypotheses.attrs["recording_s"])
     cell_type = [str(t) for t in hypotheses["cell_type"].values]
-    flags = _freeze(model)
-    try:
-        with evaluating(model, device_for(model, "cpu")):
-            aimed = TypeEffect(model, cell_type, recording_s, windows, settings.seed)
-            whole = TypeEffect(model, cell_type, recording_s)
-            rows = [
-                _designed(aimed, item, int(model.size), settings)
-                for item in progress_bar(found, desc="test stimuli", unit="hypothesis", progress=progress)
-            ]
-            under = [predicted_under(whole, stimulus, item) for (stimulus, _), item in zip(rows, found)]
-            natural = [predicted_under(whole, jitter, item) for item in found] if jitter is not None else None
-    finally:
-        _restore(model, flags)
+    with frozen(model), evaluating(model, device_for(model, "cpu")):
+        aimed = TypeEffect(model, cell_type, recording_s, windows, settings.seed)
+        whole = TypeEffect(model, cell_type, recording_s)
+        rows = [
+            _designed(aimed, item, int(model.size), settings)
+            for item in progress_bar(found, desc="test stimuli", unit="hypothesis", progress=progress)
+        ]
+        under = [predicted_under(whole, stimulus, item) for (stimulus, _), item in zip(rows, found)]
+        natural = [predicted_under(whole, jitter, item) for item in found] if jitter is not None else None
     ds = _designs(hypotheses, whole.types, found, rows, under, natural, jitter)
     ds.attrs.update(windows_per_step=-1 if windows is None else int(windows), **settings.attrs())
     return ds

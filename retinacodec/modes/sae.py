@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from .. import __version__
 from .._progress import progress_bar
 from .._validation import check_allocation
-from ..device import resolve_device, torch_threads
+from ..device import frozen, resolve_device, torch_threads
 from ..errors import RetinaCodecError
 from ..io.cf import DIMENSIONLESS
 from ..io.resumable import register_result_kind
@@ -459,6 +459,27 @@ class SAE(TransformerMixin, BaseEstimator):
         if data.samples is None:  # not labeled
             return codes
         return label_matrix(codes, data.samples, "mode", {**self._provenance(), "units": DIMENSIONLESS})
+
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """The modes' pre-threshold values of a (sample, feature) tensor, differentiable in ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            float32 (sample, feature) input in the input's units (split-sign contributions as
+            magnitudes), on any device.
+
+        Returns
+        -------
+        torch.Tensor
+            (sample, mode) pre-activations ``a`` (the values the sigmoid and threshold act on) on the
+            SAE's device; a mode's loading (:meth:`transform`) is a non-decreasing function of its ``a``, 0 below the
+            threshold. Gradients flow to ``x`` only, never to the SAE's parameters.
+        """
+        check_is_fitted(self, "modes_")
+        network = self._network
+        with frozen(network):
+            return network.to_codes(network.hidden(x.to(network.dictionary) / self.scale_))
 
     def inverse_transform(self, X) -> np.ndarray | xr.DataArray:
         """Reconstruct inputs from loadings: ``X_hat = loadings @ modes_``.

@@ -17,6 +17,7 @@ from retinacodec.attribution.options import AttributionOptions
 from retinacodec.cli import main
 from retinacodec.io import write_netcdf, write_nwb
 from retinacodec.models.registry import load
+from retinacodec.modes.sae import SAE
 from retinacodec.stimuli import render_protocol
 from retinacodec.targets import Cell
 
@@ -37,6 +38,8 @@ def files(tmp_path_factory) -> dict[str, str]:
         model, stimulus, LAYER, [Cell(0), Cell(1)], n_steps=2, options=AttributionOptions(split="sign", progress=False)
     )
     paths["contributions"] = write_netcdf(data, folder / "contributions.nc")  # 142 samples
+    sae = SAE(n_modes=4, epochs=1, batch_size=32, device="cpu", progress=False).fit(data)
+    paths["sae"] = sae.save(folder / "sae.nc")
     paths["few_samples"] = write_netcdf(data.isel(sample=slice(0, 12)), folder / "few_samples.nc")
     with xr.open_dataset(paths["contributions"]) as opened:  # a level of the stacked sample index removed
         opened.load().drop_vars("cell").to_netcdf(folder / "no_cell_level.nc")
@@ -342,6 +345,22 @@ DEMO_CASES = [
     ("--workers 0", ["demo", "--fast", "--workers", "0", "-o", "{out}"], "workers"),
 ]
 
+DESIGN = ["design", "{sae}", "--cell"]
+AT_MODE = ["--cell", "0", "--mode", "0", "-o", "{out}.nc"]
+DESIGN_CASES = [
+    ("--mode without --cell", ["design", "{plain_nc}", "--mode", "1", "-o", "{out}.nc"], "expected --cell with it"),
+    ("--jitter-seed with --cell", [*DESIGN, "0", "--jitter-seed", "1", "-o", "{out}.nc"], "without --cell"),
+    ("--cell on modes without SAE", ["design", "{modes}", *AT_MODE], "SAE"),
+    ("--cell on a folder without irf.nc", ["design", "{folder}", "--cell", "0", "-o", "{out}.nc"], "irf.nc"),
+    ("--cell on a missing file", ["design", "{tmp}/missing.nc", *AT_MODE], "not found"),
+    ("--cell on a plain netCDF", ["design", "{plain_nc}", *AT_MODE], "holds no modes"),
+    ("--cell without --mode on an SAE", [*DESIGN, "0", "-o", "{out}.nc"], "expected --mode K"),
+    ("--cell out of range", [*DESIGN, "999", "--mode", "0", "-o", "{out}.nc"], "cell 999 is out of range"),
+    ("--mode out of range", [*DESIGN, "0", "--mode", "9", "-o", "{out}.nc"], "expected distinct positions in 0..3"),
+    ("--frames below the history", [*DESIGN, "0", "--mode", "0", "--frames", "3", "-o", "{out}.nc"], "history"),
+    ("--cell -o equals input", [*DESIGN, "0", "--mode", "0", "-o", "{sae}"], "would overwrite its input"),
+]
+
 CASES = [
     *RECIPE_CASES,
     *TRAIN_CASES,
@@ -351,6 +370,7 @@ CASES = [
     *CONTROL_CASES,
     *IMAGENET_CASES,
     *DEMO_CASES,
+    *DESIGN_CASES,
 ]
 
 

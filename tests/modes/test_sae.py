@@ -294,3 +294,18 @@ def test_default_learning_rate_shrinks_with_width(binary_data, fast):
     wide = np.tile(binary_data, (1, 30))  # 300 features
     assert SAE(**{**fast, "epochs": 1}).fit(wide)._lr == pytest.approx(0.075 / np.sqrt(300))
     assert SAE(lr=1e-3, **fast).fit(binary_data)._lr == 1e-3
+
+
+def test_pre_activations_give_the_loadings_and_gradients_reach_only_the_input(binary_data, fast):
+    import torch
+
+    sae = SAE(n_modes=8, **fast).fit(binary_data)
+    x = torch.as_tensor(binary_data[:20]).requires_grad_()
+    before = [None if p.grad is None else p.grad.clone() for p in sae._network.parameters()]
+    pre = sae.pre_activations(x)
+    codes = sae._network.codes(pre.detach()).numpy()
+    np.testing.assert_allclose(codes, sae.transform(binary_data[:20]), atol=1e-5)
+    pre[:, 0].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    for p, grad in zip(sae._network.parameters(), before):  # the fit's last gradients, untouched
+        assert p.requires_grad and (p.grad is None if grad is None else torch.equal(p.grad, grad))

@@ -13,6 +13,7 @@ from ...plots.irf import plot_irf
 from ...plots.irf_courses import plot_irf_courses
 from ...plots.model_fit import plot_model_fit
 from ...plots.modes import plot_dimensions, plot_modes, plot_sparsity, plot_stability
+from ...plots.preferred import preferred_stimuli_figure
 
 
 def irf_figures(irf) -> dict:
@@ -65,6 +66,8 @@ def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str)
         **{f"control_{layer}": plot_control_curves(found[f"control_{layer}"]) for layer in layers},
         "hypotheses": plot_hypotheses(found["hypotheses"], found.get("hypotheses_activation")),
     }
+    preferred = [key for key in found if key.startswith("preferred_cell")]
+    figures |= {key: preferred_stimuli_figure(found[key], found[key]) for key in preferred}
     if "test_stimuli" in found:
         figures["test_stimuli"] = designed_stimuli_figure(found["test_stimuli"], found["hypotheses"])
     for key, figure in figures.items():

@@ -15,6 +15,8 @@ from ...models.training import fit_table
 from ...receptive_fields.summaries import irf_variability
 from .design_report import CAPTION as DESIGNS_CAPTION
 from .design_report import designs_section
+from .preferred_report import CAPTION as PREFERRED_CAPTION
+from .preferred_report import preferred_section
 from .report_types import cell_types_section
 from .summary import (
     KINDS,
@@ -98,6 +100,12 @@ def report(
     lines += _modes_section(found, figures, layers)
     lines += _comparison_section(found, figures, layers)
     lines += _irf_section(found["irf"], summary, figures)
+    lines += preferred_section(found, recording="cell_types" in found)
+    lines += [
+        _image(figures[key], PREFERRED_CAPTION.format(cell=key.removeprefix("preferred_cell")))
+        for key in figures
+        if key.startswith("preferred_cell")
+    ]
     lines += _control_section(found, summary, figures, settings, layers)
     lines += _hypotheses_section(found, summary, figures)
     lines += _rates_line(found["hypotheses"])

@@ -3,7 +3,7 @@ results, figures and a report in one resumable folder.
 
 Steps (each written atomically and listed in ``manifest.json``; a rerun resumes after the last
 finished one): [types, train (recordings only)], fit, contributions, modes, compare, irf, control,
-hypotheses. Figures, ``summary.json`` and ``report.md`` are redrawn from the results every run.
+preferred, hypotheses. Figures, ``summary.json`` and ``report.md`` are redrawn from the results every run.
 """
 
 from __future__ import annotations
@@ -258,7 +258,8 @@ def _analyse(
     progress: bool,
     placement: Placement,
 ) -> dict:
-    """The steps shared by both sources: contributions, modes, comparison, IRFs, control."""
+    """The steps shared by both sources: contributions, modes, comparison, IRFs, control, the
+    stimuli the IRF cells' modes prefer."""
     found = dict(found)
     device = placement.device
     found |= workspace.run(
@@ -281,6 +282,7 @@ def _analyse(
     found |= workspace.run(
         "control", lambda: steps.control_experiments(model, analysis, found, settings, progress, device)
     )
+    found |= workspace.run("preferred", lambda: steps.mode_preferred_stimuli(model, found, settings, progress))
     return found
 
 

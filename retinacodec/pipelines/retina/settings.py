@@ -47,6 +47,9 @@ class DemoSettings:
     """Cumulative share of a cell's IRF (squared norm, pooled over its times) the shown modes reach."""
     irf_layer: str | None = None
     """Layer whose modes split the IRFs (one of ``layers``; None: the last of them)."""
+    preferred_modes: int = 3
+    """Most modes per IRF cell (its first modes by IRF share) whose preferred stimuli are computed,
+    beside the cell's most exciting input."""
     control_channels: int = 8
     """Largest number k of a mode's top channels silenced (or kept alone) in the control curves
     (k = 1..control_channels, capped at the layer's channel count)."""
@@ -130,6 +133,7 @@ class DemoSettings:
             irf_cells=1,
             irf_times=2,
             irf_modes=2,
+            preferred_modes=1,
             control_frames=60,
             control_channels=3,
             control_draws=3,

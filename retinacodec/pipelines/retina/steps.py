@@ -25,6 +25,7 @@ from ...hypotheses.design import design_tests, with_designs
 from ...hypotheses.design_check import check_designs
 from ...hypotheses.match import type_name
 from ...hypotheses.optimise import DesignSettings
+from ...hypotheses.preferred import irf_agreement, preferred_settings, preferred_stimuli
 from ...hypotheses.settings import HypothesisSettings
 from ...models.cell_types import TypeLabels, type_units
 from ...models.retina_cnn import RetinaCNN
@@ -37,6 +38,7 @@ from ...models.training.evaluate import SMOOTHING_FRAMES, evaluate_recording
 from ...models.training.recording import HeldOut
 from ...models.training.recording import split_recording as library_split
 from ...modes.compare import pca_dimensions, sign_correlation, sparsity
+from ...modes.result import Modes
 from ...modes.selection import associated_mode, control_target, top_channels
 from ...modes.workflow import fit_modes
 from ...parallel import Execution, dask_client, run_contributions
@@ -258,6 +260,33 @@ def mode_irfs(
         options=AttributionOptions(progress=progress),
     )
     return {"irf": modes_by_share(result, settings.irf_min_share, settings.irf_modes)}
+
+
+def mode_preferred_stimuli(model: RetinaCNN, found: dict, settings: DemoSettings, progress: bool) -> dict:
+    """For each IRF cell, the stimuli its first ``preferred_modes`` IRF modes prefer and its most
+    exciting input (:func:`~retinacodec.hypotheses.preferred.preferred_stimuli`, one window of the
+    model's history, seeded by the demo's seed), with their correlation with the IRF by mode
+    (:func:`~retinacodec.hypotheses.preferred.irf_agreement`); one output ``preferred_cell<N>`` per cell."""
+    irf = found["irf"]
+    layer = str(irf.attrs["layer"])
+    modes = Modes.from_sae(found[f"sae_{layer}"])
+    labels = list(modes.dictionary["mode"].values) if "mode" in modes.dictionary.coords else None
+    outputs = {}
+    for cell, kept in zip(irf["cell"].values, irf["cell_modes"].values):
+        chosen = [int(m) for m in kept if m >= 0][: settings.preferred_modes]
+        positions = chosen if labels is None else [labels.index(m) for m in chosen]
+        preferred = preferred_stimuli(
+            model,
+            modes,
+            int(cell),
+            positions,
+            layer=layer,
+            settings=preferred_settings(int(model.history), settings.seed),
+            progress=progress,
+        )
+        agreement = irf_agreement(preferred, irf)
+        outputs[f"preferred_cell{int(cell)}"] = xr.merge([preferred, agreement], combine_attrs="no_conflicts")
+    return outputs
 
 
 CELL_TARGETS = 4

@@ -20,7 +20,7 @@ from retinacodec.pipelines.retina.summary import DemoSummary, hypothesis_kinds
 from retinacodec.stimuli import natural_jitter
 
 FAST = DemoSettings.fast()
-STEPS = ["fit", "contributions", "modes", "compare", "irf", "control", "hypotheses"]
+STEPS = ["fit", "contributions", "modes", "compare", "irf", "control", "preferred", "hypotheses"]
 
 
 def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
@@ -125,6 +125,21 @@ def test_demo_designs_a_test_stimulus_per_hypothesis_and_checks_it_on_the_virtua
         assert f"| {name} |" in section and (f"| {ratio:.2f} |" in section or not np.isfinite(ratio))
 
 
+def test_demo_finds_the_stimuli_each_irf_cells_leading_modes_prefer(finished):
+    irf = read_netcdf(finished / "irf.nc")
+    report = (finished / "report.md").read_text()
+    section = report[report.index("## Stimuli the modes prefer") : report.index("## Control curves")]
+    for cell, kept in zip(irf["cell"].values, irf["cell_modes"].values):
+        preferred = read_netcdf(finished / f"preferred_cell{cell}.nc")
+        modes = [int(m) for m in kept if m >= 0][: FAST.preferred_modes]
+        assert list(preferred["mode"].values) == modes and preferred.sizes["time"] == 8  # the tiny model's history
+        deviation = preferred["preferred_stimulus"].values - preferred.attrs["contrast_centre"]
+        assert np.abs(deviation).max() < preferred.attrs["design_max_contrast"]
+        assert f"](preferred_cell{cell}.png)" in section
+        for mode, r in zip(modes, preferred["irf_correlation"].values):
+            assert f"| mode {mode} |" in section and (f"| {r:+.2f} |" in section or not np.isfinite(r))
+
+
 def test_model_fit_of_the_report_is_the_correlation_of_the_written_rates(finished):
     fit = read_netcdf(finished / "fit.nc")
     predicted, true = fit["predicted"].values, fit["true"].values
@@ -211,6 +226,7 @@ def test_demo_on_an_nwb_recording_trains_a_model_and_predicts_without_testing(tm
     assert summary.to_json() == written and list(json.loads(written))[-2:] == ["n_hypotheses", "machine"]
     assert "Silencing what channels" in text
     assert "## Test stimuli" in text and "the designed stimuli are predictions of the CNN only" in text
+    assert "## Stimuli the modes prefer" in text and "the stimuli are the recording's CNN's predictions only" in text
     assert "designed_z" in hypotheses and "observed_ratio" not in hypotheses
     for name in ("model_fit.png", "modes_bipolar.png", "hypotheses.png", "test_stimuli.png"):
         assert (tmp_path / "out" / name).is_file()
