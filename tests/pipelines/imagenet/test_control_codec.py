@@ -138,3 +138,9 @@ def test_the_results_page_shows_the_codec_run_with_its_verdicts(finished, tmp_pa
     assert all((figures / f"imagenet_efficientnet_lite0_{name}").is_file() for name in module.FIGURES["codec"])
     (tmp_path / "empty").mkdir()
     assert module.main([str(tmp_path / "empty"), "--page", str(page), "--figures", str(figures)]) == 2
+
+
+def test_the_codec_protocol_refuses_a_mean_ablation_it_would_not_apply():
+    with pytest.raises(RetinaCodecError, match="ablation 'mean' with protocol 'codec'"):
+        ControlSettings(protocol="codec", ablation="mean")
+    assert ControlSettings(protocol="retinacodec", ablation="mean").ablation == "mean"

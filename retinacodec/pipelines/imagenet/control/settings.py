@@ -107,7 +107,8 @@ class ControlSettings:
     """Bootstrap resamples of the images for the confidence intervals."""
     ablation: str = "zero"
     """What a silenced channel becomes: ``"zero"`` (warns at a layer where zero is not a channel's
-    resting state), or ``"mean"``, its mean over the fit images at every position."""
+    resting state), or ``"mean"``, its mean over the fit images at every position (``retinacodec``
+    protocol only: the ``codec`` protocol zeroes, as the reference does)."""
     seed: int = 0
     """Seed of the SAE fits, the image draws, the random selections and the bootstrap."""
     protocol: str = "retinacodec"
@@ -144,6 +145,11 @@ class ControlSettings:
             )
         if self.ablation not in ABLATIONS:
             raise RetinaCodecError(f"ablation {self.ablation!r}; expected one of {', '.join(ABLATIONS)}")
+        if self.protocol == "codec" and self.ablation != "zero":
+            raise RetinaCodecError(
+                f"ablation {self.ablation!r} with protocol 'codec', which zeroes channels as the reference does; "
+                "expected ablation 'zero', or protocol 'retinacodec' for a mean ablation"
+            )
         if not self.fractions or not all(0 < f < 1 for f in self.fractions):
             raise RetinaCodecError(f"fractions {self.fractions!r}; expected fractions in (0, 1)")
 
