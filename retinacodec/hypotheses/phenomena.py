@@ -26,7 +26,7 @@ from ..attribution.ig import contributions
 from ..attribution.options import AttributionOptions
 from ..errors import RetinaCodecError
 from ..io.cf import RATE_UNITS
-from ..models.registry import frame_shape, windows
+from ..models.registry import FRAME_RATE_TOLERANCE, frame_shape, windows
 from ..models.virtual_retina.phenomena import FLASH_EPOCHS, flash_stimulus, onset_frames
 from ..models.virtual_retina.retina import FRAME_RATE_HZ
 from ..modes.result import Modes
@@ -102,6 +102,12 @@ class PhenomenaSettings:
             )
 
 
+def at_phenomena_rate(model: nn.Module) -> bool:
+    """Whether a retina model runs at the phenomena's 100 Hz (to the tolerance the model's stimuli have)."""
+    rate = float(getattr(model, "frame_rate_hz", FRAME_RATE_HZ))
+    return bool(np.isclose(rate, FRAME_RATE_HZ, rtol=FRAME_RATE_TOLERANCE))
+
+
 def condition_windows(model: nn.Module, phenomenon: str, settings: PhenomenaSettings) -> tuple[torch.Tensor, ...]:
     """The model's input windows of a phenomenon's response and reference conditions.
 
@@ -124,8 +130,8 @@ def condition_windows(model: nn.Module, phenomenon: str, settings: PhenomenaSett
     RetinaCodecError
         For a model at another frame rate or an unknown phenomenon.
     """
-    rate = float(getattr(model, "frame_rate_hz", FRAME_RATE_HZ))
-    if not np.isclose(rate, FRAME_RATE_HZ):
+    if not at_phenomena_rate(model):
+        rate = float(cast(Any, model).frame_rate_hz)
         raise RetinaCodecError(
             f"the model runs at {rate:g} Hz; the phenomena's stimuli are defined at {FRAME_RATE_HZ:g} Hz"
         )

@@ -230,10 +230,11 @@ def _claims(by_mode: xr.Dataset, pathways: xr.DataArray, shown: xr.DataArray, ru
 
 def _measured(retina, rules: PhenomenonRules, claims: list, controls: list[str]) -> dict[str, xr.DataArray]:
     """Phenomena over the seeds unblocked ("") and under every block a claim or control needs;
-    object motion only where a claim needs it."""
+    object motion only unblocked and under the blocks of its claims and the controls."""
     blocks = list(dict.fromkeys(["", *(c[3] for c in claims if c[3]), *controls]))
-    needs_oms = any(c[0] == "object_motion" and c[3] for c in claims)
-    return {block: retina_phenomena(retina, rules, block or None, rules.seeds, oms=needs_oms) for block in blocks}
+    moving = [c[3] for c in claims if c[0] == "object_motion" and c[3]]
+    oms = set(["", *moving, *controls] if moving else [])
+    return {block: retina_phenomena(retina, rules, block or None, rules.seeds, oms=block in oms) for block in blocks}
 
 
 def check_phenomena(
