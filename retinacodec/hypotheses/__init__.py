@@ -7,6 +7,10 @@ shuffled controls; :func:`pathway_coverage` says which pathways confirmed hypoth
 :func:`to_markdown` says it all in plain sentences. :func:`design_tests` designs, from the CNN, the
 stimulus under which each hypothesis is easiest to test (:func:`optimise_stimulus` with
 :class:`DesignSettings`), and :func:`check_designs` tries it on the virtual retina.
+:func:`phenomena_by_mode` says which modes carry the retina's phenomena (flash onsets, object
+motion) in the CNN (:class:`PhenomenaSettings`), and :func:`check_phenomena` tests each claim by
+blocking the leading mode's pathway (:func:`mode_pathways`) against control blocks, by fixed
+:class:`PhenomenonRules`.
 """
 
 from .coverage import pathway_coverage
@@ -15,6 +19,8 @@ from .design_check import check_designs
 from .effects import released_change
 from .generate import combine, generate
 from .optimise import DesignSettings, optimise_stimulus
+from .phenomena import PhenomenaSettings, phenomena_by_mode
+from .phenomena_check import PhenomenonRules, check_phenomena, mode_pathways
 from .report import to_markdown
 from .score import recovery_score, score, test, type_agreement
 from .settings import HypothesisSettings
@@ -22,12 +28,17 @@ from .settings import HypothesisSettings
 __all__ = [
     "DesignSettings",
     "HypothesisSettings",
+    "PhenomenaSettings",
+    "PhenomenonRules",
     "check_designs",
+    "check_phenomena",
     "combine",
     "design_tests",
     "generate",
+    "mode_pathways",
     "optimise_stimulus",
     "pathway_coverage",
+    "phenomena_by_mode",
     "recovery_score",
     "released_change",
     "score",
