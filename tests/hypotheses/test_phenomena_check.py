@@ -15,6 +15,7 @@ from retinacodec.hypotheses.phenomena_check import (
     retina_phenomena,
 )
 from retinacodec.models.virtual_retina import PATHWAYS
+from retinacodec.stimuli.base import make_stimulus
 
 TYPES = ["on", "off", "on_off", "oms"]
 QUICK = PhenomenonRules(seeds=(101, 102, 103, 104), oms_frames=300)
@@ -94,3 +95,18 @@ def test_bad_rules_and_inputs_raise_one_clear_error(retina):
         PhenomenonRules(level=1.0)
     with pytest.raises(RetinaCodecError, match="phenomena_by_mode"):
         check_phenomena(xr.Dataset(), xr.DataArray([""], dims="mode"), retina, QUICK)
+
+
+def test_the_virtual_retina_shows_no_omitted_stimulus_response_so_it_is_not_among_the_phenomena(retina):
+    """The check behind leaving the omitted-stimulus response out: after a 10 Hz train of dark
+    flashes stops, no cell type fires a burst at the missing flash's time (a real retina's OFF and
+    ON-OFF cells do, Schwartz et al. 2007); every type stays below 1.5 times its last cycle's peak."""
+    frames = np.zeros((300, 50, 50), np.float32)
+    onsets = range(50, 200, 10)
+    for onset in onsets:
+        frames[onset : onset + 3] = -1.0
+    rate = retina.respond(make_stimulus(frames, 100.0, kind="omitted_flash"))["rate"]
+    last = onsets[-1]
+    for cell_type in TYPES:
+        mean = rate.values[:, rate["cell_type"].values == cell_type].mean(axis=1)
+        assert mean[last + 10 : last + 30].max() < 1.5 * mean[last : last + 10].max()
