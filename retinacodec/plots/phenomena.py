@@ -30,7 +30,13 @@ def _columns(by_mode: xr.Dataset, phenomenon: str, max_modes: int) -> tuple[list
         out=np.zeros_like(contrast, dtype=float),
         where=contrast != 0,
     )
-    labels = [f"mode {int(share['mode'].values[m])}" for m in top] + ["other modes", "unassigned"]
+    named = by_mode["pathway"].values if "pathway" in by_mode else [""] * values.shape[1]
+    labels = [
+        f"mode {int(share['mode'].values[m])}"
+        + (f" ({PATHWAY_NAMES.get(str(named[m]), named[m])})" if named[m] else "")
+        for m in top
+    ]
+    labels += ["other modes", "unassigned"]
     table = np.column_stack([values[:, top], values[:, rest].sum(axis=1), unassigned])
     return labels, np.where(np.abs(contrast)[:, None] >= MIN_CONTRAST_HZ, table, np.nan)
 
@@ -95,8 +101,9 @@ def plot_phenomena(by_mode: xr.Dataset, checked: xr.Dataset | None = None, max_m
     Returns
     -------
     matplotlib.figure.Figure
-        Top: one heat map per phenomenon, cell types (with the CNN's contrast in Hz) by modes, the
-        other modes and the unassigned part, coloured by share (-1..1). Bottom (when checked): per
+        Top: one heat map per phenomenon, cell types (with the CNN's contrast in Hz) by modes (with
+        their matched pathway when ``by_mode`` holds ``pathway``), the other modes and the
+        unassigned part, coloured by share (-1..1). Bottom (when checked): per
         claim, the fraction of the phenomenon a block of the leading mode's pathway removes and
         that each control block removes, mean and standard deviation over seeds; the dashed line
         is the least fraction a confirmed claim removes.

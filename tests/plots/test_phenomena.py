@@ -63,6 +63,12 @@ def test_one_share_map_per_phenomenon_with_the_leading_modes_and_the_rest():
     assert np.isnan(np.asarray(fig.axes[1].images[0].get_array())[2]).all()  # a near-zero contrast is left blank
 
 
+def test_modes_are_labelled_with_their_matched_pathway_when_known():
+    named = _by_mode().assign(pathway=("mode", ["", "", "", "", "", "", "amacrine_wide", ""]))
+    labels = [t.get_text() for t in plot_phenomena(named, max_modes=2).axes[0].get_xticklabels()]
+    assert labels[0] == "mode 6 (wide-field amacrine)" and not labels[1].endswith(")")
+
+
 def test_the_checked_panel_shows_the_block_and_every_control_per_claim():
     fig = plot_phenomena(_by_mode(), _checked())
     blocks = fig.axes[-1]
