@@ -150,8 +150,15 @@ def condition_windows(model: nn.Module, phenomenon: str, settings: PhenomenaSett
         raise RetinaCodecError(f"unknown phenomenon {phenomenon!r}; expected one of: {', '.join(PHENOMENA)}")
     first = max(settings.oms_discard_frames, lead)
     picked = torch.arange(first, settings.oms_frames, settings.oms_stride) - lead
-    kwargs = dict(n_frames=settings.oms_frames, seed=settings.oms_seed, size=height, contrast=settings.contrast)
-    return tuple(windows(model, object_motion(mode=mode, **kwargs))[0][picked] for mode in ("differential", "global"))
+    return tuple(
+        windows(
+            model,
+            object_motion(
+                n_frames=settings.oms_frames, seed=settings.oms_seed, mode=mode, size=height, contrast=settings.contrast
+            ),
+        )[0][picked]
+        for mode in ("differential", "global")
+    )
 
 
 def mode_parts(found: xr.Dataset, modes: Modes) -> tuple[np.ndarray, np.ndarray]:
@@ -202,8 +209,10 @@ def _condition(found: xr.Dataset, modes: Modes, n_cells: int) -> xr.Dataset:
     )
 
 
-def _contrast(model: nn.Module, modes: Modes, layer: str, phenomenon: str, settings, device) -> xr.Dataset:
-    """One phenomenon's per-cell means of both conditions and their contrast."""
+def _contrast(
+    model: nn.Module, modes: Modes, layer: str, phenomenon: str, settings: PhenomenaSettings, device: str
+) -> xr.Dataset:
+    """One phenomenon's per-cell means of both conditions (dim ``condition``: response, reference)."""
     attrs = modes.dictionary.attrs
     response, reference = condition_windows(model, phenomenon, settings)
     cells = list(range(int(cast(Any, model).n_cells)))

@@ -52,7 +52,7 @@ def _cnn_table(by_mode: xr.Dataset) -> list[str]:
 
 def _interval(ds: xr.Dataset, name: str, control: str | None = None) -> str:
     pick = {} if control is None else {"control": control}
-    mean, low, high = (float(ds[f"{name}_{part}"].sel(**pick)) for part in ("mean", "low", "high"))
+    mean, low, high = (float(ds[f"{name}_{part}"].sel(pick)) for part in ("mean", "low", "high"))
     return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]" if np.isfinite(low) else f"{mean:+.2f}"
 
 
