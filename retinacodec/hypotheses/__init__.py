@@ -9,6 +9,10 @@ stimulus under which each hypothesis is easiest to test (:func:`optimise_stimulu
 :class:`DesignSettings`), and :func:`check_designs` tries it on the virtual retina;
 :func:`preferred_stimuli` the stimulus each mode prefers at a cell, beside the cell's most exciting
 input, and :func:`irf_agreement` compares it with the mode's IRF.
+:func:`phenomena_by_mode` says which modes carry the retina's phenomena (flash onsets, object
+motion) in the CNN (:class:`PhenomenaSettings`), and :func:`check_phenomena` tests each claim by
+blocking the leading mode's pathway (:func:`mode_pathways`) against control blocks, by fixed
+:class:`PhenomenonRules`.
 """
 
 from .coverage import pathway_coverage
@@ -17,6 +21,8 @@ from .design_check import check_designs
 from .effects import released_change
 from .generate import combine, generate
 from .optimise import DesignSettings, optimise_stimulus
+from .phenomena import PhenomenaSettings, phenomena_by_mode
+from .phenomena_check import PhenomenonRules, check_phenomena, mode_pathways
 from .preferred import irf_agreement, preferred_stimuli
 from .report import to_markdown
 from .score import recovery_score, score, test, type_agreement
@@ -25,13 +31,18 @@ from .settings import HypothesisSettings
 __all__ = [
     "DesignSettings",
     "HypothesisSettings",
+    "PhenomenaSettings",
+    "PhenomenonRules",
     "check_designs",
+    "check_phenomena",
     "combine",
     "design_tests",
     "generate",
     "irf_agreement",
+    "mode_pathways",
     "optimise_stimulus",
     "pathway_coverage",
+    "phenomena_by_mode",
     "preferred_stimuli",
     "recovery_score",
     "released_change",

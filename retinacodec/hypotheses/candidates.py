@@ -66,6 +66,21 @@ def mode_table(modes: Modes | SAE | xr.Dataset | xr.DataArray) -> ModeTable:
     return ModeTable(weights, alive, modes.usage, modes.loadings if typed else None)
 
 
+def mode_channel_sets(table: ModeTable, channel_fraction: float) -> dict[int, tuple[int, ...]]:
+    """Each live mode's channels: those with weight >= ``channel_fraction`` of its largest weight.
+
+    Returns
+    -------
+    dict of int to tuple of int
+        Mode position -> channel positions, for the live modes of ``table``.
+    """
+    values = table.weights.values
+    return {
+        int(m): tuple(int(c) for c in np.flatnonzero(values[m] >= channel_fraction * values[m].max()))
+        for m in np.flatnonzero(table.alive)
+    }
+
+
 def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -> list[Candidate]:
     """The distinct channel sets to turn into hypotheses, at most ``max_hypotheses``.
 
@@ -89,9 +104,7 @@ def candidates(table: ModeTable, channel_fraction: float, max_hypotheses: int) -
     values = table.weights.values
     mode_ids = table.weights["mode"].values
     live = np.flatnonzero(table.alive)
-    channel_sets = {
-        int(m): tuple(int(c) for c in np.flatnonzero(values[m] >= channel_fraction * values[m].max())) for m in live
-    }
+    channel_sets = mode_channel_sets(table, channel_fraction)
     ranked: list[tuple[int, str]] = []  # (mode, reason), the cell-type modes first
     if table.loadings is not None and live.size:
         correlation, classes = label_correlation(table.loadings.values, np.asarray(table.loadings["cell_type"].values))

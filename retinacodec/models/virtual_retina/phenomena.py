@@ -13,6 +13,8 @@ from .retina import FRAME_RATE_HZ, VirtualRetina
 
 FLASH_EPOCHS = (("grey", 50), ("light", 100), ("grey", 100), ("dark", 100))
 """Full-field flash protocol: (epoch, frames) at 100 Hz: 0.5 s grey, 1 s light, 1 s grey, 1 s dark."""
+BASELINE_FRAMES = 40
+"""Grey frames before an onset whose mean rate is the baseline of the onset response (400 ms)."""
 
 
 def flash_stimulus(contrast: float = 1.0, size: int = 50) -> xr.DataArray:
@@ -32,6 +34,27 @@ def flash_stimulus(contrast: float = 1.0, size: int = 50) -> xr.DataArray:
     )
     stim.coords["epoch"] = ("time", epochs)
     return stim
+
+
+def onset_frames(epochs: np.ndarray, name: str, window_frames: int = 30) -> tuple[slice, slice]:
+    """Frames of the response to an epoch's onset and of the grey baseline before it.
+
+    Parameters
+    ----------
+    epochs : numpy.ndarray
+        Each frame's epoch name (the ``epoch`` coord of :func:`flash_stimulus`).
+    name : str
+        The epoch whose first frame is the onset (``"light"``, ``"dark"``).
+    window_frames : int
+        Frames after the onset in the response.
+
+    Returns
+    -------
+    response, baseline : slice
+        Frames ``onset .. onset + window_frames - 1`` and the :data:`BASELINE_FRAMES` before the onset.
+    """
+    onset = int(np.argmax(epochs == name))
+    return slice(onset, onset + window_frames), slice(onset - BASELINE_FRAMES, onset)
 
 
 def flash_response(
@@ -63,9 +86,9 @@ def flash_response(
     rate = response["rate"].assign_coords(epoch=("time", epochs))
     result = {"rate": rate}
     for name in ("light", "dark"):
-        onset = int(np.argmax(epochs == name))
-        grey = rate.isel(time=slice(onset - 40, onset)).mean("time")
-        result[f"{name}_response"] = rate.isel(time=slice(onset, onset + window_frames)).mean("time") - grey
+        response_frames, baseline_frames = onset_frames(epochs, name, window_frames)
+        grey = rate.isel(time=baseline_frames).mean("time")
+        result[f"{name}_response"] = rate.isel(time=response_frames).mean("time") - grey
         result[f"{name}_response"].attrs["units"] = "Hz"
     return xr.Dataset(
         result, attrs={"contrast": contrast, "window_frames": window_frames, "block": response.attrs["block"]}

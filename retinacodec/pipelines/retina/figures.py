@@ -13,6 +13,7 @@ from ...plots.irf import plot_irf
 from ...plots.irf_courses import plot_irf_courses
 from ...plots.model_fit import plot_model_fit
 from ...plots.modes import plot_dimensions, plot_modes, plot_sparsity, plot_stability
+from ...plots.phenomena import plot_phenomena
 from ...plots.preferred import preferred_stimuli_figure
 
 
@@ -70,6 +71,8 @@ def draw_figures(found: dict, folder: Path, layers: tuple[str, ...], title: str)
     figures |= {key: preferred_stimuli_figure(found[key], found[key]) for key in preferred}
     if "test_stimuli" in found:
         figures["test_stimuli"] = designed_stimuli_figure(found["test_stimuli"], found["hypotheses"])
+    if "phenomena" in found:
+        figures["phenomena"] = plot_phenomena(found["phenomena"], found.get("phenomena_checked"))
     for key, figure in figures.items():
         save_figure(figure, folder / f"{key}.png")
     return {key: f"{key}.png" for key in figures}

@@ -15,6 +15,8 @@ from ...models.training import fit_table
 from ...receptive_fields.summaries import irf_variability
 from .design_report import CAPTION as DESIGNS_CAPTION
 from .design_report import designs_section
+from .phenomena_report import caption as phenomena_caption
+from .phenomena_report import phenomena_section
 from .preferred_report import CAPTION as PREFERRED_CAPTION
 from .preferred_report import preferred_section
 from .report_types import cell_types_section
@@ -111,6 +113,10 @@ def report(
     lines += _rates_line(found["hypotheses"])
     if "test_stimuli" in found:
         lines += [*designs_section(found["test_stimuli"]), _image(figures["test_stimuli"], DESIGNS_CAPTION)]
+    if "phenomena" in found:
+        checked = found.get("phenomena_checked")
+        figure = _image(figures["phenomena"], phenomena_caption(checked is not None))
+        lines += [*phenomena_section(found["phenomena"], checked), figure]
     return "\n".join(lines + _run_section(seconds, settings, summary.machine))
 
 

@@ -3,7 +3,7 @@ results, figures and a report in one resumable folder.
 
 Steps (each written atomically and listed in ``manifest.json``; a rerun resumes after the last
 finished one): [types, train (recordings only)], fit, contributions, modes, compare, irf, control,
-preferred, hypotheses. Figures, ``summary.json`` and ``report.md`` are redrawn from the results every run.
+preferred, hypotheses, phenomena. Figures, ``summary.json`` and ``report.md`` are redrawn from the results every run.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def _run_virtual_retina(
     _check_layers(model, settings.layers)
     assert isinstance(model, RetinaCNN)  # an LN model has no layers: _check_layers refused it
     seeds = list(range(settings.seed, settings.seed + 4))
-    used = sorted(set(seeds) & _training_seeds(checkpoint))
+    used = sorted(set(seeds + steps.phenomena_seeds(settings)) & _training_seeds(checkpoint))
     if used:
         raise RetinaCodecError(
             f"the demo's stimulus seeds {used} were used to train or evaluate {checkpoint}; "
@@ -184,6 +184,17 @@ def _run_virtual_retina(
             found,
             settings,
             progress,
+            retina=retina,
+            match_stimulus=_stimulus(settings.match_frames, seeds[3], progress),
+        ),
+    )
+    found |= workspace.run(
+        "phenomena",
+        lambda: steps.explained_phenomena(
+            model,
+            found,
+            settings,
+            placement.device,
             retina=retina,
             match_stimulus=_stimulus(settings.match_frames, seeds[3], progress),
         ),
@@ -240,6 +251,7 @@ def _run_recording(
             model, heldout.isel(time=slice(0, settings.hypothesis_frames)), found, settings, progress
         ),
     )
+    found |= workspace.run("phenomena", lambda: steps.explained_phenomena(model, found, settings, placement.device))
     source = (
         f"Recording `{nwb}` ({spikes.sizes['cell']} units, {stimulus.sizes['time']} frames): a model was "
         f"fitted to the spikes of its first {100 * (1 - settings.nwb_heldout_fraction):.0f}% (at most "

@@ -89,6 +89,12 @@ class DemoSettings:
     many frames of the hypotheses' natural jitter."""
     design_steps: int = 40
     """Adam steps of each test stimulus's design (:class:`~retinacodec.hypotheses.optimise.DesignSettings`)."""
+    phenomena_seeds: int = 5
+    """Seeds over which each phenomenon-by-mode claim is tested on the virtual retina (the block test's
+    object-motion jitter and flash spike trains; seed + 5, seed + 6, ...; seed + 4 is the CNN's
+    object-motion stimulus)."""
+    phenomena_oms_frames: int = 400
+    """Frames of each object-motion stimulus of the phenomena (4 s; the first 50 are left out)."""
     seed: int = 9100
     """Seed of everything random; stimuli use seed, seed + 1, ... (fresh seeds, not training ones)."""
 
@@ -113,6 +119,10 @@ class DemoSettings:
             raise RetinaCodecError(
                 f"demo setting design_frames is {self.design_frames}; expected at most hypothesis_frames "
                 f"({self.hypothesis_frames}), the natural jitter it is compared with"
+            )
+        if self.phenomena_oms_frames <= 50:
+            raise RetinaCodecError(
+                f"demo setting phenomena_oms_frames is {self.phenomena_oms_frames}; expected more than the 50 left out"
             )
         if self.irf_layer is not None and self.irf_layer not in self.layers:
             raise RetinaCodecError(
@@ -142,6 +152,8 @@ class DemoSettings:
             match_frames=150,
             design_frames=60,
             design_steps=2,
+            phenomena_seeds=2,
+            phenomena_oms_frames=120,
             max_hypotheses=2,
             n_shuffles=2,
             nwb_epochs=1,

@@ -25,6 +25,8 @@ from ...hypotheses.design import design_tests, with_designs
 from ...hypotheses.design_check import check_designs
 from ...hypotheses.match import type_name
 from ...hypotheses.optimise import DesignSettings
+from ...hypotheses.phenomena import PhenomenaSettings, at_phenomena_rate, phenomena_by_mode
+from ...hypotheses.phenomena_check import PhenomenonRules, check_phenomena, mode_pathways
 from ...hypotheses.preferred import irf_agreement, preferred_settings, preferred_stimuli
 from ...hypotheses.settings import HypothesisSettings
 from ...models.cell_types import TypeLabels, type_units
@@ -484,3 +486,43 @@ def designed_test_stimuli(
     if retina is None:
         return designs
     return check_designs(designs, hypotheses, retina, jitter, progress=progress, cache=cache)
+
+
+def phenomena_seeds(settings: DemoSettings) -> list[int]:
+    """Seeds of the phenomena: the CNN's object-motion stimulus, then the block test's ``phenomena_seeds``."""
+    return list(range(settings.seed + 4, settings.seed + 5 + settings.phenomena_seeds))
+
+
+def explained_phenomena(
+    model: RetinaCNN,
+    found: dict,
+    settings: DemoSettings,
+    device: str = "cpu",
+    retina=None,
+    match_stimulus: xr.DataArray | None = None,
+) -> dict:
+    """The phenomena (flash onsets, object motion) explained by the contribution modes of the IRF
+    layer in the CNN (:func:`phenomena_by_mode`); with a virtual retina, each mode's matched pathway
+    (on ``match_stimulus``) and each claim's block test (:func:`check_phenomena`). Nothing for a
+    model at another frame rate than the phenomena's 100 Hz."""
+    if not at_phenomena_rate(model):
+        return {}
+    layer = settings.irf_layer or settings.layers[-1]
+    seeds = phenomena_seeds(settings)
+    protocol = PhenomenaSettings(
+        oms_frames=settings.phenomena_oms_frames,
+        oms_seed=seeds[0],
+        n_steps=settings.ig_steps,
+        batch_size=settings.batch_size,
+    )
+    by_mode = phenomena_by_mode(model, found[f"sae_{layer}"], layer, protocol, device)
+    if retina is None or match_stimulus is None:
+        return {"phenomena": by_mode}
+    pathways = mode_pathways(
+        model, found[f"modes_{layer}"], layer, retina, match_stimulus, hypothesis_settings(settings)
+    )
+    rules = PhenomenonRules(seeds=tuple(seeds[1:]), oms_frames=settings.phenomena_oms_frames)
+    return {
+        "phenomena": by_mode.assign(pathway=pathways),
+        "phenomena_checked": check_phenomena(by_mode, pathways, retina, rules),
+    }

@@ -12,6 +12,7 @@ import xarray as xr
 from retinacodec.errors import RetinaCodecError
 from retinacodec.io import read_netcdf, write_nwb
 from retinacodec.io.resumable import Workspace
+from retinacodec.models.virtual_retina import PATHWAYS
 from retinacodec.pipelines.retina import DemoSettings
 from retinacodec.pipelines.retina import steps as demo_steps
 from retinacodec.pipelines.retina.report import by_kind_text
@@ -20,7 +21,7 @@ from retinacodec.pipelines.retina.summary import DemoSummary, hypothesis_kinds
 from retinacodec.stimuli import natural_jitter
 
 FAST = DemoSettings.fast()
-STEPS = ["fit", "contributions", "modes", "compare", "irf", "control", "preferred", "hypotheses"]
+STEPS = ["fit", "contributions", "modes", "compare", "irf", "control", "preferred", "hypotheses", "phenomena"]
 
 
 def test_demo_writes_results_figures_and_a_report_with_the_numbers(finished):
@@ -140,6 +141,20 @@ def test_demo_finds_the_stimuli_each_irf_cells_leading_modes_prefer(finished):
             assert f"| mode {mode} |" in section and (f"| {r:+.2f} |" in section or not np.isfinite(r))
 
 
+def test_demo_explains_the_phenomena_by_mode_and_tests_each_claim_with_a_block(finished):
+    by_mode = read_netcdf(finished / "phenomena.nc")
+    checked = read_netcdf(finished / "phenomena_checked.nc")
+    assert by_mode.attrs["layer"] == "amacrine" and by_mode.attrs["setting_oms_frames"] == FAST.phenomena_oms_frames
+    assert set(by_mode["pathway"].values) - {""} <= set(PATHWAYS)
+    assert checked.sizes["seed"] == FAST.phenomena_seeds and checked.sizes["claim"] >= 1
+    assert FAST.seed + 4 not in checked["seed"].values  # the CNN's object motion is not one of the test's seeds
+    assert set(checked["verdict"].values) <= {"confirmed", "refuted", "no mode carries it"}
+    report = (finished / "report.md").read_text()
+    section = report[report.index("## Phenomena by mode") :]
+    assert "](phenomena.png)" in section and "The rules were fixed before any outcome was seen" in section
+    assert f"{int((checked['verdict'] == 'confirmed').sum())} of {checked.sizes['claim']} claims confirmed" in section
+
+
 def test_model_fit_of_the_report_is_the_correlation_of_the_written_rates(finished):
     fit = read_netcdf(finished / "fit.nc")
     predicted, true = fit["predicted"].values, fit["true"].values
@@ -228,6 +243,8 @@ def test_demo_on_an_nwb_recording_trains_a_model_and_predicts_without_testing(tm
     assert "## Test stimuli" in text and "the designed stimuli are predictions of the CNN only" in text
     assert "## Stimuli the modes prefer" in text and "the stimuli are the recording's CNN's predictions only" in text
     assert "designed_z" in hypotheses and "observed_ratio" not in hypotheses
+    assert "## Phenomena by mode" in text and "There is no ground truth here: the shares are the CNN's" in text
+    assert (tmp_path / "out" / "phenomena.nc").is_file() and not (tmp_path / "out" / "phenomena_checked.nc").exists()
     for name in ("model_fit.png", "modes_bipolar.png", "hypotheses.png", "test_stimuli.png"):
         assert (tmp_path / "out" / name).is_file()
     # a spatial recording: its units typed from their own responses, and IRF maps (not time courses)
