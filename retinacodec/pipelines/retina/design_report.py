@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ...hypotheses.design_check import target_z
 from ...hypotheses.match import type_name
+from .section_numbers import aimed_at, median_ratio, predicted_z, stimulus_seconds
 
 CAPTION = "Test stimuli: frames, and each type's change in standard errors, designed (solid) and jitter (hatched)."
 """Caption of the test stimuli's figure."""
@@ -16,11 +16,12 @@ def _z(value: float) -> str:
     return "n/a" if not np.isfinite(value) else f"{value:+.1f}"
 
 
+def _ratio(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.2f}"
+
+
 def _aimed(designs: xr.Dataset, name: str) -> str:
-    target = designs["design_target"].sel(hypothesis=name)
-    return ", ".join(
-        f"{type_name(str(t))} {'up' if s > 0 else 'down'}" for t, s in zip(target["type"].values, target.values) if s
-    )
+    return ", ".join(f"{type_name(t)} {'up' if s > 0 else 'down'}" for t, s in aimed_at(designs, name).items())
 
 
 def designs_section(designs: xr.Dataset) -> list[str]:
@@ -28,7 +29,7 @@ def designs_section(designs: xr.Dataset) -> list[str]:
     standard errors predicted by the CNN and (when checked) observed in the virtual retina, under
     the designed stimulus and under natural jitter of the same length."""
     checked = "observed_ratio" in designs
-    seconds = designs.sizes["time"] / float(designs["test_stimulus"].attrs.get("frame_rate_hz", 100.0))
+    seconds = stimulus_seconds(designs, "test_stimulus")
     lines = [
         "## Test stimuli",
         "",
@@ -49,9 +50,7 @@ def designs_section(designs: xr.Dataset) -> list[str]:
         header + (" retina z, designed | retina z, jitter | ratio |" if checked else ""),
         "|---|---|---|---|" + ("---|---|---|" if checked else ""),
     ]
-    target = designs["design_target"]
-    kinds = [name for name in ("designed", "jitter") if f"{name}_z" in designs]
-    predicted = {name: target_z(designs[f"{name}_z"], target) for name in kinds}
+    predicted = predicted_z(designs)
     for name in designs["hypothesis"].values:
         row = f"| {name} | {_aimed(designs, name)} | " + " | ".join(
             _z(float(predicted[kind].sel(hypothesis=name))) if kind in predicted else "n/a"
@@ -65,8 +64,6 @@ def designs_section(designs: xr.Dataset) -> list[str]:
             )
         lines.append(row + " |")
     if checked:
-        ratios = designs["observed_ratio"].values
-        finite = ratios[np.isfinite(ratios)]
-        median = f"{np.median(finite):.2f}" if finite.size else "n/a"
+        median = _ratio(median_ratio(designs))
         lines += ["", f"Median ratio (retina z designed / jitter) over the hypotheses: {median}."]
     return lines + [""]

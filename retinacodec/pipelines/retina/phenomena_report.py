@@ -7,6 +7,7 @@ import xarray as xr
 
 from ...hypotheses.match import PATHWAY_NAMES, type_name
 from ...hypotheses.phenomena import PHENOMENON_NAMES
+from .section_numbers import interval, leading, verdict_counts
 
 
 def caption(checked: bool) -> str:
@@ -35,24 +36,18 @@ def _cnn_table(by_mode: xr.Dataset) -> list[str]:
     ]
     for phenomenon in by_mode["phenomenon"].values:
         for cell_type in by_mode["cell_type"].values:
-            row = by_mode.sel(phenomenon=phenomenon, cell_type=cell_type)
-            contrast, mode = float(row["contrast"]), int(row["leading_mode"])
-            leading = f"{mode} ({float(row['share'].sel(mode=mode)):.2f})" if mode >= 0 else "none"
-            text = (
-                f"| {PHENOMENON_NAMES[str(phenomenon)]} | {type_name(str(cell_type))} | {contrast:+.2f} | {leading} |"
-            )
+            found = leading(by_mode, phenomenon, cell_type)
+            shown = f"{found.mode} ({found.share:.2f})" if found.mode >= 0 else "none"
+            name, kind = PHENOMENON_NAMES[str(phenomenon)], type_name(str(cell_type))
+            text = f"| {name} | {kind} | {found.contrast:+.2f} | {shown} |"
             if named:
-                pathway = str(by_mode["pathway"].sel(mode=mode).values) if mode >= 0 else ""
-                together = float(row["share"].where(by_mode["pathway"] == pathway).sum()) if pathway else np.nan
-                text += f" {_pathway(pathway)} | {together:.2f} |"
-            unassigned = float(row["unassigned"]) / contrast if contrast else np.nan
-            lines.append(text + f" {unassigned:.2f} |")
+                text += f" {_pathway(found.pathway)} | {found.pathway_share:.2f} |"
+            lines.append(text + f" {found.unassigned:.2f} |")
     return lines
 
 
 def _interval(ds: xr.Dataset, name: str, control: str | None = None) -> str:
-    pick = {} if control is None else {"control": control}
-    mean, low, high = (float(ds[f"{name}_{part}"].sel(pick)) for part in ("mean", "low", "high"))
+    mean, low, high = interval(ds, name, control)
     return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]" if np.isfinite(low) else f"{mean:+.2f}"
 
 
@@ -103,7 +98,7 @@ def phenomena_section(by_mode: xr.Dataset, checked: xr.Dataset | None = None) ->
             "carries a phenomenon.",
             "",
         ]
-    confirmed = int((checked["verdict"] == "confirmed").sum())
+    confirmed = verdict_counts(checked)["confirmed"]
     return lines + [
         "Each phenomenon the virtual retina shows in a type (onset response of at least "
         f"{checked.attrs['rule_min_onset_hz']:g} Hz; OMS index at least {checked.attrs['rule_min_oms_index']:g}) "

@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from ...hypotheses.match import type_name
+from .section_numbers import stimulus_seconds
 
 CAPTION = "Cell {cell}: its most exciting input and the stimuli its modes prefer (peak frame, time course at the peak)."
 """Caption of each cell's figure."""
@@ -18,7 +19,7 @@ def _r(value: float) -> str:
 
 
 def _method(preferred: xr.Dataset) -> str:
-    seconds = preferred.sizes["time"] / float(preferred["most_exciting_input"].attrs.get("frame_rate_hz", 100.0))
+    seconds = stimulus_seconds(preferred, "most_exciting_input")
     return (
         f"For each IRF cell and its leading IRF modes ({preferred.attrs['layer']} layer), a {seconds:g} s stimulus "
         "(one window of the model's history) that maximises the mode's loading: the SAE's code of the split-sign "

@@ -20,6 +20,16 @@ from ...control.curves.retina import curve_summary
 from ...errors import RetinaCodecError
 from ...hypotheses.ceiling import named_ceiling
 from ...hypotheses.score import recovery_score, type_calls
+from .section_numbers import (
+    Number,
+    PhenomenaRecord,
+    PreferredRecord,
+    TestStimuliRecord,
+    phenomena_record,
+    preferred_record,
+    test_stimuli_record,
+)
+from .section_numbers import json_number as _number
 
 OUTCOMES = ("confirmed", "confirmed (no change)", "partly confirmed", "refuted")
 """Outcomes of a tested hypothesis (see :func:`retinacodec.hypotheses.score`)."""
@@ -27,15 +37,6 @@ OUTCOMES = ("confirmed", "confirmed (no change)", "partly confirmed", "refuted")
 KINDS = {"all": "whole set", "inhibitory": "inhibitory outputs"}
 """Kinds of hypotheses by their ``blocked_outputs``: a set silenced, or only its outputs onto the
 cells it inhibits (:func:`~retinacodec.hypotheses.generate.generate`)."""
-
-Number = float | None
-"""A finite float, or None for NaN or infinity."""
-
-
-def _number(value) -> Number:
-    """``value`` as a float; None where it is not finite (valid JSON)."""
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -236,9 +237,15 @@ class DemoSummary:
     cell_types: dict[str, int] | None = None
     """Units per cell type of a recording (user, recorded or functional labels); None for the
     virtual retina, whose types are known."""
+    preferred_stimuli: PreferredRecord | None = None
+    """The stimuli the IRF cells' leading modes prefer; None for a run without them."""
+    test_stimuli: TestStimuliRecord | None = None
+    """The hypotheses' designed test stimuli; None for a run without them."""
+    phenomena: PhenomenaRecord | None = None
+    """The phenomena by mode; None for a run without them (a model at another frame rate)."""
 
     def to_dict(self) -> dict:
-        """``summary.json``'s contents, keys in its order."""
+        """``summary.json``'s contents, keys in its order (each section's record where it has one)."""
         data = {"model_r": self.model_r, "model_r_by_type": dict(self.model_r_by_type)}
         if self.cell_types is not None:
             data["cell_types"] = dict(self.cell_types)
@@ -247,9 +254,11 @@ class DemoSummary:
         data |= {"irf_explained": self.irf_explained, "irf_shown_share": self.irf_shown_share}
         for layer, numbers in self.layers.items():
             data |= numbers.tail(layer)
+        data |= _records(preferred_stimuli=self.preferred_stimuli)
         data["n_hypotheses"] = self.n_hypotheses
         if self.virtual_retina is not None:
             data |= self.virtual_retina.to_dict()
+        data |= _records(test_stimuli=self.test_stimuli, phenomena=self.phenomena)
         return data | {"machine": dict(self.machine)}
 
     def to_json(self) -> str:
@@ -277,6 +286,7 @@ class DemoSummary:
                 virtual_retina=VirtualRetinaSummary.from_dict(data) if "recovery_score" in data else None,
                 machine=data["machine"],
                 cell_types=data.get("cell_types"),
+                **{key: kind.from_dict(data[key]) for key, kind in _RECORDS.items() if data.get(key) is not None},
             )
         except KeyError as exc:
             raise RetinaCodecError(f"the summary lacks {exc.args[0]!r}; expected summary.json of a demo run") from None
@@ -303,6 +313,13 @@ class DemoSummary:
 
 _LAYER_KEY = "completeness_error_max_hz_"
 """The first ``summary.json`` key of every layer, before the layer's name."""
+_RECORDS = {"preferred_stimuli": PreferredRecord, "test_stimuli": TestStimuliRecord, "phenomena": PhenomenaRecord}
+"""``summary.json`` key -> record of a later section of the report."""
+
+
+def _records(**records) -> dict:
+    """The records that are not None, as plain dicts."""
+    return {key: _plain(record) for key, record in records.items() if record is not None}
 
 
 def _names(item) -> list[str]:
@@ -353,7 +370,17 @@ def summarize(found: dict, layers: tuple[str, ...], machine: dict) -> DemoSummar
         virtual_retina=_virtual_retina(found) if "recovery_score" in hypotheses else None,
         machine=dict(machine),
         cell_types=_type_counts(found["cell_types"]) if "cell_types" in found else None,
+        preferred_stimuli=preferred_record(found),
+        test_stimuli=test_stimuli_record(found["test_stimuli"]) if "test_stimuli" in found else None,
+        phenomena=_phenomena(found),
     )
+
+
+def _phenomena(found: dict) -> PhenomenaRecord | None:
+    """The record of the phenomena by mode, with their block test where there is one; None without them."""
+    if "phenomena" not in found:
+        return None
+    return phenomena_record(found["phenomena"], found.get("phenomena_checked"))
 
 
 def _type_counts(types: xr.Dataset) -> dict[str, int]:
