@@ -1,5 +1,7 @@
 """The demo's summary: computed from the step results, written to summary.json and read back
-unchanged, NaN as null, and one clear error for a file that is not a demo run's summary."""
+unchanged, NaN as null, the records of the later sections (test stimuli, preferred stimuli,
+phenomena) checked against the run's files, and one clear error for a file that is not a demo
+run's summary."""
 
 import dataclasses
 import json
@@ -8,10 +10,18 @@ import numpy as np
 import pytest
 
 from retinacodec.errors import RetinaCodecError
+from retinacodec.io import read_netcdf
 from retinacodec.pipelines.retina import DemoSettings
+from retinacodec.pipelines.retina.section_numbers import VERDICTS
 from retinacodec.pipelines.retina.summary import KINDS, DemoSummary, KindRecovery, PathwayCoverage, summarize
 
 FAST = DemoSettings.fast()
+
+
+def _same(number, value) -> bool:
+    """Whether a summary's number is ``value`` (None for NaN)."""
+    value = float(value)
+    return number is None if not np.isfinite(value) else number == pytest.approx(value)
 
 
 def test_summary_round_trips_through_json_as_the_run_wrote_it(finished, results):
@@ -43,11 +53,85 @@ def test_nan_is_none_in_the_summary_and_null_in_the_json(finished, results):
     assert '"model_r": null' in text and DemoSummary.from_json(text) == summary
 
 
-def test_a_summary_without_a_virtual_retina_ends_with_the_hypotheses_count(finished):
+def test_a_summary_without_a_virtual_retina_has_only_the_sections_records_after_the_hypotheses_count(finished):
     summary = dataclasses.replace(DemoSummary.from_json((finished / "summary.json").read_text()), virtual_retina=None)
     data = json.loads(summary.to_json())
-    assert list(data)[-2:] == ["n_hypotheses", "machine"] and "recovery_score" not in data
+    assert list(data)[-4:] == ["n_hypotheses", "test_stimuli", "phenomena", "machine"] and "recovery_score" not in data
     assert DemoSummary.from_json(summary.to_json()) == summary
+    bare = dataclasses.replace(summary, preferred_stimuli=None, test_stimuli=None, phenomena=None)
+    data = json.loads(bare.to_json())  # as a run from before the records wrote it
+    assert list(data)[-2:] == ["n_hypotheses", "machine"] and "preferred_stimuli" not in data
+    assert DemoSummary.from_json(bare.to_json()) == bare
+
+
+def test_the_test_stimuli_record_holds_each_hypothesiss_designed_and_observed_effect(finished):
+    summary = DemoSummary.from_json((finished / "summary.json").read_text())
+    designs = read_netcdf(finished / "test_stimuli.nc")
+    record = summary.test_stimuli
+    assert record.checked and list(record.hypotheses) == [str(h) for h in designs["hypothesis"].values]
+    assert record.steps == FAST.design_steps and record.seed == FAST.seed
+    assert record.seconds == pytest.approx(FAST.design_frames / 100)
+    for name, test in record.hypotheses.items():
+        target = designs["design_target"].sel(hypothesis=name)
+        assert test.aimed_at == {str(t): int(v) for t, v in zip(target["type"].values, target.values) if v != 0}
+        aimed = target.values != 0
+        z = designs["designed_z"].sel(hypothesis=name).values
+        assert test.cnn_z_designed == pytest.approx(float(np.mean(z[aimed] * target.values[aimed])))
+        assert _same(test.ratio, designs["observed_ratio"].sel(hypothesis=name))
+        assert _same(test.retina_z_designed, designs["observed_designed_target_z"].sel(hypothesis=name))
+    ratios = designs["observed_ratio"].values
+    finite = ratios[np.isfinite(ratios)]
+    assert _same(record.median_ratio, np.median(finite) if finite.size else np.nan)
+
+
+def test_the_preferred_stimuli_record_holds_every_irf_cell_and_mode_of_the_files(finished):
+    summary = DemoSummary.from_json((finished / "summary.json").read_text())
+    record = summary.preferred_stimuli
+    files = sorted(finished.glob("preferred_cell*.nc"))
+    assert sorted(record.cells) == sorted(p.stem.removeprefix("preferred_cell") for p in files) and files
+    assert record.layer == "amacrine" and record.seconds == pytest.approx(0.08)  # the tiny model's 8 frames
+    for path in files:
+        ds = read_netcdf(path)
+        cell = record.cells[path.stem.removeprefix("preferred_cell")]
+        assert cell.cell_type == str(ds["cell_type"].values)
+        assert cell.mei_rate_hz == pytest.approx(float(ds["mei_rate"]))
+        assert list(cell.modes) == [str(m) for m in ds["mode"].values]
+        for mode, numbers in cell.modes.items():
+            row = ds.sel(mode=int(mode))
+            assert numbers.share == pytest.approx(float(row["preferred_share"]))
+            assert numbers.loading == pytest.approx(float(row["preferred_loading"]))
+            assert numbers.irf_correlation == pytest.approx(float(row["irf_correlation"]))
+
+
+def test_the_phenomena_record_holds_each_claims_block_test_and_the_verdict_counts(finished):
+    summary = DemoSummary.from_json((finished / "summary.json").read_text())
+    by_mode = read_netcdf(finished / "phenomena.nc")
+    checked = read_netcdf(finished / "phenomena_checked.nc")
+    record = summary.phenomena
+    verdicts = [str(v) for v in checked["verdict"].values]
+    assert record.verdicts == {v: verdicts.count(v) for v in VERDICTS}
+    assert sum(record.verdicts.values()) == len(verdicts)
+    assert record.seeds == [int(s) for s in checked["seed"].values] and str(record.seeds) == checked.attrs["rule_seeds"]
+    assert record.completeness_error_max_hz == pytest.approx(float(np.abs(by_mode["completeness_error"]).max()))
+    assert len(record.claims) == checked.sizes["claim"]
+    for claim, i in zip(record.claims, checked["claim"].values):
+        row = checked.sel(claim=i)
+        assert (claim.phenomenon, claim.cell_type) == (str(row["phenomenon"].values), str(row["cell_type"].values))
+        assert claim.block == (str(row["block"].values) or None) and claim.verdict == str(row["verdict"].values)
+        assert _same(claim.removed.mean, row["reduction_mean"]) and _same(claim.removed.low, row["reduction_low"])
+        assert list(claim.control_removed) == [str(c) for c in checked["control"].values]
+        for control, value in claim.control_removed.items():
+            assert value == pytest.approx(float(row["control_reduction_mean"].sel(control=control)))
+        cnn = record.cnn[claim.phenomenon][claim.cell_type]
+        assert cnn.leading_mode == claim.leading_mode
+        assert cnn.pathway == (str(by_mode["pathway"].sel(mode=cnn.leading_mode).values) or None)
+    for phenomenon, types in record.cnn.items():
+        for cell_type, cnn in types.items():
+            row = by_mode.sel(phenomenon=phenomenon, cell_type=cell_type)
+            assert cnn.leading_mode == int(row["leading_mode"])
+            assert cnn.contrast_hz == pytest.approx(float(row["contrast"]))
+            shares = row["share"].where(by_mode["pathway"] == cnn.pathway).sum()
+            assert cnn.pathway_share == pytest.approx(float(shares)) if cnn.pathway else cnn.pathway_share is None
 
 
 def test_a_file_that_is_not_a_demo_summary_is_one_clear_error(finished):
