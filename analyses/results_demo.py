@@ -1,22 +1,26 @@
-"""Regenerate the demo's results page from a demo run, so that its numbers and figure cannot go stale.
+"""Regenerate the demo's results page from a demo run, so that its numbers and figures cannot go stale.
 
     python analyses/results_demo.py demo_out/summary.json [--page docs/results/demo.md] [--figures docs/figures]
 
 Rewrites the part of the page between ``<!-- demo:begin -->`` and ``<!-- demo:end -->`` from the run's
-``summary.json`` and copies the run's ``hypotheses.png`` to ``docs/figures/demo_hypotheses.png``.
-Nothing else is touched.
+``summary.json``, and the part between ``<!-- demo-sections:begin -->`` and ``<!-- demo-sections:end -->``
+from its records of the later sections (test stimuli, stimuli the modes prefer, phenomena by mode);
+copies the run's ``hypotheses.png`` to ``docs/figures/demo_hypotheses.png`` and those sections'
+figures to ``docs/figures/demo_*.png``. Nothing else is touched.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
 from retinacodec.errors import RetinaCodecError, one_line_errors
 from retinacodec.hypotheses.match import PATHWAY_NAMES, type_name
+from retinacodec.hypotheses.phenomena import PHENOMENON_NAMES
 from retinacodec.hypotheses.report import spoken_list
 from retinacodec.io.atomic import atomic_destination
 from retinacodec.io.markdown import replace_section, section_markers
@@ -28,6 +32,10 @@ BEGIN, END = section_markers(SECTION)
 """Markers of the generated section."""
 FIGURE = "demo_hypotheses.png"
 """Name of the hypotheses figure in the figures folder."""
+SECTIONS = "demo-sections"
+"""Name of the generated section of the later sections' records."""
+PREFIX = "demo_"
+"""Prefix of a run's figure's name in the figures folder."""
 
 
 def _percent(value: float | None) -> str:
@@ -170,41 +178,185 @@ def _ceiling_size(numbers: dict) -> str:
     return "few channels" if size is None else f"up to {size} channel{'s' if size > 1 else ''}"
 
 
-def update_page(summary: str | Path, page: str | Path, figures: str | Path) -> Path:
-    """Rewrite a page's demo section, and the hypotheses figure, from a demo run.
+def _signed(value: float | None, spec: str = "+.2f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _image(link: str, name: str, title: str, caption: str) -> list[str]:
+    """A figure of the run, copied as ``demo_<name>``, with its title (the alt text) and caption."""
+    return [f"![{title}]({link}/{PREFIX}{name})", "", f"*`{name}` from the same run: {caption}*", ""]
+
+
+def _test_stimuli_lines(record: dict, link: str) -> list[str]:
+    """The designed test stimuli: per hypothesis the aimed-at types' z in the CNN and the retina."""
+    lines = [
+        "## Test stimuli",
+        "",
+        f"For each hypothesis a {record['seconds']:g} s stimulus designed from the CNN alone (seed {record['seed']}, "
+        f"{record['steps']} Adam steps), against the first frames of the hypotheses' natural jitter (seed "
+        f"{record['jitter_seed']}). z: the aimed-at types' change in Poisson standard errors of a "
+        f"{record['recording_s']:g} s recording per condition, signed by the predicted direction.",
+        "",
+        "| hypothesis | aimed at | CNN z, designed | CNN z, jitter | retina z, designed | retina z, jitter | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, test in record["hypotheses"].items():
+        aimed = ", ".join(f"{type_name(t)} {'up' if s > 0 else 'down'}" for t, s in test["aimed_at"].items())
+        values = [_signed(test[k], "+.1f") for k in ("cnn_z_designed", "cnn_z_jitter", "retina_z_designed")]
+        values += [_signed(test["retina_z_jitter"], "+.1f"), _signed(test["ratio"], ".2f")]
+        lines.append(f"| {name} | {aimed} | " + " | ".join(values) + " |")
+    if record["checked"]:
+        lines += ["", f"Median ratio (retina z designed / jitter): {_signed(record['median_ratio'], '.2f')}."]
+    caption = "frames, and each type's change in standard errors, designed (solid) and jitter (hatched)."
+    return lines + [""] + _image(link, "test_stimuli.png", "Designed test stimuli of the hypotheses", caption)
+
+
+def _preferred_lines(record: dict, link: str) -> list[str]:
+    """The stimuli the modes prefer: per IRF cell and mode the loading, share, rate and IRF correlation."""
+    lines = [
+        "## Stimuli the modes prefer",
+        "",
+        f"For each IRF cell and its leading modes of the {record['layer']} layer, the {record['seconds']:g} s "
+        f"stimulus that maximises the mode's loading (seed {record['seed']}, {record['steps']} Adam steps), "
+        "beside the cell's most exciting input. Share: the mode's share of the SAE's reconstruction under the "
+        "stimulus; r: its correlation with the mode's IRF (the cell's IRF for the most exciting input).",
+        "",
+        "| cell | stimulus | loading | share | rate (Hz) | r with IRF |",
+        "|---|---|---|---|---|---|",
+    ]
+    figures = []
+    for number, cell in record["cells"].items():
+        name = f"{number} ({type_name(cell['cell_type'])})"
+        lines.append(
+            f"| {name} | most exciting input | | | {_signed(cell['mei_rate_hz'], '.1f')} | "
+            f"{_signed(cell['mei_irf_correlation'])} |"
+        )
+        for mode, row in cell["modes"].items():
+            values = [_signed(row["loading"], ".2f"), _signed(row["share"], ".2f"), _signed(row["rate_hz"], ".1f")]
+            lines.append(f"| {name} | mode {mode} | " + " | ".join(values) + f" | {_signed(row['irf_correlation'])} |")
+        caption = f"cell {number}'s most exciting input and the stimuli its modes prefer (peak frame, time course)."
+        figures += _image(link, f"preferred_cell{number}.png", f"Stimuli the modes of cell {number} prefer", caption)
+    return lines + [""] + figures
+
+
+def _claim_row(claim: dict) -> str:
+    """One claim of the phenomena's block test as a table row."""
+    removed = claim["removed"]
+    interval = f" [{removed['low']:+.2f}, {removed['high']:+.2f}]" if removed["low"] is not None else ""
+    controls = "; ".join(f"{PATHWAY_NAMES.get(c, c)} {_signed(v)}" for c, v in claim["control_removed"].items())
+    unit = " Hz" if "Hz" in claim["measure"] else ""
+    block = PATHWAY_NAMES.get(claim["block"], claim["block"]) if claim["block"] else "none"
+    return (
+        f"| {PHENOMENON_NAMES.get(claim['phenomenon'], claim['phenomenon'])}, {type_name(claim['cell_type'])} | "
+        f"{_signed(claim['shown'])}{unit} | {claim['leading_mode']} ({block}) | {_signed(removed['mean'])}{interval} "
+        f"| {controls} | {claim['verdict']} |"
+    )
+
+
+def _phenomena_lines(record: dict, link: str) -> list[str]:
+    """The phenomena by mode: each claim's block test and the verdict counts."""
+    lines = [
+        "## Phenomena by mode",
+        "",
+        f"Flash onsets and object motion (CNN object-motion seed {record['oms_seed']}) split between the "
+        f"{record['layer']} layer's contribution modes (completeness error at most "
+        f"{_signed(record['completeness_error_max_hz'], '.1e')} Hz).",
+    ]
+    if record.get("claims") is None:
+        return lines + ["No virtual retina tested which pathway carries each phenomenon.", ""]
+    verdicts = record["verdicts"]
+    lines[-1] += (
+        " Each phenomenon the virtual retina shows in a type is a claim that the leading mode's pathway carries "
+        "it, tested by blocking that pathway against blocking each pathway no mode names (fresh seeds "
+        f"{', '.join(map(str, record['seeds']))}; {record['trials']} flash repeats; {100 * record['level']:g}% "
+        f"intervals over seeds). Confirmed when the block removes at least {record['min_reduction']:g} of the "
+        "phenomenon and more than every control block."
+    )
+    lines += [
+        "",
+        "| phenomenon, cell type | retina | leading mode (its pathway, blocked) | removed by the block "
+        "| removed by the control blocks | verdict |",
+        "|---|---|---|---|---|---|",
+        *map(_claim_row, record["claims"]),
+        "",
+        f"{verdicts['confirmed']} of {len(record['claims'])} claims confirmed, {verdicts['refuted']} refuted, "
+        f"{verdicts['no mode carries it']} without a mode.",
+        "",
+    ]
+    caption = (
+        "each mode's share of the CNN's response contrast per cell type (top); the fraction of each "
+        "phenomenon a block of the leading mode's pathway removes against the control blocks (bottom)."
+    )
+    return lines + _image(link, "phenomena.png", "Phenomena by mode", caption)
+
+
+def sections_text(numbers: dict, link: str = "../figures") -> str:
+    """The results page's later sections (test stimuli, stimuli the modes prefer, phenomena by mode)
+    from a run's ``summary.json`` contents, their figures linked in the folder ``link`` (relative to
+    the page)."""
+    lines = []
+    if "test_stimuli" in numbers:
+        lines += _test_stimuli_lines(numbers["test_stimuli"], link)
+    if "preferred_stimuli" in numbers:
+        lines += _preferred_lines(numbers["preferred_stimuli"], link)
+    if "phenomena" in numbers:
+        lines += _phenomena_lines(numbers["phenomena"], link)
+    if not lines:
+        return "The run's summary holds none of the later sections (a run from before they were recorded)."
+    return "\n".join(lines)
+
+
+def run_figures(numbers: dict) -> list[str]:
+    """Names of the run's figures the page shows: the hypotheses' and those of the later sections it records."""
+    names = ["hypotheses.png"] + (["test_stimuli.png"] if "test_stimuli" in numbers else [])
+    names += [f"preferred_cell{cell}.png" for cell in numbers.get("preferred_stimuli", {}).get("cells", {})]
+    return names + (["phenomena.png"] if "phenomena" in numbers else [])
+
+
+def update_page(summary: str | Path, page: str | Path, figures: str | Path) -> list[Path]:
+    """Rewrite a page's demo sections, and their figures, from a demo run.
 
     Parameters
     ----------
     summary : str or path-like
-        ``summary.json`` of a demo run (its folder holds ``hypotheses.png``).
+        ``summary.json`` of a demo run (its folder holds the figures, :func:`run_figures`).
     page : str or path-like
-        The page holding the markers :data:`BEGIN` and :data:`END`.
+        The page holding the markers of :data:`SECTION` and :data:`SECTIONS`.
     figures : str or path-like
-        Folder the figure is copied to, as :data:`FIGURE`.
+        Folder the figures are copied to, each with the prefix :data:`PREFIX`.
 
     Returns
     -------
-    pathlib.Path
-        The figure's path.
+    list of pathlib.Path
+        The figures' paths, the hypotheses' (:data:`FIGURE`) first.
 
     Raises
     ------
     RetinaCodecError
         For a missing or unreadable summary or figure, or a page without the markers.
     """
-    summary = Path(summary)
+    summary, page = Path(summary), Path(page)
     try:
         numbers = json.loads(summary.read_text())
     except (OSError, ValueError) as exc:
         raise RetinaCodecError(f"cannot read {summary}: {exc}; expected a demo run's summary.json") from None
-    figure = summary.parent / "hypotheses.png"
-    if not figure.is_file():
-        raise RetinaCodecError(f"no {figure}; expected the demo run's folder with its figures")
+    sources = [summary.parent / name for name in run_figures(numbers)]
+    for figure in sources:
+        if not figure.is_file():
+            raise RetinaCodecError(f"no {figure}; expected the demo run's folder with its figures")
+    text = page.read_text() if page.is_file() else ""
+    for name in (SECTION, SECTIONS):
+        if not all(marker in text for marker in section_markers(name)):
+            raise RetinaCodecError(f"{page} lacks the markers {' ... '.join(section_markers(name))}; add them")
+    link = Path(os.path.relpath(figures, page.parent)).as_posix()
     replace_section(page, SECTION, demo_section(numbers))
-    target = Path(figures) / FIGURE
-    with atomic_destination(target) as tmp:
-        shutil.copyfile(figure, tmp)
-    return target
+    replace_section(page, SECTIONS, sections_text(numbers, link))
+    targets = []
+    for figure in sources:
+        targets.append(Path(figures) / f"{PREFIX}{figure.name}")
+        with atomic_destination(targets[-1]) as tmp:
+            shutil.copyfile(figure, tmp)
+    return targets
 
 
 @one_line_errors
@@ -213,10 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("summary", help="summary.json of a demo run")
     parser.add_argument("--page", default="docs/results/demo.md", help="page to update (default: %(default)s)")
-    parser.add_argument("--figures", default="docs/figures", help="folder of the figure (default: %(default)s)")
+    parser.add_argument("--figures", default="docs/figures", help="folder of the figures (default: %(default)s)")
     args = parser.parse_args(argv)
-    figure = update_page(args.summary, args.page, args.figures)
-    print(f"wrote {args.page} and {figure}")
+    figures = update_page(args.summary, args.page, args.figures)
+    print(f"wrote {args.page} and {', '.join(map(str, figures))}")
     return 0
 
 

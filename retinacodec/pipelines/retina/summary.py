@@ -286,7 +286,11 @@ class DemoSummary:
                 virtual_retina=VirtualRetinaSummary.from_dict(data) if "recovery_score" in data else None,
                 machine=data["machine"],
                 cell_types=data.get("cell_types"),
-                **{key: kind.from_dict(data[key]) for key, kind in _RECORDS.items() if data.get(key) is not None},
+                preferred_stimuli=(
+                    PreferredRecord.from_dict(data["preferred_stimuli"]) if _has(data, "preferred_stimuli") else None
+                ),
+                test_stimuli=TestStimuliRecord.from_dict(data["test_stimuli"]) if _has(data, "test_stimuli") else None,
+                phenomena=PhenomenaRecord.from_dict(data["phenomena"]) if _has(data, "phenomena") else None,
             )
         except KeyError as exc:
             raise RetinaCodecError(f"the summary lacks {exc.args[0]!r}; expected summary.json of a demo run") from None
@@ -313,8 +317,11 @@ class DemoSummary:
 
 _LAYER_KEY = "completeness_error_max_hz_"
 """The first ``summary.json`` key of every layer, before the layer's name."""
-_RECORDS = {"preferred_stimuli": PreferredRecord, "test_stimuli": TestStimuliRecord, "phenomena": PhenomenaRecord}
-"""``summary.json`` key -> record of a later section of the report."""
+
+
+def _has(data: dict, key: str) -> bool:
+    """Whether ``summary.json``'s contents hold a record under ``key`` (runs from before it was kept do not)."""
+    return data.get(key) is not None
 
 
 def _records(**records) -> dict:

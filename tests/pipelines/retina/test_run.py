@@ -11,6 +11,7 @@ import xarray as xr
 
 from retinacodec.errors import RetinaCodecError
 from retinacodec.io import read_netcdf, write_nwb
+from retinacodec.io.markdown import section_markers
 from retinacodec.io.resumable import Workspace
 from retinacodec.models.virtual_retina import PATHWAYS
 from retinacodec.pipelines.retina import DemoSettings
@@ -238,7 +239,10 @@ def test_demo_on_an_nwb_recording_trains_a_model_and_predicts_without_testing(tm
     written = (tmp_path / "out" / "summary.json").read_text()
     summary = DemoSummary.from_json(written)  # untested: the virtual-retina numbers are absent
     assert summary.virtual_retina is None and summary.n_hypotheses == hypotheses.sizes["hypothesis"]
-    assert summary.to_json() == written and list(json.loads(written))[-2:] == ["n_hypotheses", "machine"]
+    assert summary.to_json() == written
+    assert list(json.loads(written))[-4:] == ["n_hypotheses", "test_stimuli", "phenomena", "machine"]
+    assert not summary.test_stimuli.checked and summary.test_stimuli.hypotheses["bipolar-0"].ratio is None
+    assert summary.phenomena.claims is None and summary.phenomena.verdicts is None and summary.preferred_stimuli
     assert "Silencing what channels" in text
     assert "## Test stimuli" in text and "the designed stimuli are predictions of the CNN only" in text
     assert "## Stimuli the modes prefer" in text and "the stimuli are the recording's CNN's predictions only" in text
@@ -276,21 +280,16 @@ def test_missing_corrupt_or_incomplete_recordings_and_unknown_layers_raise_one_c
 
 
 def test_the_results_page_numbers_and_figure_are_rewritten_from_the_runs_summary(finished, tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[3] / "analyses" / "results_demo.py"
-    spec = importlib.util.spec_from_file_location("results_demo", script)
-    results = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(results)
+    results = _results_demo()
     BEGIN, END, demo_section = results.BEGIN, results.END, results.demo_section
 
     page, figures = tmp_path / "demo.md", tmp_path / "figures"
-    page.write_text(f"# title\n\nkept above\n{BEGIN}\nstale: recovery 0.49\n{END}\nkept below\n")
+    later = "\n".join(section_markers(results.SECTIONS))
+    page.write_text(f"# title\n\nkept above\n{BEGIN}\nstale: recovery 0.49\n{END}\nkept below\n{later}\n")
     assert results.main([str(finished / "summary.json"), "--page", str(page), "--figures", str(figures)]) == 0
     text = page.read_text()
     numbers = json.loads((finished / "summary.json").read_text())
-    assert text.startswith("# title\n\nkept above\n") and text.endswith(f"{END}\nkept below\n")
+    assert text.startswith("# title\n\nkept above\n") and f"{END}\nkept below\n" in text
     assert "0.49" not in text and f"recovery score | {numbers['recovery_score']:.2f}" in text
     assert f"{numbers['pathways_covered']} of 6" in text
     machine = numbers["machine"]  # the run's machine, which its floating-point results depend on
@@ -317,9 +316,61 @@ def test_the_results_page_numbers_and_figure_are_rewritten_from_the_runs_summary
     ) in demo_section(numbers)
     del numbers["ceiling_channels"]  # a run from before the size was recorded
     assert "no set of few channels of either layer" in demo_section(numbers)
-    page.write_text("no markers\n")
-    assert results.main([str(finished / "summary.json"), "--page", str(page), "--figures", str(figures)]) == 2
-    assert page.read_text() == "no markers\n"
+    for stale in ("no markers\n", f"{BEGIN}\n{END}\n"):  # the later sections' markers missing too
+        page.write_text(stale)
+        assert results.main([str(finished / "summary.json"), "--page", str(page), "--figures", str(figures)]) == 2
+        assert page.read_text() == stale
+
+
+def test_the_results_page_shows_the_later_sections_from_the_runs_records_and_figures(finished, tmp_path):
+    results = _results_demo()
+    page, figures = tmp_path / "demo.md", tmp_path / "figures"
+    page.write_text("\n".join([*section_markers(results.SECTION), "between", *section_markers(results.SECTIONS)]))
+    assert results.main([str(finished / "summary.json"), "--page", str(page), "--figures", str(figures)]) == 0
+    text = page.read_text()
+    later = text[text.index(section_markers(results.SECTIONS)[0]) :]
+    designs = read_netcdf(finished / "test_stimuli.nc")
+    section = later[later.index("## Test stimuli") : later.index("## Stimuli the modes prefer")]
+    assert f"(seed {FAST.seed}, {FAST.design_steps} Adam steps)" in section
+    assert f"natural jitter (seed {designs.attrs['jitter_seed']})" in section
+    for name, ratio in zip(designs["hypothesis"].values, designs["observed_ratio"].values):
+        assert f"| {name} |" in section and (f"| {ratio:.2f} |" if np.isfinite(ratio) else "| n/a |") in section
+    section = later[later.index("## Stimuli the modes prefer") : later.index("## Phenomena by mode")]
+    cells = sorted(finished.glob("preferred_cell*.nc"))
+    assert cells
+    for path in cells:
+        preferred, cell = read_netcdf(path), path.stem.removeprefix("preferred_cell")
+        assert f"](figures/demo_preferred_cell{cell}.png)" in section
+        numbers = (preferred[name].values for name in ("mode", "preferred_loading", "preferred_share"))
+        for mode, loading, share in zip(*numbers):
+            assert f"| mode {mode} | {loading:.2f} | {share:.2f} |" in section
+    checked = read_netcdf(finished / "phenomena_checked.nc")
+    section = later[later.index("## Phenomena by mode") :]
+    verdicts = [str(v) for v in checked["verdict"].values]
+    assert (
+        f"{verdicts.count('confirmed')} of {len(verdicts)} claims confirmed, {verdicts.count('refuted')} refuted"
+    ) in section
+    assert f"fresh seeds {', '.join(str(s) for s in checked['seed'].values)};" in section
+    for claim in checked["claim"].values:
+        row = checked.sel(claim=claim)
+        assert f"| {float(row['reduction_mean']):+.2f}" in section and f"| {row['verdict'].values} |" in section
+    assert sum(line.startswith("| ") for line in section.splitlines()) == 1 + checked.sizes["claim"]  # and a header
+    for name in ("test_stimuli.png", "phenomena.png", *(p.with_suffix(".png").name for p in cells)):
+        assert (figures / f"demo_{name}").read_bytes() == (finished / name).read_bytes()
+        assert f"](figures/demo_{name})" in later
+    assert "none of the later sections" in results.sections_text({"model_r": 0.5})
+
+
+def _results_demo():
+    """The results page's generator, ``analyses/results_demo.py``, as a module."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "analyses" / "results_demo.py"
+    spec = importlib.util.spec_from_file_location("results_demo", script)
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    return results
 
 
 def test_demo_seed_flag_draws_every_stimulus_afresh_and_a_bad_seed_is_one_line(tmp_path, monkeypatch, capsys):
