@@ -476,8 +476,9 @@ def _ratio_scores(
     random channels' target curve."""
     data, auc = {}, {}
     for key in ("target", "off_target"):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.nanmean(per_class[f"{key}_accuracy"] / per_class[f"{key}_before"], axis=1)
+        before = per_class[f"{key}_before"]
+        with np.errstate(invalid="ignore", divide="ignore"):  # classes at 0 before are left out, never inf
+            ratio = np.nanmean(np.where(before > 0, per_class[f"{key}_accuracy"] / before, np.nan), axis=1)
         data.update(_with_interval(f"{key}_ratio", ratio, dims, alpha))
         auc[key] = _linear_auc(ratio, 100 * fractions, axis=2)  # (selection, intervention, resample)
         data.update(_with_interval(f"{key}_ratio_auc", auc[key], dims[:2], alpha))

@@ -374,8 +374,10 @@ def ratio_summary(curves: xr.Dataset, n_bootstrap: int = 1000, seed: int = 0, le
     -------
     xarray.Dataset
         ``ratio_mean`` and ``ratio_sem`` (selection, intervention, pct, role): perturbed over
-        original accuracy per trial, mean over trials (NaN trials, 0 / 0, left out, as NumPy's
-        ``nanmean`` in the reference) and its standard error; ``auc`` (selection, intervention,
+        original accuracy per trial, mean over the trials whose original accuracy is above 0 (the
+        reference's NumPy division leaves out 0 / 0 by ``nanmean``, but lets a trial whose accuracy
+        rises from 0 give an infinite ratio and an infinite mean; here it is left out too) and its
+        standard error; ``auc`` (selection, intervention,
         role) by :func:`trapezoid_auc`; ``score`` (selection, intervention) ``(auc_target -
         auc_off_target) / auc_off_target``; ``score_gap`` (intervention): contribution minus
         activation score; ``score_vs_random`` (selection, intervention): score minus the random
@@ -385,7 +387,7 @@ def ratio_summary(curves: xr.Dataset, n_bootstrap: int = 1000, seed: int = 0, le
     accuracy = curves["accuracy"].transpose("selection", "intervention", "pct", "trial", "role").values
     original = curves["original"].transpose("pct", "trial", "role").values
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = accuracy / original
+        ratio = np.where(original > 0, accuracy / original, np.nan)  # undefined trials: NaN, never inf
     pcts = curves["pct"].values
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, ratio.shape[3], size=(n_bootstrap, *ratio.shape[2:4]))

@@ -143,6 +143,17 @@ def test_ratio_mean_leaves_out_undefined_trials():
     assert int(summary["n_undefined"].sel(pct=10, role="target")) == 1
 
 
+def test_a_rise_from_zero_accuracy_is_left_out_not_infinite():
+    accuracy = np.ones((3, 2, 2, 3, 2))
+    accuracy[..., 0, :, 0] = [0.5, 0.3, 1.0]  # the second trial rises from 0 to 0.3
+    original = np.ones((2, 3, 2))
+    original[0, 1, 0] = 0.0
+    summary = ratio_summary(_curves(accuracy, original, [10, 50]), n_bootstrap=50)
+    assert float(summary["ratio_mean"].isel(selection=0, intervention=0, pct=0, role=0)) == pytest.approx(0.75)
+    for name in ("auc", "score", "score_low", "score_high", "score_gap_low", "score_gap_high"):
+        assert np.isfinite(summary[name].values).all(), name
+
+
 @pytest.fixture
 def classifier():
     torch.manual_seed(0)

@@ -31,6 +31,14 @@ def test_a_reference_sized_codec_run_names_only_what_it_cannot_follow():
     for setting in ("IG steps", "SAE epochs", "mode rank", "trials per", "percentages", "seed of the", "batches"):
         assert setting not in text  # the reference's values: no deviation
     assert "0 channels" not in text  # 1 % of 320 is 3 channels
+    assert "original accuracy is 0" not in text
+
+
+def test_trials_whose_original_accuracy_is_zero_are_named():
+    record = _record(ControlSettings(protocol="codec"), {"block15": 320, "head": 1280})
+    record["per_layer"]["block15"]["n_undefined_trials"] = 3
+    record["per_layer"]["head"]["n_undefined_trials"] = 1
+    assert any(line.startswith("4 (trial, class) entries whose original accuracy is 0") for line in deviations(record))
 
 
 def test_changed_codec_settings_and_narrow_layers_are_named():

@@ -104,6 +104,13 @@ def _codec(record: dict) -> list[str]:
         found.append(f"SAE batches of {n_fit} samples (fewer fit images than the reference's 128)")
     found += list(SAE_LIMITS)
     found += _zero_counts(record)
+    undefined = sum(entry.get("n_undefined_trials", 0) for entry in record["per_layer"].values())
+    if undefined:
+        found.append(
+            f"{undefined} (trial, class) entries whose original accuracy is 0 are left out of the mean ratios; the "
+            "reference's division leaves out 0 / 0 (nanmean) but turns a rise from 0 into an infinite ratio, "
+            "which makes its mean and area infinite"
+        )
     found.append(
         "random-channel curves and bootstrap intervals over trials are added beside the reference's quantities "
         "(it has neither; its bands are the SEM over trials); top-5 accuracy is not computed (the reference "
