@@ -13,6 +13,7 @@ from retinacodec import RetinaCodecError
 from retinacodec.io import read_netcdf
 from retinacodec.pipelines.imagenet.control.run import run_control
 from retinacodec.pipelines.imagenet.control.settings import ControlSettings
+from retinacodec.pipelines.imagenet.control.steps import summarize
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "imagenette"
 pytestmark = pytest.mark.skipif(not (SHARED / "val").is_dir(), reason="shared imagenette images not present")
@@ -82,8 +83,8 @@ def test_summary_reports_completeness_and_seed_stability(finished):
 
 
 def test_curves_summary_has_intervals(finished):
-    root, *_ = finished
-    summary = read_netcdf(root / "run" / "control_block16.curve_summary.nc")
+    root, held_out, fit, settings, *_ = finished
+    summary = summarize(read_netcdf(root / "run" / "control_block16.curves.nc"), settings)
     assert set(summary["selection"].values) == {"contribution", "activation", "random"}
     for name in ("target_accuracy", "off_target_accuracy", "specificity"):
         low, mid, high = (summary[f"{name}{suffix}"].values for suffix in ("_low", "", "_high"))

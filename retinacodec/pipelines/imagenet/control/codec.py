@@ -169,7 +169,8 @@ def layer_control(
     settings: ControlSettings,
     progress: bool,
 ) -> dict:
-    """The reference's ratio curves of one layer on the held-out images, and their summary.
+    """The reference's ratio curves of one layer on the held-out images (:func:`summarize` gives
+    their summary).
 
     Parameters
     ----------
@@ -193,8 +194,7 @@ def layer_control(
     Returns
     -------
     dict
-        ``curves`` (:func:`~retinacodec.control.curves.reference.reference_control_curves`) and
-        ``curve_summary`` (:func:`~retinacodec.control.curves.reference.ratio_summary`).
+        ``curves`` (:func:`~retinacodec.control.curves.reference.reference_control_curves`).
     """
     trials = layer_trials(labels, layers, layer, settings)
     fits = {v: modes[f"modes_{v}"] for v in VARIABLES}
@@ -203,5 +203,10 @@ def layer_control(
         adapted, images, labels, layer, order, trials, batch_size=4 * settings.batch_size, progress=progress
     )
     curves.attrs["protocol"] = "codec"
-    summary = ratio_summary(curves, settings.n_bootstrap, settings.seed)
-    return {"curves": curves, "curve_summary": summary}
+    return {"curves": curves}
+
+
+def summarize(curves: xr.Dataset, settings: ControlSettings) -> xr.Dataset:
+    """The reference's ratio curves, areas and layer scores of a layer's curves, with bootstrap
+    intervals over the trials (``n_bootstrap``, ``seed``)."""
+    return ratio_summary(curves, settings.n_bootstrap, settings.seed)

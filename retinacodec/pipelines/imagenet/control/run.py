@@ -8,7 +8,8 @@ finished one, and ``time_budget_s`` stops a run between steps so that long analy
 pieces): predictions (top-1 on the held-out images), contributions_NN (the fit images in chunks,
 every layer in one input-path pass), modes_<layer> (SAE modes of contributions and activations,
 their class correlations and the layer's statistics), control_<layer> (control curves on the
-held-out images). Figures, ``summary.json`` and ``report.md`` are redrawn from the results.
+held-out images). The curves' summaries, figures, ``summary.json`` and ``report.md`` are derived
+from the results at every run.
 """
 
 from __future__ import annotations
@@ -245,7 +246,9 @@ def _per_layer(
             return None
         if settings.protocol != "codec":
             budget.log(sanity_line(curves["curves"]))
-        results[layer] = {**modes, **curves}
+        # summaries are derived from the curves at every run, so that a finished run reports by the current rules
+        summary = (codec if settings.protocol == "codec" else steps).summarize(curves["curves"], settings)
+        results[layer] = {**modes, "curves": curves["curves"], "curve_summary": summary}
     return results
 
 

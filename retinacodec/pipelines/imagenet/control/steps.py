@@ -185,8 +185,8 @@ def layer_control(
     progress: bool,
     fit_activation: xr.DataArray | None = None,
 ) -> dict:
-    """Control curves of one layer on the held-out images and their summary with bootstrap intervals
-    (on the device of ``adapted`` and ``images``); with ``settings.ablation == "mean"`` silenced
+    """Control curves of one layer on the held-out images (on the device of ``adapted`` and
+    ``images``; :func:`summarize` gives their summary); with ``settings.ablation == "mean"`` silenced
     channels take their means over the fit images (:func:`fit_means` of ``fit_activation``)."""
     ablation: str | np.ndarray = "zero"
     if settings.ablation == "mean":
@@ -210,4 +210,9 @@ def layer_control(
         progress=progress,
     )
     curves.attrs["protocol"] = settings.protocol
-    return {"curves": curves, "curve_summary": curve_summary(curves, settings.n_bootstrap, settings.seed)}
+    return {"curves": curves}
+
+
+def summarize(curves: xr.Dataset, settings: ControlSettings) -> xr.Dataset:
+    """The summary of a layer's control curves with bootstrap intervals (``n_bootstrap``, ``seed``)."""
+    return curve_summary(curves, settings.n_bootstrap, settings.seed)
