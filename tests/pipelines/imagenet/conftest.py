@@ -87,3 +87,13 @@ def imagenette_subset():
         return destination
 
     return link
+
+
+@pytest.fixture(scope="session")
+def results_page():
+    """The module of ``analyses/results_imagenet_control.py`` (the results page generator)."""
+    script = Path(__file__).resolve().parents[3] / "analyses" / "results_imagenet_control.py"
+    spec = importlib.util.spec_from_file_location("results_imagenet_control", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,13 +114,8 @@ def test_codec_record_and_report_name_the_protocol_and_deviations(finished):
 
 
 @pytest.mark.slow
-def test_the_results_page_shows_the_codec_run_with_its_verdicts(finished, tmp_path):
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[3] / "analyses" / "results_imagenet_control.py"
-    spec = importlib.util.spec_from_file_location("results_imagenet_control", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_the_results_page_shows_the_codec_run_with_its_verdicts(finished, tmp_path, results_page):
+    module = results_page
     run, *_ = finished
     results = tmp_path / "results"
     results.mkdir()

@@ -134,13 +134,8 @@ def test_cli_refuses_a_negative_stability_fit_count(finished, capsys):
     assert len(err) == 1 and "stability_fits is -1" in err[0]
 
 
-def test_the_results_page_is_regenerated_from_a_finished_run(finished, tmp_path):
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[3] / "analyses" / "results_imagenet_control.py"
-    spec = importlib.util.spec_from_file_location("results_imagenet_control", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_the_results_page_is_regenerated_from_a_finished_run(finished, tmp_path, results_page):
+    module = results_page
     root, *_ = finished
     results = tmp_path / "results"
     results.mkdir()
