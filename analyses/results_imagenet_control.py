@@ -77,8 +77,9 @@ def protocol_section(record: dict) -> str:
         "C − A: the difference of the reference's score (AUC_target − AUC_off) / AUC_off between the contribution "
         "and the activation mode's channels, 95 % interval over the trials"
         if protocol == "codec"
-        else "C − A: the difference of the specificity AUC (target minus off-target accuracy) between the "
-        "contribution and the activation mode's channels, 95 % interval over the images"
+        else "C − A: the difference of the specificity AUC (the target's accuracy drop minus the off-target's for "
+        "ablate, its negative for preserve: positive means class-specific) between the contribution and the "
+        "activation mode's channels, 95 % interval over the images"
     )
     return "\n\n".join(
         [
@@ -116,7 +117,10 @@ def readme_lines(runs: dict[str, dict[str, Path]], page: str) -> str:
                 f"fit and {record['top1']['n_images']} held-out images, {len(record['layers'])} layers "
                 f"({record['total_seconds'] / 60:.0f} min of steps): {verdict_counts(record)}"
             )
-    return "\n".join(lines) + f"\n\nThe tables, intervals and figures: [ImageNet control]({page})."
+    return "\n".join(lines) + (
+        "\n\nFrom the records of `analyses/imagenet_control.py` on `../shared/imagenette`; layers, sizes and verdict "
+        f"rules were fixed before the runs. Tables, intervals, figures and deviations: [ImageNet control]({page})."
+    )
 
 
 def section(runs: dict[str, dict[str, Path]], figures: Path, page: Path) -> str:

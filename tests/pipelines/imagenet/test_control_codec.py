@@ -128,7 +128,7 @@ def test_the_results_page_shows_the_codec_run_with_its_verdicts(finished, tmp_pa
     assert module.main(argv) == 0
     summary = readme.read_text()
     assert "old" not in summary and "efficientnet_lite0, protocol `codec`, 2 classes" in summary
-    assert "Sound layers:" in summary and "(page.md)" in summary
+    assert "Sound layers:" in summary and "[ImageNet control](page.md)" in summary
     text = page.read_text()
     assert "### Protocol `codec`" in text and "| block16 | " in text and "Deviations from the reference" in text
     assert all((figures / f"imagenet_efficientnet_lite0_{name}").is_file() for name in module.FIGURES["codec"])
