@@ -36,8 +36,9 @@ class DemoSettings:
     """Most SAE epochs per fit (early stopping may end sooner)."""
     sae_batch_size: int = 128
     """SAE samples per gradient step."""
-    irf_cells: int = 2
-    """Cells whose IRFs are decomposed by mode (the best-fit cell of the first types)."""
+    irf_cells: int = 4
+    """Cells whose IRFs are decomposed by mode, and whose modes' preferred stimuli are found: the
+    best-fit cell of each of the first types (4: one per type of the virtual retina)."""
     irf_times: int = 3
     """Time points per IRF cell."""
     irf_modes: int = 6
