@@ -468,6 +468,13 @@ def _summarise(
     )
 
 
+def accuracy_ratio(accuracy: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Perturbed over original accuracy (broadcast), NaN where the original accuracy is 0: undefined,
+    never infinite, so that means over trials or classes leave it out."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(original > 0, accuracy / original, np.nan)
+
+
 def _ratio_scores(
     per_class: dict[str, np.ndarray], fractions: np.ndarray, selections: list[str], dims: tuple[str, ...], alpha: float
 ) -> dict:
@@ -476,9 +483,7 @@ def _ratio_scores(
     random channels' target curve."""
     data, auc = {}, {}
     for key in ("target", "off_target"):
-        before = per_class[f"{key}_before"]
-        with np.errstate(invalid="ignore", divide="ignore"):  # classes at 0 before are left out, never inf
-            ratio = np.nanmean(np.where(before > 0, per_class[f"{key}_accuracy"] / before, np.nan), axis=1)
+        ratio = np.nanmean(accuracy_ratio(per_class[f"{key}_accuracy"], per_class[f"{key}_before"]), axis=1)
         data.update(_with_interval(f"{key}_ratio", ratio, dims, alpha))
         auc[key] = _linear_auc(ratio, 100 * fractions, axis=2)  # (selection, intervention, resample)
         data.update(_with_interval(f"{key}_ratio_auc", auc[key], dims[:2], alpha))

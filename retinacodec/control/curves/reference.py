@@ -32,7 +32,7 @@ from ...device import torch_threads
 from ...errors import RetinaCodecError
 from ...models.adapter import AdaptedModel, Capture, adapt
 from ..experiments import CURVE_INTERVENTIONS
-from .classifier import _masked_correct
+from .classifier import _masked_correct, accuracy_ratio
 
 PCTS = (1, 2, 5, 10, 18, 25, 50, 80, 99)
 """Percentages of a layer's channels ablated or preserved in the reference code."""
@@ -386,8 +386,7 @@ def ratio_summary(curves: xr.Dataset, n_bootstrap: int = 1000, seed: int = 0, le
     """
     accuracy = curves["accuracy"].transpose("selection", "intervention", "pct", "trial", "role").values
     original = curves["original"].transpose("pct", "trial", "role").values
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(original > 0, accuracy / original, np.nan)  # undefined trials: NaN, never inf
+    ratio = accuracy_ratio(accuracy, original)
     pcts = curves["pct"].values
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, ratio.shape[3], size=(n_bootstrap, *ratio.shape[2:4]))
