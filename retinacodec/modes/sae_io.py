@@ -33,7 +33,7 @@ class SavedSAE:
     weights: dict[str, np.ndarray]
     """The network's state dict as arrays."""
     history: np.ndarray
-    """(epoch,) training loss."""
+    """(period,) training loss."""
     dead_modes: np.ndarray
     """bool (mode,) modes never active on the training input."""
     fitted: dict
@@ -74,7 +74,7 @@ def write_sae(saved: SavedSAE, path: str | os.PathLike) -> Path:
         The written path.
     """
     ds = xr.Dataset({"modes": (saved.modes.dims, saved.modes.values)}, coords=saved.modes.coords)
-    ds["history"] = ("epoch", saved.history)
+    ds["history"] = ("period", saved.history)
     ds["dead_modes"] = ("mode", saved.dead_modes.astype(np.int8))
     for name, array in saved.weights.items():
         key = WEIGHT_PREFIX + name

@@ -52,7 +52,7 @@ def fit_modes(
     result : xarray.Dataset
         ``modes`` (mode, channel or feature), ``loadings`` (sample, mode), ``mode_usage``
         (mode, fraction of samples where the mode is active), ``dead_modes`` (mode),
-        ``history`` (epoch); scalars ``r2``, ``mean_l0``, ``hoyer_mean`` (mean Hoyer sparsity
+        ``history`` (period); scalars ``r2``, ``mean_l0``, ``hoyer_mean`` (mean Hoyer sparsity
         of the input over channels) and ``n_dimensions_95`` (PCA dimensions for 95 % of the
         variance); with ``stability_fits`` also ``stability`` (mode: matched cosine with the
         other seeds' modes, averaged over them; NaN for dead modes) and ``mean_stability`` (its
@@ -75,7 +75,7 @@ def fit_modes(
             "loadings": loadings,
             "mode_usage": ("mode", (loadings.values > 0).mean(0)),
             "dead_modes": ("mode", sae.dead_modes_.astype(np.int8)),
-            "history": ("epoch", sae.history_),
+            "history": ("period", sae.history_),
             "r2": sae.r2_,
             "mean_l0": sae.l0_,
             "hoyer_mean": float(np.nanmean(hoyer(inputs, axis=1))),

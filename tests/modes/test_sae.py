@@ -275,8 +275,8 @@ def test_small_fit_runs_on_one_thread_and_restores_the_setting(binary_data, fast
     torch.set_num_threads(2)
     seen = []
     sae = SAE(**fast)
-    epoch = sae._epoch
-    sae._epoch = lambda x: (seen.append(torch.get_num_threads()), epoch(x))[1]
+    period = sae._pass
+    sae._pass = lambda x, order: (seen.append(torch.get_num_threads()), period(x, order))[1]
     sae.fit(binary_data)
     assert seen and set(seen) == {1}  # 32 x 10 x 40 multiply-adds per batch: tiny
     assert torch.get_num_threads() == 2
@@ -284,6 +284,24 @@ def test_small_fit_runs_on_one_thread_and_restores_the_setting(binary_data, fast
     assert SAE(device="cpu")._threads(as_feature_matrix(np.zeros((2, 48)))) == 1
     assert SAE(n_modes=1024, device="cpu")._threads(as_feature_matrix(np.zeros((2, 2048)))) == 1
     assert SAE(device="cpu")._threads(as_feature_matrix(np.zeros((2, 2048)))) is None  # 6144 modes: 2G
+
+
+def test_a_large_input_is_checked_every_100_steps_and_a_small_one_every_epoch(binary_data, fast):
+    # 100 steps or fewer per epoch: one period (loss check, resampling, kept state) per epoch
+    small = SAE(**{**fast, "epochs": 3, "early_stopping": False}).fit(binary_data)
+    assert (small.n_iter_, len(small.history_)) == (3, 3)
+    # 3,001 samples in batches of 8: 376 steps, so 4 periods of 94 steps (752 samples) per epoch
+    large = np.tile(binary_data, (8, 1))[:3001]
+    sae = SAE(**{**fast, "epochs": 2, "batch_size": 8, "early_stopping": False})
+    sizes = []
+    period = sae._pass
+    sae._pass = lambda x, order: (sizes.append(len(order)), period(x, order))[1]
+    sae.fit(large)
+    assert (sae.n_iter_, len(sae.history_)) == (2, 8)
+    assert sizes == [752, 752, 752, 745] * 2
+    # patience counts periods: when only a 100-fold drop counts as progress, the fit stops after 1 + 2
+    stopped = SAE(**{**fast, "epochs": 5, "batch_size": 8, "tol": 0.99, "n_iter_no_change": 2}).fit(large)
+    assert (stopped.n_iter_, len(stopped.history_)) == (1, 3)
 
 
 @pytest.mark.slow
