@@ -24,7 +24,8 @@
    jobs in one run here, which would flatter the SAE); recoveries are scored from snapshots after
    the fit, outside the clock.
    ``--no-nmf`` leaves NMF out (it takes minutes on the 48-feature problems beside other jobs).
-   ``--imagenet`` adds the problem at an ImageNet layer's shape (:data:`IMAGENET`);
+   ``--imagenet`` adds the problem at an ImageNet layer's shape (:data:`IMAGENET`), which
+   ``--problems "512/2048 k8 s.01"`` runs alone;
    ``--second-job`` runs everything beside a CPU-bound competing process (a numpy matrix-product
    loop on one thread), as on a shared machine.
 2. Throughput: seconds per epoch and samples/s on 50,000 x 256 inputs with 768 modes on
@@ -253,7 +254,7 @@ def main(argv: list[str]) -> int:
     """Run the benchmark and print its tables; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m retinacodec.bench sae", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="two small problems, small throughput run")
-    parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), help="run only these problems")
+    parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS | IMAGENET), help="run only these problems")
     parser.add_argument(
         "--imagenet", action="store_true", help="add the problem at an ImageNet layer's shape (2048 x 50,000)"
     )
@@ -273,7 +274,7 @@ def main(argv: list[str]) -> int:
     device = str(resolve_device(args.device))
     params = json.loads(args.params)
     names = args.problems or (QUICK if args.quick else tuple(PROBLEMS))
-    problems = {name: PROBLEMS[name] for name in names} | (IMAGENET if args.imagenet else {})
+    problems = {name: (PROBLEMS | IMAGENET)[name] for name in names} | (IMAGENET if args.imagenet else {})
     print(f"SAE benchmark on {device}, torch {torch.__version__}; SAE parameters {params or 'defaults'}")
     # pay torch's one-time costs (optimizer imports, kernel set-up, ~1 s) before any clock runs
     SAE(epochs=1, batch_size=4, progress=False, device=device).fit(np.random.default_rng(0).random((8, 3)))
