@@ -310,7 +310,8 @@ def test_default_learning_rate_shrinks_with_width(binary_data, fast):
     assert sae.get_params()["lr"] is None
     assert sae._lr == pytest.approx(0.015)  # capped for 10 features
     wide = np.tile(binary_data, (1, 30))  # 300 features
-    assert SAE(**{**fast, "epochs": 1}).fit(wide)._lr == pytest.approx(0.075 / np.sqrt(300))
+    assert SAE(**{**fast, "epochs": 1}).fit(wide)._lr == pytest.approx(1.2 / 300)  # beyond 256: 1.2 / features
+    assert SAE(**{**fast, "epochs": 1})._learning_rate(256) == pytest.approx(0.075 / 16)  # where the rules meet
     assert SAE(lr=1e-3, **fast).fit(binary_data)._lr == 1e-3
 
 
