@@ -82,9 +82,10 @@ IMAGENET = {
 """The problem at an ImageNet layer's shape (``--imagenet``): 2048 features (ResNet-50's last
 block) and 50,000 samples, as the ``codec`` control analysis fits them. Clipped at 0, as the
 positive parts of contributions that analysis fits are: with sparse atoms (10% non-zero) the
-noise's negative part is 5.9% of the norm, which the default SAE refuses as more than noise. 512 atoms, not the
-reference's 3 x 2048 = 6144 modes: with 6144 atoms scikit-learn's coordinate descent needs a
-6144 x 6144 Gram matrix per batch and neither fit ends within the benchmark's minutes on 2 cores."""
+noise's negative part is 5.9% of the norm, which the default SAE refuses as more than noise.
+512 atoms, not the reference's 3 x 2048 = 6144 modes: with 6144 atoms scikit-learn's coordinate
+descent needs a 6144 x 6144 Gram matrix per batch and neither fit ends within the benchmark's
+minutes on 2 cores."""
 SNAPSHOTS_OVER = 10_000_000
 """scikit-learn's dictionary is kept after every step on inputs up to this many values, after every
 (values / this)-th step on bigger ones."""
